@@ -1,0 +1,1 @@
+"""The ingest stage: find inputs, hash, sniff, parse, stage, inventory."""

@@ -1,0 +1,19 @@
+"""Source-format parsers. Every module here (except base, registry and ``_``-prefixed helpers)
+registers itself in the registry when imported; importing this package imports them all."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+NOT_PARSERS = {"base", "registry"}
+
+
+def parser_modules() -> list[str]:
+    """Names of the modules in this package that must register a parser."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if m.name not in NOT_PARSERS and not m.name.startswith("_"))
+
+
+for _name in parser_modules():
+    importlib.import_module(f"{__name__}.{_name}")

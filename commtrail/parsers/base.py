@@ -1,0 +1,105 @@
+"""What every parser receives and returns: the context, rejects, and the parse report.
+
+A parser is pure: ``parse(stream, ctx)`` reads a byte stream and yields ``pyarrow.RecordBatch``
+objects of ``RECORD_SCHEMA`` and :class:`Reject` objects. It does not open the case, read config
+files or print. Everything it needs from the case comes in :class:`ParseContext`; everything it
+has to say beyond records goes into ``ctx.report``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+
+class BlobSink(Protocol):
+    """Where attachments and media go: content-addressed, streamed, never held whole."""
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Copy a stream into the store; return (sha256 hex, size in bytes)."""
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes; return (sha256 hex, size in bytes)."""
+
+    def open_writer(self) -> "BlobWriter":
+        """A writer for content that arrives in pieces (e.g. base64 decoded while streaming)."""
+
+
+class BlobWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> tuple[str, int]:
+        """Finish the blob; return (sha256 hex, size in bytes)."""
+
+
+@dataclass
+class Owner:
+    """The owner's identifiers, already normalised (E.164 phones, lower-case e-mails)."""
+
+    name: str = ""
+    phones: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+    whatsapp_names: frozenset[str] = frozenset()
+
+
+@dataclass
+class Reject:
+    """A piece of a recognised source that could not become a record. Raw text is kept."""
+
+    locator: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class ParseReport:
+    """What a parser says about a source besides its records."""
+
+    warnings: list[str] = field(default_factory=list)
+    repairs: int = 0
+    # What the source itself declares it holds (e.g. the root `count` of an XML backup), if anything.
+    declared_count: int | None = None
+    # Sibling files (media next to a chat export) that the parser linked as attachments.
+    used_siblings: set[str] = field(default_factory=set)
+
+    def warn(self, message: str) -> None:
+        """Record a warning (printed and kept in sources.parquet; it does not fail the run)."""
+        self.warnings.append(message)
+
+
+@dataclass
+class ParseContext:
+    """Everything a parser may know about the case and the input it is parsing."""
+
+    source_sha256: str
+    source_path: str
+    timezone: str = "UTC"
+    phone_region: str = "GB"
+    owner: Owner = field(default_factory=Owner)
+    date_order: str | None = None  # DMY, MDY or YMD when the user settled it
+    blobs: BlobSink | None = None
+    # Files beside the input (same folder or same folder inside a zip), by base name.
+    siblings: Mapping[str, Callable[[], BinaryIO]] = field(default_factory=dict)
+    report: ParseReport = field(default_factory=ParseReport)
+    batch_size: int = 50_000
+    parser_label: str = ""
+
+
+def collect(parse_output, ctx: ParseContext):
+    """Drain a parser's output into (pyarrow.Table of RECORD_SCHEMA, list of Reject).
+
+    For tests and tools; ingest itself writes batches as they come.
+    """
+    import pyarrow as pa
+
+    from commtrail.timeline.schema import RECORD_SCHEMA
+
+    batches, rejects = [], []
+    for item in parse_output:
+        if isinstance(item, Reject):
+            rejects.append(item)
+        else:
+            batches.append(item)
+    table = pa.Table.from_batches(batches, schema=RECORD_SCHEMA) if batches else RECORD_SCHEMA.empty_table()
+    return table, rejects

@@ -1,0 +1,1 @@
+"""The timeline stage: record schema, identity, dedup, the master evidence file."""

@@ -1,0 +1,111 @@
+"""Identifiers: phone numbers to E.164, e-mail addresses, WhatsApp names, and the classes
+of things that are not phone numbers (short codes, alphanumeric senders, withheld callers).
+
+Normalisation runs on distinct values only (factorise, normalise the uniques, map back).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import phonenumbers
+
+WITHHELD = "withheld"
+UNKNOWN = "unknown"
+PAYPHONE = "payphone"
+CLASS_VALUES = (WITHHELD, UNKNOWN, PAYPHONE)
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_PHONEISH = re.compile(r"^[+(]?[\d\s().\-/]+$")
+_WITHHELD_WORDS = {"", "-1", "-2", "-3", "null", "private", "private number", "withheld",
+                   "unknown", "restricted", "anonymous", "no caller id", "no number"}
+
+
+def kind_of(value: str) -> str:
+    """The class of a normalised identifier: phone, email, whatsapp, short, alpha, withheld, other."""
+    if value.startswith("+"):
+        return "phone"
+    if value.startswith("wa:"):
+        return "whatsapp"
+    if value.startswith("short:"):
+        return "short"
+    if value.startswith("alpha:"):
+        return "alpha"
+    if value in CLASS_VALUES:
+        return "withheld"
+    if "@" in value:
+        return "email"
+    return "other"
+
+
+@lru_cache(maxsize=200_000)
+def normalise_one(raw: str | None, region: str) -> str:
+    """Normalise one raw identifier (phone, e-mail, short code, sender name) for ``region``."""
+    if raw is None:
+        return WITHHELD
+    value = raw.strip()
+    if value.lower() in _WITHHELD_WORDS:
+        return WITHHELD
+    if value.startswith("wa:"):
+        return value
+    if value.lower().startswith("mailto:"):
+        value = value[7:]
+    if _EMAIL.match(value):
+        return value.lower()
+    if _PHONEISH.match(value):
+        digits = re.sub(r"\D", "", value)
+        if value.startswith("+") or value.startswith("00"):
+            candidate = "+" + digits[2:] if value.startswith("00") else "+" + digits
+            parse_region = None
+        else:
+            candidate = value
+            parse_region = region
+        if not value.startswith("+") and not value.startswith("00") and 3 <= len(digits) <= 6:
+            return f"short:{digits}"
+        try:
+            number = phonenumbers.parse(candidate, parse_region)
+        except phonenumbers.NumberParseException:
+            return f"tel:{digits}" if digits else WITHHELD
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return f"tel:{digits}"
+    return f"alpha:{value}"
+
+
+def normalise_many(values: Sequence[str | None], region: str) -> list[str]:
+    """Normalise a column of raw identifiers, working on its distinct values only."""
+    uniques = {v: normalise_one(v, region) for v in set(values)}
+    return [uniques[v] for v in values]
+
+
+def is_valid_phone(e164: str) -> bool:
+    """True when ``e164`` is an allocated (valid) number; fictional ranges are possible, not valid."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def check_phone(raw: str, region: str) -> str | None:
+    """Normalise a phone number from case.toml; None when it is not a possible phone number."""
+    value = normalise_one(raw, region)
+    return value if value.startswith("+") else None
+
+
+def split_addresses(raw: str | None) -> list[str]:
+    """Split an MMS ``address`` list joined with ``~`` (and stray spaces or commas)."""
+    if not raw:
+        return []
+    return [part.strip() for part in re.split(r"[~,]", raw) if part.strip()]
+
+
+def whatsapp_id(name: str) -> str:
+    """The identifier of a WhatsApp display name."""
+    return f"wa:{name}"
+
+
+def lower_emails(values: Iterable[str]) -> frozenset[str]:
+    """Lower-case e-mail addresses."""
+    return frozenset(v.strip().lower() for v in values)
