@@ -1,0 +1,323 @@
+"""The case directory and its case.toml: loading, validation with line numbers, paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+
+from commtrail.errors import CaseError
+from commtrail.parsers.base import Owner
+from commtrail.timeline.identity import check_phone, lower_emails, whatsapp_id
+
+EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
+DATE_ORDERS = ("DMY", "MDY", "YMD")
+CASE_FILE = "case.toml"
+
+
+@dataclass(frozen=True)
+class Link:
+    """Why an identifier belongs to a party: the case.toml entry that says so."""
+
+    party: str
+    key: str      # e.g. "party[1].phones[0]"
+    raw: str      # the value as written in case.toml
+    line: int     # its line in case.toml
+
+
+@dataclass
+class Party:
+    name: str
+    phones: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    whatsapp_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Event:
+    when_utc: datetime
+    raw: str
+    kind: str
+    note: str
+    line: int
+
+
+@dataclass
+class CaseConfig:
+    title: str
+    timezone: str
+    phone_region: str
+    date_order: str | None
+    owner_name: str
+    owner_phones: list[str]
+    owner_emails: list[str]
+    owner_whatsapp_names: list[str]
+    parties: list[Party]
+    events: list[Event]
+    red_flags: list[str] | None
+    # normalised identifier -> the case.toml entry linking it to a party
+    links: dict[str, Link]
+
+    def owner(self) -> Owner:
+        """The owner's identifiers, normalised, as parsers see them."""
+        return Owner(
+            name=self.owner_name,
+            phones=frozenset(check_phone(p, self.phone_region) or p for p in self.owner_phones),
+            emails=lower_emails(self.owner_emails),
+            whatsapp_names=frozenset(self.owner_whatsapp_names),
+        )
+
+    def owner_ids(self) -> frozenset[str]:
+        """Every normalised identifier of the owner."""
+        owner = self.owner()
+        return owner.phones | owner.emails | frozenset(whatsapp_id(n) for n in owner.whatsapp_names)
+
+
+class _Lines:
+    """Finds the line of a key inside the n-th occurrence of a table in the TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def find(self, table: str, index: int | None, key: str | None) -> int:
+        header = re.compile(r"^\s*\[\[\s*%s\s*\]\]" % re.escape(table) if index is not None
+                            else r"^\s*\[\s*%s\s*\]" % re.escape(table))
+        seen, start = -1, None
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                seen += 1
+                if index is None or seen == index:
+                    start = number
+                    break
+        if start is None:
+            return 0
+        if key is None:
+            return start
+        key_re = re.compile(r"^\s*%s\s*=" % re.escape(key))
+        for number in range(start + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if re.match(r"^\s*\[", line):
+                break
+            if key_re.match(line):
+                return number
+        return start
+
+
+class _Validator:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = _Lines(text)
+
+    def fail(self, message: str, table: str, index: int | None = None, key: str | None = None,
+             hint: str = "") -> CaseError:
+        line = self.lines.find(table, index, key)
+        name = f"{table}[{index + 1}]" if index is not None else table
+        where = f"line {line}, [{name}]" + (f" {key}" if key else "") if line else f"[{name}]"
+        return CaseError(message, file=str(self.path), where=where,
+                         hint=hint or "Edit case.toml and run the command again.")
+
+    def text(self, data: dict, key: str, table: str, index: int | None = None, required: bool = True,
+             default: str | None = None) -> str | None:
+        if key not in data:
+            if required:
+                raise self.fail(f"the key '{key}' is missing.", table, index, None,
+                                f"Add a line such as {key} = \"...\" under [{table}].")
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            raise self.fail(f"'{key}' must be text in quotes, not {type(value).__name__}.", table, index, key)
+        return value
+
+    def text_list(self, data: dict, key: str, table: str, index: int | None = None) -> list[str]:
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"'{key}' must be a list of texts, e.g. {key} = [\"a\", \"b\"].",
+                            table, index, key)
+        return value
+
+
+def load_config(path: Path) -> CaseConfig:
+    """Read and validate a case.toml; every problem names the key and its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaseError("there is no case.toml here.", file=str(path),
+                        hint="Create the case first with: commtrail init CASE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"case.toml cannot be read ({exc}).", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"case.toml is not valid TOML: {exc}.", file=str(path),
+                        hint="Check quotes and brackets on that line.") from None
+    v = _Validator(path, text)
+    case = data.get("case")
+    if not isinstance(case, dict):
+        raise CaseError("the [case] table is missing.", file=str(path),
+                        hint="Add a [case] table with title, timezone and phone_region.")
+    title = v.text(case, "title", "case")
+    timezone = v.text(case, "timezone", "case")
+    try:
+        ZoneInfo(timezone)
+        if timezone not in available_timezones() and timezone != "UTC":
+            raise ZoneInfoNotFoundError(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise v.fail(f"'{timezone}' is not a known time zone.", "case", None, "timezone",
+                     "Use a name from the IANA list, e.g. \"Europe/London\" or \"America/New_York\".") from None
+    region = v.text(case, "phone_region", "case")
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise v.fail(f"'{region}' is not a known country code for phone numbers.", "case", None,
+                     "phone_region", "Use a two-letter country code such as \"GB\" or \"US\".")
+    region = region.upper()
+    date_order = v.text(case, "date_order", "case", required=False)
+    if date_order is not None and date_order.upper() not in DATE_ORDERS:
+        raise v.fail(f"date_order '{date_order}' must be DMY, MDY or YMD.", "case", None, "date_order")
+    red_flags = None
+    analysis = data.get("analysis", {})
+    if isinstance(analysis, dict) and "red_flags" in analysis:
+        red_flags = v.text_list(analysis, "red_flags", "analysis")
+
+    links: dict[str, Link] = {}
+
+    def phones(table: str, index: int | None, entry: dict, party: str | None) -> list[str]:
+        out = v.text_list(entry, "phones", table, index)
+        for n, raw in enumerate(out):
+            norm = check_phone(raw, region)
+            if norm is None:
+                raise v.fail(f"'{raw}' is not a phone number for region {region}.", table, index, "phones",
+                             "Write it with its country code, e.g. \"+44 7700 900123\", or fix the digits.")
+            if party:
+                _link(links, v, norm, Link(party, f"{table}[{index + 1}].phones[{n + 1}]", raw,
+                                           v.lines.find(table, index, "phones")), table, index)
+        return out
+
+    def emails(table: str, index: int | None, entry: dict, party: str | None) -> list[str]:
+        out = v.text_list(entry, "emails", table, index)
+        for n, raw in enumerate(out):
+            if "@" not in raw or raw.strip() != raw or " " in raw:
+                raise v.fail(f"'{raw}' is not an e-mail address.", table, index, "emails")
+            if party:
+                _link(links, v, raw.lower(), Link(party, f"{table}[{index + 1}].emails[{n + 1}]", raw,
+                                                  v.lines.find(table, index, "emails")), table, index)
+        return out
+
+    owner_data = data.get("owner", {})
+    if not isinstance(owner_data, dict):
+        raise v.fail("[owner] must be a table.", "owner")
+    owner_name = v.text(owner_data, "name", "owner", required=False, default="Owner")
+    owner_phones = phones("owner", None, owner_data, None)
+    owner_emails = emails("owner", None, owner_data, None)
+    owner_wa = v.text_list(owner_data, "whatsapp_names", "owner")
+
+    parties: list[Party] = []
+    raw_parties = data.get("party", [])
+    if not isinstance(raw_parties, list):
+        raise v.fail("party entries must be written as [[party]] blocks.", "party")
+    for i, entry in enumerate(raw_parties):
+        name = v.text(entry, "name", "party", i)
+        if any(p.name == name for p in parties):
+            raise v.fail(f"two parties are called '{name}'.", "party", i, "name", "Give each party its own name.")
+        party = Party(name, phones("party", i, entry, name), emails("party", i, entry, name),
+                      v.text_list(entry, "whatsapp_names", "party", i))
+        for n, wa in enumerate(party.whatsapp_names):
+            _link(links, v, whatsapp_id(wa), Link(name, f"party[{i + 1}].whatsapp_names[{n + 1}]", wa,
+                                                  v.lines.find("party", i, "whatsapp_names")), "party", i)
+        parties.append(party)
+
+    events: list[Event] = []
+    raw_events = data.get("event", [])
+    if not isinstance(raw_events, list):
+        raise v.fail("event entries must be written as [[event]] blocks.", "event")
+    zone = ZoneInfo(timezone)
+    for i, entry in enumerate(raw_events):
+        raw_date = entry.get("date")
+        if isinstance(raw_date, datetime):
+            when = raw_date
+            raw_text = raw_date.isoformat()
+        else:
+            raw_text = v.text(entry, "date", "event", i)
+            try:
+                when = datetime.fromisoformat(raw_text)
+            except ValueError:
+                raise v.fail(f"'{raw_text}' is not a date and time.", "event", i, "date",
+                             "Write it as \"2024-03-01T18:30\" (local time) or with an offset.") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=zone)
+        kind = v.text(entry, "kind", "event", i)
+        if kind not in EVENT_KINDS:
+            raise v.fail(f"event kind '{kind}' is not one of {', '.join(EVENT_KINDS)}.", "event", i, "kind")
+        note = v.text(entry, "note", "event", i, required=False, default="")
+        events.append(Event(when.astimezone(ZoneInfo("UTC")), raw_text, kind, note,
+                            v.lines.find("event", i, None)))
+    events.sort(key=lambda e: e.when_utc)
+    return CaseConfig(title, timezone, region, date_order.upper() if date_order else None, owner_name,
+                      owner_phones, owner_emails, owner_wa, parties, events, red_flags, links)
+
+
+def _link(links: dict[str, Link], v: _Validator, ident: str, link: Link, table: str, index: int | None) -> None:
+    other = links.get(ident)
+    if other is not None and other.party != link.party:
+        raise v.fail(f"'{link.raw}' is listed for both {other.party} and {link.party}.", table, index, None,
+                     "An identifier can belong to one party only; remove it from one of them.")
+    links.setdefault(ident, link)
+
+
+class Case:
+    """A case folder: its config and the paths of everything derived in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise CaseError("this case folder does not exist.", file=str(self.root),
+                            hint="Create it first with: commtrail init CASE")
+        self.config = load_config(self.root / CASE_FILE)
+
+    originals = property(lambda self: self.root / "originals")
+    staging = property(lambda self: self.root / "staging")
+    blobs = property(lambda self: self.root / "blobs")
+    report_dir = property(lambda self: self.root / "report")
+    sources_file = property(lambda self: self.root / "sources.parquet")
+    master_file = property(lambda self: self.root / "master.parquet")
+    manifest_file = property(lambda self: self.root / "manifest.sha256")
+
+    def ensure_dirs(self) -> None:
+        """Create the case's folders, readable by the user alone."""
+        for path in (self.originals, self.staging, self.blobs, self.report_dir):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def init_case(root: Path, timezone: str = "Europe/London", region: str = "GB",
+              title: str | None = None) -> Path:
+    """Create a case folder with a commented case.toml (and the incident-log template)."""
+    root = Path(root)
+    target = root / CASE_FILE
+    if target.exists():
+        raise CaseError("this folder already holds a case.toml; it was left as it is.", file=str(target),
+                        hint="Edit it, or choose another folder for a new case.")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CaseError(f"'{timezone}' is not a known time zone.", where="--timezone",
+                        hint="Use a name such as Europe/London or America/New_York.") from None
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise CaseError(f"'{region}' is not a known country code.", where="--region",
+                        hint="Use a two-letter code such as GB or US.")
+    old_umask = os.umask(0o077)
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        template = resources.files("commtrail.data").joinpath("case_template.toml").read_text(encoding="utf-8")
+        text = template.replace("{title}", title or root.name).replace("{timezone}", timezone) \
+            .replace("{region}", region.upper())
+        target.write_text(text, encoding="utf-8")
+    finally:
+        os.umask(old_umask)
+    return target

@@ -1,0 +1,56 @@
+"""Writes that never leave a half-written file: write beside, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(target: Path, mode: int = 0o600) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(table: pa.Table, target: Path, mode: int = 0o600) -> None:
+    """Write a Parquet file atomically."""
+    with atomic_path(target, mode) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+
+
+def write_text(text: str, target: Path, mode: int = 0o600) -> None:
+    """Write a text file atomically."""
+    with atomic_path(target, mode) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,50 @@
+"""Terminal output of ingest: a progress bar on long work and the summary table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from commtrail.ingest.runner import IngestResult, Progress
+
+BIG = 32 * 1024 * 1024
+
+
+class BarProgress(Progress):
+    """A rich progress bar for inputs large enough to be worth one (only on a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._bar: RichProgress | None = None
+        self._task = None
+
+    def start(self, label: str, total: int) -> None:
+        if total < BIG or not self._console.is_terminal:
+            return
+        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                 TimeRemainingColumn(), console=self._console, transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(label[-50:], total=total)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def summary_table(result: IngestResult) -> Table:
+    """Per input: status, format, records, rejects, repairs, warnings."""
+    table = Table(title="Ingest summary", show_lines=False)
+    for name, justify in (("input", "left"), ("status", "left"), ("format", "left"), ("records", "right"),
+                          ("rejects", "right"), ("repairs", "right"), ("warnings", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for o in result.outcomes:
+        table.add_row(o.label, o.status, o.format, str(o.records) if o.status == "ingested" else "",
+                      str(o.rejects) if o.status == "ingested" else "", str(o.repairs) if o.repairs else "",
+                      str(len(o.warnings)) if o.warnings else "")
+    return table

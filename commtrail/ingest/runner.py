@@ -1,0 +1,269 @@
+"""Ingest: hash each input, copy it into the case, sniff it, parse it into staging, record it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commtrail.case import Case
+from commtrail.errors import CommtrailError, InputError
+from commtrail.ingest.atomic import PARQUET_OPTIONS, atomic_path
+from commtrail.ingest.blobs import DirBlobStore
+from commtrail.ingest.discover import InputItem, discover
+from commtrail.ingest.inventory import read_inventory, write_inventory
+from commtrail.parsers import registry
+from commtrail.parsers.base import ParseContext, Reject
+from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA
+
+CHUNK = 1 << 20
+# Formats whose media sit beside them as sibling files.
+CHAT_FORMATS = {"whatsapp"}
+
+
+@dataclass
+class Outcome:
+    """What happened to one input, for the summary table."""
+
+    label: str
+    status: str            # ingested, skipped, media, failed
+    format: str = ""
+    records: int = 0
+    rejects: int = 0
+    repairs: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: CommtrailError | None = None
+
+
+@dataclass
+class IngestResult:
+    outcomes: list[Outcome]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def changed(self) -> bool:
+        return any(o.status == "ingested" for o in self.outcomes)
+
+
+class Progress:
+    """Progress callback interface: the CLI passes a rich progress bar; tests pass nothing."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _CountingReader:
+    """A read-only stream that reports how many bytes went through."""
+
+    def __init__(self, raw: BinaryIO, progress: Progress) -> None:
+        self._raw = raw
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._progress.advance(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._raw, name)
+
+
+def _head(item: InputItem) -> bytes:
+    with item.open() as stream:
+        return stream.read(registry.SNIFF_BYTES)
+
+
+def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Progress) -> tuple[str, Path | None]:
+    """SHA-256 of the input; with ``copy`` also a read-only copy at ``originals/<sha256>``."""
+    digest = hashlib.sha256()
+    tmp = target_dir / f".incoming-{os.getpid()}"
+    out = open(tmp, "wb") if copy else None
+    try:
+        with item.open() as stream:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                if out:
+                    out.write(chunk)
+                progress.advance(len(chunk))
+        if out:
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            out = None
+            sha = digest.hexdigest()
+            final = target_dir / sha
+            if final.exists():
+                tmp.unlink()
+            else:
+                os.chmod(tmp, 0o400)
+                os.replace(tmp, final)
+            return sha, final
+        return digest.hexdigest(), None
+    finally:
+        if out:
+            out.close()
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _stage(case: Case, parser: registry.Parser, sha: str, stream: BinaryIO, ctx: ParseContext) -> tuple[int, int]:
+    """Run the parser and write its staging and rejects files; returns (records, rejects)."""
+    records = 0
+    rejects: list[Reject] = []
+    target = case.staging / f"{sha}.parquet"
+    with atomic_path(target) as tmp:
+        with pq.ParquetWriter(tmp, RECORD_SCHEMA, **PARQUET_OPTIONS) as writer:
+            for item in parser.parse(stream, ctx):
+                if isinstance(item, Reject):
+                    rejects.append(item)
+                    continue
+                if item.schema != RECORD_SCHEMA:
+                    item = pa.RecordBatch.from_arrays(
+                        [item.column(i).cast(f.type) for i, f in enumerate(RECORD_SCHEMA)], schema=RECORD_SCHEMA)
+                writer.write_batch(item)
+                records += item.num_rows
+        # A parser that raised leaves no staging file: atomic_path removes the temporary one.
+        rej_table = pa.Table.from_pylist(
+            [{"source_sha256": sha, "source_path": ctx.source_path, "locator": r.locator, "reason": r.reason,
+              "raw": r.raw, "parser": parser.label} for r in rejects], schema=REJECT_SCHEMA)
+        with atomic_path(case.staging / f"{sha}.rejects.parquet") as rtmp:
+            pq.write_table(rej_table, rtmp, **PARQUET_OPTIONS)
+    return records, len(rejects)
+
+
+def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy: bool = True,
+           progress: Progress | None = None, debug: bool = False) -> IngestResult:
+    """Ingest files, folders and archives into the case; other stages rebuild from staging."""
+    progress = progress or Progress()
+    case.ensure_dirs()
+    found = discover(inputs)
+    outcomes = [Outcome(e.file or "?", "failed", error=e) for e in found.errors]
+    inventory = read_inventory(case.sources_file)
+    known_sha = {row["sha256"]: row for row in inventory}
+    known_disk = {(row["disk_path"], row["size"], row["mtime_ns"]): row for row in inventory if row["disk_path"]}
+    config = case.config
+    blobs = DirBlobStore(case.blobs)
+    order = (date_order or config.date_order or None)
+
+    unknown: list[InputItem] = []
+    chats_by_folder: dict[str, list[tuple[Outcome, set[str], dict]]] = {}
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    for item in found.items:
+        if item.disk_path is not None:
+            row = known_disk.get((str(item.disk_path), item.size, item.mtime_ns))
+            if row is not None:
+                outcomes.append(Outcome(item.label, "skipped", row["format"]))
+                continue
+        try:
+            head = _head(item)
+        except OSError as exc:
+            outcomes.append(Outcome(item.label, "failed", error=InputError(
+                f"cannot be read ({exc.strerror or exc}).", file=item.label,
+                hint="Check that the file is complete and that you may read it.")))
+            continue
+        parser = registry.sniff(head, item.name)
+        if parser is None:
+            unknown.append(item)
+            continue
+        progress.start(item.label, item.size * 2)
+        try:
+            sha, copy_path = _hash_and_copy(item, case.originals, copy, progress)
+        except OSError as exc:
+            progress.finish()
+            outcomes.append(Outcome(item.label, "failed", parser.name, error=InputError(
+                f"cannot be read ({exc.strerror or exc}).", file=item.label)))
+            continue
+        if sha in known_sha:
+            progress.finish()
+            outcomes.append(Outcome(item.label, "skipped", known_sha[sha]["format"]))
+            continue
+        ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
+                           phone_region=config.phone_region, owner=config.owner(), date_order=order,
+                           blobs=blobs, siblings=item.siblings, parser_label=parser.label)
+        opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
+        outcome = Outcome(item.label, "ingested", parser.name)
+        try:
+            with opener() as raw:
+                n_records, n_rejects = _stage(case, parser, sha, _CountingReader(raw, progress), ctx)
+        except CommtrailError as exc:
+            exc.file = exc.file or item.label
+            outcome.status, outcome.error = "failed", exc
+        except Exception as exc:  # a parser bug must not stop the other inputs
+            detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
+            outcome.status = "failed"
+            outcome.error = InputError(
+                f"commtrail failed while reading this {parser.name} file ({detail}). Nothing from it was "
+                "added.", file=item.label, hint="Please report this problem; run with --debug for details.")
+        finally:
+            progress.finish()
+        if outcome.status == "failed":
+            if copy_path and copy_path.exists() and sha not in known_sha:
+                os.chmod(copy_path, 0o600)
+                copy_path.unlink()
+            outcomes.append(outcome)
+            continue
+        outcome.records, outcome.rejects = n_records, n_rejects
+        outcome.repairs = ctx.report.repairs
+        outcome.warnings = list(ctx.report.warnings)
+        row = {"sha256": sha, "path": item.label, "disk_path": str(item.disk_path) if item.disk_path else None,
+               "size": item.size, "mtime_ns": item.mtime_ns, "format": parser.name, "parser": parser.label,
+               "records": n_records, "rejects": n_rejects, "repairs": ctx.report.repairs,
+               "declared_count": ctx.report.declared_count, "warnings": outcome.warnings,
+               "container": item.container, "copied": copy_path is not None, "ingested_at": now}
+        inventory.append(row)
+        known_sha[sha] = row
+        outcomes.append(outcome)
+        if parser.name in CHAT_FORMATS:
+            chats_by_folder.setdefault(item.folder_key, []).append((outcome, ctx.report.used_siblings, row))
+
+    for item in unknown:
+        chats = chats_by_folder.get(item.folder_key)
+        if chats and any(item.name in used for _, used, _ in chats):
+            outcomes.append(Outcome(item.label, "media", "attachment"))
+        elif chats:
+            with item.open() as stream:
+                sha, _ = blobs.put_stream(stream)
+            message = f"file {item.name} beside the chat is not named in any message; kept as blob {sha[:12]}"
+            for outcome, _, row in chats:
+                outcome.warnings.append(message)
+                row["warnings"] = outcome.warnings
+            outcomes.append(Outcome(item.label, "media", "unreferenced"))
+        else:
+            names = ", ".join(p.name for p in registry.all_parsers())
+            outcomes.append(Outcome(item.label, "failed", error=InputError(
+                "commtrail does not recognise the format of this file, so nothing from it was added.",
+                file=item.label, hint=f"It reads these formats: {names}. If this is one of them, the file may be "
+                "damaged or re-encoded; otherwise leave it out.")))
+
+    write_inventory(case.sources_file, inventory)
+    return IngestResult(outcomes)

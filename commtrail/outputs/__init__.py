@@ -1,0 +1,1 @@
+"""The outputs stage: analysis, charts, the report, exports, the manifest and verify."""

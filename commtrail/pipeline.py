@@ -1,0 +1,34 @@
+"""The steps that run together after an ingest: stage inputs, rebuild the master, re-hash the case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from commtrail.case import Case
+from commtrail.errors import EXIT_INPUT, EXIT_OK
+from commtrail.ingest.console import BarProgress, summary_table
+from commtrail.ingest.runner import ingest
+from commtrail.timeline.master import build_master
+
+
+def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
+                     copy: bool = True, debug: bool = False) -> int:
+    """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status."""
+    case = Case(case_dir)
+    result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug)
+    if result.changed or not case.master_file.exists():
+        rows = build_master(case)
+    else:
+        rows = None
+    console.print(summary_table(result))
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for outcome in result.outcomes:
+        for warning in outcome.warnings:
+            console.print(f"Warning: {outcome.label}: {warning}", markup=False)
+        if outcome.error is not None:
+            err.print(f"Error: {outcome.error.render()}", markup=False)
+    if rows is not None:
+        console.print(f"master.parquet: {rows} events.", markup=False)
+    return EXIT_INPUT if result.failed else EXIT_OK

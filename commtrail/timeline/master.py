@@ -1,0 +1,58 @@
+"""The master evidence file: every staged record, deduplicated without loss, in time order."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commtrail.case import Case
+from commtrail.ingest.atomic import PARQUET_OPTIONS, atomic_path, write_table
+from commtrail.ingest.inventory import read_inventory
+from commtrail.timeline.dedup import run_dedup
+from commtrail.timeline.schema import MASTER_SCHEMA
+
+CONSISTENCY_FILE = "possibly_deleted.parquet"
+
+
+def staged_sources(case: Case) -> list[dict]:
+    """Inventory rows whose staging file is present (orphans of an interrupted run are ignored)."""
+    rows = [r for r in read_inventory(case.sources_file) if (case.staging / f"{r['sha256']}.parquet").exists()]
+    return sorted(rows, key=lambda r: r["sha256"])
+
+
+def build_master(case: Case) -> int:
+    """Rebuild ``master.parquet`` (and the possibly-deleted list) from staging; returns the row count."""
+    sources = staged_sources(case)
+    files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
+    tmp = case.root / ".duckdb-tmp"
+    session = run_dedup(files, sources, case.config, tmp)
+    rows = 0
+    try:
+        with atomic_path(case.master_file) as out:
+            with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
+                for batch in session.master_batches():
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
+    finally:
+        session.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def read_master(case: Case, columns: list[str] | None = None) -> pa.Table:
+    """The master evidence file (empty when nothing was ingested)."""
+    if not case.master_file.exists():
+        return MASTER_SCHEMA.empty_table()
+    return pq.read_table(case.master_file, columns=columns, schema=MASTER_SCHEMA)
+
+
+def read_possibly_deleted(case: Case) -> pa.Table | None:
+    """Events an earlier backup holds and a later overlapping one lacks (None before any build)."""
+    path = case.root / CONSISTENCY_FILE
+    return pq.read_table(path) if path.exists() else None
+
+
