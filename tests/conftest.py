@@ -38,3 +38,69 @@ def ctx_factory(tmp_path):
 
 
 __all__ = ["FIXTURES", "make_ctx", "run_parser", "Owner"]
+
+
+CASE_TOML = """
+[case]
+title = "Test case"
+timezone = "Europe/London"
+phone_region = "GB"
+
+[owner]
+name = "Sam"
+phones = ["+44 7700 900999"]
+emails = ["sam@example.org"]
+whatsapp_names = ["Sam"]
+
+[[party]]
+name = "Jordan"
+phones = ["07700 900123", "+44 7700 900456"]
+emails = ["jordan.k@example.com"]
+whatsapp_names = ["Jordan"]
+
+[[event]]
+date = "2024-03-01T18:30"
+kind = "no_contact_request"
+note = "Asked by text for no further contact"
+"""
+
+
+def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML, fmt: str = "test"):
+    """A case at ``root`` whose staging holds ``sources`` (name -> record dicts), master built.
+
+    Record dicts use RECORD_SCHEMA column names; source_sha256/source_path/locator/parser are filled
+    in when missing. Returns the loaded Case.
+    """
+    import hashlib
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from commtrail.case import Case
+    from commtrail.ingest.atomic import write_table
+    from commtrail.ingest.inventory import write_inventory
+    from commtrail.timeline.master import build_master
+    from commtrail.timeline.schema import REJECT_SCHEMA, rows_to_batch
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "case.toml").write_text(toml, encoding="utf-8")
+    case = Case(root)
+    case.ensure_dirs()
+    inventory = []
+    for name, records in sources.items():
+        sha = hashlib.sha256(name.encode()).hexdigest()
+        rows = []
+        for i, rec in enumerate(records, 1):
+            row = {"source_sha256": sha, "source_path": name, "locator": f"line {i}", "parser": f"{fmt}/1"}
+            row.update(rec)
+            rows.append(row)
+        write_table(pa.Table.from_batches([rows_to_batch(rows)]), case.staging / f"{sha}.parquet")
+        write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
+        inventory.append({"sha256": sha, "path": name, "disk_path": None, "size": 0, "mtime_ns": None,
+                          "format": fmt, "parser": f"{fmt}/1",
+                          "records": len(rows), "rejects": 0, "repairs": 0, "declared_count": None,
+                          "warnings": [], "container": None, "copied": False,
+                          "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+    write_inventory(case.sources_file, inventory)
+    build_master(case)
+    return case
