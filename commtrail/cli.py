@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")
 
     sub.add_parser("stats", parents=[common, case_arg], help="headline figures in the terminal")
+    p = sub.add_parser("export", parents=[common, case_arg], help="export the master as CSV, XLSX or JSONL")
+    p.add_argument("--format", required=True, choices=["csv", "xlsx", "jsonl"], type=str.lower,
+                   help="csv (opens in Excel), xlsx, or jsonl (loads into Timesketch)")
+    p.add_argument("--party", help="only the events of this party (a name from case.toml)")
+    sub.add_parser("verify", parents=[common, case_arg],
+                   help="re-hash the case against manifest.sha256 and check the master against staging")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -103,6 +109,37 @@ def _stats(args: argparse.Namespace, console: Console) -> int:
     from commtrail.outputs.stats import print_stats
     print_stats(Case(Path(args.case)), console)
     return EXIT_OK
+
+
+@command("export")
+def _export(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.case import Case
+    from commtrail.outputs.export import export
+    from commtrail.outputs.manifest import write_manifest
+    case = Case(Path(args.case))
+    path, rows = export(case, args.format, args.party)
+    write_manifest(case, [path])
+    console.print(f"Wrote {rows} events to {path}", markup=False)
+    return EXIT_OK
+
+
+@command("verify")
+def _verify(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.case import Case
+    from commtrail.outputs.manifest import verify
+    result = verify(Case(Path(args.case)))
+    for label, paths in (("missing", result.missing), ("changed", result.changed), ("extra", result.extra)):
+        for rel in paths:
+            console.print(f"{label}: {rel}", markup=False)
+    for problem in result.problems:
+        console.print(f"problem: {problem}", markup=False)
+    if result.ok:
+        console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
+                      markup=False)
+        return EXIT_OK
+    console.print(f"FAILED: {len(result.missing)} missing, {len(result.changed)} changed, "
+                  f"{len(result.extra)} extra, {len(result.problems)} other problems.", markup=False)
+    return EXIT_INPUT
 
 
 @command("demo")

@@ -10,7 +10,8 @@ from commtrail.case import Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.ingest.console import BarProgress, summary_table
 from commtrail.ingest.runner import ingest
-from commtrail.timeline.master import build_master
+from commtrail.outputs.manifest import write_manifest
+from commtrail.timeline.master import CONSISTENCY_FILE, build_master
 
 
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
@@ -22,6 +23,12 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
         rows = build_master(case)
     else:
         rows = None
+    if rows is not None or not case.manifest_file.exists():
+        written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / "case.toml"]
+        for outcome in result.outcomes:
+            if outcome.status == "ingested" and outcome.sha256:
+                written += [case.staging / f"{outcome.sha256}.parquet", case.staging / f"{outcome.sha256}.rejects.parquet"]
+        write_manifest(case, written)
     console.print(summary_table(result))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for outcome in result.outcomes:

@@ -37,6 +37,7 @@ class Outcome:
     label: str
     status: str            # ingested, skipped, media, failed
     format: str = ""
+    sha256: str = ""
     records: int = 0
     rejects: int = 0
     repairs: int = 0
@@ -232,7 +233,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
                 copy_path.unlink()
             outcomes.append(outcome)
             continue
-        outcome.records, outcome.rejects = n_records, n_rejects
+        outcome.records, outcome.rejects, outcome.sha256 = n_records, n_rejects, sha
         outcome.repairs = ctx.report.repairs
         outcome.warnings = list(ctx.report.warnings)
         row = {"sha256": sha, "path": item.label, "disk_path": str(item.disk_path) if item.disk_path else None,

@@ -1,0 +1,153 @@
+"""Exports of the master: CSV for Excel, XLSX, and JSONL loadable by Timesketch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow.parquet as pq
+
+from commtrail.case import Case
+from commtrail.errors import UsageError
+from commtrail.ingest.atomic import atomic_path
+
+FORMATS = ("csv", "xlsx", "jsonl")
+COLUMNS = ["exhibit", "local_time", "utc_time", "channel", "kind", "direction", "party", "sender", "sender_raw",
+           "recipients", "conversation", "subject", "body", "duration_s", "attachments", "flags", "copies",
+           "source_path", "locator", "source_sha256", "event_id"]
+# Cells Excel would read as a formula; the export prefixes them with an apostrophe (the master keeps
+# the text exactly).
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+\-](?![\d\s().\-]*$))")
+XLSX_CELL_LIMIT = 32_767
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+TIMESTAMP_DESC = {
+    ("call", "incoming"): "Call received", ("call", "outgoing"): "Call made",
+    ("incident", "incoming"): "Incident noted",
+}
+
+
+def check_party(case: Case, party: str | None) -> None:
+    """Refuse a --party name that is not in case.toml, naming those that are."""
+    names = [p.name for p in case.config.parties]
+    if party is not None and party not in names:
+        raise UsageError(f"there is no party called '{party}' in case.toml.",
+                         hint=f"Parties in this case: {', '.join(names) or 'none yet'}.")
+
+
+def export_rows(case: Case, party: str | None = None) -> Iterator[dict]:
+    """The master's rows as flat dicts (times in UTC and in the case's zone), in exhibit order."""
+    zone = ZoneInfo(case.config.timezone)
+    if not case.master_file.exists():
+        return
+    reader = pq.ParquetFile(case.master_file)
+    for batch in reader.iter_batches(batch_size=20_000):
+        for row in batch.to_pylist():
+            if party is not None and row["party"] != party:
+                continue
+            ts = row["ts_utc"]
+            yield {
+                "exhibit": row["exhibit"],
+                "local_time": ts.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if ts else "",
+                "utc_time": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts else "",
+                "channel": row["channel"], "kind": row["kind"], "direction": row["direction"],
+                "party": row["party"], "sender": row["sender"], "sender_raw": row["sender_raw"],
+                "recipients": "; ".join(row["recipients"] or []), "conversation": row["conversation"],
+                "subject": row["subject"], "body": row["body"], "duration_s": row["duration_s"],
+                "attachments": "; ".join(f"{a['name']} ({a['sha256'] or 'missing'})" for a in row["attachments"] or []),
+                "flags": "; ".join(row["flags"] or []), "copies": len(row["occurrences"] or []),
+                "source_path": row["source_path"], "locator": row["locator"],
+                "source_sha256": row["source_sha256"], "event_id": row["event_id"],
+                "_ts": ts, "_extra": row["extra"],
+            }
+
+
+def _excel_safe(value: object) -> object:
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: Iterator[dict], target: Path) -> int:
+    """CSV in UTF-8 with a BOM, so Excel opens it with the right characters."""
+    count = 0
+    with atomic_path(target) as tmp:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(COLUMNS)
+            for row in rows:
+                writer.writerow(["" if row[c] is None else _excel_safe(row[c]) for c in COLUMNS])
+                count += 1
+    return count
+
+
+def write_xlsx(rows: Iterator[dict], target: Path) -> int:
+    """XLSX (write-only, streamed). Excel holds at most 32,767 characters a cell: longer texts are cut
+    there with a note naming the exhibit, and characters XLSX cannot hold are shown as U+FFFD."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("master")
+    sheet.append(COLUMNS)
+    count = 0
+    for row in rows:
+        cells = []
+        for c in COLUMNS:
+            value = row[c]
+            if isinstance(value, str):
+                value = _XLSX_ILLEGAL.sub("\ufffd", value)
+                if len(value) > XLSX_CELL_LIMIT:
+                    note = f" [cut at {XLSX_CELL_LIMIT} characters; full text in the CSV or JSONL export]"
+                    value = value[: XLSX_CELL_LIMIT - len(note)] + note
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula
+            cells.append(cell)
+        sheet.append(cells)
+        count += 1
+    with atomic_path(target) as tmp:
+        book.save(tmp)
+    return count
+
+
+def write_jsonl(rows: Iterator[dict], target: Path) -> int:
+    """JSON Lines with Timesketch's required fields (message, datetime, timestamp_desc) beside the rest."""
+    count = 0
+    with atomic_path(target) as tmp:
+        with open(tmp, "w", encoding="utf-8") as out:
+            for row in rows:
+                ts = row.pop("_ts")
+                extra = row.pop("_extra")
+                desc = TIMESTAMP_DESC.get((row["channel"], row["direction"]))
+                if desc is None:
+                    desc = {"incoming": "Message received", "outgoing": "Message sent"}.get(row["direction"], "Message")
+                record = {
+                    "message": row["body"] if row["body"] is not None else f"{row['channel']} {row['kind']}",
+                    "datetime": ts.isoformat() if ts else None,
+                    "timestamp": int(ts.timestamp() * 1_000_000) if ts else None,
+                    "timestamp_desc": desc,
+                    **{k: v for k, v in row.items()},
+                    "extra": json.loads(extra) if extra else None,
+                }
+                out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
+                count += 1
+    return count
+
+
+def export(case: Case, fmt: str, party: str | None = None) -> tuple[Path, int]:
+    """Write ``report/exports/master[-party].<fmt>``; returns the path and the row count."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'.", hint=f"Use one of: {', '.join(FORMATS)}.")
+    check_party(case, party)
+    out_dir = case.report_dir / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    slug = "" if party is None else "-" + re.sub(r"[^A-Za-z0-9]+", "-", party).strip("-").lower()
+    target = out_dir / f"master{slug}.{fmt}"
+    rows = export_rows(case, party)
+    writer = {"csv": write_csv, "xlsx": write_xlsx, "jsonl": write_jsonl}[fmt]
+    return target, writer(rows, target)

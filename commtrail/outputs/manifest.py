@@ -1,0 +1,164 @@
+"""``manifest.sha256`` over everything in the case, and ``verify`` that re-hashes it.
+
+originals/ and blobs/ are content-addressed: their names are their hashes, so writing the manifest
+does not re-read them; ``verify`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from commtrail.case import Case
+from commtrail.ingest.atomic import write_text
+from commtrail.timeline.master import read_master, staged_sources
+
+MANIFEST = "manifest.sha256"
+# Working files that are not part of the evidence.
+IGNORED = re.compile(r"^(manifest\.sha256|\.duckdb-tmp/.*|\.lock|.*\.tmp-\d+|\.incoming-\d+|blobs/\.tmp-.*)$")
+CONTENT_ADDRESSED = ("originals/", "blobs/")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def case_files(case: Case) -> list[str]:
+    """Every file of the case that the manifest covers, as sorted POSIX paths relative to the case."""
+    out = []
+    for path in case.root.rglob("*"):
+        if path.is_file() or path.is_symlink():
+            rel = path.relative_to(case.root).as_posix()
+            if not IGNORED.match(rel):
+                out.append(rel)
+    return sorted(out)
+
+
+def _digest(case: Case, rel: str) -> str:
+    name = rel.rsplit("/", 1)[-1]
+    if rel.startswith(CONTENT_ADDRESSED) and _HEX64.match(name):
+        return name
+    return sha256_file(case.root / rel)
+
+
+def write_manifest(case: Case, written: list[Path] | None = None) -> Path:
+    """Update manifest.sha256 (sha256sum format, sorted by path) after a step of the tool.
+
+    ``written`` are the files that step wrote: only they are re-hashed, so a file changed behind the
+    tool's back stays "changed" for ``verify``. New files in originals/ and blobs/ (content-addressed)
+    are added. Without a manifest yet, or with ``written`` None, every file is hashed.
+    """
+    if written is None or not case.manifest_file.exists():
+        listed = {rel: _digest(case, rel) for rel in case_files(case)}
+    else:
+        listed = read_manifest(case)
+        for path in written:
+            rel = Path(path).resolve().relative_to(case.root.resolve()).as_posix()
+            if (case.root / rel).is_file():
+                listed[rel] = _digest(case, rel)
+            else:
+                listed.pop(rel, None)
+        for rel in case_files(case):
+            if rel.startswith(CONTENT_ADDRESSED) and _HEX64.match(rel.rsplit("/", 1)[-1]) and rel not in listed:
+                listed[rel] = _digest(case, rel)
+    text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(listed.items()))
+    write_text(text, case.manifest_file)
+    return case.manifest_file
+
+
+@dataclass
+class Verification:
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.extra or self.problems)
+
+
+def read_manifest(case: Case) -> dict[str, str]:
+    """path -> sha256 as listed in the manifest."""
+    listed = {}
+    for number, line in enumerate(case.manifest_file.read_text(encoding="utf-8").splitlines(), 1):
+        digest, sep, rel = line.partition("  ")
+        if not sep or not _HEX64.match(digest):
+            raise ValueError(f"line {number} of manifest.sha256 is not '<sha256>  <path>'")
+        listed[rel] = digest
+    return listed
+
+
+def verify(case: Case) -> Verification:
+    """Re-hash every file against the manifest; check the master's occurrences against staging."""
+    from commtrail.errors import CaseError
+
+    result = Verification()
+    if not case.manifest_file.exists():
+        raise CaseError("this case has no manifest.sha256, so there is nothing to verify against.",
+                        file=str(case.manifest_file), hint="Run commtrail ingest on the case first.")
+    try:
+        listed = read_manifest(case)
+    except ValueError as exc:
+        result.problems.append(str(exc))
+        return result
+    present = set(case_files(case))
+    for rel, digest in sorted(listed.items()):
+        if rel not in present:
+            result.missing.append(rel)
+            continue
+        result.checked += 1
+        if sha256_file(case.root / rel) != digest:
+            result.changed.append(rel)
+    result.extra = sorted(present - set(listed))
+    _check_occurrences(case, result)
+    return result
+
+
+def _check_occurrences(case: Case, result: Verification) -> None:
+    """Every occurrence listed in the master is a staged record, and every staged record is listed."""
+    if not case.master_file.exists():
+        return
+    try:
+        master = read_master(case, ["occurrences"])
+    except Exception as exc:  # a damaged master is reported, not raised
+        result.problems.append(f"master.parquet cannot be read: {exc}")
+        return
+    occ = pc.list_flatten(master["occurrences"]).combine_chunks() if master.num_rows else None
+    listed = set()
+    if occ is not None:
+        listed = set(zip(occ.field("source_sha256").to_pylist(), occ.field("locator").to_pylist()))
+    staged = set()
+    total = 0
+    try:
+        sources = staged_sources(case)
+    except Exception as exc:
+        result.problems.append(f"sources.parquet cannot be read: {exc}")
+        return
+    for row in sources:
+        try:
+            t = pq.read_table(case.staging / f"{row['sha256']}.parquet", columns=["source_sha256", "locator"])
+        except Exception as exc:
+            result.problems.append(f"staging/{row['sha256']}.parquet cannot be read: {exc}")
+            continue
+        total += t.num_rows
+        staged.update(zip(t["source_sha256"].to_pylist(), t["locator"].to_pylist()))
+    n_occ = len(occ) if occ is not None else 0
+    if n_occ != total:
+        result.problems.append(f"the master lists {n_occ} copies but staging holds {total} records")
+    for sha, loc in sorted(listed - staged)[:20]:
+        result.problems.append(f"the master cites {loc} of source {sha[:12]}, which staging does not hold")
+    for sha, loc in sorted(staged - listed)[:20]:
+        result.problems.append(f"staged record {loc} of source {sha[:12]} is missing from the master")
