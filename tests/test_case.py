@@ -1,0 +1,70 @@
+"""case.toml: the template, validation messages with key and line."""
+
+import pytest
+
+from commtrail.case import Case, init_case, load_config
+from commtrail.errors import CaseError
+
+from conftest import CASE_TOML
+
+
+def write(tmp_path, text):
+    path = tmp_path / "case.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_init_writes_a_template_that_loads(tmp_path):
+    init_case(tmp_path / "c", timezone="America/New_York", region="us")
+    config = Case(tmp_path / "c").config
+    assert (config.timezone, config.phone_region, config.title) == ("America/New_York", "US", "c")
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "c" / "case.toml").stat().st_mode & 0o777 == 0o600
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    init_case(tmp_path / "c")
+    with pytest.raises(CaseError, match="already holds a case.toml"):
+        init_case(tmp_path / "c")
+
+
+def test_full_config_normalises_and_links(tmp_path):
+    config = load_config(write(tmp_path, CASE_TOML))
+    assert config.owner().phones == frozenset({"+447700900999"})
+    assert config.links["+447700900123"].party == "Jordan"
+    assert config.links["+447700900123"].key == "party[1].phones[1]"
+    assert config.links["+447700900123"].line == 15
+    assert config.links["jordan.k@example.com"].key == "party[1].emails[1]"
+    assert config.links["wa:Jordan"].party == "Jordan"
+    assert config.events[0].when_utc.isoformat() == "2024-03-01T18:30:00+00:00"
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ('timezone = "Europe/London"', 'timezone = "Europe/Lundon"',
+     "case.toml (line 4, [case] timezone): 'Europe/Lundon' is not a known time zone."),
+    ('phones = ["07700 900123", "+44 7700 900456"]', 'phones = ["07700 900123", "12"]',
+     "case.toml (line 15, [party[1]] phones): '12' is not a phone number for region GB."),
+    ('title = "Test case"\n', '',
+     "case.toml (line 2, [case]): the key 'title' is missing."),
+    ('kind = "no_contact_request"', 'kind = "nocontact"',
+     "case.toml (line 21, [event[1]] kind): event kind 'nocontact' is not one of"),
+    ('date = "2024-03-01T18:30"', 'date = "first of March"',
+     "case.toml (line 20, [event[1]] date): 'first of March' is not a date and time."),
+])
+def test_validation_names_key_and_line(tmp_path, old, new, message):
+    assert old in CASE_TOML
+    path = write(tmp_path, CASE_TOML.replace(old, new))
+    with pytest.raises(CaseError) as info:
+        load_config(path)
+    assert info.value.render().startswith(str(path).replace("case.toml", "") + message)
+
+
+def test_broken_toml_is_a_case_error(tmp_path):
+    with pytest.raises(CaseError, match="not valid TOML"):
+        load_config(write(tmp_path, "[case\ntitle = 1"))
+
+
+def test_identifier_for_two_parties_is_refused(tmp_path):
+    text = CASE_TOML + '\n[[party]]\nname = "Alex"\nphones = ["+447700900123"]\n'
+    with pytest.raises(CaseError, match="listed for both Jordan and Alex"):
+        load_config(write(tmp_path, text))
