@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import phonenumbers
 
 from commtrail.errors import CaseError
-from commtrail.parsers.base import Owner
-from commtrail.timeline.identity import check_phone, lower_emails, whatsapp_id
+from commtrail.timeline.identity import Owner, check_phone, lower_emails, whatsapp_id
 
 EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
 DATE_ORDERS = ("DMY", "MDY", "YMD")

@@ -77,8 +77,8 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
     import pyarrow as pa
 
     from commtrail.case import Case
-    from commtrail.ingest.atomic import write_table
-    from commtrail.ingest.inventory import write_inventory
+    from commtrail.atomic import write_table
+    from commtrail.inventory import write_inventory
     from commtrail.timeline.master import build_master
     from commtrail.timeline.schema import REJECT_SCHEMA, rows_to_batch
 

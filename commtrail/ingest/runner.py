@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 
 from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
-from commtrail.ingest.atomic import PARQUET_OPTIONS, atomic_path
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path
 from commtrail.ingest.blobs import DirBlobStore
 from commtrail.ingest.discover import InputItem, discover
-from commtrail.ingest.inventory import read_inventory, write_inventory
+from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from commtrail.case import Case
 from commtrail.errors import UsageError
-from commtrail.ingest.atomic import atomic_path
+from commtrail.atomic import atomic_path
 
 FORMATS = ("csv", "xlsx", "jsonl")
 COLUMNS = ["exhibit", "local_time", "utc_time", "channel", "kind", "direction", "party", "sender", "sender_raw",

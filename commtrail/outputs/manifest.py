@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
-from commtrail.ingest.atomic import write_text
+from commtrail.atomic import write_text
 from commtrail.timeline.master import read_master, staged_sources
 
 MANIFEST = "manifest.sha256"

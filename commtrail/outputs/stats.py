@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commtrail.case import Case
-from commtrail.ingest.inventory import read_inventory
+from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 

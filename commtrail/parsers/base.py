@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
+from commtrail.timeline.identity import Owner
+
 
 class BlobSink(Protocol):
     """Where attachments and media go: content-addressed, streamed, never held whole."""
@@ -31,16 +33,6 @@ class BlobWriter(Protocol):
 
     def close(self) -> tuple[str, int]:
         """Finish the blob; return (sha256 hex, size in bytes)."""
-
-
-@dataclass
-class Owner:
-    """The owner's identifiers, already normalised (E.164 phones, lower-case e-mails)."""
-
-    name: str = ""
-    phones: frozenset[str] = frozenset()
-    emails: frozenset[str] = frozenset()
-    whatsapp_names: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -105,41 +105,42 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         con.executemany("INSERT INTO src VALUES (?, ?, ?)", [(s["sha256"], s["format"], s["path"]) for s in sources])
     if files:
         file_list = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-        con.execute(f"""CREATE TEMP TABLE staged AS
-            SELECT * EXCLUDE (file_row_number), file_row_number AS _row
-            FROM read_parquet({file_list}, file_row_number = true)""")
+        source = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM read_parquet({file_list}, " \
+                 "file_row_number = true))"
     else:
-        con.execute("CREATE TEMP TABLE staged AS SELECT * FROM (SELECT NULL::BIGINT AS _row) WHERE false")
         _empty_staged(con)
+        source = "staged"
     con.execute(f"""CREATE TEMP TABLE keyed AS
-        SELECT *, md5(key_text || chr(31) || (row_number() OVER (
+        SELECT * EXCLUDE (key_text), md5(key_text || chr(31) || (row_number() OVER (
                     PARTITION BY key_text, source_sha256 ORDER BY _row) - 1)::VARCHAR) AS _eid
-        FROM (SELECT *, {KEY_SQL} AS key_text, {METHOD_SQL} AS _method FROM staged)""")
+        FROM (SELECT *, {KEY_SQL} AS key_text, {METHOD_SQL} AS _method FROM {source})""")
     con.execute("""CREATE TEMP TABLE occ AS
-        SELECT _eid, list({'source_sha256': source_sha256, 'source_path': source_path, 'locator': locator}
-                          ORDER BY source_sha256, _row) AS occurrences
+        SELECT _eid, any_value(_method) AS _method,
+               min(struct_pack(s := source_sha256, r := _row)) AS _first,
+               list({'source_sha256': source_sha256, 'source_path': source_path, 'locator': locator}
+                    ORDER BY source_sha256, _row) AS occurrences
         FROM keyed GROUP BY _eid""")
     con.execute("""CREATE TEMP TABLE base AS
-        SELECT * FROM keyed QUALIFY row_number() OVER (PARTITION BY _eid ORDER BY source_sha256, _row) = 1""")
+        SELECT k.* EXCLUDE (_method), o._method, o.occurrences FROM keyed k
+        JOIN occ o ON o._eid = k._eid AND o._first.s = k.source_sha256 AND o._first.r = k._row""")
     _near_duplicates(con)
     _parties(con)
     con.execute("""CREATE TEMP TABLE master AS
-        SELECT b.* EXCLUDE (event_id, party, extra, key_text, _method, _row),
+        SELECT b.* EXCLUDE (event_id, party, extra, _eid, _method, _row, occurrences),
                b._eid AS event_id, p.party AS party,
                CASE WHEN n._eid IS NULL THEN b.extra
                     ELSE json_merge_patch(coalesce(b.extra, '{}'),
                                           json_object('near_duplicates', n.near))::VARCHAR END AS extra,
-               o.occurrences, b._method AS dup_method,
-               'CT-' || lpad((row_number() OVER (ORDER BY b.ts_utc, b.channel, b._eid))::VARCHAR, 6, '0') AS exhibit,
-               row_number() OVER (ORDER BY b.ts_utc, b.channel, b._eid) AS _order
-        FROM base b JOIN occ o USING (_eid)
-        LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)""")
+               b.occurrences, b._method AS dup_method,
+               'CT-' || lpad((row_number() OVER w)::VARCHAR, 6, '0') AS exhibit,
+               row_number() OVER w AS _order
+        FROM base b LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)
+        WINDOW w AS (ORDER BY b.ts_utc, b.channel, b._eid)""")
     _possibly_deleted(con)
     return DedupSession(con)
 
 
 def _empty_staged(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("DROP TABLE staged")
     con.execute("""CREATE TEMP TABLE staged (event_id VARCHAR, ts_utc TIMESTAMPTZ, ts_local VARCHAR,
         ts_precision VARCHAR, tz_source VARCHAR, channel VARCHAR, kind VARCHAR, direction VARCHAR,
         sender VARCHAR, sender_raw VARCHAR, recipients VARCHAR[], party VARCHAR, conversation VARCHAR,
@@ -149,31 +150,39 @@ def _empty_staged(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """Link events that differ only by a rounding of time or a loosely equal number (never merged)."""
+    """Link events that differ only by a rounding of time or a loosely equal number (never merged):
+    neighbours in time, within 2 seconds, with the same text and the same last 9 characters of the
+    counterpart."""
     con.execute(f"""CREATE TEMP TABLE near AS
         WITH c AS (
-            SELECT _eid, channel, direction, ts_utc,
-                   right(regexp_replace(CASE WHEN direction = 'outgoing'
-                                             THEN coalesce(array_to_string(list_sort(recipients), '~'), '')
-                                             ELSE coalesce(sender, '') END, '[^0-9A-Za-z@.~:]', '', 'g'), 9) AS who,
-                   md5(coalesce(body, '') || {SEP} || coalesce(kind, '') || {SEP} || coalesce(duration_s::VARCHAR, '')) AS what
+            SELECT _eid, ts_utc AS ts,
+                   hash(channel, direction, body, kind, duration_s,
+                        right(regexp_replace(CASE WHEN direction = 'outgoing'
+                                                  THEN coalesce(array_to_string(list_sort(recipients), '~'), '')
+                                                  ELSE coalesce(sender, '') END, '[^0-9A-Za-z@.~:]', '', 'g'), 9)
+                   ) AS grp
             FROM base WHERE channel IN ('sms', 'mms', 'call', 'whatsapp')),
+        w AS (
+            SELECT _eid, ts, lag(_eid) OVER o AS prev_eid, lag(ts) OVER o AS prev_ts,
+                   lead(_eid) OVER o AS next_eid, lead(ts) OVER o AS next_ts
+            FROM c WINDOW o AS (PARTITION BY grp ORDER BY ts, _eid)),
         pairs AS (
-            SELECT a._eid AS x, b._eid AS y FROM c a JOIN c b
-              ON a.channel = b.channel AND a.direction = b.direction AND a.what = b.what AND a.who = b.who
-             AND a._eid <> b._eid AND abs(epoch(a.ts_utc) - epoch(b.ts_utc)) <= 2)
-        SELECT x AS _eid, list(DISTINCT y ORDER BY y) AS near FROM pairs GROUP BY x""")
+            SELECT _eid, prev_eid AS other FROM w WHERE epoch(ts) - epoch(prev_ts) <= 2
+            UNION ALL
+            SELECT _eid, next_eid AS other FROM w WHERE epoch(next_ts) - epoch(ts) <= 2)
+        SELECT _eid, list(DISTINCT other ORDER BY other) AS near FROM pairs GROUP BY _eid""")
 
 
 def _parties(con: duckdb.DuckDBPyConnection) -> None:
     """Each event's other side mapped to a case.toml party (see timeline/parties.py for the rule)."""
     con.execute("""CREATE TEMP TABLE party_of AS
-        WITH s AS (SELECT b._eid, l.party FROM base b JOIN links l ON l.ident = b.sender),
+        WITH b AS (SELECT _eid, sender, recipients, direction, conversation, source_sha256 FROM base),
+        s AS (SELECT b._eid, l.party FROM b JOIN links l ON l.ident = b.sender),
         r AS (SELECT _eid, arg_min(l.party, pos) AS party FROM (
-                SELECT _eid, unnest(recipients) AS ident, generate_subscripts(recipients, 1) AS pos FROM base) u
+                SELECT _eid, unnest(recipients) AS ident, generate_subscripts(recipients, 1) AS pos FROM b) u
               JOIN links l USING (ident) GROUP BY _eid),
         conv AS (SELECT b.conversation, b.source_sha256, min(l.party) AS party
-                 FROM base b JOIN links l ON l.ident = b.sender
+                 FROM b JOIN links l ON l.ident = b.sender
                  WHERE b.direction = 'incoming' AND b.conversation IS NOT NULL
                  GROUP BY ALL HAVING count(DISTINCT l.party) = 1)
         SELECT b._eid,
@@ -181,7 +190,7 @@ def _parties(con: duckdb.DuckDBPyConnection) -> None:
                     WHEN b.direction = 'outgoing' THEN coalesce(r.party, CASE WHEN len(coalesce(b.recipients, []))
                                                                          = 0 THEN conv.party END)
                     ELSE coalesce(s.party, r.party) END AS party
-        FROM base b LEFT JOIN s USING (_eid) LEFT JOIN r USING (_eid)
+        FROM b LEFT JOIN s USING (_eid) LEFT JOIN r USING (_eid)
         LEFT JOIN conv ON conv.conversation = b.conversation AND conv.source_sha256 = b.source_sha256""")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -109,3 +110,13 @@ def whatsapp_id(name: str) -> str:
 def lower_emails(values: Iterable[str]) -> frozenset[str]:
     """Lower-case e-mail addresses."""
     return frozenset(v.strip().lower() for v in values)
+
+
+@dataclass
+class Owner:
+    """The owner's identifiers, already normalised (E.164 phones, lower-case e-mails)."""
+
+    name: str = ""
+    phones: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+    whatsapp_names: frozenset[str] = frozenset()

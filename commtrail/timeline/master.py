@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
-from commtrail.ingest.atomic import PARQUET_OPTIONS, atomic_path, write_table
-from commtrail.ingest.inventory import read_inventory
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
+from commtrail.inventory import read_inventory
 from commtrail.timeline.dedup import run_dedup
 from commtrail.timeline.schema import MASTER_SCHEMA
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from commtrail.ingest.atomic import write_table
+from commtrail.atomic import write_table
 
 SOURCES_SCHEMA = pa.schema([
     pa.field("sha256", pa.string()),

@@ -1,0 +1,138 @@
+"""Ingest end to end with a tiny test-only format: discovery, staging, inventory, skipping, errors."""
+
+import io
+import zipfile
+
+import pytest
+
+from commtrail.cli import main
+from commtrail.ingest.discover import discover
+from commtrail.inventory import read_inventory
+from commtrail.parsers import registry
+from commtrail.parsers.base import Reject
+from commtrail.timeline.identity import normalise_many
+from commtrail.timeline.master import read_master
+from commtrail.timeline.schema import make_batch
+
+from conftest import CASE_TOML
+
+
+def _sniff(head, name):
+    return head.startswith(b"#testfmt")
+
+
+def _parse(stream, ctx):
+    lines = stream.read().decode().splitlines()
+    cols = {k: [] for k in ("ts_utc", "channel", "kind", "direction", "sender", "body", "locator")}
+    for number, line in enumerate(lines[1:], 2):
+        parts = line.split("|")
+        if len(parts) != 3:
+            yield Reject(f"line {number}", "not three fields", line)
+            continue
+        cols["ts_utc"].append(int(parts[0]) * 1_000_000)
+        cols["sender"].append(normalise_many([parts[1]], ctx.phone_region)[0])
+        cols["body"].append(parts[2])
+        cols["locator"].append(f"line {number}")
+    n = len(cols["body"])
+    cols.update(channel=["sms"] * n, kind=["message"] * n, direction=["incoming"] * n)
+    if "boom" in cols["body"]:
+        raise RuntimeError("parser bug")
+    yield make_batch({**cols, "source_sha256": [ctx.source_sha256] * n, "source_path": [ctx.source_path] * n,
+                      "parser": [ctx.parser_label] * n})
+
+
+if "testfmt" not in {p.name for p in registry.all_parsers()}:
+    registry.register(registry.Parser("testfmt", "1", "test format", _sniff, _parse, priority=99))
+
+
+@pytest.fixture
+def case_dir(tmp_path):
+    root = tmp_path / "case"
+    root.mkdir()
+    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    return root
+
+
+def write_inputs(tmp_path):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    (inputs / "a.txt").write_text("#testfmt\n1709283600|07700 900123|hello\nbroken line\n")
+    (inputs / "sub" / "b.txt").write_text("#testfmt\n1709283600|+447700900123|hello\n1709287200|07700900456|again\n")
+    (inputs / "junk.bin").write_bytes(b"\x00\x01")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("export/c.txt", "#testfmt\n1709290800|07700 900123|zipped\n")
+        z.writestr("__MACOSX/export/._c.txt", "resource fork")
+    (tmp_path / "archive.zip").write_bytes(buf.getvalue())
+    return inputs
+
+
+def test_discover_recurses_folders_and_reads_zips_in_place(tmp_path):
+    inputs = write_inputs(tmp_path)
+    found = discover([str(inputs), str(tmp_path / "archive.zip"), str(tmp_path / "nope")])
+    assert [i.label for i in found.items] == [str(inputs / "a.txt"), str(inputs / "junk.bin"),
+                                              str(inputs / "sub" / "b.txt"), f"{tmp_path}/archive.zip!export/c.txt"]
+    assert sorted(found.items[0].siblings) == ["junk.bin"]
+    assert [e.render() for e in found.errors] == [
+        f"{tmp_path}/nope: this file or folder does not exist. Check the path (quote it if it has spaces)."]
+    with found.items[3].open() as stream:
+        assert stream.read().startswith(b"#testfmt")
+
+
+def test_cli_ingest_end_to_end(tmp_path, case_dir, capsys):
+    inputs = write_inputs(tmp_path)
+    code = main(["ingest", str(case_dir), str(inputs), str(tmp_path / "archive.zip")])
+    out, err = capsys.readouterr()
+    assert code == 1   # junk.bin is not a known format; the others went in
+    assert err.strip() == (f"Error: {inputs}/junk.bin: commtrail does not recognise the format of this file, "
+                           "so nothing from it was added. It reads these formats: " +
+                           ", ".join(p.name for p in registry.all_parsers()) +
+                           ". If this is one of them, the file may be damaged or re-encoded; otherwise leave it out.")
+    assert "master.parquet: 3 events." in out
+    inventory = read_inventory(case_dir / "sources.parquet")
+    assert sorted((r["path"].replace(str(tmp_path), ""), r["records"], r["rejects"]) for r in inventory) == [
+        ("/archive.zip!export/c.txt", 1, 0), ("/in/a.txt", 1, 1), ("/in/sub/b.txt", 2, 0)]
+    for row in inventory:
+        original = case_dir / "originals" / row["sha256"]
+        assert original.exists() and original.stat().st_mode & 0o777 == 0o400
+        assert (case_dir / "staging" / f"{row['sha256']}.parquet").exists()
+        assert (case_dir / "staging" / f"{row['sha256']}.rejects.parquet").exists()
+    master = read_master(__import__("commtrail.case", fromlist=["Case"]).Case(case_dir)).to_pylist()
+    assert [(m["body"], len(m["occurrences"]), m["party"]) for m in master] == [
+        ("hello", 2, "Jordan"), ("again", 1, "Jordan"), ("zipped", 1, "Jordan")]
+    assert master[2]["source_path"] == f"{tmp_path}/archive.zip!export/c.txt"
+
+    # Second run: everything already in the case is skipped, nothing is rebuilt.
+    before = (case_dir / "master.parquet").stat().st_mtime_ns
+    code = main(["ingest", str(case_dir), str(inputs / "a.txt"), str(inputs / "sub")])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.count("skipped") == 2
+    assert (case_dir / "master.parquet").stat().st_mtime_ns == before
+    assert main(["verify", str(case_dir)]) == 0
+
+
+def test_a_parser_failure_is_reported_and_others_go_in(tmp_path, case_dir, capsys):
+    (tmp_path / "bad.txt").write_text("#testfmt\n1709283600|07700 900123|boom\n")
+    (tmp_path / "good.txt").write_text("#testfmt\n1709283600|07700 900123|fine\n")
+    code = main(["ingest", str(case_dir), str(tmp_path / "bad.txt"), str(tmp_path / "good.txt")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"{tmp_path}/bad.txt: commtrail failed while reading this testfmt file (RuntimeError: parser bug)" in err
+    assert [r["path"] for r in read_inventory(case_dir / "sources.parquet")] == [str(tmp_path / "good.txt")]
+    assert list((case_dir / "originals").iterdir()) != [] and len(list((case_dir / "originals").iterdir())) == 1
+
+
+def test_broken_case_toml_exits_2_without_traceback(tmp_path, capsys):
+    root = tmp_path / "case"
+    root.mkdir()
+    (root / "case.toml").write_text(CASE_TOML.replace('"Europe/London"', '"Mars/Base"'))
+    assert main(["ingest", str(root), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {root}/case.toml (line 4, [case] timezone): 'Mars/Base' is not a known time zone.")
+    assert "Traceback" not in err
+
+
+def test_missing_case_folder(tmp_path, capsys):
+    assert main(["stats", str(tmp_path / "none")]) == 2
+    assert "this case folder does not exist" in capsys.readouterr().err
