@@ -1,0 +1,51 @@
+"""``commtrail demo``: build the bundled sample case and run the whole pipeline on it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from commtrail.case import Case
+from commtrail.demo_data import CASE_TOML, write_inputs
+from commtrail.errors import UsageError
+from commtrail.outputs.export import export
+from commtrail.outputs.manifest import verify, write_manifest
+from commtrail.outputs.stats import print_stats
+from commtrail.pipeline import ingest_and_build
+
+MARKER = ".commtrail-demo"
+
+
+def run_demo(folder: Path, console: Console) -> int:
+    """Write the sample inputs and case into ``folder`` (replacing an earlier demo there) and run
+    ingest, stats, exports and verify on it."""
+    folder = Path(folder)
+    if folder.exists():
+        if not (folder / MARKER).exists():
+            raise UsageError(f"{folder} exists and is not a commtrail demo folder; it was left alone.",
+                             hint="Give the demo a new folder name.")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / MARKER).write_text("made by commtrail demo\n")
+    inputs = write_inputs(folder / "inputs")
+    case_dir = folder / "case"
+    case_dir.mkdir(mode=0o700)
+    (case_dir / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    console.print(f"Sample inputs written to {folder / 'inputs'}", markup=False)
+    code = ingest_and_build(case_dir, [str(p) for p in inputs], console)
+    case = Case(case_dir)
+    print_stats(case, console)
+    written = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
+    write_manifest(case, written)
+    result = verify(case)
+    console.print(f"verify: {'OK' if result.ok else 'FAILED'} ({result.checked} files checked)", markup=False)
+    console.print(f"\nThe sample case is in {case_dir}:", markup=False)
+    console.print(f"  master evidence file  {case.master_file}", markup=False)
+    for path in written:
+        console.print(f"  export                {path}", markup=False)
+    return code if result.ok else 1
+
+
+__all__ = ["run_demo"]
