@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m commtrail.cli_reference README.md
