@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -19,6 +22,7 @@ from commtrail.timeline.identity import Owner, check_phone, lower_emails, whatsa
 EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 CASE_FILE = "case.toml"
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,24 @@ class Case:
     sources_file = property(lambda self: self.root / "sources.parquet")
     master_file = property(lambda self: self.root / "master.parquet")
     manifest_file = property(lambda self: self.root / "manifest.sha256")
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the case's lock file while a command changes it; a second command is refused."""
+        path = self.root / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise CaseError(f"another commtrail command ({holder}) is working on this case right now.",
+                                file=str(self.root), hint="Wait for it to finish, then run this again.") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     def ensure_dirs(self) -> None:
         """Create the case's folders, readable by the user alone."""

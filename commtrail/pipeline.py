@@ -18,17 +18,16 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
                      copy: bool = True, debug: bool = False) -> int:
     """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status."""
     case = Case(case_dir)
-    result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug)
-    if result.changed or not case.master_file.exists():
-        rows = build_master(case)
-    else:
-        rows = None
-    if rows is not None or not case.manifest_file.exists():
-        written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / "case.toml"]
-        for outcome in result.outcomes:
-            if outcome.status == "ingested" and outcome.sha256:
-                written += [case.staging / f"{outcome.sha256}.parquet", case.staging / f"{outcome.sha256}.rejects.parquet"]
-        write_manifest(case, written)
+    with case.lock():
+        result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug)
+        rows = build_master(case) if result.changed or not case.master_file.exists() else None
+        if rows is not None or not case.manifest_file.exists():
+            written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / "case.toml"]
+            for outcome in result.outcomes:
+                if outcome.status == "ingested" and outcome.sha256:
+                    written += [case.staging / f"{outcome.sha256}.parquet",
+                                case.staging / f"{outcome.sha256}.rejects.parquet"]
+            write_manifest(case, written)
     console.print(summary_table(result))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for outcome in result.outcomes:

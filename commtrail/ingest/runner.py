@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
+import tarfile
 import traceback
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -98,6 +100,20 @@ class _CountingReader:
         return getattr(self._raw, name)
 
 
+# What reading a file or an archive member can raise: unreadable files, damaged or encrypted
+# archive members (zipfile raises RuntimeError for a password), bad compressed data.
+READ_ERRORS = (OSError, RuntimeError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error)
+
+
+def _read_error(label: str, exc: BaseException) -> InputError:
+    if isinstance(exc, RuntimeError) and "password" in str(exc).lower():
+        return InputError("this archive member is encrypted, so it cannot be read.", file=label,
+                          hint="Export it again without a password, or extract it with its password first.")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+    return InputError(f"cannot be read ({reason}).", file=label,
+                      hint="Check that the file is complete and that you may read it.")
+
+
 def _head(item: InputItem) -> bytes:
     with item.open() as stream:
         return stream.read(registry.SNIFF_BYTES)
@@ -187,10 +203,8 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
                 continue
         try:
             head = _head(item)
-        except OSError as exc:
-            outcomes.append(Outcome(item.label, "failed", error=InputError(
-                f"cannot be read ({exc.strerror or exc}).", file=item.label,
-                hint="Check that the file is complete and that you may read it.")))
+        except READ_ERRORS as exc:
+            outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
             continue
         parser = registry.sniff(head, item.name)
         if parser is None:
@@ -199,10 +213,9 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
         progress.start(item.label, item.size * 2)
         try:
             sha, copy_path = _hash_and_copy(item, case.originals, copy, progress)
-        except OSError as exc:
+        except READ_ERRORS as exc:
             progress.finish()
-            outcomes.append(Outcome(item.label, "failed", parser.name, error=InputError(
-                f"cannot be read ({exc.strerror or exc}).", file=item.label)))
+            outcomes.append(Outcome(item.label, "failed", parser.name, error=_read_error(item.label, exc)))
             continue
         if sha in known_sha:
             progress.finish()
@@ -252,8 +265,12 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
         if chats and any(item.name in used for _, used, _ in chats):
             outcomes.append(Outcome(item.label, "media", "attachment"))
         elif chats:
-            with item.open() as stream:
-                sha, _ = blobs.put_stream(stream)
+            try:
+                with item.open() as stream:
+                    sha, _ = blobs.put_stream(stream)
+            except READ_ERRORS as exc:
+                outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
+                continue
             message = f"file {item.name} beside the chat is not named in any message; kept as blob {sha[:12]}"
             for outcome, _, row in chats:
                 outcome.warnings.append(message)

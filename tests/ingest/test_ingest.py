@@ -136,3 +136,32 @@ def test_broken_case_toml_exits_2_without_traceback(tmp_path, capsys):
 def test_missing_case_folder(tmp_path, capsys):
     assert main(["stats", str(tmp_path / "none")]) == 2
     assert "this case folder does not exist" in capsys.readouterr().err
+
+
+def test_a_second_command_on_a_busy_case_is_refused(tmp_path, case_dir, capsys):
+    from commtrail.case import Case
+    (tmp_path / "good.txt").write_text("#testfmt\n1709283600|07700 900123|fine\n")
+    with Case(case_dir).lock():
+        assert main(["ingest", str(case_dir), str(tmp_path / "good.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {case_dir}: another commtrail command (pid ")
+    assert "is working on this case right now. Wait for it to finish, then run this again." in err
+    assert main(["ingest", str(case_dir), str(tmp_path / "good.txt")]) == 0
+
+
+def test_an_encrypted_zip_member_is_refused_by_name(tmp_path, case_dir, capsys):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("secret.txt", "#testfmt\n1709283600|07700 900123|hidden\n")
+        z.writestr("open.txt", "#testfmt\n1709283600|07700 900123|visible\n")
+    data = bytearray(buf.getvalue())
+    # set the "encrypted" flag bit of secret.txt in its local header and its central directory entry
+    data[6] |= 1
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 1
+    (tmp_path / "locked.zip").write_bytes(bytes(data))
+    assert main(["ingest", str(case_dir), str(tmp_path / "locked.zip")]) == 1
+    err = capsys.readouterr().err
+    assert (f"Error: {tmp_path}/locked.zip!secret.txt: this archive member is encrypted, so it cannot be read. "
+            "Export it again without a password") in err
+    assert [r["records"] for r in read_inventory(case_dir / "sources.parquet")] == [1]
