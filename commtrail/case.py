@@ -26,6 +26,15 @@ LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
+class ArchiveLimits:
+    """Refuse archive members that expand too much (zip bombs) and archives too large in total."""
+
+    max_ratio: float = 200.0
+    max_total_bytes: int = 64 * 1024**3
+    max_depth: int = 3
+
+
+@dataclass(frozen=True)
 class Link:
     """Why an identifier belongs to a party: the case.toml entry that says so."""
 
@@ -67,6 +76,7 @@ class CaseConfig:
     red_flags: list[str] | None
     # normalised identifier -> the case.toml entry linking it to a party
     links: dict[str, Link]
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     def owner(self) -> Owner:
         """The owner's identifiers, normalised, as parsers see them."""
@@ -262,8 +272,22 @@ def load_config(path: Path) -> CaseConfig:
         events.append(Event(when.astimezone(ZoneInfo("UTC")), raw_text, kind, note,
                             v.lines.find("event", i, None)))
     events.sort(key=lambda e: e.when_utc)
+    limits = _limits(v, data.get("limits", {}))
     return CaseConfig(title, timezone, region, date_order.upper() if date_order else None, owner_name,
-                      owner_phones, owner_emails, owner_wa, parties, events, red_flags, links)
+                      owner_phones, owner_emails, owner_wa, parties, events, red_flags, links, limits)
+
+
+def _limits(v: _Validator, data: dict) -> ArchiveLimits:
+    """``[limits]``: max_archive_ratio and max_archive_total_bytes (positive numbers)."""
+    default = ArchiveLimits()
+    values = {}
+    for key, attr, kind in (("max_archive_ratio", "max_ratio", (int, float)),
+                            ("max_archive_total_bytes", "max_total_bytes", int)):
+        value = data.get(key, getattr(default, attr))
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise v.fail(f"'{key}' must be a positive number.", "limits", None, key)
+        values[attr] = value
+    return ArchiveLimits(**values)
 
 
 def _link(links: dict[str, Link], v: _Validator, ident: str, link: Link, table: str, index: int | None) -> None:

@@ -1,24 +1,33 @@
 """Find every input file: plain files, folders (recursed) and archives (read in place).
 
 An :class:`InputItem` is one file to ingest, wherever it lives. Members of a zip or tar archive
-are named ``archive.zip!member`` and opened without extracting the archive. Files that sit in the
-same folder (on disk or inside an archive) are each other's *siblings*: a WhatsApp chat finds its
-media through them.
+are named ``archive.zip!member`` and opened without extracting the archive (a zip inside a zip is
+copied to a private temporary file first). Files that sit in the same folder (on disk or inside an
+archive) are each other's *siblings*: a WhatsApp chat finds its media through them.
+
+Nothing is ever written under a name taken from an archive, so names with ``..`` or absolute
+paths cannot escape the case. Links are not followed inside folders or archives. Archive bombs are
+refused by a compression-ratio limit and a total-size limit (both in case.toml ``[limits]``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tarfile
+import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from commtrail.case import ArchiveLimits
 from commtrail.errors import InputError
 
 Opener = Callable[[], BinaryIO]
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass
@@ -40,10 +49,13 @@ class InputItem:
 class Discovery:
     items: list[InputItem]
     errors: list[InputError]
+    notices: list[str] = field(default_factory=list)
+    spool: Path | None = None
 
-
-def _is_archive_member_dir(name: str) -> bool:
-    return name.endswith("/")
+    def close(self) -> None:
+        """Remove the temporary copies of nested archives."""
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
 
 def _skip_name(name: str) -> bool:
@@ -51,48 +63,151 @@ def _skip_name(name: str) -> bool:
     return base.startswith("._") or base in {".DS_Store", "Thumbs.db", "desktop.ini"} or "__MACOSX/" in name
 
 
-def _zip_items(path: Path, label: str) -> Iterator[InputItem]:
-    with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
-    for info in infos:
-        if _is_archive_member_dir(info.filename) or _skip_name(info.filename):
-            continue
-        member = info.filename
+class _Walker:
+    def __init__(self, limits: ArchiveLimits, spool_parent: Path | None) -> None:
+        self.limits = limits
+        self.spool_parent = spool_parent
+        self.spool: Path | None = None
+        self.items: list[InputItem] = []
+        self.errors: list[InputError] = []
+        self.notices: list[str] = []
 
-        def opener(member: str = member) -> BinaryIO:
-            archive = zipfile.ZipFile(path)
-            stream = archive.open(member)
-            _close = stream.close
+    def _spool_dir(self) -> Path:
+        if self.spool is None:
+            if self.spool_parent is not None:
+                self.spool_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.spool = Path(tempfile.mkdtemp(prefix=".nested-", dir=self.spool_parent))
+        return self.spool
 
-            def close() -> None:
-                _close()
-                archive.close()
-            stream.close = close  # type: ignore[method-assign]
-            return stream
+    def file(self, path: Path, label: str, depth: int = 0) -> None:
+        try:
+            if zipfile.is_zipfile(path):
+                self.zip(path, label, depth)
+            elif _is_tar(path):
+                self.tar(path, label)
+            else:
+                st = path.stat()
+                self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
+                                            str(path.parent), disk_path=path.resolve(), mtime_ns=st.st_mtime_ns))
+        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+            self.errors.append(_unreadable(label, exc))
 
-        folder = str(PurePosixPath(member).parent)
-        yield InputItem(f"{label}!{member}", PurePosixPath(member).name, info.file_size, opener,
-                        f"{label}!{folder}", container=label)
+    def folder(self, path: Path) -> None:
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for link in sorted(d for d in dirs if (Path(root) / d).is_symlink()):
+                self.notices.append(f"{Path(root) / link}: a link to a folder; not followed")
+            for fname in sorted(files):
+                fpath = Path(root) / fname
+                if _skip_name(fname):
+                    continue
+                if fpath.is_symlink():
+                    self.notices.append(f"{fpath}: a link; not followed (give the file it points to instead)")
+                    continue
+                self.file(fpath, str(fpath))
 
+    def zip(self, path: Path, label: str, depth: int) -> None:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+        total = 0
+        for info in infos:
+            member = info.filename
+            if member.endswith("/") or _skip_name(member):
+                continue
+            mlabel = f"{label}!{member}"
+            if stat.S_ISLNK(info.external_attr >> 16):
+                self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
+                                              file=mlabel))
+                continue
+            total += info.file_size
+            if total > self.limits.max_total_bytes:
+                self.errors.append(InputError(
+                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
+                    "the rest of the archive were not read.", file=mlabel,
+                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+                break
+            if info.compress_size and info.file_size / info.compress_size > self.limits.max_ratio \
+                    and info.file_size > 1024 * 1024:
+                self.errors.append(InputError(
+                    f"this member expands {info.file_size / info.compress_size:.0f} times its compressed size, "
+                    "as archive bombs do; it was not read.", file=mlabel,
+                    hint="Raise [limits] max_archive_ratio in case.toml if the file is genuine."))
+                continue
 
-def _tar_items(path: Path, label: str) -> Iterator[InputItem]:
-    with tarfile.open(path, "r:*") as archive:
-        members = [m for m in archive.getmembers() if m.isfile() and not _skip_name(m.name)]
-    for m in members:
-        def opener(name: str = m.name) -> BinaryIO:
-            archive = tarfile.open(path, "r:*")
-            stream = archive.extractfile(name)
-            assert stream is not None
-            _close = stream.close
+            def opener(member: str = member) -> BinaryIO:
+                archive = zipfile.ZipFile(path)
+                stream = archive.open(member)
+                _close = stream.close
 
-            def close() -> None:
-                _close()
-                archive.close()
-            stream.close = close  # type: ignore[method-assign]
-            return stream
-        folder = str(PurePosixPath(m.name).parent)
-        yield InputItem(f"{label}!{m.name}", PurePosixPath(m.name).name, m.size, opener,
-                        f"{label}!{folder}", container=label)
+                def close() -> None:
+                    _close()
+                    archive.close()
+                stream.close = close  # type: ignore[method-assign]
+                return stream
+
+            if member.lower().endswith(".zip") or self._starts_with_zip(opener):
+                if depth + 1 >= self.limits.max_depth:
+                    self.errors.append(InputError("archives nested this deep are not opened.", file=mlabel,
+                                                  hint="Extract the inner archive and give it on its own."))
+                    continue
+                try:
+                    copy = self._spool_dir() / f"{len(self.items)}-{depth}.zip"
+                    with opener() as src, open(copy, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                except (OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+                    self.errors.append(_unreadable(mlabel, exc))
+                    continue
+                if zipfile.is_zipfile(copy):
+                    self.zip(copy, mlabel, depth + 1)
+                    continue
+            folder = str(PurePosixPath(member).parent)
+            self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
+                                        f"{label}!{folder}", container=label))
+
+    @staticmethod
+    def _starts_with_zip(opener: Opener) -> bool:
+        try:
+            with opener() as stream:
+                return stream.read(4) == ZIP_MAGIC
+        except (OSError, RuntimeError, zipfile.BadZipFile, EOFError):
+            return False   # reported when the member is read for real
+
+    def tar(self, path: Path, label: str) -> None:
+        with tarfile.open(path, "r:*") as archive:
+            members = archive.getmembers()
+        total = 0
+        for m in members:
+            mlabel = f"{label}!{m.name}"
+            if m.issym() or m.islnk():
+                self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
+                                              file=mlabel))
+                continue
+            if not m.isfile() or _skip_name(m.name):
+                continue
+            total += m.size
+            if total > self.limits.max_total_bytes:
+                self.errors.append(InputError(
+                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
+                    "the rest were not read.", file=mlabel,
+                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+                break
+
+            def opener(name: str = m.name) -> BinaryIO:
+                archive = tarfile.open(path, "r:*")
+                stream = archive.extractfile(name)
+                if stream is None:
+                    archive.close()
+                    raise OSError(f"{name} is not a regular file")
+                _close = stream.close
+
+                def close() -> None:
+                    _close()
+                    archive.close()
+                stream.close = close  # type: ignore[method-assign]
+                return stream
+            folder = str(PurePosixPath(m.name).parent)
+            self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
+                                        f"{label}!{folder}", container=label))
 
 
 def _is_tar(path: Path) -> bool:
@@ -105,53 +220,33 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def _file_items(path: Path, label: str) -> Iterator[InputItem]:
-    if zipfile.is_zipfile(path):
-        yield from _zip_items(path, label)
-    elif _is_tar(path):
-        yield from _tar_items(path, label)
-    else:
-        st = path.stat()
-        yield InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
-                        str(path.parent), disk_path=path.resolve(), mtime_ns=st.st_mtime_ns)
+def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_parent: Path | None = None) -> Discovery:
+    """Expand the inputs given on the command line into items; unreadable ones become errors.
 
-
-def discover(inputs: list[str]) -> Discovery:
-    """Expand the inputs given on the command line into items; unreadable ones become errors."""
-    items: list[InputItem] = []
-    errors: list[InputError] = []
+    Call ``close()`` on the result when done: nested archives are copied into a temporary folder
+    under ``spool_parent`` (the case folder, so that nothing leaves it).
+    """
+    walker = _Walker(limits or ArchiveLimits(), spool_parent)
     for given in inputs:
         path = Path(given)
-        try:
-            if path.is_dir():
-                for root, dirs, files in os.walk(path):
-                    dirs.sort()
-                    for fname in sorted(files):
-                        fpath = Path(root) / fname
-                        if _skip_name(fname) or fpath.is_symlink():
-                            continue
-                        try:
-                            items.extend(_file_items(fpath, str(fpath)))
-                        except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-                            errors.append(_unreadable(str(fpath), exc))
-            elif path.is_file():
-                items.extend(_file_items(path, given))
-            elif not path.exists():
-                errors.append(InputError("this file or folder does not exist.", file=given,
-                                         hint="Check the path (quote it if it has spaces)."))
-            else:
-                errors.append(InputError("this is not a regular file or folder.", file=given))
-        except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-            errors.append(_unreadable(given, exc))
+        if path.is_dir():
+            walker.folder(path)
+        elif path.is_file():
+            walker.file(path, given)
+        elif not path.exists():
+            walker.errors.append(InputError("this file or folder does not exist.", file=given,
+                                            hint="Check the path (quote it if it has spaces)."))
+        else:
+            walker.errors.append(InputError("this is not a regular file or folder.", file=given))
     by_folder: dict[str, dict[str, Opener]] = {}
-    for item in items:
+    for item in walker.items:
         by_folder.setdefault(item.folder_key, {})[item.name] = item.open
-    for item in items:
+    for item in walker.items:
         item.siblings = {k: v for k, v in by_folder[item.folder_key].items() if k != item.name}
-    return Discovery(items, errors)
+    return Discovery(walker.items, walker.errors, walker.notices, walker.spool)
 
 
-def _unreadable(label: str, exc: Exception) -> InputError:
+def _unreadable(label: str, exc: BaseException) -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return InputError(f"cannot be read ({reason}).", file=label,
                       hint="Check that the file is complete and that you may read it.")

@@ -21,7 +21,7 @@ from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path
 from commtrail.ingest.blobs import DirBlobStore
-from commtrail.ingest.discover import InputItem, discover
+from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext, Reject
@@ -182,8 +182,17 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
     """Ingest files, folders and archives into the case; other stages rebuild from staging."""
     progress = progress or Progress()
     case.ensure_dirs()
-    found = discover(inputs)
+    found = discover(inputs, case.config.limits, case.root / ".tmp")
+    try:
+        return _ingest(case, found, date_order, copy, progress, debug)
+    finally:
+        found.close()
+
+
+def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, progress: Progress,
+            debug: bool) -> IngestResult:
     outcomes = [Outcome(e.file or "?", "failed", error=e) for e in found.errors]
+    outcomes += [Outcome(n.split(": ", 1)[0], "skipped", warnings=[n.split(": ", 1)[1]]) for n in found.notices]
     inventory = read_inventory(case.sources_file)
     known_sha = {row["sha256"]: row for row in inventory}
     known_disk = {(row["disk_path"], row["size"], row["mtime_ns"]): row for row in inventory if row["disk_path"]}
