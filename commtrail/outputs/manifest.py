@@ -20,7 +20,7 @@ from commtrail.timeline.master import read_master, staged_sources
 
 MANIFEST = "manifest.sha256"
 # Working files that are not part of the evidence.
-IGNORED = re.compile(r"^(manifest\.sha256|\.duckdb-tmp/.*|\.lock|.*\.tmp-\d+|\.incoming-\d+|blobs/\.tmp-.*)$")
+IGNORED = re.compile(r"^(manifest\.sha256|\.duckdb-tmp/.*|\.tmp/.*|\.lock|.*\.tmp-\d+|\.incoming-\d+|blobs/\.tmp-.*)$")
 CONTENT_ADDRESSED = ("originals/", "blobs/")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
