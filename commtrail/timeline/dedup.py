@@ -50,6 +50,19 @@ CASE WHEN channel IN ('sms', 'mms') THEN 'counterpart+direction+second+text'
      WHEN channel = 'email' THEN 'content'
      ELSE 'channel+who+second+text' END"""
 
+# The master rows, in exhibit order (streamed out, never materialised).
+MASTER_SQL = """
+    SELECT b.* EXCLUDE (event_id, party, extra, _eid, _method, _row, occurrences),
+           b._eid AS event_id, p.party AS party,
+           CASE WHEN n._eid IS NULL THEN b.extra
+                ELSE json_merge_patch(coalesce(b.extra, '{}'),
+                                      json_object('near_duplicates', n.near))::VARCHAR END AS extra,
+           b.occurrences, b._method AS dup_method,
+           'CT-' || lpad((row_number() OVER w)::VARCHAR, 6, '0') AS exhibit,
+           row_number() OVER w AS _order
+    FROM base b LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)
+    WINDOW w AS (ORDER BY b.ts_utc, b.channel, b._eid)"""
+
 # Formats whose later files repeat the earlier ones (full backups, re-exports of one chat).
 OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp")
 
@@ -62,7 +75,7 @@ class DedupSession:
 
     def master_batches(self, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         """The master rows in exhibit order, as record batches of MASTER_SCHEMA."""
-        result = self.con.sql(f"SELECT {', '.join(MASTER_SCHEMA.names)} FROM master ORDER BY _order")
+        result = self.con.sql(f"SELECT {', '.join(MASTER_SCHEMA.names)} FROM ({MASTER_SQL}) ORDER BY _order")
         reader = arrow_reader(result, batch_rows)
         for batch in reader:
             arrays = [batch.column(i).cast(f.type) for i, f in enumerate(MASTER_SCHEMA)]
@@ -90,6 +103,7 @@ def connect(tmp_dir: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnecti
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "threads": 2,
                                  "memory_limit": memory_limit, "temp_directory": str(tmp_dir),
                                  "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -110,32 +124,23 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     else:
         _empty_staged(con)
         source = "staged"
+    # Keys and ranks over a narrow projection; the full rows are read again only for representatives.
     con.execute(f"""CREATE TEMP TABLE keyed AS
-        SELECT * EXCLUDE (key_text), md5(key_text || chr(31) || (row_number() OVER (
+        SELECT source_sha256, _row, source_path, locator, ts_utc, channel, conversation, {METHOD_SQL} AS _method,
+               md5(key_text || chr(31) || (row_number() OVER (
                     PARTITION BY key_text, source_sha256 ORDER BY _row) - 1)::VARCHAR) AS _eid
-        FROM (SELECT *, {KEY_SQL} AS key_text, {METHOD_SQL} AS _method FROM {source})""")
+        FROM (SELECT *, {KEY_SQL} AS key_text FROM {source})""")
     con.execute("""CREATE TEMP TABLE occ AS
         SELECT _eid, any_value(_method) AS _method,
                min(struct_pack(s := source_sha256, r := _row)) AS _first,
                list({'source_sha256': source_sha256, 'source_path': source_path, 'locator': locator}
                     ORDER BY source_sha256, _row) AS occurrences
         FROM keyed GROUP BY _eid""")
-    con.execute("""CREATE TEMP TABLE base AS
-        SELECT k.* EXCLUDE (_method), o._method, o.occurrences FROM keyed k
-        JOIN occ o ON o._eid = k._eid AND o._first.s = k.source_sha256 AND o._first.r = k._row""")
+    con.execute(f"""CREATE TEMP TABLE base AS
+        SELECT r.*, o._eid, o._method, o.occurrences FROM {source} r
+        JOIN occ o ON o._first.s = r.source_sha256 AND o._first.r = r._row""")
     _near_duplicates(con)
     _parties(con)
-    con.execute("""CREATE TEMP TABLE master AS
-        SELECT b.* EXCLUDE (event_id, party, extra, _eid, _method, _row, occurrences),
-               b._eid AS event_id, p.party AS party,
-               CASE WHEN n._eid IS NULL THEN b.extra
-                    ELSE json_merge_patch(coalesce(b.extra, '{}'),
-                                          json_object('near_duplicates', n.near))::VARCHAR END AS extra,
-               b.occurrences, b._method AS dup_method,
-               'CT-' || lpad((row_number() OVER w)::VARCHAR, 6, '0') AS exhibit,
-               row_number() OVER w AS _order
-        FROM base b LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)
-        WINDOW w AS (ORDER BY b.ts_utc, b.channel, b._eid)""")
     _possibly_deleted(con)
     return DedupSession(con)
 
