@@ -82,7 +82,7 @@ def generate(workdir: Path, total: int, sources: int = 20, overlap: float = 0.3,
         })
         write_table(pa.Table.from_batches([batch]), case / "staging" / f"{sha}.parquet")
         write_table(REJECT_SCHEMA.empty_table(), case / "staging" / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_path": None, "size": 0, "mtime_ns": None,
+        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 0,
                           "format": "smsbr-sms", "parser": "bench/1", "records": n, "rejects": 0, "repairs": 0,
                           "declared_count": None, "warnings": [], "container": None, "copied": False,
                           "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})

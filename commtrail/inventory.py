@@ -12,9 +12,10 @@ from commtrail.atomic import write_table
 SOURCES_SCHEMA = pa.schema([
     pa.field("sha256", pa.string()),
     pa.field("path", pa.string()),
-    pa.field("disk_path", pa.string()),
+    # where the bytes came from on disk: "resolved path|size|mtime_ns", with "!member" for archive
+    # members; an input with the same key is skipped without being read again
+    pa.field("disk_key", pa.string()),
     pa.field("size", pa.int64()),
-    pa.field("mtime_ns", pa.int64()),
     pa.field("format", pa.string()),
     pa.field("parser", pa.string()),
     pa.field("records", pa.int64()),

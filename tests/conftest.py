@@ -96,7 +96,7 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
             rows.append(row)
         write_table(pa.Table.from_batches([rows_to_batch(rows)]), case.staging / f"{sha}.parquet")
         write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_path": None, "size": 0, "mtime_ns": None,
+        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 0,
                           "format": fmt, "parser": f"{fmt}/1",
                           "records": len(rows), "rejects": 0, "repairs": 0, "declared_count": None,
                           "warnings": [], "container": None, "copied": False,

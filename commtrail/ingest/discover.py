@@ -39,8 +39,7 @@ class InputItem:
     size: int
     open: Opener
     folder_key: str            # items with the same key are siblings
-    disk_path: Path | None = None   # set for plain files (for the fast "already ingested" check)
-    mtime_ns: int | None = None
+    disk_key: str | None = None     # resolved path|size|mtime (+ !member): the fast "already ingested" check
     container: str | None = None    # the archive's label, for members
     siblings: dict[str, Opener] = field(default_factory=dict)
 
@@ -88,7 +87,7 @@ class _Walker:
             else:
                 st = path.stat()
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
-                                            str(path.parent), disk_path=path.resolve(), mtime_ns=st.st_mtime_ns))
+                                            str(path.parent), disk_key=_disk_key(path)))
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             self.errors.append(_unreadable(label, exc))
 
@@ -106,7 +105,8 @@ class _Walker:
                     continue
                 self.file(fpath, str(fpath))
 
-    def zip(self, path: Path, label: str, depth: int) -> None:
+    def zip(self, path: Path, label: str, depth: int, key: str | None = None) -> None:
+        key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
         total = 0
@@ -158,11 +158,11 @@ class _Walker:
                     self.errors.append(_unreadable(mlabel, exc))
                     continue
                 if zipfile.is_zipfile(copy):
-                    self.zip(copy, mlabel, depth + 1)
+                    self.zip(copy, mlabel, depth + 1, f"{key}!{member}")
                     continue
             folder = str(PurePosixPath(member).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
-                                        f"{label}!{folder}", container=label))
+                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{member}"))
 
     @staticmethod
     def _starts_with_zip(opener: Opener) -> bool:
@@ -173,6 +173,7 @@ class _Walker:
             return False   # reported when the member is read for real
 
     def tar(self, path: Path, label: str) -> None:
+        key = _disk_key(path)
         with tarfile.open(path, "r:*") as archive:
             members = archive.getmembers()
         total = 0
@@ -207,7 +208,12 @@ class _Walker:
                 return stream
             folder = str(PurePosixPath(m.name).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
-                                        f"{label}!{folder}", container=label))
+                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+
+
+def _disk_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def _is_tar(path: Path) -> bool:

@@ -195,7 +195,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     outcomes += [Outcome(n.split(": ", 1)[0], "skipped", warnings=[n.split(": ", 1)[1]]) for n in found.notices]
     inventory = read_inventory(case.sources_file)
     known_sha = {row["sha256"]: row for row in inventory}
-    known_disk = {(row["disk_path"], row["size"], row["mtime_ns"]): row for row in inventory if row["disk_path"]}
+    known_disk = {row["disk_key"]: row for row in inventory if row["disk_key"]}
     config = case.config
     blobs = DirBlobStore(case.blobs)
     order = (date_order or config.date_order or None)
@@ -205,8 +205,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
     for item in found.items:
-        if item.disk_path is not None:
-            row = known_disk.get((str(item.disk_path), item.size, item.mtime_ns))
+        if item.disk_key is not None:
+            row = known_disk.get(item.disk_key)
             if row is not None:
                 outcomes.append(Outcome(item.label, "skipped", row["format"]))
                 continue
@@ -258,8 +258,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         outcome.records, outcome.rejects, outcome.sha256 = n_records, n_rejects, sha
         outcome.repairs = ctx.report.repairs
         outcome.warnings = list(ctx.report.warnings)
-        row = {"sha256": sha, "path": item.label, "disk_path": str(item.disk_path) if item.disk_path else None,
-               "size": item.size, "mtime_ns": item.mtime_ns, "format": parser.name, "parser": parser.label,
+        row = {"sha256": sha, "path": item.label, "disk_key": item.disk_key,
+               "size": item.size, "format": parser.name, "parser": parser.label,
                "records": n_records, "rejects": n_rejects, "repairs": ctx.report.repairs,
                "declared_count": ctx.report.declared_count, "warnings": outcome.warnings,
                "container": item.container, "copied": copy_path is not None, "ingested_at": now}

@@ -102,12 +102,12 @@ def test_cli_ingest_end_to_end(tmp_path, case_dir, capsys):
         ("hello", 2, "Jordan"), ("again", 1, "Jordan"), ("zipped", 1, "Jordan")]
     assert master[2]["source_path"] == f"{tmp_path}/archive.zip!export/c.txt"
 
-    # Second run: everything already in the case is skipped, nothing is rebuilt.
+    # Second run: everything already in the case is skipped without being read, nothing is rebuilt.
     before = (case_dir / "master.parquet").stat().st_mtime_ns
-    code = main(["ingest", str(case_dir), str(inputs / "a.txt"), str(inputs / "sub")])
+    code = main(["ingest", str(case_dir), str(inputs / "a.txt"), str(inputs / "sub"), str(tmp_path / "archive.zip")])
     out, _ = capsys.readouterr()
     assert code == 0
-    assert out.count("skipped") == 2
+    assert out.count("skipped") == 3
     assert (case_dir / "master.parquet").stat().st_mtime_ns == before
     assert main(["verify", str(case_dir)]) == 0
 
