@@ -142,7 +142,7 @@ def test_glyph_without_font_shown_as_code_point(tmp_path):
         "ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming", "sender": "+447700900123",
         "body": f"{CJK} and \U00013000 and a bell \x07"}]})
     write_report(case)
-    text = pypdf.PdfReader(case.report_dir / "report.pdf").pages[3].extract_text()
+    text = " ".join(pypdf.PdfReader(case.report_dir / "report.pdf").pages[3].extract_text().split())
     assert "[U+4F60][U+597D] and [U+13000] and a bell [U+0007]" in text
     assert f"{CJK} and \U00013000 and a bell \x07" in (case.report_dir / "report.html").read_text("utf-8")
 
