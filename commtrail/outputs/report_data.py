@@ -28,7 +28,7 @@ from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
-                   "sender", "sender_raw", "recipients", "party", "subject", "body", "duration_s", "attachments",
+                   "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
                    "flags", "source_path", "locator", "occurrences", "extra"]
 TOOL = "commtrail"
 
@@ -218,6 +218,8 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     direction = w["directions"].get(row["direction"], row["direction"] or "")
     idents = [show_identifier(i) for i in row_identifiers(row, links)]
     who = ((e["to"] if row["direction"] == "outgoing" else e["from"]) + " " + ", ".join(idents)) if idents else ""
+    if not idents and row.get("conversation"):
+        who = e["in_chat"].format(chat=row["conversation"])
     raw = row["sender_raw"]
     if raw and row["direction"] != "outgoing" and idents and raw not in idents[0]:
         who += f" (\u201c{raw}\u201d)"

@@ -35,6 +35,17 @@ _COMPLEX = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u200d\U0001f1e6-
 _RTL_CLASSES = {"R", "AL"}
 
 
+def _can_shape() -> bool:
+    try:
+        import uharfbuzz  # noqa: F401
+    except ImportError:  # without it, right-to-left text is drawn unshaped in logical order
+        return False
+    return True
+
+
+CAN_SHAPE = _can_shape()
+
+
 @dataclass
 class FontFace:
     key: str           # fpdf2 font family key
@@ -157,7 +168,7 @@ class _Setter:
         return width
 
     def width(self, text: str, size: float, bold: bool = False) -> float:
-        if _COMPLEX.search(text):
+        if CAN_SHAPE and _COMPLEX.search(text):
             return self._shaped_width(text, size, bold)
         cw = self.char_width
         return sum(cw(c, bold) for c in text) * size
@@ -178,7 +189,7 @@ class _Setter:
             if self.width(para, size, bold) <= width:
                 out.append(para)
                 continue
-            complex_para = bool(_COMPLEX.search(para))
+            complex_para = CAN_SHAPE and bool(_COMPLEX.search(para))
             measure = (lambda s: self.width(s, size, bold)) if complex_para else None
             cw = self.char_width
             limit = width / size
@@ -213,7 +224,7 @@ class _Setter:
         if not line:
             return
         pdf = self.pdf
-        if _COMPLEX.search(line):
+        if CAN_SHAPE and _COMPLEX.search(line):
             pdf.set_font(self.family, "B" if bold else "", size)
             pdf.set_text_shaping(True)
             try:
@@ -578,7 +589,7 @@ class _Writer:
             self.para(i["none"])
             return
         cols = [Column(i["col_when"], 27), Column(i["col_where"], 30), Column(i["col_what"], 0),
-                Column(i["col_details"], 42), Column(i["col_evidence"], 30)]
+                Column(i["col_details"], 42), Column(i["col_source"], 30)]
         cols[2].width = self.width - sum(c.width for c in cols)
 
         def rows():  # type: ignore[no-untyped-def]
@@ -587,15 +598,14 @@ class _Writer:
                 first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small") \
                     .add(f"\u201c{c['ts_local']}\u201d", "grey")
                 text = Cell().add(c["text"], "body")
+                for a in c["attachments"]:
+                    text.add(f"{i['evidence']}: {a}", "grey")
                 for note in c["notes"]:
                     text.add(note, "note")
                 details = Cell()
                 for d in c["details"]:
                     details.add(d, "small")
-                ev = Cell()
-                for a in c["attachments"]:
-                    ev.add(a, "tiny")
-                ev.add(c["source"], "tiny").add(c["locator"], "small")
+                ev = Cell().add(c["source"], "tiny").add(c["locator"], "small")
                 yield [first, Cell().add(c["location"], "small"), text, details, ev]
         self.table(cols, rows())
 
