@@ -90,8 +90,8 @@ def build_case(root: Path, events: int, seed: int = 7) -> None:
     import pyarrow as pa
 
     from commtrail.case import Case
-    from commtrail.ingest.atomic import write_table
-    from commtrail.ingest.inventory import write_inventory
+    from commtrail.atomic import write_table
+    from commtrail.inventory import write_inventory
     from commtrail.timeline.master import build_master
     from commtrail.timeline.schema import REJECT_SCHEMA, rows_to_batch
 
@@ -149,7 +149,7 @@ def build_case(root: Path, events: int, seed: int = 7) -> None:
                 for i, r in enumerate(records, 1)]
         write_table(pa.Table.from_batches([rows_to_batch(rows)]), case.staging / f"{sha}.parquet")
         write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_path": None, "size": 1000 * len(rows), "mtime_ns": None,
+        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 1000 * len(rows),
                           "format": "bench", "parser": "bench/1", "records": len(rows), "rejects": 0, "repairs": 0,
                           "declared_count": None, "warnings": [], "container": None, "copied": False,
                           "ingested_at": datetime(2024, 7, 1, tzinfo=timezone.utc)})

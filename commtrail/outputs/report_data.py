@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from commtrail import __version__
 from commtrail.case import Case, Link
 from commtrail.errors import UsageError
-from commtrail.ingest.inventory import read_inventory
+from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
 from commtrail.outputs.report_words import words
 from commtrail.timeline.identity import kind_of

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from commtrail.case import Case
-from commtrail.ingest.atomic import atomic_path
+from commtrail.atomic import atomic_path
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
 from commtrail.outputs.report_words import words
 

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from commtrail.case import Case
-from commtrail.ingest.atomic import atomic_path
+from commtrail.atomic import atomic_path
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
 from commtrail.outputs.report_html import certification_text
 from commtrail.outputs.report_words import words

@@ -183,8 +183,8 @@ def test_sections_present(built):
 def test_rejects_summary_and_warnings(tmp_path):
     import pyarrow as pa
 
-    from commtrail.ingest.atomic import write_table
-    from commtrail.ingest.inventory import read_inventory, write_inventory
+    from commtrail.atomic import write_table
+    from commtrail.inventory import read_inventory, write_inventory
     from commtrail.timeline.schema import REJECT_SCHEMA
     case = make_case(tmp_path / "case", {"sms.xml": _records()[:3]})
     rows = read_inventory(case.sources_file)
