@@ -363,6 +363,9 @@ def init_case(root: Path, timezone: str = "Europe/London", region: str = "GB",
         text = template.replace("{title}", title or root.name).replace("{timezone}", timezone) \
             .replace("{region}", region.upper())
         target.write_text(text, encoding="utf-8")
+        incidents = root / "incidents.csv"
+        if not incidents.exists():
+            incidents.write_bytes(resources.files("commtrail.data").joinpath("incident_log_template.csv").read_bytes())
     finally:
         os.umask(old_umask)
     return target

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--party", help="only the events of this party (a name from case.toml)")
     sub.add_parser("verify", parents=[common, case_arg],
                    help="re-hash the case against manifest.sha256 and check the master against staging")
+    p = sub.add_parser("report", parents=[common, case_arg],
+                       help="write the evidence report (report.html and report.pdf) in CASE/report/")
+    p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
+    p.add_argument("--timestamp", action="store_true",
+                   help="record the time of this run in the report (then re-runs are no longer byte-identical)")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -140,6 +145,19 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     console.print(f"FAILED: {len(result.missing)} missing, {len(result.changed)} changed, "
                   f"{len(result.extra)} extra, {len(result.problems)} other problems.", markup=False)
     return EXIT_INPUT
+
+
+@command("report")
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.case import Case
+    from commtrail.outputs.manifest import write_manifest
+    from commtrail.outputs.report import write_report
+    case = Case(Path(args.case))
+    paths = write_report(case, party=args.party, timestamp=args.timestamp)
+    write_manifest(case, paths)
+    for path in paths[:2]:
+        console.print(f"Wrote {path}", markup=False)
+    return EXIT_OK
 
 
 @command("demo")

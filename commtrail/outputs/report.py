@@ -1,0 +1,27 @@
+"""``commtrail report``: the evidence report of a case as one HTML file and one PDF file.
+
+The content is gathered once (:mod:`report_data`, with the summary and charts from
+:mod:`report_sections`) and laid out by :mod:`report_html` and :mod:`report_pdf`. Without
+``timestamp`` re-running on the same case gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from commtrail.case import Case
+from commtrail.outputs.report_data import gather
+from commtrail.outputs.report_html import write_html
+from commtrail.outputs.report_pdf import write_pdf
+
+
+def write_report(case: Case, party: str | None = None, timestamp: bool = False,
+                 extra_fonts: Sequence[Path] = ()) -> list[Path]:
+    """Write CASE/report/report.html and report.pdf (and the chart PNGs); returns their paths."""
+    case.report_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = gather(case, party, timestamp)
+    html = write_html(case, data, case.report_dir / "report.html")
+    pdf = write_pdf(case, data, case.report_dir / "report.pdf", extra_fonts)
+    charts = [path for section in data.sections for path, _ in section.charts]
+    return [html, pdf] + charts

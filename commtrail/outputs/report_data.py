@@ -1,0 +1,289 @@
+"""Everything the report shows, gathered once from the case; the HTML and PDF writers only lay it out.
+
+Both writers take their cell texts from :func:`exhibit_cells` and :func:`incident_cells`, so the
+two files always say the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from commtrail import __version__
+from commtrail.case import Case, Link
+from commtrail.errors import UsageError
+from commtrail.inventory import read_inventory
+from commtrail.outputs import report_sections
+from commtrail.outputs.report_words import words
+from commtrail.timeline.identity import kind_of
+from commtrail.timeline.master import read_master, read_possibly_deleted
+
+EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
+                   "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
+                   "flags", "source_path", "locator", "occurrences", "extra"]
+TOOL = "commtrail"
+
+
+@dataclass
+class PartySection:
+    name: str
+    sentences: list[str]
+    figures: list[tuple[str, str]]
+    charts: list[tuple[Path, str]]
+    identifiers: list[dict]
+
+
+@dataclass
+class ReportData:
+    title: str
+    owner: str
+    timezone: str
+    parties: list[str]                 # the parties this report is about
+    all_parties: bool
+    period: tuple[str, str] | None     # first and last local date of the listed events
+    master_sha256: str
+    version: str
+    generated_at: str | None
+    exhibits: pa.Table                 # the parties' events, exhibit order
+    incidents: pa.Table                # channel 'incident' rows, exhibit order
+    unlinked: int
+    sections: list[PartySection]
+    sources: list[dict]
+    rejects: list[tuple[str, str, int]]   # (source path, reason, count)
+    deleted_total: int | None
+    deleted_listed: int
+    pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
+
+    def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
+        """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
+        for batch in self.exhibits.to_batches(max_chunksize=rows):
+            yield batch.to_pylist()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _with_local_time(table: pa.Table, zone: str) -> pa.Table:
+    local = table["ts_utc"].cast(pa.timestamp("s", tz="UTC"), safe=False).cast(pa.timestamp("s", tz=zone))
+    table = table.append_column("local_date", pc.strftime(local, format="%Y-%m-%d"))
+    table = table.append_column("local_time", pc.strftime(local, format="%H:%M:%S"))
+    return table.append_column("local_zone", pc.strftime(local, format="%Z"))
+
+
+def gather(case: Case, party: str | None = None, timestamp: bool = False) -> ReportData:
+    """Read the master, the inventory and the rejects; compute the sections of the report."""
+    config = case.config
+    names = [p.name for p in config.parties]
+    if party is not None and party not in names:
+        raise UsageError(f"there is no party called '{party}' in case.toml.", file=str(case.root / "case.toml"),
+                         hint="Parties: " + (", ".join(names) if names else "none yet; add a [[party]] block") + ".")
+    chosen = [party] if party is not None else names
+    if not case.master_file.exists():
+        raise UsageError("this case has no master evidence file yet.", file=str(case.root),
+                         hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
+    master = read_master(case, EXHIBIT_COLUMNS)
+    in_party = pc.fill_null(pc.is_in(master["party"], pa.array(chosen, pa.string())), False)
+    not_incident = pc.fill_null(pc.not_equal(master["channel"], "incident"), True)
+    exhibits = master.filter(pc.and_(in_party, not_incident))
+    incidents = master.filter(pc.fill_null(pc.equal(master["channel"], "incident"), False))
+    unlinked = master.num_rows - exhibits.num_rows - incidents.num_rows
+    del master
+    exhibits = _with_local_time(exhibits, config.timezone)
+    incidents = _with_local_time(incidents, config.timezone)
+    period = None
+    if exhibits.num_rows:
+        period = (exhibits["local_date"][0].as_py(), exhibits["local_date"][-1].as_py())
+
+    sections = []
+    for name in chosen:
+        sentences, figures = report_sections.summary(case, name)
+        sections.append(PartySection(name, sentences, figures, report_sections.charts(case, name),
+                                     identifier_sheet(case, exhibits, name)))
+
+    sources = read_inventory(case.sources_file)
+    sources.sort(key=lambda r: (r["path"], r["sha256"]))
+    rejects: list[tuple[str, str, int]] = []
+    for row in sources:
+        path = case.staging / f"{row['sha256']}.rejects.parquet"
+        if not path.exists() or not row["rejects"]:
+            continue
+        reasons = pq.read_table(path, columns=["reason"])["reason"]
+        counts = pc.value_counts(pc.fill_null(reasons, "(no reason given)"))
+        pairs = sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()),
+                       key=lambda kv: (-kv[1], kv[0]))
+        rejects += [(row["path"], reason, count) for reason, count in pairs]
+
+    deleted = read_possibly_deleted(case)
+    deleted_total = None if deleted is None else pc.count_distinct(deleted["event_id"]).as_py() if deleted.num_rows else 0
+    deleted_listed = 0
+    if deleted is not None and deleted.num_rows and exhibits.num_rows:
+        deleted_listed = int(pc.sum(pc.is_in(exhibits["event_id"], pc.unique(deleted["event_id"]))).as_py() or 0)
+
+    ingested = [r["ingested_at"] for r in sources if r.get("ingested_at")]
+    pdf_date = datetime.now(timezone.utc).replace(microsecond=0) if timestamp else (
+        max(ingested) if ingested else datetime(2000, 1, 1, tzinfo=timezone.utc))
+    return ReportData(
+        title=config.title, owner=config.owner_name, timezone=config.timezone, parties=chosen,
+        all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
+        version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
+        exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
+        rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date)
+
+
+# --------------------------------------------------------------------------------------------
+# identifiers
+
+def row_identifiers(row: dict, links: dict[str, Link]) -> list[str]:
+    """The identifiers of the other side that an event was sent from or to."""
+    if row["direction"] == "outgoing":
+        recipients = row["recipients"] or []
+        linked = [r for r in recipients if r in links and links[r].party == row["party"]]
+        return linked or recipients
+    return [row["sender"]] if row["sender"] else []
+
+
+def show_identifier(ident: str) -> str:
+    """An identifier as a reader understands it."""
+    kind = kind_of(ident)
+    if kind == "whatsapp":
+        return f"WhatsApp name \u201c{ident[3:]}\u201d"
+    if kind == "short":
+        return f"short code {ident[6:]}"
+    if kind == "alpha":
+        return f"sender name \u201c{ident[6:]}\u201d"
+    if kind == "withheld":
+        return f"{ident} number"
+    if ident.startswith("tel:"):
+        return ident[4:]
+    return ident
+
+
+def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
+    """Per identifier of ``party``: first/last seen (local), events, and its case.toml link."""
+    links = case.config.links
+    stats: dict[str, dict] = {}
+    table = exhibits.filter(pc.fill_null(pc.equal(exhibits["party"], party), False)).select(
+        ["direction", "sender", "recipients", "party", "local_date", "local_time", "local_zone"])
+    for batch in table.to_batches(max_chunksize=5000):
+        for row in batch.to_pylist():
+            when = f"{row['local_date']} {row['local_time']} {row['local_zone']}"
+            for ident in row_identifiers(row, links):
+                s = stats.setdefault(ident, {"first": when, "last": when, "events": 0})
+                s["events"] += 1
+                s["last"] = when
+    for ident, link in links.items():
+        if link.party == party:
+            stats.setdefault(ident, {"first": None, "last": None, "events": 0})
+    out = []
+    for ident, s in stats.items():
+        link = links.get(ident)
+        out.append({"identifier": ident, "shown": show_identifier(ident), "first": s["first"], "last": s["last"],
+                    "events": s["events"], "link": link if link and link.party == party else None})
+    out.sort(key=lambda r: (r["link"] is None, r["link"].line if r["link"] else 0, -r["events"], r["identifier"]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# cell texts shared by the HTML and the PDF
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
+    """The texts of one exhibit row, as both writers show it."""
+    w = words()
+    e = w["exhibits"]
+    channel = w["channel_one"].get(row["channel"], row["channel"] or "")
+    direction = w["directions"].get(row["direction"], row["direction"] or "")
+    idents = [show_identifier(i) for i in row_identifiers(row, links)]
+    who = ((e["to"] if row["direction"] == "outgoing" else e["from"]) + " " + ", ".join(idents)) if idents else ""
+    if not idents and row.get("conversation"):
+        who = e["in_chat"].format(chat=row["conversation"])
+    raw = row["sender_raw"]
+    if raw and row["direction"] != "outgoing" and idents and raw not in idents[0]:
+        who += f" (\u201c{raw}\u201d)"
+    text_parts = []
+    if row["channel"] == "call":
+        kind = (row["kind"] or "").replace("_", " ")
+        line = e["call"].format(kind=kind.capitalize() if kind else "")
+        if row["duration_s"] is not None:
+            line += ", " + e["duration"].format(minutes=row["duration_s"] // 60, seconds=row["duration_s"] % 60)
+        text_parts.append(line)
+    if row["subject"]:
+        text_parts.append(f"{e['subject']}: {row['subject']}")
+    if row["body"] is not None and row["body"] != "":
+        text_parts.append(row["body"])
+    elif row["channel"] != "call":
+        text_parts.append(e["no_text"])
+    text = "\n".join(text_parts)
+    attachments = []
+    for a in row["attachments"] or []:
+        bits = [a["name"] or "(no name)"]
+        if a["mime"]:
+            bits.append(a["mime"])
+        if a["sha256"]:
+            bits.append(_size(a["size"]))
+            bits.append(f"SHA-256 {a['sha256']}")
+        else:
+            bits.append(e["attachment_missing"])
+        attachments.append(" \u00b7 ".join(bits))
+    notes = []
+    flag_names = w["flags"]
+    if row["flags"]:
+        notes.append(e["flags"] + ": " + ", ".join(flag_names.get(f, f) for f in row["flags"]))
+    if row["tz_source"] == "flag_ambiguous":
+        notes.append(e["time_flag_ambiguous"])
+    elif row["tz_source"] == "flag_nonexistent":
+        notes.append(e["time_flag_nonexistent"])
+    copies = len(row["occurrences"] or []) - 1
+    precision = row["ts_precision"]
+    clock = row["local_time"]
+    if precision == "min":
+        clock = clock[:5]
+    time_text = e["precision_day"] if precision == "day" else f"{clock} {row['local_zone']}"
+    return {
+        "exhibit": row["exhibit"], "date": row["local_date"], "time": time_text,
+        "channel": channel, "direction": direction, "who": who, "text": text,
+        "attachments": attachments, "notes": notes, "source": row["source_path"] or "",
+        "locator": row["locator"] or "", "copies": e["copies"].format(count=copies) if copies > 0 else "",
+    }
+
+
+def incident_cells(row: dict) -> dict:
+    """The texts of one incident-log row."""
+    w = words()
+    i = w["incidents"]
+    extra = json.loads(row["extra"]) if row["extra"] else {}
+    details = []
+    for key, label in (("witnesses", i["witnesses"]), ("police_called", i["police"]),
+                       ("report_number", i["report_number"]), ("officer", i["officer"]), ("effect", i["effect"])):
+        if extra.get(key):
+            details.append(f"{label}: {extra[key]}")
+    for name, value in sorted((extra.get("other_columns") or {}).items()):
+        details.append(f"{name}: {value}")
+    base = exhibit_cells(row, {})
+    return {**base, "location": extra.get("location", ""), "details": details,
+            "text": row["body"] if row["body"] is not None else w["exhibits"]["no_text"],
+            "time": base["time"] if row["ts_precision"] != "day" else w["exhibits"]["precision_day"],
+            "ts_local": row["ts_local"] or ""}

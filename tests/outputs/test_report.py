@@ -1,0 +1,227 @@
+import hashlib
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import CASE_TOML, make_case
+
+from commtrail.cli import main
+from commtrail.errors import UsageError
+from commtrail.outputs import report_sections
+from commtrail.outputs.report import write_report
+from commtrail.timeline.master import read_master
+
+pypdf = pytest.importorskip("pypdf")
+
+T0 = datetime(2024, 2, 20, 9, 0, tzinfo=timezone.utc)
+EMOJI = "I know you're at work \U0001f621\U0001f44d"
+HEBREW = "\u05e9\u05dc\u05d5\u05dd \u05de\u05d4 \u05e9\u05dc\u05d5\u05de\u05da"          # shalom ma shlomcha
+ARABIC = "\u0645\u0631\u062d\u0628\u0627 \u0643\u064a\u0641 \u062d\u0627\u0644\u0643"    # marhaba kaif halak
+CJK = "\u4f60\u597d"
+LONG = "\n\n".join(f"Paragraph {n}: " + "please just talk to me " * 40 for n in range(1, 5))
+
+
+def _records():
+    recs = []
+    texts = ["Why aren't you answering?", EMOJI, HEBREW, ARABIC, CJK, LONG, "Line one\nLine two"]
+    for i in range(40):
+        ts = T0 + timedelta(hours=13 * i)
+        if i % 6 == 0:
+            recs.append({"ts_utc": ts, "channel": "call", "kind": "missed", "direction": "incoming",
+                         "sender": "+447700900123", "duration_s": 0})
+        elif i % 9 == 0:
+            recs.append({"ts_utc": ts, "channel": "sms", "kind": "message", "direction": "outgoing",
+                         "recipients": ["+447700900456"], "body": f"Please stop contacting me ({i})."})
+        else:
+            recs.append({"ts_utc": ts, "channel": "sms", "kind": "message", "direction": "incoming",
+                         "sender": "+447700900123", "sender_raw": "07700 900123",
+                         "body": f"{texts[i % len(texts)]} #{i}",
+                         "attachments": [{"name": "IMG-1.jpg", "mime": "image/jpeg", "size": 2048, "sha256": "ab" * 32}]
+                         if i == 5 else None})
+    recs.append({"ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming",
+                 "sender": "+447700900888", "body": "not a party"})
+    return recs
+
+
+INCIDENTS = [{"ts_utc": T0 + timedelta(days=2), "ts_local": "2024-02-22 08:00", "ts_precision": "min",
+              "tz_source": "case", "channel": "incident", "kind": "incident", "direction": "incoming",
+              "body": "Jordan waited outside my work.", "flags": ["attachment_missing"],
+              "attachments": [{"name": "photo2.jpg", "mime": "image/jpeg", "size": None, "sha256": None}],
+              "extra": json.dumps({"location": "Work", "police_called": "yes", "report_number": "CR/2024/0044"})}]
+
+
+def _cjk_font(path):
+    """A tiny TrueType font with two CJK glyphs, standing in for a CJK font package."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    def box():
+        pen = TTGlyphPen(None)
+        pen.moveTo((100, 0))
+        pen.lineTo((100, 700))
+        pen.lineTo((900, 700))
+        pen.lineTo((900, 0))
+        pen.closePath()
+        return pen.glyph()
+    names = [".notdef", "ni", "hao"]
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder(names)
+    fb.setupCharacterMap({0x4F60: "ni", 0x597D: "hao"})
+    fb.setupGlyf({n: box() for n in names})
+    fb.setupHorizontalMetrics({n: (1000, 100) for n in names})
+    fb.setupHorizontalHeader(ascent=880, descent=-120)
+    fb.setupNameTable({"familyName": "TestCJK", "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=880, usWinAscent=880, usWinDescent=120)
+    fb.setupPost()
+    fb.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    case = make_case(root / "case", {"sms.xml": _records(), "incidents.csv": INCIDENTS})
+    font = _cjk_font(root / "testcjk.ttf")
+    paths = write_report(case, extra_fonts=[font])
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    reader = pypdf.PdfReader(case.report_dir / "report.pdf")
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    html = (case.report_dir / "report.html").read_text(encoding="utf-8")
+    return case, paths, digests, text, html, font, len(reader.pages)
+
+
+def test_every_exhibit_of_the_party_in_order(built):
+    case, _, _, text, html, _, _ = built
+    master = read_master(case, ["exhibit", "party", "channel"]).to_pylist()
+    expected = [r["exhibit"] for r in master if r["party"] == "Jordan" and r["channel"] != "incident"]
+    assert len(expected) == 40
+    listed = [x for x in re.findall(r"CT-\d{6}", text) if x in set(expected)]
+    deduped = [x for n, x in enumerate(listed) if x not in listed[:n]]
+    assert deduped == expected
+    rows = re.findall(r'<tr id="(CT-\d{6})">', html)
+    incident = [r["exhibit"] for r in master if r["channel"] == "incident"]
+    assert rows == expected + incident
+    unlinked = [r["exhibit"] for r in master if r["party"] is None and r["channel"] != "incident"]
+    assert unlinked and unlinked[0] not in text and unlinked[0] not in html
+
+
+def test_counts_in_text_equal_figures(built):
+    case, _, _, text, html, _, _ = built
+    sentences, figures = report_sections.summary(case, "Jordan")
+    fig = dict(figures)
+    assert fig["Events in total"] == "40"
+    assert fig["From the party (incoming)"] == "38" and fig["To the party (outgoing)"] == "2"
+    assert fig["Channel: calls"] == "7" and fig["Channel: SMS"] == "33"
+    assert sentences[0].startswith("The master evidence file holds 40 events with Jordan between 20 February 2024 "
+                                   "and 12 March 2024: 38 from Jordan to the owner and 2 from the owner to Jordan.")
+    assert sentences[1] == "By channel: 33 SMS, 7 calls."
+    before = fig["Incoming in the 28 days before the no-contact request (1 March 2024, 18:30)"]
+    after = fig["Incoming in the 28 days after the no-contact request (1 March 2024, 18:30)"]
+    assert f"Jordan sent {before} messages" in sentences[2] and f"in the 28 days after it, {after} (" in sentences[2]
+    assert int(before) + int(after) == 38
+    for sentence in sentences:
+        assert sentence in html
+        assert " ".join(sentence.split())[:60] in " ".join(text.split())
+    for label, value in figures:
+        assert value in text
+
+
+def test_unicode_survives_into_the_pdf_text_layer(built):
+    _, _, _, text, _, _, _ = built
+    flat = text.replace("\n", " ")
+    assert "\U0001f621\U0001f44d" in flat
+    assert HEBREW in flat
+    assert ARABIC in flat
+    assert CJK in flat
+    assert "Paragraph 4: please just talk to me" in flat   # long texts are not cut
+
+
+def test_glyph_without_font_shown_as_code_point(tmp_path):
+    case = make_case(tmp_path / "case", {"sms.xml": [{
+        "ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming", "sender": "+447700900123",
+        "body": f"{CJK} and \U00013000 and a bell \x07"}]})
+    write_report(case)
+    text = " ".join(pypdf.PdfReader(case.report_dir / "report.pdf").pages[3].extract_text().split())
+    assert "[U+4F60][U+597D] and [U+13000] and a bell [U+0007]" in text
+    assert f"{CJK} and \U00013000 and a bell \x07" in (case.report_dir / "report.html").read_text("utf-8")
+
+
+def test_byte_identical_on_rerun_and_timestamp_differs(built):
+    case, _, digests, _, _, font, _ = built
+    again = write_report(case, extra_fonts=[font])
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in again} == digests
+    stamped = write_report(case, timestamp=True, extra_fonts=[font])
+    assert hashlib.sha256(stamped[1].read_bytes()).hexdigest() != digests["report.pdf"]
+    assert "Generated at" in stamped[0].read_text("utf-8")
+    write_report(case, extra_fonts=[font])
+
+
+def test_html_is_self_contained(built):
+    _, _, _, _, html, _, _ = built
+    assert html.count('src="data:image/png;base64,') == 2
+    assert not re.search(r'(src|href)="(?!data:|#)', html)
+    assert "url(" not in html and "<link" not in html and "<script" not in html
+    assert "Why aren&#x27;t you answering? #1" in html
+
+
+def test_sections_present(built):
+    case, _, _, text, html, _, pages = built
+    flat = " ".join(text.split())
+    assert "page 1 of" in flat and f"page {pages} of {pages}" in flat
+    assert text.count("Exhibit / local") >= 2           # table header repeated on every log page
+    assert "Jordan waited outside my work." in flat and "CR/2024/0044" in flat
+    assert "photo2.jpg · image/jpeg · file not found" in flat
+    assert 'party[1].phones[1], line 15 ("07700 900123")' in flat
+    assert "jordan.k@example.com never seen" in flat
+    assert hashlib.sha256(case.master_file.read_bytes()).hexdigest() in flat
+    assert "TEMPLATE — NOT LEGAL ADVICE" in flat
+    assert "possibly deleted" in flat
+    assert "Events in the master file that are linked to no party in case.toml and so are not listed here: 1." in flat
+
+
+def test_rejects_summary_and_warnings(tmp_path):
+    import pyarrow as pa
+
+    from commtrail.atomic import write_table
+    from commtrail.inventory import read_inventory, write_inventory
+    from commtrail.timeline.schema import REJECT_SCHEMA
+    case = make_case(tmp_path / "case", {"sms.xml": _records()[:3]})
+    rows = read_inventory(case.sources_file)
+    sha = rows[0]["sha256"]
+    write_table(pa.Table.from_pylist([{"source_sha256": sha, "source_path": "sms.xml", "locator": f"sms #{i}",
+                                       "reason": "no date" if i < 3 else "bad XML", "raw": "<sms/>", "parser": "t/1"}
+                                      for i in range(5)], schema=REJECT_SCHEMA), case.staging / f"{sha}.rejects.parquet")
+    rows[0]["rejects"], rows[0]["warnings"] = 5, ["backup ends mid-record"]
+    write_inventory(case.sources_file, rows)
+    write_report(case)
+    flat = " ".join(t for p in pypdf.PdfReader(case.report_dir / "report.pdf").pages for t in p.extract_text().split())
+    assert "sms.xml no date 3" in flat and "sms.xml bad XML 2" in flat
+    assert "backup ends mid-record" in flat and "3 / 5 / 0" in flat
+
+
+def test_single_party_and_unknown_party(tmp_path):
+    toml = CASE_TOML + '\n[[party]]\nname = "Riley"\nphones = ["07700 900321"]\n'
+    case = make_case(tmp_path / "case", {"sms.xml": _records()[:5] + [
+        {"ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming", "sender": "+447700900321",
+         "body": "from Riley"}]}, toml=toml)
+    write_report(case)
+    html = (case.report_dir / "report.html").read_text("utf-8")
+    assert "from Riley" in html and "<th>Party</th>" in html
+    write_report(case, party="Riley")
+    html = (case.report_dir / "report.html").read_text("utf-8")
+    assert "from Riley" in html and "Why aren" not in html
+    with pytest.raises(UsageError):
+        write_report(case, party="Nobody")
+
+
+def test_cli_report(tmp_path, capsys):
+    case = make_case(tmp_path / "case", {"sms.xml": _records()[:4]})
+    assert main(["report", str(case.root), "--party", "Jordan"]) == 0
+    out = capsys.readouterr().out
+    assert f"Wrote {case.report_dir / 'report.html'}" in out and f"Wrote {case.report_dir / 'report.pdf'}" in out
+    digest = hashlib.sha256((case.report_dir / "report.pdf").read_bytes()).hexdigest()
+    write_report(case, party="Jordan")
+    assert hashlib.sha256((case.report_dir / "report.pdf").read_bytes()).hexdigest() == digest
+    assert main(["report", str(case.root), "--party", "Nobody"]) == 2
+    assert "there is no party called 'Nobody'" in capsys.readouterr().err

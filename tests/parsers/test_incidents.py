@@ -1,0 +1,231 @@
+import io
+import json
+from datetime import datetime, time
+
+import pytest
+from conftest import FIXTURES, make_ctx, run_parser
+
+from commtrail.errors import DateOrderAmbiguous, InputError
+from commtrail.parsers import incidents, registry
+
+DIR = FIXTURES / "incidents"
+
+
+def siblings(*names):
+    return {n: (lambda p=DIR / n: open(p, "rb")) for n in names}
+
+
+def iso(table, i):
+    return table.column("ts_utc")[i].as_py().isoformat()
+
+
+def test_registered():
+    assert registry.get("incident-log").parse is incidents.parse
+
+
+def test_sniff_csv_positive_and_negative():
+    assert incidents.sniff((DIR / "incidents.csv").read_bytes(), "incidents.csv")
+    assert incidents.sniff((DIR / "incidents_semicolon.csv").read_bytes(), "log.csv")
+    template = (incidents.__file__.rsplit("/", 2)[0] + "/data/incident_log_template.csv")
+    assert incidents.sniff(open(template, "rb").read(), "incidents.csv")
+    assert not incidents.sniff(b"Date,Amount,Payee\n2024-01-01,5,Shop\n", "bank.csv")
+    assert not incidents.sniff(b"25/12/2023, 21:04 - Jordan: hello\n", "chat.txt")
+    assert not incidents.sniff(b"<?xml version='1.0'?><smses count='1'></smses>", "sms.xml")
+
+
+def test_csv_comma_with_bom(tmp_path):
+    ctx = make_ctx(tmp_path, timezone="Europe/London",
+                   siblings=siblings("photo1.jpg", "recording1.m4a", "note-scan.pdf"))
+    table, rejects, report = run_parser("incident-log", (DIR / "incidents.csv").read_bytes(), ctx)
+    assert table.num_rows == 4
+    assert len(rejects) == 1
+    assert rejects[0].locator == "row 4"
+    assert rejects[0].reason.startswith("the date 'sometime in March' cannot be read")
+    assert rejects[0].raw == "sometime in March,,Bus stop,Jordan walked past twice.,,no,,,,"
+    assert report.repairs == 0
+    assert report.warnings == [
+        "row 5: evidence file 'photo2.jpg' was not found beside the incident log; the incident is kept "
+        "and flagged attachment_missing.",
+        "row 7: the time 'evening' cannot be read; the incident is dated by its day only.",
+        "1 blank row(s) held nothing and were passed over.",
+    ]
+    assert report.used_siblings == {"photo1.jpg", "recording1.m4a", "note-scan.pdf"}
+    rows = table.to_pylist()
+    first = rows[0]
+    assert iso(table, 0) == "2024-03-02T07:45:00+00:00"
+    assert first["ts_local"] == "2024-03-02 07:45"
+    assert (first["ts_precision"], first["tz_source"]) == ("min", "case")
+    assert (first["channel"], first["kind"], first["direction"]) == ("incident", "incident", "incoming")
+    assert first["body"] == 'Jordan was waiting by my car.\nHe said "we need to talk" and would not move.'
+    assert first["locator"] == "row 2"
+    assert first["flags"] is None
+    assert first["sender"] is None and first["party"] is None and first["event_id"] is None
+    assert [(a["name"], a["mime"], a["size"]) for a in first["attachments"]] == [
+        ("photo1.jpg", "image/jpeg", 26), ("recording1.m4a", "audio/mp4", 27)]
+    photo_sha = first["attachments"][0]["sha256"]
+    assert (tmp_path / "blobs" / photo_sha).read_bytes() == (DIR / "photo1.jpg").read_bytes()
+    assert json.loads(first["extra"]) == {
+        "location": "Outside my flat, 12 Example Road", "witnesses": "Alex Doe, 07700 900555",
+        "police_called": "yes", "report_number": "CR/2024/0001", "officer": "PC Morgan 4521",
+        "effect": "Shaken; late for work", "evidence": "photo1.jpg; recording1.m4a"}
+    # no time: the day, at local midnight
+    assert iso(table, 1) == "2024-03-05T00:00:00+00:00"
+    assert (rows[1]["ts_precision"], rows[1]["ts_local"], rows[1]["attachments"]) == ("day", "2024-03-05", None)
+    # 01:30 on the night the clocks go forward does not exist: read with the offset before
+    assert iso(table, 2) == "2024-03-31T01:30:00+00:00"
+    assert rows[2]["tz_source"] == "flag_nonexistent"
+    assert rows[2]["flags"] == ["attachment_missing"]
+    assert rows[2]["attachments"] == [{"name": "photo2.jpg", "mime": "image/jpeg", "size": None, "sha256": None}]
+    assert rows[2]["body"] == "Phone rang three times from a withheld number 😟"
+    # unreadable time: kept, dated by the day (BST midnight), flagged
+    assert iso(table, 3) == "2024-04-01T23:00:00+00:00"
+    assert rows[3]["flags"] == ["time_unreadable"]
+    assert rows[3]["ts_local"] == "2024-04-02 evening"
+    assert [a["name"] for a in rows[3]["attachments"]] == ["photo1.jpg", "note-scan.pdf"]
+    assert rows[3]["attachments"][0]["sha256"] == photo_sha
+
+
+def test_csv_semicolon_day_first_from_values(tmp_path):
+    ctx = make_ctx(tmp_path, timezone="Europe/London")
+    table, rejects, report = run_parser("incident-log", (DIR / "incidents_semicolon.csv").read_bytes(), ctx)
+    assert (table.num_rows, len(rejects), report.warnings) == (3, 0, [])
+    assert [iso(table, i) for i in range(3)] == [
+        "2024-03-01T18:30:00+00:00", "2024-03-13T18:15:00+00:00", "2024-03-03T09:00:30+00:00"]
+    assert table.column("ts_precision").to_pylist() == ["min", "min", "s"]
+    assert table.column("body").to_pylist()[1] == "Sent a friend to ask where I train."
+    assert json.loads(table.column("extra")[2].as_py())["report_number"] == "CR/2024/0002"
+
+
+def test_ambiguous_day_month_refused_unless_told(tmp_path):
+    data = b"Date,Time,Location,Description\n01/03/2024,10:00,Home,Knock at the door\n"
+    with pytest.raises(DateOrderAmbiguous):
+        run_parser("incident-log", data, make_ctx(tmp_path))
+    table, _, _ = run_parser("incident-log", data, make_ctx(tmp_path, date_order="MDY", timezone="America/New_York"))
+    assert iso(table, 0) == "2024-01-03T15:00:00+00:00"
+
+
+def test_twelve_hour_times_and_text_months(tmp_path):
+    data = ("Date;Time;Location;Description\n"
+            "March 4, 2024;12:05 am;Home;a\n"
+            "4th March 2024;12:05 p.m.;Home;b\n"
+            "2024-03-04T21:10;;Home;c\n").encode()
+    table, rejects, _ = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert not rejects
+    assert [iso(table, i) for i in range(3)] == [
+        "2024-03-04T00:05:00+00:00", "2024-03-04T12:05:00+00:00", "2024-03-04T21:10:00+00:00"]
+
+
+def test_unknown_columns_kept_in_extra(tmp_path):
+    data = b"Incident log for Sam\nDate,Time,Location,Description,Weather\n2024-05-01,08:00,Park,Followed,rain\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert table.num_rows == 1 and not rejects
+    assert table.column("locator").to_pylist() == ["row 3"]
+    assert json.loads(table.column("extra")[0].as_py()) == {"location": "Park", "other_columns": {"Weather": "rain"}}
+    assert report.warnings == ["rows 1-1 above the header row were taken as a title and not read as incidents."]
+
+
+def test_absolute_evidence_path(tmp_path):
+    evidence = tmp_path / "scan.png"
+    evidence.write_bytes(b"\x89PNG fictional")
+    data = f"Date,Time,Location,Description,Evidence files\n2024-05-01,08:00,Park,Followed,{evidence}\n".encode()
+    table, _, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    att = table.column("attachments")[0].as_py()
+    assert att[0]["name"] == str(evidence) and att[0]["size"] == 14 and att[0]["mime"] == "image/png"
+    assert report.warnings == [] and table.column("flags")[0].as_py() is None
+
+
+def test_subfolder_evidence_is_flagged_not_guessed(tmp_path):
+    data = b"Date,Time,Location,Description,Evidence files\n2024-05-01,08:00,Park,Followed,photos/photo1.jpg\n"
+    ctx = make_ctx(tmp_path, siblings=siblings("photo1.jpg"))
+    table, _, report = run_parser("incident-log", data, ctx)
+    assert table.column("flags")[0].as_py() == ["attachment_missing"]
+    assert "sub-folders" in report.warnings[0] and report.warnings[0].startswith("row 2: evidence file 'photos/photo1.jpg'")
+
+
+def test_windows_1252_csv_is_read_with_a_warning(tmp_path):
+    data = "Date,Time,Location,Description\n2024-05-01,08:00,Caf\u00e9,Sat opposite me\n".encode("cp1252")
+    table, _, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert table.column("extra")[0].as_py() == '{"location":"Caf\u00e9"}'
+    assert len(report.warnings) == 1 and "Windows-1252" in report.warnings[0]
+
+
+def _xlsx(path, rows, title=None):
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = title or "Incidents"
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path.read_bytes()
+
+
+XLSX_ROWS = [
+    ["Date", "Time", "Location", "Description", "Witnesses", "Police called", "Report number",
+     "Officer & badge", "How it affected you", "Evidence files"],
+    [datetime(2024, 6, 1), time(22, 15), "Home", "Banging on the door for ten minutes 😡", "Neighbour, flat 3",
+     "Yes", 12345, "PC Evans 101", "Terrified", "photo1.jpg"],
+    ["02/06/2024", "7:05 am", "Street", "Drove past slowly, twice. מספיק", None, "No", None, None, None, None],
+    ["not a date", None, None, "Unreadable row", None, None, None, None, None, None],
+]
+
+
+def test_xlsx(tmp_path):
+    data = _xlsx(tmp_path / "log.xlsx", XLSX_ROWS)
+    assert incidents.sniff(data[:65536], "log.xlsx")
+    ctx = make_ctx(tmp_path, timezone="Europe/London", date_order="DMY", siblings=siblings("photo1.jpg"))
+    table, rejects, report = run_parser("incident-log", data, ctx)
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 1, [])
+    assert rejects[0].locator == "row 4" and rejects[0].raw.startswith("not a date\t\t\tUnreadable row")
+    rows = table.to_pylist()
+    assert iso(table, 0) == "2024-06-01T21:15:00+00:00"
+    assert rows[0]["ts_local"] == "2024-06-01 00:00:00 22:15:00"
+    assert rows[0]["ts_precision"] == "min"
+    assert rows[0]["body"] == "Banging on the door for ten minutes 😡"
+    assert json.loads(rows[0]["extra"])["report_number"] == "12345"
+    assert rows[0]["attachments"][0]["size"] == 26
+    assert iso(table, 1) == "2024-06-02T06:05:00+00:00"
+    assert rows[1]["body"] == "Drove past slowly, twice. מספיק"
+    assert rows[1]["locator"] == "row 3"
+
+
+def test_xlsx_other_spreadsheet_not_claimed(tmp_path):
+    data = _xlsx(tmp_path / "budget.xlsx", [["Month", "Rent", "Food"], ["Jan", 700, 200]])
+    assert not incidents.sniff(data[:65536], "budget.xlsx")
+
+
+def test_xlsx_without_incident_header_is_refused(tmp_path):
+    data = _xlsx(tmp_path / "budget.xlsx", [["Month", "Rent", "Food"], ["Jan", 700, 200]])
+    with pytest.raises(InputError):
+        run_parser("incident-log", data, make_ctx(tmp_path))
+
+
+def test_non_seekable_stream(tmp_path):
+    class Pipe(io.RawIOBase):
+        def __init__(self, data):
+            self._b = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            chunk = self._b.read(min(len(buf), 7))
+            buf[:len(chunk)] = chunk
+            return len(chunk)
+
+    ctx = make_ctx(tmp_path, parser_label="incident-log/1")
+    data = _xlsx(tmp_path / "log.xlsx", XLSX_ROWS[:2])
+    from commtrail.parsers.base import collect
+    table, _ = collect(incidents.parse(Pipe(data), ctx), ctx)
+    assert table.num_rows == 1
+    table, _ = collect(incidents.parse(Pipe((DIR / "incidents_semicolon.csv").read_bytes()), ctx), ctx)
+    assert table.num_rows == 3
+
+
+def test_init_writes_template(tmp_path):
+    from commtrail.case import init_case
+    init_case(tmp_path / "case")
+    data = (tmp_path / "case" / "incidents.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfDate (")
+    table, rejects, _ = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert table.num_rows == 0 and not rejects
