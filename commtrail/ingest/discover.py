@@ -13,6 +13,7 @@ refused by a compression-ratio limit and a total-size limit (both in case.toml `
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -42,6 +43,8 @@ class InputItem:
     disk_key: str | None = None     # resolved path|size|mtime (+ !member): the fast "already ingested" check
     container: str | None = None    # the archive's label, for members
     siblings: dict[str, Opener] = field(default_factory=dict)
+    # path relative to the item's folder -> (label of the file opened, stream); FileNotFoundError
+    open_relative: Callable[[str], tuple[str, BinaryIO]] | None = None
 
 
 @dataclass
@@ -80,14 +83,15 @@ class _Walker:
 
     def file(self, path: Path, label: str, depth: int = 0) -> None:
         try:
-            if zipfile.is_zipfile(path):
+            if zipfile.is_zipfile(path) and not _is_office_document(path):
                 self.zip(path, label, depth)
             elif _is_tar(path):
                 self.tar(path, label)
             else:
                 st = path.stat()
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
-                                            str(path.parent), disk_key=_disk_key(path)))
+                                            str(path.parent), disk_key=_disk_key(path),
+                                            open_relative=_disk_relative(path, label)))
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             self.errors.append(_unreadable(label, exc))
 
@@ -109,6 +113,7 @@ class _Walker:
         key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
+        names = {info.filename for info in infos}
         total = 0
         for info in infos:
             member = info.filename
@@ -157,12 +162,13 @@ class _Walker:
                 except (OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
                     self.errors.append(_unreadable(mlabel, exc))
                     continue
-                if zipfile.is_zipfile(copy):
+                if zipfile.is_zipfile(copy) and not _is_office_document(copy):
                     self.zip(copy, mlabel, depth + 1, f"{key}!{member}")
                     continue
             folder = str(PurePosixPath(member).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
-                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{member}"))
+                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{member}",
+                                        open_relative=_zip_relative(path, label, folder, names)))
 
     @staticmethod
     def _starts_with_zip(opener: Opener) -> bool:
@@ -209,6 +215,41 @@ class _Walker:
             folder = str(PurePosixPath(m.name).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
                                         f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+
+
+def _is_office_document(path: Path) -> bool:
+    """An XLSX/DOCX/PPTX file is a zip, but one document, not an archive of inputs."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "[Content_Types].xml" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _disk_relative(path: Path, label: str) -> Callable[[str], tuple[str, BinaryIO]]:
+    def open_relative(rel: str) -> tuple[str, BinaryIO]:
+        target = path.parent / rel.replace("\\", "/")
+        if not target.is_file() or target.is_symlink():
+            raise FileNotFoundError(rel)
+        return str(Path(label).parent / rel), open(target, "rb")
+    return open_relative
+
+
+def _zip_relative(path: Path, label: str, folder: str, names: set[str]) -> Callable[[str], tuple[str, BinaryIO]]:
+    def open_relative(rel: str) -> tuple[str, BinaryIO]:
+        member = posixpath.normpath(posixpath.join(folder, rel.replace("\\", "/")))
+        if member.startswith(("../", "/")) or member == ".." or member not in names:
+            raise FileNotFoundError(rel)
+        archive = zipfile.ZipFile(path)
+        stream = archive.open(member)
+        _close = stream.close
+
+        def close() -> None:
+            _close()
+            archive.close()
+        stream.close = close  # type: ignore[method-assign]
+        return f"{label}!{member}", stream
+    return open_relative
 
 
 def _disk_key(path: Path) -> str:

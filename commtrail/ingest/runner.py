@@ -28,8 +28,6 @@ from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA
 
 CHUNK = 1 << 20
-# Formats whose media sit beside them as sibling files.
-CHAT_FORMATS = {"whatsapp"}
 
 
 @dataclass
@@ -112,6 +110,19 @@ def _read_error(label: str, exc: BaseException) -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
     return InputError(f"cannot be read ({reason}).", file=label,
                       hint="Check that the file is complete and that you may read it.")
+
+
+def _recording(item: InputItem, used: set[str]) -> Callable[[str], BinaryIO] | None:
+    """The item's relative opener, noting the label of every file it opens."""
+    if item.open_relative is None:
+        return None
+    opener = item.open_relative
+
+    def open_relative(path: str) -> BinaryIO:
+        label, stream = opener(path)
+        used.add(label)
+        return stream
+    return open_relative
 
 
 def _head(item: InputItem) -> bytes:
@@ -201,6 +212,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     order = (date_order or config.date_order or None)
 
     unknown: list[InputItem] = []
+    used_labels: set[str] = set()   # files opened by a parser through a relative path
     chats_by_folder: dict[str, list[tuple[Outcome, set[str], dict]]] = {}
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -232,7 +244,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
             continue
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
-                           blobs=blobs, siblings=item.siblings, parser_label=parser.label)
+                           blobs=blobs, siblings=item.siblings, parser_label=parser.label,
+                           open_relative=_recording(item, used_labels))
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
         try:
@@ -266,12 +279,12 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         inventory.append(row)
         known_sha[sha] = row
         outcomes.append(outcome)
-        if parser.name in CHAT_FORMATS:
+        if parser.uses_siblings:
             chats_by_folder.setdefault(item.folder_key, []).append((outcome, ctx.report.used_siblings, row))
 
     for item in unknown:
         chats = chats_by_folder.get(item.folder_key)
-        if chats and any(item.name in used for _, used, _ in chats):
+        if item.label in used_labels or (chats and any(item.name in used for _, used, _ in chats)):
             outcomes.append(Outcome(item.label, "media", "attachment"))
         elif chats:
             try:
@@ -280,7 +293,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
             except READ_ERRORS as exc:
                 outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
                 continue
-            message = f"file {item.name} beside the chat is not named in any message; kept as blob {sha[:12]}"
+            message = f"file {item.name} beside it is not named in it; kept as blob {sha[:12]}"
             for outcome, _, row in chats:
                 outcome.warnings.append(message)
                 row["warnings"] = outcome.warnings

@@ -22,8 +22,8 @@ def headline(case: Case) -> dict:
     if master.num_rows:
         for row in master.group_by("channel").aggregate([("channel", "count")]).to_pylist():
             by_channel[row["channel"]] = row["channel_count"]
-        for row in master.group_by("party").aggregate([("party", "count_all")]).to_pylist():
-            by_party[row["party"] or "(unknown)"] = row["party_count_all"]
+        for row in master.group_by("party").aggregate([([], "count_all")]).to_pylist():
+            by_party[row["party"] or "(unknown)"] = row["count_all"]
     return {
         "events": master.num_rows,
         "copies": copies,

@@ -73,6 +73,9 @@ class ParseContext:
     blobs: BlobSink | None = None
     # Files beside the input (same folder or same folder inside a zip), by base name.
     siblings: Mapping[str, Callable[[], BinaryIO]] = field(default_factory=dict)
+    # Opens a file named by a path relative to the input's folder (on disk, or inside the same
+    # archive, where a path leaving the archive is refused); raises FileNotFoundError.
+    open_relative: Callable[[str], BinaryIO] | None = None
     report: ParseReport = field(default_factory=ParseReport)
     batch_size: int = 50_000
     parser_label: str = ""

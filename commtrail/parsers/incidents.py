@@ -585,11 +585,18 @@ def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> l
             opener = ctx.siblings.get(name)
             if opener is not None:
                 ctx.report.used_siblings.add(name)
+        elif not is_absolute and ctx.open_relative is not None:
+            try:
+                stream = ctx.open_relative(name)
+            except FileNotFoundError:
+                stream = None
+            if stream is not None:
+                opener = (lambda s=stream: s)
         mime = mimetypes.guess_type(windows.name if "\\" in name else posix.name)[0]
         if opener is None or ctx.blobs is None:
             where = ("at that absolute path" if is_absolute else
                      "beside the incident log" if len(posix.parts) == 1 and len(windows.parts) == 1 else
-                     "(files in sub-folders are not yet read: put the file beside the incident log)")
+                     "at that path from the incident log's folder")
             ctx.report.warn(f"{locator}: evidence file '{name}' was not found {where}; the incident is kept "
                             "and flagged attachment_missing.")
             if "attachment_missing" not in flags:
@@ -611,4 +618,4 @@ def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> l
 
 
 register(Parser(NAME, VERSION, "incident log kept by the user (CSV or XLSX with date, description, ... columns)",
-                sniff, parse, priority=60))
+                sniff, parse, priority=60, uses_siblings=True))

@@ -27,6 +27,9 @@ class Parser:
     parse: Callable[[BinaryIO, "ParseContext"], Iterator[ParseOutput]]
     # Lower runs first when several parsers could claim the same bytes.
     priority: int = 50
+    # True when the format names other files (media beside a chat export, evidence beside an
+    # incident log): files of no known format beside it are its attachments, not failed inputs.
+    uses_siblings: bool = False
 
     @property
     def label(self) -> str:

@@ -165,3 +165,25 @@ def test_an_encrypted_zip_member_is_refused_by_name(tmp_path, case_dir, capsys):
     assert (f"Error: {tmp_path}/locked.zip!secret.txt: this archive member is encrypted, so it cannot be read. "
             "Export it again without a password") in err
     assert [r["records"] for r in read_inventory(case_dir / "sources.parquet")] == [1]
+
+
+def test_incident_log_in_a_zip_with_evidence_in_a_subfolder(tmp_path, case_dir, capsys):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("log/incidents.csv", "date,time,location,description,evidence files\n"
+                                        "2024-03-08,07:45,Home,Waiting by my car,photos/car.jpg\n")
+        z.writestr("log/photos/car.jpg", b"\xff\xd8 fictional jpeg")
+        z.writestr("log/unrelated.jpg", b"\xff\xd8 other")
+    (tmp_path / "log.zip").write_bytes(buf.getvalue())
+    code = main(["ingest", str(case_dir), str(tmp_path / "log.zip")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    master = read_master(__import__("commtrail.case", fromlist=["Case"]).Case(case_dir)).to_pylist()
+    assert [(m["channel"], m["body"], m["attachments"][0]["name"], m["attachments"][0]["size"]) for m in master] == [
+        ("incident", "Waiting by my car", "photos/car.jpg", 17)]
+    assert "media" in out
+    inventory = read_inventory(case_dir / "sources.parquet")
+    assert len(inventory) == 1
+    blob = __import__("hashlib").sha256(b"\xff\xd8 other").hexdigest()
+    assert inventory[0]["warnings"] == [f"file unrelated.jpg beside it is not named in it; kept as blob {blob[:12]}"]
+    assert (case_dir / "blobs" / blob).exists()

@@ -139,7 +139,25 @@ def test_subfolder_evidence_is_flagged_not_guessed(tmp_path):
     ctx = make_ctx(tmp_path, siblings=siblings("photo1.jpg"))
     table, _, report = run_parser("incident-log", data, ctx)
     assert table.column("flags")[0].as_py() == ["attachment_missing"]
-    assert "sub-folders" in report.warnings[0] and report.warnings[0].startswith("row 2: evidence file 'photos/photo1.jpg'")
+    assert report.warnings == ["row 2: evidence file 'photos/photo1.jpg' was not found at that path from the "
+                               "incident log's folder; the incident is kept and flagged attachment_missing."]
+
+
+def test_subfolder_evidence_is_read_through_the_relative_opener(tmp_path):
+    import io
+    opened = []
+
+    def open_relative(path):
+        opened.append(path)
+        if path != "photos/photo1.jpg":
+            raise FileNotFoundError(path)
+        return io.BytesIO(b"jpeg bytes")
+    data = b"Date,Time,Location,Description,Evidence files\n2024-05-01,08:00,Park,Followed,photos/photo1.jpg\n"
+    table, _, report = run_parser("incident-log", data, make_ctx(tmp_path, open_relative=open_relative))
+    att = table.column("attachments")[0].as_py()
+    assert opened == ["photos/photo1.jpg"] and report.warnings == []
+    assert att == [{"name": "photos/photo1.jpg", "mime": "image/jpeg", "size": 10,
+                    "sha256": __import__("hashlib").sha256(b"jpeg bytes").hexdigest()}]
 
 
 def test_windows_1252_csv_is_read_with_a_warning(tmp_path):
