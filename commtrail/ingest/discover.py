@@ -140,15 +140,7 @@ class _Walker:
                 continue
 
             def opener(member: str = member) -> BinaryIO:
-                archive = zipfile.ZipFile(path)
-                stream = archive.open(member)
-                _close = stream.close
-
-                def close() -> None:
-                    _close()
-                    archive.close()
-                stream.close = close  # type: ignore[method-assign]
-                return stream
+                return _open_zip_member(path, member)
 
             if member.lower().endswith(".zip") or self._starts_with_zip(opener):
                 if depth + 1 >= self.limits.max_depth:
@@ -205,16 +197,26 @@ class _Walker:
                 if stream is None:
                     archive.close()
                     raise OSError(f"{name} is not a regular file")
-                _close = stream.close
-
-                def close() -> None:
-                    _close()
-                    archive.close()
-                stream.close = close  # type: ignore[method-assign]
-                return stream
+                return _closing_archive(stream, archive)
             folder = str(PurePosixPath(m.name).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
                                         f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+
+
+def _closing_archive(stream: BinaryIO, archive: zipfile.ZipFile | tarfile.TarFile) -> BinaryIO:
+    """Make closing a member's stream close its archive too."""
+    close_stream = stream.close
+
+    def close() -> None:
+        close_stream()
+        archive.close()
+    stream.close = close  # type: ignore[method-assign]
+    return stream
+
+
+def _open_zip_member(path: Path, member: str) -> BinaryIO:
+    archive = zipfile.ZipFile(path)
+    return _closing_archive(archive.open(member), archive)
 
 
 def _is_office_document(path: Path) -> bool:
@@ -240,15 +242,7 @@ def _zip_relative(path: Path, label: str, folder: str, names: set[str]) -> Calla
         member = posixpath.normpath(posixpath.join(folder, rel.replace("\\", "/")))
         if member.startswith(("../", "/")) or member == ".." or member not in names:
             raise FileNotFoundError(rel)
-        archive = zipfile.ZipFile(path)
-        stream = archive.open(member)
-        _close = stream.close
-
-        def close() -> None:
-            _close()
-            archive.close()
-        stream.close = close  # type: ignore[method-assign]
-        return f"{label}!{member}", stream
+        return f"{label}!{member}", _open_zip_member(path, member)
     return open_relative
 
 
