@@ -352,7 +352,7 @@ def html_to_text(html: str) -> str | None:
         doc = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
     except (lxml.etree.LxmlError, ValueError):
         return None
-    for bad in doc.xpath("//script|//style|//head/*[not(self::title)]"):
+    for bad in doc.xpath("//script|//style|//head"):
         bad.drop_tree()
     for el in doc.iter(*_BLOCK_TAGS):
         el.tail = "\n" + (el.tail or "")

@@ -180,8 +180,9 @@ class MboxSplitter:
     # -- messages ------------------------------------------------------------------------
 
     def _first_separator(self) -> Iterator[Reject | Note | int | None]:
-        self._fill()
         buf = self.buf
+        while len(buf.lstrip(b"\r\n")) < 5 and self._fill():
+            pass
         lead = len(buf) - len(buf.lstrip(b"\r\n"))
         if buf.startswith(b"From ", lead) and self._is_separator(lead):
             if lead:
@@ -193,9 +194,10 @@ class MboxSplitter:
         except _Oversize:
             line = self._next_separator(0, drop=True)
         end = len(self.buf) if line is None else line
-        raw = self.buf[:min(end, _REJECT_HEAD)].decode("utf-8", "replace")
-        yield Reject(f"byte 0+{self.base + end}", "text before the first message separator line "
-                     "(not part of any message)", raw)
+        if self.base + end and (self.base or self.buf[:end].strip()):
+            raw = self.buf[:min(end, _REJECT_HEAD)].decode("utf-8", "replace")
+            yield Reject(f"byte 0+{self.base + end}", "text before the first message separator line "
+                         "(not part of any message)", raw)
         yield line
 
     def __iter__(self) -> Iterator[RawMessage | Reject | Note]:
