@@ -267,19 +267,20 @@ def _baseline(mbox: pathlib.Path, out: pathlib.Path) -> dict:
         return email.message_from_binary_file(file, policy=email.policy.default)
 
     records = attachments = failures = 0
+    fields = []  # what a script would keep: the last row only, so memory stays flat
     for msg in mailbox.mbox(str(mbox), factory=factory, create=False):
         try:
-            _ = (msg["from"].addresses if msg["from"] else (), msg["to"].addresses if msg["to"] else (),
-                 str(msg["subject"]), msg["date"].datetime if msg["date"] else None)
             part = msg.get_body(preferencelist=("plain", "html"))
-            _body = part.get_content() if part is not None else None
+            fields = [msg["from"].addresses if msg["from"] else (), msg["to"].addresses if msg["to"] else (),
+                      str(msg["subject"]), msg["date"].datetime if msg["date"] else None,
+                      part.get_content() if part is not None else None]
             for att in msg.iter_attachments():
                 content = att.get_content()
                 if isinstance(content, str):
                     content = content.encode("utf-8", "surrogateescape")
                 elif not isinstance(content, bytes):
                     content = content.as_bytes()
-                hashlib.sha256(content).hexdigest()
+                fields.append(hashlib.sha256(content).hexdigest())
                 attachments += 1
             records += 1
         except Exception:  # noqa: BLE001 - count, as a straightforward script would skip it

@@ -17,12 +17,13 @@ import binascii
 import codecs
 import csv
 import hashlib
+import json
 import os
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -41,8 +42,9 @@ CHUNK_BYTES = 2 << 20
 CHUNK_MESSAGES = 400
 # ... and at most this many tasks are in flight, so memory stays flat however large the input.
 MAX_IN_FLIGHT = 2 * WORKERS
-# A batch is yielded at ctx.batch_size rows or when its bodies reach this many characters.
-BATCH_TEXT_CHARS = 8 << 20
+# A batch is yielded at ctx.batch_size rows or when its bodies and extras reach this many
+# characters (e-mail rows are large: 50,000 of them would hold hundreds of MB).
+BATCH_TEXT_CHARS = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,21 @@ class RawMessage:
 class Env:
     """What building a record needs from the context; small and picklable for the workers."""
 
-    source_sha256: str
-    source_path: str
-    parser_label: str
     timezone: str
     owner_emails: frozenset[str]
     maildir_flags: str | None = None
 
 
+# The columns a built row carries, in order; the rest are the same for every row of a source.
+ROW_COLUMNS = ("ts_utc", "ts_local", "tz_source", "direction", "sender", "sender_raw", "recipients",
+               "conversation", "subject", "body", "attachments", "flags", "locator", "extra")
+
+
 @dataclass
 class Built:
-    """The outcome of one message: a row (dict of columns) or a reject, plus notes and repairs."""
+    """The outcome of one message: a row (values of ROW_COLUMNS) or a reject, notes, repairs."""
 
-    row: dict[str, Any] | None
+    row: tuple | None
     reject: Reject | None
     notes: list[str]
     repairs: int
@@ -89,17 +93,29 @@ NOTES = {
     "html_unparsed": "had an HTML body that could not be reduced to text; the HTML is kept as the body",
     "no_from": "had no From: address",
     "no_blob_store": "had attachments but no blob store was given; they were hashed, not stored",
-    "attachment_undecodable": "had an attachment whose content could not be decoded; its raw text was stored",
     "content_length_ignored": "carried a Content-Length that does not end on a message boundary; split by separator lines",
-    "mbox_leading_blank_lines": "(the file) began with blank lines before the first separator line",
 }
+# Notes about the file rather than its messages.
+FILE_NOTES = {
+    "mbox_leading_blank_lines": "The file begins with blank lines before its first separator line",
+}
+
+
+def dumps_extra(fields: dict[str, Any]) -> str | None:
+    """``commtrail.timeline.schema.dumps_extra``, here so that workers need not import pyarrow
+    (a test checks the two agree)."""
+    if not fields:
+        return None
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def aggregate_notes(counts: Counter, first: dict[str, str], ctx: ParseContext) -> None:
     """Turn per-message notes into one warning each (with a count and the first locator)."""
-    for code in sorted(counts):
-        text = NOTES.get(code, code)
-        ctx.report.warn(f"{counts[code]} message(s) {text} (first at {first[code]})")
+    for code in sorted(counts, key=lambda code: (code not in FILE_NOTES, code)):
+        if code in FILE_NOTES:
+            ctx.report.warn(f"{FILE_NOTES[code]} ({first[code]})")
+        else:
+            ctx.report.warn(f"{counts[code]} message(s) {NOTES.get(code, code)} (first at {first[code]})")
 
 
 # --- text helpers -------------------------------------------------------------------------
@@ -185,13 +201,11 @@ _Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 def _word_bytes(enc: str, text: str) -> bytes:
     raw = text.encode("ascii", "surrogateescape")
-    if enc in "bB":
+    if enc in "bB":  # lenient about padding, as mail software writes it
         raw = raw.rstrip(b"=")
-        raw += b"=" * (-len(raw) % 4)
-        try:
-            return binascii.a2b_base64(raw)
-        except binascii.Error:
-            return binascii.a2b_base64(raw + b"A" * (-len(raw.rstrip(b"=")) % 4))
+        if len(raw) % 4 == 1:
+            raw = raw[:-1]
+        return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
     return _Q_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))
 
 
@@ -339,7 +353,7 @@ def maildir_flags(source_path: str) -> str | None:
 
 _BLOCK_TAGS = ("p", "div", "br", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
                "h6", "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd",
-               "dt", "dl", "address", "center", "form", "fieldset", "title")
+               "dt", "dl", "address", "center", "form", "fieldset")
 
 
 def html_to_text(html: str) -> str | None:
@@ -723,29 +737,9 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
         flags.append("repaired_chars")
         extra["repaired_chars"] = repairs
 
-    row = {
-        "ts_utc": _epoch_us(when),
-        "ts_local": ts_local,
-        "ts_precision": "s",
-        "tz_source": tz_source,
-        "channel": "email",
-        "kind": "message",
-        "direction": direction,
-        "sender": sender,
-        "sender_raw": from_raw,
-        "recipients": recipients,
-        "conversation": conversation,
-        "subject": subject,
-        "body": body,
-        "attachments": attachments,
-        "flags": flags,
-        "source_sha256": env.source_sha256,
-        "source_path": env.source_path,
-        "locator": locator,
-        "parser": env.parser_label,
-        "extra": extra,
-    }
-    return Built(row, None, notes, repairs, len(body or ""))
+    row = (_epoch_us(when), ts_local, tz_source, direction, sender, from_raw, recipients, conversation,
+           subject, body, attachments, flags, locator, dumps_extra(extra))
+    return Built(row, None, notes, repairs, len(body or "") + len(row[-1]))
 
 
 _SEP_DATE = re.compile(
@@ -823,7 +817,7 @@ class _Batcher:
 
     def __init__(self, ctx: ParseContext) -> None:
         self.ctx = ctx
-        self.rows: list[dict] = []
+        self.rows: list[tuple] = []
         self.chars = 0
         self.notes: Counter = Counter()
         self.first: dict[str, str] = {}
@@ -833,7 +827,7 @@ class _Batcher:
         self.first.setdefault(code, where)
 
     def add(self, built: Built) -> Iterator[Any]:
-        where = built.row["locator"] if built.row is not None else built.reject.locator
+        where = built.row[12] if built.row is not None else built.reject.locator
         for code in dict.fromkeys(built.notes):
             self.note(code, where)
         self.ctx.report.repairs += built.repairs
@@ -846,13 +840,15 @@ class _Batcher:
             yield self.flush()
 
     def flush(self):
-        from commtrail.timeline.schema import dumps_extra, rows_to_batch
+        from commtrail.timeline.schema import make_batch
 
-        for row in self.rows:
-            row["extra"] = dumps_extra(row["extra"])
-        batch = rows_to_batch(self.rows)
+        n = len(self.rows)
+        columns: dict[str, Any] = dict(zip(ROW_COLUMNS, map(list, zip(*self.rows))))
+        columns.update(ts_precision=["s"] * n, channel=["email"] * n, kind=["message"] * n,
+                       source_sha256=[self.ctx.source_sha256] * n, source_path=[self.ctx.source_path] * n,
+                       parser=[self.ctx.parser_label] * n)
         self.rows, self.chars = [], 0
-        return batch
+        return make_batch(columns)
 
     def finish(self) -> Iterator[Any]:
         if self.rows:
@@ -862,8 +858,7 @@ class _Batcher:
 
 def env_for(ctx: ParseContext) -> Env:
     """The picklable part of a context that building records needs."""
-    return Env(ctx.source_sha256, ctx.source_path, ctx.parser_label, ctx.timezone,
-               frozenset(e.lower() for e in ctx.owner.emails), maildir_flags(ctx.source_path))
+    return Env(ctx.timezone, frozenset(e.lower() for e in ctx.owner.emails), maildir_flags(ctx.source_path))
 
 
 @dataclass(frozen=True)

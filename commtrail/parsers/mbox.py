@@ -28,7 +28,7 @@ from commtrail.parsers._email import Note, RawMessage, emit, separator_has_date
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
-BLOCK = 8 << 20  # bytes per read
+BLOCK = 4 << 20  # bytes per read
 MAX_MESSAGE = 256 << 20  # a "message" larger than this is rejected (not held) and skipped
 _REJECT_HEAD = 64 << 10  # raw text kept for a reject of an oversized or stray stretch
 

@@ -423,3 +423,70 @@ def test_sniff_positive(name):
 ])
 def test_sniff_negative(head):
     assert not sniff(head, "x.mbox")
+
+
+def test_broken_pool_falls_back_to_this_process(tmp_path, monkeypatch):
+    class Broken:
+        def submit(self, *args):
+            raise RuntimeError("no processes here")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(_email, "_start_pool", lambda env, root: Broken())
+    monkeypatch.setattr(_email, "CHUNK_MESSAGES", 2)
+    data = (EMAIL / "gmail.mbox").read_bytes()
+    ctx = _ctx(tmp_path / "pool")
+    ctx.parser_label = "mbox/1"
+    table, rejects = collect(_email.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
+    serial, _, _ = _parse(tmp_path / "serial", data)
+    assert table.equals(serial)
+
+
+def test_mbox_inside_a_streamed_tgz(tmp_path):
+    import tarfile
+
+    data = (EMAIL / "thunderbird.mbox").read_bytes()
+    archive = tmp_path / "takeout.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("Takeout/Mail/Inbox.mbox")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    ctx = _ctx(tmp_path)
+    ctx.parser_label = "mbox/1"
+    with tarfile.open(archive, "r|gz") as tar:  # a pure stream: no seeking back
+        member = next(iter(tar))
+        table, rejects = collect(registry.get("mbox").parse(tar.extractfile(member), ctx), ctx)
+    assert (table.num_rows, rejects) == (3, [])
+    assert table.column("locator").to_pylist() == ["byte 32+240", "byte 305+245", "byte 583+186"]
+
+
+@pytest.mark.parametrize(("date", "utc", "tz_source"), [
+    ("Sun, 27 Oct 2024 01:30:00", "2024-10-27T00:30:00+00:00", "flag_ambiguous"),  # the hour repeated
+    ("Sun, 31 Mar 2024 01:30:00", "2024-03-31T01:30:00+00:00", "flag_nonexistent"),  # the hour skipped
+    ("Sun, 31 Mar 2024 03:30:00 XYZ", "2024-03-31T02:30:00+00:00", "case"),
+])
+def test_dates_without_zone_in_a_daylight_saving_change(tmp_path, date, utc, tz_source):
+    data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\nDate: " + date.encode() +
+            b"\n\nhi\n")
+    table, _, report = _parse(tmp_path, data)
+    row = _rows(table)[0]
+    assert (row["ts_utc"], row["tz_source"], row["ts_local"]) == (utc, tz_source, date)
+    assert row["extra"]["date_zone"] == ("unknown XYZ" if "XYZ" in date else "none")
+    if tz_source != "case":
+        assert "had a local time in a daylight-saving change" in " ".join(report.warnings)
+
+
+def test_extra_is_serialised_as_the_schema_does():
+    from commtrail.timeline.schema import dumps_extra
+
+    sample = {"b": ["ü", 1], "a": {"z": None, "y": True}, "c": "\u200e"}
+    assert _email.dumps_extra(sample) == dumps_extra(sample)
+    assert _email.dumps_extra({}) == dumps_extra({}) is None
+
+
+def test_leading_blank_lines_are_a_file_warning(tmp_path):
+    data = b"\n\n" + (EMAIL / "thunderbird.mbox").read_bytes()
+    table, rejects, report = _parse(tmp_path, data)
+    assert (table.num_rows, rejects) == (3, [])
+    assert report.warnings[0] == "The file begins with blank lines before its first separator line (byte 0+2)"
