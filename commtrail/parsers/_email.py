@@ -354,25 +354,40 @@ def maildir_flags(source_path: str) -> str | None:
 _BLOCK_TAGS = ("p", "div", "br", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
                "h6", "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd",
                "dt", "dl", "address", "center", "form", "fieldset")
+_DROPPED_TAGS = ("script", "style", "head")
 
 
 def html_to_text(html: str) -> str | None:
-    """Readable text of an HTML body: block elements end lines, scripts and styles dropped."""
+    """Readable text of an HTML body: block elements end lines, table cells end with a tab,
+    scripts, styles and the head dropped. None when the HTML cannot be parsed at all."""
     import lxml.etree
     import lxml.html
 
     try:
-        parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True)
+        parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
         doc = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
     except (lxml.etree.LxmlError, ValueError):
         return None
-    for bad in doc.xpath("//script|//style|//head"):
-        bad.drop_tree()
-    for el in doc.iter(*_BLOCK_TAGS):
-        el.tail = "\n" + (el.tail or "")
-    for el in doc.iter("td", "th"):
-        el.tail = "\t" + (el.tail or "")
-    return doc.text_content()
+    out: list[str] = []
+    skip = 0
+    for event, el in lxml.etree.iterwalk(doc, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _DROPPED_TAGS:
+                skip += 1
+            elif not skip and el.text and tag:
+                out.append(el.text)
+            continue
+        if tag in _DROPPED_TAGS:
+            skip -= 1
+        elif not skip:
+            if tag in _BLOCK_TAGS:
+                out.append("\n")
+            elif tag in ("td", "th"):
+                out.append("\t")
+        if not skip and el.tail:
+            out.append(el.tail)
+    return "".join(out)
 
 
 def _store(data: bytes, sink: Any, notes: list[str]) -> tuple[str, int]:
@@ -399,8 +414,12 @@ class _Part:
     ctype: str
 
 
+_HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\n]*(?:\n|\Z))*")
+
+
 def split_head(data: bytes) -> tuple[Message, bytes]:
-    """A part's header fields and its body: the header block ends at the first empty line."""
+    """A part's header fields and its body: the header block ends at the first empty line, or
+    at a line that is not a header field (that line starts the body, as in the email package)."""
     if data[:1] == b"\n" or data[:2] == b"\r\n":
         return _HEADERS.parsebytes(b""), data[1:] if data[:1] == b"\n" else data[2:]
     a = data.find(b"\n\n")
@@ -409,16 +428,11 @@ def split_head(data: bytes) -> tuple[Message, bytes]:
         a, sep = b, 3
     else:
         sep = 2
-    if a < 0:
-        headers, body_from = _HEADERS.parsebytes(data), len(data)
-    else:
-        headers, body_from = _HEADERS.parsebytes(data[:a + 1]), a + sep
-    stray = headers.get_payload()
-    if stray:  # a line that is not a header field ended the header block early: it is body
-        headers.set_payload(None)
-        return headers, stray.encode("ascii", "surrogateescape") + data[a + 1:] if a >= 0 else \
-            stray.encode("ascii", "surrogateescape")
-    return headers, data[body_from:]
+    block_end, body_from = (len(data), len(data)) if a < 0 else (a + 1, a + sep)
+    stray = _HEADER_LINES.match(data, 0, block_end).end()
+    if stray < block_end:
+        block_end = body_from = stray
+    return _HEADERS.parsebytes(data[:block_end]), data[body_from:]
 
 
 def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
