@@ -490,3 +490,41 @@ def test_leading_blank_lines_are_a_file_warning(tmp_path):
     table, rejects, report = _parse(tmp_path, data)
     assert (table.num_rows, rejects) == (3, [])
     assert report.warnings[0] == "The file begins with blank lines before its first separator line (byte 0+2)"
+
+
+# --- helpers shared with eml (commtrail.parsers._mime) ------------------------------------
+
+@pytest.mark.parametrize(("raw", "text"), [
+    ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", "éé"),  # white space between encoded words goes
+    ("=?UTF-8?Q?=C3?=\r\n =?UTF-8?Q?=A9?=", "é"),  # a character split across two words
+    ("Re: =?ISO-8859-1?Q?Caf=E9?= and =?utf-8?b?8J+Zgg==?= !", "Re: Café and 🙂 !"),
+    ("=?utf-8*en?q?hello_world?=", "hello world"),  # RFC 2231 language tag
+    ("plain =?not-closed", "plain =?not-closed"),
+])
+def test_decode_words(raw, text):
+    from commtrail.parsers._mime import decode_words
+
+    assert decode_words(raw) == text
+
+
+def test_multipart_edge_cases(tmp_path):
+    data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\n"
+            b"Date: Tue, 02 Jan 2024 10:00:00 +0000\nContent-Type: multipart/mixed; boundary=b\n\n"
+            b"--b\nContent-Type: multipart/alternative; boundary=b-inner\n\n"
+            b"--b-inner\nContent-Type: text/plain\n\nfirst\n--b-inner\nContent-Type: text/html\n\n<p>x</p>\n"
+            b"--b-inner--\n--b\nContent-Type: application/octet-stream\n\nno closing delimiter\n")
+    ctx = _ctx(tmp_path)
+    table, rejects, _ = run_parser("mbox", data, ctx)
+    row = _rows(table)[0]
+    assert row["body"] == "first"
+    assert row["extra"]["html_alternative"] is True
+    sha = hashlib.sha256(b"no closing delimiter\n").hexdigest()
+    assert row["attachments"] == [{"name": None, "mime": "application/octet-stream", "size": 21, "sha256": sha}]
+
+
+def test_html_to_text_tables_and_scripts():
+    from commtrail.parsers._mime import html_to_text
+
+    html = ("<html><head><title>t</title></head><body><script>x()</script>"
+            "<table><tr><td>a</td><td>b</td></tr></table>after<br>line\x11</body></html>")
+    assert html_to_text(html) == "a\tb\t\n\nafter\nline\x11"
