@@ -235,7 +235,7 @@ def generate(path: pathlib.Path, scale: float, seed: int = 20240101) -> tuple[in
 def _ours(mbox: pathlib.Path, out: pathlib.Path) -> dict:
     import pyarrow.parquet as pq
 
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
     from commtrail.parsers import registry
     from commtrail.parsers.base import Owner, ParseContext, Reject
     from commtrail.timeline.schema import RECORD_SCHEMA

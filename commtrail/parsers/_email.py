@@ -438,7 +438,7 @@ _init_worker(*args)
 
 
 def _init_worker(env_fields: tuple, blob_root: str) -> None:
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
 
     _WORKER["env"] = Env(*env_fields)
     _WORKER["sink"] = DirBlobStore(blob_root)
@@ -533,7 +533,7 @@ def emit(items: Iterable[RawMessage | Reject | Note], ctx: ParseContext, *,
     to, they go to a pool of worker processes in chunks, at most MAX_IN_FLIGHT chunks at a time,
     and the results are taken back in the order they were sent.
     """
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
 
     env = env_for(ctx)
     sink = ctx.blobs
