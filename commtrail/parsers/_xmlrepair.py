@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import bisect
 import codecs
-import collections
 import re
 import threading
 from typing import BinaryIO
@@ -89,7 +88,6 @@ RECORD_START = re.compile(rb"<(?:sms|mms|call)[ \t\r\n/>]")
 _TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
 _SPECIAL_CODES = np.frombuffer(b"!?", dtype=np.uint8)
 _ALLOWED_CONTROLS = np.frombuffer(b"\t\n\r", dtype=np.uint8)
-_TAG_TERMS = frozenset(b" \t\r\n/>")
 
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 
@@ -167,12 +165,14 @@ def _utf8_tail_cut(buf: bytes, cut: int) -> int:
         if byte >= 0xC0:  # a lead byte
             need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
             if (byte == 0xC0 and back == 1) or (0xC2 <= byte <= 0xF4 and need > back):
-                return cut - back
+                cut -= back
             break
         if byte < 0x80:
             break
-    if cut >= 3 and _cesu_at(buf, cut - 3) is not None and _cesu_at(buf, cut - 3) <= 0xDBFF:
-        return cut - 3  # a raw high surrogate: its low half may follow
+    if cut >= 3:
+        code = _cesu_at(buf, cut - 3)
+        if code is not None and code <= 0xDBFF:
+            cut -= 3  # a raw high surrogate: its low half may follow
     return cut
 
 
@@ -220,8 +220,10 @@ class RepairReader:
         self.encoding = "utf-8"
         self.notes: list[str] = []
         self.has_doctype = False
-        self._recent: collections.deque[bytes] = collections.deque(maxlen=2)  # the last output blocks
-        self._recent_size = 0  # bytes output before the oldest of them
+        self._tail = b""  # repaired text since the last record start tag (its first TAIL_CAP bytes)
+        self._tail_size = 0  # its full size
+        self._tail_offset = 0  # where it starts in the repaired text
+        self.bytes_out_total = 0  # repaired bytes produced so far
         self._skip: bytes | None = None  # inside a comment, CDATA, PI or DOCTYPE: its terminator
         self._skip_carry = b""  # the end of the previous piece, while skipping
         # The line of each record start tag, in order (the parser drops the ones it has used).
@@ -262,13 +264,9 @@ class RepairReader:
 
     def tail(self) -> tuple[str, int, int]:
         """The repaired text from the last record start tag to the end of what was read (its
-        first 64 KiB), its full size, and the byte offset (in the repaired text) where it starts.
-        Only the last two blocks are kept: a record that started before them is shown from there."""
-        data = b"".join(self._recent)
-        last = _last_record_start(data)
-        start = max(last, 0)
-        return (data[start:start + TAIL_CAP].decode("utf-8", "replace"), len(data) - start,
-                self._recent_size + start)
+        first 64 KiB), its full size in bytes, and the byte offset (in the repaired text) where it
+        starts: what is left of a record the file ends inside."""
+        return self._tail.decode("utf-8", "replace"), self._tail_size, self._tail_offset
 
     # -- blocks -----------------------------------------------------------------------------------
     def _read_raw(self) -> bytes:
@@ -297,21 +295,19 @@ class RepairReader:
             piece, self._pending = buf[:cut], buf[cut:]
         if not piece:
             return b""
-        out = self._repair(piece)
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_size += len(self._recent[0])
-        self._recent.append(out)
-        return out
+        return self._repair(piece)
 
     def _start(self) -> bytes:
         """Read the head of the file, detect its encoding and set up transcoding if needed."""
         self._started = True
         head = b""
-        while len(head) < 1024:
+        while len(head) < 1024:  # enough for a byte-order mark and an XML declaration
             data = self._read_raw()
             if not data:
                 break
             head += data
+            if len(head) >= 4 and not head.lstrip(codecs.BOM_UTF8).startswith(b"<?xml") or b"?>" in head:
+                break
         encoding = _detect_encoding(head)
         if encoding in ("utf-16-le", "utf-16-be"):
             self.encoding = encoding  # lossless: no note
@@ -328,10 +324,6 @@ class RepairReader:
                     self.encoding = codec.name
                     self.notes.append(f"the file is encoded as {codec.name}; transcoded to UTF-8")
                     self._decoder = codec.incrementaldecoder("replace")
-        probe = head[:4096]
-        if encoding in ("utf-16-le", "utf-16-be"):
-            probe = head[:8192].decode(encoding, "replace").encode()
-        self.has_doctype = b"<!DOCTYPE" in probe[:4096]
         return head
 
     def _repair(self, piece: bytes) -> bytes:
@@ -370,6 +362,7 @@ class RepairReader:
         base = self.record_starts
         self.record_starts += len(starts)
         if not edits:
+            self._keep_tail(piece, starts[-1] if starts else None)
             return piece
         edits.sort()
         out = []
@@ -383,7 +376,23 @@ class RepairReader:
             by_record[record] = by_record.get(record, 0) + count
             self.repairs += count
         out.append(piece[pos:])
-        return b"".join(out)
+        repaired = b"".join(out)
+        last = None
+        if starts:  # where the last record start tag is, once the repairs before it are made
+            last = starts[-1] + sum(len(r) - (e - s) for s, e, r, _ in edits if s < starts[-1])
+        self._keep_tail(repaired, last)
+        return repaired
+
+    def _keep_tail(self, out: bytes, last: int | None) -> None:
+        if last is not None:
+            self._tail = out[last:last + TAIL_CAP]
+            self._tail_size = len(out) - last
+            self._tail_offset = self.bytes_out_total + last
+        else:
+            if len(self._tail) < TAIL_CAP:
+                self._tail += out[:TAIL_CAP - len(self._tail)]
+            self._tail_size += len(out)
+        self.bytes_out_total += len(out)
 
     def _record_starts(self, piece: bytes) -> list[int]:
         """Where record start tags begin in ``piece``, outside comments, CDATA sections,
@@ -421,25 +430,13 @@ class RepairReader:
             elif piece.startswith(b"<?", k):
                 self._skip, pos = b"?>", k + 2
             elif piece.startswith(b"<!DOCTYPE", k):
+                self.has_doctype = True
                 gt, bracket = piece.find(b">", k), piece.find(b"[", k)
                 self._skip = b"]>" if bracket != -1 and (gt == -1 or bracket < gt) else b">"
                 pos = k + 9
             else:
                 pos = k + 2
         return starts
-
-
-def _last_record_start(data: bytes) -> int:
-    best = -1
-    for tag in (b"<sms", b"<mms", b"<call"):
-        j = data.rfind(tag)
-        while j != -1:
-            k = j + len(tag)
-            if k < len(data) and data[k] in _TAG_TERMS:
-                break
-            j = data.rfind(tag, 0, j)
-        best = max(best, j)
-    return best
 
 
 def _detect_encoding(head: bytes) -> str:
