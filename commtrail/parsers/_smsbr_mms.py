@@ -29,7 +29,6 @@ from commtrail.parsers._smsbr_media import store_base64, store_bytes
 from commtrail.parsers._smsbr_rows import (
     COLUMN_ATTRS,
     NULL,
-    OWNER_LITERAL,
     OWNER_TOKEN,
     ROW_COLUMNS,
     date_ms,

@@ -281,7 +281,7 @@ def _after_error(error: etree.XMLSyntaxError, eof_at_error: bool, reader: Repair
     """Warn about the XML error that ended the parse; a reject for a record cut off by the end."""
     report = ctx.report
     line, column = error.position if error.position else (error.lineno, 0)
-    message = error.msg or str(error)
+    message = re.sub(r", line \d+, column \d+$", "", error.msg or str(error))
     truncated = eof_at_error and line >= reader.newlines
     if not eof_at_error:
         reader.drain()  # count what follows, so the warning can say how much was not read
