@@ -517,7 +517,7 @@ def extra_column(layouts: _Layout | list[_Layout], dicts: list[dict[str, str]],
         if layouts.template is None:
             return pa.nulls(n, pa.string())
         try:
-            texts = list(map(layouts.template.__mod__, map(layouts.values, dicts)))
+            texts = "".join(map(layouts.template.__mod__, map(layouts.values, dicts)))
             quotes = layouts.quotes * n
             layouts = [layouts] * n
         except KeyError:  # a dict of the same size with other names
@@ -525,9 +525,9 @@ def extra_column(layouts: _Layout | list[_Layout], dicts: list[dict[str, str]],
     if texts is None:
         if any(layout.template is None for layout in layouts):
             return pa.array([_extra_text(layout, attrib) for layout, attrib in zip(layouts, dicts)], pa.string())
-        texts = [layout.template % layout.values(attrib) for layout, attrib in zip(layouts, dicts)]
+        texts = "".join([layout.template % layout.values(attrib) for layout, attrib in zip(layouts, dicts)])
         quotes = sum(layout.quotes for layout in layouts)
-    data = "".join(texts).encode("utf-8")
+    data = texts.encode("utf-8")
     del texts
     if b"&" in data:
         data = data.replace(AMP.encode(), b"&")

@@ -86,7 +86,6 @@ _NONCHAR_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
 RECORD_START = re.compile(rb"<(?:sms|mms|call)[ \t\r\n/>]")
 # A record start tag, or the start of a comment, CDATA section, processing instruction or DOCTYPE.
 _TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
-_SPECIAL_CODES = np.frombuffer(b"!?", dtype=np.uint8)
 _ALLOWED_CONTROLS = np.frombuffer(b"\t\n\r", dtype=np.uint8)
 
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
@@ -154,6 +153,22 @@ def _utf8_edits(piece: bytes) -> list[tuple[int, int, bytes, int]]:
     for m in _NONCHAR_RAW.finditer(piece):
         edits.append((m.start(), m.end(), FFFD_UTF8, 1))
     return edits
+
+
+def _valid_utf8(codes: np.ndarray) -> bool:
+    """Whether bytes are valid UTF-8 without U+FFFE / U+FFFF, looking only at the runs of bytes
+    >= 0x80 (an ASCII byte always ends a character, so each run can be checked on its own; they
+    are checked all at once, an ASCII space between two runs)."""
+    high = np.flatnonzero(codes >= 0x80)
+    breaks = np.flatnonzero(np.diff(high) > 1) + 1
+    runs = np.insert(codes[high], breaks, 0x20).tobytes()
+    if b"\xef\xbf\xbe" in runs or b"\xef\xbf\xbf" in runs:
+        return False
+    try:
+        runs.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _utf8_tail_cut(buf: bytes, cut: int) -> int:
@@ -334,7 +349,8 @@ class RepairReader:
         starts = None
         if self._skip is None:
             tags = [m.start() for m in _TAG_OR_SPECIAL.finditer(piece)]
-            if not tags or not np.isin(codes[np.asarray(tags) + 1], _SPECIAL_CODES).any():
+            after = codes[np.asarray(tags, dtype=np.int64) + 1] if tags else None
+            if after is None or not ((after == 33) | (after == 63)).any():  # `<!`, `<?`
                 starts = tags  # no comment, CDATA, PI or DOCTYPE among them: all record starts
         if starts is None:
             starts = self._record_starts(piece)
@@ -357,7 +373,7 @@ class RepairReader:
             for m in _CTRL_RUN.finditer(piece):
                 n = m.end() - m.start()
                 edits.append((m.start(), m.end(), FFFD_UTF8 * n, n))
-        if not piece.isascii():
+        if not piece.isascii() and not _valid_utf8(codes):
             edits.extend(_utf8_edits(piece))
         base = self.record_starts
         self.record_starts += len(starts)
