@@ -53,7 +53,7 @@ FIELDS = {"sms": ("date", "type", "address", "body"),
 
 LIST = pa.list_(pa.string())
 ATTACHMENTS = pa.list_(ATTACHMENT)
-CHUNK = 16_384  # rows turned into Arrow at a time (bounds the Python objects held)
+CHUNK = 10_000  # rows turned into Arrow (and yielded as a batch) at a time: bounds the memory held
 
 # The columns each kind of row provides (the rest are filled per chunk).
 ROW_COLUMNS = {

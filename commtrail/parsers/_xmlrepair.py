@@ -39,6 +39,8 @@ import bisect
 import codecs
 import re
 import threading
+import zipfile
+import zlib
 from typing import BinaryIO
 
 import numpy as np
@@ -226,6 +228,7 @@ class RepairReader:
         self._decoder = None  # incremental decoder when transcoding to UTF-8
         self._started = False
         self.eof = False
+        self.read_error: Exception | None = None  # why the raw stream stopped early, if it did
         self.repairs = 0
         self.repairs_by_record: dict[int, int] = {}
         self.record_starts = 0
@@ -285,7 +288,13 @@ class RepairReader:
 
     # -- blocks -----------------------------------------------------------------------------------
     def _read_raw(self) -> bytes:
-        data = self._raw.read(self._block)
+        if self.read_error is not None:
+            return b""
+        try:
+            data = self._raw.read(self._block)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            self.read_error = exc  # what was read so far is processed; the caller reports it
+            return b""
         if data:
             self.bytes_in += len(data)
         return data or b""

@@ -31,7 +31,6 @@ from commtrail.parsers.registry import Parser, register
 
 VERSION = "1"
 RECORD_TAGS = frozenset(("sms", "mms", "call"))
-ROOTS = {"smsbr-sms": "smses", "smsbr-calls": "calls"}
 FEED = 1 << 20  # bytes handed to the XML parser at a time
 
 _PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
@@ -78,29 +77,24 @@ def parse_calls(stream: BinaryIO, ctx: ParseContext) -> Iterator:
 
 
 class _Batches:
-    """Turns the collected rows into batches of about ``ctx.batch_size`` rows (built in chunks,
-    so that few Python objects are alive at a time)."""
+    """Turns the collected rows into record batches of at most ``min(ctx.batch_size, CHUNK)`` rows.
+
+    Batches of 50,000 rows (the default batch size) would cost about 70 MB more at the peak (the
+    rows held in Arrow, again while combined into one batch, again in the Parquet writer) and
+    save nothing in time, so bigger batch sizes are capped at CHUNK rows."""
 
     def __init__(self, rows: Rows, batch_size: int) -> None:
         self.rows = rows
-        self.batch_size = max(1, batch_size)
-        self.chunk = -(-self.batch_size // -(-self.batch_size // CHUNK))  # even chunks, at most CHUNK
-        self._tables: list[pa.Table] = []
-        self._size = 0
+        self.chunk = max(1, min(batch_size, CHUNK))
 
     def due(self) -> bool:
         return self.rows.size >= self.chunk
 
-    def take(self, final: bool = False) -> Iterator:
+    def take(self) -> Iterator:
         table, rejects = self.rows.take_chunk()
         yield from rejects
         if table is not None and table.num_rows:
-            self._tables.append(table)
-            self._size += table.num_rows
-        if self._tables and (final or self._size >= self.batch_size):
-            combined = pa.concat_tables(self._tables).combine_chunks()
-            self._tables, self._size = [], 0
-            yield from combined.to_batches()
+            yield from table.combine_chunks().to_batches()
 
 
 class _Target:
@@ -223,9 +217,15 @@ def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
                              load_dtd=False, huge_tree=True)
     error: etree.XMLSyntaxError | None = None
     eof_at_error = False
+    warned_read = False
     try:
         while True:
             block = reader.read(FEED)
+            if reader.read_error is not None and not warned_read:
+                # The input itself cannot be read on (a damaged zip member, a disk error): what
+                # came before is kept, as for a truncated file.
+                report.warn(f"the file could not be read past byte {reader.bytes_in}: {reader.read_error}")
+                warned_read = True
             if not block:
                 break
             parser.feed(block)
@@ -239,7 +239,7 @@ def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
         error = exc
         eof_at_error = reader.eof
     yield from target.out
-    yield from batches.take(final=True)
+    yield from batches.take()
     report.repairs += reader.repairs
     if reader.has_doctype:
         report.warn("the file has a DOCTYPE (SMS Backup & Restore never writes one): entities in it "
@@ -287,9 +287,12 @@ def _after_error(error: etree.XMLSyntaxError, eof_at_error: bool, reader: Repair
         reader.drain()  # count what follows, so the warning can say how much was not read
     after = reader.record_starts - ordinal
     declared = report.declared_count
-    declared_text = (f"the root element declares count={declared}, {ordinal} records found before the error"
-                     + (f" ({declared - ordinal} fewer)" if declared is not None and declared > ordinal else "")
-                     if declared is not None else f"{ordinal} records found before the error (the root declares no count)")
+    if declared is None:
+        declared_text = f"{ordinal} records found before the error (the root declares no count)"
+    else:
+        declared_text = f"the root element declares count={declared}, {ordinal} records found before the error"
+        if declared > ordinal:
+            declared_text += f" ({declared - ordinal} fewer)"
     partial = None
     if truncated:
         where = f"byte {reader.bytes_in}, line {line}"

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import time
+import zipfile
 
 import pytest
 from conftest import FIXTURES, make_ctx, run_parser
@@ -391,3 +392,25 @@ def test_external_entity_is_not_fetched(tmp_path):
 def test_empty_backup(tmp_path):
     rows, rejects, report = parse(tmp_path, "smsbr-calls", b"<?xml version='1.0'?>\n<calls count=\"0\">\n</calls>\n")
     assert (rows, rejects, report.warnings, report.declared_count) == ([], [], [], 0)
+
+
+def test_unreadable_stream_keeps_what_came_before(tmp_path):
+    data = sms_file(*[f'<sms address="+447700900123" date="170931780{i}000" type="1" body="n{i}"/>' for i in range(4)])
+
+    class Broken(io.RawIOBase):
+        """Like a zip member whose CRC fails at the end."""
+
+        def __init__(self) -> None:
+            self._raw = io.BytesIO(data[:200])
+
+        def read(self, n: int = -1) -> bytes:
+            chunk = self._raw.read(n)
+            if not chunk:
+                raise zipfile.BadZipFile("Bad CRC-32 for file 'sms.xml'")
+            return chunk
+
+    ctx = make_ctx(tmp_path, timezone="Europe/London", owner=OWNER, parser_label="smsbr-sms/1")
+    table, rejects = collect(registry.get("smsbr-sms").parse(Broken(), ctx), ctx)
+    assert (table.num_rows, len(rejects)) == (1, 1)
+    assert ctx.report.warnings[0] == "the file could not be read past byte 200: Bad CRC-32 for file 'sms.xml'"
+    assert ctx.report.warnings[1].startswith("the file is truncated: it ends in the middle of an element at byte 200")
