@@ -56,11 +56,12 @@ class MmsElement:
     """One ``<mms>`` as the parser met it: its attributes, its parts' and addresses' attributes,
     and any other elements inside it (kept as XML elements)."""
 
-    __slots__ = ("attrs", "parts", "addrs", "other")
+    __slots__ = ("attrs", "parts", "media", "addrs", "other")
 
     def __init__(self, attrs) -> None:
         self.attrs: dict[str, str] = dict(attrs)
-        self.parts: list[dict[str, str]] = []
+        self.parts: list[dict[str, str]] = []  # `data` replaced by the name of its blob
+        self.media: list[tuple[str, int, str | None] | None] = []  # per part: (sha256, size, problem)
         self.addrs: list[dict[str, str]] = []
         self.other: list = []
 
@@ -99,7 +100,7 @@ class MmsRows:
         rows = self.rows
         attrs, addrs, other = mms.attrs, mms.addrs, mms.other
         ms, why = date_ms(attrs.get("date"))
-        attachments, texts, part_meta, flags = self._parts(mms.parts, ordinal)
+        attachments, texts, part_meta, flags = self._parts(mms, ordinal)
         if why:
             if repaired:
                 why += f" (the raw text shows {repaired} repaired character references)"
@@ -167,35 +168,49 @@ class MmsRows:
             "attachments": attachments or None, "flags": flags or None, "extra": dumps_extra(extra),
         }
 
-    def _parts(self, parts, ordinal: int):
-        """Attachments stored, texts, part metadata (for `extra`) and flags of one MMS."""
+    def store_part(self, mms: MmsElement, attrib: dict[str, str], ordinal: int) -> None:
+        """Take a part of an <mms> being read; its media goes to the blob store at once, so that
+        one part's base64 text at a time is held in memory."""
+        data = attrib.pop("data", None)
+        stored = None
+        if data not in (None, NULL, ""):
+            blobs = self.ctx.blobs
+            sha, size, problem = store_base64(data, blobs)
+            if problem is not None:
+                sha, size = store_bytes(data.encode("utf-8"), blobs)
+            stored = (sha, size, problem)
+            attrib["data"] = f"[{len(data)} base64 characters, stored as blob {sha}]"
+            if blobs is None:
+                self.rows.media_without_store += 1
+        elif data is not None:
+            attrib["data"] = data
+        mms.parts.append(attrib)
+        mms.media.append(stored)
+
+    def _parts(self, mms: MmsElement, ordinal: int):
+        """Attachments, texts, part metadata (for `extra`) and flags of one MMS."""
         blobs = self.ctx.blobs
         attachments, texts, meta, flags = [], [], [], []
-        for attrib in parts:
+        for attrib, stored in zip(mms.parts, mms.media):
             ct = attrib.get("ct") or ""
-            data = attrib.pop("data", None)  # the base64 text: dropped as soon as it is stored
             text = attrib.get("text")
             info = extra_dict(attrib, ("text",))
             meta.append(info)
-            if ct.lower() == SMIL or attrib.get("seq") == "-1":
-                continue
             name = next((v for v in (attrib.get("name"), attrib.get("cl"), attrib.get("fn"))
                          if v and v != NULL), None)
-            mime = ct or None
-            if data not in (None, NULL, ""):
-                sha, size, problem = store_base64(data, blobs)
-                if problem is None:
-                    attachments.append({"name": name, "mime": mime, "size": size, "sha256": sha})
-                else:
-                    sha, size = store_bytes(data.encode("utf-8"), blobs)
-                    flags.append("attachment_undecodable")
-                    info["undecodable"] = problem
-                    self.rows.undecodable.append(f"mms #{ordinal} part {name or attrib.get('seq')}: {problem}")
+            if stored is not None:
+                sha, size, problem = stored
                 info["data"] = f"sha256:{sha}"
-                attrib["data"] = f"[{len(data)} base64 characters, stored as blob {sha}]"
-                if blobs is None:
-                    self.rows.media_without_store += 1
-                del data
+                if problem is not None:
+                    info["undecodable"] = problem
+                    flags.append("attachment_undecodable")
+                    self.rows.undecodable.append(f"mms #{ordinal} part {name or attrib.get('seq')}: {problem}")
+            if ct.lower() == SMIL or attrib.get("seq") == "-1":
+                continue  # the layout, not content (its metadata stays in `extra`)
+            mime = ct or None
+            if stored is not None:
+                if stored[2] is None:
+                    attachments.append({"name": name, "mime": mime, "size": stored[1], "sha256": stored[0]})
             elif ct.lower() == TEXT:
                 if text is not None:
                     texts.append(text)

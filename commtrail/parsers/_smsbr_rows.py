@@ -222,12 +222,19 @@ class Rows:
         return self.repairs_by_record.pop(ordinal, 0) if self.repairs_by_record else 0
 
     # -- <mms>, one at a time -------------------------------------------------------------------
-    def mms(self, mms, ordinal: int) -> Reject | None:
-        """An ``<mms>`` (a :class:`~commtrail.parsers._smsbr_mms.MmsElement`), complete."""
+    def _mms_rows_builder(self):
         if self._mms is None:
             from commtrail.parsers._smsbr_mms import MmsRows
             self._mms = MmsRows(self)
-        row = self._mms.row(mms, ordinal, self.line(ordinal), self.repaired(ordinal))
+        return self._mms
+
+    def mms_part(self, mms, attrib: dict[str, str], ordinal: int) -> None:
+        """A ``<part>`` of the ``<mms>`` being read (its media are stored at once)."""
+        self._mms_rows_builder().store_part(mms, attrib, ordinal)
+
+    def mms(self, mms, ordinal: int) -> Reject | None:
+        """An ``<mms>`` (a :class:`~commtrail.parsers._smsbr_mms.MmsElement`), complete."""
+        row = self._mms_rows_builder().row(mms, ordinal, self.line(ordinal), self.repaired(ordinal))
         if isinstance(row, Reject):
             self.rejected += 1
             return row

@@ -25,12 +25,16 @@ The result does not depend on how the underlying stream splits its reads: anythi
 the start of a reference, a surrogate pair, a multi-byte character or a record's start tag at the
 end of a block is held back until the next block decides it.
 
-Each repair is also attributed to the record it falls in: the reader counts record start tags
-(``<sms``, ``<mms``, ``<call`` followed by a space, ``/`` or ``>``) as they go by, and
-``repairs_by_record[n]`` is the number of repairs inside the n-th record (1-based; 0 is before the
-first record). A start tag written inside a comment or CDATA section would be miscounted; SMS
-Backup & Restore writes neither around records. References inside CDATA sections (which are text,
-not references) would be repaired too; the app never writes CDATA.
+The reader also keeps what the parser needs to say where things are: it counts record start tags
+(``<sms``, ``<mms``, ``<call`` followed by a space, ``/`` or ``>``; not inside comments, CDATA
+sections, processing instructions or a DOCTYPE) as they go by, notes the line each one starts on
+(``record_lines``), attributes each repair to the record it falls in (``repairs_by_record[n]``:
+repairs inside the n-th record, 1-based; 0 is before the first), and keeps the text of the last
+record begun (``tail()``: what is left of a record the file ends inside). References inside
+CDATA sections (text, not references) would be repaired too; the app never writes CDATA.
+
+A read error of the raw stream (a damaged zip member, a disk error) ends the input where it
+happened, as if the file ended there; ``read_error`` says why.
 """
 
 from __future__ import annotations
@@ -214,9 +218,11 @@ class RepairReader:
     """A read-only binary file-like object returning repaired UTF-8 bytes of ``raw``.
 
     Attributes after (or during) reading: ``repairs`` (total changes), ``repairs_by_record``
-    (record number -> changes in it), ``record_starts`` (record start tags seen), ``bytes_in``
-    (bytes read from ``raw``), ``bytes_out``, ``eof`` (``raw`` is exhausted), ``encoding``
-    (as detected), ``notes`` (things worth a warning: transcoding, a DOCTYPE), ``has_doctype``.
+    (record number -> changes in it), ``record_starts`` (record start tags seen),
+    ``record_lines`` (the line of each, in order), ``newlines``, ``bytes_in`` (bytes read from
+    ``raw``), ``bytes_out``, ``eof`` (``raw`` is exhausted), ``read_error``, ``encoding`` (as
+    detected), ``notes`` (things worth a warning: a transcoded 8-bit encoding, a wrong
+    declaration), ``has_doctype``.
     """
 
     def __init__(self, raw: BinaryIO, block_size: int = BLOCK) -> None:

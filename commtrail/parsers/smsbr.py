@@ -152,7 +152,7 @@ class _Target:
             if depth == 3 and tag in ("parts", "addrs") and not attrib:
                 self._container = tag
             elif depth == 4 and (self._container, tag) == ("parts", "part"):
-                mms.parts.append(unescape(attrib))
+                self.rows.mms_part(mms, unescape(attrib), self._mms[1])
             elif depth == 4 and (self._container, tag) == ("addrs", "addr"):
                 mms.addrs.append(unescape(attrib))
             else:
@@ -183,10 +183,6 @@ class _Target:
 
     def close(self) -> None:
         return None
-
-    def open_mms(self) -> int | None:
-        """The number of an <mms> begun and not finished."""
-        return self._mms[1] if self._mms is not None else None
 
     def _begin_capture(self, tag, attrib) -> None:
         self._capture = etree.TreeBuilder()
