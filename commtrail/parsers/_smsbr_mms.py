@@ -69,12 +69,14 @@ class MmsElement:
         """The element written back as XML (what was parsed; media replaced by their blob names)."""
         el = etree.Element("mms")
         _set_all(el, self.attrs)
-        parts = etree.SubElement(el, "parts")
-        for part in self.parts:
-            _set_all(etree.SubElement(parts, "part"), part)
-        addrs = etree.SubElement(el, "addrs")
-        for addr in self.addrs:
-            _set_all(etree.SubElement(addrs, "addr"), addr)
+        if self.parts:
+            parts = etree.SubElement(el, "parts")
+            for part in self.parts:
+                _set_all(etree.SubElement(parts, "part"), part)
+        if self.addrs:
+            addrs = etree.SubElement(el, "addrs")
+            for addr in self.addrs:
+                _set_all(etree.SubElement(addrs, "addr"), addr)
         el.extend(self.other)
         return etree.tostring(el, encoding="unicode")
 
