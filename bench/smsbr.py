@@ -6,9 +6,10 @@ Generates, in a work directory (never committed):
   ``<sms>`` with realistic bodies (lengths, line breaks, apostrophes, ``&amp;``, accented letters,
   emoji written as UTF-16 surrogate-half references as the app does, a rare control character);
 * ``calls-bench.xml``: 1,000,000 ``<call>`` at scale 1;
-* a "clean twin" of each, identical except that every surrogate pair is written as one valid
-  reference and every forbidden reference as ``&#65533;``: bare ``lxml.etree.iterparse`` refuses
-  the originals (that is the whole point of the repair), so the baseline runs on the twins.
+* a "clean twin" of the sms file, identical except that every surrogate pair is written as one
+  valid reference and every forbidden reference as ``&#65533;``: bare ``lxml.etree.iterparse``
+  refuses the original (that is the whole point of the repair), so the baseline runs on the twin
+  (the calls file is valid XML as it is).
 
 and measures, each in a fresh child process (peak RSS from its ``getrusage``):
 
