@@ -22,6 +22,7 @@ from commtrail.parsers import _whatsapp_format as wf
 
 CHUNK = 8 << 20
 SAMPLE_BYTES = 1 << 20
+MAX_SAMPLE_BYTES = 16 << 20
 SAMPLE_LINES = 5000
 BOM = b"\xef\xbb\xbf"
 MAX_FIELDS = 6  # day, month, year, hour, minute, second
@@ -47,23 +48,36 @@ class Columns:
     repaired_lines: list[int] = field(default_factory=list)
     headerlike_lines: list[int] = field(default_factory=list)
     repairs: int = 0
-    crlf: bool = False
     total_lines: int = 0
 
 
-def read_sample(stream: BinaryIO) -> bytes:
-    """The first chunk of the stream (the sample for detection is taken from it)."""
-    return _read(stream, CHUNK)
+def read_sample(stream: BinaryIO) -> tuple[bytes, wf.Detection]:
+    """The start of the stream and the header shape found in it.
+
+    Reads SAMPLE_BYTES, and more (doubling) while no header line has been seen yet, up to
+    MAX_SAMPLE_BYTES; the bytes read are the start of the scan.
+    """
+    size = max(SAMPLE_BYTES, 1)
+    data = _read(stream, size)
+    eof = len(data) < size
+    while True:
+        detection = wf.detect(sample_lines(data, eof))
+        if detection.fmt is not None or eof or len(data) >= MAX_SAMPLE_BYTES:
+            return data, detection
+        more = _read(stream, len(data))
+        eof = len(more) < len(data)
+        data += more
 
 
-def sample_lines(first: bytes) -> list[str]:
-    text = first[:SAMPLE_BYTES].decode("utf-8", "replace")
+def sample_lines(data: bytes, eof: bool) -> list[str]:
+    """The complete lines at the start of ``data`` (at most SAMPLE_LINES), decoded leniently."""
+    text = data[:MAX_SAMPLE_BYTES].decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.split("\n")
-    if len(first) > SAMPLE_BYTES:
-        lines = lines[:-1]
-    return [line.rstrip("\r") for line in lines[:SAMPLE_LINES]]
+    lines = text.split("\n")[:SAMPLE_LINES + 1]
+    if len(lines) > SAMPLE_LINES or not (eof or data.endswith(b"\n")):
+        lines = lines[:-1]           # the last piece may be cut
+    return [line.rstrip("\r") for line in lines]
 
 
 def _read(stream: BinaryIO, size: int) -> bytes:
@@ -84,8 +98,6 @@ def scan(stream: BinaryIO, first: bytes, fmt: wf.HeaderFormat) -> Columns:
     generic = wf.generic_re2()
     if first.startswith(BOM):
         first = first[len(BOM):]
-    head = first[:SAMPLE_BYTES]
-    cols.crlf = head.count(b"\r\n") * 2 > head.count(b"\n") > 0
     buf = first
     base_line = 1
     seen_header = False
@@ -202,10 +214,9 @@ def _process(region: bytes, eof: bool, base_line: int, seen_header: bool, patter
     nl_end = np.zeros(k, dtype=bool)
     nl_end[has_prev] = arr[be[has_prev] - 1] == 10
     be -= nl_end
-    if cols.crlf:
-        cr_end = nl_end & (be > hs)
-        cr_end[cr_end] = arr[be[cr_end] - 1] == 13
-        be -= cr_end
+    cr_end = nl_end & (be > hs)          # "\r\n" ends a line as "\n" does
+    cr_end[cr_end] = arr[be[cr_end] - 1] == 13
+    be -= cr_end
     be = np.maximum(be, bs)
     seg = np.empty(3 * k + 1, dtype=np.int64)
     seg[0:3 * k:3] = hs

@@ -57,8 +57,7 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
     """Parse one exported chat text; see the module docstring."""
-    first = ws.read_sample(stream)
-    detection = wf.detect(ws.sample_lines(first))
+    first, detection = ws.read_sample(stream)
     if detection.fmt is None:
         yield from _no_header(first, stream, ctx)
         return
