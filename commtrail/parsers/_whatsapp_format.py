@@ -139,63 +139,84 @@ def generic_re2() -> str:
 
 @dataclass(frozen=True)
 class HeaderFormat:
-    """The shape of the header lines of one export."""
+    """The shape of the header lines of one export (separators as written in the file)."""
 
     bracket: bool          # iOS: "[date, time] Name: text"
     date_sep: str          # "/", "." or "-"
     date_sep_space: bool   # "13. 6. 2018."
     date_trailing_dot: bool
     years: str             # "first4", "last4" or "last2"
-    join: str              # "comma", "space" or "word:<word>"
+    join: str              # between date and time, as written: ", ", " ", " à ", " klo " ...
     period: str | None     # None (24-hour), "after" or "before" the time
     time_sep: str          # ":" or "."
-    end: str               # "bracket", "dash", "colon" or "space"
+    end: str               # after the time, as written: "] ", " - ", ": ", ". - ", " " ...
+
+    @property
+    def end_kind(self) -> str:
+        if self.bracket:
+            return "bracket"
+        if "-" in self.end or "\u2013" in self.end:
+            return "dash"
+        if self.end.startswith(":"):
+            return "colon"
+        return "space"
 
     def describe(self) -> str:
-        """A readable template, e.g. ``[DD/MM/YY, HH:MM:SS] Name:``."""
+        """A readable template, e.g. ``[NN/NN/YYYY, HH:MM:SS] Name:``."""
         sep = self.date_sep + (" " if self.date_sep_space else "")
         if self.years == "first4":
             date = f"YYYY{sep}MM{sep}DD"
         else:
             date = f"NN{sep}NN{sep}" + ("YY" if self.years == "last2" else "YYYY")
         date += "." if self.date_trailing_dot else ""
-        join = {"comma": ", ", "space": " "}.get(self.join, " " + self.join[5:] + " ")
         time = f"HH{self.time_sep}MM[{self.time_sep}SS]"
         if self.period == "after":
             time += " AM/PM"
         elif self.period == "before":
             time = "AM/PM " + time
-        body = date + join + time
-        if self.bracket:
-            return f"[{body}] Name: (iOS style)"
-        end = {"dash": " - ", "colon": ": ", "space": " "}[self.end]
-        return f"{body}{end}Name: (Android style)" if self.end == "dash" else f"{body}{end}Name:"
+        text = "".join(" " if ch in "\u00a0\u202f" else ch for ch in date + self.join + time + self.end)
+        return ("[" if self.bracket else "") + text + "Name:"
 
-    def re2_pattern(self) -> str:
-        """The RE2 pattern of one header line, anchored, with groups pre, dt, period, author, sep."""
+    def _datetime_re2(self, with_period_group: bool) -> str:
         w = wording()
-        mk = re2_class(w.marks) + "*"
         sp = re2_class(w.spaces)
         d_first = r"\d{4}" if self.years == "first4" else r"\d{1,2}"
         d_last = r"\d{1,2}" if self.years == "first4" else (r"\d{4}" if self.years == "last4" else r"\d{2}")
         sep = esc(self.date_sep) + (" ?" if self.date_sep_space else "")
         date = d_first + sep + r"\d{1,2}" + sep + d_last + (r"\." if self.date_trailing_dot else "")
-        if self.join == "comma":
-            join = f",{sp}?"
-        elif self.join == "space":
-            join = sp
-        else:
-            join = sp + words_alternation([self.join[5:]], sp) + sp
+        join = "".join(sp if ch in w.spaces else esc(ch) for ch in self.join)
         ts = esc(self.time_sep)
         time = rf"\d{{1,2}}{ts}\d{{2}}(?:{ts}\d{{2}})?"
         if self.period:
-            period = "(?P<period>(?i:" + words_alternation(w.am + w.pm, sp) + "))"
+            period = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
+            if with_period_group:
+                period = f"(?P<period>{period})"
             time = f"{period}{sp}?{time}" if self.period == "before" else f"{time}{sp}?{period}"
-        end = {"bracket": rf"\]{sp}?", "dash": rf"\.?{sp}+[-\x{{2013}}]{sp}", "colon": f":{sp}",
-               "space": sp}[self.end]
-        open_ = rf"\[{mk}" if self.bracket else ""
-        return (rf"^(?P<pre>{mk}{open_}(?P<dt>{date}{join}{time}){end})"
-                r"(?:(?P<author>[^\r\n]*?)(?P<sep>: |:\r?\n|:$))?")
+        return date + join + time
+
+    def _prefix_re2(self) -> str:
+        mk = re2_class(wording().marks) + "*"
+        return mk + (rf"\[{mk}" if self.bracket else "")
+
+    def re2_match_pattern(self) -> str:
+        """RE2, anchored, no groups: does this line start with a header of this shape."""
+        return "^" + self._prefix_re2() + self._datetime_re2(False) + esc(self.end)
+
+    def re2_pre_pattern(self) -> str:
+        """RE2 with one group ``pre`` (the whole header up to the name), for shapes whose end
+        cannot be found as a literal (a single space)."""
+        return "^(?P<pre>" + self._prefix_re2() + self._datetime_re2(False) + esc(self.end) + ")"
+
+    def re2_period_patterns(self) -> tuple[str, str]:
+        """RE2 patterns over the date/time text: (any day-period word, a PM word)."""
+        w = wording()
+        sp = re2_class(w.spaces)
+        anyp = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
+        pm = "(?i:" + words_alternation(w.pm, sp) + ")"
+        if self.period == "before":
+            tail = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?$"
+            return anyp + f"{sp}?" + tail, pm + f"{sp}?" + tail
+        return f"\\d{sp}?" + anyp + "$", f"\\d{sp}?" + pm + "$"
 
 
 def _signature(m: re.Match[str]) -> HeaderFormat | None:
@@ -212,26 +233,10 @@ def _signature(m: re.Match[str]) -> HeaderFormat | None:
         years = "last2"
     else:
         return None
-    join = m["join"]
-    if join.startswith(","):
-        join_kind = "comma"
-    elif join.strip(" \u00a0\u202f"):
-        join_kind = "word:" + join.strip(" \u00a0\u202f")
-    else:
-        join_kind = "space"
     period = "before" if m["pb"] else ("after" if m["pa"] else None)
-    end = m["end"]
-    if m["br"]:
-        end_kind = "bracket"
-    elif "-" in end or "\u2013" in end:
-        end_kind = "dash"
-    elif end.startswith(":"):
-        end_kind = "colon"
-    else:
-        end_kind = "space"
     return HeaderFormat(bracket=bool(m["br"]), date_sep=m["ds"], date_sep_space=bool(m["dsp"]),
-                        date_trailing_dot=bool(m["dd"]), years=years, join=join_kind, period=period,
-                        time_sep=m["ts"], end=end_kind)
+                        date_trailing_dot=bool(m["dd"]), years=years, join=m["join"], period=period,
+                        time_sep=m["ts"], end=m["end"])
 
 
 @dataclass
@@ -277,3 +282,24 @@ def looks_like_export(text: str) -> bool:
     if len(lines) == 1:
         return with_author
     return with_author and len(good) >= 2 and len(good) * 3 >= len(lines)
+
+
+def _event_alternatives(w: Wording) -> list[str]:
+    inner = []
+    for p in w.events:
+        p = p[1:] if p.startswith("^") else p
+        p = p[:-1] if p.endswith("$") else p
+        inner.append(f"(?:{p})")
+    return inner
+
+
+@lru_cache(maxsize=1)
+def events_python_regex() -> str:
+    """Python ``re``: the whole text is a group event (invisible marks already stripped)."""
+    return "^(?:" + "|".join(_event_alternatives(wording())) + ")$"
+
+
+@lru_cache(maxsize=1)
+def events_re2() -> str:
+    """RE2: the text is invisible marks, then a group event (iOS lines with the chat name as author)."""
+    return "^" + re2_class(wording().marks) + "+(?:" + "|".join(_event_alternatives(wording())) + ")$"

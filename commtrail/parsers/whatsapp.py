@@ -13,10 +13,12 @@ lives in ``commtrail/data/whatsapp_markers.toml``.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import mimetypes
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -32,7 +34,7 @@ from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
-from commtrail.timeline.schema import ATTACHMENT, DICT, TS_UTC, make_batch
+from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
 
 NAME = "whatsapp"
 VERSION = "1.0"
@@ -41,7 +43,7 @@ FLAG_NAMES = ("attachment_missing", "deleted", "edited", "header_like_body", "me
               "repaired_chars", "time_out_of_order")
 (F_MISSING, F_DELETED, F_EDITED, F_HEADERLIKE, F_MEDIA, F_REPAIRED, F_ORDER) = range(len(FLAG_NAMES))
 
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 _PHONE_NAME = re.compile(r"^\+[0-9 ()\-\u00a0\u2011\u202f.]{6,}$")
 _cached = functools.lru_cache(maxsize=4)
 
@@ -63,14 +65,14 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         return
     fmt = detection.fmt
     _note_mixed_shapes(detection, ctx)
-    cols = ws.scan(stream, first, fmt)
-    ctx.report.repairs += cols.repairs
-    if cols.repairs:
-        shown = ", ".join(str(n) for n in cols.repaired_lines[:5])
-        ctx.report.warn(f"{cols.repairs} invalid UTF-8 sequence(s) replaced with U+FFFD "
-                        f"(line {shown}{', ...' if len(cols.repaired_lines) > 5 else ''}).")
-    built = _Build(cols, fmt, ctx) if cols.body else None   # may refuse the file: before any output
-    for line_no, text in cols.pre_header:
+    scan = ws.Scanner(fmt, release=_release_memory).run(stream, first)
+    _release_memory()
+    ctx.report.repairs += scan.repairs
+    if scan.repairs:
+        ctx.report.warn(f"{scan.repairs} invalid UTF-8 sequence(s) replaced with U+FFFD "
+                        f"(line {_some(scan.repaired_lines)}).")
+    built = _Build(scan, fmt, ctx) if scan.chunks else None   # may refuse the file: before any output
+    for line_no, text in scan.pre_header:
         yield Reject(f"line {line_no}", "text before the first message header", text)
     if built is not None:
         yield from built.rejects
@@ -80,94 +82,100 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
 # --- building the records ----------------------------------------------------------------------
 
 class _Build:
-    """All records of one export as whole-file columns, cut into batches at the end."""
+    """Whole-file decisions (date order, names, flags) as numpy columns over all messages; the
+    text columns stay in the per-chunk arrays of the scan, which the batches slice without copying.
+    """
 
-    def __init__(self, cols: ws.Columns, fmt: wf.HeaderFormat, ctx: ParseContext) -> None:
-        self.ctx = ctx
-        self.fmt = fmt
-        self.w = wf.wording()
+    def __init__(self, scan: ws.Scan, fmt: wf.HeaderFormat, ctx: ParseContext) -> None:
+        self.ctx, self.fmt, self.w = ctx, fmt, wf.wording()
         self.rejects: list[Reject] = []
-        pre = pa.concat_arrays(cols.pre)
-        dt = pa.concat_arrays(cols.dt)
-        period = pa.concat_arrays(cols.period)
-        author = pa.concat_arrays(cols.author)
-        body = pa.concat_arrays(cols.body)
-        seplen = np.concatenate(cols.seplen)
-        line = np.concatenate(cols.line)
-        nlines = np.concatenate(cols.nlines)
-        fields = np.concatenate(cols.fields, axis=1)
-        flen = np.concatenate(cols.flen, axis=1)
-        nfields = np.concatenate(cols.nfields)
-
-        order = self._date_order(fields, flen)
-        local_us, valid, reason = self._local_times(fields, flen, nfields, period, order)
+        self.overrides: dict[int, str] = {}
+        chunks = scan.chunks
+        order = self._date_order(chunks)
+        parts = [self._local_times(chunk, order) for chunk in chunks]     # chunk by chunk: small temporaries
+        local_us, valid, reason, seconds = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        del parts
+        for chunk in chunks:
+            chunk.fields = chunk.flen = chunk.nfields = None
         if not valid.all():
-            self._reject_rows(np.flatnonzero(~valid), pre, dt, author, seplen, body, line, reason, order)
-            keep = pa.array(valid)
-            dt, author, body = dt.filter(keep), author.filter(keep), body.filter(keep)
-            seplen, line, nlines, fields, local_us = (seplen[valid], line[valid], nlines[valid],
-                                                      fields[:, valid], local_us[valid])
-        self.n = n = len(body)
+            chunks = self._reject_rows(chunks, valid, reason, order)
+            local_us, seconds = local_us[valid], seconds[valid]
+        for chunk in chunks:
+            chunk.prefix = {}            # only needed for rejects
+        self.chunks = chunks
+        self.n = n = sum(len(c) for c in chunks)
         if n == 0:
             return
         self.conversation, chat_name = _conversation(ctx.source_path, self.w)
-        author, body, seplen, forced_system = self._fix_authors(author, body, seplen)
+
+        # Names: one global table of distinct names as written; rows hold indexes into it.
+        names_raw: list[str] = []
+        lookup: dict[str, int] = {}
+        parts = []
+        for chunk in chunks:
+            remap = np.array([lookup.setdefault(nm, len(lookup)) for nm in chunk.author_names] or [0],
+                             dtype=np.int32)
+            parts.append(remap[chunk.author_idx])
+        names_raw = list(lookup)
+        author = np.concatenate(parts)
+        seplen = np.concatenate([c.seplen for c in chunks])
+        system = np.zeros(n, dtype=bool)
+        self._fix_names(author, seplen, names_raw, lookup)
         has_author = seplen > 0
-        chat_author = chat_name or self._chat_author_from_notice(author, body, has_author)
-        system = ~has_author | forced_system | self._system_lines(author, body, has_author, chat_author)
+        names = [_strip_marks(nm, self.w) for nm in names_raw]
+        chat_author = chat_name or self._chat_author_from_notice(author, has_author, names)
+        system |= ~has_author
+        system |= self._system_lines(author, has_author, names, chat_author)
         message = ~system
 
         flags = np.zeros((n, len(FLAG_NAMES)), dtype=bool)
-        attachments = self._markers(body, flags)
+        self.attachment_rows = np.zeros(0, dtype=np.int64)
+        self.attachments = self._markers(flags)
         backwards = np.zeros(n, dtype=bool)
         backwards[1:] = local_us[1:] < local_us[:-1]
         flags[:, F_ORDER] = backwards
-        flags[:, F_REPAIRED] = _rows_with_lines(line, nlines, cols.repaired_lines)
-        headerlike_cont = _rows_with_lines(line, nlines, cols.headerlike_lines)
-        if cols.headerlike_lines:
-            shown = ", ".join(str(x) for x in cols.headerlike_lines[:5])
-            ctx.report.warn(f"{len(cols.headerlike_lines)} line(s) inside messages look like a header of "
-                            f"another date/time shape (line {shown}"
-                            f"{', ...' if len(cols.headerlike_lines) > 5 else ''}); they were kept "
-                            f"as message text and flagged header_like_body.")
+        line = np.concatenate([c.line for c in chunks])
+        nlines = np.concatenate([c.nlines for c in chunks])
+        for chunk in chunks:
+            chunk.line = chunk.nlines = chunk.seplen = chunk.author_idx = None
+            chunk.is_pm = chunk.period_ok = chunk.ends_gt = chunk.attach_hint = None
+        flags[:, F_REPAIRED] = _rows_with_lines(line, nlines, scan.repaired_lines)
+        headerlike_cont = _rows_with_lines(line, nlines, scan.headerlike_lines)
+        if scan.headerlike_lines:
+            ctx.report.warn(f"{len(scan.headerlike_lines)} line(s) inside messages look like a header of "
+                            f"another date/time shape (line {_some(scan.headerlike_lines)}); they were "
+                            "kept as message text and flagged header_like_body.")
 
-        enc = author.dictionary_encode()
-        idx = np.asarray(enc.indices, dtype=np.int64)
-        raw_names = enc.dictionary.to_pylist()
-        names = [_strip_marks(a, self.w) for a in raw_names]
         owner_names = {_strip_marks(x, self.w) for x in ctx.owner.whatsapp_names}
         is_owner = np.array([nm in owner_names for nm in names], dtype=bool)
-        senders = _sender_ids(names, ctx.phone_region)
         # "An author not otherwise seen": one message only, in a chat where at least two other
         # people wrote more than once (in a two-person chat both are expected), and neither the
         # owner nor the chat's own name.
-        counts = np.bincount(idx[message], minlength=len(names))
+        counts = np.bincount(author[message], minlength=len(names))
         regulars = int((counts >= 2).sum())
         unexpected = np.array([counts[i] == 1 and regulars >= 2 and not is_owner[i]
                                and names[i] != chat_author for i in range(len(names))], dtype=bool)
-        lonely = unexpected[idx] & message
-        flags[:, F_HEADERLIKE] = (lonely | (backwards & message) | headerlike_cont) & message
+        flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont) & message
 
-        self.ts_utc, tz_codes = to_utc(local_us, ctx.timezone)
-        self.columns = {
-            "ts_local": dt,
-            "ts_precision": _dict_array((fields[5] >= 0).astype(np.int32), ["min", "s"]),
-            "tz_source": _dict_array(tz_codes.astype(np.int32), list(TZ_SOURCE_LABELS)),
-            "kind": _dict_array(system.astype(np.int32), ["message", "system"]),
-            "direction": _dict_array(np.where(system, 2, is_owner[idx].astype(np.int32)).astype(np.int32),
-                                     ["incoming", "outgoing", "unknown"]),
-            "sender": pc.if_else(pa.array(message), pa.array(senders, pa.string()).take(enc.indices),
-                                 pa.scalar(None, pa.string())),
-            "sender_raw": pc.if_else(pa.array(has_author), author, pa.scalar(None, pa.string())),
-            "body": body,
-            "flags": _flag_lists(flags),
-            "locator": pc.binary_join_element_wise(pa.scalar("line "), pa.array(line).cast(pa.string()), ""),
-        }
-        self.attachments = attachments
+        self.ts_utc = np.empty(n, dtype=np.int64)
+        self.tz_codes = np.empty(n, dtype=np.int8)
+        for lo in range(0, n, _SLICE):
+            self.ts_utc[lo:lo + _SLICE], self.tz_codes[lo:lo + _SLICE] = to_utc(local_us[lo:lo + _SLICE], ctx.timezone)
+        del local_us
+        _release_memory()
+        self.seconds = seconds
+        self.kind = system
+        self.direction = np.where(system, 2, is_owner[author]).astype(np.int8)
+        self.flags = flags
+        self.line = line
+        self.sender_idx = pa.array(author, mask=system)
+        self.raw_idx = pa.array(author, mask=~has_author)
+        self.senders = pa.array(_sender_ids(names, ctx.phone_region), pa.string())
+        self.names_raw = pa.array(names_raw, pa.string())
 
     # -- day/month order ---------------------------------------------------------------------
 
-    def _date_order(self, fields: np.ndarray, flen: np.ndarray) -> str:
+    def _date_order(self, chunks: list[ws.Chunk]) -> str:
         ctx, fmt = self.ctx, self.fmt
         user = (ctx.date_order or "").strip().upper() or None
         if fmt.years == "first4":
@@ -181,7 +189,8 @@ class _Build:
             user = None
         if user in ("DMY", "MDY", "YMD"):
             return user
-        a, b = fields[0], fields[1]
+        a = np.concatenate([c.fields[0] for c in chunks])
+        b = np.concatenate([c.fields[1] for c in chunks])
         over_a, over_b = int((a > 12).sum()), int((b > 12).sum())
         if over_a and not over_b:
             return "DMY"
@@ -195,8 +204,8 @@ class _Build:
             return order
         if (a == b).all():
             return "DMY"   # day equals month on every line: both readings give the same dates
-        year = fields[2].astype(np.int64)
-        year = np.where(flen[2] <= 2, year + 2000, year)
+        year = np.concatenate([c.fields[2] for c in chunks]).astype(np.int64)
+        year = np.where(np.concatenate([c.flen[2] for c in chunks]) <= 2, year + 2000, year)
         key_dmy = year * 10000 + b.astype(np.int64) * 100 + a
         key_mdy = year * 10000 + a.astype(np.int64) * 100 + b
         back_dmy = int((np.diff(key_dmy) < 0).sum())
@@ -206,12 +215,11 @@ class _Build:
         elif back_mdy == 0 and back_dmy > 0:
             order, other, back = "MDY", "DMY", back_dmy
         else:
-            n = len(a)
             why = ("both readings keep every message in date order" if back_dmy == back_mdy == 0 else
                    f"both readings put messages out of date order (DMY: {back_dmy}, MDY: {back_mdy})")
             raise DateOrderAmbiguous(
                 f"cannot tell whether dates are day/month or month/day: no day or month is above 12 "
-                f"in its {n} message(s), and {why}.",
+                f"in its {len(a)} message(s), and {why}.",
                 file=ctx.source_path,
                 hint="Say which it is: re-run with --date-order DMY or --date-order MDY, or set "
                      'date_order = "DMY" (or "MDY") in case.toml.')
@@ -220,152 +228,162 @@ class _Build:
                         "wrong, set date_order (--date-order).")
         return order
 
-    def _local_times(self, fields, flen, nfields, period, order):
+    def _local_times(self, chunk: ws.Chunk, order: str):
+        """(local µs, valid, reason code, has seconds) of one chunk's rows."""
+        f, flen, nfields = chunk.fields.astype(np.int32), chunk.flen, chunk.nfields
         if order == "DMY":
-            day, month, year = fields[0], fields[1], fields[2]
-            ylen = flen[2]
+            day, month, year, ylen = f[0], f[1], f[2], flen[2]
         elif order == "MDY":
-            month, day, year = fields[0], fields[1], fields[2]
-            ylen = flen[2]
+            month, day, year, ylen = f[0], f[1], f[2], flen[2]
         else:
-            year, month, day = fields[0], fields[1], fields[2]
-            ylen = flen[0]
-        year = np.where(ylen <= 2, year.astype(np.int64) + 2000, year.astype(np.int64))
-        month = month.astype(np.int64)
-        day = day.astype(np.int64)
-        hour, minute, second = (fields[3].astype(np.int64), fields[4].astype(np.int64),
-                                fields[5].astype(np.int64))
+            year, month, day, ylen = f[0], f[1], f[2], flen[0]
+        year = year + np.where(ylen <= 2, 2000, 0).astype(np.int32)
+        hour, minute, second = f[3], f[4], f[5]
         ok_count = (nfields == 5) | (nfields == 6)
         ok_month = (month >= 1) & (month <= 12)
-        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-        dim = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (ok_month & (month == 2) & leap)
-        ok_date = ok_month & (day >= 1) & (day <= dim)
+        ok_year = (year >= 1900) & (year < 2200)
+        m = np.where(ok_month, month, 1)
+        y = np.where(ok_year, year, 2000)
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        ok_date = ok_year & ok_month & (day >= 1) & (day <= _DAYS_IN_MONTH[m] + (leap & (m == 2)))
         ok_minsec = (minute >= 0) & (minute <= 59) & (second <= 59)
         if self.fmt.period:
-            enc = period.dictionary_encode()
-            table = self.w.period_table
-            words = [self.w.period_key(p) for p in enc.dictionary.to_pylist()]
-            pm_of_word = np.array([1 if table.get(k) else 0 for k in words] or [0], dtype=np.int64)
-            known = np.array([k in table for k in words] or [False], dtype=bool)
-            pidx = np.asarray(enc.indices, dtype=np.int64)
-            ok_hour = known[pidx] & (hour >= 0) & (hour <= 12)
-            hour = hour % 12 + 12 * pm_of_word[pidx]
+            is_pm, known = chunk.is_pm, chunk.period_ok
+            ok_hour = known & (hour >= 0) & (hour <= 12)
+            hour = hour % 12 + 12 * is_pm
         else:
             ok_hour = (hour >= 0) & (hour <= 23)
         valid = ok_count & ok_date & ok_hour & ok_minsec
-        days = _days_from_civil(year, np.where(ok_month, month, 1), np.where(ok_date, day, 1))
-        local_us = ((days * 86400 + hour * 3600 + minute * 60 + np.maximum(second, 0)) * 1_000_000)
-        reason = np.where(~ok_date, 1, np.where(~ok_hour, 2, np.where(~ok_minsec, 3, 0)))
-        return local_us.astype(np.int64), valid, reason
+        days = (_DAYS_BEFORE_YEAR[y - 1900] + _DAYS_BEFORE_MONTH[leap.astype(np.int8), m]
+                + np.where(ok_date, day, 1) - 1)
+        local_us = days.astype(np.int64) * 86400 + (hour * 3600 + minute * 60 + np.maximum(second, 0))
+        local_us *= 1_000_000
+        reason = np.where(~ok_date, 1, np.where(~ok_hour, 2, np.where(~ok_minsec, 3, 0))).astype(np.int8)
+        return local_us, valid, reason, f[5] >= 0
 
-    def _reject_rows(self, rows, pre, dt, author, seplen, body, line, reason, order):
+    def _reject_rows(self, chunks, valid, reason, order) -> list[ws.Chunk]:
         why = {1: f"impossible date (read as {order})", 2: "impossible hour", 3: "impossible minute or second",
                0: "unreadable date/time"}
-        take = pa.array(rows)
-        pres, dts = pre.take(take).to_pylist(), dt.take(take).to_pylist()
-        authors, bodies = author.take(take).to_pylist(), body.take(take).to_pylist()
-        for k, r in enumerate(rows.tolist()):
-            sep = {2: ": ", 1: ":", 0: ""}[int(seplen[r])]
-            raw = pres[k] + (authors[k] + sep if seplen[r] else "") + bodies[k]
-            self.rejects.append(Reject(f"line {int(line[r])}", f"{why[int(reason[r])]}: {dts[k]!r}", raw))
+        kept, start = [], 0
+        for chunk in chunks:
+            stop = start + len(chunk)
+            ok = valid[start:stop]
+            if not ok.all():
+                bad = np.flatnonzero(~ok)
+                take = ws._idx(bad)
+                dts, bodies = chunk.dt.take(take).to_pylist(), chunk.body.take(take).to_pylist()
+                opening = "[" if self.fmt.bracket else ""
+                for j, r in enumerate(bad.tolist()):
+                    sep = {2: ": ", 1: ":", 0: ""}[int(chunk.seplen[r])]
+                    name = chunk.author_names[chunk.author_idx[r]] + sep if sep else ""
+                    raw = chunk.prefix.get(r, opening) + dts[j] + self.fmt.end + name + bodies[j]
+                    self.rejects.append(Reject(f"line {int(chunk.line[r])}",
+                                               f"{why[int(reason[start + r])]}: {dts[j]!r}", raw))
+                chunk = _filter_chunk(chunk, ok)
+            kept.append(chunk)
+            start = stop
+        return [c for c in kept if len(c)]
 
-    # -- authors and system lines -------------------------------------------------------------
+    # -- names and system lines ---------------------------------------------------------------
 
-    def _fix_authors(self, author, body, seplen):
-        """Two shapes the header pattern reads wrongly, fixed row by row (they are rare):
-        ``Name:text`` with no space (known name, read as a system line), and a system line whose
-        quoted subject holds ": " (read as a name with an unbalanced quote)."""
-        n = len(body)
-        forced = np.zeros(n, dtype=bool)
-        has_author = seplen > 0
-        known = sorted({a for a in pc.unique(author.filter(pa.array(has_author))).to_pylist() if a},
-                       key=len, reverse=True)
-        new_author: dict[int, str] = {}
-        new_body: dict[int, str] = {}
-        new_sep: dict[int, int] = {}
-        no_author = np.flatnonzero(~has_author)
-        if len(no_author) and known:
-            texts = body.take(pa.array(no_author)).to_pylist()
-            for r, text in zip(no_author.tolist(), texts):
-                for name in known:
-                    if text.startswith(name + ":") and not text.startswith(name + ": "):
-                        new_author[r], new_body[r], new_sep[r] = name, text[len(name) + 1:], 1
-                        break
-        quoted = np.asarray(pc.match_substring_regex(author, "[\"\u201c\u201d\u201e\u00ab\u00bb]"))
-        quoted &= has_author
-        if quoted.any():
-            events = re.compile(_events_regex(self.w, python=True))
-            rows = np.flatnonzero(quoted)
-            names = author.take(pa.array(rows)).to_pylist()
-            texts = body.take(pa.array(rows)).to_pylist()
-            for r, name, text in zip(rows.tolist(), names, texts):
-                if not _unbalanced(name):
-                    continue
-                full = name + (": " if seplen[r] == 2 else ":") + text
-                if events.match(_lstrip_marks(full, self.w)):
-                    new_author[r], new_body[r], new_sep[r] = "", full, 0
-                    forced[r] = True
-        if new_author:
-            rows = sorted(new_author)
-            mask = np.zeros(n, dtype=bool)
-            mask[rows] = True
-            author = pc.replace_with_mask(author, pa.array(mask), pa.array([new_author[r] for r in rows]))
-            body = pc.replace_with_mask(body, pa.array(mask), pa.array([new_body[r] for r in rows]))
-            seplen = seplen.copy()
-            seplen[rows] = [new_sep[r] for r in rows]
-        return author, body, seplen, forced
+    def _fix_names(self, author, seplen, names_raw, lookup) -> None:
+        """``Name:text`` (no space after a name seen elsewhere in the file) is read by the scan as a
+        line without a name; fix those rows (they are rare). The corrected texts go to
+        ``self.overrides`` (row -> text), applied when the batches are cut."""
+        used = np.bincount(author[seplen > 0], minlength=len(names_raw)) > 0
+        known = sorted({nm for i, nm in enumerate(names_raw) if nm and used[i]}, key=len, reverse=True)
+        start = 0
+        for chunk in self.chunks:
+            stop = start + len(chunk)
+            rows_noname = np.flatnonzero(seplen[start:stop] == 0)
+            if len(rows_noname) and known:
+                texts = chunk.body.take(ws._idx(rows_noname))
+                colon = np.asarray(pc.find_substring(texts, ":")) > 0
+                rows_noname = rows_noname[colon]
+                for r, text in zip(rows_noname.tolist(), texts.filter(pa.array(colon)).to_pylist()):
+                    for nm in known:
+                        if text.startswith(nm + ":") and not text.startswith(nm + ": "):
+                            self.overrides[start + r] = text[len(nm) + 1:]
+                            author[start + r] = lookup[nm]
+                            seplen[start + r] = 1
+                            break
+            start = stop
+        names_raw[:] = list(lookup)
 
-    def _chat_author_from_notice(self, author, body, has_author) -> str | None:
-        if not has_author.any():
-            return None
-        notice = np.asarray(pc.match_substring_regex(body, _notices_regex(self.w))) & has_author
-        if not notice.any():
-            return None
-        return _strip_marks(author[int(np.flatnonzero(notice)[0])].as_py(), self.w)
+    def _chat_author_from_notice(self, author, has_author, names) -> str | None:
+        notices = _notices_regex(self.w)
+        start = 0
+        for chunk in self.chunks:
+            stop = start + len(chunk)
+            hit = np.flatnonzero(_bools(pc.match_substring_regex(chunk.body, notices)) & has_author[start:stop])
+            if len(hit):
+                return names[author[start + hit[0]]]
+            start = stop
+        return None
 
-    def _system_lines(self, author, body, has_author, chat_author) -> np.ndarray:
-        system = np.asarray(pc.match_substring_regex(body, _notices_regex(self.w))).copy()
-        if chat_author:
-            same = np.zeros(len(system), dtype=bool)
-            uniq = pc.unique(author).to_pylist()
-            hits = [u for u in uniq if u and _strip_marks(u, self.w) == chat_author]
-            if hits:
-                same = np.asarray(pc.is_in(author, pa.array(hits))) & has_author
-            if same.any():
-                rows = np.flatnonzero(same)
-                ev = np.asarray(pc.match_substring_regex(body.take(pa.array(rows)), _events_regex(self.w)))
-                system[rows[ev]] = True
-        return system
+    def _system_lines(self, author, has_author, names, chat_author) -> np.ndarray:
+        out = np.zeros(len(author), dtype=bool)
+        notices, events = _notices_regex(self.w), wf.events_re2()
+        chat_ids = np.array([i for i, nm in enumerate(names) if chat_author and nm == chat_author], dtype=np.int32)
+        start = 0
+        for chunk in self.chunks:
+            stop = start + len(chunk)
+            out[start:stop] = _bools(pc.match_substring_regex(chunk.body, notices))
+            if len(chat_ids):
+                rows = np.flatnonzero(np.isin(author[start:stop], chat_ids) & has_author[start:stop])
+                if len(rows):
+                    ev = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), events))
+                    out[start + rows[ev]] = True
+            start = stop
+        return out
 
     # -- markers and attachments --------------------------------------------------------------
 
-    def _markers(self, body, flags) -> list | None:
+    def _markers(self, flags) -> pa.StructArray | None:
+        """Media, deleted and edited flags; attachments as (sorted rows, struct array)."""
         pats = _marker_regexes(self.w)
-        candidates = np.flatnonzero(np.asarray(pc.match_substring_regex(body, pats["any"])))
-        if len(candidates) == 0:
+        rows_parts, name_parts = [], []
+        start = 0
+        for chunk in self.chunks:
+            cand = np.flatnonzero(_bools(pc.match_substring_regex(chunk.body, pats["any"])))
+            if len(cand):
+                sub = chunk.body.take(ws._idx(cand))
+                for key, col in (("media", F_MEDIA), ("deleted", F_DELETED)):
+                    flags[start + cand[_bools(pc.match_substring_regex(sub, pats[key]))], col] = True
+            hint = np.flatnonzero(chunk.attach_hint)
+            if len(hint):
+                sub = chunk.body.take(ws._idx(hint))
+                att = _bools(pc.match_substring_regex(sub, pats["attached"]))
+                if att.any():
+                    found = pc.extract_regex(sub.filter(pa.array(att)), pats["attached_name"])
+                    names = pc.binary_join_element_wise(*(found.field(f) for f in ("n1", "n2", "n3")), "")
+                    rows_parts.append(start + hint[att])
+                    name_parts.append(names)
+            ends = np.flatnonzero(chunk.ends_gt)
+            if len(ends):
+                hit = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(ends)), pats["edited"]))
+                flags[start + ends[hit], F_EDITED] = True
+            start += len(chunk)
+        if not rows_parts:
             return None
-        sub = body.take(pa.array(candidates))
-        for key, col in (("media", F_MEDIA), ("deleted", F_DELETED), ("edited", F_EDITED)):
-            hit = np.asarray(pc.match_substring_regex(sub, pats[key]))
-            flags[candidates[hit], col] = True
-        att = np.asarray(pc.match_substring_regex(sub, pats["attached"]))
-        if not att.any():
-            return None
-        rows = candidates[att]
-        texts = sub.filter(pa.array(att)).to_pylist()
-        found: dict[int, list[dict]] = {}
-        cache: dict[str, tuple[str | None, int | None]] = {}
-        for r, text in zip(rows.tolist(), texts):
-            name = _attachment_name(text, self.w)
-            if not name:
-                continue
-            if name not in cache:
-                cache[name] = self._store_sibling(name)
-            sha, size = cache[name]
-            if sha is None:
-                flags[r, F_MISSING] = True
-            found[r] = [{"name": name, "mime": mimetypes.guess_type(name)[0], "size": size, "sha256": sha}]
-        return found or None
+        rows = np.concatenate(rows_parts)
+        names = pc.utf8_trim_whitespace(pc.replace_substring_regex(
+            pa.concat_arrays(name_parts), wf.re2_class(self.w.marks), ""))
+        enc = names.dictionary_encode()
+        distinct = enc.dictionary.to_pylist()
+        stored = [self._store_sibling(nm) if nm else (None, None) for nm in distinct]
+        idx = enc.indices
+        keep = _bools(pc.not_equal(names, ""))
+        sha = pa.array([x[0] for x in stored], pa.string()).take(idx)
+        flags[rows[keep & ~_bools(sha.is_valid())], F_MISSING] = True
+        ext = pc.utf8_lower(pc.extract_regex(names, r"(?P<e>\.[^./\\]*)$").field("e")).dictionary_encode()
+        mimes = pa.array([_mime_of_extension(e) for e in ext.dictionary.to_pylist()] or [None], pa.string())
+        struct = pa.StructArray.from_arrays(
+            [names, pc.if_else(pc.is_valid(ext.indices), mimes.take(ext.indices), pa.scalar(None, pa.string())),
+             pa.array([x[1] for x in stored], pa.int64()).take(idx), sha],
+            fields=list(ATTACHMENT))
+        self.attachment_rows = rows[keep]
+        return struct.filter(pa.array(keep))
 
     def _store_sibling(self, name: str) -> tuple[str | None, int | None]:
         opener = self.ctx.siblings.get(name)
@@ -385,46 +403,120 @@ class _Build:
 
     # -- output -------------------------------------------------------------------------------
 
+    def _body(self, body: pa.Array, a: int, b: int) -> pa.Array:
+        rows = [r for r in self.overrides if a <= r < b] if self.overrides else []
+        if not rows:
+            return body
+        rows.sort()
+        mask = np.zeros(b - a, dtype=bool)
+        mask[np.array(rows) - a] = True
+        return pc.replace_with_mask(body, pa.array(mask), pa.array([self.overrides[r] for r in rows], pa.string()))
+
     def batches(self) -> Iterator[pa.RecordBatch]:
-        n = getattr(self, "n", 0)
-        if n == 0:
+        if self.n == 0:
             return
         ctx = self.ctx
-        size = max(1, min(ctx.batch_size, n))
+        size = max(1, ctx.batch_size)
+        longest = min(size, max(len(c) for c in self.chunks))
         const = {
-            "channel": _dict_array(np.zeros(size, dtype=np.int32), ["whatsapp"]),
-            "conversation": _const_string(self.conversation, size),
-            "source_sha256": _const_string(ctx.source_sha256, size),
-            "source_path": _const_string(ctx.source_path, size),
-            "parser": _const_string(ctx.parser_label, size),
+            "channel": _dict_array(np.zeros(longest, dtype=np.int32), ["whatsapp"]),
+            "conversation": _const_string(self.conversation, longest),
+            "source_sha256": _const_string(ctx.source_sha256, longest),
+            "source_path": _const_string(ctx.source_path, longest),
+            "parser": _const_string(ctx.parser_label, longest),
         }
         ts = pa.array(self.ts_utc, type=pa.int64()).cast(TS_UTC)
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            cols = {name: arr.slice(start, stop - start) for name, arr in self.columns.items()}
-            cols.update({name: arr.slice(0, stop - start) for name, arr in const.items()})
-            cols["ts_utc"] = ts.slice(start, stop - start)
-            if self.attachments and any(start <= r < stop for r in self.attachments):
-                cols["attachments"] = pa.array([self.attachments.get(r) for r in range(start, stop)],
-                                                type=pa.list_(ATTACHMENT))
-            yield make_batch(cols)
+        att_rows = self.attachment_rows
+        base = 0
+        for ci, chunk in enumerate(self.chunks):
+            for lo in range(0, len(chunk), size):
+                hi = min(lo + size, len(chunk))
+                a, b, m = base + lo, base + hi, hi - lo
+                cols = {name: arr.slice(0, m) for name, arr in const.items()}
+                cols.update({
+                    "ts_utc": ts.slice(a, m),
+                    "ts_local": chunk.dt.slice(lo, m),
+                    "ts_precision": _dict_array(self.seconds[a:b], ["min", "s"]),
+                    "tz_source": _dict_array(self.tz_codes[a:b], list(TZ_SOURCE_LABELS)),
+                    "kind": _dict_array(self.kind[a:b], ["message", "system"]),
+                    "direction": _dict_array(self.direction[a:b], ["incoming", "outgoing", "unknown"]),
+                    "sender": self.senders.take(self.sender_idx.slice(a, m)),
+                    "sender_raw": self.names_raw.take(self.raw_idx.slice(a, m)),
+                    "body": self._body(chunk.body.slice(lo, m), a, b),
+                    "flags": _flag_lists(self.flags[a:b]),
+                    "locator": pc.binary_join_element_wise(
+                        "line ", pa.array(self.line[a:b]).cast(pa.string()), ""),
+                })
+                lo_att, hi_att = np.searchsorted(att_rows, [a, b])
+                if hi_att > lo_att:
+                    cols["attachments"] = _attachment_column(
+                        att_rows[lo_att:hi_att] - a, m, self.attachments.slice(lo_att, hi_att - lo_att))
+                yield make_batch(cols)
+            base += len(chunk)
+            self.chunks[ci] = None     # let the batches own what they use
+
+
+_SLICE = 1 << 17
+
+
+def _release_memory() -> None:
+    """Give memory freed by the temporaries of a large parse back to the system (Arrow's pool and,
+    on glibc, the C heap), so that the peak stays near what the records hold."""
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
+_DAYS_BEFORE_YEAR = np.array([(np.datetime64(f"{y}-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
+                              for y in range(1900, 2201)], dtype=np.int32)
+_DAYS_BEFORE_MONTH = np.array([[0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334],
+                               [0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335]], dtype=np.int32)
+
+
+def _filter_chunk(chunk: ws.Chunk, keep: np.ndarray) -> ws.Chunk:
+    mask = pa.array(keep)
+    return ws.Chunk(
+        prefix={}, dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
+        author_names=chunk.author_names, seplen=chunk.seplen[keep], body=chunk.body.filter(mask),
+        line=chunk.line[keep], nlines=chunk.nlines[keep], fields=None, flen=None, nfields=None,
+        is_pm=None if chunk.is_pm is None else chunk.is_pm[keep],
+        period_ok=None if chunk.period_ok is None else chunk.period_ok[keep], ends_gt=chunk.ends_gt[keep],
+        attach_hint=chunk.attach_hint[keep])
+
+
+def _attachment_column(rows: np.ndarray, n: int, items: pa.StructArray) -> pa.Array:
+    """A list<struct> column of ``n`` rows, null except at ``rows`` (sorted, batch-relative), which
+    hold one attachment each."""
+    counts = np.zeros(n, dtype=np.int32)
+    counts[rows] = 1
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    mask = np.ones(n, dtype=bool)
+    mask[rows] = False
+    return pa.ListArray.from_arrays(pa.array(offsets), items, mask=pa.array(mask))
+
+
+def _bools(array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _some(lines: list[int]) -> str:
+    return ", ".join(str(x) for x in lines[:5]) + (", ..." if len(lines) > 5 else "")
+
+
+@functools.lru_cache(maxsize=256)
+def _mime_of_extension(ext: str) -> str | None:
+    return mimetypes.guess_type("x" + ext)[0] if ext else None
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm), vectorised."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = np.where(m > 2, m - 3, m + 9)
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
 def _dict_array(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32()), pa.array(values, pa.string())).cast(DICT)
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32, copy=False)),
+                                          pa.array(values, pa.string()))
 
 
 def _const_string(value: str | None, n: int) -> pa.Array:
@@ -442,7 +534,7 @@ def _flag_lists(flags: np.ndarray) -> pa.Array:
     offsets = np.zeros(len(flags) + 1, dtype=np.int32)
     np.cumsum(per_row, out=offsets[1:])
     _, col = np.nonzero(flags)
-    values = pa.array(FLAG_NAMES, pa.string()).take(pa.array(col.astype(np.int32)))
+    values = pa.array(FLAG_NAMES, pa.string()).take(ws._idx(col))
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
@@ -460,16 +552,24 @@ def _rows_with_lines(first_line: np.ndarray, nlines: np.ndarray, lines: list[int
 def _strip_marks(text: str | None, w: wf.Wording) -> str:
     if not text:
         return text or ""
-    return "".join(ch for ch in text if ch not in w.marks)
+    return text.translate(_per_wording(w)["marks"])
+
+
+_PER_WORDING: dict[int, dict] = {}
+
+
+def _per_wording(w: wf.Wording) -> dict:
+    """Tables and compiled patterns derived from one Wording (looked up by identity: hashing the
+    dataclass on every call costs more than the work)."""
+    got = _PER_WORDING.get(id(w))
+    if got is None or got["w"] is not w:
+        got = {"w": w, "marks": {ord(ch): None for ch in w.marks}}
+        _PER_WORDING[id(w)] = got
+    return got
 
 
 def _lstrip_marks(text: str, w: wf.Wording) -> str:
     return text.lstrip("".join(w.marks))
-
-
-def _unbalanced(name: str) -> bool:
-    return (name.count('"') % 2 == 1 or name.count("\u201c") != name.count("\u201d")
-            or name.count("\u00ab") != name.count("\u00bb") or "\u201e" in name)
 
 
 def _sender_ids(names: list[str], region: str) -> list[str]:
@@ -519,60 +619,23 @@ def _marker_regexes(w: wf.Wording) -> dict[str, str]:
     pats = {
         "media": rf"^{mk}{alt(w.media_omitted)}$",
         "deleted": rf"^{mk}{alt(w.deleted)}\.?$",
-        "edited": rf"<{mk}{alt(w.edited)}{mk}>\s*$",
         "attached": (rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*[^<>\r\n]+>"
                      rf"|[^\r\n<>]+ <{mk}{alt(w.attached_ios_suffix)}>"
                      rf"|[^\r\n]+? \({alt(w.attached_android)}\))"),
     }
-    pats["any"] = "|".join(f"(?:{p})" for p in pats.values())
+    pats["any"] = f"(?:{pats['media']})|(?:{pats['deleted']})"
+    pats["edited"] = rf"<{mk}{alt(w.edited)}{mk}>$"
+    pats["attached_name"] = (
+        rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*(?P<n1>[^<>\r\n]+?)\s*>"
+        rf"|(?P<n2>[^\r\n<>]+?) <{mk}{alt(w.attached_ios_suffix)}>"
+        rf"|(?P<n3>[^\r\n]+?) \({alt(w.attached_android)}\))")
     return pats
-
-
-@_cached
-def _attachment_patterns(w: wf.Wording) -> list[re.Pattern[str]]:
-    mk = wf.py_class(w.marks) + "*"
-    sp = wf.py_class(w.spaces)
-
-    def alt(words):
-        return wf.words_alternation(words, sp)
-
-    return [re.compile(p, re.IGNORECASE) for p in (
-        rf"^{mk}<{mk}{alt(w.attached_ios)}{mk}\s*:\s*(?P<name>[^<>\r\n]+?)\s*>",
-        rf"^{mk}(?P<name>[^\r\n<>]+?) <{mk}{alt(w.attached_ios_suffix)}>",
-        rf"^{mk}(?P<name>[^\r\n]+?) \({alt(w.attached_android)}\)",
-    )]
-
-
-def _attachment_name(text: str, w: wf.Wording) -> str | None:
-    for rx in _attachment_patterns(w):
-        m = rx.match(text)
-        if m:
-            return _strip_marks(m["name"], w).strip() or None
-    return None
 
 
 @_cached
 def _notices_regex(w: wf.Wording) -> str:
     mk = wf.re2_class(w.marks) + "*"
     return rf"^{mk}" + wf.words_alternation(w.notices, wf.re2_class(w.spaces))
-
-
-@_cached
-def _events_regex_cached(w: wf.Wording, python: bool) -> str:
-    inner = []
-    for p in w.events:
-        p = p[1:] if p.startswith("^") else p
-        p = p[:-1] if p.endswith("$") else p
-        inner.append(f"(?:{p})")
-    if python:
-        mk = wf.py_class(w.marks) + "*"
-        return rf"^{mk}(?:{'|'.join(inner)})$"
-    mk = wf.re2_class(w.marks)
-    return rf"^{mk}+(?:{'|'.join(inner)})$"
-
-
-def _events_regex(w: wf.Wording, python: bool = False) -> str:
-    return _events_regex_cached(w, python)
 
 
 def _note_mixed_shapes(detection: wf.Detection, ctx: ParseContext) -> None:
