@@ -27,7 +27,7 @@ from commtrail.parsers import _whatsapp_format as wf
 CHUNK = 8 << 20
 SAMPLE_BYTES = 1 << 20
 MAX_SAMPLE_BYTES = 16 << 20
-SAMPLE_LINES = 5000
+SAMPLE_LINES = 2000
 BOM = b"\xef\xbb\xbf"
 MAX_FIELDS = 6  # day, month, year, hour, minute, second
 TOO_LONG = 32767  # a run of more than 4 digits: never a valid field
@@ -37,7 +37,7 @@ TOO_LONG = 32767  # a run of more than 4 digits: never a valid field
 class Chunk:
     """The messages found in one chunk of the file."""
 
-    prefix: dict[int, str]    # rows whose header starts with invisible marks: the text before the date
+    prefix: tuple             # (rows, texts): rows whose header has invisible marks, the text before the date
     dt: pa.Array              # date/time exactly as written (ts_local)
     author_idx: np.ndarray    # int32 index into ``author_names`` (the name as written; "" = none)
     author_names: list[str]
@@ -305,7 +305,8 @@ class Scanner:
         body = _segments(region, _interleave(hs, bs, be), end).take(_idx(np.arange(1, 3 * k, 3)))
         dt = _segments(region, _interleave(ds, de), end).take(_idx(np.arange(0, 2 * k, 2)))
         marked = np.flatnonzero(ds - hs > (1 if self.fmt.bracket else 0))
-        prefix = {int(i): bytes(region[hs[i]:ds[i]]).decode("utf-8") for i in marked.tolist()}
+        prefix = (marked.astype(np.int32),
+                  _segments(region, _interleave(hs, ds), end).take(_idx(2 * marked)) if len(marked) else None)
         ends_gt = be > bs
         ends_gt[ends_gt] = arr[be[ends_gt] - 1] == 0x3E
         # Attachment markers end the first line of the text with ")" or ">".

@@ -101,7 +101,7 @@ class _Build:
             chunks = self._reject_rows(chunks, valid, reason, order)
             local_us, seconds = local_us[valid], seconds[valid]
         for chunk in chunks:
-            chunk.prefix = {}            # only needed for rejects
+            chunk.prefix = None          # only needed for rejects
         self.chunks = chunks
         self.n = n = sum(len(c) for c in chunks)
         if n == 0:
@@ -273,10 +273,12 @@ class _Build:
                 take = ws._idx(bad)
                 dts, bodies = chunk.dt.take(take).to_pylist(), chunk.body.take(take).to_pylist()
                 opening = "[" if self.fmt.bracket else ""
+                marked_rows, marked_text = chunk.prefix
+                prefixes = dict(zip(marked_rows.tolist(), marked_text.to_pylist())) if len(marked_rows) else {}
                 for j, r in enumerate(bad.tolist()):
                     sep = {2: ": ", 1: ":", 0: ""}[int(chunk.seplen[r])]
                     name = chunk.author_names[chunk.author_idx[r]] + sep if sep else ""
-                    raw = chunk.prefix.get(r, opening) + dts[j] + self.fmt.end + name + bodies[j]
+                    raw = prefixes.get(r, opening) + dts[j] + self.fmt.end + name + bodies[j]
                     self.rejects.append(Reject(f"line {int(chunk.line[r])}",
                                                f"{why[int(reason[start + r])]}: {dts[j]!r}", raw))
                 chunk = _filter_chunk(chunk, ok)
@@ -479,7 +481,7 @@ _DAYS_BEFORE_MONTH = np.array([[0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 
 def _filter_chunk(chunk: ws.Chunk, keep: np.ndarray) -> ws.Chunk:
     mask = pa.array(keep)
     return ws.Chunk(
-        prefix={}, dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
+        prefix=None, dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
         author_names=chunk.author_names, seplen=chunk.seplen[keep], body=chunk.body.filter(mask),
         line=chunk.line[keep], nlines=chunk.nlines[keep], fields=None, flen=None, nfields=None,
         is_pm=None if chunk.is_pm is None else chunk.is_pm[keep],

@@ -143,6 +143,12 @@ SHAPES = {
     "crlf.txt": [  # CRLF inside a message is kept; the line terminator is not part of the text
         ("2024-02-15T20:00:00+00:00", "15/02/2024, 20:00", "wa:Jordan Blake", "first\r\nsecond line"),
         ("2024-02-15T20:05:00+00:00", "15/02/2024, 20:05", "wa:Sam Carter", "reply")],
+    "space_end_seconds.txt": [  # nothing but a space between the time and the name
+        ("2018-06-13T20:25:15+00:00", "13. 6. 2018. 21:25:15", "wa:Jordan Blake", "Bok"),
+        ("2018-06-14T06:00:01+00:00", "14. 6. 2018. 07:00:01", "wa:Sam Carter", "Stop")],
+    "colon_end_dot_time.txt": [  # "." between hours and minutes, ": " after the time
+        ("2018-06-13T20:25:15+00:00", "13.06.18 21.25.15", "wa:Jordan Blake", "hei: kuka?"),
+        ("2018-06-14T06:00:01+00:00", "14.06.18 07.00.01", "wa:Sam Carter", "lopeta")],
     "ios_lrm_marks.txt": [  # marks stripped from the header and the name, never from the text
         ("2024-02-21T10:00:00+00:00", "21/02/2024, 10:00:00", "wa:Jordan Blake",
          "\u200etext with a mark\u200e inside"),
@@ -230,6 +236,17 @@ def test_media_with_files(tmp_path):
                                     "00000013-AUDIO-2024-02-17-10-00-09.opus"}
 
 
+def test_android_attachment_with_file_and_caption(tmp_path):
+    photo = b"\xff\xd8\xff another fake jpeg"
+    rows, rejects, report, _ = parse(tmp_path, "android_media.txt",
+                                     siblings={"IMG-20240217-WA0001.jpg": lambda: io.BytesIO(photo)})
+    assert rows[0]["attachments"] == [{"name": "IMG-20240217-WA0001.jpg", "mime": "image/jpeg",
+                                       "size": len(photo), "sha256": hashlib.sha256(photo).hexdigest()}]
+    assert rows[0]["flags"] == [] and rows[0]["body"].endswith("\nlook at this")
+    assert rows[2]["flags"] == ["attachment_missing"]
+    assert report.used_siblings == {"IMG-20240217-WA0001.jpg"}
+
+
 def test_deleted_and_edited_in_several_languages(tmp_path):
     rows, rejects, report, _ = parse(tmp_path, "deleted_edited_multilang.txt")
     assert (len(rows), len(rejects), report.warnings) == (12, 0, [])
@@ -310,6 +327,19 @@ def test_lines_before_first_header_and_impossible_dates(tmp_path):
         ("line 4", "31/02/2024, 10:00 - Jordan Blake: no such day\ncontinued")]
     assert rejects[0].reason == "text before the first message header"
     assert rejects[2].reason == "impossible date (read as DMY): '31/02/2024, 10:00'"
+
+
+def test_rejected_header_keeps_its_invisible_marks(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "ios_marked_impossible.txt")
+    assert (len(rows), len(rejects), report.warnings) == (2, 1, [])
+    assert rejects[0].raw == "\u200e[30/02/2024, 10:00:00] Jordan Blake: \u200eimage omitted"
+    assert rejects[0].locator == "line 1"
+
+
+def test_name_followed_by_colon_without_space(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "name_colon_no_space.txt")
+    assert (len(rows), len(rejects), report.warnings) == (3, 0, [])
+    assert (rows[1]["kind"], rows[1]["sender"], rows[1]["body"]) == ("message", "wa:Jordan Blake", ".")
 
 
 def test_invalid_utf8_is_repaired_and_counted(tmp_path):
