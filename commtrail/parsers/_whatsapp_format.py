@@ -279,8 +279,9 @@ def looks_like_export(text: str) -> bool:
     if not good:
         return False
     with_author = any(": " in m["rest"] or m["rest"].endswith(":") for m in good)
-    if len(lines) == 1:
-        return with_author
+    first_is_header = hits[0] is not None and _signature(hits[0]) is not None
+    if first_is_header and (with_author or len(good) >= 2):
+        return True                 # (a first message may run over many lines)
     return with_author and len(good) >= 2 and len(good) * 3 >= len(lines)
 
 

@@ -109,7 +109,6 @@ class _Build:
         self.conversation, chat_name = _conversation(ctx.source_path, self.w)
 
         # Names: one global table of distinct names as written; rows hold indexes into it.
-        names_raw: list[str] = []
         lookup: dict[str, int] = {}
         parts = []
         for chunk in chunks:
@@ -123,9 +122,11 @@ class _Build:
         self._fix_names(author, seplen, names_raw, lookup)
         has_author = seplen > 0
         names = [_strip_marks(nm, self.w) for nm in names_raw]
-        chat_author = chat_name or self._chat_author_from_notice(author, has_author, names)
-        system |= ~has_author
-        system |= self._system_lines(author, has_author, names, chat_author)
+        notice = self._notices()
+        hits = np.flatnonzero(notice & has_author)
+        chat_author = chat_name or (names[author[hits[0]]] if len(hits) else None)
+        system |= ~has_author | notice
+        system |= self._chat_events(author, has_author, names, chat_author)
         message = ~system
 
         flags = np.zeros((n, len(FLAG_NAMES)), dtype=bool)
@@ -312,30 +313,26 @@ class _Build:
             start = stop
         names_raw[:] = list(lookup)
 
-    def _chat_author_from_notice(self, author, has_author, names) -> str | None:
-        notices = _notices_regex(self.w)
-        start = 0
-        for chunk in self.chunks:
-            stop = start + len(chunk)
-            hit = np.flatnonzero(_bools(pc.match_substring_regex(chunk.body, notices)) & has_author[start:stop])
-            if len(hit):
-                return names[author[start + hit[0]]]
-            start = stop
-        return None
+    def _notices(self) -> np.ndarray:
+        """Rows whose text starts with a notice only WhatsApp writes (end-to-end encryption...)."""
+        pattern = _notices_regex(self.w)
+        return np.concatenate([_bools(pc.match_substring_regex(c.body, pattern)) for c in self.chunks])
 
-    def _system_lines(self, author, has_author, names, chat_author) -> np.ndarray:
+    def _chat_events(self, author, has_author, names, chat_author) -> np.ndarray:
+        """Rows where the chat's own name stands as author and the text (after an invisible mark) is
+        a group event: iOS system lines."""
         out = np.zeros(len(author), dtype=bool)
-        notices, events = _notices_regex(self.w), wf.events_re2()
         chat_ids = np.array([i for i, nm in enumerate(names) if chat_author and nm == chat_author], dtype=np.int32)
+        if not len(chat_ids):
+            return out
+        events = wf.events_re2()
         start = 0
         for chunk in self.chunks:
             stop = start + len(chunk)
-            out[start:stop] = _bools(pc.match_substring_regex(chunk.body, notices))
-            if len(chat_ids):
-                rows = np.flatnonzero(np.isin(author[start:stop], chat_ids) & has_author[start:stop])
-                if len(rows):
-                    ev = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), events))
-                    out[start + rows[ev]] = True
+            rows = np.flatnonzero(np.isin(author[start:stop], chat_ids) & has_author[start:stop])
+            if len(rows):
+                ev = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), events))
+                out[start + rows[ev]] = True
             start = stop
         return out
 
