@@ -14,6 +14,7 @@ the next one, so it is carried over. Python loops over rows only where a line ne
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -109,9 +110,8 @@ def sample_lines(data: bytes, eof: bool) -> list[str]:
 class Scanner:
     """Reads one export whose header shape is known."""
 
-    def __init__(self, fmt: wf.HeaderFormat, release=None) -> None:
+    def __init__(self, fmt: wf.HeaderFormat) -> None:
         w = wf.wording()
-        self.release = release      # called now and then to give freed memory back
         self.fmt = fmt
         self.match_pattern = fmt.re2_match_pattern()
         self.pre_pattern = fmt.re2_pre_pattern() if fmt.end_kind == "space" else None
@@ -147,7 +147,7 @@ class Scanner:
         buf = bytearray(max(CHUNK, 2 * len(first), 64))
         buf[:len(first)] = first
         fill = len(first)
-        base_line, seen_header, eof, rounds = 1, False, False, 0
+        base_line, seen_header, eof = 1, False, False
         while True:
             while not eof and fill < len(buf):
                 got = _readinto(stream, buf, fill)
@@ -170,14 +170,12 @@ class Scanner:
                 if tail > len(buf):
                     buf = bytearray(2 * tail)
                 buf[:tail] = carry
-            region.release()
+            with contextlib.suppress(BufferError):     # still exported: the garbage collector will do it
+                region.release()
             fill = tail
             if fill == len(buf):                        # one message longer than the buffer
                 buf = _grow(buf, fill)
             base_line += lines_done
-            rounds += 1
-            if self.release is not None and rounds % 4 == 0:
-                self.release()
         return self.scan
 
     def _process(self, region: memoryview, eof: bool, base_line: int, seen_header: bool):

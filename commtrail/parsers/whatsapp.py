@@ -65,7 +65,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         return
     fmt = detection.fmt
     _note_mixed_shapes(detection, ctx)
-    scan = ws.Scanner(fmt, release=_release_memory).run(stream, first)
+    scan = ws.Scanner(fmt).run(stream, first)
     _release_memory()
     ctx.report.repairs += scan.repairs
     if scan.repairs:
