@@ -370,7 +370,10 @@ class _Build:
             pa.concat_arrays(name_parts), wf.re2_class(self.w.marks), ""))
         enc = names.dictionary_encode()
         distinct = enc.dictionary.to_pylist()
-        stored = [self._store_sibling(nm) if nm else (None, None) for nm in distinct]
+        if self.ctx.siblings:
+            stored = [self._store_sibling(nm) if nm else (None, None) for nm in distinct]
+        else:                                      # a bare .txt: no media files beside it
+            stored = [(None, None)] * len(distinct)
         idx = enc.indices
         keep = _bools(pc.not_equal(names, ""))
         sha = pa.array([x[0] for x in stored], pa.string()).take(idx)
