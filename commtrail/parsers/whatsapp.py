@@ -427,7 +427,7 @@ class _Build:
             "source_path": _const_string(ctx.source_path, longest),
             "parser": _const_string(ctx.parser_label, longest),
         }
-        ts = pa.array(self.ts_utc, type=pa.int64()).cast(TS_UTC)
+        ts = pa.Array.from_buffers(TS_UTC, self.n, [None, pa.py_buffer(self.ts_utc)])   # no copy
         att_rows = self.attachment_rows
         base = 0
         for ci, chunk in enumerate(self.chunks):

@@ -247,6 +247,29 @@ def test_android_attachment_with_file_and_caption(tmp_path):
     assert report.used_siblings == {"IMG-20240217-WA0001.jpg"}
 
 
+def test_media_and_attachment_markers_in_several_languages(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "markers_multilang.txt")
+    assert (len(rows), len(rejects), report.warnings) == (10, 0, [])
+    assert [r["flags"] for r in rows] == [["media_omitted"]] * 6 + [["attachment_missing"]] * 3 + [[]]
+    assert [r["attachments"][0]["name"] for r in rows[6:9]] == [
+        "PTT-20240321-WA0003.opus", "00000044-PHOTO-2024-03-21-08-07-00.jpg", "DOC-20240321-WA0004.pdf"]
+    assert rows[8]["attachments"][0]["mime"] == "application/pdf"
+    assert rows[6]["body"] == "\u200ePTT-20240321-WA0003.opus (Datei angehängt)"
+
+
+def test_mixed_shapes_are_reported(tmp_path):
+    data = ("20/03/2024, 10:00 - Jordan Blake: one\n"
+            "[20/03/2024, 10:01:00] Jordan Blake: pasted from an iPhone\n"
+            "20/03/2024, 10:02 - Sam Carter: two\n"
+            "20/03/2024, 10:03 - Jordan Blake: three\n").encode()
+    table, rejects, report = run_parser("whatsapp", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), len(report.warnings)) == (3, 0, 2)
+    assert "more than one date/time shape" in report.warnings[0]
+    assert "line 2" in report.warnings[1]
+    assert table.column("body")[0].as_py() == "one\n[20/03/2024, 10:01:00] Jordan Blake: pasted from an iPhone"
+    assert table.column("flags")[0].as_py() == ["header_like_body"]
+
+
 def test_deleted_and_edited_in_several_languages(tmp_path):
     rows, rejects, report, _ = parse(tmp_path, "deleted_edited_multilang.txt")
     assert (len(rows), len(rejects), report.warnings) == (12, 0, [])
