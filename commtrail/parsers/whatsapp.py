@@ -670,4 +670,5 @@ def _no_header(first: bytes, stream: BinaryIO, ctx: ParseContext) -> Iterator[Re
         yield Reject(f"line {i}", "no WhatsApp message header in this file", line.removesuffix("\r"))
 
 
-register(Parser(NAME, VERSION, "WhatsApp chat export (.txt from Android or iOS)", sniff, parse))
+register(Parser(NAME, VERSION, "WhatsApp chat export (.txt from Android or iOS)", sniff, parse,
+                  uses_siblings=True))
