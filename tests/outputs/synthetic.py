@@ -1,0 +1,89 @@
+"""A realistic small fictional case for chart tests: ~400 contacts over three months."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+TOML = """
+[case]
+title = "Chart test case (fictional)"
+timezone = "Europe/London"
+phone_region = "GB"
+
+[owner]
+name = "Sam"
+phones = ["+44 7700 900999"]
+emails = ["sam@example.org"]
+whatsapp_names = ["Sam"]
+
+[[party]]
+name = "Jordan"
+phones = ["07700 900123", "+44 7700 900456"]
+emails = ["jordan.k@example.com"]
+whatsapp_names = ["Jordan"]
+
+[[event]]
+date = "2024-03-01T18:30"
+kind = "no_contact_request"
+note = "Asked by text for no further contact"
+
+[[event]]
+date = "2024-03-15T09:00"
+kind = "blocked"
+note = "Blocked both numbers"
+"""
+
+OWNER = "+447700900999"
+TEXTS = ["Where are you?", "Answer me", "Why are you ignoring me", "I just want to talk", "Call me",
+         "Please", "You can't do this", "I'm outside", "I know where you work", "Fine.", "ok", "??"]
+
+
+def records(seed: int = 7) -> list[dict]:
+    """Fictional records of Jordan (two listed numbers, then an unlisted one) from January to April 2024."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 1, 8, tzinfo=timezone.utc)
+    out = []
+    for day in range(100):
+        when = start + timedelta(days=day)
+        rate = 1.5 if when < datetime(2024, 3, 1, 18, 30, tzinfo=timezone.utc) else 6.0
+        if datetime(2024, 3, 15, 9, tzinfo=timezone.utc) <= when:
+            rate = 4.0
+        for _ in range(rng.poisson(rate)):
+            t = when + timedelta(hours=int(rng.choice(24, p=_hours())), minutes=int(rng.integers(60)),
+                                 seconds=int(rng.integers(60)))
+            late = t >= datetime(2024, 3, 17, tzinfo=timezone.utc)
+            number = "+447700900789" if late and rng.random() < 0.7 else \
+                ("+447700900123" if rng.random() < 0.8 else "+447700900456")
+            channel = rng.choice(["sms", "whatsapp", "call"], p=[0.4, 0.35, 0.25])
+            if late and channel == "whatsapp":
+                channel = "sms"
+            if channel == "call":
+                kind = rng.choice(["missed", "rejected", "incoming", "blocked"], p=[0.5, 0.2, 0.15, 0.15])
+                out.append({"ts_utc": t, "channel": "call", "kind": str(kind), "direction": "incoming",
+                            "sender": number, "recipients": [OWNER],
+                            "duration_s": int(rng.integers(20, 400)) if kind == "incoming" else 0})
+                # repeated calls
+                for k in range(int(rng.poisson(1.0))):
+                    t = t + timedelta(minutes=int(rng.integers(1, 9)))
+                    out.append({"ts_utc": t, "channel": "call", "kind": "missed", "direction": "incoming",
+                                "sender": number, "recipients": [OWNER], "duration_s": 0})
+            elif channel == "whatsapp":
+                out.append({"ts_utc": t.replace(second=0), "channel": "whatsapp", "kind": "message",
+                            "direction": "incoming", "sender": "wa:Jordan", "conversation": "Jordan",
+                            "ts_precision": "min", "body": str(rng.choice(TEXTS))})
+            else:
+                out.append({"ts_utc": t, "channel": "sms", "kind": "message", "direction": "incoming",
+                            "sender": number, "recipients": [OWNER], "body": str(rng.choice(TEXTS))})
+            if t < datetime(2024, 3, 1, tzinfo=timezone.utc) and rng.random() < 0.5:
+                out.append({"ts_utc": t + timedelta(minutes=int(rng.integers(2, 300))), "channel": "sms",
+                            "kind": "message", "direction": "outgoing", "sender": OWNER,
+                            "recipients": ["+447700900123"], "body": "ok"})
+    out.sort(key=lambda r: r["ts_utc"])
+    return out
+
+
+def _hours() -> np.ndarray:
+    w = np.array([3, 2, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 3, 3, 3, 4, 5, 6, 7, 8, 8, 7, 5], float)
+    return w / w.sum()
