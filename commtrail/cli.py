@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")
 
     sub.add_parser("stats", parents=[common, case_arg], help="headline figures in the terminal")
+    p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
+    p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -102,6 +104,17 @@ def _stats(args: argparse.Namespace, console: Console) -> int:
     from commtrail.case import Case
     from commtrail.outputs.stats import print_stats
     print_stats(Case(Path(args.case)), console)
+    return EXIT_OK
+
+
+@command("chart")
+def _chart(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.case import Case
+    from commtrail.outputs.charts import write_charts
+    paths = write_charts(Case(Path(args.case)), party=args.party)
+    console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
+    for path in paths:
+        console.print(f"  {path.name}", markup=False)
     return EXIT_OK
 
 

@@ -1,10 +1,17 @@
-"""A realistic small fictional case for chart tests: ~400 contacts over three months."""
+"""Charts of outputs/charts.py on a realistic small fictional case: files, determinism, CLI."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pytest
+from conftest import make_case
+
+from commtrail.cli import main
+from commtrail.errors import UsageError
+from commtrail.outputs.charts import write_charts
 
 TOML = """
 [case]
@@ -87,3 +94,45 @@ def records(seed: int = 7) -> list[dict]:
 def _hours() -> np.ndarray:
     w = np.array([3, 2, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 3, 3, 3, 4, 5, 6, 7, 8, 8, 7, 5], float)
     return w / w.sum()
+
+
+NAMES = ["weekly", "daily", "hours", "cumulative", "identifiers", "calls"]
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    return make_case(tmp_path_factory.mktemp("charts") / "case", {"phone.xml": records()}, toml=TOML)
+
+
+def digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_charts_are_written_and_identical_on_rerun(case):
+    first = write_charts(case, party="Jordan", workers=1)
+    assert [p.name for p in first] == [f"jordan-{n}.{ext}" for n in NAMES for ext in ("png", "svg")]
+    assert all(p.parent == case.report_dir / "charts" for p in first)
+    png, svg = first[0].read_bytes(), first[1].read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png and b"tEXt" not in png
+    assert svg.startswith(b"<?xml") and b"<dc:date>" not in svg and b"Matplotlib v" not in svg
+    assert (first[0].stat().st_mode & 0o777) == 0o600
+    before = digest(first)
+    again = write_charts(case, party="Jordan", workers=2)      # drawn in two processes: the same bytes
+    assert digest(again) == before
+
+
+def test_unknown_party_names_the_parties(case):
+    with pytest.raises(UsageError) as err:
+        write_charts(case, party="Jamie")
+    assert "The parties are: Jordan;" in err.value.render()
+
+
+def test_cli_chart(case, capsys):
+    assert main(["chart", str(case.root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"24 chart files in {case.report_dir / 'charts'}:"
+    assert out[1:3] == ["  jordan-weekly.png", "  jordan-weekly.svg"]
+    assert "  unknown-identifiers.svg" in out
+    assert main(["chart", str(case.root), "--party", "Jamie"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: there is no party called 'Jamie'. The parties are: Jordan;")
