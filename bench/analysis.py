@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -26,9 +27,9 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
+# pyarrow is imported where it is used, so that the chart worker process (which imports this
+# module as its __main__) starts quickly
 EVENTS = 2_000_000
 T0 = datetime(2023, 1, 1, tzinfo=timezone.utc)
 DAYS = 730
@@ -117,14 +118,19 @@ def _choice(rng: np.random.Generator, values, n: int, p=None) -> np.ndarray:
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p)]
 
 
-def _strings(parts: list) -> pa.Array:
+def _strings(parts: list):
     """Element-wise concatenation of string scalars/arrays."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     arrays = [pa.array(p, type=pa.string()) if isinstance(p, np.ndarray) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, "")
 
 
 def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -> dict:
     """Write case.toml, staging files and the inventory for a ~2M-event case; returns counts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from commtrail.case import Case
     from commtrail.ingest.atomic import write_table
     from commtrail.ingest.inventory import write_inventory
@@ -165,7 +171,6 @@ def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -
     ts_us[channel == 1] -= ts_us[channel == 1] % 60_000_000    # WhatsApp exports: minutes only
 
     # identifiers
-    party_names = np.array(["Jordan", "Alex", "Casey", None], dtype=object)
     phone = np.empty(n, dtype=object)
     for i, name in enumerate(["Jordan", "Alex", "Casey"]):
         sel = who == i
@@ -293,24 +298,33 @@ def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -
 def _child_master(case_dir: pathlib.Path) -> dict:
     from commtrail.case import Case
     from commtrail.timeline.master import build_master
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     rows = build_master(Case(case_dir))
-    return {"seconds": time.perf_counter() - t, "rows": rows}
+    return {"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - cpu, "rows": rows}
 
 
 def _child_analysis(case_dir: pathlib.Path) -> dict:
+    """Every figure, sentence and chart of every party, as ``commtrail chart`` and the report do it."""
     from commtrail.case import Case
-    from commtrail.outputs.analysis import analyse
-    from commtrail.outputs.charts import write_charts
+    from commtrail.outputs.analysis import analyse, sentences
+    from commtrail.outputs.charts import analyse_and_chart
     case = Case(case_dir)
-    t = time.perf_counter()
-    analysis = analyse(case)
-    t_analysis = time.perf_counter() - t
-    paths = write_charts(case, analysis=analysis)
+    import resource
+    t, cpu = time.perf_counter(), time.process_time()
+    analysis, paths = analyse_and_chart(case)
+    lines = sentences(analysis)
     total = time.perf_counter() - t
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN)       # the chart worker, reaped by now
+    cpu = time.process_time() - cpu + worker.ru_utime + worker.ru_stime
+    t = time.perf_counter()
+    analyse(case)                           # the figures alone, for the breakdown (not in the total)
+    t_analysis = time.perf_counter() - t
+    t = time.perf_counter()
+    analysis.to_dict(exhibits=False)        # JSON form, timed on its own (the report uses the objects)
+    t_json = time.perf_counter() - t
     hits = sum(len(p.red_flags.hits) for p in analysis.parties)
-    return {"seconds": total, "analysis_seconds": t_analysis, "charts": len(paths),
-            "parties": [p.name for p in analysis.parties], "red_flag_hits": hits}
+    return {"seconds": total, "cpu_seconds": cpu, "analysis_seconds": t_analysis, "charts": len(paths), "sentences": len(lines),
+            "json_seconds": t_json, "parties": [p.name for p in analysis.parties], "red_flag_hits": hits}
 
 
 def _in_child(step: str, case_dir: pathlib.Path) -> dict:
@@ -319,25 +333,44 @@ def _in_child(step: str, case_dir: pathlib.Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(workdir: pathlib.Path, scale: float = 1.0) -> list[str]:
-    """Generate the case, time the master build and the analysis + charts; result lines."""
+def run(workdir: pathlib.Path, scale: float = 1.0, reuse: bool = False) -> list[str]:
+    """Generate the case, time the master build and the analysis + charts; result lines.
+
+    ``reuse``: keep the case and the master timing of an earlier run in ``workdir`` (for re-timing
+    the analysis alone)."""
     workdir = pathlib.Path(workdir)
     case_dir = workdir / "analysis-case"
-    t = time.perf_counter()
-    counts = generate(case_dir, scale)
-    gen_s = time.perf_counter() - t
-    master = _in_child("master", case_dir)
+    saved = workdir / "analysis-master.json"
+    load = [os.getloadavg()[0]]
+    if reuse and saved.exists():
+        counts, gen_s, master = json.loads(saved.read_text())
+    else:
+        t = time.perf_counter()
+        counts = generate(case_dir, scale)
+        gen_s = time.perf_counter() - t
+        load = [os.getloadavg()[0]]
+        master = _in_child("master", case_dir)
+        saved.write_text(json.dumps([counts, gen_s, master]))
+    load.append(os.getloadavg()[0])
     analysis = _in_child("analysis", case_dir)
+    load.append(os.getloadavg()[0])
     ratio = analysis["seconds"] / master["seconds"]
+    cpu_ratio = analysis["cpu_seconds"] / master["cpu_seconds"]
     return [
         f"analysis bench (scale {scale}): generated {counts['events']:,} events as {counts['staged']:,} staged "
         f"records in {counts['sources']} sources in {gen_s:.1f} s",
-        f"  build_master: {master['rows']:,} master rows in {master['seconds']:.2f} s, "
-        f"peak RSS {master['maxrss_mb']:.0f} MB",
-        f"  analyse + charts: {analysis['seconds']:.2f} s (analysis {analysis['analysis_seconds']:.2f} s, "
+        f"  build_master: {master['rows']:,} master rows in {master['seconds']:.2f} s "
+        f"({master['cpu_seconds']:.1f} CPU s), peak RSS {master['maxrss_mb']:.0f} MB",
+        f"  analyse + sentences + charts: {analysis['seconds']:.2f} s ({analysis['cpu_seconds']:.1f} CPU s; "
+        f"the figures alone: {analysis['analysis_seconds']:.2f} s; "
         f"{analysis['charts']} chart files for {len(analysis['parties'])} parties, "
-        f"{analysis['red_flag_hits']:,} red-flag hits), peak RSS {analysis['maxrss_mb']:.0f} MB",
-        f"  ratio analysis+charts / master build = {ratio:.3f} (goal < 0.100: {'met' if ratio < 0.1 else 'NOT met'})",
+        f"{analysis['red_flag_hits']:,} red-flag hits), peak RSS {analysis['maxrss_mb']:.0f} MB "
+        f"(+ chart worker {analysis['worker_maxrss_mb']:.0f} MB)",
+        f"  to_dict() (JSON form, not in the total): {analysis['json_seconds']:.2f} s; {analysis['sentences']} sentences",
+        f"  ratio analysis+charts / master build = {ratio:.3f} (goal < 0.100: {'met' if ratio < 0.1 else 'NOT met'}); "
+        f"1-minute load average before/between/after: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        f"on {os.cpu_count()} cores",
+        f"  CPU-time ratio (less sensitive to other programs' load) = {cpu_ratio:.3f}",
     ]
 
 
@@ -345,15 +378,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=pathlib.Path, required=True)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the case and master timing of an earlier run in --workdir")
     parser.add_argument("--child", choices=["master", "analysis"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         import resource
         result = (_child_master if args.child == "master" else _child_analysis)(args.workdir)
-        result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["maxrss_mb"] = own.ru_maxrss / 1024
+        # chart-drawing worker processes (reaped when the pool shut down)
+        result["worker_maxrss_mb"] = workers.ru_maxrss / 1024
         print(json.dumps(result))
         return
-    for line in run(args.workdir, args.scale):
+    for line in run(args.workdir, args.scale, args.reuse):
         print(line)
 
 

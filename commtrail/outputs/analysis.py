@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -31,9 +32,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.case import Case, CaseConfig, Event
+from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
-from commtrail.outputs.frame import (UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits)
+from commtrail.outputs.frame import UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
+from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import find_hits, phrase_list
 from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master
@@ -44,11 +46,6 @@ BURST_MINUTES = 60
 REPEAT_CALL_MINUTES = 10
 REPLY_HOURS = 24
 DIRECTIONS = ("incoming", "outgoing", "unknown")
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# call kinds -> the label shown; an incoming call of another kind with a duration counts as answered
-CALL_LABELS = {"incoming": "answered", "missed": "missed", "rejected": "rejected", "blocked": "blocked",
-               "voicemail": "voicemail", "answered_elsewhere": "answered elsewhere", "outgoing": "outgoing"}
-CALL_ORDER = ("answered", "missed", "rejected", "blocked", "voicemail", "answered elsewhere", "other", "outgoing")
 UTC = timezone.utc
 
 
@@ -280,20 +277,29 @@ class CaseAnalysis:
         return _plain(self, exhibits)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any, exhibits: bool) -> Any:
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name), exhibits) for name in names}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, exhibits) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, exhibits) for k, v in value.items()}
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     if isinstance(value, Exhibits):
         if exhibits:
             return value.to_list()
         return {"count": len(value), "first": value[0] if len(value) else None,
                 "last": value[len(value) - 1] if len(value) else None}
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name), exhibits) for f in fields(value)}
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v, exhibits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, exhibits) for v in value]
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -347,14 +353,20 @@ def slug(name: str) -> str:
     return text or "party"
 
 
-def analyse(case: Case, party: str | None = None) -> CaseAnalysis:
-    """Every figure for every party (or for ``party`` only)."""
+def analyse(case: Case, party: str | None = None,
+            on_party: Callable[[CaseAnalysis, PartyAnalysis], None] | None = None) -> CaseAnalysis:
+    """Every figure for every party (or for ``party`` only).
+
+    ``on_party(analysis, party)`` is called as each party's figures are done (the charts start on
+    them while the next party is analysed); ``analysis.parties`` then holds the parties done so far.
+    """
     config = case.config
     zone = ZoneInfo(config.timezone)
     names = party_names(config)
+    wanted = resolve_party(config, party) if party is not None else None
     frame = load_frame(case, names)
-    if party is not None:
-        targets = [resolve_party(config, party)]
+    if wanted is not None:
+        targets = [wanted]
     else:
         targets = list(names) + [g for g in frame.groups if g not in names and g != UNKNOWN]
         lo, hi = frame.bounds.get(frame.groups.index(UNKNOWN), (0, 0))
@@ -363,14 +375,18 @@ def analyse(case: Case, party: str | None = None) -> CaseAnalysis:
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
     ctx = _Context(case, frame, zone, targets, events)
-    slugs = _unique_slugs(targets)
-    parties = [ctx.party(name, slugs[name]) for name in targets]
     span = frame.span
-    return CaseAnalysis(
+    result = CaseAnalysis(
         title=config.title, timezone=config.timezone, owner=config.owner_name, master_rows=frame.rows,
         first_record=_local(span[0], zone) if span else None, last_record=_local(span[1], zone) if span else None,
-        events=events, parties=parties, red_flag_source=ctx.phrase_source,
+        events=events, parties=[], red_flag_source=ctx.phrase_source,
         red_flag_phrases=[p.text for p in ctx.phrases], definitions=dict(DEFINITIONS))
+    slugs = _unique_slugs(targets)
+    for name in targets:
+        result.parties.append(ctx.party(name, slugs[name]))
+        if on_party is not None:
+            on_party(result, result.parties[-1])
+    return result
 
 
 def sentences(analysis: CaseAnalysis, party: str | None = None) -> list[str]:
@@ -470,6 +486,7 @@ class _Context:
         self.ident_names: list[str] = []
         self.ident_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.row_ident = np.full(len(f.ts), -1, dtype=np.int64)
+        self.ident_kind = np.array(["other"], dtype=object)
         if not len(pos):
             return
         table = read_master(self.case, ["sender", "recipients"])
@@ -827,5 +844,5 @@ def display_identifier(ident: str) -> str:
     return ident
 
 
-__all__ = ["analyse", "sentences", "resolve_party", "slug", "CaseAnalysis", "PartyAnalysis", "UNKNOWN",
+__all__ = ["analyse", "sentences", "WEEKDAYS", "CALL_ORDER", "resolve_party", "slug", "CaseAnalysis", "PartyAnalysis", "UNKNOWN",
            "Exhibits", "shift_days", "display_identifier"]

@@ -2,112 +2,29 @@
 
 Per party: weekly contacts stacked by channel, daily contacts with a 7-day average, the
 hour x weekday pattern, cumulative contacts, identifiers over time and calls by outcome per week.
-Linear axes; the Okabe-Ito palette plus hatching, markers and line styles, so that the charts
-read in print, in grey and for colour-blind readers; every chart has a title and axis labels in
-plain words and shows the case.toml events as numbered dashed lines with a key.
-
-Re-running gives byte-identical files: no time stamps or software versions in the metadata, a
-fixed SVG id salt, fixed size, DPI and font (DejaVu Sans, shipped with matplotlib; SVG text is
-drawn as paths), and figures are made with the object-oriented API (no pyplot state).
-
-Each chart is drawn from a small :class:`ChartData` taken from the analysis, so that a large
-case can draw its charts in two processes (the files are the same either way).
+The drawing is in :mod:`commtrail.outputs.drawing`; this module takes what each chart needs from
+the analysis (:func:`chart_data`) and writes the files, for a large case in two processes: a
+worker starts drawing each party's charts as soon as that party's figures are done. The files
+are the same whichever process draws them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import matplotlib
-import numpy as np
-from matplotlib import dates as mdates
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator
-
 from commtrail.case import Case
-from commtrail.ingest.atomic import atomic_path
-from commtrail.outputs.analysis import (CALL_ORDER, UNKNOWN, WEEKDAYS, CaseAnalysis, PartyAnalysis, analyse,
-                                        resolve_party)
+from commtrail.outputs.analysis import CALL_ORDER, UNKNOWN, CaseAnalysis, PartyAnalysis, analyse, resolve_party
+from commtrail.outputs.drawing import (CHART_NAMES, MAX_IDENTIFIER_ROWS, OKABE_ITO, STYLE, ChartData, _warm_up,
+                                       figures, render)
 from commtrail.outputs.sentences import day_text, event_name, wording
 
-# Okabe & Ito (2008), "Color Universal Design": told apart with every common colour-vision deficiency
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000"]
-HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-CHANNELS = ["sms", "mms", "whatsapp", "call", "email"]
-CHANNEL_NAMES = {"sms": "Text message (SMS)", "mms": "Picture message (MMS)", "whatsapp": "WhatsApp",
-                 "call": "Phone call", "email": "E-mail"}
-CALL_NAMES = {"answered": "Answered", "missed": "Missed", "rejected": "Rejected", "blocked": "Blocked",
-              "voicemail": "Voicemail", "answered elsewhere": "Answered on another device", "other": "Other"}
-IDENTIFIER_NAMES = {"phone": "Phone number", "email": "E-mail address", "whatsapp": "WhatsApp name",
-                    "short": "Short code", "alpha": "Sender name", "withheld": "Withheld number", "other": "Other"}
-CHART_NAMES = ("weekly", "daily", "hours", "cumulative", "identifiers", "calls")
-MAX_IDENTIFIER_ROWS = 40
-EVENT_LINE = (0, (4, 2))
-WIDTH, HEIGHT, DPI = 10.0, 5.6, 150
 PARALLEL_FROM_ROWS = 200_000     # cases this large draw their charts in two processes
-STYLE = {
-    "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.titlesize": 12,
-    "axes.labelsize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.axisbelow": True,
-    "grid.color": "#d9d9d9",
-    "grid.linewidth": 0.6,
-    "hatch.linewidth": 0.6,
-    "hatch.color": "#333333",
-    "legend.frameon": False,
-    "svg.hashsalt": "commtrail",
-    "svg.id": "commtrail",
-    "svg.fonttype": "path",
-    "path.simplify": True,
-    "image.interpolation": "nearest",
-}
-PNG_METADATA = {"Software": None}
-SVG_METADATA = {"Date": None, "Creator": None}
-
-
-@dataclass
-class ChartData:
-    """What the charts of one party need, and nothing else (small, picklable)."""
-
-    slug: str
-    unlisted_group: bool             # the "(unknown)" group: identifiers linked to no party
-    who: str                         # the party's name, or the wording for unlisted senders
-    owner: str
-    zone: str
-    first: date                      # first and last day shown (records and events)
-    last: date
-    events: list[tuple[str, datetime]]      # (label, case-local naive time)
-    daily: list[tuple[date, str, str, int]]  # (day, channel, direction, count)
-    weekly: list[tuple[date, str, str, int]]
-    hour_weekday: list[list[int]]
-    identifiers: list[tuple[str, str, bool, list[date]]]   # (display, kind, listed, days used)
-    identifiers_total: int
-    call_weeks: list[tuple[date, dict[str, int]]]
-    call_labels: list[str]
-
-    def charts(self) -> list[str]:
-        """The charts this party has something to show in."""
-        if not self.daily:
-            return []
-        names = ["weekly", "daily", "hours", "cumulative"]
-        if self.identifiers:
-            names.append("identifiers")
-        if self.call_labels:
-            names.append("calls")
-        return names
 
 
 def chart_data(analysis: CaseAnalysis, party: PartyAnalysis) -> ChartData:
@@ -140,39 +57,27 @@ def write_charts(case: Case, party: str | None = None, analysis: CaseAnalysis | 
                  workers: int | None = None) -> list[Path]:
     """Draw every chart for every party (or ``party``); returns the files written (PNG and SVG).
 
+    Without ``analysis`` the case is analysed first (see :func:`analyse_and_chart`).
     ``workers``: processes drawing charts (default: 2 for large cases when two cores exist, else 1).
     """
+    if analysis is None:
+        return analyse_and_chart(case, party, workers)[1]
     wanted = resolve_party(case.config, party) if party is not None else None
-    if workers is None:
-        workers = 2 if (os.cpu_count() or 1) >= 2 and _master_rows(case) >= PARALLEL_FROM_ROWS else 1
-    pool = None
-    if workers > 1:       # started first, so that its start-up overlaps the analysis
-        pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
-        pool.submit(_warm_up)
-    try:
-        if analysis is None:
-            analysis = analyse(case, wanted)
-        out_dir = charts_dir(case)
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        jobs = []
+    with _Drawer(case, workers) as drawer:
         for p in analysis.parties:
             if wanted is None or p.name == wanted:
-                data = chart_data(analysis, p)
-                jobs.extend((data, name, out_dir / f"{p.slug}-{name}") for name in data.charts())
-        written: dict[int, list[Path]] = {}
-        remote: dict[int, Future] = {}
-        for i, job in enumerate(jobs):
-            if pool is not None and i % workers:
-                remote[i] = pool.submit(render, *job)
-        for i, job in enumerate(jobs):
-            if i not in remote:
-                written[i] = render(*job)
-        for i, future in remote.items():
-            written[i] = future.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return [path for i in range(len(jobs)) for path in written[i]]
+                drawer.add(analysis, p)
+        return drawer.finish()
+
+
+def analyse_and_chart(case: Case, party: str | None = None,
+                      workers: int | None = None) -> tuple[CaseAnalysis, list[Path]]:
+    """Analyse the case and draw its charts; a second process (large cases) starts drawing each
+    party's charts as soon as that party's figures are done, while the next party is analysed."""
+    wanted = resolve_party(case.config, party) if party is not None else None
+    with _Drawer(case, workers) as drawer:
+        analysis = analyse(case, wanted, on_party=drawer.add)
+        return analysis, drawer.finish()
 
 
 def _master_rows(case: Case) -> int:
@@ -182,298 +87,78 @@ def _master_rows(case: Case) -> int:
     return pq.ParquetFile(case.master_file).metadata.num_rows
 
 
-def _warm_up() -> None:
-    """Load the fonts and the backends in a worker before the first chart arrives."""
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(1, 1))
-        fig.text(0.5, 0.5, "0")
-        fig.canvas.draw()
+class _Drawer:
+    """Draws chart jobs here and, for large cases, in extra processes that take jobs as they come."""
 
+    def __init__(self, case: Case, workers: int | None) -> None:
+        if workers is None:
+            workers = 2 if (os.cpu_count() or 1) >= 2 and _master_rows(case) >= PARALLEL_FROM_ROWS else 1
+        self.out_dir = charts_dir(case)
+        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.slots = max(0, workers - 1)
+        self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn")) \
+            if self.slots else None
+        self.jobs: list[tuple[ChartData, str, Path]] = []
+        self.queue: deque[int] = deque()
+        self.remote: dict[int, Future] = {}
+        self.in_flight = 0
+        self.results: dict[int, list[Path]] = {}
+        self.lock = threading.RLock()
+        if self.pool is not None:
+            for _ in range(self.slots):
+                self.pool.submit(_warm_up)      # start the worker now: it loads matplotlib meanwhile
 
-def render(data: ChartData, name: str, stem: Path) -> list[Path]:
-    """Draw one chart of one party and write it as PNG and SVG."""
-    with matplotlib.rc_context(STYLE):
-        fig = getattr(_Charts(data), name)()
-        return _save(fig, stem)
+    def __enter__(self) -> _Drawer:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
-def figures(data: ChartData) -> list[tuple[str, Figure]]:
-    """The figures of one party (for callers that embed them rather than write files)."""
-    with matplotlib.rc_context(STYLE):
-        chart = _Charts(data)
-        return [(name, getattr(chart, name)()) for name in data.charts()]
+    def add(self, analysis: CaseAnalysis, party: PartyAnalysis) -> None:
+        """Queue the charts of one party."""
+        data = chart_data(analysis, party)
+        with self.lock:
+            for name in data.charts():
+                self.queue.append(len(self.jobs))
+                self.jobs.append((data, name, self.out_dir / f"{data.slug}-{name}"))
+        self._feed()
 
+    def _feed(self, done: Future | None = None) -> None:
+        with self.lock:
+            if done is not None:
+                self.in_flight -= 1
+            while self.pool is not None and self.queue and self.in_flight < self.slots:
+                i = self.queue.popleft()                 # workers take the oldest job
+                try:
+                    future = self.pool.submit(render, *self.jobs[i])
+                except Exception:                        # noqa: BLE001 - a broken pool: draw here instead
+                    self.queue.appendleft(i)
+                    self.pool = None
+                    break
+                self.remote[i] = future
+                self.in_flight += 1
+                future.add_done_callback(self._feed)
 
-def _save(fig: Figure, stem: Path) -> list[Path]:
-    paths = []
-    for fmt, metadata in (("png", PNG_METADATA), ("svg", SVG_METADATA)):
-        target = stem.with_suffix(f".{fmt}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
-        paths.append(target)
-        fig.set_layout_engine("none")     # the layout is done: the SVG reuses it
-    return paths
-
-
-def _day64(d: date) -> np.datetime64:
-    return np.datetime64(d.isoformat(), "D")
-
-
-def _row_major(handles: list, ncols: int) -> list:
-    """Order legend entries so that they read left to right, row by row (legends fill by column)."""
-    rows = -(-len(handles) // ncols)
-    grid = [handles[r * ncols:(r + 1) * ncols] for r in range(rows)]
-    return [grid[r][c] for c in range(ncols) for r in range(rows) if c < len(grid[r])]
-
-
-class _Charts:
-    def __init__(self, data: ChartData) -> None:
-        self.d = data
-        # the x range: whole weeks from the first record (or event) to the last, with a small margin
-        pad = np.timedelta64(2, "D")
-        self.week0 = data.first - timedelta(days=data.first.weekday())
-        self.week1 = data.last - timedelta(days=data.last.weekday())
-        self.xlim = (_day64(self.week0) - pad, _day64(self.week1) + np.timedelta64(7, "D") + pad)
-        self.event_levels = 0
-        present = {r[1] for r in data.daily if r[2] == "incoming"}
-        self.channels = [c for c in CHANNELS if c in present] + sorted(present - set(CHANNELS))
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def figure(self, height: float = HEIGHT) -> tuple[Figure, object]:
-        fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
-        return fig, fig.add_subplot()
-
-    def periods(self, weekly: bool) -> np.ndarray:
-        if weekly:
-            return np.arange(_day64(self.week0), _day64(self.week1) + np.timedelta64(1, "D"), np.timedelta64(7, "D"))
-        return np.arange(_day64(self.d.first), _day64(self.d.last) + np.timedelta64(1, "D"), np.timedelta64(1, "D"))
-
-    def dense(self, weekly: bool) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """Every day (or week) shown; incoming counts per channel; outgoing totals."""
-        periods = self.periods(weekly)
-        index = {p: i for i, p in enumerate(periods.astype("datetime64[D]").tolist())}
-        counts = {c: np.zeros(len(periods), np.int64) for c in self.channels}
-        outgoing = np.zeros(len(periods), np.int64)
-        for period, channel, direction, count in (self.d.weekly if weekly else self.d.daily):
-            i = index.get(period)
-            if i is None:
-                continue
-            if direction == "incoming":
-                counts[channel][i] += count
-            elif direction == "outgoing":
-                outgoing[i] += count
-        return periods, counts, outgoing
-
-    def events(self, ax) -> list:
-        """The case.toml events as dashed vertical lines, numbered above the plot; the key's entries."""
-        lo, hi = self.xlim
-        span = float((hi - lo) / np.timedelta64(1, "m"))
-        placed: list[tuple[float, int]] = []
-        handles = []
-        for n, (label, when) in enumerate(self.d.events, 1):
-            x = np.datetime64(when, "m")
-            ax.axvline(x, color="#000000", linestyle=EVENT_LINE, linewidth=1.1, zorder=5)
-            frac = float((x - lo) / np.timedelta64(1, "m")) / span
-            level = 0
-            while any(abs(frac - f) < 0.03 and lv == level for f, lv in placed):
-                level += 1       # numbers of events close together are stacked, not overlapped
-            placed.append((frac, level))
-            ax.annotate(str(n), xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 4 + 15 * level),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=8, annotation_clip=False,
-                        bbox={"boxstyle": "circle,pad=0.25", "facecolor": "white", "edgecolor": "#000000",
-                              "linewidth": 0.8})
-            handles.append(Line2D([], [], color="#000000", linestyle=EVENT_LINE, linewidth=1.1, label=f"{n}: {label}"))
-        self.event_levels = max((lv for _, lv in placed), default=-1) + 1
-        return handles
-
-    def title(self, ax, text: str) -> None:
-        ax.set_title(text, pad=6 + 15 * self.event_levels)
-
-    def legends(self, fig, event_handles: list, handles: list, ncols: int, title: str | None = None) -> None:
-        """The data legend and the key to the numbered event lines, both below the plot."""
-        ncols = max(1, min(ncols, len(handles)))
-        handles = _row_major(handles, ncols)
-        if event_handles:
-            fig.legend(handles=event_handles, loc="outside lower left", ncols=1, title="Dashed lines: events",
-                       alignment="left", handlelength=2.5)
-            fig.legend(handles=handles, loc="outside lower right", ncols=ncols, title=title, alignment="left")
-        else:
-            fig.legend(handles=handles, loc="outside lower center", ncols=ncols, title=title)
-
-    def date_axis(self, ax, label: str) -> None:
-        locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
-        formatter = mdates.ConciseDateFormatter(
-            locator, formats=["%Y", "%b %Y", "%d %b", "%H:%M", "%H:%M", "%S.%f"],
-            zero_formats=["", "%b %Y", "%b %Y", "%d %b", "%H:%M", "%H:%M"], show_offset=False)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(formatter)
-        ax.set_xlim(*self.xlim)
-        ax.set_xlabel(label)
-
-    def count_axis(self, ax, label: str, top: int) -> None:
-        ax.set_ylabel(label)
-        ax.set_ylim(0, max(1, top) * 1.08)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.grid(axis="x", visible=False)
-
-    def stacked(self, ax, periods: np.ndarray, series: list[tuple[str, np.ndarray, str, str]]) -> tuple[np.ndarray, list]:
-        """Stacked weekly bars, one polygon collection per series (fast to draw, small in SVG)."""
-        bottom = np.zeros(len(periods), np.int64)
-        x = mdates.date2num(periods.astype("datetime64[s]"))
-        handles = []
-        for label, values, color, hatch in series:
-            keep = values > 0
-            x0, b, t = x[keep], bottom[keep], (bottom + values)[keep]
-            verts = np.stack([np.c_[x0, b], np.c_[x0, t], np.c_[x0 + 6, t], np.c_[x0 + 6, b]], axis=1)
-            ax.add_collection(PolyCollection(verts.astype(float), facecolors=color, edgecolors="#333333",
-                                             linewidths=0.3, hatch=hatch, zorder=3))
-            handles.append(Patch(label=label, facecolor=color, edgecolor="#333333", linewidth=0.3, hatch=hatch))
-            bottom = bottom + values
-        return bottom, handles
-
-    # -- the charts ----------------------------------------------------------------------------
-
-    def weekly(self) -> Figure:
-        d = self.d
-        fig, ax = self.figure()
-        periods, counts, _ = self.dense(weekly=True)
-        series = [(CHANNEL_NAMES.get(c, c), counts[c], OKABE_ITO[i % 8], HATCHES[i % 8])
-                  for i, c in enumerate(self.channels)]
-        total, handles = self.stacked(ax, periods, series)
-        keys = self.events(ax)
-        self.title(ax, f"Contacts from {d.who} to {d.owner} per week, by channel")
-        self.count_axis(ax, "Contacts in the week", int(total.max()) if len(total) else 0)
-        self.date_axis(ax, f"Week (Monday to Sunday, {d.zone} time)")
-        self.legends(fig, keys, handles, ncols=3, title="Channel")
-        return fig
-
-    def daily(self) -> Figure:
-        d = self.d
-        fig, ax = self.figure()
-        periods, counts, _ = self.dense(weekly=False)
-        total = sum(counts.values()) if counts else np.zeros(len(periods), np.int64)
-        edges = np.r_[periods, periods[-1:] + np.timedelta64(1, "D")]
-        bars = ax.stairs(total, mdates.date2num(edges.astype("datetime64[s]")), fill=True, color=OKABE_ITO[1],
-                         linewidth=0, label="Contacts that day", zorder=3)
-        running = np.cumsum(np.r_[0, total])
-        days = np.arange(len(total))
-        average = (running[days + 1] - running[np.maximum(0, days + 1 - 7)]) / np.minimum(days + 1, 7)
-        line, = ax.plot(periods + np.timedelta64(12, "h"), average, color="#000000", linewidth=1.6,
-                        label="Average of the 7 days up to that day", zorder=4)
-        keys = self.events(ax)
-        self.title(ax, f"Contacts from {d.who} to {d.owner} per day")
-        self.count_axis(ax, "Contacts in the day", int(total.max()) if len(total) else 0)
-        self.date_axis(ax, f"Day ({d.zone} time)")
-        self.legends(fig, keys, [bars, line], ncols=1)
-        return fig
-
-    def hours(self) -> Figure:
-        d = self.d
-        fig, ax = self.figure(height=4.6)
-        grid = np.array(d.hour_weekday, dtype=np.int64)
-        top = max(1, int(grid.max()))
-        image = ax.imshow(grid, cmap="cividis", vmin=0, vmax=top, aspect="auto")
-        cmap = image.get_cmap()
-        small = top >= 1000
-        for y in range(7):
-            for x in range(24):
-                v = int(grid[y, x])
-                if v == 0:
-                    continue                  # an empty cell is left blank (the darkest colour)
-                r, g, b, _ = cmap(v / top)
-                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(x, y, f"{v:,}", ha="center", va="center", fontsize=5.5 if small else 7,
-                        color="white" if dark else "black")
-        ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)])
-        ax.set_yticks(range(7), WEEKDAYS)
-        ax.grid(False)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_xlabel(f"Hour of the day ({d.zone} time; 22 means 22:00 to 22:59)")
-        ax.set_ylabel("Day of the week")
-        ax.set_title(f"Contacts from {d.who} to {d.owner} by hour and day of the week")
-        bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
-        bar.set_label("Contacts")
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        return fig
-
-    def cumulative(self) -> Figure:
-        d = self.d
-        fig, ax = self.figure()
-        periods, counts, outgoing = self.dense(weekly=False)
-        incoming = sum(counts.values()) if counts else np.zeros(len(periods), np.int64)
-        x = np.r_[periods, periods[-1:] + np.timedelta64(1, "D")]    # running totals at each midnight
-        inc, out = np.r_[0, np.cumsum(incoming)], np.r_[0, np.cumsum(outgoing)]
-        a, = ax.step(x, inc, where="post", color=OKABE_ITO[4], linewidth=2.0, label=f"From {d.who} to {d.owner}",
-                     zorder=4)
-        b, = ax.step(x, out, where="post", color=OKABE_ITO[3], linewidth=1.6, linestyle=(0, (1, 1.5)),
-                     label=f"From {d.owner} to {d.who}", zorder=4)
-        keys = self.events(ax)
-        self.title(ax, f"Contacts between {d.who} and {d.owner}, added up over time")
-        self.count_axis(ax, "Contacts so far", int(max(inc[-1], out[-1])))
-        self.date_axis(ax, f"Date ({d.zone} time)")
-        self.legends(fig, keys, [a, b], ncols=1)
-        return fig
-
-    def identifiers(self) -> Figure:
-        d = self.d
-        rows = len(d.identifiers)
-        fig, ax = self.figure(height=max(3.6, 2.4 + 0.3 * rows))
-        kinds = [k for k in IDENTIFIER_NAMES if any(i[1] == k for i in d.identifiers)]
-        weekly = (d.last - d.first).days > 366       # long spans: one dot per week stays legible
-        for row, (_, kind, _, used) in enumerate(d.identifiers):
-            k = kinds.index(kind)
-            days = np.array(used, dtype="datetime64[D]")
-            if weekly:   # the Monday of each week of use, dot in mid-week
-                days = np.unique(days - ((days.astype(np.int64) + 3) % 7).astype("timedelta64[D]"))
-                days = days + np.timedelta64(84, "h")
-            else:
-                days = days + np.timedelta64(12, "h")
-            ax.plot(days, np.full(len(days), row), linestyle="none", marker=MARKERS[k % 8], markersize=4.5,
-                    markerfacecolor=OKABE_ITO[k % 8], markeredgecolor="#222222", markeredgewidth=0.3, zorder=4)
-        mark = not d.unlisted_group      # in the unlisted group every identifier is unlisted: no need to say
-        ax.set_yticks(range(rows), [f"{display}{' (not in case.toml)' if mark and not listed else ''}"
-                                    for display, _, listed, _ in d.identifiers])
-        ax.set_ylim(rows - 0.5, -0.5)
-        ax.grid(axis="x", visible=False)
-        keys = self.events(ax)
-        title = f"Identifiers used by {d.who}, first used at the top\none dot per {'week' if weekly else 'day'} of use"
-        if rows < d.identifiers_total:
-            title += f"; the {rows} most used of {d.identifiers_total:,} identifiers"
-        self.title(ax, title)
-        ax.set_ylabel("Identifier")
-        self.date_axis(ax, f"Date ({d.zone} time)")
-        handles = [Line2D([], [], linestyle="none", marker=MARKERS[i % 8], markersize=6, markerfacecolor=OKABE_ITO[i % 8],
-                          markeredgecolor="#222222", markeredgewidth=0.3, label=IDENTIFIER_NAMES[k])
-                   for i, k in enumerate(kinds)]
-        self.legends(fig, keys, handles, ncols=3, title="Kind of identifier")
-        return fig
-
-    def calls(self) -> Figure:
-        d = self.d
-        fig, ax = self.figure()
-        periods = self.periods(weekly=True)
-        index = {p: i for i, p in enumerate(periods.astype("datetime64[D]").tolist())}
-        counts = {label: np.zeros(len(periods), np.int64) for label in d.call_labels}
-        for week, by_label in d.call_weeks:
-            i = index.get(week)
+    def finish(self) -> list[Path]:
+        """Draw what is left here (newest first), wait for the workers; the files in job order."""
+        while True:
+            with self.lock:
+                i = self.queue.pop() if self.queue else None
+                pending = [f for f in self.remote.values() if not f.done()]
             if i is not None:
-                for label, n in by_label.items():
-                    counts[label][i] += n
-        series = []
-        for label in d.call_labels:
-            i = CALL_ORDER.index(label)
-            name = f"Made by {d.owner}" if label == "outgoing" else CALL_NAMES.get(label, label)
-            series.append((name, counts[label], OKABE_ITO[i % 8], HATCHES[i % 8]))
-        total, handles = self.stacked(ax, periods, series)
-        keys = self.events(ax)
-        self.title(ax, f"Calls between {d.who} and {d.owner} per week, by outcome")
-        self.count_axis(ax, "Calls in the week", int(total.max()) if len(total) else 0)
-        self.date_axis(ax, f"Week (Monday to Sunday, {d.zone} time)")
-        self.legends(fig, keys, handles, ncols=4, title="Call")
-        return fig
+                self.results[i] = render(*self.jobs[i])
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
+            else:
+                break
+        for i, future in self.remote.items():
+            try:
+                self.results[i] = future.result()
+            except BrokenProcessPool:                    # the worker died: draw its chart here
+                self.results[i] = render(*self.jobs[i])
+        return [path for i in range(len(self.jobs)) for path in self.results[i]]
 
 
-__all__ = ["write_charts", "chart_data", "ChartData", "figures", "render", "charts_dir", "CHART_NAMES", "OKABE_ITO"]
+__all__ = ["write_charts", "analyse_and_chart", "chart_data", "charts_dir", "ChartData", "figures", "render",
+           "CHART_NAMES", "OKABE_ITO", "STYLE"]

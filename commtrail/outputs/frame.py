@@ -30,7 +30,7 @@ class Exhibits(Sequence[str]):
 
     __slots__ = ("_names", "_rows")
 
-    def __init__(self, names: pa.Array, rows: np.ndarray) -> None:
+    def __init__(self, names: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> None:
         self._names = names
         self._rows = np.asarray(rows, dtype=np.int64)
 
@@ -91,7 +91,7 @@ class Frame:
     group: np.ndarray               # codes into ``groups`` (party names and UNKNOWN)
     groups: list[str]
     duration: np.ndarray            # float seconds, NaN when unknown
-    exhibit: pa.Array               # exhibit names, indexed by master position
+    exhibit: pa.ChunkedArray        # exhibit names, indexed by master position
     span: tuple[int, int] | None    # first and last time (µs UTC) of any dated row, any party
     undated: dict[str, int] = field(default_factory=dict)
     bounds: dict[int, tuple[int, int]] = field(default_factory=dict)   # group code -> slice
@@ -129,9 +129,7 @@ def load_frame(case: Case, party_names: list[str]) -> Frame:
     """Read the master's analysis columns; ``party_names`` gives the order of the groups."""
     table = read_master(case, ["ts_utc", "channel", "kind", "direction", "party", "duration_s", "exhibit"])
     zone = case.config.timezone
-    exhibit = table["exhibit"].combine_chunks() if table.num_rows else pa.array([], pa.string())
-    if isinstance(exhibit, pa.ChunkedArray):  # pragma: no cover - combine_chunks of one chunk
-        exhibit = exhibit.chunk(0)
+    exhibit = table["exhibit"] if table.num_rows else pa.chunked_array([], pa.string())
     ts_col = table["ts_utc"]
     dated = pc.is_valid(ts_col).to_numpy(zero_copy_only=False) if table.num_rows else np.zeros(0, bool)
     party_col = table["party"].fill_null(UNKNOWN) if table.num_rows else pa.chunked_array([], pa.string())
@@ -165,7 +163,7 @@ def load_frame(case: Case, party_names: list[str]) -> Frame:
     if len(ts) and not (np.all(np.diff(ts) >= 0)):
         order = np.lexsort((row, ts, group))
     else:
-        order = np.argsort(group, kind="stable")
+        order = np.argsort(group.astype(np.int16 if len(groups) < 32_000 else np.int32), kind="stable")  # radix
     row, ts, group = row[order], ts[order], group[order]
     channel, kind, direction, duration = channel[order], kind[order], direction[order], duration[order]
 
