@@ -67,7 +67,7 @@ def write_charts(case: Case, party: str | None = None, analysis: CaseAnalysis | 
         for p in analysis.parties:
             if wanted is None or p.name == wanted:
                 drawer.add(analysis, p)
-        return drawer.finish()
+        return _tidy(drawer.finish(), charts_dir(case), analysis, wanted)
 
 
 def analyse_and_chart(case: Case, party: str | None = None,
@@ -77,7 +77,19 @@ def analyse_and_chart(case: Case, party: str | None = None,
     wanted = resolve_party(case.config, party) if party is not None else None
     with _Drawer(case, workers) as drawer:
         analysis = analyse(case, wanted, on_party=drawer.add)
-        return analysis, drawer.finish()
+        return analysis, _tidy(drawer.finish(), charts_dir(case), analysis, wanted)
+
+
+def _tidy(written: list[Path], folder: Path, analysis: CaseAnalysis, wanted: str | None) -> list[Path]:
+    """Remove chart files an earlier run left that this run would not write (a renamed party, a
+    chart with nothing left to show), so that the folder holds exactly the current charts."""
+    keep = {p.name for p in written}
+    prefixes = tuple(f"{p.slug}-" for p in analysis.parties if wanted is None or p.name == wanted)
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".png", ".svg") and path.name not in keep and (wanted is None or
+                                                                          path.name.startswith(prefixes)):
+            path.unlink()
+    return written
 
 
 def _master_rows(case: Case) -> int:

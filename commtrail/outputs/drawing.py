@@ -23,10 +23,10 @@ import matplotlib
 import matplotlib.style
 import numpy as np
 from matplotlib import dates as mdates
-from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, PathPatch
+from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from commtrail.outputs.labels import CALL_ORDER, WEEKDAYS
@@ -67,6 +67,13 @@ STYLE = {
     "image.interpolation": "nearest",
 }
 PNG_METADATA = {"Software": None}
+# layout, in inches (10-point text): fixed rules instead of a layout engine
+TITLE_LINE = 0.26        # a 12-point title line with its padding
+EVENT_STEP = 15 / 72     # each further level of stacked event numbers
+AXIS_BELOW = 0.56        # tick marks, tick labels and the axis label under the plot
+LEGEND_ROW = 0.215       # one row of a legend
+LEGEND_PAD = 0.16        # a legend's inner padding
+KEY_TITLE = "Dashed lines: events"
 SVG_METADATA = {"Date": None, "Creator": None}
 
 
@@ -93,10 +100,16 @@ class ChartData:
     call_labels: list[str]
 
     def charts(self) -> list[str]:
-        """The charts this party has something to show in."""
+        """The charts this party has something to show in.
+
+        Senders not listed in case.toml are many people together: their weekly volume, the
+        identifiers (new numbers after a block) and the calls (withheld numbers) say something; a
+        daily, cumulative or hour-of-day pattern of strangers mixed together would only mislead,
+        so those three are drawn for listed parties only.
+        """
         if not self.daily:
             return []
-        names = ["weekly", "daily", "hours", "cumulative"]
+        names = ["weekly"] if self.unlisted_group else ["weekly", "daily", "hours", "cumulative"]
         if self.identifiers:
             names.append("identifiers")
         if self.call_labels:
@@ -160,6 +173,67 @@ def _day64(d: date) -> np.datetime64:
     return np.datetime64(d.isoformat(), "D")
 
 
+def _cell_numbers(fig, ax, grid: np.ndarray, cmap, top: int) -> None:
+    """The count in each non-empty cell, white on dark cells and black on light ones, drawn as one
+    collection of glyph outlines (168 separate text objects take several times longer to draw)."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+    from matplotlib.textpath import text_to_path
+    prop = FontProperties(family="DejaVu Sans", size=7 if top < 1000 else 6.5 if top < 10_000 else 5.5)
+    glyphs: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}   # character -> vertices, codes, advance (points)
+
+    def glyph(ch: str) -> tuple[np.ndarray, np.ndarray, float]:
+        if ch not in glyphs:
+            one = text_to_path.get_text_width_height_descent(ch, prop, ismath=False)[0]
+            two = text_to_path.get_text_width_height_descent(ch + ch, prop, ismath=False)[0]
+            outline = TextPath((0, 0), ch, prop=prop)
+            glyphs[ch] = (outline.vertices, outline.codes, two - one)
+        return glyphs[ch]
+
+    height = glyph("0")[0][:, 1].max()          # digits share one height: centre on half of it
+    shapes: dict[str, MplPath] = {}
+    paths, offsets, colours = [], [], []
+    for y, x in zip(*np.nonzero(grid)):      # an empty cell is left blank (the darkest colour)
+        text = f"{int(grid[y, x]):,}"
+        if text not in shapes:               # the number from its characters' outlines, centred on (0, 0)
+            verts, codes, advance = [], [], 0.0
+            for ch in text:
+                v, c, width = glyph(ch)
+                verts.append(v + (advance, 0.0))
+                codes.append(c)
+                advance += width
+            shapes[text] = MplPath(np.concatenate(verts) - (advance / 2, height / 2), np.concatenate(codes))
+        r, g, b, _ = cmap(grid[y, x] / top)
+        paths.append(shapes[text])
+        offsets.append((x, y))
+        colours.append("white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
+    if paths:      # glyph outlines are in points: scaled to the output's resolution, placed on the cells
+        ax.add_collection(PathCollection(paths, offsets=offsets, offset_transform=ax.transData,
+                                         transform=Affine2D().scale(1 / 72) + fig.dpi_scale_trans,
+                                         facecolors=colours, edgecolors="none", zorder=3))
+
+
+def _text_width(text: str, size: float) -> float:
+    """Width of one line of DejaVu Sans text, in inches (no renderer needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+    width, _, _ = text_to_path.get_text_width_height_descent(text, FontProperties(family="DejaVu Sans", size=size),
+                                                             ismath=False)
+    return width / 72
+
+
+def _legend_width(labels: list[str], ncols: int, title: str | None, handle: float = 2.0) -> float:
+    """About how wide a legend of these labels is, in inches."""
+    em = 10 / 72
+    rows = -(-len(labels) // ncols)
+    columns = [labels[c * rows:(c + 1) * rows] for c in range(ncols)]
+    width = sum(max(_text_width(t, 10) for t in col) + (handle + 0.8) * em for col in columns if col)
+    width += (ncols - 1) * 2.0 * em + 0.8 * em
+    return max(width, _text_width(title, 10) + em if title else 0.0)
+
+
 def _row_major(handles: list, ncols: int) -> list:
     """Order legend entries so that they read left to right, row by row (legends fill by column)."""
     rows = -(-len(handles) // ncols)
@@ -182,8 +256,20 @@ class _Charts:
     # -- helpers -------------------------------------------------------------------------------
 
     def figure(self, height: float = HEIGHT) -> tuple[Figure, object]:
-        fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
-        return fig, fig.add_subplot()
+        """A figure with one axes; :meth:`place` sets the layout (fixed rules: faster than a layout
+        engine, and the same for every chart of a kind)."""
+        fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+        return fig, fig.add_axes((0.1, 0.1, 0.8, 0.8))
+
+    def place(self, fig, ax, *, left: float, bottom: float, top: float, right: float = 0.3) -> None:
+        """Put the axes ``left``/``bottom``/``top``/``right`` inches from the figure's edges."""
+        w, h = fig.get_size_inches()
+        ax.set_position((left / w, bottom / h, 1 - (left + right) / w, 1 - (bottom + top) / h))
+
+    def top_margin(self, title_lines: int = 1) -> float:
+        """Room for the title and the numbered event markers above the plot."""
+        events = (0.2 + EVENT_STEP * (self.event_levels - 1)) if self.event_levels else 0.0
+        return 0.1 + TITLE_LINE * title_lines + events
 
     def periods(self, weekly: bool) -> np.ndarray:
         if weekly:
@@ -231,16 +317,40 @@ class _Charts:
     def title(self, ax, text: str) -> None:
         ax.set_title(text, pad=6 + 15 * self.event_levels)
 
-    def legends(self, fig, event_handles: list, handles: list, ncols: int, title: str | None = None) -> None:
-        """The data legend and the key to the numbered event lines, both below the plot."""
+    def legends(self, fig, event_handles: list, handles: list, ncols: int, title: str | None = None) -> float:
+        """The data legend and the key to the numbered event lines below the plot (side by side when
+        they fit, else one above the other); returns the height they take, in inches."""
         ncols = max(1, min(ncols, len(handles)))
         handles = _row_major(handles, ncols)
-        if event_handles:
-            fig.legend(handles=event_handles, loc="outside lower left", ncols=1, title="Dashed lines: events",
-                       alignment="left", handlelength=2.5)
-            fig.legend(handles=handles, loc="outside lower right", ncols=ncols, title=title, alignment="left")
-        else:
-            fig.legend(handles=handles, loc="outside lower center", ncols=ncols, title=title)
+        w = fig.get_size_inches()[0]
+        data_rows = -(-len(handles) // ncols) + (1 if title else 0)
+        data_h = data_rows * LEGEND_ROW + LEGEND_PAD
+        data_w = _legend_width([x.get_label() for x in handles], ncols, title)
+        inches = {"bbox_transform": fig.dpi_scale_trans}     # anchors in inches: they hold if the height changes
+        if not event_handles:
+            fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(w / 2, data_h + 0.08), ncols=ncols,
+                       title=title, **inches)
+            return data_h
+        key_h = (len(event_handles) + 1) * LEGEND_ROW + LEGEND_PAD
+        key_w = _legend_width([x.get_label() for x in event_handles], 1, KEY_TITLE, handle=2.5)
+        if key_w + data_w + 0.3 <= w:
+            height = max(key_h, data_h)
+            fig.legend(handles=event_handles, loc="upper left", bbox_to_anchor=(0.08, height + 0.08), ncols=1,
+                       title=KEY_TITLE, alignment="left", handlelength=2.5, **inches)
+            fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(w - 0.08, height + 0.08), ncols=ncols,
+                       title=title, alignment="left", **inches)
+            return height
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.08, key_h + data_h + 0.08), ncols=ncols,
+                   title=title, alignment="left", **inches)
+        fig.legend(handles=event_handles, loc="upper left", bbox_to_anchor=(0.08, key_h + 0.08), ncols=1,
+                   title=KEY_TITLE, alignment="left", handlelength=2.5, **inches)
+        return key_h + data_h
+
+    def count_layout(self, fig, ax, legend_h: float) -> None:
+        """Layout of a chart with a date axis below and counts on the left."""
+        ticks = ax.yaxis.get_major_locator().tick_values(*ax.get_ylim())
+        widest = max((_text_width(f"{v:,.0f}", 10) for v in ticks if v >= 0), default=0.1)
+        self.place(fig, ax, left=0.36 + widest, bottom=legend_h + 0.08 + AXIS_BELOW, top=self.top_margin())
 
     def date_axis(self, ax, label: str) -> None:
         locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
@@ -260,7 +370,7 @@ class _Charts:
         ax.grid(axis="x", visible=False)
 
     def stacked(self, ax, periods: np.ndarray, series: list[tuple[str, np.ndarray, str, str]]) -> tuple[np.ndarray, list]:
-        """Stacked weekly bars, one polygon collection per series (fast to draw, small in SVG)."""
+        """Stacked weekly bars, one compound path per series (fast to draw, small in SVG)."""
         bottom = np.zeros(len(periods), np.int64)
         x = mdates.date2num(periods.astype("datetime64[s]"))
         handles = []
@@ -268,8 +378,10 @@ class _Charts:
             keep = values > 0
             x0, b, t = x[keep], bottom[keep], (bottom + values)[keep]
             verts = np.stack([np.c_[x0, b], np.c_[x0, t], np.c_[x0 + 6, t], np.c_[x0 + 6, b]], axis=1)
-            ax.add_collection(PolyCollection(verts.astype(float), facecolors=color, edgecolors="#333333",
-                                             linewidths=0.3, hatch=hatch, zorder=3))
+            if len(verts):    # one compound path per series: its hatching is drawn once, not per bar
+                path = MplPath.make_compound_path_from_polys(verts.astype(float))
+                ax.add_patch(PathPatch(path, facecolor=color, edgecolor="#333333", linewidth=0.3, hatch=hatch,
+                                       zorder=3))
             handles.append(Patch(label=label, facecolor=color, edgecolor="#333333", linewidth=0.3, hatch=hatch))
             bottom = bottom + values
         return bottom, handles
@@ -287,7 +399,7 @@ class _Charts:
         self.title(ax, f"Contacts from {d.who} to {d.owner} per week, by channel")
         self.count_axis(ax, "Contacts in the week", int(total.max()) if len(total) else 0)
         self.date_axis(ax, f"Week (Monday to Sunday, {d.zone} time)")
-        self.legends(fig, keys, handles, ncols=3, title="Channel")
+        self.count_layout(fig, ax, self.legends(fig, keys, handles, ncols=3, title="Channel"))
         return fig
 
     def daily(self) -> Figure:
@@ -307,7 +419,7 @@ class _Charts:
         self.title(ax, f"Contacts from {d.who} to {d.owner} per day")
         self.count_axis(ax, "Contacts in the day", int(total.max()) if len(total) else 0)
         self.date_axis(ax, f"Day ({d.zone} time)")
-        self.legends(fig, keys, [bars, line], ncols=1)
+        self.count_layout(fig, ax, self.legends(fig, keys, [bars, line], ncols=1))
         return fig
 
     def hours(self) -> Figure:
@@ -316,17 +428,7 @@ class _Charts:
         grid = np.array(d.hour_weekday, dtype=np.int64)
         top = max(1, int(grid.max()))
         image = ax.imshow(grid, cmap="cividis", vmin=0, vmax=top, aspect="auto")
-        cmap = image.get_cmap()
-        small = top >= 1000
-        for y in range(7):
-            for x in range(24):
-                v = int(grid[y, x])
-                if v == 0:
-                    continue                  # an empty cell is left blank (the darkest colour)
-                r, g, b, _ = cmap(v / top)
-                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(x, y, f"{v:,}", ha="center", va="center", fontsize=5.5 if small else 7,
-                        color="white" if dark else "black")
+        _cell_numbers(fig, ax, grid, image.get_cmap(), top)
         ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)])
         ax.set_yticks(range(7), WEEKDAYS)
         ax.grid(False)
@@ -335,7 +437,12 @@ class _Charts:
         ax.set_xlabel(f"Hour of the day ({d.zone} time; 22 means 22:00 to 22:59)")
         ax.set_ylabel("Day of the week")
         ax.set_title(f"Contacts from {d.who} to {d.owner} by hour and day of the week")
-        bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+        w, h = fig.get_size_inches()
+        left = 0.36 + max(_text_width(day, 10) for day in WEEKDAYS)
+        top_in, bottom_in = self.top_margin(), 0.14 + AXIS_BELOW
+        self.place(fig, ax, left=left, bottom=bottom_in, top=top_in, right=1.25)
+        cax = fig.add_axes(((w - 1.05) / w, bottom_in / h, 0.16 / w, 1 - (bottom_in + top_in) / h))
+        bar = fig.colorbar(image, cax=cax)
         bar.set_label("Contacts")
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         return fig
@@ -355,13 +462,13 @@ class _Charts:
         self.title(ax, f"Contacts between {d.who} and {d.owner}, added up over time")
         self.count_axis(ax, "Contacts so far", int(max(inc[-1], out[-1])))
         self.date_axis(ax, f"Date ({d.zone} time)")
-        self.legends(fig, keys, [a, b], ncols=1)
+        self.count_layout(fig, ax, self.legends(fig, keys, [a, b], ncols=1))
         return fig
 
     def identifiers(self) -> Figure:
         d = self.d
         rows = len(d.identifiers)
-        fig, ax = self.figure(height=max(3.6, 2.4 + 0.3 * rows))
+        fig, ax = self.figure()
         kinds = [k for k in IDENTIFIER_NAMES if any(i[1] == k for i in d.identifiers)]
         weekly = (d.last - d.first).days > 366       # long spans: one dot per week stays legible
         for row, (_, kind, _, used) in enumerate(d.identifiers):
@@ -375,8 +482,9 @@ class _Charts:
             ax.plot(days, np.full(len(days), row), linestyle="none", marker=MARKERS[k % 8], markersize=4.5,
                     markerfacecolor=OKABE_ITO[k % 8], markeredgecolor="#222222", markeredgewidth=0.3, zorder=4)
         mark = not d.unlisted_group      # in the unlisted group every identifier is unlisted: no need to say
-        ax.set_yticks(range(rows), [f"{display}{' (not in case.toml)' if mark and not listed else ''}"
-                                    for display, _, listed, _ in d.identifiers])
+        labels = [f"{display}{' (not in case.toml)' if mark and not listed else ''}"
+                  for display, _, listed, _ in d.identifiers]
+        ax.set_yticks(range(rows), labels)
         ax.set_ylim(rows - 0.5, -0.5)
         ax.grid(axis="x", visible=False)
         keys = self.events(ax)
@@ -389,7 +497,11 @@ class _Charts:
         handles = [Line2D([], [], linestyle="none", marker=MARKERS[i % 8], markersize=6, markerfacecolor=OKABE_ITO[i % 8],
                           markeredgecolor="#222222", markeredgewidth=0.3, label=IDENTIFIER_NAMES[k])
                    for i, k in enumerate(kinds)]
-        self.legends(fig, keys, handles, ncols=3, title="Kind of identifier")
+        legend_h = self.legends(fig, keys, handles, ncols=3, title="Kind of identifier")
+        widest = max((_text_width(t, 10) for t in labels), default=0.5)
+        bottom, top = legend_h + 0.08 + AXIS_BELOW, self.top_margin(title.count("\n") + 1)
+        fig.set_size_inches(WIDTH, bottom + top + max(1.2, 0.3 * rows))     # 0.3 inch per identifier
+        self.place(fig, ax, left=min(0.36 + widest, WIDTH / 2), bottom=bottom, top=top)
         return fig
 
     def calls(self) -> Figure:
@@ -413,5 +525,5 @@ class _Charts:
         self.title(ax, f"Calls between {d.who} and {d.owner} per week, by outcome")
         self.count_axis(ax, "Calls in the week", int(total.max()) if len(total) else 0)
         self.date_axis(ax, f"Week (Monday to Sunday, {d.zone} time)")
-        self.legends(fig, keys, handles, ncols=4, title="Call")
+        self.count_layout(fig, ax, self.legends(fig, keys, handles, ncols=4, title="Call"))
         return fig

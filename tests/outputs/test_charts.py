@@ -121,6 +121,16 @@ def test_charts_are_written_and_identical_on_rerun(case):
     assert digest(again) == before
 
 
+def test_stale_chart_files_are_removed(case):
+    folder = case.report_dir / "charts"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "unknown-daily.png").write_bytes(b"old")       # drawn by an earlier version
+    (folder / "notes.txt").write_text("kept")
+    write_charts(case, party="(unknown)", workers=1)
+    assert not (folder / "unknown-daily.png").exists()
+    assert (folder / "notes.txt").exists() and (folder / "unknown-weekly.svg").exists()
+
+
 def test_unknown_party_names_the_parties(case):
     with pytest.raises(UsageError) as err:
         write_charts(case, party="Jamie")
@@ -130,9 +140,10 @@ def test_unknown_party_names_the_parties(case):
 def test_cli_chart(case, capsys):
     assert main(["chart", str(case.root)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"24 chart files in {case.report_dir / 'charts'}:"
+    assert out[0] == f"18 chart files in {case.report_dir / 'charts'}:"
     assert out[1:3] == ["  jordan-weekly.png", "  jordan-weekly.svg"]
-    assert "  unknown-identifiers.svg" in out
+    assert [line.strip() for line in out if "unknown" in line] == [
+        f"unknown-{name}.{ext}" for name in ("weekly", "identifiers", "calls") for ext in ("png", "svg")]
     assert main(["chart", str(case.root), "--party", "Jamie"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Error: there is no party called 'Jamie'. The parties are: Jordan;")
