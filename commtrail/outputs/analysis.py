@@ -497,7 +497,6 @@ class _Context:
         links = self.config.links
         linked_ids = pa.array(sorted(links), pa.string())
         linked_party = [links[k].party for k in sorted(links)]
-        group_name = np.array(f.groups, dtype=object)
         direction = f.direction[pos]
         # senders of incoming (and unknown-direction) rows
         use_sender = (direction != self.dir_code["outgoing"]) & sender.is_valid().to_numpy(zero_copy_only=False)
@@ -514,11 +513,11 @@ class _Context:
         # a recipient belongs to the row's party when linked to it, or when it is the only one;
         # the unlisted group takes recipients linked to nobody
         link_index = pc.index_in(flat, linked_ids).fill_null(-1).to_numpy(zero_copy_only=False)
-        link_party = np.array(linked_party + [None], dtype=object)[link_index]
-        row_party = group_name[f.group[pos[parent]]]
+        link_group = np.array([f.groups.index(p) if p in f.groups else -3 for p in linked_party] + [-4])[link_index]
+        row_group = f.group[pos[parent]]
         others = np.bincount(parent, minlength=len(pos))[parent]
-        unlisted_row = row_party == UNKNOWN
-        keep = np.where(unlisted_row, link_index < 0, (link_party == row_party) | ((link_index < 0) & (others == 1)))
+        keep = np.where(row_group == f.groups.index(UNKNOWN), link_index < 0,
+                        (link_group == row_group) | ((link_index < 0) & (others == 1)))
         r_pos = pos[parent[keep]]
         r_id = flat.filter(pa.array(keep))
         ids = pa.chunked_array([s_id, r_id], pa.string())
@@ -526,7 +525,7 @@ class _Context:
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self.ident_names = encoded.dictionary.to_pylist()
         pair_pos = np.concatenate([s_pos, r_pos])
-        order = np.lexsort((codes, pair_pos))
+        order = np.argsort(pair_pos, kind="stable")    # two sorted runs; in a row: sender, then recipients
         pair_pos, codes = pair_pos[order], codes[order]
         self.ident_pairs = (pair_pos, codes)
         first = np.r_[True, pair_pos[1:] != pair_pos[:-1]] if len(pair_pos) else np.zeros(0, bool)
@@ -589,14 +588,17 @@ class _Context:
         f = self.frame
         if not len(pos):
             return []
-        frame = pd.DataFrame({"p": period, "c": f.channel[pos], "d": f.direction[pos]})
-        grouped = frame.groupby(["p", "c", "d"], sort=True).size()
-        out = []
-        channels, directions = f.channels, f.directions
-        for (p, c, d), n in zip(grouped.index.tolist(), grouped.tolist()):
-            out.append(CountRow(_day_date(p), channels[c], directions[d], int(n)))
-        out.sort(key=lambda r: (r.period, r.channel, r.direction))
-        return out
+        # group on the names' sort ranks, so that rows come out ordered by (period, channel, direction) names
+        channels, directions = sorted(f.channels), sorted(f.directions)
+        c_rank = np.array([channels.index(c) for c in f.channels], dtype=np.int64)
+        d_rank = np.array([directions.index(d) for d in f.directions], dtype=np.int64)
+        key = (np.asarray(period, dtype=np.int64) * len(channels) + c_rank[f.channel[pos]]) * len(directions) \
+            + d_rank[f.direction[pos]]
+        keys, counts = np.unique(key, return_counts=True)
+        days = (keys // (len(channels) * len(directions))).astype("datetime64[D]").tolist()
+        cs = ((keys // len(directions)) % len(channels)).tolist()
+        ds = (keys % len(directions)).tolist()
+        return [CountRow(day, channels[c], directions[d], n) for day, c, d, n in zip(days, cs, ds, counts.tolist())]
 
     def _moment(self, p: int) -> Moment:
         f = self.frame
@@ -666,9 +668,15 @@ class _Context:
                 kinds = running[ends] - running[starts]
                 first, last = _locals(ts[starts], self.zone), _locals(ts[ends - 1], self.zone)
                 names = self.call_labels
-                for a, b, t0, t1, row in zip(starts.tolist(), ends.tolist(), first, last, kinds.tolist()):
-                    series.append(CallSeries(b - a, t0, t1, {names[k]: n for k, n in enumerate(row) if n},
-                                             f.exhibits(calls[a:b])))
+                # each series' counts by kind as a dict, built from the non-zero cells only
+                by_series: list[dict[str, int]] = [{} for _ in range(len(starts))]
+                rows, cols = np.nonzero(kinds)
+                for r, c, n in zip(rows.tolist(), cols.tolist(), kinds[rows, cols].tolist()):
+                    by_series[r][names[c]] = n
+                rows_of = f.row[calls]
+                exhibit = f.exhibit
+                for a, b, t0, t1, k in zip(starts.tolist(), ends.tolist(), first, last, by_series):
+                    series.append(CallSeries(b - a, t0, t1, k, Exhibits(exhibit, rows_of[a:b])))
         longest = max(series, key=lambda s: s.calls) if series else None   # the first of the longest
         return RepeatedCalls(REPEAT_CALL_MINUTES, len(calls), series, sum(s.calls - 1 for s in series), longest)
 
