@@ -10,18 +10,18 @@ are the same whichever process draws them.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from commtrail.case import Case
 from commtrail.outputs.analysis import CALL_ORDER, UNKNOWN, CaseAnalysis, PartyAnalysis, analyse, resolve_party
-from commtrail.outputs.drawing import (CHART_NAMES, MAX_IDENTIFIER_ROWS, OKABE_ITO, STYLE, ChartData, _warm_up,
-                                       figures, render)
+from commtrail.outputs.drawing import CHART_NAMES, MAX_IDENTIFIER_ROWS, OKABE_ITO, STYLE, ChartData, figures, render
 from commtrail.outputs.sentences import day_text, event_name, wording
 
 PARALLEL_FROM_ROWS = 200_000     # cases this large draw their charts in two processes
@@ -100,75 +100,114 @@ def _master_rows(case: Case) -> int:
 
 
 class _Drawer:
-    """Draws chart jobs here and, for large cases, in extra processes that take jobs as they come."""
+    """Draws chart jobs here and, for large cases, in one more process (see chartworker.py) that
+    takes the oldest waiting job whenever it is free; this process takes the newest ones."""
 
     def __init__(self, case: Case, workers: int | None) -> None:
         if workers is None:
             workers = 2 if (os.cpu_count() or 1) >= 2 and _master_rows(case) >= PARALLEL_FROM_ROWS else 1
         self.out_dir = charts_dir(case)
         self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.slots = max(0, workers - 1)
-        self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn")) \
-            if self.slots else None
         self.jobs: list[tuple[ChartData, str, Path]] = []
         self.queue: deque[int] = deque()
-        self.remote: dict[int, Future] = {}
-        self.in_flight = 0
         self.results: dict[int, list[Path]] = {}
-        self.lock = threading.RLock()
-        if self.pool is not None:
-            for _ in range(self.slots):
-                self.pool.submit(_warm_up)      # start the worker now: it loads matplotlib meanwhile
+        self.busy: int | None = None              # the job the worker is drawing
+        self.worker_error = ""
+        self.done = threading.Condition()
+        self.stderr = None
+        self.proc = self._start() if workers > 1 else None
+        if self.proc is not None:
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _start(self) -> subprocess.Popen | None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))   # the same commtrail
+        self.stderr = tempfile.TemporaryFile()
+        try:
+            return subprocess.Popen([sys.executable, "-m", "commtrail.outputs.chartworker"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        except OSError as exc:               # no second process: everything is drawn here
+            self.worker_error = str(exc)
+            return None
 
     def __enter__(self) -> _Drawer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()           # the worker ends at the end of its input
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def add(self, analysis: CaseAnalysis, party: PartyAnalysis) -> None:
         """Queue the charts of one party."""
         data = chart_data(analysis, party)
-        with self.lock:
+        with self.done:
             for name in data.charts():
                 self.queue.append(len(self.jobs))
                 self.jobs.append((data, name, self.out_dir / f"{data.slug}-{name}"))
-        self._feed()
+            self._feed()
 
-    def _feed(self, done: Future | None = None) -> None:
-        with self.lock:
-            if done is not None:
-                self.in_flight -= 1
-            while self.pool is not None and self.queue and self.in_flight < self.slots:
-                i = self.queue.popleft()                 # workers take the oldest job
-                try:
-                    future = self.pool.submit(render, *self.jobs[i])
-                except Exception:                        # noqa: BLE001 - a broken pool: draw here instead
+    def _feed(self) -> None:
+        """Give the worker the oldest waiting job if it is free (called holding the lock)."""
+        if self.proc is None or self.busy is not None or not self.queue:
+            return
+        i = self.queue.popleft()
+        try:
+            pickle.dump((i, *self.jobs[i]), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.flush()
+        except (OSError, ValueError):        # the worker is gone: draw here
+            self.queue.appendleft(i)
+            self._lost()
+            return
+        self.busy = i
+
+    def _lost(self) -> None:
+        self.proc = None
+        if self.busy is not None:
+            self.queue.appendleft(self.busy)
+            self.busy = None
+        self.done.notify_all()
+
+    def _read(self) -> None:
+        """Collect the worker's answers (a thread)."""
+        proc = self.proc
+        while True:
+            try:
+                i, paths, error = pickle.load(proc.stdout)
+            except Exception:                # noqa: BLE001 - EOF or a broken worker: draw here
+                with self.done:
+                    if not self.worker_error and proc.poll() is not None:
+                        self.stderr.seek(0)
+                        self.worker_error = self.stderr.read().decode("utf-8", "replace")[-2000:]
+                    self._lost()
+                return
+            with self.done:
+                self.busy = None
+                if paths is None:            # the worker could not draw it: this process will
+                    self.worker_error = error
                     self.queue.appendleft(i)
-                    self.pool = None
-                    break
-                self.remote[i] = future
-                self.in_flight += 1
-                future.add_done_callback(self._feed)
+                else:
+                    self.results[i] = [Path(p) for p in paths]
+                self._feed()
+                self.done.notify_all()
 
     def finish(self) -> list[Path]:
-        """Draw what is left here (newest first), wait for the workers; the files in job order."""
+        """Draw what is left here (newest first), wait for the worker; the files in job order."""
         while True:
-            with self.lock:
-                i = self.queue.pop() if self.queue else None
-                pending = [f for f in self.remote.values() if not f.done()]
-            if i is not None:
-                self.results[i] = render(*self.jobs[i])
-            elif pending:
-                wait(pending, return_when=FIRST_COMPLETED)
-            else:
-                break
-        for i, future in self.remote.items():
-            try:
-                self.results[i] = future.result()
-            except BrokenProcessPool:                    # the worker died: draw its chart here
-                self.results[i] = render(*self.jobs[i])
+            with self.done:
+                while not self.queue and self.busy is not None:
+                    self.done.wait()
+                if not self.queue:
+                    break
+                i = self.queue.pop()
+            self.results[i] = render(*self.jobs[i])
         return [path for i in range(len(self.jobs)) for path in self.results[i]]
 
 
