@@ -165,11 +165,11 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 @command("chart")
 def _chart(args: argparse.Namespace, console: Console) -> int:
     from commtrail.case import Case
-    from commtrail.outputs.charts import write_charts
+    from commtrail.outputs.charts import charts_dir, write_charts
     from commtrail.outputs.manifest import write_manifest
     case = Case(Path(args.case))
     paths = write_charts(case, party=args.party)
-    write_manifest(case, paths)
+    write_manifest(case, [charts_dir(case)])
     console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
     for path in paths:
         console.print(f"  {path.name}", markup=False)
