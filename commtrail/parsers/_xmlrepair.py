@@ -313,8 +313,11 @@ class RepairReader:
             data = self._read_raw()
         final = not data
         if self._decoder is not None:
-            text = self._decoder.decode(data, final)
+            text = self._decoder.decode(data, False)
             data = text.encode("utf-8", "surrogatepass")
+            if final and self._decoder.getstate()[0]:
+                # a dangling half code unit at the end: one invalid byte, repaired (and counted) below
+                data += b"\xff"
         if final:
             self.eof = True
             buf, self._pending = self._pending + data, b""
