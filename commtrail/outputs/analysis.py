@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
-from commtrail.outputs.frame import UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
+from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import find_hits, phrase_list
 from commtrail.timeline.identity import kind_of
@@ -364,7 +364,9 @@ def analyse(case: Case, party: str | None = None,
     zone = ZoneInfo(config.timezone)
     names = party_names(config)
     wanted = resolve_party(config, party) if party is not None else None
-    frame = load_frame(case, names)
+    # one read of every column the figures use (the reader decodes them in parallel)
+    table = read_master(case, FRAME_COLUMNS + ["sender", "recipients", "body", "subject"])
+    frame = load_frame(case, names, table)
     if wanted is not None:
         targets = [wanted]
     else:
@@ -374,7 +376,8 @@ def analyse(case: Case, party: str | None = None,
             targets.append(UNKNOWN)
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
-    ctx = _Context(case, frame, zone, targets, events)
+    ctx = _Context(case, frame, table, zone, targets, events)
+    del table
     span = frame.span
     result = CaseAnalysis(
         title=config.title, timezone=config.timezone, owner=config.owner_name, master_rows=frame.rows,
@@ -445,7 +448,8 @@ def shift_days(when: datetime, days: int, zone: ZoneInfo) -> datetime:
 class _Context:
     """The frame plus what all parties share: identifiers per row, red-flag hits."""
 
-    def __init__(self, case: Case, frame: Frame, zone: ZoneInfo, targets: list[str], events: list[CaseEvent]):
+    def __init__(self, case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, targets: list[str],
+                 events: list[CaseEvent]):
         self.case, self.frame, self.zone, self.events = case, frame, zone, events
         self.config = case.config
         f = frame
@@ -460,10 +464,10 @@ class _Context:
         self.positions = np.concatenate([np.arange(s.start, s.stop) for s in slices]) if slices else \
             np.zeros(0, np.int64)
         self.call_label, self.call_labels = self._call_labels()
-        self._identities()
+        self._identities(table)
         phrases, self.phrase_source = phrase_list(self.config)
         self.phrases = phrases
-        self._red_flags()
+        self._red_flags(table)
 
     # -- per-row helpers -----------------------------------------------------------------------
 
@@ -478,9 +482,10 @@ class _Context:
         label = np.where(answered_by_duration, labels.index("answered"), label).astype(np.int8)
         return label, labels
 
-    def _identities(self) -> None:
+    def _identities(self, table: pa.Table) -> None:
         """Which identifier each contact row attributes to its party (sender of incoming, recipients
-        of outgoing), as (position, identifier code) pairs, and one identifier per row."""
+        of outgoing), as (position, identifier code) pairs, and one identifier per row. Worked out
+        over the master's own row order (no copy of the columns), then mapped to frame positions."""
         f = self.frame
         pos = self.positions[self.contact[self.positions]]
         self.ident_names: list[str] = []
@@ -489,57 +494,64 @@ class _Context:
         self.ident_kind = np.array(["other"], dtype=object)
         if not len(pos):
             return
-        table = read_master(self.case, ["sender", "recipients"])
-        take = pa.array(f.row[pos])
-        sender = table["sender"].take(take).combine_chunks()
-        recipients = table["recipients"].take(take).combine_chunks()
+        at = np.full(f.rows, -1, dtype=np.int64)          # master row -> frame position
+        at[f.row] = np.arange(len(f.row))
+        wanted = np.zeros(f.rows, dtype=bool)             # contact rows of the parties analysed
+        wanted[f.row[pos]] = True
+        direction = np.full(f.rows, -1, dtype=np.int32)
+        direction[f.row] = f.direction
+        group = np.full(f.rows, -1, dtype=np.int32)
+        group[f.row] = f.group
         owner = pa.array(sorted(self.config.owner_ids()), pa.string())
         links = self.config.links
         linked_ids = pa.array(sorted(links), pa.string())
         linked_party = [links[k].party for k in sorted(links)]
-        direction = f.direction[pos]
+
+        def mask(array) -> np.ndarray:
+            return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
         # senders of incoming (and unknown-direction) rows
-        use_sender = (direction != self.dir_code["outgoing"]) & sender.is_valid().to_numpy(zero_copy_only=False)
-        use_sender &= ~pc.is_in(sender, owner).fill_null(False).to_numpy(zero_copy_only=False)
-        s_pos = pos[use_sender]
+        sender = table["sender"]
+        use_sender = wanted & (direction != self.dir_code["outgoing"]) & mask(sender.is_valid()) \
+            & ~mask(pc.is_in(sender, owner).fill_null(False))
+        s_pos = at[np.flatnonzero(use_sender)]
         s_id = sender.filter(pa.array(use_sender))
         # recipients of outgoing (and unknown-direction) rows, the owner left out
+        recipients = table["recipients"]
         flat = pc.list_flatten(recipients)
-        parent = pc.list_parent_indices(recipients).to_numpy(zero_copy_only=False)
-        keep = flat.is_valid().to_numpy(zero_copy_only=False) & \
-            ~pc.is_in(flat, owner).fill_null(False).to_numpy(zero_copy_only=False) & \
-            (direction[parent] != self.dir_code["incoming"])
+        parent = np.asarray(pc.list_parent_indices(recipients).to_numpy(zero_copy_only=False), dtype=np.int64)
+        keep = wanted[parent] & mask(flat.is_valid()) & ~mask(pc.is_in(flat, owner).fill_null(False)) \
+            & (direction[parent] != self.dir_code["incoming"])
         flat, parent = flat.filter(pa.array(keep)), parent[keep]
         # a recipient belongs to the row's party when linked to it, or when it is the only one;
         # the unlisted group takes recipients linked to nobody
-        link_index = pc.index_in(flat, linked_ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        link_index = np.asarray(pc.index_in(flat, linked_ids).fill_null(-1).to_numpy(zero_copy_only=False))
         link_group = np.array([f.groups.index(p) if p in f.groups else -3 for p in linked_party] + [-4])[link_index]
-        row_group = f.group[pos[parent]]
-        others = np.bincount(parent, minlength=len(pos))[parent]
+        row_group = group[parent]
+        others = np.bincount(parent, minlength=f.rows)[parent]
         keep = np.where(row_group == f.groups.index(UNKNOWN), link_index < 0,
                         (link_group == row_group) | ((link_index < 0) & (others == 1)))
-        r_pos = pos[parent[keep]]
+        r_pos = at[parent[keep]]
         r_id = flat.filter(pa.array(keep))
-        ids = pa.chunked_array([s_id, r_id], pa.string())
+        ids = pa.chunked_array(list(s_id.chunks) + list(r_id.chunks), pa.string())
         encoded = pc.dictionary_encode(ids).combine_chunks()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self.ident_names = encoded.dictionary.to_pylist()
         pair_pos = np.concatenate([s_pos, r_pos])
-        order = np.argsort(pair_pos, kind="stable")    # two sorted runs; in a row: sender, then recipients
+        order = np.argsort(pair_pos, kind="stable")    # in a row: the sender, then the recipients in order
         pair_pos, codes = pair_pos[order], codes[order]
         self.ident_pairs = (pair_pos, codes)
         first = np.r_[True, pair_pos[1:] != pair_pos[:-1]] if len(pair_pos) else np.zeros(0, bool)
         self.row_ident[pair_pos[first]] = codes[first]
         self.ident_kind = np.array([kind_of(v) for v in self.ident_names] or ["other"], dtype=object)
 
-    def _red_flags(self) -> None:
+    def _red_flags(self, table: pa.Table) -> None:
         """Texts of the analysed contact rows that contain a phrase: position -> [(field, hit)]."""
         self.hits: dict[int, list[tuple[str, Any]]] = {}
         f = self.frame
         pos = self.positions[self.contact[self.positions]]
         if not len(pos) or not self.phrases:
             return
-        table = read_master(self.case, ["body", "subject"])
         where = np.full(f.rows, -1, dtype=np.int64)
         where[f.row[pos]] = pos
         self.texts: dict[tuple[int, str], str] = {}
