@@ -606,7 +606,7 @@ class _Context:
         d_rank = np.array([directions.index(d) for d in f.directions], dtype=np.int64)
         key = (np.asarray(period, dtype=np.int64) * len(channels) + c_rank[f.channel[pos]]) * len(directions) \
             + d_rank[f.direction[pos]]
-        keys, counts = np.unique(key, return_counts=True)
+        keys, counts = _count_values(key)
         days = (keys // (len(channels) * len(directions))).astype("datetime64[D]").tolist()
         cs = ((keys // len(directions)) % len(channels)).tolist()
         ds = (keys % len(directions)).tolist()
@@ -626,7 +626,7 @@ class _Context:
     def _direction(self, direction: str, pos: np.ndarray) -> DirectionFigures:
         f = self.frame
         ts = f.ts[pos]
-        days = np.unique(f.day[pos])
+        days = _count_values(f.day[pos])[0]
         run = None
         if len(days):
             breaks = np.flatnonzero(np.diff(days) != 1)
@@ -834,6 +834,20 @@ class _Context:
         order = {ph.text: i for i, ph in enumerate(self.phrases)}
         return RedFlags(self.phrase_source, hits,
                         dict(sorted(by_phrase.items(), key=lambda kv: order.get(kv[0], 0))), by_direction)
+
+
+def _count_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (ascending) and how often each occurs: a bincount over a small range
+    (days, day x channel x direction) instead of a sort."""
+    values = np.asarray(values, dtype=np.int64)
+    if not len(values):
+        return values, values
+    low = int(values.min())
+    if int(values.max()) - low > 50_000_000:      # a huge range: sort instead
+        return np.unique(values, return_counts=True)
+    counts = np.bincount(values - low)
+    present = np.flatnonzero(counts)
+    return present + low, counts[present]
 
 
 def _midnight(day: int, zone: ZoneInfo) -> datetime:
