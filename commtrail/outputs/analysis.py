@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -36,7 +37,7 @@ from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
-from commtrail.outputs.redflags import find_hits, phrase_list
+from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
 from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master
 
@@ -366,7 +367,17 @@ def analyse(case: Case, party: str | None = None,
     wanted = resolve_party(config, party) if party is not None else None
     # one read of every column the figures use (the reader decodes them in parallel)
     table = read_master(case, FRAME_COLUMNS + ["sender", "recipients", "body", "subject"])
-    frame = load_frame(case, names, table)
+    phrases, source = phrase_list(config)
+    with ThreadPoolExecutor(max_workers=1) as pool:      # the phrase search (Arrow, without the GIL) runs
+        scan = pool.submit(_scan_texts, table, phrases)   # beside the rest of the shared work
+        frame = load_frame(case, names, table)
+        ctx = _prepare(case, frame, table, zone, wanted, names, phrases, source, scan)
+    return _parties(ctx, config, zone, on_party)
+
+
+def _prepare(case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, wanted: str | None, names: list[str],
+             phrases: list[Phrase], source: str, scan: Future) -> _Context:
+    config = case.config
     if wanted is not None:
         targets = [wanted]
     else:
@@ -376,8 +387,12 @@ def analyse(case: Case, party: str | None = None,
             targets.append(UNKNOWN)
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
-    ctx = _Context(case, frame, table, zone, targets, events)
-    del table
+    return _Context(case, frame, table, zone, targets, events, phrases, source, scan)
+
+
+def _parties(ctx: _Context, config: CaseConfig, zone: ZoneInfo,
+             on_party: Callable[[CaseAnalysis, PartyAnalysis], None] | None) -> CaseAnalysis:
+    frame, targets, events = ctx.frame, ctx.targets, ctx.events
     span = frame.span
     result = CaseAnalysis(
         title=config.title, timezone=config.timezone, owner=config.owner_name, master_rows=frame.rows,
@@ -449,8 +464,8 @@ class _Context:
     """The frame plus what all parties share: identifiers per row, red-flag hits."""
 
     def __init__(self, case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, targets: list[str],
-                 events: list[CaseEvent]):
-        self.case, self.frame, self.zone, self.events = case, frame, zone, events
+                 events: list[CaseEvent], phrases: list[Phrase], source: str, scan: Future):
+        self.case, self.frame, self.zone, self.events, self.targets = case, frame, zone, events, targets
         self.config = case.config
         f = frame
         self.system_code = f.code(f.kinds, "system")
@@ -465,9 +480,8 @@ class _Context:
             np.zeros(0, np.int64)
         self.call_label, self.call_labels = self._call_labels()
         self._identities(table)
-        phrases, self.phrase_source = phrase_list(self.config)
-        self.phrases = phrases
-        self._red_flags(table)
+        self.phrases, self.phrase_source = phrases, source
+        self._red_flags(scan.result())
 
     # -- per-row helpers -----------------------------------------------------------------------
 
@@ -545,24 +559,22 @@ class _Context:
         self.row_ident[pair_pos[first]] = codes[first]
         self.ident_kind = np.array([kind_of(v) for v in self.ident_names] or ["other"], dtype=object)
 
-    def _red_flags(self, table: pa.Table) -> None:
+    def _red_flags(self, found: dict[str, list[tuple[Any, str]]]) -> None:
         """Texts of the analysed contact rows that contain a phrase: position -> [(field, hit)]."""
         self.hits: dict[int, list[tuple[str, Any]]] = {}
+        self.texts: dict[tuple[int, str], str] = {}
         f = self.frame
         pos = self.positions[self.contact[self.positions]]
-        if not len(pos) or not self.phrases:
+        if not len(pos) or not found:
             return
         where = np.full(f.rows, -1, dtype=np.int64)
         where[f.row[pos]] = pos
-        self.texts: dict[tuple[int, str], str] = {}
-        for name in ("body", "subject"):
-            column = table[name]
-            hits = [h for h in find_hits(column, self.phrases) if where[h.index] >= 0]
-            texts = column.take(pa.array([h.index for h in hits], pa.int64())).to_pylist() if hits else []
-            for hit, text in zip(hits, texts):
+        for name, hits in found.items():
+            for hit, text in hits:
                 p = int(where[hit.index])
-                self.hits.setdefault(p, []).append((name, hit))
-                self.texts[(p, name)] = text
+                if p >= 0:
+                    self.hits.setdefault(p, []).append((name, hit))
+                    self.texts[(p, name)] = text
 
     # -- one party ---------------------------------------------------------------------------
 
@@ -848,6 +860,19 @@ def _count_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts = np.bincount(values - low)
     present = np.flatnonzero(counts)
     return present + low, counts[present]
+
+
+def _scan_texts(table: pa.Table, phrases: list[Phrase]) -> dict[str, list[tuple[Any, str]]]:
+    """Every body and subject of the master that holds a phrase: field -> [(hit, text)]."""
+    out: dict[str, list[tuple[Any, str]]] = {}
+    if not phrases or not table.num_rows:
+        return out
+    for name in ("body", "subject"):
+        column = table[name]
+        hits = find_hits(column, phrases)
+        texts = column.take(pa.array([h.index for h in hits], pa.int64())).to_pylist() if hits else []
+        out[name] = list(zip(hits, texts))
+    return out
 
 
 def _midnight(day: int, zone: ZoneInfo) -> datetime:
