@@ -6,11 +6,13 @@ two years, plus the source inventory, into a case folder under ``--workdir``. Th
 child process (so that peak memory is measured per step):
 
 1. ``build_master`` (the dedup into master.parquet), timed;
-2. ``analyse`` for every party plus ``write_charts`` for every party, timed.
+2. ``analyse_and_chart`` (every figure of every party, and every chart as PNG and SVG, drawn in
+   this process and one chart worker) plus the sentences, timed.
 
-The goal: step 2 under a tenth of step 1.
+The goal: step 2 under a tenth of step 1. Both wall-clock and CPU seconds are reported (the
+machine is shared, and other programs' load changes wall-clock times a lot), with the load average.
 
-    python -m bench.analysis --workdir /tmp/ct-bench [--scale 1.0]
+    python -m bench.analysis --workdir /tmp/ct-bench [--scale 1.0] [--reuse]
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -34,9 +35,9 @@ import pyarrow.compute as pc
 
 from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
-from commtrail.outputs.frame import UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
+from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
-from commtrail.outputs.redflags import find_hits, phrase_list
+from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
 from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master
 
@@ -364,7 +365,19 @@ def analyse(case: Case, party: str | None = None,
     zone = ZoneInfo(config.timezone)
     names = party_names(config)
     wanted = resolve_party(config, party) if party is not None else None
-    frame = load_frame(case, names)
+    # one read of every column the figures use (the reader decodes them in parallel)
+    table = read_master(case, FRAME_COLUMNS + ["sender", "recipients", "body", "subject"])
+    phrases, source = phrase_list(config)
+    with ThreadPoolExecutor(max_workers=1) as pool:      # the phrase search (Arrow, without the GIL) runs
+        scan = pool.submit(_scan_texts, table, phrases)   # beside the rest of the shared work
+        frame = load_frame(case, names, table)
+        ctx = _prepare(case, frame, table, zone, wanted, names, phrases, source, scan)
+    return _parties(ctx, config, zone, on_party)
+
+
+def _prepare(case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, wanted: str | None, names: list[str],
+             phrases: list[Phrase], source: str, scan: Future) -> _Context:
+    config = case.config
     if wanted is not None:
         targets = [wanted]
     else:
@@ -374,7 +387,12 @@ def analyse(case: Case, party: str | None = None,
             targets.append(UNKNOWN)
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
-    ctx = _Context(case, frame, zone, targets, events)
+    return _Context(case, frame, table, zone, targets, events, phrases, source, scan)
+
+
+def _parties(ctx: _Context, config: CaseConfig, zone: ZoneInfo,
+             on_party: Callable[[CaseAnalysis, PartyAnalysis], None] | None) -> CaseAnalysis:
+    frame, targets, events = ctx.frame, ctx.targets, ctx.events
     span = frame.span
     result = CaseAnalysis(
         title=config.title, timezone=config.timezone, owner=config.owner_name, master_rows=frame.rows,
@@ -445,8 +463,9 @@ def shift_days(when: datetime, days: int, zone: ZoneInfo) -> datetime:
 class _Context:
     """The frame plus what all parties share: identifiers per row, red-flag hits."""
 
-    def __init__(self, case: Case, frame: Frame, zone: ZoneInfo, targets: list[str], events: list[CaseEvent]):
-        self.case, self.frame, self.zone, self.events = case, frame, zone, events
+    def __init__(self, case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, targets: list[str],
+                 events: list[CaseEvent], phrases: list[Phrase], source: str, scan: Future):
+        self.case, self.frame, self.zone, self.events, self.targets = case, frame, zone, events, targets
         self.config = case.config
         f = frame
         self.system_code = f.code(f.kinds, "system")
@@ -460,10 +479,9 @@ class _Context:
         self.positions = np.concatenate([np.arange(s.start, s.stop) for s in slices]) if slices else \
             np.zeros(0, np.int64)
         self.call_label, self.call_labels = self._call_labels()
-        self._identities()
-        phrases, self.phrase_source = phrase_list(self.config)
-        self.phrases = phrases
-        self._red_flags()
+        self._identities(table)
+        self.phrases, self.phrase_source = phrases, source
+        self._red_flags(scan.result())
 
     # -- per-row helpers -----------------------------------------------------------------------
 
@@ -478,9 +496,10 @@ class _Context:
         label = np.where(answered_by_duration, labels.index("answered"), label).astype(np.int8)
         return label, labels
 
-    def _identities(self) -> None:
+    def _identities(self, table: pa.Table) -> None:
         """Which identifier each contact row attributes to its party (sender of incoming, recipients
-        of outgoing), as (position, identifier code) pairs, and one identifier per row."""
+        of outgoing), as (position, identifier code) pairs, and one identifier per row. Worked out
+        over the master's own row order (no copy of the columns), then mapped to frame positions."""
         f = self.frame
         pos = self.positions[self.contact[self.positions]]
         self.ident_names: list[str] = []
@@ -489,68 +508,73 @@ class _Context:
         self.ident_kind = np.array(["other"], dtype=object)
         if not len(pos):
             return
-        table = read_master(self.case, ["sender", "recipients"])
-        take = pa.array(f.row[pos])
-        sender = table["sender"].take(take).combine_chunks()
-        recipients = table["recipients"].take(take).combine_chunks()
+        at = np.full(f.rows, -1, dtype=np.int64)          # master row -> frame position
+        at[f.row] = np.arange(len(f.row))
+        wanted = np.zeros(f.rows, dtype=bool)             # contact rows of the parties analysed
+        wanted[f.row[pos]] = True
+        direction = np.full(f.rows, -1, dtype=np.int32)
+        direction[f.row] = f.direction
+        group = np.full(f.rows, -1, dtype=np.int32)
+        group[f.row] = f.group
         owner = pa.array(sorted(self.config.owner_ids()), pa.string())
         links = self.config.links
         linked_ids = pa.array(sorted(links), pa.string())
         linked_party = [links[k].party for k in sorted(links)]
-        direction = f.direction[pos]
+
+        def mask(array) -> np.ndarray:
+            return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
         # senders of incoming (and unknown-direction) rows
-        use_sender = (direction != self.dir_code["outgoing"]) & sender.is_valid().to_numpy(zero_copy_only=False)
-        use_sender &= ~pc.is_in(sender, owner).fill_null(False).to_numpy(zero_copy_only=False)
-        s_pos = pos[use_sender]
+        sender = table["sender"]
+        use_sender = wanted & (direction != self.dir_code["outgoing"]) & mask(sender.is_valid()) \
+            & ~mask(pc.is_in(sender, owner).fill_null(False))
+        s_pos = at[np.flatnonzero(use_sender)]
         s_id = sender.filter(pa.array(use_sender))
         # recipients of outgoing (and unknown-direction) rows, the owner left out
+        recipients = table["recipients"]
         flat = pc.list_flatten(recipients)
-        parent = pc.list_parent_indices(recipients).to_numpy(zero_copy_only=False)
-        keep = flat.is_valid().to_numpy(zero_copy_only=False) & \
-            ~pc.is_in(flat, owner).fill_null(False).to_numpy(zero_copy_only=False) & \
-            (direction[parent] != self.dir_code["incoming"])
+        parent = np.asarray(pc.list_parent_indices(recipients).to_numpy(zero_copy_only=False), dtype=np.int64)
+        keep = wanted[parent] & mask(flat.is_valid()) & ~mask(pc.is_in(flat, owner).fill_null(False)) \
+            & (direction[parent] != self.dir_code["incoming"])
         flat, parent = flat.filter(pa.array(keep)), parent[keep]
         # a recipient belongs to the row's party when linked to it, or when it is the only one;
         # the unlisted group takes recipients linked to nobody
-        link_index = pc.index_in(flat, linked_ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        link_index = np.asarray(pc.index_in(flat, linked_ids).fill_null(-1).to_numpy(zero_copy_only=False))
         link_group = np.array([f.groups.index(p) if p in f.groups else -3 for p in linked_party] + [-4])[link_index]
-        row_group = f.group[pos[parent]]
-        others = np.bincount(parent, minlength=len(pos))[parent]
+        row_group = group[parent]
+        others = np.bincount(parent, minlength=f.rows)[parent]
         keep = np.where(row_group == f.groups.index(UNKNOWN), link_index < 0,
                         (link_group == row_group) | ((link_index < 0) & (others == 1)))
-        r_pos = pos[parent[keep]]
+        r_pos = at[parent[keep]]
         r_id = flat.filter(pa.array(keep))
-        ids = pa.chunked_array([s_id, r_id], pa.string())
+        ids = pa.chunked_array(list(s_id.chunks) + list(r_id.chunks), pa.string())
         encoded = pc.dictionary_encode(ids).combine_chunks()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self.ident_names = encoded.dictionary.to_pylist()
         pair_pos = np.concatenate([s_pos, r_pos])
-        order = np.argsort(pair_pos, kind="stable")    # two sorted runs; in a row: sender, then recipients
+        order = np.argsort(pair_pos, kind="stable")    # in a row: the sender, then the recipients in order
         pair_pos, codes = pair_pos[order], codes[order]
         self.ident_pairs = (pair_pos, codes)
         first = np.r_[True, pair_pos[1:] != pair_pos[:-1]] if len(pair_pos) else np.zeros(0, bool)
         self.row_ident[pair_pos[first]] = codes[first]
         self.ident_kind = np.array([kind_of(v) for v in self.ident_names] or ["other"], dtype=object)
 
-    def _red_flags(self) -> None:
+    def _red_flags(self, found: dict[str, list[tuple[Any, str]]]) -> None:
         """Texts of the analysed contact rows that contain a phrase: position -> [(field, hit)]."""
         self.hits: dict[int, list[tuple[str, Any]]] = {}
+        self.texts: dict[tuple[int, str], str] = {}
         f = self.frame
         pos = self.positions[self.contact[self.positions]]
-        if not len(pos) or not self.phrases:
+        if not len(pos) or not found:
             return
-        table = read_master(self.case, ["body", "subject"])
         where = np.full(f.rows, -1, dtype=np.int64)
         where[f.row[pos]] = pos
-        self.texts: dict[tuple[int, str], str] = {}
-        for name in ("body", "subject"):
-            column = table[name]
-            hits = [h for h in find_hits(column, self.phrases) if where[h.index] >= 0]
-            texts = column.take(pa.array([h.index for h in hits], pa.int64())).to_pylist() if hits else []
-            for hit, text in zip(hits, texts):
+        for name, hits in found.items():
+            for hit, text in hits:
                 p = int(where[hit.index])
-                self.hits.setdefault(p, []).append((name, hit))
-                self.texts[(p, name)] = text
+                if p >= 0:
+                    self.hits.setdefault(p, []).append((name, hit))
+                    self.texts[(p, name)] = text
 
     # -- one party ---------------------------------------------------------------------------
 
@@ -594,7 +618,7 @@ class _Context:
         d_rank = np.array([directions.index(d) for d in f.directions], dtype=np.int64)
         key = (np.asarray(period, dtype=np.int64) * len(channels) + c_rank[f.channel[pos]]) * len(directions) \
             + d_rank[f.direction[pos]]
-        keys, counts = np.unique(key, return_counts=True)
+        keys, counts = _count_values(key)
         days = (keys // (len(channels) * len(directions))).astype("datetime64[D]").tolist()
         cs = ((keys // len(directions)) % len(channels)).tolist()
         ds = (keys % len(directions)).tolist()
@@ -614,7 +638,7 @@ class _Context:
     def _direction(self, direction: str, pos: np.ndarray) -> DirectionFigures:
         f = self.frame
         ts = f.ts[pos]
-        days = np.unique(f.day[pos])
+        days = _count_values(f.day[pos])[0]
         run = None
         if len(days):
             breaks = np.flatnonzero(np.diff(days) != 1)
@@ -822,6 +846,33 @@ class _Context:
         order = {ph.text: i for i, ph in enumerate(self.phrases)}
         return RedFlags(self.phrase_source, hits,
                         dict(sorted(by_phrase.items(), key=lambda kv: order.get(kv[0], 0))), by_direction)
+
+
+def _count_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (ascending) and how often each occurs: a bincount over a small range
+    (days, day x channel x direction) instead of a sort."""
+    values = np.asarray(values, dtype=np.int64)
+    if not len(values):
+        return values, values
+    low = int(values.min())
+    if int(values.max()) - low > 50_000_000:      # a huge range: sort instead
+        return np.unique(values, return_counts=True)
+    counts = np.bincount(values - low)
+    present = np.flatnonzero(counts)
+    return present + low, counts[present]
+
+
+def _scan_texts(table: pa.Table, phrases: list[Phrase]) -> dict[str, list[tuple[Any, str]]]:
+    """Every body and subject of the master that holds a phrase: field -> [(hit, text)]."""
+    out: dict[str, list[tuple[Any, str]]] = {}
+    if not phrases or not table.num_rows:
+        return out
+    for name in ("body", "subject"):
+        column = table[name]
+        hits = find_hits(column, phrases)
+        texts = column.take(pa.array([h.index for h in hits], pa.int64())).to_pylist() if hits else []
+        out[name] = list(zip(hits, texts))
+    return out
 
 
 def _midnight(day: int, zone: ZoneInfo) -> datetime:

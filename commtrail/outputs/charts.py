@@ -147,6 +147,8 @@ class _Drawer:
 
     def add(self, analysis: CaseAnalysis, party: PartyAnalysis) -> None:
         """Queue the charts of one party."""
+        if party.contacts == 0:
+            return
         data = chart_data(analysis, party)
         with self.done:
             for name in data.charts():

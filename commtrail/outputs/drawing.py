@@ -36,6 +36,10 @@ OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 CHANNELS = ["sms", "mms", "whatsapp", "call", "email"]
+# each channel keeps its colour and hatching in every chart of every party
+CHANNEL_STYLE = {"sms": (OKABE_ITO[0], ""), "whatsapp": (OKABE_ITO[2], "//"), "call": (OKABE_ITO[1], ".."),
+                 "email": (OKABE_ITO[3], "xx"), "mms": (OKABE_ITO[4], "\\\\")}
+OTHER_STYLES = [(OKABE_ITO[5], "++"), (OKABE_ITO[6], "oo"), (OKABE_ITO[7], "--")]
 CHANNEL_NAMES = {"sms": "Text message (SMS)", "mms": "Picture message (MMS)", "whatsapp": "WhatsApp",
                  "call": "Phone call", "email": "E-mail"}
 CALL_NAMES = {"answered": "Answered", "missed": "Missed", "rejected": "Rejected", "blocked": "Blocked",
@@ -393,8 +397,10 @@ class _Charts:
         d = self.d
         fig, ax = self.figure()
         periods, counts, _ = self.dense(weekly=True)
-        series = [(CHANNEL_NAMES.get(c, c), counts[c], OKABE_ITO[i % 8], HATCHES[i % 8])
-                  for i, c in enumerate(self.channels)]
+        others = [c for c in self.channels if c not in CHANNEL_STYLE]
+        series = [(CHANNEL_NAMES.get(c, c), counts[c],
+                   *(CHANNEL_STYLE.get(c) or OTHER_STYLES[others.index(c) % len(OTHER_STYLES)]))
+                  for c in self.channels]
         total, handles = self.stacked(ax, periods, series)
         keys = self.events(ax)
         self.title(ax, f"Contacts from {d.who} to {d.owner} per week, by channel")

@@ -125,9 +125,14 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int32), names
 
 
-def load_frame(case: Case, party_names: list[str]) -> Frame:
-    """Read the master's analysis columns; ``party_names`` gives the order of the groups."""
-    table = read_master(case, ["ts_utc", "channel", "kind", "direction", "party", "duration_s", "exhibit"])
+FRAME_COLUMNS = ["ts_utc", "channel", "kind", "direction", "party", "duration_s", "exhibit"]
+
+
+def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None) -> Frame:
+    """The master's analysis columns (from ``table`` when given, which holds at least FRAME_COLUMNS);
+    ``party_names`` gives the order of the groups."""
+    if table is None:
+        table = read_master(case, FRAME_COLUMNS)
     zone = case.config.timezone
     exhibit = table["exhibit"] if table.num_rows else pa.chunked_array([], pa.string())
     ts_col = table["ts_utc"]
@@ -194,17 +199,3 @@ def _local_us(ts: np.ndarray, zone: str) -> np.ndarray:
         return ts.copy()
     index = pd.DatetimeIndex(ts.view("datetime64[us]")).tz_localize("UTC").tz_convert(zone).tz_localize(None)
     return index.as_unit("us").asi8.astype(np.int64)
-
-
-def read_texts(case: Case, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
-    """(body, subject) of the master rows at ``rows`` (positions), as string arrays."""
-    table = read_master(case, ["body", "subject"])
-    indices = pa.array(np.asarray(rows, dtype=np.int64))
-    return table["body"].take(indices).combine_chunks(), table["subject"].take(indices).combine_chunks()
-
-
-def read_identities(case: Case, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
-    """(sender, recipients) of the master rows at ``rows``."""
-    table = read_master(case, ["sender", "recipients"])
-    indices = pa.array(np.asarray(rows, dtype=np.int64))
-    return table["sender"].take(indices).combine_chunks(), table["recipients"].take(indices).combine_chunks()

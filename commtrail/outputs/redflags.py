@@ -86,15 +86,20 @@ def find_hits(texts: pa.Array, phrases: list[Phrase]) -> list[TextHit]:
     candidates = np.flatnonzero(coarse.fill_null(False).to_numpy(zero_copy_only=False))
     if not len(candidates):
         return []
-    cand_texts = texts.take(pa.array(candidates))
+    # the same text often comes many times ("Answer me"): each distinct candidate text is tested once
+    encoded = pc.dictionary_encode(texts.take(pa.array(candidates)))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct, which = encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
     found: dict[int, list[Phrase]] = {}
     for phrase, body in zip(phrases, bodies):
-        mask = pc.match_substring_regex(cand_texts, body, ignore_case=True).fill_null(False)
+        mask = pc.match_substring_regex(distinct, body, ignore_case=True).fill_null(False)
         where = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
         if not len(where):
             continue
         exact = python_pattern(phrase.text)
-        for i, text in zip(where.tolist(), cand_texts.take(pa.array(where)).to_pylist()):
+        for i, text in zip(where.tolist(), distinct.take(pa.array(where)).to_pylist()):
             if exact.search(text):
                 found.setdefault(i, []).append(phrase)
-    return [TextHit(int(candidates[i]), found[i]) for i in sorted(found)]
+    hits = [TextHit(int(candidates[k]), found[int(d)]) for k, d in enumerate(which.tolist()) if int(d) in found]
+    return hits

@@ -131,6 +131,13 @@ def test_stale_chart_files_are_removed(case):
     assert (folder / "notes.txt").exists() and (folder / "unknown-weekly.svg").exists()
 
 
+def test_nothing_to_chart(tmp_path, capsys):
+    empty = make_case(tmp_path / "empty", {}, toml=TOML)
+    assert write_charts(empty) == []
+    assert main(["chart", str(empty.root)]) == 0
+    assert capsys.readouterr().out == "No contacts to chart.\n"
+
+
 def test_unknown_party_names_the_parties(case):
     with pytest.raises(UsageError) as err:
         write_charts(case, party="Jamie")
