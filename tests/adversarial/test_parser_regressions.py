@@ -1,0 +1,37 @@
+"""Inputs the fuzzing found to break a parser, kept as regression tests (smallest form)."""
+
+from __future__ import annotations
+
+import csv
+
+from commtrail.errors import InputError
+from commtrail.parsers import incidents
+
+from conftest import make_ctx, run_parser
+
+HEADER = b"date,time,location,description\n"
+
+
+def test_incident_log_keeps_a_description_longer_than_csvs_default_cell_limit(tmp_path):
+    long = "x" * 300_000
+    data = HEADER + b"2024-03-02,07:45,Home,\"" + long.encode() + b"\"\n2024-03-03,08:00,Work,short\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 0, [])
+    assert table.column("body").to_pylist() == [long, "short"]
+
+
+def test_incident_log_cell_over_the_limit_refuses_the_file_naming_the_row(tmp_path, monkeypatch):
+    old = csv.field_size_limit()
+    monkeypatch.setattr(incidents, "CSV_FIELD_LIMIT", 1000)
+    csv.field_size_limit(1000)
+    try:
+        data = HEADER + b"2024-03-02,07:45,Home,ok\n2024-03-03,08:00,Work,\"" + b"y" * 5000 + b"\n"
+        try:
+            run_parser("incident-log", data, make_ctx(tmp_path, source_path="log.csv"))
+        except InputError as exc:
+            assert exc.render().startswith("log.csv (row 3): row 3 cannot be read as CSV (field larger than field "
+                                           "limit (1000)). Look for a quote")
+        else:
+            raise AssertionError("no InputError")
+    finally:
+        csv.field_size_limit(old)
