@@ -19,6 +19,8 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -73,6 +75,8 @@ class _Walker:
         self.items: list[InputItem] = []
         self.errors: list[InputError] = []
         self.notices: list[str] = []
+        # bytes the current input (an archive and every archive nested in it) expands to so far
+        self.expanded = 0
 
     def _spool_dir(self) -> Path:
         if self.spool is None:
@@ -82,6 +86,7 @@ class _Walker:
         return self.spool
 
     def file(self, path: Path, label: str, depth: int = 0) -> None:
+        self.expanded = 0
         try:
             if zipfile.is_zipfile(path) and not _is_office_document(path):
                 self.zip(path, label, depth)
@@ -92,7 +97,7 @@ class _Walker:
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
                                             str(path.parent), disk_key=_disk_key(path),
                                             open_relative=_disk_relative(path, label)))
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        except (OSError, RuntimeError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
             self.errors.append(_unreadable(label, exc))
 
     def folder(self, path: Path) -> None:
@@ -109,27 +114,39 @@ class _Walker:
                     continue
                 self.file(fpath, str(fpath))
 
+    def _over_budget(self, size: int, mlabel: str) -> bool:
+        """Count a member's size against the total limit of the input; refuse it (and the rest)
+        when the input as a whole expands beyond it."""
+        self.expanded += size
+        if self.expanded <= self.limits.max_total_bytes:
+            return False
+        self.errors.append(InputError(
+            f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
+            "the rest of the archive were not read.", file=mlabel,
+            hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+        return True
+
     def zip(self, path: Path, label: str, depth: int, key: str | None = None) -> None:
         key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
         names = {info.filename for info in infos}
-        total = 0
+        seen = Counter(info.filename for info in infos)
         for info in infos:
             member = info.filename
             if member.endswith("/") or _skip_name(member):
                 continue
             mlabel = f"{label}!{member}"
+            mkey = f"{key}!{member}"
+            if seen[member] > 1:
+                # Several entries under one name (a damaged or crafted archive): each is read,
+                # so none is lost behind another, and each keeps its own key.
+                mkey += f"@{info.header_offset}"
             if stat.S_ISLNK(info.external_attr >> 16):
                 self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
                                               file=mlabel))
                 continue
-            total += info.file_size
-            if total > self.limits.max_total_bytes:
-                self.errors.append(InputError(
-                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
-                    "the rest of the archive were not read.", file=mlabel,
-                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+            if self._over_budget(info.file_size, mlabel):
                 break
             if info.compress_size and info.file_size / info.compress_size > self.limits.max_ratio \
                     and info.file_size > 1024 * 1024:
@@ -139,9 +156,13 @@ class _Walker:
                     hint="Raise [limits] max_archive_ratio in case.toml if the file is genuine."))
                 continue
 
-            def opener(member: str = member) -> BinaryIO:
+            def opener(info: zipfile.ZipInfo = info) -> BinaryIO:
                 archive = zipfile.ZipFile(path)
-                stream = archive.open(member)
+                try:
+                    stream = archive.open(info)
+                except BaseException:
+                    archive.close()
+                    raise
                 _close = stream.close
 
                 def close() -> None:
@@ -156,18 +177,18 @@ class _Walker:
                                                   hint="Extract the inner archive and give it on its own."))
                     continue
                 try:
-                    copy = self._spool_dir() / f"{len(self.items)}-{depth}.zip"
+                    copy = self._spool_dir() / f"{len(self.items)}-{depth}-{info.header_offset}.zip"
                     with opener() as src, open(copy, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
-                except (OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+                except (OSError, RuntimeError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
                     self.errors.append(_unreadable(mlabel, exc))
                     continue
                 if zipfile.is_zipfile(copy) and not _is_office_document(copy):
-                    self.zip(copy, mlabel, depth + 1, f"{key}!{member}")
+                    self.zip(copy, mlabel, depth + 1, mkey)
                     continue
             folder = str(PurePosixPath(member).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
-                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{member}",
+                                        f"{label}!{folder}", container=label, disk_key=mkey,
                                         open_relative=_zip_relative(path, label, folder, names)))
 
     @staticmethod
@@ -175,46 +196,80 @@ class _Walker:
         try:
             with opener() as stream:
                 return stream.read(4) == ZIP_MAGIC
-        except (OSError, RuntimeError, zipfile.BadZipFile, EOFError):
+        except (OSError, RuntimeError, zipfile.BadZipFile, EOFError, zlib.error):
             return False   # reported when the member is read for real
 
     def tar(self, path: Path, label: str) -> None:
         key = _disk_key(path)
+        packed = path.stat().st_size
+        compressed = _tar_compressed(path)
+        first = len(self.items)
+        offsets: list[int] = []
         with tarfile.open(path, "r:*") as archive:
-            members = archive.getmembers()
-        total = 0
-        for m in members:
-            mlabel = f"{label}!{m.name}"
-            if m.issym() or m.islnk():
-                self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
-                                              file=mlabel))
-                continue
-            if not m.isfile() or _skip_name(m.name):
-                continue
-            total += m.size
-            if total > self.limits.max_total_bytes:
-                self.errors.append(InputError(
-                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
-                    "the rest were not read.", file=mlabel,
-                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
-                break
+            # Member by member: listing a compressed tar means inflating it, so stop at a limit
+            # instead of inflating a bomb to the end.
+            while (m := archive.next()) is not None:
+                mlabel = f"{label}!{m.name}"
+                if m.issym() or m.islnk():
+                    self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
+                                                  file=mlabel))
+                    continue
+                if m.isdir() or _skip_name(m.name):
+                    continue
+                if not m.isfile():
+                    self.notices.append(f"{mlabel}: a device, pipe or other special file, not a file; not read")
+                    continue
+                if self._over_budget(m.size, mlabel):
+                    break
+                if compressed and self.expanded > 1024 * 1024 and self.expanded / max(packed, 1) > self.limits.max_ratio:
+                    self.errors.append(InputError(
+                        f"this compressed archive expands more than {self.limits.max_ratio:g} times its size, as "
+                        "archive bombs do; this member and the rest were not read.", file=mlabel,
+                        hint="Raise [limits] max_archive_ratio in case.toml if the archive is genuine."))
+                    break
 
-            def opener(name: str = m.name) -> BinaryIO:
-                archive = tarfile.open(path, "r:*")
-                stream = archive.extractfile(name)
-                if stream is None:
-                    archive.close()
-                    raise OSError(f"{name} is not a regular file")
-                _close = stream.close
+                def opener(name: str = m.name, offset: int = m.offset) -> BinaryIO:
+                    archive = tarfile.open(path, "r:*")
+                    try:
+                        member = _tar_member(archive, name, offset)
+                        stream = archive.extractfile(member)
+                    except BaseException:
+                        archive.close()
+                        raise
+                    if stream is None:
+                        archive.close()
+                        raise OSError(f"{name} is not a regular file")
+                    _close = stream.close
 
-                def close() -> None:
-                    _close()
-                    archive.close()
-                stream.close = close  # type: ignore[method-assign]
-                return stream
-            folder = str(PurePosixPath(m.name).parent)
-            self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
-                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+                    def close() -> None:
+                        _close()
+                        archive.close()
+                    stream.close = close  # type: ignore[method-assign]
+                    return stream
+                folder = str(PurePosixPath(m.name).parent)
+                self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
+                                            f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+                offsets.append(m.offset)
+        # Several members under one name: each is read, and each keeps its own key.
+        items = self.items[first:]
+        counts = Counter(item.label for item in items)
+        for item, offset in zip(items, offsets):
+            if counts[item.label] > 1:
+                item.disk_key = f"{item.disk_key}@{offset}"
+
+
+def _tar_compressed(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        magic = stream.read(6)
+    return magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
+
+
+def _tar_member(archive: tarfile.TarFile, name: str, offset: int) -> tarfile.TarInfo:
+    """The member at ``offset`` (two members of a tar may share a name), read up to it only."""
+    while (m := archive.next()) is not None:
+        if m.offset == offset and m.name == name:
+            return m
+    raise OSError(f"{name} is no longer in the archive")
 
 
 def _is_office_document(path: Path) -> bool:
