@@ -556,10 +556,11 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
                   if i < len(cells) and _cell_text(cells[i]) != ""}
         if others:
             extra["other_columns"] = others
-        if len(cells) > len(header) + len(extra_names) and any(
-                _cell_text(c).strip() for i, c in enumerate(cells) if i not in header and i not in extra_names):
-            extra["unnamed_cells"] = [_cell_text(c) for i, c in enumerate(cells)
-                                      if i not in header and i not in extra_names and _cell_text(c).strip()]
+        # cells under no header name: past the header's end, or under an empty header cell
+        unnamed = [_cell_text(c) for i, c in enumerate(cells)
+                   if i not in header and i not in extra_names and _cell_text(c).strip()]
+        if unnamed:
+            extra["unnamed_cells"] = unnamed
         out.append({
             "ts_utc": ts, "ts_local": ts_local, "ts_precision": precision, "tz_source": tz_source,
             "channel": "incident", "kind": "incident", "direction": "incoming",

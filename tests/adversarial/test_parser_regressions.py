@@ -35,3 +35,12 @@ def test_incident_log_cell_over_the_limit_refuses_the_file_naming_the_row(tmp_pa
             raise AssertionError("no InputError")
     finally:
         csv.field_size_limit(old)
+
+
+def test_incident_log_keeps_a_cell_under_an_empty_header_cell(tmp_path):
+    # Found by fuzzing: the check for unnamed cells compared counts, so a cell under an empty
+    # header cell was dropped whenever the row was no longer than the named columns.
+    data = b"date,description,,,location,time,x1,x2\n2024-03-01,desc,UNDER AN EMPTY HEADER,,home\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 0, [])
+    assert table.column("extra").to_pylist() == ['{"location":"home","unnamed_cells":["UNDER AN EMPTY HEADER"]}']
