@@ -132,6 +132,9 @@ def verify(case: Case) -> Verification:
     from commtrail.errors import CaseError
 
     result = Verification()
+    if case.busy():
+        raise CaseError("another commtrail command is working on this case right now, so its files are half "
+                        "way through a change.", file=str(case.root), hint="Verify when it has finished.")
     if not case.manifest_file.exists():
         raise CaseError("this case has no manifest.sha256, so there is nothing to verify against.",
                         file=str(case.manifest_file), hint="Run commtrail ingest on the case first.")
