@@ -404,20 +404,21 @@ class Case:
             os.close(fd)
         return False
 
-    def leftovers(self) -> list[str]:
+    def leftovers(self, strict: bool = False) -> list[str]:
         """Temporary files whose writer is gone (an interrupted command), relative to the case.
 
         A file tagged with a process id counts when that process no longer runs; the others
-        (blobs being written, nested-archive copies, the dedup database) when no command runs.
+        (blobs being written, nested-archive copies, the dedup database) when no command holds
+        the lock. ``strict`` (for verify, which runs only when no command does): every one counts.
         """
-        busy = self.busy()
+        busy = False if strict else self.busy()
         out = []
         for path in self.root.rglob("*"):
             if path.is_dir() and not path.is_symlink():
                 continue
             rel = path.relative_to(self.root).as_posix()
             m = _PID_TEMP.match(rel)
-            if m and not _alive(int(m.group(1))):
+            if m and (strict or not _alive(int(m.group(1)))):
                 out.append(rel)
             elif not m and _OTHER_TEMP.match(rel) and not busy:
                 out.append(rel)
@@ -449,10 +450,12 @@ class Case:
         return sorted(removed)
 
     def ensure_dirs(self) -> None:
-        """Create the case's folders, readable by the user alone (the case folder is made so too)."""
-        mode = self.root.stat().st_mode & 0o777
-        if mode & 0o077:
-            os.chmod(self.root, mode & 0o700)
+        """Create the case's folders, readable by the user alone (the case folder and its
+        case.toml are made so too, whoever created them)."""
+        for path in (self.root, self.root / CASE_FILE):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
         for path in (self.originals, self.staging, self.blobs, self.report_dir):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
 

@@ -144,7 +144,7 @@ def verify(case: Case) -> Verification:
         result.problems.append(str(exc))
         return result
     present = set(case_files(case))
-    leftovers = case.leftovers()
+    leftovers = case.leftovers(strict=True)
     for rel, digest in sorted(listed.items()):
         if rel not in present:
             result.missing.append(rel)
