@@ -893,15 +893,18 @@ def _record(tally: Tally, out: Path, pname: str, finding: Finding, data: bytes, 
     log(f"  NEW {pname}: {finding.kind}: {finding.message[:200]} -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
-def cli_round(inputs: list[tuple[str, bytes]], workdir: Path) -> list[Finding]:
-    """Ingest mutated files through ``commtrail ingest`` (in this process) and check: no traceback,
-    exit status 0 or 1, every failure named, the summary equal to what was staged, verify OK, and
-    the exports written."""
+def cli_round(inputs: list[tuple[str, bytes]], workdir: Path, report: bool = True) -> list[Finding]:
+    """Ingest mutated files through ``commtrail ingest`` (in this process), then verify, export and
+    (with ``report``) write the report; check: no traceback, exit status 0 or 1 for ingest and 0
+    for the rest, every error line naming an input, the printed summary equal to the inventory
+    and the inventory equal to what staging holds."""
     import contextlib
 
     from commtrail.cli import main
     findings: list[Finding] = []
     root = Path(tempfile.mkdtemp(dir=workdir, prefix="cli-"))
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "2000"   # one summary row per line
     try:
         case = root / "case"
         case.mkdir()
@@ -912,8 +915,11 @@ def cli_round(inputs: list[tuple[str, bytes]], workdir: Path) -> list[Finding]:
             folder.mkdir()
             (folder / name).write_bytes(data)
             files.append(str(folder / name))
-        for argv in (["ingest", str(case), *files], ["verify", str(case)],
-                     ["export", str(case), "--format", "jsonl"], ["export", str(case), "--format", "xlsx"]):
+        steps = [["ingest", str(case), *files], ["verify", str(case)], ["export", str(case), "--format", "jsonl"],
+                 ["export", str(case), "--format", "xlsx"], ["export", str(case), "--format", "csv"]]
+        if report:
+            steps += [["report", str(case)], ["verify", str(case)]]
+        for argv in steps:
             err, outs = io.StringIO(), io.StringIO()
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(outs):
                 code = main(argv)
@@ -929,10 +935,33 @@ def cli_round(inputs: list[tuple[str, bytes]], workdir: Path) -> list[Finding]:
                 for line in err.getvalue().splitlines():
                     if line.startswith("Error: ") and not any(f in line for f in files):
                         findings.append(Finding("cli", f"an error that names no input: {line[:300]}"))
+                findings += [Finding("cli", m) for m in summary_mismatches(outs.getvalue(), case)]
         findings += [Finding("cli", m) for m in staged_mismatches(case)]
     finally:
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns
         shutil.rmtree(root, ignore_errors=True)
     return findings
+
+
+def summary_mismatches(printed: str, case_dir: Path) -> list[str]:
+    """The ingest summary as printed against the inventory: one "ingested" row per inventory row,
+    with its record and reject counts."""
+    from commtrail.ingest.runner import printable
+    from commtrail.inventory import read_inventory
+    rows = {}
+    for line in printed.splitlines():
+        cells = [c.strip() for c in line.split("\u2502")[1:-1]]
+        if len(cells) == 7 and cells[1] == "ingested":
+            rows.setdefault(cells[0], []).append((int(cells[3]), int(cells[4])))
+    want: dict[str, list] = {}
+    for row in read_inventory(case_dir / "sources.parquet"):
+        want.setdefault(printable(row["path"]), []).append((row["records"], row["rejects"]))
+    if {k: sorted(v) for k, v in rows.items()} != {k: sorted(v) for k, v in want.items()}:
+        return [f"the printed summary {sorted(rows.items())[:4]} differs from the inventory {sorted(want.items())[:4]}"]
+    return []
 
 
 def staged_mismatches(case_dir: Path) -> list[str]:

