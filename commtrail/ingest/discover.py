@@ -77,6 +77,16 @@ class _Walker:
         self.notices: list[str] = []
         # bytes the current input (an archive and every archive nested in it) expands to so far
         self.expanded = 0
+        self.case_root: Path | None = None
+
+    def inside_case(self, path: Path) -> bool:
+        if self.case_root is None:
+            return False
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):
+            return False
+        return resolved == self.case_root or self.case_root in resolved.parents
 
     def _spool_dir(self) -> Path:
         if self.spool is None:
@@ -97,12 +107,16 @@ class _Walker:
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
                                             str(path.parent), disk_key=_disk_key(path),
                                             open_relative=_disk_relative(path, label)))
-        except (OSError, RuntimeError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+        except (OSError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            # (ValueError: a member name that is not the UTF-8 its archive says it is, and others)
             self.errors.append(_unreadable(label, exc))
 
     def folder(self, path: Path) -> None:
         for root, dirs, files in os.walk(path):
             dirs.sort()
+            for d in [d for d in dirs if self.inside_case(Path(root) / d)]:
+                dirs.remove(d)
+                self.notices.append(f"{Path(root) / d}: the case folder; its own files are not inputs")
             for link in sorted(d for d in dirs if (Path(root) / d).is_symlink()):
                 self.notices.append(f"{Path(root) / link}: a link to a folder; not followed")
             for fname in sorted(files):
@@ -322,16 +336,23 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_parent: Path | None = None) -> Discovery:
+def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_parent: Path | None = None,
+             case_root: Path | None = None) -> Discovery:
     """Expand the inputs given on the command line into items; unreadable ones become errors.
 
     Call ``close()`` on the result when done: nested archives are copied into a temporary folder
-    under ``spool_parent`` (the case folder, so that nothing leaves it).
+    under ``spool_parent`` (the case folder, so that nothing leaves it). Nothing inside
+    ``case_root`` is read: the case's own files are not inputs.
     """
     walker = _Walker(limits or ArchiveLimits(), spool_parent)
+    walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
         path = Path(given)
-        if path.is_dir():
+        if walker.inside_case(path):
+            walker.errors.append(InputError(
+                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
+                hint="Give the phone or mail backups themselves, from outside the case folder."))
+        elif path.is_dir():
             walker.folder(path)
         elif path.is_file():
             walker.file(path, given)
@@ -340,12 +361,33 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
                                             hint="Check the path (quote it if it has spaces)."))
         else:
             walker.errors.append(InputError("this is not a regular file or folder.", file=given))
+    for item in walker.items:
+        item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
+        item.container = _text(item.container) if item.container else None
+        item.disk_key = _text(item.disk_key) if item.disk_key else None
+    for error in walker.errors:
+        error.file = _text(error.file) if error.file else None
+    walker.notices = [_text(n) for n in walker.notices]
     by_folder: dict[str, dict[str, Opener]] = {}
     for item in walker.items:
         by_folder.setdefault(item.folder_key, {})[item.name] = item.open
     for item in walker.items:
         item.siblings = {k: v for k, v in by_folder[item.folder_key].items() if k != item.name}
     return Discovery(walker.items, walker.errors, walker.notices, walker.spool)
+
+
+def _text(name: str) -> str:
+    """A name as valid Unicode text: bytes of a file name that are not UTF-8 (kept by Python as
+    lone surrogates) are written as ``\\xNN``, so the name can be stored and shown."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _unreadable(label: str, exc: BaseException) -> InputError:

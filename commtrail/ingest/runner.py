@@ -236,7 +236,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
     resumed = case.pending_file.exists()
     if not resumed:
         write_text("ingest in progress\n", case.pending_file)
-    found = discover(inputs, case.config.limits, case.root / ".tmp")
+    found = discover(inputs, case.config.limits, case.root / ".tmp", case_root=case.root)
     try:
         result = _ingest(case, found, date_order, copy, progress, debug)
     finally:

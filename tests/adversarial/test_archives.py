@@ -263,3 +263,27 @@ def test_damaged_archives_are_refused_by_name(tmp_path, case_dir, capsys):
     paths = sorted(r["path"].replace(f"{tmp_path}/", "") for r in read_inventory(case_dir / "sources.parquet"))
     assert "crc.zip!b.csv" in paths
     assert_case_holds_only_tool_files(case_dir)
+
+
+def test_names_that_are_not_utf8_and_the_case_folder_itself(tmp_path, case_dir, capsys):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / os.fsdecode(b"bad\xff name.csv")).write_bytes(content(1))
+    # a zip whose member name claims UTF-8 (flag 0x800) but is not
+    data = bytearray(make_zip([("latin.csv", content(2))]))
+    for sig, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        at = data.find(sig)
+        data[at + flag_at + 1] |= 0x08
+        data[at + name_at:at + name_at + 5] = b"l\xe4tin"
+    (tmp_path / "flagged.zip").write_bytes(bytes(data))
+    code, out, err = ingest(case_dir, capsys, folder, tmp_path / "flagged.zip", case_dir, case_dir / "case.toml",
+                            tmp_path)
+    assert code == 1
+    assert [r["path"] for r in read_inventory(case_dir / "sources.parquet")] == [f"{folder}/bad\\xff name.csv"]
+    assert f"Error: {tmp_path}/flagged.zip: cannot be read (" in err
+    for given in (case_dir, case_dir / "case.toml"):
+        assert (f"Error: {given}: this is the case folder or inside it; the case's own files are not inputs. Give the "
+                "phone or mail backups themselves, from outside the case folder.") in err
+    # the folder holding the case is walked without entering the case
+    assert f"Warning: {case_dir}: the case folder; its own files are not inputs" in out
+    assert_case_holds_only_tool_files(case_dir)
