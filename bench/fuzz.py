@@ -49,7 +49,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from commtrail.errors import CommtrailError, DateOrderAmbiguous
-from commtrail.ingest.blobs import DirBlobStore
+from commtrail.blobs import DirBlobStore
 from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext, ParseReport, Reject
 from commtrail.timeline.identity import Owner
@@ -800,6 +800,7 @@ class Tally:
     errors: Counter = field(default_factory=Counter)    # refused inputs (CommtrailError), per parser
     sniffed: int = 0
     cli_runs: int = 0
+    slowest: dict[str, tuple] = field(default_factory=dict)   # parser -> (seconds, size, mutations)
 
 
 def run(workdir: Path, minutes: float = 20.0, seed: int = 1, only: list[str] | None = None,
@@ -833,7 +834,10 @@ def run(workdir: Path, minutes: float = 20.0, seed: int = 1, only: list[str] | N
             start = time.perf_counter()
             result = check(parser, data, scratch, seed=seed, name=seed.name, deep=deep,
                            timeout=60 + len(data) / 100_000)
-            tally.seconds[pname] += time.perf_counter() - start
+            took = time.perf_counter() - start
+            tally.seconds[pname] += took
+            if took > tally.slowest.get(pname, (0,))[0]:
+                tally.slowest[pname] = (took, len(data), muts)
             findings = result.findings + check_sniff(data, seed.name)
             tally.sniffed += 1
             if rnd.random() < 0.3:   # sniff also sees inputs that belong to no parser
@@ -903,8 +907,6 @@ def cli_round(inputs: list[tuple[str, bytes]], workdir: Path, report: bool = Tru
     from commtrail.cli import main
     findings: list[Finding] = []
     root = Path(tempfile.mkdtemp(dir=workdir, prefix="cli-"))
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "2000"   # one summary row per line
     try:
         case = root / "case"
         case.mkdir()
@@ -938,29 +940,34 @@ def cli_round(inputs: list[tuple[str, bytes]], workdir: Path, report: bool = Tru
                 findings += [Finding("cli", m) for m in summary_mismatches(outs.getvalue(), case)]
         findings += [Finding("cli", m) for m in staged_mismatches(case)]
     finally:
-        if columns is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = columns
         shutil.rmtree(root, ignore_errors=True)
     return findings
 
 
 def summary_mismatches(printed: str, case_dir: Path) -> list[str]:
     """The ingest summary as printed against the inventory: one "ingested" row per inventory row,
-    with its record and reject counts."""
+    with its record and reject counts (a long input name may be folded over several lines)."""
+    from commtrail.ingest.console import _short
     from commtrail.ingest.runner import printable
     from commtrail.inventory import read_inventory
-    rows = {}
+    rows: list[list] = []
     for line in printed.splitlines():
         cells = [c.strip() for c in line.split("\u2502")[1:-1]]
-        if len(cells) == 7 and cells[1] == "ingested":
-            rows.setdefault(cells[0], []).append((int(cells[3]), int(cells[4])))
+        if len(cells) != 7:
+            continue
+        if cells[1]:
+            rows.append([cells[0], cells[1], cells[3], cells[4]])
+        elif rows:
+            rows[-1][0] += cells[0]
+    got: dict[str, list] = {}
+    for label, status, records, rejects in rows:
+        if status == "ingested":
+            got.setdefault("".join(label.split()), []).append((int(records), int(rejects)))
     want: dict[str, list] = {}
     for row in read_inventory(case_dir / "sources.parquet"):
-        want.setdefault(printable(row["path"]), []).append((row["records"], row["rejects"]))
-    if {k: sorted(v) for k, v in rows.items()} != {k: sorted(v) for k, v in want.items()}:
-        return [f"the printed summary {sorted(rows.items())[:4]} differs from the inventory {sorted(want.items())[:4]}"]
+        want.setdefault("".join(_short(printable(row["path"])).split()), []).append((row["records"], row["rejects"]))
+    if {k: sorted(v) for k, v in got.items()} != {k: sorted(v) for k, v in want.items()}:
+        return [f"the printed summary {sorted(got.items())[:4]} differs from the inventory {sorted(want.items())[:4]}"]
     return []
 
 
@@ -1012,8 +1019,10 @@ def summary(tally: Tally, brief: bool = False) -> str:
     for name in sorted(tally.tried):
         n = tally.tried[name]
         rate = n / tally.seconds[name] if tally.seconds[name] else 0
+        slow = tally.slowest.get(name)
         lines.append(f"  {name:14} {n:7} inputs  ({rate:6.1f}/s parsing), {tally.errors[name]} refused with a "
-                     f"CommtrailError")
+                     f"CommtrailError" + (f"; slowest {slow[0]:.1f} s ({slow[1]:,} bytes, {'+'.join(slow[2])})"
+                                          if slow and not brief else ""))
     if not brief:
         lines.append("  mutations applied: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.by_mutation.items())))
         for sig, examples in sorted(tally.findings.items()):

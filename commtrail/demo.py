@@ -12,6 +12,7 @@ from commtrail.demo_data import CASE_TOML, write_inputs
 from commtrail.errors import UsageError
 from commtrail.outputs.export import export
 from commtrail.outputs.manifest import verify, write_manifest
+from commtrail.outputs.report import write_report
 from commtrail.outputs.stats import print_stats
 from commtrail.pipeline import ingest_and_build
 
@@ -20,7 +21,7 @@ MARKER = ".commtrail-demo"
 
 def run_demo(folder: Path, console: Console) -> int:
     """Write the sample inputs and case into ``folder`` (replacing an earlier demo there) and run
-    ingest, stats, exports and verify on it."""
+    ingest, stats, exports, the report and verify on it."""
     folder = Path(folder)
     if folder.exists():
         if not (folder / MARKER).exists():
@@ -38,13 +39,14 @@ def run_demo(folder: Path, console: Console) -> int:
     case = Case(case_dir)
     print_stats(case, console)
     written = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
+    written += write_report(case)
     write_manifest(case, written)
     result = verify(case)
     console.print(f"verify: {'OK' if result.ok else 'FAILED'} ({result.checked} files checked)", markup=False)
     console.print(f"\nThe sample case is in {case_dir}:", markup=False)
     console.print(f"  master evidence file  {case.master_file}", markup=False)
     for path in written:
-        console.print(f"  export                {path}", markup=False)
+        console.print(f"  {path.relative_to(case_dir)}", markup=False)
     return code if result.ok else 1
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from commtrail.ingest.blobs import DirBlobStore
+from commtrail.blobs import DirBlobStore
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner, ParseContext, collect
 

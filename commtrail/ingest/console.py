@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -37,14 +39,21 @@ class BarProgress(Progress):
             self._bar = None
 
 
+def _short(label: str) -> str:
+    """An input's label relative to the current folder when it lies below it."""
+    cwd = os.getcwd().rstrip("/") + "/"
+    return label[len(cwd):] if label.startswith(cwd) else label
+
+
 def summary_table(result: IngestResult) -> Table:
     """Per input: status, format, records, rejects, repairs, warnings."""
     table = Table(title="Ingest summary", show_lines=False)
-    for name, justify in (("input", "left"), ("status", "left"), ("format", "left"), ("records", "right"),
+    table.add_column("input", overflow="fold", ratio=1)
+    for name, justify in (("status", "left"), ("format", "left"), ("records", "right"),
                           ("rejects", "right"), ("repairs", "right"), ("warnings", "right")):
-        table.add_column(name, justify=justify, overflow="fold")
+        table.add_column(name, justify=justify, no_wrap=True)
     for o in result.outcomes:
-        table.add_row(o.label, o.status, o.format, str(o.records) if o.status == "ingested" else "",
+        table.add_row(_short(o.label), o.status, o.format, str(o.records) if o.status == "ingested" else "",
                       str(o.rejects) if o.status == "ingested" else "", str(o.repairs) if o.repairs else "",
                       str(len(o.warnings)) if o.warnings else "")
     return table

@@ -171,19 +171,7 @@ class _Walker:
                 continue
 
             def opener(info: zipfile.ZipInfo = info) -> BinaryIO:
-                archive = zipfile.ZipFile(path)
-                try:
-                    stream = archive.open(info)
-                except BaseException:
-                    archive.close()
-                    raise
-                _close = stream.close
-
-                def close() -> None:
-                    _close()
-                    archive.close()
-                stream.close = close  # type: ignore[method-assign]
-                return stream
+                return _open_zip_member(path, info)
 
             if member.lower().endswith(".zip") or self._starts_with_zip(opener):
                 if depth + 1 >= self.limits.max_depth:
@@ -253,13 +241,7 @@ class _Walker:
                     if stream is None:
                         archive.close()
                         raise OSError(f"{name} is not a regular file")
-                    _close = stream.close
-
-                    def close() -> None:
-                        _close()
-                        archive.close()
-                    stream.close = close  # type: ignore[method-assign]
-                    return stream
+                    return _closing_archive(stream, archive)
                 folder = str(PurePosixPath(m.name).parent)
                 self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
                                             f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
@@ -286,6 +268,27 @@ def _tar_member(archive: tarfile.TarFile, name: str, offset: int) -> tarfile.Tar
     raise OSError(f"{name} is no longer in the archive")
 
 
+def _closing_archive(stream: BinaryIO, archive: zipfile.ZipFile | tarfile.TarFile) -> BinaryIO:
+    """Make closing a member's stream close its archive too."""
+    close_stream = stream.close
+
+    def close() -> None:
+        close_stream()
+        archive.close()
+    stream.close = close  # type: ignore[method-assign]
+    return stream
+
+
+def _open_zip_member(path: Path, member: str | zipfile.ZipInfo) -> BinaryIO:
+    archive = zipfile.ZipFile(path)
+    try:
+        stream = archive.open(member)
+    except BaseException:
+        archive.close()
+        raise
+    return _closing_archive(stream, archive)
+
+
 def _is_office_document(path: Path) -> bool:
     """An XLSX/DOCX/PPTX file is a zip, but one document, not an archive of inputs."""
     try:
@@ -309,15 +312,7 @@ def _zip_relative(path: Path, label: str, folder: str, names: set[str]) -> Calla
         member = posixpath.normpath(posixpath.join(folder, rel.replace("\\", "/")))
         if member.startswith(("../", "/")) or member == ".." or member not in names:
             raise FileNotFoundError(rel)
-        archive = zipfile.ZipFile(path)
-        stream = archive.open(member)
-        _close = stream.close
-
-        def close() -> None:
-            _close()
-            archive.close()
-        stream.close = close  # type: ignore[method-assign]
-        return f"{label}!{member}", stream
+        return f"{label}!{member}", _open_zip_member(path, member)
     return open_relative
 
 

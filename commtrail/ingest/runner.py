@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
-from commtrail.ingest.blobs import DirBlobStore
+from commtrail.blobs import DirBlobStore
 from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry

@@ -6,7 +6,6 @@ two files always say the same thing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from commtrail.case import Case, Link
 from commtrail.errors import UsageError
 from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
+from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
 from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master, read_possibly_deleted
@@ -67,14 +67,6 @@ class ReportData:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
         for batch in self.exhibits.to_batches(max_chunksize=rows):
             yield batch.to_pylist()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _with_local_time(table: pa.Table, zone: str) -> pa.Table:

@@ -14,7 +14,7 @@ def _case(tmp_path):
     case.ensure_dirs()
     (case.blobs / ("ab" * 32)).write_bytes(b"not really")  # replaced below by a real blob
     (case.blobs / ("ab" * 32)).unlink()
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
     DirBlobStore(case.blobs).put_bytes(b"photo bytes")
     write_manifest(case)
     return case

@@ -1,0 +1,372 @@
+"""MIME for the e-mail parsers: charsets, RFC 2047 encoded words, the MIME tree, bodies and
+attachments, and HTML reduced to text.
+
+The tree is walked over the raw bytes: header blocks are parsed by the email package (compat32,
+headers only), multipart bodies are cut at their delimiter lines with bytes.find, and transfer
+encodings are undone by binascii. (The email package's full parser feeds every line of every
+part through Python code, several times slower on attachments, and it regenerates attached
+messages instead of keeping their bytes.) Worker processes import this module: standard library
+only at module level; lxml is imported by the one function that needs it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+# --- text helpers -------------------------------------------------------------------------
+
+class Repairs:
+    """Counts replacement characters inserted while decoding (per process, per message)."""
+
+    count = 0
+
+
+def _count_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
+    Repairs.count += 1
+    return "\ufffd", exc.end
+
+
+codecs.register_error("commtrail-email-replace", _count_replace)
+
+# Labels mail software writes that Python does not know, or knows under a narrower name.
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
+    "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "x-windows-949": "cp949",
+    "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman", "x-sjis": "shift_jis", "windows-874": "cp874",
+    "ansi_x3.4-1968": "ascii", "us-ascii": "ascii", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
+    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8",
+}
+
+
+def _codec(charset: str | None) -> tuple[str, bool]:
+    """(Python codec name, known) for a MIME charset label; unknown labels read as UTF-8."""
+    if not charset:
+        return "utf-8", True
+    label = charset.strip().strip('"').lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name, True
+    except (LookupError, ValueError):
+        return "utf-8", False
+
+
+def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None) -> str:
+    """Decode ``data`` in its declared charset; bytes that do not decode become U+FFFD (counted).
+
+    Bytes declared ASCII (or undeclared) that are not ASCII are tried as UTF-8 first.
+    """
+    codec, known = _codec(charset)
+    if not known and notes is not None:
+        notes.append("charset_unknown")
+    if codec == "ascii":
+        codec = "utf-8"  # a superset: 8-bit text labelled ASCII is most often UTF-8
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        return data.decode(codec, "commtrail-email-replace")
+    except LookupError:  # pragma: no cover - lookup succeeded above
+        return data.decode("utf-8", "commtrail-email-replace")
+
+
+def header_text(value: Any, charset: str | None = None) -> str:
+    """A header value as text, unfolded. Raw 8-bit bytes (kept by the parser as surrogates) are
+    read as UTF-8, else in the message's declared charset, else as UTF-8 with U+FFFD (counted)."""
+    value = str(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        data = value.encode("ascii", "surrogateescape")
+        try:
+            value = data.decode("utf-8")
+        except UnicodeDecodeError:
+            codec, known = _codec(charset)
+            try:
+                value = data.decode(codec) if known else data.decode("utf-8", "commtrail-email-replace")
+            except UnicodeDecodeError:
+                value = data.decode("utf-8", "commtrail-email-replace")
+    return _FOLD.sub("", value)
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"[ \t\r\n]*")
+_Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _word_bytes(enc: str, text: str) -> bytes:
+    raw = text.encode("ascii", "surrogateescape")
+    if enc in "bB":  # lenient about padding, as mail software writes it
+        raw = raw.rstrip(b"=")
+        if len(raw) % 4 == 1:
+            raw = raw[:-1]
+        return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
+    return _Q_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))
+
+
+def decode_words(value: str, notes: list[str] | None = None) -> str:
+    """Decode RFC 2047 encoded words in a header value (any charset).
+
+    White space between two encoded words is dropped, adjacent words of one charset are joined
+    before decoding (a character may be split across them), everything else stays as written.
+    """
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pending: list[bytes] = []
+    pending_cs: str | None = None
+    pos = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_cs
+        if pending:
+            out.append(decode_bytes(b"".join(pending), pending_cs, notes))
+        pending, pending_cs = [], None
+
+    for m in _ENCODED_WORD.finditer(value):
+        gap = value[pos:m.start()]
+        if gap and not (pending and _BETWEEN_WORDS.fullmatch(gap)):
+            flush()
+            out.append(gap)
+        charset = m.group(1).split("*", 1)[0]  # RFC 2231 language suffix
+        if pending and charset.lower() != (pending_cs or "").lower():
+            flush()
+        pending_cs = charset
+        try:
+            pending.append(_word_bytes(m.group(2), m.group(3)))
+        except (ValueError, UnicodeError):
+            flush()
+            out.append(m.group(0))
+        pos = m.end()
+    flush()
+    out.append(value[pos:])
+    return "".join(out)
+
+
+# --- MIME: bodies and attachments ---------------------------------------------------------
+
+_BLOCK_TAGS = ("p", "div", "br", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
+               "h6", "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd",
+               "dt", "dl", "address", "center", "form", "fieldset")
+_DROPPED_TAGS = ("script", "style", "head")
+
+
+def html_to_text(html: str) -> str | None:
+    """Readable text of an HTML body: block elements end lines, table cells end with a tab,
+    scripts, styles and the head dropped. None when the HTML cannot be parsed at all."""
+    import lxml.etree
+    import lxml.html
+
+    try:
+        parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
+        doc = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.LxmlError, ValueError):
+        return None
+    out: list[str] = []
+    skip = 0
+    for event, el in lxml.etree.iterwalk(doc, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _DROPPED_TAGS:
+                skip += 1
+            elif not skip and el.text and tag:
+                out.append(el.text)
+            continue
+        if tag in _DROPPED_TAGS:
+            skip -= 1
+        elif not skip:
+            if tag in _BLOCK_TAGS:
+                out.append("\n")
+            elif tag in ("td", "th"):
+                out.append("\t")
+        if not skip and el.tail:
+            out.append(el.tail)
+    return "".join(out)
+
+
+def _store(data: bytes, sink: Any, notes: list[str]) -> tuple[str, int]:
+    if sink is None:
+        notes.append("no_blob_store")
+        return hashlib.sha256(data).hexdigest(), len(data)
+    return sink.put_bytes(data)
+
+
+_HEADERS = BytesHeaderParser(policy=compat32)
+_MAX_DEPTH = 40
+
+
+@dataclass
+class _Part:
+    headers: Message  # header fields only
+    content: bytes  # the body as transmitted (still transfer-encoded)
+    ctype: str
+
+
+_HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\n]*(?:\n|\Z))*")
+
+
+def split_head(data: bytes) -> tuple[Message, bytes]:
+    """A part's header fields and its body: the header block ends at the first empty line, or
+    at a line that is not a header field (that line starts the body, as in the email package)."""
+    if data[:1] == b"\n" or data[:2] == b"\r\n":
+        return _HEADERS.parsebytes(b""), data[1:] if data[:1] == b"\n" else data[2:]
+    a = data.find(b"\n\n")
+    b = data.find(b"\n\r\n", 0, a if a >= 0 else len(data))
+    if b >= 0:
+        a, sep = b, 3
+    else:
+        sep = 2
+    block_end, body_from = (len(data), len(data)) if a < 0 else (a + 1, a + sep)
+    stray = _HEADER_LINES.match(data, 0, block_end).end()
+    if stray < block_end:
+        block_end = body_from = stray
+    return _HEADERS.parsebytes(data[:block_end]), data[body_from:]
+
+
+def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
+    """The parts of a multipart body (None when no delimiter line is found)."""
+    delimiter = b"--" + boundary
+    lines: list[tuple[int, int, bool]] = []  # (line start, after its line end, closing)
+    pos, size = 0, len(content)
+    while True:
+        i = content.find(delimiter, pos)
+        if i < 0:
+            break
+        pos = i + len(delimiter)
+        if i and content[i - 1] != 10:
+            continue
+        closing = content.startswith(b"--", pos)
+        rest_from = pos + 2 if closing else pos
+        eol = content.find(b"\n", rest_from)
+        after = size if eol < 0 else eol + 1
+        if content[rest_from:after].strip(b" \t\r\n"):
+            continue  # a longer boundary, or text after it: not this delimiter
+        lines.append((i, after, closing))
+        if closing:
+            break
+    if not lines:
+        return None
+    parts = []
+    for (_, after, closing), (start, _, _) in zip(lines, lines[1:]):
+        end = start
+        if end > after and content[end - 1] == 10:
+            end -= 1
+            if end > after and content[end - 1] == 13:
+                end -= 1
+        parts.append(content[after:end])
+    if not lines[-1][2]:  # no closing delimiter: the last part runs to the end
+        parts.append(content[lines[-1][1]:])
+    return parts
+
+
+def _walk(headers: Message, content: bytes, depth: int = 0) -> Iterator[_Part]:
+    """Leaf parts in order; an attached message (message/*) is one leaf."""
+    ctype = headers.get_content_type()
+    if headers.get_content_maintype() == "multipart":
+        boundary = headers.get_boundary()
+        parts = None
+        if boundary and depth < _MAX_DEPTH:
+            parts = _split_multipart(content, str(boundary).encode("utf-8", "surrogateescape"))
+        if parts is None:  # no usable boundary: the content is read as text, as the email package does
+            yield _Part(headers, content, "text/plain")
+            return
+        for part in parts:
+            sub_headers, sub_content = split_head(part)
+            if ctype == "multipart/digest":
+                sub_headers.set_default_type("message/rfc822")
+            yield from _walk(sub_headers, sub_content, depth + 1)
+        return
+    yield _Part(headers, content, ctype)
+
+
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def _decode_b64(data: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:  # bad padding or length: keep what decodes
+        clean = _B64_JUNK.sub(b"", data)
+        clean = clean[:len(clean) - 1] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
+        return binascii.a2b_base64(clean)
+
+
+def decode_content(part: _Part) -> bytes:
+    """A leaf's content with its Content-Transfer-Encoding undone."""
+    cte = str(part.headers.get("content-transfer-encoding", "")).strip().lower()
+    if cte == "base64":
+        return _decode_b64(part.content)
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(part.content)
+    if cte in ("", "7bit", "8bit", "binary"):
+        return part.content
+    carrier = Message()  # uuencode and the rest: as the email package decodes them
+    carrier["Content-Transfer-Encoding"] = cte
+    carrier.set_payload(part.content.decode("ascii", "surrogateescape"))
+    data = carrier.get_payload(decode=True)
+    return data if isinstance(data, bytes) else part.content
+
+
+def _is_body_candidate(part: _Part) -> bool:
+    return (part.ctype in ("text/plain", "text/html")
+            and part.headers.get_content_disposition() != "attachment"
+            and not part.headers.get_filename())
+
+
+def body_and_attachments(headers: Message, content: bytes, sink: Any,
+                          notes: list[str]) -> tuple[str | None, dict, list[dict]]:
+    """(body text, body facts for extra, attachments) of a message."""
+    leaves = list(_walk(headers, content))
+    candidates = [i for i, part in enumerate(leaves) if _is_body_candidate(part)]
+    plain = [i for i in candidates if leaves[i].ctype == "text/plain"]
+    html = [i for i in candidates if leaves[i].ctype == "text/html"]
+    body_index = plain[0] if plain else (html[0] if html else None)
+    skip = set(html) if plain else set()  # HTML alternatives of a text/plain body
+    facts: dict[str, Any] = {}
+    body = None
+    if body_index is not None:
+        part = leaves[body_index]
+        charset = part.headers.get_content_charset()
+        data = decode_content(part)
+        text = decode_bytes(data, charset, notes)
+        facts["body_mime"] = part.ctype
+        if charset:
+            facts["body_charset"] = charset
+        if plain:
+            body = text
+            if skip:
+                facts["html_alternative"] = True
+        else:
+            facts["body_html_sha256"], _ = _store(data, sink, notes)
+            reduced = html_to_text(text)
+            if reduced is None:
+                notes.append("html_unparsed")
+                body = text
+            else:
+                body = reduced
+                facts["body_reduced_from_html"] = True
+    attachments = []
+    for i, part in enumerate(leaves):
+        if i == body_index or i in skip:
+            continue
+        data = decode_content(part)
+        if not data and len(leaves) == 1 and i not in candidates:
+            continue  # a message with no body at all has no attachment either
+        sha, size = _store(data, sink, notes)
+        name = part.headers.get_filename()
+        attachments.append({
+            "name": decode_words(header_text(name), notes) if name else None,
+            "mime": part.ctype,
+            "size": size,
+            "sha256": sha,
+        })
+    return body, facts, attachments
