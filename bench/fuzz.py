@@ -127,9 +127,14 @@ def _demo_files() -> list[tuple[str, str, bytes, tuple]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# More seed folders for a long run (``--seeds DIR``), e.g. sample files of other projects that
+# are not the project's to commit.
+EXTRA_SEED_DIRS: list[Path] = []
+
+
 def _fixture_files() -> list[tuple[str, str, bytes, tuple]]:
     out = []
-    for base in SEED_DIRS:
+    for base in (*SEED_DIRS, *EXTRA_SEED_DIRS):
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):
@@ -137,7 +142,8 @@ def _fixture_files() -> list[tuple[str, str, bytes, tuple]]:
                 continue
             sibs = tuple((p.name, p.read_bytes()) for p in sorted(path.parent.iterdir())
                          if p.is_file() and p != path and not p.name.startswith(".") and p.stat().st_size <= 1 << 20)
-            out.append((str(path.relative_to(ROOT)), path.name, path.read_bytes(), sibs))
+            label = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+            out.append((label, path.name, path.read_bytes(), sibs))
     return out
 
 
@@ -1037,8 +1043,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated parser names (default: every registered parser)")
     ap.add_argument("--out", type=Path, default=OUT, help="where failing inputs are saved")
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "fuzz-work")
+    ap.add_argument("--seeds", type=Path, action="append", default=[],
+                    help="another folder of seed files (repeatable; e.g. sample files that are not committed)")
     ap.add_argument("--replay", nargs=2, metavar=("FILE", "PARSER"), help="re-check one saved input")
     args = ap.parse_args(argv)
+    EXTRA_SEED_DIRS.extend(args.seeds)
     if args.replay:
         findings = reproduce(Path(args.replay[0]), args.replay[1])
         for f in findings:

@@ -339,7 +339,6 @@ class Case:
         private_umask()
         self.root = Path(root)
         self._lock_fd: int | None = None
-        self._lock_depth = 0
         if not self.root.is_dir():
             raise CaseError("this case folder does not exist.", file=str(self.root),
                             hint="Create it first with: commtrail init CASE")
@@ -362,12 +361,8 @@ class Case:
         The lock is the kernel's (flock): a command that is killed releases it. Within one command
         the same Case object may take it again (a step that locks, called by a command that locks).
         """
-        if self._lock_fd is not None:
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
+        if self._lock_fd is not None:   # this command holds it already
+            yield
             return
         path = self.root / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

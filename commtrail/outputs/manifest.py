@@ -156,7 +156,7 @@ def verify(case: Case) -> Verification:
     if leftovers:
         result.problems.append(f"{len(leftovers)} temporary file(s) were left by an interrupted command; "
                                "running the command again (or any commtrail ingest) removes them")
-    if case.pending_file.exists() and not case.busy():
+    if case.pending_file.exists():
         result.problems.append("an ingest was interrupted before it rebuilt the master and the manifest; run "
                                "the same commtrail ingest again to finish it")
     _check_occurrences(case, result)
