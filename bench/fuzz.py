@@ -477,12 +477,20 @@ class Outcome:
     batch_schemas_ok: bool = True
 
 
+# Case settings the inputs are read with: mostly the fixtures' own (London, GB), sometimes zones at
+# the ends of the offset range (dates near year 1 or 9999 leave the calendar there) and other regions.
+SETTINGS = [("Europe/London", "GB")] * 4 + [("Pacific/Kiritimati", "US"), ("Pacific/Pago_Pago", "DE"),
+                                            ("Asia/Tokyo", "IN"), ("America/Los_Angeles", "US")]
+
+
 def make_context(workdir: Path, seed_siblings: Iterable[tuple[str, bytes]], parser: registry.Parser,
                  source_path: str, data: bytes, date_order: str | None = None) -> ParseContext:
     sibs = dict(seed_siblings)
+    digest = hashlib.sha256(data).digest()
+    zone, region = SETTINGS[digest[1] % len(SETTINGS)]
     return ParseContext(
-        source_sha256=hashlib.sha256(data).hexdigest(), source_path=source_path, timezone="Europe/London",
-        phone_region="GB", owner=OWNER, date_order=date_order, blobs=DirBlobStore(workdir / "blobs"),
+        source_sha256=digest.hex(), source_path=source_path, timezone=zone,
+        phone_region=region, owner=OWNER, date_order=date_order, blobs=DirBlobStore(workdir / "blobs"),
         siblings={name: (lambda d=content: io.BytesIO(d)) for name, content in sibs.items()},
         open_relative=None, parser_label=parser.label, batch_size=rnd_batch_size(data))
 

@@ -10,7 +10,12 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
+# Dictionary encoding only for the columns that repeat (unique ones such as body and locator gain
+# nothing from it and cost time).
+PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True,
+                   "use_dictionary": ["ts_precision", "tz_source", "channel", "kind", "direction", "sender",
+                                      "sender_raw", "conversation", "source_sha256", "source_path", "parser",
+                                      "flags", "dup_method", "party", "format"]}
 
 
 def _fsync_dir(path: Path) -> None:

@@ -16,6 +16,7 @@ import phonenumbers
 WITHHELD = "withheld"
 UNKNOWN = "unknown"
 PAYPHONE = "payphone"
+OWNER = "owner"   # the owner when their own number is not known (an MMS's insert-address-token)
 CLASS_VALUES = (WITHHELD, UNKNOWN, PAYPHONE)
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -28,6 +29,8 @@ def kind_of(value: str) -> str:
     """The class of a normalised identifier: phone, email, whatsapp, short, alpha, withheld, other."""
     if value.startswith("+"):
         return "phone"
+    if value == OWNER:
+        return "owner"
     if value.startswith("wa:"):
         return "whatsapp"
     if value.startswith("short:"):

@@ -187,11 +187,15 @@ def test_a_second_ingest_on_a_busy_case_refuses_and_a_killed_one_leaves_no_stale
     while not Case(case).busy() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     assert first.poll() is None, "the first ingest finished before the second could start"
-    code, out, err = finish(commtrail("ingest", str(case), str(inputs / "small.csv")))
+    first.send_signal(signal.SIGSTOP)   # hold it there, lock taken, whatever the machine's speed
+    try:
+        code, out, err = finish(commtrail("ingest", str(case), str(inputs / "small.csv")))
+        verify_code, _, verify_err = finish(commtrail("verify", str(case)))
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert code == 2
     assert re.fullmatch(rf"Error: {re.escape(str(case))}: another commtrail command \(pid {first.pid}\) is working on "
                         r"this case right now\. Wait for it to finish, then run this again\.\n", err), err
-    verify_code, _, verify_err = finish(commtrail("verify", str(case)))
     assert verify_code == 2 and "is working on this case right now" in verify_err
     code, out, err = finish(first)
     assert code == 0, err

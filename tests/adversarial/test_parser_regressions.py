@@ -44,3 +44,18 @@ def test_incident_log_keeps_a_cell_under_an_empty_header_cell(tmp_path):
     table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
     assert (table.num_rows, len(rejects), report.warnings) == (1, 0, [])
     assert table.column("extra").to_pylist() == ['{"location":"home","unnamed_cells":["UNDER AN EMPTY HEADER"]}']
+
+
+UTF16_SMS = ("<?xml version='1.0' encoding='UTF-16' standalone='yes' ?>\n<smses count=\"2\">\n"
+             "  <sms protocol=\"0\" address=\"07700 900123\" date=\"1709317808123\" type=\"1\" body=\"first\" read=\"1\" "
+             "status=\"-1\" />\n"
+             "  <sms protocol=\"0\" address=\"07700 900123\" date=\"1709317809123\" type=\"1\" body=\"second\" read=\"1\" "
+             "status=\"-1\" />\n</smses>\n").encode("utf-16")
+
+
+def test_sms_backup_in_utf16_cut_inside_a_character_keeps_its_records(tmp_path):
+    # Found by fuzzing: an odd number of bytes in a UTF-16 file raised UnicodeDecodeError.
+    table, rejects, report = run_parser("smsbr-sms", UTF16_SMS[:-1], make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.repairs) == (2, 0, 0)
+    assert table.column("body").to_pylist() == ["first", "second"]
+    assert report.warnings == ["the file ends in the middle of a utf-16-le character; its last 1 byte(s) were left out"]

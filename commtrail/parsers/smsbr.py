@@ -1,0 +1,317 @@
+"""SMS Backup & Restore (Android app) backups: ``sms-*.xml`` (``<smses>``: ``<sms>`` and ``<mms>``)
+and ``calls-*.xml`` (``<calls>``: ``<call>``). Two parsers, ``smsbr-sms`` and ``smsbr-calls``,
+share one streaming reader; each reads any of the three record kinds it meets.
+
+The bytes pass through :class:`~commtrail.parsers._xmlrepair.RepairReader` (surrogate-half and
+control-character references, raw control bytes, broken UTF-8, UTF-16 input), then lxml's
+push parser (``XMLParser(target=...)``, fed 1 MiB at a time) with entity expansion, DTD loading
+and network access off. Never lxml's recover mode: it silently blanks text and invents records.
+No tree is built, MMS media are decoded into the blob store piece by piece, so memory stays flat.
+Line numbers in locators are those of the record's start tag, counted by the reader.
+
+An XML error (a truncated backup, or damage mid-file) ends the parse: every record before it is
+kept, and a warning names the place, what the root's ``count`` declared and what was found.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+from lxml import etree
+
+from commtrail.parsers._smsbr_mms import MmsElement
+from commtrail.parsers._smsbr_rows import CHUNK, Rows, locator, unescape
+from commtrail.parsers._xmlrepair import RepairReader
+from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.registry import Parser, register
+
+VERSION = "1"
+RECORD_TAGS = frozenset(("sms", "mms", "call"))
+FEED = 1 << 20  # bytes handed to the XML parser at a time
+
+_PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
+_ROOT = re.compile(rb"\s*<(smses|calls)[\s/>]")
+
+
+def root_tag(head: bytes) -> str | None:
+    """The root element name of an SMS Backup & Restore file (``smses`` / ``calls``), or None.
+
+    Allows a byte-order mark, an XML declaration, comments and processing instructions (the
+    app's stylesheet PI) before the root, in UTF-8 or UTF-16. A DOCTYPE is not allowed: the app
+    never writes one.
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:2] == b"\x00" or head[:1] == b"\x00":
+        encoding = "utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) or head[:1] == b"\x00" else "utf-16-le"
+        usable = len(head) - len(head) % 2
+        head = head[:usable].decode(encoding, "replace").lstrip("\ufeff").encode("utf-8")
+    elif head.startswith(codecs.BOM_UTF8):
+        head = head[3:]
+    pos = 0
+    while True:
+        m = _PROLOG_ITEM.match(head, pos)
+        if not m:
+            break
+        pos = m.end()
+    m = _ROOT.match(head, pos)
+    return m.group(1).decode() if m else None
+
+
+def sniff_sms(head: bytes, filename: str) -> bool:
+    return root_tag(head) == "smses"
+
+
+def sniff_calls(head: bytes, filename: str) -> bool:
+    return root_tag(head) == "calls"
+
+
+def parse_sms(stream: BinaryIO, ctx: ParseContext) -> Iterator:
+    return _parse(stream, ctx, "smses")
+
+
+def parse_calls(stream: BinaryIO, ctx: ParseContext) -> Iterator:
+    return _parse(stream, ctx, "calls")
+
+
+class _Batches:
+    """Turns the collected rows into record batches of at most ``min(ctx.batch_size, CHUNK)`` rows.
+
+    Batches of 50,000 rows (the default batch size) would cost about 70 MB more at the peak (the
+    rows held in Arrow, again while combined into one batch, again in the Parquet writer) and
+    save nothing in time, so bigger batch sizes are capped at CHUNK rows."""
+
+    def __init__(self, rows: Rows, batch_size: int) -> None:
+        self.rows = rows
+        self.chunk = max(1, min(batch_size, CHUNK))
+
+    def due(self) -> bool:
+        return self.rows.size >= self.chunk
+
+    def take(self) -> Iterator:
+        table, rejects = self.rows.take_chunk()
+        yield from rejects
+        if table is not None and table.num_rows:
+            yield from table.combine_chunks().to_batches()
+
+
+class _Target:
+    """The lxml parser target: SAX-like start/end events, no tree.
+
+    ``iterparse`` would build a tree and hand out element proxies, and reading a proxy's
+    attributes costs as much again as parsing them; a parser target receives each element's
+    attributes as a dict straight from libxml2, and nothing needs clearing afterwards.
+    An ``<sms>`` / ``<call>`` (attributes only) is kept as its dict when it starts; an ``<mms>``
+    collects its parts and addresses and becomes a row when it ends. Anything else is kept as XML:
+    at the top level as a reject, inside a record in its `extra`.
+    """
+
+    def __init__(self, rows: Rows, ctx: ParseContext, expected_root: str) -> None:
+        self.rows = rows
+        self.ctx = ctx
+        self.expected_root = expected_root
+        self.depth = 0
+        self.started = 0  # records begun
+        self.done = 0  # records finished (rows or rejects)
+        self.out: list[Reject] = []
+        self._add_sms, self._number_sms = rows.sms.dicts.append, rows.sms.ordinals.append
+        self._add_call, self._number_call = rows.calls.dicts.append, rows.calls.ordinals.append
+        self._mms: tuple | None = None  # (MmsElement, ordinal) of the <mms> being read
+        self._in: str | None = None  # the record element being read
+        self._container: str | None = None  # `parts` / `addrs` inside an <mms>
+        self._capture: etree.TreeBuilder | None = None
+        self._capture_depth = 0
+
+    def start(self, tag, attrib) -> None:
+        depth = self.depth = self.depth + 1
+        if depth == 2 and self._capture is None:
+            if tag == "sms":
+                self.started = self.done = number = self.started + 1
+                self._add_sms(attrib)
+                self._number_sms(number)
+                self._in = tag
+            elif tag == "call":
+                self.started = self.done = number = self.started + 1
+                self._add_call(attrib)
+                self._number_call(number)
+                self._in = tag
+            elif tag == "mms":
+                self.started += 1
+                self._mms = (MmsElement(unescape(attrib)), self.started)
+                self._in = tag
+            else:
+                self._begin_capture(tag, attrib)
+        elif self._capture is not None:
+            self._capture.start(tag, unescape(attrib))
+        elif depth == 1:
+            _root_attributes(tag, unescape(attrib), self.expected_root, self.ctx)
+        elif self._mms is not None:
+            mms = self._mms[0]
+            if depth == 3 and tag in ("parts", "addrs") and not attrib:
+                self._container = tag
+            elif depth == 4 and (self._container, tag) == ("parts", "part"):
+                self.rows.mms_part(mms, unescape(attrib), self._mms[1])
+            elif depth == 4 and (self._container, tag) == ("addrs", "addr"):
+                mms.addrs.append(unescape(attrib))
+            else:
+                self._begin_capture(tag, attrib)
+        else:
+            self._begin_capture(tag, attrib)
+
+    def end(self, tag) -> None:
+        depth = self.depth
+        self.depth = depth - 1
+        if self._capture is not None:
+            self._capture.end(tag)
+            if depth == self._capture_depth:
+                element = self._capture.close()
+                self._capture = None
+                self._captured(element)
+        elif depth == 2:
+            self._in = None
+            if self._mms is not None:
+                mms, ordinal = self._mms
+                self._mms = None
+                self.done += 1
+                reject = self.rows.mms(mms, ordinal)
+                if reject is not None:
+                    self.out.append(reject)
+        elif depth == 3:
+            self._container = None
+
+    def close(self) -> None:
+        return None
+
+    def _begin_capture(self, tag, attrib) -> None:
+        self._capture = etree.TreeBuilder()
+        self._capture_depth = self.depth
+        self._capture.start(tag, unescape(attrib))
+
+    def _captured(self, element) -> None:
+        """An element that is not part of the format, complete (its text is not kept)."""
+        xml = etree.tostring(element, encoding="unicode")
+        if self._mms is not None:
+            self._mms[0].other.append(element)
+        elif self._in is not None and self.rows.attach_other(self._in, xml):
+            pass
+        else:
+            where = f"inside {self._in} #{self.started}" if self._in else f"after record #{self.started}"
+            self.out.append(Reject(locator=where, reason=f"unexpected element <{element.tag}> in the backup",
+                                   raw=xml))
+
+
+def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
+    report = ctx.report
+    reader = RepairReader(stream)
+    rows = Rows(ctx, reader.record_lines)
+    rows.repairs_by_record = reader.repairs_by_record  # the reader adds, the rows take theirs out
+    batches = _Batches(rows, ctx.batch_size)
+    target = _Target(rows, ctx, expected_root)
+    parser = etree.XMLParser(target=target, encoding="utf-8", resolve_entities=False, no_network=True,
+                             load_dtd=False, huge_tree=True)
+    error: etree.XMLSyntaxError | None = None
+    eof_at_error = False
+    warned_read = False
+    try:
+        while True:
+            block = reader.read(FEED)
+            if reader.read_error is not None and not warned_read:
+                # The input itself cannot be read on (a damaged zip member, a disk error): what
+                # came before is kept, as for a truncated file.
+                report.warn(f"the file could not be read past byte {reader.bytes_in}: {reader.read_error}")
+                warned_read = True
+            if not block:
+                break
+            parser.feed(block)
+            if target.out:
+                yield from target.out
+                target.out.clear()
+            if batches.due():
+                yield from batches.take()
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        error = exc
+        eof_at_error = reader.eof
+    yield from target.out
+    yield from batches.take()
+    report.repairs += reader.repairs
+    if reader.has_doctype:
+        report.warn("the file has a DOCTYPE (SMS Backup & Restore never writes one): entities in it "
+                    "were not loaded from outside, and undefined ones may make the file unreadable")
+    for note in reader.notes:
+        report.warn(note)
+    if error is not None:
+        partial = _after_error(error, eof_at_error, reader, rows, target.done, ctx)
+        if partial is not None:
+            yield partial
+    elif reader.record_starts != target.started:
+        report.warn(f"the reader counted {reader.record_starts} record start tags where the XML parser found "
+                    f"{target.started} records: line numbers in locators and the repaired_chars flags may "
+                    "be off by the difference")
+    if error is None and report.declared_count is not None and report.declared_count != target.done:
+        report.warn(f"the root element declares count={report.declared_count} but the file holds "
+                    f"{target.done} records ({rows.records} read, {rows.rejected} rejected)")
+    if rows.undecodable:
+        shown = "; ".join(rows.undecodable[:10])
+        more = f" (and {len(rows.undecodable) - 10} more)" if len(rows.undecodable) > 10 else ""
+        report.warn(f"{len(rows.undecodable)} MMS media parts are not valid base64: their text was kept as a "
+                    f"blob and the message flagged attachment_undecodable: {shown}{more}")
+    if rows.media_without_store:
+        report.warn(f"no blob store was given: {rows.media_without_store} media parts were hashed but not kept")
+
+
+def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) -> None:
+    if tag != expected_root:
+        ctx.report.warn(f"the root element is <{tag}>, expected <{expected_root}>; its records were read anyway")
+    count = attrib.get("count")
+    if count is not None and count.strip().isdigit():
+        ctx.report.declared_count = int(count.strip())
+    elif count is not None:
+        ctx.report.warn(f"the root element's count={count!r} is not a number")
+
+
+def _after_error(error: etree.XMLSyntaxError, eof_at_error: bool, reader: RepairReader, rows: Rows,
+                 ordinal: int, ctx: ParseContext) -> Reject | None:
+    """Warn about the XML error that ended the parse; a reject for a record cut off by the end."""
+    report = ctx.report
+    line, column = error.position if error.position else (error.lineno, 0)
+    message = re.sub(r", line \d+, column \d+$", "", error.msg or str(error))
+    truncated = eof_at_error and line >= reader.newlines
+    if not eof_at_error:
+        reader.drain()  # count what follows, so the warning can say how much was not read
+    after = reader.record_starts - ordinal
+    declared = report.declared_count
+    if declared is None:
+        declared_text = f"{ordinal} records found before the error (the root declares no count)"
+    else:
+        declared_text = f"the root element declares count={declared}, {ordinal} records found before the error"
+        if declared > ordinal:
+            declared_text += f" ({declared - ordinal} fewer)"
+    partial = None
+    if truncated:
+        where = f"byte {reader.bytes_in}, line {line}"
+        if after > 0:
+            raw, size, _ = reader.tail()
+            tag = next((t for t in ("sms", "mms", "call") if raw.startswith("<" + t)), "record")
+            note = "" if size <= len(raw.encode()) else f" [first {len(raw)} characters of {size} bytes]"
+            partial = Reject(locator=locator(tag, ordinal + 1, rows.line(ordinal + 1)),
+                             reason="incomplete record: the file ends inside it (truncated backup)",
+                             raw=raw + note)
+        report.warn(f"the file is truncated: it ends in the middle of an element at {where} ({message}); "
+                    f"every complete record before it was kept; {declared_text}"
+                    + ("; the incomplete last record was rejected with its text" if partial else ""))
+    else:
+        report.warn(f"XML error at line {line}, column {column}: {message}. The {ordinal} records before it "
+                    f"were kept; the rest of the file (from line {line} to its end, about {after} more records) "
+                    f"cannot be parsed as XML and was not read; {declared_text}")
+    return partial
+
+
+register(Parser(name="smsbr-sms", version=VERSION,
+                description="SMS Backup & Restore messages (sms-*.xml: <smses> of <sms> and <mms>)",
+                sniff=sniff_sms, parse=parse_sms))
+register(Parser(name="smsbr-calls", version=VERSION,
+                description="SMS Backup & Restore call log (calls-*.xml: <calls> of <call>)",
+                sniff=sniff_calls, parse=parse_calls))
