@@ -159,9 +159,12 @@ def test_kill_9_during_ingest_then_the_same_command_finishes_the_job(tmp_path, i
 
 
 def test_kill_9_during_report_then_the_same_command_finishes_the_job(tmp_path, inputs):
+    # The demo's sample inputs: every format, so the report has charts and every section.
+    from commtrail.demo_data import write_inputs
     rnd = random.Random(7)
     case = new_case(tmp_path / "case")
-    code, out, err = finish(commtrail("ingest", str(case), str(inputs / "small.csv")))
+    samples = write_inputs(tmp_path / "samples")
+    code, out, err = finish(commtrail("ingest", str(case), *map(str, samples)))
     assert code == 0, err
     start = time.monotonic()
     code, out, err = finish(commtrail("report", str(case)))
@@ -177,6 +180,7 @@ def test_kill_9_during_report_then_the_same_command_finishes_the_job(tmp_path, i
     from pypdf import PdfReader
     assert len(PdfReader(case / "report" / "report.pdf").pages) >= 1
     assert not [p for p in (case / "report").rglob(".*")], "temporary files left in report/"
+    assert list((case / "report").rglob("*.png")), "the report has no charts to interrupt"
     assert sum("killed" in line for line in log) >= 1, log
 
 
