@@ -29,7 +29,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import random
 import re
 import shutil
@@ -44,7 +43,6 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 
