@@ -200,6 +200,18 @@ def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Prog
             tmp.unlink()
 
 
+def _changed_since(item: InputItem, sha: str) -> bool:
+    """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
+    digest = hashlib.sha256()
+    try:
+        with item.open() as stream:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+    except READ_ERRORS:
+        return True
+    return digest.hexdigest() != sha
+
+
 def _stage(case: Case, parser: registry.Parser, sha: str, stream: BinaryIO, ctx: ParseContext) -> tuple[int, int]:
     """Run the parser and write its staging and rejects files; returns (records, rejects)."""
     records = 0
@@ -310,6 +322,16 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")
         finally:
             progress.finish()
+        if outcome.status != "failed" and copy_path is None and _changed_since(item, sha):
+            # --no-copy parses the input itself, not a copy: it must still be what was hashed.
+            for path in (case.staging / f"{sha}.parquet", case.staging / f"{sha}.rejects.parquet"):
+                path.unlink(missing_ok=True)
+            outcome.status = "failed"
+            outcome.error = InputError(
+                "this file changed while commtrail was reading it (its SHA-256 is no longer the one it had when "
+                "reading began), so nothing from it was added.", file=item.label,
+                hint="Run the ingest again when nothing is writing to the file, or without --no-copy so that "
+                     "commtrail reads its own copy.")
         if outcome.status == "failed":
             if copy_path and copy_path.exists() and sha not in known_sha:
                 os.chmod(copy_path, 0o600)

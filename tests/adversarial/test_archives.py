@@ -287,3 +287,27 @@ def test_names_that_are_not_utf8_and_the_case_folder_itself(tmp_path, case_dir, 
     # the folder holding the case is walked without entering the case
     assert f"Warning: {case_dir}: the case folder; its own files are not inputs" in out
     assert_case_holds_only_tool_files(case_dir)
+
+
+def test_an_input_that_changes_while_it_is_read_is_refused_with_no_copy(tmp_path, case_dir, capsys, monkeypatch):
+    from commtrail.parsers import registry
+    parser = registry.get(SEED.parser)
+    target = tmp_path / "changing.csv"
+
+    def parse_and_touch(stream, ctx):   # a writer changes the file while it is being read
+        yield from parser.parse(stream, ctx)
+        target.write_bytes(content(7))
+    monkeypatch.setitem(registry._REGISTRY, parser.name, __import__("dataclasses").replace(parser, parse=parse_and_touch))
+    target.write_bytes(content(6))
+    code = main(["ingest", str(case_dir), "--no-copy", str(target)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith(f"Error: {target}: this file changed while commtrail was reading it (its SHA-256 is no "
+                          "longer the one it had when reading began), so nothing from it was added.")
+    assert read_inventory(case_dir / "sources.parquet") == []
+    assert list((case_dir / "staging").iterdir()) == []
+    # Reading its own copy, commtrail is not disturbed by the writer.
+    target.write_bytes(content(6))
+    code, out, err = ingest(case_dir, capsys, target)
+    assert code == 0, err
+    assert_case_holds_only_tool_files(case_dir)
