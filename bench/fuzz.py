@@ -31,6 +31,7 @@ import io
 import json
 import random
 import re
+import resource
 import shutil
 import signal
 import sys
@@ -58,6 +59,7 @@ SEED_DIRS = (ROOT / "tests" / "fixtures", ROOT / "tests" / "adversarial" / "seed
 OUT = ROOT / "bench" / "out" / "fuzz-failures"
 MAX_SEED_BYTES = 4 << 20
 TEN_MB = 10 << 20
+MEMORY_LIMIT_MB = 2048   # the long run's own peak; one parse should never take it there
 
 # Parsers of text formats whose every word must survive somewhere in the output (body, sender,
 # time as written, extra, reject raw text or a warning), with the number of leading lines that are
@@ -818,6 +820,7 @@ class Tally:
     sniffed: int = 0
     cli_runs: int = 0
     slowest: dict[str, tuple] = field(default_factory=dict)   # parser -> (seconds, size, mutations)
+    peaks: list[tuple] = field(default_factory=list)   # inputs that raised peak memory: (MB, parser, size, mutations)
 
 
 def run(workdir: Path, minutes: float = 20.0, seed: int = 1, only: list[str] | None = None,
@@ -852,6 +855,12 @@ def run(workdir: Path, minutes: float = 20.0, seed: int = 1, only: list[str] | N
             result = check(parser, data, scratch, seed=seed, name=seed.name, deep=deep,
                            timeout=60 + len(data) / 100_000)
             took = time.perf_counter() - start
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if peak > (tally.peaks[-1][0] if tally.peaks else 0) + 100:
+                tally.peaks.append((peak, pname, len(data), muts))
+                if peak > MEMORY_LIMIT_MB:
+                    findings_mem = Finding("memory", f"peak memory reached {peak:.0f} MB on {len(data):,} bytes")
+                    _record(tally, out, pname, findings_mem, data, seed, muts, workdir, log)
             tally.seconds[pname] += took
             if took > tally.slowest.get(pname, (0,))[0]:
                 tally.slowest[pname] = (took, len(data), muts)
@@ -1041,6 +1050,8 @@ def summary(tally: Tally, brief: bool = False) -> str:
                      f"CommtrailError" + (f"; slowest {slow[0]:.1f} s ({slow[1]:,} bytes, {'+'.join(slow[2])})"
                                           if slow and not brief else ""))
     if not brief:
+        for mb, name, size, muts in tally.peaks[-3:]:
+            lines.append(f"  peak memory {mb:.0f} MB after {name} on {size:,} bytes ({'+'.join(muts)})")
         lines.append("  mutations applied: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.by_mutation.items())))
         for sig, examples in sorted(tally.findings.items()):
             lines.append(f"  FAIL x{len(examples)}: {sig}\n      {examples[0][:300]}")
