@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,39 @@ EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report",
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 CASE_FILE = "case.toml"
 LOCK_FILE = ".lock"
+# Present while an ingest has changed staging but not yet rebuilt the master and the manifest;
+# an ingest that finds it (left by an interrupted one) rebuilds them.
+PENDING_FILE = ".pending"
+
+# Temporary files of the tool's own writers, none of them evidence: atomic writes
+# (``.<name>.tmp-<pid>``), input copies (``originals/.incoming-<pid>``), blobs being written
+# (``blobs/.tmp-*``), copies of nested archives (``.tmp/``) and the dedup database (``.duckdb-tmp/``).
+_PID_TEMP = re.compile(r"^(?:.*/)?(?:\.[^/]*\.tmp-|\.incoming-)(\d+)$")
+_OTHER_TEMP = re.compile(r"^(?:blobs/\.tmp-[^/]+|\.tmp/.+|\.duckdb-tmp/.+)$")
+_HEX64 = re.compile(r"^([0-9a-f]{64})$")
+_STAGED = re.compile(r"^([0-9a-f]{64})(?:\.rejects)?\.parquet$")
+
+
+def is_temporary(rel: str) -> bool:
+    """Whether a path relative to the case is one of the tool's temporary files."""
+    return bool(_PID_TEMP.match(rel) or _OTHER_TEMP.match(rel))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True   # it exists but belongs to someone else
+    return True
+
+
+def private_umask() -> None:
+    """Files and folders this process creates are readable by the user alone (0600/0700)."""
+    os.umask(os.umask(0o077) | 0o077)
 
 
 @dataclass(frozen=True)
@@ -302,7 +336,9 @@ class Case:
     """A case folder: its config and the paths of everything derived in it."""
 
     def __init__(self, root: Path) -> None:
+        private_umask()
         self.root = Path(root)
+        self._lock_fd: int | None = None
         if not self.root.is_dir():
             raise CaseError("this case folder does not exist.", file=str(self.root),
                             hint="Create it first with: commtrail init CASE")
@@ -316,9 +352,18 @@ class Case:
     master_file = property(lambda self: self.root / "master.parquet")
     manifest_file = property(lambda self: self.root / "manifest.sha256")
 
+    pending_file = property(lambda self: self.root / PENDING_FILE)
+
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the case's lock file while a command changes it; a second command is refused."""
+        """Hold the case's lock file while a command changes it; a second command is refused.
+
+        The lock is the kernel's (flock): a command that is killed releases it. Within one command
+        the same Case object may take it again (a step that locks, called by a command that locks).
+        """
+        if self._lock_fd is not None:   # this command holds it already
+            yield
+            return
         path = self.root / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -330,14 +375,95 @@ class Case:
                                 file=str(self.root), hint="Wait for it to finish, then run this again.") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            self._lock_fd = fd
             yield
         finally:
+            self._lock_fd = None
             os.close(fd)
 
+    def busy(self) -> bool:
+        """Whether a command (of another Case object or process) holds the lock right now."""
+        if self._lock_fd is not None:
+            return False
+        try:
+            fd = os.open(self.root / LOCK_FILE, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def leftovers(self, strict: bool = False) -> list[str]:
+        """Temporary files whose writer is gone (an interrupted command), relative to the case.
+
+        A file tagged with a process id counts when that process no longer runs; the others
+        (blobs being written, nested-archive copies, the dedup database) when no command holds
+        the lock. ``strict`` (for verify, which runs only when no command does): every one counts.
+        """
+        busy = False if strict else self.busy()
+        out = []
+        for path in self.root.rglob("*"):
+            if path.is_dir() and not path.is_symlink():
+                continue
+            rel = path.relative_to(self.root).as_posix()
+            m = _PID_TEMP.match(rel)
+            if m and (strict or not _alive(int(m.group(1)))):
+                out.append(rel)
+            elif not m and _OTHER_TEMP.match(rel) and not busy:
+                out.append(rel)
+        return sorted(out)
+
+    def tidy(self) -> list[str]:
+        """Remove what interrupted commands left behind: their temporary files, and staging files
+        and copies of inputs that no inventory row records (written before the inventory was).
+        Call with the lock held. Returns the removed paths, relative to the case."""
+        from commtrail.inventory import read_inventory
+
+        removed = []
+        for rel in self.leftovers():
+            _remove(self.root / rel)
+            removed.append(rel)
+        for folder in (self.root / ".tmp", self.root / ".duckdb-tmp"):
+            if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+                shutil.rmtree(folder, ignore_errors=True)
+        try:
+            known = {row["sha256"] for row in read_inventory(self.sources_file)}
+        except Exception:  # noqa: BLE001 - an unreadable inventory: touch nothing, verify says why
+            return removed
+        for folder, pattern in ((self.staging, _STAGED), (self.originals, _HEX64)):
+            for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+                m = pattern.match(path.name)
+                if m and m.group(1) not in known and path.is_file() and not path.is_symlink():
+                    _remove(path)
+                    removed.append(path.relative_to(self.root).as_posix())
+        return sorted(removed)
+
     def ensure_dirs(self) -> None:
-        """Create the case's folders, readable by the user alone."""
+        """Create the case's folders, readable by the user alone (the case folder and its
+        case.toml are made so too, whoever created them)."""
+        for path in (self.root, self.root / CASE_FILE):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
         for path in (self.originals, self.staging, self.blobs, self.report_dir):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, even a read-only one (copies of inputs are 0400)."""
+    try:
+        path.unlink()
+    except PermissionError:
+        os.chmod(path, 0o600)
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def init_case(root: Path, timezone: str = "Europe/London", region: str = "GB",

@@ -1,4 +1,5 @@
-"""commtrail never opens a network connection: the whole demo runs with sockets disabled."""
+"""commtrail never opens a network connection: the whole demo, the report and every export run
+with sockets disabled."""
 
 import socket
 
@@ -13,15 +14,22 @@ def no_network(monkeypatch):
         raise AssertionError("commtrail tried to open a network connection")
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket.socket, "sendto", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "gethostbyname", refuse)
 
 
-def test_demo_runs_offline(tmp_path, no_network, capsys):
+def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     code = main(["demo", str(tmp_path / "demo")])
     out = capsys.readouterr().out
     assert code == 0
     assert "master.parquet: 371 events." in out
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "verify: OK" in out
+    case = str(tmp_path / "demo" / "case")
+    assert main(["report", case]) == 0
+    for fmt in ("csv", "xlsx", "jsonl"):
+        assert main(["export", case, "--format", fmt, "--party", "Jordan"]) == 0
+    assert main(["verify", case]) == 0
     assert (tmp_path / "demo" / "case" / "report" / "report.pdf").exists()

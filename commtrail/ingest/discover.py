@@ -19,6 +19,8 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -73,6 +75,18 @@ class _Walker:
         self.items: list[InputItem] = []
         self.errors: list[InputError] = []
         self.notices: list[str] = []
+        # bytes the current input (an archive and every archive nested in it) expands to so far
+        self.expanded = 0
+        self.case_root: Path | None = None
+
+    def inside_case(self, path: Path) -> bool:
+        if self.case_root is None:
+            return False
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):
+            return False
+        return resolved == self.case_root or self.case_root in resolved.parents
 
     def _spool_dir(self) -> Path:
         if self.spool is None:
@@ -82,6 +96,7 @@ class _Walker:
         return self.spool
 
     def file(self, path: Path, label: str, depth: int = 0) -> None:
+        self.expanded = 0
         try:
             if zipfile.is_zipfile(path) and not _is_office_document(path):
                 self.zip(path, label, depth)
@@ -92,12 +107,16 @@ class _Walker:
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
                                             str(path.parent), disk_key=_disk_key(path),
                                             open_relative=_disk_relative(path, label)))
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        except (OSError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            # (ValueError: a member name that is not the UTF-8 its archive says it is, and others)
             self.errors.append(_unreadable(label, exc))
 
     def folder(self, path: Path) -> None:
         for root, dirs, files in os.walk(path):
             dirs.sort()
+            for d in [d for d in dirs if self.inside_case(Path(root) / d)]:
+                dirs.remove(d)
+                self.notices.append(f"{Path(root) / d}: the case folder; its own files are not inputs")
             for link in sorted(d for d in dirs if (Path(root) / d).is_symlink()):
                 self.notices.append(f"{Path(root) / link}: a link to a folder; not followed")
             for fname in sorted(files):
@@ -109,27 +128,39 @@ class _Walker:
                     continue
                 self.file(fpath, str(fpath))
 
+    def _over_budget(self, size: int, mlabel: str) -> bool:
+        """Count a member's size against the total limit of the input; refuse it (and the rest)
+        when the input as a whole expands beyond it."""
+        self.expanded += size
+        if self.expanded <= self.limits.max_total_bytes:
+            return False
+        self.errors.append(InputError(
+            f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
+            "the rest of the archive were not read.", file=mlabel,
+            hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+        return True
+
     def zip(self, path: Path, label: str, depth: int, key: str | None = None) -> None:
         key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
         names = {info.filename for info in infos}
-        total = 0
+        seen = Counter(info.filename for info in infos)
         for info in infos:
             member = info.filename
             if member.endswith("/") or _skip_name(member):
                 continue
             mlabel = f"{label}!{member}"
+            mkey = f"{key}!{member}"
+            if seen[member] > 1:
+                # Several entries under one name (a damaged or crafted archive): each is read,
+                # so none is lost behind another, and each keeps its own key.
+                mkey += f"@{info.header_offset}"
             if stat.S_ISLNK(info.external_attr >> 16):
                 self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
                                               file=mlabel))
                 continue
-            total += info.file_size
-            if total > self.limits.max_total_bytes:
-                self.errors.append(InputError(
-                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
-                    "the rest of the archive were not read.", file=mlabel,
-                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
+            if self._over_budget(info.file_size, mlabel):
                 break
             if info.compress_size and info.file_size / info.compress_size > self.limits.max_ratio \
                     and info.file_size > 1024 * 1024:
@@ -139,8 +170,8 @@ class _Walker:
                     hint="Raise [limits] max_archive_ratio in case.toml if the file is genuine."))
                 continue
 
-            def opener(member: str = member) -> BinaryIO:
-                return _open_zip_member(path, member)
+            def opener(info: zipfile.ZipInfo = info) -> BinaryIO:
+                return _open_zip_member(path, info)
 
             if member.lower().endswith(".zip") or self._starts_with_zip(opener):
                 if depth + 1 >= self.limits.max_depth:
@@ -148,18 +179,18 @@ class _Walker:
                                                   hint="Extract the inner archive and give it on its own."))
                     continue
                 try:
-                    copy = self._spool_dir() / f"{len(self.items)}-{depth}.zip"
+                    copy = self._spool_dir() / f"{len(self.items)}-{depth}-{info.header_offset}.zip"
                     with opener() as src, open(copy, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
-                except (OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+                except (OSError, RuntimeError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
                     self.errors.append(_unreadable(mlabel, exc))
                     continue
                 if zipfile.is_zipfile(copy) and not _is_office_document(copy):
-                    self.zip(copy, mlabel, depth + 1, f"{key}!{member}")
+                    self.zip(copy, mlabel, depth + 1, mkey)
                     continue
             folder = str(PurePosixPath(member).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
-                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{member}",
+                                        f"{label}!{folder}", container=label, disk_key=mkey,
                                         open_relative=_zip_relative(path, label, folder, names)))
 
     @staticmethod
@@ -167,40 +198,74 @@ class _Walker:
         try:
             with opener() as stream:
                 return stream.read(4) == ZIP_MAGIC
-        except (OSError, RuntimeError, zipfile.BadZipFile, EOFError):
+        except (OSError, RuntimeError, zipfile.BadZipFile, EOFError, zlib.error):
             return False   # reported when the member is read for real
 
     def tar(self, path: Path, label: str) -> None:
         key = _disk_key(path)
+        packed = path.stat().st_size
+        compressed = _tar_compressed(path)
+        first = len(self.items)
+        offsets: list[int] = []
         with tarfile.open(path, "r:*") as archive:
-            members = archive.getmembers()
-        total = 0
-        for m in members:
-            mlabel = f"{label}!{m.name}"
-            if m.issym() or m.islnk():
-                self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
-                                              file=mlabel))
-                continue
-            if not m.isfile() or _skip_name(m.name):
-                continue
-            total += m.size
-            if total > self.limits.max_total_bytes:
-                self.errors.append(InputError(
-                    f"the archive expands to more than {self.limits.max_total_bytes:,} bytes; this member and "
-                    "the rest were not read.", file=mlabel,
-                    hint="Raise [limits] max_archive_total_bytes in case.toml if the archive is genuine."))
-                break
+            # Member by member: listing a compressed tar means inflating it, so stop at a limit
+            # instead of inflating a bomb to the end.
+            while (m := archive.next()) is not None:
+                mlabel = f"{label}!{m.name}"
+                if m.issym() or m.islnk():
+                    self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
+                                                  file=mlabel))
+                    continue
+                if m.isdir() or _skip_name(m.name):
+                    continue
+                if not m.isfile():
+                    self.notices.append(f"{mlabel}: a device, pipe or other special file, not a file; not read")
+                    continue
+                if self._over_budget(m.size, mlabel):
+                    break
+                if compressed and self.expanded > 1024 * 1024 and self.expanded / max(packed, 1) > self.limits.max_ratio:
+                    self.errors.append(InputError(
+                        f"this compressed archive expands more than {self.limits.max_ratio:g} times its size, as "
+                        "archive bombs do; this member and the rest were not read.", file=mlabel,
+                        hint="Raise [limits] max_archive_ratio in case.toml if the archive is genuine."))
+                    break
 
-            def opener(name: str = m.name) -> BinaryIO:
-                archive = tarfile.open(path, "r:*")
-                stream = archive.extractfile(name)
-                if stream is None:
-                    archive.close()
-                    raise OSError(f"{name} is not a regular file")
-                return _closing_archive(stream, archive)
-            folder = str(PurePosixPath(m.name).parent)
-            self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
-                                        f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+                def opener(name: str = m.name, offset: int = m.offset) -> BinaryIO:
+                    archive = tarfile.open(path, "r:*")
+                    try:
+                        member = _tar_member(archive, name, offset)
+                        stream = archive.extractfile(member)
+                    except BaseException:
+                        archive.close()
+                        raise
+                    if stream is None:
+                        archive.close()
+                        raise OSError(f"{name} is not a regular file")
+                    return _closing_archive(stream, archive)
+                folder = str(PurePosixPath(m.name).parent)
+                self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
+                                            f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+                offsets.append(m.offset)
+        # Several members under one name: each is read, and each keeps its own key.
+        items = self.items[first:]
+        counts = Counter(item.label for item in items)
+        for item, offset in zip(items, offsets):
+            if counts[item.label] > 1:
+                item.disk_key = f"{item.disk_key}@{offset}"
+
+
+def _tar_compressed(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        magic = stream.read(6)
+    return magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
+
+
+def _tar_member(archive: tarfile.TarFile, name: str, offset: int) -> tarfile.TarInfo:
+    """The member at ``offset`` (two members of a tar may share a name), read up to it only."""
+    while (m := archive.next()) is not None:
+        if m.offset == offset and m.name == name:
+            return m
+    raise OSError(f"{name} is no longer in the archive")
 
 
 def _closing_archive(stream: BinaryIO, archive: zipfile.ZipFile | tarfile.TarFile) -> BinaryIO:
@@ -214,9 +279,14 @@ def _closing_archive(stream: BinaryIO, archive: zipfile.ZipFile | tarfile.TarFil
     return stream
 
 
-def _open_zip_member(path: Path, member: str) -> BinaryIO:
+def _open_zip_member(path: Path, member: str | zipfile.ZipInfo) -> BinaryIO:
     archive = zipfile.ZipFile(path)
-    return _closing_archive(archive.open(member), archive)
+    try:
+        stream = archive.open(member)
+    except BaseException:
+        archive.close()
+        raise
+    return _closing_archive(stream, archive)
 
 
 def _is_office_document(path: Path) -> bool:
@@ -261,16 +331,23 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_parent: Path | None = None) -> Discovery:
+def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_parent: Path | None = None,
+             case_root: Path | None = None) -> Discovery:
     """Expand the inputs given on the command line into items; unreadable ones become errors.
 
     Call ``close()`` on the result when done: nested archives are copied into a temporary folder
-    under ``spool_parent`` (the case folder, so that nothing leaves it).
+    under ``spool_parent`` (the case folder, so that nothing leaves it). Nothing inside
+    ``case_root`` is read: the case's own files are not inputs.
     """
     walker = _Walker(limits or ArchiveLimits(), spool_parent)
+    walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
         path = Path(given)
-        if path.is_dir():
+        if walker.inside_case(path):
+            walker.errors.append(InputError(
+                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
+                hint="Give the phone or mail backups themselves, from outside the case folder."))
+        elif path.is_dir():
             walker.folder(path)
         elif path.is_file():
             walker.file(path, given)
@@ -279,12 +356,33 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
                                             hint="Check the path (quote it if it has spaces)."))
         else:
             walker.errors.append(InputError("this is not a regular file or folder.", file=given))
+    for item in walker.items:
+        item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
+        item.container = _text(item.container) if item.container else None
+        item.disk_key = _text(item.disk_key) if item.disk_key else None
+    for error in walker.errors:
+        error.file = _text(error.file) if error.file else None
+    walker.notices = [_text(n) for n in walker.notices]
     by_folder: dict[str, dict[str, Opener]] = {}
     for item in walker.items:
         by_folder.setdefault(item.folder_key, {})[item.name] = item.open
     for item in walker.items:
         item.siblings = {k: v for k, v in by_folder[item.folder_key].items() if k != item.name}
     return Discovery(walker.items, walker.errors, walker.notices, walker.spool)
+
+
+def _text(name: str) -> str:
+    """A name as valid Unicode text: bytes of a file name that are not UTF-8 (kept by Python as
+    lone surrogates) are written as ``\\xNN``, so the name can be stored and shown."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _unreadable(label: str, exc: BaseException) -> InputError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tarfile
 import traceback
 import zipfile
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 
 from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
 from commtrail.blobs import DirBlobStore
 from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.inventory import read_inventory, write_inventory
@@ -48,6 +49,8 @@ class Outcome:
 @dataclass
 class IngestResult:
     outcomes: list[Outcome]
+    # an earlier ingest was interrupted after changing staging: the master must be rebuilt
+    resumed: bool = False
 
     @property
     def failed(self) -> list[Outcome]:
@@ -55,7 +58,31 @@ class IngestResult:
 
     @property
     def changed(self) -> bool:
-        return any(o.status == "ingested" for o in self.outcomes)
+        return self.resumed or any(o.status == "ingested" for o in self.outcomes)
+
+
+# Characters that would act on a terminal (escape sequences, bells, line breaks) or reorder what
+# is shown (bidirectional overrides): names inside archives and text inside files are shown with
+# them escaped. The data keeps them as they are.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: control and direction characters as escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def _shown(outcome: Outcome) -> Outcome:
+    """A copy of an outcome for display (the inventory keeps the exact texts)."""
+    error = outcome.error
+    if error is not None:
+        for attr in ("message", "file", "where", "hint"):
+            value = getattr(error, attr)
+            if isinstance(value, str):
+                setattr(error, attr, printable(value))
+    return Outcome(printable(outcome.label), outcome.status, outcome.format, outcome.sha256, outcome.records,
+                   outcome.rejects, outcome.repairs, [printable(w) for w in outcome.warnings], error)
 
 
 class Progress:
@@ -77,6 +104,12 @@ class _CountingReader:
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
+        if n is not None and 0 < len(data) < n:
+            # read(n) gives n bytes unless the end comes first, whatever the stream underneath
+            parts = [data]
+            while (got := sum(map(len, parts))) < n and (more := self._raw.read(n - got)):
+                parts.append(more)
+            data = b"".join(parts)
         self._progress.advance(len(data))
         return data
 
@@ -107,6 +140,10 @@ def _read_error(label: str, exc: BaseException) -> InputError:
     if isinstance(exc, RuntimeError) and "password" in str(exc).lower():
         return InputError("this archive member is encrypted, so it cannot be read.", file=label,
                           hint="Export it again without a password, or extract it with its password first.")
+    if isinstance(exc, NotImplementedError):
+        return InputError(f"this archive member is encrypted (AES) or compressed in a way commtrail cannot read "
+                          f"({exc}).", file=label, hint="Extract the archive with 7-Zip or your system's archive "
+                          "tool (with its password, if it has one) and give the extracted files.")
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
     return InputError(f"cannot be read ({reason}).", file=label,
                       hint="Check that the file is complete and that you may read it.")
@@ -163,6 +200,18 @@ def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Prog
             tmp.unlink()
 
 
+def _changed_since(item: InputItem, sha: str) -> bool:
+    """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
+    digest = hashlib.sha256()
+    try:
+        with item.open() as stream:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+    except READ_ERRORS:
+        return True
+    return digest.hexdigest() != sha
+
+
 def _stage(case: Case, parser: registry.Parser, sha: str, stream: BinaryIO, ctx: ParseContext) -> tuple[int, int]:
     """Run the parser and write its staging and rejects files; returns (records, rejects)."""
     records = 0
@@ -193,17 +242,28 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
     """Ingest files, folders and archives into the case; other stages rebuild from staging."""
     progress = progress or Progress()
     case.ensure_dirs()
-    found = discover(inputs, case.config.limits, case.root / ".tmp")
+    case.tidy()
+    # The marker stays until the master and the manifest are rebuilt (write_manifest removes it),
+    # so an ingest killed half-way is finished by the next one.
+    resumed = case.pending_file.exists()
+    if not resumed:
+        write_text("ingest in progress\n", case.pending_file)
+    found = discover(inputs, case.config.limits, case.root / ".tmp", case_root=case.root)
     try:
-        return _ingest(case, found, date_order, copy, progress, debug)
+        result = _ingest(case, found, date_order, copy, progress, debug)
     finally:
         found.close()
+    result.resumed = resumed
+    if not result.changed:
+        case.pending_file.unlink(missing_ok=True)
+    result.outcomes = [_shown(o) for o in result.outcomes]
+    return result
 
 
 def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, progress: Progress,
             debug: bool) -> IngestResult:
     outcomes = [Outcome(e.file or "?", "failed", error=e) for e in found.errors]
-    outcomes += [Outcome(n.split(": ", 1)[0], "skipped", warnings=[n.split(": ", 1)[1]]) for n in found.notices]
+    outcomes += [Outcome(n.rsplit(": ", 1)[0], "skipped", warnings=[n.rsplit(": ", 1)[1]]) for n in found.notices]
     inventory = read_inventory(case.sources_file)
     known_sha = {row["sha256"]: row for row in inventory}
     known_disk = {row["disk_key"]: row for row in inventory if row["disk_key"]}
@@ -262,6 +322,16 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")
         finally:
             progress.finish()
+        if outcome.status != "failed" and copy_path is None and _changed_since(item, sha):
+            # --no-copy parses the input itself, not a copy: it must still be what was hashed.
+            for path in (case.staging / f"{sha}.parquet", case.staging / f"{sha}.rejects.parquet"):
+                path.unlink(missing_ok=True)
+            outcome.status = "failed"
+            outcome.error = InputError(
+                "this file changed while commtrail was reading it (its SHA-256 is no longer the one it had when "
+                "reading began), so nothing from it was added.", file=item.label,
+                hint="Run the ingest again when nothing is writing to the file, or without --no-copy so that "
+                     "commtrail reads its own copy.")
         if outcome.status == "failed":
             if copy_path and copy_path.exists() and sha not in known_sha:
                 os.chmod(copy_path, 0o600)

@@ -14,15 +14,18 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.case import Case
+from commtrail.case import LOCK_FILE, PENDING_FILE, Case, is_temporary
 from commtrail.atomic import write_text
+from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master, staged_sources
 
 MANIFEST = "manifest.sha256"
-# Working files that are not part of the evidence.
-IGNORED = re.compile(r"^(manifest\.sha256|\.duckdb-tmp/.*|\.tmp/.*|\.lock|.*\.tmp-\d+|\.incoming-\d+|blobs/\.tmp-.*)$")
+# Working files that are not part of the evidence (the tool's temporary files are not either:
+# see case.is_temporary; verify reports those an interrupted command left).
+IGNORED = re.compile(r"^(manifest\.sha256|%s|%s)$" % (re.escape(LOCK_FILE), re.escape(PENDING_FILE)))
 CONTENT_ADDRESSED = ("originals/", "blobs/")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_STAGED = re.compile(r"^staging/([0-9a-f]{64})(?:\.rejects)?\.parquet$")
 
 
 def sha256_file(path: Path) -> str:
@@ -40,7 +43,7 @@ def case_files(case: Case) -> list[str]:
     for path in case.root.rglob("*"):
         if path.is_file() or path.is_symlink():
             rel = path.relative_to(case.root).as_posix()
-            if not IGNORED.match(rel):
+            if not IGNORED.match(rel) and not is_temporary(rel):
                 out.append(rel)
     return sorted(out)
 
@@ -55,31 +58,54 @@ def _digest(case: Case, rel: str) -> str:
 def write_manifest(case: Case, written: list[Path] | None = None) -> Path:
     """Update manifest.sha256 (sha256sum format, sorted by path) after a step of the tool.
 
-    ``written`` are the files that step wrote (or folders it rewrote whole): only they are re-hashed, so a file changed behind the
-    tool's back stays "changed" for ``verify``. New files in originals/ and blobs/ (content-addressed)
-    are added. Without a manifest yet, or with ``written`` None, every file is hashed.
+    ``written`` are the files that step wrote (or folders it rewrote whole): only they are re-hashed,
+    so a file changed behind the tool's back stays "changed" for ``verify``. New files in originals/ and blobs/ (content-addressed)
+    are added, and so are staging files of recorded sources that are not listed yet (an interrupted
+    ingest wrote them; the one that finished its work did not). Without a manifest yet, or with
+    ``written`` None, every file is hashed.
+
+    It holds the case's lock and first removes what interrupted commands left behind; when the
+    master is among ``written``, the ingest that wrote it is complete (its marker goes).
     """
-    if written is None or not case.manifest_file.exists():
-        listed = {rel: _digest(case, rel) for rel in case_files(case)}
-    else:
-        listed = read_manifest(case)
-        for path in written:
-            rel = Path(path).resolve().relative_to(case.root.resolve()).as_posix()
-            if (case.root / rel).is_dir():   # a folder the step rewrote as a whole
-                listed = {k: v for k, v in listed.items() if not k.startswith(rel + "/")}
-                for inner in case_files(case):
-                    if inner.startswith(rel + "/"):
-                        listed[inner] = _digest(case, inner)
-            elif (case.root / rel).is_file():
-                listed[rel] = _digest(case, rel)
-            else:
-                listed.pop(rel, None)
-        for rel in case_files(case):
-            if rel.startswith(CONTENT_ADDRESSED) and _HEX64.match(rel.rsplit("/", 1)[-1]) and rel not in listed:
-                listed[rel] = _digest(case, rel)
-    text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(listed.items()))
-    write_text(text, case.manifest_file)
+    with case.lock():
+        case.tidy()
+        if written is None or not case.manifest_file.exists():
+            listed = {rel: _digest(case, rel) for rel in case_files(case)}
+        else:
+            listed = read_manifest(case)
+            for path in written:
+                rel = Path(path).resolve().relative_to(case.root.resolve()).as_posix()
+                if (case.root / rel).is_dir():   # a folder the step rewrote as a whole
+                    listed = {k: v for k, v in listed.items() if not k.startswith(rel + "/")}
+                    for inner in case_files(case):
+                        if inner.startswith(rel + "/"):
+                            listed[inner] = _digest(case, inner)
+                elif (case.root / rel).is_file():
+                    listed[rel] = _digest(case, rel)
+                else:
+                    listed.pop(rel, None)
+            recorded = _recorded(case)
+            for rel in case_files(case):
+                if rel in listed:
+                    continue
+                staged = _STAGED.match(rel)
+                if (rel.startswith(CONTENT_ADDRESSED) and _HEX64.match(rel.rsplit("/", 1)[-1])) or \
+                        (staged and staged.group(1) in recorded):
+                    listed[rel] = _digest(case, rel)
+        text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(listed.items()))
+        write_text(text, case.manifest_file)
+        master = case.master_file.resolve()
+        if written is not None and any(Path(p).resolve() == master for p in written):
+            case.pending_file.unlink(missing_ok=True)
     return case.manifest_file
+
+
+def _recorded(case: Case) -> set[str]:
+    """The sha256 of every source in the inventory (none when it cannot be read: verify says so)."""
+    try:
+        return {row["sha256"] for row in read_inventory(case.sources_file)}
+    except Exception:  # noqa: BLE001 - a damaged inventory is verify's to report, not this step's
+        return set()
 
 
 @dataclass
@@ -111,6 +137,9 @@ def verify(case: Case) -> Verification:
     from commtrail.errors import CaseError
 
     result = Verification()
+    if case.busy():
+        raise CaseError("another commtrail command is working on this case right now, so its files are half "
+                        "way through a change.", file=str(case.root), hint="Verify when it has finished.")
     if not case.manifest_file.exists():
         raise CaseError("this case has no manifest.sha256, so there is nothing to verify against.",
                         file=str(case.manifest_file), hint="Run commtrail ingest on the case first.")
@@ -120,6 +149,7 @@ def verify(case: Case) -> Verification:
         result.problems.append(str(exc))
         return result
     present = set(case_files(case))
+    leftovers = case.leftovers(strict=True)
     for rel, digest in sorted(listed.items()):
         if rel not in present:
             result.missing.append(rel)
@@ -127,7 +157,13 @@ def verify(case: Case) -> Verification:
         result.checked += 1
         if sha256_file(case.root / rel) != digest:
             result.changed.append(rel)
-    result.extra = sorted(present - set(listed))
+    result.extra = sorted((present - set(listed)) | set(leftovers))
+    if leftovers:
+        result.problems.append(f"{len(leftovers)} temporary file(s) were left by an interrupted command; "
+                               "running the command again (or any commtrail ingest) removes them")
+    if case.pending_file.exists():
+        result.problems.append("an ingest was interrupted before it rebuilt the master and the manifest; run "
+                               "the same commtrail ingest again to finish it")
     _check_occurrences(case, result)
     return result
 

@@ -346,7 +346,13 @@ def _read_full(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+# Python's csv refuses cells over 128 KiB by default; a long description is still an incident.
+CSV_FIELD_LIMIT = 64 << 20
+
+
 def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     head = _read_full(stream, 64 * 1024)
     encoding = "utf-8-sig"
     try:
@@ -379,6 +385,10 @@ def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[o
     except UnicodeDecodeError:
         raise InputError(f"the incident log stops being UTF-8 text after row {number}.", file=ctx.source_path,
                          hint="Open it in Excel or LibreOffice and save it as 'CSV UTF-8'.") from None
+    except csv.Error as exc:   # a cell beyond CSV_FIELD_LIMIT (an unclosed quote swallowing the file)
+        raise InputError(f"row {number + 1} cannot be read as CSV ({exc}).", file=ctx.source_path,
+                         where=f"row {number + 1}", hint="Look for a quote (\") that is opened and never "
+                         "closed, or save the log again from Excel or LibreOffice as 'CSV UTF-8'.") from None
 
 
 class _Prepend(io.RawIOBase):
@@ -546,10 +556,11 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
                   if i < len(cells) and _cell_text(cells[i]) != ""}
         if others:
             extra["other_columns"] = others
-        if len(cells) > len(header) + len(extra_names) and any(
-                _cell_text(c).strip() for i, c in enumerate(cells) if i not in header and i not in extra_names):
-            extra["unnamed_cells"] = [_cell_text(c) for i, c in enumerate(cells)
-                                      if i not in header and i not in extra_names and _cell_text(c).strip()]
+        # cells under no header name: past the header's end, or under an empty header cell
+        unnamed = [_cell_text(c) for i, c in enumerate(cells)
+                   if i not in header and i not in extra_names and _cell_text(c).strip()]
+        if unnamed:
+            extra["unnamed_cells"] = unnamed
         out.append({
             "ts_utc": ts, "ts_local": ts_local, "ts_precision": precision, "tz_source": tz_source,
             "channel": "incident", "kind": "incident", "direction": "incoming",

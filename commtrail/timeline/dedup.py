@@ -58,7 +58,7 @@ MASTER_SQL = """
                 ELSE json_merge_patch(coalesce(b.extra, '{}'),
                                       json_object('near_duplicates', n.near))::VARCHAR END AS extra,
            b.occurrences, b._method AS dup_method,
-           'CT-' || lpad((row_number() OVER w)::VARCHAR, 6, '0') AS exhibit,
+           printf('CT-%06d', row_number() OVER w) AS exhibit,
            row_number() OVER w AS _order
     FROM base b LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)
     WINDOW w AS (ORDER BY b.ts_utc, b.channel, b._eid)"""

@@ -1,0 +1,61 @@
+"""Inputs the fuzzing found to break a parser, kept as regression tests (smallest form)."""
+
+from __future__ import annotations
+
+import csv
+
+from commtrail.errors import InputError
+from commtrail.parsers import incidents
+
+from conftest import make_ctx, run_parser
+
+HEADER = b"date,time,location,description\n"
+
+
+def test_incident_log_keeps_a_description_longer_than_csvs_default_cell_limit(tmp_path):
+    long = "x" * 300_000
+    data = HEADER + b"2024-03-02,07:45,Home,\"" + long.encode() + b"\"\n2024-03-03,08:00,Work,short\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 0, [])
+    assert table.column("body").to_pylist() == [long, "short"]
+
+
+def test_incident_log_cell_over_the_limit_refuses_the_file_naming_the_row(tmp_path, monkeypatch):
+    old = csv.field_size_limit()
+    monkeypatch.setattr(incidents, "CSV_FIELD_LIMIT", 1000)
+    csv.field_size_limit(1000)
+    try:
+        data = HEADER + b"2024-03-02,07:45,Home,ok\n2024-03-03,08:00,Work,\"" + b"y" * 5000 + b"\n"
+        try:
+            run_parser("incident-log", data, make_ctx(tmp_path, source_path="log.csv"))
+        except InputError as exc:
+            assert exc.render().startswith("log.csv (row 3): row 3 cannot be read as CSV (field larger than field "
+                                           "limit (1000)). Look for a quote")
+        else:
+            raise AssertionError("no InputError")
+    finally:
+        csv.field_size_limit(old)
+
+
+def test_incident_log_keeps_a_cell_under_an_empty_header_cell(tmp_path):
+    # Found by fuzzing: the check for unnamed cells compared counts, so a cell under an empty
+    # header cell was dropped whenever the row was no longer than the named columns.
+    data = b"date,description,,,location,time,x1,x2\n2024-03-01,desc,UNDER AN EMPTY HEADER,,home\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 0, [])
+    assert table.column("extra").to_pylist() == ['{"location":"home","unnamed_cells":["UNDER AN EMPTY HEADER"]}']
+
+
+UTF16_SMS = ("<?xml version='1.0' encoding='UTF-16' standalone='yes' ?>\n<smses count=\"2\">\n"
+             "  <sms protocol=\"0\" address=\"07700 900123\" date=\"1709317808123\" type=\"1\" body=\"first\" read=\"1\" "
+             "status=\"-1\" />\n"
+             "  <sms protocol=\"0\" address=\"07700 900123\" date=\"1709317809123\" type=\"1\" body=\"second\" read=\"1\" "
+             "status=\"-1\" />\n</smses>\n").encode("utf-16")
+
+
+def test_sms_backup_in_utf16_cut_inside_a_character_keeps_its_records(tmp_path):
+    # Found by fuzzing: an odd number of bytes in a UTF-16 file raised UnicodeDecodeError.
+    table, rejects, report = run_parser("smsbr-sms", UTF16_SMS[:-1], make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.repairs) == (2, 0, 0)
+    assert table.column("body").to_pylist() == ["first", "second"]
+    assert report.warnings == ["the file ends in the middle of a utf-16-le character; its last 1 byte(s) were left out"]
