@@ -139,7 +139,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         FROM (SELECT _eid, any_value(_method) AS _method,
                      list_sort(list({'s': source_sha256, 'r': _row, 'p': source_path, 'l': locator})) AS copies
               FROM keyed GROUP BY _eid)""")
-    con.execute(f"""CREATE TEMP TABLE base AS
+    con.execute(f"""CREATE TEMP VIEW base AS
         SELECT r.*, o._eid, o._method, o.occurrences FROM {source} r
         JOIN occ o ON o.first_sha = r.source_sha256 AND o.first_row = r._row""")
     _near_duplicates(con)
