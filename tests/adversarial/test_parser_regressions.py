@@ -59,3 +59,16 @@ def test_sms_backup_in_utf16_cut_inside_a_character_keeps_its_records(tmp_path):
     assert (table.num_rows, len(rejects), report.repairs) == (2, 0, 0)
     assert table.column("body").to_pylist() == ["first", "second"]
     assert report.warnings == ["the file ends in the middle of a utf-16-le character; its last 1 byte(s) were left out"]
+
+
+def test_sms_backup_element_with_a_name_lxml_refuses_becomes_a_reject(tmp_path):
+    # Found by fuzzing: an unexpected element with an attribute named ":" raised ValueError from lxml.
+    data = (b"<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<calls count=\"2\">\n"
+            b"  <call number=\"07700 900123\" duration=\"65\" date=\"1709317805123\" type=\"1\" />\n"
+            b"  <odd a=\"1\" :=\"2\"><child>t</child></odd>\n"
+            b"  <call number=\"07700 900123\" duration=\"5\" date=\"1709317905123\" type=\"2\" />\n</calls>\n")
+    table, rejects, report = run_parser("smsbr-calls", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 1, [])
+    assert rejects[0].locator == "after record #1"
+    assert rejects[0].raw == ('<element-with-an-unusual-name name="odd" attribute-1="a=1" attribute-2=":=2">'
+                              '<child/></element-with-an-unusual-name>')   # (text of such elements is not kept)
