@@ -256,7 +256,7 @@ def _child_baseline(path: str, flat: str = "") -> dict:
 def _child_ours(path: str, parser_name: str, out_dir: str) -> dict:
     import pyarrow.parquet as pq
 
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
     from commtrail.parsers import registry
     from commtrail.parsers.base import Owner, ParseContext, Reject
     from commtrail.timeline.schema import RECORD_SCHEMA

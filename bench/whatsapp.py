@@ -140,7 +140,7 @@ def generate(workdir: Path, scale: float = 1.0) -> dict[str, Path]:
 def _child_ours(path: Path, out: Path) -> dict:
     import pyarrow.parquet as pq
 
-    from commtrail.ingest.blobs import DirBlobStore
+    from commtrail.blobs import DirBlobStore
     from commtrail.parsers import registry
     from commtrail.parsers.base import Owner, ParseContext, collect
     parser = registry.get("whatsapp")

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
     p.add_argument("--timestamp", action="store_true",
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
+    p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
+    p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -157,6 +159,20 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     write_manifest(case, paths)
     for path in paths[:2]:
         console.print(f"Wrote {path}", markup=False)
+    return EXIT_OK
+
+
+@command("chart")
+def _chart(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.case import Case
+    from commtrail.outputs.charts import charts_dir, write_charts
+    from commtrail.outputs.manifest import write_manifest
+    case = Case(Path(args.case))
+    paths = write_charts(case, party=args.party)
+    write_manifest(case, [charts_dir(case)])
+    console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
+    for path in paths:
+        console.print(f"  {path.name}", markup=False)
     return EXIT_OK
 
 

@@ -58,8 +58,8 @@ def _digest(case: Case, rel: str) -> str:
 def write_manifest(case: Case, written: list[Path] | None = None) -> Path:
     """Update manifest.sha256 (sha256sum format, sorted by path) after a step of the tool.
 
-    ``written`` are the files that step wrote: only they are re-hashed, so a file changed behind the
-    tool's back stays "changed" for ``verify``. New files in originals/ and blobs/ (content-addressed)
+    ``written`` are the files that step wrote (or folders it rewrote whole): only they are re-hashed,
+    so a file changed behind the tool's back stays "changed" for ``verify``. New files in originals/ and blobs/ (content-addressed)
     are added, and so are staging files of recorded sources that are not listed yet (an interrupted
     ingest wrote them; the one that finished its work did not). Without a manifest yet, or with
     ``written`` None, every file is hashed.
@@ -75,7 +75,12 @@ def write_manifest(case: Case, written: list[Path] | None = None) -> Path:
             listed = read_manifest(case)
             for path in written:
                 rel = Path(path).resolve().relative_to(case.root.resolve()).as_posix()
-                if (case.root / rel).is_file():
+                if (case.root / rel).is_dir():   # a folder the step rewrote as a whole
+                    listed = {k: v for k, v in listed.items() if not k.startswith(rel + "/")}
+                    for inner in case_files(case):
+                        if inner.startswith(rel + "/"):
+                            listed[inner] = _digest(case, inner)
+                elif (case.root / rel).is_file():
                     listed[rel] = _digest(case, rel)
                 else:
                     listed.pop(rel, None)

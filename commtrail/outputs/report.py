@@ -18,10 +18,11 @@ from commtrail.outputs.report_pdf import write_pdf
 
 def write_report(case: Case, party: str | None = None, timestamp: bool = False,
                  extra_fonts: Sequence[Path] = ()) -> list[Path]:
-    """Write CASE/report/report.html and report.pdf (and the chart PNGs); returns their paths."""
+    """Write CASE/report/report.html and report.pdf (and the charts); returns the two files and the
+    charts folder."""
     case.report_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = gather(case, party, timestamp)
     html = write_html(case, data, case.report_dir / "report.html")
     pdf = write_pdf(case, data, case.report_dir / "report.pdf", extra_fonts)
-    charts = [path for section in data.sections for path, _ in section.charts]
-    return [html, pdf] + charts
+    folders = sorted({path.parent for section in data.sections for path, _ in section.charts})
+    return [html, pdf] + folders

@@ -8,11 +8,13 @@ from rich.table import Table
 
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
+from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, analyse
+from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 
-def headline(case: Case) -> dict:
-    """The case's headline figures as plain numbers."""
+def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
+    """The case's headline figures as plain numbers (per party from the analysis)."""
     master = read_master(case, ["channel", "party", "occurrences"])
     sources = read_inventory(case.sources_file)
     deleted = read_possibly_deleted(case)
@@ -35,12 +37,44 @@ def headline(case: Case) -> dict:
         "possibly_deleted": deleted.num_rows if deleted is not None else 0,
         "by_channel": dict(sorted(by_channel.items())),
         "by_party": dict(sorted(by_party.items())),
+        "parties": {p.name: party_figures(p) for p in (analysis or analyse(case)).parties},
+    }
+
+
+def party_figures(p: PartyAnalysis) -> dict:
+    """One party's headline figures: plain values, dates as ISO strings, exhibits where they point."""
+    inc = p.incoming
+    per = inc.persistence
+    run = per.longest_run
+    return {
+        "contacts_from": inc.total,
+        "contacts_to": p.outgoing.total,
+        "channels": inc.by_channel,
+        "first": per.first.local.isoformat() if per.first else None,
+        "last": per.last.local.isoformat() if per.last else None,
+        "days_with_contact": per.days_with_contact,
+        "longest_run_days": run.days if run else 0,
+        "night": inc.night.contacts,
+        "night_share": inc.night.share,
+        "busiest_hour": inc.busiest_hour.count if inc.busiest_hour else 0,
+        "busiest_day": inc.busiest_day.count if inc.busiest_day else 0,
+        "busiest_day_date": inc.busiest_day.start.date().isoformat() if inc.busiest_day else None,
+        "repeated_calls": inc.repeated_calls.repeats,
+        "unanswered": p.unanswered.unanswered,
+        "identifiers": len(p.identifiers),
+        "red_flags": sum(1 for h in p.red_flags.hits if h.direction == "incoming"),
+        "incidents": p.incidents,
+        "events": [{"kind": e.event.kind, "when": e.event.when.isoformat(),
+                    "before": e.before.counts["incoming"], "after": e.after.counts["incoming"],
+                    "total_after": e.total_after.counts["incoming"],
+                    "next_contact": e.next_contact.exhibit if e.next_contact else None} for e in p.events],
     }
 
 
 def print_stats(case: Case, console: Console) -> None:
     """Print the headline figures as tables."""
-    figures = headline(case)
+    analysis = analyse(case)
+    figures = headline(case, analysis)
     table = Table(title=f"{case.config.title}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -57,3 +91,61 @@ def print_stats(case: Case, console: Console) -> None:
         for name, count in figures[key].items():
             t.add_row(str(name), str(count))
         console.print(t)
+    print_party_tables(analysis, figures["parties"], console)
+
+
+ROWS = (
+    ("Contacts from them", "contacts_from", None),
+    ("Contacts to them", "contacts_to", None),
+    ("First contact from them", "first", "date"),
+    ("Last contact from them", "last", "date"),
+    ("Days with contact from them", "days_with_contact", None),
+    ("Longest run of days in a row", "longest_run_days", None),
+    ("At night (22:00-06:00)", "night", "night"),
+    ("Most in any 60 minutes", "busiest_hour", None),
+    ("Most in one calendar day", "busiest_day", "day"),
+    ("Calls within 10 min of the last", "repeated_calls", None),
+    ("No reply within 24 hours", "unanswered", None),
+    ("Identifiers used", "identifiers", None),
+    ("Messages with red-flag phrases", "red_flags", None),
+    ("Incidents logged", "incidents", None),
+)
+
+
+def _cell(figures: dict, key: str, how: str | None) -> str:
+    value = figures[key]
+    if how == "date":
+        return value[:16].replace("T", " ") if value else "-"
+    if how == "night":
+        return f"{value:,} ({share_text(figures['night_share'])})" if figures["night_share"] is not None else "0"
+    if how == "day":
+        return f"{value:,} ({figures['busiest_day_date']})" if figures["busiest_day_date"] else "0"
+    return f"{value:,}"
+
+
+def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) -> None:
+    """Per-party figures (one column per party) and the counts before and after each event."""
+    if not parties:
+        return
+    t = Table(title=f"Per person (times in {analysis.timezone})")
+    t.add_column("figure", overflow="fold")
+    for name in parties:
+        t.add_column(name, justify="right", overflow="fold")
+    for label, key, how in ROWS:
+        t.add_row(label, *(_cell(f, key, how) for f in parties.values()))
+    console.print(t)
+    if not analysis.events:
+        return
+    t = Table(title=f"Contacts from them {WINDOW_DAYS} days before / {WINDOW_DAYS} days after each event "
+                    "(and in all after it)")
+    t.add_column("event", overflow="fold")
+    for name in parties:
+        t.add_column(name, justify="right", overflow="fold")
+    for i, event in enumerate(analysis.events):
+        label = f"{event_name(event.kind)}, {day_text(event.when)}"
+        cells = []
+        for f in parties.values():
+            e = f["events"][i]
+            cells.append(f"{e['before']:,} / {e['after']:,} ({e['total_after']:,})")
+        t.add_row(label, *cells)
+    console.print(t)

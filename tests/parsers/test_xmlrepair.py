@@ -174,3 +174,16 @@ def test_split_reads_give_the_same_result(tokens, sizes):
     assert split.repairs_by_record == whole.repairs_by_record
     assert split.record_starts == whole.record_starts
     assert split.record_lines == whole.record_lines
+
+
+def test_odd_byte_at_the_end_of_utf16_is_one_counted_repair():
+    """Found by the split-reads property: a UTF-16 BOM followed by an odd number of bytes."""
+    import io
+
+    from commtrail.parsers._xmlrepair import RepairReader
+    reader = RepairReader(io.BytesIO(b"\xfe\xff" + b"&#27;"))
+    out = b""
+    while chunk := reader.read(1 << 16):
+        out += chunk
+    assert out.endswith("\ufffd".encode())
+    assert reader.repairs >= 1
