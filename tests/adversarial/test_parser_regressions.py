@@ -73,3 +73,15 @@ def test_sms_backup_element_with_a_name_lxml_refuses_becomes_a_reject(tmp_path):
     assert rejects[0].locator == "after record #1"
     assert rejects[0].raw == ('<element-with-an-unusual-name name="odd" attribute-1="a=1" attribute-2=":=2">'
                               '<child/></element-with-an-unusual-name>')   # (text of such elements is not kept)
+
+
+def test_sms_backup_record_without_attributes_holding_an_element_becomes_a_reject(tmp_path):
+    # Found by fuzzing: lxml hands an element without attributes a read-only mapping, and keeping
+    # the unexpected child in it raised KeyError.
+    data = (b"<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<calls count=\"2\">\n  <call><odd/></call>\n"
+            b"  <call number=\"07700 900123\" duration=\"5\" date=\"1709317905123\" type=\"2\"><odd/></call>\n</calls>\n")
+    table, rejects, report = run_parser("smsbr-calls", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 1, [])
+    assert (rejects[0].locator, rejects[0].reason, rejects[0].raw) == (
+        "call #1, line 3", "no date attribute", '<call other_xml="&lt;odd/&gt;"/>')
+    assert '"other_xml":"<odd/>"' in table.column("extra")[0].as_py()
