@@ -85,3 +85,18 @@ def test_sms_backup_record_without_attributes_holding_an_element_becomes_a_rejec
     assert (rejects[0].locator, rejects[0].reason, rejects[0].raw) == (
         "call #1, line 3", "no date attribute", '<call other_xml="&lt;odd/&gt;"/>')
     assert '"other_xml":"<odd/>"' in table.column("extra")[0].as_py()
+
+
+def test_incident_log_sniff_of_a_damaged_workbook_says_no_instead_of_raising():
+    # Found by fuzzing: a workbook whose offsets point before its start made zipfile raise ValueError
+    # inside sniff, which stopped the whole ingest.
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types>spreadsheetml</Types>")
+        z.writestr("xl/sharedStrings.xml", "<sst><si><t>date</t></si></sst>")
+    data = bytearray(buf.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 16:end + 20] = (len(data) + 5000).to_bytes(4, "little")   # central directory "after" the end
+    assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
