@@ -287,7 +287,14 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         except READ_ERRORS as exc:
             outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
             continue
-        parser = registry.sniff(head, item.name)
+        try:
+            parser = registry.sniff(head, item.name)
+        except Exception as exc:  # a parser's sniff bug must not stop the other inputs
+            detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
+            outcomes.append(Outcome(item.label, "failed", error=InputError(
+                f"commtrail failed while recognising the format of this file ({detail}). Nothing from it was "
+                "added.", file=item.label, hint="Please report this problem; run with --debug for details.")))
+            continue
         if parser is None:
             unknown.append(item)
             continue

@@ -247,6 +247,8 @@ class Rows:
         if kind is None or not kind.dicts:
             return False
         attrib = kind.dicts[-1]
+        if not isinstance(attrib, dict):   # lxml hands an element without attributes a read-only mapping
+            attrib = kind.dicts[-1] = dict(attrib)
         attrib["other_xml"] = attrib.get("other_xml", "") + xml
         return True
 

@@ -314,14 +314,10 @@ class RepairReader:
         final = not data
         if self._decoder is not None:
             text = self._decoder.decode(data, False)
-            if final:
-                # A file cut inside a UTF-16 character leaves its first byte(s) waiting: dropped, and said.
-                cut = self._decoder.getstate()[0]
-                if cut:
-                    self.notes.append(f"the file ends in the middle of a {self.encoding} character; its last "
-                                      f"{len(cut)} byte(s) were left out")
-                    self._decoder.reset()
             data = text.encode("utf-8", "surrogatepass")
+            if final and self._decoder.getstate()[0]:
+                # a dangling half code unit at the end: one invalid byte, repaired (and counted) below
+                data += b"\xff"
         if final:
             self.eof = True
             buf, self._pending = self._pending + data, b""

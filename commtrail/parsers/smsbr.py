@@ -123,6 +123,7 @@ class _Target:
         self._container: str | None = None  # `parts` / `addrs` inside an <mms>
         self._capture: etree.TreeBuilder | None = None
         self._capture_depth = 0
+        self._renamed: set[int] = set()  # depths of captured elements written under a stand-in name
 
     def start(self, tag, attrib) -> None:
         depth = self.depth = self.depth + 1
@@ -144,7 +145,7 @@ class _Target:
             else:
                 self._begin_capture(tag, attrib)
         elif self._capture is not None:
-            self._capture.start(tag, unescape(attrib))
+            self._capture_start(tag, attrib)
         elif depth == 1:
             _root_attributes(tag, unescape(attrib), self.expected_root, self.ctx)
         elif self._mms is not None:
@@ -164,7 +165,8 @@ class _Target:
         depth = self.depth
         self.depth = depth - 1
         if self._capture is not None:
-            self._capture.end(tag)
+            self._capture.end(_STAND_IN if depth in self._renamed else tag)
+            self._renamed.discard(depth)
             if depth == self._capture_depth:
                 element = self._capture.close()
                 self._capture = None
@@ -187,7 +189,16 @@ class _Target:
     def _begin_capture(self, tag, attrib) -> None:
         self._capture = etree.TreeBuilder()
         self._capture_depth = self.depth
-        self._capture.start(tag, unescape(attrib))
+        self._capture_start(tag, attrib)
+
+    def _capture_start(self, tag, attrib) -> None:
+        attrib = unescape(attrib)
+        try:
+            self._capture.start(tag, attrib)
+        except ValueError:  # a name the XML reader let through but lxml's tree refuses (e.g. ":")
+            self._capture.start(_STAND_IN, {"name": tag, **{f"attribute-{i}": f"{k}={v}"
+                                                             for i, (k, v) in enumerate(attrib.items(), 1)}})
+            self._renamed.add(self.depth)
 
     def _captured(self, element) -> None:
         """An element that is not part of the format, complete (its text is not kept)."""
@@ -200,6 +211,10 @@ class _Target:
             where = f"inside {self._in} #{self.started}" if self._in else f"after record #{self.started}"
             self.out.append(Reject(locator=where, reason=f"unexpected element <{element.tag}> in the backup",
                                    raw=xml))
+
+
+# Written in place of an unexpected element whose name or attribute names lxml cannot hold.
+_STAND_IN = "element-with-an-unusual-name"
 
 
 def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:

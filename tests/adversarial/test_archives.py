@@ -311,3 +311,22 @@ def test_an_input_that_changes_while_it_is_read_is_refused_with_no_copy(tmp_path
     code, out, err = ingest(case_dir, capsys, target)
     assert code == 0, err
     assert_case_holds_only_tool_files(case_dir)
+
+
+def test_a_sniff_that_raises_fails_its_input_only(tmp_path, case_dir, capsys, monkeypatch):
+    from commtrail.parsers import registry
+    parser = registry.get(SEED.parser)
+
+    def broken(head, name):
+        if b"BREAK" in head:
+            raise ValueError("sniff bug")
+        return parser.sniff(head, name)
+    monkeypatch.setitem(registry._REGISTRY, parser.name, __import__("dataclasses").replace(parser, sniff=broken))
+    (tmp_path / "bad.csv").write_bytes(b"BREAK" + content(1))
+    (tmp_path / "good.csv").write_bytes(content(2))
+    code, out, err = ingest(case_dir, capsys, tmp_path / "bad.csv", tmp_path / "good.csv")
+    assert code == 1
+    assert err == (f"Error: {tmp_path}/bad.csv: commtrail failed while recognising the format of this file "
+                   "(ValueError: sniff bug). Nothing from it was added. Please report this problem; run with --debug "
+                   "for details.\n")
+    assert [r["path"] for r in read_inventory(case_dir / "sources.parquet")] == [str(tmp_path / "good.csv")]

@@ -54,8 +54,49 @@ UTF16_SMS = ("<?xml version='1.0' encoding='UTF-16' standalone='yes' ?>\n<smses 
 
 
 def test_sms_backup_in_utf16_cut_inside_a_character_keeps_its_records(tmp_path):
-    # Found by fuzzing: an odd number of bytes in a UTF-16 file raised UnicodeDecodeError.
+    # Found by fuzzing (and by the parser's own split-reads property): an odd number of bytes in a
+    # UTF-16 file raised UnicodeDecodeError. The dangling byte is now one counted repair.
     table, rejects, report = run_parser("smsbr-sms", UTF16_SMS[:-1], make_ctx(tmp_path))
-    assert (table.num_rows, len(rejects), report.repairs) == (2, 0, 0)
+    assert (table.num_rows, len(rejects), report.repairs, len(report.warnings)) == (2, 0, 1, 1)
     assert table.column("body").to_pylist() == ["first", "second"]
-    assert report.warnings == ["the file ends in the middle of a utf-16-le character; its last 1 byte(s) were left out"]
+    assert "truncated" in report.warnings[0]
+
+
+def test_sms_backup_element_with_a_name_lxml_refuses_becomes_a_reject(tmp_path):
+    # Found by fuzzing: an unexpected element with an attribute named ":" raised ValueError from lxml.
+    data = (b"<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<calls count=\"2\">\n"
+            b"  <call number=\"07700 900123\" duration=\"65\" date=\"1709317805123\" type=\"1\" />\n"
+            b"  <odd a=\"1\" :=\"2\"><child>t</child></odd>\n"
+            b"  <call number=\"07700 900123\" duration=\"5\" date=\"1709317905123\" type=\"2\" />\n</calls>\n")
+    table, rejects, report = run_parser("smsbr-calls", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 1, [])
+    assert rejects[0].locator == "after record #1"
+    assert rejects[0].raw == ('<element-with-an-unusual-name name="odd" attribute-1="a=1" attribute-2=":=2">'
+                              '<child/></element-with-an-unusual-name>')   # (text of such elements is not kept)
+
+
+def test_sms_backup_record_without_attributes_holding_an_element_becomes_a_reject(tmp_path):
+    # Found by fuzzing: lxml hands an element without attributes a read-only mapping, and keeping
+    # the unexpected child in it raised KeyError.
+    data = (b"<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<calls count=\"2\">\n  <call><odd/></call>\n"
+            b"  <call number=\"07700 900123\" duration=\"5\" date=\"1709317905123\" type=\"2\"><odd/></call>\n</calls>\n")
+    table, rejects, report = run_parser("smsbr-calls", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 1, [])
+    assert (rejects[0].locator, rejects[0].reason, rejects[0].raw) == (
+        "call #1, line 3", "no date attribute", '<call other_xml="&lt;odd/&gt;"/>')
+    assert '"other_xml":"<odd/>"' in table.column("extra")[0].as_py()
+
+
+def test_incident_log_sniff_of_a_damaged_workbook_says_no_instead_of_raising():
+    # Found by fuzzing: a workbook whose offsets point before its start made zipfile raise ValueError
+    # inside sniff, which stopped the whole ingest.
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types>spreadsheetml</Types>")
+        z.writestr("xl/sharedStrings.xml", "<sst><si><t>date</t></si></sst>")
+    data = bytearray(buf.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 16:end + 20] = (len(data) + 5000).to_bytes(4, "little")   # central directory "after" the end
+    assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
