@@ -100,3 +100,13 @@ def test_incident_log_sniff_of_a_damaged_workbook_says_no_instead_of_raising():
     end = data.rfind(b"PK\x05\x06")
     data[end + 16:end + 20] = (len(data) + 5000).to_bytes(4, "little")   # central directory "after" the end
     assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
+
+
+def test_incident_log_keeps_every_column_when_two_share_a_name(tmp_path):
+    # Found by fuzzing: cells of unknown columns were kept by column name, so of two columns
+    # with the same name only one cell survived.
+    data = b"date,time,location,description,Notes,Notes,Notes\n2024-03-01,10:00,home,desc,first,second,third\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 0, [])
+    assert table.column("extra").to_pylist() == [
+        '{"location":"home","other_columns":{"Notes":"first","Notes (2)":"second","Notes (3)":"third"}}']
