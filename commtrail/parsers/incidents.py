@@ -480,10 +480,14 @@ def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
 def _unique_names(names: dict[int, str]) -> dict[int, str]:
     """Column names made unique ("Notes", "Notes (2)"), so that no column's cells hide another's."""
     out: dict[int, str] = {}
+    taken: set[str] = set()
+    tried: dict[str, int] = {}
     for i, name in names.items():
-        key, n = name, 2
-        while key in out.values():
+        key, n = name, tried.get(name, 2)
+        while key in taken:
             key, n = f"{name} ({n})", n + 1
+        tried[name] = n
+        taken.add(key)
         out[i] = key
     return out
 
