@@ -8,11 +8,16 @@ Two parts share this module:
   counts the inputs tried per parser and saves every failure with its reproducing input under
   ``bench/out/fuzz-failures/``::
 
-      python -m bench.fuzz --minutes 20 [--seed 1] [--only whatsapp,mbox] [--out bench/out/fuzz-failures]
+      python -m bench.fuzz --minutes 20 [--seed 1] [--only whatsapp,mbox] [--seeds DIR]
+                           [--out bench/out/fuzz-failures]
+      python -m bench.fuzz --replay bench/out/fuzz-failures/mbox/crash-0123456789ab.bin mbox
 
 Seeds are every file under ``tests/fixtures/`` and ``tests/adversarial/seeds/`` (members of zips
-included) plus the demo's sample inputs; each seed belongs to the parser whose sniff claims it, so
-a parser added to the registry with fixtures is fuzzed without a change here.
+included), the demo's sample inputs and any ``--seeds`` folder (e.g. sample files of other projects
+that may not be committed); each seed belongs to the parser whose sniff claims it, so a parser
+added to the registry with fixtures is fuzzed without a change here. Every couple of minutes a
+handful of the mutated inputs also goes through ``commtrail ingest``, verify, the exports and the
+report (:func:`cli_round`).
 
 What a parse must do with any input (see :func:`check`): raise nothing but a ``CommtrailError``
 that names the file and the place; yield record batches of ``RECORD_SCHEMA`` whose records all
