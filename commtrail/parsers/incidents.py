@@ -464,8 +464,8 @@ def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
                                  hint="Keep the header row of the incidents.csv template as the first row.")
             header = match_header(cells)
             if header is not None:
-                extra_names = {i: str(c).strip() for i, c in enumerate(cells)
-                               if i not in header and str(c or "").strip()}
+                extra_names = _unique_names({i: str(c).strip() for i, c in enumerate(cells)
+                                             if i not in header and str(c or "").strip()})
                 if number > 1:
                     ctx.report.warn(f"rows 1-{number - 1} above the header row were taken as a title "
                                     "and not read as incidents.")
@@ -475,6 +475,21 @@ def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
         raise InputError("the incident log has no header row.", file=ctx.source_path,
                          hint="Keep the header row of the incidents.csv template as the first row.")
     yield from _records(body_rows, header, extra_names, ctx)
+
+
+def _unique_names(names: dict[int, str]) -> dict[int, str]:
+    """Column names made unique ("Notes", "Notes (2)"), so that no column's cells hide another's."""
+    out: dict[int, str] = {}
+    taken: set[str] = set()
+    tried: dict[str, int] = {}
+    for i, name in names.items():
+        key, n = name, tried.get(name, 2)
+        while key in taken:
+            key, n = f"{name} ({n})", n + 1
+        tried[name] = n
+        taken.add(key)
+        out[i] = key
+    return out
 
 
 def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore[no-untyped-def]

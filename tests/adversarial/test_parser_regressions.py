@@ -100,3 +100,24 @@ def test_incident_log_sniff_of_a_damaged_workbook_says_no_instead_of_raising():
     end = data.rfind(b"PK\x05\x06")
     data[end + 16:end + 20] = (len(data) + 5000).to_bytes(4, "little")   # central directory "after" the end
     assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
+
+
+def test_incident_log_keeps_every_column_when_two_share_a_name(tmp_path):
+    # Found by fuzzing: cells of unknown columns were kept by column name, so of two columns
+    # with the same name only one cell survived.
+    data = b"date,time,location,description,Notes,Notes,Notes\n2024-03-01,10:00,home,desc,first,second,third\n"
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert (table.num_rows, len(rejects), report.warnings) == (1, 0, [])
+    assert table.column("extra").to_pylist() == [
+        '{"location":"home","other_columns":{"Notes":"first","Notes (2)":"second","Notes (3)":"third"}}']
+
+
+def test_incident_log_with_thousands_of_same_named_columns_is_read_quickly(tmp_path):
+    # Found by the long fuzz run: naming duplicate columns was cubic in their number.
+    import time
+    data = b"date,time,location,description" + b",x" * 20_000 + b"\n2024-03-01,10:00,home,desc" + b",v" * 20_000 + b"\n"
+    start = time.process_time()
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert time.process_time() - start < 10
+    assert (table.num_rows, len(rejects)) == (1, 0)
+    assert '"x (20000)":"v"' in table.column("extra")[0].as_py()
