@@ -100,6 +100,12 @@ def test_incident_log_sniff_of_a_damaged_workbook_says_no_instead_of_raising():
     end = data.rfind(b"PK\x05\x06")
     data[end + 16:end + 20] = (len(data) + 5000).to_bytes(4, "little")   # central directory "after" the end
     assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
+    # ... and one whose members are encrypted made zipfile raise RuntimeError (the long run found it)
+    data = bytearray(buf.getvalue())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        data[at + flag_at] |= 1
+    assert incidents.sniff(bytes(data), "log.xlsx") in (True, False)
 
 
 def test_incident_log_keeps_every_column_when_two_share_a_name(tmp_path):
