@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from commtrail.case import Case
+from commtrail.cli import main
 from commtrail.outputs.manifest import verify
 
 from conftest import CASE_TOML
@@ -128,6 +129,7 @@ def assert_consistent(case: Path) -> None:
 def assert_verifies(case: Path) -> None:
     result = verify(Case(case))
     assert result.ok, (result.missing, result.changed, result.extra, result.problems)
+    assert main(["verify", str(case)]) == 0   # and the command says so
 
 
 def test_kill_9_during_ingest_then_the_same_command_finishes_the_job(tmp_path, inputs):
