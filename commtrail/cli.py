@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    from commtrail.case import private_umask
+    private_umask()   # everything this command creates is readable by the user alone
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -124,8 +126,9 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     from commtrail.outputs.export import export
     from commtrail.outputs.manifest import write_manifest
     case = Case(Path(args.case))
-    path, rows = export(case, args.format, args.party)
-    write_manifest(case, [path])
+    with case.lock():
+        path, rows = export(case, args.format, args.party)
+        write_manifest(case, [path])
     console.print(f"Wrote {rows} events to {path}", markup=False)
     return EXIT_OK
 
@@ -155,8 +158,9 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     from commtrail.outputs.manifest import write_manifest
     from commtrail.outputs.report import write_report
     case = Case(Path(args.case))
-    paths = write_report(case, party=args.party, timestamp=args.timestamp)
-    write_manifest(case, paths)
+    with case.lock():
+        paths = write_report(case, party=args.party, timestamp=args.timestamp)
+        write_manifest(case, paths)
     for path in paths[:2]:
         console.print(f"Wrote {path}", markup=False)
     return EXIT_OK
@@ -168,8 +172,9 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
     from commtrail.outputs.charts import charts_dir, write_charts
     from commtrail.outputs.manifest import write_manifest
     case = Case(Path(args.case))
-    paths = write_charts(case, party=args.party)
-    write_manifest(case, [charts_dir(case)])
+    with case.lock():
+        paths = write_charts(case, party=args.party)
+        write_manifest(case, [charts_dir(case)])
     console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
     for path in paths:
         console.print(f"  {path.name}", markup=False)

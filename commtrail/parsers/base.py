@@ -3,7 +3,8 @@
 A parser is pure: ``parse(stream, ctx)`` reads a byte stream and yields ``pyarrow.RecordBatch``
 objects of ``RECORD_SCHEMA`` and :class:`Reject` objects. It does not open the case, read config
 files or print. Everything it needs from the case comes in :class:`ParseContext`; everything it
-has to say beyond records goes into ``ctx.report``.
+has to say beyond records goes into ``ctx.report``. ``stream.read(n)`` returns n bytes unless the
+stream ends (ingest guarantees it, archive members included).
 """
 
 from __future__ import annotations
