@@ -25,7 +25,7 @@ from commtrail.blobs import DirBlobStore
 from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA
 
 CHUNK = 1 << 20
@@ -106,10 +106,7 @@ class _CountingReader:
         data = self._raw.read(n)
         if n is not None and 0 < len(data) < n:
             # read(n) gives n bytes unless the end comes first, whatever the stream underneath
-            parts = [data]
-            while (got := sum(map(len, parts))) < n and (more := self._raw.read(n - got)):
-                parts.append(more)
-            data = b"".join(parts)
+            data += read_full(self._raw, n - len(data))
         self._progress.advance(len(data))
         return data
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers import _whatsapp_format as wf
+from commtrail.parsers.base import read_full
 
 CHUNK = 8 << 20
 SAMPLE_BYTES = 1 << 20
@@ -67,17 +68,6 @@ class Scan:
     repairs: int = 0
 
 
-def _read(stream: BinaryIO, size: int) -> bytes:
-    parts, got = [], 0
-    while got < size:
-        piece = stream.read(size - got)
-        if not piece:
-            break
-        parts.append(piece)
-        got += len(piece)
-    return b"".join(parts)
-
-
 def read_sample(stream: BinaryIO) -> tuple[bytes, wf.Detection]:
     """The start of the stream and the header shape found in it.
 
@@ -85,13 +75,13 @@ def read_sample(stream: BinaryIO) -> tuple[bytes, wf.Detection]:
     MAX_SAMPLE_BYTES; the bytes read are the start of the scan.
     """
     size = max(SAMPLE_BYTES, 1)
-    data = _read(stream, size)
+    data = read_full(stream, size)
     eof = len(data) < size
     while True:
         detection = wf.detect(sample_lines(data, eof))
         if detection.fmt is not None or eof or len(data) >= MAX_SAMPLE_BYTES:
             return data, detection
-        more = _read(stream, len(data))
+        more = read_full(stream, len(data))
         eof = len(more) < len(data)
         data += more
 

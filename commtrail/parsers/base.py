@@ -99,3 +99,15 @@ def collect(parse_output, ctx: ParseContext):
             batches.append(item)
     table = pa.Table.from_batches(batches, schema=RECORD_SCHEMA) if batches else RECORD_SCHEMA.empty_table()
     return table, rejects
+
+
+def read_full(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes of ``stream``: fewer only at its end, however the stream splits its reads."""
+    parts, got = [], 0
+    while got < n:
+        piece = stream.read(n - got)
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return b"".join(parts)

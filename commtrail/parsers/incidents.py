@@ -32,7 +32,7 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from commtrail.errors import DateOrderAmbiguous, InputError
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
@@ -334,18 +334,6 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes (fewer only at the end of the stream)."""
-    parts, got = [], 0
-    while got < n:
-        data = stream.read(n - got)
-        if not data:
-            break
-        parts.append(data)
-        got += len(data)
-    return b"".join(parts)
-
-
 # Python's csv refuses cells over 128 KiB by default; a long description is still an incident.
 CSV_FIELD_LIMIT = 64 << 20
 
@@ -353,7 +341,7 @@ CSV_FIELD_LIMIT = 64 << 20
 def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    head = _read_full(stream, 64 * 1024)
+    head = read_full(stream, 64 * 1024)
     encoding = "utf-8-sig"
     try:
         probe = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
@@ -450,7 +438,7 @@ def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[
 
 def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
     """Incident rows as records; unreadable dates as rejects."""
-    head = _read_full(stream, 4)
+    head = read_full(stream, 4)
     source = io.BufferedReader(_Prepend(head, stream))  # type: ignore[arg-type]
     rows = _xlsx_rows(source, ctx) if head == b"PK\x03\x04" else _csv_rows(source, ctx)
     header: dict[int, str] | None = None

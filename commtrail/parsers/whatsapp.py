@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from commtrail.errors import DateOrderAmbiguous
 from commtrail.parsers import _whatsapp_format as wf
 from commtrail.parsers import _whatsapp_scan as ws
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
@@ -651,7 +651,7 @@ def _note_mixed_shapes(detection: wf.Detection, ctx: ParseContext) -> None:
 
 
 def _no_header(first: bytes, stream: BinaryIO, ctx: ParseContext) -> Iterator[Reject]:
-    data = first + ws._read(stream, 1 << 62)
+    data = first + read_full(stream, 1 << 62)
     if data.startswith(ws.BOM):
         data = data[len(ws.BOM):]
     if not data:
