@@ -18,7 +18,6 @@ machine is shared, and other programs' load changes wall-clock times a lot), wit
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pathlib
@@ -134,9 +133,8 @@ def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -
     import pyarrow.compute as pc
 
     from commtrail.case import Case
-    from commtrail.atomic import write_table
-    from commtrail.inventory import write_inventory
-    from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA, make_batch
+    from commtrail.inventory import generated_sha256, stage_generated, write_inventory
+    from commtrail.timeline.schema import RECORD_SCHEMA, make_batch
 
     rng = np.random.default_rng(seed)
     n = int(EVENTS * scale)
@@ -204,7 +202,7 @@ def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -
     inventory = []
 
     def write_source(name: str, fmt: str, sel: np.ndarray, columns: dict) -> None:
-        sha = hashlib.sha256(name.encode()).hexdigest()
+        sha = generated_sha256(name)
         m = int(sel.sum()) if sel.dtype == bool else len(sel)
         columns = {k: v for k, v in columns.items()}
         columns.update({
@@ -215,12 +213,8 @@ def generate(case_dir: pathlib.Path, scale: float = 1.0, seed: int = 20240301) -
         })
         batch = make_batch(columns)
         table = pa.Table.from_batches([batch], schema=RECORD_SCHEMA)
-        write_table(table, case.staging / f"{sha}.parquet")
-        write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 0,
-                          "format": fmt, "parser": f"{fmt}/1", "records": m, "rejects": 0, "repairs": 0,
-                          "declared_count": None, "warnings": [], "container": None, "copied": False,
-                          "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+        inventory.append(stage_generated(case.staging, name, table, fmt, f"{fmt}/1",
+                                         datetime(2026, 1, 1, tzinfo=timezone.utc)))
         counts["staged"] += m
         counts["sources"] += 1
 

@@ -7,7 +7,6 @@ against the same dedup written as one DuckDB SELECT ... GROUP BY over the stagin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,9 +35,8 @@ WORDS = ("where are you why won't you answer me I know you are home pick up the 
 def generate(workdir: Path, total: int, sources: int = 20, overlap: float = 0.3, seed: int = 7) -> Path:
     """A case folder whose staging holds ``total`` records in ``sources`` files, each sharing
     ``overlap`` of its records with the previous one (as consecutive full backups do)."""
-    from commtrail.atomic import write_table
-    from commtrail.inventory import write_inventory
-    from commtrail.timeline.schema import REJECT_SCHEMA, make_batch
+    from commtrail.inventory import generated_sha256, stage_generated, write_inventory
+    from commtrail.timeline.schema import make_batch
 
     case = workdir / "dedup-case"
     if case.exists():
@@ -65,7 +63,7 @@ def generate(workdir: Path, total: int, sources: int = 20, overlap: float = 0.3,
         lo = s * (per_source - shared)
         idx = np.arange(lo, lo + per_source)
         name = f"backup-{s:02d}.xml"
-        sha = hashlib.sha256(name.encode()).hexdigest()
+        sha = generated_sha256(name)
         n = len(idx)
         ch = channel[idx]
         is_call = ch == "call"
@@ -80,12 +78,8 @@ def generate(workdir: Path, total: int, sources: int = 20, overlap: float = 0.3,
             "source_sha256": [sha] * n, "source_path": [name] * n,
             "locator": [f"sms #{i + 1}" for i in range(n)], "parser": ["bench/1"] * n,
         })
-        write_table(pa.Table.from_batches([batch]), case / "staging" / f"{sha}.parquet")
-        write_table(REJECT_SCHEMA.empty_table(), case / "staging" / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 0,
-                          "format": "smsbr-sms", "parser": "bench/1", "records": n, "rejects": 0, "repairs": 0,
-                          "declared_count": None, "warnings": [], "container": None, "copied": False,
-                          "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+        inventory.append(stage_generated(case / "staging", name, pa.Table.from_batches([batch]), "smsbr-sms",
+                                         "bench/1", datetime(2026, 1, 1, tzinfo=timezone.utc)))
     write_inventory(case / "sources.parquet", inventory)
     return case
 

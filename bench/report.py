@@ -90,10 +90,9 @@ def build_case(root: Path, events: int, seed: int = 7) -> None:
     import pyarrow as pa
 
     from commtrail.case import Case
-    from commtrail.atomic import write_table
-    from commtrail.inventory import write_inventory
+    from commtrail.inventory import generated_sha256, stage_generated, write_inventory
     from commtrail.timeline.master import build_master
-    from commtrail.timeline.schema import REJECT_SCHEMA, rows_to_batch
+    from commtrail.timeline.schema import rows_to_batch
 
     rng = random.Random(seed)
     if root.exists():
@@ -144,15 +143,12 @@ def build_case(root: Path, events: int, seed: int = 7) -> None:
         "extra": '{"location":"Outside work","police_called":"no"}'} for d in range(5, 300, 9)]
     inventory = []
     for name, records in sources.items():
-        sha = hashlib.sha256(name.encode()).hexdigest()
+        sha = generated_sha256(name)
         rows = [{"source_sha256": sha, "source_path": name, "locator": f"line {i}", "parser": "bench/1", **r}
                 for i, r in enumerate(records, 1)]
-        write_table(pa.Table.from_batches([rows_to_batch(rows)]), case.staging / f"{sha}.parquet")
-        write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 1000 * len(rows),
-                          "format": "bench", "parser": "bench/1", "records": len(rows), "rejects": 0, "repairs": 0,
-                          "declared_count": None, "warnings": [], "container": None, "copied": False,
-                          "ingested_at": datetime(2024, 7, 1, tzinfo=timezone.utc)})
+        inventory.append(stage_generated(case.staging, name, pa.Table.from_batches([rows_to_batch(rows)]),
+                                         "bench", "bench/1", datetime(2024, 7, 1, tzinfo=timezone.utc),
+                                         size=1000 * len(rows)))
     write_inventory(case.sources_file, inventory)
     build_master(case)
 

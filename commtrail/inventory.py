@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.atomic import write_table
+from commtrail.timeline.schema import REJECT_SCHEMA
 
 SOURCES_SCHEMA = pa.schema([
     pa.field("sha256", pa.string()),
@@ -40,3 +43,21 @@ def write_inventory(path: Path, rows: list[dict]) -> None:
     """Rewrite the inventory atomically."""
     table = pa.Table.from_pylist(rows, schema=SOURCES_SCHEMA)
     write_table(table, path)
+
+
+def generated_sha256(name: str) -> str:
+    """The stand-in hash of a generated source (one with no input file): the SHA-256 of its name."""
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def stage_generated(staging: Path, name: str, table: pa.Table, fmt: str, parser: str,
+                    ingested_at: datetime, size: int = 0) -> dict:
+    """Stage ``table`` as the records of a generated source called ``name``, with an empty rejects
+    file, and return its inventory row. For test cases, benchmarks and fixtures built without an
+    ingest; ``table``'s ``source_sha256`` must be ``generated_sha256(name)``."""
+    sha = generated_sha256(name)
+    write_table(table, staging / f"{sha}.parquet")
+    write_table(REJECT_SCHEMA.empty_table(), staging / f"{sha}.rejects.parquet")
+    return {"sha256": sha, "path": name, "disk_key": None, "size": size, "format": fmt, "parser": parser,
+            "records": table.num_rows, "rejects": 0, "repairs": 0, "declared_count": None, "warnings": [],
+            "container": None, "copied": False, "ingested_at": ingested_at}

@@ -71,16 +71,14 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
     Record dicts use RECORD_SCHEMA column names; source_sha256/source_path/locator/parser are filled
     in when missing. Returns the loaded Case.
     """
-    import hashlib
     from datetime import datetime, timezone
 
     import pyarrow as pa
 
     from commtrail.case import Case
-    from commtrail.atomic import write_table
-    from commtrail.inventory import write_inventory
+    from commtrail.inventory import generated_sha256, stage_generated, write_inventory
     from commtrail.timeline.master import build_master
-    from commtrail.timeline.schema import REJECT_SCHEMA, rows_to_batch
+    from commtrail.timeline.schema import rows_to_batch
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "case.toml").write_text(toml, encoding="utf-8")
@@ -88,19 +86,15 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
     case.ensure_dirs()
     inventory = []
     for name, records in sources.items():
-        sha = hashlib.sha256(name.encode()).hexdigest()
+        sha = generated_sha256(name)
         rows = []
         for i, rec in enumerate(records, 1):
             row = {"source_sha256": sha, "source_path": name, "locator": f"line {i}", "parser": f"{fmt}/1"}
             row.update(rec)
             rows.append(row)
-        write_table(pa.Table.from_batches([rows_to_batch(rows)]), case.staging / f"{sha}.parquet")
-        write_table(REJECT_SCHEMA.empty_table(), case.staging / f"{sha}.rejects.parquet")
-        inventory.append({"sha256": sha, "path": name, "disk_key": None, "size": 0,
-                          "format": fmt, "parser": f"{fmt}/1",
-                          "records": len(rows), "rejects": 0, "repairs": 0, "declared_count": None,
-                          "warnings": [], "container": None, "copied": False,
-                          "ingested_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+        table = pa.Table.from_batches([rows_to_batch(rows)])
+        inventory.append(stage_generated(case.staging, name, table, fmt, f"{fmt}/1",
+                                         datetime(2026, 1, 1, tzinfo=timezone.utc)))
     write_inventory(case.sources_file, inventory)
     build_master(case)
     return case
