@@ -40,13 +40,13 @@ from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
 from commtrail.timeline.identity import kind_of
 from commtrail.timeline.master import read_master
+from commtrail.timeline.schema import DIRECTIONS
 
 WINDOW_DAYS = 30
 NIGHT_FROM, NIGHT_TO = 22, 6            # night: 22:00 to 06:00 local time
 BURST_MINUTES = 60
 REPEAT_CALL_MINUTES = 10
 REPLY_HOURS = 24
-DIRECTIONS = ("incoming", "outgoing", "unknown")
 UTC = timezone.utc
 
 

@@ -84,14 +84,6 @@ def normalise_many(values: Sequence[str | None], region: str) -> list[str]:
     return [uniques[v] for v in values]
 
 
-def is_valid_phone(e164: str) -> bool:
-    """True when ``e164`` is an allocated (valid) number; fictional ranges are possible, not valid."""
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(e164, None))
-    except phonenumbers.NumberParseException:
-        return False
-
-
 def check_phone(raw: str, region: str) -> str | None:
     """Normalise a phone number from case.toml; None when it is not a possible phone number."""
     value = normalise_one(raw, region)
