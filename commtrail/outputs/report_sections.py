@@ -14,7 +14,7 @@ from commtrail.case import Case
 from commtrail.outputs.analysis import CaseAnalysis, analyse, sentences
 from commtrail.outputs.charts import write_charts
 from commtrail.outputs.report_words import words
-from commtrail.outputs.stats import ROWS, _cell, party_figures
+from commtrail.outputs.stats import ROWS, figure_text, party_figures
 from commtrail.outputs.sentences import day_text, event_name
 
 
@@ -35,7 +35,7 @@ def summary(case: Case, party: str) -> tuple[list[str], list[tuple[str, str]]]:
     if party not in {p.name for p in analysis.parties}:
         return [words()["summary"]["none"].format(party=party)], []
     figures = party_figures(analysis.party(party))
-    rows = [(label, _cell(figures, key, how)) for label, key, how in ROWS]
+    rows = [(label, figure_text(figures, key, how)) for label, key, how in ROWS]
     for event, e in zip(analysis.events, figures["events"]):
         name = f"{event_name(event.kind)}, {day_text(event.when)}"
         rows.append((f"Contacts from them in the 30 days before / after the {name} (and in all after it)",

@@ -112,7 +112,8 @@ ROWS = (
 )
 
 
-def _cell(figures: dict, key: str, how: str | None) -> str:
+def figure_text(figures: dict, key: str, how: str | None) -> str:
+    """One party figure as the terminal table and the report both show it."""
     value = figures[key]
     if how == "date":
         return value[:16].replace("T", " ") if value else "-"
@@ -132,7 +133,7 @@ def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) 
     for name in parties:
         t.add_column(name, justify="right", overflow="fold")
     for label, key, how in ROWS:
-        t.add_row(label, *(_cell(f, key, how) for f in parties.values()))
+        t.add_row(label, *(figure_text(f, key, how) for f in parties.values()))
     console.print(t)
     if not analysis.events:
         return
