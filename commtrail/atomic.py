@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True,
                    "use_dictionary": ["ts_precision", "tz_source", "channel", "kind", "direction", "sender",
                                       "sender_raw", "conversation", "source_sha256", "source_path", "parser",
-                                      "flags", "dup_method", "party", "format"]}
+                                      "flags", "dup_method", "party", "format",
+                                      "occurrences.list.element.source_sha256",
+                                      "occurrences.list.element.source_path"]}
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,15 +1,19 @@
 """Non-destructive deduplication, party resolution and consistency checks, as SQL over staging.
 
-The staging files are read by DuckDB (out of core, both cores). Each record gets a content key per
-channel; ``event_id`` is the MD5 of that key and of the key's rank among identical keys within its
-source, so the same message in two backups is one event while three identical texts sent in one
-minute stay three. The master holds one row per ``event_id``: the copy from the source with the
-smallest hash (a choice independent of ingest order) plus the list of every copy.
+DuckDB reads only the narrow columns of the staging files (out of core, both cores). Each record gets
+a content key per channel; ``event_id`` is the MD5 of that key and of the key's rank among identical
+keys within its source, so the same message in two backups is one event while three identical texts
+sent in one minute stay three. The representative of an event is its copy in the source with the
+smallest hash (a choice independent of ingest order). DuckDB hands back one narrow row per event, in
+staging order; ``timeline/assemble.py`` joins them to the full staged rows and writes the master.
+
+Inside DuckDB a record is addressed by ``k = source index << 32 | row``, sources being numbered in
+hash order, and an event by the 128-bit number of its MD5; both become text only at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +21,18 @@ import duckdb
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
-from commtrail.timeline.schema import MASTER_SCHEMA
 
 SEP = "chr(31)"
+
+# Recipients as one text, in a fixed order (the sort is skipped for the usual single recipient).
+RECIPIENTS_SQL = ("coalesce(CASE WHEN len(recipients) <= 1 THEN recipients[1] "
+                  "ELSE array_to_string(list_sort(recipients), '~') END, '')")
+
+
+def _floor_seconds(unit_us: int) -> str:
+    """Whole seconds of ts_utc cut down to a multiple of ``unit_us`` (integer arithmetic, exact before 1970 too)."""
+    return (f"((epoch_us(ts_utc) - (epoch_us(ts_utc) % {unit_us} + {unit_us}) % {unit_us}) // 1000000)")
+
 
 # The content key of a record, per channel. Times are cut to the precision both copies share.
 KEY_SQL = f"""
@@ -29,18 +42,21 @@ concat_ws({SEP},
   direction,
   CASE WHEN channel = 'whatsapp' THEN coalesce(sender, '') || {SEP} || coalesce(conversation, '')
        WHEN direction = 'incoming' THEN coalesce(sender, '')
-       WHEN direction = 'outgoing' THEN coalesce(array_to_string(list_sort(recipients), '~'), '')
-       ELSE coalesce(sender, '') || '>' || coalesce(array_to_string(list_sort(recipients), '~'), '') END,
-  CASE WHEN channel = 'whatsapp' OR ts_precision = 'min' THEN epoch(date_trunc('minute', ts_utc))::BIGINT
-       ELSE epoch(date_trunc('second', ts_utc))::BIGINT END::VARCHAR,
+       WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL}
+       ELSE coalesce(sender, '') || '>' || {RECIPIENTS_SQL} END,
+  CASE WHEN channel = 'whatsapp' OR ts_precision = 'min' THEN {_floor_seconds(60_000_000)}
+       ELSE {_floor_seconds(1_000_000)} END::VARCHAR,
   CASE WHEN channel = 'call' THEN coalesce(duration_s::VARCHAR, '')
        WHEN channel = 'email' THEN coalesce(json_extract_string(extra, '$.message_id'), '') || {SEP} ||
-            md5(concat_ws({SEP}, coalesce(sender, ''), coalesce(array_to_string(list_sort(recipients), '~'), ''),
-                          coalesce(subject, ''), coalesce(body, '')))
-       ELSE coalesce(body, '') || {SEP} ||
-            coalesce(array_to_string(list_transform(attachments, lambda a: coalesce(a.sha256, a.name)), '~'), '')
+            md5(concat_ws({SEP}, coalesce(sender, ''), {RECIPIENTS_SQL}, coalesce(subject, ''), coalesce(body, '')))
+       WHEN len(attachments) > 0 THEN coalesce(body, '') || {SEP} ||
+            array_to_string(list_transform(attachments, lambda a: coalesce(a.sha256, a.name)), '~')
+       ELSE coalesce(body, '') || {SEP}
   END
 )"""
+
+DUP_METHODS = ("counterpart+direction+second+text", "number+kind+second+duration", "author+chat+minute+text",
+               "message-id+content", "content", "channel+who+second+text")
 
 METHOD_SQL = """
 CASE WHEN channel IN ('sms', 'mms') THEN 'counterpart+direction+second+text'
@@ -48,38 +64,71 @@ CASE WHEN channel IN ('sms', 'mms') THEN 'counterpart+direction+second+text'
      WHEN channel = 'whatsapp' THEN 'author+chat+minute+text'
      WHEN channel = 'email' AND json_extract_string(extra, '$.message_id') IS NOT NULL THEN 'message-id+content'
      WHEN channel = 'email' THEN 'content'
-     ELSE 'channel+who+second+text' END"""
+     ELSE 'channel+who+second+text' END::dup_method"""
 
-# The master rows, in exhibit order (streamed out, never materialised).
-MASTER_SQL = """
-    SELECT b.* EXCLUDE (event_id, party, extra, _eid, _method, _row, occurrences),
-           b._eid AS event_id, p.party AS party,
-           CASE WHEN n._eid IS NULL THEN b.extra
-                ELSE json_merge_patch(coalesce(b.extra, '{}'),
-                                      json_object('near_duplicates', n.near))::VARCHAR END AS extra,
-           b.occurrences, b._method AS dup_method,
-           printf('CT-%06d', row_number() OVER w) AS exhibit,
-           row_number() OVER w AS _order
-    FROM base b LEFT JOIN near n USING (_eid) LEFT JOIN party_of p USING (_eid)
-    WINDOW w AS (ORDER BY b.ts_utc, b.channel, b._eid)"""
+# The first party among an identifier list (links is a MAP of identifier -> party, set per run).
+_FIRST_PARTY = "list_filter(list_transform(recipients, lambda x: getvariable('links')[x]), lambda p: p IS NOT NULL)[1]"
+
+# A record's other side mapped to a case.toml party: the sender of incoming records, the first linked
+# recipient of outgoing ones (or, with no recipients, the one party writing in that chat), else either.
+PARTY_SQL = f"""
+CASE WHEN direction = 'incoming' THEN getvariable('links')[sender]
+     WHEN direction = 'outgoing' THEN coalesce({_FIRST_PARTY},
+                                               CASE WHEN len(coalesce(recipients, [])) = 0 THEN conv_party END)
+     ELSE coalesce(getvariable('links')[sender], {_FIRST_PARTY}) END"""
+
+# Events that differ only by a rounding of time or a loosely equal number fall in one group: same
+# channel, direction, text, kind, duration and the same last 9 characters of the counterpart.
+NEAR_GROUP_SQL = f"""
+CASE WHEN channel IN ('sms', 'mms', 'call', 'whatsapp') THEN
+  hash(channel, direction, body, kind, duration_s,
+       right(regexp_replace(CASE WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL} ELSE coalesce(sender, '') END,
+                            '[^0-9A-Za-z@.~:]', '', 'g'), 9)) END"""
+
+# What a record weighs once loaded, roughly: decides how many events the assembler sorts at once.
+SIZE_SQL = """
+(240 + coalesce(strlen(body), 0) + coalesce(strlen(extra), 0) + coalesce(strlen(subject), 0)
+     + coalesce(strlen(ts_local), 0) + 2 * coalesce(strlen(locator), 0))::BIGINT"""
 
 # Formats whose later files repeat the earlier ones (full backups, re-exports of one chat).
 OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp")
 
+# One assembler bucket holds events of about this many estimated bytes.
+BUCKET_BYTES = 96 * 1024 * 1024
+
 
 @dataclass
 class DedupSession:
-    """A DuckDB connection holding the staged records, keyed; queries read from it."""
+    """A DuckDB connection holding the keyed events; queries read from it."""
 
     con: duckdb.DuckDBPyConnection
 
-    def master_batches(self, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """The master rows in exhibit order, as record batches of MASTER_SCHEMA."""
-        result = self.con.sql(f"SELECT {', '.join(MASTER_SCHEMA.names)} FROM ({MASTER_SQL}) ORDER BY _order")
-        reader = arrow_reader(result, batch_rows)
-        for batch in reader:
-            arrays = [batch.column(i).cast(f.type) for i, f in enumerate(MASTER_SCHEMA)]
-            yield pa.RecordBatch.from_arrays(arrays, schema=MASTER_SCHEMA)
+    def index_representatives(self) -> list[tuple[int, int]]:
+        """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
+        returns (source index, events represented there) for every source that represents any."""
+        self.con.execute(f"""CREATE TABLE reps AS
+            SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
+                   hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
+                   printf('CT-%06d', o.ord + 1) AS exhibit
+            FROM (SELECT *, row_number() OVER w - 1 AS ord,
+                         ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
+                  FROM occ WINDOW w AS (ORDER BY ts, channel, eid ROWS UNBOUNDED PRECEDING)) o
+            LEFT JOIN near n USING (eid)""")
+        self.con.execute("DROP TABLE occ")
+        return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
+
+    def representatives_reader(self) -> Callable[[int, int], pa.RecordBatchReader]:
+        """A function giving the events whose representative copy is in sources ``first``..``last``,
+        ordered by (source, row): ``src``, ``row``, ``ord`` (0-based exhibit order), ``bucket``,
+        ``event_id``, ``party``, ``near`` (ids of near duplicates), ``copies`` (addresses of every
+        copy, in source order), ``dup_method`` and ``exhibit``. Each reader has its own cursor: make
+        one per thread, in the calling thread."""
+        cursor = self.con.cursor()
+
+        def read(first: int, last: int) -> pa.RecordBatchReader:
+            return arrow_reader(cursor.sql(f"SELECT * FROM reps WHERE src BETWEEN {int(first)} AND {int(last)} "
+                                           "ORDER BY src, row"), 65_536)
+        return read
 
     def possibly_deleted(self) -> pa.Table:
         """Events in an earlier source missing from a later overlapping one."""
@@ -97,7 +146,7 @@ def arrow_reader(result: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordB
     return method(batch_rows)
 
 
-def connect(tmp_dir: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
+def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that never fetches extensions and spills to ``tmp_dir``."""
     tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "threads": 2,
@@ -109,97 +158,89 @@ def connect(tmp_dir: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnecti
 
 
 def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path) -> DedupSession:
-    """Load staging, derive event ids, build the master and the consistency table inside DuckDB."""
+    """Key the staged records, group them into events and work out parties, near duplicates and
+    possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash."""
     con = connect(tmp_dir)
+    con.execute("CREATE TEMP MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
+    con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
     con.execute("CREATE TEMP TABLE links (ident VARCHAR, party VARCHAR)")
     if config.links:
         con.executemany("INSERT INTO links VALUES (?, ?)", [(k, v.party) for k, v in sorted(config.links.items())])
-    con.execute("CREATE TEMP TABLE src (sha256 VARCHAR, format VARCHAR, path VARCHAR)")
+    con.execute("SET VARIABLE links = (SELECT coalesce(map(list(ident), list(party)), "
+                "MAP {}::MAP(VARCHAR, VARCHAR)) FROM links)")
+    con.execute("CREATE TEMP TABLE src (idx INTEGER, sha256 VARCHAR, format VARCHAR, path VARCHAR)")
     if sources:
-        con.executemany("INSERT INTO src VALUES (?, ?, ?)", [(s["sha256"], s["format"], s["path"]) for s in sources])
-    if files:
-        file_list = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-        source = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM read_parquet({file_list}, " \
-                 "file_row_number = true))"
-    else:
-        _empty_staged(con)
-        source = "staged"
-    # Keys and ranks over a narrow projection; the full rows are read again only for representatives.
-    con.execute(f"""CREATE TEMP TABLE keyed AS
-        SELECT source_sha256, _row, source_path, locator, ts_utc, channel, conversation, {METHOD_SQL} AS _method,
-               md5(key_text || chr(31) || (row_number() OVER (
-                    PARTITION BY key_text, source_sha256 ORDER BY _row) - 1)::VARCHAR) AS _eid
-        FROM (SELECT *, {KEY_SQL} AS key_text FROM {source})""")
-    # list() then list_sort() is several times faster than an ordered aggregate; the sort key
-    # (source hash, row in that source) leads each struct and is dropped afterwards.
-    con.execute("""CREATE TEMP TABLE occ AS
-        SELECT _eid, _method, copies[1].s AS first_sha, copies[1].r AS first_row,
-               list_transform(copies, lambda c: {'source_sha256': c.s, 'source_path': c.p, 'locator': c.l})
-                   AS occurrences
-        FROM (SELECT _eid, any_value(_method) AS _method,
-                     list_sort(list({'s': source_sha256, 'r': _row, 'p': source_path, 'l': locator})) AS copies
-              FROM keyed GROUP BY _eid)""")
-    con.execute(f"""CREATE TEMP VIEW base AS
-        SELECT r.*, o._eid, o._method, o.occurrences FROM {source} r
-        JOIN occ o ON o.first_sha = r.source_sha256 AND o.first_row = r._row""")
+        con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
+                        [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
+    staged = _staged_relation(con, files)
+    _conversation_tables(con, staged)
+    # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
+    # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
+    # is several times faster than an ordered aggregate. The representative is the copy with the
+    # smallest address (source hash, then row).
+    con.execute(f"""CREATE TEMP TABLE occ AS
+        WITH keyed AS (
+            SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
+                   {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
+                   md5_number({KEY_SQL}) AS kh
+            FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed),
+        events AS (
+            SELECT CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid,
+                   min(k) AS first, list_sort(list(k)) AS copies,
+                   arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
+                             'method': method}}, k) AS rep
+            FROM ranked GROUP BY eid)
+        SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party, rep['grp'] AS grp,
+               rep['size'] AS size, rep['method'] AS method, copies
+        FROM events""")
     _near_duplicates(con)
-    _parties(con)
     _possibly_deleted(con)
     return DedupSession(con)
 
 
-def _empty_staged(con: duckdb.DuckDBPyConnection) -> None:
+def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> str:
+    """SQL reading every staging file with its index and row number (an empty table when none)."""
+    if files:
+        file_list = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+        return f"read_parquet({file_list}, file_row_number = true)"
     con.execute("""CREATE TEMP TABLE staged (event_id VARCHAR, ts_utc TIMESTAMPTZ, ts_local VARCHAR,
         ts_precision VARCHAR, tz_source VARCHAR, channel VARCHAR, kind VARCHAR, direction VARCHAR,
         sender VARCHAR, sender_raw VARCHAR, recipients VARCHAR[], party VARCHAR, conversation VARCHAR,
         subject VARCHAR, body VARCHAR, duration_s INTEGER,
         attachments STRUCT(name VARCHAR, mime VARCHAR, size BIGINT, sha256 VARCHAR)[], flags VARCHAR[],
-        source_sha256 VARCHAR, source_path VARCHAR, locator VARCHAR, parser VARCHAR, extra VARCHAR, _row BIGINT)""")
+        source_sha256 VARCHAR, source_path VARCHAR, locator VARCHAR, parser VARCHAR, extra VARCHAR,
+        file_index BIGINT, file_row_number BIGINT)""")
+    return "staged"
+
+
+def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+    """Per source: the chats whose incoming messages come from exactly one party (``conv``, for the
+    owner's messages in a chat, which name no recipient), and the chat and the time span each holds
+    (``span``)."""
+    con.execute(f"""CREATE TEMP TABLE conv AS
+        SELECT file_index AS conv_src, conversation AS conv_chat, min(p) AS conv_party
+        FROM (SELECT file_index, conversation, getvariable('links')[sender] AS p FROM {staged}
+              WHERE direction = 'incoming' AND conversation IS NOT NULL)
+        WHERE p IS NOT NULL GROUP BY ALL HAVING count(DISTINCT p) = 1""")
+    con.execute(f"""CREATE TEMP TABLE span AS
+        SELECT file_index AS src, min(conversation) AS scope, min(ts_utc) AS t0, max(ts_utc) AS t1
+        FROM {staged} GROUP BY ALL""")
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """Link events that differ only by a rounding of time or a loosely equal number (never merged):
-    neighbours in time, within 2 seconds, with the same text and the same last 9 characters of the
-    counterpart."""
-    con.execute(f"""CREATE TEMP TABLE near AS
-        WITH c AS (
-            SELECT _eid, ts_utc AS ts,
-                   hash(channel, direction, body, kind, duration_s,
-                        right(regexp_replace(CASE WHEN direction = 'outgoing'
-                                                  THEN coalesce(array_to_string(list_sort(recipients), '~'), '')
-                                                  ELSE coalesce(sender, '') END, '[^0-9A-Za-z@.~:]', '', 'g'), 9)
-                   ) AS grp
-            FROM base WHERE channel IN ('sms', 'mms', 'call', 'whatsapp')),
-        w AS (
-            SELECT _eid, ts, lag(_eid) OVER o AS prev_eid, lag(ts) OVER o AS prev_ts,
-                   lead(_eid) OVER o AS next_eid, lead(ts) OVER o AS next_ts
-            FROM c WINDOW o AS (PARTITION BY grp ORDER BY ts, _eid)),
+    """Link events of one near-duplicate group that are neighbours in time within 2 seconds (never merged)."""
+    con.execute("""CREATE TEMP TABLE near AS
+        WITH w AS (
+            SELECT eid, ts, lag(eid) OVER o AS prev_eid, lag(ts) OVER o AS prev_ts,
+                   lead(eid) OVER o AS next_eid, lead(ts) OVER o AS next_ts
+            FROM occ WHERE grp IS NOT NULL WINDOW o AS (PARTITION BY grp ORDER BY ts, eid)),
         pairs AS (
-            SELECT _eid, prev_eid AS other FROM w WHERE epoch(ts) - epoch(prev_ts) <= 2
+            SELECT eid, prev_eid AS other FROM w WHERE epoch(ts) - epoch(prev_ts) <= 2
             UNION ALL
-            SELECT _eid, next_eid AS other FROM w WHERE epoch(next_ts) - epoch(ts) <= 2)
-        SELECT _eid, list(DISTINCT other ORDER BY other) AS near FROM pairs GROUP BY _eid""")
-
-
-def _parties(con: duckdb.DuckDBPyConnection) -> None:
-    """Each event's other side mapped to a case.toml party (see timeline/parties.py for the rule)."""
-    con.execute("""CREATE TEMP TABLE party_of AS
-        WITH b AS (SELECT _eid, sender, recipients, direction, conversation, source_sha256 FROM base),
-        s AS (SELECT b._eid, l.party FROM b JOIN links l ON l.ident = b.sender),
-        r AS (SELECT _eid, arg_min(l.party, pos) AS party FROM (
-                SELECT _eid, unnest(recipients) AS ident, generate_subscripts(recipients, 1) AS pos FROM b) u
-              JOIN links l USING (ident) GROUP BY _eid),
-        conv AS (SELECT b.conversation, b.source_sha256, min(l.party) AS party
-                 FROM b JOIN links l ON l.ident = b.sender
-                 WHERE b.direction = 'incoming' AND b.conversation IS NOT NULL
-                 GROUP BY ALL HAVING count(DISTINCT l.party) = 1)
-        SELECT b._eid,
-               CASE WHEN b.direction = 'incoming' THEN s.party
-                    WHEN b.direction = 'outgoing' THEN coalesce(r.party, CASE WHEN len(coalesce(b.recipients, []))
-                                                                         = 0 THEN conv.party END)
-                    ELSE coalesce(s.party, r.party) END AS party
-        FROM b LEFT JOIN s USING (_eid) LEFT JOIN r USING (_eid)
-        LEFT JOIN conv ON conv.conversation = b.conversation AND conv.source_sha256 = b.source_sha256""")
+            SELECT eid, next_eid AS other FROM w WHERE epoch(next_ts) - epoch(ts) <= 2)
+        SELECT eid, list_transform(list(DISTINCT other ORDER BY other), lambda x: hexid(x)) AS near
+        FROM pairs GROUP BY eid""")
 
 
 def _possibly_deleted(con: duckdb.DuckDBPyConnection) -> None:
@@ -208,16 +249,16 @@ def _possibly_deleted(con: duckdb.DuckDBPyConnection) -> None:
     formats = ", ".join(f"'{f}'" for f in OVERLAPPING_FORMATS)
     con.execute(f"""CREATE TEMP TABLE possibly_deleted AS
         WITH span AS (
-            SELECT k.source_sha256 AS sha, s.format, s.path,
-                   CASE WHEN s.format = 'whatsapp' THEN min(k.conversation) END AS scope,
-                   min(k.ts_utc) AS t0, max(k.ts_utc) AS t1
-            FROM keyed k JOIN src s ON s.sha256 = k.source_sha256
-            WHERE s.format IN ({formats}) GROUP BY k.source_sha256, s.format, s.path),
+            SELECT s.idx, s.sha256 AS sha, s.format, s.path, CASE WHEN s.format = 'whatsapp' THEN c.scope END AS scope,
+                   c.t0, c.t1
+            FROM src s JOIN span c ON c.src = s.idx WHERE s.format IN ({formats})),
         pairs AS (
-            SELECT a.sha AS a_sha, a.path AS a_path, b.sha AS b_sha, b.path AS b_path, b.t0 AS lo, a.t1 AS hi
+            SELECT a.idx AS a_idx, a.sha AS a_sha, a.path AS a_path, b.idx AS b_idx, b.sha AS b_sha,
+                   b.path AS b_path, b.t0 AS lo, a.t1 AS hi
             FROM span a JOIN span b ON a.format = b.format AND a.scope IS NOT DISTINCT FROM b.scope
              AND a.sha <> b.sha AND (a.t1 < b.t1 OR (a.t1 = b.t1 AND a.sha < b.sha)) AND b.t0 <= a.t1)
-        SELECT k._eid AS event_id, k.ts_utc, k.channel, p.a_sha AS earlier_sha256, p.a_path AS earlier_path,
-               p.b_sha AS later_sha256, p.b_path AS later_path
-        FROM pairs p JOIN keyed k ON k.source_sha256 = p.a_sha AND k.ts_utc BETWEEN p.lo AND p.hi
-        WHERE NOT EXISTS (SELECT 1 FROM keyed k2 WHERE k2.source_sha256 = p.b_sha AND k2._eid = k._eid)""")
+        SELECT hexid(o.eid) AS event_id, o.ts AS ts_utc, o.channel, p.a_sha AS earlier_sha256,
+               p.a_path AS earlier_path, p.b_sha AS later_sha256, p.b_path AS later_path
+        FROM pairs p JOIN occ o ON o.ts BETWEEN p.lo AND p.hi
+        WHERE list_contains(list_transform(o.copies, lambda c: c >> 32), p.a_idx::UBIGINT)
+          AND NOT list_contains(list_transform(o.copies, lambda c: c >> 32), p.b_idx::UBIGINT)""")

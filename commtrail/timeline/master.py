@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
+from commtrail.timeline.assemble import ROW_GROUP_ROWS, assemble_master
 from commtrail.timeline.dedup import run_dedup
 from commtrail.timeline.schema import MASTER_SCHEMA
 
@@ -28,17 +29,20 @@ def build_master(case: Case) -> int:
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
     tmp = case.root / ".duckdb-tmp"
-    session = run_dedup(files, sources, case.config, tmp)
     rows = 0
     try:
+        session = run_dedup(files, sources, case.config, tmp)
         with atomic_path(case.master_file) as out:
-            with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
-                for batch in session.master_batches():
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-        write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
+            try:
+                write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
+                counts = session.index_representatives()
+                with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
+                    for table in assemble_master(session.representatives_reader, counts, files, sources, tmp):
+                        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                        rows += table.num_rows
+            finally:
+                session.close()
     finally:
-        session.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
@@ -54,5 +58,3 @@ def read_possibly_deleted(case: Case) -> pa.Table | None:
     """Events an earlier backup holds and a later overlapping one lacks (None before any build)."""
     path = case.root / CONSISTENCY_FILE
     return pq.read_table(path) if path.exists() else None
-
-

@@ -1,0 +1,243 @@
+"""The master's rows put together: each event's representative staged row with what dedup worked out,
+in exhibit order, without holding the timeline in memory.
+
+Two passes over Arrow data, each on two threads (pyarrow works outside the GIL):
+
+1. Spread: representatives arrive per range of sources in staging order (source, row); the staging
+   files are read batch by batch in the same order and the chosen rows taken, completed, and spread
+   over buckets of consecutive exhibit numbers (Arrow IPC streams in the case's private temporary
+   folder).
+2. Sort: each bucket is read and sorted alone while the previous one is written to the master.
+
+Memory holds a staging batch per thread, two buckets, and the locator of every staged record (the
+occurrences list every copy).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from commtrail.timeline.schema import MASTER_SCHEMA, OCCURRENCE, RECORD_SCHEMA, dumps_extra
+
+ROW_GROUP_ROWS = 100_000
+STAGING_BATCH_ROWS = 65_536
+THREADS = 2
+
+# The master's columns with plain strings for dictionaries (buckets mix batches whose dictionaries
+# differ), plus the exhibit order.
+PLAIN_SCHEMA = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+                          for f in MASTER_SCHEMA] + [pa.field("_ord", pa.int64())])
+PLAIN_RECORD = pa.schema([PLAIN_SCHEMA.field(name) for name in RECORD_SCHEMA.names])
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+RepresentativeReader = Callable[[int, int], pa.RecordBatchReader]
+
+
+class AssemblyError(RuntimeError):
+    """Staging no longer matches what dedup read (changed under us, or a bug): never write a master."""
+
+
+class Sources:
+    """What the occurrences name: each source's hash and path, and the locator of every staged row."""
+
+    def __init__(self, files: Sequence[Path], sources: Sequence[dict]) -> None:
+        self.files = list(files)
+        self.shas = pa.array([s["sha256"] for s in sources], pa.string())
+        self.paths = pa.array([s["path"] for s in sources], pa.string())
+        columns = [pq.ParquetFile(f).read(columns=["locator"]).column("locator") for f in self.files]
+        self.row_offsets = np.cumsum([0] + [len(c) for c in columns], dtype=np.int64)
+        chunks = [chunk.cast(pa.large_string()) for c in columns for chunk in c.chunks]
+        self.locators = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string())
+
+    def occurrences(self, copies: pa.ListArray) -> pa.ListArray:
+        """Every copy as {source_sha256, source_path, locator}, from the addresses (source << 32 | row)."""
+        offsets = copies.offsets.to_numpy()
+        address = copies.flatten().to_numpy()
+        source = (address >> np.uint64(32)).astype(np.int64)
+        row = (address & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        where = pa.array(source.astype(np.int32))
+        struct = pa.StructArray.from_arrays(
+            [self.shas.take(where), self.paths.take(where),
+             self.locators.take(pa.array(self.row_offsets[source] + row)).cast(pa.string())],
+            fields=list(OCCURRENCE))
+        return pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), struct,
+                                        type=pa.list_(OCCURRENCE))
+
+
+class StagedRows:
+    """Reads one staging file forward, batch by batch, taking the rows asked for (ascending)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._batches = pq.ParquetFile(path).iter_batches(batch_size=STAGING_BATCH_ROWS, use_threads=False)
+        self._batch: pa.RecordBatch | None = None
+        self._start = 0
+        self._end = 0
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        """The rows at these (sorted, increasing) row numbers, as PLAIN_RECORD."""
+        parts = []
+        i = 0
+        while i < len(rows):
+            while rows[i] >= self._end:
+                self._advance()
+            j = int(np.searchsorted(rows, self._end, side="left"))
+            taken = self._batch.take(pa.array(rows[i:j] - self._start))
+            parts.append(pa.Table.from_batches([taken]).select(PLAIN_RECORD.names).cast(PLAIN_RECORD))
+            i = j
+        return pa.concat_tables(parts).combine_chunks() if parts else PLAIN_RECORD.empty_table()
+
+    def _advance(self) -> None:
+        try:
+            self._batch = next(self._batches)
+        except StopIteration:
+            raise AssemblyError(f"{self.path.name} holds fewer rows than the dedup read") from None
+        self._start = self._end
+        self._end += self._batch.num_rows
+
+
+class BucketWriter:
+    """One thread's Arrow IPC streams of master rows, one per bucket of consecutive exhibit numbers."""
+
+    def __init__(self, folder: Path, tag: int) -> None:
+        self.folder = folder
+        self.tag = tag
+        self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        self.rows = 0
+
+    def add(self, table: pa.Table, bucket: np.ndarray) -> None:
+        """Append rows (PLAIN_SCHEMA) to the buckets named row by row."""
+        self.rows += table.num_rows
+        if len(bucket) and (bucket == bucket[0]).all():
+            self._writer(int(bucket[0])).write_table(table)
+            return
+        order = np.argsort(bucket, kind="stable")
+        ordered = bucket[order]
+        cuts = np.flatnonzero(np.diff(ordered)) + 1
+        for lo, hi in zip([0, *cuts], [*cuts, len(ordered)]):
+            self._writer(int(ordered[lo])).write_table(table.take(pa.array(order[lo:hi])))
+
+    def _writer(self, bucket: int) -> pa.ipc.RecordBatchStreamWriter:
+        if bucket not in self._writers:
+            path = self.folder / f"bucket-{bucket:08d}-{self.tag:04d}.arrow"
+            self._writers[bucket] = pa.ipc.new_stream(str(path), PLAIN_SCHEMA, options=IPC_OPTIONS)
+        return self._writers[bucket]
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+
+def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequence[tuple[int, int]], files: Sequence[Path],
+                    sources: Sequence[dict], folder: Path) -> Iterator[pa.Table]:
+    """The master in exhibit order, as MASTER_SCHEMA tables (one per bucket).
+
+    ``new_reader()`` makes a function whose ``(first, last)`` gives the representatives of sources
+    first..last (see DedupSession.representatives_reader); ``counts`` says how many each source holds."""
+    named = Sources(files, sources)
+    total = sum(n for _, n in counts)
+    with ThreadPoolExecutor(THREADS) as pool:
+        jobs = [pool.submit(_spread, new_reader(), first, last, named, BucketWriter(folder, tag))
+                for tag, (first, last) in enumerate(_source_ranges(counts, 4 * THREADS))]
+        spread = sum(job.result() for job in jobs)
+    if spread != total:
+        raise AssemblyError(f"{total} events numbered, {spread} assembled")
+    yield from _sorted_buckets(folder, total)
+
+
+def _source_ranges(counts: Sequence[tuple[int, int]], parts: int) -> list[tuple[int, int]]:
+    """Consecutive runs of sources holding about equal numbers of representatives."""
+    total = sum(n for _, n in counts)
+    ranges: list[tuple[int, int]] = []
+    start, held = None, 0
+    for source, n in counts:
+        start = source if start is None else start
+        held += n
+        if held * parts >= total * (len(ranges) + 1) or source == counts[-1][0]:
+            ranges.append((start, source))
+            start = None
+    return ranges
+
+
+def _spread(reader: RepresentativeReader, first: int, last: int, named: Sources, buckets: BucketWriter) -> int:
+    """Join the representatives of sources first..last to their staged rows, into ``buckets``."""
+    current: tuple[int, StagedRows] | None = None
+    try:
+        for batch in reader(first, last):
+            src = batch.column("src").to_numpy()
+            cuts = np.flatnonzero(np.diff(src)) + 1
+            for lo, hi in zip([0, *cuts], [*cuts, len(src)]):
+                part = batch.slice(lo, hi - lo)
+                index = int(src[lo])
+                if current is None or current[0] != index:
+                    current = (index, StagedRows(named.files[index]))
+                staged = current[1].take(part.column("row").to_numpy())
+                buckets.add(master_rows(staged, part, named), part.column("bucket").to_numpy())
+    finally:
+        buckets.close()
+    return buckets.rows
+
+
+def _sorted_buckets(folder: Path, total: int) -> Iterator[pa.Table]:
+    """Each bucket sorted by exhibit order (the next one loads while the caller writes this one);
+    checks that exhibit numbers run without a gap."""
+    numbers = sorted({int(p.name.split("-")[1]) for p in folder.glob("bucket-*.arrow")})
+    expected = 0
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_load_bucket, folder, numbers[0]) if numbers else None
+        for i in range(len(numbers)):
+            table, order = pending.result()
+            pending = pool.submit(_load_bucket, folder, numbers[i + 1]) if i + 1 < len(numbers) else None
+            if len(order) and (order[0] != expected or (np.diff(order) != 1).any()):
+                raise AssemblyError(f"exhibit order has a gap near {expected}")
+            expected += len(order)
+            yield table
+    if expected != total:
+        raise AssemblyError(f"{total} events numbered, {expected} sorted")
+
+
+def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
+    """One bucket's rows sorted, as MASTER_SCHEMA, and their exhibit order."""
+    parts = []
+    for path in sorted(folder.glob(f"bucket-{number:08d}-*.arrow")):
+        with pa.ipc.open_stream(str(path)) as reader:
+            parts.append(reader.read_all())
+        path.unlink()
+    table = pa.concat_tables(parts)
+    table = table.take(pc.sort_indices(table.column("_ord")))
+    return table.drop_columns(["_ord"]).cast(MASTER_SCHEMA), table.column("_ord").to_numpy()
+
+
+def master_rows(staged: pa.Table, reps: pa.RecordBatch, named: Sources) -> pa.Table:
+    """Staged rows completed with their event's id, party, near duplicates, copies and exhibit."""
+    columns = {name: staged.column(name) for name in PLAIN_RECORD.names}
+    columns["event_id"] = reps.column("event_id")
+    columns["party"] = reps.column("party")
+    columns["extra"] = with_near_duplicates(staged.column("extra"), reps.column("near"))
+    columns["occurrences"] = named.occurrences(reps.column("copies"))
+    columns["dup_method"] = reps.column("dup_method")
+    columns["exhibit"] = reps.column("exhibit")
+    columns["_ord"] = reps.column("ord")
+    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in PLAIN_SCHEMA], schema=PLAIN_SCHEMA)
+
+
+def with_near_duplicates(extra: pa.ChunkedArray | pa.Array, near: pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The ``extra`` JSON with ``near_duplicates`` (ids of events linked, not merged) added where any."""
+    linked = np.flatnonzero(near.is_valid().to_numpy(zero_copy_only=False))
+    if not len(linked):
+        return extra
+    texts = extra.to_pylist()
+    lists = near.to_pylist()
+    for i in linked:
+        fields = json.loads(texts[i]) if texts[i] else {}
+        fields["near_duplicates"] = lists[i]
+        texts[i] = dumps_extra(fields)
+    return pa.array(texts, pa.string())
