@@ -1,11 +1,12 @@
 """Non-destructive deduplication, party resolution and consistency checks, as SQL over staging.
 
 DuckDB reads only the narrow columns of the staging files (out of core, both cores). Each record gets
-a content key per channel; ``event_id`` is the MD5 of that key and of the key's rank among identical
-keys within its source, so the same message in two backups is one event while three identical texts
-sent in one minute stay three. The representative of an event is its copy in the source with the
-smallest hash (a choice independent of ingest order). DuckDB hands back one narrow row per event, in
-staging order; ``timeline/assemble.py`` joins them to the full staged rows and writes the master.
+a content key per channel; ``event_id`` is the MD5 of that key for its first copy in a source, and
+the MD5 of that MD5 and n for the n-th repeat within one source, so the same message in two backups
+is one event while three identical texts sent in one minute stay three. The representative of an
+event is its copy in the source with the smallest hash (a choice independent of ingest order).
+DuckDB hands back one narrow row per event, in staging order; ``timeline/assemble.py`` joins them to
+the full staged rows and writes the master.
 
 Inside DuckDB a record is addressed by ``k = source index << 32 | row``, sources being numbered in
 hash order, and an event by the 128-bit number of its MD5; both become text only at the end.
@@ -78,12 +79,14 @@ CASE WHEN direction = 'incoming' THEN getvariable('links')[sender]
      ELSE coalesce(getvariable('links')[sender], {_FIRST_PARTY}) END"""
 
 # Events that differ only by a rounding of time or a loosely equal number fall in one group: same
-# channel, direction, text, kind, duration and the same last 9 characters of the counterpart.
+# channel, direction, text, kind, duration and the same last 9 characters of the counterpart once
+# punctuation is dropped (when those 9 hold none, dropping it elsewhere cannot change them).
+_COUNTERPART = f"CASE WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL} ELSE coalesce(sender, '') END"
+_TAIL_SQL = (f"CASE WHEN regexp_full_match(right({_COUNTERPART}, 9), '[0-9A-Za-z@.~:]*') THEN right({_COUNTERPART}, 9) "
+             f"ELSE right(regexp_replace({_COUNTERPART}, '[^0-9A-Za-z@.~:]', '', 'g'), 9) END")
 NEAR_GROUP_SQL = f"""
 CASE WHEN channel IN ('sms', 'mms', 'call', 'whatsapp') THEN
-  hash(channel, direction, body, kind, duration_s,
-       right(regexp_replace(CASE WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL} ELSE coalesce(sender, '') END,
-                            '[^0-9A-Za-z@.~:]', '', 'g'), 9)) END"""
+  hash(channel, direction, body, kind, duration_s, {_TAIL_SQL}) END"""
 
 # What a record weighs once loaded, roughly: decides how many events the assembler sorts at once.
 SIZE_SQL = """

@@ -135,3 +135,14 @@ def test_master_is_readable_by_duckdb_with_utc_microseconds(tmp_path):
 def test_empty_case_builds_an_empty_master(tmp_path):
     case = make_case(tmp_path / "c", {})
     assert read_master(case).num_rows == 0
+
+
+def test_a_number_with_and_without_country_code_is_linked_not_merged(tmp_path):
+    import json
+    case = make_case(tmp_path / "c", {"a": [sms(ts(1, 9), "hi")], "b": [sms(ts(1, 9), "hi", who="(0)7700 900-123")],
+                                      "c": [sms(ts(1, 9), "hi", who="+447700900456")]})
+    rows = {r["sender"]: r for r in read_master(case).to_pylist()}
+    assert len(rows) == 3
+    assert json.loads(rows["+447700900123"]["extra"])["near_duplicates"] == [rows["(0)7700 900-123"]["event_id"]]
+    assert json.loads(rows["(0)7700 900-123"]["extra"])["near_duplicates"] == [rows["+447700900123"]["event_id"]]
+    assert rows["+447700900456"]["extra"] is None
