@@ -254,12 +254,10 @@ def _child_baseline(path: str, flat: str = "") -> dict:
 
 
 def _child_ours(path: str, parser_name: str, out_dir: str) -> dict:
-    import pyarrow.parquet as pq
-
     from commtrail.blobs import DirBlobStore
+    from commtrail.ingest.staging import write_staging
     from commtrail.parsers import registry
-    from commtrail.parsers.base import Owner, ParseContext, Reject
-    from commtrail.timeline.schema import RECORD_SCHEMA
+    from commtrail.parsers.base import Owner, ParseContext
 
     parser = registry.get(parser_name)
     out = Path(out_dir)
@@ -267,14 +265,9 @@ def _child_ours(path: str, parser_name: str, out_dir: str) -> dict:
                        owner=Owner(name="Sam", phones=frozenset({"+447700900999"})),
                        blobs=DirBlobStore(out / "blobs"), parser_label=parser.label)
     start, cpu = time.perf_counter(), time.process_time()
-    records = rejects = 0
-    with open(path, "rb") as f, pq.ParquetWriter(out / "staging.parquet", RECORD_SCHEMA) as writer:
-        for item in parser.parse(f, ctx):
-            if isinstance(item, Reject):
-                rejects += 1
-            else:
-                writer.write_batch(item)
-                records += item.num_rows
+    with open(path, "rb") as f:  # as ingest stages a source
+        records, rejected = write_staging(parser.parse(f, ctx), out / "staging.parquet")
+    rejects = len(rejected)
     return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "records": records,
             "rejects": rejects, "repairs": ctx.report.repairs, "warnings": len(ctx.report.warnings)}
 

@@ -23,10 +23,11 @@ from commtrail.errors import CommtrailError, InputError
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
 from commtrail.blobs import DirBlobStore
 from commtrail.ingest.discover import Discovery, InputItem, discover
+from commtrail.ingest.staging import write_staging
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
-from commtrail.parsers.base import ParseContext, Reject, read_full
-from commtrail.timeline.schema import REJECT_SCHEMA, RECORD_SCHEMA
+from commtrail.parsers.base import ParseContext, read_full
+from commtrail.timeline.schema import REJECT_SCHEMA
 
 CHUNK = 1 << 20
 
@@ -211,20 +212,9 @@ def _changed_since(item: InputItem, sha: str) -> bool:
 
 def _stage(case: Case, parser: registry.Parser, sha: str, stream: BinaryIO, ctx: ParseContext) -> tuple[int, int]:
     """Run the parser and write its staging and rejects files; returns (records, rejects)."""
-    records = 0
-    rejects: list[Reject] = []
     target = case.staging / f"{sha}.parquet"
     with atomic_path(target) as tmp:
-        with pq.ParquetWriter(tmp, RECORD_SCHEMA, **PARQUET_OPTIONS) as writer:
-            for item in parser.parse(stream, ctx):
-                if isinstance(item, Reject):
-                    rejects.append(item)
-                    continue
-                if item.schema != RECORD_SCHEMA:
-                    item = pa.RecordBatch.from_arrays(
-                        [item.column(i).cast(f.type) for i, f in enumerate(RECORD_SCHEMA)], schema=RECORD_SCHEMA)
-                writer.write_batch(item)
-                records += item.num_rows
+        records, rejects = write_staging(parser.parse(stream, ctx), tmp)
         # A parser that raised leaves no staging file: atomic_path removes the temporary one.
         rej_table = pa.Table.from_pylist(
             [{"source_sha256": sha, "source_path": ctx.source_path, "locator": r.locator, "reason": r.reason,
