@@ -136,13 +136,13 @@ class BucketWriter:
             writer.close()
 
 
-def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequence[tuple[int, int]], files: Sequence[Path],
-                    sources: Sequence[dict], folder: Path) -> Iterator[pa.Table]:
+def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequence[tuple[int, int]],
+                    named: Sources, folder: Path) -> Iterator[pa.Table]:
     """The master in exhibit order, as MASTER_SCHEMA tables (one per bucket).
 
     ``new_reader()`` makes a function whose ``(first, last)`` gives the representatives of sources
-    first..last (see DedupSession.representatives_reader); ``counts`` says how many each source holds."""
-    named = Sources(files, sources)
+    first..last (see DedupSession.representatives_reader); ``counts`` says how many each source holds;
+    ``named`` are the sources, in the order dedup numbered them."""
     total = sum(n for _, n in counts)
     with ThreadPoolExecutor(THREADS) as pool:
         jobs = [pool.submit(_spread, new_reader(), first, last, named, BucketWriter(folder, tag))

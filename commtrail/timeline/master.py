@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
-from commtrail.timeline.assemble import ROW_GROUP_ROWS, assemble_master
+from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
 from commtrail.timeline.dedup import run_dedup
 from commtrail.timeline.schema import MASTER_SCHEMA
 
@@ -31,17 +32,19 @@ def build_master(case: Case) -> int:
     tmp = case.root / ".duckdb-tmp"
     rows = 0
     try:
-        session = run_dedup(files, sources, case.config, tmp)
-        with atomic_path(case.master_file) as out:
-            try:
-                write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                counts = session.index_representatives()
-                with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
-                    for table in assemble_master(session.representatives_reader, counts, files, sources, tmp):
-                        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                        rows += table.num_rows
-            finally:
-                session.close()
+        with ThreadPoolExecutor(1) as loader:
+            named = loader.submit(Sources, files, sources)  # read while DuckDB works
+            session = run_dedup(files, sources, case.config, tmp)
+            with atomic_path(case.master_file) as out:
+                try:
+                    write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
+                    counts = session.index_representatives()
+                    with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
+                        for table in assemble_master(session.representatives_reader, counts, named.result(), tmp):
+                            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                            rows += table.num_rows
+                finally:
+                    session.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
