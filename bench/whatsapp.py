@@ -37,10 +37,6 @@ try:  # the options ingest writes staging files with (commtrail/atomic.py on mai
 except ImportError:  # pragma: no cover - same values
     PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
 
-# Columns worth dictionary-encoding in Parquet (few distinct values); the others are mostly unique.
-LOW_CARDINALITY = ["ts_precision", "tz_source", "channel", "kind", "direction", "sender", "sender_raw",
-                   "conversation", "source_sha256", "source_path", "parser", "flags"]
-
 LRM = "\u200e"
 PEOPLE = ["Sam Carter", "Jordan Blake", "Alex Morgan", "Priya Natarajan", "Tomás Ruiz", "Mia 🌸",
           "Kai Okafor", "+44 7700 900123", "+1 555-0142", "Lena Vogel"]
@@ -156,13 +152,9 @@ def _child_ours(path: Path, out: Path) -> dict:
     # ingest writes one row group per batch (ParquetWriter.write_batch); do the same
     pq.write_table(table, out, row_group_size=ctx.batch_size, **PARQUET_OPTIONS)
     done, done_cpu = time.perf_counter(), time.process_time()
-    # The same table with dictionary encoding only where it pays (suggested for staging files).
-    pq.write_table(table, out.with_suffix(".dict.parquet"), row_group_size=ctx.batch_size,
-                   use_dictionary=LOW_CARDINALITY, **PARQUET_OPTIONS)
-    alt_cpu = time.process_time() - done_cpu
     return {"seconds": done - start, "cpu": done_cpu - cpu, "parse_seconds": parsed - start,
             "parse_cpu": parsed_cpu - cpu, "parquet_seconds": done - parsed,
-            "parquet_cpu": done_cpu - parsed_cpu, "parquet_dict_cpu": alt_cpu,
+            "parquet_cpu": done_cpu - parsed_cpu,
             "records": table.num_rows, "rejects": len(rejects), "warnings": len(ctx.report.warnings),
             "baseline_mb": base}
 
@@ -222,7 +214,7 @@ def run(workdir: Path, scale: float = 1.0, skip_whatstk: bool = False, repeat: i
             runs = [_measure(mode, path, workdir / f"{label}.{mode}.parquet") for _ in range(repeat)]
             best = min(runs, key=lambda r: r["seconds"])
             best["cpu"] = min(r["cpu"] for r in runs)
-            for key in ("parse_cpu", "parquet_cpu", "parquet_dict_cpu"):
+            for key in ("parse_cpu", "parquet_cpu"):
                 if key in best:
                     best[key] = min(r[key] for r in runs)
             best["peak_mb"] = max(r["peak_mb"] for r in runs)
@@ -237,15 +229,11 @@ def run(workdir: Path, scale: float = 1.0, skip_whatstk: bool = False, repeat: i
         lines.append(f"  floor   {floor['seconds']:6.2f} s wall, {floor['cpu']:.2f} s CPU, peak RSS {floor['peak_mb']:.0f} MiB; "
                      f"ours/floor = {ours['seconds'] / floor['seconds']:.2f} wall, "
                      f"{ours['cpu'] / floor['cpu']:.2f} CPU (goal <= 2.5)")
-        alt_cpu = ours["parse_cpu"] + ours["parquet_dict_cpu"]
-        lines.append(f"  (Parquet {ours['parquet_cpu']:.2f} s CPU with ingest's options; {ours['parquet_dict_cpu']:.2f} s "
-                     f"with use_dictionary limited to low-cardinality columns, making ours {alt_cpu:.2f} s CPU)")
         if "whatstk" in results:
             wt = results["whatstk"]
             lines.append(f"  whatstk {wt['seconds']:6.2f} s wall, {wt['cpu']:.2f} s CPU, {wt['records']:,} rows, "
                          f"peak RSS {wt['peak_mb']:.0f} MiB; whatstk/ours = {wt['seconds'] / ours['seconds']:.1f}x wall, "
-                         f"{wt['cpu'] / ours['cpu']:.1f}x CPU (goal >= 10); {wt['cpu'] / alt_cpu:.1f}x CPU "
-                         "with the suggested Parquet options")
+                         f"{wt['cpu'] / ours['cpu']:.1f}x CPU (goal >= 10)")
     return lines
 
 
