@@ -91,8 +91,22 @@ _NONCHAR_RAW = re.compile(rb"\xef\xbf[\xbe\xbf]")
 # --- record start tags ---------------------------------------------------------------------------
 RECORD_START = re.compile(rb"<(?:sms|mms|call)[ \t\r\n/>]")
 # A record start tag, or the start of a comment, CDATA section, processing instruction or DOCTYPE.
-_TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
 _SPECIAL_START = re.compile(rb"<[!?]")
+_TAG_END = np.frombuffer(b" \t\r\n/>", dtype=np.uint8)
+
+
+def _tag_starts(codes: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Where a record start tag (`<sms`, `<mms`, `<call` and a space, `/` or `>`) or a `<!` / `<?`
+    begins in a piece (vectorised: a backup has a tag per line), and whether any is `<!` / `<?`."""
+    lt = np.flatnonzero(codes == 60)  # `<`
+    if not len(lt):
+        return lt, False
+    padded = np.concatenate((codes, np.zeros(5, dtype=np.uint8)))
+    c1, c2, c3, c4, c5 = (padded[lt + i] for i in range(1, 6))
+    special = (c1 == 33) | (c1 == 63)  # `!`, `?`
+    three = ((c1 == 115) | (c1 == 109)) & (c2 == 109) & (c3 == 115) & np.isin(c4, _TAG_END)  # sms, mms
+    call = (c1 == 99) & (c2 == 97) & (c3 == 108) & (c4 == 108) & np.isin(c5, _TAG_END)
+    return lt[special | three | call], bool(special.any())
 _ALLOWED_CONTROLS = np.frombuffer(b"\t\n\r", dtype=np.uint8)
 
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
@@ -367,10 +381,9 @@ class RepairReader:
         newlines = low[low_codes == 10]
         starts = None
         if self._skip is None:
-            tags = [m.start() for m in _TAG_OR_SPECIAL.finditer(piece)]
-            after = codes[np.asarray(tags, dtype=np.int64) + 1] if tags else None
-            if after is None or not ((after == 33) | (after == 63)).any():  # `<!`, `<?`
-                starts = tags  # no comment, CDATA, PI or DOCTYPE among them: all record starts
+            tags, special = _tag_starts(codes)
+            if not special:  # no comment, CDATA, PI or DOCTYPE among them: all record starts
+                starts = tags.tolist()
         if starts is None:
             starts = self._record_starts(piece)
         if starts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -174,3 +175,19 @@ def test_split_reads_give_the_same_result(tokens, sizes):
     assert split.repairs_by_record == whole.repairs_by_record
     assert split.record_starts == whole.record_starts
     assert split.record_lines == whole.record_lines
+
+
+_TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"<sms ", b"<sms/", b"<smsx", b"<mms>", b"<call\n", b"<cal", b"<calls", b"<!--",
+                                 b"<?x", b"<", b"sms", b" ", b"\n", b"a", b"<m", b"<c"]), max_size=30))
+def test_tag_starts_match_the_pattern_they_replace(pieces):
+    import numpy as np
+    from commtrail.parsers._xmlrepair import _tag_starts
+    data = b"".join(pieces)
+    found, special = _tag_starts(np.frombuffer(data, dtype=np.uint8))
+    expected = [m.start() for m in _TAG_OR_SPECIAL.finditer(data)]
+    assert found.tolist() == expected
+    assert special == any(data[i + 1:i + 2] in (b"!", b"?") for i in expected)
