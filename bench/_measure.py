@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -22,6 +23,19 @@ def measure(module: str, function: str, *args: str) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"{module}.{function} failed with exit code {proc.returncode}")
     return seconds, usage.ru_maxrss / 1024, out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def run_command(command: list[str], cwd: str | None = None) -> tuple[float, float, int, str]:
+    """Run a command; (seconds, peak RSS in MB of it and the children it waited for, exit code,
+    its standard error)."""
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return seconds, usage.ru_maxrss / 1024, proc.returncode, err.read()
 
 
 def load(result: str) -> object:
