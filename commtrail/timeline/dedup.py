@@ -221,14 +221,17 @@ def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     """Per source: the chats whose incoming messages come from exactly one party (``conv``, for the
     owner's messages in a chat, which name no recipient), and the chat and the time span each holds
     (``span``)."""
-    con.execute(f"""CREATE TEMP TABLE conv AS
-        SELECT file_index AS conv_src, conversation AS conv_chat, min(p) AS conv_party
-        FROM (SELECT file_index, conversation, getvariable('links')[sender] AS p FROM {staged}
-              WHERE direction = 'incoming' AND conversation IS NOT NULL)
-        WHERE p IS NOT NULL GROUP BY ALL HAVING count(DISTINCT p) = 1""")
-    con.execute(f"""CREATE TEMP TABLE span AS
-        SELECT file_index AS src, min(conversation) AS scope, min(ts_utc) AS t0, max(ts_utc) AS t1
-        FROM {staged} GROUP BY ALL""")
+    con.execute(f"""CREATE TEMP TABLE chats AS
+        SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
+               min(p) AS first_party, max(p) AS last_party
+        FROM (SELECT file_index, conversation, ts_utc,
+                     CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p FROM {staged})
+        GROUP BY ALL""")
+    con.execute("""CREATE TEMP TABLE conv AS
+        SELECT src AS conv_src, conversation AS conv_chat, first_party AS conv_party FROM chats
+        WHERE conversation IS NOT NULL AND first_party = last_party""")
+    con.execute("""CREATE TEMP TABLE span AS
+        SELECT src, min(conversation) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
