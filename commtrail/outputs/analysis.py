@@ -38,7 +38,7 @@ from commtrail.errors import UsageError
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
-from commtrail.timeline.identity import kind_of
+from commtrail.timeline.identity import describe, kind_of
 from commtrail.timeline.master import read_master
 from commtrail.timeline.schema import DIRECTIONS
 
@@ -881,7 +881,7 @@ def _midnight(day: int, zone: ZoneInfo) -> datetime:
 
 
 def display_identifier(ident: str) -> str:
-    """An identifier as a person reads it."""
+    """An identifier as a person reads it (phones in international format)."""
     kind = kind_of(ident)
     if kind == "phone":
         try:
@@ -890,6 +890,9 @@ def display_identifier(ident: str) -> str:
                                               phonenumbers.PhoneNumberFormat.INTERNATIONAL)
         except Exception:  # noqa: BLE001 - a display nicety only
             return ident
+    if kind == "withheld":
+        return {"withheld": "withheld number", "unknown": "unknown number", "payphone": "payphone"}.get(ident, ident)
+    return describe(ident)
     if kind == "whatsapp":
         return f"WhatsApp name “{ident[3:]}”"
     if kind == "short":

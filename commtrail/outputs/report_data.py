@@ -24,7 +24,7 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
-from commtrail.timeline.identity import kind_of
+from commtrail.timeline.identity import describe, kind_of
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
@@ -150,18 +150,9 @@ def row_identifiers(row: dict, links: dict[str, Link]) -> list[str]:
 
 def show_identifier(ident: str) -> str:
     """An identifier as a reader understands it."""
-    kind = kind_of(ident)
-    if kind == "whatsapp":
-        return f"WhatsApp name \u201c{ident[3:]}\u201d"
-    if kind == "short":
-        return f"short code {ident[6:]}"
-    if kind == "alpha":
-        return f"sender name \u201c{ident[6:]}\u201d"
-    if kind == "withheld":
+    if kind_of(ident) == "withheld":
         return f"{ident} number"
-    if ident.startswith("tel:"):
-        return ident[4:]
-    return ident
+    return describe(ident)
 
 
 def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:

@@ -44,6 +44,22 @@ def kind_of(value: str) -> str:
     return "other"
 
 
+def describe(value: str) -> str:
+    """A normalised identifier in words, the class prefix dropped: ``wa:Jordan`` is WhatsApp name
+    “Jordan”, ``short:80800`` short code 80800. Phones and withheld classes come back as they are
+    (each output formats them its own way)."""
+    kind = kind_of(value)
+    if kind == "whatsapp":
+        return f"WhatsApp name \u201c{value[3:]}\u201d"
+    if kind == "short":
+        return f"short code {value[6:]}"
+    if kind == "alpha":
+        return f"sender name \u201c{value[6:]}\u201d"
+    if value.startswith("tel:"):
+        return value[4:]
+    return value
+
+
 @lru_cache(maxsize=200_000)
 def normalise_one(raw: str | None, region: str) -> str:
     """Normalise one raw identifier (phone, e-mail, short code, sender name) for ``region``."""
