@@ -36,7 +36,7 @@ import json
 from datetime import date, datetime, timezone
 
 import pytest
-from conftest import make_case
+from conftest import CASE_TOML, make_case
 
 from commtrail.errors import UsageError
 from commtrail.outputs.analysis import analyse, resolve_party, sentences, shift_days, slug
@@ -45,32 +45,10 @@ from commtrail.outputs.redflags import Phrase, find_hits, python_pattern
 OWNER = "+447700900999"
 J1, J2, NEW, ALEX = "+447700900123", "+447700900456", "+447700900789", "+447700900200"
 
-TOML = """
-[case]
-title = "Analysis test (fictional)"
-timezone = "Europe/London"
-phone_region = "GB"
-
-[owner]
-name = "Sam"
-phones = ["+44 7700 900999"]
-emails = ["sam@example.org"]
-whatsapp_names = ["Sam"]
-
-[[party]]
-name = "Jordan"
-phones = ["07700 900123", "+44 7700 900456"]
-emails = ["jordan.k@example.com"]
-whatsapp_names = ["Jordan"]
-
+TOML = CASE_TOML + """
 [[party]]
 name = "Alex"
 phones = ["07700 900200"]
-
-[[event]]
-date = "2024-03-01T18:30"
-kind = "no_contact_request"
-note = "Asked by text for no further contact"
 
 [[event]]
 date = "2024-03-20T09:00"

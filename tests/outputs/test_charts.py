@@ -7,35 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from conftest import make_case
+from conftest import CASE_TOML, make_case
 
 from commtrail.cli import main
 from commtrail.errors import UsageError
 from commtrail.outputs.charts import write_charts
 
-TOML = """
-[case]
-title = "Chart test case (fictional)"
-timezone = "Europe/London"
-phone_region = "GB"
-
-[owner]
-name = "Sam"
-phones = ["+44 7700 900999"]
-emails = ["sam@example.org"]
-whatsapp_names = ["Sam"]
-
-[[party]]
-name = "Jordan"
-phones = ["07700 900123", "+44 7700 900456"]
-emails = ["jordan.k@example.com"]
-whatsapp_names = ["Jordan"]
-
-[[event]]
-date = "2024-03-01T18:30"
-kind = "no_contact_request"
-note = "Asked by text for no further contact"
-
+TOML = CASE_TOML + """
 [[event]]
 date = "2024-03-15T09:00"
 kind = "blocked"
