@@ -166,11 +166,9 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     con = connect(tmp_dir)
     con.execute("CREATE TEMP MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
-    con.execute("CREATE TEMP TABLE links (ident VARCHAR, party VARCHAR)")
-    if config.links:
-        con.executemany("INSERT INTO links VALUES (?, ?)", [(k, v.party) for k, v in sorted(config.links.items())])
-    con.execute("SET VARIABLE links = (SELECT coalesce(map(list(ident), list(party)), "
-                "MAP {}::MAP(VARCHAR, VARCHAR)) FROM links)")
+    links = sorted(config.links.items())
+    con.execute("SET VARIABLE links = map(?::VARCHAR[], ?::VARCHAR[])",
+                [[ident for ident, _ in links], [link.party for _, link in links]])
     con.execute("CREATE TEMP TABLE src (idx INTEGER, sha256 VARCHAR, format VARCHAR, path VARCHAR)")
     if sources:
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
@@ -220,7 +218,7 @@ def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> s
 def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     """Per source: the chats whose incoming messages come from exactly one party (``conv``, for the
     owner's messages in a chat, which name no recipient), and the chat and the time span each holds
-    (``span``)."""
+    (``source_span``)."""
     con.execute(f"""CREATE TEMP TABLE chats AS
         SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
                min(p) AS first_party, max(p) AS last_party
@@ -230,7 +228,7 @@ def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     con.execute("""CREATE TEMP TABLE conv AS
         SELECT src AS conv_src, conversation AS conv_chat, first_party AS conv_party FROM chats
         WHERE conversation IS NOT NULL AND first_party = last_party""")
-    con.execute("""CREATE TEMP TABLE span AS
+    con.execute("""CREATE TEMP TABLE source_span AS
         SELECT src, min(conversation) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
 
 
@@ -257,7 +255,7 @@ def _possibly_deleted(con: duckdb.DuckDBPyConnection) -> None:
         WITH span AS (
             SELECT s.idx, s.sha256 AS sha, s.format, s.path, CASE WHEN s.format = 'whatsapp' THEN c.scope END AS scope,
                    c.t0, c.t1
-            FROM src s JOIN span c ON c.src = s.idx WHERE s.format IN ({formats})),
+            FROM src s JOIN source_span c ON c.src = s.idx WHERE s.format IN ({formats})),
         pairs AS (
             SELECT a.idx AS a_idx, a.sha AS a_sha, a.path AS a_path, b.idx AS b_idx, b.sha AS b_sha,
                    b.path AS b_path, b.t0 AS lo, a.t1 AS hi
@@ -265,6 +263,7 @@ def _possibly_deleted(con: duckdb.DuckDBPyConnection) -> None:
              AND a.sha <> b.sha AND (a.t1 < b.t1 OR (a.t1 = b.t1 AND a.sha < b.sha)) AND b.t0 <= a.t1)
         SELECT hexid(o.eid) AS event_id, o.ts AS ts_utc, o.channel, p.a_sha AS earlier_sha256,
                p.a_path AS earlier_path, p.b_sha AS later_sha256, p.b_path AS later_path
-        FROM pairs p JOIN occ o ON o.ts BETWEEN p.lo AND p.hi
-        WHERE list_contains(list_transform(o.copies, lambda c: c >> 32), p.a_idx::UBIGINT)
-          AND NOT list_contains(list_transform(o.copies, lambda c: c >> 32), p.b_idx::UBIGINT)""")
+        FROM pairs p
+        JOIN (SELECT eid, ts, channel, list_transform(copies, lambda c: c >> 32) AS held_by FROM occ) o
+          ON o.ts BETWEEN p.lo AND p.hi
+        WHERE list_contains(o.held_by, p.a_idx::UBIGINT) AND NOT list_contains(o.held_by, p.b_idx::UBIGINT)""")
