@@ -233,27 +233,22 @@ def generate(path: pathlib.Path, scale: float, seed: int = 20240101) -> tuple[in
 # --- the two measured sides (each runs in a child process) -------------------------------
 
 def _ours(mbox: pathlib.Path, out: pathlib.Path) -> dict:
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from commtrail.blobs import DirBlobStore
+    from commtrail.ingest.staging import write_staging
     from commtrail.parsers import registry
-    from commtrail.parsers.base import Owner, ParseContext, Reject
-    from commtrail.timeline.schema import RECORD_SCHEMA
+    from commtrail.parsers.base import Owner, ParseContext
 
     parser = registry.get("mbox")
     ctx = ParseContext(source_sha256="0" * 64, source_path=str(mbox), timezone="Europe/London",
                        owner=Owner(emails=frozenset({"sam@example.org"})), blobs=DirBlobStore(out / "blobs"),
                        parser_label=parser.label)
-    records = rejects = attachments = 0
-    with open(mbox, "rb") as stream, pq.ParquetWriter(out / "staging.parquet", RECORD_SCHEMA) as writer:
-        for item in parser.parse(stream, ctx):
-            if isinstance(item, Reject):
-                rejects += 1
-                continue
-            writer.write_batch(item)
-            records += item.num_rows
-            attachments += sum(len(a) for a in item.column("attachments").to_pylist() if a)
-    return {"records": records, "rejects": rejects, "attachments": attachments,
+    with open(mbox, "rb") as stream:  # as ingest stages a source
+        records, rejects = write_staging(parser.parse(stream, ctx), out / "staging.parquet")
+    lengths = pc.list_value_length(pq.read_table(out / "staging.parquet", columns=["attachments"])["attachments"])
+    return {"records": records, "rejects": len(rejects), "attachments": pc.sum(lengths).as_py() or 0,
             "warnings": len(ctx.report.warnings), "repairs": ctx.report.repairs}
 
 

@@ -163,7 +163,7 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
     build_s = time.perf_counter() - t0
     repo = Path(__file__).resolve().parent.parent
     # Peak of the report process and the workers it waited for (not of earlier children of this one).
-    wall, peak_mb, code, stderr = run_command(
+    wall, peak_mb, code, _, stderr = run_command(
         [sys.executable, "-c", "import sys; from commtrail.cli import main; sys.exit(main())", "report",
          str(case_dir)], cwd=str(repo))
     if code != 0:
