@@ -121,8 +121,7 @@ class BucketWriter:
             return
         order = np.argsort(bucket, kind="stable")
         ordered = bucket[order]
-        cuts = np.flatnonzero(np.diff(ordered)) + 1
-        for lo, hi in zip([0, *cuts], [*cuts, len(ordered)]):
+        for lo, hi in _runs(ordered):
             self._writer(int(ordered[lo])).write_table(table.take(pa.array(order[lo:hi])))
 
     def _writer(self, bucket: int) -> pa.ipc.RecordBatchStreamWriter:
@@ -167,14 +166,21 @@ def _source_ranges(counts: Sequence[tuple[int, int]], parts: int) -> list[tuple[
     return ranges
 
 
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of equal neighbouring values (none for no values)."""
+    if not len(values):
+        return []
+    cuts = (np.flatnonzero(np.diff(values)) + 1).tolist()
+    return list(zip([0, *cuts], [*cuts, len(values)]))
+
+
 def _spread(reader: RepresentativeReader, first: int, last: int, named: Sources, buckets: BucketWriter) -> int:
     """Join the representatives of sources first..last to their staged rows, into ``buckets``."""
     current: tuple[int, StagedRows] | None = None
     try:
         for batch in reader(first, last):
             src = batch.column("src").to_numpy()
-            cuts = np.flatnonzero(np.diff(src)) + 1
-            for lo, hi in zip([0, *cuts], [*cuts, len(src)]):
+            for lo, hi in _runs(src):
                 part = batch.slice(lo, hi - lo)
                 index = int(src[lo])
                 if current is None or current[0] != index:
