@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from commtrail.atomic import PARQUET_OPTIONS
 from commtrail.parsers.base import Reject
-from commtrail.timeline.schema import RECORD_SCHEMA
+from commtrail.timeline.schema import RECORD_SCHEMA, conform
 
 QUEUED_BATCHES = 2
 
@@ -34,12 +34,15 @@ class BackgroundWriter:
         self._thread.start()
 
     def _run(self) -> None:
+        pool = pa.default_memory_pool()
         while (batch := self._queue.get()) is not None:
             if self._error is None:  # after an error, keep taking batches so the caller never blocks
                 try:
                     self._writer.write_batch(batch)
                 except BaseException as exc:  # raised again in the caller's thread
                     self._error = exc
+            del batch
+            pool.release_unused()  # this thread's freed memory back at once (see smsbr._Batches)
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self._error is not None:
@@ -80,9 +83,6 @@ def write_staging(items: Iterable[pa.RecordBatch | Reject], path: Path) -> tuple
             if isinstance(item, Reject):
                 rejects.append(item)
                 continue
-            if item.schema != RECORD_SCHEMA:
-                item = pa.RecordBatch.from_arrays(
-                    [item.column(i).cast(f.type) for i, f in enumerate(RECORD_SCHEMA)], schema=RECORD_SCHEMA)
-            writer.write(item)
+            writer.write(conform(item))
             records += item.num_rows
     return records, rejects

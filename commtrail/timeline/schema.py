@@ -109,6 +109,14 @@ def make_batch(columns: Mapping[str, Any], schema: pa.Schema = RECORD_SCHEMA) ->
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A parser's batch with exactly RECORD_SCHEMA (its columns cast when a type differs)."""
+    if batch.schema == RECORD_SCHEMA:
+        return batch
+    return pa.RecordBatch.from_arrays([batch.column(i).cast(f.type) for i, f in enumerate(RECORD_SCHEMA)],
+                                      schema=RECORD_SCHEMA)
+
+
 def _ts_array(values: Any) -> pa.Array:
     try:
         import numpy as np
