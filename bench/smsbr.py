@@ -263,7 +263,7 @@ def _child_ours(path: str, parser_name: str, out_dir: str) -> dict:
     out = Path(out_dir)
     ctx = ParseContext(source_sha256="0" * 64, source_path=path, timezone="Europe/London",
                        owner=Owner(name="Sam", phones=frozenset({"+447700900999"})),
-                       blobs=DirBlobStore(out / "blobs"), parser_label=parser.label)
+                       blobs=DirBlobStore(out / "blobs"), parser_label=parser.label, work_dir=out / "tmp")
     start, cpu = time.perf_counter(), time.process_time()
     with open(path, "rb") as f:  # as ingest stages a source
         records, rejected = write_staging(parser.parse(f, ctx), out / "staging.parquet")

@@ -299,7 +299,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
-                           open_relative=_recording(item, used_labels))
+                           open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp")
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
         try:

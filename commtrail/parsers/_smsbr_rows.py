@@ -53,7 +53,7 @@ FIELDS = {"sms": ("date", "type", "address", "body"),
 
 LIST = pa.list_(pa.string())
 ATTACHMENTS = pa.list_(ATTACHMENT)
-CHUNK = 10_000  # rows turned into Arrow (and yielded as a batch) at a time: bounds the memory held
+CHUNK = 5_000  # rows turned into Arrow (and yielded as a batch) at a time: bounds the memory held
 
 # The columns each kind of row provides (the rest are filled per chunk).
 ROW_COLUMNS = {
@@ -209,6 +209,10 @@ class Rows:
         # The line of each record start tag, from the reader: lines[n - 1 - lines_base] is record n's.
         self._lines = lines
         self._lines_base = 0
+
+    def start_at(self, records_before: int) -> None:
+        """Number from record ``records_before + 1`` on (a part of a file parsed on its own)."""
+        self._lines_base = records_before
 
     @property
     def size(self) -> int:
@@ -410,8 +414,7 @@ class Rows:
         owner = pa.scalar(self.owner, pa.string())
         sender = pc.if_else(incoming, pc.fill_null(first, WITHHELD), pc.if_else(outgoing, owner, first))
         sender_raw = pc.if_else(outgoing, pa.scalar(None, pa.string()), raw)
-        owner_list = pa.scalar(self.owner_list, LIST)
-        recipients = pc.if_else(outgoing, everyone, pc.if_else(incoming, owner_list, pa.scalar(None, LIST)))
+        recipients = self._recipients(outgoing, incoming, everyone)
         # Flags as bits: 0 repaired_chars, 1 null_text, 2 unknown_type, 3.. the states of STATE_CODES.
         state = np.asarray(pc.fill_null(pc.index_in(codes, value_set=pa.array(STATE_CODES)), -1))
         bits = np.where(state >= 0, 1 << (state + 3), 0)
@@ -421,6 +424,15 @@ class Rows:
         return {"channel": _repeat_str("sms", m), "kind": _repeat_str("message", m), "direction": direction,
                 "sender": sender, "sender_raw": sender_raw, "recipients": recipients,
                 "conversation": conversation, "body": body, "flags": flags_column(bits, SMS_FLAG_BITS)}
+
+    def _recipients(self, outgoing: pa.Array, incoming: pa.Array, lists: pa.Array) -> pa.Array:
+        """Per row: ``lists`` when outgoing, the owner (a list of one, or null when unknown) when
+        incoming, else null. One ``take`` (a nested ``if_else`` on lists appends scalar by scalar)."""
+        n = len(lists)
+        index = np.where(outgoing.to_numpy(zero_copy_only=False), np.arange(n),
+                         np.where(incoming.to_numpy(zero_copy_only=False), n, n + 1))
+        choices = pa.concat_arrays([lists, pa.array([self.owner_list, None], LIST)])
+        return choices.take(pa.array(index))
 
     def _call_columns(self, fields: list[pa.Array], m: int, repaired: np.ndarray) -> dict[str, pa.Array]:
         codes, number, presentation, duration = fields
@@ -445,8 +457,7 @@ class Rows:
         who = pa.array(who_u, pa.string()).take(encoded.indices)
         sender = pc.if_else(outgoing, pa.scalar(self.owner, pa.string()), who)
         sender_raw = pc.if_else(outgoing, pa.scalar(None, pa.string()), pc.fill_null(number, ""))
-        recipients = pc.if_else(outgoing, _single_lists(who),
-                                pc.if_else(incoming, pa.scalar(self.owner_list, LIST), pa.scalar(None, LIST)))
+        recipients = self._recipients(outgoing, incoming, _single_lists(who))
         whole = pc.fill_null(pc.match_substring_regex(duration, r"^[0-9]{1,9}$"), False)
         duration_s = pc.if_else(whole, pc.cast(pc.if_else(whole, duration, "0"), pa.int32()),
                                 pa.scalar(None, pa.int32()))

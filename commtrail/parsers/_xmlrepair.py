@@ -294,6 +294,17 @@ class RepairReader:
         self.bytes_out += len(data)
         return data
 
+    def resume(self) -> None:
+        """Read on after ``raw`` ended once: for a ``raw`` that ends at a border and then goes on
+        (everything before the border was repaired and returned, nothing is held back)."""
+        self.eof = False
+
+    @property
+    def in_markup(self) -> bool:
+        """Whether what was read so far ends inside a comment, CDATA section, processing
+        instruction or DOCTYPE."""
+        return self._skip is not None
+
     def drain(self) -> None:
         """Read ``raw`` to its end (counting record starts and repairs), discarding the output."""
         self._out, self._out_pos = b"", 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from commtrail.timeline.identity import Owner
@@ -80,6 +81,9 @@ class ParseContext:
     report: ParseReport = field(default_factory=ParseReport)
     batch_size: int = 50_000
     parser_label: str = ""
+    # A private folder for a parser's temporary files (the case's .tmp folder, which interrupted
+    # runs leave to the next one to clear); None: the parser writes no temporary files.
+    work_dir: Path | None = None
 
 
 def collect(parse_output, ctx: ParseContext):

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import pyarrow as pa
 from lxml import etree
 
+from commtrail.parsers import _smsbr_split as _split
 from commtrail.parsers._smsbr_mms import MmsElement
 from commtrail.parsers._smsbr_rows import CHUNK, Rows, locator, unescape
 from commtrail.parsers._xmlrepair import RepairReader
@@ -95,6 +96,10 @@ class _Batches:
         yield from rejects
         if table is not None and table.num_rows:
             yield from table.combine_chunks().to_batches()
+        del table
+        # Arrow's allocator (mimalloc) keeps freed memory of each thread for reuse: about 20 MB
+        # more at the peak than handing it back after each chunk, which costs microseconds.
+        pa.default_memory_pool().release_unused()
 
 
 class _Target:
@@ -217,41 +222,93 @@ class _Target:
 _STAND_IN = "element-with-an-unusual-name"
 
 
-def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
-    report = ctx.report
-    reader = RepairReader(stream)
-    rows = Rows(ctx, reader.record_lines)
-    rows.repairs_by_record = reader.repairs_by_record  # the reader adds, the rows take theirs out
-    batches = _Batches(rows, ctx.batch_size)
-    target = _Target(rows, ctx, expected_root)
-    parser = etree.XMLParser(target=target, encoding="utf-8", resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=True)
-    error: etree.XMLSyntaxError | None = None
-    eof_at_error = False
-    warned_read = False
-    try:
+class _Session:
+    """One parse: the repair reader, the XML parser and its target, the rows.
+
+    A session normally starts at the top of the file. A part process (see
+    :mod:`commtrail.parsers._smsbr_split`) starts one at a record start tag, after the counts of
+    records and lines before it, so that it numbers records and lines as a whole-file session does.
+    """
+
+    def __init__(self, raw, ctx: ParseContext, expected_root: str, records_before: int = 0,
+                 newlines_before: int = 0) -> None:
+        self.ctx = ctx
+        self.reader = reader = RepairReader(raw)
+        self.rows = rows = Rows(ctx, reader.record_lines)
+        rows.repairs_by_record = reader.repairs_by_record  # the reader adds, the rows take theirs out
+        self.batches = _Batches(rows, ctx.batch_size)
+        self.target = _Target(rows, ctx, expected_root)
+        self.parser = etree.XMLParser(target=self.target, encoding="utf-8", resolve_entities=False,
+                                      no_network=True, load_dtd=False, huge_tree=True)
+        reader.record_starts = self.target.started = self.target.done = records_before
+        reader.newlines = newlines_before
+        rows.start_at(records_before)
+        self._warned_read = False
+
+    def feed(self) -> Iterator:
+        """Parse what the reader gives until it ends (the parser is not closed)."""
+        reader, target, batches = self.reader, self.target, self.batches
         while True:
             block = reader.read(FEED)
-            if reader.read_error is not None and not warned_read:
+            if reader.read_error is not None and not self._warned_read:
                 # The input itself cannot be read on (a damaged zip member, a disk error): what
                 # came before is kept, as for a truncated file.
-                report.warn(f"the file could not be read past byte {reader.bytes_in}: {reader.read_error}")
-                warned_read = True
+                self.ctx.report.warn(f"the file could not be read past byte {reader.bytes_in}: {reader.read_error}")
+                self._warned_read = True
             if not block:
-                break
-            parser.feed(block)
+                return
+            self.parser.feed(block)
             if target.out:
                 yield from target.out
                 target.out.clear()
             if batches.due():
                 yield from batches.take()
-        parser.close()
+
+    def flush(self) -> Iterator:
+        """The rejects and rows collected and not yet given out."""
+        yield from self.target.out
+        self.target.out.clear()
+        yield from self.batches.take()
+
+    def between_records(self) -> bool:
+        """Whether all that was fed has been parsed up to a point between two records at the top
+        level: no record, comment or other markup open, every record start tag read parsed."""
+        target, reader = self.target, self.reader
+        return (target.depth == 1 and target._capture is None and target._mms is None and not reader.in_markup
+                and reader.read_error is None and reader.record_starts == target.started == target.done)
+
+
+def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
+    part = _split.start(stream, ctx, expected_root, _parse_part)
+    try:
+        yield from _parse_whole(stream, ctx, expected_root, part)
+    finally:
+        if part is not None:
+            part.close()
+
+
+def _parse_whole(stream: BinaryIO, ctx: ParseContext, expected_root: str, part: _split.Part | None) -> Iterator:
+    report = ctx.report
+    session = _Session(stream if part is None else part.bounded, ctx, expected_root)
+    reader, rows, target = session.reader, session.rows, session.target
+    error: etree.XMLSyntaxError | None = None
+    eof_at_error = False
+    try:
+        yield from session.feed()
+        taken = part is not None and (yield from _take_part(session, part))
+        if part is not None and not taken:  # this process reads the second part itself
+            part.bounded.lift()
+            reader.resume()
+            yield from session.feed()
+        if not taken:
+            session.parser.close()
     except etree.XMLSyntaxError as exc:
         error = exc
-        eof_at_error = reader.eof
-    yield from target.out
-    yield from batches.take()
-    report.repairs += reader.repairs
+        eof_at_error = reader.eof and (part is None or part.bounded.lifted)
+        if part is not None and not part.bounded.lifted:  # an error before the border: count the rest
+            part.bounded.lift()
+            reader.resume()
+    yield from session.flush()
     if reader.has_doctype:
         report.warn("the file has a DOCTYPE (SMS Backup & Restore never writes one): entities in it "
                     "were not loaded from outside, and undefined ones may make the file unreadable")
@@ -261,7 +318,8 @@ def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
         partial = _after_error(error, eof_at_error, reader, rows, target.done, ctx)
         if partial is not None:
             yield partial
-    elif reader.record_starts != target.started:
+    report.repairs += reader.repairs  # the whole file's: after an XML error, the reader read on to count
+    if error is None and reader.record_starts != target.started:
         report.warn(f"the reader counted {reader.record_starts} record start tags where the XML parser found "
                     f"{target.started} records: line numbers in locators and the repaired_chars flags may "
                     "be off by the difference")
@@ -275,6 +333,53 @@ def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
                     f"blob and the message flagged attachment_undecodable: {shown}{more}")
     if rows.media_without_store:
         report.warn(f"no blob store was given: {rows.media_without_store} media parts were hashed but not kept")
+
+
+def _take_part(session: _Session, part: _split.Part):
+    """At the border: the part process's output, when it is what this process would produce
+    from there on (then its counts are taken over); False when this process must read on."""
+    result = part.result()
+    reader, rows, target = session.reader, session.rows, session.target
+    if not result.ok:
+        part.why_not = result.why
+    elif not session.between_records():
+        part.why_not = "the border is not between two records"
+    elif (result.first_record, result.newlines_before) != (target.started, reader.newlines):
+        part.why_not = (f"{result.first_record} records and {result.newlines_before} line feeds counted before the "
+                        f"border, {target.started} and {reader.newlines} parsed")
+    if part.why_not:
+        return False
+    yield from session.flush()
+    yield from part.output()
+    target.started, target.done = result.started, result.done
+    reader.record_starts, reader.newlines = result.record_starts, result.newlines
+    reader.repairs += result.repairs
+    rows.records += result.records
+    rows.rejected += result.rejected
+    rows.undecodable += result.undecodable
+    rows.media_without_store += result.media_without_store
+    part.used = True
+    return True
+
+
+def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records_before: int,
+                newlines_before: int):
+    """The part process's parse, from a record start tag to the end of the file (its generator
+    returns a :class:`~commtrail.parsers._smsbr_split.PartResult`)."""
+    session = _Session(stream, ctx, expected_root, records_before, newlines_before)
+    reader, rows, target = session.reader, session.rows, session.target
+    try:
+        yield from session.feed()
+        session.parser.close()
+    except etree.XMLSyntaxError as exc:
+        return _split.PartResult(ok=False, why=f"XML error: {exc}")
+    yield from session.flush()
+    if reader.read_error is not None or reader.record_starts != target.started or reader.notes:
+        return _split.PartResult(ok=False, why="a read error, a miscount or a note")
+    return _split.PartResult(ok=True, started=target.started, done=target.done, record_starts=reader.record_starts,
+                             newlines=reader.newlines, repairs=reader.repairs, records=rows.records,
+                             rejected=rows.rejected, undecodable=rows.undecodable,
+                             media_without_store=rows.media_without_store)
 
 
 def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) -> None:

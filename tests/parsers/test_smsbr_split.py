@@ -1,0 +1,219 @@
+"""A big SMS Backup & Restore file parsed in two processes (commtrail/parsers/_smsbr_split.py):
+the output is always the one-process output, and the part process's output is used only when it
+is that."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+
+import pytest
+from conftest import make_ctx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commtrail.parsers import _smsbr_split, registry
+from commtrail.parsers.base import Owner, collect
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the split forks (Linux only)")
+
+OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
+GIF = "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+
+
+def _mms(i: int, data: str) -> str:
+    return (f'  <mms date="{1709400000000 + i * 1000}" msg_box="1" address="+447700900123" m_type="132">\n'
+            '    <parts>\n'
+            f'      <part seq="0" ct="image/gif" name="image{i}.gif" data="{data}" />\n'
+            f'      <part seq="0" ct="text/plain" text="picture {i} &#55357;&#56832;" />\n'
+            '    </parts>\n'
+            '    <addrs>\n'
+            '      <addr address="+447700900123" type="137" />\n'
+            '      <addr address="insert-address-token" type="151" />\n'
+            '    </addrs>\n'
+            '  </mms>')
+
+
+def sms_backup(n: int, *, bad_dates=(), undecodable=(), comment_at: int | None = None, cut: int = 0) -> bytes:
+    """A backup of ``n`` records: sms (some with surrogate pairs, `&amp;`, line breaks), MMS with
+    media every 7th; bad dates and undecodable media where asked; a comment before a record."""
+    records = []
+    for i in range(n):
+        if i == comment_at:
+            records.append("  <!-- a comment the app never writes -->")
+        if i in undecodable:
+            records.append(_mms(i, "not base64 at all!"))
+        elif i % 7 == 3:
+            media = base64.b64encode(base64.b64decode(GIF) + i.to_bytes(4, "big")).decode()
+            records.append(_mms(i, media))
+        else:
+            date = "soon" if i in bad_dates else str(1709317800000 + i * 1000)
+            body = f"message {i}" + (" &#55357;&#56832;" if i % 5 == 0 else "") + (" &amp;&#10;more" if i % 4 == 0 else "")
+            kind = "1" if i % 3 else "2"
+            records.append(f'  <sms protocol="0" address="07700 900{i % 50:03d}" date="{date}" type="{kind}" '
+                           f'subject="null" body="{body}" read="1" contact_name="(Unknown)" />')
+    text = ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n"
+            "<!--File Created By SMS Backup & Restore-->\n"
+            '<?xml-stylesheet type="text/xsl" href="sms.xsl"?>\n'
+            f'<smses count="{n}" backup_set="6f1c2f0e-0000-4000-8000-000000000009" type="full">\n'
+            + "\n".join(records) + "\n</smses>\n")
+    data = text.encode()
+    return data[:len(data) - cut] if cut else data
+
+
+def calls_backup(n: int) -> bytes:
+    lines = [f'  <call number="{"" if i % 11 == 0 else f"+4477009001{i % 100:02d}"}" duration="{i % 90}" '
+             f'date="{1709317800000 + i * 60000}" type="{1 + i % 8}" presentation="{1 + i % 4}" '
+             f'readable_date="x" contact_name="(Unknown)" />' for i in range(n)]
+    return ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n"
+            f'<calls count="{n}">\n' + "\n".join(lines) + "\n</calls>\n").encode()
+
+
+@pytest.fixture
+def split_always(monkeypatch):
+    """Every file on disk is split (not only big ones); the parts started are collected."""
+    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
+    started: list[_smsbr_split.Part] = []
+    real = _smsbr_split.start
+
+    def spy(*args, **kwargs):
+        part = real(*args, **kwargs)
+        if part is not None:
+            started.append(part)
+        return part
+
+    monkeypatch.setattr(_smsbr_split, "start", spy)
+    return started
+
+
+def parse(tmp_path, parser: str, data: bytes, *, split: bool, batch_size: int = 50_000):
+    """(rows, rejects, report) of ``data`` parsed from a file on disk; with ``split``, a work
+    folder is given (and the file may be split), else it is read from memory (never split)."""
+    folder = tmp_path / ("split" if split else "whole")
+    folder.mkdir()
+    path = folder / "backup.xml"
+    path.write_bytes(data)
+    ctx = make_ctx(folder, timezone="Europe/London", owner=OWNER, parser_label=f"{parser}/1",
+                   work_dir=folder / "work" if split else None, batch_size=batch_size)
+    with open(path, "rb") if split else io.BytesIO(data) as stream:
+        table, rejects = collect(registry.get(parser).parse(stream, ctx), ctx)
+    if split and (folder / "work").exists():
+        assert not any((folder / "work").iterdir()), "the part's files are removed"
+    return table.to_pylist(), rejects, ctx.report
+
+
+def both(tmp_path, parser: str, data: bytes, **kwargs):
+    whole = parse(tmp_path, parser, data, split=False, **kwargs)
+    split = parse(tmp_path, parser, data, split=True, **kwargs)
+    assert split[0] == whole[0]
+    assert split[1] == whole[1]
+    assert split[2] == whole[2]
+    return whole
+
+
+def test_sms_mms_rejects_and_repairs_in_the_second_part(tmp_path, split_always):
+    data = sms_backup(400, bad_dates=(11, 351), undecodable=(300,))
+    rows, rejects, report = both(tmp_path, "smsbr-sms", data)
+    (part,) = split_always
+    assert (part.used, part.why_not) == (True, "")
+    assert part.plan.border > len(data) // 2
+    assert (len(rows), len(rejects), report.repairs) == (398, 2, 125)  # 58 MMS texts, 67 sms bodies
+    assert [r.locator for r in rejects] == ["sms #12, line 34", "sms #352, line 815"]
+    assert report.warnings == [
+        "1 MMS media parts are not valid base64: their text was kept as a blob and the message flagged "
+        "attachment_undecodable: mms #301 part image300.gif: characters outside the base64 alphabet"]
+    last = rows[-1]
+    assert (last["locator"], last["body"], last["flags"]) == ("sms #400, line 926", "message 399", None)
+    media = {a["sha256"] for r in rows for a in r["attachments"] or ()}
+    assert len(media) == 57
+    assert all((tmp_path / "split" / "blobs" / sha).is_file() for sha in media)
+
+
+def test_calls(tmp_path, split_always):
+    rows, rejects, report = both(tmp_path, "smsbr-calls", calls_backup(1000))
+    assert split_always[0].used
+    assert (len(rows), len(rejects), report.warnings, report.declared_count) == (1000, 0, [], 1000)
+    assert rows[999]["locator"] == "call #1000, line 1002"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(share=st.floats(0.02, 0.98), batch_size=st.sampled_from([1, 7, 50_000]))
+def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, share, batch_size):
+    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
+    monkeypatch.setattr(_smsbr_split, "PARENT_SHARE", share)
+    tmp_path = tmp_path_factory.mktemp("share")
+    both(tmp_path, "smsbr-sms", sms_backup(60, bad_dates=(40,)), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("case, why", [
+    ("truncated", "XML error"),
+    ("comment", "markup other than records before the border"),
+    ("error in the first part", None),
+])
+def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
+    if case == "truncated":
+        data = sms_backup(200, cut=40)
+    elif case == "comment":
+        data = sms_backup(200, comment_at=20)
+    else:
+        data = sms_backup(200).replace(b"message 20 ", b"message 20 & ")
+    rows, rejects, report = both(tmp_path, "smsbr-sms", data)
+    (part,) = split_always
+    assert not part.used
+    if why is None:  # the first part's error: the part's output is never asked for
+        assert report.warnings[0].startswith("XML error at line 52, column ")
+        assert "about 180 more records" in report.warnings[0]
+        assert len(rows) == 20
+    else:
+        assert part.why_not.startswith(why)
+    if case == "truncated":
+        assert report.warnings[0].startswith("the file is truncated: it ends in the middle of an element")
+        assert rejects[-1].locator == "mms #200, line 456"  # 4 lines of head, 171 sms, 28 MMS of 10 lines
+
+
+def test_a_failing_part_process_is_replaced(tmp_path, split_always, monkeypatch):
+    def fail(*args):
+        raise MemoryError("no room")
+    monkeypatch.setattr(_smsbr_split, "lines_and_records", fail)
+    both(tmp_path, "smsbr-sms", sms_backup(100))
+    assert split_always[0].why_not == "the part process failed: MemoryError('no room')"
+
+
+def test_not_split(tmp_path, monkeypatch):
+    """Small files, streams that are not files on disk, UTF-16 files and contexts without a work
+    folder are read by one process."""
+    data = sms_backup(100)
+    path = tmp_path / "backup.xml"
+    path.write_bytes(data)
+    ctx = make_ctx(tmp_path, work_dir=tmp_path / "work")
+    with open(path, "rb") as f:
+        assert _smsbr_split.plan(f, ctx) is None  # under MIN_BYTES
+    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
+    with open(path, "rb") as f:
+        assert _smsbr_split.plan(f, ctx) is not None
+        assert _smsbr_split.plan(f, make_ctx(tmp_path)) is None  # no work folder
+        f.read(1)
+        assert _smsbr_split.plan(f, ctx) is None  # not at its start
+    assert _smsbr_split.plan(io.BytesIO(data), ctx) is None
+    utf16 = tmp_path / "utf16.xml"
+    utf16.write_bytes(data.decode().replace("UTF-8", "UTF-16").encode("utf-16"))
+    with open(utf16, "rb") as f:
+        assert _smsbr_split.plan(f, ctx) is None
+
+
+def test_lines_and_records_before_the_border(tmp_path, monkeypatch):
+    data = sms_backup(50, comment_at=None)
+    path = tmp_path / "backup.xml"
+    path.write_bytes(data)
+    root_at = data.index(b"<smses")
+    monkeypatch.setattr(_smsbr_split, "COUNT_BLOCK", 7)  # tags across block ends
+    with open(path, "rb") as f:
+        for end in (root_at, data.index(b"<sms "), data.index(b"<mms "), len(data) - 9):
+            expected = (data[:end].count(b"\n"), data[root_at:end].count(b"<sms ") + data[root_at:end].count(b"<mms "))
+            assert _smsbr_split.lines_and_records(f.fileno(), root_at, end) == expected
+    with_comment = sms_backup(50, comment_at=10)
+    path.write_bytes(with_comment)
+    with open(path, "rb") as f:
+        assert _smsbr_split.lines_and_records(f.fileno(), root_at, len(with_comment) - 9) is None
+        assert _smsbr_split.lines_and_records(f.fileno(), root_at, with_comment.index(b"<!-- a")) is not None
