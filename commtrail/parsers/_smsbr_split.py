@@ -47,6 +47,7 @@ PARENT_SHARE = 0.5  # where the border is sought
 WINDOW = 4 << 20  # bytes searched at a time for a record start tag after the middle
 WINDOWS = 8
 COUNT_BLOCK = 4 << 20
+PATIENCE = 60.0  # seconds the part process may take beyond the time this process took to the border
 
 _ROOT_TAG = re.compile(rb"<(?:smses|calls)[\s/>]")
 
@@ -150,8 +151,8 @@ def plan(stream: BinaryIO, ctx: ParseContext) -> Plan | None:
     middle = int(info.st_size * PARENT_SHARE)
     for i in range(WINDOWS):
         at = middle + i * WINDOW
-        window = os.pread(fd, WINDOW + 8, at)
-        found = RECORD_START.search(window, 0, WINDOW + 1)
+        window = os.pread(fd, WINDOW + 8, at)  # windows overlap: a tag across their border is found
+        found = RECORD_START.search(window)
         if found is not None:
             border = at + found.start()
             if border <= root.end() or border >= info.st_size:
@@ -218,9 +219,9 @@ class Part:
     def result(self) -> PartResult:
         """Wait for the part process; what it did (``ok`` False when it failed in any way).
 
-        It is given as long again as this process took to come to the border, and a minute: a
+        It is given as long again as this process took to come to the border, and PATIENCE: a
         part process that has not finished by then is stopped, and this process reads on."""
-        patience = 60 + (time.monotonic() - self._started)
+        patience = PATIENCE + (time.monotonic() - self._started)
         try:
             if not self._conn.poll(patience):
                 self._process.terminate()

@@ -11,6 +11,9 @@ Line numbers in locators are those of the record's start tag, counted by the rea
 
 An XML error (a truncated backup, or damage mid-file) ends the parse: every record before it is
 kept, and a warning names the place, what the root's ``count`` declared and what was found.
+
+A big file on disk is parsed in two processes when it can be (:mod:`commtrail.parsers._smsbr_split`):
+the second part's output is taken only when it is exactly what this process would have produced.
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import io
 import sys
+import time
 
 import pytest
 from conftest import make_ctx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commtrail.parsers import _smsbr_split, registry
+from commtrail.parsers import _smsbr_split, registry, smsbr
 from commtrail.parsers.base import Owner, collect
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the split forks (Linux only)")
@@ -180,6 +181,26 @@ def test_a_failing_part_process_is_replaced(tmp_path, split_always, monkeypatch)
     assert split_always[0].why_not == "the part process failed: MemoryError('no room')"
 
 
+def test_a_slow_part_process_is_stopped(tmp_path, split_always, monkeypatch):
+    real = _smsbr_split.lines_and_records
+
+    def slow(*args):
+        time.sleep(30)
+        return real(*args)
+    monkeypatch.setattr(_smsbr_split, "lines_and_records", slow)
+    monkeypatch.setattr(_smsbr_split, "PATIENCE", 0.2)
+    started = time.monotonic()
+    both(tmp_path, "smsbr-sms", sms_backup(100))
+    assert time.monotonic() - started < 10
+    assert split_always[0].why_not.startswith("the part process took longer than 0 s")
+
+
+def test_a_border_inside_something_is_refused(tmp_path, split_always, monkeypatch):
+    monkeypatch.setattr(smsbr._Session, "between_records", lambda self: False)
+    both(tmp_path, "smsbr-sms", sms_backup(100))
+    assert split_always[0].why_not == "the border is not between two records"
+
+
 def test_not_split(tmp_path, monkeypatch):
     """Small files, streams that are not files on disk, UTF-16 files and contexts without a work
     folder are read by one process."""
@@ -217,3 +238,30 @@ def test_lines_and_records_before_the_border(tmp_path, monkeypatch):
     with open(path, "rb") as f:
         assert _smsbr_split.lines_and_records(f.fileno(), root_at, len(with_comment) - 9) is None
         assert _smsbr_split.lines_and_records(f.fileno(), root_at, with_comment.index(b"<!-- a")) is not None
+
+
+def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monkeypatch, capsys):
+    import pyarrow.parquet as pq
+    from conftest import CASE_TOML
+
+    from commtrail.cli import main
+
+    backup = tmp_path / "sms-20240301.xml"
+    backup.write_bytes(sms_backup(300, bad_dates=(200,)))
+    staged = {}
+    for name, min_bytes in (("whole", 1 << 40), ("split", 0)):
+        monkeypatch.setattr(_smsbr_split, "MIN_BYTES", min_bytes)
+        case = tmp_path / name
+        case.mkdir()
+        (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+        assert main(["ingest", str(case), str(backup)]) == 0
+        (staging,) = [p for p in (case / "staging").glob("*.parquet") if not p.name.endswith(".rejects.parquet")]
+        staged[name] = (pq.read_table(staging).to_pylist(), pq.read_table(staging.with_suffix(".rejects.parquet")).to_pylist(),
+                        pq.read_table(case / "master.parquet").to_pylist())
+        assert [p for p in case.glob(".tmp/**/*") if p.is_file()] == []  # the part's files are gone
+        assert main(["verify", str(case)]) == 0
+    capsys.readouterr()
+    assert [part.used for part in split_always] == [True]
+    assert staged["split"] == staged["whole"]
+    rows, rejects, master = staged["split"]
+    assert (len(rows), len(rejects), len(master)) == (299, 1, 299)
