@@ -20,12 +20,14 @@ only slower when something is odd.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import gc
 import multiprocessing
 import os
 import pickle
 import re
+import signal
 import stat
 import sys
 import time
@@ -47,6 +49,7 @@ PARENT_SHARE = 0.5  # where the border is sought
 WINDOW = 4 << 20  # bytes searched at a time for a record start tag after the middle
 WINDOWS = 8
 COUNT_BLOCK = 4 << 20
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 PATIENCE = 60.0  # seconds the part process may take beyond the time this process took to the border
 
 _ROOT_TAG = re.compile(rb"<(?:smses|calls)[\s/>]")
@@ -205,7 +208,7 @@ class Part:
         self._conn, child_conn = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_run_part, name="commtrail-smsbr-part", daemon=True,
-            args=(child_conn, the_plan, ctx, expected_root, parse_part, self._batches, self._rejects))
+            args=(child_conn, the_plan, ctx, expected_root, parse_part, self._batches, self._rejects, os.getpid()))
         # Objects the collector has frozen are never visited in the child, so the pages holding
         # them stay shared instead of being copied (the parent takes them back at once).
         self._started = time.monotonic()
@@ -261,9 +264,18 @@ def start(stream: BinaryIO, ctx: ParseContext, expected_root: str, parse_part: P
         return None
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``): a
+    killed ingest must not leave a process behind that holds the case's lock (inherited)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
+
+
 def _run_part(conn: Any, the_plan: Plan, ctx: ParseContext, expected_root: str, parse_part: PartParser,
-              batches_path: Path, rejects_path: Path) -> None:
+              batches_path: Path, rejects_path: Path, parent: int) -> None:
     """The part process: count what comes before the border, parse from it to the end."""
+    _die_with(parent)
     status = 0
     try:
         conn.send(_parse_part(the_plan, ctx, expected_root, parse_part, batches_path, rejects_path))

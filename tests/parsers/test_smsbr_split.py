@@ -265,3 +265,42 @@ def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monk
     assert staged["split"] == staged["whole"]
     rows, rejects, master = staged["split"]
     assert (len(rows), len(rejects), len(master)) == (299, 1, 299)
+
+
+def test_the_part_process_dies_with_ingest(tmp_path):
+    """A killed ingest leaves no part process behind (it would hold the case's lock)."""
+    import os
+    import signal
+    import subprocess
+
+    path = tmp_path / "backup.xml"
+    path.write_bytes(sms_backup(100))
+    script = f"""
+import os, sys, time
+from commtrail.parsers import _smsbr_split, registry
+from commtrail.parsers.base import ParseContext
+_smsbr_split.MIN_BYTES = 0
+_smsbr_split.lines_and_records = lambda *a: time.sleep(60)
+ctx = ParseContext(source_sha256="0" * 64, source_path="x", work_dir={str(tmp_path / "work")!r})
+with open({str(path)!r}, "rb") as f:
+    part = _smsbr_split.start(f, ctx, "smses", None)
+    print(part._process.pid, flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().split()[2] == "Z":  # dead, not yet reaped
+                    break
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the part process outlived the process that started it")
