@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 
@@ -40,59 +39,63 @@ def load(result: str) -> object:
     return json.loads(result) if result else None
 
 
-class TreeMemory:
-    """The peak memory of this process and its child processes together, sampled every
-    ``interval`` seconds on a thread (Linux ``/proc``; reading a process's PSS costs a few ms, so
-    sampling more often would slow what is measured): the sum of their PSS (proportional set
-    size: a page the processes share counts once in all, split between them), and the sum of
-    their RSS (shared pages counted in each: an upper bound). ``with TreeMemory() as m: ...``,
-    then ``m.peak_pss_mb``, ``m.peak_rss_mb``."""
 
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self.peak_pss_mb = 0.0
-        self.peak_rss_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def _sample(self) -> None:
-        pids = [os.getpid(), *_children(os.getpid())]
-        pss = sum(_status_kb(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids)
-        rss = sum(_status_kb(f"/proc/{pid}/status", "VmRSS:") for pid in pids)
-        self.peak_pss_mb = max(self.peak_pss_mb, pss / 1024)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            with open(path) as f:
-                found += [int(p) for p in f.read().split()]
-        except OSError:  # the thread ended
-            pass
-    return found
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
 
 
-def _status_kb(path: str, key: str) -> int:
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except OSError:  # the process ended
-        pass
-    return 0
+def tree_memory(pids: list[int]) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in bytes of these processes. PSS counts a page that processes
+    share once in all (split between them): its sum is what the processes hold together; the sum
+    of RSS counts shared pages in each (an upper bound)."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith(b"Pss:"):
+                        pss += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return rss, pss
+
+
+def run_sampled(command: list[str], cwd: str | None = None, interval: float = 0.05) -> dict:
+    """Run a command, sampling the memory of its process tree every ``interval`` seconds (reading
+    a process's PSS costs a few ms of CPU, so sampling often slows what is measured a little).
+    Returns wall seconds, CPU seconds of the tree (the processes it waited for), peak RSS and PSS
+    sums in bytes, the most processes seen, the exit code and standard output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    peak_rss = peak_pss = processes = 0
+    while proc.poll() is None:
+        pids = process_tree(proc.pid)
+        processes = max(processes, len(pids))
+        rss, pss = tree_memory(pids)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(interval)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "peak_rss": peak_rss, "peak_pss": peak_pss, "processes": processes,
+            "returncode": proc.returncode, "stdout": proc.stdout.read()}

@@ -37,9 +37,10 @@ import json
 import pathlib
 import random
 import resource
-import subprocess
 import time
 from datetime import datetime, timedelta, timezone
+
+from bench._measure import run_sampled
 
 FULL_SIZE = 2_000_000_000
 MBOX_NAME = "All mail Including Spam and Trash.mbox"
@@ -295,64 +296,16 @@ def _child_main(mode: str, mbox: str, out: str) -> None:
 
 # --- measuring ----------------------------------------------------------------------------
 
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def _memory(pids: list[int]) -> tuple[int, int]:
-    """(sum of RSS, sum of PSS) in bytes of these processes."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Rss:"):
-                        rss += int(line.split()[1]) * 1024
-                    elif line.startswith(b"Pss:"):
-                        pss += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return rss, pss
-
-
 def measure(mode: str, mbox: pathlib.Path, out: pathlib.Path) -> dict:
     """Run one side in a child process; wall time, CPU time and peak memory of its tree."""
     out.mkdir(parents=True, exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.email", "--child", mode, "--input", str(mbox),
-                             "--workdir", str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    peak_rss = peak_pss = workers = 0
-    while proc.poll() is None:
-        pids = _tree(proc.pid)
-        workers = max(workers, len(pids))
-        rss, pss = _memory(pids)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    output = proc.stdout.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} failed with exit status {proc.returncode}")
-    result = json.loads(output.strip().splitlines()[-1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    result.update(wall=wall, cpu=cpu, peak_rss=peak_rss, peak_pss=peak_pss, processes=workers)
+    run = run_sampled([sys.executable, "-m", "bench.email", "--child", mode, "--input", str(mbox),
+                       "--workdir", str(out)], cwd=str(REPO))
+    if run["returncode"] != 0:
+        raise RuntimeError(f"{mode} failed with exit status {run['returncode']}")
+    result = json.loads(run["stdout"].strip().splitlines()[-1])
+    result.update(wall=run["wall"], cpu=run["cpu"], peak_rss=run["peak_rss"], peak_pss=run["peak_pss"],
+                  processes=run["processes"])
     return result
 
 

@@ -32,10 +32,11 @@ import base64
 import json
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench._measure import run_sampled
 
 SMS_BYTES = 1_000_000_000
 CALLS = 1_000_000
@@ -283,17 +284,20 @@ def _cpu_with_children() -> float:
 
 
 def _in_child(*args: str) -> dict:
-    """Run one measurement in a fresh interpreter; its result and its peak RSS (MB)."""
+    """Run one measurement in a fresh interpreter; its result, its peak RSS and the peak memory
+    of it and its part process together (PSS and RSS sums, sampled every 0.25 s), in MB."""
     code = ("import json, resource, sys; from bench.smsbr import _child_baseline, _child_ours; "
-            "from bench._measure import TreeMemory; "
-            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]\n"
-            "with TreeMemory() as m: r = f(*sys.argv[2:])\n"
+            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
             "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
             "r['part_peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-            "r['tree_pss_mb'], r['tree_rss_mb'] = m.peak_pss_mb, m.peak_rss_mb; print(json.dumps(r))")
+            "print(json.dumps(r))")
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=root, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    run = run_sampled([sys.executable, "-c", code, *args], cwd=str(root), interval=0.25)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"the {args[0]} measurement failed with exit status {run['returncode']}")
+    result = json.loads(run["stdout"].strip().splitlines()[-1])
+    result["tree_pss_mb"], result["tree_rss_mb"] = run["peak_pss"] / 2**20, run["peak_rss"] / 2**20
+    return result
 
 
 def measure(path: Path, twin: Path, parser_name: str, out_dir: Path) -> dict:
