@@ -49,6 +49,9 @@ PARENT_SHARE = 0.5  # where the border is sought
 WINDOW = 4 << 20  # bytes searched at a time for a record start tag after the middle
 WINDOWS = 8
 COUNT_BLOCK = 4 << 20
+# The part's output is written LZ4-compressed: a fifth of the bytes (the columns every row of a
+# source shares are repeated in each row) for about 0.3 µs a row each way.
+SPOOL_COMPRESSION = "lz4"
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 PATIENCE = 60.0  # seconds the part process may take beyond the time this process took to the border
 
@@ -301,7 +304,8 @@ def _parse_part(the_plan: Plan, ctx: ParseContext, expected_root: str, parse_par
     stream = _PartStream(the_plan.fd, the_plan.border, the_plan.size, f"<{the_plan.root}>".encode())
     rejects: list[Reject] = []
     output = parse_part(stream, part_ctx, expected_root, records, newlines)
-    with pa.OSFile(str(batches_path), "wb") as sink, pa.ipc.new_stream(sink, RECORD_SCHEMA) as writer:
+    options = pa.ipc.IpcWriteOptions(compression=SPOOL_COMPRESSION)
+    with pa.OSFile(str(batches_path), "wb") as sink, pa.ipc.new_stream(sink, RECORD_SCHEMA, options=options) as writer:
         while True:
             try:
                 item = next(output)
