@@ -57,6 +57,8 @@ PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 PATIENCE = 60.0  # seconds the part process may take beyond the time this process took to the border
 
 _ROOT_TAG = re.compile(rb"<(?:smses|calls)[\s/>]")
+# A record start tag first on its line (after its indentation, kept in group 1).
+_BORDER = re.compile(rb"\n([ \t]{0,200})(" + RECORD_START.pattern + rb")")
 
 
 @dataclass
@@ -76,6 +78,7 @@ class PartResult:
     rejected: int = 0
     undecodable: list[str] = field(default_factory=list)
     media_without_store: int = 0
+    error: Any = None  # the XML error that ended the part's parse (a smsbr.XmlError), if one did
 
 
 class Bounded:
@@ -132,7 +135,9 @@ class Plan:
     size: int
     root: str  # the root element's name
     root_at: int  # where its start tag begins
-    border: int  # where the second part begins: a record start tag
+    root_line: int  # on which line
+    border: int  # where the second part begins: a record start tag, first on its line
+    indent: bytes  # the spaces and tabs before it on its line
 
 
 def plan(stream: BinaryIO, ctx: ParseContext) -> Plan | None:
@@ -158,14 +163,15 @@ def plan(stream: BinaryIO, ctx: ParseContext) -> Plan | None:
     middle = int(info.st_size * PARENT_SHARE)
     for i in range(WINDOWS):
         at = middle + i * WINDOW
-        window = os.pread(fd, WINDOW + 8, at)  # windows overlap: a tag across their border is found
-        found = RECORD_START.search(window)
+        window = os.pread(fd, WINDOW + 256, at)  # windows overlap: a line across their border is found
+        found = _BORDER.search(window)
         if found is not None:
-            border = at + found.start()
+            border = at + found.start(2)
             if border <= root.end() or border >= info.st_size:
                 return None
             name = root.group()[1:-1].decode("ascii")
-            return Plan(fd, info.st_size, name, root.start(), border)
+            return Plan(fd, info.st_size, name, root.start(), head.count(b"\n", 0, root.start()) + 1, border,
+                        found.group(1))
     return None
 
 
@@ -189,8 +195,9 @@ def lines_and_records(fd: int, root_at: int, end: int) -> tuple[int, int] | None
     return newlines, records
 
 
-# The parse of a part: (stream, context, expected root, records before, lines before) -> its output,
-# whose generator returns a PartResult (without the counts before the border filled in).
+# The parse of a part: (stream, context, expected root, records before the border, and how many
+# bytes of the file come before the stream, which begins with line feeds up to the border's line)
+# -> its output, whose generator returns a PartResult (without the counts before the border).
 PartParser = Callable[[BinaryIO, ParseContext, str, int, int], Iterator]
 
 
@@ -302,9 +309,14 @@ def _parse_part(the_plan: Plan, ctx: ParseContext, expected_root: str, parse_par
         return PartResult(ok=False, why="markup other than records before the border")
     newlines, records = counted
     part_ctx = dataclasses.replace(ctx, report=ParseReport())
-    stream = _PartStream(the_plan.fd, the_plan.border, the_plan.size, f"<{the_plan.root}>".encode())
+    # The root element on its line, the border on its line and column: the lines and columns the
+    # XML parser tells (in its messages too) are those of the file.
+    before_root = the_plan.root_line - 1
+    prefix = (b"\n" * before_root + f"<{the_plan.root}>".encode() + b"\n" * (newlines - before_root)
+              + the_plan.indent)
+    stream = _PartStream(the_plan.fd, the_plan.border, the_plan.size, prefix)
     rejects: list[Reject] = []
-    output = parse_part(stream, part_ctx, expected_root, records, newlines)
+    output = parse_part(stream, part_ctx, expected_root, records, the_plan.border - len(prefix))
     options = pa.ipc.IpcWriteOptions(compression=SPOOL_COMPRESSION, use_threads=False)
     with pa.OSFile(str(batches_path), "wb") as sink, pa.ipc.new_stream(sink, RECORD_SCHEMA, options=options) as writer:
         while True:

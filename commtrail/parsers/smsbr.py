@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -229,12 +230,12 @@ class _Session:
     """One parse: the repair reader, the XML parser and its target, the rows.
 
     A session normally starts at the top of the file. A part process (see
-    :mod:`commtrail.parsers._smsbr_split`) starts one at a record start tag, after the counts of
-    records and lines before it, so that it numbers records and lines as a whole-file session does.
+    :mod:`commtrail.parsers._smsbr_split`) starts one at a record start tag, numbering records from
+    the count before it; its stream begins with as many line feeds as come before that tag, so that
+    lines are counted as a whole-file session counts them.
     """
 
-    def __init__(self, raw, ctx: ParseContext, expected_root: str, records_before: int = 0,
-                 newlines_before: int = 0) -> None:
+    def __init__(self, raw, ctx: ParseContext, expected_root: str, records_before: int = 0) -> None:
         self.ctx = ctx
         self.reader = reader = RepairReader(raw)
         self.rows = rows = Rows(ctx, reader.record_lines)
@@ -244,9 +245,9 @@ class _Session:
         self.parser = etree.XMLParser(target=self.target, encoding="utf-8", resolve_entities=False,
                                       no_network=True, load_dtd=False, huge_tree=True)
         reader.record_starts = self.target.started = self.target.done = records_before
-        reader.newlines = newlines_before
         rows.start_at(records_before)
         self._warned_read = False
+        self.part_error: XmlError | None = None  # the XML error that ended the part process's parse
 
     def feed(self) -> Iterator:
         """Parse what the reader gives until it ends (the parser is not closed)."""
@@ -317,16 +318,19 @@ def _parse_whole(stream: BinaryIO, ctx: ParseContext, expected_root: str, part: 
                     "were not loaded from outside, and undefined ones may make the file unreadable")
     for note in reader.notes:
         report.warn(note)
+    found = session.part_error
     if error is not None:
-        partial = _after_error(error, eof_at_error, reader, rows, target.done, ctx)
-        if partial is not None:
-            yield partial
+        found = _xml_error(error, eof_at_error, reader, rows, target.done)
+    if found is not None:
+        if found.partial is not None:
+            yield found.partial
+        report.warn(_xml_error_warning(found, target.done, report.declared_count))
     report.repairs += reader.repairs  # the whole file's: after an XML error, the reader read on to count
-    if error is None and reader.record_starts != target.started:
+    if found is None and reader.record_starts != target.started:
         report.warn(f"the reader counted {reader.record_starts} record start tags where the XML parser found "
                     f"{target.started} records: line numbers in locators and the repaired_chars flags may "
                     "be off by the difference")
-    if error is None and report.declared_count is not None and report.declared_count != target.done:
+    if found is None and report.declared_count is not None and report.declared_count != target.done:
         report.warn(f"the root element declares count={report.declared_count} but the file holds "
                     f"{target.done} records ({rows.records} read, {rows.rejected} rejected)")
     if rows.undecodable:
@@ -361,28 +365,35 @@ def _take_part(session: _Session, part: _split.Part):
     rows.rejected += result.rejected
     rows.undecodable += result.undecodable
     rows.media_without_store += result.media_without_store
+    session.part_error = result.error
     part.used = True
     return True
 
 
-def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records_before: int,
-                newlines_before: int):
+def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records_before: int, bytes_before: int):
     """The part process's parse, from a record start tag to the end of the file (its generator
     returns a :class:`~commtrail.parsers._smsbr_split.PartResult`)."""
-    session = _Session(stream, ctx, expected_root, records_before, newlines_before)
+    session = _Session(stream, ctx, expected_root, records_before)
     reader, rows, target = session.reader, session.rows, session.target
+    error: etree.XMLSyntaxError | None = None
     try:
         yield from session.feed()
         session.parser.close()
     except etree.XMLSyntaxError as exc:
-        return _split.PartResult(ok=False, why=f"XML error: {exc}")
+        error = exc
+    eof_at_error = reader.eof
     yield from session.flush()
-    if reader.read_error is not None or reader.record_starts != target.started or reader.notes:
-        return _split.PartResult(ok=False, why="a read error, a miscount or a note")
+    found = None
+    if error is not None:  # told as the whole-file parse tells it
+        found = _xml_error(error, eof_at_error, reader, rows, target.done, bytes_before)
+    elif reader.record_starts != target.started:
+        return _split.PartResult(ok=False, why="the reader and the XML parser counted different records")
+    if reader.read_error is not None or reader.notes:
+        return _split.PartResult(ok=False, why="a read error or a note of the reader")
     return _split.PartResult(ok=True, started=target.started, done=target.done, record_starts=reader.record_starts,
                              newlines=reader.newlines, repairs=reader.repairs, records=rows.records,
                              rejected=rows.rejected, undecodable=rows.undecodable,
-                             media_without_store=rows.media_without_store)
+                             media_without_store=rows.media_without_store, error=found)
 
 
 def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) -> None:
@@ -395,41 +406,54 @@ def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) ->
         ctx.report.warn(f"the root element's count={count!r} is not a number")
 
 
-def _after_error(error: etree.XMLSyntaxError, eof_at_error: bool, reader: RepairReader, rows: Rows,
-                 ordinal: int, ctx: ParseContext) -> Reject | None:
-    """Warn about the XML error that ended the parse; a reject for a record cut off by the end."""
-    report = ctx.report
+@dataclass
+class XmlError:
+    """The XML error that ended a parse, as its warning tells it (counts from the file's start)."""
+
+    message: str
+    line: int
+    column: int
+    truncated: bool  # the file ends inside an element
+    byte: int  # bytes read when the parse ended
+    after: int  # record start tags after the records parsed
+    partial: Reject | None  # the record the end cut off, when truncated inside one
+
+
+def _xml_error(error: etree.XMLSyntaxError, eof_at_error: bool, reader: RepairReader, rows: Rows, ordinal: int,
+               bytes_before: int = 0) -> XmlError:
+    """What to say of the XML error that ended a parse (the reader reads on to count what was
+    not parsed); ``bytes_before``: the bytes of the file before what the reader read."""
     line, column = error.position if error.position else (error.lineno, 0)
     message = re.sub(r", line \d+, column \d+$", "", error.msg or str(error))
     truncated = eof_at_error and line >= reader.newlines
     if not eof_at_error:
         reader.drain()  # count what follows, so the warning can say how much was not read
     after = reader.record_starts - ordinal
-    declared = report.declared_count
+    partial = None
+    if truncated and after > 0:
+        raw, size, _ = reader.tail()
+        tag = next((t for t in ("sms", "mms", "call") if raw.startswith("<" + t)), "record")
+        note = "" if size <= len(raw.encode()) else f" [first {len(raw)} characters of {size} bytes]"
+        partial = Reject(locator=locator(tag, ordinal + 1, rows.line(ordinal + 1)),
+                         reason="incomplete record: the file ends inside it (truncated backup)", raw=raw + note)
+    return XmlError(message, line, column, truncated, reader.bytes_in + bytes_before, after, partial)
+
+
+def _xml_error_warning(found: XmlError, ordinal: int, declared: int | None) -> str:
+    """The warning about the XML error that ended the parse after ``ordinal`` records."""
     if declared is None:
         declared_text = f"{ordinal} records found before the error (the root declares no count)"
     else:
         declared_text = f"the root element declares count={declared}, {ordinal} records found before the error"
         if declared > ordinal:
             declared_text += f" ({declared - ordinal} fewer)"
-    partial = None
-    if truncated:
-        where = f"byte {reader.bytes_in}, line {line}"
-        if after > 0:
-            raw, size, _ = reader.tail()
-            tag = next((t for t in ("sms", "mms", "call") if raw.startswith("<" + t)), "record")
-            note = "" if size <= len(raw.encode()) else f" [first {len(raw)} characters of {size} bytes]"
-            partial = Reject(locator=locator(tag, ordinal + 1, rows.line(ordinal + 1)),
-                             reason="incomplete record: the file ends inside it (truncated backup)",
-                             raw=raw + note)
-        report.warn(f"the file is truncated: it ends in the middle of an element at {where} ({message}); "
-                    f"every complete record before it was kept; {declared_text}"
-                    + ("; the incomplete last record was rejected with its text" if partial else ""))
-    else:
-        report.warn(f"XML error at line {line}, column {column}: {message}. The {ordinal} records before it "
-                    f"were kept; the rest of the file (from line {line} to its end, about {after} more records) "
-                    f"cannot be parsed as XML and was not read; {declared_text}")
-    return partial
+    if found.truncated:
+        return (f"the file is truncated: it ends in the middle of an element at byte {found.byte}, line {found.line} "
+                f"({found.message}); every complete record before it was kept; {declared_text}"
+                + ("; the incomplete last record was rejected with its text" if found.partial else ""))
+    return (f"XML error at line {found.line}, column {found.column}: {found.message}. The {ordinal} records before "
+            f"it were kept; the rest of the file (from line {found.line} to its end, about {found.after} more "
+            f"records) cannot be parsed as XML and was not read; {declared_text}")
 
 
 register(Parser(name="smsbr-sms", version=VERSION,

@@ -92,7 +92,7 @@ def parse(tmp_path, parser: str, data: bytes, *, split: bool, batch_size: int = 
     """(rows, rejects, report) of ``data`` parsed from a file on disk; with ``split``, a work
     folder is given (and the file may be split), else it is read from memory (never split)."""
     folder = tmp_path / ("split" if split else "whole")
-    folder.mkdir()
+    folder.mkdir(parents=True)
     path = folder / "backup.xml"
     path.write_bytes(data)
     ctx = make_ctx(folder, timezone="Europe/London", owner=OWNER, parser_label=f"{parser}/1",
@@ -138,24 +138,44 @@ def test_calls(tmp_path, split_always):
     assert rows[999]["locator"] == "call #1000, line 1002"
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(share=st.floats(0.02, 0.98), batch_size=st.sampled_from([1, 7, 50_000]))
-def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, share, batch_size):
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(share=st.floats(0.02, 0.98), batch_size=st.sampled_from([1, 7, 50_000]), cut=st.integers(0, 3000),
+       damage=st.sampled_from([None, 5, 45]))
+def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, share, batch_size, cut, damage):
+    """Wherever the border falls, wherever the file is cut off or damaged."""
     monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
     monkeypatch.setattr(_smsbr_split, "PARENT_SHARE", share)
     tmp_path = tmp_path_factory.mktemp("share")
-    both(tmp_path, "smsbr-sms", sms_backup(60, bad_dates=(40,)), batch_size=batch_size)
+    data = sms_backup(60, bad_dates=(40,), cut=cut)
+    if damage is not None:
+        data = data.replace(f"message {damage} ".encode(), f"message {damage} & ".encode())
+    both(tmp_path, "smsbr-sms", data, batch_size=batch_size)
+
+
+def test_xml_errors_in_the_second_part(tmp_path, split_always):
+    """A backup cut off inside its last record, and one damaged in its second half: the part
+    process's output is used and says what one process says."""
+    rows, rejects, report = both(tmp_path, "smsbr-sms", sms_backup(200, cut=40))
+    assert split_always[0].used
+    assert (len(rows), rejects[-1].locator) == (199, "mms #200, line 456")  # 4 lines of head, 171 sms, 28 MMS
+    assert report.warnings == [
+        "the file is truncated: it ends in the middle of an element at byte 38945, line 463 (AttValue: \" or ' "
+        "expected); every complete record before it was kept; the root element declares count=200, "
+        "199 records found before the error (1 fewer); the incomplete last record was rejected with its text"]
+    rows, rejects, report = both(tmp_path / "damaged", "smsbr-sms",
+                                 sms_backup(200).replace(b"message 180 ", b"message 180 & "))
+    assert split_always[1].used
+    assert (len(rows), len(rejects)) == (180, 0)
+    assert report.warnings[0].startswith("XML error at line 419, column 108: xmlParseEntityRef: no name.")
+    assert "about 20 more records" in report.warnings[0]
 
 
 @pytest.mark.parametrize("case, why", [
-    ("truncated", "XML error"),
     ("comment", "markup other than records before the border"),
     ("error in the first part", None),
 ])
 def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
-    if case == "truncated":
-        data = sms_backup(200, cut=40)
-    elif case == "comment":
+    if case == "comment":
         data = sms_backup(200, comment_at=20)
     else:
         data = sms_backup(200).replace(b"message 20 ", b"message 20 & ")
@@ -168,9 +188,6 @@ def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
         assert len(rows) == 20
     else:
         assert part.why_not.startswith(why)
-    if case == "truncated":
-        assert report.warnings[0].startswith("the file is truncated: it ends in the middle of an element")
-        assert rejects[-1].locator == "mms #200, line 456"  # 4 lines of head, 171 sms, 28 MMS of 10 lines
 
 
 def test_a_failing_part_process_is_replaced(tmp_path, split_always, monkeypatch):
