@@ -2,7 +2,7 @@
 
 Builds a case in WORKDIR with fictional messages (short and long, multi-paragraph, emoji, some
 right-to-left text), calls and an incident log, then runs ``commtrail report`` in a child process
-and measures its wall time and peak memory (RSS). Targets: under 60 s and under 1 GB.
+and measures its wall time and peak memory (sampled, of the report process and its chart worker). Targets: under 60 s and under 1 GB.
 
     python -m bench.report --workdir /tmp/bench-report [--scale 1.0]
 """
@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench._measure import run_command
+from bench._measure import run_sampled
 
 EVENTS = 20_000
 TARGET_S, TARGET_MB = 60.0, 1024.0
@@ -162,12 +162,14 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
     build_case(case_dir, events)
     build_s = time.perf_counter() - t0
     repo = Path(__file__).resolve().parent.parent
-    # Peak of the report process and the workers it waited for (not of earlier children of this one).
-    wall, peak_mb, code, _, stderr = run_command(
-        [sys.executable, "-c", "import sys; from commtrail.cli import main; sys.exit(main())", "report",
-         str(case_dir)], cwd=str(repo))
-    if code != 0:
-        return [f"report: FAILED (exit {code}): {stderr.strip()[-500:]}"]
+    # Peak memory of the report process and its chart worker, sampled: getrusage's peak of a child
+    # starts from this process's size when it forks (and this process may have run other
+    # benchmarks), so it overstates.
+    done = run_sampled([sys.executable, "-c", "import sys; from commtrail.cli import main; sys.exit(main())",
+                        "report", str(case_dir)], cwd=str(repo), interval=0.1)
+    if done["returncode"] != 0:
+        return [f"report: FAILED (exit {done['returncode']})"]
+    wall, peak_mb, pss_mb = done["wall"], done["peak_rss"] / 2**20, done["peak_pss"] / 2**20
     pdf = case_dir / "report" / "report.pdf"
     html = case_dir / "report" / "report.html"
     pages = _pages(pdf)
@@ -175,7 +177,8 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
         f"report: {events:,} events of one party (scale {scale}); case built in {build_s:.1f} s",
         f"report: wall time {wall:.1f} s (target < {TARGET_S:.0f} s, ratio {wall / TARGET_S:.2f} of the budget); "
         f"{events / wall:,.0f} events/s",
-        f"report: peak RSS {peak_mb:,.0f} MB (target < {TARGET_MB:.0f} MB, ratio {peak_mb / TARGET_MB:.2f})",
+        f"report: peak memory {pss_mb:,.0f} MB PSS, {peak_mb:,.0f} MB RSS summed over its processes "
+        f"(target < {TARGET_MB:.0f} MB, ratio {peak_mb / TARGET_MB:.2f} by the RSS sum)",
         f"report: PDF {pdf.stat().st_size / 1e6:.1f} MB, {pages} pages; HTML {html.stat().st_size / 1e6:.1f} MB",
     ]
 
