@@ -223,9 +223,9 @@ class Part:
         self._process = context.Process(
             target=_run_part, name="commtrail-smsbr-part", daemon=True,
             args=(child_conn, the_plan, ctx, expected_root, parse_part, self._batches, self._rejects, os.getpid()))
+        self._started = time.monotonic()
         # Objects the collector has frozen are never visited in the child, so the pages holding
         # them stay shared instead of being copied (the parent takes them back at once).
-        self._started = time.monotonic()
         gc.freeze()
         try:
             self._process.start()
