@@ -893,17 +893,6 @@ def display_identifier(ident: str) -> str:
     if kind == "withheld":
         return {"withheld": "withheld number", "unknown": "unknown number", "payphone": "payphone"}.get(ident, ident)
     return describe(ident)
-    if kind == "whatsapp":
-        return f"WhatsApp name “{ident[3:]}”"
-    if kind == "short":
-        return f"short code {ident[6:]}"
-    if kind == "alpha":
-        return f"sender name “{ident[6:]}”"
-    if kind == "withheld":
-        return {"withheld": "withheld number", "unknown": "unknown number", "payphone": "payphone"}.get(ident, ident)
-    if ident.startswith("tel:"):
-        return ident[4:]
-    return ident
 
 
 __all__ = ["analyse", "sentences", "WEEKDAYS", "CALL_ORDER", "resolve_party", "slug", "CaseAnalysis", "PartyAnalysis", "UNKNOWN",
