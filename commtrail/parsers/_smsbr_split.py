@@ -43,7 +43,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._xmlrepair import RECORD_START, _detect_encoding, _tag_starts
+from commtrail.parsers._xmlrepair import RECORD_START, detect_encoding, tag_starts
 from commtrail.parsers.base import ParseContext, ParseReport, Reject
 from commtrail.timeline.schema import RECORD_SCHEMA, conform
 
@@ -158,7 +158,7 @@ def plan(stream: BinaryIO, ctx: ParseContext) -> Plan | None:
     if not stat.S_ISREG(info.st_mode) or info.st_size < MIN_BYTES or not at_start:
         return None
     head = os.pread(fd, 4096, 0)
-    if _detect_encoding(head) != "utf-8" or head[:1] == b"\x00" or head[1:2] == b"\x00":
+    if detect_encoding(head) != "utf-8" or head[:1] == b"\x00" or head[1:2] == b"\x00":
         return None  # UTF-16 and 8-bit files are transcoded: one process
     root = _ROOT_TAG.search(head)
     if root is None:
@@ -189,7 +189,7 @@ def lines_and_records(fd: int, root_at: int, end: int) -> tuple[int, int] | None
         codes = np.frombuffer(os.pread(fd, n + 5, pos), dtype=np.uint8)  # 5 more: a tag at the end is decided
         newlines += int(np.count_nonzero(codes[:n] == 10))
         if pos + n > root_at:
-            tags, _ = _tag_starts(codes)
+            tags, _ = tag_starts(codes)
             tags = tags[(tags >= root_at - pos) & (tags < n)]
             if len(tags) and np.isin(codes[tags + 1], (33, 63)).any():  # `<!`, `<?`
                 return None

@@ -95,7 +95,7 @@ _SPECIAL_START = re.compile(rb"<[!?]")
 _TAG_END = np.frombuffer(b" \t\r\n/>", dtype=np.uint8)
 
 
-def _tag_starts(codes: np.ndarray) -> tuple[np.ndarray, bool]:
+def tag_starts(codes: np.ndarray) -> tuple[np.ndarray, bool]:
     """Where a record start tag (`<sms`, `<mms`, `<call` and a space, `/` or `>`) or a `<!` / `<?`
     begins in a piece (vectorised: a backup has a tag per line), and whether any is `<!` / `<?`."""
     lt = np.flatnonzero(codes == 60)  # `<`
@@ -367,7 +367,7 @@ class RepairReader:
             head += data
             if len(head) >= 4 and not head.lstrip(codecs.BOM_UTF8).startswith(b"<?xml") or b"?>" in head:
                 break
-        encoding = _detect_encoding(head)
+        encoding = detect_encoding(head)
         if encoding in ("utf-16-le", "utf-16-be"):
             self.encoding = encoding  # lossless: no note
             self._decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
@@ -392,7 +392,7 @@ class RepairReader:
         newlines = low[low_codes == 10]
         starts = None
         if self._skip is None:
-            tags, special = _tag_starts(codes)
+            tags, special = tag_starts(codes)
             if not special:  # no comment, CDATA, PI or DOCTYPE among them: all record starts
                 starts = tags.tolist()
         if starts is None:
@@ -498,7 +498,7 @@ class RepairReader:
         return starts
 
 
-def _detect_encoding(head: bytes) -> str:
+def detect_encoding(head: bytes) -> str:
     """The encoding of a file from its first bytes: a byte-order mark, the shape of `<?`, or the
     XML declaration. ``utf-8`` when nothing says otherwise (the XML default)."""
     if head.startswith(codecs.BOM_UTF8):

@@ -185,9 +185,9 @@ _TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
                                  b"<?x", b"<", b"sms", b" ", b"\n", b"a", b"<m", b"<c"]), max_size=30))
 def test_tag_starts_match_the_pattern_they_replace(pieces):
     import numpy as np
-    from commtrail.parsers._xmlrepair import _tag_starts
+    from commtrail.parsers._xmlrepair import tag_starts
     data = b"".join(pieces)
-    found, special = _tag_starts(np.frombuffer(data, dtype=np.uint8))
+    found, special = tag_starts(np.frombuffer(data, dtype=np.uint8))
     expected = [m.start() for m in _TAG_OR_SPECIAL.finditer(data)]
     assert found.tolist() == expected
     assert special == any(data[i + 1:i + 2] in (b"!", b"?") for i in expected)
