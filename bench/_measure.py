@@ -39,7 +39,6 @@ def load(result: str) -> object:
     return json.loads(result) if result else None
 
 
-
 def process_tree(root: int) -> list[int]:
     """``root`` and all its descendants (Linux ``/proc``)."""
     children: dict[int, list[int]] = {}

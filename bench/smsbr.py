@@ -316,8 +316,8 @@ def _line(name: str, size: int, m: dict) -> str:
             f"(cpu {o['cpu']:.1f} in both processes; peak memory of this process and its part process "
             f"{o['tree_pss_mb']:.0f} MB PSS, goal < 300; RSS sum {o['tree_rss_mb']:.0f} MB; peak RSS "
             f"{o['peak_mb']:.0f} MB this process, {o['part_peak_mb']:.0f} MB the part process): "
-            f"speed ratio {b['seconds'] / o['seconds']:.2f} (goal >= 0.5; cpu {b['cpu'] / o['cpu']:.2f}). Against iterparse that also deletes the cleared "
-            f"elements ({f['seconds']:.1f} s, cpu {f['cpu']:.1f}, peak RSS {f['peak_mb']:.0f} MB): "
+            f"speed ratio {b['seconds'] / o['seconds']:.2f} (goal >= 0.5; cpu {b['cpu'] / o['cpu']:.2f}). "
+            f"Against iterparse that also deletes the cleared elements ({f['seconds']:.1f} s, cpu {f['cpu']:.1f}, peak RSS {f['peak_mb']:.0f} MB): "
             f"{f['seconds'] / o['seconds']:.2f} (cpu {f['cpu'] / o['cpu']:.2f})")
 
 

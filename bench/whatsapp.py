@@ -32,10 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 1_000_000
-try:  # the options ingest writes staging files with (commtrail/atomic.py on main)
-    from commtrail.atomic import PARQUET_OPTIONS
-except ImportError:  # pragma: no cover - same values
-    PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
 
 LRM = "\u200e"
 PEOPLE = ["Sam Carter", "Jordan Blake", "Alex Morgan", "Priya Natarajan", "Tomás Ruiz", "Mia 🌸",
@@ -136,6 +132,7 @@ def generate(workdir: Path, scale: float = 1.0) -> dict[str, Path]:
 def _child_ours(path: Path, out: Path) -> dict:
     import pyarrow.parquet as pq
 
+    from commtrail.atomic import PARQUET_OPTIONS  # the options ingest writes staging files with
     from commtrail.blobs import DirBlobStore
     from commtrail.parsers import registry
     from commtrail.parsers.base import Owner, ParseContext, collect

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
