@@ -304,12 +304,33 @@ def test_date_order_setting_wins(tmp_path, order, first):
     assert iso(rows[0]) == first
 
 
-def test_date_order_setting_wins_over_evidence(tmp_path):
-    # 13/01 cannot be month/day: with MDY set, the lines that cannot be read are rejected, not guessed
+def test_given_order_never_overrides_what_the_file_proves(tmp_path):
+    # 13/01 cannot be a month: with MDY given, the file is still read as DMY, and a warning says why
     rows, rejects, report, _ = parse(tmp_path, "android_dmy_24h.txt", date_order="MDY")
-    assert (len(rows), len(rejects)) == (3, 1)
-    assert rejects[0].locator == "line 4" and rejects[0].reason.startswith("impossible date (read as MDY)")
-    assert iso(rows[1]) == "2024-12-01T09:16:00+00:00"
+    assert (len(rows), len(rejects)) == (4, 0)
+    assert report.warnings == [
+        "date_order MDY was given, but line 4 reads '13/01/2024, 22:47': its first number is above 12, so "
+        "it is the day, not the month; the file was read as DMY (by its content, not by the order given)."]
+    assert [iso(r) for r in rows[1:]] == ["2024-01-12T09:16:00+00:00", "2024-01-12T09:20:00+00:00",
+                                          "2024-01-13T22:47:00+00:00"]
+
+
+def test_given_dmy_on_a_file_that_proves_mdy(tmp_path):
+    # issue 13.3: --date-order DMY on "12/25/2023" used to reject two lines and store 5 January as 1 May
+    rows, rejects, report, _ = parse(tmp_path, "mdy_proven.txt", date_order="DMY")
+    assert (len(rows), len(rejects), len(report.warnings)) == (4, 0, 1)
+    assert "line 1 reads '12/24/2023, 21:00': its second number is above 12" in report.warnings[0]
+    assert [(iso(r), r["ts_local"], r["kind"], r["flags"]) for r in rows] == [
+        ("2023-12-24T21:00:00+00:00", "12/24/2023, 21:00", "message", []),
+        ("2023-12-25T09:30:00+00:00", "12/25/2023, 09:30", "message", []),
+        ("2023-12-25T09:45:00+00:00", "12/25/2023, 09:45", "message", []),
+        ("2024-01-05T18:00:00+00:00", "01/05/2024, 18:00", "message", [])]
+
+
+def test_given_order_that_agrees_with_the_file_is_silent(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "mdy_proven.txt", date_order="MDY")
+    assert (len(rows), len(rejects), report.warnings) == (4, 0, [])
+    assert iso(rows[3]) == "2024-01-05T18:00:00+00:00"
 
 
 def test_order_from_chronology_is_a_warning(tmp_path):
