@@ -38,6 +38,7 @@ class Wording:
     edited: tuple[str, ...]
     notices: tuple[str, ...]
     events: tuple[str, ...]
+    contact_notices: tuple[str, ...]
 
     @property
     def all_digits(self) -> str:
@@ -85,6 +86,7 @@ def wording() -> Wording:
         edited=tuple(markers["edited"]),
         notices=tuple(system["notices"]),
         events=tuple(system["events"]),
+        contact_notices=tuple(system["contact_notices"]),
     )
 
 
@@ -356,9 +358,9 @@ def looks_like_export(text: str) -> bool:
     return with_author and len(good) >= 2 and len(good) * 3 >= len(lines)
 
 
-def _event_alternatives(w: Wording) -> list[str]:
+def _alternatives(patterns) -> list[str]:
     inner = []
-    for p in w.events:
+    for p in patterns:
         p = p[1:] if p.startswith("^") else p
         p = p[:-1] if p.endswith("$") else p
         inner.append(f"(?:{p})")
@@ -368,10 +370,17 @@ def _event_alternatives(w: Wording) -> list[str]:
 @lru_cache(maxsize=1)
 def events_python_regex() -> str:
     """Python ``re``: the whole text is a group event (invisible marks already stripped)."""
-    return "^(?:" + "|".join(_event_alternatives(wording())) + ")$"
+    return "^(?:" + "|".join(_alternatives(wording().events)) + ")$"
 
 
 @lru_cache(maxsize=1)
 def events_re2() -> str:
     """RE2: the text is invisible marks, then a group event (iOS lines with the chat name as author)."""
-    return "^" + re2_class(wording().marks) + "+(?:" + "|".join(_event_alternatives(wording())) + ")$"
+    return "^" + re2_class(wording().marks) + "+(?:" + "|".join(_alternatives(wording().events)) + ")$"
+
+
+@lru_cache(maxsize=1)
+def contact_notices_re2() -> str:
+    """RE2: the text is invisible marks, then a notice iOS attributes to the contact."""
+    w = wording()
+    return "^" + re2_class(w.marks) + "+(?:" + "|".join(_alternatives(w.contact_notices)) + ")$"

@@ -126,7 +126,7 @@ class _Build:
         hits = np.flatnonzero(notice & has_author)
         chat_author = chat_name or (names[author[hits[0]]] if len(hits) else None)
         system |= ~has_author | notice
-        system |= self._chat_events(author, has_author, names, chat_author)
+        system |= self._attributed_notices(author, has_author, names, chat_author)
         message = ~system
 
         flags = np.zeros((n, len(FLAG_NAMES)), dtype=bool)
@@ -336,21 +336,27 @@ class _Build:
         pattern = _notices_regex(self.w)
         return np.concatenate([_bools(pc.match_substring_regex(c.body, pattern)) for c in self.chunks])
 
-    def _chat_events(self, author, has_author, names, chat_author) -> np.ndarray:
-        """Rows where the chat's own name stands as author and the text (after an invisible mark) is
-        a group event: iOS system lines."""
+    def _attributed_notices(self, author, has_author, names, chat_author) -> np.ndarray:
+        """Rows that name an author but are WhatsApp's own words, as iOS writes them: the text starts
+        with an invisible mark and is a notice about the contact (security code, business account,
+        blocked; any author), or a group event with the chat's own name as author."""
         out = np.zeros(len(author), dtype=bool)
-        chat_ids = np.array([i for i, nm in enumerate(names) if chat_author and nm == chat_author], dtype=np.int32)
-        if not len(chat_ids):
-            return out
-        events = wf.events_re2()
+        chat_ids = [i for i, nm in enumerate(names) if chat_author and nm == chat_author]
+        marked_start = "^" + wf.re2_class(self.w.marks)
+        notices, events = wf.contact_notices_re2(), wf.events_re2()
         start = 0
         for chunk in self.chunks:
             stop = start + len(chunk)
-            rows = np.flatnonzero(np.isin(author[start:stop], chat_ids) & has_author[start:stop])
+            rows = np.flatnonzero(has_author[start:stop])
             if len(rows):
-                ev = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), events))
-                out[start + rows[ev]] = True
+                rows = rows[_bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), marked_start))]
+            if len(rows):
+                texts = chunk.body.take(ws._idx(rows))
+                hit = _bools(pc.match_substring_regex(texts, notices))
+                if chat_ids:
+                    by_chat = np.isin(author[start + rows], chat_ids)
+                    hit |= by_chat & _bools(pc.match_substring_regex(texts, events))
+                out[start + rows[hit]] = True
             start = stop
         return out
 
@@ -639,14 +645,14 @@ def _marker_regexes(w: wf.Wording) -> dict[str, str]:
     pats = {
         "media": rf"^{mk}{alt(w.media_omitted)}$",
         "deleted": rf"^{mk}{alt(w.deleted)}\.?$",
-        "attached": (rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*[^<>\r\n]+>"
+        "attached": (rf"^{mk}(?:<{mk}\s*{alt(w.attached_ios)}{mk}\s*[:\x{{ff1a}}]\s*[^<>\r\n]+>"
                      rf"|[^\r\n<>]+ <{mk}{alt(w.attached_ios_suffix)}>"
                      rf"|[^\r\n]+? \({alt(w.attached_android)}\))"),
     }
     pats["any"] = f"(?:{pats['media']})|(?:{pats['deleted']})"
     pats["edited"] = rf"<{mk}{alt(w.edited)}{mk}>$"
     pats["attached_name"] = (
-        rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*(?P<n1>[^<>\r\n]+?)\s*>"
+        rf"^{mk}(?:<{mk}\s*{alt(w.attached_ios)}{mk}\s*[:\x{{ff1a}}]\s*(?P<n1>[^<>\r\n]+?)\s*>"
         rf"|(?P<n2>[^\r\n<>]+?) <{mk}{alt(w.attached_ios_suffix)}>"
         rf"|(?P<n3>[^\r\n]+?) \({alt(w.attached_android)}\))")
     return pats

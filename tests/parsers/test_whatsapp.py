@@ -494,3 +494,93 @@ def test_chunk_size_does_not_matter(tmp_path_factory, data, chunk):
         small = run_parser("whatsapp", data, make_ctx(tmp))
     assert small[0].drop(["ts_utc"]).to_pylist() == whole
     assert len(small[1]) == 0
+
+
+# --- other digits, right-to-left marks (issue 21.7) -------------------------------------------
+
+RLM = "\u200f"
+
+
+@pytest.mark.parametrize("name", ["android_ar_indic_digits.txt", "android_fa_persian_digits.txt",
+                                  "android_mr_devanagari_digits.txt", "ios_ar_rlm_marks.txt"])
+def test_sniff_other_digits_and_rtl(name):
+    assert registry.get("whatsapp").sniff((WA / name).read_bytes(), name)
+
+
+def test_arabic_indic_digits_android(tmp_path):
+    # "٢٤‏/٤‏/٢٠٢٢، ٢:٠٧ م": Arabic-Indic digits, RLM after day and month, Arabic comma, ص/م
+    rows, rejects, report, _ = parse(tmp_path, "android_ar_indic_digits.txt")
+    assert (len(rows), len(rejects), report.warnings, report.repairs) == (4, 0, [], 0)
+    assert [(iso(r), r["ts_local"], r["sender"], r["kind"], r["flags"]) for r in rows] == [
+        ("2022-04-24T13:07:00+00:00", f"٢٤{RLM}/٤{RLM}/٢٠٢٢، ٢:٠٧ م", "wa:Jordan Blake", "message", []),
+        ("2022-04-24T22:59:00+00:00", f"٢٤{RLM}/٤{RLM}/٢٠٢٢، ١١:٥٩\u00a0م", "wa:Sam Carter", "message", []),
+        ("2022-04-24T23:03:00+00:00", f"٢٥{RLM}/٤{RLM}/٢٠٢٢، ١٢:٠٣ ص", "wa:Jordan Blake", "message",
+         ["media_omitted"]),
+        ("2022-04-25T08:15:00+00:00", f"٢٥{RLM}/٤{RLM}/٢٠٢٢، ٩:١٥ ص", "wa:Jordan Blake", "message", [])]
+    # the text is byte-exact: a digit run in a continuation line is text, not a header
+    assert rows[3]["body"] == "سطر أول\nسطر ثان ١٢:٠٠"
+    assert (rows[0]["body"], rows[0]["ts_precision"], rows[0]["locator"]) == ("مرحبا", "min", "line 1")
+
+
+def test_persian_digits_and_a_solar_hijri_year(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "android_fa_persian_digits.txt")
+    assert (len(rows), len(rejects), report.warnings) == (2, 1, [])
+    assert [(iso(r), r["ts_local"]) for r in rows] == [
+        ("2023-05-13T20:04:00+00:00", "۲۰۲۳/۰۵/۱۳، ۲۱:۰۴"), ("2023-05-14T06:30:00+00:00", "۲۰۲۳/۰۵/۱۴، ۰۷:۳۰")]
+    # a year 1402 is never stored as a Gregorian date: the line is a reject with its raw text
+    assert (rejects[0].locator, rejects[0].reason) == ("line 3", "impossible date (read as YMD): '۱۴۰۲/۰۲/۲۴، ۰۸:۰۰'")
+    assert rejects[0].raw.startswith("۱۴۰۲/۰۲/۲۴، ۰۸:۰۰ - Jordan Blake: a Solar Hijri")
+
+
+def test_devanagari_digits_and_marathi_day_periods(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "android_mr_devanagari_digits.txt")
+    assert (len(rows), len(rejects), report.warnings) == (2, 0, [])
+    assert [brief(r) for r in rows] == [
+        ("2023-12-25T21:04:00+00:00", "२५/१२/२३, ९:०४ म.उ.", "wa:Jordan Blake", "नमस्कार"),
+        ("2023-12-26T00:30:00+00:00", "२६/१२/२३, १२:३० म.पू.", "wa:Sam Carter", "थांबा")]
+
+
+def test_ios_arabic_rlm_inside_the_date(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "ios_ar_rlm_marks.txt", source_path="_chat.txt")
+    assert (len(rows), len(rejects), report.warnings) == (4, 0, [])
+    assert [(iso(r), r["ts_local"], r["kind"], r["sender_raw"], r["flags"]) for r in rows] == [
+        ("2022-03-18T14:56:01+00:00", f"18{RLM}/3{RLM}/2022، 14:56:01", "system", "Jordan Blake", []),
+        ("2022-03-27T20:41:35+00:00", f"27{RLM}/3{RLM}/2022، 21:41:35", "message", "Sam Carter", []),
+        ("2022-03-27T20:41:55+00:00", f"27{RLM}/3{RLM}/2022، 21:41:55", "message", "Jordan Blake",
+         ["media_omitted"]),
+        ("2022-04-28T19:17:30+00:00", f"28{RLM}/4{RLM}/2022، 20:17:30", "system", "Jordan Blake", [])]
+    assert rows[3]["body"] == f"{RLM}{RLM}تغيّر رمز أمانك المُستخدَم مع Jordan. {RLM}انقر هنا لمعرفة المزيد."
+    assert rows[3]["sender"] is None and rows[3]["direction"] == "unknown"
+
+
+# --- iOS notices written as if the contact sent them (issue 21.8) -------------------------------
+
+def test_ios_notices_attributed_to_a_contact_are_system(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "ios_contact_notices.txt", source_path="_chat.txt")
+    assert (len(rows), len(rejects), report.warnings) == (11, 0, [])
+    assert [r["kind"] for r in rows] == ["system"] + ["message"] * 6 + ["system"] * 3 + ["message"]
+    notices = rows[7:10]
+    assert [(r["sender_raw"], r["sender"], r["direction"], r["flags"]) for r in notices] == [
+        ("Chris Unknown", None, "unknown", []), ("Acme Deliveries", None, "unknown", []),
+        ("Jordan Blake", None, "unknown", [])]
+    assert iso(notices[0]) == "2024-03-13T09:00:00+00:00"
+    # the same words typed by a person (no mark before them) stay a message; a one-off author in a
+    # group chat is what looks like a forged header, so only that line carries the flag
+    assert (rows[10]["sender"], rows[10]["flags"]) == ("wa:Pat Visitor", ["header_like_body"])
+    assert [r["flags"] for r in rows[:10]] == [[]] * 10
+
+
+# --- media, attachment and deleted markers in more languages (issue 21.9) -----------------------
+
+def test_markers_in_eight_more_languages(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "markers_more_languages.txt")
+    assert (len(rows), len(rejects), report.warnings) == (19, 0, [])
+    assert [r["flags"] for r in rows] == ([["media_omitted"]] * 12 + [["attachment_missing"]] * 4
+                                          + [["deleted"]] * 2 + [[]])
+    assert [r["body"] for r in rows[:8]] == [
+        "<メディアなし>", "<省略多媒体文件>", "<미디어 파일 제외됨>", "<Без медиафайлов>", "<Medya dahil edilmedi>",
+        "<تم استبعاد الوسائط>", "<मीडिया के बिना>", "<Media tidak disertakan>"]
+    assert [r["attachments"][0]["name"] for r in rows[12:16]] == [
+        "IMG-20240401-WA0001.jpg", "00000012-PHOTO-2024-04-01-10-13-00.jpg",
+        "00000013-PHOTO-2024-04-01-10-14-00.jpg", "DOC-20240401-WA0002.pdf"]
+    assert iso(rows[0]) == "2024-04-13T09:00:00+00:00" and rows[0]["kind"] == "message"
