@@ -135,6 +135,7 @@ class _Build:
         backwards = np.zeros(n, dtype=bool)
         backwards[1:] = local_us[1:] < local_us[:-1]
         flags[:, F_ORDER] = backwards
+        pasted = self._pasted_runs(chunks, backwards, message)
         line = np.concatenate([c.line for c in chunks])
         nlines = np.concatenate([c.nlines for c in chunks])
         for chunk in chunks:
@@ -156,7 +157,7 @@ class _Build:
         regulars = int((counts >= 2).sum())
         unexpected = np.array([counts[i] == 1 and regulars >= 2 and not is_owner[i]
                                and names[i] != chat_author for i in range(len(names))], dtype=bool)
-        flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont) & message
+        flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont | pasted) & message
 
         self.ts_utc = np.empty(n, dtype=np.int64)
         self.tz_codes = np.empty(n, dtype=np.int8)
@@ -304,6 +305,24 @@ class _Build:
             kept.append(chunk)
             start = stop
         return [c for c in kept if len(c)]
+
+    def _pasted_runs(self, chunks: list[ws.Chunk], backwards: np.ndarray, message: np.ndarray) -> np.ndarray:
+        """Rows in a run of header lines of another shape that starts back in time: a chat pasted
+        into a message, not a phone's locale change (after which the times go on). Flagged, and said."""
+        if len(self.formats) == 1:
+            return np.zeros(len(backwards), dtype=bool)
+        shape = np.concatenate([c.fmt_idx for c in chunks])
+        change = np.ones(len(shape), dtype=bool)
+        change[1:] = shape[1:] != shape[:-1]
+        starts = np.flatnonzero(change)
+        suspect = backwards[starts] & (starts > 0)
+        rows = suspect[np.cumsum(change) - 1] & message
+        if rows.any():
+            lines = np.concatenate([c.line for c in chunks])[starts[suspect]].tolist()
+            self.ctx.report.warn(f"{int(rows.sum())} message(s) in a run of header lines of another shape that "
+                                 f"starts back in time (line {_some(lines)}) may be a chat pasted into a "
+                                 "message; they were read as messages and flagged header_like_body.")
+        return rows
 
     # -- names and system lines ---------------------------------------------------------------
 

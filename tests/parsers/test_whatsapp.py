@@ -584,3 +584,69 @@ def test_markers_in_eight_more_languages(tmp_path):
         "IMG-20240401-WA0001.jpg", "00000012-PHOTO-2024-04-01-10-13-00.jpg",
         "00000013-PHOTO-2024-04-01-10-14-00.jpg", "DOC-20240401-WA0002.pdf"]
     assert iso(rows[0]) == "2024-04-13T09:00:00+00:00" and rows[0]["kind"] == "message"
+
+
+# --- two header shapes in one chat (issue 21.10) ------------------------------------------------
+
+LOCALE_CHANGE = [
+    ("2023-12-20T21:04:00+00:00", "20/12/2023, 21:04", "wa:Jordan Blake", "first, from the UK settings"),
+    ("2023-12-21T08:10:00+00:00", "21/12/2023, 08:10", "wa:Sam Carter", "please stop"),
+    ("2023-12-22T23:59:00+00:00", "22/12/2023, 23:59", "wa:Jordan Blake", "why"),
+    ("2023-12-24T21:04:00+00:00", "12/24/23, 9:04 PM", "wa:Jordan Blake", "new phone settings"),
+    ("2023-12-25T00:03:00+00:00", "12/25/23, 12:03 AM", "wa:Jordan Blake", "merry christmas"),
+    ("2023-12-25T10:30:00+00:00", "12/25/23, 10:30 AM", "wa:Sam Carter", "stop"),
+    ("2024-01-02T19:15:00+00:00", "1/2/24, 7:15 PM", "wa:Jordan Blake", "happy new year")]
+
+
+def test_locale_change_reads_each_line_in_its_own_shape(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "locale_change.txt")
+    assert (len(rows), len(rejects)) == (7, 0)
+    assert [brief(r) for r in rows] == LOCALE_CHANGE
+    assert [(r["kind"], r["flags"], r["locator"]) for r in rows] == [
+        ("message", [], f"line {i}") for i in range(1, 8)]
+    assert report.warnings == [
+        "header lines in more than one date/time shape (a phone's locale changed?); each line was read in its "
+        "own shape: NN/NN/YY, HH:MM[:SS] AM/PM - Name:; NN/NN/YYYY, HH:MM[:SS] - Name:."]
+
+
+def test_second_shape_found_after_the_sample(tmp_path, monkeypatch):
+    # the sample sees only the UK lines; the US lines are found while scanning, in small chunks
+    monkeypatch.setattr(ws, "SAMPLE_LINES", 3)
+    monkeypatch.setattr(ws, "CHUNK", 64)
+    monkeypatch.setattr(ws, "SAMPLE_BYTES", 64)
+    rows, rejects, report, _ = parse(tmp_path, "locale_change.txt")
+    assert (len(rows), len(rejects)) == (7, 0)
+    assert [brief(r) for r in rows] == LOCALE_CHANGE
+    assert report.warnings == [
+        "header lines in more than one date/time shape (a phone's locale changed?); each line was read in its "
+        "own shape: NN/NN/YYYY, HH:MM[:SS] - Name:; NN/NN/YY, HH:MM[:SS] AM/PM - Name:."]
+
+
+def test_second_shape_that_cannot_settle_its_order_stays_text(tmp_path):
+    # two US-style lines whose numbers are all 12 or below: their own lines cannot tell 1/2 from 2/1
+    data = ("20/03/2024, 10:00 - Jordan Blake: one\n"
+            "1/2/24, 7:15 PM - Jordan Blake: pasted\n"
+            "1/3/24, 7:16 PM - Sam Carter: pasted too\n"
+            "21/03/2024, 10:03 - Sam Carter: two\n"
+            "22/03/2024, 10:04 - Jordan Blake: three\n").encode()
+    table, rejects, report = run_parser("whatsapp", data, make_ctx(tmp_path, timezone="Europe/London"))
+    assert (table.num_rows, len(rejects)) == (3, 0)
+    assert table.column("body")[0].as_py() == ("one\n1/2/24, 7:15 PM - Jordan Blake: pasted\n"
+                                               "1/3/24, 7:16 PM - Sam Carter: pasted too")
+    assert table.column("flags")[0].as_py() == ["header_like_body"]
+    assert "do not settle their own day/month order" in report.warnings[0]
+
+
+def test_a_run_of_another_shape_back_in_time_is_flagged(tmp_path):
+    # a locale change goes on in time; a block of another shape that starts in the past is a paste
+    rows, rejects, report, _ = parse(tmp_path, "pasted_other_shape.txt")
+    assert (len(rows), len(rejects), len(report.warnings)) == (5, 0, 2)
+    assert [(iso(r), r["sender"], r["flags"]) for r in rows] == [
+        ("2024-01-13T22:20:00+00:00", "wa:Jordan Blake", []),
+        ("2024-01-13T22:22:00+00:00", "wa:Jordan Blake", []),
+        ("2023-12-19T08:00:00+00:00", "wa:Alex Doe", ["header_like_body", "time_out_of_order"]),
+        ("2023-12-19T08:01:00+00:00", "wa:Sam Carter", ["header_like_body"]),
+        ("2024-01-13T22:30:00+00:00", "wa:Sam Carter", [])]
+    assert report.warnings[1] == (
+        "2 message(s) in a run of header lines of another shape that starts back in time (line 3) may be a "
+        "chat pasted into a message; they were read as messages and flagged header_like_body.")
