@@ -1,14 +1,17 @@
 """WhatsApp "Export chat" text files (Android and iOS, every locale shape FORMATS.md lists).
 
 The header shape (date order aside) is found from a sample of lines; then the whole file is parsed
-vectorised (see ``_whatsapp_scan``): one RE2 pattern over the lines, numpy for offsets, dates and
-times, pandas for the time zone. Day/month order is decided from the whole file before anything is
-yielded: a field above 12 settles it, else chronology (a field that goes backwards within a year
-is not the month), else the file is refused with :class:`DateOrderAmbiguous` unless
-``ctx.date_order`` is set (it always wins).
+vectorised (see ``_whatsapp_scan``): one RE2 pattern per header shape over the lines, numpy for
+offsets, dates and times, pandas for the time zone. A chat whose header lines come in more than one
+shape (a phone's locale changed) reads each line in its own shape when that shape stands alone
+(``_whatsapp_format.stands_alone``); other shapes stay message text. Day/month order is decided per
+shape from the whole file before anything is yielded: what the lines prove (the year first, a field
+above 12) wins, and a date order the user gave (``ctx.date_order``) applies only where they cannot
+tell; else chronology (a field that goes backwards within a year is not the month), else the file
+is refused with :class:`DateOrderAmbiguous`.
 
-Wording (day-period words, system notices, media / deleted / edited markers, file-name prefixes)
-lives in ``commtrail/data/whatsapp_markers.toml``.
+Wording (digits, day-period words, system notices, media / deleted / edited markers, file-name
+prefixes) lives in ``commtrail/data/whatsapp_markers.toml``.
 """
 
 from __future__ import annotations

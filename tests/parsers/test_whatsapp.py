@@ -650,3 +650,28 @@ def test_a_run_of_another_shape_back_in_time_is_flagged(tmp_path):
     assert report.warnings[1] == (
         "2 message(s) in a run of header lines of another shape that starts back in time (line 3) may be a "
         "chat pasted into a message; they were read as messages and flagged header_like_body.")
+
+
+@pytest.mark.parametrize("how", ["--date-order", "case.toml"])
+def test_given_order_on_the_command_line_or_in_case_toml(tmp_path, capsys, how):
+    from commtrail.case import Case
+    from commtrail.cli import main
+    from commtrail.timeline.master import read_master
+    from tests.conftest import CASE_TOML
+
+    case = tmp_path / "case"
+    case.mkdir()
+    toml = CASE_TOML if how == "--date-order" else CASE_TOML.replace(
+        'phone_region = "GB"\n', 'phone_region = "GB"\ndate_order = "DMY"\n', 1)
+    (case / "case.toml").write_text(toml, encoding="utf-8")
+    chat = tmp_path / "WhatsApp Chat with Jordan.txt"
+    chat.write_bytes((WA / "mdy_proven.txt").read_bytes())
+    args = ["ingest", str(case), str(chat)] + (["--date-order", "DMY"] if how == "--date-order" else [])
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"Warning: {chat}: date_order DMY was given, but line 1 reads '12/24/2023, 21:00': its second "
+            "number is above 12, so it is the day, not the month; the file was read as MDY") in out
+    master = read_master(Case(case)).to_pylist()
+    assert sorted((m["ts_utc"].isoformat(), m["body"]) for m in master) == [
+        ("2023-12-24T21:00:00+00:00", "Merry Christmas Eve"), ("2023-12-25T09:30:00+00:00", "Answer me"),
+        ("2023-12-25T09:45:00+00:00", "Please stop."), ("2024-01-05T18:00:00+00:00", "Are you ignoring me?")]
