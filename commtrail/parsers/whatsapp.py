@@ -154,12 +154,13 @@ class _Build:
         owner_names = {_strip_marks(x, self.w) for x in ctx.owner.whatsapp_names}
         is_owner = np.array([nm in owner_names for nm in names], dtype=bool)
         # "An author not otherwise seen": one message only, in a chat where at least two other
-        # people wrote more than once (in a two-person chat both are expected), and neither the
-        # owner nor the chat's own name.
+        # people wrote more than once (in a two-person chat both are expected), neither the owner
+        # nor the chat's own name, and not named by a system line (someone added, who joined).
         counts = np.bincount(author[message], minlength=len(names))
         regulars = int((counts >= 2).sum())
         unexpected = np.array([counts[i] == 1 and regulars >= 2 and not is_owner[i]
                                and names[i] != chat_author for i in range(len(names))], dtype=bool)
+        self._drop_named_in_system_lines(unexpected, names, system)
         flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont | pasted) & message
 
         self.ts_utc = np.empty(n, dtype=np.int64)
@@ -188,6 +189,8 @@ class _Build:
         cannot tell; else chronology, else the file is refused."""
         ctx, fmt = self.ctx, self.formats[fi]
         user = (ctx.date_order or "").strip().upper() or None
+        if not rows.any():
+            return "DMY"       # a shape whose lines all matched an earlier one: nothing to read
         lines = np.concatenate([c.line for c in chunks])[rows]
         dts = _RowText(chunks, rows)
         if fmt.years == "first4":
@@ -308,6 +311,22 @@ class _Build:
             kept.append(chunk)
             start = stop
         return [c for c in kept if len(c)]
+
+    def _drop_named_in_system_lines(self, unexpected: np.ndarray, names: list[str], system: np.ndarray) -> None:
+        """Clear ``unexpected`` for names that a system line of the chat mentions."""
+        cand = [i for i in np.flatnonzero(unexpected).tolist() if names[i]]
+        start = 0
+        for chunk in self.chunks:
+            if not cand:
+                return
+            rows = np.flatnonzero(system[start:start + len(chunk)])
+            start += len(chunk)
+            if not len(rows):
+                continue
+            texts = chunk.body.take(ws._idx(rows))
+            named = [i for i in cand if pc.any(pc.match_substring(texts, names[i])).as_py()]
+            unexpected[named] = False
+            cand = [i for i in cand if i not in named]
 
     def _pasted_runs(self, chunks: list[ws.Chunk], backwards: np.ndarray, message: np.ndarray) -> np.ndarray:
         """Rows in a run of header lines of another shape that starts back in time: a chat pasted
@@ -695,8 +714,9 @@ def _note_shapes(detection: wf.Detection, formats: list[wf.HeaderFormat], ctx: P
     if left:
         ctx.report.warn(f"header lines in more than one date/time shape; read as {formats[0].describe()} "
                         f"({detection.shapes[formats[0]]} of {detection.matched} sampled headers); lines of "
-                        f"other shapes ({left} in the sample) do not settle their own day/month order or "
-                        "name no author, so they stay inside message text.")
+                        f"other shapes ({left} in the sample) cannot be read on their own (they do not settle "
+                        "their own day/month order, name no author, or end in a bare space), so they stay "
+                        "inside message text.")
 
 
 class _RowText:

@@ -675,3 +675,17 @@ def test_given_order_on_the_command_line_or_in_case_toml(tmp_path, capsys, how):
     assert sorted((m["ts_utc"].isoformat(), m["body"]) for m in master) == [
         ("2023-12-24T21:00:00+00:00", "Merry Christmas Eve"), ("2023-12-25T09:30:00+00:00", "Answer me"),
         ("2023-12-25T09:45:00+00:00", "Please stop."), ("2024-01-05T18:00:00+00:00", "Are you ignoring me?")]
+
+
+def test_one_message_author_named_by_a_system_line_is_not_flagged(tmp_path):
+    data = ("13/03/2024, 10:00 - Jordan Blake: hello all\n"
+            "13/03/2024, 10:01 - Sam Carter: hi\n"
+            "13/03/2024, 10:02 - Jordan Blake: meeting at 6\n"
+            "13/03/2024, 10:03 - Sam Carter: ok\n"
+            "13/03/2024, 10:04 - Jordan Blake added Pat Visitor\n"
+            "13/03/2024, 10:05 - Pat Visitor: thanks for adding me\n"
+            "13/03/2024, 10:06 - Chris Unknown: nobody added me\n").encode()
+    table, rejects, report = run_parser("whatsapp", data, make_ctx(tmp_path, timezone="Europe/London"))
+    assert (table.num_rows, len(rejects), report.warnings) == (7, 0, [])
+    assert table.column("kind").to_pylist() == ["message"] * 4 + ["system", "message", "message"]
+    assert table.column("flags").to_pylist() == [[]] * 6 + [["header_like_body"]]
