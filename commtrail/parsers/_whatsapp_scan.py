@@ -129,9 +129,8 @@ class Scanner:
         self.end_bytes = [len(f.end.encode("utf-8")) for f in formats]
         self.period_patterns = [f.re2_period_patterns() if f.period else None for f in formats]
         self.bracket = np.array([f.bracket for f in formats], dtype=bool)
-        self.digit_map = [(ch, str(i)) for f in formats if f.digits
-                          for i, ch in enumerate(w.digit_sets[f.digits])]
-        self.digit_map = sorted(set(self.digit_map))
+        self.digit_map = sorted({(ch, str(i)) for f in formats if f.digits
+                                 for i, ch in enumerate(w.digit_sets[f.digits])})
 
     # -- the chunk loop -------------------------------------------------------------------
 
