@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -24,6 +24,8 @@ DATA_FILE = "whatsapp_markers.toml"
 class Wording:
     marks: tuple[str, ...]
     spaces: tuple[str, ...]
+    digit_sets: tuple[str, ...]     # "0123456789" first, then other scripts' digits in order 0-9
+    commas: tuple[str, ...]
     datetime_words: tuple[str, ...]
     am: tuple[str, ...]
     pm: tuple[str, ...]
@@ -36,6 +38,18 @@ class Wording:
     edited: tuple[str, ...]
     notices: tuple[str, ...]
     events: tuple[str, ...]
+    contact_notices: tuple[str, ...]
+
+    @property
+    def all_digits(self) -> str:
+        return "".join(self.digit_sets)
+
+    def digit_set_of(self, ch: str) -> int:
+        """Index of the digit set holding ``ch`` (0, ASCII, when none does)."""
+        for i, digits in enumerate(self.digit_sets):
+            if ch in digits:
+                return i
+        return 0
 
     def period_key(self, word: str) -> str:
         """A day-period word reduced for lookup: no spaces of any kind, lower case."""
@@ -58,6 +72,8 @@ def wording() -> Wording:
     return Wording(
         marks=tuple(header["invisible_marks"]),
         spaces=tuple(header["spaces"]),
+        digit_sets=tuple(header["digits"]),
+        commas=tuple(header["commas"]),
         datetime_words=tuple(header["datetime_words"]),
         am=tuple(period["am"]),
         pm=tuple(period["pm"]),
@@ -70,6 +86,7 @@ def wording() -> Wording:
         edited=tuple(markers["edited"]),
         notices=tuple(system["notices"]),
         events=tuple(system["events"]),
+        contact_notices=tuple(system["contact_notices"]),
     )
 
 
@@ -104,20 +121,25 @@ def words_alternation(words, space_pattern: str) -> str:
 
 @lru_cache(maxsize=1)
 def generic_regex() -> re.Pattern[str]:
-    """Any header shape commtrail knows, with named groups for the parts that vary."""
+    """Any header shape commtrail knows, with named groups for the parts that vary.
+
+    Digits of any set in the data file; invisible marks (RLM...) may stand around the date's
+    separators and the time, as right-to-left locales write them."""
     w = wording()
     mk = py_class(w.marks) + "*"
     sp = py_class(w.spaces)
+    d = py_class(w.all_digits)
+    comma = py_class(w.commas)
     period = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
     joinwords = words_alternation(w.datetime_words, sp)
     pattern = (
         rf"^{mk}(?P<br>\[)?{mk}"
-        r"(?P<d1>[0-9]{1,4})(?P<ds>[./-])(?P<dsp> )?(?P<d2>[0-9]{1,2})(?P=ds)(?(dsp) )"
-        r"(?P<d3>[0-9]{1,4})(?P<dd>\.)?"
-        rf"(?P<join>,{sp}?|{sp}{joinwords}{sp}|{sp}|,)"
-        rf"(?:(?P<pb>{period}){sp}?)?"
-        r"(?P<H>[0-9]{1,2})(?P<ts>[:.])(?P<M>[0-9]{2})(?:(?P=ts)(?P<S>[0-9]{2}))?"
-        rf"(?:{sp}?(?P<pa>{period}))?"
+        rf"(?P<d1>{d}{{1,4}}){mk}(?P<ds>[./-]){mk}(?P<dsp> )?{mk}(?P<d2>{d}{{1,2}}){mk}(?P=ds){mk}(?(dsp) ){mk}"
+        rf"(?P<d3>{d}{{1,4}})(?P<dd>\.)?{mk}"
+        rf"(?P<join>{comma}{sp}?|{sp}{joinwords}{sp}|{sp}|{comma}){mk}"
+        rf"(?:(?P<pb>{period}){sp}?{mk})?"
+        rf"(?P<H>{d}{{1,2}})(?P<ts>[:.])(?P<M>{d}{{2}})(?:(?P=ts)(?P<S>{d}{{2}}))?"
+        rf"(?:{mk}{sp}?{mk}(?P<pa>{period}))?{mk}"
         rf"(?P<end>(?(br)\]{sp}?|(?:\.?{sp}+[-\u2013]{sp}|:{sp}|{sp})))"
         r"(?P<rest>.*)$"
     )
@@ -130,9 +152,11 @@ def generic_re2() -> str:
     w = wording()
     mk = re2_class(w.marks) + "*"
     sp = re2_class(w.spaces)
+    d = re2_class(w.all_digits)
+    comma = re2_class(w.commas)
     period = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
-    return (rf"^{mk}\[?{mk}\d{{1,4}}[./-] ?\d{{1,2}}[./-] ?\d{{1,4}}\.?(?:,?{sp}?|{sp}\S{{1,6}}{sp})"
-            rf"(?:{period}{sp}?)?\d{{1,2}}[:.]\d{{2}}")
+    return (rf"^{mk}\[?{mk}{d}{{1,4}}{mk}[./-]{mk} ?{mk}{d}{{1,2}}{mk}[./-]{mk} ?{mk}{d}{{1,4}}\.?{mk}"
+            rf"(?:{comma}?{sp}?|{sp}\S{{1,6}}{sp}){mk}(?:{period}{sp}?{mk})?{d}{{1,2}}[:.]{d}{{2}}")
 
 
 # --- the shape of a header ---------------------------------------------------------------------
@@ -150,6 +174,7 @@ class HeaderFormat:
     period: str | None     # None (24-hour), "after" or "before" the time
     time_sep: str          # ":" or "."
     end: str               # after the time, as written: "] ", " - ", ": ", ". - ", " " ...
+    digits: int = 0        # index of the digit set (0: ASCII; Arabic-Indic, Persian, Devanagari...)
 
     @property
     def end_kind(self) -> str:
@@ -175,24 +200,32 @@ class HeaderFormat:
         elif self.period == "before":
             time = "AM/PM " + time
         text = "".join(" " if ch in "\u00a0\u202f" else ch for ch in date + self.join + time + self.end)
-        return ("[" if self.bracket else "") + text + "Name:"
+        script = f" (digits {wording().digit_sets[self.digits][:3]}...)" if self.digits else ""
+        return ("[" if self.bracket else "") + text + "Name:" + script
+
+    def digit_re2(self) -> str:
+        """RE2 for one digit of this shape's digit set."""
+        return r"\d" if self.digits == 0 else re2_class(wording().digit_sets[self.digits])
 
     def _datetime_re2(self, with_period_group: bool) -> str:
         w = wording()
         sp = re2_class(w.spaces)
-        d_first = r"\d{4}" if self.years == "first4" else r"\d{1,2}"
-        d_last = r"\d{1,2}" if self.years == "first4" else (r"\d{4}" if self.years == "last4" else r"\d{2}")
-        sep = esc(self.date_sep) + (" ?" if self.date_sep_space else "")
-        date = d_first + sep + r"\d{1,2}" + sep + d_last + (r"\." if self.date_trailing_dot else "")
-        join = "".join(sp if ch in w.spaces else esc(ch) for ch in self.join)
+        mk = re2_class(w.marks) + "*"
+        d = self.digit_re2()
+        d_first = d + "{4}" if self.years == "first4" else d + "{1,2}"
+        d_last = d + ("{1,2}" if self.years == "first4" else ("{4}" if self.years == "last4" else "{2}"))
+        sep = mk + esc(self.date_sep) + mk + (" ?" + mk if self.date_sep_space else "")
+        date = d_first + sep + d + "{1,2}" + sep + d_last + (r"\." if self.date_trailing_dot else "") + mk
+        join = "".join(sp if ch in w.spaces else esc(ch) for ch in self.join) + mk
         ts = esc(self.time_sep)
-        time = rf"\d{{1,2}}{ts}\d{{2}}(?:{ts}\d{{2}})?"
+        time = rf"{d}{{1,2}}{ts}{d}{{2}}(?:{ts}{d}{{2}})?"
         if self.period:
             period = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
             if with_period_group:
                 period = f"(?P<period>{period})"
-            time = f"{period}{sp}?{time}" if self.period == "before" else f"{time}{sp}?{period}"
-        return date + join + time
+            time = (f"{period}{sp}?{mk}{time}" if self.period == "before"
+                    else f"{time}{mk}{sp}?{mk}{period}")
+        return date + join + time + mk
 
     def _prefix_re2(self) -> str:
         mk = re2_class(wording().marks) + "*"
@@ -211,12 +244,15 @@ class HeaderFormat:
         """RE2 patterns over the date/time text: (any day-period word, a PM word)."""
         w = wording()
         sp = re2_class(w.spaces)
+        mk = re2_class(w.marks) + "*"
+        d = self.digit_re2()
         anyp = "(?i:" + words_alternation(w.am + w.pm, sp) + ")"
         pm = "(?i:" + words_alternation(w.pm, sp) + ")"
         if self.period == "before":
-            tail = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?$"
-            return anyp + f"{sp}?" + tail, pm + f"{sp}?" + tail
-        return f"\\d{sp}?" + anyp + "$", f"\\d{sp}?" + pm + "$"
+            tail = f"{sp}?{mk}{d}{{1,2}}[:.]{d}{{2}}(?:[:.]{d}{{2}})?{mk}$"
+            return anyp + tail, pm + tail
+        head = f"{d}{mk}{sp}?{mk}"
+        return head + anyp + mk + "$", head + pm + mk + "$"
 
 
 def _signature(m: re.Match[str]) -> HeaderFormat | None:
@@ -236,7 +272,7 @@ def _signature(m: re.Match[str]) -> HeaderFormat | None:
     period = "before" if m["pb"] else ("after" if m["pa"] else None)
     return HeaderFormat(bracket=bool(m["br"]), date_sep=m["ds"], date_sep_space=bool(m["dsp"]),
                         date_trailing_dot=bool(m["dd"]), years=years, join=m["join"], period=period,
-                        time_sep=m["ts"], end=m["end"])
+                        time_sep=m["ts"], end=m["end"], digits=wording().digit_set_of(d1[0]))
 
 
 @dataclass
@@ -244,27 +280,64 @@ class Detection:
     fmt: HeaderFormat | None
     matched: int                  # sample lines that look like a header of some shape
     shapes: Counter               # HeaderFormat -> count
+    others: list[HeaderFormat] = field(default_factory=list)   # more shapes read on their own
+
+
+MIN_SHAPE_LINES = 2   # a shape seen on one line only is more likely text pasted into a message
+
+
+def _shape_matches(lines) -> dict[HeaderFormat, list[re.Match[str]]]:
+    rx = generic_regex()
+    found: dict[HeaderFormat, list[re.Match[str]]] = {}
+    for line in lines:
+        m = rx.match(line)
+        sig = _signature(m) if m else None
+        if sig is not None:
+            found.setdefault(sig, []).append(m)
+    return found
+
+
+def _by_count(found: dict) -> list:
+    """Shapes, most common first; ties broken by a stable key (never by dict order)."""
+    return sorted(found, key=lambda sig: (-len(found[sig]), repr(sig)))
+
+
+def stands_alone(sig: HeaderFormat, matches: list[re.Match[str]]) -> bool:
+    """Can lines of this shape be read as headers beside another shape?
+
+    Only when nothing about them is left to guess: the shape ends with a literal (" - ", "] ",
+    ": "; a bare space could be any sentence), at least MIN_SHAPE_LINES of its lines name an
+    author, and its own lines settle the day/month order (the year first, or a day above 12 in
+    one position and never in the other)."""
+    if sig.end_kind == "space":
+        return False
+    authored = sum(1 for m in matches if ": " in m["rest"] or m["rest"].endswith(":"))
+    if authored < MIN_SHAPE_LINES:
+        return False
+    if sig.years == "first4":
+        return True
+    over_a = any(int(m["d1"]) > 12 for m in matches)
+    over_b = any(int(m["d2"]) > 12 for m in matches)
+    return over_a != over_b
 
 
 def detect(lines) -> Detection:
-    """The most common header shape among ``lines`` (a sample of the file's lines)."""
-    rx = generic_regex()
-    shapes: Counter = Counter()
-    matched = 0
-    for line in lines:
-        m = rx.match(line)
-        if not m:
-            continue
-        sig = _signature(m)
-        if sig is None:
-            continue
-        matched += 1
-        shapes[sig] += 1
-    if not shapes:
-        return Detection(None, 0, shapes)
-    # Most common first; ties broken by a stable key so the choice never depends on dict order.
-    best = sorted(shapes.items(), key=lambda kv: (-kv[1], repr(kv[0])))[0][0]
-    return Detection(best, matched, shapes)
+    """The most common header shape among ``lines`` (a sample of the file's lines), and the other
+    shapes among them that stand alone (see :func:`stands_alone`)."""
+    found = _shape_matches(lines)
+    if not found:
+        return Detection(None, 0, Counter())
+    order = _by_count(found)
+    best = order[0]
+    others = [sig for sig in order[1:] if stands_alone(sig, found[sig])]
+    shapes = Counter({sig: len(ms) for sig, ms in found.items()})
+    return Detection(best, sum(shapes.values()), shapes, others)
+
+
+def new_shapes(lines, known) -> list[HeaderFormat]:
+    """Shapes of ``lines`` (header-like lines inside messages) not in ``known`` that stand alone."""
+    found = _shape_matches(lines)
+    return [sig for sig in _by_count(found) if sig not in known and stands_alone(sig, found[sig])]
 
 
 def looks_like_export(text: str) -> bool:
@@ -285,9 +358,9 @@ def looks_like_export(text: str) -> bool:
     return with_author and len(good) >= 2 and len(good) * 3 >= len(lines)
 
 
-def _event_alternatives(w: Wording) -> list[str]:
+def _alternatives(patterns) -> list[str]:
     inner = []
-    for p in w.events:
+    for p in patterns:
         p = p[1:] if p.startswith("^") else p
         p = p[:-1] if p.endswith("$") else p
         inner.append(f"(?:{p})")
@@ -297,10 +370,17 @@ def _event_alternatives(w: Wording) -> list[str]:
 @lru_cache(maxsize=1)
 def events_python_regex() -> str:
     """Python ``re``: the whole text is a group event (invisible marks already stripped)."""
-    return "^(?:" + "|".join(_event_alternatives(wording())) + ")$"
+    return "^(?:" + "|".join(_alternatives(wording().events)) + ")$"
 
 
 @lru_cache(maxsize=1)
 def events_re2() -> str:
     """RE2: the text is invisible marks, then a group event (iOS lines with the chat name as author)."""
-    return "^" + re2_class(wording().marks) + "+(?:" + "|".join(_event_alternatives(wording())) + ")$"
+    return "^" + re2_class(wording().marks) + "+(?:" + "|".join(_alternatives(wording().events)) + ")$"
+
+
+@lru_cache(maxsize=1)
+def contact_notices_re2() -> str:
+    """RE2: the text is invisible marks, then a notice iOS attributes to the contact."""
+    w = wording()
+    return "^" + re2_class(w.marks) + "+(?:" + "|".join(_alternatives(w.contact_notices)) + ")$"

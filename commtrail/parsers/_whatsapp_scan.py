@@ -40,6 +40,7 @@ class Chunk:
     """The messages found in one chunk of the file."""
 
     prefix: tuple             # (rows, texts): rows whose header has invisible marks, the text before the date
+    fmt_idx: np.ndarray       # int8: index of the row's header shape in ``Scan.formats``
     dt: pa.Array              # date/time exactly as written (ts_local)
     author_idx: np.ndarray    # int32 index into ``author_names`` (the name as written; "" = none)
     author_names: list[str]
@@ -61,6 +62,7 @@ class Chunk:
 
 @dataclass
 class Scan:
+    formats: list[wf.HeaderFormat] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     pre_header: list[tuple[int, str]] = field(default_factory=list)
     repaired_lines: list[int] = field(default_factory=list)
@@ -98,17 +100,12 @@ def sample_lines(data: bytes, eof: bool) -> list[str]:
 
 
 class Scanner:
-    """Reads one export whose header shape is known."""
+    """Reads one export whose header shapes are known (more stand-alone shapes found in the
+    text are added as they show up, see ``_find_shapes``)."""
 
-    def __init__(self, fmt: wf.HeaderFormat) -> None:
+    def __init__(self, formats: list[wf.HeaderFormat]) -> None:
         w = wf.wording()
-        self.fmt = fmt
-        self.match_pattern = fmt.re2_match_pattern()
-        self.pre_pattern = fmt.re2_pre_pattern() if fmt.end_kind == "space" else None
-        self.end = fmt.end
-        self.end_bytes = len(fmt.end.encode("utf-8"))
         self.generic = wf.generic_re2()
-        self.period_patterns = fmt.re2_period_patterns() if fmt.period else None
         codes3, codes2 = [], []
         for mark in w.marks:
             raw = mark.encode("utf-8")
@@ -122,6 +119,18 @@ class Scanner:
         self.marks = "".join(w.marks)
         self.scan = Scan()
         self._scratch = np.empty(0, dtype=bool)
+        self._set_formats(list(formats))
+
+    def _set_formats(self, formats: list[wf.HeaderFormat]) -> None:
+        w = wf.wording()
+        self.formats = self.scan.formats = formats
+        self.match_patterns = [f.re2_match_pattern() for f in formats]
+        self.pre_patterns = [f.re2_pre_pattern() if f.end_kind == "space" else None for f in formats]
+        self.end_bytes = [len(f.end.encode("utf-8")) for f in formats]
+        self.period_patterns = [f.re2_period_patterns() if f.period else None for f in formats]
+        self.bracket = np.array([f.bracket for f in formats], dtype=bool)
+        self.digit_map = sorted({(ch, str(i)) for f in formats if f.digits
+                                 for i, ch in enumerate(w.digit_sets[f.digits])})
 
     # -- the chunk loop -------------------------------------------------------------------
 
@@ -189,7 +198,10 @@ class Scanner:
             starts = self._line_starts(region)
             offsets = np.append(starts, len(region))
             lines = _string_array(region, offsets)
-        is_header = _bools(pc.match_substring_regex(lines, self.match_pattern))
+        fmt_of = self._header_formats(lines)
+        if self._find_shapes(lines, fmt_of):
+            fmt_of = self._header_formats(lines)
+        is_header = fmt_of >= 0
         hidx = np.flatnonzero(is_header)
 
         if not seen_header:
@@ -212,7 +224,7 @@ class Scanner:
         else:
             carry_line = nlines
             end = len(region)
-        self._messages(region, lines, offsets, hidx, end, carry_line, base_line)
+        self._messages(region, offsets, hidx, fmt_of[hidx], end, carry_line, base_line)
 
         # Continuation lines that look like a header of another shape.
         cont = ~is_header
@@ -226,7 +238,36 @@ class Scanner:
         carry_from = int(offsets[carry_line]) if carry_line < nlines else len(region)
         return region, carry_from, carry_line, seen_header
 
-    def _messages(self, region: memoryview, lines: pa.Array, offsets: np.ndarray, hidx: np.ndarray,
+    def _header_formats(self, lines: pa.Array) -> np.ndarray:
+        """Per line, the index of the first header shape it matches (-1: not a header)."""
+        fmt_of = np.full(len(lines), -1, dtype=np.int8)
+        for i, pattern in enumerate(self.match_patterns):
+            hit = _bools(pc.match_substring_regex(lines, pattern))
+            if i:
+                hit &= fmt_of < 0
+            fmt_of[hit] = i
+        return fmt_of
+
+    def _find_shapes(self, lines: pa.Array, fmt_of: np.ndarray) -> bool:
+        """Add the header shapes of lines after the first header that no known shape matches but
+        that stand alone (a phone's locale changed mid-chat); True when any was added."""
+        first = np.flatnonzero(fmt_of >= 0)
+        if not len(first):
+            return False
+        other = np.flatnonzero(fmt_of[first[0]:] < 0) + first[0]
+        if not len(other):
+            return False
+        sub = lines.take(_idx(other))
+        hit = _bools(pc.match_substring_regex(sub, self.generic))
+        if not hit.any():
+            return False
+        texts = [t.rstrip("\r\n") for t in sub.filter(pa.array(hit)).to_pylist()]
+        added = wf.new_shapes(texts, set(self.formats))
+        if added:
+            self._set_formats(self.formats + added)
+        return bool(added)
+
+    def _messages(self, region: memoryview, offsets: np.ndarray, hidx: np.ndarray, row_fmt: np.ndarray,
                   end: int, carry_line: int, base_line: int) -> None:
         arr = np.frombuffer(region, dtype=np.uint8)
         size = len(arr)
@@ -238,18 +279,26 @@ class Scanner:
 
         # Where the date/time starts: after invisible marks, "[" and more marks.
         ds = self._skip_marks(arr, hs.copy())
-        if self.fmt.bracket:
-            ds = self._skip_marks(arr, ds + 1)
-        # Where the header ends.
+        opened = self.bracket[row_fmt]
+        if opened.any():
+            ds[opened] = self._skip_marks(arr, ds[opened] + 1)
+        # Where the header ends, shape by shape.
         messages = _segments(region, hs, end)      # header line + continuation lines, no copy
-        if self.pre_pattern is None:
-            endpos = np.asarray(pc.find_substring(messages, self.end), dtype=np.int64)
-            de = hs + endpos
-            rest = de + self.end_bytes
-        else:
-            pre = pc.extract_regex(messages, self.pre_pattern).field("pre")
-            rest = hs + np.asarray(pc.binary_length(pre), dtype=np.int64)
-            de = rest - self.end_bytes
+        de = np.empty(k, dtype=np.int64)
+        rest = np.empty(k, dtype=np.int64)
+        for fi, fmt in enumerate(self.formats):
+            rows = np.arange(k) if len(self.formats) == 1 else np.flatnonzero(row_fmt == fi)
+            if not len(rows):
+                continue
+            sub = messages if len(rows) == k else messages.take(_idx(rows))
+            if self.pre_patterns[fi] is None:
+                endpos = np.asarray(pc.find_substring(sub, fmt.end), dtype=np.int64)
+                de[rows] = hs[rows] + endpos
+                rest[rows] = de[rows] + self.end_bytes[fi]
+            else:
+                pre = pc.extract_regex(sub, self.pre_patterns[fi]).field("pre")
+                rest[rows] = hs[rows] + np.asarray(pc.binary_length(pre), dtype=np.int64)
+                de[rows] = rest[rows] - self.end_bytes[fi]
         # The name: up to the first colon of the line, when it is followed by a space or ends the line.
         line_end = offsets[hidx + 1]
         tails = _segments(region, _interleave(rest, line_end), end)
@@ -292,7 +341,7 @@ class Scanner:
         be = np.maximum(be, bs)
         body = _segments(region, _interleave(hs, bs, be), end).take(_idx(np.arange(1, 3 * k, 3)))
         dt = _segments(region, _interleave(ds, de), end).take(_idx(np.arange(0, 2 * k, 2)))
-        marked = np.flatnonzero(ds - hs > (1 if self.fmt.bracket else 0))
+        marked = np.flatnonzero(ds - hs > opened)
         prefix = (marked.astype(np.int32),
                   _segments(region, _interleave(hs, ds), end).take(_idx(2 * marked)) if len(marked) else None)
         ends_gt = be > bs
@@ -308,17 +357,29 @@ class Scanner:
         next_line = np.empty(k, dtype=np.int64)
         next_line[:-1] = hidx[1:]
         next_line[-1] = carry_line
-        fields, flen, nfields = digit_fields(dt)
+        fields, flen, nfields = digit_fields(self._ascii_digits(dt))
         is_pm = period_ok = None
-        if self.period_patterns:
-            period_ok = _bools(pc.match_substring_regex(dt, self.period_patterns[0]))
-            is_pm = _bools(pc.match_substring_regex(dt, self.period_patterns[1]))
+        if any(self.period_patterns):
+            is_pm, period_ok = np.zeros(k, dtype=bool), np.ones(k, dtype=bool)
+            for fi, pats in enumerate(self.period_patterns):
+                rows = np.flatnonzero(row_fmt == fi)
+                if pats is None or not len(rows):
+                    continue
+                sub = dt if len(rows) == k else dt.take(_idx(rows))
+                period_ok[rows] = _bools(pc.match_substring_regex(sub, pats[0]))
+                is_pm[rows] = _bools(pc.match_substring_regex(sub, pats[1]))
         self.scan.chunks.append(Chunk(
-            prefix=prefix, dt=dt, author_idx=np.asarray(enc.indices, dtype=np.int32),
+            prefix=prefix, fmt_idx=row_fmt.astype(np.int8), dt=dt, author_idx=np.asarray(enc.indices, dtype=np.int32),
             author_names=enc.dictionary.to_pylist(), seplen=seplen, body=body,
             line=(base_line + hidx).astype(np.int32), nlines=(next_line - hidx).astype(np.int32), fields=fields,
             flen=flen, nfields=nfields, is_pm=is_pm, period_ok=period_ok, ends_gt=ends_gt,
             attach_hint=attach_hint))
+
+    def _ascii_digits(self, dt: pa.Array) -> pa.Array:
+        """The date/time texts with digits of other scripts written as ASCII (for reading only)."""
+        for ch, ascii_digit in self.digit_map:
+            dt = pc.replace_substring(dt, ch, ascii_digit)
+        return dt
 
     def _line_starts(self, region) -> np.ndarray:
         """Byte offsets of the lines of ``region`` (a reused scratch array finds the newlines)."""

@@ -215,13 +215,15 @@ def sniff(head: bytes, filename: str) -> bool:
 # dates and times
 
 class _Order:
-    """Decides day/month order from the numeric dates of the whole log."""
+    """Decides day/month order from the numeric dates of the whole log: what the dates prove (a day
+    above 12) wins over the order the user gave, which applies only where they cannot tell."""
 
     def __init__(self, ctx_order: str | None) -> None:
         self.ctx_order = ctx_order
         self.dmy = self.mdy = False
+        self.proof: tuple[str, str] | None = None   # (where, text) of the first date that settles it
 
-    def observe(self, text: str) -> None:
+    def observe(self, text: str, where: str) -> None:
         m = _NUMERIC_DATE.match(text)
         if not m or len(m.group(1)) == 4:
             return
@@ -230,14 +232,26 @@ class _Order:
             self.dmy = True
         elif b > 12 >= a:
             self.mdy = True
+        else:
+            return
+        self.proof = self.proof or (where, text.strip())
+
+    def overridden(self, decided: str | None) -> str | None:
+        """A warning when the order given was set aside for what the log proves, else None."""
+        if self.ctx_order not in ("DMY", "MDY") or decided in (None, self.ctx_order) or self.proof is None:
+            return None
+        where, text = self.proof
+        return (f"date_order {self.ctx_order} was given, but {where} has the date '{text}', which can only be "
+                f"{'day/month' if decided == 'DMY' else 'month/day'}; the log was read as {decided} (by its "
+                "content, not by the order given).")
 
     def decide(self, file: str, sample: str | None) -> str | None:
-        if self.ctx_order in ("DMY", "MDY"):
-            return self.ctx_order
         if self.dmy and not self.mdy:
             return "DMY"
         if self.mdy and not self.dmy:
             return "MDY"
+        if self.ctx_order in ("DMY", "MDY"):
+            return self.ctx_order
         if self.dmy and self.mdy:
             return None  # rows disagree: the ones against the first seen... rejected per row below
         if sample is None:
@@ -485,14 +499,16 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
     zone = ZoneInfo(ctx.timezone)
     order = _Order(ctx.date_order)
     sample = None
-    for _, cells, _ in body_rows:
+    for number, cells, _ in body_rows:
         value = cells[col["date"]] if col["date"] < len(cells) else None
         if isinstance(value, str):
-            order.observe(value)
+            order.observe(value, f"row {number}")
             m = _NUMERIC_DATE.match(value)
             if m and len(m.group(1)) != 4 and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and sample is None:
                 sample = value.strip()
     decided = order.decide(ctx.source_path, sample)
+    if (note := order.overridden(decided)) is not None:
+        ctx.report.warn(note)
     if order.dmy and order.mdy and decided is None:
         ctx.report.warn("some dates can only be day/month and others only month/day; rows whose date "
                         "fits neither reading unambiguously were rejected.")

@@ -1,14 +1,17 @@
 """WhatsApp "Export chat" text files (Android and iOS, every locale shape FORMATS.md lists).
 
 The header shape (date order aside) is found from a sample of lines; then the whole file is parsed
-vectorised (see ``_whatsapp_scan``): one RE2 pattern over the lines, numpy for offsets, dates and
-times, pandas for the time zone. Day/month order is decided from the whole file before anything is
-yielded: a field above 12 settles it, else chronology (a field that goes backwards within a year
-is not the month), else the file is refused with :class:`DateOrderAmbiguous` unless
-``ctx.date_order`` is set (it always wins).
+vectorised (see ``_whatsapp_scan``): one RE2 pattern per header shape over the lines, numpy for
+offsets, dates and times, pandas for the time zone. A chat whose header lines come in more than one
+shape (a phone's locale changed) reads each line in its own shape when that shape stands alone
+(``_whatsapp_format.stands_alone``); other shapes stay message text. Day/month order is decided per
+shape from the whole file before anything is yielded: what the lines prove (the year first, a field
+above 12) wins, and a date order the user gave (``ctx.date_order``) applies only where they cannot
+tell; else chronology (a field that goes backwards within a year is not the month), else the file
+is refused with :class:`DateOrderAmbiguous`.
 
-Wording (day-period words, system notices, media / deleted / edited markers, file-name prefixes)
-lives in ``commtrail/data/whatsapp_markers.toml``.
+Wording (digits, day-period words, system notices, media / deleted / edited markers, file-name
+prefixes) lives in ``commtrail/data/whatsapp_markers.toml``.
 """
 
 from __future__ import annotations
@@ -63,15 +66,14 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
     if detection.fmt is None:
         yield from _no_header(first, stream, ctx)
         return
-    fmt = detection.fmt
-    _note_mixed_shapes(detection, ctx)
-    scan = ws.Scanner(fmt).run(stream, first)
+    scan = ws.Scanner([detection.fmt] + detection.others).run(stream, first)
+    _note_shapes(detection, scan.formats, ctx)
     _release_memory()
     ctx.report.repairs += scan.repairs
     if scan.repairs:
         ctx.report.warn(f"{scan.repairs} invalid UTF-8 sequence(s) replaced with U+FFFD "
                         f"(line {_some(scan.repaired_lines)}).")
-    built = _Build(scan, fmt, ctx) if scan.chunks else None   # may refuse the file: before any output
+    built = _Build(scan, ctx) if scan.chunks else None   # may refuse the file: before any output
     for line_no, text in scan.pre_header:
         yield Reject(f"line {line_no}", "text before the first message header", text)
     if built is not None:
@@ -86,12 +88,13 @@ class _Build:
     text columns stay in the per-chunk arrays of the scan, which the batches slice without copying.
     """
 
-    def __init__(self, scan: ws.Scan, fmt: wf.HeaderFormat, ctx: ParseContext) -> None:
-        self.ctx, self.fmt, self.w = ctx, fmt, wf.wording()
+    def __init__(self, scan: ws.Scan, ctx: ParseContext) -> None:
+        self.ctx, self.formats, self.w = ctx, scan.formats, wf.wording()
         self.rejects: list[Reject] = []
         self.overrides: dict[int, str] = {}
         chunks = scan.chunks
-        order = self._date_order(chunks)
+        fmt_idx = np.concatenate([c.fmt_idx for c in chunks])
+        order = [self._date_order(chunks, fi, fmt_idx == fi) for fi in range(len(self.formats))]
         parts = [self._local_times(chunk, order) for chunk in chunks]     # chunk by chunk: small temporaries
         local_us, valid, reason, seconds = (np.concatenate([p[i] for p in parts]) for i in range(4))
         del parts
@@ -126,7 +129,7 @@ class _Build:
         hits = np.flatnonzero(notice & has_author)
         chat_author = chat_name or (names[author[hits[0]]] if len(hits) else None)
         system |= ~has_author | notice
-        system |= self._chat_events(author, has_author, names, chat_author)
+        system |= self._attributed_notices(author, has_author, names, chat_author)
         message = ~system
 
         flags = np.zeros((n, len(FLAG_NAMES)), dtype=bool)
@@ -135,6 +138,7 @@ class _Build:
         backwards = np.zeros(n, dtype=bool)
         backwards[1:] = local_us[1:] < local_us[:-1]
         flags[:, F_ORDER] = backwards
+        pasted = self._pasted_runs(chunks, backwards, message)
         line = np.concatenate([c.line for c in chunks])
         nlines = np.concatenate([c.nlines for c in chunks])
         for chunk in chunks:
@@ -150,13 +154,14 @@ class _Build:
         owner_names = {_strip_marks(x, self.w) for x in ctx.owner.whatsapp_names}
         is_owner = np.array([nm in owner_names for nm in names], dtype=bool)
         # "An author not otherwise seen": one message only, in a chat where at least two other
-        # people wrote more than once (in a two-person chat both are expected), and neither the
-        # owner nor the chat's own name.
+        # people wrote more than once (in a two-person chat both are expected), neither the owner
+        # nor the chat's own name, and not named by a system line (someone added, who joined).
         counts = np.bincount(author[message], minlength=len(names))
         regulars = int((counts >= 2).sum())
         unexpected = np.array([counts[i] == 1 and regulars >= 2 and not is_owner[i]
                                and names[i] != chat_author for i in range(len(names))], dtype=bool)
-        flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont) & message
+        self._drop_named_in_system_lines(unexpected, names, system)
+        flags[:, F_HEADERLIKE] = (unexpected[author] | backwards | headerlike_cont | pasted) & message
 
         self.ts_utc = np.empty(n, dtype=np.int64)
         self.tz_codes = np.empty(n, dtype=np.int8)
@@ -176,37 +181,57 @@ class _Build:
 
     # -- day/month order ---------------------------------------------------------------------
 
-    def _date_order(self, chunks: list[ws.Chunk]) -> str:
-        ctx, fmt = self.ctx, self.fmt
+    def _date_order(self, chunks: list[ws.Chunk], fi: int, rows: np.ndarray) -> str:
+        """Day/month order of the header lines of shape ``fi`` (``rows``: mask over all messages).
+
+        What the lines prove wins over ``ctx.date_order``: the year written first, or a field above
+        12 in one position and never in the other. The given order applies only where the lines
+        cannot tell; else chronology, else the file is refused."""
+        ctx, fmt = self.ctx, self.formats[fi]
         user = (ctx.date_order or "").strip().upper() or None
+        if not rows.any():
+            return "DMY"       # a shape whose lines all matched an earlier one: nothing to read
+        lines = np.concatenate([c.line for c in chunks])[rows]
+        dts = _RowText(chunks, rows)
         if fmt.years == "first4":
             if user and user != "YMD":
-                ctx.report.warn(f"date_order {user} was set, but this file writes the year first "
-                                "(4 digits); it was read as YMD.")
+                ctx.report.warn(f"date_order {user} was given, but this file writes the year first (4 digits: "
+                                f"line {lines[0]} reads {dts[0]!r}); it was read as YMD.")
             return "YMD"
         if user == "YMD" and fmt.years == "last4":
-            ctx.report.warn("date_order YMD was set, but this file writes a 4-digit year last; "
-                            "day/month order was decided from the file instead.")
+            ctx.report.warn(f"date_order YMD was given, but this file writes a 4-digit year last (line {lines[0]} "
+                            f"reads {dts[0]!r}); day/month order was decided from the file instead.")
             user = None
-        if user in ("DMY", "MDY", "YMD"):
-            return user
-        a = np.concatenate([c.fields[0] for c in chunks])
-        b = np.concatenate([c.fields[1] for c in chunks])
-        over_a, over_b = int((a > 12).sum()), int((b > 12).sum())
-        if over_a and not over_b:
-            return "DMY"
-        if over_b and not over_a:
-            return "MDY"
-        if over_a and over_b:
-            order = "DMY" if over_a >= over_b else "MDY"
-            ctx.report.warn(f"day/month order: {over_a} line(s) have a first field above 12 and {over_b} "
-                            f"a second field above 12; read as {order} (the majority); the others are "
+        a = np.concatenate([c.fields[0] for c in chunks])[rows]
+        b = np.concatenate([c.fields[1] for c in chunks])[rows]
+        over_a, over_b = a > 12, b > 12
+        n_a, n_b = int(over_a.sum()), int(over_b.sum())
+        if n_a != 0 and n_b == 0 or n_b != 0 and n_a == 0:
+            proven, over = ("DMY", over_a) if n_a else ("MDY", over_b)
+            if user and user != proven:
+                i = int(np.argmax(over))
+                what = "first" if proven == "DMY" else "second"
+                ctx.report.warn(f"date_order {user} was given, but line {lines[i]} reads {dts[i]!r}: its {what} "
+                                f"number is above 12, so it is the day, not the month; the file was read as "
+                                f"{proven} (by its content, not by the order given).")
+            return proven
+        if n_a and n_b:
+            if user in ("DMY", "MDY"):
+                order = user
+                why = "as given (date_order)"
+            else:
+                order = "DMY" if n_a >= n_b else "MDY"
+                why = "the majority"
+            ctx.report.warn(f"day/month order: {n_a} line(s) have a first field above 12 and {n_b} "
+                            f"a second field above 12; read as {order} ({why}); the others are "
                             "rejected as impossible dates.")
             return order
+        if user in ("DMY", "MDY", "YMD"):
+            return user
         if (a == b).all():
             return "DMY"   # day equals month on every line: both readings give the same dates
-        year = np.concatenate([c.fields[2] for c in chunks]).astype(np.int64)
-        year = np.where(np.concatenate([c.flen[2] for c in chunks]) <= 2, year + 2000, year)
+        year = np.concatenate([c.fields[2] for c in chunks])[rows].astype(np.int64)
+        year = np.where(np.concatenate([c.flen[2] for c in chunks])[rows] <= 2, year + 2000, year)
         key_dmy = year * 10000 + b.astype(np.int64) * 100 + a
         key_mdy = year * 10000 + a.astype(np.int64) * 100 + b
         back_dmy = int((np.diff(key_dmy) < 0).sum())
@@ -229,15 +254,15 @@ class _Build:
                         "wrong, set date_order (--date-order).")
         return order
 
-    def _local_times(self, chunk: ws.Chunk, order: str):
-        """(local µs, valid, reason code, has seconds) of one chunk's rows."""
+    def _local_times(self, chunk: ws.Chunk, order: list[str]):
+        """(local µs, valid, reason code, has seconds) of one chunk's rows (``order``: per shape)."""
         f, flen, nfields = chunk.fields.astype(np.int32), chunk.flen, chunk.nfields
-        if order == "DMY":
-            day, month, year, ylen = f[0], f[1], f[2], flen[2]
-        elif order == "MDY":
-            month, day, year, ylen = f[0], f[1], f[2], flen[2]
-        else:
-            year, month, day, ylen = f[0], f[1], f[2], flen[0]
+        code = np.array([_ORDERS.index(o) for o in order], dtype=np.int8)[chunk.fmt_idx]
+        dmy, mdy = code == 0, code == 1
+        day = np.where(dmy, f[0], np.where(mdy, f[1], f[2]))
+        month = np.where(dmy, f[1], np.where(mdy, f[0], f[1]))
+        year = np.where(dmy | mdy, f[2], f[0])
+        ylen = np.where(dmy | mdy, flen[2], flen[0])
         year = year + np.where(ylen <= 2, 2000, 0).astype(np.int32)
         hour, minute, second = f[3], f[4], f[5]
         ok_count = (nfields == 5) | (nfields == 6)
@@ -248,12 +273,11 @@ class _Build:
         leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
         ok_date = ok_year & ok_month & (day >= 1) & (day <= _DAYS_IN_MONTH[m] + (leap & (m == 2)))
         ok_minsec = (minute >= 0) & (minute <= 59) & (second <= 59)
-        if self.fmt.period:
-            is_pm, known = chunk.is_pm, chunk.period_ok
-            ok_hour = known & (hour >= 0) & (hour <= 12)
-            hour = hour % 12 + 12 * is_pm
-        else:
-            ok_hour = (hour >= 0) & (hour <= 23)
+        ok_hour = (hour >= 0) & (hour <= 23)
+        if chunk.is_pm is not None:
+            twelve = np.array([bool(fmt.period) for fmt in self.formats])[chunk.fmt_idx]
+            ok_hour = np.where(twelve, chunk.period_ok & (hour >= 0) & (hour <= 12), ok_hour)
+            hour = np.where(twelve, hour % 12 + 12 * chunk.is_pm, hour)
         valid = ok_count & ok_date & ok_hour & ok_minsec
         days = (_DAYS_BEFORE_YEAR[y - 1900] + _DAYS_BEFORE_MONTH[leap.astype(np.int8), m]
                 + np.where(ok_date, day, 1) - 1)
@@ -263,8 +287,7 @@ class _Build:
         return local_us, valid, reason, f[5] >= 0
 
     def _reject_rows(self, chunks, valid, reason, order) -> list[ws.Chunk]:
-        why = {1: f"impossible date (read as {order})", 2: "impossible hour", 3: "impossible minute or second",
-               0: "unreadable date/time"}
+        why = {2: "impossible hour", 3: "impossible minute or second", 0: "unreadable date/time"}
         kept, start = [], 0
         for chunk in chunks:
             stop = start + len(chunk)
@@ -273,19 +296,55 @@ class _Build:
                 bad = np.flatnonzero(~ok)
                 take = ws._idx(bad)
                 dts, bodies = chunk.dt.take(take).to_pylist(), chunk.body.take(take).to_pylist()
-                opening = "[" if self.fmt.bracket else ""
                 marked_rows, marked_text = chunk.prefix
                 prefixes = dict(zip(marked_rows.tolist(), marked_text.to_pylist())) if len(marked_rows) else {}
                 for j, r in enumerate(bad.tolist()):
                     sep = {2: ": ", 1: ":", 0: ""}[int(chunk.seplen[r])]
                     name = chunk.author_names[chunk.author_idx[r]] + sep if sep else ""
-                    raw = prefixes.get(r, opening) + dts[j] + self.fmt.end + name + bodies[j]
-                    self.rejects.append(Reject(f"line {int(chunk.line[r])}",
-                                               f"{why[int(reason[start + r])]}: {dts[j]!r}", raw))
+                    fi = int(chunk.fmt_idx[r])
+                    fmt = self.formats[fi]
+                    raw = prefixes.get(r, "[" if fmt.bracket else "") + dts[j] + fmt.end + name + bodies[j]
+                    code = int(reason[start + r])
+                    text = f"impossible date (read as {order[fi]})" if code == 1 else why[code]
+                    self.rejects.append(Reject(f"line {int(chunk.line[r])}", f"{text}: {dts[j]!r}", raw))
                 chunk = _filter_chunk(chunk, ok)
             kept.append(chunk)
             start = stop
         return [c for c in kept if len(c)]
+
+    def _drop_named_in_system_lines(self, unexpected: np.ndarray, names: list[str], system: np.ndarray) -> None:
+        """Clear ``unexpected`` for names that a system line of the chat mentions."""
+        cand = [i for i in np.flatnonzero(unexpected).tolist() if names[i]]
+        start = 0
+        for chunk in self.chunks:
+            if not cand:
+                return
+            rows = np.flatnonzero(system[start:start + len(chunk)])
+            start += len(chunk)
+            if not len(rows):
+                continue
+            texts = chunk.body.take(ws._idx(rows))
+            named = [i for i in cand if pc.any(pc.match_substring(texts, names[i])).as_py()]
+            unexpected[named] = False
+            cand = [i for i in cand if i not in named]
+
+    def _pasted_runs(self, chunks: list[ws.Chunk], backwards: np.ndarray, message: np.ndarray) -> np.ndarray:
+        """Rows in a run of header lines of another shape that starts back in time: a chat pasted
+        into a message, not a phone's locale change (after which the times go on). Flagged, and said."""
+        if len(self.formats) == 1:
+            return np.zeros(len(backwards), dtype=bool)
+        shape = np.concatenate([c.fmt_idx for c in chunks])
+        change = np.ones(len(shape), dtype=bool)
+        change[1:] = shape[1:] != shape[:-1]
+        starts = np.flatnonzero(change)
+        suspect = backwards[starts] & (starts > 0)
+        rows = suspect[np.cumsum(change) - 1] & message
+        if rows.any():
+            lines = np.concatenate([c.line for c in chunks])[starts[suspect]].tolist()
+            self.ctx.report.warn(f"{int(rows.sum())} message(s) in a run of header lines of another shape that "
+                                 f"starts back in time (line {_some(lines)}) may be a chat pasted into a "
+                                 "message; they were read as messages and flagged header_like_body.")
+        return rows
 
     # -- names and system lines ---------------------------------------------------------------
 
@@ -318,21 +377,27 @@ class _Build:
         pattern = _notices_regex(self.w)
         return np.concatenate([_bools(pc.match_substring_regex(c.body, pattern)) for c in self.chunks])
 
-    def _chat_events(self, author, has_author, names, chat_author) -> np.ndarray:
-        """Rows where the chat's own name stands as author and the text (after an invisible mark) is
-        a group event: iOS system lines."""
+    def _attributed_notices(self, author, has_author, names, chat_author) -> np.ndarray:
+        """Rows that name an author but are WhatsApp's own words, as iOS writes them: the text starts
+        with an invisible mark and is a notice about the contact (security code, business account,
+        blocked; any author), or a group event with the chat's own name as author."""
         out = np.zeros(len(author), dtype=bool)
-        chat_ids = np.array([i for i, nm in enumerate(names) if chat_author and nm == chat_author], dtype=np.int32)
-        if not len(chat_ids):
-            return out
-        events = wf.events_re2()
+        chat_ids = [i for i, nm in enumerate(names) if chat_author and nm == chat_author]
+        marked_start = "^" + wf.re2_class(self.w.marks)
+        notices, events = wf.contact_notices_re2(), wf.events_re2()
         start = 0
         for chunk in self.chunks:
             stop = start + len(chunk)
-            rows = np.flatnonzero(np.isin(author[start:stop], chat_ids) & has_author[start:stop])
+            rows = np.flatnonzero(has_author[start:stop])
             if len(rows):
-                ev = _bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), events))
-                out[start + rows[ev]] = True
+                rows = rows[_bools(pc.match_substring_regex(chunk.body.take(ws._idx(rows)), marked_start))]
+            if len(rows):
+                texts = chunk.body.take(ws._idx(rows))
+                hit = _bools(pc.match_substring_regex(texts, notices))
+                if chat_ids:
+                    by_chat = np.isin(author[start + rows], chat_ids)
+                    hit |= by_chat & _bools(pc.match_substring_regex(texts, events))
+                out[start + rows[hit]] = True
             start = stop
         return out
 
@@ -481,7 +546,7 @@ _DAYS_BEFORE_MONTH = np.array([[0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 
 def _filter_chunk(chunk: ws.Chunk, keep: np.ndarray) -> ws.Chunk:
     mask = pa.array(keep)
     return ws.Chunk(
-        prefix=None, dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
+        prefix=None, fmt_idx=chunk.fmt_idx[keep], dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
         author_names=chunk.author_names, seplen=chunk.seplen[keep], body=chunk.body.filter(mask),
         line=chunk.line[keep], nlines=chunk.nlines[keep], fields=None, flen=None, nfields=None,
         is_pm=None if chunk.is_pm is None else chunk.is_pm[keep],
@@ -621,14 +686,14 @@ def _marker_regexes(w: wf.Wording) -> dict[str, str]:
     pats = {
         "media": rf"^{mk}{alt(w.media_omitted)}$",
         "deleted": rf"^{mk}{alt(w.deleted)}\.?$",
-        "attached": (rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*[^<>\r\n]+>"
+        "attached": (rf"^{mk}(?:<{mk}\s*{alt(w.attached_ios)}{mk}\s*[:\x{{ff1a}}]\s*[^<>\r\n]+>"
                      rf"|[^\r\n<>]+ <{mk}{alt(w.attached_ios_suffix)}>"
                      rf"|[^\r\n]+? \({alt(w.attached_android)}\))"),
     }
     pats["any"] = f"(?:{pats['media']})|(?:{pats['deleted']})"
     pats["edited"] = rf"<{mk}{alt(w.edited)}{mk}>$"
     pats["attached_name"] = (
-        rf"^{mk}(?:<{mk}{alt(w.attached_ios)}{mk}\s*:\s*(?P<n1>[^<>\r\n]+?)\s*>"
+        rf"^{mk}(?:<{mk}\s*{alt(w.attached_ios)}{mk}\s*[:\x{{ff1a}}]\s*(?P<n1>[^<>\r\n]+?)\s*>"
         rf"|(?P<n2>[^\r\n<>]+?) <{mk}{alt(w.attached_ios_suffix)}>"
         rf"|(?P<n3>[^\r\n]+?) \({alt(w.attached_android)}\))")
     return pats
@@ -640,14 +705,34 @@ def _notices_regex(w: wf.Wording) -> str:
     return rf"^{mk}" + wf.words_alternation(w.notices, wf.re2_class(w.spaces))
 
 
-def _note_mixed_shapes(detection: wf.Detection, ctx: ParseContext) -> None:
-    best = detection.fmt
-    top = detection.shapes[best]
-    if top < detection.matched:
-        others = detection.matched - top
-        ctx.report.warn(f"header lines in more than one date/time shape; read as {best.describe()} "
-                        f"({top} of {detection.matched} sampled headers); lines of the other shapes "
-                        f"({others} in the sample) stay inside message text.")
+def _note_shapes(detection: wf.Detection, formats: list[wf.HeaderFormat], ctx: ParseContext) -> None:
+    """Say when header lines come in more than one shape: which were read, which stay text."""
+    if len(formats) > 1:
+        ctx.report.warn("header lines in more than one date/time shape (a phone's locale changed?); each "
+                        "line was read in its own shape: " + "; ".join(f.describe() for f in formats) + ".")
+    left = sum(n for sig, n in detection.shapes.items() if sig not in formats)
+    if left:
+        ctx.report.warn(f"header lines in more than one date/time shape; read as {formats[0].describe()} "
+                        f"({detection.shapes[formats[0]]} of {detection.matched} sampled headers); lines of "
+                        f"other shapes ({left} in the sample) cannot be read on their own (they do not settle "
+                        "their own day/month order, name no author, or end in a bare space), so they stay "
+                        "inside message text.")
+
+
+class _RowText:
+    """The date/time text of row ``i`` among the rows selected by a mask, fetched on demand."""
+
+    def __init__(self, chunks: list[ws.Chunk], rows: np.ndarray) -> None:
+        self.chunks, self.index = chunks, np.flatnonzero(rows)
+        self.starts = np.cumsum([0] + [len(c) for c in chunks])
+
+    def __getitem__(self, i: int) -> str:
+        row = int(self.index[i])
+        ci = int(np.searchsorted(self.starts, row, side="right") - 1)
+        return self.chunks[ci].dt[row - int(self.starts[ci])].as_py()
+
+
+_ORDERS = ("DMY", "MDY", "YMD")
 
 
 def _no_header(first: bytes, stream: BinaryIO, ctx: ParseContext) -> Iterator[Reject]:

@@ -104,6 +104,19 @@ def test_ambiguous_day_month_refused_unless_told(tmp_path):
     assert iso(table, 0) == "2024-01-03T15:00:00+00:00"
 
 
+def test_given_order_never_overrides_what_the_log_proves(tmp_path):
+    # issue 13.3: --date-order DMY on a log with 12/25/2023 read as MDY, with a warning naming the row
+    data = (b"Date,Time,Location,Description\n12/25/2023,10:00,Home,Knock at the door\n"
+            b"01/05/2024,18:00,Work,Waiting outside\n")
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path, date_order="DMY",
+                                                                      timezone="Europe/London"))
+    assert (table.num_rows, len(rejects)) == (2, 0)
+    assert [iso(table, i) for i in range(2)] == ["2023-12-25T10:00:00+00:00", "2024-01-05T18:00:00+00:00"]
+    assert report.warnings == [
+        "date_order DMY was given, but row 2 has the date '12/25/2023', which can only be month/day; the log "
+        "was read as MDY (by its content, not by the order given)."]
+
+
 def test_twelve_hour_times_and_text_months(tmp_path):
     data = ("Date;Time;Location;Description\n"
             "March 4, 2024;12:05 am;Home;a\n"

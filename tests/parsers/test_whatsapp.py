@@ -304,12 +304,33 @@ def test_date_order_setting_wins(tmp_path, order, first):
     assert iso(rows[0]) == first
 
 
-def test_date_order_setting_wins_over_evidence(tmp_path):
-    # 13/01 cannot be month/day: with MDY set, the lines that cannot be read are rejected, not guessed
+def test_given_order_never_overrides_what_the_file_proves(tmp_path):
+    # 13/01 cannot be a month: with MDY given, the file is still read as DMY, and a warning says why
     rows, rejects, report, _ = parse(tmp_path, "android_dmy_24h.txt", date_order="MDY")
-    assert (len(rows), len(rejects)) == (3, 1)
-    assert rejects[0].locator == "line 4" and rejects[0].reason.startswith("impossible date (read as MDY)")
-    assert iso(rows[1]) == "2024-12-01T09:16:00+00:00"
+    assert (len(rows), len(rejects)) == (4, 0)
+    assert report.warnings == [
+        "date_order MDY was given, but line 4 reads '13/01/2024, 22:47': its first number is above 12, so "
+        "it is the day, not the month; the file was read as DMY (by its content, not by the order given)."]
+    assert [iso(r) for r in rows[1:]] == ["2024-01-12T09:16:00+00:00", "2024-01-12T09:20:00+00:00",
+                                          "2024-01-13T22:47:00+00:00"]
+
+
+def test_given_dmy_on_a_file_that_proves_mdy(tmp_path):
+    # issue 13.3: --date-order DMY on "12/25/2023" used to reject two lines and store 5 January as 1 May
+    rows, rejects, report, _ = parse(tmp_path, "mdy_proven.txt", date_order="DMY")
+    assert (len(rows), len(rejects), len(report.warnings)) == (4, 0, 1)
+    assert "line 1 reads '12/24/2023, 21:00': its second number is above 12" in report.warnings[0]
+    assert [(iso(r), r["ts_local"], r["kind"], r["flags"]) for r in rows] == [
+        ("2023-12-24T21:00:00+00:00", "12/24/2023, 21:00", "message", []),
+        ("2023-12-25T09:30:00+00:00", "12/25/2023, 09:30", "message", []),
+        ("2023-12-25T09:45:00+00:00", "12/25/2023, 09:45", "message", []),
+        ("2024-01-05T18:00:00+00:00", "01/05/2024, 18:00", "message", [])]
+
+
+def test_given_order_that_agrees_with_the_file_is_silent(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "mdy_proven.txt", date_order="MDY")
+    assert (len(rows), len(rejects), report.warnings) == (4, 0, [])
+    assert iso(rows[3]) == "2024-01-05T18:00:00+00:00"
 
 
 def test_order_from_chronology_is_a_warning(tmp_path):
@@ -473,3 +494,198 @@ def test_chunk_size_does_not_matter(tmp_path_factory, data, chunk):
         small = run_parser("whatsapp", data, make_ctx(tmp))
     assert small[0].drop(["ts_utc"]).to_pylist() == whole
     assert len(small[1]) == 0
+
+
+# --- other digits, right-to-left marks (issue 21.7) -------------------------------------------
+
+RLM = "\u200f"
+
+
+@pytest.mark.parametrize("name", ["android_ar_indic_digits.txt", "android_fa_persian_digits.txt",
+                                  "android_mr_devanagari_digits.txt", "ios_ar_rlm_marks.txt"])
+def test_sniff_other_digits_and_rtl(name):
+    assert registry.get("whatsapp").sniff((WA / name).read_bytes(), name)
+
+
+def test_arabic_indic_digits_android(tmp_path):
+    # "٢٤‏/٤‏/٢٠٢٢، ٢:٠٧ م": Arabic-Indic digits, RLM after day and month, Arabic comma, ص/م
+    rows, rejects, report, _ = parse(tmp_path, "android_ar_indic_digits.txt")
+    assert (len(rows), len(rejects), report.warnings, report.repairs) == (4, 0, [], 0)
+    assert [(iso(r), r["ts_local"], r["sender"], r["kind"], r["flags"]) for r in rows] == [
+        ("2022-04-24T13:07:00+00:00", f"٢٤{RLM}/٤{RLM}/٢٠٢٢، ٢:٠٧ م", "wa:Jordan Blake", "message", []),
+        ("2022-04-24T22:59:00+00:00", f"٢٤{RLM}/٤{RLM}/٢٠٢٢، ١١:٥٩\u00a0م", "wa:Sam Carter", "message", []),
+        ("2022-04-24T23:03:00+00:00", f"٢٥{RLM}/٤{RLM}/٢٠٢٢، ١٢:٠٣ ص", "wa:Jordan Blake", "message",
+         ["media_omitted"]),
+        ("2022-04-25T08:15:00+00:00", f"٢٥{RLM}/٤{RLM}/٢٠٢٢، ٩:١٥ ص", "wa:Jordan Blake", "message", [])]
+    # the text is byte-exact: a digit run in a continuation line is text, not a header
+    assert rows[3]["body"] == "سطر أول\nسطر ثان ١٢:٠٠"
+    assert (rows[0]["body"], rows[0]["ts_precision"], rows[0]["locator"]) == ("مرحبا", "min", "line 1")
+
+
+def test_persian_digits_and_a_solar_hijri_year(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "android_fa_persian_digits.txt")
+    assert (len(rows), len(rejects), report.warnings) == (2, 1, [])
+    assert [(iso(r), r["ts_local"]) for r in rows] == [
+        ("2023-05-13T20:04:00+00:00", "۲۰۲۳/۰۵/۱۳، ۲۱:۰۴"), ("2023-05-14T06:30:00+00:00", "۲۰۲۳/۰۵/۱۴، ۰۷:۳۰")]
+    # a year 1402 is never stored as a Gregorian date: the line is a reject with its raw text
+    assert (rejects[0].locator, rejects[0].reason) == ("line 3", "impossible date (read as YMD): '۱۴۰۲/۰۲/۲۴، ۰۸:۰۰'")
+    assert rejects[0].raw.startswith("۱۴۰۲/۰۲/۲۴، ۰۸:۰۰ - Jordan Blake: a Solar Hijri")
+
+
+def test_devanagari_digits_and_marathi_day_periods(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "android_mr_devanagari_digits.txt")
+    assert (len(rows), len(rejects), report.warnings) == (2, 0, [])
+    assert [brief(r) for r in rows] == [
+        ("2023-12-25T21:04:00+00:00", "२५/१२/२३, ९:०४ म.उ.", "wa:Jordan Blake", "नमस्कार"),
+        ("2023-12-26T00:30:00+00:00", "२६/१२/२३, १२:३० म.पू.", "wa:Sam Carter", "थांबा")]
+
+
+def test_ios_arabic_rlm_inside_the_date(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "ios_ar_rlm_marks.txt", source_path="_chat.txt")
+    assert (len(rows), len(rejects), report.warnings) == (4, 0, [])
+    assert [(iso(r), r["ts_local"], r["kind"], r["sender_raw"], r["flags"]) for r in rows] == [
+        ("2022-03-18T14:56:01+00:00", f"18{RLM}/3{RLM}/2022، 14:56:01", "system", "Jordan Blake", []),
+        ("2022-03-27T20:41:35+00:00", f"27{RLM}/3{RLM}/2022، 21:41:35", "message", "Sam Carter", []),
+        ("2022-03-27T20:41:55+00:00", f"27{RLM}/3{RLM}/2022، 21:41:55", "message", "Jordan Blake",
+         ["media_omitted"]),
+        ("2022-04-28T19:17:30+00:00", f"28{RLM}/4{RLM}/2022، 20:17:30", "system", "Jordan Blake", [])]
+    assert rows[3]["body"] == f"{RLM}{RLM}تغيّر رمز أمانك المُستخدَم مع Jordan. {RLM}انقر هنا لمعرفة المزيد."
+    assert rows[3]["sender"] is None and rows[3]["direction"] == "unknown"
+
+
+# --- iOS notices written as if the contact sent them (issue 21.8) -------------------------------
+
+def test_ios_notices_attributed_to_a_contact_are_system(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "ios_contact_notices.txt", source_path="_chat.txt")
+    assert (len(rows), len(rejects), report.warnings) == (11, 0, [])
+    assert [r["kind"] for r in rows] == ["system"] + ["message"] * 6 + ["system"] * 3 + ["message"]
+    notices = rows[7:10]
+    assert [(r["sender_raw"], r["sender"], r["direction"], r["flags"]) for r in notices] == [
+        ("Chris Unknown", None, "unknown", []), ("Acme Deliveries", None, "unknown", []),
+        ("Jordan Blake", None, "unknown", [])]
+    assert iso(notices[0]) == "2024-03-13T09:00:00+00:00"
+    # the same words typed by a person (no mark before them) stay a message; a one-off author in a
+    # group chat is what looks like a forged header, so only that line carries the flag
+    assert (rows[10]["sender"], rows[10]["flags"]) == ("wa:Pat Visitor", ["header_like_body"])
+    assert [r["flags"] for r in rows[:10]] == [[]] * 10
+
+
+# --- media, attachment and deleted markers in more languages (issue 21.9) -----------------------
+
+def test_markers_in_eight_more_languages(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "markers_more_languages.txt")
+    assert (len(rows), len(rejects), report.warnings) == (19, 0, [])
+    assert [r["flags"] for r in rows] == ([["media_omitted"]] * 12 + [["attachment_missing"]] * 4
+                                          + [["deleted"]] * 2 + [[]])
+    assert [r["body"] for r in rows[:8]] == [
+        "<メディアなし>", "<省略多媒体文件>", "<미디어 파일 제외됨>", "<Без медиафайлов>", "<Medya dahil edilmedi>",
+        "<تم استبعاد الوسائط>", "<मीडिया के बिना>", "<Media tidak disertakan>"]
+    assert [r["attachments"][0]["name"] for r in rows[12:16]] == [
+        "IMG-20240401-WA0001.jpg", "00000012-PHOTO-2024-04-01-10-13-00.jpg",
+        "00000013-PHOTO-2024-04-01-10-14-00.jpg", "DOC-20240401-WA0002.pdf"]
+    assert iso(rows[0]) == "2024-04-13T09:00:00+00:00" and rows[0]["kind"] == "message"
+
+
+# --- two header shapes in one chat (issue 21.10) ------------------------------------------------
+
+LOCALE_CHANGE = [
+    ("2023-12-20T21:04:00+00:00", "20/12/2023, 21:04", "wa:Jordan Blake", "first, from the UK settings"),
+    ("2023-12-21T08:10:00+00:00", "21/12/2023, 08:10", "wa:Sam Carter", "please stop"),
+    ("2023-12-22T23:59:00+00:00", "22/12/2023, 23:59", "wa:Jordan Blake", "why"),
+    ("2023-12-24T21:04:00+00:00", "12/24/23, 9:04 PM", "wa:Jordan Blake", "new phone settings"),
+    ("2023-12-25T00:03:00+00:00", "12/25/23, 12:03 AM", "wa:Jordan Blake", "merry christmas"),
+    ("2023-12-25T10:30:00+00:00", "12/25/23, 10:30 AM", "wa:Sam Carter", "stop"),
+    ("2024-01-02T19:15:00+00:00", "1/2/24, 7:15 PM", "wa:Jordan Blake", "happy new year")]
+
+
+def test_locale_change_reads_each_line_in_its_own_shape(tmp_path):
+    rows, rejects, report, _ = parse(tmp_path, "locale_change.txt")
+    assert (len(rows), len(rejects)) == (7, 0)
+    assert [brief(r) for r in rows] == LOCALE_CHANGE
+    assert [(r["kind"], r["flags"], r["locator"]) for r in rows] == [
+        ("message", [], f"line {i}") for i in range(1, 8)]
+    assert report.warnings == [
+        "header lines in more than one date/time shape (a phone's locale changed?); each line was read in its "
+        "own shape: NN/NN/YY, HH:MM[:SS] AM/PM - Name:; NN/NN/YYYY, HH:MM[:SS] - Name:."]
+
+
+def test_second_shape_found_after_the_sample(tmp_path, monkeypatch):
+    # the sample sees only the UK lines; the US lines are found while scanning, in small chunks
+    monkeypatch.setattr(ws, "SAMPLE_LINES", 3)
+    monkeypatch.setattr(ws, "CHUNK", 64)
+    monkeypatch.setattr(ws, "SAMPLE_BYTES", 64)
+    rows, rejects, report, _ = parse(tmp_path, "locale_change.txt")
+    assert (len(rows), len(rejects)) == (7, 0)
+    assert [brief(r) for r in rows] == LOCALE_CHANGE
+    assert report.warnings == [
+        "header lines in more than one date/time shape (a phone's locale changed?); each line was read in its "
+        "own shape: NN/NN/YYYY, HH:MM[:SS] - Name:; NN/NN/YY, HH:MM[:SS] AM/PM - Name:."]
+
+
+def test_second_shape_that_cannot_settle_its_order_stays_text(tmp_path):
+    # two US-style lines whose numbers are all 12 or below: their own lines cannot tell 1/2 from 2/1
+    data = ("20/03/2024, 10:00 - Jordan Blake: one\n"
+            "1/2/24, 7:15 PM - Jordan Blake: pasted\n"
+            "1/3/24, 7:16 PM - Sam Carter: pasted too\n"
+            "21/03/2024, 10:03 - Sam Carter: two\n"
+            "22/03/2024, 10:04 - Jordan Blake: three\n").encode()
+    table, rejects, report = run_parser("whatsapp", data, make_ctx(tmp_path, timezone="Europe/London"))
+    assert (table.num_rows, len(rejects)) == (3, 0)
+    assert table.column("body")[0].as_py() == ("one\n1/2/24, 7:15 PM - Jordan Blake: pasted\n"
+                                               "1/3/24, 7:16 PM - Sam Carter: pasted too")
+    assert table.column("flags")[0].as_py() == ["header_like_body"]
+    assert "do not settle their own day/month order" in report.warnings[0]
+
+
+def test_a_run_of_another_shape_back_in_time_is_flagged(tmp_path):
+    # a locale change goes on in time; a block of another shape that starts in the past is a paste
+    rows, rejects, report, _ = parse(tmp_path, "pasted_other_shape.txt")
+    assert (len(rows), len(rejects), len(report.warnings)) == (5, 0, 2)
+    assert [(iso(r), r["sender"], r["flags"]) for r in rows] == [
+        ("2024-01-13T22:20:00+00:00", "wa:Jordan Blake", []),
+        ("2024-01-13T22:22:00+00:00", "wa:Jordan Blake", []),
+        ("2023-12-19T08:00:00+00:00", "wa:Alex Doe", ["header_like_body", "time_out_of_order"]),
+        ("2023-12-19T08:01:00+00:00", "wa:Sam Carter", ["header_like_body"]),
+        ("2024-01-13T22:30:00+00:00", "wa:Sam Carter", [])]
+    assert report.warnings[1] == (
+        "2 message(s) in a run of header lines of another shape that starts back in time (line 3) may be a "
+        "chat pasted into a message; they were read as messages and flagged header_like_body.")
+
+
+@pytest.mark.parametrize("how", ["--date-order", "case.toml"])
+def test_given_order_on_the_command_line_or_in_case_toml(tmp_path, capsys, how):
+    from commtrail.case import Case
+    from commtrail.cli import main
+    from commtrail.timeline.master import read_master
+    from tests.conftest import CASE_TOML
+
+    case = tmp_path / "case"
+    case.mkdir()
+    toml = CASE_TOML if how == "--date-order" else CASE_TOML.replace(
+        'phone_region = "GB"\n', 'phone_region = "GB"\ndate_order = "DMY"\n', 1)
+    (case / "case.toml").write_text(toml, encoding="utf-8")
+    chat = tmp_path / "WhatsApp Chat with Jordan.txt"
+    chat.write_bytes((WA / "mdy_proven.txt").read_bytes())
+    args = ["ingest", str(case), str(chat)] + (["--date-order", "DMY"] if how == "--date-order" else [])
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"Warning: {chat}: date_order DMY was given, but line 1 reads '12/24/2023, 21:00': its second "
+            "number is above 12, so it is the day, not the month; the file was read as MDY") in out
+    master = read_master(Case(case)).to_pylist()
+    assert sorted((m["ts_utc"].isoformat(), m["body"]) for m in master) == [
+        ("2023-12-24T21:00:00+00:00", "Merry Christmas Eve"), ("2023-12-25T09:30:00+00:00", "Answer me"),
+        ("2023-12-25T09:45:00+00:00", "Please stop."), ("2024-01-05T18:00:00+00:00", "Are you ignoring me?")]
+
+
+def test_one_message_author_named_by_a_system_line_is_not_flagged(tmp_path):
+    data = ("13/03/2024, 10:00 - Jordan Blake: hello all\n"
+            "13/03/2024, 10:01 - Sam Carter: hi\n"
+            "13/03/2024, 10:02 - Jordan Blake: meeting at 6\n"
+            "13/03/2024, 10:03 - Sam Carter: ok\n"
+            "13/03/2024, 10:04 - Jordan Blake added Pat Visitor\n"
+            "13/03/2024, 10:05 - Pat Visitor: thanks for adding me\n"
+            "13/03/2024, 10:06 - Chris Unknown: nobody added me\n").encode()
+    table, rejects, report = run_parser("whatsapp", data, make_ctx(tmp_path, timezone="Europe/London"))
+    assert (table.num_rows, len(rejects), report.warnings) == (7, 0, [])
+    assert table.column("kind").to_pylist() == ["message"] * 4 + ["system", "message", "message"]
+    assert table.column("flags").to_pylist() == [[]] * 6 + [["header_like_body"]]
