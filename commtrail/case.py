@@ -127,7 +127,7 @@ class CaseConfig:
         return owner.phones | owner.emails | frozenset(whatsapp_id(n) for n in owner.whatsapp_names)
 
 
-class _Lines:
+class TomlLines:
     """Finds the line of a key inside the n-th occurrence of a table in the TOML text."""
 
     def __init__(self, text: str) -> None:
@@ -160,7 +160,7 @@ class _Lines:
 class _Validator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.lines = _Lines(text)
+        self.lines = TomlLines(text)
 
     def fail(self, message: str, table: str, index: int | None = None, key: str | None = None,
              hint: str = "") -> CaseError:

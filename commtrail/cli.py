@@ -114,18 +114,18 @@ def _ingest(args: argparse.Namespace, console: Console) -> int:
 
 @command("stats")
 def _stats(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.stats import print_stats
-    print_stats(Case(Path(args.case)), console)
+    from commtrail.pipeline import current_case
+    print_stats(current_case(Path(args.case), console), console)
     return EXIT_OK
 
 
 @command("export")
 def _export(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.export import export
     from commtrail.outputs.manifest import write_manifest
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         path, rows = export(case, args.format, args.party)
         write_manifest(case, [path])
@@ -154,10 +154,10 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.manifest import write_manifest
     from commtrail.outputs.report import write_report
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_report(case, party=args.party, timestamp=args.timestamp)
         write_manifest(case, paths)
@@ -168,10 +168,10 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 @command("chart")
 def _chart(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.charts import charts_dir, write_charts
     from commtrail.outputs.manifest import write_manifest
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_charts(case, party=args.party)
         write_manifest(case, [charts_dir(case)])
