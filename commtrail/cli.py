@@ -143,6 +143,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             console.print(f"{label}: {rel}", markup=False)
     for problem in result.problems:
         console.print(f"problem: {problem}", markup=False)
+    for rel, how in result.edited:
+        console.print(f"edited: {rel} ({how}; your working file, not evidence)", markup=False)
     if result.ok:
         console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
                       markup=False)

@@ -176,3 +176,29 @@ def test_a_new_date_order_applies_to_later_files(tmp_path, inputs, capsys):
     assert capsys.readouterr().out.splitlines()[0] == (
         'case.toml: date_order is now "DMY" (it was nothing); it applies to files ingested from now on. Files '
         "already in the case keep the order they were read in (their warnings say how it was decided).")
+
+
+@pytest.mark.parametrize("name,fixture", [
+    ("whatsapp", "whatsapp/android_dmy_24h.txt"), ("smsbr-sms", "smsbr/sms-mms.xml"),
+    ("smsbr-calls", "smsbr/calls.xml"), ("eml", "email/single.eml"), ("mbox", "email/gmail.mbox"),
+    ("incident-log", "incidents/incidents.csv"),
+])
+def test_what_case_settings_claim_a_format_does_not_read(tmp_path, name, fixture):
+    """NOT_READ_BY holds: changing what a format is said not to read changes nothing it stages."""
+    from conftest import FIXTURES, make_ctx, run_parser
+
+    from commtrail.timeline.case_settings import NOT_READ_BY
+    from commtrail.timeline.identity import Owner
+
+    base = Owner("Sam", frozenset({"+447700900999"}), frozenset({"sam@example.org"}), frozenset({"Sam"}))
+    other = {"owner.phones": {"phones": frozenset({"+447700900123"})},
+             "owner.emails": {"emails": frozenset({"jordan.k@example.com"})},
+             "owner.whatsapp_names": {"whatsapp_names": frozenset({"Jordan"})}}
+    data = (FIXTURES / fixture).read_bytes()
+    reference, _, _ = run_parser(name, data, make_ctx(tmp_path, owner=base, source_path=fixture))
+    claimed = [key for key, formats in NOT_READ_BY.items() if name in formats and key in other]
+    assert claimed
+    for key in claimed:
+        owner = Owner(**{**base.__dict__, **other[key]})
+        table, _, _ = run_parser(name, data, make_ctx(tmp_path, owner=owner, source_path=fixture))
+        assert table.equals(reference), key
