@@ -33,14 +33,16 @@ def current_case(case_dir: Path, console: Console) -> Case:
     """Open a case for a command that reads the master; when case.toml changed since the master
     was built, re-resolve parties first (rebuild from staging, re-hash) and say so in one line."""
     case = Case(case_dir)
-    with case.lock():
-        follow = case_toml_followup(case)
-        if follow.rebuild:
-            build_master(case)
-            written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
-            if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
-                written.append(case.sources_file)
-            write_manifest(case, written)
+    follow = case_toml_followup(case)
+    if follow.rebuild:   # only then is the lock needed (reading goes on beside another command)
+        with case.lock():
+            follow = case_toml_followup(case)
+            if follow.rebuild:
+                build_master(case)
+                written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
+                if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
+                    written.append(case.sources_file)
+                write_manifest(case, written)
     for note in follow.notes:
         console.print(note, markup=False)
     if follow.rebuild:

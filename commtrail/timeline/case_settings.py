@@ -90,7 +90,7 @@ def _reads(key: str, formats: Iterable[str]) -> list[str]:
 
 
 def _shown(value: object) -> str:
-    if value is None or value == []:
+    if value is None:
         return "nothing"
     if isinstance(value, list):
         return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
