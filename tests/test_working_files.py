@@ -49,3 +49,21 @@ def test_only_the_incident_log_folder_of_a_case_is_an_input(tmp_path, capsys):
     capsys.readouterr()
     assert main(["ingest", str(case), str(case / "case.toml")]) == 1
     assert "the case's own files are not inputs" in capsys.readouterr().err
+
+
+def test_a_removed_case_toml_is_missing_a_removed_log_is_an_edit(tmp_path, capsys):
+    from commtrail.case import Case
+    from commtrail.outputs.manifest import verify
+
+    case = tmp_path / "case"
+    assert main(["init", str(case)]) == 0
+    with open(case / "incident-log" / "incidents.csv", "a", encoding="utf-8", newline="") as f:
+        f.write(ROW.replace(",photo1.jpg", ","))
+    assert main(["ingest", str(case), str(case / "incident-log" / "incidents.csv")]) == 0
+    opened = Case(case)
+    (case / "incident-log" / "incidents.csv").unlink()
+    result = verify(opened)
+    assert result.ok and result.edited == [("incident-log/incidents.csv", "removed")]
+    (case / "case.toml").unlink()
+    result = verify(opened)
+    assert not result.ok and result.missing == ["case.toml"]

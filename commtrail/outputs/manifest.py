@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.case import LOCK_FILE, PENDING_FILE, Case, is_temporary, is_working_file
+from commtrail.case import CASE_FILE, LOCK_FILE, PENDING_FILE, Case, is_temporary, is_working_file
 from commtrail.atomic import write_text
 from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master, staged_sources
@@ -156,7 +156,7 @@ def verify(case: Case) -> Verification:
     for rel, digest in sorted(listed.items()):
         working = is_working_file(rel)
         if rel not in present:
-            if working:
+            if working and rel != CASE_FILE:   # without case.toml the case cannot be used
                 result.edited.append((rel, "removed"))
             else:
                 result.missing.append(rel)
