@@ -98,10 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @command("init")
 def _init(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import init_case
+    from commtrail.case import INCIDENT_TEMPLATE, init_case
     path = init_case(Path(args.case), timezone=args.timezone, region=args.region, title=args.title)
     console.print(f"Created {path}. Edit it to name the people involved, then run: "
-                  f"commtrail ingest {args.case} FILES...", markup=False)
+                  f"commtrail ingest {args.case} FILES... An incident log to fill in is in "
+                  f"{path.parent / INCIDENT_TEMPLATE} (ingest it from there).", markup=False)
     return EXIT_OK
 
 

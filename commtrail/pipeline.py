@@ -43,11 +43,16 @@ def current_case(case_dir: Path, console: Console) -> Case:
                 if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
                     written.append(case.sources_file)
                 write_manifest(case, written)
+    _say(follow, console)
+    return case
+
+
+def _say(follow: Followup, console: Console) -> None:
+    """The lines that tell what an edit of case.toml led to."""
     for note in follow.notes:
         console.print(note, markup=False)
     if follow.rebuild:
         console.print(REBUILT, markup=False)
-    return case
 
 
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
@@ -66,10 +71,7 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
                     written += [case.staging / f"{outcome.sha256}.parquet",
                                 case.staging / f"{outcome.sha256}.rejects.parquet"]
             write_manifest(case, written)
-    for note in follow.notes:
-        console.print(note, markup=False)
-    if follow.rebuild:
-        console.print(REBUILT, markup=False)
+    _say(follow, console)
     console.print(summary_table(result))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for outcome in result.outcomes:

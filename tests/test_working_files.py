@@ -67,3 +67,10 @@ def test_a_removed_case_toml_is_missing_a_removed_log_is_an_edit(tmp_path, capsy
     (case / "case.toml").unlink()
     result = verify(opened)
     assert not result.ok and result.missing == ["case.toml"]
+
+
+def test_init_says_where_the_incident_log_is(tmp_path, capsys):
+    case = tmp_path / "case"
+    assert main(["init", str(case)]) == 0
+    assert capsys.readouterr().out.replace("\n", " ").endswith(
+        f"An incident log to fill in is in {case / 'incident-log' / 'incidents.csv'} (ingest it from there). ")
