@@ -44,3 +44,22 @@ def test_a_local_number_links_by_hand(tmp_path):
     assert config.links["local:5550123"].raw == "555-0123"
     assert config.links["local:5550123"].line == 9
     assert config.owner().phones == frozenset({"local:5550199"})
+
+
+def test_a_local_number_in_a_backup_is_kept_and_linked(tmp_path):
+    from commtrail.case import Case
+    from commtrail.cli import main
+    from commtrail.timeline.master import read_master
+
+    sms = tmp_path / "sms.xml"
+    sms.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<smses count="1">\n'
+                   '  <sms protocol="0" address="555-0123" date="1709370000000" type="1" body="It is me" '
+                   'read="1" status="-1" />\n</smses>\n', encoding="utf-8")
+    case = tmp_path / "case"
+    assert main(["init", str(case), "--timezone", "America/New_York", "--region", "US"]) == 0
+    toml = case / "case.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + '\n[[party]]\nname = "Jordan"\nphones = ["555 0123"]\n',
+                    encoding="utf-8")
+    assert main(["ingest", str(case), str(sms)]) == 0
+    rows = read_master(Case(case), ["sender", "sender_raw", "party"]).to_pylist()
+    assert rows == [{"sender": "local:5550123", "sender_raw": "555-0123", "party": "Jordan"}]
