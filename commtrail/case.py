@@ -23,6 +23,11 @@ from commtrail.timeline.identity import Owner, check_phone, lower_emails, whatsa
 EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 CASE_FILE = "case.toml"
+# The user's working files, not evidence: case.toml and the incident-log folder `init` makes (the
+# log and the evidence files it names, which the user keeps editing and adding to). ``verify``
+# reports changes to them as edits, not failures; ingest reads inputs from that folder.
+INCIDENT_DIR = "incident-log"
+INCIDENT_TEMPLATE = f"{INCIDENT_DIR}/incidents.csv"
 LOCK_FILE = ".lock"
 # Present while an ingest has changed staging but not yet rebuilt the master and the manifest;
 # an ingest that finds it (left by an interrupted one) rebuilds them.
@@ -127,7 +132,7 @@ class CaseConfig:
         return owner.phones | owner.emails | frozenset(whatsapp_id(n) for n in owner.whatsapp_names)
 
 
-class _Lines:
+class TomlLines:
     """Finds the line of a key inside the n-th occurrence of a table in the TOML text."""
 
     def __init__(self, text: str) -> None:
@@ -160,7 +165,7 @@ class _Lines:
 class _Validator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.lines = _Lines(text)
+        self.lines = TomlLines(text)
 
     def fail(self, message: str, table: str, index: int | None = None, key: str | None = None,
              hint: str = "") -> CaseError:
@@ -466,6 +471,25 @@ def _remove(path: Path) -> None:
         pass
 
 
+def is_working_file(rel: str) -> bool:
+    """Whether a path relative to the case is one of the user's working files (not evidence)."""
+    return rel == CASE_FILE or rel.startswith(INCIDENT_DIR + "/")
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    def escape(ch: str) -> str:
+        code = ord(ch)
+        if ch in '"\\':
+            return "\\" + ch
+        if 0xD800 <= code <= 0xDFFF:   # a byte of a file name that is not UTF-8 (surrogate escape)
+            return "\ufffd"
+        if code < 0x20 or code == 0x7F:
+            return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{code:04X}")
+        return ch
+    return '"' + "".join(escape(ch) for ch in value) + '"'
+
+
 def init_case(root: Path, timezone: str = "Europe/London", region: str = "GB",
               title: str | None = None) -> Path:
     """Create a case folder with a commented case.toml (and the incident-log template)."""
@@ -486,10 +510,12 @@ def init_case(root: Path, timezone: str = "Europe/London", region: str = "GB",
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         template = resources.files("commtrail.data").joinpath("case_template.toml").read_text(encoding="utf-8")
-        text = template.replace("{title}", title or root.name).replace("{timezone}", timezone) \
-            .replace("{region}", region.upper())
+        values = {"title": toml_string(title if title is not None else root.name), "timezone": toml_string(timezone),
+                  "region": toml_string(region.upper())}
+        text = re.sub(r'"\{(title|timezone|region)\}"', lambda m: values[m.group(1)], template)
         target.write_text(text, encoding="utf-8")
-        incidents = root / "incidents.csv"
+        incidents = root / INCIDENT_TEMPLATE
+        incidents.parent.mkdir(mode=0o700, exist_ok=True)
         if not incidents.exists():
             incidents.write_bytes(resources.files("commtrail.data").joinpath("incident_log_template.csv").read_bytes())
     finally:

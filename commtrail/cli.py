@@ -98,10 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @command("init")
 def _init(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import init_case
+    from commtrail.case import INCIDENT_TEMPLATE, init_case
     path = init_case(Path(args.case), timezone=args.timezone, region=args.region, title=args.title)
     console.print(f"Created {path}. Edit it to name the people involved, then run: "
-                  f"commtrail ingest {args.case} FILES...", markup=False)
+                  f"commtrail ingest {args.case} FILES... An incident log to fill in is in "
+                  f"{path.parent / INCIDENT_TEMPLATE} (ingest it from there).", markup=False)
     return EXIT_OK
 
 
@@ -114,18 +115,18 @@ def _ingest(args: argparse.Namespace, console: Console) -> int:
 
 @command("stats")
 def _stats(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.stats import print_stats
-    print_stats(Case(Path(args.case)), console)
+    from commtrail.pipeline import current_case
+    print_stats(current_case(Path(args.case), console), console)
     return EXIT_OK
 
 
 @command("export")
 def _export(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.export import export
     from commtrail.outputs.manifest import write_manifest
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         path, rows = export(case, args.format, args.party)
         write_manifest(case, [path])
@@ -143,6 +144,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             console.print(f"{label}: {rel}", markup=False)
     for problem in result.problems:
         console.print(f"problem: {problem}", markup=False)
+    for rel, how in result.edited:
+        console.print(f"edited: {rel} ({how}; your working file, not evidence)", markup=False)
     if result.ok:
         console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
                       markup=False)
@@ -154,10 +157,10 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.manifest import write_manifest
     from commtrail.outputs.report import write_report
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_report(case, party=args.party, timestamp=args.timestamp)
         write_manifest(case, paths)
@@ -168,10 +171,10 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 @command("chart")
 def _chart(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.case import Case
     from commtrail.outputs.charts import charts_dir, write_charts
     from commtrail.outputs.manifest import write_manifest
-    case = Case(Path(args.case))
+    from commtrail.pipeline import current_case
+    case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_charts(case, party=args.party)
         write_manifest(case, [charts_dir(case)])

@@ -1,4 +1,5 @@
-"""The steps that run together after an ingest: stage inputs, rebuild the master, re-hash the case."""
+"""The steps that run together: stage inputs, rebuild the master, re-hash the case; and, before any
+command reads the master, make it follow an edited case.toml."""
 
 from __future__ import annotations
 
@@ -6,12 +7,52 @@ from pathlib import Path
 
 from rich.console import Console
 
-from commtrail.case import Case
+from commtrail.case import CASE_FILE, Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.ingest.console import BarProgress, summary_table
 from commtrail.ingest.runner import ingest
 from commtrail.outputs.manifest import write_manifest
-from commtrail.timeline.master import CONSISTENCY_FILE, build_master
+from commtrail.timeline.case_settings import Followup, followup
+from commtrail.timeline.master import CONSISTENCY_FILE, build_master, master_settings, staged_sources
+
+REBUILT = ("case.toml changed since the master was built: parties and identifier links re-resolved from "
+           "staging (nothing read again; event ids and exhibit numbers unchanged).")
+
+
+def case_toml_followup(case: Case) -> Followup:
+    """What an edit of case.toml since the master was built asks for (nothing without a master).
+    Raises CaseError, changing nothing, for an edit that would need the sources read again."""
+    if not case.master_file.exists():
+        return Followup()
+    path = case.root / CASE_FILE
+    formats = [row["format"] for row in staged_sources(case)]
+    return followup(case.config, path.read_text(encoding="utf-8"), str(path), master_settings(case), formats)
+
+
+def current_case(case_dir: Path, console: Console) -> Case:
+    """Open a case for a command that reads the master; when case.toml changed since the master
+    was built, re-resolve parties first (rebuild from staging, re-hash) and say so in one line."""
+    case = Case(case_dir)
+    follow = case_toml_followup(case)
+    if follow.rebuild:   # only then is the lock needed (reading goes on beside another command)
+        with case.lock():
+            follow = case_toml_followup(case)
+            if follow.rebuild:
+                build_master(case)
+                written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
+                if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
+                    written.append(case.sources_file)
+                write_manifest(case, written)
+    _say(follow, console)
+    return case
+
+
+def _say(follow: Followup, console: Console) -> None:
+    """The lines that tell what an edit of case.toml led to."""
+    for note in follow.notes:
+        console.print(note, markup=False)
+    if follow.rebuild:
+        console.print(REBUILT, markup=False)
 
 
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
@@ -19,15 +60,18 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
     """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status."""
     case = Case(case_dir)
     with case.lock():
+        follow = case_toml_followup(case)
         result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug)
-        rows = build_master(case) if result.changed or not case.master_file.exists() else None
+        rebuild = result.changed or follow.rebuild or not case.master_file.exists()
+        rows = build_master(case) if rebuild else None
         if rows is not None or not case.manifest_file.exists():
-            written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / "case.toml"]
+            written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
             for outcome in result.outcomes:
                 if outcome.status == "ingested" and outcome.sha256:
                     written += [case.staging / f"{outcome.sha256}.parquet",
                                 case.staging / f"{outcome.sha256}.rejects.parquet"]
             write_manifest(case, written)
+    _say(follow, console)
     console.print(summary_table(result))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for outcome in result.outcomes:

@@ -68,3 +68,26 @@ def test_identifier_for_two_parties_is_refused(tmp_path):
     text = CASE_TOML + '\n[[party]]\nname = "Alex"\nphones = ["+447700900123"]\n'
     with pytest.raises(CaseError, match="listed for both Jordan and Alex"):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("title", [
+    'Smith "J" \\ case', "two\nlines\tand a tab", "Ünïcödé – 案件 \U0001f642", "ctrl \x01 del \x7f",
+    "{timezone} {region}", "",
+])
+def test_init_writes_valid_toml_whatever_the_title(tmp_path, title):
+    init_case(tmp_path / "c", title=title)
+    assert Case(tmp_path / "c").config.title == title
+
+
+@pytest.mark.parametrize("folder", ['say "hi"', "back\\slash", "caf\u00e9 \U0001f642", "line\nbreak"])
+def test_init_writes_valid_toml_whatever_the_folder_name(tmp_path, folder):
+    init_case(tmp_path / folder)
+    config = Case(tmp_path / folder).config
+    assert (config.title, config.timezone, config.phone_region) == (folder, "Europe/London", "GB")
+
+
+def test_init_title_from_a_folder_name_that_is_not_utf8(tmp_path):
+    import os
+    folder = tmp_path / os.fsdecode(b"case-\xff")
+    init_case(folder)
+    assert Case(folder).config.title == "case-\ufffd"

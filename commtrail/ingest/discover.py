@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from commtrail.case import ArchiveLimits
+from commtrail.case import INCIDENT_DIR, ArchiveLimits
 from commtrail.errors import InputError
 
 Opener = Callable[[], BinaryIO]
@@ -85,6 +85,9 @@ class _Walker:
         try:
             resolved = path.resolve()
         except (OSError, RuntimeError):
+            return False
+        working = self.case_root / INCIDENT_DIR   # the user's incident log and its evidence: inputs
+        if resolved == working or working in resolved.parents:
             return False
         return resolved == self.case_root or self.case_root in resolved.parents
 

@@ -38,7 +38,7 @@ from commtrail.errors import UsageError
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
-from commtrail.timeline.identity import describe, kind_of
+from commtrail.timeline.identity import describe, kind_of, phone_check
 from commtrail.timeline.master import read_master
 from commtrail.timeline.schema import DIRECTIONS
 
@@ -208,6 +208,7 @@ class Identifier:
     days_used: list[date]
     link: dict | None                   # the case.toml entry: key, raw, line (None: not listed)
     first_after: dict | None            # the latest case event before first use: index, kind, days
+    check: str | None = None            # phones: what the numbering plan says (identity.phone_check)
 
 
 @dataclass
@@ -815,12 +816,12 @@ class _Context:
                          "days": round((first_ts - _us(e.when)) / US_PER_DAY, 2),
                          "seconds": (first_ts - _us(e.when)) / 1_000_000}
             out.append(Identifier(
-                identifier=ident, display=display_identifier(ident), kind=kind_of(ident), count=int(row.count),
+                identifier=ident, display=describe(ident), kind=kind_of(ident), count=int(row.count),
                 incoming=int(row.inc), outgoing=int(row.out), channels=chans_of[code],
                 first=self._moment(first_pos), last=self._moment(last_pos),
                 days_used=days_of[code].to_numpy().astype("datetime64[D]").tolist(),
                 link={"party": link.party, "key": link.key, "raw": link.raw, "line": link.line} if link else None,
-                first_after=after))
+                first_after=after, check=phone_check(ident)))
         out.sort(key=lambda i: (i.first.local, i.identifier))
         return out
 
@@ -880,20 +881,5 @@ def _midnight(day: int, zone: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=zone)
 
 
-def display_identifier(ident: str) -> str:
-    """An identifier as a person reads it (phones in international format)."""
-    kind = kind_of(ident)
-    if kind == "phone":
-        try:
-            import phonenumbers
-            return phonenumbers.format_number(phonenumbers.parse(ident, None),
-                                              phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-        except Exception:  # noqa: BLE001 - a display nicety only
-            return ident
-    if kind == "withheld":
-        return {"withheld": "withheld number", "unknown": "unknown number", "payphone": "payphone"}.get(ident, ident)
-    return describe(ident)
-
-
 __all__ = ["analyse", "sentences", "WEEKDAYS", "CALL_ORDER", "resolve_party", "slug", "CaseAnalysis", "PartyAnalysis", "UNKNOWN",
-           "Exhibits", "shift_days", "display_identifier"]
+           "Exhibits", "shift_days"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.case import LOCK_FILE, PENDING_FILE, Case, is_temporary
+from commtrail.case import CASE_FILE, LOCK_FILE, PENDING_FILE, Case, is_temporary, is_working_file
 from commtrail.atomic import write_text
 from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master, staged_sources
@@ -115,6 +115,9 @@ class Verification:
     extra: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checked: int = 0
+    # the user's working files (case.toml, the incident-log folder) that differ from the manifest:
+    # (path, "changed" | "added" | "removed"); reported, never a failure
+    edited: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -151,13 +154,24 @@ def verify(case: Case) -> Verification:
     present = set(case_files(case))
     leftovers = case.leftovers(strict=True)
     for rel, digest in sorted(listed.items()):
+        working = is_working_file(rel)
         if rel not in present:
-            result.missing.append(rel)
+            if working and rel != CASE_FILE:   # without case.toml the case cannot be used
+                result.edited.append((rel, "removed"))
+            else:
+                result.missing.append(rel)
             continue
-        result.checked += 1
-        if sha256_file(case.root / rel) != digest:
+        if sha256_file(case.root / rel) == digest:
+            result.checked += 1
+        elif working:
+            result.edited.append((rel, "changed"))
+        else:
+            result.checked += 1
             result.changed.append(rel)
-    result.extra = sorted((present - set(listed)) | set(leftovers))
+    unlisted = (present - set(listed)) | set(leftovers)
+    result.edited += [(rel, "added") for rel in sorted(unlisted) if is_working_file(rel)]
+    result.edited.sort()
+    result.extra = sorted(rel for rel in unlisted if not is_working_file(rel))
     if leftovers:
         result.problems.append(f"{len(leftovers)} temporary file(s) were left by an interrupted command; "
                                "running the command again (or any commtrail ingest) removes them")

@@ -23,7 +23,7 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
-from commtrail.timeline.identity import describe, kind_of
+from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
@@ -147,13 +147,6 @@ def row_identifiers(row: dict, links: dict[str, Link]) -> list[str]:
     return [row["sender"]] if row["sender"] else []
 
 
-def show_identifier(ident: str) -> str:
-    """An identifier as a reader understands it."""
-    if kind_of(ident) == "withheld":
-        return f"{ident} number"
-    return describe(ident)
-
-
 def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
     """Per identifier of ``party``: first/last seen (local), events, and its case.toml link."""
     links = case.config.links
@@ -173,7 +166,10 @@ def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
     out = []
     for ident, s in stats.items():
         link = links.get(ident)
-        out.append({"identifier": ident, "shown": show_identifier(ident), "first": s["first"], "last": s["last"],
+        check = phone_check(ident)   # local and impossible numbers say so in their shown text already
+        out.append({"identifier": ident, "shown": describe(ident),
+                    "check": PHONE_CHECKS[check] if check in ("valid", "possible") else None,
+                    "first": s["first"], "last": s["last"],
                     "events": s["events"], "link": link if link and link.party == party else None})
     out.sort(key=lambda r: (r["link"] is None, r["link"].line if r["link"] else 0, -r["events"], r["identifier"]))
     return out
@@ -198,7 +194,7 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     e = w["exhibits"]
     channel = w["channel_one"].get(row["channel"], row["channel"] or "")
     direction = w["directions"].get(row["direction"], row["direction"] or "")
-    idents = [show_identifier(i) for i in row_identifiers(row, links)]
+    idents = [describe(i) for i in row_identifiers(row, links)]
     who = ((e["to"] if row["direction"] == "outgoing" else e["from"]) + " " + ", ".join(idents)) if idents else ""
     if not idents and row.get("conversation"):
         who = e["in_chat"].format(chat=row["conversation"])

@@ -153,7 +153,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         for r in sec.identifiers:
             link = r["link"]
             linked = d["link"].format(key=link.key, line=link.line, raw=link.raw) if link else d["no_link"]
-            out.write(f'<tr><td dir="auto">{_e(r["shown"])}</td><td>{_e(r["first"] or d["never_seen"])}</td>'
+            check = f'<br><span class="small">{_e(r["check"])}</span>' if r["check"] else ""
+            out.write(f'<tr><td dir="auto">{_e(r["shown"])}{check}</td><td>{_e(r["first"] or d["never_seen"])}</td>'
                       f'<td>{_e(r["last"] or "")}</td><td>{r["events"]:,}</td><td>{_e(linked)}</td></tr>')
         out.write("</tbody></table>")
     out.write("</section>\n")

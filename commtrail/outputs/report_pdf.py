@@ -625,7 +625,8 @@ class _Writer:
                 for r in sec.identifiers:
                     link = r["link"]
                     linked = d["link"].format(key=link.key, line=link.line, raw=link.raw) if link else d["no_link"]
-                    yield [Cell().add(r["shown"], "small"), Cell().add(r["first"] or d["never_seen"], "small"),
+                    shown = Cell().add(r["shown"], "small").add(r["check"] or "", "grey")
+                    yield [shown, Cell().add(r["first"] or d["never_seen"], "small"),
                            Cell().add(r["last"] or "", "small"), Cell().add(f"{r['events']:,}", "smallbold"),
                            Cell().add(linked, "small")]
             self.table(cols, rows())

@@ -437,8 +437,8 @@ def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[
             if sheet is None:
                 raise InputError("this spreadsheet has no sheet whose first rows name the columns of an "
                                  "incident log (date, description, ...).", file=ctx.source_path,
-                                 hint="Use the incidents.csv template that 'commtrail init' wrote beside "
-                                      "case.toml, or name the columns as it does.")
+                                 hint="Use the incidents.csv template that 'commtrail init' wrote in the case's "
+                                      "incident-log folder, or name the columns as it does.")
             others = [ws.title for ws in book.worksheets if ws is not sheet]
             if others:
                 ctx.report.warn(f"read the sheet '{sheet.title}'; the other sheets ({', '.join(others)}) "

@@ -1,6 +1,11 @@
 """Identifiers: phone numbers to E.164, e-mail addresses, WhatsApp names, and the classes
 of things that are not phone numbers (short codes, alphanumeric senders, withheld callers).
 
+A phone number is E.164 only when it can be placed: one that needs an area code it was written
+without (a US ``555-1234``) stays as its digits, ``local:5551234``, never a made-up ``+15551234``.
+What the numbering plan says of each phone identifier (valid, possible, local, impossible) is
+:func:`phone_check`; :func:`describe` is the one way every output shows an identifier.
+
 Normalisation runs on distinct values only (factorise, normalise the uniques, map back).
 """
 
@@ -19,6 +24,9 @@ PAYPHONE = "payphone"
 OWNER = "owner"   # the owner when their own number is not known (an MMS's insert-address-token)
 CLASS_VALUES = (WITHHELD, UNKNOWN, PAYPHONE)
 
+LOCAL = "local:"    # a number that needs an area code it was written without
+NOT_PHONE = "tel:"  # digits that are no possible phone number for the region
+
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _PHONEISH = re.compile(r"^[+(]?[\d\s().\-/]+$")
 _WITHHELD_WORDS = {"", "-1", "-2", "-3", "null", "private", "private number", "withheld",
@@ -27,7 +35,7 @@ _WITHHELD_WORDS = {"", "-1", "-2", "-3", "null", "private", "private number", "w
 
 def kind_of(value: str) -> str:
     """The class of a normalised identifier: phone, email, whatsapp, short, alpha, withheld, other."""
-    if value.startswith("+"):
+    if value.startswith(("+", LOCAL)):
         return "phone"
     if value == OWNER:
         return "owner"
@@ -44,20 +52,60 @@ def kind_of(value: str) -> str:
     return "other"
 
 
+# How each class of identifier that is not an address or a name reads.
+_CLASS_WORDS = {WITHHELD: "withheld number", UNKNOWN: "unknown number", PAYPHONE: "payphone", OWNER: "the owner"}
+
+# What the numbering plan says of a phone identifier (see phone_check), in words.
+PHONE_CHECKS = {
+    "valid": "valid number",
+    "possible": "possible number, not in a range the numbering plan allocates",
+    "local": "local number, area unknown",
+    "impossible": "not a possible phone number",
+}
+
+
+@lru_cache(maxsize=100_000)
 def describe(value: str) -> str:
-    """A normalised identifier in words, the class prefix dropped: ``wa:Jordan`` is WhatsApp name
-    “Jordan”, ``short:80800`` short code 80800. Phones and withheld classes come back as they are
-    (each output formats them its own way)."""
+    """A normalised identifier as every output shows it: phones in international format
+    (``+44 7700 900123``), a number without its area as its digits with "(local number, area
+    unknown)", ``wa:Jordan`` as WhatsApp name “Jordan”, ``short:80800`` as short code 80800,
+    ``withheld`` as "withheld number", ``payphone`` as "payphone"; e-mail addresses as they are."""
     kind = kind_of(value)
+    if kind == "phone":
+        if value.startswith(LOCAL):
+            return f"{value[len(LOCAL):]} ({PHONE_CHECKS['local']})"
+        try:
+            return phonenumbers.format_number(phonenumbers.parse(value, None),
+                                              phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        except phonenumbers.NumberParseException:
+            return value
     if kind == "whatsapp":
         return f"WhatsApp name \u201c{value[3:]}\u201d"
     if kind == "short":
         return f"short code {value[6:]}"
     if kind == "alpha":
         return f"sender name \u201c{value[6:]}\u201d"
-    if value.startswith("tel:"):
-        return value[4:]
-    return value
+    if value.startswith(NOT_PHONE):
+        return f"{value[len(NOT_PHONE):]} ({PHONE_CHECKS['impossible']})"
+    return _CLASS_WORDS.get(value, value)
+
+
+def phone_check(value: str) -> str | None:
+    """What the numbering plan (phonenumbers' metadata) says of a phone identifier: ``valid``,
+    ``possible`` (a possible length, not an allocated range: fictional numbers such as 07700 900123),
+    ``local`` (placed nowhere: its area code is missing) or ``impossible``; None for an identifier
+    that is no phone number."""
+    if value.startswith(LOCAL):
+        return "local"
+    if value.startswith(NOT_PHONE):
+        return "impossible"
+    if not value.startswith("+"):
+        return None
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return "impossible"
+    return "valid" if phonenumbers.is_valid_number(number) else "possible"
 
 
 @lru_cache(maxsize=200_000)
@@ -87,10 +135,13 @@ def normalise_one(raw: str | None, region: str) -> str:
         try:
             number = phonenumbers.parse(candidate, parse_region)
         except phonenumbers.NumberParseException:
-            return f"tel:{digits}" if digits else WITHHELD
-        if phonenumbers.is_possible_number(number):
+            return f"{NOT_PHONE}{digits}" if digits else WITHHELD
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return f"tel:{digits}"
+        if reason == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+            return f"{LOCAL}{candidate if parse_region is None else digits}"
+        return f"{NOT_PHONE}{digits}"
     return f"alpha:{value}"
 
 
@@ -101,9 +152,10 @@ def normalise_many(values: Sequence[str | None], region: str) -> list[str]:
 
 
 def check_phone(raw: str, region: str) -> str | None:
-    """Normalise a phone number from case.toml; None when it is not a possible phone number."""
+    """Normalise a phone number from case.toml (E.164, or ``local:<digits>`` for one written without
+    its area code); None when it is not a possible phone number."""
     value = normalise_one(raw, region)
-    return value if value.startswith("+") else None
+    return value if value.startswith(("+", LOCAL)) else None
 
 
 def split_addresses(raw: str | None) -> list[str]:

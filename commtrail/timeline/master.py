@@ -12,6 +12,7 @@ from commtrail.case import Case
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
+from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.dedup import run_dedup
 from commtrail.timeline.schema import MASTER_SCHEMA
 
@@ -25,7 +26,10 @@ def staged_sources(case: Case) -> list[dict]:
 
 
 def build_master(case: Case) -> int:
-    """Rebuild ``master.parquet`` (and the possibly-deleted list) from staging; returns the row count."""
+    """Rebuild ``master.parquet`` (and the possibly-deleted list) from staging; returns the row count.
+
+    Parties come from the case.toml of now; the master records what it was built with
+    (case_settings), so a later edit of case.toml is noticed."""
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
     tmp = case.root / ".duckdb-tmp"
@@ -38,7 +42,8 @@ def build_master(case: Case) -> int:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives()
-                    with pq.ParquetWriter(out, MASTER_SCHEMA, **PARQUET_OPTIONS) as writer:
+                    schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
+                    with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
                         for table in assemble_master(session.representatives_reader, counts, named.result(), tmp):
                             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                             rows += table.num_rows
@@ -54,6 +59,13 @@ def read_master(case: Case, columns: list[str] | None = None) -> pa.Table:
     if not case.master_file.exists():
         return MASTER_SCHEMA.empty_table()
     return pq.read_table(case.master_file, columns=columns, schema=MASTER_SCHEMA)
+
+
+def master_settings(case: Case) -> dict | None:
+    """The case.toml settings the master was built with (None: no master, or one that predates them)."""
+    if not case.master_file.exists():
+        return None
+    return recorded_settings(pq.read_schema(case.master_file).metadata)
 
 
 def read_possibly_deleted(case: Case) -> pa.Table | None:

@@ -256,7 +256,7 @@ def test_non_seekable_stream(tmp_path):
 def test_init_writes_template(tmp_path):
     from commtrail.case import init_case
     init_case(tmp_path / "case")
-    data = (tmp_path / "case" / "incidents.csv").read_bytes()
+    data = (tmp_path / "case" / "incident-log" / "incidents.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbfDate (")
     table, rejects, _ = run_parser("incident-log", data, make_ctx(tmp_path))
     assert table.num_rows == 0 and not rejects
