@@ -108,14 +108,18 @@ class DedupSession:
 
     def index_representatives(self) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
-        returns (source index, events represented there) for every source that represents any."""
+        returns (source index, events represented there) for every source that represents any.
+
+        Exhibit order is time, then the address of the representative copy (its source in hash
+        order, then its row, which is its position in that source): events of one time read in
+        the order their source holds them. The address is unique, so the order is total."""
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
                    printf('CT-%06d', o.ord + 1) AS exhibit
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
-                  FROM occ WINDOW w AS (ORDER BY ts, channel, eid ROWS UNBOUNDED PRECEDING)) o
+                  FROM occ WINDOW w AS (ORDER BY ts, first ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
