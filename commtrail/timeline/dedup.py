@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
+from commtrail.timeline.schema import EXTRA_CHAT
 
 SEP = "chr(31)"
 
@@ -41,7 +42,7 @@ concat_ws({SEP},
   channel,
   kind,
   direction,
-  CASE WHEN channel = 'whatsapp' THEN coalesce(sender, '') || {SEP} || coalesce(conversation, '')
+  CASE WHEN channel = 'whatsapp' THEN coalesce(sender, '') || {SEP} || coalesce(conv_id, '')
        WHEN direction = 'incoming' THEN coalesce(sender, '')
        WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL}
        ELSE coalesce(sender, '') || '>' || {RECIPIENTS_SQL} END,
@@ -220,20 +221,24 @@ def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> s
 
 
 def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """Per source: the chats whose incoming messages come from exactly one party (``conv``, for the
-    owner's messages in a chat, which name no recipient), and the chat and the time span each holds
-    (``source_span``)."""
+    """Per source and chat (``conv``): its identity in the WhatsApp key (``conv_id``: what the parser
+    told from the content, in ``extra``; for staging written before it did, the chat name), and the
+    one party whose incoming messages it holds, if only one (``conv_party``, for the owner's messages,
+    which name no recipient). Per source, its chat identity and time span (``source_span``)."""
     con.execute(f"""CREATE TEMP TABLE chats AS
         SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
-               min(p) AS first_party, max(p) AS last_party
+               min(p) AS first_party, max(p) AS last_party,
+               coalesce(json_extract_string(min(chat_extra), '$.{EXTRA_CHAT}'), 'name:' || conversation) AS chat_id
         FROM (SELECT file_index, conversation, ts_utc,
-                     CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p FROM {staged})
-        GROUP BY ALL""")
+                     CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p,
+                     CASE WHEN channel = 'whatsapp' THEN extra END AS chat_extra FROM {staged})
+        GROUP BY file_index, conversation""")
     con.execute("""CREATE TEMP TABLE conv AS
-        SELECT src AS conv_src, conversation AS conv_chat, first_party AS conv_party FROM chats
-        WHERE conversation IS NOT NULL AND first_party = last_party""")
+        SELECT src AS conv_src, conversation AS conv_chat, chat_id AS conv_id,
+               CASE WHEN first_party = last_party THEN first_party END AS conv_party
+        FROM chats WHERE conversation IS NOT NULL""")
     con.execute("""CREATE TEMP TABLE source_span AS
-        SELECT src, min(conversation) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
+        SELECT src, min(chat_id) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
