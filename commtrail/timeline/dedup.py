@@ -232,7 +232,8 @@ def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sour
     wanted = [i for i, s in enumerate(sources) if s["format"] == "whatsapp"]
     if wanted:
         con.execute(f"""INSERT INTO chat_ids
-            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation, json_extract_string(min(extra), '$.{EXTRA_CHAT}')
+            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
+                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
             FROM read_parquet({_file_list([files[i] for i in wanted])}) GROUP BY ALL""", {"wanted": wanted})
 
 
