@@ -30,6 +30,7 @@ class Wording:
     am: tuple[str, ...]
     pm: tuple[str, ...]
     title_prefixes: tuple[str, ...]
+    group_events: tuple[str, ...]
     media_omitted: tuple[str, ...]
     attached_ios: tuple[str, ...]
     attached_ios_suffix: tuple[str, ...]
@@ -78,6 +79,7 @@ def wording() -> Wording:
         am=tuple(period["am"]),
         pm=tuple(period["pm"]),
         title_prefixes=tuple(data["conversation"]["title_prefixes"]),
+        group_events=tuple(data["conversation"]["group_events"]),
         media_omitted=tuple(markers["media_omitted"]),
         attached_ios=tuple(markers["attached_ios"]),
         attached_ios_suffix=tuple(markers["attached_ios_suffix"]),

@@ -31,16 +31,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import DateOrderAmbiguous
+from commtrail.parsers import _whatsapp_chat as wc
 from commtrail.parsers import _whatsapp_format as wf
 from commtrail.parsers import _whatsapp_scan as ws
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
-from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
+from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, dumps_extra, make_batch
 
 NAME = "whatsapp"
-VERSION = "1.0"
+VERSION = "1.1"
 
 FLAG_NAMES = ("attachment_missing", "deleted", "edited", "header_like_body", "media_omitted",
               "repaired_chars", "time_out_of_order")
@@ -176,8 +177,11 @@ class _Build:
         self.line = line
         self.sender_idx = pa.array(author, mask=system)
         self.raw_idx = pa.array(author, mask=~has_author)
-        self.senders = pa.array(_sender_ids(names, ctx.phone_region), pa.string())
+        ids = _sender_ids(names, ctx.phone_region)
+        self.senders = pa.array(ids, pa.string())
         self.names_raw = pa.array(names_raw, pa.string())
+        named = names[author[hits[0]]] if len(hits) else chat_name
+        self.extra = dumps_extra({EXTRA_CHAT: self._chat(ids, author, message, is_owner | unexpected, named)})
 
     # -- day/month order ---------------------------------------------------------------------
 
@@ -401,6 +405,33 @@ class _Build:
             start = stop
         return out
 
+    def _chat(self, ids: list[str], author: np.ndarray, message: np.ndarray, not_other: np.ndarray,
+              named: str | None) -> str:
+        """This export's conversation identity, from its content (see ``_whatsapp_chat``); the
+        owner and authors flagged as not otherwise seen (``not_other``) do not count as the other side."""
+        writers = np.unique(author[message]).tolist()
+        others = sorted({ids[i] for i in writers if not not_other[i]})
+        system_rows = np.flatnonzero(self.kind)
+        opening, group_event = None, False
+        if len(system_rows):
+            texts = self._texts(system_rows)
+            opening = (int(self.ts_utc[system_rows[0]] // 60_000_000), _lstrip_marks(texts[0].as_py(), self.w))
+            group_event = bool(_bools(pc.match_substring_regex(texts, wc.group_events_re2())).any())
+        return wc.chat_identity(others=others, group_event=group_event, opening=opening,
+                                named=_sender_ids([named], self.ctx.phone_region)[0] if named else None,
+                                source_sha256=self.ctx.source_sha256)
+
+    def _texts(self, rows: np.ndarray) -> pa.Array:
+        """The texts of these rows (sorted indexes over all chunks)."""
+        parts, start = [], 0
+        for chunk in self.chunks:
+            stop = start + len(chunk)
+            lo, hi = np.searchsorted(rows, [start, stop])
+            if hi > lo:
+                parts.append(chunk.body.take(ws._idx(rows[lo:hi] - start)))
+            start = stop
+        return pa.concat_arrays(parts)
+
     # -- markers and attachments --------------------------------------------------------------
 
     def _markers(self, flags) -> pa.StructArray | None:
@@ -488,6 +519,7 @@ class _Build:
         const = {
             "channel": _dict_array(np.zeros(longest, dtype=np.int32), ["whatsapp"]),
             "conversation": _const_string(self.conversation, longest),
+            "extra": _const_string(self.extra, longest),
             "source_sha256": _const_string(ctx.source_sha256, longest),
             "source_path": _const_string(ctx.source_path, longest),
             "parser": _const_string(ctx.parser_label, longest),

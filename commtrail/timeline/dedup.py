@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
+from commtrail.timeline.schema import EXTRA_CHAT
 
 SEP = "chr(31)"
 
@@ -41,7 +42,7 @@ concat_ws({SEP},
   channel,
   kind,
   direction,
-  CASE WHEN channel = 'whatsapp' THEN coalesce(sender, '') || {SEP} || coalesce(conversation, '')
+  CASE WHEN channel = 'whatsapp' THEN coalesce(sender, '') || {SEP} || coalesce(conv_id, '')
        WHEN direction = 'incoming' THEN coalesce(sender, '')
        WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL}
        ELSE coalesce(sender, '') || '>' || {RECIPIENTS_SQL} END,
@@ -108,14 +109,18 @@ class DedupSession:
 
     def index_representatives(self) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
-        returns (source index, events represented there) for every source that represents any."""
+        returns (source index, events represented there) for every source that represents any.
+
+        Exhibit order is time, then the address of the representative copy (its source in hash
+        order, then its row, which is its position in that source): events of one time read in
+        the order their source holds them. The address is unique, so the order is total."""
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
                    printf('CT-%06d', o.ord + 1) AS exhibit
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
-                  FROM occ WINDOW w AS (ORDER BY ts, channel, eid ROWS UNBOUNDED PRECEDING)) o
+                  FROM occ WINDOW w AS (ORDER BY ts, first ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
@@ -174,6 +179,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
     staged = _staged_relation(con, files)
+    _chat_identities(con, files, sources)
     _conversation_tables(con, staged)
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
     # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
@@ -203,8 +209,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
 def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> str:
     """SQL reading every staging file with its index and row number (an empty table when none)."""
     if files:
-        file_list = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-        return f"read_parquet({file_list}, file_row_number = true)"
+        return f"read_parquet({_file_list(files)}, file_row_number = true)"
     con.execute("""CREATE TEMP TABLE staged (event_id VARCHAR, ts_utc TIMESTAMPTZ, ts_local VARCHAR,
         ts_precision VARCHAR, tz_source VARCHAR, channel VARCHAR, kind VARCHAR, direction VARCHAR,
         sender VARCHAR, sender_raw VARCHAR, recipients VARCHAR[], party VARCHAR, conversation VARCHAR,
@@ -215,21 +220,42 @@ def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> s
     return "staged"
 
 
+def _file_list(files: Sequence[Path]) -> str:
+    """A SQL list of file paths."""
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
+    """Per WhatsApp source and chat, the identity its parser told from the content (``extra``; table
+    ``chat_ids``). Only those staging files are read for it: the ``extra`` of others can be large."""
+    con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
+    wanted = [i for i, s in enumerate(sources) if s["format"] == "whatsapp"]
+    if wanted:
+        con.execute(f"""INSERT INTO chat_ids
+            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
+                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
+            FROM read_parquet({_file_list([files[i] for i in wanted])}) GROUP BY ALL""", {"wanted": wanted})
+
+
 def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """Per source: the chats whose incoming messages come from exactly one party (``conv``, for the
-    owner's messages in a chat, which name no recipient), and the chat and the time span each holds
-    (``source_span``)."""
+    """Per source and chat (``conv``): its identity in the WhatsApp key (``conv_id``: the one in
+    ``chat_ids``; for staging written before the parser told it, the chat name), and the one party
+    whose incoming messages it holds, if only one (``conv_party``, for the owner's messages, which
+    name no recipient). Per source, its chat identity and time span (``source_span``)."""
     con.execute(f"""CREATE TEMP TABLE chats AS
-        SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
-               min(p) AS first_party, max(p) AS last_party
-        FROM (SELECT file_index, conversation, ts_utc,
-                     CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p FROM {staged})
-        GROUP BY ALL""")
+        SELECT c.*, coalesce(i.chat, 'name:' || c.conversation) AS chat_id
+        FROM (SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
+                     min(p) AS first_party, max(p) AS last_party
+              FROM (SELECT file_index, conversation, ts_utc,
+                           CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p FROM {staged})
+              GROUP BY ALL) c
+        LEFT JOIN chat_ids i ON i.src = c.src AND i.conversation = c.conversation""")
     con.execute("""CREATE TEMP TABLE conv AS
-        SELECT src AS conv_src, conversation AS conv_chat, first_party AS conv_party FROM chats
-        WHERE conversation IS NOT NULL AND first_party = last_party""")
+        SELECT src AS conv_src, conversation AS conv_chat, chat_id AS conv_id,
+               CASE WHEN first_party = last_party THEN first_party END AS conv_party
+        FROM chats WHERE conversation IS NOT NULL""")
     con.execute("""CREATE TEMP TABLE source_span AS
-        SELECT src, min(conversation) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
+        SELECT src, min(chat_id) AS scope, min(t0) AS t0, max(t1) AS t1 FROM chats GROUP BY src""")
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:

@@ -130,6 +130,11 @@ def _ts_array(values: Any) -> pa.Array:
     return pa.array(seq, type=TS_UTC)
 
 
+# The key in ``extra`` of the conversation's identity where the parser tells it from the content
+# (WhatsApp: see parsers/_whatsapp_chat.py); dedup keys the records of a chat by it.
+EXTRA_CHAT = "chat"
+
+
 def dumps_extra(fields: Mapping[str, Any] | None) -> str | None:
     """Serialise source fields that have no column, deterministically (sorted keys)."""
     if not fields:

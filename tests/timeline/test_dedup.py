@@ -146,3 +146,49 @@ def test_a_number_with_and_without_country_code_is_linked_not_merged(tmp_path):
     assert json.loads(rows["+447700900123"]["extra"])["near_duplicates"] == [rows["(0)7700 900-123"]["event_id"]]
     assert json.loads(rows["(0)7700 900-123"]["extra"])["near_duplicates"] == [rows["+447700900123"]["event_id"]]
     assert rows["+447700900456"]["extra"] is None
+
+
+def chat_line(when, sender, body):
+    direction = "outgoing" if sender == "wa:Sam" else "incoming"
+    return {"ts_utc": when, "ts_precision": "min", "tz_source": "case", "channel": "whatsapp", "kind": "message",
+            "direction": direction, "sender": sender, "conversation": "Jordan", "body": body}
+
+
+# Six messages of one chat in one minute, in the order they were written.
+ONE_MINUTE = [chat_line(ts(1, 23, 35), "wa:Jordan", "why aren't you answering"),
+              chat_line(ts(1, 23, 35), "wa:Jordan", "don't make me come round"),
+              chat_line(ts(1, 23, 35), "wa:Sam", "please stop"),
+              chat_line(ts(1, 23, 35), "wa:Jordan", "you'll regret this"),
+              chat_line(ts(1, 23, 35), "wa:Jordan", "answer me"),
+              chat_line(ts(1, 23, 35), "wa:Sam", "I have asked you to stop")]
+
+
+def test_events_of_one_time_are_numbered_in_the_order_of_their_source(tmp_path):
+    case = make_case(tmp_path / "c", {"chat.txt": [chat_line(ts(1, 23, 34), "wa:Jordan", "hello?")] + ONE_MINUTE})
+    rows = read_master(case).to_pylist()
+    assert [(r["exhibit"], r["locator"], r["body"]) for r in rows] == [
+        ("CT-000001", "line 1", "hello?"), ("CT-000002", "line 2", "why aren't you answering"),
+        ("CT-000003", "line 3", "don't make me come round"), ("CT-000004", "line 4", "please stop"),
+        ("CT-000005", "line 5", "you'll regret this"), ("CT-000006", "line 6", "answer me"),
+        ("CT-000007", "line 7", "I have asked you to stop")]
+
+
+def test_one_time_follows_the_representative_copy_whatever_the_ingest_order(tmp_path):
+    # The same chat twice, the second copy with its lines reversed: the representative is the copy in
+    # the source with the smaller hash, and its order is the exhibit order.
+    sources = {"a.txt": ONE_MINUTE, "b.txt": list(reversed(ONE_MINUTE))}
+    first, second = sorted(sources, key=sha)
+    case = make_case(tmp_path / "c", sources)
+    rows = read_master(case).to_pylist()
+    assert [r["body"] for r in rows] == [m["body"] for m in sources[first]]
+    assert [(r["source_path"], r["locator"]) for r in rows] == [(first, f"line {i}") for i in range(1, 7)]
+    assert [len(r["occurrences"]) for r in rows] == [2] * 6
+    other = make_case(tmp_path / "d", {second: sources[second], first: sources[first]})
+    assert other.master_file.read_bytes() == case.master_file.read_bytes()
+
+
+def test_sms_and_mms_of_one_second_keep_the_backup_order(tmp_path):
+    recs = [sms(ts(1, 9), "look"), dict(sms(ts(1, 9), "[photo]"), channel="mms"), sms(ts(1, 9), "that's your car")]
+    rows = read_master(make_case(tmp_path / "c", {"sms.xml": recs})).to_pylist()
+    assert [(r["exhibit"], r["channel"], r["body"]) for r in rows] == [
+        ("CT-000001", "sms", "look"), ("CT-000002", "mms", "[photo]"), ("CT-000003", "sms", "that's your car")]
