@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from commtrail.parsers._mime import Repairs, body_and_attachments, decode_words, header_text, split_head
+from commtrail.parsers._mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words, header_decoded, header_text,
+                                     split_head)
 from commtrail.parsers.base import ParseContext, Reject
 
 # --- tuning -------------------------------------------------------------------------------
@@ -85,7 +86,13 @@ NOTES = {
     "date_fallback_received": "had no usable Date: header; dated by the newest Received: header",
     "date_fallback_separator": "had no usable Date: or Received: date; dated by the mbox separator line",
     "date_dst": "had a local time in a daylight-saving change; the earlier instant was taken",
-    "charset_unknown": "declared a character set Python does not know; decoded as UTF-8",
+    "charset_unknown": "declared a character set Python does not know; decoded as UTF-8 (or windows-1252)",
+    "charset_fallback": "had text that is not in its declared character set (or, undeclared, not UTF-8); "
+                        "read as windows-1252 and flagged charset_fallback",
+    "bad_header_line": "had a header line that is not a header field; kept raw in extra (bad_header_lines) "
+                       "and flagged",
+    "header_capped": f"had a header field longer than {HEADER_PARSE_MAX >> 10} KiB; its start was parsed, "
+                     "the whole kept raw in extra (headers_capped)",
     "html_unparsed": "had an HTML body that could not be reduced to text; the HTML is kept as the body",
     "no_from": "had no From: address",
     "no_blob_store": "had attachments but no blob store was given; they were hashed, not stored",
@@ -230,7 +237,7 @@ def _header_block(data: bytes) -> str:
 def build(raw: RawMessage, env: Env, sink: Any) -> Built:
     """Build the record of one message, or its reject; attachments go to ``sink``. Never raises."""
     notes: list[str] = []
-    Repairs.count = 0
+    Repairs.reset()
     locator = f"byte {raw.offset}+{len(raw.data)}"
     try:
         return _build(raw, env, sink, notes, locator)
@@ -260,7 +267,7 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
 
     def first(name: str) -> str | None:
         values = headers.get(name)
-        return header_text(values[0], charset) if values else None
+        return header_text(values[0], charset, f"header {name}") if values else None
 
     if raw.from_line is not None:
         extra["mbox_from_line"] = raw.from_line.decode("utf-8", "replace").rstrip("\r\n")
@@ -278,7 +285,7 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
     if when is None:
         newest = None
         for value in headers.get("received", []):
-            text = header_text(value, charset).rpartition(";")[2].strip()
+            text = header_text(value, charset, "header received").rpartition(";")[2].strip()
             parsed = parse_date(text) if text else None
             if parsed is None:
                 continue
@@ -319,17 +326,16 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
     names = {addr: name for addr, name in senders if name}
     if len(senders) > 1:
         extra["from_more"] = [addr for addr, _ in senders[1:]]
-    recipients: list[str] = []
+    recipients: dict[str, None] = {}  # ordered, and a linear lookup however many addresses
     for field in ("to", "cc", "bcc"):
-        values = [header_text(v, charset) for v in headers.get(field, [])]
+        values = [header_text(v, charset, f"header {field}") for v in headers.get(field, [])]
         if not values:
             continue
         pairs = _addresses(values, notes)
         if field != "to":
             extra[field] = [addr for addr, _ in pairs]
         for addr, name in pairs:
-            if addr not in recipients:
-                recipients.append(addr)
+            recipients.setdefault(addr)
             if name:
                 names.setdefault(addr, name)
     if names:
@@ -346,10 +352,10 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
         direction = "unknown"
 
     # Subject and thread.
-    subject_raw = first("subject")
-    subject = decode_words(subject_raw, notes) if subject_raw is not None else None
+    subject, subject_raw = None, headers.get("subject", [None])[0]
     if subject_raw is not None:
-        extra["subject_raw"] = subject_raw
+        subject = header_decoded(subject_raw, charset, "header subject", notes)
+        extra["subject_raw"] = header_text(subject_raw, charset)
     message_id = (_msg_ids(first("message-id")) or [None])[0]
     in_reply_to = _msg_ids(first("in-reply-to"))
     references = _msg_ids(first("references"))
@@ -386,14 +392,25 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
 
     body, facts, attachments = body_and_attachments(msg, content, sink, notes)
     extra.update(facts)
-    repairs = Repairs.count
-    if repairs:
-        flags.append("repaired_chars")
-        extra["repaired_chars"] = repairs
+    repairs = _decoding_facts(extra, flags, notes)
 
-    row = (_epoch_us(when), ts_local, tz_source, direction, sender, from_raw, recipients, conversation,
+    row = (_epoch_us(when), ts_local, tz_source, direction, sender, from_raw, list(recipients), conversation,
            subject, body, attachments, flags, locator, dumps_extra(extra))
     return Built(row, None, notes, repairs, len(body or "") + len(row[-1]))
+
+
+def _decoding_facts(extra: dict[str, Any], flags: list[str], notes: list[str]) -> int:
+    """Flags, notes and ``extra`` entries for what decoding repaired or left out (see
+    ``_mime.Repairs``); returns the number of repairs (pieces read by the fallback)."""
+    fallbacks = list({(f["part"], f["raw_sha256"]): f for f in Repairs.fallbacks}.values())
+    for code, key, value in (("charset_fallback", "charset_fallback", fallbacks),
+                             ("bad_header_line", "bad_header_lines", Repairs.bad_lines),
+                             ("header_capped", "headers_capped", Repairs.capped)):
+        if value:
+            flags.append(code)
+            notes.append(code)
+            extra[key] = value
+    return len(fallbacks)
 
 
 _SEP_DATE = re.compile(
@@ -402,6 +419,15 @@ _SEP_DATE = re.compile(
     rb"(?:\s+(?:[+-]\d{4}|[A-Z]{1,5}))?\s+\d{4}(?:\s+[+-]\d{4})?"
     rb"|\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{4}\s+\d{1,2}:\d\d(?::\d\d)?"
     rb"(?:\s+(?:[+-]\d{4}|[A-Z]{1,5}))?)")
+
+
+_FROM_FIELD = re.compile(rb"From[ \t]*:")
+
+
+def is_from_field(line: bytes | bytearray, pos: int = 0) -> bool:
+    """True when the ``From `` at ``pos`` is the obsolete header form ``From  :`` (white space
+    before the colon), not an mbox separator line."""
+    return _FROM_FIELD.match(line, pos) is not None
 
 
 def separator_has_date(line: bytes) -> bool:

@@ -25,17 +25,30 @@ from typing import Any
 # --- text helpers -------------------------------------------------------------------------
 
 class Repairs:
-    """Counts replacement characters inserted while decoding (per process, per message)."""
+    """What decoding one message had to repair (per process; :meth:`reset` before each message).
 
-    count = 0
+    ``fallbacks``: pieces of text read by the windows-1252 fallback (where, declared charset,
+    SHA-256 of their raw bytes), each one repair;
+    ``capped``: header fields longer than HEADER_PARSE_MAX, by name, raw and whole (only their
+    start was parsed); ``bad_lines``: header lines that are not header fields, raw.
+    """
+
+    fallbacks: list[dict] = []
+    capped: dict[str, list[str]] = {}
+    bad_lines: list[str] = []
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.fallbacks, cls.capped, cls.bad_lines = [], {}, []
 
 
-def _count_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
-    Repairs.count += 1
-    return "\ufffd", exc.end
+def _c1_controls(exc: UnicodeDecodeError) -> tuple[str, int]:
+    # windows-1252 as the WHATWG Encoding Standard reads it: the five bytes Python's cp1252 leaves
+    # undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) are the C1 controls of the same number, as in Latin-1.
+    return exc.object[exc.start:exc.end].decode("latin-1"), exc.end
 
 
-codecs.register_error("commtrail-email-replace", _count_replace)
+codecs.register_error("commtrail-c1", _c1_controls)
 
 # Labels mail software writes that Python does not know, or knows under a narrower name.
 _CHARSET_ALIASES = {
@@ -44,7 +57,8 @@ _CHARSET_ALIASES = {
     "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "x-mac-roman": "mac_roman",
     "macintosh": "mac_roman", "x-sjis": "shift_jis", "windows-874": "cp874",
     "ansi_x3.4-1968": "ascii", "us-ascii": "ascii", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
-    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8",
+    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8", "unicode-1-1-utf-7": "utf-7",
+    "x-unicode-2-0-utf-7": "utf-7",
 }
 
 
@@ -60,11 +74,19 @@ def _codec(charset: str | None) -> tuple[str, bool]:
         return "utf-8", False
 
 
-def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None) -> str:
-    """Decode ``data`` in its declared charset; bytes that do not decode become U+FFFD (counted).
+def fallback_decode(data: bytes, charset: str | None, where: str | None) -> str:
+    """``data`` read as windows-1252 (every byte string is), the piece recorded in
+    :class:`Repairs` as one repair unless ``where`` is None (text kept only as raw)."""
+    if where is not None:
+        Repairs.fallbacks.append({"part": where, "charset": charset or None,
+                                  "raw_sha256": hashlib.sha256(data).hexdigest()})
+    return data.decode("cp1252", "commtrail-c1")
 
-    Bytes declared ASCII (or undeclared) that are not ASCII are tried as UTF-8 first.
-    """
+
+def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None,
+                 where: str | None = "body") -> str:
+    """Decode ``data`` strictly in its declared charset (none, ASCII or an unknown label: UTF-8);
+    where that fails, as windows-1252 (:func:`fallback_decode`). Never a U+FFFD."""
     codec, known = _codec(charset)
     if not known and notes is not None:
         notes.append("charset_unknown")
@@ -73,28 +95,61 @@ def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = Non
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
-        return data.decode(codec, "commtrail-email-replace")
-    except LookupError:  # pragma: no cover - lookup succeeded above
-        return data.decode("utf-8", "commtrail-email-replace")
+        return fallback_decode(data, charset, where)
 
 
-def header_text(value: Any, charset: str | None = None) -> str:
+def header_text(value: Any, charset: str | None = None, where: str | None = None) -> str:
     """A header value as text, unfolded. Raw 8-bit bytes (kept by the parser as surrogates) are
-    read as UTF-8, else in the message's declared charset, else as UTF-8 with U+FFFD (counted)."""
+    read as UTF-8, else in the message's declared charset, else as windows-1252 (a repair
+    recorded under ``where``; None for text that is only kept raw)."""
     value = str(value)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        data = value.encode("ascii", "surrogateescape")
+    if not value.isascii() and not _is_text(value):
+        data = value.encode("utf-8", "surrogateescape")
+        codec, known = _codec(charset)
         try:
             value = data.decode("utf-8")
         except UnicodeDecodeError:
-            codec, known = _codec(charset)
             try:
-                value = data.decode(codec) if known else data.decode("utf-8", "commtrail-email-replace")
+                value = data.decode(codec) if known and codec not in ("ascii", "utf-8") else None
             except UnicodeDecodeError:
-                value = data.decode("utf-8", "commtrail-email-replace")
+                value = None
+            if value is None:
+                value = fallback_decode(data, charset, where)
     return _FOLD.sub("", value)
+
+
+def _is_text(value: str) -> bool:
+    """False when ``value`` carries raw 8-bit bytes (kept by the email package as surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def header_decoded(value: Any, charset: str | None, where: str, notes: list[str]) -> str:
+    """A header value as a reader sees it: unfolded and its encoded words decoded.
+
+    Raw 8-bit bytes inside a Q encoded word (as Eudora wrote them) are bytes of that word's
+    charset; a header that is UTF-7 as a whole (the message declares ``utf-7``) is read so.
+    """
+    value = str(value)
+    if not value.isascii() and "=?" in value:
+        value = _ENCODED_WORD.sub(_escape_8bit_word, value)
+    text = header_text(value, charset, where)
+    if "+" in text and text.isascii() and _codec(charset)[0] == "utf-7":
+        try:
+            text = text.encode("ascii").decode("utf-7")
+        except UnicodeDecodeError:
+            pass
+    return decode_words(text, notes)
+
+
+def _escape_8bit_word(m: re.Match) -> str:
+    if m.group(2) not in "qQ":
+        return m.group(0)
+    text = "".join("=%02X" % (ord(c) - 0xDC00) if 0xDC80 <= ord(c) <= 0xDCFF else c for c in m.group(3))
+    return f"=?{m.group(1)}?{m.group(2)}?{text}?="
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
@@ -129,7 +184,7 @@ def decode_words(value: str, notes: list[str] | None = None) -> str:
     def flush() -> None:
         nonlocal pending, pending_cs
         if pending:
-            out.append(decode_bytes(b"".join(pending), pending_cs, notes))
+            out.append(decode_bytes(b"".join(pending), pending_cs, notes, "encoded word"))
         pending, pending_cs = [], None
 
     for m in _ENCODED_WORD.finditer(value):
@@ -212,11 +267,21 @@ class _Part:
 
 
 _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\n]*(?:\n|\Z))*")
+_FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_OBSOLETE_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")  # ``From  :`` (RFC 5322 obs-syntax)
+_ANY_OBSOLETE_FIELD = re.compile(rb"(?m)^[\x21-\x39\x3b-\x7e]+[ \t]+:")
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+# Bytes of one header field that are parsed; a longer field is cut (at a line or list boundary)
+# for parsing and kept whole, raw, in Repairs.capped. Parsing stays linear in the input.
+HEADER_PARSE_MAX = 64 << 10
 
 
 def split_head(data: bytes) -> tuple[Message, bytes]:
     """A part's header fields and its body: the header block ends at the first empty line, or
-    at a line that is not a header field (that line starts the body, as in the email package)."""
+    at a line that is not a header field with no header field after it (that line starts the
+    body, as in the email package). A stray line among header fields (no colon, white space
+    before the first field) is left out and kept raw in Repairs.bad_lines, as is a field in the
+    obsolete form ``Name  :`` (read as ``Name:``); an overlong field is capped (HEADER_PARSE_MAX)."""
     if data[:1] == b"\n" or data[:2] == b"\r\n":
         return _HEADERS.parsebytes(b""), data[1:] if data[:1] == b"\n" else data[2:]
     a = data.find(b"\n\n")
@@ -226,10 +291,53 @@ def split_head(data: bytes) -> tuple[Message, bytes]:
     else:
         sep = 2
     block_end, body_from = (len(data), len(data)) if a < 0 else (a + 1, a + sep)
-    stray = _HEADER_LINES.match(data, 0, block_end).end()
-    if stray < block_end:
-        block_end = body_from = stray
-    return _HEADERS.parsebytes(data[:block_end]), data[body_from:]
+    block = data[:block_end]
+    stray = _HEADER_LINES.match(block).end()
+    if stray < block_end or block[:1] in (b" ", b"\t") or block_end > HEADER_PARSE_MAX \
+            or _ANY_OBSOLETE_FIELD.search(block):
+        block, fields_end = _clean_block(block)
+        if fields_end < block_end:
+            body_from = fields_end
+    return _HEADERS.parsebytes(block), data[body_from:]
+
+
+def _clean_block(block: bytes) -> tuple[bytes, int]:
+    """(the header fields of a block as the email package can read them, where they end)."""
+    lines = _LINE.findall(block)
+    last_field = max((i for i, line in enumerate(lines)
+                      if _FIELD_START.match(line) or _OBSOLETE_FIELD.match(line)), default=-1)
+    fields: list[list[bytes]] = []
+    pos = 0
+    for i, line in enumerate(lines):
+        if _FIELD_START.match(line):
+            fields.append([line])
+        elif line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)
+        elif m := _OBSOLETE_FIELD.match(line):
+            Repairs.bad_lines.append(_raw_text(line.rstrip(b"\r\n")))
+            fields.append([m.group(1) + b":" + line[m.end():]])
+        elif i < last_field:
+            Repairs.bad_lines.append(_raw_text(line.rstrip(b"\r\n")))
+        else:  # no header field after it: the body starts here
+            break
+        pos += len(line)
+    return b"".join(_capped(b"".join(field)) for field in fields), pos
+
+
+def _capped(field: bytes) -> bytes:
+    """A header field, or its first HEADER_PARSE_MAX bytes (the whole kept in Repairs.capped)."""
+    if len(field) <= HEADER_PARSE_MAX:
+        return field
+    name = field[:field.index(b":")].decode("ascii").lower()
+    Repairs.capped.setdefault(name, []).append(_raw_text(field.rstrip(b"\r\n")))
+    head = field[:HEADER_PARSE_MAX]
+    cut = max(head.rfind(b"\n"), head.rfind(b","), head.rfind(b";"))
+    return (head[:cut] if cut > HEADER_PARSE_MAX // 2 else head).rstrip(b"\r\n") + b"\n"
+
+
+def _raw_text(data: bytes) -> str:
+    """Raw bytes as text for ``extra`` or a reject (UTF-8, else windows-1252; not a repair)."""
+    return decode_bytes(data, None, None, None)
 
 
 def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
@@ -364,7 +472,7 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
         sha, size = _store(data, sink, notes)
         name = part.headers.get_filename()
         attachments.append({
-            "name": decode_words(header_text(name), notes) if name else None,
+            "name": header_decoded(name, None, "attachment name", notes) if name else None,
             "mime": part.ctype,
             "size": size,
             "sha256": sha,

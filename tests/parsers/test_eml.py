@@ -146,7 +146,7 @@ def test_unknown_charset_and_html_with_no_text(tmp_path):
     table, _, report = run_parser("eml", data, make_ctx(tmp_path))
     assert table.column("body").to_pylist() == ["café\ntwo\n\n"]
     assert report.warnings == ["1 message(s) declared a character set Python does not know; decoded as "
-                               "UTF-8 (first at byte 0+133)"]
+                               "UTF-8 (or windows-1252) (first at byte 0+133)"]
 
 
 def test_registered():

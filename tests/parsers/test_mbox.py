@@ -303,17 +303,19 @@ def test_empty_message_is_a_reject(tmp_path):
     assert [r.reason for r in rejects] == ["empty message (a separator line with nothing after it)"]
 
 
-def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+def test_undecodable_bytes_fall_back_to_windows_1252(tmp_path):
     data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\nTo: sam@example.org\n"
             b"Subject: caf\xe9\nDate: Tue, 02 Jan 2024 10:00:00 +0000\n"
-            b"Content-Type: text/plain; charset=utf-8\n\nbad \xff\xfe bytes\n")
+            b"Content-Type: text/plain; charset=utf-8\n\nbad \xff\xfe bytes \x81\n")
     table, _, report = _parse(tmp_path, data)
     row = _rows(table)[0]
-    assert row["body"] == "bad \ufffd\ufffd bytes\n"
-    assert row["subject"] == "caf\ufffd"  # raw 8-bit header, not UTF-8, no charset for it
-    assert row["flags"] == ["repaired_chars"]
-    assert row["extra"]["repaired_chars"] == 3
-    assert report.repairs == 3
+    assert row["body"] == "bad \xff\xfe bytes \x81\n"  # 0x81, undefined in windows-1252: the C1 control
+    assert row["subject"] == "café"  # raw 8-bit header, not UTF-8, no charset for it
+    assert row["flags"] == ["charset_fallback"]
+    assert row["extra"]["charset_fallback"] == [
+        {"part": "header subject", "charset": "utf-8", "raw_sha256": hashlib.sha256(b"caf\xe9").hexdigest()},
+        {"part": "body", "charset": "utf-8", "raw_sha256": hashlib.sha256(b"bad \xff\xfe bytes \x81\n").hexdigest()}]
+    assert report.repairs == 2
 
 
 def _messages(data: bytes, block: int):
