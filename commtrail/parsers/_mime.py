@@ -271,9 +271,10 @@ _FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _OBSOLETE_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")  # ``From  :`` (RFC 5322 obs-syntax)
 _ANY_OBSOLETE_FIELD = re.compile(rb"(?m)^[\x21-\x39\x3b-\x7e]+[ \t]+:")
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+_SEGMENT_START = re.compile(rb"(?m)^[^ \t]")
 # Bytes of one header field that are parsed; a longer field is cut (at a line or list boundary)
 # for parsing and kept whole, raw, in Repairs.capped. Parsing stays linear in the input.
-HEADER_PARSE_MAX = 64 << 10
+HEADER_PARSE_MAX = 32 << 10
 
 
 def split_head(data: bytes) -> tuple[Message, bytes]:
@@ -302,26 +303,32 @@ def split_head(data: bytes) -> tuple[Message, bytes]:
 
 
 def _clean_block(block: bytes) -> tuple[bytes, int]:
-    """(the header fields of a block as the email package can read them, where they end)."""
-    lines = _LINE.findall(block)
-    last_field = max((i for i, line in enumerate(lines)
-                      if _FIELD_START.match(line) or _OBSOLETE_FIELD.match(line)), default=-1)
-    fields: list[list[bytes]] = []
-    pos = 0
-    for i, line in enumerate(lines):
-        if _FIELD_START.match(line):
-            fields.append([line])
-        elif line[:1] in (b" ", b"\t") and fields:
-            fields[-1].append(line)
-        elif m := _OBSOLETE_FIELD.match(line):
-            Repairs.bad_lines.append(_raw_text(line.rstrip(b"\r\n")))
-            fields.append([m.group(1) + b":" + line[m.end():]])
-        elif i < last_field:
-            Repairs.bad_lines.append(_raw_text(line.rstrip(b"\r\n")))
+    """(the header fields of a block as the email package can read them, where they end).
+
+    Works on segments (a line not starting with white space and its continuation lines), so
+    its cost is linear in the block however many lines one field is folded over.
+    """
+    starts = [m.start() for m in _SEGMENT_START.finditer(block)]
+    segments = [block[a:b] for a, b in zip(starts, starts[1:] + [len(block)])]
+    last_field = max((i for i, seg in enumerate(segments)
+                      if _FIELD_START.match(seg) or _OBSOLETE_FIELD.match(seg)), default=-1)
+    if last_field < 0:
+        return b"", 0
+    lead = block[:starts[0]]  # white space before the first field: blank or continuation lines
+    Repairs.bad_lines.extend(_raw_text(line.rstrip(b"\r\n")) for line in _LINE.findall(lead))
+    fields: list[bytes] = []
+    pos = len(lead)
+    for i, seg in enumerate(segments):
+        if _FIELD_START.match(seg):
+            fields.append(seg)
+        elif i < last_field or _OBSOLETE_FIELD.match(seg):
+            Repairs.bad_lines.append(_raw_text(seg.rstrip(b"\r\n")))
+            if m := _OBSOLETE_FIELD.match(seg):
+                fields.append(m.group(1) + b":" + seg[m.end():])
         else:  # no header field after it: the body starts here
             break
-        pos += len(line)
-    return b"".join(_capped(b"".join(field)) for field in fields), pos
+        pos += len(seg)
+    return b"".join(map(_capped, fields)), pos
 
 
 def _capped(field: bytes) -> bytes:

@@ -116,3 +116,34 @@ def test_a_line_without_colon_and_nothing_after_starts_the_body(tmp_path):
 
 def test_three_stray_lines_are_not_mail():
     assert not registry.get("eml").sniff(HEAD + b"one\ntwo\nthree\nSubject: s\n\nx\n", "x.eml")
+
+
+# --- overlong header fields (parsed up to a cap, kept whole) ------------------------------
+
+def test_overlong_to_is_capped_and_kept_whole(tmp_path):
+    from commtrail.parsers._mime import HEADER_PARSE_MAX
+
+    addresses = ",\n ".join(f"p{i:05d}@example.com" for i in range(5000))  # 5000 * 21 bytes
+    data = b"From: jordan.k@example.com\nTo: " + addresses.encode() + b"\nDate: Mon, 01 Jan 2024 09:30:00 +0000\n\nx\n"
+    row, report = _one(tmp_path, data)
+    assert HEADER_PARSE_MAX == 32 << 10
+    # the first 32 KiB of the field, cut at its last line break: whole addresses only
+    assert row["recipients"] == [f"p{i:05d}@example.com" for i in range(1560)]
+    assert row["flags"] == ["header_capped"]
+    assert row["extra"]["headers_capped"] == {"to": ["To: " + addresses]}
+    assert report.warnings == ["1 message(s) had a header field longer than 32 KiB; its start was parsed, "
+                               f"the whole kept raw in extra (headers_capped) (first at byte 0+{len(data)})"]
+
+
+def test_overlong_content_type_is_capped(tmp_path):
+    params = "".join(f'; p{i:05d}="v{i:05d}"' for i in range(5000))
+    data = HEAD + b"Content-Type: text/plain" + params.encode() + b"\n\nx\n"
+    row, _ = _one(tmp_path, data)
+    assert (row["body"], row["flags"]) == ("x\n", ["header_capped"])
+    assert row["extra"]["headers_capped"] == {"content-type": ["Content-Type: text/plain" + params]}
+
+
+def test_many_recipients_keep_their_order_once_each(tmp_path):
+    to = ", ".join(f"p{i % 300}@example.com" for i in range(900))
+    row, _ = _one(tmp_path, HEAD.replace(b"To: sam@example.org", b"To: " + to.encode()) + b"\nx\n")
+    assert row["recipients"] == [f"p{i}@example.com" for i in range(300)]
