@@ -383,6 +383,18 @@ def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
     return parts
 
 
+_FOLD_IN_VALUE = re.compile(r"\r?\n([ \t]*)")
+
+
+def _boundary_forms(boundary: str) -> list[str]:
+    """A boundary parameter as the delimiter lines may write it. One folded over two header lines
+    is unfolded as RFC 5322 says (the line break goes, the white space stays), and, as some
+    programs wrote it, with the white space gone too."""
+    if "\n" not in boundary:
+        return [boundary]
+    return [_FOLD_IN_VALUE.sub(r"\1", boundary), _FOLD_IN_VALUE.sub("", boundary)]
+
+
 def _walk(headers: Message, content: bytes, depth: int = 0) -> Iterator[_Part]:
     """Leaf parts in order; an attached message (message/*) is one leaf."""
     ctype = headers.get_content_type()
@@ -390,7 +402,10 @@ def _walk(headers: Message, content: bytes, depth: int = 0) -> Iterator[_Part]:
         boundary = headers.get_boundary()
         parts = None
         if boundary and depth < _MAX_DEPTH:
-            parts = _split_multipart(content, str(boundary).encode("utf-8", "surrogateescape"))
+            for form in _boundary_forms(str(boundary)):
+                parts = _split_multipart(content, form.encode("utf-8", "surrogateescape"))
+                if parts is not None:
+                    break
         if parts is None:  # no usable boundary: the content is read as text, as the email package does
             yield _Part(headers, content, "text/plain")
             return
@@ -437,6 +452,56 @@ def _is_body_candidate(part: _Part) -> bool:
             and not part.headers.get_filename())
 
 
+_UU_BEGIN = re.compile(rb"(?m)^begin[ \t]+[0-7]{3,4}[ \t]+([^\r\n]*[^\s])[ \t]*\r?\n")
+_UU_END = re.compile(rb"(?m)^end[ \t]*\r?$\n?")
+
+
+def split_uuencoded(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Text with its uuencoded files (``begin 644 name`` ... ``end``) taken out, and those files
+    as (name, content). A block whose lines are not uuencoding stays in the text."""
+    if b"begin " not in data:
+        return data, []
+    text: list[bytes] = []
+    files: list[tuple[bytes, bytes]] = []
+    pos = search = 0
+    while (m := _UU_BEGIN.search(data, search)) is not None:
+        end = _UU_END.search(data, m.end())
+        if end is None:
+            break
+        content = _uu_decode(data[m.end():end.start()])
+        search = m.end()
+        if content is None:
+            continue
+        text.append(data[pos:m.start()])
+        files.append((m.group(1), content))
+        pos = search = end.end()
+    text.append(data[pos:])
+    return b"".join(text), files
+
+
+_UU_LINE = re.compile(rb"[\x20-\x60]*")
+
+
+def _uu_decode(block: bytes) -> bytes | None:
+    """The bytes of uuencoded lines (None when a line is not uuencoding). Lines shortened by a
+    mail program (trailing spaces lost) or padded are read as the email package reads them."""
+    out = []
+    for line in block.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        if not _UU_LINE.fullmatch(line):
+            return None
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:
+            try:
+                out.append(binascii.a2b_uu(line[:(((line[0] - 32) & 63) * 4 + 5) // 3]))
+            except binascii.Error:
+                return None
+    return b"".join(out)
+
+
 def body_and_attachments(headers: Message, content: bytes, sink: Any,
                           notes: list[str]) -> tuple[str | None, dict, list[dict]]:
     """(body text, body facts for extra, attachments) of a message."""
@@ -448,10 +513,19 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
     skip = set(html) if plain else set()  # HTML alternatives of a text/plain body
     facts: dict[str, Any] = {}
     body = None
+    attachments = []
     if body_index is not None:
         part = leaves[body_index]
         charset = part.headers.get_content_charset()
         data = decode_content(part)
+        if plain:
+            data, files = split_uuencoded(data)
+            for name, content_bytes in files:
+                sha, size = _store(content_bytes, sink, notes)
+                attachments.append({"name": _raw_text(name), "mime": "application/octet-stream",
+                                    "size": size, "sha256": sha})
+            if files:
+                facts["uuencoded_attachments"] = len(files)
         text = decode_bytes(data, charset, notes)
         facts["body_mime"] = part.ctype
         if charset:
@@ -469,7 +543,6 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
             else:
                 body = reduced
                 facts["body_reduced_from_html"] = True
-    attachments = []
     for i, part in enumerate(leaves):
         if i == body_index or i in skip:
             continue

@@ -147,3 +147,44 @@ def test_many_recipients_keep_their_order_once_each(tmp_path):
     to = ", ".join(f"p{i % 300}@example.com" for i in range(900))
     row, _ = _one(tmp_path, HEAD.replace(b"To: sam@example.org", b"To: " + to.encode()) + b"\nx\n")
     assert row["recipients"] == [f"p{i}@example.com" for i in range(300)]
+
+
+# --- uuencoded attachments, folded boundaries ---------------------------------------------
+
+def _uu(name: bytes, payload: bytes) -> bytes:
+    import binascii
+
+    lines = b"".join(binascii.b2a_uu(payload[i:i + 45]) for i in range(0, len(payload), 45))
+    return b"begin 644 " + name + b"\n" + lines + b"`\nend\n"
+
+
+def test_uuencoded_files_in_a_text_body(tmp_path):
+    photo, notes = bytes(range(256)) * 3, b"Meet me at 6.\n"
+    data = HEAD + b"Subject: s\n\nHere they are:\n\n" + _uu(b"frogs.jpg", photo) + b"\nand\n" \
+        + _uu(b"notes.txt", notes).replace(b"\n", b"\r\n") + b"Bye\n"
+    row, report = _one(tmp_path, data)
+    assert row["body"] == "Here they are:\n\n\nand\nBye\n"
+    assert row["attachments"] == [
+        {"name": "frogs.jpg", "mime": "application/octet-stream", "size": 768, "sha256": _sha(photo)},
+        {"name": "notes.txt", "mime": "application/octet-stream", "size": 14, "sha256": _sha(notes)}]
+    assert _sha(photo) == "f3a25aa93aa2fbba28d79260535bbd6a5eb0fc1c24a8b0f04e12b484c1dfe363"
+    assert (tmp_path / "blobs" / _sha(photo)).read_bytes() == photo
+    assert row["extra"]["uuencoded_attachments"] == 2
+    assert (row["flags"], report.warnings) == ([], [])
+
+
+def test_text_that_only_looks_like_uuencode_stays(tmp_path):
+    body = b"begin 644 plans\nwe talk {tomorrow}\nend\n"
+    row, _ = _one(tmp_path, HEAD + b"Subject: s\n\n" + body)
+    assert (row["body"], row["attachments"]) == (body.decode(), [])
+
+
+@pytest.mark.parametrize(("fold", "delimiter"), [(b"\n ", b"=_a4b8 c2d3"), (b"\n\t", b"=_a4b8c2d3")])
+def test_boundary_folded_over_two_header_lines(tmp_path, fold, delimiter):
+    data = (HEAD + b"Content-Type: multipart/mixed; boundary=\"=_a4b8" + fold + b"c2d3\"\n\n--" + delimiter
+            + b"\nContent-Type: text/plain\n\nhello\n--" + delimiter + b"\nContent-Type: application/pdf; "
+            b"name=\"letter.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--" + delimiter + b"--\n")
+    row, _ = _one(tmp_path, data)
+    assert row["body"] == "hello"
+    assert row["attachments"] == [{"name": "letter.pdf", "mime": "application/pdf", "size": 5,
+                                   "sha256": _sha(b"%PDF-")}]
