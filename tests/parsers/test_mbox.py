@@ -175,20 +175,22 @@ def test_date_fallbacks_received_and_separator(tmp_path):
     assert separator["tz_source"] == "source"
 
 
-def test_no_date_anywhere_is_a_reject_with_the_header_block(tmp_path):
+def test_no_date_anywhere_is_an_undated_record(tmp_path):
     data = (b"From sam@example.org\nFrom: jordan.k@example.com\nTo: sam@example.org\n"
             b"Date: the day after\nSubject: when?\n\nbody\n\n"
             b"From sam@example.org\nFrom: jordan.k@example.com\nSubject: none at all\n\nbody\n")
     table, rejects, report = _parse(tmp_path, data)
-    assert table.num_rows == 0
-    assert rejects == [
-        Reject("byte 21+88", "Date: header unparseable, and no Received: or separator date to fall back "
-               "on (Date: 'the day after')",
-               "From: jordan.k@example.com\nTo: sam@example.org\nDate: the day after\nSubject: when?"),
-        Reject("byte 131+54", "no Date: header, and no Received: or separator date to fall back on",
-               "From: jordan.k@example.com\nSubject: none at all"),
-    ]
-    assert report.warnings == []
+    assert rejects == []
+    rows = _rows(table)
+    assert [(r["subject"], r["ts_utc"], r["ts_local"], r["tz_source"], r["ts_precision"], r["flags"], r["locator"])
+            for r in rows] == [("when?", None, None, None, None, ["undated"], "byte 21+88"),
+                               ("none at all", None, None, None, None, ["undated"], "byte 131+54")]
+    assert [r["extra"]["undated_reason"] for r in rows] == [
+        "Date: header unparseable, and no Received:, separator or Maildir file name time to fall back on",
+        "no Date: header, and no Received:, separator or Maildir file name time to fall back on"]
+    assert rows[0]["extra"]["date_header"] == "the day after"
+    assert report.warnings == ["2 message(s) had no date at all (no usable Date:, Received:, separator line or "
+                               "Maildir file name); kept as undated records (flag undated) (first at byte 21+88)"]
 
 
 # --- Thunderbird --------------------------------------------------------------------------
