@@ -146,3 +146,21 @@ def test_a_number_with_and_without_country_code_is_linked_not_merged(tmp_path):
     assert json.loads(rows["+447700900123"]["extra"])["near_duplicates"] == [rows["(0)7700 900-123"]["event_id"]]
     assert json.loads(rows["(0)7700 900-123"]["extra"])["near_duplicates"] == [rows["+447700900123"]["event_id"]]
     assert rows["+447700900456"]["extra"] is None
+
+
+def test_undated_events_are_numbered_after_the_dated_ones(tmp_path):
+    """Records with no time (null ts_utc, flag undated) of any channel: one event per content, copies
+    in two sources merged, exhibit numbers after every dated event, the same bytes whatever the order."""
+    undated_sms = sms(None, "no time here", flags=["undated"], ts_precision=None, tz_source=None)
+    undated_mail = {**sms(None, "undated mail", flags=["undated"], ts_precision=None, tz_source=None),
+                    "channel": "email", "sender": "jordan.k@example.com", "recipients": ["sam@example.org"]}
+    sources = {"a.xml": [undated_sms, sms(ts(2, 9), "later"), undated_mail],
+               "b.xml": [sms(ts(1, 9), "first"), undated_sms]}
+    case = make_case(tmp_path / "c", sources)
+    rows = read_master(case).to_pylist()
+    assert [(r["exhibit"], r["body"], r["ts_utc"] is None, len(r["occurrences"]), r["party"]) for r in rows] == [
+        ("CT-000001", "first", False, 1, "Jordan"), ("CT-000002", "later", False, 1, "Jordan"),
+        ("CT-000003", "undated mail", True, 1, "Jordan"), ("CT-000004", "no time here", True, 2, "Jordan")]
+    assert all(len(r["event_id"]) == 32 for r in rows)
+    again = make_case(tmp_path / "d", dict(reversed(sources.items())))
+    assert (again.root / "master.parquet").read_bytes() == (case.root / "master.parquet").read_bytes()
