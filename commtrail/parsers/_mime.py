@@ -57,8 +57,7 @@ _CHARSET_ALIASES = {
     "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "x-mac-roman": "mac_roman",
     "macintosh": "mac_roman", "x-sjis": "shift_jis", "windows-874": "cp874",
     "ansi_x3.4-1968": "ascii", "us-ascii": "ascii", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
-    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8", "unicode-1-1-utf-7": "utf-7",
-    "x-unicode-2-0-utf-7": "utf-7",
+    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8", "x-unicode-2-0-utf-7": "utf-7",
 }
 
 

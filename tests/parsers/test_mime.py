@@ -68,6 +68,7 @@ def test_text_in_its_declared_charset_is_not_a_repair(tmp_path):
     b"=?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=",  # Eudora: a raw 8-bit byte in a Q word
     b"=?unicode-1-1-utf-7?Q?Die_Hasen_und_die_Fr+APY-sche?=",
     b"=?UTF-7?Q?Die_Hasen_und_die_Fr+APY-sche?=",
+    b"=?x-unicode-2-0-utf-7?Q?Die_Hasen_und_die_Fr+APY-sche?=",
 ])
 def test_encoded_words_decode(tmp_path, subject):
     row, report = _one(tmp_path, HEAD + b"Subject: " + subject + b"\n\nx\n")
