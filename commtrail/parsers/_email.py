@@ -263,7 +263,7 @@ def _iso_date(text: str) -> tuple[datetime, str] | None:
     return value, "s" if second else "min"
 
 
-def _date(date_raw: str | None, received: list[str], from_line: bytes | None, env: Env,
+def _date(date_raw: str | None, received: Iterable[str], from_line: bytes | None, env: Env,
           extra: dict[str, Any], notes: list[str], flags: list[str]) -> tuple[int | None, str | None, str | None,
                                                                              str | None]:
     """(ts_utc in µs, ts_local, tz_source, ts_precision) of a message, from its Date:, else a
@@ -376,9 +376,8 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
         extra["content_length_delimited"] = True
 
     flags: list[str] = []
-    ts_utc, ts_local, tz_source, precision = _date(first("date"), [header_text(v, charset, "header received")
-                                                                   for v in headers.get("received", [])],
-                                                   raw.from_line, env, extra, notes, flags)
+    received = (header_text(v, charset, "header received") for v in headers.get("received", []))  # read if needed
+    ts_utc, ts_local, tz_source, precision = _date(first("date"), received, raw.from_line, env, extra, notes, flags)
 
     # People.
     from_raw = first("from")

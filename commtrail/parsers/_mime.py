@@ -73,7 +73,7 @@ def _codec(charset: str | None) -> tuple[str, bool]:
         return "utf-8", False
 
 
-def fallback_decode(data: bytes, charset: str | None, where: str | None) -> str:
+def _fallback_decode(data: bytes, charset: str | None, where: str | None) -> str:
     """``data`` read as windows-1252 (every byte string is), the piece recorded in
     :class:`Repairs` as one repair unless ``where`` is None (text kept only as raw)."""
     if where is not None:
@@ -85,7 +85,7 @@ def fallback_decode(data: bytes, charset: str | None, where: str | None) -> str:
 def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None,
                  where: str | None = "body") -> str:
     """Decode ``data`` strictly in its declared charset (none, ASCII or an unknown label: UTF-8);
-    where that fails, as windows-1252 (:func:`fallback_decode`). Never a U+FFFD."""
+    where that fails, as windows-1252 (:func:`_fallback_decode`). Never a U+FFFD."""
     codec, known = _codec(charset)
     if not known and notes is not None:
         notes.append("charset_unknown")
@@ -94,7 +94,7 @@ def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = Non
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
-        return fallback_decode(data, charset, where)
+        return _fallback_decode(data, charset, where)
 
 
 def header_text(value: Any, charset: str | None = None, where: str | None = None) -> str:
@@ -113,7 +113,7 @@ def header_text(value: Any, charset: str | None = None, where: str | None = None
             except UnicodeDecodeError:
                 value = None
             if value is None:
-                value = fallback_decode(data, charset, where)
+                value = _fallback_decode(data, charset, where)
     return _FOLD.sub("", value)
 
 

@@ -532,3 +532,11 @@ def test_html_to_text_tables_and_scripts():
     html = ("<html><head><title>t</title></head><body><script>x()</script>"
             "<table><tr><td>a</td><td>b</td></tr></table>after<br>line\x11</body></html>")
     assert html_to_text(html) == "a\tb\t\n\nafter\nline\x11"
+
+
+def test_obsolete_from_field_in_a_body_does_not_split(tmp_path):
+    data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\nDate: Tue, 02 Jan 2024 10:00:00 +0000\n"
+            b"\nquoted below:\n\nFrom  : b@example.com\nSubject: old\n")
+    table, rejects, _ = _parse(tmp_path, data)
+    assert (table.num_rows, rejects) == (1, [])
+    assert _rows(table)[0]["body"] == "quoted below:\n\nFrom  : b@example.com\nSubject: old\n"
