@@ -25,8 +25,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from commtrail.parsers._mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words, header_decoded, header_text,
-                                     split_head)
+from commtrail.parsers._mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words, header_decoded,
+                                     header_text, split_head)
 from commtrail.parsers.base import ParseContext, Reject
 
 # --- tuning -------------------------------------------------------------------------------

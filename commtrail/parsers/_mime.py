@@ -455,7 +455,7 @@ _UU_BEGIN = re.compile(rb"(?m)^begin[ \t]+[0-7]{3,4}[ \t]+([^\r\n]*[^\s])[ \t]*\
 _UU_END = re.compile(rb"(?m)^end[ \t]*\r?$\n?")
 
 
-def split_uuencoded(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def _split_uuencoded(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """Text with its uuencoded files (``begin 644 name`` ... ``end``) taken out, and those files
     as (name, content). A block whose lines are not uuencoding stays in the text."""
     if b"begin " not in data:
@@ -518,7 +518,7 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
         charset = part.headers.get_content_charset()
         data = decode_content(part)
         if plain:
-            data, files = split_uuencoded(data)
+            data, files = _split_uuencoded(data)
             for name, content_bytes in files:
                 sha, size = _store(content_bytes, sink, notes)
                 attachments.append({"name": _raw_text(name), "mime": "application/octet-stream",
