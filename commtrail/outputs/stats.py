@@ -14,7 +14,7 @@ from commtrail.timeline.master import read_master, read_possibly_deleted
 
 
 # Records whose source holds no time (null ts_utc, flag undated): in the master, not in any figure by time.
-UNDATED_LABEL = "Undated records (no time in the source; in no figure by time)"
+UNDATED_LABEL = "Undated (no time in the source)"
 
 
 def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
