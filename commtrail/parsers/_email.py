@@ -350,7 +350,7 @@ def build(raw: RawMessage, env: Env, sink: Any) -> Built:
 def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str) -> Built:
     data = raw.data
     extra: dict[str, Any] = {"raw_sha256": hashlib.sha256(data).hexdigest()}
-    if not data.strip():
+    if not data or data.isspace():  # (isspace stops at the first other byte; strip would copy)
         return Built(None, Reject(locator, "empty message (a separator line with nothing after it)",
                                   (raw.from_line or b"").decode("utf-8", "replace")), notes, 0)
     if raw.unquote and b">From " in data:

@@ -268,9 +268,9 @@ class _Part:
 _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\n]*(?:\n|\Z))*")
 _FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _OBSOLETE_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")  # ``From  :`` (RFC 5322 obs-syntax)
-_ANY_OBSOLETE_FIELD = re.compile(rb"(?m)^[\x21-\x39\x3b-\x7e]+[ \t]+:")
+_LATER_OBSOLETE_FIELD = re.compile(rb"\n[\x21-\x39\x3b-\x7e]+[ \t]+:")
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+")
-_SEGMENT_START = re.compile(rb"(?m)^[^ \t]")
+_LATER_SEGMENT = re.compile(rb"\n[^ \t]")  # (patterns that start with a literal are searched fast)
 # Bytes of one header field that are parsed; a longer field is cut (at a line or list boundary)
 # for parsing and kept whole, raw, in Repairs.capped. Parsing stays linear in the input.
 HEADER_PARSE_MAX = 32 << 10
@@ -292,9 +292,8 @@ def split_head(data: bytes) -> tuple[Message, bytes]:
         sep = 2
     block_end, body_from = (len(data), len(data)) if a < 0 else (a + 1, a + sep)
     block = data[:block_end]
-    stray = _HEADER_LINES.match(block).end()
-    if stray < block_end or block[:1] in (b" ", b"\t") or block_end > HEADER_PARSE_MAX \
-            or _ANY_OBSOLETE_FIELD.search(block):
+    if block_end > HEADER_PARSE_MAX or block[:1] in (b" ", b"\t") or _OBSOLETE_FIELD.match(block) \
+            or _LATER_OBSOLETE_FIELD.search(block) or _HEADER_LINES.match(block).end() < block_end:
         block, fields_end = _clean_block(block)
         if fields_end < block_end:
             body_from = fields_end
@@ -307,7 +306,8 @@ def _clean_block(block: bytes) -> tuple[bytes, int]:
     Works on segments (a line not starting with white space and its continuation lines), so
     its cost is linear in the block however many lines one field is folded over.
     """
-    starts = [m.start() for m in _SEGMENT_START.finditer(block)]
+    starts = [0] if block[:1] not in (b" ", b"\t") else []
+    starts += [m.start() + 1 for m in _LATER_SEGMENT.finditer(block)]
     segments = [block[a:b] for a, b in zip(starts, starts[1:] + [len(block)])]
     last_field = max((i for i, seg in enumerate(segments)
                       if _FIELD_START.match(seg) or _OBSOLETE_FIELD.match(seg)), default=-1)
