@@ -309,10 +309,12 @@ def _clean_block(block: bytes) -> tuple[bytes, int]:
     starts = [0] if block[:1] not in (b" ", b"\t") else []
     starts += [m.start() + 1 for m in _LATER_SEGMENT.finditer(block)]
     segments = [block[a:b] for a, b in zip(starts, starts[1:] + [len(block)])]
-    last_field = max((i for i, seg in enumerate(segments)
-                      if _FIELD_START.match(seg) or _OBSOLETE_FIELD.match(seg)), default=-1)
-    if last_field < 0:
+    names = [_field_name(seg) for seg in segments]
+    if not any(names):
         return b"", 0
+    # A stray line is a bad header line when a mail header field follows it; otherwise (a body
+    # that does not start after a blank line, "Meeting: 5pm" in it or not) the body starts there.
+    last_field = max((i for i, name in enumerate(names) if name and _is_mail_field(name)), default=-1)
     lead = block[:starts[0]]  # white space before the first field: blank or continuation lines
     Repairs.bad_lines.extend(_raw_text(line.rstrip(b"\r\n")) for line in _LINE.findall(lead))
     fields: list[bytes] = []
@@ -328,6 +330,27 @@ def _clean_block(block: bytes) -> tuple[bytes, int]:
             break
         pos += len(seg)
     return b"".join(map(_capped, fields)), pos
+
+
+def _field_name(segment: bytes) -> bytes | None:
+    """The field name a header segment starts with (either form), or None for a stray line."""
+    m = _FIELD_START.match(segment)
+    if m is not None:
+        return m.group(0)[:-1]
+    m = _OBSOLETE_FIELD.match(segment)
+    return m.group(1) if m is not None else None
+
+
+# Header fields of mail and MIME (RFC 5322, 2045, 2369, 6376, 8617 and common extensions).
+_MAIL_FIELDS = frozenset(b"""from to cc bcc subject date message-id in-reply-to references reply-to sender
+    received return-path delivered-to mime-version user-agent organization importance priority comments
+    keywords thread-topic thread-index envelope-to authentication-results status precedence""".split())
+_MAIL_FIELD_PREFIXES = (b"x-", b"content-", b"list-", b"arc-", b"dkim-", b"resent-", b"disposition-")
+
+
+def _is_mail_field(name: bytes) -> bool:
+    name = name.lower()
+    return name in _MAIL_FIELDS or name.startswith(_MAIL_FIELD_PREFIXES)
 
 
 def _capped(field: bytes) -> bytes:

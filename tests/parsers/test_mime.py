@@ -189,3 +189,9 @@ def test_boundary_folded_over_two_header_lines(tmp_path, fold, delimiter):
     assert row["body"] == "hello"
     assert row["attachments"] == [{"name": "letter.pdf", "mime": "application/pdf", "size": 5,
                                    "sha256": _sha(b"%PDF-")}]
+
+
+def test_body_without_blank_line_keeps_its_colon_lines(tmp_path):
+    """A stray line followed only by fields that are not mail header fields starts the body."""
+    row, _ = _one(tmp_path, HEAD + b"Subject: s\nHi Sam\nMeeting: 5pm\n\nrest\n")
+    assert (row["body"], row["flags"]) == ("Hi Sam\nMeeting: 5pm\n\nrest\n", [])
