@@ -67,6 +67,20 @@ def _skip_name(name: str) -> bool:
     return base.startswith("._") or base in {".DS_Store", "Thumbs.db", "desktop.ini"} or "__MACOSX/" in name
 
 
+# Files mail servers and programs keep in Maildir folders beside the messages (indexes, caches,
+# UID lists, markers): not mail, and not failed inputs. Skipped and counted per input.
+MAILDIR_CONTROL_NAMES = frozenset({".noindex", ".noupdate", ".mu", "maildirfolder"})
+MAILDIR_CONTROL_PREFIXES = ("dovecot", "courierimap")
+
+
+def maildir_control(name: str) -> bool:
+    """Whether a file (by its name, or the folder it sits in) is a Maildir control file."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    base, parent = path.name.lower(), path.parent.name.lower()
+    return base in MAILDIR_CONTROL_NAMES or base.startswith(MAILDIR_CONTROL_PREFIXES) \
+        or parent.startswith("courierimap")
+
+
 class _Walker:
     def __init__(self, limits: ArchiveLimits, spool_parent: Path | None) -> None:
         self.limits = limits
@@ -75,6 +89,7 @@ class _Walker:
         self.items: list[InputItem] = []
         self.errors: list[InputError] = []
         self.notices: list[str] = []
+        self.maildir_control: Counter[str] = Counter()  # input (folder or archive) -> files skipped
         # bytes the current input (an archive and every archive nested in it) expands to so far
         self.expanded = 0
         self.case_root: Path | None = None
@@ -126,6 +141,9 @@ class _Walker:
                 fpath = Path(root) / fname
                 if _skip_name(fname):
                     continue
+                if maildir_control(f"{Path(root).name}/{fname}"):
+                    self.maildir_control[str(path)] += 1
+                    continue
                 if fpath.is_symlink():
                     self.notices.append(f"{fpath}: a link; not followed (give the file it points to instead)")
                     continue
@@ -152,6 +170,9 @@ class _Walker:
         for info in infos:
             member = info.filename
             if member.endswith("/") or _skip_name(member):
+                continue
+            if maildir_control(member):
+                self.maildir_control[label] += 1
                 continue
             mlabel = f"{label}!{member}"
             mkey = f"{key}!{member}"
@@ -220,6 +241,9 @@ class _Walker:
                                                   file=mlabel))
                     continue
                 if m.isdir() or _skip_name(m.name):
+                    continue
+                if maildir_control(m.name):
+                    self.maildir_control[label] += 1
                     continue
                 if not m.isfile():
                     self.notices.append(f"{mlabel}: a device, pipe or other special file, not a file; not read")
@@ -359,6 +383,8 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
                                             hint="Check the path (quote it if it has spaces)."))
         else:
             walker.errors.append(InputError("this is not a regular file or folder.", file=given))
+    walker.notices += [f"{where}: {n} Maildir control file(s) (mail program indexes, UID lists, markers) skipped"
+                       for where, n in sorted(walker.maildir_control.items())]
     for item in walker.items:
         item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
         item.container = _text(item.container) if item.container else None

@@ -61,6 +61,7 @@ class ReportData:
     deleted_total: int | None
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
+    undated: list[dict] = field(default_factory=list)  # undated_cells of the listed undated events
 
     def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
@@ -96,8 +97,8 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
     period = None
-    if exhibits.num_rows:
-        period = (exhibits["local_date"][0].as_py(), exhibits["local_date"][-1].as_py())
+    if exhibits["local_date"].null_count < exhibits.num_rows:  # undated events have no date
+        period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
 
     sections = []
     for name in chosen:
@@ -132,7 +133,8 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
-        rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date)
+        rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
+        undated=undated_rows(exhibits, incidents, config.links))
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,11 +157,17 @@ def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
         ["direction", "sender", "recipients", "party", "local_date", "local_time", "local_zone"])
     for batch in table.to_batches(max_chunksize=5000):
         for row in batch.to_pylist():
-            when = f"{row['local_date']} {row['local_time']} {row['local_zone']}"
+            # undated events (no local date; listed last) count, but set no first or last time
+            when = f"{row['local_date']} {row['local_time']} {row['local_zone']}" if row["local_date"] else None
             for ident in row_identifiers(row, links):
-                s = stats.setdefault(ident, {"first": when, "last": when, "events": 0})
+                s = stats.setdefault(ident, {"first": None, "last": None, "events": 0})
                 s["events"] += 1
-                s["last"] = when
+                if when:
+                    s["first"] = s["first"] or when
+                    s["last"] = when
+    for s in stats.values():
+        if s["events"] and s["first"] is None:
+            s["first"] = words()["exhibits"]["undated"]
     for ident, link in links.items():
         if link.party == party:
             stats.setdefault(ident, {"first": None, "last": None, "events": 0})
@@ -240,12 +248,34 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     if precision == "min":
         clock = clock[:5]
     time_text = e["precision_day"] if precision == "day" else f"{clock} {row['local_zone']}"
+    if row["ts_utc"] is None:
+        time_text = e["undated"]
     return {
-        "exhibit": row["exhibit"], "date": row["local_date"], "time": time_text,
+        "exhibit": row["exhibit"], "date": row["local_date"] or "", "time": time_text,
         "channel": channel, "direction": direction, "who": who, "text": text,
         "attachments": attachments, "notes": notes, "source": row["source_path"] or "",
         "locator": row["locator"] or "", "copies": e["copies"].format(count=copies) if copies > 0 else "",
     }
+
+
+def section_keys(data: ReportData) -> list[str]:
+    """The report's sections in order (``undated`` only when some listed event has no time)."""
+    keys = ["summary", "charts", "exhibits", "incidents", "identifiers", "sources", "certification"]
+    if data.undated:
+        keys.insert(keys.index("incidents") + 1, "undated")
+    return keys
+
+
+def undated_rows(exhibits: pa.Table, incidents: pa.Table, links: dict[str, Link]) -> list[dict]:
+    """The exhibit cells of the listed events with no time (null ts_utc, flag undated), with the
+    reason the source gave (``extra.undated_reason``), in exhibit order."""
+    rows = []
+    for table in (exhibits, incidents):
+        undated = table.filter(pc.is_null(table["ts_utc"]))
+        for row in undated.to_pylist():
+            reason = (json.loads(row["extra"]) if row["extra"] else {}).get("undated_reason", "")
+            rows.append({**exhibit_cells(row, links), "reason": reason})
+    return sorted(rows, key=lambda r: r["exhibit"])
 
 
 def incident_cells(row: dict) -> dict:

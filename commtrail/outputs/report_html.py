@@ -9,7 +9,7 @@ from typing import TextIO
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
-from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
+from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
 from commtrail.outputs.report_words import words
 
 CSS = """
@@ -62,7 +62,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     if data.unlinked:
         out.write(f'<p class="small">{_e(c["unlinked"].format(count=f"{data.unlinked:,}"))}</p>')
     out.write(f"<nav><h3>{_e(c['contents'])}</h3><ol>")
-    for key in ("summary", "charts", "exhibits", "incidents", "identifiers", "sources", "certification"):
+    for key in section_keys(data):
         out.write(f'<li><a href="#{key}">{_e(s[key])}</a></li>')
     out.write("</ol></nav></header>\n")
 
@@ -143,6 +143,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         out.write("</tbody></table>")
     out.write("</section>\n")
 
+    _undated(data, out)
+
     # identifiers
     d = w["identifiers"]
     out.write(f'<section id="identifiers"><h2>{_e(s["identifiers"])}</h2>')
@@ -190,6 +192,24 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     for para in cert:
         out.write(f"<p>{_e(para)}</p>")
     out.write("</section>\n</body></html>\n")
+
+
+def _undated(data: ReportData, out: TextIO) -> None:
+    """The section listing the events with no time (only when there are some)."""
+    if not data.undated:
+        return
+    w = words()
+    u, e = w["undated"], w["exhibits"]
+    heads = [e["col_number"], e["col_channel_name"], e["col_direction"], e["col_identifier"], e["col_text"],
+             e["col_source"], u["col_reason"]]
+    out.write(f'<section id="undated"><h2>{_e(w["sections"]["undated"])}</h2><p class="small">{_e(u["intro"])}</p>'
+              '<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>\n")
+    for cell in data.undated:
+        out.write(f'<tr><td><a href="#{_e(cell["exhibit"])}">{_e(cell["exhibit"])}</a></td><td>{_e(cell["channel"])}</td>'
+                  f'<td>{_e(cell["direction"])}</td><td>{_e(cell["who"])}</td>'
+                  f'<td class="text" dir="auto">{_e(cell["text"])}</td><td><span class="mono">{_e(cell["source"])}'
+                  f'</span><br>{_e(cell["locator"])}</td><td>{_e(cell["reason"])}</td></tr>\n')
+    out.write("</tbody></table></section>\n")
 
 
 def certification_text(data: ReportData) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
-from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
+from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
 from commtrail.outputs.report_html import certification_text
 from commtrail.outputs.report_words import words
 
@@ -514,8 +514,7 @@ class _Writer:
             self.para(c["unlinked"].format(count=f"{d.unlinked:,}"), SMALL, GREY)
         pdf.set_y(pdf.get_y() + 6)
         self.para(c["contents"], 12, bold=True)
-        for n, key in enumerate(("summary", "charts", "exhibits", "incidents", "identifiers", "sources",
-                                 "certification"), 1):
+        for n, key in enumerate(section_keys(d), 1):
             self.para(f"{n}. {w['sections'][key]}", 10)
 
     def summary(self) -> None:
@@ -609,6 +608,23 @@ class _Writer:
                 yield [first, Cell().add(c["location"], "small"), text, details, ev]
         self.table(cols, rows())
 
+    def undated(self) -> None:
+        """The events with no time (a section only when there are some)."""
+        if not self.data.undated:
+            return
+        w = words()
+        u, e = w["undated"], w["exhibits"]
+        self.new_page(w["sections"]["undated"])
+        self.heading(w["sections"]["undated"])
+        self.para(u["intro"], SMALL, GREY)
+        cols = [Column(e["col_number"], 22), Column(e["col_channel"], 38), Column(e["col_text"], 0),
+                Column(e["col_source"], 36), Column(u["col_reason"], 40)]
+        cols[2].width = self.width - sum(c.width for c in cols)
+        self.table(cols, ([Cell().add(c["exhibit"], "smallbold"),
+                           Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small").add(c["who"], "small"),
+                           Cell().add(c["text"], "body"), Cell().add(c["source"], "tiny").add(c["locator"], "small"),
+                           Cell().add(c["reason"], "small")] for c in self.data.undated))
+
     def identifiers(self) -> None:
         w = words()
         d = w["identifiers"]
@@ -694,6 +710,7 @@ class _Writer:
         self.charts()
         self.exhibits()
         self.incidents()
+        self.undated()
         self.identifiers()
         self.sources()
         self.certification()

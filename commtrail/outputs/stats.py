@@ -13,9 +13,13 @@ from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 
+# Records whose source holds no time (null ts_utc, flag undated): in the master, not in any figure by time.
+UNDATED_LABEL = "Undated (no time in the source)"
+
+
 def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
     """The case's headline figures as plain numbers (per party from the analysis)."""
-    master = read_master(case, ["channel", "party", "occurrences"])
+    master = read_master(case, ["channel", "party", "occurrences", "ts_utc"])
     sources = read_inventory(case.sources_file)
     deleted = read_possibly_deleted(case)
     copies = pc.sum(pc.list_value_length(master["occurrences"])).as_py() or 0 if master.num_rows else 0
@@ -28,6 +32,7 @@ def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
             by_party[row["party"] or "(unknown)"] = row["count_all"]
     return {
         "events": master.num_rows,
+        "undated": master["ts_utc"].null_count if master.num_rows else 0,
         "copies": copies,
         "sources": len(sources),
         "records": sum(s["records"] for s in sources),
@@ -64,6 +69,7 @@ def party_figures(p: PartyAnalysis) -> dict:
         "identifiers": len(p.identifiers),
         "red_flags": sum(1 for h in p.red_flags.hits if h.direction == "incoming"),
         "incidents": p.incidents,
+        "undated": p.undated,
         "events": [{"kind": e.event.kind, "when": e.event.when.isoformat(),
                     "before": e.before.counts["incoming"], "after": e.after.counts["incoming"],
                     "total_after": e.total_after.counts["incoming"],
@@ -81,7 +87,8 @@ def print_stats(case: Case, console: Console) -> None:
     for label, key in (("Events in the master file", "events"), ("Copies of them in the sources", "copies"),
                        ("Sources ingested", "sources"), ("Records staged", "records"),
                        ("Rejected pieces (kept, see sources)", "rejects"), ("Repaired characters", "repairs"),
-                       ("Warnings", "warnings"), ("Possibly deleted between backups", "possibly_deleted")):
+                       ("Warnings", "warnings"), ("Possibly deleted between backups", "possibly_deleted"),
+                       (UNDATED_LABEL, "undated")):
         table.add_row(label, str(figures[key]))
     console.print(table)
     for title, key in (("Events by channel", "by_channel"), ("Events by party", "by_party")):
@@ -109,6 +116,7 @@ ROWS = (
     ("Identifiers used", "identifiers", None),
     ("Messages with red-flag phrases", "red_flags", None),
     ("Incidents logged", "incidents", None),
+    (UNDATED_LABEL, "undated", None),
 )
 
 

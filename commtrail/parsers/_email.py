@@ -21,11 +21,12 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from commtrail.parsers._mime import Repairs, body_and_attachments, decode_words, header_text, split_head
+from commtrail.parsers._mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words, header_decoded,
+                                     header_text, split_head)
 from commtrail.parsers.base import ParseContext, Reject
 
 # --- tuning -------------------------------------------------------------------------------
@@ -61,11 +62,12 @@ class Env:
     timezone: str
     owner_emails: frozenset[str]
     maildir_flags: str | None = None
+    maildir_time: str | None = None  # the delivery time (epoch seconds) a Maildir file name starts with
 
 
 # The columns a built row carries, in order; the rest are the same for every row of a source.
 ROW_COLUMNS = ("ts_utc", "ts_local", "tz_source", "direction", "sender", "sender_raw", "recipients",
-               "conversation", "subject", "body", "attachments", "flags", "locator", "extra")
+               "conversation", "subject", "body", "attachments", "flags", "locator", "extra", "ts_precision")
 
 
 @dataclass
@@ -84,8 +86,20 @@ NOTES = {
     "date_no_zone": "had a date without a time zone (none, -0000 or an unknown name); read in the case time zone",
     "date_fallback_received": "had no usable Date: header; dated by the newest Received: header",
     "date_fallback_separator": "had no usable Date: or Received: date; dated by the mbox separator line",
+    "date_fallback_maildir": "had no usable Date:, Received: or separator date; dated by the delivery time in "
+                             "the Maildir file name",
+    "date_nonstandard": "had a Date: in ISO form (2012-12-08 00:48) rather than RFC 5322; read as written "
+                        "and flagged date_nonstandard",
+    "undated": "had no date at all (no usable Date:, Received:, separator line or Maildir file name); kept "
+               "as undated records (flag undated)",
     "date_dst": "had a local time in a daylight-saving change; the earlier instant was taken",
-    "charset_unknown": "declared a character set Python does not know; decoded as UTF-8",
+    "charset_unknown": "declared a character set Python does not know; decoded as UTF-8 (or windows-1252)",
+    "charset_fallback": "had text that is not in its declared character set (or, undeclared, not UTF-8); "
+                        "read as windows-1252 and flagged charset_fallback",
+    "bad_header_line": "had a header line that is not a header field; kept raw in extra (bad_header_lines) "
+                       "and flagged",
+    "header_capped": f"had a header field longer than {HEADER_PARSE_MAX >> 10} KiB; its start was parsed, "
+                     "the whole kept raw in extra (headers_capped)",
     "html_unparsed": "had an HTML body that could not be reduced to text; the HTML is kept as the body",
     "no_from": "had no From: address",
     "no_blob_store": "had attachments but no blob store was given; they were hashed, not stored",
@@ -215,6 +229,100 @@ def maildir_flags(source_path: str) -> str | None:
     return m.group(1) if m else None
 
 
+# Maildir file names: ``TIME.UNIQUE.HOST[,S=size][:2,flags]``, TIME the delivery time in seconds
+# since the epoch; UNIQUE as Dovecot, Courier, qmail and others write it (M#P#, P#Q#, R#, I#V#, #_#, #).
+_MAILDIR_NAME = re.compile(r"(\d{9,10})\.(?:(?:[MPQRVI][0-9a-fA-F]+)+|\d+(?:_\d+)?)\.[^/\\]+$")
+
+
+def maildir_time(source_path: str) -> str | None:
+    """The delivery time (epoch seconds, as written) a Maildir file name starts with, or None."""
+    base = re.split(r"[/\\!]", source_path)[-1]
+    m = _MAILDIR_NAME.match(base)
+    return m.group(1) if m else None
+
+
+# A Date: written as ISO date and time (``2012-12-08 00:48``) rather than as RFC 5322 says.
+_ISO_DATE = re.compile(r"\s*(\d{4})[-/](\d\d)[-/](\d\d)[ T](\d\d?):(\d\d)(?::(\d\d))?\s*"
+                       r"(Z|UTC|GMT|[+-]\d\d:?\d\d)?\s*")
+
+
+def _iso_date(text: str) -> tuple[datetime, str] | None:
+    """(time, precision) of a Date: in ISO form; naive when it names no zone."""
+    m = _ISO_DATE.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, zone = m.groups()
+    try:
+        value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return None
+    if zone:
+        offset = 0 if zone in ("Z", "UTC", "GMT") else \
+            (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 60 + int(zone[-2:]))
+        value = value.replace(tzinfo=timezone(timedelta(minutes=offset)))
+    return value, "s" if second else "min"
+
+
+def _date(date_raw: str | None, received: Iterable[str], from_line: bytes | None, env: Env,
+          extra: dict[str, Any], notes: list[str], flags: list[str]) -> tuple[int | None, str | None, str | None,
+                                                                             str | None]:
+    """(ts_utc in µs, ts_local, tz_source, ts_precision) of a message, from its Date:, else a
+    Date: in ISO form (flag ``date_nonstandard``), else the newest Received:, else the mbox
+    separator line, else the delivery time in its Maildir file name. A message with none of
+    them is kept undated: all four None and the flag ``undated``."""
+    when, ts_local, source, precision = None, None, None, "s"
+    if date_raw is not None:
+        extra["date_header"] = date_raw
+        when = parse_date(date_raw)
+        if when is not None:
+            ts_local, source = date_raw.strip(), "date"
+        elif (iso := _iso_date(date_raw)) is not None:
+            (when, precision), ts_local, source = iso, date_raw.strip(), "date_nonstandard"
+            flags.append("date_nonstandard")
+            notes.append("date_nonstandard")
+    if when is None:
+        newest = None
+        for text in received:
+            text = text.rpartition(";")[2].strip()
+            parsed = parse_date(text) if text else None
+            if parsed is None:
+                continue
+            key = parsed if parsed.tzinfo else _localise(parsed, env.timezone)[0]
+            if newest is None or key > newest[0]:
+                newest = (key, parsed, text)
+        if newest is not None:
+            when, ts_local, source = newest[1], newest[2], "received"
+            notes.append("date_fallback_received")
+    if when is None and from_line is not None:
+        sep_text = _separator_date(from_line)
+        parsed = parse_date(sep_text) if sep_text else None
+        if parsed is not None:
+            when, ts_local, source = parsed, sep_text, "separator"
+            notes.append("date_fallback_separator")
+    if when is None and env.maildir_time is not None:
+        from zoneinfo import ZoneInfo
+
+        when = datetime.fromtimestamp(int(env.maildir_time), timezone.utc)
+        ts_local, source = when.astimezone(ZoneInfo(env.timezone)).replace(tzinfo=None).isoformat(), "maildir_name"
+        extra["maildir_time"] = env.maildir_time
+        notes.append("date_fallback_maildir")
+    if when is None:
+        extra["undated_reason"] = ("Date: header unparseable" if date_raw is not None else "no Date: header") + \
+            ", and no Received:, separator or Maildir file name time to fall back on"
+        flags.append("undated")
+        notes.append("undated")
+        return None, None, None, None
+    extra["date_source"] = source
+    if when.tzinfo is not None:
+        return _epoch_us(when), ts_local, "source", precision
+    extra["date_zone"] = zone_note(ts_local) if source != "date_nonstandard" else "none"
+    when, tz_source = _localise(when, env.timezone)
+    notes.append("date_no_zone")
+    if tz_source != "case":
+        notes.append("date_dst")
+    return _epoch_us(when), ts_local, tz_source, precision
+
+
 # --- one message --------------------------------------------------------------------------
 
 _UNQUOTE = re.compile(rb"(?m)^>(>*From )")
@@ -230,7 +338,7 @@ def _header_block(data: bytes) -> str:
 def build(raw: RawMessage, env: Env, sink: Any) -> Built:
     """Build the record of one message, or its reject; attachments go to ``sink``. Never raises."""
     notes: list[str] = []
-    Repairs.count = 0
+    Repairs.reset()
     locator = f"byte {raw.offset}+{len(raw.data)}"
     try:
         return _build(raw, env, sink, notes, locator)
@@ -242,7 +350,7 @@ def build(raw: RawMessage, env: Env, sink: Any) -> Built:
 def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str) -> Built:
     data = raw.data
     extra: dict[str, Any] = {"raw_sha256": hashlib.sha256(data).hexdigest()}
-    if not data.strip():
+    if not data or data.isspace():  # (isspace stops at the first other byte; strip would copy)
         return Built(None, Reject(locator, "empty message (a separator line with nothing after it)",
                                   (raw.from_line or b"").decode("utf-8", "replace")), notes, 0)
     if raw.unquote and b">From " in data:
@@ -260,55 +368,16 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
 
     def first(name: str) -> str | None:
         values = headers.get(name)
-        return header_text(values[0], charset) if values else None
+        return header_text(values[0], charset, f"header {name}") if values else None
 
     if raw.from_line is not None:
         extra["mbox_from_line"] = raw.from_line.decode("utf-8", "replace").rstrip("\r\n")
     if raw.content_length:
         extra["content_length_delimited"] = True
 
-    # Date: Date:, else the newest Received:, else the separator line.
-    date_raw = first("date")
-    when, ts_local, date_source = None, None, None
-    if date_raw is not None:
-        extra["date_header"] = date_raw
-        when = parse_date(date_raw)
-        if when is not None:
-            ts_local, date_source = date_raw.strip(), "date"
-    if when is None:
-        newest = None
-        for value in headers.get("received", []):
-            text = header_text(value, charset).rpartition(";")[2].strip()
-            parsed = parse_date(text) if text else None
-            if parsed is None:
-                continue
-            key = parsed if parsed.tzinfo else _localise(parsed, env.timezone)[0]
-            if newest is None or key > newest[0]:
-                newest = (key, parsed, text)
-        if newest is not None:
-            when, ts_local, date_source = newest[1], newest[2], "received"
-            notes.append("date_fallback_received")
-    if when is None and raw.from_line is not None:
-        sep_text = _separator_date(raw.from_line)
-        parsed = parse_date(sep_text) if sep_text else None
-        if parsed is not None:
-            when, ts_local, date_source = parsed, sep_text, "separator"
-            notes.append("date_fallback_separator")
-    if when is None:
-        reason = ("Date: header unparseable" if date_raw is not None else "no Date: header") + \
-            ", and no Received: or separator date to fall back on"
-        if date_raw is not None:
-            reason += f" (Date: {date_raw.strip()!r})"
-        return Built(None, Reject(locator, reason, _header_block(data)), notes, 0)
-    extra["date_source"] = date_source
-    if when.tzinfo is None:
-        extra["date_zone"] = zone_note(ts_local)
-        when, tz_source = _localise(when, env.timezone)
-        notes.append("date_no_zone")
-        if tz_source != "case":
-            notes.append("date_dst")
-    else:
-        tz_source = "source"
+    flags: list[str] = []
+    received = (header_text(v, charset, "header received") for v in headers.get("received", []))  # read if needed
+    ts_utc, ts_local, tz_source, precision = _date(first("date"), received, raw.from_line, env, extra, notes, flags)
 
     # People.
     from_raw = first("from")
@@ -319,17 +388,16 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
     names = {addr: name for addr, name in senders if name}
     if len(senders) > 1:
         extra["from_more"] = [addr for addr, _ in senders[1:]]
-    recipients: list[str] = []
+    recipients: dict[str, None] = {}  # ordered, and a linear lookup however many addresses
     for field in ("to", "cc", "bcc"):
-        values = [header_text(v, charset) for v in headers.get(field, [])]
+        values = [header_text(v, charset, f"header {field}") for v in headers.get(field, [])]
         if not values:
             continue
         pairs = _addresses(values, notes)
         if field != "to":
             extra[field] = [addr for addr, _ in pairs]
         for addr, name in pairs:
-            if addr not in recipients:
-                recipients.append(addr)
+            recipients.setdefault(addr)
             if name:
                 names.setdefault(addr, name)
     if names:
@@ -346,10 +414,10 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
         direction = "unknown"
 
     # Subject and thread.
-    subject_raw = first("subject")
-    subject = decode_words(subject_raw, notes) if subject_raw is not None else None
+    subject, subject_raw = None, headers.get("subject", [None])[0]
     if subject_raw is not None:
-        extra["subject_raw"] = subject_raw
+        subject = header_decoded(subject_raw, charset, "header subject", notes)
+        extra["subject_raw"] = header_text(subject_raw, charset)
     message_id = (_msg_ids(first("message-id")) or [None])[0]
     in_reply_to = _msg_ids(first("in-reply-to"))
     references = _msg_ids(first("references"))
@@ -365,7 +433,6 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
     conversation = thread or (references[0] if references else None) or \
         (in_reply_to[0] if in_reply_to else None) or message_id
 
-    flags: list[str] = []
     labels_raw = first("x-gmail-labels")
     if labels_raw is not None:
         extra["gmail_labels"] = gmail_labels(labels_raw, notes)
@@ -386,14 +453,25 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
 
     body, facts, attachments = body_and_attachments(msg, content, sink, notes)
     extra.update(facts)
-    repairs = Repairs.count
-    if repairs:
-        flags.append("repaired_chars")
-        extra["repaired_chars"] = repairs
+    repairs = _decoding_facts(extra, flags, notes)
 
-    row = (_epoch_us(when), ts_local, tz_source, direction, sender, from_raw, recipients, conversation,
-           subject, body, attachments, flags, locator, dumps_extra(extra))
-    return Built(row, None, notes, repairs, len(body or "") + len(row[-1]))
+    row = (ts_utc, ts_local, tz_source, direction, sender, from_raw, list(recipients), conversation,
+           subject, body, attachments, flags, locator, dumps_extra(extra), precision)
+    return Built(row, None, notes, repairs, len(body or "") + len(row[13] or ""))
+
+
+def _decoding_facts(extra: dict[str, Any], flags: list[str], notes: list[str]) -> int:
+    """Flags, notes and ``extra`` entries for what decoding repaired or left out (see
+    ``_mime.Repairs``); returns the number of repairs (pieces read by the fallback)."""
+    fallbacks = list({(f["part"], f["raw_sha256"]): f for f in Repairs.fallbacks}.values())
+    for code, key, value in (("charset_fallback", "charset_fallback", fallbacks),
+                             ("bad_header_line", "bad_header_lines", Repairs.bad_lines),
+                             ("header_capped", "headers_capped", Repairs.capped)):
+        if value:
+            flags.append(code)
+            notes.append(code)
+            extra[key] = value
+    return len(fallbacks)
 
 
 _SEP_DATE = re.compile(
@@ -402,6 +480,15 @@ _SEP_DATE = re.compile(
     rb"(?:\s+(?:[+-]\d{4}|[A-Z]{1,5}))?\s+\d{4}(?:\s+[+-]\d{4})?"
     rb"|\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{4}\s+\d{1,2}:\d\d(?::\d\d)?"
     rb"(?:\s+(?:[+-]\d{4}|[A-Z]{1,5}))?)")
+
+
+_FROM_FIELD = re.compile(rb"From[ \t]*:")
+
+
+def is_from_field(line: bytes | bytearray, pos: int = 0) -> bool:
+    """True when the ``From `` at ``pos`` is the obsolete header form ``From  :`` (white space
+    before the colon), not an mbox separator line."""
+    return _FROM_FIELD.match(line, pos) is not None
 
 
 def separator_has_date(line: bytes) -> bool:
@@ -498,7 +585,7 @@ class _Batcher:
 
         n = len(self.rows)
         columns: dict[str, Any] = dict(zip(ROW_COLUMNS, map(list, zip(*self.rows))))
-        columns.update(ts_precision=["s"] * n, channel=["email"] * n, kind=["message"] * n,
+        columns.update(channel=["email"] * n, kind=["message"] * n,
                        source_sha256=[self.ctx.source_sha256] * n, source_path=[self.ctx.source_path] * n,
                        parser=[self.ctx.parser_label] * n)
         self.rows, self.chars = [], 0
@@ -512,7 +599,8 @@ class _Batcher:
 
 def env_for(ctx: ParseContext) -> Env:
     """The picklable part of a context that building records needs."""
-    return Env(ctx.timezone, frozenset(e.lower() for e in ctx.owner.emails), maildir_flags(ctx.source_path))
+    return Env(ctx.timezone, frozenset(e.lower() for e in ctx.owner.emails), maildir_flags(ctx.source_path),
+               maildir_time(ctx.source_path))
 
 
 @dataclass(frozen=True)

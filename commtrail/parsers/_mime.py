@@ -25,17 +25,30 @@ from typing import Any
 # --- text helpers -------------------------------------------------------------------------
 
 class Repairs:
-    """Counts replacement characters inserted while decoding (per process, per message)."""
+    """What decoding one message had to repair (per process; :meth:`reset` before each message).
 
-    count = 0
+    ``fallbacks``: pieces of text read by the windows-1252 fallback (where, declared charset,
+    SHA-256 of their raw bytes), each one repair;
+    ``capped``: header fields longer than HEADER_PARSE_MAX, by name, raw and whole (only their
+    start was parsed); ``bad_lines``: header lines that are not header fields, raw.
+    """
+
+    fallbacks: list[dict] = []
+    capped: dict[str, list[str]] = {}
+    bad_lines: list[str] = []
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.fallbacks, cls.capped, cls.bad_lines = [], {}, []
 
 
-def _count_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
-    Repairs.count += 1
-    return "\ufffd", exc.end
+def _c1_controls(exc: UnicodeDecodeError) -> tuple[str, int]:
+    # windows-1252 as the WHATWG Encoding Standard reads it: the five bytes Python's cp1252 leaves
+    # undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) are the C1 controls of the same number, as in Latin-1.
+    return exc.object[exc.start:exc.end].decode("latin-1"), exc.end
 
 
-codecs.register_error("commtrail-email-replace", _count_replace)
+codecs.register_error("commtrail-c1", _c1_controls)
 
 # Labels mail software writes that Python does not know, or knows under a narrower name.
 _CHARSET_ALIASES = {
@@ -44,7 +57,7 @@ _CHARSET_ALIASES = {
     "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "x-mac-roman": "mac_roman",
     "macintosh": "mac_roman", "x-sjis": "shift_jis", "windows-874": "cp874",
     "ansi_x3.4-1968": "ascii", "us-ascii": "ascii", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
-    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8",
+    "unknown": "utf-8", "utf8": "utf-8", "default": "utf-8", "x-unicode-2-0-utf-7": "utf-7",
 }
 
 
@@ -60,11 +73,19 @@ def _codec(charset: str | None) -> tuple[str, bool]:
         return "utf-8", False
 
 
-def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None) -> str:
-    """Decode ``data`` in its declared charset; bytes that do not decode become U+FFFD (counted).
+def _fallback_decode(data: bytes, charset: str | None, where: str | None) -> str:
+    """``data`` read as windows-1252 (every byte string is), the piece recorded in
+    :class:`Repairs` as one repair unless ``where`` is None (text kept only as raw)."""
+    if where is not None:
+        Repairs.fallbacks.append({"part": where, "charset": charset or None,
+                                  "raw_sha256": hashlib.sha256(data).hexdigest()})
+    return data.decode("cp1252", "commtrail-c1")
 
-    Bytes declared ASCII (or undeclared) that are not ASCII are tried as UTF-8 first.
-    """
+
+def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None,
+                 where: str | None = "body") -> str:
+    """Decode ``data`` strictly in its declared charset (none, ASCII or an unknown label: UTF-8);
+    where that fails, as windows-1252 (:func:`_fallback_decode`). Never a U+FFFD."""
     codec, known = _codec(charset)
     if not known and notes is not None:
         notes.append("charset_unknown")
@@ -73,28 +94,61 @@ def decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = Non
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
-        return data.decode(codec, "commtrail-email-replace")
-    except LookupError:  # pragma: no cover - lookup succeeded above
-        return data.decode("utf-8", "commtrail-email-replace")
+        return _fallback_decode(data, charset, where)
 
 
-def header_text(value: Any, charset: str | None = None) -> str:
+def header_text(value: Any, charset: str | None = None, where: str | None = None) -> str:
     """A header value as text, unfolded. Raw 8-bit bytes (kept by the parser as surrogates) are
-    read as UTF-8, else in the message's declared charset, else as UTF-8 with U+FFFD (counted)."""
+    read as UTF-8, else in the message's declared charset, else as windows-1252 (a repair
+    recorded under ``where``; None for text that is only kept raw)."""
     value = str(value)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        data = value.encode("ascii", "surrogateescape")
+    if not value.isascii() and not _is_text(value):
+        data = value.encode("utf-8", "surrogateescape")
+        codec, known = _codec(charset)
         try:
             value = data.decode("utf-8")
         except UnicodeDecodeError:
-            codec, known = _codec(charset)
             try:
-                value = data.decode(codec) if known else data.decode("utf-8", "commtrail-email-replace")
+                value = data.decode(codec) if known and codec not in ("ascii", "utf-8") else None
             except UnicodeDecodeError:
-                value = data.decode("utf-8", "commtrail-email-replace")
+                value = None
+            if value is None:
+                value = _fallback_decode(data, charset, where)
     return _FOLD.sub("", value)
+
+
+def _is_text(value: str) -> bool:
+    """False when ``value`` carries raw 8-bit bytes (kept by the email package as surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def header_decoded(value: Any, charset: str | None, where: str, notes: list[str]) -> str:
+    """A header value as a reader sees it: unfolded and its encoded words decoded.
+
+    Raw 8-bit bytes inside a Q encoded word (as Eudora wrote them) are bytes of that word's
+    charset; a header that is UTF-7 as a whole (the message declares ``utf-7``) is read so.
+    """
+    value = str(value)
+    if not value.isascii() and "=?" in value:
+        value = _ENCODED_WORD.sub(_escape_8bit_word, value)
+    text = header_text(value, charset, where)
+    if "+" in text and text.isascii() and _codec(charset)[0] == "utf-7":
+        try:
+            text = text.encode("ascii").decode("utf-7")
+        except UnicodeDecodeError:
+            pass
+    return decode_words(text, notes)
+
+
+def _escape_8bit_word(m: re.Match) -> str:
+    if m.group(2) not in "qQ":
+        return m.group(0)
+    text = "".join("=%02X" % (ord(c) - 0xDC00) if 0xDC80 <= ord(c) <= 0xDCFF else c for c in m.group(3))
+    return f"=?{m.group(1)}?{m.group(2)}?{text}?="
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
@@ -129,7 +183,7 @@ def decode_words(value: str, notes: list[str] | None = None) -> str:
     def flush() -> None:
         nonlocal pending, pending_cs
         if pending:
-            out.append(decode_bytes(b"".join(pending), pending_cs, notes))
+            out.append(decode_bytes(b"".join(pending), pending_cs, notes, "encoded word"))
         pending, pending_cs = [], None
 
     for m in _ENCODED_WORD.finditer(value):
@@ -212,11 +266,22 @@ class _Part:
 
 
 _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\n]*(?:\n|\Z))*")
+_FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_OBSOLETE_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")  # ``From  :`` (RFC 5322 obs-syntax)
+_LATER_OBSOLETE_FIELD = re.compile(rb"\n[\x21-\x39\x3b-\x7e]+[ \t]+:")
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+_LATER_SEGMENT = re.compile(rb"\n[^ \t]")  # (patterns that start with a literal are searched fast)
+# Bytes of one header field that are parsed; a longer field is cut (at a line or list boundary)
+# for parsing and kept whole, raw, in Repairs.capped. Parsing stays linear in the input.
+HEADER_PARSE_MAX = 32 << 10
 
 
 def split_head(data: bytes) -> tuple[Message, bytes]:
     """A part's header fields and its body: the header block ends at the first empty line, or
-    at a line that is not a header field (that line starts the body, as in the email package)."""
+    at a line that is not a header field with no header field after it (that line starts the
+    body, as in the email package). A stray line among header fields (no colon, white space
+    before the first field) is left out and kept raw in Repairs.bad_lines, as is a field in the
+    obsolete form ``Name  :`` (read as ``Name:``); an overlong field is capped (HEADER_PARSE_MAX)."""
     if data[:1] == b"\n" or data[:2] == b"\r\n":
         return _HEADERS.parsebytes(b""), data[1:] if data[:1] == b"\n" else data[2:]
     a = data.find(b"\n\n")
@@ -226,10 +291,82 @@ def split_head(data: bytes) -> tuple[Message, bytes]:
     else:
         sep = 2
     block_end, body_from = (len(data), len(data)) if a < 0 else (a + 1, a + sep)
-    stray = _HEADER_LINES.match(data, 0, block_end).end()
-    if stray < block_end:
-        block_end = body_from = stray
-    return _HEADERS.parsebytes(data[:block_end]), data[body_from:]
+    block = data[:block_end]
+    if block_end > HEADER_PARSE_MAX or block[:1] in (b" ", b"\t") or _OBSOLETE_FIELD.match(block) \
+            or _LATER_OBSOLETE_FIELD.search(block) or _HEADER_LINES.match(block).end() < block_end:
+        block, fields_end = _clean_block(block)
+        if fields_end < block_end:
+            body_from = fields_end
+    return _HEADERS.parsebytes(block), data[body_from:]
+
+
+def _clean_block(block: bytes) -> tuple[bytes, int]:
+    """(the header fields of a block as the email package can read them, where they end).
+
+    Works on segments (a line not starting with white space and its continuation lines), so
+    its cost is linear in the block however many lines one field is folded over.
+    """
+    starts = [0] if block[:1] not in (b" ", b"\t") else []
+    starts += [m.start() + 1 for m in _LATER_SEGMENT.finditer(block)]
+    segments = [block[a:b] for a, b in zip(starts, starts[1:] + [len(block)])]
+    names = [_field_name(seg) for seg in segments]
+    if not any(names):
+        return b"", 0
+    # A stray line is a bad header line when a mail header field follows it; otherwise (a body
+    # that does not start after a blank line, "Meeting: 5pm" in it or not) the body starts there.
+    last_field = max((i for i, name in enumerate(names) if name and _is_mail_field(name)), default=-1)
+    lead = block[:starts[0]]  # white space before the first field: blank or continuation lines
+    Repairs.bad_lines.extend(_raw_text(line.rstrip(b"\r\n")) for line in _LINE.findall(lead))
+    fields: list[bytes] = []
+    pos = len(lead)
+    for i, seg in enumerate(segments):
+        if _FIELD_START.match(seg):
+            fields.append(seg)
+        elif i < last_field or _OBSOLETE_FIELD.match(seg):
+            Repairs.bad_lines.append(_raw_text(seg.rstrip(b"\r\n")))
+            if m := _OBSOLETE_FIELD.match(seg):
+                fields.append(m.group(1) + b":" + seg[m.end():])
+        else:  # no header field after it: the body starts here
+            break
+        pos += len(seg)
+    return b"".join(map(_capped, fields)), pos
+
+
+def _field_name(segment: bytes) -> bytes | None:
+    """The field name a header segment starts with (either form), or None for a stray line."""
+    m = _FIELD_START.match(segment)
+    if m is not None:
+        return m.group(0)[:-1]
+    m = _OBSOLETE_FIELD.match(segment)
+    return m.group(1) if m is not None else None
+
+
+# Header fields of mail and MIME (RFC 5322, 2045, 2369, 6376, 8617 and common extensions).
+_MAIL_FIELDS = frozenset(b"""from to cc bcc subject date message-id in-reply-to references reply-to sender
+    received return-path delivered-to mime-version user-agent organization importance priority comments
+    keywords thread-topic thread-index envelope-to authentication-results status precedence""".split())
+_MAIL_FIELD_PREFIXES = (b"x-", b"content-", b"list-", b"arc-", b"dkim-", b"resent-", b"disposition-")
+
+
+def _is_mail_field(name: bytes) -> bool:
+    name = name.lower()
+    return name in _MAIL_FIELDS or name.startswith(_MAIL_FIELD_PREFIXES)
+
+
+def _capped(field: bytes) -> bytes:
+    """A header field, or its first HEADER_PARSE_MAX bytes (the whole kept in Repairs.capped)."""
+    if len(field) <= HEADER_PARSE_MAX:
+        return field
+    name = field[:field.index(b":")].decode("ascii").lower()
+    Repairs.capped.setdefault(name, []).append(_raw_text(field.rstrip(b"\r\n")))
+    head = field[:HEADER_PARSE_MAX]
+    cut = max(head.rfind(b"\n"), head.rfind(b","), head.rfind(b";"))
+    return (head[:cut] if cut > HEADER_PARSE_MAX // 2 else head).rstrip(b"\r\n") + b"\n"
+
+
+def _raw_text(data: bytes) -> str:
+    """Raw bytes as text for ``extra`` or a reject (UTF-8, else windows-1252; not a repair)."""
+    return decode_bytes(data, None, None, None)
 
 
 def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
@@ -268,6 +405,18 @@ def _split_multipart(content: bytes, boundary: bytes) -> list[bytes] | None:
     return parts
 
 
+_FOLD_IN_VALUE = re.compile(r"\r?\n([ \t]*)")
+
+
+def _boundary_forms(boundary: str) -> list[str]:
+    """A boundary parameter as the delimiter lines may write it. One folded over two header lines
+    is unfolded as RFC 5322 says (the line break goes, the white space stays), and, as some
+    programs wrote it, with the white space gone too."""
+    if "\n" not in boundary:
+        return [boundary]
+    return [_FOLD_IN_VALUE.sub(r"\1", boundary), _FOLD_IN_VALUE.sub("", boundary)]
+
+
 def _walk(headers: Message, content: bytes, depth: int = 0) -> Iterator[_Part]:
     """Leaf parts in order; an attached message (message/*) is one leaf."""
     ctype = headers.get_content_type()
@@ -275,7 +424,10 @@ def _walk(headers: Message, content: bytes, depth: int = 0) -> Iterator[_Part]:
         boundary = headers.get_boundary()
         parts = None
         if boundary and depth < _MAX_DEPTH:
-            parts = _split_multipart(content, str(boundary).encode("utf-8", "surrogateescape"))
+            for form in _boundary_forms(str(boundary)):
+                parts = _split_multipart(content, form.encode("utf-8", "surrogateescape"))
+                if parts is not None:
+                    break
         if parts is None:  # no usable boundary: the content is read as text, as the email package does
             yield _Part(headers, content, "text/plain")
             return
@@ -322,6 +474,56 @@ def _is_body_candidate(part: _Part) -> bool:
             and not part.headers.get_filename())
 
 
+_UU_BEGIN = re.compile(rb"(?m)^begin[ \t]+[0-7]{3,4}[ \t]+([^\r\n]*[^\s])[ \t]*\r?\n")
+_UU_END = re.compile(rb"(?m)^end[ \t]*\r?$\n?")
+
+
+def _split_uuencoded(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Text with its uuencoded files (``begin 644 name`` ... ``end``) taken out, and those files
+    as (name, content). A block whose lines are not uuencoding stays in the text."""
+    if b"begin " not in data:
+        return data, []
+    text: list[bytes] = []
+    files: list[tuple[bytes, bytes]] = []
+    pos = search = 0
+    while (m := _UU_BEGIN.search(data, search)) is not None:
+        end = _UU_END.search(data, m.end())
+        if end is None:
+            break
+        content = _uu_decode(data[m.end():end.start()])
+        search = m.end()
+        if content is None:
+            continue
+        text.append(data[pos:m.start()])
+        files.append((m.group(1), content))
+        pos = search = end.end()
+    text.append(data[pos:])
+    return b"".join(text), files
+
+
+_UU_LINE = re.compile(rb"[\x20-\x60]*")
+
+
+def _uu_decode(block: bytes) -> bytes | None:
+    """The bytes of uuencoded lines (None when a line is not uuencoding). Lines shortened by a
+    mail program (trailing spaces lost) or padded are read as the email package reads them."""
+    out = []
+    for line in block.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        if not _UU_LINE.fullmatch(line):
+            return None
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:
+            try:
+                out.append(binascii.a2b_uu(line[:(((line[0] - 32) & 63) * 4 + 5) // 3]))
+            except binascii.Error:
+                return None
+    return b"".join(out)
+
+
 def body_and_attachments(headers: Message, content: bytes, sink: Any,
                           notes: list[str]) -> tuple[str | None, dict, list[dict]]:
     """(body text, body facts for extra, attachments) of a message."""
@@ -333,10 +535,19 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
     skip = set(html) if plain else set()  # HTML alternatives of a text/plain body
     facts: dict[str, Any] = {}
     body = None
+    attachments = []
     if body_index is not None:
         part = leaves[body_index]
         charset = part.headers.get_content_charset()
         data = decode_content(part)
+        if plain:
+            data, files = _split_uuencoded(data)
+            for name, content_bytes in files:
+                sha, size = _store(content_bytes, sink, notes)
+                attachments.append({"name": _raw_text(name), "mime": "application/octet-stream",
+                                    "size": size, "sha256": sha})
+            if files:
+                facts["uuencoded_attachments"] = len(files)
         text = decode_bytes(data, charset, notes)
         facts["body_mime"] = part.ctype
         if charset:
@@ -354,7 +565,6 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
             else:
                 body = reduced
                 facts["body_reduced_from_html"] = True
-    attachments = []
     for i, part in enumerate(leaves):
         if i == body_index or i in skip:
             continue
@@ -364,7 +574,7 @@ def body_and_attachments(headers: Message, content: bytes, sink: Any,
         sha, size = _store(data, sink, notes)
         name = part.headers.get_filename()
         attachments.append({
-            "name": decode_words(header_text(name), notes) if name else None,
+            "name": header_decoded(name, None, "attachment name", notes) if name else None,
             "mime": part.ctype,
             "size": size,
             "sha256": sha,

@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-from commtrail.parsers._email import RawMessage, emit
+from commtrail.parsers._email import RawMessage, emit, is_from_field
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
 MAX_MESSAGE = 256 << 20
 
-_FIELD = re.compile(rb"([!-9;-~]+):")
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # white space before the colon: the obsolete form
+# Lines of a header block that are not header fields (no colon, white space before the first
+# field) that a message may have and still be recognised by its sound fields.
+MAX_STRAY_LINES = 2
 # Header names that only mail carries (at least one must be present) ...
 _MAIL_ONLY = {b"from", b"message-id", b"received", b"return-path", b"delivered-to", b"x-received",
               b"x-gm-thrid", b"x-mozilla-status", b"in-reply-to", b"dkim-signature"}
@@ -29,26 +32,32 @@ _MAIL = _MAIL_ONLY | {b"to", b"cc", b"subject", b"date", b"mime-version", b"repl
 
 
 def sniff(head: bytes, filename: str) -> bool:
-    """A header block of mail fields from the first byte (not an mbox ``From `` line)."""
+    """A header block of mail fields from the first byte (not an mbox ``From `` line), with at
+    most MAX_STRAY_LINES lines that are not fields, and fewer of them than mail fields."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    known, mail_only = 0, False
-    for number, line in enumerate(head.split(b"\n", 400)[:400]):
+    if head.startswith(b"From ") and not is_from_field(head):
+        return False
+    known, mail_only, stray, fields = 0, False, 0, 0
+    for line in head.split(b"\n", 400)[:400]:
         line = line.rstrip(b"\r")
         if not line:
             break
         if line[:1] in (b" ", b"\t"):
-            if number == 0:
-                return False
+            stray += not fields
             continue
         m = _FIELD.match(line)
         if m is None:
-            return False
+            stray += 1
+            if stray > MAX_STRAY_LINES:
+                return False
+            continue
+        fields += 1
         name = m.group(1).lower()
         if name in _MAIL:
             known += 1
             mail_only = mail_only or name in _MAIL_ONLY
-    return known >= 2 and mail_only
+    return known >= 2 and mail_only and stray <= MAX_STRAY_LINES and stray < known
 
 
 def parse(stream: BinaryIO, ctx: ParseContext):
@@ -63,7 +72,7 @@ def parse(stream: BinaryIO, ctx: ParseContext):
                      data[:64 << 10].decode("utf-8", "replace"))
         return
     from_line, offset = None, 0
-    if data.startswith(b"From "):  # a one-message mbox saved as .eml
+    if data.startswith(b"From ") and not is_from_field(data):  # a one-message mbox saved as .eml
         offset = data.find(b"\n") + 1 or len(data)
         from_line, data = data[:offset], data[offset:]
     yield from emit([RawMessage(offset, data, from_line)], ctx, pool_min_bytes=1 << 62)

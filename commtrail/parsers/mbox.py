@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from commtrail.parsers._email import Note, RawMessage, emit, separator_has_date
+from commtrail.parsers._email import Note, RawMessage, emit, is_from_field, separator_has_date
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
@@ -89,7 +89,10 @@ class MboxSplitter:
     # -- separators ----------------------------------------------------------------------
 
     def _is_separator(self, start: int) -> bool:
-        """Whether the ``From `` line at ``start`` carries a date or is followed by a header."""
+        """Whether the ``From `` line at ``start`` carries a date or is followed by a header
+        (and is not a header field in the obsolete form ``From  :``)."""
+        if is_from_field(self.buf, start):
+            return False
         end = self._line_end(start)
         if separator_has_date(self.buf[start:end]):
             return True
@@ -246,7 +249,7 @@ def sniff(head: bytes, filename: str) -> bool:
     """An mbox starts (after blank lines at most) with a ``From `` line carrying a date or
     followed by a header line."""
     text = head.lstrip(b"\r\n")
-    if not text.startswith(b"From "):
+    if not text.startswith(b"From ") or is_from_field(text):
         return False
     end = text.find(b"\n")
     line = text if end < 0 else text[:end]

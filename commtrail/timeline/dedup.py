@@ -36,7 +36,8 @@ def _floor_seconds(unit_us: int) -> str:
     return (f"((epoch_us(ts_utc) - (epoch_us(ts_utc) % {unit_us} + {unit_us}) % {unit_us}) // 1000000)")
 
 
-# The content key of a record, per channel. Times are cut to the precision both copies share.
+# The content key of a record, per channel. Times are cut to the precision both copies share; an
+# undated record (null ts_utc) has the word 'undated' in their place.
 KEY_SQL = f"""
 concat_ws({SEP},
   channel,
@@ -46,8 +47,8 @@ concat_ws({SEP},
        WHEN direction = 'incoming' THEN coalesce(sender, '')
        WHEN direction = 'outgoing' THEN {RECIPIENTS_SQL}
        ELSE coalesce(sender, '') || '>' || {RECIPIENTS_SQL} END,
-  CASE WHEN channel = 'whatsapp' OR ts_precision = 'min' THEN {_floor_seconds(60_000_000)}
-       ELSE {_floor_seconds(1_000_000)} END::VARCHAR,
+  coalesce(CASE WHEN channel = 'whatsapp' OR ts_precision = 'min' THEN {_floor_seconds(60_000_000)}
+                ELSE {_floor_seconds(1_000_000)} END::VARCHAR, 'undated'),
   CASE WHEN channel = 'call' THEN coalesce(duration_s::VARCHAR, '')
        WHEN channel = 'email' THEN coalesce(json_extract_string(extra, '$.message_id'), '') || {SEP} ||
             md5(concat_ws({SEP}, coalesce(sender, ''), {RECIPIENTS_SQL}, coalesce(subject, ''), coalesce(body, '')))
@@ -111,16 +112,16 @@ class DedupSession:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
         returns (source index, events represented there) for every source that represents any.
 
-        Exhibit order is time, then the address of the representative copy (its source in hash
-        order, then its row, which is its position in that source): events of one time read in
-        the order their source holds them. The address is unique, so the order is total."""
+        Exhibit order is time (undated events after every dated one), then the address of the
+        representative copy (its source in hash order, then its row, which is its position in that
+        source): events of one time read in the order their source holds them. The address is unique, so the order is total."""
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
                    printf('CT-%06d', o.ord + 1) AS exhibit
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
-                  FROM occ WINDOW w AS (ORDER BY ts, first ROWS UNBOUNDED PRECEDING)) o
+                  FROM occ WINDOW w AS (ORDER BY ts NULLS LAST, first ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]

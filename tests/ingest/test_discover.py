@@ -72,3 +72,28 @@ def test_links_inside_folders_are_not_followed(tmp_path):
     found = discover([str(tmp_path / "in")])
     assert [i.name for i in found.items] == ["a.txt"]
     assert found.notices == [f"{tmp_path}/in/link.txt: a link; not followed (give the file it points to instead)"]
+
+
+MAILDIR_CONTROL = ["dovecot-uidlist", "dovecot.index", "dovecot.index.cache", "dovecot.index.log",
+                   "dovecot-keywords", ".noindex", ".noupdate", ".mu", "maildirfolder", "courierimapuiddb",
+                   "courierimapkeywords/:list"]
+
+
+def test_maildir_control_files_are_skipped_and_counted(tmp_path):
+    mail = b"From: jordan.k@example.com\nDate: Mon, 01 Jan 2024 09:30:00 +0000\n\nx\n"
+    maildir = tmp_path / "Maildir"
+    (maildir / "cur").mkdir(parents=True)
+    (maildir / "cur" / "1704101400.M1P2.host:2,S").write_bytes(mail)
+    for name in MAILDIR_CONTROL:
+        (maildir / name).parent.mkdir(parents=True, exist_ok=True)
+        (maildir / name).write_bytes(b"\x00\x01 index")
+    (maildir / "dovecot-notes.eml").write_bytes(mail)  # a dovecot* name is skipped whatever it holds
+    (tmp_path / "mail.zip").write_bytes(make_zip([(f"Maildir/{n}", b"i") for n in MAILDIR_CONTROL]
+                                                 + [("Maildir/cur/1704101400.M1P2.host:2,S", mail)]))
+    found = discover([str(maildir), str(tmp_path / "mail.zip")])
+    assert [i.label for i in found.items] == [f"{maildir}/cur/1704101400.M1P2.host:2,S",
+                                              f"{tmp_path}/mail.zip!Maildir/cur/1704101400.M1P2.host:2,S"]
+    assert found.errors == []
+    assert found.notices == [
+        f"{maildir}: 12 Maildir control file(s) (mail program indexes, UID lists, markers) skipped",
+        f"{tmp_path}/mail.zip: 11 Maildir control file(s) (mail program indexes, UID lists, markers) skipped"]

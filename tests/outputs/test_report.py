@@ -234,3 +234,47 @@ def test_cli_report(tmp_path, capsys):
     assert hashlib.sha256((case.report_dir / "report.pdf").read_bytes()).hexdigest() == digest
     assert main(["report", str(case.root), "--party", "Nobody"]) == 2
     assert "there is no party called 'Nobody'" in capsys.readouterr().err
+
+
+def test_undated_events_have_a_section_of_their_own(tmp_path):
+    """Events with no time (null ts_utc, flag undated) of any channel: listed after the dated ones,
+    in a section of their own, counted by stats, in every export; the period and the identifiers
+    come from the dated ones."""
+    import csv
+
+    from commtrail.outputs.export import export
+    from commtrail.outputs.stats import headline
+
+    undated = {"ts_utc": None, "ts_precision": None, "tz_source": None, "kind": "message", "direction": "incoming",
+               "flags": ["undated"]}
+    recs = [{"ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming",
+             "sender": "+447700900123", "body": "dated"},
+            {**undated, "channel": "sms", "sender": "+447700900123", "body": "no time at all"},
+            {**undated, "channel": "email", "sender": "jordan.k@example.com", "subject": "when?", "body": "x",
+             "extra": json.dumps({"undated_reason": "no Date: header, and no Received:, separator or Maildir "
+                                                   "file name time to fall back on"})}]
+    case = make_case(tmp_path / "case", {"mixed.xml": recs})
+    figures = headline(case)
+    assert (figures["events"], figures["undated"], figures["parties"]["Jordan"]["undated"]) == (3, 2, 2)
+    assert figures["parties"]["Jordan"]["contacts_from"] == 1
+
+    html_path, pdf_path = write_report(case)[:2]
+    html = html_path.read_text()
+    section = html[html.index('<section id="undated">'):]
+    section = section[:section.index("</section>")]
+    assert re.findall(r'<a href="#(CT-\d+)">', section) == ["CT-000002", "CT-000003"]
+    assert "no Date: header, and no Received:, separator or Maildir file name time to fall back on" in section
+    assert '<li><a href="#undated">Undated events</a></li>' in html
+    assert "Period covered</dt><dd>2024-02-20 \u2013 2024-02-20</dd>" in html
+    assert "None" not in html
+    # their two rows in the exhibit log, and "first seen" of the address only undated events use
+    assert html.count("undated: the source holds no time") == 3
+    assert "jordan.k@example.com</td><td>undated: the source holds no time</td><td></td><td>1</td>" in html
+    pdf_text = "".join(page.extract_text() for page in pypdf.PdfReader(pdf_path).pages)
+    assert "Undated events" in pdf_text and "None" not in pdf_text
+
+    path, n = export(case, "csv")
+    rows = list(csv.DictReader(path.read_bytes().decode("utf-8-sig").splitlines(keepends=True)))
+    assert [(r["exhibit"], r["local_time"], r["utc_time"], r["flags"]) for r in rows] == [
+        ("CT-000001", "2024-02-20 09:00:00", "2024-02-20T09:00:00.000000Z", ""),
+        ("CT-000002", "", "", "undated"), ("CT-000003", "", "", "undated")]

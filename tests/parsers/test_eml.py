@@ -114,15 +114,44 @@ def test_eml_with_a_from_line_and_no_date(tmp_path):
     assert rejects == []
 
 
-def test_eml_without_any_date_is_a_reject(tmp_path):
+def test_eml_without_any_date_is_undated(tmp_path):
     data = b"From: jordan.k@example.com\r\nDate: 31 Feb 2024 10:00 +0000\r\nSubject: s\r\n\r\nbody\r\n"
-    table, rejects, report = run_parser("eml", data, make_ctx(tmp_path))
-    assert table.num_rows == 0
-    assert rejects == [Reject(
-        "byte 0+79",
-        "Date: header unparseable, and no Received: or separator date to fall back on "
-        "(Date: '31 Feb 2024 10:00 +0000')",
-        "From: jordan.k@example.com\r\nDate: 31 Feb 2024 10:00 +0000\r\nSubject: s")]
+    table, rejects, report = run_parser("eml", data, make_ctx(tmp_path, source_path="mail/Sent/s.eml"))
+    assert rejects == []
+    row = _rows(table)[0]
+    assert (row["ts_utc"], row["flags"], row["locator"], row["body"]) == (None, ["undated"], "byte 0+79", "body\r\n")
+    assert row["extra"]["date_header"] == "31 Feb 2024 10:00 +0000"
+
+
+def test_maildir_name_dates_a_message_without_date(tmp_path):
+    data = b"From: jordan.k@example.com\nSubject: s\n\nbody\n"
+    ctx = make_ctx(tmp_path, source_path="mail.zip!Maildir/new/1283599333.M511P2384.mx.example.com,S=44",
+                   timezone="Europe/London")
+    table, rejects, report = run_parser("eml", data, ctx)
+    row = _rows(table)[0]
+    assert (row["ts_utc"], row["ts_local"], row["tz_source"], row["ts_precision"], row["flags"]) == \
+        ("2010-09-04T11:22:13+00:00", "2010-09-04T12:22:13", "source", "s", [])
+    assert (row["extra"]["date_source"], row["extra"]["maildir_time"]) == ("maildir_name", "1283599333")
+    assert report.warnings == ["1 message(s) had no usable Date:, Received: or separator date; dated by the "
+                               "delivery time in the Maildir file name (first at byte 0+44)"]
+
+
+@pytest.mark.parametrize("name", ["1283599333.eml", "1283599333.report.eml", "cur/12835.M1P2.host"])
+def test_names_that_are_not_maildir_names_give_no_time(name):
+    from commtrail.parsers._email import maildir_time
+
+    assert maildir_time(name) is None
+    assert maildir_time("Maildir/cur/1283599333.12345_6.host:2,S") == "1283599333"
+    assert maildir_time("Maildir/cur/1283599333.P123Q4.host") == "1283599333"
+
+
+def test_iso_date_is_read_in_the_case_zone_and_flagged(tmp_path):
+    data = b"From: jordan.k@example.com\nDate: 2012-12-08 00:48\nSubject: s\n\nbody\n"
+    table, _, _ = run_parser("eml", data, make_ctx(tmp_path, timezone="America/New_York"))
+    row = _rows(table)[0]
+    assert (row["ts_utc"], row["ts_local"], row["tz_source"], row["ts_precision"], row["flags"]) == \
+        ("2012-12-08T05:48:00+00:00", "2012-12-08 00:48", "case", "min", ["date_nonstandard"])
+    assert row["extra"]["date_source"] == "date_nonstandard"
 
 
 def test_attached_message_is_kept_byte_exact(tmp_path):
@@ -146,7 +175,7 @@ def test_unknown_charset_and_html_with_no_text(tmp_path):
     table, _, report = run_parser("eml", data, make_ctx(tmp_path))
     assert table.column("body").to_pylist() == ["café\ntwo\n\n"]
     assert report.warnings == ["1 message(s) declared a character set Python does not know; decoded as "
-                               "UTF-8 (first at byte 0+133)"]
+                               "UTF-8 (or windows-1252) (first at byte 0+133)"]
 
 
 def test_registered():

@@ -175,20 +175,22 @@ def test_date_fallbacks_received_and_separator(tmp_path):
     assert separator["tz_source"] == "source"
 
 
-def test_no_date_anywhere_is_a_reject_with_the_header_block(tmp_path):
+def test_no_date_anywhere_is_an_undated_record(tmp_path):
     data = (b"From sam@example.org\nFrom: jordan.k@example.com\nTo: sam@example.org\n"
             b"Date: the day after\nSubject: when?\n\nbody\n\n"
             b"From sam@example.org\nFrom: jordan.k@example.com\nSubject: none at all\n\nbody\n")
     table, rejects, report = _parse(tmp_path, data)
-    assert table.num_rows == 0
-    assert rejects == [
-        Reject("byte 21+88", "Date: header unparseable, and no Received: or separator date to fall back "
-               "on (Date: 'the day after')",
-               "From: jordan.k@example.com\nTo: sam@example.org\nDate: the day after\nSubject: when?"),
-        Reject("byte 131+54", "no Date: header, and no Received: or separator date to fall back on",
-               "From: jordan.k@example.com\nSubject: none at all"),
-    ]
-    assert report.warnings == []
+    assert rejects == []
+    rows = _rows(table)
+    assert [(r["subject"], r["ts_utc"], r["ts_local"], r["tz_source"], r["ts_precision"], r["flags"], r["locator"])
+            for r in rows] == [("when?", None, None, None, None, ["undated"], "byte 21+88"),
+                               ("none at all", None, None, None, None, ["undated"], "byte 131+54")]
+    assert [r["extra"]["undated_reason"] for r in rows] == [
+        "Date: header unparseable, and no Received:, separator or Maildir file name time to fall back on",
+        "no Date: header, and no Received:, separator or Maildir file name time to fall back on"]
+    assert rows[0]["extra"]["date_header"] == "the day after"
+    assert report.warnings == ["2 message(s) had no date at all (no usable Date:, Received:, separator line or "
+                               "Maildir file name); kept as undated records (flag undated) (first at byte 21+88)"]
 
 
 # --- Thunderbird --------------------------------------------------------------------------
@@ -303,17 +305,19 @@ def test_empty_message_is_a_reject(tmp_path):
     assert [r.reason for r in rejects] == ["empty message (a separator line with nothing after it)"]
 
 
-def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+def test_undecodable_bytes_fall_back_to_windows_1252(tmp_path):
     data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\nTo: sam@example.org\n"
             b"Subject: caf\xe9\nDate: Tue, 02 Jan 2024 10:00:00 +0000\n"
-            b"Content-Type: text/plain; charset=utf-8\n\nbad \xff\xfe bytes\n")
+            b"Content-Type: text/plain; charset=utf-8\n\nbad \xff\xfe bytes \x81\n")
     table, _, report = _parse(tmp_path, data)
     row = _rows(table)[0]
-    assert row["body"] == "bad \ufffd\ufffd bytes\n"
-    assert row["subject"] == "caf\ufffd"  # raw 8-bit header, not UTF-8, no charset for it
-    assert row["flags"] == ["repaired_chars"]
-    assert row["extra"]["repaired_chars"] == 3
-    assert report.repairs == 3
+    assert row["body"] == "bad \xff\xfe bytes \x81\n"  # 0x81, undefined in windows-1252: the C1 control
+    assert row["subject"] == "café"  # raw 8-bit header, not UTF-8, no charset for it
+    assert row["flags"] == ["charset_fallback"]
+    assert row["extra"]["charset_fallback"] == [
+        {"part": "header subject", "charset": "utf-8", "raw_sha256": hashlib.sha256(b"caf\xe9").hexdigest()},
+        {"part": "body", "charset": "utf-8", "raw_sha256": hashlib.sha256(b"bad \xff\xfe bytes \x81\n").hexdigest()}]
+    assert report.repairs == 2
 
 
 def _messages(data: bytes, block: int):
@@ -528,3 +532,11 @@ def test_html_to_text_tables_and_scripts():
     html = ("<html><head><title>t</title></head><body><script>x()</script>"
             "<table><tr><td>a</td><td>b</td></tr></table>after<br>line\x11</body></html>")
     assert html_to_text(html) == "a\tb\t\n\nafter\nline\x11"
+
+
+def test_obsolete_from_field_in_a_body_does_not_split(tmp_path):
+    data = (b"From a@example.com Tue Jan  2 10:00:00 2024\nFrom: a@example.com\nDate: Tue, 02 Jan 2024 10:00:00 +0000\n"
+            b"\nquoted below:\n\nFrom  : b@example.com\nSubject: old\n")
+    table, rejects, _ = _parse(tmp_path, data)
+    assert (table.num_rows, rejects) == (1, [])
+    assert _rows(table)[0]["body"] == "quoted below:\n\nFrom  : b@example.com\nSubject: old\n"

@@ -192,3 +192,23 @@ def test_sms_and_mms_of_one_second_keep_the_backup_order(tmp_path):
     rows = read_master(make_case(tmp_path / "c", {"sms.xml": recs})).to_pylist()
     assert [(r["exhibit"], r["channel"], r["body"]) for r in rows] == [
         ("CT-000001", "sms", "look"), ("CT-000002", "mms", "[photo]"), ("CT-000003", "sms", "that's your car")]
+
+
+def test_undated_events_are_numbered_after_the_dated_ones(tmp_path):
+    """Records with no time (null ts_utc, flag undated) of any channel: one event per content, copies
+    in two sources merged, exhibit numbers after every dated event, the same bytes whatever the order.
+    Among themselves they follow their representative copies' positions (the SMS, first in a.xml and
+    second in b.xml, comes before the mail, third in a.xml, whichever source is the representative)."""
+    undated_sms = sms(None, "no time here", flags=["undated"], ts_precision=None, tz_source=None)
+    undated_mail = {**sms(None, "undated mail", flags=["undated"], ts_precision=None, tz_source=None),
+                    "channel": "email", "sender": "jordan.k@example.com", "recipients": ["sam@example.org"]}
+    sources = {"a.xml": [undated_sms, sms(ts(2, 9), "later"), undated_mail],
+               "b.xml": [sms(ts(1, 9), "first"), undated_sms]}
+    case = make_case(tmp_path / "c", sources)
+    rows = read_master(case).to_pylist()
+    assert [(r["exhibit"], r["body"], r["ts_utc"] is None, len(r["occurrences"]), r["party"]) for r in rows] == [
+        ("CT-000001", "first", False, 1, "Jordan"), ("CT-000002", "later", False, 1, "Jordan"),
+        ("CT-000003", "no time here", True, 2, "Jordan"), ("CT-000004", "undated mail", True, 1, "Jordan")]
+    assert all(len(r["event_id"]) == 32 for r in rows)
+    again = make_case(tmp_path / "d", dict(reversed(sources.items())))
+    assert (again.root / "master.parquet").read_bytes() == (case.root / "master.parquet").read_bytes()
