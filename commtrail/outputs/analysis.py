@@ -12,7 +12,8 @@ identifiers not linked to a party, together, as "(unknown)"):
   within 10 minutes, incoming contacts with no outgoing reply within 24 hours;
 - calls by kind per week, every identifier used with its case.toml link, red-flag phrases.
 
-Rows of kind ``system`` are not contacts; incidents are counted on their own. Every figure keeps
+What counts as a contact is decided in one place (:mod:`commtrail.outputs.contact`): system lines
+are not contacts; incidents and never-sent messages (drafts, failed, ...) are counted on their own. Every figure keeps
 the exhibits behind it (:class:`~commtrail.outputs.frame.Exhibits`). There is no score: only
 counts, times and the rows they come from. Times are shown in the case's zone.
 """
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 
 from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
+from commtrail.outputs.contact import NOT_SENT
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
@@ -250,6 +252,8 @@ class PartyAnalysis:
     incidents: int
     incident_exhibits: Exhibits
     system_lines: int
+    unsent: dict[str, int]              # never-sent flag (draft, failed, ...) -> messages, not contacts
+    unsent_exhibits: Exhibits
     undated: int
 
 
@@ -309,7 +313,8 @@ def _plain(value: Any, exhibits: bool) -> Any:
 
 
 DEFINITIONS = {
-    "contact": "a message, call or e-mail in the master file; system lines and incidents are not contacts",
+    "contact": "a message, call or e-mail in the master file that was sent or received; system lines, incidents "
+               "and messages never sent (drafts, failed, queued or left in the outbox) are not contacts",
     "incoming": "from the other person to the owner",
     "outgoing": "from the owner to the other person",
     "week": "Monday to Sunday, in the case's time zone",
@@ -382,8 +387,10 @@ def _prepare(case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, wanted: 
         targets = [wanted]
     else:
         targets = list(names) + [g for g in frame.groups if g not in names and g != UNKNOWN]
+        # the unlisted group only when it holds something to count (not only system lines)
         lo, hi = frame.bounds.get(frame.groups.index(UNKNOWN), (0, 0))
-        if hi > lo or frame.undated.get(UNKNOWN):
+        if (frame.contact[lo:hi] | frame.incident[lo:hi] | (frame.unsent[lo:hi] >= 0)).any() \
+                or frame.undated.get(UNKNOWN):
             targets.append(UNKNOWN)
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
@@ -469,9 +476,7 @@ class _Context:
         self.config = case.config
         f = frame
         self.system_code = f.code(f.kinds, "system")
-        incident = (f.channel == f.code(f.channels, "incident")) | (f.kind == f.code(f.kinds, "incident"))
-        self.incident = incident
-        self.contact = ~incident & (f.kind != self.system_code)
+        self.incident, self.contact = f.incident, f.contact
         self.call_code = f.code(f.channels, "call")
         self.dir_code = {d: f.code(f.directions, d) for d in DIRECTIONS}
         # the frame positions the analysis looks at
@@ -585,6 +590,8 @@ class _Context:
         contact = pos[self.contact[pos]]
         incidents = pos[self.incident[pos]]
         system = int((f.kind[pos] == self.system_code).sum())
+        unsent_codes = f.unsent[pos]
+        unsent = {flag: int((unsent_codes == i).sum()) for i, flag in enumerate(NOT_SENT)}
         by_dir = {d: int((f.direction[contact] == self.dir_code[d]).sum()) for d in DIRECTIONS}
         by_channel: dict[str, dict[str, int]] = {}
         if len(contact):
@@ -606,6 +613,7 @@ class _Context:
             identifiers=self._identifiers(contact),
             red_flags=self._party_red_flags(contact),
             incidents=len(incidents), incident_exhibits=f.exhibits(incidents), system_lines=system,
+            unsent={k: n for k, n in unsent.items() if n}, unsent_exhibits=f.exhibits(pos[unsent_codes >= 0]),
             undated=f.undated.get(name, 0))
 
     def _counts(self, pos: np.ndarray, period: np.ndarray) -> list[CountRow]:

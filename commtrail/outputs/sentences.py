@@ -131,9 +131,7 @@ class _Writer:
                  else self.t["no_reply"].format(**self.base))
         if p.contacts == 0:
             out.append(self.say("none"))
-            if p.incidents:
-                out.append(self.say("incidents", incidents=noun("incidents", p.incidents)))
-            return out
+            return out + self.apart()
         if inc.total == 0:
             out.append(self.say("overview_no_incoming", reply=reply))
         else:
@@ -175,8 +173,16 @@ class _Writer:
                                                 for k, n in incoming_kinds.items()])))
         out.extend(self.identifiers())
         out.extend(self.red_flags())
+        return out + self.apart()
+
+    def apart(self) -> list[str]:
+        """What is counted apart from the contacts: incidents and messages never sent."""
+        p, out = self.p, []
         if p.incidents:
             out.append(self.say("incidents", incidents=noun("incidents", p.incidents)))
+        if p.unsent:
+            words = wording()["unsent"]
+            out.append(self.say("unsent", unsent=join([plural(words[k], n) for k, n in p.unsent.items()])))
         return out
 
     def event(self, ev: EventFigures) -> list[str]:

@@ -64,6 +64,7 @@ def party_figures(p: PartyAnalysis) -> dict:
         "identifiers": len(p.identifiers),
         "red_flags": sum(1 for h in p.red_flags.hits if h.direction == "incoming"),
         "incidents": p.incidents,
+        "unsent": sum(p.unsent.values()),
         "events": [{"kind": e.event.kind, "when": e.event.when.isoformat(),
                     "before": e.before.counts["incoming"], "after": e.after.counts["incoming"],
                     "total_after": e.total_after.counts["incoming"],
@@ -109,6 +110,7 @@ ROWS = (
     ("Identifiers used", "identifiers", None),
     ("Messages with red-flag phrases", "red_flags", None),
     ("Incidents logged", "incidents", None),
+    ("Never sent (drafts, failed, queued, outbox)", "unsent", None),
 )
 
 
