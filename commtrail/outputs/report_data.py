@@ -62,6 +62,14 @@ class ReportData:
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
 
+    def incident_words(self) -> tuple[str, str]:
+        """The incident section's introduction and its text when it lists nothing."""
+        i = words()["incidents"]
+        if self.all_parties:
+            return i["intro"], i["none"]
+        party = ", ".join(self.parties)
+        return i["intro_party"].format(party=party), i["none_party"].format(party=party)
+
     def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
         for batch in self.exhibits.to_batches(max_chunksize=rows):
@@ -88,10 +96,12 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
                          hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
     master = read_master(case, EXHIBIT_COLUMNS)
     in_party = pc.fill_null(pc.is_in(master["party"], pa.array(chosen, pa.string())), False)
-    not_incident = pc.fill_null(pc.not_equal(master["channel"], "incident"), True)
-    exhibits = master.filter(pc.and_(in_party, not_incident))
-    incidents = master.filter(pc.fill_null(pc.equal(master["channel"], "incident"), False))
-    unlinked = master.num_rows - exhibits.num_rows - incidents.num_rows
+    incident = pc.fill_null(pc.equal(master["channel"], "incident"), False)
+    exhibits = master.filter(pc.and_(in_party, pc.invert(incident)))
+    # every incident in a report on all parties; in a report on one party, that party's incidents
+    incidents = master.filter(pc.and_(incident, in_party) if party is not None else incident)
+    linked = pc.fill_null(pc.is_in(master["party"], pa.array(names, pa.string())), False)
+    unlinked = pc.sum(pc.invert(pc.or_(linked, incident) if party is None else linked)).as_py() or 0
     del master
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
