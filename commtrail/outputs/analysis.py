@@ -170,10 +170,11 @@ class DirectionFigures:
 @dataclass
 class Unanswered:
     within_hours: int
-    considered: int                     # incoming contacts, answered calls left out
+    considered: int                     # incoming contacts, answered calls left out, whose window is known
     unanswered: int
     by_channel: dict[str, int]
     exhibits: Exhibits
+    not_known: int = 0                  # no reply, but the records end within the window
 
 
 @dataclass
@@ -325,7 +326,8 @@ DEFINITIONS = {
     "busiest day": "the most contacts on one calendar day (midnight to midnight, local time)",
     "repeated calls": f"calls each made within {REPEAT_CALL_MINUTES} minutes of the one before",
     "unanswered": f"incoming contacts with no outgoing contact to the same person within {REPLY_HOURS} hours "
-                  "(answered calls are not counted)",
+                  "(answered calls are not counted, nor contacts less than "
+                  f"{REPLY_HOURS} hours before the end of the records)",
     "answered call": "an incoming call of kind 'incoming', or another incoming call with a duration",
     "red flag": "a listed phrase found as whole words, in any case",
 }
@@ -765,10 +767,14 @@ class _Context:
                               "reply": f.ts[outgoing]})
         merged = pd.merge_asof(left, right, on="ts", by="key", direction="forward", allow_exact_matches=False)
         reply = merged["reply"].to_numpy(dtype="float64", na_value=np.nan)
-        late = np.isnan(reply) | (reply - merged["ts"].to_numpy() > REPLY_HOURS * 3_600_000_000)
-        missing = np.sort(merged["pos"].to_numpy()[late])
-        return Unanswered(REPLY_HOURS, len(considered), len(missing), self._channel_counts(missing),
-                          f.exhibits(missing))
+        window = REPLY_HOURS * 3_600_000_000
+        sent = merged["ts"].to_numpy()
+        late = np.isnan(reply) | (reply - sent > window)
+        # no reply yet, but the records end before the window does: whether one came is not known
+        unknown = late & (sent + window > f.span[1])
+        missing = np.sort(merged["pos"].to_numpy()[late & ~unknown])
+        return Unanswered(REPLY_HOURS, len(considered) - int(unknown.sum()), len(missing),
+                          self._channel_counts(missing), f.exhibits(missing), int(unknown.sum()))
 
     def _calls(self, contact: np.ndarray) -> CallKinds:
         f = self.frame

@@ -23,6 +23,7 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
+from commtrail.outputs.sentences import owner_named
 from commtrail.timeline.identity import describe, kind_of
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
@@ -137,8 +138,9 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     ingested = [r["ingested_at"] for r in sources if r.get("ingested_at")]
     pdf_date = datetime.now(timezone.utc).replace(microsecond=0) if timestamp else (
         max(ingested) if ingested else datetime(2000, 1, 1, tzinfo=timezone.utc))
+    owner = config.owner_name if owner_named(config.owner_name) else words()["cover"]["owner_unnamed"]
     return ReportData(
-        title=config.title, owner=config.owner_name, timezone=config.timezone, parties=chosen,
+        title=config.title, owner=owner, timezone=config.timezone, parties=chosen,
         all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
-from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, analyse
+from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, Window, analyse
 from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
@@ -65,11 +65,21 @@ def party_figures(p: PartyAnalysis) -> dict:
         "red_flags": sum(1 for h in p.red_flags.hits if h.direction == "incoming"),
         "incidents": p.incidents,
         "unsent": sum(p.unsent.values()),
+        # a window the records do not cover has no count (None), not a count of 0
         "events": [{"kind": e.event.kind, "when": e.event.when.isoformat(),
-                    "before": e.before.counts["incoming"], "after": e.after.counts["incoming"],
-                    "total_after": e.total_after.counts["incoming"],
+                    "before": _covered(e.before), "after": _covered(e.after), "total_after": _covered(e.total_after),
                     "next_contact": e.next_contact.exhibit if e.next_contact else None} for e in p.events],
     }
+
+
+def _covered(window: Window) -> int | None:
+    return window.counts["incoming"] if window.covered_days > 0 else None
+
+
+def event_cell(e: dict) -> str:
+    """'before / after (all after)' of one event, as the terminal table and the report show it."""
+    before, after, total = (NOT_COVERED if n is None else f"{n:,}" for n in (e["before"], e["after"], e["total_after"]))
+    return f"{before} / {after} ({total})"
 
 
 def print_stats(case: Case, console: Console) -> None:
@@ -95,6 +105,8 @@ def print_stats(case: Case, console: Console) -> None:
     print_party_tables(analysis, figures["parties"], console)
 
 
+NOT_COVERED = "\u2013"     # a period the records do not reach
+
 ROWS = (
     ("Contacts from them", "contacts_from", None),
     ("Contacts to them", "contacts_to", None),
@@ -110,7 +122,7 @@ ROWS = (
     ("Identifiers used", "identifiers", None),
     ("Messages with red-flag phrases", "red_flags", None),
     ("Incidents logged", "incidents", None),
-    ("Never sent (drafts, failed, queued, outbox)", "unsent", None),
+    ("Never sent (drafts, failed, ...)", "unsent", None),
 )
 
 
@@ -140,15 +152,11 @@ def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) 
     if not analysis.events:
         return
     t = Table(title=f"Contacts from them {WINDOW_DAYS} days before / {WINDOW_DAYS} days after each event "
-                    "(and in all after it)")
+                    f"(and in all after it; {NOT_COVERED} where the records do not reach that period)")
     t.add_column("event", overflow="fold")
     for name in parties:
         t.add_column(name, justify="right", overflow="fold")
     for i, event in enumerate(analysis.events):
         label = f"{event_name(event.kind)}, {day_text(event.when)}"
-        cells = []
-        for f in parties.values():
-            e = f["events"][i]
-            cells.append(f"{e['before']:,} / {e['after']:,} ({e['total_after']:,})")
-        t.add_row(label, *cells)
+        t.add_row(label, *(event_cell(f["events"][i]) for f in parties.values()))
     console.print(t)
