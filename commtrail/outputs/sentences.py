@@ -7,7 +7,6 @@ only what a figure counts; nothing is weighed or scored.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from datetime import date, datetime
 from functools import lru_cache
@@ -230,9 +229,8 @@ class _Writer:
                                 identifiers=noun("identifiers", sum(after.identifiers.values()))))
         if total.counts["incoming"] and total.covered_days >= 1 and total.per_week["incoming"] is not None:
             rate_before = before.per_week["incoming"]
-            out.append(self.say("event_total" if rate_before is not None else "event_total_alone", event=name, end=day_text(total.end),
-                                weeks=noun("weeks", round(total.covered_days / 7)) if total.covered_days >= 7
-                                else noun("days", math.floor(total.covered_days)),
+            out.append(self.say("event_total" if rate_before is not None else "event_total_alone", event=name,
+                                end=day_text(total.end), span=duration_text(total.covered_days * 86_400),
                                 total=noun("times", total.counts["incoming"]), window=WINDOW_DAYS,
                                 rate=number(round(total.per_week["incoming"], 1)),
                                 rate_before=number(round(rate_before, 1)) if rate_before is not None else ""))

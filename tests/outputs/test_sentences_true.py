@@ -75,7 +75,7 @@ def test_a_window_the_records_do_not_cover_is_not_compared(case):
                         "10 May 2024 (the records end 9 days 21 hours after it), and the records begin only "
                         "12 hours before it, too short a time to compare with.")
     assert lines[2] == "In those 30 days Chris used 1 channel and 1 identifier (1 phone number)."
-    assert lines[3] == ("From the request for no contact to the last record on 20 May 2024 (1 week), Chris "
+    assert lines[3] == ("From the request for no contact to the last record on 20 May 2024 (9 days 21 hours), Chris "
                         "contacted the owner 2 times: 1.4 a week on average.")
     assert not any("cover 0" in line for line in lines)
 
