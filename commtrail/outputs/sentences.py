@@ -180,9 +180,12 @@ class _Writer:
             incoming_kinds = {k: n for k, n in p.calls.totals.items() if k != "outgoing"}
             if incoming_kinds:
                 words = wording()["call_kinds"]
-                out.append(self.say("calls", calls=noun("calls", sum(incoming_kinds.values())),
-                                    kinds=join([words.get(k, words["other"]).format(n=number(n))
-                                                for k, n in incoming_kinds.items()])))
+                kinds = [words.get(k, words["other"]).format(n=number(n)) for k, n in incoming_kinds.items()]
+                calls = sum(incoming_kinds.values())
+                if calls == 1:     # "The one call from Alex was missed."
+                    out.append(self.say("calls_one", kind=kinds[0].split(" ", 1)[1]))
+                else:
+                    out.append(self.say("calls", calls=noun("calls", calls), kinds=join(kinds)))
         out.extend(self.identifiers())
         out.extend(self.red_flags())
         return out + self.apart()

@@ -90,3 +90,11 @@ def test_an_empty_group_is_left_out(case):
     assert "(unknown)" not in text.split("Per person")[1]
     row = next(line for line in text.splitlines() if line.startswith("│ request for no contact"))
     assert [c.strip() for c in row.split("│")[2:3]] == ["1 / 2 (2)"]
+
+
+def test_one_call_is_one_call(tmp_path):
+    call = {"ts_utc": datetime(2024, 5, 12, 9, tzinfo=timezone.utc), "channel": "call", "kind": "missed",
+            "direction": "incoming", "sender": CHRIS, "recipients": [OWNER], "duration_s": 0}
+    lines = sentences(analyse(make_case(tmp_path / "case", {"calls.xml": [call]}, toml=TOML)))
+    assert "The one call from Chris was missed." in lines
+    assert not any(line.startswith("Of the 1 call") for line in lines)
