@@ -42,7 +42,7 @@ from commtrail.timeline.identity import kind_of, normalise_one
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
 NAME = "incident-log"
-VERSION = "1"
+VERSION = "2"   # 2: the "who" column
 
 # Canonical column -> header texts that mean it (compared after _norm_header).
 COLUMNS: dict[str, tuple[str, ...]] = {
