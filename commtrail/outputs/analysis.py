@@ -13,9 +13,9 @@ identifiers not linked to a party, together, as "(unknown)"):
 - calls by kind per week, every identifier used with its case.toml link, red-flag phrases.
 
 What counts as a contact is decided in one place (:mod:`commtrail.outputs.contact`): system lines
-are not contacts; incidents and never-sent messages (drafts, failed, ...) are counted on their own. Every figure keeps
-the exhibits behind it (:class:`~commtrail.outputs.frame.Exhibits`). There is no score: only
-counts, times and the rows they come from. Times are shown in the case's zone.
+are not contacts; incidents and never-sent messages (drafts, failed, ...) are counted on their own.
+Every figure keeps the exhibits behind it (:class:`~commtrail.outputs.frame.Exhibits`). There is no
+score: only counts, times and the rows they come from. Times are shown in the case's zone.
 """
 
 from __future__ import annotations

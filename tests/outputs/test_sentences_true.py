@@ -98,3 +98,10 @@ def test_one_call_is_one_call(tmp_path):
     lines = sentences(analyse(make_case(tmp_path / "case", {"calls.xml": [call]}, toml=TOML)))
     assert "The one call from Chris was missed." in lines
     assert not any(line.startswith("Of the 1 call") for line in lines)
+
+
+def test_contacts_on_one_day(tmp_path):
+    texts = [sms(datetime(2024, 5, 12, 9, tzinfo=timezone.utc)), sms(datetime(2024, 5, 12, 23, tzinfo=timezone.utc))]
+    lines = sentences(analyse(make_case(tmp_path / "case", {"sms.xml": texts}, toml=TOML)))
+    assert "All contacts from Chris were on one day, 12 May 2024." in lines
+    assert not any("never on two days in a row" in line for line in lines)
