@@ -11,7 +11,7 @@ sent; an incident naming Jordan; a text from a number nobody listed; the chat's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
