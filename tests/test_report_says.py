@@ -329,6 +329,7 @@ def test_the_cover_and_figures_agree(report):
             f"{unlinked}.") in html
     sent_to = sum(r.who == "Jordan" and r.direction == "out" and not r.flag and r.channel != "incident"
                   for r in RECORDS)
+    assert "Who it was: Jordan" in html and "Who it was: Jordan" in pdf_text
     for label, value in (("Contacts to them", sent_to), ("Incidents logged", 1), ("Never sent (drafts, failed, ...)", 3)):
         assert f"<tr><td>{label}</td><td>{value}</td></tr>" in html
         assert f"{label} {value}" in pdf_text

@@ -269,7 +269,7 @@ def incident_cells(row: dict) -> dict:
     w = words()
     i = w["incidents"]
     extra = json.loads(row["extra"]) if row["extra"] else {}
-    details = []
+    details = [f"{i['who']}: {row['sender_raw']}"] if row["sender_raw"] else []
     for key, label in (("witnesses", i["witnesses"]), ("police_called", i["police"]),
                        ("report_number", i["report_number"]), ("officer", i["officer"]), ("effect", i["effect"])):
         if extra.get(key):

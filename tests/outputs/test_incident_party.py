@@ -9,7 +9,7 @@ from conftest import CASE_TOML, make_case, make_ctx, run_parser
 from commtrail.demo_data import incident_log
 from commtrail.outputs.analysis import analyse, sentences
 from commtrail.outputs.export import export_rows
-from commtrail.outputs.report_data import gather
+from commtrail.outputs.report_data import gather, incident_cells
 
 TOML = CASE_TOML.replace('whatsapp_names = ["Jordan"]', 'whatsapp_names = ["Jordan", "J \U0001f642"]') + """
 [[party]]
@@ -60,6 +60,7 @@ def test_incidents_count_for_the_party_they_name(tmp_path):
     assert report.incident_words()[0] == ("Rows of the owner's own incident log (channel 'incident') that name "
                                           "Jordan, in time order.")
     assert report.unlinked == 2
+    assert incident_cells(report.incidents.slice(1, 1).to_pylist()[0])["details"] == ["Who it was: 07700 900456"]
     assert ("Incidents logged", "4") in report.sections[0].figures
     assert [r["exhibit"] for r in export_rows(case, "Alex Doe")] == ["CT-000005"]
     everyone = gather(case)
