@@ -8,11 +8,11 @@ only what a figure counts; nothing is weighed or scored.
 from __future__ import annotations
 
 import tomllib
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 
-from commtrail.outputs.analysis import UNKNOWN, CaseAnalysis, EventFigures, PartyAnalysis, WINDOW_DAYS, Window
+from commtrail.outputs.analysis import UNKNOWN, CaseAnalysis, EventFigures, PartyAnalysis, WINDOW_DAYS
 
 DATA_FILE = "sentences.toml"
 
@@ -113,6 +113,11 @@ def owner_words(name: str) -> str:
     return name if owner_named(name) else wording()["names"]["owner"]
 
 
+def _utc(d: datetime) -> datetime:
+    """For arithmetic and comparison: Python compares two times of one zone by their wall clocks."""
+    return d.astimezone(timezone.utc)
+
+
 def event_name(kind: str) -> str:
     return wording()["events"].get(kind, wording()["events"]["other"])
 
@@ -207,24 +212,31 @@ class _Writer:
         if total.covered_days <= 0 and self.a.last_record is not None and self.a.last_record < e.when:
             return [self.say("event_records_end", end=day_text(self.a.last_record), event=name, date=when)]
 
-        def partly(w: Window) -> bool:
-            return 0 < w.covered_days < w.days - 1e-9
+        first, last = self.a.first_record, self.a.last_record
+        late = _utc(first) > _utc(e.when)        # the records begin after the event
+
+        def since(d: datetime) -> str:
+            return duration_text(abs((_utc(d) - _utc(e.when)).total_seconds()))
 
         # a window the records do not cover is said so, and is not compared with
         if before.covered_days <= 0:
             before_part = self.t["event_before_none"].format(window=WINDOW_DAYS)
         elif before.covered_days < 1:
-            before_part = self.t["event_before_short"].format(begin=duration_text(before.covered_days * 86_400))
+            before_part = self.t["event_before_short"].format(begin=since(first))
         else:
-            note = (self.t["coverage_begin"].format(begin=duration_text(before.covered_days * 86_400))
-                    if partly(before) else "")
+            note = (self.t["coverage"].format(parts=self.t["records_begin_before"].format(begin=since(first)))
+                    if _utc(first) > _utc(before.start) else "")
             before_part = self.t["event_before"].format(count=number(before.counts["incoming"]), window=WINDOW_DAYS,
                                                        note=note)
-        after_note = (self.t["coverage_end"].format(end=duration_text(after.covered_days * 86_400))
-                      if partly(after) else "")
+        parts = ([self.t["records_begin_after"].format(begin=since(first))] if late else []) + \
+            ([self.t["records_end_after"].format(end=since(last))] if _utc(last) < _utc(after.end) else [])
+        after_note = self.t["coverage"].format(parts=join(parts)) if parts else ""
         count = after.counts["incoming"]
-        out = [self.say("event" if count else "event_none_after", after=noun("times", count), window=WINDOW_DAYS,
-                        event=name, date=when, after_note=after_note, before=before_part)]
+        if after.covered_days <= 0:
+            out = [self.say("event_after_none", window=WINDOW_DAYS, event=name, date=when, begin=since(first))]
+        else:
+            out = [self.say("event" if count else "event_none_after", after=noun("times", count), window=WINDOW_DAYS,
+                            event=name, date=when, after_note=after_note, before=before_part)]
         if count:
             kinds = identifier_counts(after.identifiers)
             out.append(self.say("event_used" if kinds else "event_used_channels", window=WINDOW_DAYS, kinds=kinds,
@@ -232,7 +244,8 @@ class _Writer:
                                 identifiers=noun("identifiers", sum(after.identifiers.values()))))
         if total.counts["incoming"] and total.covered_days >= 1 and total.per_week["incoming"] is not None:
             rate_before = before.per_week["incoming"]
-            out.append(self.say("event_total" if rate_before is not None else "event_total_alone", event=name,
+            key = "event_total_late" if late else "event_total" if rate_before is not None else "event_total_alone"
+            out.append(self.say(key, event=name, start=day_text(first), begin=since(first),
                                 end=day_text(total.end), span=duration_text(total.covered_days * 86_400),
                                 total=noun("times", total.counts["incoming"]), window=WINDOW_DAYS,
                                 rate=number(round(total.per_week["incoming"], 1)),

@@ -105,3 +105,20 @@ def test_contacts_on_one_day(tmp_path):
     lines = sentences(analyse(make_case(tmp_path / "case", {"sms.xml": texts}, toml=TOML)))
     assert "All contacts from Chris were on one day, 12 May 2024." in lines
     assert not any("never on two days in a row" in line for line in lines)
+
+
+def test_records_that_begin_after_the_event(tmp_path):
+    """The request (10 May 12:00) comes before the first record (12 May 09:00): nothing is said
+    about the days between, and the days before are not compared."""
+    texts = [sms(datetime(2024, 5, 12, 9, tzinfo=timezone.utc)), sms(datetime(2024, 6, 20, 9, tzinfo=timezone.utc))]
+    lines = sentences(analyse(make_case(tmp_path / "late", {"sms.xml": texts}, toml=TOML)))
+    assert lines[1] == ("Chris contacted the owner once in the 30 days after the request for no contact on 10 May 2024 "
+                        "(the records begin 1 day 21 hours after it), and the records do not reach back to the 30 "
+                        "days before it.")
+    assert lines[3] == ("From the first record on 12 May 2024, 1 day 21 hours after the request for no contact, to the "
+                        "last record on 20 June 2024 (39 days), Chris contacted the owner 2 times: 0.4 a week on "
+                        "average.")
+    later = [sms(datetime(2024, 7, 1, 9, tzinfo=timezone.utc))]
+    lines = sentences(analyse(make_case(tmp_path / "later", {"sms.xml": later}, toml=TOML)))
+    assert lines[1] == ("The records do not reach the 30 days after the request for no contact on 10 May 2024: they "
+                        "begin 51 days 21 hours after it.")
