@@ -12,6 +12,8 @@ from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis,
 from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
+NOT_COVERED = "\u2013"     # a period the records do not reach
+
 
 def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
     """The case's headline figures as plain numbers (per party from the analysis)."""
@@ -104,8 +106,6 @@ def print_stats(case: Case, console: Console) -> None:
         console.print(t)
     print_party_tables(analysis, figures["parties"], console)
 
-
-NOT_COVERED = "\u2013"     # a period the records do not reach
 
 ROWS = (
     ("Contacts from them", "contacts_from", None),

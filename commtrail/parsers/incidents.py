@@ -575,7 +575,8 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         out.append({
             "ts_utc": ts, "ts_local": ts_local, "ts_precision": precision, "tz_source": tz_source,
             "channel": "incident", "kind": "incident", "direction": "incoming",
-            "sender": sender, "sender_raw": sender_raw, "body": body, "attachments": attachments or None, "flags": flags or None,
+            "sender": sender, "sender_raw": sender_raw,
+            "body": body, "attachments": attachments or None, "flags": flags or None,
             "source_sha256": ctx.source_sha256, "source_path": ctx.source_path, "locator": locator,
             "parser": ctx.parser_label, "extra": dumps_extra(extra),
         })
