@@ -36,9 +36,8 @@ def classify(table: pa.Table) -> RowClasses:
     if not rows:
         empty = np.zeros(0, bool)
         return RowClasses(empty, empty, np.zeros(0, np.int8))
-    channel, kind = table["channel"].cast(pa.string()), table["kind"].cast(pa.string())
-    incident = _flag(pc.equal(channel, INCIDENT)) | _flag(pc.equal(kind, INCIDENT))
-    system = _flag(pc.is_in(kind, pa.array(NOT_CONTACT_KINDS, pa.string())))
+    incident = _among(table["channel"], (INCIDENT,)) | _among(table["kind"], (INCIDENT,))
+    system = _among(table["kind"], NOT_CONTACT_KINDS)
     unsent = unsent_codes(table["flags"])
     return RowClasses(~incident & ~system & (unsent < 0), incident, unsent)
 
@@ -60,5 +59,15 @@ def unsent_codes(flags: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return out
 
 
-def _flag(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+def _among(column: pa.ChunkedArray, values: tuple[str, ...]) -> np.ndarray:
+    """Per row: the value is one of ``values`` (null is not). A dictionary column is tested on its
+    dictionary, then mapped through the indices."""
+    parts = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            hit = np.r_[np.isin(np.asarray(chunk.dictionary.to_pylist(), dtype=object), values), False]
+            parts.append(hit[np.asarray(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False))])
+        else:
+            mask = pc.is_in(chunk, pa.array(values, pa.string())).fill_null(False)
+            parts.append(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
