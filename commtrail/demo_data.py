@@ -247,12 +247,12 @@ def mbox(story: Story) -> bytes:
 
 def incident_log() -> bytes:
     """The owner's own log of what happened away from the phone."""
-    return ("date,time,location,description,witnesses,police called,report number,officer and badge,"
+    return ("date,time,who it was,location,description,witnesses,police called,report number,officer and badge,"
             "how it affected you,evidence files\n"
-            "2024-03-08,07:45,Outside home,Jordan was waiting by my car when I left for work and followed me "
+            "2024-03-08,07:45,Jordan,Outside home,Jordan was waiting by my car when I left for work and followed me "
             "to the bus stop.,Alex (neighbour) 07700 900321,no,,,Could not sleep; changed my route to work,"
             "car-note.jpg\n"
-            "2024-03-22,22:10,Front door,Flowers and a note left on the doorstep: \"I'm not going away\".,,yes,"
+            "2024-03-22,22:10,Jordan,Front door,Flowers and a note left on the doorstep: \"I'm not going away\".,,yes,"
             "CAD 4411/22MAR24,PC Example 1234,Frightened to be home alone,\n").encode("utf-8")
 
 

@@ -12,9 +12,10 @@ identifiers not linked to a party, together, as "(unknown)"):
   within 10 minutes, incoming contacts with no outgoing reply within 24 hours;
 - calls by kind per week, every identifier used with its case.toml link, red-flag phrases.
 
-Rows of kind ``system`` are not contacts; incidents are counted on their own. Every figure keeps
-the exhibits behind it (:class:`~commtrail.outputs.frame.Exhibits`). There is no score: only
-counts, times and the rows they come from. Times are shown in the case's zone.
+What counts as a contact is decided in one place (:mod:`commtrail.outputs.contact`): system lines
+are not contacts; incidents and never-sent messages (drafts, failed, ...) are counted on their own.
+Every figure keeps the exhibits behind it (:class:`~commtrail.outputs.frame.Exhibits`). There is no
+score: only counts, times and the rows they come from. Times are shown in the case's zone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 
 from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
+from commtrail.outputs.contact import NOT_SENT
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
 from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
@@ -168,10 +170,11 @@ class DirectionFigures:
 @dataclass
 class Unanswered:
     within_hours: int
-    considered: int                     # incoming contacts, answered calls left out
+    considered: int                     # incoming contacts, answered calls left out, whose window is known
     unanswered: int
     by_channel: dict[str, int]
     exhibits: Exhibits
+    not_known: int = 0                  # no reply, but the records end within the window
 
 
 @dataclass
@@ -251,6 +254,8 @@ class PartyAnalysis:
     incidents: int
     incident_exhibits: Exhibits
     system_lines: int
+    unsent: dict[str, int]              # never-sent flag (draft, failed, ...) -> messages, not contacts
+    unsent_exhibits: Exhibits
     undated: int
 
 
@@ -310,7 +315,8 @@ def _plain(value: Any, exhibits: bool) -> Any:
 
 
 DEFINITIONS = {
-    "contact": "a message, call or e-mail in the master file; system lines and incidents are not contacts",
+    "contact": "a message, call or e-mail in the master file that was sent or received; system lines, incidents "
+               "and messages never sent (drafts, failed, queued or left in the outbox) are not contacts",
     "incoming": "from the other person to the owner",
     "outgoing": "from the owner to the other person",
     "week": "Monday to Sunday, in the case's time zone",
@@ -321,7 +327,8 @@ DEFINITIONS = {
     "busiest day": "the most contacts on one calendar day (midnight to midnight, local time)",
     "repeated calls": f"calls each made within {REPEAT_CALL_MINUTES} minutes of the one before",
     "unanswered": f"incoming contacts with no outgoing contact to the same person within {REPLY_HOURS} hours "
-                  "(answered calls are not counted)",
+                  "(answered calls are not counted, nor contacts less than "
+                  f"{REPLY_HOURS} hours before the end of the records)",
     "answered call": "an incoming call of kind 'incoming', or another incoming call with a duration",
     "red flag": "a listed phrase found as whole words, in any case",
 }
@@ -383,8 +390,10 @@ def _prepare(case: Case, frame: Frame, table: pa.Table, zone: ZoneInfo, wanted: 
         targets = [wanted]
     else:
         targets = list(names) + [g for g in frame.groups if g not in names and g != UNKNOWN]
+        # the unlisted group only when it holds something to count (not only system lines)
         lo, hi = frame.bounds.get(frame.groups.index(UNKNOWN), (0, 0))
-        if hi > lo or frame.undated.get(UNKNOWN):
+        if (frame.contact[lo:hi] | frame.incident[lo:hi] | (frame.unsent[lo:hi] >= 0)).any() \
+                or frame.undated.get(UNKNOWN):
             targets.append(UNKNOWN)
     events = [CaseEvent(i, e.when_utc.astimezone(zone), e.kind, e.note, e.line) for i, e in enumerate(config.events)]
 
@@ -470,9 +479,7 @@ class _Context:
         self.config = case.config
         f = frame
         self.system_code = f.code(f.kinds, "system")
-        incident = (f.channel == f.code(f.channels, "incident")) | (f.kind == f.code(f.kinds, "incident"))
-        self.incident = incident
-        self.contact = ~incident & (f.kind != self.system_code)
+        self.incident, self.contact = f.incident, f.contact
         self.call_code = f.code(f.channels, "call")
         self.dir_code = {d: f.code(f.directions, d) for d in DIRECTIONS}
         # the frame positions the analysis looks at
@@ -586,6 +593,8 @@ class _Context:
         contact = pos[self.contact[pos]]
         incidents = pos[self.incident[pos]]
         system = int((f.kind[pos] == self.system_code).sum())
+        unsent_codes = f.unsent[pos]
+        unsent = {flag: int((unsent_codes == i).sum()) for i, flag in enumerate(NOT_SENT)}
         by_dir = {d: int((f.direction[contact] == self.dir_code[d]).sum()) for d in DIRECTIONS}
         by_channel: dict[str, dict[str, int]] = {}
         if len(contact):
@@ -607,6 +616,7 @@ class _Context:
             identifiers=self._identifiers(contact),
             red_flags=self._party_red_flags(contact),
             incidents=len(incidents), incident_exhibits=f.exhibits(incidents), system_lines=system,
+            unsent={k: n for k, n in unsent.items() if n}, unsent_exhibits=f.exhibits(pos[unsent_codes >= 0]),
             undated=f.undated.get(name, 0))
 
     def _counts(self, pos: np.ndarray, period: np.ndarray) -> list[CountRow]:
@@ -758,10 +768,14 @@ class _Context:
                               "reply": f.ts[outgoing]})
         merged = pd.merge_asof(left, right, on="ts", by="key", direction="forward", allow_exact_matches=False)
         reply = merged["reply"].to_numpy(dtype="float64", na_value=np.nan)
-        late = np.isnan(reply) | (reply - merged["ts"].to_numpy() > REPLY_HOURS * 3_600_000_000)
-        missing = np.sort(merged["pos"].to_numpy()[late])
-        return Unanswered(REPLY_HOURS, len(considered), len(missing), self._channel_counts(missing),
-                          f.exhibits(missing))
+        window = REPLY_HOURS * 3_600_000_000
+        sent = merged["ts"].to_numpy()
+        late = np.isnan(reply) | (reply - sent > window)
+        # no reply yet, but the records end before the window does: whether one came is not known
+        unknown = late & (sent + window > f.span[1])
+        missing = np.sort(merged["pos"].to_numpy()[late & ~unknown])
+        return Unanswered(REPLY_HOURS, len(considered) - int(unknown.sum()), len(missing),
+                          self._channel_counts(missing), f.exhibits(missing), int(unknown.sum()))
 
     def _calls(self, contact: np.ndarray) -> CallKinds:
         f = self.frame

@@ -22,7 +22,7 @@ from pathlib import Path
 from commtrail.case import Case
 from commtrail.outputs.analysis import CALL_ORDER, UNKNOWN, CaseAnalysis, PartyAnalysis, analyse, resolve_party
 from commtrail.outputs.drawing import CHART_NAMES, MAX_IDENTIFIER_ROWS, OKABE_ITO, STYLE, ChartData, figures, render
-from commtrail.outputs.sentences import day_text, event_name, wording
+from commtrail.outputs.sentences import day_text, event_name, owner_words, wording
 
 PARALLEL_FROM_ROWS = 200_000     # cases this large draw their charts in two processes
 
@@ -38,7 +38,7 @@ def chart_data(analysis: CaseAnalysis, party: PartyAnalysis) -> ChartData:
         ids = [i for i in ids if i.identifier in keep]
     return ChartData(
         slug=party.slug, unlisted_group=party.name == UNKNOWN, who=wording()["names"]["unknown"] if party.name == UNKNOWN else party.name,
-        owner=analysis.owner, zone=analysis.timezone, first=first, last=last,
+        owner=owner_words(analysis.owner), zone=analysis.timezone, first=first, last=last,
         events=[(f"{event_name(e.kind)}, {day_text(e.when)}", e.when.replace(tzinfo=None)) for e in analysis.events],
         daily=[(r.period, r.channel, r.direction, r.count) for r in party.daily],
         weekly=[(r.period, r.channel, r.direction, r.count) for r in party.weekly],

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.case import Case
+from commtrail.outputs.contact import classify
 from commtrail.timeline.master import read_master
 
 UNKNOWN = "(unknown)"
@@ -92,6 +93,9 @@ class Frame:
     groups: list[str]
     duration: np.ndarray            # float seconds, NaN when unknown
     exhibit: pa.ChunkedArray        # exhibit names, indexed by master position
+    contact: np.ndarray             # bool: the row is a contact (outputs/contact.py)
+    incident: np.ndarray            # bool: the row is an incident of the owner's log
+    unsent: np.ndarray              # int8: index into contact.NOT_SENT, -1 when the row was sent
     span: tuple[int, int] | None    # first and last time (µs UTC) of any dated row, any party
     undated: dict[str, int] = field(default_factory=dict)
     bounds: dict[int, tuple[int, int]] = field(default_factory=dict)   # group code -> slice
@@ -125,7 +129,7 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int32), names
 
 
-FRAME_COLUMNS = ["ts_utc", "channel", "kind", "direction", "party", "duration_s", "exhibit"]
+FRAME_COLUMNS = ["ts_utc", "channel", "kind", "direction", "party", "duration_s", "exhibit", "flags"]
 
 
 def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None) -> Frame:
@@ -157,7 +161,9 @@ def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None
     direction, directions = _codes(table["direction"]) if table.num_rows else (np.zeros(0, np.int32), [])
     duration = table["duration_s"].cast(pa.float64()).to_numpy(zero_copy_only=False) if table.num_rows else \
         np.zeros(0)
+    classes = classify(table)
     channel, kind, direction, duration = channel[row], kind[row], direction[row], duration[row]
+    contact, incident, unsent = classes.contact[row], classes.incident[row], classes.unsent[row]
     # null channel/kind/direction get a readable name instead of -1
     channels, channel = _named_nulls(channels, channel, "(none)")
     kinds, kind = _named_nulls(kinds, kind, "(none)")
@@ -171,6 +177,7 @@ def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None
         order = np.argsort(group.astype(np.int16 if len(groups) < 32_000 else np.int32), kind="stable")  # radix
     row, ts, group = row[order], ts[order], group[order]
     channel, kind, direction, duration = channel[order], kind[order], direction[order], duration[order]
+    contact, incident, unsent = contact[order], incident[order], unsent[order]
 
     local = _local_us(ts, zone)
     day = np.floor_divide(local, US_PER_DAY)
@@ -179,7 +186,8 @@ def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None
     starts = np.searchsorted(group, np.arange(len(groups) + 1), side="left")
     bounds = {g: (int(starts[g]), int(starts[g + 1])) for g in range(len(groups))}
     return Frame(zone, table.num_rows, row, ts, local, day, hour, weekday, channel, channels, kind, kinds,
-                 direction, directions, group, groups, duration, exhibit, span, undated, bounds)
+                 direction, directions, group, groups, duration, exhibit, contact, incident, unsent, span, undated,
+                 bounds)
 
 
 def _named_nulls(names: list[str], codes: np.ndarray, label: str) -> tuple[list[str], np.ndarray]:

@@ -23,7 +23,8 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
-from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
+from commtrail.outputs.sentences import owner_named
+from commtrail.timeline.identity import PHONE_CHECKS, describe, kind_of, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
@@ -63,6 +64,14 @@ class ReportData:
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
     undated: list[dict] = field(default_factory=list)  # undated_cells of the listed undated events
 
+    def incident_words(self) -> tuple[str, str]:
+        """The incident section's introduction and its text when it lists nothing."""
+        i = words()["incidents"]
+        if self.all_parties:
+            return i["intro"], i["none"]
+        party = ", ".join(self.parties)
+        return i["intro_party"].format(party=party), i["none_party"].format(party=party)
+
     def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
         for batch in self.exhibits.to_batches(max_chunksize=rows):
@@ -89,10 +98,12 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
                          hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
     master = read_master(case, EXHIBIT_COLUMNS)
     in_party = pc.fill_null(pc.is_in(master["party"], pa.array(chosen, pa.string())), False)
-    not_incident = pc.fill_null(pc.not_equal(master["channel"], "incident"), True)
-    exhibits = master.filter(pc.and_(in_party, not_incident))
-    incidents = master.filter(pc.fill_null(pc.equal(master["channel"], "incident"), False))
-    unlinked = master.num_rows - exhibits.num_rows - incidents.num_rows
+    incident = pc.fill_null(pc.equal(master["channel"], "incident"), False)
+    exhibits = master.filter(pc.and_(in_party, pc.invert(incident)))
+    # every incident in a report on all parties; in a report on one party, that party's incidents
+    incidents = master.filter(pc.and_(incident, in_party) if party is not None else incident)
+    linked = pc.fill_null(pc.is_in(master["party"], pa.array(names, pa.string())), False)
+    unlinked = pc.sum(pc.invert(pc.or_(linked, incident) if party is None else linked)).as_py() or 0
     del master
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
@@ -128,8 +139,9 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     ingested = [r["ingested_at"] for r in sources if r.get("ingested_at")]
     pdf_date = datetime.now(timezone.utc).replace(microsecond=0) if timestamp else (
         max(ingested) if ingested else datetime(2000, 1, 1, tzinfo=timezone.utc))
+    owner = config.owner_name if owner_named(config.owner_name) else words()["cover"]["owner_unnamed"]
     return ReportData(
-        title=config.title, owner=config.owner_name, timezone=config.timezone, parties=chosen,
+        title=config.title, owner=owner, timezone=config.timezone, parties=chosen,
         all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
@@ -283,7 +295,7 @@ def incident_cells(row: dict) -> dict:
     w = words()
     i = w["incidents"]
     extra = json.loads(row["extra"]) if row["extra"] else {}
-    details = []
+    details = [f"{i['who']}: {row['sender_raw']}"] if row["sender_raw"] else []
     for key, label in (("witnesses", i["witnesses"]), ("police_called", i["police"]),
                        ("report_number", i["report_number"]), ("officer", i["officer"]), ("effect", i["effect"])):
         if extra.get(key):

@@ -123,9 +123,10 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
 
     # incidents
     i = w["incidents"]
-    out.write(f'<section id="incidents"><h2>{_e(s["incidents"])}</h2><p class="small">{_e(i["intro"])}</p>')
+    intro, none = data.incident_words()
+    out.write(f'<section id="incidents"><h2>{_e(s["incidents"])}</h2><p class="small">{_e(intro)}</p>')
     if data.incidents.num_rows == 0:
-        out.write(f"<p>{_e(i['none'])}</p>")
+        out.write(f"<p>{_e(none)}</p>")
     else:
         heads = [i["col_when"], i["col_where"], i["col_what"], i["col_details"], i["col_evidence"]]
         out.write('<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +

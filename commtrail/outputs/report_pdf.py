@@ -583,9 +583,10 @@ class _Writer:
         i = w["incidents"]
         self.new_page(w["sections"]["incidents"])
         self.heading(w["sections"]["incidents"])
-        self.para(i["intro"], SMALL, GREY)
+        intro, none = self.data.incident_words()
+        self.para(intro, SMALL, GREY)
         if self.data.incidents.num_rows == 0:
-            self.para(i["none"])
+            self.para(none)
             return
         cols = [Column(i["col_when"], 27), Column(i["col_where"], 30), Column(i["col_what"], 0),
                 Column(i["col_details"], 42), Column(i["col_source"], 30)]

@@ -14,7 +14,7 @@ from commtrail.case import Case
 from commtrail.outputs.analysis import CaseAnalysis, analyse, sentences
 from commtrail.outputs.charts import write_charts
 from commtrail.outputs.report_words import words
-from commtrail.outputs.stats import ROWS, figure_text, party_figures
+from commtrail.outputs.stats import NOT_COVERED, ROWS, event_cell, figure_text, party_figures
 from commtrail.outputs.sentences import day_text, event_name
 
 
@@ -38,8 +38,8 @@ def summary(case: Case, party: str) -> tuple[list[str], list[tuple[str, str]]]:
     rows = [(label, figure_text(figures, key, how)) for label, key, how in ROWS]
     for event, e in zip(analysis.events, figures["events"]):
         name = f"{event_name(event.kind)}, {day_text(event.when)}"
-        rows.append((f"Contacts from them in the 30 days before / after the {name} (and in all after it)",
-                     f"{e['before']:,} / {e['after']:,} ({e['total_after']:,})"))
+        rows.append((f"Contacts from them in the 30 days before / after the {name} (and in all after it; "
+                     f"{NOT_COVERED} where the records do not reach that period)", event_cell(e)))
     return sentences(analysis, party), rows
 
 

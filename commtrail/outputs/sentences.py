@@ -7,9 +7,8 @@ only what a figure counts; nothing is weighed or scored.
 
 from __future__ import annotations
 
-import math
 import tomllib
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 
@@ -104,6 +103,21 @@ def identifier_counts(counts: dict[str, int]) -> str:
     return join([plural(words.get(k, words["other"]), n) for k, n in items if n])
 
 
+def owner_named(name: str) -> bool:
+    """Whether case.toml gives the owner a real name (not left as "Me" or the like)."""
+    return name.strip().casefold() not in wording()["names"]["owner_placeholders"]
+
+
+def owner_words(name: str) -> str:
+    """The owner as sentences and charts name them: their name, or "the owner"."""
+    return name if owner_named(name) else wording()["names"]["owner"]
+
+
+def _utc(d: datetime) -> datetime:
+    """For arithmetic and comparison: Python compares two times of one zone by their wall clocks."""
+    return d.astimezone(timezone.utc)
+
+
 def event_name(kind: str) -> str:
     return wording()["events"].get(kind, wording()["events"]["other"])
 
@@ -114,12 +128,12 @@ class _Writer:
         w = wording()
         self.t = w["sentences"]
         self.base = {"party": w["names"]["unknown"] if party.name == UNKNOWN else party.name,
-                     "owner": analysis.owner}
+                     "owner": owner_words(analysis.owner)}
 
     def say(self, key: str, **values: object) -> str:
         template = self.t[key]
         text = template.format(**self.base, **values)
-        if template.startswith("{party}"):     # the wording for unlisted senders starts in lower case
+        if template.startswith(("{party}", "{owner}")):     # "senders not listed ...", "the owner"
             text = text[:1].upper() + text[1:]
         return text
 
@@ -131,9 +145,7 @@ class _Writer:
                  else self.t["no_reply"].format(**self.base))
         if p.contacts == 0:
             out.append(self.say("none"))
-            if p.incidents:
-                out.append(self.say("incidents", incidents=noun("incidents", p.incidents)))
-            return out
+            return out + self.apart()
         if inc.total == 0:
             out.append(self.say("overview_no_incoming", reply=reply))
         else:
@@ -146,7 +158,7 @@ class _Writer:
             out.extend(self.event(ev))
         if inc.total:
             out.extend(self.persistence())
-            out.append(self.say("night", night=noun("times", inc.night.contacts),
+            out.append(self.say("night" if inc.night.contacts else "night_none", night=noun("times", inc.night.contacts),
                                 share=share_text(inc.night.share or 0.0), night_from=f"{inc.night.from_hour:02d}:00",
                                 night_to=f"{inc.night.to_hour:02d}:00", zone=self.a.timezone))
             hb, db = inc.busiest_hour, inc.busiest_day
@@ -166,17 +178,31 @@ class _Writer:
             elif u.considered:
                 out.append(self.say("unanswered" if u.unanswered else "all_answered", unanswered=number(u.unanswered),
                                     considered=number(u.considered), hours=u.within_hours))
+            if u.not_known:
+                out.append(self.say("reply_not_known", hours=u.within_hours,
+                                    contacts=noun("more_contacts" if u.considered else "contacts", u.not_known)))
         if p.calls.totals:
             incoming_kinds = {k: n for k, n in p.calls.totals.items() if k != "outgoing"}
             if incoming_kinds:
                 words = wording()["call_kinds"]
-                out.append(self.say("calls", calls=noun("calls", sum(incoming_kinds.values())),
-                                    kinds=join([words.get(k, words["other"]).format(n=number(n))
-                                                for k, n in incoming_kinds.items()])))
+                kinds = [words.get(k, words["other"]).format(n=number(n)) for k, n in incoming_kinds.items()]
+                calls = sum(incoming_kinds.values())
+                if calls == 1:     # "The one call from Alex was missed."
+                    out.append(self.say("calls_one", kind=kinds[0].split(" ", 1)[1]))
+                else:
+                    out.append(self.say("calls", calls=noun("calls", calls), kinds=join(kinds)))
         out.extend(self.identifiers())
         out.extend(self.red_flags())
+        return out + self.apart()
+
+    def apart(self) -> list[str]:
+        """What is counted apart from the contacts: incidents and messages never sent."""
+        p, out = self.p, []
         if p.incidents:
             out.append(self.say("incidents", incidents=noun("incidents", p.incidents)))
+        if p.unsent:
+            words = wording()["unsent"]
+            out.append(self.say("unsent", unsent=join([plural(words[k], n) for k, n in p.unsent.items()])))
         return out
 
     def event(self, ev: EventFigures) -> list[str]:
@@ -186,26 +212,41 @@ class _Writer:
         if total.covered_days <= 0 and self.a.last_record is not None and self.a.last_record < e.when:
             return [self.say("event_records_end", end=day_text(self.a.last_record), event=name, date=when)]
 
-        def note(w) -> str:
-            if w.covered_days + 1e-9 >= w.days or w.covered_days <= 0:
-                return ""
-            return self.t["coverage"].format(covered=number(math.floor(w.covered_days)))
+        first, last = self.a.first_record, self.a.last_record
+        late = _utc(first) > _utc(e.when)        # the records begin after the event
 
-        if before.covered_days > 0:
-            before_part = self.t["event_before"].format(count=number(before.counts["incoming"]), window=WINDOW_DAYS,
-                                                       note=note(before))
-        else:
+        def since(d: datetime) -> str:
+            return duration_text(abs((_utc(d) - _utc(e.when)).total_seconds()))
+
+        # a window the records do not cover is said so, and is not compared with
+        if before.covered_days <= 0:
             before_part = self.t["event_before_none"].format(window=WINDOW_DAYS)
-        out = [self.say("event", after=noun("times", after.counts["incoming"]), window=WINDOW_DAYS, event=name,
-                        date=when, after_note=note(after), before=before_part)]
-        if after.counts["incoming"]:
-            out.append(self.say("event_used", window=WINDOW_DAYS, channels=noun("channels", after.channels),
-                                identifiers=identifier_counts(after.identifiers) or noun("identifiers", 0)))
-        if total.covered_days >= 1 and total.per_week["incoming"] is not None:
+        elif before.covered_days < 1:
+            before_part = self.t["event_before_short"].format(begin=since(first))
+        else:
+            note = (self.t["coverage"].format(parts=self.t["records_begin_before"].format(begin=since(first)))
+                    if _utc(first) > _utc(before.start) else "")
+            before_part = self.t["event_before"].format(count=number(before.counts["incoming"]), window=WINDOW_DAYS,
+                                                       note=note)
+        parts = ([self.t["records_begin_after"].format(begin=since(first))] if late else []) + \
+            ([self.t["records_end_after"].format(end=since(last))] if _utc(last) < _utc(after.end) else [])
+        after_note = self.t["coverage"].format(parts=join(parts)) if parts else ""
+        count = after.counts["incoming"]
+        if after.covered_days <= 0:
+            out = [self.say("event_after_none", window=WINDOW_DAYS, event=name, date=when, begin=since(first))]
+        else:
+            out = [self.say("event" if count else "event_none_after", after=noun("times", count), window=WINDOW_DAYS,
+                            event=name, date=when, after_note=after_note, before=before_part)]
+        if count:
+            kinds = identifier_counts(after.identifiers)
+            out.append(self.say("event_used" if kinds else "event_used_channels", window=WINDOW_DAYS, kinds=kinds,
+                                channels=noun("channels", after.channels),
+                                identifiers=noun("identifiers", sum(after.identifiers.values()))))
+        if total.counts["incoming"] and total.covered_days >= 1 and total.per_week["incoming"] is not None:
             rate_before = before.per_week["incoming"]
-            out.append(self.say("event_total" if rate_before is not None else "event_total_alone", event=name, end=day_text(total.end),
-                                weeks=noun("weeks", round(total.covered_days / 7)) if total.covered_days >= 7
-                                else noun("days", math.floor(total.covered_days)),
+            key = "event_total_late" if late else "event_total" if rate_before is not None else "event_total_alone"
+            out.append(self.say(key, event=name, start=day_text(first), begin=since(first),
+                                end=day_text(total.end), span=duration_text(total.covered_days * 86_400),
                                 total=noun("times", total.counts["incoming"]), window=WINDOW_DAYS,
                                 rate=number(round(total.per_week["incoming"], 1)),
                                 rate_before=number(round(rate_before, 1)) if rate_before is not None else ""))
@@ -224,10 +265,13 @@ class _Writer:
         if run.days > 1:
             out.append(self.say("persistence", days=number(per.days_with_contact), run=noun("days", run.days),
                                 run_start=day_text(run.start), run_end=day_text(run.end)))
-        else:
+        elif per.days_with_contact > 1:
             out.append(self.say("persistence_single", days=noun("days", per.days_with_contact)))
-        out.append(self.say("first_last", first=moment_text(per.first.local), first_exhibit=per.first.exhibit,
-                            last=moment_text(per.last.local), last_exhibit=per.last.exhibit))
+        elif self.p.incoming.total > 1:
+            out.append(self.say("persistence_one_day", day=day_text(per.first.local)))
+        out.append(self.say("first_last" if self.p.incoming.total > 1 else "only_one", first=moment_text(per.first.local),
+                            first_exhibit=per.first.exhibit, last=moment_text(per.last.local),
+                            last_exhibit=per.last.exhibit))
         return out
 
     def identifiers(self) -> list[str]:

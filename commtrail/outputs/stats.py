@@ -8,9 +8,11 @@ from rich.table import Table
 
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
-from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, analyse
+from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, Window, analyse
 from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.timeline.master import read_master, read_possibly_deleted
+
+NOT_COVERED = "\u2013"     # a period the records do not reach
 
 
 # Records whose source holds no time (null ts_utc, flag undated): in the master, not in any figure by time.
@@ -70,11 +72,22 @@ def party_figures(p: PartyAnalysis) -> dict:
         "red_flags": sum(1 for h in p.red_flags.hits if h.direction == "incoming"),
         "incidents": p.incidents,
         "undated": p.undated,
+        "unsent": sum(p.unsent.values()),
+        # a window the records do not cover has no count (None), not a count of 0
         "events": [{"kind": e.event.kind, "when": e.event.when.isoformat(),
-                    "before": e.before.counts["incoming"], "after": e.after.counts["incoming"],
-                    "total_after": e.total_after.counts["incoming"],
+                    "before": _covered(e.before), "after": _covered(e.after), "total_after": _covered(e.total_after),
                     "next_contact": e.next_contact.exhibit if e.next_contact else None} for e in p.events],
     }
+
+
+def _covered(window: Window) -> int | None:
+    return window.counts["incoming"] if window.covered_days > 0 else None
+
+
+def event_cell(e: dict) -> str:
+    """'before / after (all after)' of one event, as the terminal table and the report show it."""
+    before, after, total = (NOT_COVERED if n is None else f"{n:,}" for n in (e["before"], e["after"], e["total_after"]))
+    return f"{before} / {after} ({total})"
 
 
 def print_stats(case: Case, console: Console) -> None:
@@ -117,6 +130,7 @@ ROWS = (
     ("Messages with red-flag phrases", "red_flags", None),
     ("Incidents logged", "incidents", None),
     (UNDATED_LABEL, "undated", None),
+    ("Never sent (drafts, failed, ...)", "unsent", None),
 )
 
 
@@ -146,15 +160,11 @@ def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) 
     if not analysis.events:
         return
     t = Table(title=f"Contacts from them {WINDOW_DAYS} days before / {WINDOW_DAYS} days after each event "
-                    "(and in all after it)")
+                    f"(and in all after it; {NOT_COVERED} where the records do not reach that period)")
     t.add_column("event", overflow="fold")
     for name in parties:
         t.add_column(name, justify="right", overflow="fold")
     for i, event in enumerate(analysis.events):
         label = f"{event_name(event.kind)}, {day_text(event.when)}"
-        cells = []
-        for f in parties.values():
-            e = f["events"][i]
-            cells.append(f"{e['before']:,} / {e['after']:,} ({e['total_after']:,})")
-        t.add_row(label, *cells)
+        t.add_row(label, *(event_cell(f["events"][i]) for f in parties.values()))
     console.print(t)

@@ -1,6 +1,10 @@
 """The victim's own incident log: a CSV (``,`` or ``;``, UTF-8 with or without BOM) or an XLSX
-sheet with the columns of common stalking-incident diaries (date, time, location, description,
-witnesses, police called, report number, officer, how it affected you, evidence files).
+sheet with the columns of common stalking-incident diaries (date, time, who it was, location,
+description, witnesses, police called, report number, officer, how it affected you, evidence files).
+
+The "who" cell names the other person: a phone number or e-mail address becomes the record's
+``sender`` (normalised), anything else (a party name of case.toml, a WhatsApp name) stays in
+``sender_raw`` only; the timeline links either to the party, so the incident counts in its figures.
 
 Each row becomes one record of channel and kind ``incident``. The date is read with the case's
 day/month order or from values that settle it; a row whose date cannot be read is a reject that
@@ -34,16 +38,19 @@ from zoneinfo import ZoneInfo
 from commtrail.errors import DateOrderAmbiguous, InputError
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
+from commtrail.timeline.identity import kind_of, normalise_one
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
 NAME = "incident-log"
-VERSION = "1"
+VERSION = "2"   # 2: the "who" column
 
 # Canonical column -> header texts that mean it (compared after _norm_header).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "date": ("date", "date of incident", "incident date", "day", "when"),
     "time": ("time", "time of incident", "incident time", "approx time", "approximate time",
              "time approx", "approx. time"),
+    "who": ("who", "who it was", "who was it", "who did it", "person", "person involved", "other person",
+            "perpetrator", "offender", "suspect", "harasser"),
     "location": ("location", "place", "where", "location of incident", "where did it happen",
                  "address"),
     "description": ("description", "what happened", "description of incident", "incident description",
@@ -565,6 +572,7 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         if precision == "day":
             tz_source = "case"
         ts_local = " ".join(t for t in (date_text, time_text) if t)
+        sender, sender_raw = _who(_cell_text(get(cells, "who")).strip(), ctx.phone_region)
         description = get(cells, "description")
         body = None if description is None else _cell_text(description)
         attachments = _evidence(_cell_text(get(cells, "evidence")), locator, flags, ctx)
@@ -583,6 +591,7 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         out.append({
             "ts_utc": ts, "ts_local": ts_local, "ts_precision": precision, "tz_source": tz_source,
             "channel": "incident", "kind": "incident", "direction": "incoming",
+            "sender": sender, "sender_raw": sender_raw,
             "body": body, "attachments": attachments or None, "flags": flags or None,
             "source_sha256": ctx.source_sha256, "source_path": ctx.source_path, "locator": locator,
             "parser": ctx.parser_label, "extra": dumps_extra(extra),
@@ -594,6 +603,16 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         yield rows_to_batch(out)
     if blank:
         ctx.report.warn(f"{blank} blank row(s) held nothing and were passed over.")
+
+
+def _who(text: str, region: str) -> tuple[str | None, str | None]:
+    """(sender, sender_raw) of the "who" cell: a phone number or e-mail address is normalised as
+    everywhere else; a name (a party of case.toml, a WhatsApp name) is kept as written, and the
+    timeline matches it to a party."""
+    if not text:
+        return None, None
+    ident = normalise_one(text, region)
+    return (ident if kind_of(ident) in ("phone", "email") else None), text
 
 
 _SPLIT_EVIDENCE = re.compile(r"[;\n\r]+")

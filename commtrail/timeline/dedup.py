@@ -74,8 +74,13 @@ _FIRST_PARTY = "list_filter(list_transform(recipients, lambda x: getvariable('li
 
 # A record's other side mapped to a case.toml party: the sender of incoming records, the first linked
 # recipient of outgoing ones (or, with no recipients, the one party writing in that chat), else either.
+# An incident's "who" is its sender (a phone or e-mail) or, as written, a WhatsApp name or a party's
+# name in any case (party_names is a MAP of lower-case name -> party).
 PARTY_SQL = f"""
-CASE WHEN direction = 'incoming' THEN getvariable('links')[sender]
+CASE WHEN channel = 'incident' THEN coalesce(getvariable('links')[sender],
+                                             getvariable('links')['wa:' || trim(sender_raw)],
+                                             getvariable('party_names')[lower(trim(sender_raw))])
+     WHEN direction = 'incoming' THEN getvariable('links')[sender]
      WHEN direction = 'outgoing' THEN coalesce({_FIRST_PARTY},
                                                CASE WHEN len(coalesce(recipients, [])) = 0 THEN conv_party END)
      ELSE coalesce(getvariable('links')[sender], {_FIRST_PARTY}) END"""
@@ -175,6 +180,10 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     links = sorted(config.links.items())
     con.execute("SET VARIABLE links = map(?::VARCHAR[], ?::VARCHAR[])",
                 [[ident for ident, _ in links], [link.party for _, link in links]])
+    names: dict[str, str] = {}
+    for party in config.parties:
+        names.setdefault(party.name.lower(), party.name)
+    con.execute("SET VARIABLE party_names = map(?::VARCHAR[], ?::VARCHAR[])", [list(names), list(names.values())])
     con.execute("CREATE TEMP TABLE src (idx INTEGER, sha256 VARCHAR, format VARCHAR, path VARCHAR)")
     if sources:
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",

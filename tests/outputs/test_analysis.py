@@ -231,9 +231,11 @@ def test_repeated_calls(jordan):
 
 def test_unanswered(jordan):
     u = jordan.unanswered
-    assert (u.considered, u.unanswered) == (14, 13)          # the answered call is left out; CT-000001 had a reply
-    assert list(u.exhibits) == ex(3, 4, 6, 7, 8, 10, 11, 12, 13, 17, 18, 19, 20)
-    assert u.by_channel == {"call": 3, "email": 1, "sms": 8, "whatsapp": 1}
+    # the answered call is left out; CT-000001 had a reply; the records end less than 24 hours after
+    # CT-000018 to CT-000020, so whether they had a reply is not known
+    assert (u.considered, u.unanswered, u.not_known) == (11, 10, 3)
+    assert list(u.exhibits) == ex(3, 4, 6, 7, 8, 10, 11, 12, 13, 17)
+    assert u.by_channel == {"call": 3, "email": 1, "sms": 5, "whatsapp": 1}
 
 
 def test_calls_by_kind(jordan):
@@ -302,8 +304,12 @@ def test_sentences(analysis):
     assert lines[0] == ("Jordan contacted Sam 15 times between 20 February 2024 and 1 April 2024 (9 text messages, "
                         "4 calls, 1 e-mail and 1 WhatsApp message); Sam contacted Jordan once.")
     assert ("Jordan contacted Sam 10 times in the 30 days after the request for no contact on 1 March 2024, "
-            "against 3 in the 30 days before (the records cover 10 of those days).") in lines
-    assert "In those 30 days: 3 channels, 2 phone numbers and 1 e-mail address." in lines
+            "against 3 in the 30 days before (the records begin 10 days 6 hours before it).") in lines
+    assert ("In those 30 days Jordan used 3 channels and 3 identifiers (2 phone numbers and 1 e-mail address)."
+            in lines)
+    assert ("Jordan contacted Sam 4 times in the 30 days after the block on 20 March 2024 (the records end 11 days "
+            "20 hours after it), against 11 in the 30 days before (the records begin 28 days 21 hours before it)."
+            in lines)
     assert ("The first contact from Jordan after the request for no contact came 15 hours 30 minutes later, "
             "on 2 March 2024 at 10:00 (exhibit CT-000006).") in lines
     assert "The records end on 1 April 2024, before the police report on 1 June 2024." in lines
@@ -315,8 +321,10 @@ def test_sentences(analysis):
             "the most on one calendar day were 5, on 2 March 2024.") in lines
     assert ("Jordan called 2 times within 10 minutes of a previous call, in 1 series; the longest series was 3 calls "
             "from 10:00 to 10:12 on 2 March 2024 (exhibits CT-000006 to CT-000008).") in lines
-    assert ("13 of the 14 contacts from Jordan (answered calls left out) had no reply from Sam within 24 hours."
+    assert ("10 of the 11 contacts from Jordan (answered calls left out) had no reply from Sam within 24 hours."
             in lines)
+    assert ("The records end less than 24 hours after 3 more contacts from Jordan that had no reply by then, so "
+            "whether a reply came is not known.") in lines
     assert "Of the 4 calls from Jordan: 1 answered, 2 missed and 1 rejected." in lines
     assert "Jordan used 4 identifiers: 2 phone numbers, 1 e-mail address and 1 WhatsApp name." in lines
     assert ("+44 7700 900456 (listed for Jordan in case.toml, line 15) was first used on 2 March 2024, "
@@ -328,7 +336,14 @@ def test_sentences(analysis):
             "2 days 17 hours after the request for no contact on 1 March 2024; it was used once in all.") in lines
     assert lines[-1] == "The incident log holds 1 incident involving Jordan."
     alex = sentences(analysis, "Alex")
+    assert ("Alex did not contact Sam in the 30 days after the block on 20 March 2024 (the records end 11 days "
+            "20 hours after it), against 1 in the 30 days before (the records begin 28 days 21 hours before it)."
+            in alex)
+    assert not any(line.startswith("From the block") for line in alex)      # no "0 times: 0.0 a week"
     assert "There is no contact from Alex after the block on 20 March 2024 in these records." in alex
+    assert "The only contact from Alex in these records was on 10 March 2024 at 10:00 (exhibit CT-000014)." in alex
+    assert "Alex never contacted Sam at night, between 22:00 and 06:00 (Europe/London time)." in alex
+    assert not any("never on two days in a row" in line for line in alex)
     assert "The one contact from Alex (answered calls left out) had no reply from Sam within 24 hours." in alex
     unknown = sentences(analysis, "(unknown)")
     assert unknown[0] == ("Senders not listed in case.toml contacted Sam once on 22 March 2024 (1 text message); "
@@ -342,7 +357,7 @@ def test_to_dict_is_json(analysis):
     text = json.dumps(data, sort_keys=True)
     assert json.loads(text)["parties"][0]["incoming"]["busiest_hour"]["exhibits"] == ex(6, 7, 8, 9, 10)
     short = analysis.to_dict(exhibits=False)
-    assert short["parties"][0]["unanswered"]["exhibits"] == {"count": 13, "first": "CT-000003", "last": "CT-000020"}
+    assert short["parties"][0]["unanswered"]["exhibits"] == {"count": 10, "first": "CT-000003", "last": "CT-000017"}
 
 
 def test_one_party_and_unknown_names(case):

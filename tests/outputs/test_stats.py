@@ -31,14 +31,14 @@ def test_headline_per_party(case):
         "first": "2024-02-20T12:00:00+00:00", "last": "2024-04-01T06:30:00+01:00",
         "days_with_contact": 10, "longest_run_days": 4, "night": 3, "night_share": 0.2,
         "busiest_hour": 5, "busiest_day": 5, "busiest_day_date": "2024-03-02", "repeated_calls": 2,
-        "unanswered": 13, "identifiers": 4, "red_flags": 4, "incidents": 1, "undated": 0,
+        "unanswered": 10, "identifiers": 4, "red_flags": 4, "incidents": 1, "undated": 0, "unsent": 0,
         "events": [
             {"kind": "no_contact_request", "when": "2024-03-01T18:30:00+00:00", "before": 3, "after": 10,
              "total_after": 12, "next_contact": "CT-000006"},
             {"kind": "blocked", "when": "2024-03-20T09:00:00+00:00", "before": 11, "after": 4,
              "total_after": 4, "next_contact": "CT-000017"},
-            {"kind": "police_report", "when": "2024-06-01T12:00:00+01:00", "before": 0, "after": 0,
-             "total_after": 0, "next_contact": None},
+            {"kind": "police_report", "when": "2024-06-01T12:00:00+01:00", "before": None, "after": None,
+             "total_after": None, "next_contact": None},
         ],
     }
 
