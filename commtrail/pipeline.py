@@ -11,6 +11,7 @@ from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.ingest.console import BarProgress, summary_table
 from commtrail.ingest.runner import ingest
 from commtrail.outputs.manifest import write_manifest
+from commtrail.terminal import make_console, say
 from commtrail.timeline.master import CONSISTENCY_FILE, build_master
 
 
@@ -29,12 +30,12 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
                                 case.staging / f"{outcome.sha256}.rejects.parquet"]
             write_manifest(case, written)
     console.print(summary_table(result))
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = make_console(stderr=True)
     for outcome in result.outcomes:
         for warning in outcome.warnings:
-            console.print(f"Warning: {outcome.label}: {warning}", markup=False)
+            say(console, f"Warning: {outcome.label}: {warning}")
         if outcome.error is not None:
-            err.print(f"Error: {outcome.error.render()}", markup=False)
+            say(err, f"Error: {outcome.error.render()}")
     if rows is not None:
-        console.print(f"master.parquet: {rows} events.", markup=False)
+        say(console, f"master.parquet: {rows} events.")
     return EXIT_INPUT if result.failed else EXIT_OK

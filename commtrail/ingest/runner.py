@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tarfile
 import traceback
 import zipfile
@@ -27,6 +26,7 @@ from commtrail.ingest.staging import write_staging
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext, read_full
+from commtrail.terminal import printable
 from commtrail.timeline.schema import REJECT_SCHEMA
 
 CHUNK = 1 << 20
@@ -60,18 +60,6 @@ class IngestResult:
     @property
     def changed(self) -> bool:
         return self.resumed or any(o.status == "ingested" for o in self.outcomes)
-
-
-# Characters that would act on a terminal (escape sequences, bells, line breaks) or reorder what
-# is shown (bidirectional overrides): names inside archives and text inside files are shown with
-# them escaped. The data keeps them as they are.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe to show on a terminal: control and direction characters as escapes."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
 
 
 def _shown(outcome: Outcome) -> Outcome:
