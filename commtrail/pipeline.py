@@ -8,7 +8,7 @@ from rich.console import Console
 
 from commtrail.case import Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
-from commtrail.ingest.console import BarProgress, summary_table
+from commtrail.ingest.console import BarProgress, skipped_line, summary_table
 from commtrail.ingest.runner import ingest
 from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
@@ -30,6 +30,8 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
                                 case.staging / f"{outcome.sha256}.rejects.parquet"]
             write_manifest(case, written)
     console.print(summary_table(result))
+    if (line := skipped_line(result)) is not None:
+        say(console, line)
     err = make_console(stderr=True)
     for outcome in result.outcomes:
         for warning in outcome.warnings:

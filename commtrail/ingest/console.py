@@ -58,3 +58,12 @@ def summary_table(result: IngestResult) -> Table:
                       str(o.rejects) if o.status == "ingested" else "", str(o.repairs) if o.repairs else "",
                       str(len(o.warnings)) if o.warnings else "")
     return table
+
+
+def skipped_line(result: IngestResult) -> str | None:
+    """One sentence saying how many system files were passed over, and of which kinds."""
+    if not result.skipped:
+        return None
+    total = sum(result.skipped.values())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in result.skipped.items())
+    return f"Passed over {total} system file{'s' if total != 1 else ''} that hold no messages: {kinds}."

@@ -12,6 +12,7 @@ refused by a compression-ratio limit and a total-size limit (both in case.toml `
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
@@ -55,6 +56,7 @@ class Discovery:
     errors: list[InputError]
     notices: list[str] = field(default_factory=list)
     spool: Path | None = None
+    skipped: dict[str, int] = field(default_factory=dict)   # system files passed over, by kind
 
     def close(self) -> None:
         """Remove the temporary copies of nested archives."""
@@ -62,9 +64,27 @@ class Discovery:
             shutil.rmtree(self.spool, ignore_errors=True)
 
 
-def _skip_name(name: str) -> bool:
-    base = PurePosixPath(name).name
-    return base.startswith("._") or base in {".DS_Store", "Thumbs.db", "desktop.ini"} or "__MACOSX/" in name
+@dataclass(frozen=True)
+class SkipRule:
+    """Files that hold no evidence and are passed over (counted in the summary, never in silence)."""
+
+    kind: str                                   # as the summary names them
+    matches: Callable[[PurePosixPath], bool]    # on the path inside the folder or archive given
+
+
+SKIP_RULES: tuple[SkipRule, ...] = (
+    SkipRule("macOS archive metadata (__MACOSX/)", lambda p: "__MACOSX" in p.parts[:-1]),
+    SkipRule("macOS resource forks (._*)", lambda p: p.name.startswith("._")),
+    SkipRule("macOS folder settings (.DS_Store)", lambda p: p.name == ".DS_Store"),
+    SkipRule("Windows thumbnail caches (Thumbs.db)", lambda p: p.name.lower() == "thumbs.db"),
+    SkipRule("Windows folder settings (desktop.ini)", lambda p: p.name.lower() == "desktop.ini"),
+)
+
+
+def skip_kind(name: str) -> str | None:
+    """The kind of system file ``name`` (a path inside what was given) is, or None for an input."""
+    path = PurePosixPath(name)
+    return next((rule.kind for rule in SKIP_RULES if rule.matches(path)), None)
 
 
 class _Walker:
@@ -75,6 +95,7 @@ class _Walker:
         self.items: list[InputItem] = []
         self.errors: list[InputError] = []
         self.notices: list[str] = []
+        self.skipped: Counter[str] = Counter()   # system files passed over, by kind
         # bytes the current input (an archive and every archive nested in it) expands to so far
         self.expanded = 0
         self.case_root: Path | None = None
@@ -87,6 +108,32 @@ class _Walker:
         except (OSError, RuntimeError):
             return False
         return resolved == self.case_root or self.case_root in resolved.parents
+
+    def given(self, given: str) -> None:
+        """One input as named on the command line."""
+        path = Path(given)
+        if self.inside_case(path):
+            self.errors.append(InputError(
+                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
+                hint="Give the phone or mail backups themselves, from outside the case folder."))
+        elif path.is_dir():
+            self.folder(path)
+        elif path.is_file():
+            self.file(path, given)
+        elif not path.exists():
+            self.errors.append(InputError("this file or folder does not exist.", file=given,
+                                          hint="Check the path (quote it if it has spaces)."))
+        else:
+            self.errors.append(InputError(f"this is {_special_kind(path.stat().st_mode)}, not a regular file or "
+                                          "folder; it was not read.", file=given,
+                                          hint="Save what it holds to a file and give that file."))
+
+    def skip(self, name: str) -> bool:
+        """Whether ``name`` is a system file to pass over (then counted by kind)."""
+        kind = skip_kind(name)
+        if kind is not None:
+            self.skipped[kind] += 1
+        return kind is not None
 
     def _spool_dir(self) -> Path:
         if self.spool is None:
@@ -104,7 +151,7 @@ class _Walker:
                 self.tar(path, label)
             else:
                 st = path.stat()
-                self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
+                self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open_regular(p),
                                             str(path.parent), disk_key=_disk_key(path),
                                             open_relative=_disk_relative(path, label)))
         except (OSError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
@@ -112,21 +159,41 @@ class _Walker:
             self.errors.append(_unreadable(label, exc))
 
     def folder(self, path: Path) -> None:
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for d in [d for d in dirs if self.inside_case(Path(root) / d)]:
-                dirs.remove(d)
-                self.notices.append(f"{Path(root) / d}: the case folder; its own files are not inputs")
-            for link in sorted(d for d in dirs if (Path(root) / d).is_symlink()):
-                self.notices.append(f"{Path(root) / link}: a link to a folder; not followed")
-            for fname in sorted(files):
-                fpath = Path(root) / fname
-                if _skip_name(fname):
+        """Every file under ``path``, depth first in name order, without recursion (a tree of any
+        depth is walked); a folder that cannot be listed fails alone. Links are not followed;
+        pipes, sockets and devices are never opened."""
+        stack = [path]
+        while stack:
+            here = stack.pop()
+            try:
+                with os.scandir(here) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                self.errors.append(_unreadable(str(here), exc, "folder"))
+                continue
+            folders = []
+            for entry in entries:
+                epath = here / entry.name
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as exc:
+                    self.errors.append(_unreadable(str(epath), exc))
                     continue
-                if fpath.is_symlink():
-                    self.notices.append(f"{fpath}: a link; not followed (give the file it points to instead)")
+                if stat.S_ISDIR(mode):
+                    if self.inside_case(epath):
+                        self.notices.append(f"{epath}: the case folder; its own files are not inputs")
+                    else:
+                        folders.append(epath)
+                elif self.skip(epath.relative_to(path).as_posix()):
                     continue
-                self.file(fpath, str(fpath))
+                elif stat.S_ISLNK(mode):
+                    self.notices.append(f"{epath}: a link; not followed (give the file it points to instead)"
+                                        if not epath.is_dir() else f"{epath}: a link to a folder; not followed")
+                elif not stat.S_ISREG(mode):
+                    self.notices.append(f"{epath}: {_special_kind(mode)}, not a file; not read")
+                else:
+                    self.file(epath, str(epath))
+            stack.extend(reversed(folders))
 
     def _over_budget(self, size: int, mlabel: str) -> bool:
         """Count a member's size against the total limit of the input; refuse it (and the rest)
@@ -148,7 +215,7 @@ class _Walker:
         seen = Counter(info.filename for info in infos)
         for info in infos:
             member = info.filename
-            if member.endswith("/") or _skip_name(member):
+            if member.endswith("/") or self.skip(member):
                 continue
             mlabel = f"{label}!{member}"
             mkey = f"{key}!{member}"
@@ -216,7 +283,7 @@ class _Walker:
                     self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
                                                   file=mlabel))
                     continue
-                if m.isdir() or _skip_name(m.name):
+                if m.isdir() or self.skip(m.name):
                     continue
                 if not m.isfile():
                     self.notices.append(f"{mlabel}: a device, pipe or other special file, not a file; not read")
@@ -342,20 +409,10 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
     walker = _Walker(limits or ArchiveLimits(), spool_parent)
     walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
-        path = Path(given)
-        if walker.inside_case(path):
-            walker.errors.append(InputError(
-                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
-                hint="Give the phone or mail backups themselves, from outside the case folder."))
-        elif path.is_dir():
-            walker.folder(path)
-        elif path.is_file():
-            walker.file(path, given)
-        elif not path.exists():
-            walker.errors.append(InputError("this file or folder does not exist.", file=given,
-                                            hint="Check the path (quote it if it has spaces)."))
-        else:
-            walker.errors.append(InputError("this is not a regular file or folder.", file=given))
+        try:
+            walker.given(given)
+        except OSError as exc:    # a path the system cannot even look at (too long, ...): it alone fails
+            walker.errors.append(_unreadable(given, exc))
     for item in walker.items:
         item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
         item.container = _text(item.container) if item.container else None
@@ -368,7 +425,8 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
         by_folder.setdefault(item.folder_key, {})[item.name] = item.open
     for item in walker.items:
         item.siblings = {k: v for k, v in by_folder[item.folder_key].items() if k != item.name}
-    return Discovery(walker.items, walker.errors, walker.notices, walker.spool)
+    return Discovery(walker.items, walker.errors, walker.notices, walker.spool,
+                     {r.kind: walker.skipped[r.kind] for r in SKIP_RULES if walker.skipped[r.kind]})
 
 
 def _text(name: str) -> str:
@@ -385,7 +443,36 @@ def _text(name: str) -> str:
         return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _unreadable(label: str, exc: BaseException) -> InputError:
+def _unreadable(label: str, exc: BaseException, what: str = "file") -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if what == "folder":
+        return InputError(f"this folder cannot be read ({reason}); nothing under it was read.", file=label,
+                          hint="Check that you may read the folder, or give the files inside it directly.")
     return InputError(f"cannot be read ({reason}).", file=label,
                       hint="Check that the file is complete and that you may read it.")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a regular file for reading; a pipe, socket or device is refused without waiting on
+    it (``OSError``), even one that replaced the file since it was listed."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{_special_kind(mode)}, not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")

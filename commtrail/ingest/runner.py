@@ -52,6 +52,8 @@ class IngestResult:
     outcomes: list[Outcome]
     # an earlier ingest was interrupted after changing staging: the master must be rebuilt
     resumed: bool = False
+    # system files passed over (.DS_Store, ...), by kind
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -229,6 +231,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
     finally:
         found.close()
     result.resumed = resumed
+    result.skipped = found.skipped
     if not result.changed:
         case.pending_file.unlink(missing_ok=True)
     result.outcomes = [_shown(o) for o in result.outcomes]
