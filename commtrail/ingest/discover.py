@@ -24,11 +24,12 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from commtrail.case import ArchiveLimits
 from commtrail.errors import InputError
+from commtrail.parsers.base import OutsideInput
 
 Opener = Callable[[], BinaryIO]
 ZIP_MAGIC = b"PK\x03\x04"
@@ -211,7 +212,8 @@ class _Walker:
         key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-        names = {info.filename for info in infos}
+        # links are never opened, not even when a chat or an incident log names one
+        names = {info.filename for info in infos if not stat.S_ISLNK(info.external_attr >> 16)}
         seen = Counter(info.filename for info in infos)
         for info in infos:
             member = info.filename
@@ -365,19 +367,48 @@ def _is_office_document(path: Path) -> bool:
         return False
 
 
+def _relative(rel: str, folder: str = "", within: str = "folder") -> str:
+    """``rel``, a path named inside an input, joined to ``folder`` and normalised; ``OutsideInput``
+    when it is absolute (``/``, ``C:``, ``\\\\server``) or climbs above ``folder``'s root with ``..``."""
+    text = rel.replace("\\", "/")
+    if text.startswith("/") or PureWindowsPath(rel).drive or PureWindowsPath(rel).is_absolute():
+        raise OutsideInput("an absolute path that leads outside its folder")
+    norm = posixpath.normpath(posixpath.join(folder, text))
+    if norm == ".." or norm.startswith("../"):
+        raise OutsideInput(f"a path that climbs out of its {within} with ..")
+    return norm
+
+
 def _disk_relative(path: Path, label: str) -> Callable[[str], tuple[str, BinaryIO]]:
     def open_relative(rel: str) -> tuple[str, BinaryIO]:
-        target = path.parent / rel.replace("\\", "/")
-        if not target.is_file() or target.is_symlink():
+        base = path.parent
+        if PurePosixPath(rel).is_absolute():   # an absolute path that lies in the folder is read from it
+            inside = posixpath.relpath(posixpath.normpath(rel), posixpath.abspath(base))
+            rel = rel if inside == ".." or inside.startswith("../") else inside
+        parts = [part for part in _relative(rel).split("/") if part != "."]
+        if not parts:
             raise FileNotFoundError(rel)
-        return str(Path(label).parent / rel), open(target, "rb")
+        target = base
+        for i, part in enumerate(parts):
+            target = target / part
+            try:
+                mode = os.lstat(target).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                raise FileNotFoundError(rel) from None
+            if stat.S_ISLNK(mode):
+                raise OutsideInput("a link, which is not followed")
+            if i < len(parts) - 1 and not stat.S_ISDIR(mode):
+                raise FileNotFoundError(rel)
+        if not stat.S_ISREG(mode):
+            raise OutsideInput(f"{_special_kind(mode)}, not a file")
+        return str(Path(label).parent.joinpath(*parts)), open_regular(target)
     return open_relative
 
 
 def _zip_relative(path: Path, label: str, folder: str, names: set[str]) -> Callable[[str], tuple[str, BinaryIO]]:
     def open_relative(rel: str) -> tuple[str, BinaryIO]:
-        member = posixpath.normpath(posixpath.join(folder, rel.replace("\\", "/")))
-        if member.startswith(("../", "/")) or member == ".." or member not in names:
+        member = _relative(rel, "" if folder == "." else folder, "archive")
+        if member not in names:
             raise FileNotFoundError(rel)
         return f"{label}!{member}", _open_zip_member(path, member)
     return open_relative

@@ -5,7 +5,10 @@ witnesses, police called, report number, officer, how it affected you, evidence 
 Each row becomes one record of channel and kind ``incident``. The date is read with the case's
 day/month order or from values that settle it; a row whose date cannot be read is a reject that
 keeps the row. Evidence files named in a row are hashed into the blob store and listed as
-attachments; one that cannot be found leaves the row in, flagged ``attachment_missing``.
+attachments; one that cannot be found leaves the row in, flagged ``attachment_missing``. Only files
+in the log's own folder (or below it, or inside the same archive) are read: an absolute path
+elsewhere, a ``..`` path leading out, or a link is never opened and flags the row
+``attachment_refused``.
 
 Sniffing: a CSV is recognised by its header row. An XLSX arrives as a zip; the sniff inflates
 the members that lie wholly inside the 64 KiB head (content types, shared strings, first sheet)
@@ -19,20 +22,19 @@ from __future__ import annotations
 import csv
 import io
 import mimetypes
-import os
 import re
 import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from commtrail.errors import DateOrderAmbiguous, InputError
-from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.base import OutsideInput, ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
@@ -584,38 +586,32 @@ _SPLIT_EVIDENCE = re.compile(r"[;\n\r]+")
 
 
 def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> list[dict]:
-    """Hash each evidence file named in the cell into the blob store; flag the row for missing ones."""
+    """Hash each evidence file named in the cell into the blob store; flag the row for missing ones
+    and for paths that lead outside the log's folder (or archive), which are never opened."""
     out = []
     for item in _SPLIT_EVIDENCE.split(text):
         name = item.strip().strip('"').strip("'").strip()
         if not name:
             continue
-        opener = None
-        posix, windows = PurePosixPath(name), PureWindowsPath(name)
-        is_absolute = posix.is_absolute() or (windows.is_absolute() and bool(windows.drive))
-        if is_absolute and os.path.isfile(name):
-            opener = (lambda n=name: open(n, "rb"))
-        elif not is_absolute and len(windows.parts) == 1 and len(posix.parts) == 1:
-            opener = ctx.siblings.get(name)
-            if opener is not None:
-                ctx.report.used_siblings.add(name)
-        elif not is_absolute and ctx.open_relative is not None:
-            try:
-                stream = ctx.open_relative(name)
-            except FileNotFoundError:
-                stream = None
-            if stream is not None:
-                opener = (lambda s=stream: s)
-        mime = mimetypes.guess_type(windows.name if "\\" in name else posix.name)[0]
+        mime = mimetypes.guess_type(PureWindowsPath(name).name if "\\" in name else PurePosixPath(name).name)[0]
+        missing = {"name": name, "mime": mime, "size": None, "sha256": None}
+        try:
+            opener = _evidence_opener(name, ctx)
+        except OutsideInput as exc:
+            ctx.report.warn(f"{locator}: evidence file '{name}' was refused ({exc}): only files in the incident "
+                            "log's own folder (or below it, or in the same archive) are read. It was not opened; "
+                            "the incident is kept and flagged attachment_refused.")
+            _flag(flags, "attachment_refused")
+            out.append(missing)
+            continue
+        except OSError as exc:
+            opener = _failing(exc)
         if opener is None or ctx.blobs is None:
-            where = ("at that absolute path" if is_absolute else
-                     "beside the incident log" if len(posix.parts) == 1 and len(windows.parts) == 1 else
-                     "at that path from the incident log's folder")
+            where = "beside the incident log" if len(_parts(name)) == 1 else "at that path from the incident log's folder"
             ctx.report.warn(f"{locator}: evidence file '{name}' was not found {where}; the incident is kept "
                             "and flagged attachment_missing.")
-            if "attachment_missing" not in flags:
-                flags.append("attachment_missing")
-            out.append({"name": name, "mime": mime, "size": None, "sha256": None})
+            _flag(flags, "attachment_missing")
+            out.append(missing)
             continue
         try:
             with opener() as stream:
@@ -623,12 +619,44 @@ def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> l
         except OSError as exc:
             ctx.report.warn(f"{locator}: evidence file '{name}' cannot be read ({exc.strerror or exc}); the "
                             "incident is kept and flagged attachment_missing.")
-            if "attachment_missing" not in flags:
-                flags.append("attachment_missing")
-            out.append({"name": name, "mime": mime, "size": None, "sha256": None})
+            _flag(flags, "attachment_missing")
+            out.append(missing)
             continue
         out.append({"name": name, "mime": mime, "size": size, "sha256": sha})
     return out
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return PureWindowsPath(name).parts if "\\" in name else PurePosixPath(name).parts
+
+
+def _evidence_opener(name: str, ctx: ParseContext) -> Callable[[], BinaryIO] | None:
+    """How to open the evidence file ``name``: a file beside the log, or one under its folder
+    (through ``ctx.open_relative``, which refuses paths leading out); None when it is not there."""
+    opener = ctx.siblings.get(name) if len(_parts(name)) == 1 else None
+    if opener is not None:
+        ctx.report.used_siblings.add(name)
+        return opener
+    if ctx.open_relative is None:
+        if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
+            raise OutsideInput("an absolute path that leads outside its folder")
+        return None
+    try:
+        stream = ctx.open_relative(name)
+    except FileNotFoundError:
+        return None
+    return lambda: stream
+
+
+def _failing(exc: OSError) -> Callable[[], BinaryIO]:
+    def opener() -> BinaryIO:
+        raise exc
+    return opener
+
+
+def _flag(flags: list[str], flag: str) -> None:
+    if flag not in flags:
+        flags.append(flag)
 
 
 register(Parser(NAME, VERSION, "incident log kept by the user (CSV or XLSX with date, description, ... columns)",

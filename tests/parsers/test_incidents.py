@@ -124,14 +124,18 @@ def test_unknown_columns_kept_in_extra(tmp_path):
     assert report.warnings == ["rows 1-1 above the header row were taken as a title and not read as incidents."]
 
 
-def test_absolute_evidence_path(tmp_path):
+def test_absolute_evidence_path_is_refused_unopened(tmp_path):
     evidence = tmp_path / "scan.png"
     evidence.write_bytes(b"\x89PNG fictional")
     data = f"Date,Time,Location,Description,Evidence files\n2024-05-01,08:00,Park,Followed,{evidence}\n".encode()
     table, _, report = run_parser("incident-log", data, make_ctx(tmp_path))
-    att = table.column("attachments")[0].as_py()
-    assert att[0]["name"] == str(evidence) and att[0]["size"] == 14 and att[0]["mime"] == "image/png"
-    assert report.warnings == [] and table.column("flags")[0].as_py() is None
+    assert table.column("attachments")[0].as_py() == [{"name": str(evidence), "mime": "image/png", "size": None,
+                                                        "sha256": None}]
+    assert table.column("flags")[0].as_py() == ["attachment_refused"]
+    assert report.warnings == [f"row 2: evidence file '{evidence}' was refused (an absolute path that leads outside "
+                               "its folder): only files in the incident log's own folder (or below it, or in the same "
+                               "archive) are read. It was not opened; the incident is kept and flagged "
+                               "attachment_refused."]
 
 
 def test_subfolder_evidence_is_flagged_not_guessed(tmp_path):
