@@ -28,6 +28,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -340,7 +341,10 @@ def _cell_text(value: object) -> str:
 CSV_FIELD_LIMIT = 64 << 20
 
 
-def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
+Row = tuple[str | None, int, list[object], str]   # (sheet name or None for a CSV, row number, cells, raw text)
+
+
+def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[Row]:
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
     head = read_full(stream, 64 * 1024)
@@ -371,7 +375,7 @@ def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[o
             out.seek(0)
             out.truncate()
             writer.writerow(row)
-            yield number, list(row), out.getvalue()
+            yield None, number, list(row), out.getvalue()
     except UnicodeDecodeError:
         raise InputError(f"the incident log stops being UTF-8 text after row {number}.", file=ctx.source_path,
                          hint="Open it in Excel or LibreOffice and save it as 'CSV UTF-8'.") from None
@@ -402,7 +406,8 @@ class _Prepend(io.RawIOBase):
         return len(data)
 
 
-def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
+def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[Row]:
+    """Every row of every sheet, sheet after sheet."""
     import openpyxl
 
     with tempfile.SpooledTemporaryFile(max_size=32 << 20) as spool:
@@ -416,55 +421,84 @@ def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[
                              file=ctx.source_path, hint="Open it in Excel or LibreOffice and save it again "
                              "as .xlsx or as CSV UTF-8.") from None
         try:
-            sheet = None
-            for ws in book.worksheets:
-                rows = list(ws.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True))
-                if any(match_header(list(r)) for r in rows):
-                    sheet = ws
-                    break
-            if sheet is None:
-                raise InputError("this spreadsheet has no sheet whose first rows name the columns of an "
-                                 "incident log (date, description, ...).", file=ctx.source_path,
-                                 hint="Use the incidents.csv template that 'commtrail init' wrote beside "
-                                      "case.toml, or name the columns as it does.")
-            others = [ws.title for ws in book.worksheets if ws is not sheet]
-            if others:
-                ctx.report.warn(f"read the sheet '{sheet.title}'; the other sheets ({', '.join(others)}) "
-                                "were not read.")
-            for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
-                cells = list(row)
-                yield number, cells, "\t".join(_cell_text(c) for c in cells)
+            for sheet in book.worksheets:
+                for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                    cells = list(row)
+                    yield sheet.title, number, cells, "\t".join(_cell_text(c) for c in cells)
         finally:
             book.close()
 
 
+@dataclass
+class _Section:
+    """The rows of one CSV or one sheet: its header, the incidents below it, the rows above it."""
+
+    sheet: str | None
+    header: dict[int, str] | None = None
+    extra_names: dict[int, str] = field(default_factory=dict)
+    body: list[tuple[int, list[object], str]] = field(default_factory=list)
+    above: list[tuple[int, list[object], str]] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        """What the locators of its rows begin with: the sheet's name in a workbook."""
+        return "" if self.sheet is None else f"sheet '{self.sheet}' "
+
+    def add(self, number: int, cells: list[object], raw: str, ctx: ParseContext) -> None:
+        if self.header is not None:
+            self.body.append((number, cells, raw))
+            return
+        if number <= HEADER_SEARCH_ROWS and (header := match_header(cells)) is not None:
+            self.header = header
+            self.extra_names = _unique_names({i: str(c).strip() for i, c in enumerate(cells)
+                                              if i not in header and str(c or "").strip()})
+            return
+        if self.sheet is None and number > HEADER_SEARCH_ROWS:
+            raise InputError("no header row naming the incident-log columns was found in the first "
+                             f"{HEADER_SEARCH_ROWS} rows.", file=ctx.source_path,
+                             hint="Keep the header row of the incidents.csv template as the first row.")
+        if any(_cell_text(c).strip() for c in cells):
+            self.above.append((number, cells, raw))
+
+    def unread(self) -> Iterator[Reject]:
+        """Rows that cannot be incidents, kept as rejects: those above the header row, or every row of
+        a sheet without one."""
+        reason = ("above the header row: a title or a note, not an incident" if self.header is not None else
+                  f"the sheet '{self.sheet}' has no header row naming incident-log columns (date, description, "
+                  f"...) in its first {HEADER_SEARCH_ROWS} rows")
+        for number, _, raw in self.above:
+            yield Reject(f"{self.prefix}row {number}", reason, raw)
+
+
 def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
-    """Incident rows as records; unreadable dates as rejects."""
+    """Incident rows of the CSV or of every sheet as records; unreadable dates and rows that are not
+    incidents (above the header, or on a sheet without one) as rejects."""
     head = read_full(stream, 4)
     source = io.BufferedReader(_Prepend(head, stream))  # type: ignore[arg-type]
     rows = _xlsx_rows(source, ctx) if head == b"PK\x03\x04" else _csv_rows(source, ctx)
-    header: dict[int, str] | None = None
-    extra_names: dict[int, str] = {}
-    body_rows: list[tuple[int, list[object], str]] = []
-    for number, cells, raw in rows:
-        if header is None:
-            if number > HEADER_SEARCH_ROWS:
-                raise InputError("no header row naming the incident-log columns was found in the first "
-                                 f"{HEADER_SEARCH_ROWS} rows.", file=ctx.source_path,
-                                 hint="Keep the header row of the incidents.csv template as the first row.")
-            header = match_header(cells)
-            if header is not None:
-                extra_names = _unique_names({i: str(c).strip() for i, c in enumerate(cells)
-                                             if i not in header and str(c or "").strip()})
-                if number > 1:
-                    ctx.report.warn(f"rows 1-{number - 1} above the header row were taken as a title "
-                                    "and not read as incidents.")
-            continue
-        body_rows.append((number, cells, raw))
-    if header is None:
+    sections: list[_Section] = []
+    for sheet, number, cells, raw in rows:
+        if not sections or sections[-1].sheet != sheet:
+            sections.append(_Section(sheet))
+        sections[-1].add(number, cells, raw, ctx)
+    read = [s for s in sections if s.header is not None]
+    if not read:
+        if head == b"PK\x03\x04":
+            raise InputError("this spreadsheet has no sheet whose first rows name the columns of an "
+                             "incident log (date, description, ...).", file=ctx.source_path,
+                             hint="Use the incidents.csv template that 'commtrail init' wrote beside "
+                                  "case.toml, or name the columns as it does.")
         raise InputError("the incident log has no header row.", file=ctx.source_path,
                          hint="Keep the header row of the incidents.csv template as the first row.")
-    yield from _records(body_rows, header, extra_names, ctx)
+    for section in sections:
+        if section.header is None and section.above:
+            ctx.report.warn(f"the sheet '{section.sheet}' has no header row naming incident-log columns; its "
+                            f"{len(section.above)} row(s) are kept as rejects.")
+    decided = _decide_order(read, ctx)
+    for section in sections:
+        yield from section.unread()
+        if section.header is not None:
+            yield from _records(section.body, section.header, section.extra_names, ctx, decided, section.prefix)
 
 
 def _unique_names(names: dict[int, str]) -> dict[int, str]:
@@ -482,22 +516,30 @@ def _unique_names(names: dict[int, str]) -> dict[int, str]:
     return out
 
 
-def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore[no-untyped-def]
-    col = {key: i for i, key in header.items()}
-    zone = ZoneInfo(ctx.timezone)
+def _decide_order(sections: list[_Section], ctx: ParseContext) -> str | None:
+    """The day/month order of the log's numeric dates, from every sheet's dates together."""
     order = _Order(ctx.date_order)
     sample = None
-    for _, cells, _ in body_rows:
-        value = cells[col["date"]] if col["date"] < len(cells) else None
-        if isinstance(value, str):
-            order.observe(value)
-            m = _NUMERIC_DATE.match(value)
-            if m and len(m.group(1)) != 4 and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and sample is None:
-                sample = value.strip()
+    for section in sections:
+        at = next(i for i, key in section.header.items() if key == "date")  # type: ignore[union-attr]
+        for _, cells, _ in section.body:
+            value = cells[at] if at < len(cells) else None
+            if isinstance(value, str):
+                order.observe(value)
+                m = _NUMERIC_DATE.match(value)
+                if m and len(m.group(1)) != 4 and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and sample is None:
+                    sample = value.strip()
     decided = order.decide(ctx.source_path, sample)
     if order.dmy and order.mdy and decided is None:
         ctx.report.warn("some dates can only be day/month and others only month/day; rows whose date "
                         "fits neither reading unambiguously were rejected.")
+    return decided
+
+
+def _records(body_rows, header, extra_names, ctx: ParseContext, decided: str | None,  # type: ignore[no-untyped-def]
+             prefix: str = ""):
+    col = {key: i for i, key in header.items()}
+    zone = ZoneInfo(ctx.timezone)
     out: list[dict] = []
     blank = 0
 
@@ -509,7 +551,7 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         if all(_cell_text(c).strip() == "" for c in cells):
             blank += 1
             continue
-        locator = f"row {number}"
+        locator = f"{prefix}row {number}"
         date_value, time_value = get(cells, "date"), get(cells, "time")
         date_text, time_text = _cell_text(date_value).strip(), _cell_text(time_value).strip()
         flags: list[str] = []
