@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
@@ -22,6 +23,7 @@ from commtrail.errors import CommtrailError, InputError
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
 from commtrail.blobs import DirBlobStore
 from commtrail.ingest.discover import Discovery, InputItem, discover
+from commtrail.ingest.media import media_kind
 from commtrail.ingest.staging import write_staging
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
@@ -188,6 +190,30 @@ def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Prog
             tmp.unlink()
 
 
+def _sha256(item: InputItem) -> str:
+    digest = hashlib.sha256()
+    with item.open() as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _store(item: InputItem, blobs: DirBlobStore) -> str:
+    with item.open() as stream:
+        return blobs.put_stream(stream)[0]
+
+
+def _attachments(case: Case, inventory: list[dict]) -> set[str]:
+    """The SHA-256 of every attachment listed by the staged records of the case's sources."""
+    out: set[str] = set()
+    for row in inventory:
+        path = case.staging / f"{row['sha256']}.parquet"
+        if path.exists():
+            column = pq.read_table(path, columns=["attachments"]).column("attachments")
+            out.update(s for s in pc.struct_field(pc.list_flatten(column), "sha256").unique().to_pylist() if s)
+    return out
+
+
 def _changed_since(item: InputItem, sha: str) -> bool:
     """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
     digest = hashlib.sha256()
@@ -249,9 +275,9 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     blobs = DirBlobStore(case.blobs)
     order = (date_order or config.date_order or None)
 
-    unknown: list[InputItem] = []
+    unknown: list[tuple[InputItem, bytes]] = []   # no parser claims them: attachments, media or unknown
     used_labels: set[str] = set()   # files opened by a parser through a relative path
-    chats_by_folder: dict[str, list[tuple[Outcome, set[str], dict]]] = {}
+    named: dict[str, set[str]] = {}  # folder -> names of the files beside them its chats and logs linked
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
     for item in found.items:
@@ -274,7 +300,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")))
             continue
         if parser is None:
-            unknown.append(item)
+            unknown.append((item, head))
             continue
         progress.start(item.label, item.size * 2)
         try:
@@ -335,24 +361,27 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         known_sha[sha] = row
         outcomes.append(outcome)
         if parser.uses_siblings:
-            chats_by_folder.setdefault(item.folder_key, []).append((outcome, ctx.report.used_siblings, row))
+            named.setdefault(item.folder_key, set()).update(ctx.report.used_siblings)
 
-    for item in unknown:
-        chats = chats_by_folder.get(item.folder_key)
-        if item.label in used_labels or (chats and any(item.name in used for _, used, _ in chats)):
+    attached: set[str] | None = None    # SHA-256 of every attachment the case's sources list
+    for item, head in unknown:
+        if item.label in used_labels or item.name in named.get(item.folder_key, ()):
             outcomes.append(Outcome(item.label, "media", "attachment"))
-        elif chats:
-            try:
-                with item.open() as stream:
-                    sha, _ = blobs.put_stream(stream)
-            except READ_ERRORS as exc:
-                outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
-                continue
-            message = f"file {item.name} beside it is not named in it; kept as blob {sha[:12]}"
-            for outcome, _, row in chats:
-                outcome.warnings.append(message)
-                row["warnings"] = outcome.warnings
-            outcomes.append(Outcome(item.label, "media", "unreferenced"))
+            continue
+        kind = media_kind(head)
+        try:
+            sha = _store(item, blobs) if kind else _sha256(item)
+        except READ_ERRORS as exc:
+            outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
+            continue
+        if attached is None:
+            attached = _attachments(case, inventory)
+        if sha in attached:      # named by a chat or a log ingested before
+            outcomes.append(Outcome(item.label, "media", "attachment", sha256=sha))
+        elif kind:
+            outcomes.append(Outcome(item.label, "media", "unreferenced", sha256=sha, warnings=[
+                f"no chat or incident log names this {kind} file; it is kept as an unreferenced attachment of "
+                f"its folder (blobs/{sha[:12]}...), not as an event of the timeline."]))
         else:
             names = ", ".join(p.name for p in registry.all_parsers())
             outcomes.append(Outcome(item.label, "failed", error=InputError(
