@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 
 from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path, fsync_dir, write_text
 from commtrail.blobs import DirBlobStore
+from commtrail.ingest.capped import MemoryCapExceeded, ParseCrashed, run_capped
 from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.ingest.media import media_kind
 from commtrail.ingest.staging import write_staging
@@ -91,16 +92,16 @@ class Progress:
 class _CountingReader:
     """A read-only stream that reports how many bytes went through."""
 
-    def __init__(self, raw: BinaryIO, progress: Progress) -> None:
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
         self._raw = raw
-        self._progress = progress
+        self._advance = advance
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         if n is not None and 0 < len(data) < n:
             # read(n) gives n bytes unless the end comes first, whatever the stream underneath
             data += read_full(self._raw, n - len(data))
-        self._progress.advance(len(data))
+        self._advance(len(data))
         return data
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
@@ -214,6 +215,12 @@ def _attachments(case: Case, inventory: list[dict]) -> set[str]:
     return out
 
 
+def _remove_leftovers(case: Case, sha: str) -> None:
+    """What a parse stopped by force leaves: its temporary staging files and unfinished blobs."""
+    for path in [*case.staging.glob(f".{sha}*.tmp-*"), *case.blobs.glob(".tmp-*")]:
+        path.unlink(missing_ok=True)
+
+
 def _changed_since(item: InputItem, sha: str) -> bool:
     """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
     digest = hashlib.sha256()
@@ -274,6 +281,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     config = case.config
     blobs = DirBlobStore(case.blobs)
     order = (date_order or config.date_order or None)
+    cap = config.limits.max_parse_memory_mb
 
     unknown: list[tuple[InputItem, bytes]] = []   # no parser claims them: attachments, media or unknown
     used_labels: set[str] = set()   # files opened by a parser through a relative path
@@ -316,23 +324,46 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
-                           open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp")
+                           work_dir=case.root / ".tmp")
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
-        try:
+
+        def work(advance: Callable[[int], None], item: InputItem = item, parser: registry.Parser = parser,
+                 sha: str = sha, ctx: ParseContext = ctx, opener: Callable[[], BinaryIO] = opener):
+            used: set[str] = set()
+            ctx.open_relative = _recording(item, used)
             with opener() as raw:
-                n_records, n_rejects = _stage(case, parser, sha, _CountingReader(raw, progress), ctx)
+                records, rejects = _stage(case, parser, sha, _CountingReader(raw, advance), ctx)
+            return records, rejects, ctx.report, used
+        try:
+            n_records, n_rejects, ctx.report, used = run_capped(work, cap << 20, progress.advance)
+            used_labels.update(used)
         except CommtrailError as exc:
             exc.file = exc.file or item.label
             outcome.status, outcome.error = "failed", exc
-        except Exception as exc:  # a parser bug must not stop the other inputs
-            detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
+        except MemoryCapExceeded as exc:
+            outcome.status = "failed"
+            outcome.error = InputError(
+                f"reading this {parser.name} file needed more memory than the {cap:,} MB that one parse may use "
+                f"({exc}); it was stopped and nothing from it was added." if exc.certain else
+                f"reading this {parser.name} file stopped with {exc} while it was limited to {cap:,} MB of memory, "
+                "most likely because it needed more; nothing from it was added.", file=item.label,
+                hint="If this computer has the memory, raise max_parse_memory_mb under [limits] in case.toml and "
+                     "ingest the file again." + ("" if exc.certain else " If it stops again, please report this "
+                                                 "problem."))
+        except Exception as exc:  # a parser bug (ParseCrashed: in its own process) must not stop the other inputs
+            if isinstance(exc, ParseCrashed):
+                detail = exc.trace if debug and exc.trace else exc.detail
+            else:
+                detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
             outcome.status = "failed"
             outcome.error = InputError(
                 f"commtrail failed while reading this {parser.name} file ({detail}). Nothing from it was "
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")
         finally:
             progress.finish()
+        if outcome.status == "failed":
+            _remove_leftovers(case, sha)
         if outcome.status != "failed" and copy_path is None and _changed_since(item, sha):
             # --no-copy parses the input itself, not a copy: it must still be what was hashed.
             for path in (case.staging / f"{sha}.parquet", case.staging / f"{sha}.rejects.parquet"):
@@ -389,5 +420,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 file=item.label, hint=f"It reads these formats: {names}. If this is one of them, the file may be "
                 "damaged or re-encoded; otherwise leave it out.")))
 
+    # The inventory publishes this run's copies and blobs: their names are on disk before it is.
+    fsync_dir(case.originals)
+    fsync_dir(case.blobs)
     write_inventory(case.sources_file, inventory)
     return IngestResult(outcomes)
