@@ -8,6 +8,11 @@ fails there with a MemoryError, or is stopped by the system; either way this pro
 and refuses that one source by name. The forked process dies with its parent, so a killed ingest
 leaves nothing writing to the case. Where processes cannot be forked (not Linux), the parse runs
 in this process without a cap.
+
+Forking costs about a tenth of a second, which a Maildir of thousands of small files would pay
+thousands of times; so a plain input smaller than 1/256 of the cap (16 MiB of the default 4 GiB),
+which no parser can make need the cap, is parsed in this process. Compressed inputs (an XLSX is a
+zip) can expand far beyond their size and always get a process of their own.
 """
 
 from __future__ import annotations
@@ -52,6 +57,17 @@ class ParseCrashed(Exception):
         super().__init__(detail)
         self.detail = detail
         self.trace = trace
+
+
+# Inputs whose parse may need more than this many times their size: none of the parsers comes
+# near it on a plain (not compressed) input.
+PLAIN_RATIO = 256
+COMPRESSED = (b"PK\x03\x04", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"(\xb5/\xfd")
+
+
+def needs_cap(size: int, head: bytes, cap_bytes: int) -> bool:
+    """Whether an input of ``size`` bytes beginning with ``head`` is parsed in a capped process."""
+    return CAN_CAP and (head.startswith(COMPRESSED) or size * PLAIN_RATIO >= cap_bytes)
 
 
 def run_capped(work: Callable[[Advance], T], cap_bytes: int, advance: Advance) -> T:

@@ -22,7 +22,7 @@ from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, fsync_dir, write_text
 from commtrail.blobs import DirBlobStore
-from commtrail.ingest.capped import MemoryCapExceeded, ParseCrashed, run_capped
+from commtrail.ingest.capped import MemoryCapExceeded, ParseCrashed, needs_cap, run_capped
 from commtrail.ingest.discover import Discovery, InputItem, discover
 from commtrail.ingest.media import media_kind
 from commtrail.ingest.staging import write_staging
@@ -336,7 +336,10 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 records, rejects = _stage(case, parser, sha, _CountingReader(raw, advance), ctx)
             return records, rejects, ctx.report, used
         try:
-            n_records, n_rejects, ctx.report, used = run_capped(work, cap << 20, progress.advance)
+            if needs_cap(item.size, head, cap << 20):
+                n_records, n_rejects, ctx.report, used = run_capped(work, cap << 20, progress.advance)
+            else:
+                n_records, n_rejects, _, used = work(progress.advance)
             used_labels.update(used)
         except CommtrailError as exc:
             exc.file = exc.file or item.label

@@ -20,8 +20,11 @@ from commtrail.parsers import registry
 
 from conftest import CASE_TOML
 
-CHAT = b"13/03/2024, 18:30 - Jordan: hello\n13/03/2024, 18:31 - Sam: stop\n"
-LOG = b"Date,Time,Location,Description\n2024-03-14,08:00,Work,Waited outside\n"
+# small inputs, but more than 1/256 of a 1 MB cap (smaller plain inputs are parsed without a process)
+CHAT = b"".join(f"13/03/2024, 18:{i % 60:02d} - Jordan: message number {i} of a small chat\n".encode()
+                for i in range(100))
+LOG = b"Date,Time,Location,Description\n" + b"".join(
+    f"2024-03-{1 + i % 28:02d},08:00,Work,Waited outside again (incident {i})\n".encode() for i in range(100))
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not capped.CAN_CAP, reason="the memory cap needs Linux")
@@ -67,6 +70,7 @@ def test_a_tiny_cap_refuses_each_source_by_name(tmp_path):
 
 
 def test_one_greedy_parse_is_refused_and_the_others_go_in(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(capped, "PLAIN_RATIO", 1 << 40)   # every input parsed in a capped process
     whatsapp = registry.get("whatsapp")
 
     def greedy(stream, ctx):
@@ -90,7 +94,15 @@ def test_the_default_cap_reads_ordinary_inputs(tmp_path, capsys):
     (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
     chat, log = _inputs(tmp_path)
     assert main(["ingest", str(root), str(chat), str(log)]) == 0, capsys.readouterr().err
-    assert [r["records"] for r in read_inventory(root / "sources.parquet")] == [2, 1]
+    assert [r["records"] for r in read_inventory(root / "sources.parquet")] == [100, 100]
+
+
+def test_which_inputs_get_a_process_of_their_own():
+    cap = 4096 << 20
+    assert not capped.needs_cap(16 * 1024 * 1024 - 1, b"From ", cap)
+    assert capped.needs_cap(16 * 1024 * 1024, b"From ", cap)
+    assert capped.needs_cap(300, b"PK\x03\x04", cap)          # an XLSX expands beyond its size
+    assert capped.needs_cap(4096, b"Date,", 1 << 20) and not capped.needs_cap(4095, b"Date,", 1 << 20)
 
 
 def test_a_cap_that_is_not_a_positive_number_is_a_usage_error(tmp_path, capsys):
