@@ -1,4 +1,6 @@
-"""Writes that never leave a half-written file: write beside, fsync, rename."""
+"""Writes that never leave a half-written file: write beside, fsync, rename, fsync the folder.
+
+After a power cut a file written this way is either the old one or the new one, whole."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ PARQUET_OPTIONS = {"compression": "zstd",
                                       "occurrences.list.element.source_path"]}
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make the names of a folder durable (a rename into it survives a power cut)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -51,7 +54,7 @@ def atomic_path(target: Path, mode: int = 0o600) -> Iterator[Path]:
             os.close(fd)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -28,12 +28,17 @@ class BlobStoreWriter:
         self._size += len(data)
 
     def close(self) -> tuple[str, int]:
-        self._file.close()
+        """Move the blob to its content address; its bytes are on disk before its name is (the
+        folder itself is synced before the inventory that refers to it is written)."""
         digest = self._hash.hexdigest()
         target = self._root / digest
         if target.exists():
+            self._file.close()
             self._tmp.unlink()
         else:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
             os.chmod(self._tmp, 0o400)
             os.replace(self._tmp, target)
         return digest, self._size

@@ -71,6 +71,8 @@ class ArchiveLimits:
     max_ratio: float = 200.0
     max_total_bytes: int = 64 * 1024**3
     max_depth: int = 3
+    # how far the memory of one parse may grow (MB); a source that needs more is refused by name
+    max_parse_memory_mb: int = 4096
 
 
 @dataclass(frozen=True)
@@ -317,11 +319,12 @@ def load_config(path: Path) -> CaseConfig:
 
 
 def _limits(v: _Validator, data: dict) -> ArchiveLimits:
-    """``[limits]``: max_archive_ratio and max_archive_total_bytes (positive numbers)."""
+    """``[limits]``: max_archive_ratio, max_archive_total_bytes and max_parse_memory_mb (positive numbers)."""
     default = ArchiveLimits()
     values = {}
     for key, attr, kind in (("max_archive_ratio", "max_ratio", (int, float)),
-                            ("max_archive_total_bytes", "max_total_bytes", int)):
+                            ("max_archive_total_bytes", "max_total_bytes", int),
+                            ("max_parse_memory_mb", "max_parse_memory_mb", int)):
         value = data.get(key, getattr(default, attr))
         if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
             raise v.fail(f"'{key}' must be a positive number.", "limits", None, key)

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from commtrail import __version__
 from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError
+from commtrail.terminal import make_console, say
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
 
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     private_umask()   # everything this command creates is readable by the user alone
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    console = make_console()
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
@@ -82,17 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommtrailError as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"Error: {exc.render()}", markup=False)
+        say(make_console(stderr=True), f"Error: {exc.render()}")
         return exc.exit_code
     except KeyboardInterrupt:
-        Console(stderr=True).print("Interrupted; the case is left as it was before this step.")
+        say(make_console(stderr=True), "Interrupted; the case is left as it was before this step.")
         return 130
     except Exception as exc:  # a bug: say so plainly; the traceback only with --debug
         if getattr(args, "debug", False):
             traceback.print_exc()
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
+        say(make_console(stderr=True),
             f"Error: commtrail failed unexpectedly ({type(exc).__name__}: {exc}). This step did not "
-            "finish; files it had not finished were not written. Please report this; run again with --debug for details.", markup=False)
+            "finish; files it had not finished were not written. Please report this; run again with --debug for details.")
         return EXIT_INPUT
 
 
@@ -100,9 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _init(args: argparse.Namespace, console: Console) -> int:
     from commtrail.case import INCIDENT_TEMPLATE, init_case
     path = init_case(Path(args.case), timezone=args.timezone, region=args.region, title=args.title)
-    console.print(f"Created {path}. Edit it to name the people involved, then run: "
-                  f"commtrail ingest {args.case} FILES... An incident log to fill in is in "
-                  f"{path.parent / INCIDENT_TEMPLATE} (ingest it from there).", markup=False)
+    say(console, f"Created {path}. Edit it to name the people involved, then run: "
+                 f"commtrail ingest {args.case} FILES... An incident log to fill in is in "
+                 f"{path.parent / INCIDENT_TEMPLATE} (ingest it from there).")
     return EXIT_OK
 
 
@@ -130,7 +131,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     with case.lock():
         path, rows = export(case, args.format, args.party)
         write_manifest(case, [path])
-    console.print(f"Wrote {rows} events to {path}", markup=False)
+    say(console, f"Wrote {rows} events to {path}")
     return EXIT_OK
 
 
@@ -141,11 +142,11 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     result = verify(Case(Path(args.case)))
     for label, paths in (("missing", result.missing), ("changed", result.changed), ("extra", result.extra)):
         for rel in paths:
-            console.print(f"{label}: {rel}", markup=False)
+            say(console, f"{label}: {rel}")
     for problem in result.problems:
-        console.print(f"problem: {problem}", markup=False)
+        say(console, f"problem: {problem}")
     for rel, how in result.edited:
-        console.print(f"edited: {rel} ({how}; your working file, not evidence)", markup=False)
+        say(console, f"edited: {rel} ({how}; your working file, not evidence)")
     if result.ok:
         console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
                       markup=False)
@@ -165,7 +166,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
         paths = write_report(case, party=args.party, timestamp=args.timestamp)
         write_manifest(case, paths)
     for path in paths[:2]:
-        console.print(f"Wrote {path}", markup=False)
+        say(console, f"Wrote {path}")
     return EXIT_OK
 
 
@@ -178,9 +179,9 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
     with case.lock():
         paths = write_charts(case, party=args.party)
         write_manifest(case, [charts_dir(case)])
-    console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
+    say(console, f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.")
     for path in paths:
-        console.print(f"  {path.name}", markup=False)
+        say(console, f"  {path.name}")
     return EXIT_OK
 
 

@@ -9,9 +9,10 @@ from rich.console import Console
 
 from commtrail.case import CASE_FILE, Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
-from commtrail.ingest.console import BarProgress, summary_table
+from commtrail.ingest.console import BarProgress, skipped_line, summary_table
 from commtrail.ingest.runner import ingest
 from commtrail.outputs.manifest import write_manifest
+from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
 from commtrail.timeline.master import CONSISTENCY_FILE, build_master, master_settings, staged_sources
 
@@ -50,9 +51,9 @@ def current_case(case_dir: Path, console: Console) -> Case:
 def _say(follow: Followup, console: Console) -> None:
     """The lines that tell what an edit of case.toml led to."""
     for note in follow.notes:
-        console.print(note, markup=False)
+        say(console, note)
     if follow.rebuild:
-        console.print(REBUILT, markup=False)
+        say(console, REBUILT)
 
 
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
@@ -73,12 +74,14 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
             write_manifest(case, written)
     _say(follow, console)
     console.print(summary_table(result))
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if (line := skipped_line(result)) is not None:
+        say(console, line)
+    err = make_console(stderr=True)
     for outcome in result.outcomes:
         for warning in outcome.warnings:
-            console.print(f"Warning: {outcome.label}: {warning}", markup=False)
+            say(console, f"Warning: {outcome.label}: {warning}")
         if outcome.error is not None:
-            err.print(f"Error: {outcome.error.render()}", markup=False)
+            say(err, f"Error: {outcome.error.render()}")
     if rows is not None:
-        console.print(f"master.parquet: {rows} events.", markup=False)
+        say(console, f"master.parquet: {rows} events.")
     return EXIT_INPUT if result.failed else EXIT_OK

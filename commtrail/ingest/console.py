@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, T
 from rich.table import Table
 
 from commtrail.ingest.runner import IngestResult, Progress
+from commtrail.terminal import plain
 
 BIG = 32 * 1024 * 1024
 
@@ -27,7 +28,7 @@ class BarProgress(Progress):
         self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TimeRemainingColumn(), console=self._console, transient=True)
         self._bar.start()
-        self._task = self._bar.add_task(label[-50:], total=total)
+        self._task = self._bar.add_task(plain(label[-50:]).markup, total=total)
 
     def advance(self, n: int) -> None:
         if self._bar is not None:
@@ -53,7 +54,16 @@ def summary_table(result: IngestResult) -> Table:
                           ("rejects", "right"), ("repairs", "right"), ("warnings", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     for o in result.outcomes:
-        table.add_row(_short(o.label), o.status, o.format, str(o.records) if o.status == "ingested" else "",
+        table.add_row(plain(_short(o.label)), o.status, plain(o.format), str(o.records) if o.status == "ingested" else "",
                       str(o.rejects) if o.status == "ingested" else "", str(o.repairs) if o.repairs else "",
                       str(len(o.warnings)) if o.warnings else "")
     return table
+
+
+def skipped_line(result: IngestResult) -> str | None:
+    """One sentence saying how many system files were passed over, and of which kinds."""
+    if not result.skipped:
+        return None
+    total = sum(result.skipped.values())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in result.skipped.items())
+    return f"Passed over {total} system file{'s' if total != 1 else ''} that hold no messages: {kinds}."

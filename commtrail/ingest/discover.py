@@ -12,6 +12,7 @@ refused by a compression-ratio limit and a total-size limit (both in case.toml `
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
@@ -23,11 +24,12 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from commtrail.case import INCIDENT_DIR, ArchiveLimits
 from commtrail.errors import InputError
+from commtrail.parsers.base import OutsideInput
 
 Opener = Callable[[], BinaryIO]
 ZIP_MAGIC = b"PK\x03\x04"
@@ -55,6 +57,7 @@ class Discovery:
     errors: list[InputError]
     notices: list[str] = field(default_factory=list)
     spool: Path | None = None
+    skipped: dict[str, int] = field(default_factory=dict)   # system files passed over, by kind
 
     def close(self) -> None:
         """Remove the temporary copies of nested archives."""
@@ -62,13 +65,8 @@ class Discovery:
             shutil.rmtree(self.spool, ignore_errors=True)
 
 
-def _skip_name(name: str) -> bool:
-    base = PurePosixPath(name).name
-    return base.startswith("._") or base in {".DS_Store", "Thumbs.db", "desktop.ini"} or "__MACOSX/" in name
-
-
 # Files mail servers and programs keep in Maildir folders beside the messages (indexes, caches,
-# UID lists, markers): not mail, and not failed inputs. Skipped and counted per input.
+# UID lists, markers): not mail, and not failed inputs. Skipped and counted by kind (SKIP_RULES).
 MAILDIR_CONTROL_NAMES = frozenset({".noindex", ".noupdate", ".mu", "maildirfolder"})
 MAILDIR_CONTROL_PREFIXES = ("dovecot", "courierimap")
 
@@ -81,6 +79,31 @@ def maildir_control(name: str) -> bool:
         or parent.startswith("courierimap")
 
 
+@dataclass(frozen=True)
+class SkipRule:
+    """Files that hold no evidence and are passed over (counted in the summary, never in silence)."""
+
+    kind: str                                   # as the summary names them
+    matches: Callable[[PurePosixPath], bool]    # on the path inside the folder or archive given
+
+
+SKIP_RULES: tuple[SkipRule, ...] = (
+    SkipRule("macOS archive metadata (__MACOSX/)", lambda p: "__MACOSX" in p.parts[:-1]),
+    SkipRule("macOS resource forks (._*)", lambda p: p.name.startswith("._")),
+    SkipRule("macOS folder settings (.DS_Store)", lambda p: p.name == ".DS_Store"),
+    SkipRule("Windows thumbnail caches (Thumbs.db)", lambda p: p.name.lower() == "thumbs.db"),
+    SkipRule("Windows folder settings (desktop.ini)", lambda p: p.name.lower() == "desktop.ini"),
+    SkipRule("Maildir control files (mail program indexes, UID lists, markers)",
+             lambda p: maildir_control(p.as_posix())),
+)
+
+
+def skip_kind(name: str) -> str | None:
+    """The kind of system file ``name`` (a path inside what was given) is, or None for an input."""
+    path = PurePosixPath(name)
+    return next((rule.kind for rule in SKIP_RULES if rule.matches(path)), None)
+
+
 class _Walker:
     def __init__(self, limits: ArchiveLimits, spool_parent: Path | None) -> None:
         self.limits = limits
@@ -89,7 +112,7 @@ class _Walker:
         self.items: list[InputItem] = []
         self.errors: list[InputError] = []
         self.notices: list[str] = []
-        self.maildir_control: Counter[str] = Counter()  # input (folder or archive) -> files skipped
+        self.skipped: Counter[str] = Counter()   # system files passed over, by kind
         # bytes the current input (an archive and every archive nested in it) expands to so far
         self.expanded = 0
         self.case_root: Path | None = None
@@ -105,6 +128,32 @@ class _Walker:
         if resolved == working or working in resolved.parents:
             return False
         return resolved == self.case_root or self.case_root in resolved.parents
+
+    def given(self, given: str) -> None:
+        """One input as named on the command line."""
+        path = Path(given)
+        if self.inside_case(path):
+            self.errors.append(InputError(
+                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
+                hint="Give the phone or mail backups themselves, from outside the case folder."))
+        elif path.is_dir():
+            self.folder(path)
+        elif path.is_file():
+            self.file(path, given)
+        elif not path.exists():
+            self.errors.append(InputError("this file or folder does not exist.", file=given,
+                                          hint="Check the path (quote it if it has spaces)."))
+        else:
+            self.errors.append(InputError(f"this is {_special_kind(path.stat().st_mode)}, not a regular file or "
+                                          "folder; it was not read.", file=given,
+                                          hint="Save what it holds to a file and give that file."))
+
+    def skip(self, name: str) -> bool:
+        """Whether ``name`` is a system file to pass over (then counted by kind)."""
+        kind = skip_kind(name)
+        if kind is not None:
+            self.skipped[kind] += 1
+        return kind is not None
 
     def _spool_dir(self) -> Path:
         if self.spool is None:
@@ -122,7 +171,7 @@ class _Walker:
                 self.tar(path, label)
             else:
                 st = path.stat()
-                self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open(p, "rb"),
+                self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open_regular(p),
                                             str(path.parent), disk_key=_disk_key(path),
                                             open_relative=_disk_relative(path, label)))
         except (OSError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
@@ -130,24 +179,41 @@ class _Walker:
             self.errors.append(_unreadable(label, exc))
 
     def folder(self, path: Path) -> None:
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for d in [d for d in dirs if self.inside_case(Path(root) / d)]:
-                dirs.remove(d)
-                self.notices.append(f"{Path(root) / d}: the case folder; its own files are not inputs")
-            for link in sorted(d for d in dirs if (Path(root) / d).is_symlink()):
-                self.notices.append(f"{Path(root) / link}: a link to a folder; not followed")
-            for fname in sorted(files):
-                fpath = Path(root) / fname
-                if _skip_name(fname):
+        """Every file under ``path``, depth first in name order, without recursion (a tree of any
+        depth is walked); a folder that cannot be listed fails alone. Links are not followed;
+        pipes, sockets and devices are never opened."""
+        stack = [path]
+        while stack:
+            here = stack.pop()
+            try:
+                with os.scandir(here) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                self.errors.append(_unreadable(str(here), exc, "folder"))
+                continue
+            folders = []
+            for entry in entries:
+                epath = here / entry.name
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as exc:
+                    self.errors.append(_unreadable(str(epath), exc))
                     continue
-                if maildir_control(f"{Path(root).name}/{fname}"):
-                    self.maildir_control[str(path)] += 1
+                if stat.S_ISDIR(mode):
+                    if self.inside_case(epath):
+                        self.notices.append(f"{epath}: the case folder; its own files are not inputs")
+                    else:
+                        folders.append(epath)
+                elif self.skip(epath.relative_to(path).as_posix()):
                     continue
-                if fpath.is_symlink():
-                    self.notices.append(f"{fpath}: a link; not followed (give the file it points to instead)")
-                    continue
-                self.file(fpath, str(fpath))
+                elif stat.S_ISLNK(mode):
+                    self.notices.append(f"{epath}: a link; not followed (give the file it points to instead)"
+                                        if not epath.is_dir() else f"{epath}: a link to a folder; not followed")
+                elif not stat.S_ISREG(mode):
+                    self.notices.append(f"{epath}: {_special_kind(mode)}, not a file; not read")
+                else:
+                    self.file(epath, str(epath))
+            stack.extend(reversed(folders))
 
     def _over_budget(self, size: int, mlabel: str) -> bool:
         """Count a member's size against the total limit of the input; refuse it (and the rest)
@@ -165,14 +231,12 @@ class _Walker:
         key = key or _disk_key(path)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-        names = {info.filename for info in infos}
+        # links are never opened, not even when a chat or an incident log names one
+        names = {info.filename for info in infos if not stat.S_ISLNK(info.external_attr >> 16)}
         seen = Counter(info.filename for info in infos)
         for info in infos:
             member = info.filename
-            if member.endswith("/") or _skip_name(member):
-                continue
-            if maildir_control(member):
-                self.maildir_control[label] += 1
+            if member.endswith("/") or self.skip(member):
                 continue
             mlabel = f"{label}!{member}"
             mkey = f"{key}!{member}"
@@ -240,10 +304,7 @@ class _Walker:
                     self.errors.append(InputError("this archive member is a link, not a file; it was not read.",
                                                   file=mlabel))
                     continue
-                if m.isdir() or _skip_name(m.name):
-                    continue
-                if maildir_control(m.name):
-                    self.maildir_control[label] += 1
+                if m.isdir() or self.skip(m.name):
                     continue
                 if not m.isfile():
                     self.notices.append(f"{mlabel}: a device, pipe or other special file, not a file; not read")
@@ -325,19 +386,48 @@ def _is_office_document(path: Path) -> bool:
         return False
 
 
+def _relative(rel: str, folder: str = "", within: str = "folder") -> str:
+    """``rel``, a path named inside an input, joined to ``folder`` and normalised; ``OutsideInput``
+    when it is absolute (``/``, ``C:``, ``\\\\server``) or climbs above ``folder``'s root with ``..``."""
+    text = rel.replace("\\", "/")
+    if text.startswith("/") or PureWindowsPath(rel).drive or PureWindowsPath(rel).is_absolute():
+        raise OutsideInput("an absolute path that leads outside its folder")
+    norm = posixpath.normpath(posixpath.join(folder, text))
+    if norm == ".." or norm.startswith("../"):
+        raise OutsideInput(f"a path that climbs out of its {within} with ..")
+    return norm
+
+
 def _disk_relative(path: Path, label: str) -> Callable[[str], tuple[str, BinaryIO]]:
     def open_relative(rel: str) -> tuple[str, BinaryIO]:
-        target = path.parent / rel.replace("\\", "/")
-        if not target.is_file() or target.is_symlink():
+        base = path.parent
+        if PurePosixPath(rel).is_absolute():   # an absolute path that lies in the folder is read from it
+            inside = posixpath.relpath(posixpath.normpath(rel), posixpath.abspath(base))
+            rel = rel if inside == ".." or inside.startswith("../") else inside
+        parts = [part for part in _relative(rel).split("/") if part != "."]
+        if not parts:
             raise FileNotFoundError(rel)
-        return str(Path(label).parent / rel), open(target, "rb")
+        target = base
+        for i, part in enumerate(parts):
+            target = target / part
+            try:
+                mode = os.lstat(target).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                raise FileNotFoundError(rel) from None
+            if stat.S_ISLNK(mode):
+                raise OutsideInput("a link, which is not followed")
+            if i < len(parts) - 1 and not stat.S_ISDIR(mode):
+                raise FileNotFoundError(rel)
+        if not stat.S_ISREG(mode):
+            raise OutsideInput(f"{_special_kind(mode)}, not a file")
+        return str(Path(label).parent.joinpath(*parts)), open_regular(target)
     return open_relative
 
 
 def _zip_relative(path: Path, label: str, folder: str, names: set[str]) -> Callable[[str], tuple[str, BinaryIO]]:
     def open_relative(rel: str) -> tuple[str, BinaryIO]:
-        member = posixpath.normpath(posixpath.join(folder, rel.replace("\\", "/")))
-        if member.startswith(("../", "/")) or member == ".." or member not in names:
+        member = _relative(rel, "" if folder == "." else folder, "archive")
+        if member not in names:
             raise FileNotFoundError(rel)
         return f"{label}!{member}", _open_zip_member(path, member)
     return open_relative
@@ -369,22 +459,10 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
     walker = _Walker(limits or ArchiveLimits(), spool_parent)
     walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
-        path = Path(given)
-        if walker.inside_case(path):
-            walker.errors.append(InputError(
-                "this is the case folder or inside it; the case's own files are not inputs.", file=given,
-                hint="Give the phone or mail backups themselves, from outside the case folder."))
-        elif path.is_dir():
-            walker.folder(path)
-        elif path.is_file():
-            walker.file(path, given)
-        elif not path.exists():
-            walker.errors.append(InputError("this file or folder does not exist.", file=given,
-                                            hint="Check the path (quote it if it has spaces)."))
-        else:
-            walker.errors.append(InputError("this is not a regular file or folder.", file=given))
-    walker.notices += [f"{where}: {n} Maildir control file(s) (mail program indexes, UID lists, markers) skipped"
-                       for where, n in sorted(walker.maildir_control.items())]
+        try:
+            walker.given(given)
+        except OSError as exc:    # a path the system cannot even look at (too long, ...): it alone fails
+            walker.errors.append(_unreadable(given, exc))
     for item in walker.items:
         item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
         item.container = _text(item.container) if item.container else None
@@ -397,7 +475,8 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
         by_folder.setdefault(item.folder_key, {})[item.name] = item.open
     for item in walker.items:
         item.siblings = {k: v for k, v in by_folder[item.folder_key].items() if k != item.name}
-    return Discovery(walker.items, walker.errors, walker.notices, walker.spool)
+    return Discovery(walker.items, walker.errors, walker.notices, walker.spool,
+                     {r.kind: walker.skipped[r.kind] for r in SKIP_RULES if walker.skipped[r.kind]})
 
 
 def _text(name: str) -> str:
@@ -414,7 +493,36 @@ def _text(name: str) -> str:
         return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _unreadable(label: str, exc: BaseException) -> InputError:
+def _unreadable(label: str, exc: BaseException, what: str = "file") -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if what == "folder":
+        return InputError(f"this folder cannot be read ({reason}); nothing under it was read.", file=label,
+                          hint="Check that you may read the folder, or give the files inside it directly.")
     return InputError(f"cannot be read ({reason}).", file=label,
                       hint="Check that the file is complete and that you may read it.")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a regular file for reading; a pipe, socket or device is refused without waiting on
+    it (``OSError``), even one that replaced the file since it was listed."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{_special_kind(mode)}, not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")

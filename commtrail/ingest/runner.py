@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tarfile
 import traceback
 import zipfile
@@ -16,17 +15,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
 from commtrail.errors import CommtrailError, InputError
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_text
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path, fsync_dir, write_text
 from commtrail.blobs import DirBlobStore
+from commtrail.ingest.capped import MemoryCapExceeded, ParseCrashed, needs_cap, run_capped
 from commtrail.ingest.discover import Discovery, InputItem, discover
+from commtrail.ingest.media import media_kind
 from commtrail.ingest.staging import write_staging
 from commtrail.inventory import read_inventory, write_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext, read_full
+from commtrail.terminal import printable
 from commtrail.timeline.schema import REJECT_SCHEMA
 
 CHUNK = 1 << 20
@@ -52,6 +55,8 @@ class IngestResult:
     outcomes: list[Outcome]
     # an earlier ingest was interrupted after changing staging: the master must be rebuilt
     resumed: bool = False
+    # system files passed over (.DS_Store, ...), by kind
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -60,18 +65,6 @@ class IngestResult:
     @property
     def changed(self) -> bool:
         return self.resumed or any(o.status == "ingested" for o in self.outcomes)
-
-
-# Characters that would act on a terminal (escape sequences, bells, line breaks) or reorder what
-# is shown (bidirectional overrides): names inside archives and text inside files are shown with
-# them escaped. The data keeps them as they are.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe to show on a terminal: control and direction characters as escapes."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
 
 
 def _shown(outcome: Outcome) -> Outcome:
@@ -99,16 +92,16 @@ class Progress:
 class _CountingReader:
     """A read-only stream that reports how many bytes went through."""
 
-    def __init__(self, raw: BinaryIO, progress: Progress) -> None:
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
         self._raw = raw
-        self._progress = progress
+        self._advance = advance
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         if n is not None and 0 < len(data) < n:
             # read(n) gives n bytes unless the end comes first, whatever the stream underneath
             data += read_full(self._raw, n - len(data))
-        self._progress.advance(len(data))
+        self._advance(len(data))
         return data
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
@@ -198,6 +191,36 @@ def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Prog
             tmp.unlink()
 
 
+def _sha256(item: InputItem) -> str:
+    digest = hashlib.sha256()
+    with item.open() as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _store(item: InputItem, blobs: DirBlobStore) -> str:
+    with item.open() as stream:
+        return blobs.put_stream(stream)[0]
+
+
+def _attachments(case: Case, inventory: list[dict]) -> set[str]:
+    """The SHA-256 of every attachment listed by the staged records of the case's sources."""
+    out: set[str] = set()
+    for row in inventory:
+        path = case.staging / f"{row['sha256']}.parquet"
+        if path.exists():
+            column = pq.read_table(path, columns=["attachments"]).column("attachments")
+            out.update(s for s in pc.struct_field(pc.list_flatten(column), "sha256").unique().to_pylist() if s)
+    return out
+
+
+def _remove_leftovers(case: Case, sha: str) -> None:
+    """What a parse stopped by force leaves: its temporary staging files and unfinished blobs."""
+    for path in [*case.staging.glob(f".{sha}*.tmp-*"), *case.blobs.glob(".tmp-*")]:
+        path.unlink(missing_ok=True)
+
+
 def _changed_since(item: InputItem, sha: str) -> bool:
     """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
     digest = hashlib.sha256()
@@ -241,6 +264,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
     finally:
         found.close()
     result.resumed = resumed
+    result.skipped = found.skipped
     if not result.changed:
         case.pending_file.unlink(missing_ok=True)
     result.outcomes = [_shown(o) for o in result.outcomes]
@@ -257,10 +281,11 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     config = case.config
     blobs = DirBlobStore(case.blobs)
     order = (date_order or config.date_order or None)
+    cap = config.limits.max_parse_memory_mb
 
-    unknown: list[InputItem] = []
+    unknown: list[tuple[InputItem, bytes]] = []   # no parser claims them: attachments, media or unknown
     used_labels: set[str] = set()   # files opened by a parser through a relative path
-    chats_by_folder: dict[str, list[tuple[Outcome, set[str], dict]]] = {}
+    named: dict[str, set[str]] = {}  # folder -> names of the files beside them its chats and logs linked
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
     for item in found.items:
@@ -283,7 +308,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")))
             continue
         if parser is None:
-            unknown.append(item)
+            unknown.append((item, head))
             continue
         progress.start(item.label, item.size * 2)
         try:
@@ -299,23 +324,49 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
-                           open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp")
+                           work_dir=case.root / ".tmp")
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
-        try:
+
+        def work(advance: Callable[[int], None], item: InputItem = item, parser: registry.Parser = parser,
+                 sha: str = sha, ctx: ParseContext = ctx, opener: Callable[[], BinaryIO] = opener):
+            used: set[str] = set()
+            ctx.open_relative = _recording(item, used)
             with opener() as raw:
-                n_records, n_rejects = _stage(case, parser, sha, _CountingReader(raw, progress), ctx)
+                records, rejects = _stage(case, parser, sha, _CountingReader(raw, advance), ctx)
+            return records, rejects, ctx.report, used
+        try:
+            if needs_cap(item.size, head, cap << 20):
+                n_records, n_rejects, ctx.report, used = run_capped(work, cap << 20, progress.advance)
+            else:
+                n_records, n_rejects, _, used = work(progress.advance)
+            used_labels.update(used)
         except CommtrailError as exc:
             exc.file = exc.file or item.label
             outcome.status, outcome.error = "failed", exc
-        except Exception as exc:  # a parser bug must not stop the other inputs
-            detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
+        except MemoryCapExceeded as exc:
+            outcome.status = "failed"
+            outcome.error = InputError(
+                f"reading this {parser.name} file needed more memory than the {cap:,} MB that one parse may use "
+                f"({exc}); it was stopped and nothing from it was added." if exc.certain else
+                f"reading this {parser.name} file stopped with {exc} while it was limited to {cap:,} MB of memory, "
+                "most likely because it needed more; nothing from it was added.", file=item.label,
+                hint="If this computer has the memory, raise max_parse_memory_mb under [limits] in case.toml and "
+                     "ingest the file again." + ("" if exc.certain else " If it stops again, please report this "
+                                                 "problem."))
+        except Exception as exc:  # a parser bug (ParseCrashed: in its own process) must not stop the other inputs
+            if isinstance(exc, ParseCrashed):
+                detail = exc.trace if debug and exc.trace else exc.detail
+            else:
+                detail = traceback.format_exc() if debug else f"{type(exc).__name__}: {exc}"
             outcome.status = "failed"
             outcome.error = InputError(
                 f"commtrail failed while reading this {parser.name} file ({detail}). Nothing from it was "
                 "added.", file=item.label, hint="Please report this problem; run with --debug for details.")
         finally:
             progress.finish()
+        if outcome.status == "failed":
+            _remove_leftovers(case, sha)
         if outcome.status != "failed" and copy_path is None and _changed_since(item, sha):
             # --no-copy parses the input itself, not a copy: it must still be what was hashed.
             for path in (case.staging / f"{sha}.parquet", case.staging / f"{sha}.rejects.parquet"):
@@ -344,24 +395,27 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         known_sha[sha] = row
         outcomes.append(outcome)
         if parser.uses_siblings:
-            chats_by_folder.setdefault(item.folder_key, []).append((outcome, ctx.report.used_siblings, row))
+            named.setdefault(item.folder_key, set()).update(ctx.report.used_siblings)
 
-    for item in unknown:
-        chats = chats_by_folder.get(item.folder_key)
-        if item.label in used_labels or (chats and any(item.name in used for _, used, _ in chats)):
+    attached: set[str] | None = None    # SHA-256 of every attachment the case's sources list
+    for item, head in unknown:
+        if item.label in used_labels or item.name in named.get(item.folder_key, ()):
             outcomes.append(Outcome(item.label, "media", "attachment"))
-        elif chats:
-            try:
-                with item.open() as stream:
-                    sha, _ = blobs.put_stream(stream)
-            except READ_ERRORS as exc:
-                outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
-                continue
-            message = f"file {item.name} beside it is not named in it; kept as blob {sha[:12]}"
-            for outcome, _, row in chats:
-                outcome.warnings.append(message)
-                row["warnings"] = outcome.warnings
-            outcomes.append(Outcome(item.label, "media", "unreferenced"))
+            continue
+        kind = media_kind(head)
+        try:
+            sha = _store(item, blobs) if kind else _sha256(item)
+        except READ_ERRORS as exc:
+            outcomes.append(Outcome(item.label, "failed", error=_read_error(item.label, exc)))
+            continue
+        if attached is None:
+            attached = _attachments(case, inventory)
+        if sha in attached:      # named by a chat or a log ingested before
+            outcomes.append(Outcome(item.label, "media", "attachment", sha256=sha))
+        elif kind:
+            outcomes.append(Outcome(item.label, "media", "unreferenced", sha256=sha, warnings=[
+                f"no chat or incident log names this {kind} file; it is kept as an unreferenced attachment of "
+                f"its folder (blobs/{sha[:12]}...), not as an event of the timeline."]))
         else:
             names = ", ".join(p.name for p in registry.all_parsers())
             outcomes.append(Outcome(item.label, "failed", error=InputError(
@@ -369,5 +423,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 file=item.label, hint=f"It reads these formats: {names}. If this is one of them, the file may be "
                 "damaged or re-encoded; otherwise leave it out.")))
 
+    # The inventory publishes this run's copies and blobs: their names are on disk before it is.
+    fsync_dir(case.originals)
+    fsync_dir(case.blobs)
     write_inventory(case.sources_file, inventory)
     return IngestResult(outcomes)

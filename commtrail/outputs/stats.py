@@ -10,6 +10,7 @@ from commtrail.case import Case
 from commtrail.inventory import read_inventory
 from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis, Window, analyse
 from commtrail.outputs.sentences import day_text, event_name, share_text
+from commtrail.terminal import plain
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 NOT_COVERED = "\u2013"     # a period the records do not reach
@@ -94,7 +95,7 @@ def print_stats(case: Case, console: Console) -> None:
     """Print the headline figures as tables."""
     analysis = analyse(case)
     figures = headline(case, analysis)
-    table = Table(title=f"{case.config.title}", show_header=False)
+    table = Table(title=plain(case.config.title), show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for label, key in (("Events in the master file", "events"), ("Copies of them in the sources", "copies"),
@@ -109,7 +110,7 @@ def print_stats(case: Case, console: Console) -> None:
         t.add_column(key.split("_")[1])
         t.add_column("events", justify="right")
         for name, count in figures[key].items():
-            t.add_row(str(name), str(count))
+            t.add_row(plain(name), str(count))
         console.print(t)
     print_party_tables(analysis, figures["parties"], console)
 
@@ -150,10 +151,10 @@ def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) 
     """Per-party figures (one column per party) and the counts before and after each event."""
     if not parties:
         return
-    t = Table(title=f"Per person (times in {analysis.timezone})")
+    t = Table(title=plain(f"Per person (times in {analysis.timezone})"))
     t.add_column("figure", overflow="fold")
     for name in parties:
-        t.add_column(name, justify="right", overflow="fold")
+        t.add_column(plain(name), justify="right", overflow="fold")
     for label, key, how in ROWS:
         t.add_row(label, *(figure_text(f, key, how) for f in parties.values()))
     console.print(t)
@@ -163,7 +164,7 @@ def print_party_tables(analysis: CaseAnalysis, parties: dict, console: Console) 
                     f"(and in all after it; {NOT_COVERED} where the records do not reach that period)")
     t.add_column("event", overflow="fold")
     for name in parties:
-        t.add_column(name, justify="right", overflow="fold")
+        t.add_column(plain(name), justify="right", overflow="fold")
     for i, event in enumerate(analysis.events):
         label = f"{event_name(event.kind)}, {day_text(event.when)}"
         t.add_row(label, *(event_cell(f["events"][i]) for f in parties.values()))

@@ -23,14 +23,12 @@ the result is always the one-process result, only slower when something is odd.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import gc
 import multiprocessing
 import os
 import pickle
 import re
-import signal
 import stat
 import sys
 import time
@@ -43,6 +41,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 
+from commtrail.lifeline import die_with
 from commtrail.parsers._xmlrepair import RECORD_START, detect_encoding, tag_starts
 from commtrail.parsers.base import ParseContext, ParseReport, Reject
 from commtrail.timeline.schema import RECORD_SCHEMA, conform
@@ -56,7 +55,6 @@ COUNT_BLOCK = 4 << 20
 # source shares are repeated in each row) for about 0.3 µs a row each way. Compressed and
 # decompressed on the calling thread: Arrow's pool threads would keep about 45 MB more memory.
 SPOOL_COMPRESSION = "lz4"
-PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 PATIENCE = 60.0  # seconds the part process may take beyond the time this process took to the border
 
 _ROOT_TAG = re.compile(rb"<(?:smses|calls)[\s/>]")
@@ -278,18 +276,10 @@ def start(stream: BinaryIO, ctx: ParseContext, expected_root: str, parse_part: P
         return None
 
 
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when ``parent`` dies (Linux ``PR_SET_PDEATHSIG``): a
-    killed ingest must not leave a process behind that holds the case's lock (inherited)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before the request was made
-        os._exit(1)
-
-
 def _run_part(conn: Any, the_plan: Plan, ctx: ParseContext, expected_root: str, parse_part: PartParser,
               batches_path: Path, rejects_path: Path, parent: int) -> None:
     """The part process: count what comes before the border, parse from it to the end."""
-    _die_with(parent)
+    die_with(parent)
     status = 0
     try:
         conn.send(_parse_part(the_plan, ctx, expected_root, parse_part, batches_path, rejects_path))

@@ -37,6 +37,12 @@ class BlobWriter(Protocol):
         """Finish the blob; return (sha256 hex, size in bytes)."""
 
 
+class OutsideInput(Exception):
+    """A path named inside an input (an evidence file, an attachment) that leads outside the
+    input's own folder or archive: absolute, climbing out with ``..``, or through a link. It is
+    refused and never opened."""
+
+
 @dataclass
 class Reject:
     """A piece of a recognised source that could not become a record. Raw text is kept."""
@@ -76,7 +82,8 @@ class ParseContext:
     # Files beside the input (same folder or same folder inside a zip), by base name.
     siblings: Mapping[str, Callable[[], BinaryIO]] = field(default_factory=dict)
     # Opens a file named by a path relative to the input's folder (on disk, or inside the same
-    # archive, where a path leaving the archive is refused); raises FileNotFoundError.
+    # archive); raises FileNotFoundError, or OutsideInput for a path that leads out of the folder
+    # or archive (absolute, ``..``, a link), which is never opened.
     open_relative: Callable[[str], BinaryIO] | None = None
     report: ParseReport = field(default_factory=ParseReport)
     batch_size: int = 50_000

@@ -9,7 +9,10 @@ The "who" cell names the other person: a phone number or e-mail address becomes 
 Each row becomes one record of channel and kind ``incident``. The date is read with the case's
 day/month order or from values that settle it; a row whose date cannot be read is a reject that
 keeps the row. Evidence files named in a row are hashed into the blob store and listed as
-attachments; one that cannot be found leaves the row in, flagged ``attachment_missing``.
+attachments; one that cannot be found leaves the row in, flagged ``attachment_missing``. Only files
+in the log's own folder (or below it, or inside the same archive) are read: an absolute path
+elsewhere, a ``..`` path leading out, or a link is never opened and flags the row
+``attachment_refused``.
 
 Sniffing: a CSV is recognised by its header row. An XLSX arrives as a zip; the sniff inflates
 the members that lie wholly inside the 64 KiB head (content types, shared strings, first sheet)
@@ -23,20 +26,20 @@ from __future__ import annotations
 import csv
 import io
 import mimetypes
-import os
 import re
 import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from commtrail.errors import DateOrderAmbiguous, InputError
-from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.base import OutsideInput, ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import kind_of, normalise_one
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
@@ -359,7 +362,10 @@ def _cell_text(value: object) -> str:
 CSV_FIELD_LIMIT = 64 << 20
 
 
-def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
+Row = tuple[str | None, int, list[object], str]   # (sheet name or None for a CSV, row number, cells, raw text)
+
+
+def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[Row]:
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
     head = read_full(stream, 64 * 1024)
@@ -390,7 +396,7 @@ def _csv_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[o
             out.seek(0)
             out.truncate()
             writer.writerow(row)
-            yield number, list(row), out.getvalue()
+            yield None, number, list(row), out.getvalue()
     except UnicodeDecodeError:
         raise InputError(f"the incident log stops being UTF-8 text after row {number}.", file=ctx.source_path,
                          hint="Open it in Excel or LibreOffice and save it as 'CSV UTF-8'.") from None
@@ -421,7 +427,8 @@ class _Prepend(io.RawIOBase):
         return len(data)
 
 
-def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[object], str]]:
+def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[Row]:
+    """Every row of every sheet, sheet after sheet."""
     import openpyxl
 
     with tempfile.SpooledTemporaryFile(max_size=32 << 20) as spool:
@@ -435,55 +442,84 @@ def _xlsx_rows(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, list[
                              file=ctx.source_path, hint="Open it in Excel or LibreOffice and save it again "
                              "as .xlsx or as CSV UTF-8.") from None
         try:
-            sheet = None
-            for ws in book.worksheets:
-                rows = list(ws.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True))
-                if any(match_header(list(r)) for r in rows):
-                    sheet = ws
-                    break
-            if sheet is None:
-                raise InputError("this spreadsheet has no sheet whose first rows name the columns of an "
-                                 "incident log (date, description, ...).", file=ctx.source_path,
-                                 hint="Use the incidents.csv template that 'commtrail init' wrote in the case's "
-                                      "incident-log folder, or name the columns as it does.")
-            others = [ws.title for ws in book.worksheets if ws is not sheet]
-            if others:
-                ctx.report.warn(f"read the sheet '{sheet.title}'; the other sheets ({', '.join(others)}) "
-                                "were not read.")
-            for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
-                cells = list(row)
-                yield number, cells, "\t".join(_cell_text(c) for c in cells)
+            for sheet in book.worksheets:
+                for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                    cells = list(row)
+                    yield sheet.title, number, cells, "\t".join(_cell_text(c) for c in cells)
         finally:
             book.close()
 
 
+@dataclass
+class _Section:
+    """The rows of one CSV or one sheet: its header, the incidents below it, the rows above it."""
+
+    sheet: str | None
+    header: dict[int, str] | None = None
+    extra_names: dict[int, str] = field(default_factory=dict)
+    body: list[tuple[int, list[object], str]] = field(default_factory=list)
+    above: list[tuple[int, list[object], str]] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        """What the locators of its rows begin with: the sheet's name in a workbook."""
+        return "" if self.sheet is None else f"sheet '{self.sheet}' "
+
+    def add(self, number: int, cells: list[object], raw: str, ctx: ParseContext) -> None:
+        if self.header is not None:
+            self.body.append((number, cells, raw))
+            return
+        if number <= HEADER_SEARCH_ROWS and (header := match_header(cells)) is not None:
+            self.header = header
+            self.extra_names = _unique_names({i: str(c).strip() for i, c in enumerate(cells)
+                                              if i not in header and str(c or "").strip()})
+            return
+        if self.sheet is None and number > HEADER_SEARCH_ROWS:
+            raise InputError("no header row naming the incident-log columns was found in the first "
+                             f"{HEADER_SEARCH_ROWS} rows.", file=ctx.source_path,
+                             hint="Keep the header row of the incidents.csv template as the first row.")
+        if any(_cell_text(c).strip() for c in cells):
+            self.above.append((number, cells, raw))
+
+    def unread(self) -> Iterator[Reject]:
+        """Rows that cannot be incidents, kept as rejects: those above the header row, or every row of
+        a sheet without one."""
+        reason = ("above the header row: a title or a note, not an incident" if self.header is not None else
+                  f"the sheet '{self.sheet}' has no header row naming incident-log columns (date, description, "
+                  f"...) in its first {HEADER_SEARCH_ROWS} rows")
+        for number, _, raw in self.above:
+            yield Reject(f"{self.prefix}row {number}", reason, raw)
+
+
 def parse(stream: BinaryIO, ctx: ParseContext):  # type: ignore[no-untyped-def]
-    """Incident rows as records; unreadable dates as rejects."""
+    """Incident rows of the CSV or of every sheet as records; unreadable dates and rows that are not
+    incidents (above the header, or on a sheet without one) as rejects."""
     head = read_full(stream, 4)
     source = io.BufferedReader(_Prepend(head, stream))  # type: ignore[arg-type]
     rows = _xlsx_rows(source, ctx) if head == b"PK\x03\x04" else _csv_rows(source, ctx)
-    header: dict[int, str] | None = None
-    extra_names: dict[int, str] = {}
-    body_rows: list[tuple[int, list[object], str]] = []
-    for number, cells, raw in rows:
-        if header is None:
-            if number > HEADER_SEARCH_ROWS:
-                raise InputError("no header row naming the incident-log columns was found in the first "
-                                 f"{HEADER_SEARCH_ROWS} rows.", file=ctx.source_path,
-                                 hint="Keep the header row of the incidents.csv template as the first row.")
-            header = match_header(cells)
-            if header is not None:
-                extra_names = _unique_names({i: str(c).strip() for i, c in enumerate(cells)
-                                             if i not in header and str(c or "").strip()})
-                if number > 1:
-                    ctx.report.warn(f"rows 1-{number - 1} above the header row were taken as a title "
-                                    "and not read as incidents.")
-            continue
-        body_rows.append((number, cells, raw))
-    if header is None:
+    sections: list[_Section] = []
+    for sheet, number, cells, raw in rows:
+        if not sections or sections[-1].sheet != sheet:
+            sections.append(_Section(sheet))
+        sections[-1].add(number, cells, raw, ctx)
+    read = [s for s in sections if s.header is not None]
+    if not read:
+        if head == b"PK\x03\x04":
+            raise InputError("this spreadsheet has no sheet whose first rows name the columns of an "
+                             "incident log (date, description, ...).", file=ctx.source_path,
+                             hint="Use the incidents.csv template that 'commtrail init' wrote in the case's "
+                                  "incident-log folder, or name the columns as it does.")
         raise InputError("the incident log has no header row.", file=ctx.source_path,
                          hint="Keep the header row of the incidents.csv template as the first row.")
-    yield from _records(body_rows, header, extra_names, ctx)
+    for section in sections:
+        if section.header is None and section.above:
+            ctx.report.warn(f"the sheet '{section.sheet}' has no header row naming incident-log columns; its "
+                            f"{len(section.above)} row(s) are kept as rejects.")
+    decided = _decide_order(read, ctx)
+    for section in sections:
+        yield from section.unread()
+        if section.header is not None:
+            yield from _records(section.body, section.header, section.extra_names, ctx, decided, section.prefix)
 
 
 def _unique_names(names: dict[int, str]) -> dict[int, str]:
@@ -501,24 +537,32 @@ def _unique_names(names: dict[int, str]) -> dict[int, str]:
     return out
 
 
-def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore[no-untyped-def]
-    col = {key: i for i, key in header.items()}
-    zone = ZoneInfo(ctx.timezone)
+def _decide_order(sections: list[_Section], ctx: ParseContext) -> str | None:
+    """The day/month order of the log's numeric dates, from every sheet's dates together."""
     order = _Order(ctx.date_order)
     sample = None
-    for number, cells, _ in body_rows:
-        value = cells[col["date"]] if col["date"] < len(cells) else None
-        if isinstance(value, str):
-            order.observe(value, f"row {number}")
-            m = _NUMERIC_DATE.match(value)
-            if m and len(m.group(1)) != 4 and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and sample is None:
-                sample = value.strip()
+    for section in sections:
+        at = next(i for i, key in section.header.items() if key == "date")  # type: ignore[union-attr]
+        for number, cells, _ in section.body:
+            value = cells[at] if at < len(cells) else None
+            if isinstance(value, str):
+                order.observe(value, f"{section.prefix}row {number}")
+                m = _NUMERIC_DATE.match(value)
+                if m and len(m.group(1)) != 4 and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and sample is None:
+                    sample = value.strip()
     decided = order.decide(ctx.source_path, sample)
     if (note := order.overridden(decided)) is not None:
         ctx.report.warn(note)
     if order.dmy and order.mdy and decided is None:
         ctx.report.warn("some dates can only be day/month and others only month/day; rows whose date "
                         "fits neither reading unambiguously were rejected.")
+    return decided
+
+
+def _records(body_rows, header, extra_names, ctx: ParseContext, decided: str | None,  # type: ignore[no-untyped-def]
+             prefix: str = ""):
+    col = {key: i for i, key in header.items()}
+    zone = ZoneInfo(ctx.timezone)
     out: list[dict] = []
     blank = 0
 
@@ -530,7 +574,7 @@ def _records(body_rows, header, extra_names, ctx: ParseContext):  # type: ignore
         if all(_cell_text(c).strip() == "" for c in cells):
             blank += 1
             continue
-        locator = f"row {number}"
+        locator = f"{prefix}row {number}"
         date_value, time_value = get(cells, "date"), get(cells, "time")
         date_text, time_text = _cell_text(date_value).strip(), _cell_text(time_value).strip()
         flags: list[str] = []
@@ -619,38 +663,32 @@ _SPLIT_EVIDENCE = re.compile(r"[;\n\r]+")
 
 
 def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> list[dict]:
-    """Hash each evidence file named in the cell into the blob store; flag the row for missing ones."""
+    """Hash each evidence file named in the cell into the blob store; flag the row for missing ones
+    and for paths that lead outside the log's folder (or archive), which are never opened."""
     out = []
     for item in _SPLIT_EVIDENCE.split(text):
         name = item.strip().strip('"').strip("'").strip()
         if not name:
             continue
-        opener = None
-        posix, windows = PurePosixPath(name), PureWindowsPath(name)
-        is_absolute = posix.is_absolute() or (windows.is_absolute() and bool(windows.drive))
-        if is_absolute and os.path.isfile(name):
-            opener = (lambda n=name: open(n, "rb"))
-        elif not is_absolute and len(windows.parts) == 1 and len(posix.parts) == 1:
-            opener = ctx.siblings.get(name)
-            if opener is not None:
-                ctx.report.used_siblings.add(name)
-        elif not is_absolute and ctx.open_relative is not None:
-            try:
-                stream = ctx.open_relative(name)
-            except FileNotFoundError:
-                stream = None
-            if stream is not None:
-                opener = (lambda s=stream: s)
-        mime = mimetypes.guess_type(windows.name if "\\" in name else posix.name)[0]
+        mime = mimetypes.guess_type(PureWindowsPath(name).name if "\\" in name else PurePosixPath(name).name)[0]
+        missing = {"name": name, "mime": mime, "size": None, "sha256": None}
+        try:
+            opener = _evidence_opener(name, ctx)
+        except OutsideInput as exc:
+            ctx.report.warn(f"{locator}: evidence file '{name}' was refused ({exc}): only files in the incident "
+                            "log's own folder (or below it, or in the same archive) are read. It was not opened; "
+                            "the incident is kept and flagged attachment_refused.")
+            _flag(flags, "attachment_refused")
+            out.append(missing)
+            continue
+        except OSError as exc:
+            opener = _failing(exc)
         if opener is None or ctx.blobs is None:
-            where = ("at that absolute path" if is_absolute else
-                     "beside the incident log" if len(posix.parts) == 1 and len(windows.parts) == 1 else
-                     "at that path from the incident log's folder")
+            where = "beside the incident log" if len(_parts(name)) == 1 else "at that path from the incident log's folder"
             ctx.report.warn(f"{locator}: evidence file '{name}' was not found {where}; the incident is kept "
                             "and flagged attachment_missing.")
-            if "attachment_missing" not in flags:
-                flags.append("attachment_missing")
-            out.append({"name": name, "mime": mime, "size": None, "sha256": None})
+            _flag(flags, "attachment_missing")
+            out.append(missing)
             continue
         try:
             with opener() as stream:
@@ -658,12 +696,44 @@ def _evidence(text: str, locator: str, flags: list[str], ctx: ParseContext) -> l
         except OSError as exc:
             ctx.report.warn(f"{locator}: evidence file '{name}' cannot be read ({exc.strerror or exc}); the "
                             "incident is kept and flagged attachment_missing.")
-            if "attachment_missing" not in flags:
-                flags.append("attachment_missing")
-            out.append({"name": name, "mime": mime, "size": None, "sha256": None})
+            _flag(flags, "attachment_missing")
+            out.append(missing)
             continue
         out.append({"name": name, "mime": mime, "size": size, "sha256": sha})
     return out
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return PureWindowsPath(name).parts if "\\" in name else PurePosixPath(name).parts
+
+
+def _evidence_opener(name: str, ctx: ParseContext) -> Callable[[], BinaryIO] | None:
+    """How to open the evidence file ``name``: a file beside the log, or one under its folder
+    (through ``ctx.open_relative``, which refuses paths leading out); None when it is not there."""
+    opener = ctx.siblings.get(name) if len(_parts(name)) == 1 else None
+    if opener is not None:
+        ctx.report.used_siblings.add(name)
+        return opener
+    if ctx.open_relative is None:
+        if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
+            raise OutsideInput("an absolute path that leads outside its folder")
+        return None
+    try:
+        stream = ctx.open_relative(name)
+    except FileNotFoundError:
+        return None
+    return lambda: stream
+
+
+def _failing(exc: OSError) -> Callable[[], BinaryIO]:
+    def opener() -> BinaryIO:
+        raise exc
+    return opener
+
+
+def _flag(flags: list[str], flag: str) -> None:
+    if flag not in flags:
+        flags.append(flag)
 
 
 register(Parser(NAME, VERSION, "incident log kept by the user (CSV or XLSX with date, description, ... columns)",

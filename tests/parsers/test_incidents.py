@@ -7,6 +7,7 @@ from conftest import FIXTURES, make_ctx, run_parser
 
 from commtrail.errors import DateOrderAmbiguous, InputError
 from commtrail.parsers import incidents, registry
+from commtrail.parsers.base import Reject
 
 DIR = FIXTURES / "incidents"
 
@@ -131,20 +132,26 @@ def test_twelve_hour_times_and_text_months(tmp_path):
 def test_unknown_columns_kept_in_extra(tmp_path):
     data = b"Incident log for Sam\nDate,Time,Location,Description,Weather\n2024-05-01,08:00,Park,Followed,rain\n"
     table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
-    assert table.num_rows == 1 and not rejects
+    assert table.num_rows == 1
+    assert rejects == [Reject("row 1", "above the header row: a title or a note, not an incident",
+                              "Incident log for Sam")]
     assert table.column("locator").to_pylist() == ["row 3"]
     assert json.loads(table.column("extra")[0].as_py()) == {"location": "Park", "other_columns": {"Weather": "rain"}}
-    assert report.warnings == ["rows 1-1 above the header row were taken as a title and not read as incidents."]
+    assert report.warnings == []
 
 
-def test_absolute_evidence_path(tmp_path):
+def test_absolute_evidence_path_is_refused_unopened(tmp_path):
     evidence = tmp_path / "scan.png"
     evidence.write_bytes(b"\x89PNG fictional")
     data = f"Date,Time,Location,Description,Evidence files\n2024-05-01,08:00,Park,Followed,{evidence}\n".encode()
     table, _, report = run_parser("incident-log", data, make_ctx(tmp_path))
-    att = table.column("attachments")[0].as_py()
-    assert att[0]["name"] == str(evidence) and att[0]["size"] == 14 and att[0]["mime"] == "image/png"
-    assert report.warnings == [] and table.column("flags")[0].as_py() is None
+    assert table.column("attachments")[0].as_py() == [{"name": str(evidence), "mime": "image/png", "size": None,
+                                                        "sha256": None}]
+    assert table.column("flags")[0].as_py() == ["attachment_refused"]
+    assert report.warnings == [f"row 2: evidence file '{evidence}' was refused (an absolute path that leads outside "
+                               "its folder): only files in the incident log's own folder (or below it, or in the same "
+                               "archive) are read. It was not opened; the incident is kept and flagged "
+                               "attachment_refused."]
 
 
 def test_subfolder_evidence_is_flagged_not_guessed(tmp_path):
@@ -207,7 +214,8 @@ def test_xlsx(tmp_path):
     ctx = make_ctx(tmp_path, timezone="Europe/London", date_order="DMY", siblings=siblings("photo1.jpg"))
     table, rejects, report = run_parser("incident-log", data, ctx)
     assert (table.num_rows, len(rejects), report.warnings) == (2, 1, [])
-    assert rejects[0].locator == "row 4" and rejects[0].raw.startswith("not a date\t\t\tUnreadable row")
+    assert rejects[0].locator == "sheet 'Incidents' row 4"
+    assert rejects[0].raw.startswith("not a date\t\t\tUnreadable row")
     rows = table.to_pylist()
     assert iso(table, 0) == "2024-06-01T21:15:00+00:00"
     assert rows[0]["ts_local"] == "2024-06-01 00:00:00 22:15:00"
@@ -217,7 +225,35 @@ def test_xlsx(tmp_path):
     assert rows[0]["attachments"][0]["size"] == 26
     assert iso(table, 1) == "2024-06-02T06:05:00+00:00"
     assert rows[1]["body"] == "Drove past slowly, twice. מספיק"
-    assert rows[1]["locator"] == "row 3"
+    assert rows[1]["locator"] == "sheet 'Incidents' row 3"
+
+
+def test_xlsx_every_sheet_is_read(tmp_path):
+    import openpyxl
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "2023"
+    for row in (["Incident log kept by Sam"], [], ["Date", "Time", "Location", "Description"],
+                ["13/11/2023", "21:00", "Home", "Phoned eleven times"]):
+        first.append(row)
+    notes = book.create_sheet("Notes")
+    notes.append(["Ask the police for the CAD number"])
+    second = book.create_sheet("2024")
+    for row in (["Date", "Time", "Location", "Description"], ["02/01/2024", "08:15", "Work", "Waited outside"]):
+        second.append(row)
+    book.save(tmp_path / "log.xlsx")
+    data = (tmp_path / "log.xlsx").read_bytes()
+    table, rejects, report = run_parser("incident-log", data, make_ctx(tmp_path))
+    assert table.column("locator").to_pylist() == ["sheet '2023' row 4", "sheet '2024' row 2"]
+    assert [iso(table, i) for i in range(2)] == ["2023-11-13T21:00:00+00:00", "2024-01-02T08:15:00+00:00"]
+    assert table.column("body").to_pylist() == ["Phoned eleven times", "Waited outside"]
+    assert rejects == [
+        Reject("sheet '2023' row 1", "above the header row: a title or a note, not an incident",
+               "Incident log kept by Sam\t\t\t"),
+        Reject("sheet 'Notes' row 1", "the sheet 'Notes' has no header row naming incident-log columns (date, "
+               "description, ...) in its first 5 rows", "Ask the police for the CAD number")]
+    assert report.warnings == ["the sheet 'Notes' has no header row naming incident-log columns; its 1 row(s) are "
+                               "kept as rejects."]
 
 
 def test_xlsx_other_spreadsheet_not_claimed(tmp_path):
