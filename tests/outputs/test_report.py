@@ -174,6 +174,20 @@ def test_html_is_self_contained(built):
     assert "Why aren&#x27;t you answering? #1" in html
 
 
+def test_html_content_security_policy_allows_only_its_own_style_and_data_images(built):
+    import base64
+    _, _, _, _, html, _, _ = built
+    metas = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
+    assert len(metas) == 1 and html.index(metas[0]) < html.index("<style>")
+    directives = dict(d.strip().split(" ", 1) for d in metas[0].split(";"))
+    css = re.findall(r"<style>(.*?)</style>", html, re.S)
+    assert len(css) == 1
+    digest = base64.b64encode(hashlib.sha256(css[0].encode("utf-8")).digest()).decode()
+    assert directives == {"default-src": "'none'", "style-src": f"'sha256-{digest}'", "img-src": "data:",
+                          "base-uri": "'none'", "form-action": "'none'"}
+    assert " style=" not in html and "<script" not in html
+
+
 def test_sections_present(built):
     case, _, _, text, html, _, pages = built
     flat = " ".join(text.split())
