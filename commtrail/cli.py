@@ -159,7 +159,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     from commtrail.outputs.report import write_report
     case = Case(Path(args.case))
     with case.lock():
-        paths = write_report(case, party=args.party, timestamp=args.timestamp)
+        paths = write_report(case, party=args.party, timestamp=args.timestamp,
+                             warn=lambda notice: console.print(f"Warning: {notice}", markup=False))
         write_manifest(case, paths)
     for path in paths[:2]:
         console.print(f"Wrote {path}", markup=False)

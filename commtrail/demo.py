@@ -39,7 +39,7 @@ def run_demo(folder: Path, console: Console) -> int:
     case = Case(case_dir)
     print_stats(case, console)
     written = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
-    written += write_report(case)
+    written += write_report(case, warn=lambda notice: console.print(f"Warning: {notice}", markup=False))
     write_manifest(case, written)
     result = verify(case)
     console.print(f"verify: {'OK' if result.ok else 'FAILED'} ({result.checked} files checked)", markup=False)

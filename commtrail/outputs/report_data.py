@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,11 +56,16 @@ class ReportData:
     incidents: pa.Table                # channel 'incident' rows, exhibit order
     unlinked: int
     sections: list[PartySection]
-    sources: list[dict]
+    sources: list[dict]                # inventory rows, each with "shown" (see shown_paths) added
     rejects: list[tuple[str, str, int]]   # (source path, reason, count)
     deleted_total: int | None
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """Source path as stored -> as the report shows it."""
+        return {r["path"]: r["shown"] for r in self.sources}
 
     def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
@@ -107,6 +112,9 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
 
     sources = read_inventory(case.sources_file)
     sources.sort(key=lambda r: (r["path"], r["sha256"]))
+    shown = shown_paths([r["path"] for r in sources])
+    for row in sources:
+        row["shown"] = shown[row["path"]]
     rejects: list[tuple[str, str, int]] = []
     for row in sources:
         path = case.staging / f"{row['sha256']}.rejects.parquet"
@@ -116,7 +124,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         counts = pc.value_counts(pc.fill_null(reasons, "(no reason given)"))
         pairs = sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()),
                        key=lambda kv: (-kv[1], kv[0]))
-        rejects += [(row["path"], reason, count) for reason, count in pairs]
+        rejects += [(row["shown"], reason, count) for reason, count in pairs]
 
     deleted = read_possibly_deleted(case)
     deleted_total = None if deleted is None else pc.count_distinct(deleted["event_id"]).as_py() if deleted.num_rows else 0
@@ -133,6 +141,36 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date)
+
+
+def shown_paths(paths: list[str]) -> dict[str, str]:
+    """How the report names each source: its path relative to the folder all the case's sources
+    share (so a single folder of backups shows as ``sms.xml``, ``wa/chat.zip!WhatsApp Chat.txt``),
+    never the user's own folders above it. The full path stays in sources.parquet and the master."""
+    def outer(path: str) -> PurePath:
+        return PurePath(path.split("!", 1)[0])
+    folders = [outer(p).parent.parts for p in paths if outer(p).is_absolute()]
+    common: tuple[str, ...] = ()
+    if folders:
+        common = folders[0]
+        for parts in folders[1:]:
+            n = 0
+            while n < min(len(common), len(parts)) and common[n] == parts[n]:
+                n += 1
+            common = common[:n]
+    out = {}
+    for path in paths:
+        head, bang, member = path.partition("!")
+        parts = PurePath(head).parts
+        if PurePath(head).is_absolute() and parts[:len(common)] == common:
+            head = "/".join(parts[len(common):])
+        out[path] = head + bang + member
+    return out
+
+
+def source_name(shown: str) -> str:
+    """The file name of a source (of the member, inside an archive)."""
+    return shown.rsplit("!", 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,8 +230,8 @@ def _size(n: int | None) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
-def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
-    """The texts of one exhibit row, as both writers show it."""
+def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | None = None) -> dict:
+    """The texts of one exhibit row, as both writers show it (sources named as in ``shown``)."""
     w = words()
     e = w["exhibits"]
     channel = w["channel_one"].get(row["channel"], row["channel"] or "")
@@ -219,17 +257,14 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     elif row["channel"] != "call":
         text_parts.append(e["no_text"])
     text = "\n".join(text_parts)
-    attachments = []
+    attachments, described = [], []
     for a in row["attachments"] or []:
         bits = [a["name"] or "(no name)"]
         if a["mime"]:
             bits.append(a["mime"])
-        if a["sha256"]:
-            bits.append(_size(a["size"]))
-            bits.append(f"SHA-256 {a['sha256']}")
-        else:
-            bits.append(e["attachment_missing"])
-        attachments.append(" \u00b7 ".join(bits))
+        bits.append(_size(a["size"]) if a["sha256"] else e["attachment_missing"])
+        described.append((" \u00b7 ".join(bits), a["sha256"]))
+        attachments.append(" \u00b7 ".join(bits + ([f"SHA-256 {a['sha256']}"] if a["sha256"] else [])))
     notes = []
     flag_names = w["flags"]
     if row["flags"]:
@@ -247,12 +282,13 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     return {
         "exhibit": row["exhibit"], "date": row["local_date"], "time": time_text,
         "channel": channel, "direction": direction, "who": who, "text": text,
-        "attachments": attachments, "notes": notes, "source": row["source_path"] or "",
+        "attachments": attachments, "attachment_parts": described, "notes": notes,
+        "source": (shown or {}).get(row["source_path"], row["source_path"] or ""),
         "locator": row["locator"] or "", "copies": e["copies"].format(count=copies) if copies > 0 else "",
     }
 
 
-def incident_cells(row: dict) -> dict:
+def incident_cells(row: dict, shown: dict[str, str] | None = None) -> dict:
     """The texts of one incident-log row."""
     w = words()
     i = w["incidents"]
@@ -264,7 +300,7 @@ def incident_cells(row: dict) -> dict:
             details.append(f"{label}: {extra[key]}")
     for name, value in sorted((extra.get("other_columns") or {}).items()):
         details.append(f"{name}: {value}")
-    base = exhibit_cells(row, {})
+    base = exhibit_cells(row, {}, shown)
     return {**base, "location": extra.get("location", ""), "details": details,
             "text": row["body"] if row["body"] is not None else w["exhibits"]["no_text"],
             "time": base["time"] if row["ts_precision"] != "day" else w["exhibits"]["precision_day"],

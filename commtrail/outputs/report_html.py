@@ -10,7 +10,7 @@ from typing import TextIO
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
-from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
+from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, source_name
 from commtrail.outputs.report_words import words
 
 CSS = """
@@ -113,10 +113,11 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         out.write('<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +
                   "</tr></thead><tbody>\n")
         links = case.config.links
+        shown = data.shown
         for batch in data.exhibit_batches():
             parts = []
             for row in batch:
-                cell = exhibit_cells(row, links)
+                cell = exhibit_cells(row, links, shown)
                 party = f"<td>{_e(row['party'])}</td>" if len(data.parties) > 1 else ""
                 notes = "".join(f'<br><span class="note">{_e(n)}</span>' for n in cell["notes"])
                 atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
@@ -140,8 +141,9 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         heads = [i["col_when"], i["col_where"], i["col_what"], i["col_details"], i["col_evidence"]]
         out.write('<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +
                   "</tr></thead><tbody>\n")
+        shown = data.shown
         for row in data.incidents.to_pylist():
-            cell = incident_cells(row)
+            cell = incident_cells(row, shown)
             notes = "".join(f'<br><span class="note">{_e(n)}</span>' for n in cell["notes"])
             atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
             out.write(f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"])}<br>{_e(cell["date"])}<br>'
@@ -175,7 +177,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     out.write("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>")
     for r in data.sources:
         warn = "".join(f'<br><span class="note">{_e(x)}</span>' for x in (r["warnings"] or []))
-        out.write(f'<tr><td><span class="mono">{_e(r["path"])}</span>{warn}</td>'
+        out.write(f'<tr><td><b>{_e(source_name(r["shown"]))}</b><br><span class="mono">{_e(r["shown"])}</span>{warn}</td>'
                   f'<td><span class="mono">{_e(r["sha256"])}</span></td><td>{r["size"]:,}</td>'
                   f'<td>{_e(r["format"])}<br>{_e(r["parser"])}</td>'
                   f'<td>{r["records"]:,} / {r["rejects"]:,} / {r["repairs"]:,}</td></tr>')
