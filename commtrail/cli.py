@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -73,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     private_umask()   # everything this command creates is readable by the user alone
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    # a terminal's own width (or $COLUMNS); 160 when the output goes to a file or a pipe
+    console = Console(highlight=False, soft_wrap=True,
+                      width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,3 +61,33 @@ def stage_generated(staging: Path, name: str, table: pa.Table, fmt: str, parser:
     return {"sha256": sha, "path": name, "disk_key": None, "size": size, "format": fmt, "parser": parser,
             "records": table.num_rows, "rejects": 0, "repairs": 0, "declared_count": None, "warnings": [],
             "container": None, "copied": False, "ingested_at": ingested_at}
+
+
+def shown_paths(paths: list[str]) -> dict[str, str]:
+    """How the report and the ingest summary name each source: its path relative to the folder all
+    the sources share (a folder of backups shows as ``sms.xml``, ``wa/chat.zip!WhatsApp Chat.txt``),
+    never the user's own folders above it. The full path stays in sources.parquet and the master."""
+    def outer(path: str) -> PurePath:
+        return PurePath(path.split("!", 1)[0])
+    folders = [outer(p).parent.parts for p in paths if outer(p).is_absolute()]
+    common: tuple[str, ...] = ()
+    if folders:
+        common = folders[0]
+        for parts in folders[1:]:
+            n = 0
+            while n < min(len(common), len(parts)) and common[n] == parts[n]:
+                n += 1
+            common = common[:n]
+    out = {}
+    for path in paths:
+        head, bang, member = path.partition("!")
+        parts = PurePath(head).parts
+        if PurePath(head).is_absolute() and parts[:len(common)] == common:
+            head = "/".join(parts[len(common):])
+        out[path] = head + bang + member
+    return out
+
+
+def source_name(shown: str) -> str:
+    """The file name of a source (of the member, inside an archive)."""
+    return shown.rsplit("!", 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]

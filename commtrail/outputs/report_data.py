@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from commtrail import __version__
 from commtrail.case import Case, Link
 from commtrail.errors import UsageError
-from commtrail.inventory import read_inventory
+from commtrail.inventory import read_inventory, shown_paths
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
@@ -141,36 +141,6 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date)
-
-
-def shown_paths(paths: list[str]) -> dict[str, str]:
-    """How the report names each source: its path relative to the folder all the case's sources
-    share (so a single folder of backups shows as ``sms.xml``, ``wa/chat.zip!WhatsApp Chat.txt``),
-    never the user's own folders above it. The full path stays in sources.parquet and the master."""
-    def outer(path: str) -> PurePath:
-        return PurePath(path.split("!", 1)[0])
-    folders = [outer(p).parent.parts for p in paths if outer(p).is_absolute()]
-    common: tuple[str, ...] = ()
-    if folders:
-        common = folders[0]
-        for parts in folders[1:]:
-            n = 0
-            while n < min(len(common), len(parts)) and common[n] == parts[n]:
-                n += 1
-            common = common[:n]
-    out = {}
-    for path in paths:
-        head, bang, member = path.partition("!")
-        parts = PurePath(head).parts
-        if PurePath(head).is_absolute() and parts[:len(common)] == common:
-            head = "/".join(parts[len(common):])
-        out[path] = head + bang + member
-    return out
-
-
-def source_name(shown: str) -> str:
-    """The file name of a source (of the member, inside an archive)."""
-    return shown.rsplit("!", 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import TextIO
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
-from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, source_name
+from commtrail.inventory import source_name
+from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
 from commtrail.outputs.report_words import words
 
 CSS = """

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
-from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, source_name
+from commtrail.inventory import source_name
+from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells
 from commtrail.outputs.report_fonts import FontChain, font_chain
 from commtrail.outputs.report_html import certification_text
 from commtrail.outputs.report_words import words

@@ -361,7 +361,7 @@ def test_sources_shown_by_name_and_relative_path_never_the_users_folders(tmp_pat
 
 
 def test_shown_paths_relative_to_the_shared_folder():
-    from commtrail.outputs.report_data import shown_paths, source_name
+    from commtrail.inventory import shown_paths, source_name
     paths = ["/home/sam/b/x/sms.xml", "/home/sam/b/chat.zip!inner/chat.txt", "relative.xml"]
     assert shown_paths(paths) == {"/home/sam/b/x/sms.xml": "x/sms.xml", "/home/sam/b/chat.zip!inner/chat.txt":
                                   "chat.zip!inner/chat.txt", "relative.xml": "relative.xml"}
