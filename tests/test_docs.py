@@ -70,4 +70,5 @@ def test_quick_start_states_prerequisites_adds_the_incident_log_and_ends_with_re
     block = quick[quick.index("```sh"):quick.index("```", quick.index("```sh") + 5)]
     commands = [line for line in block.splitlines() if line.startswith((".venv/bin/", "make", "mkdir"))]
     assert commands[-1].startswith(".venv/bin/commtrail report my-case")
-    assert any("incidents.csv" in line and "commtrail ingest" in line for line in commands)
+    assert "cp my-case/incidents.csv ~/incident-log/" in block
+    assert any(line.endswith("~/incident-log/") and "commtrail ingest" in line for line in commands)
