@@ -48,7 +48,8 @@ def _records():
 INCIDENTS = [{"ts_utc": T0 + timedelta(days=2), "ts_local": "2024-02-22 08:00", "ts_precision": "min",
               "tz_source": "case", "channel": "incident", "kind": "incident", "direction": "incoming",
               "body": "Jordan waited outside my work.", "flags": ["attachment_missing"],
-              "attachments": [{"name": "photo2.jpg", "mime": "image/jpeg", "size": None, "sha256": None}],
+              "attachments": [{"name": "photo2.jpg", "mime": "image/jpeg", "size": None, "sha256": None},
+                              {"name": "door.jpg", "mime": "image/jpeg", "size": 4096, "sha256": "cd" * 32}],
               "extra": json.dumps({"location": "Work", "police_called": "yes", "report_number": "CR/2024/0044"})}]
 
 
@@ -269,7 +270,8 @@ def test_every_sha256_copies_whole_from_the_pdf_text(built):
     case, _, _, text, _, _, _ = built
     from commtrail.inventory import read_inventory
     from commtrail.outputs.manifest import sha256_file
-    wanted = {r["sha256"] for r in read_inventory(case.sources_file)} | {"ab" * 32, sha256_file(case.master_file)}
+    wanted = {r["sha256"] for r in read_inventory(case.sources_file)} | {"ab" * 32, "cd" * 32,
+                                                                         sha256_file(case.master_file)}
     lines = text.splitlines()
     for sha in wanted:
         assert any(sha in line for line in lines), sha         # one unbroken string on one line
