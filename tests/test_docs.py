@@ -59,7 +59,8 @@ def test_design_names_every_parser_module_and_parser():
     for module in parsers.parser_modules():
         assert f"`{module}.py`" in text, module
     for p in registry.all_parsers():
-        assert f"`{p.name}`" in text, p.name
+        if p.parse.__module__.startswith("commtrail.parsers."):   # not a test's own parser
+            assert f"`{p.name}`" in text, p.name
 
 
 def test_quick_start_states_prerequisites_adds_the_incident_log_and_ends_with_report():
