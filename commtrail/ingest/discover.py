@@ -44,6 +44,7 @@ class InputItem:
     folder_key: str            # items with the same key are siblings
     disk_key: str | None = None     # resolved path|size|mtime (+ !member): the fast "already ingested" check
     container: str | None = None    # the archive's label, for members
+    given: str | None = None        # the input named on the command line that this item came from
     siblings: dict[str, Opener] = field(default_factory=dict)
     # path relative to the item's folder -> (label of the file opened, stream); FileNotFoundError
     open_relative: Callable[[str], tuple[str, BinaryIO]] | None = None
@@ -343,6 +344,7 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
     walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
         path = Path(given)
+        first = len(walker.items)
         if walker.inside_case(path):
             walker.errors.append(InputError(
                 "this is the case folder or inside it; the case's own files are not inputs.", file=given,
@@ -356,6 +358,8 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
                                             hint="Check the path (quote it if it has spaces)."))
         else:
             walker.errors.append(InputError("this is not a regular file or folder.", file=given))
+        for item in walker.items[first:]:
+            item.given = _text(given)
     for item in walker.items:
         item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
         item.container = _text(item.container) if item.container else None

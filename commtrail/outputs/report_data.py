@@ -112,7 +112,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
 
     sources = read_inventory(case.sources_file)
     sources.sort(key=lambda r: (r["path"], r["sha256"]))
-    shown = shown_paths([r["path"] for r in sources])
+    shown = shown_paths([r["path"] for r in sources], {r["path"]: r["input"] for r in sources})
     for row in sources:
         row["shown"] = shown[row["path"]]
     rejects: list[tuple[str, str, int]] = []

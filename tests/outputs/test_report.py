@@ -369,3 +369,30 @@ def test_shown_paths_relative_to_the_shared_folder():
                                   "chat.zip!inner/chat.txt", "relative.xml": "relative.xml"}
     assert shown_paths(["/home/sam/one.xml"]) == {"/home/sam/one.xml": "one.xml"}
     assert [source_name(s) for s in ("x/sms.xml", "chat.zip!inner/chat.txt")] == ["sms.xml", "chat.txt"]
+
+
+def test_sources_shown_relative_to_the_input_given_on_the_command_line(tmp_path, capsys):
+    import shutil
+    from conftest import FIXTURES
+    from commtrail.inventory import read_inventory
+    given = tmp_path / "home" / "Private" / "phone-backups"
+    (given / "old phone" / "calls").mkdir(parents=True)
+    shutil.copy(FIXTURES / "smsbr" / "calls.xml", given / "old phone" / "calls" / "calls-2024.xml")
+    elsewhere = tmp_path / "media" / "usb stick"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(FIXTURES / "smsbr" / "sms-mms.xml", elsewhere / "sms-2024.xml")
+    case = tmp_path / "case"
+    (case).mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(given), str(elsewhere / "sms-2024.xml")]) == 0
+    rows = {r["path"]: r["input"] for r in read_inventory(case / "sources.parquet")}
+    assert rows == {str(given / "old phone" / "calls" / "calls-2024.xml"): str(given),
+                    str(elsewhere / "sms-2024.xml"): str(elsewhere / "sms-2024.xml")}
+    assert main(["report", str(case)]) == 0
+    capsys.readouterr()
+    html = (case / "report" / "report.html").read_text("utf-8")
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(case / "report" / "report.pdf").pages)
+    assert str(tmp_path) not in html and str(tmp_path) not in text
+    assert '<span class="mono">old phone/calls/calls-2024.xml</span>' in html
+    assert '<b>sms-2024.xml</b><br><span class="mono">sms-2024.xml</span>' in html
+    assert "old phone/calls/calls-2024.xml" in text.splitlines()
