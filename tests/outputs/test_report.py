@@ -147,7 +147,7 @@ def test_unicode_survives_into_the_pdf_text_layer(built):
     assert "Paragraph 4: please just talk to me" in flat   # long texts are not cut
 
 
-def test_glyph_without_font_shown_as_code_point_and_the_script_named(tmp_path, monkeypatch):
+def test_glyph_without_font_shown_as_code_point_and_the_script_named(tmp_path, monkeypatch, capsys):
     (tmp_path / "no-fonts").mkdir()
     monkeypatch.setenv("COMMTRAIL_FONT_DIRS", str(tmp_path / "no-fonts"))   # as on a machine without them
     case = make_case(tmp_path / "case", {"sms.xml": [{
@@ -168,6 +168,9 @@ def test_glyph_without_font_shown_as_code_point_and_the_script_named(tmp_path, m
         "report again.",
         "No font can show 1 different characters of other scripts: they are shown as code points such as [U+13000]."]
     assert " ".join(warned) in pages[0]                      # the cover says it too
+    assert main(["report", str(case.root)]) == 0               # and so does the command
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if line.startswith("Warning:")] == [f"Warning: {w}" for w in warned]
 
 
 def test_byte_identical_on_rerun_and_timestamp_differs(built):
