@@ -42,8 +42,8 @@ class FontChain:
     regular: FontFace
     bold: FontFace
     mono: FontFace
-    fallbacks: list[FontFace]
-    scripts: list[Script] = field(default_factory=list)
+    fallbacks: list[FontFace]                                # always loaded, tried first
+    scripts: list[Script] = field(default_factory=list)     # each with its system font, if found
 
     def script_of(self, code: int) -> str | None:
         """The name of the script a code point belongs to (of those in report_fonts.toml)."""
@@ -79,7 +79,8 @@ def _font_files(dirs: tuple[Path, ...]) -> dict[str, Path]:
 
 
 def font_chain(extra: Sequence[Path] = ()) -> FontChain:
-    """The fonts of the report: main, bold, mono, then the fallbacks in the order they are tried."""
+    """The fonts of the report: main, bold, mono, the fallbacks in the order they are tried, and the
+    system font found for each script (the PDF writer loads one when its script first appears)."""
     import matplotlib
     spec = _spec()
     ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -104,7 +105,6 @@ def font_chain(extra: Sequence[Path] = ()) -> FontChain:
                 key = (files[name], int(index or 0))
                 if key not in by_path:
                     by_path[key] = FontFace(f"fs{len(by_path)}", Path(name).stem, key[0], key[1])
-                    fallbacks.append(by_path[key])
                 script.face = by_path[key]
                 break
         scripts.append(script)

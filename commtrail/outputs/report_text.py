@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from commtrail.outputs.report_fonts import FontChain
+from commtrail.outputs.report_fonts import FontChain, FontFace
 from commtrail.outputs.report_words import words
 
 PT = 25.4 / 72                      # mm per point
@@ -48,26 +48,35 @@ class TextSetter:
     def __init__(self, pdf, chain: FontChain) -> None:  # type: ignore[no-untyped-def]
         self.pdf = pdf
         self.chain = chain
-        regular, fallbacks = chain.regular, chain.fallbacks
+        regular = chain.regular
         pdf.add_font(regular.key, "", str(regular.path))
         pdf.add_font(regular.key, "B", str(chain.bold.path))
         pdf.add_font(chain.mono.key, "", str(chain.mono.path))
-        for face in fallbacks:
-            pdf.add_font(face.key, "", str(face.path), collection_font_number=face.index)
-        pdf.set_fallback_fonts([f.key for f in fallbacks], exact_match=False) if fallbacks else None
         self.regular = pdf.fonts[regular.key]
         self.bold = pdf.fonts[regular.key + "B"]
         self.mono = pdf.fonts[chain.mono.key]
-        self.fallback_keys = [f.key for f in fallbacks]
-        self.fallbacks = [pdf.fonts[f.key] for f in fallbacks]
         self.family = regular.key
+        self.faces: list[FontFace] = []          # the fallbacks loaded, in the order they are tried
+        self.fallback_keys: list[str] = []
+        self.fallbacks: list = []  # type: ignore[type-arg]
+        self.covered = set(self.regular.cmap)
+        for face in chain.fallbacks:
+            self._load(face)
         self._shown: dict[str, str | None] = {}
         self._widths: dict[tuple[str, bool], float] = {}
         self._which: dict[tuple[str, bool], tuple[str, str]] = {}
-        self.covered = set(self.regular.cmap)
-        for font in self.fallbacks:
-            self.covered |= set(font.cmap)
         self.missing: dict[str, list[int]] = {}   # script -> the code points no font could show
+
+    def _load(self, face: FontFace) -> None:
+        """Add a fallback font (a script's font is loaded only when its script first appears)."""
+        if face.key in self.fallback_keys:
+            return
+        self.pdf.add_font(face.key, "", str(face.path), collection_font_number=face.index)
+        self.faces.append(face)
+        self.fallback_keys.append(face.key)
+        self.fallbacks.append(self.pdf.fonts[face.key])
+        self.covered |= set(self.fallbacks[-1].cmap)
+        self.pdf.set_fallback_fonts(self.fallback_keys, exact_match=False)
 
     # -- what is shown ------------------------------------------------------------------------
     def clean(self, text: str) -> str:
@@ -98,6 +107,11 @@ class TextSetter:
             return f"[U+{code:04X}]"
         if code in self.covered:
             return ch
+        for script in self.chain.scripts:
+            if script.face is not None and script.has(code) and script.face.key not in self.fallback_keys:
+                self._load(script.face)
+                if code in self.covered:
+                    return ch
         category = unicodedata.category(ch)
         if category == "Cf" or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF:
             return None   # invisible format marks (bidi marks, variation selectors): nothing to draw
@@ -257,7 +271,7 @@ class TextSetter:
                 key = next((k for k, f in zip(self.fallback_keys, self.fallbacks) if ord(ch) in f.cmap), None)
                 used.add(key)
         chain = self.chain
-        return [chain.regular, chain.mono] + [f for f in chain.fallbacks if f.key in used]
+        return [chain.regular, chain.mono] + [f for f in self.faces if f.key in used]
 
     @property
     def mono_key(self) -> str:
