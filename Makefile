@@ -3,10 +3,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+# Debian/Ubuntu fonts the PDF report uses for Chinese, Japanese, Korean, Devanagari and Thai text
+FONT_PACKAGES := fonts-noto-core fonts-wqy-microhei
 
-.PHONY: demo test bench fuzz docs clean
+.PHONY: demo test bench fuzz docs clean python-check fonts
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory python-check
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -19,7 +22,7 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/commtrail demo demo-case
 
-test: $(STAMP)
+test: $(STAMP) fonts
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(BENCH_STAMP)
@@ -30,6 +33,28 @@ fuzz: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m commtrail.cli_reference README.md
+
+# Python 3.11 or newer with its venv module (Debian and Ubuntu ship venv apart, as python3-venv).
+python-check:
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "commtrail needs Python 3.11 or newer, and '$(PY)' is $$($(PY) --version 2>&1 || echo 'not installed')."; \
+	  echo "Install Python 3.11 or newer (e.g. sudo apt-get install python3.11 python3.11-venv), then run"; \
+	  echo "  make demo PY=python3.11"; exit 1; }
+	@$(PY) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "'$(PY)' has no venv module: install it (on Debian or Ubuntu: sudo apt-get install python3-venv)."; exit 1; }
+
+# The fonts the PDF report needs for some scripts: installed when missing if we are root with
+# apt-get (as in CI), otherwise named in a note. The test of those scripts fails without them.
+fonts:
+	@missing=$$(for p in $(FONT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "Note: the PDF report shows Chinese, Japanese, Korean, Devanagari and Thai text only with fonts" \
+	       "for them: sudo apt-get install" $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) demo-case bench/out

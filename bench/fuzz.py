@@ -996,26 +996,33 @@ def cli_round(inputs: list[tuple[str, bytes]], workdir: Path, report: bool = Tru
 
 def summary_mismatches(printed: str, case_dir: Path) -> list[str]:
     """The ingest summary as printed against the inventory: one "ingested" row per inventory row,
-    with its record and reject counts (a long input name may be folded over several lines)."""
-    from commtrail.ingest.console import _short
+    with its record and reject counts. The input column shows the file name (folded over several
+    lines when long) and then its folder, so a row is matched by the file name it starts with."""
     from commtrail.ingest.runner import printable
-    from commtrail.inventory import read_inventory
+    from commtrail.inventory import read_inventory, source_name
+    lines = printed.splitlines()
+    head = next((i for i, line in enumerate(lines) if line.split()[:2] == ["input", "status"]), None)
+    if head is None:
+        return ["the ingest summary was not printed"]
     rows: list[list] = []
-    for line in printed.splitlines():
-        cells = [c.strip() for c in line.split("\u2502")[1:-1]]
-        if len(cells) != 7:
-            continue
-        if cells[1]:
-            rows.append([cells[0], cells[1], cells[3], cells[4]])
+    for line in lines[head + 1:]:
+        if not line.strip() or line.startswith(("Warning:", "Error:", "master.parquet")):
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) > 1 and cells[1] in ("ingested", "skipped", "media", "failed"):
+            rows.append([cells[0], cells[1], *(cells[3:5] if cells[1] == "ingested" else [])])
         elif rows:
             rows[-1][0] += cells[0]
-    got: dict[str, list] = {}
-    for label, status, records, rejects in rows:
-        if status == "ingested":
-            got.setdefault("".join(label.split()), []).append((int(records), int(rejects)))
     want: dict[str, list] = {}
     for row in read_inventory(case_dir / "sources.parquet"):
-        want.setdefault("".join(_short(printable(row["path"])).split()), []).append((row["records"], row["rejects"]))
+        name = "".join(source_name(printable(row["path"])).split())
+        want.setdefault(name, []).append((row["records"], row["rejects"]))
+    got: dict[str, list] = {}
+    for label, status, *counts in rows:
+        if status == "ingested":
+            text = "".join(label.split())
+            name = max((n for n in want if text.startswith(n)), key=len, default=text)
+            got.setdefault(name, []).append((int(counts[0]), int(counts[1])))
     if {k: sorted(v) for k, v in got.items()} != {k: sorted(v) for k, v in want.items()}:
         return [f"the printed summary {sorted(got.items())[:4]} differs from the inventory {sorted(want.items())[:4]}"]
     return []

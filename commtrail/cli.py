@@ -163,7 +163,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
-        paths = write_report(case, party=args.party, timestamp=args.timestamp)
+        paths = write_report(case, party=args.party, timestamp=args.timestamp,
+                             warn=lambda notice: say(console, f"Warning: {notice}"))
         write_manifest(case, paths)
     for path in paths[:2]:
         say(console, f"Wrote {path}")

@@ -22,7 +22,7 @@ MARKER = ".commtrail-demo"
 def run_demo(folder: Path, console: Console) -> int:
     """Write the sample inputs and case into ``folder`` (replacing an earlier demo there) and run
     ingest, stats, exports, the report and verify on it."""
-    folder = Path(folder)
+    folder = Path(folder).absolute()
     if folder.exists():
         if not (folder / MARKER).exists():
             raise UsageError(f"{folder} exists and is not a commtrail demo folder; it was left alone.",
@@ -39,14 +39,15 @@ def run_demo(folder: Path, console: Console) -> int:
     case = Case(case_dir)
     print_stats(case, console)
     written = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
-    written += write_report(case)
+    written += write_report(case, warn=lambda notice: console.print(f"Warning: {notice}", markup=False))
     write_manifest(case, written)
     result = verify(case)
     console.print(f"verify: {'OK' if result.ok else 'FAILED'} ({result.checked} files checked)", markup=False)
-    console.print(f"\nThe sample case is in {case_dir}:", markup=False)
-    console.print(f"  master evidence file  {case.master_file}", markup=False)
+    console.print(f"\nThe sample case is in {case_dir}", markup=False)
+    console.print(f"  master evidence file: {case.master_file}", markup=False)
     for path in written:
-        console.print(f"  {path.relative_to(case_dir)}", markup=False)
+        console.print(f"  {path}", markup=False)
+    console.print("Open report.html (in a web browser) or report.pdf to read the report.", markup=False)
     return code if result.ok else 1
 
 

@@ -9,6 +9,7 @@ them as they are; only what is shown is escaped.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -33,7 +34,8 @@ def plain(text: object) -> Text:
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that prints what it is given: no markup guessing, no highlighting, no emoji codes."""
-    width = None if (sys.stderr if stderr else sys.stdout).isatty() else 160
+    # a terminal's own width (or $COLUMNS); 160 when the output goes to a file or a pipe
+    width = None if (sys.stderr if stderr else sys.stdout).isatty() or os.environ.get("COLUMNS") else 160
     return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=width)
 
 

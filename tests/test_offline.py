@@ -27,6 +27,12 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     assert "master.parquet: 371 events." in out
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "verify: OK" in out
+    made = tmp_path / "demo" / "case"
+    assert out.splitlines()[-9:] == [                         # the closing lines give full paths
+        f"The sample case is in {made}", f"  master evidence file: {made}/master.parquet",
+        f"  {made}/report/exports/master.csv", f"  {made}/report/exports/master.xlsx",
+        f"  {made}/report/exports/master.jsonl", f"  {made}/report/report.html", f"  {made}/report/report.pdf",
+        f"  {made}/report/charts", "Open report.html (in a web browser) or report.pdf to read the report."]
     case = str(tmp_path / "demo" / "case")
     assert main(["report", case]) == 0
     for fmt in ("csv", "xlsx", "jsonl"):

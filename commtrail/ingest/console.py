@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from commtrail.ingest.runner import IngestResult, Progress
-from commtrail.terminal import plain
+from commtrail.inventory import shown_paths, source_name
+from commtrail.terminal import plain, printable
 
 BIG = 32 * 1024 * 1024
 
@@ -40,21 +39,22 @@ class BarProgress(Progress):
             self._bar = None
 
 
-def _short(label: str) -> str:
-    """An input's label relative to the current folder when it lies below it."""
-    cwd = os.getcwd().rstrip("/") + "/"
-    return label[len(cwd):] if label.startswith(cwd) else label
-
-
 def summary_table(result: IngestResult) -> Table:
-    """Per input: status, format, records, rejects, repairs, warnings."""
-    table = Table(title="Ingest summary", show_lines=False)
-    table.add_column("input", overflow="fold", ratio=1)
+    """Per input: status, format, records, rejects, repairs, warnings. Fits an 80-column terminal:
+    each input is named by its file name, with the folder (relative to the folder all the inputs
+    share) on the line below."""
+    table = Table(title="Ingest summary", box=None, title_justify="left", pad_edge=False, header_style="bold underline")
+    table.add_column("input", overflow="fold", ratio=1, min_width=12)
     for name, justify in (("status", "left"), ("format", "left"), ("records", "right"),
                           ("rejects", "right"), ("repairs", "right"), ("warnings", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
+    shown = shown_paths([o.label for o in result.outcomes])
     for o in result.outcomes:
-        table.add_row(plain(_short(o.label)), o.status, plain(o.format), str(o.records) if o.status == "ingested" else "",
+        label = plain(source_name(shown[o.label]))
+        folder = shown[o.label][:-len(label.plain)]
+        if folder:
+            label.append("\n" + printable(folder), style="dim")
+        table.add_row(label, o.status, plain(o.format), str(o.records) if o.status == "ingested" else "",
                       str(o.rejects) if o.status == "ingested" else "", str(o.repairs) if o.repairs else "",
                       str(len(o.warnings)) if o.warnings else "")
     return table

@@ -46,6 +46,7 @@ class InputItem:
     folder_key: str            # items with the same key are siblings
     disk_key: str | None = None     # resolved path|size|mtime (+ !member): the fast "already ingested" check
     container: str | None = None    # the archive's label, for members
+    given: str | None = None        # the input named on the command line that this item came from
     siblings: dict[str, Opener] = field(default_factory=dict)
     # path relative to the item's folder -> (label of the file opened, stream); FileNotFoundError
     open_relative: Callable[[str], tuple[str, BinaryIO]] | None = None
@@ -459,10 +460,13 @@ def discover(inputs: list[str], limits: ArchiveLimits | None = None, spool_paren
     walker = _Walker(limits or ArchiveLimits(), spool_parent)
     walker.case_root = case_root.resolve() if case_root is not None else None
     for given in inputs:
+        first = len(walker.items)
         try:
             walker.given(given)
         except OSError as exc:    # a path the system cannot even look at (too long, ...): it alone fails
             walker.errors.append(_unreadable(given, exc))
+        for item in walker.items[first:]:
+            item.given = _text(given)
     for item in walker.items:
         item.label, item.name, item.folder_key = _text(item.label), _text(item.name), _text(item.folder_key)
         item.container = _text(item.container) if item.container else None

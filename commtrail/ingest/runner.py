@@ -390,7 +390,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                "size": item.size, "format": parser.name, "parser": parser.label,
                "records": n_records, "rejects": n_rejects, "repairs": ctx.report.repairs,
                "declared_count": ctx.report.declared_count, "warnings": outcome.warnings,
-               "container": item.container, "copied": copy_path is not None, "ingested_at": now}
+               "container": item.container, "copied": copy_path is not None, "ingested_at": now,
+               "input": item.given}
         inventory.append(row)
         known_sha[sha] = row
         outcomes.append(outcome)

@@ -20,9 +20,11 @@ score: only counts, times and the rows they come from. Times are shown in the ca
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -409,7 +411,7 @@ def _parties(ctx: _Context, config: CaseConfig, zone: ZoneInfo,
         first_record=_local(span[0], zone) if span else None, last_record=_local(span[1], zone) if span else None,
         events=events, parties=[], red_flag_source=ctx.phrase_source,
         red_flag_phrases=[p.text for p in ctx.phrases], definitions=dict(DEFINITIONS))
-    slugs = _unique_slugs(targets)
+    slugs = case_slugs(config, targets)
     for name in targets:
         result.parties.append(ctx.party(name, slugs[name]))
         if on_party is not None:
@@ -423,16 +425,18 @@ def sentences(analysis: CaseAnalysis, party: str | None = None) -> list[str]:
     return _sentences(analysis, party)
 
 
-def _unique_slugs(names: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for i, name in enumerate(names, 1):
-        s = slug(name)
-        if s in used:
-            s = f"{s}-{i}"
-        used.add(s)
-        out[name] = s
-    return out
+def case_slugs(config: CaseConfig, more: Sequence[str] = ()) -> dict[str, str]:
+    """The file-name part of every party of case.toml, of the unlisted group and of ``more``."""
+    return party_slugs(party_names(config) + [UNKNOWN] + list(more))
+
+
+def party_slugs(names: list[str]) -> dict[str, str]:
+    """A distinct file-name part per name: its slug, plus a short hash of the name when another
+    name has the same slug ("Jordan K" and "Jordan-K"), so no output overwrites another's whatever
+    the order of the names."""
+    counts = Counter(slug(name) for name in dict.fromkeys(names))
+    return {name: slug(name) if counts[slug(name)] == 1 else
+            f"{slug(name)}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}" for name in names}
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -895,5 +899,5 @@ def _midnight(day: int, zone: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=zone)
 
 
-__all__ = ["analyse", "sentences", "WEEKDAYS", "CALL_ORDER", "resolve_party", "slug", "CaseAnalysis", "PartyAnalysis", "UNKNOWN",
-           "Exhibits", "shift_days"]
+__all__ = ["analyse", "sentences", "WEEKDAYS", "CALL_ORDER", "resolve_party", "slug", "case_slugs", "CaseAnalysis",
+           "PartyAnalysis", "UNKNOWN", "Exhibits", "shift_days"]

@@ -14,14 +14,17 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.atomic import atomic_path
+from commtrail.outputs.analysis import case_slugs
 
 FORMATS = ("csv", "xlsx", "jsonl")
 COLUMNS = ["exhibit", "local_time", "utc_time", "channel", "kind", "direction", "party", "sender", "sender_raw",
            "recipients", "conversation", "subject", "body", "duration_s", "attachments", "flags", "copies",
            "source_path", "locator", "source_sha256", "event_id"]
-# Cells Excel would read as a formula; the export prefixes them with an apostrophe (the master keeps
-# the text exactly).
-_FORMULA = re.compile(r"^(?:[=@\t\r]|[+\-](?![\d\s().\-]*$))")
+# A text cell starting with one of these may be read by a spreadsheet as a formula (or, for "+", "-"
+# and "@", as a number or a function). The full-width forms are folded to the ASCII ones by some
+# spreadsheets' input methods, so they count too.
+FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+QUOTE = "'"
 XLSX_CELL_LIMIT = 32_767
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -66,10 +69,23 @@ def export_rows(case: Case, party: str | None = None) -> Iterator[dict]:
             }
 
 
-def _excel_safe(value: object) -> object:
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
+def needs_quote(text: str) -> bool:
+    """Whether a text cell could compute in a spreadsheet (see FORMULA_STARTS)."""
+    return bool(text) and text[0] in FORMULA_STARTS
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that never computes: a text starting with a formula character, or with the quote
+    itself, gets one leading apostrophe (so dropping one leading apostrophe always gives the text
+    back); numbers stay numbers."""
+    if isinstance(value, str) and value and (value[0] == QUOTE or needs_quote(value)):
+        return QUOTE + value
     return value
+
+
+def recover_csv_text(cell: str) -> str:
+    """The original text of a CSV export cell (the inverse of :func:`csv_cell` on text)."""
+    return cell[1:] if cell.startswith(QUOTE) else cell
 
 
 def write_csv(rows: Iterator[dict], target: Path) -> int:
@@ -80,14 +96,16 @@ def write_csv(rows: Iterator[dict], target: Path) -> int:
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
             for row in rows:
-                writer.writerow(["" if row[c] is None else _excel_safe(row[c]) for c in COLUMNS])
+                writer.writerow(["" if row[c] is None else csv_cell(row[c]) for c in COLUMNS])
                 count += 1
     return count
 
 
 def write_xlsx(rows: Iterator[dict], target: Path) -> int:
-    """XLSX (write-only, streamed). Excel holds at most 32,767 characters a cell: longer texts are cut
-    there with a note naming the exhibit, and characters XLSX cannot hold are shown as U+FFFD."""
+    """XLSX (write-only, streamed). Every text is a string cell, never a formula; one that starts with a
+    formula character also carries Excel's "quote prefix" mark, so editing the cell keeps it text.
+    The text itself is unchanged. Excel holds at most 32,767 characters a cell: longer texts are cut
+    there with a note, and characters XLSX cannot hold are shown as U+FFFD."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -107,6 +125,7 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
             cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"  # never a formula
+                cell.quotePrefix = needs_quote(value)
             cells.append(cell)
         sheet.append(cells)
         count += 1
@@ -146,8 +165,7 @@ def export(case: Case, fmt: str, party: str | None = None) -> tuple[Path, int]:
     check_party(case, party)
     out_dir = case.report_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    slug = "" if party is None else "-" + re.sub(r"[^A-Za-z0-9]+", "-", party).strip("-").lower()
-    target = out_dir / f"master{slug}.{fmt}"
+    target = out_dir / f"master{'' if party is None else '-' + case_slugs(case.config)[party]}.{fmt}"
     rows = export_rows(case, party)
     writer = {"csv": write_csv, "xlsx": write_xlsx, "jsonl": write_jsonl}[fmt]
     return target, writer(rows, target)

@@ -7,7 +7,7 @@ The content is gathered once (:mod:`report_data`, with the summary and charts fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from commtrail.case import Case
@@ -17,12 +17,12 @@ from commtrail.outputs.report_pdf import write_pdf
 
 
 def write_report(case: Case, party: str | None = None, timestamp: bool = False,
-                 extra_fonts: Sequence[Path] = ()) -> list[Path]:
+                 extra_fonts: Sequence[Path] = (), warn: Callable[[str], None] | None = None) -> list[Path]:
     """Write CASE/report/report.html and report.pdf (and the charts); returns the two files and the
-    charts folder."""
+    charts folder. ``warn`` receives a notice for each script no installed font can show."""
     case.report_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = gather(case, party, timestamp)
     html = write_html(case, data, case.report_dir / "report.html")
-    pdf = write_pdf(case, data, case.report_dir / "report.pdf", extra_fonts)
+    pdf = write_pdf(case, data, case.report_dir / "report.pdf", extra_fonts, warn)
     folders = sorted({path.parent for section in data.sections for path, _ in section.charts})
     return [html, pdf] + folders

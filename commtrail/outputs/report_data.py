@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 from commtrail import __version__
 from commtrail.case import Case, Link
 from commtrail.errors import UsageError
-from commtrail.inventory import read_inventory
+from commtrail.inventory import read_inventory, shown_paths
 from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
 from commtrail.outputs.sentences import owner_named
-from commtrail.timeline.identity import PHONE_CHECKS, describe, kind_of, phone_check
+from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
@@ -57,7 +57,7 @@ class ReportData:
     incidents: pa.Table                # channel 'incident' rows, exhibit order
     unlinked: int
     sections: list[PartySection]
-    sources: list[dict]
+    sources: list[dict]                # inventory rows, each with "shown" (see shown_paths) added
     rejects: list[tuple[str, str, int]]   # (source path, reason, count)
     deleted_total: int | None
     deleted_listed: int
@@ -71,6 +71,11 @@ class ReportData:
             return i["intro"], i["none"]
         party = ", ".join(self.parties)
         return i["intro_party"].format(party=party), i["none_party"].format(party=party)
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """Source path as stored -> as the report shows it."""
+        return {r["path"]: r["shown"] for r in self.sources}
 
     def exhibit_batches(self, rows: int = 2000) -> Iterator[list[dict]]:
         """The exhibit rows as dicts, a batch at a time (memory stays flat)."""
@@ -119,6 +124,9 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
 
     sources = read_inventory(case.sources_file)
     sources.sort(key=lambda r: (r["path"], r["sha256"]))
+    shown = shown_paths([r["path"] for r in sources], {r["path"]: r["input"] for r in sources})
+    for row in sources:
+        row["shown"] = shown[row["path"]]
     rejects: list[tuple[str, str, int]] = []
     for row in sources:
         path = case.staging / f"{row['sha256']}.rejects.parquet"
@@ -128,7 +136,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         counts = pc.value_counts(pc.fill_null(reasons, "(no reason given)"))
         pairs = sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()),
                        key=lambda kv: (-kv[1], kv[0]))
-        rejects += [(row["path"], reason, count) for reason, count in pairs]
+        rejects += [(row["shown"], reason, count) for reason, count in pairs]
 
     deleted = read_possibly_deleted(case)
     deleted_total = None if deleted is None else pc.count_distinct(deleted["event_id"]).as_py() if deleted.num_rows else 0
@@ -146,7 +154,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
-        undated=undated_rows(exhibits, incidents, config.links))
+        undated=undated_rows(exhibits, incidents, config.links, shown))
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,8 +216,8 @@ def _size(n: int | None) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
-def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
-    """The texts of one exhibit row, as both writers show it."""
+def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | None = None) -> dict:
+    """The texts of one exhibit row, as both writers show it (sources named as in ``shown``)."""
     w = words()
     e = w["exhibits"]
     channel = w["channel_one"].get(row["channel"], row["channel"] or "")
@@ -235,17 +243,14 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     elif row["channel"] != "call":
         text_parts.append(e["no_text"])
     text = "\n".join(text_parts)
-    attachments = []
+    attachments, described = [], []
     for a in row["attachments"] or []:
         bits = [a["name"] or "(no name)"]
         if a["mime"]:
             bits.append(a["mime"])
-        if a["sha256"]:
-            bits.append(_size(a["size"]))
-            bits.append(f"SHA-256 {a['sha256']}")
-        else:
-            bits.append(e["attachment_missing"])
-        attachments.append(" \u00b7 ".join(bits))
+        bits.append(_size(a["size"]) if a["sha256"] else e["attachment_missing"])
+        described.append((" \u00b7 ".join(bits), a["sha256"]))
+        attachments.append(" \u00b7 ".join(bits + ([f"SHA-256 {a['sha256']}"] if a["sha256"] else [])))
     notes = []
     flag_names = w["flags"]
     if row["flags"]:
@@ -265,7 +270,8 @@ def exhibit_cells(row: dict, links: dict[str, Link]) -> dict:
     return {
         "exhibit": row["exhibit"], "date": row["local_date"] or "", "time": time_text,
         "channel": channel, "direction": direction, "who": who, "text": text,
-        "attachments": attachments, "notes": notes, "source": row["source_path"] or "",
+        "attachments": attachments, "attachment_parts": described, "notes": notes,
+        "source": (shown or {}).get(row["source_path"], row["source_path"] or ""),
         "locator": row["locator"] or "", "copies": e["copies"].format(count=copies) if copies > 0 else "",
     }
 
@@ -278,7 +284,8 @@ def section_keys(data: ReportData) -> list[str]:
     return keys
 
 
-def undated_rows(exhibits: pa.Table, incidents: pa.Table, links: dict[str, Link]) -> list[dict]:
+def undated_rows(exhibits: pa.Table, incidents: pa.Table, links: dict[str, Link],
+                 shown: dict[str, str] | None = None) -> list[dict]:
     """The exhibit cells of the listed events with no time (null ts_utc, flag undated), with the
     reason the source gave (``extra.undated_reason``), in exhibit order."""
     rows = []
@@ -286,11 +293,11 @@ def undated_rows(exhibits: pa.Table, incidents: pa.Table, links: dict[str, Link]
         undated = table.filter(pc.is_null(table["ts_utc"]))
         for row in undated.to_pylist():
             reason = (json.loads(row["extra"]) if row["extra"] else {}).get("undated_reason", "")
-            rows.append({**exhibit_cells(row, links), "reason": reason})
+            rows.append({**exhibit_cells(row, links, shown), "reason": reason})
     return sorted(rows, key=lambda r: r["exhibit"])
 
 
-def incident_cells(row: dict) -> dict:
+def incident_cells(row: dict, shown: dict[str, str] | None = None) -> dict:
     """The texts of one incident-log row."""
     w = words()
     i = w["incidents"]
@@ -302,7 +309,7 @@ def incident_cells(row: dict) -> dict:
             details.append(f"{label}: {extra[key]}")
     for name, value in sorted((extra.get("other_columns") or {}).items()):
         details.append(f"{name}: {value}")
-    base = exhibit_cells(row, {})
+    base = exhibit_cells(row, {}, shown)
     return {**base, "location": extra.get("location", ""), "details": details,
             "text": row["body"] if row["body"] is not None else w["exhibits"]["no_text"],
             "time": base["time"] if row["ts_precision"] != "day" else w["exhibits"]["precision_day"],

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from html import escape
 from pathlib import Path
 from typing import TextIO
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
+from commtrail.inventory import source_name
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
 from commtrail.outputs.report_words import words
 
@@ -30,6 +32,14 @@ figure{margin:1em 0}figure img{max-width:100%}figcaption{font-size:.9em;color:#3
 """
 
 
+def content_security_policy(css: str = CSS) -> str:
+    """The report's Content-Security-Policy: its own style sheet (by hash) and data: images, nothing
+    else — no script, no font, no frame, no request to any address, no form."""
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'sha256-{digest}'; img-src data:; base-uri 'none'; "
+            f"form-action 'none'")
+
+
 def _e(text: object) -> str:
     return escape("" if text is None else str(text), quote=True)
 
@@ -47,6 +57,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     s = w["sections"]
     c = w["cover"]
     out.write(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+              f'<meta http-equiv="Content-Security-Policy" content="{content_security_policy()}">'
               f'<meta name="generator" content="{TOOL} {_e(data.version)}">'
               f"<title>{_e(data.title)}</title><style>{CSS}</style></head><body>\n")
     # cover
@@ -103,10 +114,11 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         out.write('<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +
                   "</tr></thead><tbody>\n")
         links = case.config.links
+        shown = data.shown
         for batch in data.exhibit_batches():
             parts = []
             for row in batch:
-                cell = exhibit_cells(row, links)
+                cell = exhibit_cells(row, links, shown)
                 party = f"<td>{_e(row['party'])}</td>" if len(data.parties) > 1 else ""
                 notes = "".join(f'<br><span class="note">{_e(n)}</span>' for n in cell["notes"])
                 atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
@@ -131,8 +143,9 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         heads = [i["col_when"], i["col_where"], i["col_what"], i["col_details"], i["col_evidence"]]
         out.write('<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +
                   "</tr></thead><tbody>\n")
+        shown = data.shown
         for row in data.incidents.to_pylist():
-            cell = incident_cells(row)
+            cell = incident_cells(row, shown)
             notes = "".join(f'<br><span class="note">{_e(n)}</span>' for n in cell["notes"])
             atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
             out.write(f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"])}<br>{_e(cell["date"])}<br>'
@@ -169,7 +182,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     out.write("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>")
     for r in data.sources:
         warn = "".join(f'<br><span class="note">{_e(x)}</span>' for x in (r["warnings"] or []))
-        out.write(f'<tr><td><span class="mono">{_e(r["path"])}</span>{warn}</td>'
+        out.write(f'<tr><td><b>{_e(source_name(r["shown"]))}</b><br><span class="mono">{_e(r["shown"])}</span>{warn}</td>'
                   f'<td><span class="mono">{_e(r["sha256"])}</span></td><td>{r["size"]:,}</td>'
                   f'<td>{_e(r["format"])}<br>{_e(r["parser"])}</td>'
                   f'<td>{r["records"]:,} / {r["rejects"]:,} / {r["repairs"]:,}</td></tr>')

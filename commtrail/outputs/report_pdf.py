@@ -1,272 +1,44 @@
-"""``report.pdf`` with fpdf2: embedded Unicode fonts, repeated table headers, "page N of M".
+"""``report.pdf`` with fpdf2: embedded Unicode fonts, repeated table headers, "page N of M", a
+contents list with page numbers, and every SHA-256 whole on one line (under its row when the
+column is too narrow), so a verifier can copy it from the PDF.
 
-fpdf2's own line breaking measures text character by character in Python and is far too slow for
-tens of thousands of rows, so this module wraps text itself from the fonts' width tables and
-places each line with ``FPDF.text`` in runs of one font. Lines with right-to-left script, joined
-emoji or flags go through fpdf2's shaping path (uharfbuzz) instead, which applies the Unicode
-bidirectional algorithm. A character that no embedded font has is shown as its code point,
-``[U+1F600]``, never dropped.
+Text is measured, wrapped and drawn by :mod:`report_text`; the fonts come from
+:mod:`report_fonts`. A character that no font has is shown as its code point, ``[U+1F600]``, never
+dropped, and the cover names the script that lacks a font.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
+from commtrail.inventory import source_name
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
+from commtrail.outputs.report_fonts import font_chain
 from commtrail.outputs.report_html import certification_text
+from commtrail.outputs.report_text import LINE, PT, TextSetter
 from commtrail.outputs.report_words import words
 
-PT = 25.4 / 72                      # mm per point
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 14.0, 13.0, 15.0
 BODY, SMALL, TINY = 9.0, 7.5, 6.8   # font sizes (pt)
-LINE = 1.22                         # line height as a multiple of the size
 GREY, RED, BLUE, BLACK = (90, 90, 90), (150, 20, 20), (33, 70, 140), (0, 0, 0)
 
-# Needs shaping (bidi / joining / ligatures): RTL scripts, ZWJ emoji sequences, flags, skin tones.
-_COMPLEX = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u200d\U0001f1e6-\U0001f1ff\U0001f3fb-\U0001f3ff]")
-_RTL_CLASSES = {"R", "AL"}
+
+def _numbered(parts: list[tuple[str, str | None]], label: str) -> list[tuple[str, str]]:
+    """(label, description) of each attachment: "Attachment", or "Attachment 2" when there are several."""
+    return [(f"{label} {n}" if len(parts) > 1 else label, text) for n, (text, _) in enumerate(parts, 1)]
 
 
-def _can_shape() -> bool:
-    try:
-        import uharfbuzz  # noqa: F401
-    except ImportError:  # without it, right-to-left text is drawn unshaped in logical order
-        return False
-    return True
-
-
-CAN_SHAPE = _can_shape()
-
-
-@dataclass
-class FontFace:
-    key: str           # fpdf2 font family key
-    name: str          # human name for the cover
-    path: Path
-    index: int = 0
-
-
-def font_chain(extra: Sequence[Path] = ()) -> tuple[FontFace, FontFace, list[FontFace]]:
-    """(regular, bold, fallbacks) from data/report_fonts.toml; missing optional ones are skipped."""
-    import matplotlib
-    spec = tomllib.loads(resources.files("commtrail.data").joinpath("report_fonts.toml").read_text("utf-8"))
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    regular = FontFace("main", spec["main"]["name"], ttf / spec["main"]["regular"])
-    bold = FontFace("main", spec["main"]["name"] + " Bold", ttf / spec["main"]["bold"])
-    fallbacks = []
-    for n, entry in enumerate(spec.get("fallback", [])):
-        path = _locate(entry)
-        if path is not None:
-            fallbacks.append(FontFace(f"fb{n}", entry["name"], path, entry.get("index", 0)))
-    for n, path in enumerate(extra):
-        fallbacks.append(FontFace(f"fx{n}", Path(path).stem, Path(path)))
-    return regular, bold, fallbacks
-
-
-def _locate(entry: dict) -> Path | None:
-    package = entry["package"]
-    try:
-        root = resources.files(package)
-    except (ModuleNotFoundError, TypeError):
-        return None
-    target = root.joinpath(entry["file"])
-    try:
-        return Path(str(target)) if target.is_file() else None
-    except OSError:
-        return None
-
-
-class _Setter:
-    """Measures, wraps and draws text in the font chain."""
-
-    def __init__(self, pdf, regular: FontFace, bold: FontFace, fallbacks: list[FontFace]) -> None:  # type: ignore[no-untyped-def]
-        self.pdf = pdf
-        pdf.add_font(regular.key, "", str(regular.path))
-        pdf.add_font(regular.key, "B", str(bold.path))
-        for face in fallbacks:
-            pdf.add_font(face.key, "", str(face.path), collection_font_number=face.index) if face.index else \
-                pdf.add_font(face.key, "", str(face.path))
-        pdf.set_fallback_fonts([f.key for f in fallbacks], exact_match=False) if fallbacks else None
-        self.regular = pdf.fonts[regular.key]
-        self.bold = pdf.fonts[regular.key + "B"]
-        self.fallback_keys = [f.key for f in fallbacks]
-        self.fallbacks = [pdf.fonts[f.key] for f in fallbacks]
-        self.family = regular.key
-        self.faces = [regular, bold] + fallbacks
-        self._shown: dict[str, str | None] = {}
-        self._table: dict[int, str | None] = {}
-        self._widths: dict[tuple[str, bool], float] = {}
-        self._which: dict[tuple[str, bool], tuple[str, str]] = {}
-        self.covered = set(self.regular.cmap)
-        for font in self.fallbacks:
-            self.covered |= set(font.cmap)
-
-    # -- what is shown ------------------------------------------------------------------------
-    def clean(self, text: str) -> str:
-        """Display form: line breaks unified, tabs as spaces, characters no font has as [U+XXXX]."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text.isascii():
-            if "\t" in text:
-                text = text.replace("\t", "    ")
-            if any(c < " " and c != "\n" for c in text):
-                text = "".join(c if c >= " " or c == "\n" else f"[U+{ord(c):04X}]" for c in text)
-            return text
-        new = {}
-        for ch in set(text):
-            if ch not in self._shown:
-                self._shown[ch] = self._decide(ch)
-            if self._shown[ch] != ch:
-                new[ord(ch)] = self._shown[ch]
-        return text.translate(new) if new else text
-
-    def _decide(self, ch: str) -> str | None:
-        code = ord(ch)
-        if ch == "\n":
-            return ch
-        if ch == "\t":
-            return "    "
-        if code < 0x20 or 0x7F <= code < 0xA0:
-            return f"[U+{code:04X}]"
-        if code in self.covered:
-            return ch
-        category = unicodedata.category(ch)
-        if category == "Cf" or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF:
-            return None   # invisible format marks (bidi marks, variation selectors): nothing to draw
-        if category == "Zs":
-            return " "
-        return f"[U+{code:04X}]"
-
-    # -- measuring ----------------------------------------------------------------------------
-    def _font_for(self, ch: str, bold: bool):  # type: ignore[no-untyped-def]
-        main = self.bold if bold else self.regular
-        code = ord(ch)
-        if code in main.cmap:
-            return main, (self.family, "B" if bold else "")
-        for key, font in zip(self.fallback_keys, self.fallbacks):
-            if code in font.cmap:
-                return font, (key, "")
-        return main, (self.family, "B" if bold else "")
-
-    def char_width(self, ch: str, bold: bool) -> float:
-        """Width in mm at 1 pt."""
-        key = (ch, bold)
-        width = self._widths.get(key)
-        if width is None:
-            font, which = self._font_for(ch, bold)
-            width = font.cw[ord(ch)] * 0.001 * PT
-            self._widths[key] = width
-            self._which[key] = which
-        return width
-
-    def width(self, text: str, size: float, bold: bool = False) -> float:
-        if CAN_SHAPE and _COMPLEX.search(text):
-            return self._shaped_width(text, size, bold)
-        cw = self.char_width
-        return sum(cw(c, bold) for c in text) * size
-
-    def _shaped_width(self, text: str, size: float, bold: bool) -> float:
-        pdf = self.pdf
-        pdf.set_font(self.family, "B" if bold else "", size)
-        pdf.set_text_shaping(True)
-        try:
-            return pdf.get_string_width(text)
-        finally:
-            pdf.set_text_shaping(False)
-
-    def wrap(self, text: str, width: float, size: float, bold: bool = False) -> list[str]:
-        """Lines no wider than ``width`` mm; words longer than a line are broken between characters."""
-        out: list[str] = []
-        for para in self.clean(text).split("\n"):
-            if self.width(para, size, bold) <= width:
-                out.append(para)
-                continue
-            complex_para = CAN_SHAPE and bool(_COMPLEX.search(para))
-            measure = (lambda s: self.width(s, size, bold)) if complex_para else None
-            cw = self.char_width
-            limit = width / size
-            line, lw = "", 0.0
-            space = cw(" ", bold)
-            for word in para.split(" "):
-                ww = measure(word) / size if measure else sum(cw(c, bold) for c in word)
-                sep = space if line else 0.0
-                if lw + sep + ww <= limit and (not measure or not line or measure(line + " " + word) / size <= limit):
-                    line = f"{line} {word}" if line else word
-                    lw += sep + ww
-                    continue
-                if line:
-                    out.append(line)
-                line, lw = "", 0.0
-                if ww <= limit:
-                    line, lw = word, ww
-                    continue
-                for ch in word:   # a word wider than the column: break it between characters
-                    w = cw(ch, bold)
-                    if lw + w > limit and line:
-                        out.append(line)
-                        line, lw = "", 0.0
-                    line += ch
-                    lw += w
-            out.append(line)
-        return out
-
-    # -- drawing ------------------------------------------------------------------------------
-    def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
-        """Draw one (already cleaned and wrapped) line with its top-left corner at (x, y)."""
-        if not line:
-            return
-        pdf = self.pdf
-        if CAN_SHAPE and _COMPLEX.search(line):
-            pdf.set_font(self.family, "B" if bold else "", size)
-            pdf.set_text_shaping(True)
-            try:
-                pdf.set_xy(x, y)
-                align = "R" if width and _base_rtl(line) else "L"
-                pdf.cell(width or self.width(line, size, bold) + 1, size * PT * LINE, line, align=align)
-            finally:
-                pdf.set_text_shaping(False)
-            return
-        base = y + size * PT * 0.95
-        if line.isascii():
-            pdf.set_font(self.family, "B" if bold else "", size)
-            pdf.text(x, base, line)
-            return
-        cw = self.char_width
-        run, run_font, run_w = [], None, 0.0
-        for ch in line:
-            w = cw(ch, bold)
-            which = self._which[(ch, bold)]
-            if unicodedata.category(ch) in ("Mn", "Me") and run_font is not None:
-                which = run_font   # a combining mark stays with its base
-            if which != run_font and run:
-                pdf.set_font(run_font[0], run_font[1], size)
-                pdf.text(x, base, "".join(run))
-                x += run_w * size
-                run, run_w = [], 0.0
-            run_font = which
-            run.append(ch)
-            run_w += w
-        if run:
-            pdf.set_font(run_font[0], run_font[1], size)
-            pdf.text(x, base, "".join(run))
-
-
-def _base_rtl(text: str) -> bool:
-    for ch in text:
-        kind = unicodedata.bidirectional(ch)
-        if kind in _RTL_CLASSES:
-            return True
-        if kind == "L":
-            return False
-    return False
+def _hash_trailer(parts: list[tuple[str, str | None]], label: str) -> list[Cell]:
+    """The full-width cell under a row with the SHA-256 of each attachment (none when none has one)."""
+    cell = Cell()
+    for (name, _), (_, sha) in zip(_numbered(parts, label), parts):
+        if sha:
+            cell.add(f"{name}: SHA-256 {sha}", "grey")
+    return [cell] if cell.pieces else []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -293,8 +65,9 @@ class Cell:
 STYLES = {  # style -> (size, bold, colour)
     "body": (BODY, False, BLACK), "bold": (BODY, True, BLACK), "small": (SMALL, False, BLACK),
     "smallbold": (SMALL, True, BLACK), "grey": (SMALL, False, GREY), "note": (SMALL, False, RED),
-    "tiny": (TINY, False, GREY),
+    "tiny": (TINY, False, GREY), "path": (SMALL, False, BLACK), "pathtiny": (TINY, False, GREY),
 }
+PATH_STYLES = {"path", "pathtiny"}   # file names and paths: broken only after a separator
 
 
 def _make_pdf_class():  # type: ignore[no-untyped-def]
@@ -308,7 +81,7 @@ def _make_pdf_class():  # type: ignore[no-untyped-def]
             self.data = data
             self.section = ""
             self.columns: list[Column] | None = None
-            self.setter: _Setter | None = None
+            self.setter: TextSetter | None = None
             self.set_margins(MARGIN_X, MARGIN_TOP, MARGIN_X)
             self.set_auto_page_break(False)
             self.alias_nb_pages("{nb}")
@@ -349,11 +122,11 @@ def _make_pdf_class():  # type: ignore[no-untyped-def]
             if self.setter is None:
                 return
             self.set_y(-10)
-            self.set_font(self.setter.family, "", TINY)
             self.set_text_color(*GREY)
             page = words()["footer"]["page"].format(page=self.page_no(), pages="{nb}")
-            self.cell(0, 4, f"{TOOL} {self.data.version} \u00b7 master.parquet SHA-256 "
-                            f"{self.data.master_sha256[:16]}\u2026", align="L")
+            self.setter.draw(MARGIN_X, self.get_y() + 0.6, f"{TOOL} {self.data.version} \u00b7 master.parquet "
+                             f"SHA-256 {self.data.master_sha256}", TINY)
+            self.set_font(self.setter.family, "", TINY)
             self.set_x(MARGIN_X)
             self.cell(0, 4, page, align="R")
             self.set_text_color(*BLACK)
@@ -367,10 +140,11 @@ class _Writer:
         self.case = case
         self.data = data
         self.pdf = _make_pdf_class()(data)
-        regular, bold, fallbacks = font_chain(extra_fonts)
-        self.s = _Setter(self.pdf, regular, bold, fallbacks)
+        self.fonts = font_chain(extra_fonts)
+        self.s = TextSetter(self.pdf, self.fonts)
         self.pdf.setter = self.s
-        self.faces = [regular, bold] + fallbacks
+        self.section_pages: dict[str, int] = {}
+        self._fresh_page = False
         pdf = self.pdf
         pdf.set_title(data.title)
         pdf.set_author(data.owner)
@@ -387,10 +161,17 @@ class _Writer:
         return size * PT * LINE
 
     def new_page(self, section: str | None = None) -> None:
+        """A new page (the one the contents placeholder left, if still empty), starting ``section``."""
         self.pdf.columns = None
         if section is not None:
             self.pdf.section = section
-        self.pdf.add_page()
+        if self._fresh_page:
+            self._fresh_page = False
+        else:
+            self.pdf.add_page()
+        if section:
+            self.section_pages[section] = self.pdf.page_no()
+            self.pdf.start_section(section)
 
     def ensure(self, height: float) -> None:
         if self.pdf.get_y() + height > self.bottom:
@@ -413,22 +194,29 @@ class _Writer:
         self.pdf.set_y(self.pdf.get_y() + size * PT * 0.6)
         self.pdf.set_text_color(*BLACK)
 
+    def _cell_lines(self, cell: Cell, width: float) -> list[tuple[str, str]]:
+        lines = []
+        for text, style in cell.pieces:
+            size, bold, _ = STYLES[style]
+            wrap = self.s.wrap_path if style in PATH_STYLES else self.s.wrap
+            lines += [(line, style) for line in wrap(text, width, size, bold)]
+        return lines
+
     def table(self, columns: list[Column], rows: Iterable[list[Cell]], zebra: bool = True) -> None:
-        """Rows never cut: a row taller than the rest of the page continues on the next one."""
+        """Rows never cut: a row taller than the rest of the page continues on the next one. A row
+        with one cell more than there are columns shows that cell across the whole table, under the
+        others (for SHA-256 hashes, which need the width to stay on one line)."""
         pdf = self.pdf
         pdf.columns = None
         self.ensure(30)
         pdf.columns = columns
         pdf._column_header()
         pad = 1.0
+        total = sum(c.width for c in columns)
         for n, row in enumerate(rows):
-            lines: list[list[tuple[str, str]]] = []
-            for col, cell in zip(columns, row):
-                cell_lines = []
-                for text, style in cell.pieces:
-                    size, bold, _ = STYLES[style]
-                    cell_lines += [(line, style) for line in self.s.wrap(text, col.width - 2 * pad, size, bold)]
-                lines.append(cell_lines)
+            lines = [self._cell_lines(cell, col.width - 2 * pad) for col, cell in zip(columns, row)]
+            trailer = self._cell_lines(row[len(columns)], total - 2 * pad) if len(row) > len(columns) else []
+            shade = zebra and n % 2 == 1
             heights = [[self.lh(STYLES[st][0]) for _, st in col] for col in lines]
             pos = [0] * len(columns)
             first_chunk = True
@@ -451,9 +239,9 @@ class _Writer:
                     pdf.add_page()
                     continue
                 row_h = max(u for _, u in take) + pad * 1.2
-                if zebra and n % 2:
+                if shade:
                     pdf.set_fill_color(246, 246, 246)
-                    pdf.rect(MARGIN_X, y0 - pad * 0.6, sum(c.width for c in columns), row_h, style="F")
+                    pdf.rect(MARGIN_X, y0 - pad * 0.6, total, row_h, style="F")
                 x = MARGIN_X
                 for i, col in enumerate(columns):
                     y = y0
@@ -467,10 +255,11 @@ class _Writer:
                     x += col.width
                 pdf.set_text_color(*BLACK)
                 pdf.set_y(y0 - pad * 0.6 + row_h)
-                pdf.set_draw_color(200, 200, 200)
-                pdf.line(MARGIN_X, pdf.get_y(), MARGIN_X + sum(c.width for c in columns), pdf.get_y())
+                more = any(pos[i] < len(lines[i]) for i in range(len(columns)))
+                if more or not trailer:
+                    self._rule(total)
                 first_chunk = False
-                if any(pos[i] < len(lines[i]) for i in range(len(columns))):
+                if more:
                     pdf.add_page()
                     cont = words()["exhibits"]["continued"]
                     label = row[0].pieces[0][0].split("\n")[0] if row[0].pieces else ""
@@ -478,8 +267,35 @@ class _Writer:
                                                                      STYLES["grey"][0])]
                     lines[0] = lines[0][:pos[0]] + extra + lines[0][pos[0]:]
                     heights[0] = heights[0][:pos[0]] + [self.lh(STYLES["grey"][0])] * len(extra) + heights[0][pos[0]:]
+            if trailer:
+                self._trailer(trailer, total, pad, shade)
         pdf.columns = None
         pdf.set_y(pdf.get_y() + 3)
+
+    def _trailer(self, lines: list[tuple[str, str]], total: float, pad: float, shade: bool) -> None:
+        """The full-width lines under a row."""
+        pdf = self.pdf
+        for text, style in lines:
+            size, bold, colour = STYLES[style]
+            height = self.lh(size)
+            if pdf.get_y() + height + pad > self.bottom:
+                pdf.add_page()
+            y = pdf.get_y()
+            if shade:
+                pdf.set_fill_color(246, 246, 246)
+                pdf.rect(MARGIN_X, y, total, height + 0.01, style="F")
+            pdf.set_text_color(*colour)
+            self.s.draw(MARGIN_X + pad, y, text, size, bold, total - 2 * pad)
+            pdf.set_y(y + height)
+        if shade:
+            pdf.rect(MARGIN_X, pdf.get_y(), total, pad, style="F")
+        pdf.set_y(pdf.get_y() + pad)
+        pdf.set_text_color(*BLACK)
+        self._rule(total)
+
+    def _rule(self, total: float) -> None:
+        self.pdf.set_draw_color(200, 200, 200)
+        self.pdf.line(MARGIN_X, self.pdf.get_y(), MARGIN_X + total, self.pdf.get_y())
 
     # -- sections -----------------------------------------------------------------------------
     def cover(self) -> None:
@@ -493,29 +309,52 @@ class _Writer:
         pdf.set_y(pdf.get_y() + 4)
         parties = ", ".join(d.parties) + (f" ({c['party_all']})" if d.all_parties else "")
         period = f"{d.period[0]} \u2013 {d.period[1]}" if d.period else c["period_none"]
-        fonts = ", ".join(f.name for f in self.faces[:1] + self.faces[2:])
         rows = [(c["parties"], parties), (c["owner"], d.owner), (c["period"], period), (c["timezone"], d.timezone),
                 (c["events_listed"], f"{d.exhibits.num_rows:,}"), (c["generated_by"], f"{TOOL} {d.version}"),
-                (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256),
-                (c["fonts"], fonts)]
-        label_w = 52
+                (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256)]
         for label, value in rows:
-            lines = self.s.wrap(value, self.width - label_w, 10)
-            self.ensure(len(lines) * self.lh(10))
-            y = pdf.get_y()
-            label_lines = self.s.wrap(label, label_w - 3, 10, True)
-            for i, line in enumerate(label_lines):
-                self.s.draw(MARGIN_X, y + i * self.lh(10), line, 10, True)
-            for i, line in enumerate(lines):
-                self.s.draw(MARGIN_X + label_w, y + i * self.lh(10), line, 10, False, self.width - label_w)
-            pdf.set_y(y + max(len(lines), len(label_lines)) * self.lh(10) + 2)
+            self._cover_row(label, value)
         if d.unlinked:
             pdf.set_y(pdf.get_y() + 3)
             self.para(c["unlinked"].format(count=f"{d.unlinked:,}"), SMALL, GREY)
         pdf.set_y(pdf.get_y() + 6)
-        self.para(c["contents"], 12, bold=True)
-        for n, key in enumerate(section_keys(d), 1):
-            self.para(f"{n}. {w['sections'][key]}", 10)
+        # the contents (with page numbers) and any notice about missing fonts are known only at the
+        # end: fpdf2 draws them into the rest of this page when the document is written
+        self.pdf.section = w["sections"]["summary"]
+        pdf.insert_toc_placeholder(self._contents)
+        self._fresh_page = True
+
+    def _cover_row(self, label: str, value: str, label_w: float = 42) -> None:
+        pdf = self.pdf
+        lines = self.s.wrap(value, self.width - label_w, 10)
+        self.ensure(len(lines) * self.lh(10))
+        y = pdf.get_y()
+        label_lines = self.s.wrap(label, label_w - 3, 10, True)
+        for i, line in enumerate(label_lines):
+            self.s.draw(MARGIN_X, y + i * self.lh(10), line, 10, True)
+        for i, line in enumerate(lines):
+            self.s.draw(MARGIN_X + label_w, y + i * self.lh(10), line, 10, False, self.width - label_w)
+        pdf.set_y(y + max(len(lines), len(label_lines)) * self.lh(10) + 2)
+
+    def _contents(self, pdf, outline) -> None:  # type: ignore[no-untyped-def]
+        """The fonts used, the contents list with the page of each section, the missing-font notices."""
+        w = words()
+        self._cover_row(w["cover"]["fonts"], ", ".join(f.name for f in self.s.used_faces()))
+        pdf.set_y(pdf.get_y() + 6)
+        self.para(w["cover"]["contents"], 12, bold=True)
+        for n, key in enumerate(section_keys(self.data), 1):
+            name = w["sections"][key]
+            label, page = f"{n}. {name}", str(self.section_pages[name])
+            y = pdf.get_y()
+            self.s.draw(MARGIN_X, y, label, 10)
+            self.s.draw(MARGIN_X + 120 - self.s.width(page, 10), y, page, 10)
+            pdf.link(MARGIN_X, y, 120, self.lh(10), pdf.add_link(page=self.section_pages[name]))
+            pdf.set_y(y + self.lh(10))
+        notices = self.s.missing_notice()
+        if notices:
+            pdf.set_y(pdf.get_y() + 3)
+            for notice in notices:
+                self.para(notice, SMALL, RED)
 
     def summary(self) -> None:
         w = words()
@@ -559,23 +398,24 @@ class _Writer:
         cols[2].width = self.width - sum(c.width for c in cols)
         links = self.case.config.links
         many = len(self.data.parties) > 1
+        shown = self.data.shown
 
         def rows():  # type: ignore[no-untyped-def]
             for batch in self.data.exhibit_batches():
                 for row in batch:
-                    c = exhibit_cells(row, links)
+                    c = exhibit_cells(row, links, shown)
                     first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small")
                     second = Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small")
                     if many:
                         second.add(row["party"] or "", "smallbold")
                     second.add(c["who"], "small")
                     text = Cell().add(c["text"], "body")
-                    for a in c["attachments"]:
-                        text.add(f"{e['attachment']}: {a}", "grey")
+                    for label, a in _numbered(c["attachment_parts"], e["attachment"]):
+                        text.add(f"{label}: {a}", "grey")
                     for note in c["notes"]:
                         text.add(note, "note")
-                    src = Cell().add(c["source"], "tiny").add(c["locator"], "small").add(c["copies"], "grey")
-                    yield [first, second, text, src]
+                    src = Cell().add(c["source"], "pathtiny").add(c["locator"], "small").add(c["copies"], "grey")
+                    yield [first, second, text, src] + _hash_trailer(c["attachment_parts"], e["attachment"])
         self.table(cols, rows())
 
     def incidents(self) -> None:
@@ -592,21 +432,24 @@ class _Writer:
                 Column(i["col_details"], 42), Column(i["col_source"], 30)]
         cols[2].width = self.width - sum(c.width for c in cols)
 
+        shown = self.data.shown
+
         def rows():  # type: ignore[no-untyped-def]
             for row in self.data.incidents.to_pylist():
-                c = incident_cells(row)
+                c = incident_cells(row, shown)
                 first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small") \
                     .add(f"\u201c{c['ts_local']}\u201d", "grey")
                 text = Cell().add(c["text"], "body")
-                for a in c["attachments"]:
-                    text.add(f"{i['evidence']}: {a}", "grey")
+                for label, a in _numbered(c["attachment_parts"], i["evidence"]):
+                    text.add(f"{label}: {a}", "grey")
                 for note in c["notes"]:
                     text.add(note, "note")
                 details = Cell()
                 for d in c["details"]:
                     details.add(d, "small")
-                ev = Cell().add(c["source"], "tiny").add(c["locator"], "small")
-                yield [first, Cell().add(c["location"], "small"), text, details, ev]
+                ev = Cell().add(c["source"], "pathtiny").add(c["locator"], "small")
+                yield [first, Cell().add(c["location"], "small"), text, details, ev] + \
+                    _hash_trailer(c["attachment_parts"], i["evidence"])
         self.table(cols, rows())
 
     def undated(self) -> None:
@@ -623,7 +466,7 @@ class _Writer:
         cols[2].width = self.width - sum(c.width for c in cols)
         self.table(cols, ([Cell().add(c["exhibit"], "smallbold"),
                            Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small").add(c["who"], "small"),
-                           Cell().add(c["text"], "body"), Cell().add(c["source"], "tiny").add(c["locator"], "small"),
+                           Cell().add(c["text"], "body"), Cell().add(c["source"], "pathtiny").add(c["locator"], "small"),
                            Cell().add(c["reason"], "small")] for c in self.data.undated))
 
     def identifiers(self) -> None:
@@ -654,29 +497,32 @@ class _Writer:
         self.new_page(w["sections"]["sources"])
         self.heading(w["sections"]["sources"])
         self.para(s["intro"], SMALL, GREY)
-        cols = [Column(s["col_path"], 0), Column(s["col_sha"], 28), Column(s["col_size"], 22),
-                Column(s["col_format"], 30), Column(s["col_counts"], 26)]
+        cols = [Column(s["col_path"], 0), Column(s["col_size"], 22), Column(s["col_format"], 34),
+                Column(s["col_counts"], 28)]
         cols[0].width = self.width - sum(c.width for c in cols)
         limit = 50
 
         def rows():  # type: ignore[no-untyped-def]
             for r in self.data.sources:
-                path = Cell().add(r["path"], "small")
+                name = source_name(r["shown"])
+                path = Cell().add(name, "path")
+                if r["shown"] != name:
+                    path.add(r["shown"], "pathtiny")
                 warnings = r["warnings"] or []
                 for warning in warnings[:limit]:
                     path.add(warning, "note")
                 if len(warnings) > limit:
                     path.add(s["more_warnings"].format(count=f"{len(warnings) - limit:,}"), "grey")
-                sha = r["sha256"]
-                yield [path, Cell().add("\n".join(sha[i:i + 16] for i in range(0, 64, 16)), "tiny"), Cell().add(f"{r['size']:,}", "small"),
+                yield [path, Cell().add(f"{r['size']:,}", "small"),
                        Cell().add(r["format"] or "", "small").add(r["parser"] or "", "grey"),
-                       Cell().add(f"{r['records']:,} / {r['rejects']:,} / {r['repairs']:,}", "small")]
+                       Cell().add(f"{r['records']:,} / {r['rejects']:,} / {r['repairs']:,}", "small"),
+                       Cell().add(f"SHA-256 {r['sha256']}", "small")]
         self.table(cols, rows())
         self.heading(s["rejects_heading"], 12)
         if self.data.rejects:
             cols = [Column(s["col_path"], 60), Column(s["col_reason"], 0), Column(s["col_count"], 20)]
             cols[1].width = self.width - 80
-            self.table(cols, ([Cell().add(p, "small"), Cell().add(r, "small"), Cell().add(f"{n:,}", "smallbold")]
+            self.table(cols, ([Cell().add(p, "path"), Cell().add(r, "small"), Cell().add(f"{n:,}", "smallbold")]
                               for p, r, n in self.data.rejects))
         else:
             self.para(s["no_rejects"])
@@ -705,21 +551,22 @@ class _Writer:
             self.para(paragraph, 10)
             pdf.set_y(pdf.get_y() + 1.5)
 
-    def write(self, target: Path) -> Path:
+    def write(self, target: Path) -> list[str]:
+        """Write the document; returns the notices about scripts no font could show."""
         self.cover()
-        self.summary()
-        self.charts()
-        self.exhibits()
-        self.incidents()
-        self.undated()
-        self.identifiers()
-        self.sources()
-        self.certification()
+        for key in section_keys(self.data):
+            getattr(self, key)()
         with atomic_path(target) as tmp:
             self.pdf.output(str(tmp))
-        return target
+        return self.s.missing_notice()
 
 
-def write_pdf(case: Case, data: ReportData, target: Path, extra_fonts: Sequence[Path] = ()) -> Path:
-    """Write the PDF report atomically; returns its path."""
-    return _Writer(case, data, extra_fonts).write(target)
+
+def write_pdf(case: Case, data: ReportData, target: Path, extra_fonts: Sequence[Path] = (),
+              warn: Callable[[str], None] | None = None) -> Path:
+    """Write the PDF report atomically; returns its path. ``warn`` receives a notice for each script
+    that no installed font could show (the cover of the PDF says the same)."""
+    for notice in _Writer(case, data, extra_fonts).write(target):
+        if warn is not None:
+            warn(notice)
+    return target

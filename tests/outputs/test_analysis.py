@@ -379,6 +379,16 @@ def test_helpers():
     assert slug("Zoë O'Neill") == "zoe-o-neill" and slug("(unknown)") == "unknown" and slug("张") == "party"
 
 
+def test_party_slugs_are_distinct_whatever_the_order():
+    from commtrail.outputs.analysis import party_slugs
+    names = ["Jordan K", "Alex", "Jordan-K", "张", "李"]
+    slugs = party_slugs(names)
+    assert slugs == {"Jordan K": "jordan-k-48c6a35c", "Alex": "alex", "Jordan-K": "jordan-k-d1f99205",
+                     "张": "party-f56a049f", "李": "party-c16667ca"}
+    assert len(set(slugs.values())) == 5
+    assert party_slugs(list(reversed(names))) == slugs
+
+
 def test_empty_master(tmp_path):
     case = make_case(tmp_path / "empty", {}, toml=TOML)
     result = analyse(case)

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from commtrail.parsers import registry
-from commtrail.parsers.base import Owner, Reject
+from commtrail.parsers.base import Owner
 from commtrail.parsers.eml import sniff
 from tests.conftest import FIXTURES, make_ctx, run_parser
 
