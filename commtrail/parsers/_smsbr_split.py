@@ -81,6 +81,8 @@ class PartResult:
     rejected: int = 0
     undecodable: list[str] = field(default_factory=list)
     media_without_store: int = 0
+    damaged: list[str] = field(default_factory=list)  # damaged records, as the warning lists them
+    stray: list[str] = field(default_factory=list)  # damaged text between records
     error: Any = None  # the XML error that ended the part's parse (a smsbr.XmlError), if one did
 
 
