@@ -308,14 +308,6 @@ class RepairReader:
         instruction or DOCTYPE."""
         return self._skip is not None
 
-    def drain(self) -> None:
-        """Read ``raw`` to its end (counting record starts and repairs), discarding the output."""
-        self._out, self._out_pos = b"", 0
-        while not self.eof:
-            self._next_block()
-            self.record_lines.clear()
-            self.record_offsets.clear()
-
     def tail(self) -> tuple[str, int, int]:
         """The repaired text from the last record start tag to the end of what was read (its
         first 64 KiB), its full size in bytes, and the byte offset (in the repaired text) where it

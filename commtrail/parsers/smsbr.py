@@ -422,8 +422,9 @@ class _Session:
         """After an XML error: reject what is damaged and start a new parser at the next record
         start tag; or, with none after the error, end the parse (``final``)."""
         target, rows, reader = self.target, self.rows, self.reader
-        at_end = reader.eof and (self.bounded is None or self.bounded.lifted)
         damage = self._where(exc)
+        # The parser wanted more than the file holds, on its last line: cut off, not damaged.
+        truncated = closing and damage.line is not None and damage.line >= reader.newlines
         if self.bounded is not None and not self.bounded.lifted:  # before the border: this process reads on
             self.bounded.lift()
             reader.resume()
@@ -444,14 +445,14 @@ class _Session:
         target.restart(before)
         if damaged is None:
             if self._seek(before + 1, None) is None:
-                self.final, self.ended = (damage, at_end), True
+                self.final, self.ended = (damage, truncated), True
             else:
                 self._probe = (before + 1, damage)
                 self._restart(before + 1)
             return
         following = self._seek(damaged + 1, damaged)
-        if following is None and at_end and damage.line is not None and damage.line >= reader.newlines:
-            self.final, self.ended = (damage, True), True  # the file ends inside the record: truncated
+        if following is None and truncated:  # the file ends inside the record
+            self.final, self.ended = (damage, True), True
             return
         self._reject_damaged(damaged, damage, following)
         if following is None:
@@ -655,13 +656,11 @@ class XmlError:
     partial: Reject | None  # the record the end cut off, when truncated inside one
 
 
-def _xml_error(damage: Damage, eof_at_error: bool, reader: RepairReader, rows: Rows, ordinal: int,
+def _xml_error(damage: Damage, truncated: bool, reader: RepairReader, rows: Rows, ordinal: int,
                bytes_before: int = 0) -> XmlError:
     """What to say of the XML error that ended a parse (an error with no record start tag after
-    it); ``bytes_before``: the bytes of the file before what the reader read."""
-    truncated = eof_at_error and (damage.line or 0) >= reader.newlines
-    if not eof_at_error:
-        reader.drain()  # count what follows, so the warning can say how much was not read
+    it, ``truncated`` when the file ends inside an element); ``bytes_before``: the bytes of the
+    file before what the reader read."""
     after = reader.record_starts - ordinal
     partial = None
     if truncated and after > 0:

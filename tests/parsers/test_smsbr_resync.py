@@ -247,6 +247,6 @@ def test_window_and_span_text():
     assert (window.column(3), window.column(8), window.get(1, 4)) == (0, 4, b"b\nc")
     window.keep_from(4)
     assert (window.at, window.get(0, 7), window.column(8)) == (4, b"d\xc3\xa9", None)
-    assert span_text(b'<sms a="1"/>\n </smses>\n', 24, last=True) == '<sms a="1"/>'
+    assert span_text(b'<sms a="1"/>\n </smses>\n', 23, last=True) == '<sms a="1"/>'
     assert span_text(b'<sms a="1"/>\n', 13, last=False) == '<sms a="1"/>'
     assert span_text(b"<sms a=", 100, last=False) == "<sms a= [first 7 characters of 100 bytes]"
