@@ -19,9 +19,10 @@ HEAD = 64 * 1024  # the first bytes of a damaged record kept for its reject
 SHOWN = 10  # damaged places listed in the warning
 
 # A complete self-closing record start tag: what an <sms> / <call> the parser read looks like.
-_SELF_CLOSED = re.compile(rb"""<(?:sms|call)(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*/>""")
+_SELF_CLOSED = re.compile(rb"""<(?:sms|mms|call)(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*/>""")
 _ROOT_END = re.compile(rb"\s*</(?:smses|calls)\s*>\s*\Z")
 _RECORD_TAG = re.compile(r"<(sms|mms|call)[\s/>]")
+_WITH_END = re.compile(rb"<(sms|mms|call)[\s>].*?</\1\s*>", re.S)
 _END_TAG_LAST = re.compile(rb"</(?:sms|mms|call)\s*>\s*\Z")
 
 
@@ -83,15 +84,16 @@ def span_text(head: bytes, size: int, last: bool) -> str:
 
 
 def after_record(text: bytes) -> bytes | None:
-    """What follows a self-closing record at the start of ``text`` (the text after a record that
-    was read), or None when it does not start with one."""
-    m = _SELF_CLOSED.match(text)
+    """What follows the record at the start of ``text`` (a record the parser read, so its end is
+    the end of its self-closing start tag or its first end tag: records are never nested), or
+    None when ``text`` does not hold a whole record."""
+    m = _SELF_CLOSED.match(text) or _WITH_END.match(text)
     return text[m.end():] if m else None
 
 
 def ends_with_record(text: bytes) -> bool:
-    """Whether ``text``, from a record start tag on, is that record and then white space only
-    (the record either self-closed or ended by its end tag, which the parser has read)."""
+    """Whether ``text`` (a record's text from its start tag, or the last bytes of a long one) ends
+    with the record's end and then white space only."""
     rest = after_record(text)
     return not rest.strip() if rest is not None else _END_TAG_LAST.search(text) is not None
 

@@ -340,7 +340,7 @@ class _Session:
             return False
         start, window = self._start_of(target.started), self.window
         if start is None or start < window.at:  # a long record: its end is in the last bytes
-            return ends_with_record(b"</mms>" + window.get(window.end - CONTEXT, window.end))
+            return ends_with_record(window.get(window.end - CONTEXT, window.end))
         return ends_with_record(window.get(start, window.end))
 
     def warning(self) -> str | None:
@@ -438,7 +438,10 @@ class _Session:
         elif self._restarted_at == target.started + 1:  # a record parsed on its own fails in its start tag
             damaged = target.started + 1
             if probe is not None and probe[0] == damaged:
-                damage = probe[1]  # the first parser's error, in the file's context, is the one to tell
+                if self._before(probe[1], damaged):  # damaged text before a damaged record
+                    self._reject_stray(*probe)
+                else:
+                    damage = probe[1]  # the first parser's error, in the file's context, is the one to tell
         else:  # before the next record: parse it on its own to tell whether it is damaged
             damaged = None
         before = target.started if damaged is None else damaged - 1
@@ -459,6 +462,14 @@ class _Session:
             self.ended = True
         else:
             self._restart(damaged + 1)
+
+    def _before(self, damage: Damage, ordinal: int) -> bool:
+        """Whether ``damage`` lies before record ``ordinal``'s start tag (as far as is known)."""
+        line = self.rows.line(ordinal)
+        if damage.line is None or line is None or damage.line != line:
+            return damage.line is not None and line is not None and damage.line < line
+        column = self.window.column(self._start_of(ordinal))
+        return column is not None and damage.column is not None and damage.column <= column
 
     def _restart(self, ordinal: int) -> None:
         """A new XML parser, from record ``ordinal``'s start tag on (its bytes are kept), under a

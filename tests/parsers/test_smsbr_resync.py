@@ -227,7 +227,9 @@ def test_random_damage_loses_nothing(monkeypatch, shape, feed, batch_size):
     (b'<sms a="1" b=\'2\' />\n  ', b"\n  "),
     (b'<call a="x > y"/> & <', b" & <"),
     (b'<sms a="1">', None),
-    (b'<mms a="1"/>', None),
+    (b'<mms a="1"><parts/></mms> </mms>', b" </mms>"),
+    (b'<mms a="1"><parts/></mm', None),
+    (b'<part a="1"/>', None),
 ])
 def test_after_record(text, expected):
     assert after_record(text) == expected
