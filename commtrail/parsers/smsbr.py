@@ -291,7 +291,7 @@ class _Session:
         self._column_unknown = False  # the current parser's columns on its first line of text are not known
         self._replay = b""  # kept bytes for the current parser before reading on
         self._head: tuple[int, bytes] = (0, b"")  # the first bytes of a record, kept for its reject
-        self._last_start = (records_before, 0)  # (record, offset) of the last record begun
+        self._last_start = (-1, 0)  # (record, offset) of the last record begun
         self._probe: tuple[int, Damage] | None = None  # a record parsed on its own after an error before it
 
     def feed(self) -> Iterator:
@@ -506,9 +506,9 @@ class _Session:
         self._last_start = (ordinal, start)
 
     def _reject_stray(self, ordinal: int, damage: Damage) -> None:
-        """Reject the damaged text before record ``ordinal`` (which began well), from the end of
-        the record before it when that is a self-closing one in the window, else from the start
-        of the window's last CONTEXT bytes before the record."""
+        """Reject the damaged text before record ``ordinal`` (which began well): from the end of
+        the record before it when that record's text is in the window, else the CONTEXT bytes
+        before the record."""
         window = self.window
         stop = self._start_of(ordinal)
         before = ordinal - 1

@@ -27,8 +27,9 @@ def sms(i: int, body: str | None = None) -> str:
 
 
 def mms(i: int, text: str | None = None) -> str:
+    text = f"picture {i}" if text is None else text
     return (f'  <mms date="{1709317800000 + i * 1000}" msg_box="1" address="+447700900123" m_type="132">\n'
-            f'    <parts>\n      <part seq="0" ct="text/plain" text="{text if text is not None else f"picture {i}"}" />\n'
+            f'    <parts>\n      <part seq="0" ct="text/plain" text="{text}" />\n'
             '    </parts>\n    <addrs>\n      <addr address="+447700900123" type="137" />\n    </addrs>\n  </mms>')
 
 
