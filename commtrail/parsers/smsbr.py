@@ -9,8 +9,11 @@ and network access off. Never lxml's recover mode: it silently blanks text and i
 No tree is built, MMS media are decoded into the blob store piece by piece, so memory stays flat.
 Line numbers in locators are those of the record's start tag, counted by the reader.
 
-An XML error (a truncated backup, or damage mid-file) ends the parse: every record before it is
-kept, and a warning names the place, what the root's ``count`` declared and what was found.
+Damage mid-file does not end the parse: the record the XML error is in is rejected with its text
+and line, and a new parser goes on at the next record start tag (:class:`_Session`,
+:mod:`commtrail.parsers._smsbr_resync`). A file that ends inside a record (a truncated backup)
+keeps every complete record, rejects the incomplete one, and a warning names the place, what the
+root's ``count`` declared and what was found.
 
 A big file on disk is parsed in two processes when it can be (:mod:`commtrail.parsers._smsbr_split`):
 the second part's output is taken only when it is exactly what this process would have produced.
