@@ -76,7 +76,7 @@ def span_text(head: bytes, size: int, last: bool) -> str:
     bytes; the root's end tag after the last record and trailing white space are left out."""
     whole = len(head) >= size
     if whole:
-        head = _ROOT_END.sub(b"", head) if last else head.rstrip()
+        head = (_ROOT_END.sub(b"", head) if last else head).rstrip()
     text = head[:HEAD].decode("utf-8", "replace")
     if whole and len(head) <= HEAD:
         return text
@@ -96,6 +96,11 @@ def ends_with_record(text: bytes) -> bool:
     with the record's end and then white space only."""
     rest = after_record(text)
     return not rest.strip() if rest is not None else _END_TAG_LAST.search(text) is not None
+
+
+def ends_with_root_end(text: bytes) -> bool:
+    """Whether ``text`` (the last bytes of a file) ends with the root element's end tag."""
+    return _ROOT_END.search(text) is not None
 
 
 def record_tag(text: str) -> str:

@@ -83,6 +83,7 @@ class PartResult:
     media_without_store: int = 0
     damaged: list[str] = field(default_factory=list)  # damaged records, as the warning lists them
     stray: list[str] = field(default_factory=list)  # damaged text between records
+    unclosed: bool = False  # the file ends in a damaged record without the root's end tag
     error: Any = None  # the XML error that ended the part's parse (a smsbr.XmlError), if one did
 
 

@@ -41,6 +41,7 @@ from commtrail.parsers._smsbr_resync import (
     after_record,
     damage_warning,
     ends_with_record,
+    ends_with_root_end,
     record_tag,
     span_text,
 )
@@ -287,6 +288,7 @@ class _Session:
         self.part_error: XmlError | None = None  # the XML error that ended the part process's parse
         self.final: tuple[Damage, bool] | None = None  # the error that ended the parse, and whether at the end
         self.ended = False  # nothing is left to parse
+        self.unclosed = False  # the file ends in a damaged record without the root's end tag
         self.damaged: list[str] = []  # the damaged records, as the warning lists them
         self.stray: list[str] = []  # the damaged text between records
         self._restarted_at: int | None = None  # the record the current parser began at, after damage
@@ -463,6 +465,7 @@ class _Session:
         self._reject_damaged(damaged, damage, following)
         if following is None:
             self.ended = True
+            self.unclosed = not ends_with_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
         else:
             self._restart(damaged + 1)
 
@@ -570,6 +573,9 @@ def _parse_whole(stream: BinaryIO, ctx: ParseContext, expected_root: str, part: 
     damage = session.warning()
     if damage:
         report.warn(damage)
+    if session.unclosed:
+        report.warn(f"the file ends without the end tag of its root element (</{target.root}>), after the damaged "
+                    "last record: the backup may have been cut off there")
     found = session.part_error
     if session.final is not None:
         found = _xml_error(*session.final, reader, rows, target.done)
@@ -622,6 +628,7 @@ def _take_part(session: _Session, part: _split.Part):
     rows.media_without_store += result.media_without_store
     session.damaged += result.damaged
     session.stray += result.stray
+    session.unclosed = result.unclosed
     session.part_error = result.error
     part.used = True
     return True
@@ -646,7 +653,7 @@ def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records
                              newlines=reader.newlines, repairs=reader.repairs, records=rows.records,
                              rejected=rows.rejected, undecodable=rows.undecodable,
                              media_without_store=rows.media_without_store, damaged=session.damaged,
-                             stray=session.stray, error=found)
+                             stray=session.stray, unclosed=session.unclosed, error=found)
 
 
 def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) -> None:

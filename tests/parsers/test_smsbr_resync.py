@@ -140,6 +140,16 @@ def test_stray_text_between_records_and_a_damaged_head():
         ("before record #1, line 2", HEAD + '<smses count="2" <oops>')]
 
 
+def test_a_damaged_last_record_without_the_root_end_tag():
+    data = (HEAD + '<smses count="2">\n' + sms(1) + "\n" + sms(2).replace(" />", "") + "\n  <!-- cut -->\n").encode()
+    rows, rejects, warnings = parse(data)
+    assert rows == [("sms #1, line 3", "message 1")]
+    assert rejects == [("sms #2, line 4", reason("error parsing attribute name", 5, 3),
+                        sms(2).replace(" />", "").strip() + "\n  <!-- cut -->")]
+    assert warnings[1:] == ["the file ends without the end tag of its root element (</smses>), after the damaged "
+                            "last record: the backup may have been cut off there"]
+
+
 def test_count_reconciles_and_a_difference_is_told():
     rows, rejects, warnings = parse(backup(sms(1), sms(2, "<"), sms(3), count=3))
     assert (len(rows), len(rejects), len(warnings)) == (2, 1, 1)  # 2 + 1 = count: no other warning
