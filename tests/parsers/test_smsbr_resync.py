@@ -263,3 +263,23 @@ def test_window_and_span_text():
     assert span_text(b'<sms a="1"/>\n </smses>\n', 23, last=True) == '<sms a="1"/>'
     assert span_text(b'<sms a="1"/>\n', 13, last=False) == '<sms a="1"/>'
     assert span_text(b"<sms a=", 100, last=False) == "<sms a= [first 7 characters of 100 bytes]"
+
+
+def test_ingest_keeps_the_records_after_the_damage(tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from conftest import CASE_TOML
+
+    from commtrail.cli import main
+
+    backup_file = tmp_path / "sms-20240301.xml"
+    backup_file.write_bytes(backup(sms(1), sms(2, "two < three"), sms(3), sms(4), sms(5)))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(backup_file)]) == 0
+    capsys.readouterr()
+    (staging,) = [p for p in (case / "staging").glob("*.parquet") if not p.name.endswith(".rejects.parquet")]
+    assert [r["body"] for r in pq.read_table(staging).to_pylist()] == [f"message {i}" for i in (1, 3, 4, 5)]
+    assert [(r["locator"], r["raw"]) for r in pq.read_table(staging.with_suffix(".rejects.parquet")).to_pylist()] == [
+        ("sms #2, line 4", sms(2, "two < three").strip())]
+    assert [(r["records"], r["rejects"]) for r in pq.read_table(case / "sources.parquet").to_pylist()] == [(4, 1)]
