@@ -436,10 +436,13 @@ class _Session:
         probe, self._probe = self._probe, None
         if probe is not None and target.started >= probe[0]:
             self._reject_stray(*probe)
+        media: list[str] = []  # blobs of an <mms> stored before its damage
         if target._in is not None:  # inside a record
             damaged: int | None = target.started
             if target._in != "mms":
                 rows.retract(target._in)
+            elif target._mms is not None:
+                media = [stored[0] for stored in target._mms[0].media if stored is not None]
         elif self._restarted_at == target.started + 1:  # a record parsed on its own fails in its start tag
             damaged = target.started + 1
             if probe is not None and probe[0] == damaged:
@@ -462,7 +465,7 @@ class _Session:
         if following is None and truncated:  # the file ends inside the record
             self.final, self.ended = (damage, True), True
             return
-        self._reject_damaged(damaged, damage, following)
+        self._reject_damaged(damaged, damage, following, media)
         if following is None:
             self.ended = True
             self.unclosed = not ends_with_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
@@ -490,9 +493,9 @@ class _Session:
         self._restarted_at = ordinal
         self._replay = self.window.get(offset, self.window.end)
 
-    def _reject_damaged(self, ordinal: int, damage: Damage, following: int | None) -> None:
+    def _reject_damaged(self, ordinal: int, damage: Damage, following: int | None, media: list[str]) -> None:
         """Reject record ``ordinal``, from its start tag to ``following`` (the next record's, or
-        the end of the file), with its text."""
+        the end of the file), with its text; ``media``: the blobs of its parts stored already."""
         rows, window = self.rows, self.window
         start = self._start_of(ordinal)
         stop = window.end if following is None else following
@@ -506,6 +509,8 @@ class _Session:
         repaired = rows.repaired(ordinal)
         if repaired:
             reason += f" (the raw text shows {repaired} repaired character references)"
+        if media:
+            reason += f"; the media of its parts before the damage were kept as blobs {', '.join(media)}"
         rows.reject(ordinal, Reject(locator=where, reason=reason, raw=raw))
         self.damaged.append(f"{where} ({damage.where()})")
         self.target.started = self.target.done = ordinal

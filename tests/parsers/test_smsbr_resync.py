@@ -113,6 +113,15 @@ def test_damage_inside_an_mms_part_rejects_the_whole_mms():
     assert warnings == [warning(f"mms #2, line 4 ({LT}, line 6, column 45)")]
 
 
+def test_media_of_a_damaged_mms_are_named():
+    gif = "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+    sha = "b1442e85b03bdcaf66dc58c7abb98745dd2687d86350be9a298a1d9382ac849b"
+    damaged = mms(2, "a < b").replace("<parts>\n", f'<parts>\n      <part seq="0" ct="image/gif" data="{gif}" />\n')
+    rows, rejects, _ = parse(backup(sms(1), damaged, sms(3)))
+    assert len(rows) == 2
+    assert rejects[0][1] == reason(LT, 7, 45) + f"; the media of its parts before the damage were kept as blobs {sha}"
+
+
 def test_damaged_call_log():
     data = backup(call(1), call(2, "+44 7700 <900123"), call(3), call(4, "a&b"), call(5), root="calls")
     rows, rejects, warnings = parse(data, "smsbr-calls")
