@@ -53,6 +53,7 @@ from commtrail.parsers.registry import Parser, register
 VERSION = "1"
 RECORD_TAGS = frozenset(("sms", "mms", "call"))
 FEED = 1 << 20  # bytes handed to the XML parser at a time
+REPLAY = 16 * 1024  # bytes handed to a parser started after damage at a time, while they are kept ones
 
 _PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
 _ROOT = re.compile(rb"\s*<(smses|calls)[\s/>]")
@@ -267,8 +268,8 @@ class _Session:
     When the XML parser stops at an error, the session reads on (:meth:`_recover`): the record the
     error is in is rejected with its text, from its start tag to the next record start tag, and a
     new parser starts at that tag; an error between two records is first told apart from damage in
-    the next record's start tag by parsing that record on its own. Only an error with no record
-    start tag after it ends the parse (``final``).
+    the next record's start tag by parsing that record on its own. Only a file that ends inside an
+    element ends the parse with an error (``truncation``).
     """
 
     def __init__(self, raw, ctx: ParseContext, expected_root: str, records_before: int = 0,
@@ -286,15 +287,15 @@ class _Session:
         self.window = Window()
         self._warned_read = False
         self.part_error: XmlError | None = None  # the XML error that ended the part process's parse
-        self.final: tuple[Damage, bool] | None = None  # the error that ended the parse, and whether at the end
+        self.truncation: Damage | None = None  # the error at the end of a file that ends inside an element
         self.ended = False  # nothing is left to parse
-        self.unclosed = False  # the file ends in a damaged record without the root's end tag
+        self.unclosed = False  # the file ends in damage without the root's end tag
         self.damaged: list[str] = []  # the damaged records, as the warning lists them
         self.stray: list[str] = []  # the damaged text between records
         self._restarted_at: int | None = None  # the record the current parser began at, after damage
         self._line_offset = 0  # the file's line of the current parser's line 1, less one
         self._column_unknown = False  # the current parser's columns on its first line of text are not known
-        self._replay = b""  # kept bytes for the current parser before reading on
+        self._fed = 0  # the offset up to which the window's bytes were given to the current parser
         self._head: tuple[int, bytes] = (0, b"")  # the first bytes of a record, kept for its reject
         self._last_start = (-1, 0)  # (record, offset) of the last record begun
         self._probe: tuple[int, Damage] | None = None  # a record parsed on its own after an error before it
@@ -302,13 +303,15 @@ class _Session:
     def feed(self) -> Iterator:
         """Parse what the reader gives until it ends (the parser is not closed)."""
         target, batches = self.target, self.batches
+        window = self.window
         while not self.ended:
-            if self._replay:
-                block, self._replay = self._replay, b""
+            if self._fed < window.end:  # kept bytes, after a restart: a little at a time, in case of more damage
+                block = window.get(self._fed, min(self._fed + REPLAY, window.end))
             else:
                 block = self._read()
                 if not block:
                     return
+            self._fed += len(block)
             try:
                 self.parser.feed(block)
             except (etree.XMLSyntaxError, NestedRecord) as exc:
@@ -376,14 +379,14 @@ class _Session:
         trim the window to the next record's start tag and the text before it."""
         target = self.target
         if self._probe is not None and target.started >= self._probe[0]:
-            self._reject_stray(*self._probe)
+            self._reject_stray(self._probe[0] - 1, self._probe[1])
             self._probe = None
         start = self.rows.offset(target.started)
         if start is not None:
             self._last_start = (target.started, start)
         upcoming = self.rows.offset(target.started + 1)
         self._trim(target.started if target._in is not None else None,
-                   self.window.end if upcoming is None else upcoming)
+                   self._fed if upcoming is None else min(upcoming, self._fed))
 
     def _trim(self, record: int | None, keep: int) -> None:
         """Keep CONTEXT bytes before ``keep``, and the start of ``record`` (a record open or being
@@ -425,7 +428,7 @@ class _Session:
 
     def _recover(self, exc: Exception, closing: bool) -> None:
         """After an XML error: reject what is damaged and start a new parser at the next record
-        start tag; or, with none after the error, end the parse (``final``)."""
+        start tag; or, with none after the error, end the parse."""
         target, rows, reader = self.target, self.rows, self.reader
         damage = self._where(exc)
         # The parser wanted more than the file holds, on its last line: cut off, not damaged.
@@ -435,7 +438,7 @@ class _Session:
             reader.resume()
         probe, self._probe = self._probe, None
         if probe is not None and target.started >= probe[0]:
-            self._reject_stray(*probe)
+            self._reject_stray(probe[0] - 1, probe[1])
         media: list[str] = []  # blobs of an <mms> stored before its damage
         if target._in is not None:  # inside a record
             damaged: int | None = target.started
@@ -447,7 +450,7 @@ class _Session:
             damaged = target.started + 1
             if probe is not None and probe[0] == damaged:
                 if self._before(probe[1], damaged):  # damaged text before a damaged record
-                    self._reject_stray(*probe)
+                    self._reject_stray(probe[0] - 1, probe[1])
                 else:
                     damage = probe[1]  # the first parser's error, in the file's context, is the one to tell
         else:  # before the next record: parse it on its own to tell whether it is damaged
@@ -455,22 +458,30 @@ class _Session:
         before = target.started if damaged is None else damaged - 1
         target.restart(before)
         if damaged is None:
-            if self._seek(before + 1, None) is None:
-                self.final, self.ended = (damage, truncated), True
-            else:
+            following = self._seek(before + 1, None)
+            if following is not None:
                 self._probe = (before + 1, damage)
                 self._restart(before + 1)
+            elif truncated:
+                self.truncation, self.ended = damage, True
+            else:
+                self._reject_stray(before, damage, last=True)
+                self._end_damaged()
             return
         following = self._seek(damaged + 1, damaged)
         if following is None and truncated:  # the file ends inside the record
-            self.final, self.ended = (damage, True), True
+            self.truncation, self.ended = damage, True
             return
         self._reject_damaged(damaged, damage, following, media)
         if following is None:
-            self.ended = True
-            self.unclosed = not ends_with_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
+            self._end_damaged()
         else:
             self._restart(damaged + 1)
+
+    def _end_damaged(self) -> None:
+        """The file ends in damage: nothing is left to parse."""
+        self.ended = True
+        self.unclosed = not ends_with_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
 
     def _before(self, damage: Damage, ordinal: int) -> bool:
         """Whether ``damage`` lies before record ``ordinal``'s start tag (as far as is known)."""
@@ -485,13 +496,16 @@ class _Session:
         root element of its own on a line of its own: its line 2 is the record's line."""
         offset = self._start_of(ordinal)
         column = self.window.column(offset)
-        self.parser = _xml_parser(self.target)
+        try:  # the parser stopped at an error: closing it readies it for a new document (no events)
+            self.parser.close()
+        except (etree.XMLSyntaxError, NestedRecord):
+            pass
         self.target.restart(ordinal - 1)
         self.parser.feed(f"<{self.target.root}>\n".encode() + b" " * (column or 0))
         self._line_offset = (self.rows.line(ordinal) or 2) - 2
         self._column_unknown = column is None
         self._restarted_at = ordinal
-        self._replay = self.window.get(offset, self.window.end)
+        self._fed = offset
 
     def _reject_damaged(self, ordinal: int, damage: Damage, following: int | None, media: list[str]) -> None:
         """Reject record ``ordinal``, from its start tag to ``following`` (the next record's, or
@@ -516,13 +530,12 @@ class _Session:
         self.target.started = self.target.done = ordinal
         self._last_start = (ordinal, start)
 
-    def _reject_stray(self, ordinal: int, damage: Damage) -> None:
-        """Reject the damaged text before record ``ordinal`` (which began well): from the end of
-        the record before it when that record's text is in the window, else the CONTEXT bytes
-        before the record."""
+    def _reject_stray(self, before: int, damage: Damage, last: bool = False) -> None:
+        """Reject the damaged text after record ``before`` (which was read), up to the next record's
+        start tag (or, ``last``, the end of the file): from the end of record ``before`` when its
+        text is in the window, else the CONTEXT bytes before."""
         window = self.window
-        stop = self._start_of(ordinal)
-        before = ordinal - 1
+        stop = window.end if last else self._start_of(before + 1)
         start = 0 if before == 0 else self._start_of(before)
         low = max(window.at, stop - CONTEXT)
         text = None
@@ -532,8 +545,8 @@ class _Session:
         note = ""
         if text is None:
             text = window.get(low, stop)
-            note = f" [the last {len(text)} bytes before the record]"
-        raw = text.strip().decode("utf-8", "replace") + note
+            note = f" [the last {len(text)} bytes before {'the end' if last else 'the record'}]"
+        raw = span_text(text.lstrip(), len(text.lstrip()), last) + note
         where = f"after record #{before}" if before else "before record #1"
         if damage.line is not None:
             where += f", line {damage.line}"
@@ -579,11 +592,11 @@ def _parse_whole(stream: BinaryIO, ctx: ParseContext, expected_root: str, part: 
     if damage:
         report.warn(damage)
     if session.unclosed:
-        report.warn(f"the file ends without the end tag of its root element (</{target.root}>), after the damaged "
-                    "last record: the backup may have been cut off there")
+        report.warn(f"the file ends in damage, without the end tag of its root element (</{target.root}>): the "
+                    "backup may have been cut off there")
     found = session.part_error
-    if session.final is not None:
-        found = _xml_error(*session.final, reader, rows, target.done)
+    if session.truncation is not None:
+        found = _xml_error(session.truncation, reader, rows, target.done)
     if found is not None:
         if found.partial is not None:
             yield found.partial
@@ -648,8 +661,8 @@ def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records
     yield from session.close()
     yield from session.flush()
     found = None
-    if session.final is not None:  # told as the whole-file parse tells it
-        found = _xml_error(*session.final, reader, rows, target.done, bytes_before)
+    if session.truncation is not None:  # told as the whole-file parse tells it
+        found = _xml_error(session.truncation, reader, rows, target.done, bytes_before)
     elif reader.record_starts != target.started:
         return _split.PartResult(ok=False, why="the reader and the XML parser counted different records")
     if reader.read_error is not None or reader.notes:
@@ -673,47 +686,37 @@ def _root_attributes(tag: str, attrib, expected_root: str, ctx: ParseContext) ->
 
 @dataclass
 class XmlError:
-    """The XML error that ended a parse, as its warning tells it (counts from the file's start)."""
+    """The end of a file that ends inside an element, as its warning tells it (counts from the
+    file's start)."""
 
     damage: Damage
-    truncated: bool  # the file ends inside an element
     byte: int  # bytes read when the parse ended
-    after: int  # record start tags after the records parsed
-    partial: Reject | None  # the record the end cut off, when truncated inside one
+    partial: Reject | None  # the record the end cut off, when it ends inside one
 
 
-def _xml_error(damage: Damage, truncated: bool, reader: RepairReader, rows: Rows, ordinal: int,
-               bytes_before: int = 0) -> XmlError:
-    """What to say of the XML error that ended a parse (an error with no record start tag after
-    it, ``truncated`` when the file ends inside an element); ``bytes_before``: the bytes of the
-    file before what the reader read."""
-    after = reader.record_starts - ordinal
+def _xml_error(damage: Damage, reader: RepairReader, rows: Rows, ordinal: int, bytes_before: int = 0) -> XmlError:
+    """What to say of a file that ends inside an element after ``ordinal`` records;
+    ``bytes_before``: the bytes of the file before what the reader read."""
     partial = None
-    if truncated and after > 0:
+    if reader.record_starts > ordinal:
         raw, size, _ = reader.tail()
         note = "" if size <= len(raw.encode()) else f" [first {len(raw)} characters of {size} bytes]"
         partial = Reject(locator=locator(record_tag(raw), ordinal + 1, rows.line(ordinal + 1)),
                          reason="incomplete record: the file ends inside it (truncated backup)", raw=raw + note)
-    return XmlError(damage, truncated, reader.bytes_in + bytes_before, after, partial)
+    return XmlError(damage, reader.bytes_in + bytes_before, partial)
 
 
 def _xml_error_warning(found: XmlError, ordinal: int, declared: int | None) -> str:
-    """The warning about the XML error that ended the parse after ``ordinal`` records."""
+    """The warning about a file that ends inside an element after ``ordinal`` records."""
     if declared is None:
         declared_text = f"{ordinal} records found before the error (the root declares no count)"
     else:
         declared_text = f"the root element declares count={declared}, {ordinal} records found before the error"
         if declared > ordinal:
             declared_text += f" ({declared - ordinal} fewer)"
-    damage = found.damage
-    if found.truncated:
-        return (f"the file is truncated: it ends in the middle of an element at byte {found.byte}, line {damage.line} "
-                f"({damage.message}); every complete record before it was kept; {declared_text}"
-                + ("; the incomplete last record was rejected with its text" if found.partial else ""))
-    if not found.after:
-        return f"XML error after the last record ({damage.where()}): no record was lost; {declared_text}"
-    return (f"XML error ({damage.where()}): the {ordinal} records before it were kept; the rest of the file "
-            f"(about {found.after} more records) cannot be parsed as XML and was not read; {declared_text}")
+    return (f"the file is truncated: it ends in the middle of an element at byte {found.byte}, line "
+            f"{found.damage.line} ({found.damage.message}); every complete record before it was kept; {declared_text}"
+            + ("; the incomplete last record was rejected with its text" if found.partial else ""))
 
 
 register(Parser(name="smsbr-sms", version=VERSION,

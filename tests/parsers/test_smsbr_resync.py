@@ -155,8 +155,20 @@ def test_a_damaged_last_record_without_the_root_end_tag():
     assert rows == [("sms #1, line 3", "message 1")]
     assert rejects == [("sms #2, line 4", reason("error parsing attribute name", 5, 3),
                         sms(2).replace(" />", "").strip() + "\n  <!-- cut -->")]
-    assert warnings[1:] == ["the file ends without the end tag of its root element (</smses>), after the damaged "
-                            "last record: the backup may have been cut off there"]
+    assert warnings[1:] == ["the file ends in damage, without the end tag of its root element (</smses>): the "
+                            "backup may have been cut off there"]
+
+
+def test_damaged_text_after_the_last_record():
+    rows, rejects, warnings = parse(backup(sms(1), sms(2)).replace(b"</smses>", b"  oops < \n</smses>"))
+    assert [locator for locator, _ in rows] == ["sms #1, line 3", "sms #2, line 4"]
+    assert rejects == [("after record #2, line 5", "damaged text after record #2 (which was read): not well-formed XML "
+                                                   "(StartTag: invalid element name, line 5, column 9)", "oops <")]
+    assert len(warnings) == 1
+    rows, rejects, warnings = parse(backup(sms(1), sms(2)).replace(b"</smses>", b"</smsse>"))
+    assert (len(rows), [raw for _, _, raw in rejects]) == (2, ["</smsse>"])
+    assert warnings[1] == ("the file ends in damage, without the end tag of its root element (</smses>): the backup "
+                           "may have been cut off there")
 
 
 def test_count_reconciles_and_a_difference_is_told():
