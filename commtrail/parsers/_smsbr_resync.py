@@ -21,6 +21,8 @@ SHOWN = 10  # damaged places listed in the warning
 # A complete self-closing record start tag: what an <sms> / <call> the parser read looks like.
 _SELF_CLOSED = re.compile(rb"""<(?:sms|mms|call)(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*/>""")
 _ROOT_END = re.compile(rb"\s*</(?:smses|calls)\s*>\s*\Z")
+_ROOT_END_ANYWHERE = re.compile(rb"</(?:smses|calls)\s*>")
+_ROOT_END_FIRST = re.compile(rb"\s*</(?:smses|calls)\s*>\s*")
 _RECORD_TAG = re.compile(r"<(sms|mms|call)[\s/>]")
 _WITH_END = re.compile(rb"<(sms|mms|call)[\s>].*?</\1\s*>", re.S)
 _END_TAG_LAST = re.compile(rb"</(?:sms|mms|call)\s*>\s*\Z")
@@ -98,9 +100,15 @@ def ends_with_record(text: bytes) -> bool:
     return not rest.strip() if rest is not None else _END_TAG_LAST.search(text) is not None
 
 
-def ends_with_root_end(text: bytes) -> bool:
-    """Whether ``text`` (the last bytes of a file) ends with the root element's end tag."""
-    return _ROOT_END.search(text) is not None
+def has_root_end(text: bytes) -> bool:
+    """Whether ``text`` (the last bytes of a file) holds the root element's end tag."""
+    return _ROOT_END_ANYWHERE.search(text) is not None
+
+
+def after_root_end(text: bytes) -> bytes:
+    """``text`` without the root element's end tag it starts with, if it does."""
+    m = _ROOT_END_FIRST.match(text)
+    return text[m.end():] if m else text
 
 
 def record_tag(text: str) -> str:

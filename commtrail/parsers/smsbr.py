@@ -39,9 +39,10 @@ from commtrail.parsers._smsbr_resync import (
     NestedRecord,
     Window,
     after_record,
+    after_root_end,
     damage_warning,
     ends_with_record,
-    ends_with_root_end,
+    has_root_end,
     record_tag,
     span_text,
 )
@@ -481,7 +482,7 @@ class _Session:
     def _end_damaged(self) -> None:
         """The file ends in damage: nothing is left to parse."""
         self.ended = True
-        self.unclosed = not ends_with_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
+        self.unclosed = not has_root_end(self.window.get(self.window.end - CONTEXT, self.window.end))
 
     def _before(self, damage: Damage, ordinal: int) -> bool:
         """Whether ``damage`` lies before record ``ordinal``'s start tag (as far as is known)."""
@@ -546,7 +547,8 @@ class _Session:
         if text is None:
             text = window.get(low, stop)
             note = f" [the last {len(text)} bytes before {'the end' if last else 'the record'}]"
-        raw = span_text(text.lstrip(), len(text.lstrip()), last) + note
+        text = (after_root_end(text) if last else text).lstrip()  # after the root end tag: what follows it
+        raw = span_text(text, len(text), last) + note
         where = f"after record #{before}" if before else "before record #1"
         if damage.line is not None:
             where += f", line {damage.line}"
