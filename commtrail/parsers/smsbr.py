@@ -307,6 +307,8 @@ class _Session:
         window = self.window
         while not self.ended:
             if self._fed < window.end:  # kept bytes, after a restart: a little at a time, in case of more damage
+                if self._fed < window.at:
+                    raise RuntimeError("smsbr: bytes to parse again were not kept")  # a bug, never a file's doing
                 block = window.get(self._fed, min(self._fed + REPLAY, window.end))
             else:
                 block = self._read()
@@ -411,9 +413,9 @@ class _Session:
             offset = self.rows.offset(ordinal)
             if offset is not None and offset <= window.end:
                 return offset
+            self._trim(record, window.end)  # before reading on, so that the block read stays whole
             if not self._read():
                 return None
-            self._trim(record, window.end)
 
     def _where(self, exc: Exception) -> Damage:
         """The error, with the file's line and column."""

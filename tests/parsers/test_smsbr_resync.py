@@ -304,3 +304,16 @@ def test_ingest_keeps_the_records_after_the_damage(tmp_path, capsys):
     assert [(r["locator"], r["raw"]) for r in pq.read_table(staging.with_suffix(".rejects.parquet")).to_pylist()] == [
         ("sms #2, line 4", sms(2, "two < three").strip())]
     assert [(r["records"], r["rejects"]) for r in pq.read_table(case / "sources.parquet").to_pylist()] == [(4, 1)]
+
+
+def test_a_damaged_record_longer_than_a_block():
+    """The next record's start tag is found blocks later: the bytes from it on are still there."""
+    for damage in ('m_type="1<32"', 'a="<"'):  # found at once, or only after the long text
+        big = mms(2).replace("<addrs>", "<addrs>" + '<x y="' + "z" * (3 << 20) + '" />')
+        big = big.replace('m_type="132"', damage) if "m_type" in damage else big.replace("<x y", f"<x {damage} y")
+        rows, rejects, _ = parse(backup(sms(1), big, sms(3), mms(4), *[sms(i) for i in range(5, 3000)]))
+        assert rows[:4] == [("sms #1, line 3", "message 1"), ("sms #3, line 12", "message 3"),
+                            ("mms #4, line 13", "picture 4"), ("sms #5, line 21", "message 5")]
+        assert len(rows) == 2998
+        ((locator, _, raw),) = rejects
+        assert (locator, raw[-41:]) == ("mms #2, line 4", f"[first 65536 characters of {len(big.strip()) + 3} bytes]")
