@@ -188,7 +188,7 @@ class Kind:
 class Rows:
     """Collects the rows of one source; :meth:`take_chunk` turns them into Arrow."""
 
-    def __init__(self, ctx: ParseContext, lines: list[int]) -> None:
+    def __init__(self, ctx: ParseContext, lines: list[int], offsets: list[int]) -> None:
         self.ctx = ctx
         self.region = ctx.phone_region
         phones = sorted(ctx.owner.phones)
@@ -200,14 +200,19 @@ class Rows:
         self.undecodable: list[str] = []
         self.media_without_store = 0
         self.records = 0
-        self.rejected = 0
+        self.rejected = 0  # records rejected
+        # Rejects not yet given out, each with its place: (record number, 0 for the record itself or
+        # 1 for what follows it), so that they go out in file order however the rows are chunked.
+        self._rejects: list[tuple[tuple[int, int], Reject]] = []
         self.sms = Kind("sms")
         self.calls = Kind("call")
         self._mms = None  # built when the first <mms> comes: commtrail.parsers._smsbr_mms.MmsRows
         self._mms_rows: list[tuple[int, dict[str, Any]]] = []  # (record number, row)
         self._addresses: dict[str, list[str]] = {}
-        # The line of each record start tag, from the reader: lines[n - 1 - lines_base] is record n's.
+        # The line and the offset (in the repaired text) of each record start tag, from the reader:
+        # lines[n - 1 - lines_base] is record n's.
         self._lines = lines
+        self._offsets = offsets
         self._lines_base = 0
 
     def start_at(self, records_before: int) -> None:
@@ -216,11 +221,27 @@ class Rows:
 
     @property
     def size(self) -> int:
-        return len(self.sms.dicts) + len(self.calls.dicts) + len(self._mms_rows)
+        return len(self.sms.dicts) + len(self.calls.dicts) + len(self._mms_rows) + len(self._rejects)
+
+    def reject(self, ordinal: int, reject: Reject, record: bool = True) -> None:
+        """Keep a reject: of record ``ordinal`` (``record``), or of something after it."""
+        self._rejects.append(((ordinal, 0 if record else 1), reject))
+        if record:
+            self.rejected += 1
 
     def line(self, ordinal: int) -> int | None:
         i = ordinal - 1 - self._lines_base
         return self._lines[i] if 0 <= i < len(self._lines) else None
+
+    def offset(self, ordinal: int) -> int | None:
+        i = ordinal - 1 - self._lines_base
+        return self._offsets[i] if 0 <= i < len(self._offsets) else None
+
+    def retract(self, tag: str) -> None:
+        """Forget the last <sms> / <call> begun: it turned out damaged."""
+        kind = self.sms if tag == "sms" else self.calls
+        kind.dicts.pop()
+        kind.ordinals.pop()
 
     def repaired(self, ordinal: int) -> int:
         return self.repairs_by_record.pop(ordinal, 0) if self.repairs_by_record else 0
@@ -236,14 +257,13 @@ class Rows:
         """A ``<part>`` of the ``<mms>`` being read (its media are stored at once)."""
         self._mms_rows_builder().store_part(mms, attrib, ordinal)
 
-    def mms(self, mms, ordinal: int) -> Reject | None:
+    def mms(self, mms, ordinal: int) -> None:
         """An ``<mms>`` (a :class:`~commtrail.parsers._smsbr_mms.MmsElement`), complete."""
         row = self._mms_rows_builder().row(mms, ordinal, self.line(ordinal), self.repaired(ordinal))
         if isinstance(row, Reject):
-            self.rejected += 1
-            return row
-        self._mms_rows.append((ordinal, row))
-        return None
+            self.reject(ordinal, row)
+        else:
+            self._mms_rows.append((ordinal, row))
 
     def attach_other(self, tag: str, xml: str) -> bool:
         """Keep an unexpected element found inside the last <sms> / <call> in its `extra`."""
@@ -272,17 +292,19 @@ class Rows:
 
     # -- chunks -------------------------------------------------------------------------------------
     def take_chunk(self) -> tuple[pa.Table | None, list[Reject]]:
-        """The rows collected so far as a table of RECORD_SCHEMA in file order, and the rejects."""
-        rejects: list[Reject] = []
+        """The rows collected so far as a table of RECORD_SCHEMA in file order, and the rejects (in
+        file order too)."""
         parts: list[tuple[np.ndarray, dict[str, pa.Array]]] = []
         ends = [kind.ordinals[-1] for kind in (self.sms, self.calls) if kind.ordinals]
         if self._mms_rows:
             ends.append(self._mms_rows[-1][0])
+        if self._rejects:
+            ends.append(max(key[0] for key, _ in self._rejects))
         last = max(ends, default=0)
         repaired = self._take_repairs(last)
         for kind, build in ((self.sms, self._sms_columns), (self.calls, self._call_columns)):
             if kind.dicts:
-                built = self._kind_columns(kind, build, repaired, rejects)
+                built = self._kind_columns(kind, build, repaired)
                 kind.dicts.clear()  # cleared, not replaced: the parser holds their append methods
                 kind.ordinals.clear()
                 if built is not None:
@@ -299,7 +321,9 @@ class Rows:
                 self.records += len(ordinals)
             table = tables[0][1] if len(tables) == 1 else _interleave(tables)
         self._drop_lines(last)
-        self.rejected += len(rejects)
+        self._rejects.sort(key=itemgetter(0))
+        rejects = [reject for _, reject in self._rejects]
+        self._rejects.clear()
         return table, rejects
 
     def _take_repairs(self, last: int) -> dict[int, int]:
@@ -322,6 +346,7 @@ class Rows:
         drop = min(max(last - self._lines_base, 0), len(self._lines))
         if drop:
             del self._lines[:drop]
+            del self._offsets[:drop]
             self._lines_base += drop
 
     def _table(self, c: dict[str, pa.Array], ordinals: np.ndarray, lines: np.ndarray) -> pa.Table:
@@ -360,7 +385,7 @@ class Rows:
         return pa.Table.from_batches([batch], schema=RECORD_SCHEMA)
 
     # -- <sms> / <call> rows of a chunk, column-wise ----------------------------------------------------
-    def _kind_columns(self, kind: Kind, build, repaired: dict[int, int], rejects: list[Reject]):
+    def _kind_columns(self, kind: Kind, build, repaired: dict[int, int]):
         dicts = kind.dicts
         fields, layouts = kind.read(dicts)
         ordinals = np.asarray(kind.ordinals, dtype=np.int64)
@@ -376,8 +401,8 @@ class Rows:
                 _, why = date_ms(fields[0][i])
                 if repaired.get(ordinal):
                     why += f" (the raw text shows {repaired[ordinal]} repaired character references)"
-                rejects.append(Reject(locator=locator(kind.tag, ordinal, self.line(ordinal)), reason=why,
-                                      raw=element_xml(kind.tag, dicts[i])))
+                self.reject(ordinal, Reject(locator=locator(kind.tag, ordinal, self.line(ordinal)), reason=why,
+                                            raw=element_xml(kind.tag, dicts[i])))
             if not len(keep):
                 return None
             kept = keep.tolist()

@@ -10,15 +10,16 @@ tags before its part, so that its records, locators, repair flags and rejects ar
 single process numbers them, and its media go to the same blob store.
 
 Its output is taken only when it is exactly what one process would have produced: the part
-process read to the end of the file without a warning or a miscount (an XML error that ends the
-parse there, such as a backup cut off in its last record, it reports as the whole-file parse
-does: its stream begins with the file's line feeds up to the border and the border's
+process read to the end of the file without a warning or a miscount (XML errors there -- damaged
+records it reads on after, a backup cut off in its last record -- it reports as the whole-file
+parse does: its stream begins with the file's line feeds up to the border and the border's
 indentation, so that libxml2 tells the file's lines and columns), and the calling process, when
 it reaches the border, stands between two records at the top level (not inside a record, a
-comment or a CDATA section) with the same count of lines and records before the border as the
-part process found. Otherwise (an error before the border, markup other than records before it,
-a part process that failed or took too long) the calling process reads the second part itself:
-the result is always the one-process result, only slower when something is odd.
+comment or a CDATA section, nothing but white space after the last record) with the same count
+of lines and records before the border as the part process found. Otherwise (an XML error
+before the border, markup other than records before it, a part process that failed or took too
+long) the calling process reads the second part itself: the result is always the one-process
+result, only slower when something is odd.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class PartResult:
     rejected: int = 0
     undecodable: list[str] = field(default_factory=list)
     media_without_store: int = 0
+    damaged: list[str] = field(default_factory=list)  # damaged records, as the warning lists them
+    stray: list[str] = field(default_factory=list)  # damaged text between records
+    unclosed: bool = False  # the file ends in a damaged record without the root's end tag
     error: Any = None  # the XML error that ended the part's parse (a smsbr.XmlError), if one did
 
 

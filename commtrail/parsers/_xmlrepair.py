@@ -28,10 +28,11 @@ end of a block is held back until the next block decides it.
 The reader also keeps what the parser needs to say where things are: it counts record start tags
 (``<sms``, ``<mms``, ``<call`` followed by a space, ``/`` or ``>``; not inside comments, CDATA
 sections, processing instructions or a DOCTYPE) as they go by, notes the line each one starts on
-(``record_lines``), attributes each repair to the record it falls in (``repairs_by_record[n]``:
-repairs inside the n-th record, 1-based; 0 is before the first), and keeps the text of the last
-record begun (``tail()``: what is left of a record the file ends inside). References inside
-CDATA sections (text, not references) would be repaired too; the app never writes CDATA.
+(``record_lines``) and where in the repaired text (``record_offsets``), attributes each repair
+to the record it falls in (``repairs_by_record[n]``: repairs inside the n-th record, 1-based; 0 is
+before the first), and keeps the text of the last record begun (``tail()``: what is left of a
+record the file ends inside). References inside CDATA sections (text, not references) would be
+repaired too; the app never writes CDATA.
 
 A read error of the raw stream (a damaged zip member, a disk error) ends the input where it
 happened, as if the file ended there; ``read_error`` says why.
@@ -265,8 +266,10 @@ class RepairReader:
         self.bytes_out_total = 0  # repaired bytes produced so far
         self._skip: bytes | None = None  # inside a comment, CDATA, PI or DOCTYPE: its terminator
         self._skip_carry = b""  # the end of the previous piece, while skipping
-        # The line of each record start tag, in order (the parser drops the ones it has used).
+        # The line of each record start tag, in order, and its byte offset in the repaired text (the
+        # parser drops the ones it has used from both).
         self.record_lines: list[int] = []
+        self.record_offsets: list[int] = []
 
     # -- the file-like interface ------------------------------------------------------------------
     def readable(self) -> bool:
@@ -304,13 +307,6 @@ class RepairReader:
         """Whether what was read so far ends inside a comment, CDATA section, processing
         instruction or DOCTYPE."""
         return self._skip is not None
-
-    def drain(self) -> None:
-        """Read ``raw`` to its end (counting record starts and repairs), discarding the output."""
-        self._out, self._out_pos = b"", 0
-        while not self.eof:
-            self._next_block()
-            self.record_lines.clear()
 
     def tail(self) -> tuple[str, int, int]:
         """The repaired text from the last record start tag to the end of what was read (its
@@ -421,6 +417,8 @@ class RepairReader:
         base = self.record_starts
         self.record_starts += len(starts)
         if not edits:
+            if starts:
+                self.record_offsets.extend((np.asarray(starts) + self.bytes_out_total).tolist())
             self._keep_tail(piece, starts[-1] if starts else None)
             return piece
         edits.sort()
@@ -437,8 +435,12 @@ class RepairReader:
         out.append(piece[pos:])
         repaired = b"".join(out)
         last = None
-        if starts:  # where the last record start tag is, once the repairs before it are made
-            last = starts[-1] + sum(len(r) - (e - s) for s, e, r, _ in edits if s < starts[-1])
+        if starts:  # where the record start tags are, once the repairs before them are made
+            at = np.asarray(starts)
+            growth = np.cumsum([0] + [len(r) - (e - s) for s, e, r, _ in edits])
+            moved = at + growth[np.searchsorted(np.asarray([s for s, _, _, _ in edits]), at)]
+            self.record_offsets.extend((moved + self.bytes_out_total).tolist())
+            last = int(moved[-1])
         self._keep_tail(repaired, last)
         return repaired
 

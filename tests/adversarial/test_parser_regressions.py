@@ -55,11 +55,13 @@ UTF16_SMS = ("<?xml version='1.0' encoding='UTF-16' standalone='yes' ?>\n<smses 
 
 def test_sms_backup_in_utf16_cut_inside_a_character_keeps_its_records(tmp_path):
     # Found by fuzzing (and by the parser's own split-reads property): an odd number of bytes in a
-    # UTF-16 file raised UnicodeDecodeError. The dangling byte is now one counted repair.
+    # UTF-16 file raised UnicodeDecodeError. The dangling byte is now one counted repair, and the
+    # U+FFFD it becomes after the root's end tag a reject of its own.
     table, rejects, report = run_parser("smsbr-sms", UTF16_SMS[:-1], make_ctx(tmp_path))
-    assert (table.num_rows, len(rejects), report.repairs, len(report.warnings)) == (2, 0, 1, 1)
+    assert (table.num_rows, len(rejects), report.repairs, len(report.warnings)) == (2, 1, 1, 1)
     assert table.column("body").to_pylist() == ["first", "second"]
-    assert "truncated" in report.warnings[0]
+    assert (rejects[0].locator, rejects[0].raw) == ("after record #2, line 5", "\ufffd")
+    assert "Extra content at the end of the document" in report.warnings[0]
 
 
 def test_sms_backup_element_with_a_name_lxml_refuses_becomes_a_reject(tmp_path):

@@ -341,15 +341,19 @@ def test_truncated_inside_mms_media(tmp_path):
 
 
 def test_error_mid_file(tmp_path):
+    """Damage in one record: the record is rejected with its text, every record after it is read."""
     data = sms_file(*[f'<sms address="+447700900123" date="170931780{i}000" type="1" body="n{i}"/>' for i in range(2)],
                     '<sms address="+447700900123" date="1709317802000" type="1" body="a & b"/>',
                     *[f'<sms address="+447700900123" date="170931780{i}000" type="1" body="n{i}"/>' for i in (3, 4)])
     rows, rejects, report = parse(tmp_path, "smsbr-sms", data)
-    assert (len(rows), len(rejects)) == (2, 0)
+    assert [(r["locator"], r["body"]) for r in rows] == [
+        ("sms #1, line 3", "n0"), ("sms #2, line 4", "n1"), ("sms #4, line 6", "n3"), ("sms #5, line 7", "n4")]
+    assert [(r.locator, r.reason, r.raw) for r in rejects] == [(
+        "sms #3, line 5", "damaged record: not well-formed XML (xmlParseEntityRef: no name, line 5, column 69)",
+        '<sms address="+447700900123" date="1709317802000" type="1" body="a & b"/>')]
     assert report.warnings == [
-        "XML error at line 5, column 69: xmlParseEntityRef: no name. The 2 records before it were kept; the rest "
-        "of the file (from line 5 to its end, about 3 more records) cannot be parsed as XML and was not read; "
-        "the root element declares count=5, 2 records found before the error (3 fewer)"]
+        "the file is not well-formed XML in places: 1 damaged record was rejected with its text: sms #3, line 5 "
+        "(xmlParseEntityRef: no name, line 5, column 69); reading went on at the next record start tag each time"]
 
 
 def test_utf16_file(tmp_path):
@@ -370,10 +374,14 @@ def test_billion_laughs_is_not_expanded(tmp_path):
     started = time.perf_counter()
     rows, rejects, report = parse(tmp_path, "smsbr-sms", BILLION_LAUGHS)
     assert time.perf_counter() - started < 5
-    assert (len(rows), len(rejects)) == (0, 0)
+    assert (len(rows), [(r.locator, r.raw) for r in rejects]) == (0, [
+        ("sms #1, line 15", '<sms date="1709317805123" type="1" body="&lol9;"/>'),
+        ("sms #2, line 16", '<sms date="1709317805124" type="1" body="x">&lol9;</sms>')])
+    assert "Maximum entity amplification factor exceeded" in rejects[0].reason
+    assert "Entity 'lol9' not defined" in rejects[1].reason  # read on without the DOCTYPE: never expanded
     assert report.warnings[0].startswith("the file has a DOCTYPE")
-    assert "Maximum entity amplification factor exceeded" in report.warnings[1]
-    assert "the root element declares count=2, 0 records found before the error (2 fewer)" in report.warnings[1]
+    assert report.warnings[1].startswith("the file is not well-formed XML in places: 2 damaged records were")
+    assert len(report.warnings) == 2
 
 
 def test_external_entity_is_not_fetched(tmp_path):
@@ -386,7 +394,9 @@ def test_external_entity_is_not_fetched(tmp_path):
     assert [r["body"] for r in rows] == ["before"]
     assert "TOP SECRET" not in repr((rows, rejects, report.warnings))
     assert report.warnings[0].startswith("the file has a DOCTYPE")
-    assert "external entity 'ext'" in report.warnings[1]
+    assert [(r.locator, r.reason) for r in rejects] == [
+        ("sms #2, line 5", "damaged record: not well-formed XML (Attribute references external entity 'ext', "
+                           "line 5, column 48)")]
 
 
 def test_empty_backup(tmp_path):

@@ -36,9 +36,22 @@ def _mms(i: int, data: str) -> str:
             '  </mms>')
 
 
-def sms_backup(n: int, *, bad_dates=(), undecodable=(), comment_at: int | None = None, cut: int = 0) -> bytes:
+# Damage done to a record's text (an <sms> line or an <mms> block): what no XML parser reads.
+DAMAGE = {
+    "lt": lambda text: text.replace("message", "mess < age", 1).replace("picture", "pic < ture", 1),
+    "amp": lambda text: text.replace("message", "a & b", 1).replace("picture", "a & b", 1),
+    "quote": lambda text: text.replace('read="1"', 'read="1', 1).replace('m_type="132"', 'm_type="132', 1),
+    "open": lambda text: text.replace(" />", ">", 1),
+    "stray": lambda text: text + "\n  stray & text",  # after the record, not in it
+}
+
+
+def sms_backup(n: int, *, bad_dates=(), undecodable=(), comment_at: int | None = None, cut: int = 0,
+               damage: dict[int, str] | None = None) -> bytes:
     """A backup of ``n`` records: sms (some with surrogate pairs, `&amp;`, line breaks), MMS with
-    media every 7th; bad dates and undecodable media where asked; a comment before a record."""
+    media every 7th; bad dates and undecodable media where asked; a comment before a record;
+    ``damage``: record index -> a kind of DAMAGE."""
+    damage = damage or {}
     records = []
     for i in range(n):
         if i == comment_at:
@@ -54,6 +67,8 @@ def sms_backup(n: int, *, bad_dates=(), undecodable=(), comment_at: int | None =
             kind = "1" if i % 3 else "2"
             records.append(f'  <sms protocol="0" address="07700 900{i % 50:03d}" date="{date}" type="{kind}" '
                            f'subject="null" body="{body}" read="1" contact_name="(Unknown)" />')
+        if i in damage:
+            records[-1] = DAMAGE[damage[i]](records[-1])
     text = ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n"
             "<!--File Created By SMS Backup & Restore-->\n"
             '<?xml-stylesheet type="text/xsl" href="sms.xsl"?>\n'
@@ -152,6 +167,51 @@ def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, 
     both(tmp_path, "smsbr-sms", data, batch_size=batch_size)
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(share=st.floats(0.02, 0.98), batch_size=st.sampled_from([1, 7, 50_000]), cut=st.sampled_from([0, 0, 300]),
+       damage=st.dictionaries(st.integers(0, 59), st.sampled_from(sorted(DAMAGE)), max_size=6))
+def test_damage_on_either_side_of_the_border(tmp_path_factory, monkeypatch, share, batch_size, cut, damage):
+    """Damaged records and text anywhere, the border anywhere: the one-process result, and with
+    the whole file, every record is read or rejected."""
+    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
+    monkeypatch.setattr(_smsbr_split, "PARENT_SHARE", share)
+    rows, rejects, report = both(tmp_path_factory.mktemp("damage"), "smsbr-sms",
+                                 sms_backup(60, bad_dates=(40,), damage=damage, cut=cut), batch_size=batch_size)
+    if not cut:
+        records = [r for r in rejects if r.locator.startswith(("sms #", "mms #"))]
+        assert len(rows) + len(records) == 60
+        assert len(rejects) - len(records) == sum(kind == "stray" for kind in damage.values())
+
+
+def _border_record(data: bytes, tmp_path) -> int:
+    """The index of the record the border falls on when ``data`` is split in the middle."""
+    path = tmp_path / "probe.xml"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        the_plan = _smsbr_split.plan(f, make_ctx(tmp_path, work_dir=tmp_path / "work"))
+    return data[:the_plan.border].count(b"<sms ") + data[:the_plan.border].count(b"<mms ")
+
+
+@pytest.mark.parametrize("where, kind, used, why", [
+    (-1, "lt", False, "an XML error before the border"),  # the last record before the border
+    (0, "lt", True, ""),  # the border's own record, first in the part process
+    (1, "open", True, ""),
+    (-1, "stray", False, "the border is not between two records"),  # text the parser has not read yet
+    (-1, "open", False, "the border is not between two records"),  # its end would be at the border
+])
+def test_damage_next_to_the_border(tmp_path, split_always, where, kind, used, why):
+    first = _border_record(sms_backup(200), tmp_path)
+    data = sms_backup(200, damage={first + where: kind})
+    rows, rejects, report = both(tmp_path, "smsbr-sms", data)
+    (part,) = split_always
+    assert (part.used, part.why_not) == (used, why)
+    records = [r for r in rejects if r.locator.startswith(("sms #", "mms #"))]
+    assert len(rows) + len(records) == 200
+    if kind != "stray":
+        assert [r.locator.split(",")[0] for r in rejects] == [f"{'mms' if (first + where) % 7 == 3 else 'sms'} "
+                                                               f"#{first + where + 1}"]
+
+
 def test_xml_errors_in_the_second_part(tmp_path, split_always):
     """A backup cut off inside its last record, and one damaged in its second half: the part
     process's output is used and says what one process says."""
@@ -165,14 +225,17 @@ def test_xml_errors_in_the_second_part(tmp_path, split_always):
     rows, rejects, report = both(tmp_path / "damaged", "smsbr-sms",
                                  sms_backup(200).replace(b"message 180 ", b"message 180 & "))
     assert split_always[1].used
-    assert (len(rows), len(rejects)) == (180, 0)
-    assert report.warnings[0].startswith("XML error at line 419, column 108: xmlParseEntityRef: no name.")
-    assert "about 20 more records" in report.warnings[0]
+    assert (len(rows), [r.locator for r in rejects]) == (199, ["sms #181, line 419"])
+    assert rejects[0].reason == ("damaged record: not well-formed XML (xmlParseEntityRef: no name, line 419, "
+                                 "column 108) (the raw text shows 1 repaired character references)")
+    assert report.warnings == [
+        "the file is not well-formed XML in places: 1 damaged record was rejected with its text: sms #181, line 419 "
+        "(xmlParseEntityRef: no name, line 419, column 108); reading went on at the next record start tag each time"]
 
 
 @pytest.mark.parametrize("case, why", [
     ("comment", "markup other than records before the border"),
-    ("error in the first part", None),
+    ("error in the first part", "an XML error before the border"),
 ])
 def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
     if case == "comment":
@@ -182,12 +245,9 @@ def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
     rows, rejects, report = both(tmp_path, "smsbr-sms", data)
     (part,) = split_always
     assert not part.used
-    if why is None:  # the first part's error: the part's output is never asked for
-        assert report.warnings[0].startswith("XML error at line 52, column ")
-        assert "about 180 more records" in report.warnings[0]
-        assert len(rows) == 20
-    else:
-        assert part.why_not.startswith(why)
+    assert part.why_not.startswith(why)
+    if case != "comment":  # the first part's error: this process reads on, the part's output is not asked for
+        assert (len(rows), [r.locator for r in rejects]) == (199, ["sms #21, line 52"])
 
 
 def test_a_failing_part_process_is_replaced(tmp_path, split_always, monkeypatch):
