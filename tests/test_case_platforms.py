@@ -1,0 +1,40 @@
+"""case.toml keys for platform accounts: telegram_ids, messenger_names, instagram_names."""
+
+import pytest
+
+from commtrail.case import load_config
+from commtrail.errors import CaseError
+from commtrail.timeline.identity import describe, kind_of
+
+from conftest import CASE_TOML
+
+PLATFORMS = CASE_TOML.replace('whatsapp_names = ["Sam"]', 'whatsapp_names = ["Sam"]\ntelegram_ids = ["5550199"]\n'
+                              'messenger_names = ["Sam Smith"]').replace(
+    'whatsapp_names = ["Jordan"]', 'whatsapp_names = ["Jordan"]\ntelegram_ids = ["user5550101"]\n'
+    'instagram_names = ["jordan.example"]\nmessenger_names = ["Jordan Example"]')
+
+
+def test_platform_keys_link_parties_and_the_owner(tmp_path):
+    path = tmp_path / "case.toml"
+    path.write_text(PLATFORMS, encoding="utf-8")
+    config = load_config(path)
+    assert config.owner().platform_ids == frozenset({"tg:user5550199", "fb:Sam Smith"})
+    assert {"tg:user5550199", "fb:Sam Smith"} <= config.owner_ids()
+    assert config.parties[0].platform_ids == ["tg:user5550101", "fb:Jordan Example", "ig:jordan.example"]
+    link = config.links["tg:user5550101"]
+    assert (link.party, link.key, link.raw, link.line) == ("Jordan", "party[1].telegram_ids[1]", "user5550101", 20)
+    assert config.links["ig:jordan.example"].key == "party[1].instagram_names[1]"
+    assert config.links["fb:Jordan Example"].party == "Jordan"
+
+
+def test_platform_identifiers_in_words():
+    assert (kind_of("tg:user5550101"), describe("tg:user5550101")) == ("telegram", "Telegram account \u201cuser5550101\u201d")
+    assert describe("fb:Jordan Example") == "Messenger name \u201cJordan Example\u201d"
+    assert describe("ig:jordan.example") == "Instagram name \u201cjordan.example\u201d"
+
+
+def test_a_platform_key_must_be_a_list_of_texts(tmp_path):
+    path = tmp_path / "case.toml"
+    path.write_text(PLATFORMS.replace('telegram_ids = ["user5550101"]', "telegram_ids = [5550101]"), encoding="utf-8")
+    with pytest.raises(CaseError, match="'telegram_ids' must be a list of texts"):
+        load_config(path)
