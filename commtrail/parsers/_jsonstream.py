@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import json.scanner
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO
 BLOCK = 4 << 20
 MAX_VALUE = 256 << 20   # a single value (one message) larger than this is not looked for further
 _WS = re.compile(r"[ \t\n\r]*")
+_SEP = re.compile(r"[ \t\n\r]*([,\]])")
 
 
 class JsonSyntaxError(ValueError):
@@ -41,6 +43,9 @@ class JsonStream:
         self._lines_before = 1     # line number of buf[0]
         self.eof = False
         self.replaced = 0          # U+FFFD put in for invalid UTF-8
+        self.last = (0, 0)         # where the last value read lies in buf
+        self._last_text: str | None = None
+        self._scan_once = json.scanner.make_scanner(json.JSONDecoder())
 
     # -- buffer ---------------------------------------------------------------------------------
 
@@ -107,6 +112,7 @@ class JsonStream:
             if end >= len(self.buf) and not self.eof and self._fill():
                 continue
             self.pos = end
+            self.last = (start, end)
             return obj, (self.buf[start:end] if keep_text else None)
 
     def skip(self) -> None:
@@ -140,6 +146,43 @@ class JsonStream:
             index += 1
             if self._expect(",]") == "]":
                 return
+
+    def values(self) -> Iterator[tuple[int, Any]]:
+        """(position, value) of each item of the array that starts here, each decoded whole.
+
+        The same as ``items`` with ``value`` for each, in one tight loop over the C scanner (the
+        hot path of a long array); ``last_text`` gives the source text of the value just yielded."""
+        self._expect("[")
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        index, scan, ws, sep = 0, self._scan_once, _WS.match, _SEP.match
+        while True:
+            buf = self.buf
+            start = ws(buf, self.pos).end()
+            try:
+                obj, end = scan(buf, start)
+            except (StopIteration, json.JSONDecodeError):
+                found = None
+            else:
+                found = sep(buf, end)
+            if found is None:                      # the value or its separator runs past the buffer
+                obj, self._last_text = self.raw_value()
+                closer = self._expect(",]")        # may move the buffer: the text is kept above
+            else:
+                self.pos, closer = found.end(), found.group(1)
+                self.last, self._last_text = (start, end), None
+            yield index, obj
+            index += 1
+            if closer == "]":
+                return
+
+    def last_text(self) -> str:
+        """The source text of the value read last."""
+        if self._last_text is not None:
+            return self._last_text
+        start, end = self.last
+        return self.buf[start:end]
 
     def end(self) -> bool:
         """Whether nothing but blanks is left."""

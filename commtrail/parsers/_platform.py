@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import mimetypes
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from commtrail.parsers.base import ParseContext
-from commtrail.timeline.schema import dumps_extra, make_batch
+from commtrail.timeline.schema import make_batch
 
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
            "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
@@ -23,50 +26,79 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class Rows:
-    """Collects records column by column; ``batches`` yields them as RECORD_SCHEMA batches."""
+    """Collects records (one tuple each, in COLUMNS order); ``batches`` yields them as RECORD_SCHEMA
+    batches."""
 
     def __init__(self, ctx: ParseContext, channel: str) -> None:
         self.ctx, self.channel = ctx, channel
-        self.cols: dict[str, list] = {name: [] for name in COLUMNS}
-        self.count = 0
+        self.rows: list[tuple] = []
+        self.flushed = 0
 
     def add(self, ts_us: int, ts_local: str, precision: str, kind: str, direction: str, sender: str | None,
             sender_raw: str | None, recipients: list[str], conversation: str | None, body: str | None,
-            locator: str, *, duration: int | None = None, attachments: list[dict] | None = None,
+            locator: str, duration: int | None = None, attachments: list[dict] | None = None,
             flags: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
-        c = self.cols
-        c["ts_utc"].append(ts_us)
-        c["ts_local"].append(ts_local)
-        c["ts_precision"].append(precision)
-        c["kind"].append(kind)
-        c["direction"].append(direction)
-        c["sender"].append(sender)
-        c["sender_raw"].append(sender_raw)
-        c["recipients"].append(recipients)
-        c["conversation"].append(conversation)
-        c["body"].append(body)
-        c["duration_s"].append(duration)
-        c["attachments"].append(attachments or [])
-        c["flags"].append(flags or [])
-        c["locator"].append(locator)
-        c["extra"].append(dumps_extra(extra))
-        self.count += 1
+        self.rows.append((ts_us, ts_local, precision, kind, direction, sender, sender_raw, recipients,
+                          conversation, body, duration, attachments, flags, locator,
+                          _EXTRA.encode(extra) if extra else None))
+
+    @property
+    def count(self) -> int:
+        """Records added so far."""
+        return self.flushed + len(self.rows)
 
     def full(self) -> bool:
-        return len(self.cols["locator"]) >= max(1, self.ctx.batch_size)
+        return len(self.rows) >= max(1, self.ctx.batch_size)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The rows collected so far, as one batch (none when empty); the buffer is emptied."""
-        n = len(self.cols["locator"])
+        n = len(self.rows)
         if not n:
             return
-        ctx, cols = self.ctx, self.cols
-        self.cols = {name: [] for name in COLUMNS}
+        ctx, rows = self.ctx, self.rows
+        self.rows = []
+        self.flushed += n
+        cols = dict(zip(COLUMNS, (list(c) for c in zip(*rows))))
+        del rows
         cols["ts_utc"] = pa.array(cols["ts_utc"], pa.int64())
-        const = {"channel": [self.channel] * n, "tz_source": ["source"] * n,
-                 "source_sha256": [ctx.source_sha256] * n, "source_path": [ctx.source_path] * n,
-                 "parser": [ctx.parser_label] * n}
-        yield make_batch({**cols, **const})
+        yield self.batch(cols, n)
+
+    def batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
+        """A batch of ``n`` rows from ``cols`` (lists or Arrow arrays), the source's constants added."""
+        ctx = self.ctx
+        const = {"channel": repeat_dict(self.channel, n), "tz_source": repeat_dict("source", n),
+                 "source_sha256": repeat(ctx.source_sha256, n), "source_path": repeat(ctx.source_path, n),
+                 "parser": repeat(ctx.parser_label, n)}
+        return make_batch({**cols, **const})
+
+    def column_batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
+        """``batch`` for records built column-wise (counted with the others)."""
+        self.flushed += n
+        return self.batch(cols, n)
+
+
+def repeat(value: str | None, n: int) -> pa.Array:
+    """``value`` ``n`` times, as a string array."""
+    return pa.array([value] * n, pa.string())
+
+
+def repeat_dict(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times, as a dictionary column of RECORD_SCHEMA."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
+
+
+def joined(prefix: str, values: pa.Array, suffix: str) -> pa.Array:
+    """``prefix + str(value) + suffix`` for each value of an Arrow array."""
+    return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), suffix, "")
+
+
+def empty_lists(n: int) -> pa.Array:
+    """``n`` empty list<string> values."""
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+
+
+# The same text as schema.dumps_extra, with one encoder made once (the C encoder, keys sorted).
+EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def iso_local(ts_us: int) -> str:

@@ -14,13 +14,17 @@ export's folder or archive only.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from commtrail.errors import InputError
 from commtrail.parsers._jsonstream import JsonStream, JsonSyntaxError
-from commtrail.parsers._platform import Rows, store_file
+from commtrail.parsers._platform import EXTRA, Rows, empty_lists, joined, repeat, repeat_dict, store_file
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
@@ -34,6 +38,7 @@ _NOT_INCLUDED = "(File "       # "(File not included. ...)", "(File exceeds maxi
 _READ = frozenset(("type", "date", "date_unixtime", "from", "from_id", "actor", "actor_id", "text",
                    "text_entities"))
 _MEDIA = ("photo", "file")
+_PLAIN = frozenset(("id", "type", "date", "date_unixtime", "from", "from_id", "text", "text_entities"))
 _MAX_TS = 253402300799        # 9999-12-31
 
 
@@ -52,6 +57,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     try:
         yield from reader.document()
     except JsonSyntaxError as exc:
+        yield from reader.flush_plain()
         yield from reader.rows.batches()
         where = f"line {exc.line}"
         ctx.report.warn(f"the JSON breaks at {where} ({exc}); the {reader.rows.count} message(s) before it "
@@ -70,6 +76,7 @@ class _Reader:
         self.owner_ids = set(i for i in ctx.owner.platform_ids if i.startswith("tg:"))
         self.chats = 0
         self.files_missing = 0
+        self.plain: _Plain | None = None
 
     def document(self) -> Iterator:
         js, meta = self.js, {}
@@ -116,17 +123,43 @@ class _Reader:
                 self.js.skip()
 
     def messages(self, meta: dict, prefix: str) -> Iterator:
+        """The records of one chat's messages. Plain text messages (most of them) are gathered and
+        built column-wise with Arrow (:class:`_Plain`), giving what :meth:`message` gives; the others
+        one by one. Records are written in batches, the plain ones apart from the others."""
         js, rows = self.js, self.rows
         self.chats += 1
         chat = _Chat(meta, self.owner_ids)
-        for i in js.items():
-            m, raw = js.raw_value()
+        self.plain = fast = _Plain(chat, prefix)
+        take, batch = fast.take, max(1, self.ctx.batch_size)
+        for i, m in js.values():
+            if take(i, m):
+                if len(fast) >= batch:
+                    yield from self.flush_plain()
+                continue
             locator = f"{prefix}messages[{i}]"
             reason = self.message(m, chat, locator)
             if reason:
-                yield Reject(locator, reason, raw)
+                yield Reject(locator, reason, js.last_text())
             elif rows.full():
                 yield from rows.batches()
+        yield from self.flush_plain()
+
+    def flush_plain(self) -> Iterator:
+        """The gathered plain messages as a batch; when one of them is not plain after all, each
+        goes the general way."""
+        if self.plain is None or not len(self.plain):
+            return
+        index, items, texts = self.plain.drain()
+        built = self.plain.build(self.rows, index, items, texts)
+        if built is not None:
+            yield built
+            return
+        for i, m in zip(index, items):
+            locator = f"{self.plain.prefix}messages[{i}]"
+            reason = self.message(m, self.plain.chat, locator)
+            if reason:
+                yield Reject(locator, reason, json.dumps(m, ensure_ascii=False))
+        yield from self.rows.batches()
 
     def message(self, m: Any, chat: _Chat, locator: str) -> str | None:
         """Add the record of one message; return the reason when it cannot be one."""
@@ -177,7 +210,7 @@ class _Reader:
         attachments = self.media(m, flags)
         self.rows.add(seconds * 1_000_000, str(m.get("date", "")), "s", kind, direction, sender,
                       name if isinstance(name, str) else None, recipients, chat.name, text, locator,
-                      duration=duration, attachments=attachments, flags=flags, extra=extra)
+                      duration=duration, attachments=attachments or None, flags=flags, extra=extra)
         return None
 
     def media(self, m: dict, flags: list[str]) -> list[dict]:
@@ -199,6 +232,74 @@ class _Reader:
         return out
 
 
+class _Plain:
+    """Plain text messages of one chat (only the keys of _PLAIN, type message, a string text),
+    gathered whole; ``build`` makes their records with Arrow, or says no when a field is not of
+    the plain kind (then each goes the general way, which reads or rejects it)."""
+
+    def __init__(self, chat: _Chat, prefix: str) -> None:
+        self.chat, self.prefix = chat, prefix
+        self.index: list[int] = []
+        self.items: list[dict] = []
+        self.texts: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, i: int, m: Any) -> bool:
+        """Gather message ``i`` when it looks plain; False leaves it to the general path."""
+        if type(m) is not dict or not m.keys() <= _PLAIN or m.get("type") != "message":
+            return False
+        unix = m.get("date_unixtime")
+        if type(unix) is not str or not unix.isdigit():
+            return False
+        text = m.get("text")
+        if type(text) is not str:
+            text = _text(text)
+            if text is None:
+                return False
+        self.index.append(i)
+        self.items.append(m)
+        self.texts.append(text)
+        return True
+
+    def drain(self) -> tuple[list[int], list[dict], list[str]]:
+        got = self.index, self.items, self.texts
+        self.index, self.items, self.texts = [], [], []
+        return got
+
+    def build(self, rows: Rows, index: list[int], items: list[dict], texts: list[str]) -> pa.RecordBatch | None:
+        chat, n = self.chat, len(items)
+        try:
+            unix = pc.cast(pa.array([m.get("date_unixtime") for m in items], pa.string()), pa.int64())
+            mid = pa.array([m.get("id") for m in items], pa.int64())
+            who = pa.array([m.get("from_id") for m in items], pa.string())
+            cols = {"ts_local": pa.array([m.get("date", "") for m in items], pa.string()),
+                    "sender_raw": pa.array([m.get("from") for m in items], pa.string()),
+                    "body": pa.array(texts, pa.string())}
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            return None
+        if (unix.null_count or mid.null_count or who.null_count or pc.min(unix).as_py() < 0
+                or pc.max(unix).as_py() > _MAX_TS or any(type(m.get("id")) is bool for m in items)):
+            return None
+        who = who.dictionary_encode()
+        found = [chat.senders.get(w) or chat.sender(w) for w in who.dictionary.to_pylist()]
+        pick = who.indices
+        cols.update({
+            "ts_utc": pc.multiply(unix, 1_000_000),
+            "ts_precision": repeat_dict("s", n),
+            "kind": repeat_dict("message", n),
+            "direction": pa.array([f[1] for f in found], pa.string()).take(pick),
+            "sender": pa.array([f[0] for f in found], pa.string()).take(pick),
+            "recipients": pa.array([f[2] for f in found], pa.list_(pa.string())).take(pick),
+            "conversation": repeat(chat.name, n),
+            "flags": empty_lists(n),
+            "locator": joined(f"{self.prefix}messages[", pa.array(index, pa.int64()), "]"),
+            "extra": joined(chat.extra_head, mid, "}"),
+        })
+        return rows.column_batch(cols, n)
+
+
 class _Chat:
     """One chat's name, its id and how direction and recipients are told in it."""
 
@@ -211,10 +312,19 @@ class _Chat:
         self.owner_ids = owner_ids
         self.peer = f"tg:user{self.id}" if self.type in ("personal_chat", "bot_chat") and self.id is not None else None
         self.extra = {"chat_id": self.id, "chat_type": self.type}
+        # The extra of a plain message, up to its id (keys in sorted order, as EXTRA writes them).
+        self.extra_head = EXTRA.encode({**self.extra, "id": 0})[:-2]
+        self.senders: dict[str, tuple[str, str, list[str]]] = {}
         owner = sorted(owner_ids)
         self.to_owner = owner[:1]
         # Where the counterpart of an outgoing message is not one person, the chat stands for them.
         self.to_chat = [self.peer] if self.peer else ([f"tg:chat{self.id}"] if self.id is not None else [])
+
+    def sender(self, from_id: str) -> tuple[str, str, list[str]]:
+        """(identifier, direction, recipients) of a message from ``from_id`` (remembered)."""
+        ident = f"tg:{from_id}"
+        got = self.senders[from_id] = (ident, *self.direction(ident))
+        return got
 
     def direction(self, sender: str | None) -> tuple[str, list[str]]:
         if sender is not None and sender in self.owner_ids:

@@ -25,7 +25,8 @@ def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
 
 
 def _rows(table):
-    rows = table.to_pylist()
+    """Records in time order (plain messages and the others are written in separate batches)."""
+    rows = sorted(table.to_pylist(), key=lambda r: (r["ts_utc"], r["locator"]))
     for row in rows:
         row["ts_utc"] = row["ts_utc"].isoformat()
         row["extra"] = json.loads(row["extra"]) if row["extra"] else None
@@ -50,7 +51,7 @@ def test_one_chat_export(tmp_path):
         "direction": "outgoing", "sender": "tg:user5550199", "sender_raw": "Sam", "recipients": ["tg:user5550101"],
         "party": None, "conversation": "Jordan Example", "subject": None,
         "body": "Please stop. See https://example.org/order \u2014 no contact.",   # entities joined verbatim
-        "duration_s": None, "attachments": [], "flags": [], "source_sha256": "0" * 64, "source_path": str(path),
+        "duration_s": None, "attachments": None, "flags": [], "source_sha256": "0" * 64, "source_path": str(path),
         "locator": "messages[1]", "parser": "telegram/1",
         "extra": {"chat_id": 5550101, "chat_type": "personal_chat", "id": 102}}
     assert rows[2]["flags"] == ["edited"]
