@@ -10,10 +10,10 @@ import json
 import mimetypes
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,8 +29,10 @@ class Rows:
     """Collects records (one tuple each, in COLUMNS order); ``batches`` yields them as RECORD_SCHEMA
     batches."""
 
-    def __init__(self, ctx: ParseContext, channel: str) -> None:
-        self.ctx, self.channel = ctx, channel
+    def __init__(self, ctx: ParseContext, channel: str, local_unit: str | None = None) -> None:
+        """``local_unit``: for epoch sources, ts_local is made from ts_utc in the case's zone, to
+        that unit (``s``, ``ms``), rather than given per record."""
+        self.ctx, self.channel, self.local_unit = ctx, channel, local_unit
         self.rows: list[tuple] = []
         self.flushed = 0
 
@@ -61,6 +63,8 @@ class Rows:
         cols = dict(zip(COLUMNS, (list(c) for c in zip(*rows))))
         del rows
         cols["ts_utc"] = pa.array(cols["ts_utc"], pa.int64())
+        if self.local_unit:
+            cols["ts_local"] = local_iso(cols["ts_utc"], ctx.timezone, self.local_unit)
         yield self.batch(cols, n)
 
     def batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
@@ -79,7 +83,7 @@ class Rows:
 
 def repeat(value: str | None, n: int) -> pa.Array:
     """``value`` ``n`` times, as a string array."""
-    return pa.array([value] * n, pa.string())
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
 
 
 def repeat_dict(value: str, n: int) -> pa.Array:
@@ -101,11 +105,12 @@ def empty_lists(n: int) -> pa.Array:
 EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def iso_local(ts_us: int) -> str:
-    """ISO UTC text of an epoch time in µs (``ts_local`` of epoch sources)."""
-    seconds, micro = divmod(ts_us, 1_000_000)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{micro // 1000:03d}Z" if micro else f"{text}Z"
+def local_iso(ts_us: pa.Array, zone: str, unit: str) -> pa.Array:
+    """ISO local wall-clock times in ``zone`` (``2024-03-01T18:30:05.123`` for unit ``ms``) of UTC
+    times in µs: the ``ts_local`` of epoch sources. Zone rules are Python's (via pandas)."""
+    utc = pd.to_datetime(np.asarray(ts_us.to_numpy(zero_copy_only=False), dtype=np.int64), unit="us", utc=True)
+    local = np.asarray(utc.tz_convert(zone).tz_localize(None), dtype=f"datetime64[{unit}]")
+    return pc.binary_replace_slice(pc.cast(pa.array(local), pa.string()), start=10, stop=11, replacement="T")
 
 
 def safe_relative(path: str) -> str | None:
@@ -157,8 +162,9 @@ def mime_of(name: str) -> str | None:
 
 
 class Mojibake:
-    """Meta's downloads write each UTF-8 byte of a text as its own ``\\u00XX`` code point; this
-    undoes it where the code points spell valid UTF-8, and counts the texts repaired."""
+    """Meta's downloads write each UTF-8 byte of a text as its own ``\\u00XX`` character
+    (mojibake); this undoes it where those characters spell valid UTF-8, and counts the texts
+    repaired. Each text of the source is repaired once, so a real ``Ã©`` survives."""
 
     def __init__(self) -> None:
         self.repaired = 0
@@ -174,8 +180,30 @@ class Mojibake:
             self.repaired += 1
         return fixed
 
+    def many(self, texts: list) -> list:
+        """The repair of each text of a list (non-texts pass unchanged). The non-ASCII texts are
+        joined by NUL and repaired in one go when they all can be (a NUL byte is never inside a
+        UTF-8 sequence, so the pieces are exactly the texts repaired one by one), else one by one."""
+        where = [i for i, t in enumerate(texts) if type(t) is str and not t.isascii()]
+        if not where:
+            return texts
+        out = list(texts)
+        try:
+            fixed = "\x00".join([texts[i] for i in where]).encode("latin-1").decode("utf-8").split("\x00")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            fixed = None
+        if fixed is None or len(fixed) != len(where):
+            for i in where:
+                out[i] = self(texts[i])
+            return out
+        for i, text in zip(where, fixed):
+            if text != out[i]:
+                self.repaired += 1
+                out[i] = text
+        return out
+
     def deep(self, value: Any) -> Any:
-        """The same repair over every text inside a JSON value."""
+        """The repair of every text inside a JSON value."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, list):

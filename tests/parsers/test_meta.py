@@ -32,7 +32,8 @@ def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
 
 
 def _rows(table):
-    rows = table.to_pylist()
+    """Records in time order (plain messages and the others are written in separate batches)."""
+    rows = sorted(table.to_pylist(), key=lambda r: (r["ts_utc"], r["locator"]))
     for row in rows:
         row["ts_utc"] = row["ts_utc"].isoformat()
         row["extra"] = json.loads(row["extra"]) if row["extra"] else None
@@ -55,11 +56,11 @@ def test_newest_file_of_a_thread(tmp_path):
         ("messages[1]", "outgoing", "outgoing", 42, []),
         ("messages[0]", "message", "incoming", None, [])]
     assert rows[5] == {
-        "event_id": None, "ts_utc": "2024-03-01T19:06:40.123000+00:00", "ts_local": "2024-03-01T19:06:40.123Z",
+        "event_id": None, "ts_utc": "2024-03-01T19:06:40.123000+00:00", "ts_local": "2024-03-01T19:06:40.123",
         "ts_precision": "ms", "tz_source": "source", "channel": "messenger", "kind": "message",
         "direction": "incoming", "sender": "fb:Jordan Example", "sender_raw": "Jordan Example",
         "recipients": ["fb:Sam Smith"], "party": None, "conversation": "Jordan Example [jordanexample_1234567890]",
-        "subject": None, "body": "Why won't you answer? \U0001F621", "duration_s": None, "attachments": [],
+        "subject": None, "body": "Why won't you answer? \U0001F621", "duration_s": None, "attachments": None,
         "flags": [], "source_sha256": "0" * 64, "source_path": str(path), "locator": "messages[0]",
         "parser": "meta/1", "extra": {"is_geoblocked_for_viewer": False}}
     assert rows[1]["extra"]["share"] == {"link": "https://example.com/post/42"}
@@ -76,6 +77,8 @@ def test_older_file_repairs_text_and_refuses_a_path_leaving_the_thread(tmp_path)
     assert (table.num_rows, rejects, report.repairs) == (4, [], 1)
     rows = _rows(table)
     assert [r["body"] for r in rows] == [None, None, "Ok", "Caf\u00e9 at 8? Don't be late."]
+    assert [r["ts_local"] for r in rows] == ["2024-02-29T17:16:40.000", "2024-02-29T17:33:20.000",
+                                             "2024-02-29T17:50:00.000", "2024-02-29T18:06:40.000"]
     assert rows[0]["flags"] == ["attachment_missing"] and rows[0]["attachments"][0]["sha256"] is None
     assert rows[1]["attachments"][0]["size"] == 20
 
@@ -83,7 +86,7 @@ def test_older_file_repairs_text_and_refuses_a_path_leaving_the_thread(tmp_path)
 def test_instagram_is_told_by_its_paths_and_without_owner_names_direction_is_unknown(tmp_path):
     table, rejects, report = _run(tmp_path, INSTA / "message_1.json")
     rows = _rows(table)
-    assert (table.num_rows, rejects, report.repairs) == (2, [], 4)
+    assert (table.num_rows, rejects, report.repairs) == (2, [], 3)   # title, participant, sender (once)
     assert {r["channel"] for r in rows} == {"instagram"}
     assert [(r["sender"], r["direction"]) for r in rows] == [("ig:Jord\u00e1n E.", "unknown")] * 2
     assert rows[0]["conversation"] == "Jord\u00e1n E. [jordan.example_17841400000000000]"
