@@ -138,16 +138,38 @@ def store_file(ctx: ParseContext, rel: str, mime: str | None = None) -> dict | N
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return None
     with stream:
+        sha, size = ctx.blobs.put_stream(stream) if ctx.blobs is not None else _hash_stream(stream)
+    ctx.report.used_siblings.add(safe.rsplit("/", 1)[-1])
+    return {"name": rel, "mime": mime or mime_of(rel), "size": size, "sha256": sha}
+
+
+def store_sibling(ctx: ParseContext, ref: str) -> dict | None:
+    """Hash the file named ``ref`` beside the input (or, when Takeout added an extension to it, the
+    one file named ``ref.<ext>``) into the blob store; a path with folders goes through
+    :func:`store_file`. None when there is no such file."""
+    if "/" in ref or "\\" in ref:
+        return store_file(ctx, ref)
+    name = ref if ref in ctx.siblings else None
+    if name is None:
+        found = sorted(k for k in ctx.siblings if k.startswith(ref + ".") and "." not in k[len(ref) + 1:])
+        name = found[0] if len(found) == 1 else None
+    if name is None:
+        return None
+    with ctx.siblings[name]() as stream:
         if ctx.blobs is not None:
             sha, size = ctx.blobs.put_stream(stream)
         else:
-            digest, size = hashlib.sha256(), 0
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-            sha = digest.hexdigest()
-    ctx.report.used_siblings.add(safe.rsplit("/", 1)[-1])
-    return {"name": rel, "mime": mime or mime_of(rel), "size": size, "sha256": sha}
+            sha, size = _hash_stream(stream)
+    ctx.report.used_siblings.add(name)
+    return {"name": name, "mime": mime_of(name), "size": size, "sha256": sha}
+
+
+def _hash_stream(stream) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @functools.lru_cache(maxsize=256)
