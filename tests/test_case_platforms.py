@@ -11,7 +11,7 @@ from conftest import CASE_TOML
 PLATFORMS = CASE_TOML.replace('whatsapp_names = ["Sam"]', 'whatsapp_names = ["Sam"]\ntelegram_ids = ["5550199"]\n'
                               'messenger_names = ["Sam Smith"]').replace(
     'whatsapp_names = ["Jordan"]', 'whatsapp_names = ["Jordan"]\ntelegram_ids = ["user5550101"]\n'
-    'instagram_names = ["jordan.example"]\nmessenger_names = ["Jordan Example"]')
+    'instagram_names = ["jordan.example"]\nmessenger_names = ["Jordan Example"]\nsignal_ids = ["1b2c3d4e"]')
 
 
 def test_platform_keys_link_parties_and_the_owner(tmp_path):
@@ -20,7 +20,8 @@ def test_platform_keys_link_parties_and_the_owner(tmp_path):
     config = load_config(path)
     assert config.owner().platform_ids == frozenset({"tg:user5550199", "fb:Sam Smith"})
     assert {"tg:user5550199", "fb:Sam Smith"} <= config.owner_ids()
-    assert config.parties[0].platform_ids == ["tg:user5550101", "fb:Jordan Example", "ig:jordan.example"]
+    assert config.parties[0].platform_ids == ["tg:user5550101", "fb:Jordan Example", "ig:jordan.example",
+                                              "signal:1b2c3d4e"]
     link = config.links["tg:user5550101"]
     assert (link.party, link.key, link.raw, link.line) == ("Jordan", "party[1].telegram_ids[1]", "user5550101", 20)
     assert config.links["ig:jordan.example"].key == "party[1].instagram_names[1]"

@@ -129,8 +129,9 @@ PLATFORM_PREFIXES = {
     "tg:": ("telegram", "Telegram account"),
     "fb:": ("messenger", "Messenger name"),
     "ig:": ("instagram", "Instagram name"),
+    "signal:": ("signal", "Signal account"),
 }
-PLATFORM_KEYS = {"telegram_ids": "tg:", "messenger_names": "fb:", "instagram_names": "ig:"}
+PLATFORM_KEYS = {"telegram_ids": "tg:", "messenger_names": "fb:", "instagram_names": "ig:", "signal_ids": "signal:"}
 
 
 def platform_id(key: str, raw: str) -> str:
