@@ -130,8 +130,11 @@ PLATFORM_PREFIXES = {
     "fb:": ("messenger", "Messenger name"),
     "ig:": ("instagram", "Instagram name"),
     "signal:": ("signal", "Signal account"),
+    "snap:": ("snapchat", "Snapchat username"),
+    "discord:": ("discord", "Discord user id"),
 }
-PLATFORM_KEYS = {"telegram_ids": "tg:", "messenger_names": "fb:", "instagram_names": "ig:", "signal_ids": "signal:"}
+PLATFORM_KEYS = {"telegram_ids": "tg:", "messenger_names": "fb:", "instagram_names": "ig:", "signal_ids": "signal:",
+                 "snapchat_names": "snap:", "discord_ids": "discord:"}
 
 
 def platform_id(key: str, raw: str) -> str:
