@@ -203,22 +203,26 @@ class Mojibake:
         return fixed
 
     def many(self, texts: list) -> list:
-        """The repair of each text of a list (None passes unchanged). All are joined by NUL and
-        repaired in one go when they all can be (a NUL byte is never inside a UTF-8 sequence, so
-        the pieces are exactly the texts repaired one by one); else one by one."""
-        none = any(t is None for t in texts)
-        strs = [t if t is not None else "" for t in texts] if none else texts
-        joined = "\x00".join(strs)
-        if joined.isascii():
+        """The repair of each text of a list (non-texts pass unchanged). The non-ASCII texts are
+        joined by NUL and repaired in one go when they all can be (a NUL byte is never inside a
+        UTF-8 sequence, so the pieces are exactly the texts repaired one by one), else one by one."""
+        where = [i for i, t in enumerate(texts) if type(t) is str and not t.isascii()]
+        if not where:
             return texts
+        out = list(texts)
         try:
-            fixed = joined.encode("latin-1").decode("utf-8").split("\x00")
+            fixed = "\x00".join([texts[i] for i in where]).encode("latin-1").decode("utf-8").split("\x00")
         except (UnicodeEncodeError, UnicodeDecodeError):
             fixed = None
-        if fixed is None or len(fixed) != len(strs):
-            return [t if t is None or t.isascii() else self(t) for t in texts]
-        self.repaired += sum(map(str.__ne__, fixed, strs))
-        return [None if t is None else f for t, f in zip(texts, fixed)] if none else fixed
+        if fixed is None or len(fixed) != len(where):
+            for i in where:
+                out[i] = self(texts[i])
+            return out
+        for i, text in zip(where, fixed):
+            if text != out[i]:
+                self.repaired += 1
+                out[i] = text
+        return out
 
     def deep(self, value: Any) -> Any:
         """The repair of every text inside a JSON value."""

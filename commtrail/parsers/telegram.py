@@ -14,7 +14,6 @@ export's folder or archive only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -145,21 +144,9 @@ class _Reader:
         yield from self.flush_plain()
 
     def flush_plain(self) -> Iterator:
-        """The gathered plain messages as a batch; when one of them is not plain after all, each
-        goes the general way."""
-        if self.plain is None or not len(self.plain):
-            return
-        index, items, texts = self.plain.drain()
-        built = self.plain.build(self.rows, index, items, texts)
-        if built is not None:
-            yield built
-            return
-        for i, m in zip(index, items):
-            locator = f"{self.plain.prefix}messages[{i}]"
-            reason = self.message(m, self.plain.chat, locator)
-            if reason:
-                yield Reject(locator, reason, json.dumps(m, ensure_ascii=False))
-        yield from self.rows.batches()
+        """The gathered plain messages as a batch."""
+        if self.plain is not None and len(self.plain):
+            yield self.plain.build(self.rows)
 
     def message(self, m: Any, chat: _Chat, locator: str) -> str | None:
         """Add the record of one message; return the reason when it cannot be one."""
@@ -233,70 +220,64 @@ class _Reader:
 
 
 class _Plain:
-    """Plain text messages of one chat (only the keys of _PLAIN, type message, a string text),
-    gathered whole; ``build`` makes their records with Arrow, or says no when a field is not of
-    the plain kind (then each goes the general way, which reads or rejects it)."""
+    """Plain text messages of one chat (only the keys of _PLAIN, type message, fields of the plain
+    types), gathered as columns of scalars (the message objects are let go at once: holding them
+    would make every garbage collection walk them); ``build`` makes their records with Arrow."""
 
     def __init__(self, chat: _Chat, prefix: str) -> None:
         self.chat, self.prefix = chat, prefix
-        self.index: list[int] = []
-        self.items: list[dict] = []
-        self.texts: list[str] = []
+        self.columns: tuple[list, ...] = ([], [], [], [], [], [], [])
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.columns[0])
 
     def take(self, i: int, m: Any) -> bool:
-        """Gather message ``i`` when it looks plain; False leaves it to the general path."""
+        """Gather message ``i`` when it is plain; False leaves it to the general path."""
         if type(m) is not dict or not m.keys() <= _PLAIN or m.get("type") != "message":
             return False
-        unix = m.get("date_unixtime")
-        if type(unix) is not str or not unix.isdigit():
+        unix, who, mid, date, name = m.get("date_unixtime"), m.get("from_id"), m.get("id"), m.get("date", ""), m.get("from")
+        if not (type(unix) is str and unix.isascii() and unix.isdigit() and len(unix) <= 11 and type(who) is str
+                and type(mid) is int and -2**63 <= mid < 2**63 and type(date) is str
+                and (name is None or type(name) is str)) or (len(unix) == 11 and int(unix) > _MAX_TS):
             return False
         text = m.get("text")
         if type(text) is not str:
             text = _text(text)
             if text is None:
                 return False
-        self.index.append(i)
-        self.items.append(m)
-        self.texts.append(text)
+        index, unixes, whos, mids, dates, names, texts = self.columns
+        index.append(i)
+        unixes.append(unix)
+        whos.append(who)
+        mids.append(mid)
+        dates.append(date)
+        names.append(name)
+        texts.append(text)
         return True
 
-    def drain(self) -> tuple[list[int], list[dict], list[str]]:
-        got = self.index, self.items, self.texts
-        self.index, self.items, self.texts = [], [], []
-        return got
-
-    def build(self, rows: Rows, index: list[int], items: list[dict], texts: list[str]) -> pa.RecordBatch | None:
-        chat, n = self.chat, len(items)
-        try:
-            unix = pc.cast(pa.array([m.get("date_unixtime") for m in items], pa.string()), pa.int64())
-            mid = pa.array([m.get("id") for m in items], pa.int64())
-            who = pa.array([m.get("from_id") for m in items], pa.string())
-            cols = {"ts_local": pa.array([m.get("date", "") for m in items], pa.string()),
-                    "sender_raw": pa.array([m.get("from") for m in items], pa.string()),
-                    "body": pa.array(texts, pa.string())}
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            return None
-        if (unix.null_count or mid.null_count or who.null_count or pc.min(unix).as_py() < 0
-                or pc.max(unix).as_py() > _MAX_TS or any(type(m.get("id")) is bool for m in items)):
-            return None
-        who = who.dictionary_encode()
+    def build(self, rows: Rows) -> pa.RecordBatch:
+        """The gathered messages as one batch; the gathering starts again."""
+        chat, n = self.chat, len(self)
+        index, unixes, whos, mids, dates, names, texts = self.columns
+        self.columns = ([], [], [], [], [], [], [])
+        who = pa.array(whos, pa.string()).dictionary_encode()
         found = [chat.senders.get(w) or chat.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
-        cols.update({
-            "ts_utc": pc.multiply(unix, 1_000_000),
+        cols = {
+            "ts_utc": pc.multiply(pc.cast(pa.array(unixes, pa.string()), pa.int64()), 1_000_000),
+            "ts_local": pa.array(dates, pa.string()),
             "ts_precision": repeat_dict("s", n),
             "kind": repeat_dict("message", n),
             "direction": pa.array([f[1] for f in found], pa.string()).take(pick),
             "sender": pa.array([f[0] for f in found], pa.string()).take(pick),
+            "sender_raw": pa.array(names, pa.string()),
             "recipients": pa.array([f[2] for f in found], pa.list_(pa.string())).take(pick),
             "conversation": repeat(chat.name, n),
+            "body": pa.array(texts, pa.string()),
             "flags": empty_lists(n),
             "locator": joined(f"{self.prefix}messages[", pa.array(index, pa.int64()), "]"),
-            "extra": joined(chat.extra_head, mid, "}"),
-        })
+            "extra": joined(chat.extra_head, pa.array(mids, pa.int64()), "}"),
+        }
         return rows.column_batch(cols, n)
 
 
