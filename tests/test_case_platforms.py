@@ -39,3 +39,25 @@ def test_a_platform_key_must_be_a_list_of_texts(tmp_path):
     path.write_text(PLATFORMS.replace('telegram_ids = ["user5550101"]', "telegram_ids = [5550101]"), encoding="utf-8")
     with pytest.raises(CaseError, match="'telegram_ids' must be a list of texts"):
         load_config(path)
+
+
+def test_platform_ids_resolve_parties_end_to_end(tmp_path, capsys):
+    import shutil
+
+    from commtrail.case import Case
+    from commtrail.cli import main
+    from commtrail.timeline.master import read_master
+
+    from conftest import FIXTURES
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    (case_dir / "case.toml").write_text(PLATFORMS, encoding="utf-8")
+    inputs = tmp_path / "in"
+    shutil.copytree(FIXTURES / "telegram" / "chat", inputs / "telegram")
+    shutil.copytree(FIXTURES / "snapchat" / "new", inputs / "snapchat")
+    assert main(["ingest", str(case_dir), str(inputs)]) == 0
+    rows = read_master(Case(case_dir)).to_pylist()
+    assert len(rows) == 13
+    assert {(r["channel"], r["party"]) for r in rows} == {("telegram", "Jordan"), ("snapchat", None)}
+    out = capsys.readouterr().out
+    assert "holds only part of the conversation" in out      # the Snapchat source says it is partial
