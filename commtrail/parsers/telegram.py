@@ -157,7 +157,7 @@ class _Reader:
             return f"unknown message type {mtype!r}"
         unix = m.get("date_unixtime")
         if unix is None:
-            if self.rows.count == 0 and "date" in m:
+            if self.rows.count == 0 and not (self.plain and len(self.plain)) and "date" in m:
                 raise InputError(
                     "this Telegram export has no 'date_unixtime' (it was written by a Telegram Desktop older than "
                     "2021), and its 'date' is local time without a zone, so no message can be dated exactly; "

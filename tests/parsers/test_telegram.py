@@ -111,6 +111,16 @@ def test_an_export_without_date_unixtime_is_refused(tmp_path):
     assert err.value.where == "messages[0]"
 
 
+def test_one_message_without_date_unixtime_after_others_is_a_reject(tmp_path):
+    data = b'{"name": "J", "type": "personal_chat", "id": 1, "messages": [{"id": 1, "type": "message", ' \
+           b'"date": "2024-01-01T10:00:00", "date_unixtime": "1704103200", "from": "J", "from_id": "user1", ' \
+           b'"text": "hi"}, {"id": 2, "type": "message", "date": "2024-01-01T10:01:00", "from": "J", ' \
+           b'"from_id": "user1", "text": "no time"}]}'
+    table, rejects, _ = _run(tmp_path, TG / "chat" / "result.json", data)
+    assert table.num_rows == 1
+    assert [(r.locator, r.reason) for r in rejects] == [("messages[1]", "no date_unixtime")]
+
+
 def test_an_unknown_shape_is_refused(tmp_path):
     data = b'{"about": "x", "personal_information": {"user_id": 1}, "contacts": {"list": []}}'
     assert sniff(data, "result.json")
