@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import phonenumbers
 
 from commtrail.errors import CaseError
-from commtrail.timeline.identity import Owner, check_phone, lower_emails, whatsapp_id
+from commtrail.timeline.identity import (PLATFORM_KEYS, Owner, check_phone, lower_emails, platform_id,
+                                        whatsapp_id)
 
 EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
 DATE_ORDERS = ("DMY", "MDY", "YMD")
@@ -91,6 +92,8 @@ class Party:
     phones: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     whatsapp_names: list[str] = field(default_factory=list)
+    # Platform accounts (telegram_ids, messenger_names, ...: PLATFORM_KEYS), normalised identifiers.
+    platform_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +121,7 @@ class CaseConfig:
     # normalised identifier -> the case.toml entry linking it to a party
     links: dict[str, Link]
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    owner_platform_ids: list[str] = field(default_factory=list)
 
     def owner(self) -> Owner:
         """The owner's identifiers, normalised, as parsers see them."""
@@ -126,12 +130,14 @@ class CaseConfig:
             phones=frozenset(check_phone(p, self.phone_region) or p for p in self.owner_phones),
             emails=lower_emails(self.owner_emails),
             whatsapp_names=frozenset(self.owner_whatsapp_names),
+            platform_ids=frozenset(self.owner_platform_ids),
         )
 
     def owner_ids(self) -> frozenset[str]:
         """Every normalised identifier of the owner."""
         owner = self.owner()
-        return owner.phones | owner.emails | frozenset(whatsapp_id(n) for n in owner.whatsapp_names)
+        return (owner.phones | owner.emails | frozenset(whatsapp_id(n) for n in owner.whatsapp_names)
+                | owner.platform_ids)
 
 
 class TomlLines:
@@ -272,6 +278,19 @@ def load_config(path: Path) -> CaseConfig:
     owner_emails = emails("owner", None, owner_data, None)
     owner_wa = v.text_list(owner_data, "whatsapp_names", "owner")
 
+    def platform_ids(table: str, index: int | None, entry: dict, party: str | None) -> list[str]:
+        out = []
+        for key in PLATFORM_KEYS:
+            for n, raw in enumerate(v.text_list(entry, key, table, index)):
+                ident = platform_id(key, raw)
+                out.append(ident)
+                if party:
+                    _link(links, v, ident, Link(party, f"{table}[{index + 1}].{key}[{n + 1}]", raw,
+                                                v.lines.find(table, index, key)), table, index)
+        return out
+
+    owner_platform = platform_ids("owner", None, owner_data, None)
+
     parties: list[Party] = []
     raw_parties = data.get("party", [])
     if not isinstance(raw_parties, list):
@@ -285,6 +304,7 @@ def load_config(path: Path) -> CaseConfig:
         for n, wa in enumerate(party.whatsapp_names):
             _link(links, v, whatsapp_id(wa), Link(name, f"party[{i + 1}].whatsapp_names[{n + 1}]", wa,
                                                   v.lines.find("party", i, "whatsapp_names")), "party", i)
+        party.platform_ids = platform_ids("party", i, entry, name)
         parties.append(party)
 
     events: list[Event] = []
@@ -315,7 +335,8 @@ def load_config(path: Path) -> CaseConfig:
     events.sort(key=lambda e: e.when_utc)
     limits = _limits(v, data.get("limits", {}))
     return CaseConfig(title, timezone, region, date_order.upper() if date_order else None, owner_name,
-                      owner_phones, owner_emails, owner_wa, parties, events, red_flags, links, limits)
+                      owner_phones, owner_emails, owner_wa, parties, events, red_flags, links, limits,
+                      owner_platform)
 
 
 def _limits(v: _Validator, data: dict) -> ArchiveLimits:

@@ -30,6 +30,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from commtrail.outputs.labels import CALL_ORDER, WEEKDAYS
+from commtrail.timeline.identity import PLATFORM_PREFIXES
 
 # Okabe & Ito (2008), "Color Universal Design": told apart with every common colour-vision deficiency
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000"]
@@ -41,11 +42,14 @@ CHANNEL_STYLE = {"sms": (OKABE_ITO[0], ""), "whatsapp": (OKABE_ITO[2], "//"), "c
                  "email": (OKABE_ITO[3], "xx"), "mms": (OKABE_ITO[4], "\\\\")}
 OTHER_STYLES = [(OKABE_ITO[5], "++"), (OKABE_ITO[6], "oo"), (OKABE_ITO[7], "--")]
 CHANNEL_NAMES = {"sms": "Text message (SMS)", "mms": "Picture message (MMS)", "whatsapp": "WhatsApp",
-                 "call": "Phone call", "email": "E-mail"}
+                 "call": "Phone call", "email": "E-mail", "telegram": "Telegram", "messenger": "Messenger",
+                 "instagram": "Instagram", "gvoice": "Google Voice", "signal": "Signal", "snapchat": "Snapchat",
+                 "discord": "Discord"}
 CALL_NAMES = {"answered": "Answered", "missed": "Missed", "rejected": "Rejected", "blocked": "Blocked",
               "voicemail": "Voicemail", "answered elsewhere": "Answered on another device", "other": "Other"}
 IDENTIFIER_NAMES = {"phone": "Phone number", "email": "E-mail address", "whatsapp": "WhatsApp name",
-                    "short": "Short code", "alpha": "Sender name", "withheld": "Withheld number", "other": "Other"}
+                    "short": "Short code", "alpha": "Sender name", "withheld": "Withheld number", "other": "Other",
+                    **{kind: words for kind, words in PLATFORM_PREFIXES.values()}}
 CHART_NAMES = ("weekly", "daily", "hours", "cumulative", "identifiers", "calls")
 MAX_IDENTIFIER_ROWS = 40
 EVENT_LINE = (0, (4, 2))

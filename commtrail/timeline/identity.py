@@ -41,6 +41,9 @@ def kind_of(value: str) -> str:
         return "owner"
     if value.startswith("wa:"):
         return "whatsapp"
+    for prefix, (kind, _) in PLATFORM_PREFIXES.items():
+        if value.startswith(prefix):
+            return kind
     if value.startswith("short:"):
         return "short"
     if value.startswith("alpha:"):
@@ -81,6 +84,9 @@ def describe(value: str) -> str:
             return value
     if kind == "whatsapp":
         return f"WhatsApp name \u201c{value[3:]}\u201d"
+    for prefix, (pkind, words) in PLATFORM_PREFIXES.items():
+        if kind == pkind:
+            return f"{words} \u201c{value[len(prefix):]}\u201d"
     if kind == "short":
         return f"short code {value[6:]}"
     if kind == "alpha":
@@ -170,6 +176,30 @@ def whatsapp_id(name: str) -> str:
     return f"wa:{name}"
 
 
+# Platform accounts: identifier prefix -> (kind, words), and the case.toml key listing them.
+PLATFORM_PREFIXES = {
+    "tg:": ("telegram", "Telegram account"),
+    "fb:": ("messenger", "Messenger name"),
+    "ig:": ("instagram", "Instagram name"),
+    "signal:": ("signal", "Signal account"),
+    "snap:": ("snapchat", "Snapchat username"),
+    "discord:": ("discord", "Discord user id"),
+}
+PLATFORM_KEYS = {"telegram_ids": "tg:", "messenger_names": "fb:", "instagram_names": "ig:", "signal_ids": "signal:",
+                 "snapchat_names": "snap:", "discord_ids": "discord:"}
+
+
+def platform_id(key: str, raw: str) -> str:
+    """The identifier of a platform account listed under case.toml ``key`` (a PLATFORM_KEYS key).
+
+    A Telegram id may be written as the export writes it (``user123``) or as the bare number."""
+    prefix = PLATFORM_KEYS[key]
+    value = raw.strip()
+    if prefix == "tg:" and value.isdigit():
+        value = f"user{value}"
+    return prefix + value
+
+
 def lower_emails(values: Iterable[str]) -> frozenset[str]:
     """Lower-case e-mail addresses."""
     return frozenset(v.strip().lower() for v in values)
@@ -183,3 +213,5 @@ class Owner:
     phones: frozenset[str] = frozenset()
     emails: frozenset[str] = frozenset()
     whatsapp_names: frozenset[str] = frozenset()
+    # Platform account identifiers (``tg:user123``, ``fb:Sam Smith``, ...; see PLATFORM_KEYS).
+    platform_ids: frozenset[str] = frozenset()

@@ -1,0 +1,235 @@
+"""What the parsers of platform data downloads share: rows to batches, media files beside the
+export into blobs (confined to the export's folder or archive), and the repair of Meta's mojibake.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import mimetypes
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from commtrail.parsers.base import ParseContext
+from commtrail.timeline.schema import make_batch
+
+COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
+           "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class Rows:
+    """Collects records (one tuple each, in COLUMNS order); ``batches`` yields them as RECORD_SCHEMA
+    batches."""
+
+    def __init__(self, ctx: ParseContext, channel: str, local_unit: str | None = None) -> None:
+        """``local_unit``: for epoch sources, ts_local is made from ts_utc in the case's zone, to
+        that unit (``s``, ``ms``), rather than given per record."""
+        self.ctx, self.channel, self.local_unit = ctx, channel, local_unit
+        self.rows: list[tuple] = []
+        self.flushed = 0
+
+    def add(self, ts_us: int, ts_local: str, precision: str, kind: str, direction: str, sender: str | None,
+            sender_raw: str | None, recipients: list[str], conversation: str | None, body: str | None,
+            locator: str, duration: int | None = None, attachments: list[dict] | None = None,
+            flags: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.rows.append((ts_us, ts_local, precision, kind, direction, sender, sender_raw, recipients,
+                          conversation, body, duration, attachments, flags, locator,
+                          _EXTRA.encode(extra) if extra else None))
+
+    @property
+    def count(self) -> int:
+        """Records added so far."""
+        return self.flushed + len(self.rows)
+
+    def full(self) -> bool:
+        return len(self.rows) >= max(1, self.ctx.batch_size)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The rows collected so far, as one batch (none when empty); the buffer is emptied."""
+        n = len(self.rows)
+        if not n:
+            return
+        ctx, rows = self.ctx, self.rows
+        self.rows = []
+        self.flushed += n
+        cols = dict(zip(COLUMNS, (list(c) for c in zip(*rows))))
+        del rows
+        cols["ts_utc"] = pa.array(cols["ts_utc"], pa.int64())
+        if self.local_unit:
+            cols["ts_local"] = local_iso(cols["ts_utc"], ctx.timezone, self.local_unit)
+        yield self.batch(cols, n)
+
+    def batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
+        """A batch of ``n`` rows from ``cols`` (lists or Arrow arrays), the source's constants added."""
+        ctx = self.ctx
+        const = {"channel": repeat_dict(self.channel, n), "tz_source": repeat_dict("source", n),
+                 "source_sha256": repeat(ctx.source_sha256, n), "source_path": repeat(ctx.source_path, n),
+                 "parser": repeat(ctx.parser_label, n)}
+        return make_batch({**cols, **const})
+
+    def column_batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
+        """``batch`` for records built column-wise (counted with the others)."""
+        self.flushed += n
+        return self.batch(cols, n)
+
+
+def repeat(value: str | None, n: int) -> pa.Array:
+    """``value`` ``n`` times, as a string array."""
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def repeat_dict(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times, as a dictionary column of RECORD_SCHEMA."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
+
+
+def joined(prefix: str, values: pa.Array, suffix: str) -> pa.Array:
+    """``prefix + str(value) + suffix`` for each value of an Arrow array."""
+    return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), suffix, "")
+
+
+def empty_lists(n: int) -> pa.Array:
+    """``n`` empty list<string> values."""
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+
+
+# The same text as schema.dumps_extra, with one encoder made once (the C encoder, keys sorted).
+EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def local_iso(ts_us: pa.Array, zone: str, unit: str) -> pa.Array:
+    """ISO local wall-clock times in ``zone`` (``2024-03-01T18:30:05.123`` for unit ``ms``) of UTC
+    times in µs: the ``ts_local`` of epoch sources. Zone rules are Python's (via pandas)."""
+    utc = pd.to_datetime(np.asarray(ts_us.to_numpy(zero_copy_only=False), dtype=np.int64), unit="us", utc=True)
+    local = np.asarray(utc.tz_convert(zone).tz_localize(None), dtype=f"datetime64[{unit}]")
+    return pc.binary_replace_slice(pc.cast(pa.array(local), pa.string()), start=10, stop=11, replacement="T")
+
+
+def safe_relative(path: str) -> str | None:
+    """``path`` as a relative POSIX path inside the export, or None when it would leave it
+    (absolute, a drive letter, a ``..`` part) or names nothing."""
+    norm = path.replace("\\", "/")
+    if not norm or norm.startswith("/") or _DRIVE.match(norm):
+        return None
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def store_file(ctx: ParseContext, rel: str, mime: str | None = None) -> dict | None:
+    """Hash the file at ``rel`` (relative to the export's folder or archive) into the blob store.
+
+    Returns the attachment (name, mime, size, sha256), or None when the path leaves the export or
+    the file is not there."""
+    safe = safe_relative(rel)
+    if safe is None or ctx.open_relative is None:
+        return None
+    try:
+        stream = ctx.open_relative(safe)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return None
+    with stream:
+        sha, size = ctx.blobs.put_stream(stream) if ctx.blobs is not None else _hash_stream(stream)
+    ctx.report.used_siblings.add(safe.rsplit("/", 1)[-1])
+    return {"name": rel, "mime": mime or mime_of(rel), "size": size, "sha256": sha}
+
+
+def store_sibling(ctx: ParseContext, ref: str) -> dict | None:
+    """Hash the file named ``ref`` beside the input (or, when Takeout added an extension to it, the
+    one file named ``ref.<ext>``) into the blob store; a path with folders goes through
+    :func:`store_file`. None when there is no such file."""
+    if "/" in ref or "\\" in ref:
+        return store_file(ctx, ref)
+    name = ref if ref in ctx.siblings else None
+    if name is None:
+        found = sorted(k for k in ctx.siblings if k.startswith(ref + ".") and "." not in k[len(ref) + 1:])
+        name = found[0] if len(found) == 1 else None
+    if name is None:
+        return None
+    with ctx.siblings[name]() as stream:
+        if ctx.blobs is not None:
+            sha, size = ctx.blobs.put_stream(stream)
+        else:
+            sha, size = _hash_stream(stream)
+    ctx.report.used_siblings.add(name)
+    return {"name": name, "mime": mime_of(name), "size": size, "sha256": sha}
+
+
+def _hash_stream(stream) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+@functools.lru_cache(maxsize=256)
+def _mime_of_ext(ext: str) -> str | None:
+    return mimetypes.guess_type("x" + ext)[0]
+
+
+def mime_of(name: str) -> str | None:
+    """The MIME type its extension suggests, or None."""
+    dot = name.rfind(".")
+    return _mime_of_ext(name[dot:].lower()) if dot > name.rfind("/") else None
+
+
+class Mojibake:
+    """Meta's downloads write each UTF-8 byte of a text as its own ``\\u00XX`` character
+    (mojibake); this undoes it where those characters spell valid UTF-8, and counts the texts
+    repaired. Each text of the source is repaired once, so a real ``Ã©`` survives."""
+
+    def __init__(self) -> None:
+        self.repaired = 0
+
+    def __call__(self, text: str | None) -> str | None:
+        if not text or text.isascii():
+            return text
+        try:
+            fixed = text.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return text
+        if fixed != text:
+            self.repaired += 1
+        return fixed
+
+    def many(self, texts: list) -> list:
+        """The repair of each text of a list (non-texts pass unchanged). The non-ASCII texts are
+        joined by NUL and repaired in one go when they all can be (a NUL byte is never inside a
+        UTF-8 sequence, so the pieces are exactly the texts repaired one by one), else one by one."""
+        where = [i for i, t in enumerate(texts) if type(t) is str and not t.isascii()]
+        if not where:
+            return texts
+        out = list(texts)
+        try:
+            fixed = "\x00".join([texts[i] for i in where]).encode("latin-1").decode("utf-8").split("\x00")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            fixed = None
+        if fixed is None or len(fixed) != len(where):
+            for i in where:
+                out[i] = self(texts[i])
+            return out
+        for i, text in zip(where, fixed):
+            if text != out[i]:
+                self.repaired += 1
+                out[i] = text
+        return out
+
+    def deep(self, value: Any) -> Any:
+        """The repair of every text inside a JSON value."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.deep(v) for k, v in value.items()}
+        return value

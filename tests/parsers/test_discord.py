@@ -1,0 +1,74 @@
+"""The Discord data package parser: JSON and the older CSV, snowflake times, the one-sided warning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from commtrail.errors import InputError
+from commtrail.ingest.discover import _disk_relative
+from commtrail.parsers import registry
+from commtrail.parsers.base import Owner
+from commtrail.parsers.discord import PARTIAL, sniff
+from tests.conftest import FIXTURES, make_ctx, run_parser
+
+NEW = FIXTURES / "discord" / "package" / "messages" / "c1215300000000000000" / "messages.json"
+OLD = FIXTURES / "discord" / "old" / "messages" / "c1100000000000000000" / "messages.csv"
+SAM = Owner(platform_ids=frozenset({"discord:900000000000000199"}))
+
+
+def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
+    rel = _disk_relative(path, str(path))
+    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: rel(p)[1], **kw)
+    return run_parser("discord", path.read_bytes() if data is None else data, ctx)
+
+
+def _rows(table):
+    rows = table.to_pylist()
+    for row in rows:
+        row["ts_utc"] = row["ts_utc"].isoformat()
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
+    return rows
+
+
+def test_json_package(tmp_path):
+    table, rejects, report = _run(tmp_path, NEW, owner=SAM)
+    assert (table.num_rows, len(rejects), report.warnings) == (3, 1, [PARTIAL])
+    rows = _rows(table)
+    assert [(r["ts_utc"], r["ts_precision"], r["direction"], r["sender"], r["recipients"]) for r in rows] == [
+        ("2024-03-07T20:00:00.250000+00:00", "ms", "outgoing", "discord:900000000000000199", ["discord:900000000000000142"]),
+        ("2024-03-07T20:02:00+00:00", "ms", "outgoing", "discord:900000000000000199", ["discord:900000000000000142"]),
+        ("2024-03-07T20:03:00.500000+00:00", "ms", "outgoing", "discord:900000000000000199", ["discord:900000000000000142"])]
+    assert rows[0]["conversation"] == "Discord channel 1215300000000000000"
+    assert rows[1]["extra"]["attachment_urls"] == [
+        "https://cdn.discordapp.com/attachments/1215300000000000000/1215389006561284098/proof.png"]
+    assert (rows[0]["body"], rows[0]["locator"], rows[0]["channel"]) == ("Leave me alone, Jordan.", "messages[0]", "discord")
+    assert [(r.locator, r.reason) for r in rejects] == [("messages[3]", "Timestamp 'later' is not a time")]
+
+
+def test_without_the_owners_id_recipients_stay_unknown(tmp_path):
+    table, _, _ = _run(tmp_path, NEW)
+    assert {(r["sender"], tuple(r["recipients"])) for r in _rows(table)} == {(None, ())}
+
+
+def test_older_csv(tmp_path):
+    table, rejects, report = _run(tmp_path, OLD, owner=SAM)
+    assert (table.num_rows, len(rejects), report.warnings) == (2, 1, [PARTIAL])
+    rows = _rows(table)
+    assert [(r["body"], r["ts_utc"], r["conversation"], r["locator"]) for r in rows] == [
+        ("Two lines,\nwith a comma", "2024-03-07T20:00:00.250000+00:00", "Discord Book club #general", "record 1"),
+        ("Stop.", "2024-03-07T20:02:00+00:00", "Discord Book club #general", "record 2")]
+    assert [(r.locator, r.reason) for r in rejects] == [("record 3", "5 fields, not 4")]
+
+
+def test_an_unknown_shape_is_refused(tmp_path):
+    with pytest.raises(InputError, match="not valid JSON"):
+        _run(tmp_path, NEW, b'[{"ID": 1, "Timestamp": "x", "Contents": "y"')
+
+
+def test_sniff():
+    assert sniff(NEW.read_bytes(), "x") and sniff(OLD.read_bytes(), "x")
+    assert not sniff(b"ID,Timestamp,Contents,Attachments,Extra\n", "messages.csv")
+    assert registry.sniff(OLD.read_bytes(), "x").name == "discord"

@@ -1,0 +1,150 @@
+"""The Telegram Desktop JSON parser: one chat, the whole account, media, calls, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from commtrail.errors import InputError
+from commtrail.ingest.discover import _disk_relative
+from commtrail.parsers import registry
+from commtrail.parsers.base import Owner
+from commtrail.parsers.telegram import sniff
+from tests.conftest import FIXTURES, make_ctx, run_parser
+
+TG = FIXTURES / "telegram"
+PHOTO_SHA = "8ef2ad9804be53d1ecbb5f64483f4ed7427b44fd5bc06fb49827c58de8c8bfea"
+
+
+def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
+    rel = _disk_relative(path, str(path))
+    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: rel(p)[1], **kw)
+    return run_parser("telegram", path.read_bytes() if data is None else data, ctx)
+
+
+def _rows(table):
+    """Records in time order (plain messages and the others are written in separate batches)."""
+    rows = sorted(table.to_pylist(), key=lambda r: (r["ts_utc"], r["locator"]))
+    for row in rows:
+        row["ts_utc"] = row["ts_utc"].isoformat()
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
+    return rows
+
+
+def test_one_chat_export(tmp_path):
+    path = TG / "chat" / "result.json"
+    table, rejects, report = _run(tmp_path, path)
+    assert (table.num_rows, len(rejects), report.repairs) == (10, 2, 0)
+    assert report.warnings == ["1 photo(s)/file(s) named in the export are not beside it (exported without media, "
+                               "or moved); their messages are flagged attachment_missing."]
+    rows = _rows(table)
+    assert [(r["kind"], r["direction"], r["duration_s"]) for r in rows] == [
+        ("message", "incoming", None), ("message", "outgoing", None), ("message", "incoming", None),
+        ("message", "incoming", None), ("message", "incoming", None), ("message", "incoming", None),
+        ("missed", "incoming", None), ("outgoing", "outgoing", 65), ("system", "unknown", None),
+        ("message", "incoming", None)]
+    assert rows[1] == {
+        "event_id": None, "ts_utc": "2024-03-01T18:31:00+00:00", "ts_local": "2024-03-01T18:31:00",
+        "ts_precision": "s", "tz_source": "source", "channel": "telegram", "kind": "message",
+        "direction": "outgoing", "sender": "tg:user5550199", "sender_raw": "Sam", "recipients": ["tg:user5550101"],
+        "party": None, "conversation": "Jordan Example", "subject": None,
+        "body": "Please stop. See https://example.org/order \u2014 no contact.",   # entities joined verbatim
+        "duration_s": None, "attachments": None, "flags": [], "source_sha256": "0" * 64, "source_path": str(path),
+        "locator": "messages[1]", "parser": "telegram/1",
+        "extra": {"chat_id": 5550101, "chat_type": "personal_chat", "id": 102}}
+    assert rows[2]["flags"] == ["edited"]
+    assert rows[2]["extra"]["edited_unixtime"] == "1709318400"
+    assert rows[2]["extra"]["reply_to_message_id"] == 102
+    assert rows[3]["flags"] == ["forwarded"] and rows[3]["extra"]["forwarded_from"] == "Alex Sample"
+    assert rows[4]["attachments"] == [{"name": "photos/photo_1@01-03-2024_18-35-00.jpg", "mime": "image/jpeg",
+                                       "size": 24, "sha256": PHOTO_SHA}]
+    assert (tmp_path / "blobs" / PHOTO_SHA).read_bytes() == (TG / "chat/photos/photo_1@01-03-2024_18-35-00.jpg").read_bytes()
+    assert rows[5]["flags"] == ["media_omitted"]
+    # a path leaving the export's folder is never followed
+    assert rows[9]["attachments"] == [{"name": "../../outside/secret.txt", "mime": None, "size": None, "sha256": None}]
+    assert rows[9]["flags"] == ["attachment_missing"]
+    assert [(r.locator, r.reason) for r in rejects] == [
+        ("messages[10]", "date_unixtime 'soon' is not a number"),
+        ("messages[11]", "unknown message type 'sticker_pack'")]
+    assert rejects[0].raw.startswith('{\n   "id": 111,') and rejects[0].raw.endswith("}")
+
+
+def test_owner_from_case_sets_direction_in_groups(tmp_path):
+    data = (TG / "chat" / "result.json").read_bytes()
+    owner = Owner(platform_ids=frozenset({"tg:user5550199"}))
+    table, _, _ = _run(tmp_path, TG / "chat" / "result.json", data, owner=owner)
+    rows = _rows(table)
+    assert rows[0]["recipients"] == ["tg:user5550199"]
+    assert rows[1]["direction"] == "outgoing"
+
+
+def test_full_account_export(tmp_path):
+    table, rejects, report = _run(tmp_path, TG / "full" / "result.json")
+    assert (table.num_rows, rejects, report.warnings) == (4, [], [])
+    rows = _rows(table)
+    assert [(r["locator"], r["conversation"], r["kind"], r["direction"], r["recipients"]) for r in rows] == [
+        ("chats.list[0] messages[0]", "Jordan Example", "message", "incoming", ["tg:user5550199"]),
+        ("chats.list[0] messages[1]", "Jordan Example", "message", "outgoing", ["tg:user5550101"]),
+        ("chats.list[1] messages[0]", "Book club", "system", "unknown", []),
+        # the owner is known from personal_information.user_id
+        ("chats.list[1] messages[1]", "Book club", "message", "incoming", ["tg:user5550199"])]
+    assert rows[0]["attachments"][0]["name"] == "chats/chat_01/voice_messages/audio_1@02-03-2024_09-00-00.ogg"
+    assert rows[0]["attachments"][0]["mime"] == "audio/ogg"
+    assert rows[0]["ts_utc"] == "2024-03-02T09:00:00+00:00"
+
+
+def test_sniff():
+    assert sniff((TG / "chat" / "result.json").read_bytes(), "x")
+    assert sniff((TG / "full" / "result.json").read_bytes()[:300], "x")
+    assert not sniff(b'{"participants": [{"name": "A"}], "messages": []}', "result.json")
+    assert not sniff(b"<smses>", "result.json")
+    assert registry.sniff((TG / "chat" / "result.json").read_bytes(), "renamed.txt").name == "telegram"
+
+
+def test_an_export_without_date_unixtime_is_refused(tmp_path):
+    data = b'{"name": "J", "type": "personal_chat", "id": 1, "messages": [{"id": 1, "type": "message", ' \
+           b'"date": "2019-01-01T10:00:00", "from": "J", "from_id": "user1", "text": "hi"}]}'
+    with pytest.raises(InputError, match="no 'date_unixtime'") as err:
+        _run(tmp_path, TG / "chat" / "result.json", data)
+    assert err.value.where == "messages[0]"
+
+
+def test_one_message_without_date_unixtime_after_others_is_a_reject(tmp_path):
+    data = b'{"name": "J", "type": "personal_chat", "id": 1, "messages": [{"id": 1, "type": "message", ' \
+           b'"date": "2024-01-01T10:00:00", "date_unixtime": "1704103200", "from": "J", "from_id": "user1", ' \
+           b'"text": "hi"}, {"id": 2, "type": "message", "date": "2024-01-01T10:01:00", "from": "J", ' \
+           b'"from_id": "user1", "text": "no time"}]}'
+    table, rejects, _ = _run(tmp_path, TG / "chat" / "result.json", data)
+    assert table.num_rows == 1
+    assert [(r.locator, r.reason) for r in rejects] == [("messages[1]", "no date_unixtime")]
+
+
+def test_an_unknown_shape_is_refused(tmp_path):
+    data = b'{"about": "x", "personal_information": {"user_id": 1}, "contacts": {"list": []}}'
+    assert sniff(data, "result.json")
+    with pytest.raises(InputError, match="neither 'messages'"):
+        _run(tmp_path, TG / "full" / "result.json", data)
+
+
+def test_a_truncated_export_keeps_what_came_before(tmp_path):
+    data = (TG / "chat" / "result.json").read_bytes()
+    cut = data[:data.index(b'"id": 104')]
+    table, rejects, report = _run(tmp_path, TG / "chat" / "result.json", cut)
+    assert table.num_rows == 3
+    assert len(rejects) == 1 and rejects[0].locator.startswith("line ")
+    assert report.warnings[0].startswith("the JSON breaks at line ")
+
+
+def test_stream_reader_gives_the_same_values_in_small_reads():
+    import io
+
+    from commtrail.parsers._jsonstream import JsonStream
+    data = (TG / "full" / "result.json").read_bytes()
+    for block in (1, 7, 4096):
+        js = JsonStream(io.BytesIO(data), block=block)
+        got = {}
+        for key in js.keys():
+            got[key] = js.value()
+        assert got == json.loads(data) and js.end()
