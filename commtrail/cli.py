@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from commtrail import __version__
-from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError
+from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError, UsageError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
 
@@ -53,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["csv", "xlsx", "jsonl"], type=str.lower,
                    help="csv (opens in Excel), xlsx, or jsonl (loads into Timesketch)")
     p.add_argument("--party", help="only the events of this party (a name from case.toml)")
-    sub.add_parser("verify", parents=[common, case_arg],
-                   help="re-hash the case against manifest.sha256 and check the master against staging")
+    p = sub.add_parser("verify", parents=[common, case_arg],
+                       help="re-hash the case against manifest.sha256 and check the master against staging "
+                            "(or a bundle, folder or encrypted zip, against its manifests)")
+    p.add_argument("--passphrase-file", metavar="FILE", help="an encrypted bundle's passphrase (first line); "
+                   "without it you are asked")
     p = sub.add_parser("report", parents=[common, case_arg],
                        help="write the evidence report (report.html and report.pdf) in CASE/report/")
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
@@ -62,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
     p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
     p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
+    p = sub.add_parser("bundle", parents=[common, case_arg],
+                       help="write the court bundle: a BagIt bag of originals, report, transcripts, exports, "
+                            "master, methodology and certification templates")
+    p.add_argument("out", metavar="OUT", help="a new folder for the bag (with --encrypt: the .zip file)")
+    p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
+    p.add_argument("--encrypt", action="store_true", help="write one AES-256 zip, passphrase asked for")
+    p.add_argument("--passphrase-file", metavar="FILE", help="with --encrypt: read the passphrase from the "
+                   "first line of FILE instead of asking (never give it on the command line)")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -137,8 +148,15 @@ def _export(args: argparse.Namespace, console: Console) -> int:
 @command("verify")
 def _verify(args: argparse.Namespace, console: Console) -> int:
     from commtrail.case import Case
+    from commtrail.outputs.bundle_verify import is_bundle, verify_bundle
+    from commtrail.outputs.bundle_zip import read_passphrase
     from commtrail.outputs.manifest import verify
-    result = verify(Case(Path(args.case)))
+    bundle = is_bundle(Path(args.case))
+    if bundle:
+        encrypted = Path(args.case).is_file()
+        result = verify_bundle(Path(args.case), read_passphrase(args.passphrase_file, False) if encrypted else None)
+    else:
+        result = verify(Case(Path(args.case)))
     for label, paths in (("missing", result.missing), ("changed", result.changed), ("extra", result.extra)):
         for rel in paths:
             console.print(f"{label}: {rel}", markup=False)
@@ -146,6 +164,9 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         console.print(f"problem: {problem}", markup=False)
     for rel, how in result.edited:
         console.print(f"edited: {rel} ({how}; your working file, not evidence)", markup=False)
+    if result.ok and bundle:
+        console.print(f"OK: {result.checked} files of the bundle match its manifests.", markup=False)
+        return EXIT_OK
     if result.ok:
         console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
                       markup=False)
@@ -181,6 +202,21 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
     console.print(f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.", markup=False)
     for path in paths:
         console.print(f"  {path.name}", markup=False)
+    return EXIT_OK
+
+
+@command("bundle")
+def _bundle(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.outputs.bundle import write_bundle
+    from commtrail.outputs.bundle_zip import read_passphrase
+    from commtrail.pipeline import current_case
+    if args.passphrase_file and not args.encrypt:
+        raise UsageError("--passphrase-file is for --encrypt.", hint="Add --encrypt, or leave the file out.")
+    passphrase = read_passphrase(args.passphrase_file, True) if args.encrypt else None
+    result = write_bundle(current_case(Path(args.case), console), Path(args.out), args.party, passphrase)
+    console.print(f"Wrote the bundle {result.path} ({result.files} files, {result.bytes:,} bytes of payload"
+                  f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
+                  f"{result.path}", markup=False)
     return EXIT_OK
 
 
