@@ -1,6 +1,7 @@
 """commtrail never opens a network connection: the whole demo, the report and every export run
 with sockets disabled."""
 
+import re
 import socket
 
 import pytest
@@ -27,6 +28,7 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     assert "master.parquet: 371 events." in out
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "verify: OK" in out
+    assert re.search(r"Court bundle \(BagIt\) in .*bundle: \d+ files; verify: OK \(\d+ files checked\)", out)
     case = str(tmp_path / "demo" / "case")
     assert main(["report", case]) == 0
     for fmt in ("csv", "xlsx", "jsonl"):

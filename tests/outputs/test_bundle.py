@@ -255,3 +255,40 @@ def test_bundle_refuses_an_existing_out_and_an_unknown_party(case, tmp_path, cap
     assert main(["bundle", str(case.root), str(tmp_path / "x"), "--party", "Nobody"]) == 2
     assert "no party called 'Nobody'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_encrypted_bundle_opens_only_with_its_passphrase(case, tmp_path, capsys, monkeypatch):
+    pyzipper = pytest.importorskip("pyzipper")
+    secret = tmp_path / "pass.txt"
+    secret.write_text("correct horse battery\n")
+    assert main(["bundle", str(case.root), str(tmp_path / "sealed"), "--party", "Chris", "--encrypt",
+                 "--passphrase-file", str(secret)]) == 0
+    archive = tmp_path / "sealed.zip"
+    assert "Wrote the bundle" in capsys.readouterr().out and archive.is_file()
+    with pyzipper.AESZipFile(archive) as zf:
+        info = zf.getinfo("sealed/data/transcripts/transcript-chris.pdf")
+        aes = info.extra[info.extra.index(b"\x01\x99\x07\x00"):]     # the WinZip AES extra field
+        assert info.flag_bits & 0x1 and aes[6:8] == b"AE" and aes[8] == 3  # encrypted, AES-256
+        zf.setpassword(b"correct horse battery")
+        assert zf.read("sealed/bagit.txt") == b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+    assert main(["verify", str(archive), "--passphrase-file", str(secret)]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the passphrase\n")
+    assert main(["verify", str(archive), "--passphrase-file", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {archive}: the passphrase does not open this archive") and "Traceback" not in err
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "correct horse battery")
+    assert main(["verify", str(archive)]) == 0
+
+
+def test_encrypt_refuses_a_short_or_mistyped_passphrase(case, tmp_path, capsys, monkeypatch):
+    answers = iter(["long enough phrase", "long enough phrasf"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    assert main(["bundle", str(case.root), str(tmp_path / "s"), "--encrypt"]) == 2
+    assert "the two passphrases differ" in capsys.readouterr().err
+    short = tmp_path / "short.txt"
+    short.write_text("abc\n")
+    assert main(["bundle", str(case.root), str(tmp_path / "s"), "--encrypt", "--passphrase-file", str(short)]) == 2
+    assert "shorter than 8 characters" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.txt"]
