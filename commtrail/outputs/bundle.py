@@ -19,7 +19,10 @@ import mimetypes
 import os
 import re
 import shutil
+import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +66,7 @@ class Payload:
     transcripts: dict[str, str] = field(default_factory=dict)    # party -> path under data/
     exports: list[str] = field(default_factory=list)
     master_sha256: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)     # time taken by each step
 
 
 @dataclass
@@ -71,6 +75,14 @@ class BundleResult:
     files: int
     bytes: int
     encrypted: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - start
 
 
 def copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
@@ -176,29 +188,35 @@ def _exports(case: Case, data: Path, party: str | None, created: datetime, paylo
 def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload:
     """Write the payload into ``data`` (the case's lock held); charts the report draws are refreshed
     in the case and its manifest, as ``commtrail report`` does."""
-    report = gather(case, party)
-    payload = Payload(master_sha256=report.master_sha256)
-    (data / "report").mkdir(parents=True)
-    write_html(case, report, data / "report" / "report.html")
-    write_pdf(case, report, data / "report" / "report.pdf")
-    if charts_dir(case).is_dir():
-        write_manifest(case, [charts_dir(case)])
-    _copy_originals(case, data, payload)
-    _copy_blobs(case, data, party, payload)
-    (data / "transcripts").mkdir()
-    for name in report.parties:
-        rel = f"transcripts/transcript-{slug(name)}.pdf"
-        write_transcript(case, name, data / rel, payload.names, payload.files,
-                         report.master_sha256, report.pdf_date)
-        payload.transcripts[name] = rel
-    _exports(case, data, party, report.pdf_date, payload)
-    (data / "case").mkdir()
-    for name in CASE_FILES:
-        if (case.root / name).is_file():
-            copy_hashed(case.root / name, data / "case" / name)
-    write_rejects(case, data / "case" / "rejects.csv", payload.names)
-    write_methodology(case, report, payload, data / "methodology.md", command)
-    write_certificates(case, report, payload, data)
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "report"):
+        report = gather(case, party)
+        (data / "report").mkdir(parents=True)
+        write_html(case, report, data / "report" / "report.html")
+        write_pdf(case, report, data / "report" / "report.pdf")
+        if charts_dir(case).is_dir():
+            write_manifest(case, [charts_dir(case)])
+    payload = Payload(master_sha256=report.master_sha256, seconds=seconds)
+    with _timed(seconds, "copies"):
+        _copy_originals(case, data, payload)
+        _copy_blobs(case, data, party, payload)
+        (data / "case").mkdir()
+        for name in CASE_FILES:
+            if (case.root / name).is_file():
+                copy_hashed(case.root / name, data / "case" / name)
+    with _timed(seconds, "transcripts"):
+        (data / "transcripts").mkdir()
+        for name in report.parties:
+            rel = f"transcripts/transcript-{slug(name)}.pdf"
+            write_transcript(case, name, data / rel, payload.names, payload.files,
+                             report.master_sha256, report.pdf_date)
+            payload.transcripts[name] = rel
+    with _timed(seconds, "exports"):
+        _exports(case, data, party, report.pdf_date, payload)
+    with _timed(seconds, "documents"):
+        write_rejects(case, data / "case" / "rejects.csv", payload.names)
+        write_methodology(case, report, payload, data / "methodology.md", command)
+        write_certificates(case, report, payload, data)
     return payload
 
 
@@ -301,15 +319,17 @@ def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: st
         bag_dir.mkdir(parents=True, mode=0o700)
         with case.lock():
             payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None))
-        make_bag(bag_dir, case, party, payload.master_sha256)
+        with _timed(payload.seconds, "bag"):
+            make_bag(bag_dir, case, party, payload.master_sha256)
         files, size = _payload_size(bag_dir)
-        if passphrase is not None:
-            write_encrypted(bag_dir, out, passphrase)
-        else:
-            os.replace(bag_dir, out)
+        with _timed(payload.seconds, "encrypt"):
+            if passphrase is not None:
+                write_encrypted(bag_dir, out, passphrase)
+            else:
+                os.replace(bag_dir, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return BundleResult(out, files, size, encrypted=passphrase is not None)
+    return BundleResult(out, files, size, encrypted=passphrase is not None, seconds=payload.seconds)
 
 
 def _payload_size(bag_dir: Path) -> tuple[int, int]:

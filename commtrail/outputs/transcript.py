@@ -9,6 +9,7 @@ with the command that recomputes it, and the participants. Fonts come from the r
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +38,20 @@ GREY = (80, 80, 80)
 MARKS = {"deleted": "DELETED", "edited": "EDITED", "draft": "DRAFT (never sent)", "failed": "FAILED (not sent)",
          "outbox": "NOT SENT (outbox)", "queued": "NOT SENT (queued)"}
 POSSIBLY_DELETED = "POSSIBLY DELETED (in an earlier backup, missing from a later one)"
+
+
+class _RowSetter(_Setter):
+    """The report's setter, drawing a line that the main font covers whole in one call (every row
+    holds "·" and "→", which would otherwise send it down the per-character path)."""
+
+    def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
+        font = self.bold if bold else self.regular
+        if line and not line.isascii() and all(ord(c) in font.cmap for c in set(line)) and \
+                not any(unicodedata.bidirectional(c) in ("R", "AL", "NSM") for c in set(line)):
+            self.pdf.set_font(self.family, "B" if bold else "", size)
+            self.pdf.text(x, y + size * PT * 0.95, line)
+            return
+        super().draw(x, y, line, size, bold, width)
 
 
 @dataclass
@@ -203,7 +218,7 @@ class Transcript:
         summary = self.summarise()
         self.pdf = _pdf_class()(f"Transcript \u00b7 {self.party} \u00b7 {self.config.title}", self.master_sha256)
         regular, bold, fallbacks = font_chain()
-        self.s = _Setter(self.pdf, regular, bold, fallbacks)
+        self.s = _RowSetter(self.pdf, regular, bold, fallbacks)
         self.pdf.setter = self.s
         pdf = self.pdf
         import fpdf
