@@ -18,6 +18,7 @@ import logging
 import mimetypes
 import os
 import re
+import shlex
 import shutil
 import time
 import unicodedata
@@ -38,7 +39,7 @@ from commtrail.outputs.bundle_docs import write_certificates, write_methodology,
 from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.charts import charts_dir
 from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
-from commtrail.outputs.manifest import write_manifest
+from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.report_data import gather
 from commtrail.outputs.report_html import write_html
 from commtrail.outputs.report_pdf import write_pdf
@@ -240,7 +241,7 @@ def write_hashdeep(bag_dir: Path) -> Path:
     ``hashdeep -c sha256 -r -l -a -k hashdeep.txt data`` from the bag's folder."""
     lines = ["%%%% HASHDEEP-1.0", "%%%% size,sha256,filename", "## Invoked from: the bundle's folder",
              "## $ hashdeep -c sha256 -r -l data", "##"]
-    for rel, digest in sorted(read_bag_manifest(bag_dir / "manifest-sha256.txt").items()):
+    for rel, digest in sorted(parse_bag_manifest((bag_dir / "manifest-sha256.txt").read_text(encoding="utf-8")).items()):
         lines.append(f"{(bag_dir / rel).stat().st_size},{digest},{rel}")
     target = bag_dir / HASHDEEP
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -253,42 +254,28 @@ def write_tagmanifest(bag_dir: Path) -> None:
     for path in sorted(bag_dir.rglob("*")):
         rel = path.relative_to(bag_dir).as_posix()
         if path.is_file() and not rel.startswith("data/") and not rel.startswith("tagmanifest-"):
-            lines.append(f"{_sha256(path)}  {rel}\n")
+            lines.append(f"{sha256_file(path)}  {rel}\n")
     (bag_dir / "tagmanifest-sha256.txt").write_text("".join(lines), encoding="utf-8")
 
 
-def read_bag_manifest(path: Path) -> dict[str, str]:
-    """path -> digest of a BagIt manifest (``%0A``/``%0D`` decoded as bagit does)."""
+def parse_bag_manifest(text: str) -> dict[str, str]:
+    """path -> digest of a BagIt manifest's text (``%0A``/``%0D`` decoded as bagit does)."""
     out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        digest, _, rel = line.partition(" ")
-        out[rel.lstrip(" *").replace("%0A", "\n").replace("%0D", "\r")] = digest.lower()
+    for line in text.splitlines():
+        if line.strip():
+            digest, _, rel = line.partition(" ")
+            out[rel.lstrip(" *").replace("%0A", "\n").replace("%0D", "\r")] = digest.lower()
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bundle_command(party: str | None, encrypt: bool) -> str:
     """The command as the methodology names it (the case and output as CASE and OUT)."""
     bits = ["commtrail bundle CASE OUT"]
     if party:
-        bits.append(f"--party {_quote(party)}")
+        bits.append(f"--party {shlex.quote(party)}")
     if encrypt:
         bits.append("--encrypt")
     return " ".join(bits)
-
-
-def _quote(text: str) -> str:
-    import shlex
-    return shlex.quote(text)
 
 
 def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None) -> BundleResult:
@@ -306,11 +293,7 @@ def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: st
     if out.exists() or out.is_symlink():
         raise UsageError(f"{out} already exists; a bundle is only written to a new "
                          f"{'file' if passphrase is not None else 'folder'}.", hint="Give another name for OUT.")
-    try:
-        Path(out).resolve().relative_to(case.root.resolve())
-    except ValueError:
-        pass
-    else:
+    if out.resolve().is_relative_to(case.root.resolve()):
         raise UsageError(f"{out} is inside the case folder.", hint="Write the bundle outside the case.")
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"

@@ -5,7 +5,6 @@ from the case; nothing here carries the time of the run, so the same case gives 
 from __future__ import annotations
 
 import csv
-import hashlib
 import shlex
 from collections import Counter
 from importlib import resources
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from commtrail import __version__
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
+from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_data import ReportData
 from commtrail.timeline.master import read_master
 
@@ -46,14 +46,6 @@ they are read in the case's zone, {zone} (`case`). A clock time that occurs twic
 ends is read as the earlier instant (`flag_ambiguous`); one that does not exist when summer time
 starts is read with the offset before the change (`flag_nonexistent`); both are marked on their
 rows. Reports, transcripts and exports show local time in {zone} with the zone abbreviation."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cell(text: object) -> str:
@@ -197,7 +189,7 @@ def write_certificates(case: Case, report: ReportData, payload: "Payload", data:
     listed += [("Evidence file of the incident log", rel) for rel in sorted(payload.files.values())
                if rel.startswith("incident-log/")]
     for n, (what, rel) in enumerate(listed, 1):
-        exhibits.append(f"| XX/{n} | {_cell(what)} | `{_cell(rel)}` | {_sha256(data / rel)} |")
+        exhibits.append(f"| XX/{n} | {_cell(what)} | `{_cell(rel)}` | {sha256_file(data / rel)} |")
     values["exhibit_rows"] = "\n".join(exhibits)
     folder = data / "certification"
     folder.mkdir()

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from commtrail.outputs.bundle import HASHDEEP, read_bag_manifest
+from commtrail.outputs.bundle import HASHDEEP, parse_bag_manifest
 from commtrail.outputs.bundle_zip import open_encrypted
 from commtrail.outputs.manifest import Verification
 
@@ -74,13 +74,7 @@ def _hash(stream: BinaryIO) -> str:
 
 def _manifest(bag: BagFiles, name: str) -> dict[str, str]:
     with bag.open(name) as stream:
-        text = stream.read().decode("utf-8")
-    tmp: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip():
-            digest, _, rel = line.partition(" ")
-            tmp[rel.lstrip(" *").replace("%0A", "\n").replace("%0D", "\r")] = digest.lower()
-    return tmp
+        return parse_bag_manifest(stream.read().decode("utf-8"))
 
 
 def check(bag: BagFiles) -> Verification:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from commtrail import __version__
 from commtrail.atomic import atomic_path
 from commtrail.case import Case
+from commtrail.inventory import read_inventory
 from commtrail.outputs.report_data import row_identifiers
 from commtrail.outputs.report_pdf import LINE, PT, _Setter, font_chain
 from commtrail.outputs.report_words import words
@@ -275,7 +276,7 @@ class Transcript:
         self.para("Each file below is in this bundle as received. To check it, recompute its SHA-256 from the "
                   "bundle's folder with the command shown and compare the result with the value printed here.",
                   SMALL, grey=True)
-        inventory = {r["sha256"]: r for r in _inventory(self.case)}
+        inventory = {r["sha256"]: r for r in read_inventory(self.case.sources_file)}
         for sha in sorted(s.sources, key=lambda h: (self.names.get(h, ""), h)):
             row = inventory.get(sha, {})
             name = self.names.get(sha)
@@ -326,11 +327,6 @@ class Transcript:
             pdf.set_y(pdf.get_y() + 2)
         if self.events.num_rows == 0:
             self.para("No events with this party.", 10)
-
-
-def _inventory(case: Case) -> list[dict]:
-    from commtrail.inventory import read_inventory
-    return read_inventory(case.sources_file)
 
 
 def _pdf_class():  # type: ignore[no-untyped-def]
