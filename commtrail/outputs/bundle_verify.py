@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -93,11 +94,15 @@ def check(bag: BagFiles) -> Verification:
         for rel, digest in sorted(listed.items()):
             if rel not in present:
                 result.missing.append(rel)
-            elif _hash(bag.open(rel)) != digest:
-                result.checked += 1
+                continue
+            result.checked += 1
+            try:
+                same = _hash(bag.open(rel)) == digest
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:   # an entry failing its own check
+                result.problems.append(f"{rel} cannot be read ({exc})")
+                same = False
+            if not same:
                 result.changed.append(rel)
-            else:
-                result.checked += 1
     known = set(payload) | set(tags) | {TAGMANIFEST}
     result.extra = sorted(present - known)
     result.missing = sorted(set(result.missing))

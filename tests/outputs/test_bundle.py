@@ -292,3 +292,21 @@ def test_encrypt_refuses_a_short_or_mistyped_passphrase(case, tmp_path, capsys, 
     assert main(["bundle", str(case.root), str(tmp_path / "s"), "--encrypt", "--passphrase-file", str(short)]) == 2
     assert "shorter than 8 characters" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.txt"]
+
+
+def test_a_changed_byte_inside_the_encrypted_archive_is_named(case, tmp_path, capsys):
+    secret = tmp_path / "pass.txt"
+    secret.write_text("correct horse battery\n")
+    assert main(["bundle", str(case.root), str(tmp_path / "sealed.zip"), "--encrypt", "--passphrase-file",
+                 str(secret)]) == 0
+    archive = tmp_path / "sealed.zip"
+    import pyzipper
+    with pyzipper.AESZipFile(archive) as zf:
+        info = zf.getinfo("sealed/data/methodology.md")
+    data = bytearray(archive.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + 40] ^= 0xFF   # inside its encrypted data
+    archive.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["verify", str(archive), "--passphrase-file", str(secret)]) == 1
+    out = capsys.readouterr().out
+    assert "changed: data/methodology.md" in out and "problem: data/methodology.md cannot be read" in out
