@@ -207,13 +207,15 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
 
 @command("bundle")
 def _bundle(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.outputs.bundle import write_bundle
+    from commtrail.outputs.bundle import bundle_target, write_bundle
     from commtrail.outputs.bundle_zip import read_passphrase
     from commtrail.pipeline import current_case
     if args.passphrase_file and not args.encrypt:
         raise UsageError("--passphrase-file is for --encrypt.", hint="Add --encrypt, or leave the file out.")
+    case = current_case(Path(args.case), console)
+    bundle_target(case, Path(args.out), args.party, args.encrypt)   # refuse before asking for a passphrase
     passphrase = read_passphrase(args.passphrase_file, True) if args.encrypt else None
-    result = write_bundle(current_case(Path(args.case), console), Path(args.out), args.party, passphrase)
+    result = write_bundle(case, Path(args.out), args.party, passphrase)
     console.print(f"Wrote the bundle {result.path} ({result.files} files, {result.bytes:,} bytes of payload"
                   f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
                   f"{result.path}", markup=False)

@@ -278,23 +278,30 @@ def bundle_command(party: str | None, encrypt: bool) -> str:
     return " ".join(bits)
 
 
-def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None) -> BundleResult:
-    """Write the bundle of ``case`` to the new folder ``out`` (or, with ``passphrase``, to the
-    AES-256 zip ``out``); returns where it went and its payload's size."""
-    from commtrail.outputs.bundle_zip import write_encrypted
-
+def bundle_target(case: Case, out: Path, party: str | None, encrypt: bool) -> Path:
+    """Where the bundle goes (``OUT.zip`` when encrypted), after checking the party, the master and
+    that nothing is there yet (so a passphrase is asked for only when the bundle can be written)."""
     check_party(case, party)
     if not case.master_file.exists():
         raise UsageError("this case has no master evidence file yet.", file=str(case.root),
                          hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
     out = Path(out)
-    if passphrase is not None and out.suffix.lower() != ".zip":
+    if encrypt and out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
     if out.exists() or out.is_symlink():
         raise UsageError(f"{out} already exists; a bundle is only written to a new "
-                         f"{'file' if passphrase is not None else 'folder'}.", hint="Give another name for OUT.")
+                         f"{'file' if encrypt else 'folder'}.", hint="Give another name for OUT.")
     if out.resolve().is_relative_to(case.root.resolve()):
         raise UsageError(f"{out} is inside the case folder.", hint="Write the bundle outside the case.")
+    return out
+
+
+def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None) -> BundleResult:
+    """Write the bundle of ``case`` to the new folder ``out`` (or, with ``passphrase``, to the
+    AES-256 zip ``out``); returns where it went and its payload's size."""
+    from commtrail.outputs.bundle_zip import write_encrypted
+
+    out = bundle_target(case, out, party, passphrase is not None)
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"
     bag_dir = work / (out.stem if passphrase is not None else "bag")

@@ -310,3 +310,14 @@ def test_a_changed_byte_inside_the_encrypted_archive_is_named(case, tmp_path, ca
     assert main(["verify", str(archive), "--passphrase-file", str(secret)]) == 1
     out = capsys.readouterr().out
     assert "changed: data/methodology.md" in out and "problem: data/methodology.md cannot be read" in out
+
+
+def test_no_passphrase_is_asked_for_a_bundle_that_cannot_be_written(case, tmp_path, capsys, monkeypatch):
+    def never(prompt=""):
+        raise AssertionError("asked for a passphrase")
+    monkeypatch.setattr("getpass.getpass", never)
+    (tmp_path / "taken.zip").write_bytes(b"")
+    assert main(["bundle", str(case.root), str(tmp_path / "taken"), "--encrypt"]) == 2
+    assert f"{tmp_path / 'taken.zip'} already exists; a bundle is only written to a new file." in capsys.readouterr().err
+    assert main(["bundle", str(case.root), str(tmp_path / "x"), "--passphrase-file", "p.txt"]) == 2
+    assert "--passphrase-file is for --encrypt." in capsys.readouterr().err
