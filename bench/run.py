@@ -13,7 +13,7 @@ import importlib
 import time
 from pathlib import Path
 
-BENCHES = ["whatsapp", "smsbr", "email", "email_headers", "platforms", "dedup", "analysis", "report"]
+BENCHES = ["whatsapp", "smsbr", "email", "email_headers", "platforms", "dedup", "analysis", "report", "bundle"]
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from commtrail import __version__
-from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError
+from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError, UsageError
 from commtrail.terminal import make_console, say
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["csv", "xlsx", "jsonl"], type=str.lower,
                    help="csv (opens in Excel), xlsx, or jsonl (loads into Timesketch)")
     p.add_argument("--party", help="only the events of this party (a name from case.toml)")
-    sub.add_parser("verify", parents=[common, case_arg],
-                   help="re-hash the case against manifest.sha256 and check the master against staging")
+    p = sub.add_parser("verify", parents=[common, case_arg],
+                       help="re-hash the case against manifest.sha256 and check the master against staging "
+                            "(or a bundle, folder or encrypted zip, against its manifests)")
+    p.add_argument("--passphrase-file", metavar="FILE", help="an encrypted bundle's passphrase (first line); "
+                   "without it you are asked")
     p = sub.add_parser("report", parents=[common, case_arg],
                        help="write the evidence report (report.html and report.pdf) in CASE/report/")
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
@@ -63,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
     p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
     p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
+    p = sub.add_parser("bundle", parents=[common, case_arg],
+                       help="write the court bundle: a BagIt bag of originals, report, transcripts, exports, "
+                            "master, methodology and certification templates")
+    p.add_argument("out", metavar="OUT", help="a new folder for the bag (with --encrypt: the .zip file)")
+    p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
+    p.add_argument("--encrypt", action="store_true", help="write one AES-256 zip, passphrase asked for")
+    p.add_argument("--passphrase-file", metavar="FILE", help="with --encrypt: read the passphrase from the "
+                   "first line of FILE instead of asking (never give it on the command line)")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -138,8 +149,15 @@ def _export(args: argparse.Namespace, console: Console) -> int:
 @command("verify")
 def _verify(args: argparse.Namespace, console: Console) -> int:
     from commtrail.case import Case
+    from commtrail.outputs.bundle_verify import is_bundle, verify_bundle
+    from commtrail.outputs.bundle_zip import read_passphrase
     from commtrail.outputs.manifest import verify
-    result = verify(Case(Path(args.case)))
+    bundle = is_bundle(Path(args.case))
+    if bundle:
+        encrypted = Path(args.case).is_file()
+        result = verify_bundle(Path(args.case), read_passphrase(args.passphrase_file, False) if encrypted else None)
+    else:
+        result = verify(Case(Path(args.case)))
     for label, paths in (("missing", result.missing), ("changed", result.changed), ("extra", result.extra)):
         for rel in paths:
             say(console, f"{label}: {rel}")
@@ -147,6 +165,9 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         say(console, f"problem: {problem}")
     for rel, how in result.edited:
         say(console, f"edited: {rel} ({how}; your working file, not evidence)")
+    if result.ok and bundle:
+        say(console, f"OK: {result.checked} files of the bundle match its manifests.")
+        return EXIT_OK
     if result.ok:
         console.print(f"OK: {result.checked} files match manifest.sha256; the master agrees with staging.",
                       markup=False)
@@ -183,6 +204,23 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
     say(console, f"{len(paths)} chart files in {paths[0].parent}:" if paths else "No contacts to chart.")
     for path in paths:
         say(console, f"  {path.name}")
+    return EXIT_OK
+
+
+@command("bundle")
+def _bundle(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.outputs.bundle import bundle_target, write_bundle
+    from commtrail.outputs.bundle_zip import read_passphrase
+    from commtrail.pipeline import current_case
+    if args.passphrase_file and not args.encrypt:
+        raise UsageError("--passphrase-file is for --encrypt.", hint="Add --encrypt, or leave the file out.")
+    case = current_case(Path(args.case), console)
+    bundle_target(case, Path(args.out), args.party, args.encrypt)   # refuse before asking for a passphrase
+    passphrase = read_passphrase(args.passphrase_file, True) if args.encrypt else None
+    result = write_bundle(case, Path(args.out), args.party, passphrase)
+    console.print(f"Wrote the bundle {result.path} ({result.files} files, {result.bytes:,} bytes of payload"
+                  f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
+                  f"{result.path}", markup=False)
     return EXIT_OK
 
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from commtrail.case import Case
 from commtrail.demo_data import CASE_TOML, write_inputs
 from commtrail.errors import UsageError
+from commtrail.outputs.bundle import write_bundle
+from commtrail.outputs.bundle_verify import verify_bundle
 from commtrail.outputs.export import export
 from commtrail.outputs.manifest import verify, write_manifest
 from commtrail.outputs.report import write_report
@@ -21,7 +23,7 @@ MARKER = ".commtrail-demo"
 
 def run_demo(folder: Path, console: Console) -> int:
     """Write the sample inputs and case into ``folder`` (replacing an earlier demo there) and run
-    ingest, stats, exports, the report and verify on it."""
+    ingest, stats, exports, the report and verify on it; end with a court bundle and its verify."""
     folder = Path(folder).absolute()
     if folder.exists():
         if not (folder / MARKER).exists():
@@ -47,8 +49,12 @@ def run_demo(folder: Path, console: Console) -> int:
     console.print(f"  master evidence file: {case.master_file}", markup=False)
     for path in written:
         console.print(f"  {path}", markup=False)
+    bundle = write_bundle(case, folder / "bundle")
+    checked = verify_bundle(bundle.path)
+    console.print(f"  court bundle (BagIt, {bundle.files} files; verify: {'OK' if checked.ok else 'FAILED'}, "
+                  f"{checked.checked} files checked): {bundle.path}", markup=False)
     console.print("Open report.html (in a web browser) or report.pdf to read the report.", markup=False)
-    return code if result.ok else 1
+    return code if result.ok and checked.ok else 1
 
 
 __all__ = ["run_demo"]

@@ -1,6 +1,7 @@
 """commtrail never opens a network connection: the whole demo, the report and every export run
 with sockets disabled."""
 
+import re
 import socket
 
 import pytest
@@ -28,11 +29,14 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "verify: OK" in out
     made = tmp_path / "demo" / "case"
-    assert out.splitlines()[-9:] == [                         # the closing lines give full paths
+    assert out.splitlines()[-10:-2] == [                      # the closing lines give full paths
         f"The sample case is in {made}", f"  master evidence file: {made}/master.parquet",
         f"  {made}/report/exports/master.csv", f"  {made}/report/exports/master.xlsx",
         f"  {made}/report/exports/master.jsonl", f"  {made}/report/report.html", f"  {made}/report/report.pdf",
-        f"  {made}/report/charts", "Open report.html (in a web browser) or report.pdf to read the report."]
+        f"  {made}/report/charts"]
+    assert re.fullmatch(r"  court bundle \(BagIt, \d+ files; verify: OK, \d+ files checked\): "
+                        + re.escape(str(tmp_path / "demo" / "bundle")), out.splitlines()[-2])
+    assert out.splitlines()[-1] == "Open report.html (in a web browser) or report.pdf to read the report."
     case = str(tmp_path / "demo" / "case")
     assert main(["report", case]) == 0
     for fmt in ("csv", "xlsx", "jsonl"):

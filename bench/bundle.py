@@ -1,0 +1,114 @@
+"""Benchmark: the court bundle of a party with 100,000 events, against ``cp -r`` plus ``sha256sum``
+of the same payload.
+
+Builds the case of :mod:`bench.report` (100,000 events of one party), adds the blobs its events
+name and one original file per source (the source's rows written out as text, so the bundle has
+originals of a realistic size to copy and hash), then runs ``commtrail bundle`` in a child process
+(wall time, peak memory, and the time of each step: report, copies, transcripts, exports,
+documents, bag). The baseline copies the bundle's finished ``data/`` folder with
+``cp -r`` and hashes every file with ``sha256sum``. Goal: within 3x of the baseline.
+
+    python -m bench.bundle --workdir /tmp/bench-bundle [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench._measure import run_sampled
+from bench.report import build_case
+
+EVENTS = 100_000
+GOAL = 3.0
+
+
+def add_files(case_dir: Path) -> int:
+    """Blobs for the attachments the master names, and an original per source; total bytes added."""
+    import pyarrow.parquet as pq
+
+    from commtrail.inventory import read_inventory, write_inventory
+
+    master = pq.read_table(case_dir / "master.parquet", columns=["attachments", "body", "ts_local", "source_path"])
+    added = 0
+    texts: dict[str, list[str]] = {}
+    for row in master.to_pylist():
+        for a in row["attachments"] or []:
+            n = int(a["name"].rsplit("WA", 1)[1].split(".")[0])
+            data = f"photo {n}".encode()
+            assert hashlib.sha256(data).hexdigest() == a["sha256"]
+            (case_dir / "blobs" / a["sha256"]).write_bytes(data)
+            added += len(data)
+        texts.setdefault(row["source_path"], []).append(f"{row['ts_local']} - {row['body'] or ''}")
+    inventory = read_inventory(case_dir / "sources.parquet")
+    for name, lines in sorted(texts.items()):
+        data = ("\n".join(lines) + "\n").encode()
+        sha = hashlib.sha256(data).hexdigest()
+        (case_dir / "originals" / sha).write_bytes(data)
+        added += len(data)
+        inventory.append({**inventory[0], "sha256": sha, "path": f"original of {name}", "records": 0, "rejects": 0,
+                          "size": len(data), "format": "bench-original", "copied": True})
+    write_inventory(case_dir / "sources.parquet", inventory)
+    return added
+
+
+def baseline(payload: Path, target: Path) -> float:
+    """Seconds for ``cp -r`` of the payload plus ``sha256sum`` of every file in the copy."""
+    if target.exists():
+        shutil.rmtree(target)
+    start = time.perf_counter()
+    subprocess.run(["cp", "-r", str(payload), str(target)], check=True)
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    subprocess.run(["sha256sum", "--", *files], cwd=target, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def run(workdir: Path, scale: float = 1.0) -> list[str]:
+    """Build the case, time ``commtrail bundle`` on it and the baseline on its payload."""
+    workdir = Path(workdir)
+    events = max(100, int(EVENTS * scale))
+    case_dir, out = workdir / "bundle-case", workdir / "bundle-out"
+    t0 = time.perf_counter()
+    build_case(case_dir, events)
+    added = add_files(case_dir)
+    build_s = time.perf_counter() - t0
+    if out.exists():
+        shutil.rmtree(out)
+    repo = Path(__file__).resolve().parent.parent
+    script = ("import sys, json; from pathlib import Path; from commtrail.case import Case; "
+              "from commtrail.outputs.bundle import write_bundle; "
+              "print(json.dumps(write_bundle(Case(Path(sys.argv[1])), Path(sys.argv[2]), 'Jordan').seconds))")
+    done = run_sampled([sys.executable, "-c", script, str(case_dir), str(out)], cwd=str(repo), interval=0.1)
+    if done["returncode"] != 0:
+        return [f"bundle: FAILED (exit {done['returncode']})"]
+    steps = json.loads(done["stdout"].strip().splitlines()[-1])
+    files = [p for p in (out / "data").rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    base = baseline(out / "data", workdir / "baseline-copy")
+    wall = done["wall"]
+    return [
+        f"bundle: {events:,} events of one party (scale {scale}); case built in {build_s:.1f} s "
+        f"({added / 1e6:.1f} MB of originals and blobs added)",
+        f"bundle: payload {len(files):,} files, {size / 1e6:.1f} MB",
+        f"bundle: wall time {wall:.1f} s, peak memory {done['peak_pss'] / 2**20:,.0f} MB PSS "
+        f"({done['peak_rss'] / 2**20:,.0f} MB RSS summed)",
+        "bundle: steps " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()),
+        f"bundle: baseline cp -r + sha256sum of the same payload {base:.2f} s; ratio {wall / base:.1f}x "
+        f"(goal < {GOAL:.0f}x); copying and bagging alone {steps['copies'] + steps['bag']:.2f} s, "
+        f"ratio {(steps['copies'] + steps['bag']) / base:.1f}x",
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args()
+    for line in run(args.workdir, args.scale):
+        print(line)

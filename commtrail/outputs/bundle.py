@@ -1,0 +1,327 @@
+"""``commtrail bundle``: the court bundle, a BagIt bag (RFC 8493) written with the Library of
+Congress's ``bagit`` library.
+
+The payload (``data/``) holds the originals as received (under their own names), the report, a
+transcript per party, the exports, the master and the inventory, the incident log's evidence files
+and the attachments of the events, a methodology sheet and certification templates. Beside the
+BagIt manifests, ``hashdeep.txt`` lists every payload file in hashdeep's format. Files are copied
+and hashed in streams. The bag is built in a temporary folder beside OUT and renamed into place
+when complete, so an interrupted bundle leaves no half bag under OUT. Same case, same bytes: two
+bundles of one case differ only in bag-info's ``Bagging-Date`` (and so in the tag manifest's line
+for bag-info.txt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import shlex
+import shutil
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from commtrail import __version__
+from commtrail.case import CASE_FILE, Case
+from commtrail.errors import CaseError, UsageError
+from commtrail.inventory import read_inventory
+from commtrail.outputs.analysis import slug
+from commtrail.outputs.bundle_docs import write_certificates, write_methodology, write_rejects
+from commtrail.outputs.bundle_zip import restamp_zip
+from commtrail.outputs.charts import charts_dir
+from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
+from commtrail.outputs.manifest import sha256_file, write_manifest
+from commtrail.outputs.report_data import gather
+from commtrail.outputs.report_html import write_html
+from commtrail.outputs.report_pdf import write_pdf
+from commtrail.outputs.transcript import write_transcript
+
+logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
+
+CHUNK = 1 << 20
+HASHDEEP = "hashdeep.txt"
+BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+# Case files copied as they are (those that exist), into data/case/.
+CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", CASE_FILE, "annotations.jsonl")
+_UNSAFE = re.compile(r"[^\w.\-+()' ]+")
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+_EXT = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+
+
+@dataclass
+class Payload:
+    """What went into ``data/``: names of sources and attachments, and each generated file."""
+
+    names: dict[str, str] = field(default_factory=dict)          # source sha256 -> originals/<name>
+    not_copied: list[dict] = field(default_factory=list)         # inventory rows with no copy in the case
+    files: dict[str, str] = field(default_factory=dict)          # attachment sha256 -> path under data/
+    transcripts: dict[str, str] = field(default_factory=dict)    # party -> path under data/
+    exports: list[str] = field(default_factory=list)
+    master_sha256: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)     # time taken by each step
+
+
+@dataclass
+class BundleResult:
+    path: Path
+    files: int
+    bytes: int
+    encrypted: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - start
+
+
+def copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` in 1 MiB blocks, hashing on the way; (sha256, size)."""
+    digest, size = hashlib.sha256(), 0
+    with open(src, "rb") as inp, open(dst, "wb") as out:
+        while chunk := inp.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def safe_name(path: str) -> str:
+    """The file name of a source as given (the member's name inside an archive), made safe for every
+    file system and for hashdeep's comma-separated lines."""
+    base = re.split(r"[/\\!]", path)[-1]
+    base = unicodedata.normalize("NFC", base.encode("utf-8", "replace").decode("utf-8"))
+    base = _UNSAFE.sub("_", base).strip(" .")
+    if not base or _RESERVED.match(base):
+        base = f"source_{base}" if base else "source"
+    if len(base) > 100:
+        stem, ext = os.path.splitext(base)
+        base = stem[: 100 - len(ext)] + ext
+    return base
+
+
+def unique_names(rows: list[dict]) -> dict[str, str]:
+    """sha256 -> a name unique among ``rows`` (the first by name and hash keeps it; the others get
+    the first 12 hex digits of their hash before the extension)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name, sha in sorted((safe_name(r["path"]), r["sha256"]) for r in rows):
+        if name.lower() in taken:
+            stem, ext = os.path.splitext(name)
+            name = f"{stem}-{sha[:12]}{ext}"
+        taken.add(name.lower())
+        out[sha] = name
+    return out
+
+
+def _extension(name: str | None, mime: str | None) -> str:
+    ext = os.path.splitext(name or "")[1]
+    if _EXT.match(ext):
+        return ext.lower()
+    guessed = mimetypes.guess_extension(mime or "", strict=False) if mime else None
+    return guessed or ""
+
+
+def _copy_originals(case: Case, data: Path, payload: Payload) -> None:
+    rows = read_inventory(case.sources_file)
+    kept = [r for r in rows if (case.originals / r["sha256"]).is_file()]
+    payload.not_copied = sorted((r for r in rows if r not in kept), key=lambda r: (r["path"], r["sha256"]))
+    names = unique_names(kept)
+    (data / "originals").mkdir()
+    for sha, name in sorted(names.items(), key=lambda kv: kv[1]):
+        digest, _ = copy_hashed(case.originals / sha, data / "originals" / name)
+        if digest != sha:
+            raise CaseError(f"originals/{sha} no longer has the SHA-256 it is named by, so it cannot go into a "
+                            "bundle as the original.", file=str(case.root),
+                            hint=f"Run commtrail verify {case.root} and restore the file from a backup.")
+        payload.names[sha] = f"originals/{name}"
+
+
+def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> None:
+    """The attachments of the events in the bundle, and the incident log's evidence files."""
+    wanted: dict[str, tuple[str, str]] = {}
+    reader = pq.ParquetFile(case.master_file)
+    for batch in reader.iter_batches(batch_size=20_000, columns=["party", "channel", "attachments"]):
+        for row in batch.to_pylist():
+            incident = row["channel"] == "incident"
+            if party is not None and row["party"] != party and not incident:
+                continue
+            for a in row["attachments"] or []:
+                sha = a["sha256"]
+                if sha and sha not in wanted:
+                    folder = "incident-log/evidence" if incident else "attachments"
+                    wanted[sha] = (folder, f"{sha}{_extension(a['name'], a['mime'])}")
+    for sha, (folder, name) in sorted(wanted.items()):
+        source = case.blobs / sha
+        if not source.is_file():
+            raise CaseError(f"the attachment blobs/{sha} that the master lists is not in the case.",
+                            file=str(case.root), hint=f"Run commtrail verify {case.root} to see what else is missing.")
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        digest, _ = copy_hashed(source, data / folder / name)
+        if digest != sha:
+            raise CaseError(f"blobs/{sha} no longer has the SHA-256 it is named by.", file=str(case.root),
+                            hint=f"Run commtrail verify {case.root} and restore the file from a backup.")
+        payload.files[sha] = f"{folder}/{name}"
+
+
+def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload) -> None:
+    (data / "exports").mkdir()
+    stem = "master" if party is None else f"master-{slug(party)}"
+    for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
+        target = data / "exports" / f"{stem}.{fmt}"
+        writer(export_rows(case, party), target)
+        if fmt == "xlsx":
+            restamp_zip(target, created)
+        payload.exports.append(f"exports/{target.name}")
+
+
+def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload:
+    """Write the payload into ``data`` (the case's lock held); charts the report draws are refreshed
+    in the case and its manifest, as ``commtrail report`` does."""
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "report"):
+        report = gather(case, party)
+        (data / "report").mkdir(parents=True)
+        write_html(case, report, data / "report" / "report.html")
+        write_pdf(case, report, data / "report" / "report.pdf")
+        if charts_dir(case).is_dir():
+            write_manifest(case, [charts_dir(case)])
+    payload = Payload(master_sha256=report.master_sha256, seconds=seconds)
+    with _timed(seconds, "copies"):
+        _copy_originals(case, data, payload)
+        _copy_blobs(case, data, party, payload)
+        (data / "case").mkdir()
+        for name in CASE_FILES:
+            if (case.root / name).is_file():
+                copy_hashed(case.root / name, data / "case" / name)
+    with _timed(seconds, "transcripts"):
+        (data / "transcripts").mkdir()
+        for name in report.parties:
+            rel = f"transcripts/transcript-{slug(name)}.pdf"
+            write_transcript(case, name, data / rel, payload.names, payload.files,
+                             report.master_sha256, report.pdf_date)
+            payload.transcripts[name] = rel
+    with _timed(seconds, "exports"):
+        _exports(case, data, party, report.pdf_date, payload)
+    with _timed(seconds, "documents"):
+        write_rejects(case, data / "case" / "rejects.csv", payload.names)
+        write_methodology(case, report, payload, data / "methodology.md", command)
+        write_certificates(case, report, payload, data)
+    return payload
+
+
+def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str) -> None:
+    """Turn the payload folder ``bag_dir`` into a bag (SHA-256 manifests), then add hashdeep.txt and
+    rewrite the tag manifest in sorted order (bagit lists tag files in directory order)."""
+    import bagit
+
+    scope = f"party {party}" if party else "every party"
+    info = {"Bag-Software-Agent": f"commtrail {__version__} (bagit.py {bagit.VERSION})",
+            "External-Description": f"Court bundle of the case \u201c{case.config.title}\u201d ({scope})",
+            "External-Identifier": f"master.parquet SHA-256 {master_sha256}"}
+    bagit.make_bag(str(bag_dir), bag_info=info, checksums=["sha256"])
+    (bag_dir / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")   # RFC 8493 is BagIt 1.0
+    write_hashdeep(bag_dir)
+    write_tagmanifest(bag_dir)
+
+
+def write_hashdeep(bag_dir: Path) -> Path:
+    """hashdeep.txt from the bag's SHA-256 manifest (sizes from the files): check it with
+    ``hashdeep -c sha256 -r -l -a -k hashdeep.txt data`` from the bag's folder."""
+    lines = ["%%%% HASHDEEP-1.0", "%%%% size,sha256,filename", "## Invoked from: the bundle's folder",
+             "## $ hashdeep -c sha256 -r -l data", "##"]
+    for rel, digest in sorted(parse_bag_manifest((bag_dir / "manifest-sha256.txt").read_text(encoding="utf-8")).items()):
+        lines.append(f"{(bag_dir / rel).stat().st_size},{digest},{rel}")
+    target = bag_dir / HASHDEEP
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def write_tagmanifest(bag_dir: Path) -> None:
+    """tagmanifest-sha256.txt over every tag file, sorted, in sha256sum's format."""
+    lines = []
+    for path in sorted(bag_dir.rglob("*")):
+        rel = path.relative_to(bag_dir).as_posix()
+        if path.is_file() and not rel.startswith("data/") and not rel.startswith("tagmanifest-"):
+            lines.append(f"{sha256_file(path)}  {rel}\n")
+    (bag_dir / "tagmanifest-sha256.txt").write_text("".join(lines), encoding="utf-8")
+
+
+def parse_bag_manifest(text: str) -> dict[str, str]:
+    """path -> digest of a BagIt manifest's text (``%0A``/``%0D`` decoded as bagit does)."""
+    out = {}
+    for line in text.splitlines():
+        if line.strip():
+            digest, _, rel = line.partition(" ")
+            out[rel.lstrip(" *").replace("%0A", "\n").replace("%0D", "\r")] = digest.lower()
+    return out
+
+
+def bundle_command(party: str | None, encrypt: bool) -> str:
+    """The command as the methodology names it (the case and output as CASE and OUT)."""
+    bits = ["commtrail bundle CASE OUT"]
+    if party:
+        bits.append(f"--party {shlex.quote(party)}")
+    if encrypt:
+        bits.append("--encrypt")
+    return " ".join(bits)
+
+
+def bundle_target(case: Case, out: Path, party: str | None, encrypt: bool) -> Path:
+    """Where the bundle goes (``OUT.zip`` when encrypted), after checking the party, the master and
+    that nothing is there yet (so a passphrase is asked for only when the bundle can be written)."""
+    check_party(case, party)
+    if not case.master_file.exists():
+        raise UsageError("this case has no master evidence file yet.", file=str(case.root),
+                         hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
+    out = Path(out)
+    if encrypt and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    if out.exists() or out.is_symlink():
+        raise UsageError(f"{out} already exists; a bundle is only written to a new "
+                         f"{'file' if encrypt else 'folder'}.", hint="Give another name for OUT.")
+    if out.resolve().is_relative_to(case.root.resolve()):
+        raise UsageError(f"{out} is inside the case folder.", hint="Write the bundle outside the case.")
+    return out
+
+
+def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None) -> BundleResult:
+    """Write the bundle of ``case`` to the new folder ``out`` (or, with ``passphrase``, to the
+    AES-256 zip ``out``); returns where it went and its payload's size."""
+    from commtrail.outputs.bundle_zip import write_encrypted
+
+    out = bundle_target(case, out, party, passphrase is not None)
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    work = out.parent / f".{out.name}.partial-{os.getpid()}"
+    bag_dir = work / (out.stem if passphrase is not None else "bag")
+    try:
+        bag_dir.mkdir(parents=True, mode=0o700)
+        with case.lock():
+            payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None))
+        with _timed(payload.seconds, "bag"):
+            make_bag(bag_dir, case, party, payload.master_sha256)
+        files, size = _payload_size(bag_dir)
+        with _timed(payload.seconds, "encrypt"):
+            if passphrase is not None:
+                write_encrypted(bag_dir, out, passphrase)
+            else:
+                os.replace(bag_dir, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return BundleResult(out, files, size, encrypted=passphrase is not None, seconds=payload.seconds)
+
+
+def _payload_size(bag_dir: Path) -> tuple[int, int]:
+    files = [p for p in (bag_dir / "data").rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)

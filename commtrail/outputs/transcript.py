@@ -1,0 +1,376 @@
+"""The transcript PDF of one party: what a judge reads, one numbered row per event.
+
+Rows read ``[0001] 2024-03-15 08:40:12 GMT (+00:00) · WhatsApp · Jordan → Sam · text``, with the
+exhibit number beside each row, attachments named with their SHA-256 (or "not contained in the
+export"), and deleted / edited / possibly deleted / draft marks written out in words (no colour is
+needed to read them). A cover page gives the case, the period, the counts, each source's SHA-256
+with the command that recomputes it, and the participants. Fonts come from the report's font setup.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from commtrail import __version__
+from commtrail.atomic import atomic_path
+from commtrail.case import Case
+from commtrail.inventory import read_inventory
+from commtrail.outputs.report_data import row_identifiers
+from commtrail.outputs.report_fonts import font_chain
+from commtrail.outputs.report_text import LINE, PT, TextSetter
+from commtrail.outputs.report_words import words
+from commtrail.timeline.identity import describe
+from commtrail.timeline.master import read_master, read_possibly_deleted
+
+COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_precision", "channel", "kind", "direction", "sender", "sender_raw",
+           "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments", "flags",
+           "source_path", "locator", "occurrences"]
+LEFT, RIGHT, TOP, BOTTOM = 25.0, 12.0, 16.0, 16.0   # mm; the wide left margin is for binding
+NUMBER_W = 24.0                                    # the exhibit-number column
+BODY, SMALL, TINY = 9.0, 7.5, 6.8
+GREY = (80, 80, 80)
+MARKS = {"deleted": "DELETED", "edited": "EDITED", "draft": "DRAFT (never sent)", "failed": "FAILED (not sent)",
+         "outbox": "NOT SENT (outbox)", "queued": "NOT SENT (queued)"}
+POSSIBLY_DELETED = "POSSIBLY DELETED (in an earlier backup, missing from a later one)"
+
+
+class _RowSetter(TextSetter):
+    """The report's setter, drawing a line that the main font covers whole in one call (every row
+    holds "·" and "→", which would otherwise send it down the per-character path)."""
+
+    def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
+        font = self.bold if bold else self.regular
+        if line and not line.isascii() and all(ord(c) in font.cmap for c in set(line)) and \
+                not any(unicodedata.bidirectional(c) in ("R", "AL", "NSM") for c in set(line)):
+            self.pdf.set_font(self.family, "B" if bold else "", size)
+            self.pdf.text(x, y + size * PT * 0.95, line)
+            return
+        super().draw(x, y, line, size, bold, width)
+
+
+@dataclass
+class Participant:
+    name: str
+    role: str
+    identifiers: dict[str, list[str]] = field(default_factory=dict)   # identifier -> [first, last, count]
+
+
+@dataclass
+class Summary:
+    """The cover's figures, from one pass over the party's events."""
+
+    events: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    first: str | None = None
+    last: str | None = None
+    sources: set[str] = field(default_factory=set)
+    party: Participant | None = None
+    others: dict[str, list[str]] = field(default_factory=dict)
+
+
+def local_time(ts: datetime | None, precision: str | None, zone: ZoneInfo) -> str:
+    """``2024-03-15 08:40:12 GMT (+00:00)``; minutes only at minute precision; the date alone at day
+    precision; "undated" without a time."""
+    if ts is None:
+        return "undated"
+    local = ts.astimezone(zone)
+    if precision == "day":
+        return local.strftime("%Y-%m-%d") + " (date only)"
+    offset = local.strftime("%z")
+    clock = "%H:%M" if precision == "min" else "%H:%M:%S"
+    return local.strftime(f"%Y-%m-%d {clock} %Z") + f" ({offset[:3]}:{offset[3:]})"
+
+
+def party_events(case: Case, party: str) -> pa.Table:
+    """The party's events (not the incident log), in exhibit order."""
+    master = read_master(case, COLUMNS)
+    keep = pc.and_(pc.fill_null(pc.equal(master["party"], party), False),
+                   pc.fill_null(pc.not_equal(master["channel"], "incident"), True))
+    return master.filter(keep)
+
+
+class Transcript:
+    """Lays out the transcript of one party; ``names`` maps a source's SHA-256 to its file in the
+    bundle and ``files`` an attachment's SHA-256 to its file there."""
+
+    def __init__(self, case: Case, party: str, names: dict[str, str], files: dict[str, str],
+                 master_sha256: str, created: datetime) -> None:
+        self.case = case
+        self.config = case.config
+        self.party = party
+        self.names = names
+        self.files = files
+        self.master_sha256 = master_sha256
+        self.created = created
+        self.zone = ZoneInfo(self.config.timezone)
+        self.events = party_events(case, party)
+        deleted = read_possibly_deleted(case)
+        self.possibly = set(deleted["event_id"].to_pylist()) if deleted is not None and deleted.num_rows else set()
+        self.links = self.config.links
+
+    # -- content ----------------------------------------------------------------------------------
+    def rows(self) -> Iterator[dict]:
+        for batch in self.events.to_batches(max_chunksize=5000):
+            yield from batch.to_pylist()
+
+    def names_of(self, row: dict) -> tuple[str, str]:
+        """(from, to) as people's names where case.toml knows them, else the identifiers."""
+        owner = self.config.owner_name
+        idents = row_identifiers(row, self.links)
+        linked = [i for i in idents if i in self.links and self.links[i].party == self.party]
+        other = self.party if linked or not idents else ", ".join(describe(i) for i in idents)
+        if row["direction"] == "outgoing":
+            return owner, other
+        if row["direction"] == "incoming":
+            return other, owner
+        return other, "?"
+
+    def text(self, row: dict) -> str:
+        w = words()["exhibits"]
+        parts = []
+        if row["channel"] == "call":
+            line = w["call"].format(kind=(row["kind"] or "").replace("_", " ").capitalize())
+            if row["duration_s"] is not None:
+                line += ", " + w["duration"].format(minutes=row["duration_s"] // 60, seconds=row["duration_s"] % 60)
+            parts.append(line)
+        if row["subject"]:
+            parts.append(f"{w['subject']}: {row['subject']}")
+        if row["body"]:
+            parts.append(row["body"])
+        elif row["channel"] != "call":
+            parts.append(w["no_text"])
+        return "\n".join(parts)
+
+    def marks(self, row: dict) -> list[str]:
+        flags = row["flags"] or []
+        out = [MARKS[f] for f in MARKS if f in flags]
+        if row["event_id"] in self.possibly:
+            out.append(POSSIBLY_DELETED)
+        return out
+
+    def attachments(self, row: dict) -> list[str]:
+        out = []
+        for a in row["attachments"] or []:
+            name = a["name"] or "(no name)"
+            if a["sha256"] and a["sha256"] in self.files:
+                out.append(f"Attachment {name}: SHA-256 {a['sha256']}, file {self.files[a['sha256']]}")
+            elif a["sha256"]:
+                out.append(f"Attachment {name}: SHA-256 {a['sha256']}")
+            else:
+                out.append(f"Attachment {name}: not contained in the export")
+        if "media_omitted" in (row["flags"] or []) and not row["attachments"]:
+            out.append("Media: not contained in the export (the export omitted it)")
+        return out
+
+    def detail(self, row: dict) -> str:
+        idents = [describe(i) for i in row_identifiers(row, self.links)]
+        who = ("to " if row["direction"] == "outgoing" else "from ") + ", ".join(idents) if idents else ""
+        raw = row["sender_raw"]
+        if raw and row["direction"] != "outgoing" and idents and raw not in idents[0]:
+            who += f" (\u201c{raw}\u201d)"
+        source = self.names.get(row["occurrences"][0]["source_sha256"]) if row["occurrences"] else None
+        where = f"{source or row['source_path']}, {row['locator']}"
+        copies = len(row["occurrences"] or []) - 1
+        bits = [b for b in (who, where, f"also in {copies} other source(s)" if copies > 0 else "") if b]
+        return " \u00b7 ".join(bits)
+
+    def summarise(self) -> Summary:
+        s = Summary(counts={k: 0 for k in ("messages", "calls", "media", "deleted", "possibly deleted", "edited",
+                                           "drafts", "system notices")})
+        s.party = Participant(self.party, "the other party")
+        for row in self.rows():
+            s.events += 1
+            flags = row["flags"] or []
+            c = s.counts
+            c["calls"] += row["channel"] == "call"
+            c["messages"] += row["channel"] != "call" and row["kind"] == "message"
+            c["system notices"] += row["kind"] == "system"
+            c["media"] += bool(row["attachments"]) or "media_omitted" in flags
+            c["deleted"] += "deleted" in flags
+            c["edited"] += "edited" in flags
+            c["drafts"] += "draft" in flags
+            c["possibly deleted"] += row["event_id"] in self.possibly
+            when = local_time(row["ts_utc"], row["ts_precision"], self.zone) if row["ts_utc"] else None
+            if when:
+                s.first = s.first or when[:10]
+                s.last = when[:10]
+            for occ in row["occurrences"] or []:
+                s.sources.add(occ["source_sha256"])
+            for ident in row_identifiers(row, self.links):
+                linked = ident in self.links and self.links[ident].party == self.party
+                seen = (s.party.identifiers if linked else s.others).setdefault(ident, [when, when, 0])
+                seen[0] = seen[0] or when
+                seen[1] = when or seen[1]
+                seen[2] += 1
+        for ident, link in self.links.items():
+            if link.party == self.party:
+                s.party.identifiers.setdefault(ident, [None, None, 0])
+        return s
+
+    # -- layout -----------------------------------------------------------------------------------
+    def write(self, target: Path) -> Path:
+        summary = self.summarise()
+        self.pdf = _pdf_class()(f"Transcript \u00b7 {self.party} \u00b7 {self.config.title}", self.master_sha256)
+        self.s = _RowSetter(self.pdf, font_chain())
+        self.pdf.setter = self.s
+        pdf = self.pdf
+        import fpdf
+        pdf.set_title(f"Transcript: {self.party} ({self.config.title})")
+        pdf.set_author(self.config.owner_name)
+        pdf.set_creator(f"commtrail {__version__}")
+        pdf.set_producer(f"commtrail {__version__} with fpdf2 {fpdf.__version__}")
+        pdf.set_creation_date(self.created)
+        pdf.set_lang("en")
+        self.width = pdf.w - LEFT - RIGHT
+        self.bottom = pdf.h - BOTTOM
+        self.cover(summary)
+        self.body()
+        with atomic_path(target) as tmp:
+            pdf.output(str(tmp))
+        return target
+
+    def lh(self, size: float) -> float:
+        return size * PT * LINE
+
+    def para(self, text: str, size: float = BODY, bold: bool = False, indent: float = 0, grey: bool = False) -> None:
+        pdf = self.pdf
+        pdf.set_text_color(*(GREY if grey else (0, 0, 0)))
+        for line in self.s.wrap(text, self.width - indent, size, bold):
+            if pdf.get_y() + self.lh(size) > self.bottom:
+                pdf.add_page()
+            self.s.draw(LEFT + indent, pdf.get_y(), line, size, bold, self.width - indent)
+            pdf.set_y(pdf.get_y() + self.lh(size))
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_y(pdf.get_y() + size * PT * 0.5)
+
+    def cover(self, s: Summary) -> None:
+        pdf, c = self.pdf, self.config
+        pdf.add_page()
+        self.para("TRANSCRIPT OF COMMUNICATIONS", 11, True, grey=True)
+        self.para(f"{c.title}", 18, True)
+        period = f"{s.first} to {s.last}" if s.first else "no dated events"
+        for label, value in (("Between", f"{c.owner_name} (the owner of the backups) and {self.party}"),
+                             ("Period", period), ("Time zone", f"{c.timezone}; each row shows the zone "
+                                                  "abbreviation and its offset from UTC"),
+                             ("Events", f"{s.events:,} (numbered [0001] onwards; the exhibit number of "
+                                        "master.parquet is beside each row)"),
+                             ("Made by", f"commtrail {__version__}; master.parquet SHA-256 {self.master_sha256}")):
+            self.para(f"{label}: {value}", 10)
+        self.para("Counts", 11, True)
+        self.para("; ".join(f"{name}: {n:,}" for name, n in s.counts.items()), 10)
+        self.para("Participants", 11, True)
+        self.para(f"{c.owner_name} (the owner): " + (", ".join(describe(i) for i in sorted(c.owner_ids()))
+                                                    or "no identifiers in case.toml"), 9)
+        self._identifiers(f"{self.party}:", s.party.identifiers if s.party else {})
+        if s.others:
+            self._identifiers("Other identifiers in these events (not listed for this party in case.toml):", s.others)
+        self.para("Sources", 11, True)
+        self.para("Each file below is in this bundle as received. To check it, recompute its SHA-256 from the "
+                  "bundle's folder with the command shown and compare the result with the value printed here.",
+                  SMALL, grey=True)
+        inventory = {r["sha256"]: r for r in read_inventory(self.case.sources_file)}
+        for sha in sorted(s.sources, key=lambda h: (self.names.get(h, ""), h)):
+            row = inventory.get(sha, {})
+            name = self.names.get(sha)
+            self.para(f"{name or row.get('path', sha)} ({row.get('format') or 'unknown format'}, "
+                      f"{row.get('size') or 0:,} bytes)", 9, True)
+            self.para(f"SHA-256 {sha}", 8, indent=4)
+            self.para(f'sha256sum "data/{name}"' if name else
+                      "not contained in this bundle (the case kept only its hash: ingested with --no-copy)",
+                      8, indent=4, grey=True)
+        self.para("Marks", 11, True)
+        self.para("Marks are written in capitals under a row: " + ", ".join(list(MARKS.values()) + [POSSIBLY_DELETED])
+                  + ". Message text is shown exactly as in the source.", SMALL, grey=True)
+
+    def _identifiers(self, heading: str, identifiers: dict[str, list]) -> None:
+        self.para(heading, 9, True)
+        for ident, (first, last, count) in sorted(identifiers.items(), key=lambda kv: (-kv[1][2], kv[0])):
+            seen = f"first contact {first}, last contact {last}, {count:,} event(s)" if count else "not seen"
+            self.para(f"{describe(ident)}: {seen}", 8, indent=4)
+
+    def body(self) -> None:
+        pdf = self.pdf
+        pdf.add_page()
+        self.para(f"Events with {self.party}, in exhibit order", 12, True)
+        text_w = self.width - NUMBER_W
+        for n, row in enumerate(self.rows(), 1):
+            frm, to = self.names_of(row)
+            channel = words()["channel_one"].get(row["channel"], row["channel"] or "")
+            head = (f"[{n:04d}] {local_time(row['ts_utc'], row['ts_precision'], self.zone)} \u00b7 {channel} "
+                    f"\u00b7 {frm} \u2192 {to} \u00b7 {self.text(row)}")
+            lines = [(ln, BODY, False, False) for ln in self.s.wrap(head, text_w, BODY)]
+            lines += [(ln, BODY, True, False) for m in self.marks(row) for ln in self.s.wrap(m, text_w, BODY, True)]
+            lines += [(ln, SMALL, False, True) for a in self.attachments(row) for ln in self.s.wrap(a, text_w, SMALL)]
+            lines += [(ln, TINY, False, True) for ln in self.s.wrap(self.detail(row), text_w, TINY)]
+            height = sum(self.lh(size) for _, size, _, _ in lines) + 2
+            if pdf.get_y() + min(height, 60) > self.bottom:
+                pdf.add_page()
+            self.s.draw(LEFT, pdf.get_y(), row["exhibit"], SMALL, True)
+            for line, size, bold, grey in lines:
+                if pdf.get_y() + self.lh(size) > self.bottom:
+                    pdf.add_page()
+                    self.s.draw(LEFT, pdf.get_y(), f"{row['exhibit']} (cont.)", TINY)
+                pdf.set_text_color(*(GREY if grey else (0, 0, 0)))
+                self.s.draw(LEFT + NUMBER_W, pdf.get_y(), line, size, bold, text_w)
+                pdf.set_y(pdf.get_y() + self.lh(size))
+            pdf.set_text_color(0, 0, 0)
+            pdf.set_draw_color(170, 170, 170)
+            pdf.line(LEFT, pdf.get_y() + 0.8, LEFT + self.width, pdf.get_y() + 0.8)
+            pdf.set_y(pdf.get_y() + 2)
+        if self.events.num_rows == 0:
+            self.para("No events with this party.", 10)
+
+
+def _pdf_class():  # type: ignore[no-untyped-def]
+    from fpdf import FPDF
+
+    class TranscriptPDF(FPDF):
+        """A4 with a binding margin, a running head from page 2, and "Page X of Y" on every page."""
+
+        def __init__(self, title: str, master_sha256: str) -> None:
+            super().__init__(orientation="P", unit="mm", format="A4")
+            self.title_line = title
+            self.master_sha256 = master_sha256
+            self.setter: TextSetter | None = None
+            self.set_margins(LEFT, TOP, RIGHT)
+            self.set_auto_page_break(False)
+            self.alias_nb_pages("{nb}")
+
+        def header(self) -> None:
+            if self.page == 1 or self.setter is None:
+                return
+            s = self.setter
+            self.set_text_color(*GREY)
+            s.draw(LEFT, 8, s.wrap(s.clean(self.title_line), self.w - LEFT - RIGHT, TINY)[0], TINY)
+            self.set_draw_color(150, 150, 150)
+            self.line(LEFT, 12, self.w - RIGHT, 12)
+            self.set_text_color(0, 0, 0)
+            self.set_y(TOP)
+
+        def footer(self) -> None:
+            if self.setter is None:
+                return
+            self.set_y(-11)
+            self.set_font(self.setter.family, "", TINY)
+            self.set_text_color(*GREY)
+            self.cell(0, 4, f"master.parquet SHA-256 {self.master_sha256[:16]}\u2026", align="L")
+            self.set_x(LEFT)
+            self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+            self.set_text_color(0, 0, 0)
+
+    return TranscriptPDF
+
+
+def write_transcript(case: Case, party: str, target: Path, names: dict[str, str], files: dict[str, str],
+                     master_sha256: str, created: datetime | None = None) -> Path:
+    """Write the transcript PDF of ``party`` to ``target`` (same case, same bytes)."""
+    when = created or datetime(2000, 1, 1, tzinfo=timezone.utc)
+    return Transcript(case, party, names, files, master_sha256, when).write(target)
