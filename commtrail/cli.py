@@ -7,11 +7,13 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from commtrail import __version__
 from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError
+
+if TYPE_CHECKING:  # each command imports what it uses when it runs (start-up time, issue 19)
+    from rich.console import Console
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
 
@@ -69,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)   # --version and --help end here, having imported nothing more
+    from rich.console import Console
+
     from commtrail.case import private_umask
     private_umask()   # everything this command creates is readable by the user alone
-    parser = build_parser()
-    args = parser.parse_args(argv)
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     if not args.command:
         parser.print_help()
