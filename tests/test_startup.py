@@ -83,3 +83,9 @@ def test_stats_imports_neither_parsers_nor_dedup_nor_charts(ingested):
     assert loaded(modules, ("matplotlib", "duckdb", "fpdf", "openpyxl", "dateparser", "lxml", "uharfbuzz", "PIL")) == []
     assert not [m for m in modules if m.startswith(("commtrail.parsers", "commtrail.ingest", "commtrail.timeline.dedup",
                                                     "commtrail.outputs.charts", "commtrail.outputs.report"))]
+
+
+def test_version_is_the_package_version():
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert commtrail.__version__ == project["version"]
