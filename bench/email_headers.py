@@ -69,7 +69,7 @@ def run(workdir: pathlib.Path, scale: float = 1.0) -> Result:
                          f"{r['seconds']:.2f} s ({r['records']} record, {r['rejects']} rejects, "
                          f"{r['recipients']} recipients parsed, flags {r['flags']}, peak {peak_mb:.0f} MB): "
                          f"{'met' if met else 'NOT met'} (goal < {LIMIT_S:.0f} s)")
-            rows.append(within(f"email header {shape} {path.stat().st_size / 1e6:.1f} MB", r["seconds"], "budget",
+            rows.append(within(f"email header {shape} {path.stat().st_size / 1e6:.3g} MB", r["seconds"], "budget",
                                LIMIT_S, 1, peak_mb=peak_mb, ok=r["records"] == 1))
             path.unlink()
     lines.append(f"email headers: {'met' if ok else 'NOT met'}")
