@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from bench._table import Result, table, within
+
 # pyarrow is imported where it is used, so that the chart worker process (which imports this
 # module as its __main__) starts quickly
 EVENTS = 2_000_000
@@ -329,7 +331,7 @@ def _in_child(step: str, case_dir: pathlib.Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(workdir: pathlib.Path, scale: float = 1.0, reuse: bool = False) -> list[str]:
+def run(workdir: pathlib.Path, scale: float = 1.0, reuse: bool = False) -> Result:
     """Generate the case, time the master build and the analysis + charts; result lines.
 
     ``reuse``: keep the case and the master timing of an earlier run in ``workdir`` (for re-timing
@@ -352,7 +354,7 @@ def run(workdir: pathlib.Path, scale: float = 1.0, reuse: bool = False) -> list[
     load.append(os.getloadavg()[0])
     ratio = analysis["seconds"] / master["seconds"]
     cpu_ratio = analysis["cpu_seconds"] / master["cpu_seconds"]
-    return [
+    return Result([
         f"analysis bench (scale {scale}): generated {counts['events']:,} events as {counts['staged']:,} staged "
         f"records in {counts['sources']} sources in {gen_s:.1f} s",
         f"  build_master: {master['rows']:,} master rows in {master['seconds']:.2f} s "
@@ -367,7 +369,8 @@ def run(workdir: pathlib.Path, scale: float = 1.0, reuse: bool = False) -> list[
         f"1-minute load average before/between/after: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         f"on {os.cpu_count()} cores",
         f"  CPU-time ratio (less sensitive to other programs' load) = {cpu_ratio:.3f}",
-    ]
+    ], [within(f"analysis+charts {master['rows']:,} events", analysis["seconds"], "build_master", master["seconds"],
+               0.1, peak_mb=max(analysis["maxrss_mb"], analysis["worker_maxrss_mb"]))])
 
 
 def main() -> None:
@@ -387,8 +390,8 @@ def main() -> None:
         result["worker_maxrss_mb"] = workers.ru_maxrss / 1024
         print(json.dumps(result))
         return
-    for line in run(args.workdir, args.scale, args.reuse):
-        print(line)
+    result = run(args.workdir, args.scale, args.reuse)
+    print("\n".join(result.lines + [table(result.rows)]))
 
 
 if __name__ == "__main__":

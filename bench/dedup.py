@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench._measure import measure
+from bench._table import Result, speedup, table
 from commtrail.inventory import read_inventory
 
 CASE_TOML = """[case]
@@ -99,6 +100,7 @@ def build(case_dir: str) -> int:
 def duckdb_baseline(case_dir: str) -> int:
     """The same dedup as one SELECT ... GROUP BY: key per channel, rank within source, every copy listed."""
     from commtrail.timeline.dedup import KEY_SQL, connect
+    from commtrail.timeline.schema import EXTRA_CHAT
     case = Path(case_dir)
     con = connect(case / ".duckdb-baseline", memory_limit="12GB")   # at 3 GB it runs out of memory at 10M
     files = sorted(str(p) for p in (case / "staging").glob("*[0-9a-f].parquet"))
@@ -110,7 +112,8 @@ def duckdb_baseline(case_dir: str) -> int:
                     ORDER BY source_sha256, file_row_number) AS occurrences
         FROM (SELECT *, {KEY_SQL} AS key_text,
                      row_number() OVER (PARTITION BY {KEY_SQL}, source_sha256 ORDER BY file_row_number) - 1 AS rnk
-              FROM read_parquet({files!r}, file_row_number = true))
+              FROM (SELECT *, coalesce(json_extract_string(extra, '$.{EXTRA_CHAT}'), 'name:' || conversation) AS conv_id
+                    FROM read_parquet({files!r}, file_row_number = true)))
         GROUP BY key_text, rnk ORDER BY ts_utc, channel, event_id) TO '{out}' (FORMAT parquet)""")
     n = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
     con.close()
@@ -118,7 +121,7 @@ def duckdb_baseline(case_dir: str) -> int:
     return n
 
 
-def run(workdir: Path, scale: float = 1.0) -> list[str]:
+def run(workdir: Path, scale: float = 1.0) -> Result:
     """Generate, then time our build and the DuckDB baseline in the same run."""
     workdir.mkdir(parents=True, exist_ok=True)
     total = int(10_000_000 * scale)
@@ -131,13 +134,14 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
     ours_s, ours_mb, ours_n = measure("bench.dedup", "build", str(case))
     print(f"dedup: commtrail build_master {ours_s:.1f} s, peak {ours_mb:.0f} MB", flush=True)
     base_s, base_mb, base_n = measure("bench.dedup", "duckdb_baseline", str(case))
-    return [
+    return Result([
         f"dedup: {total:,} staged records in 20 sources, 30% overlap -> {int(ours_n):,} events "
         f"(baseline {int(base_n):,})",
         f"dedup: commtrail build_master {ours_s:.1f} s, peak {ours_mb:.0f} MB (goal < 4096 MB)",
         f"dedup: DuckDB one GROUP BY     {base_s:.1f} s, peak {base_mb:.0f} MB",
         f"dedup: ratio baseline/ours = {base_s / ours_s:.2f} (goal >= 1.0)",
-    ]
+    ], [speedup(f"dedup {total:,} records", ours_s, "DuckDB GROUP BY", base_s, 1, peak_mb=ours_mb,
+                peak_limit_mb=4096, ok=int(ours_n) == int(base_n))])
 
 
 if __name__ == "__main__":
@@ -145,4 +149,5 @@ if __name__ == "__main__":
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
-    print("\n".join(run(args.workdir, args.scale)))
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))

@@ -41,6 +41,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bench._measure import run_sampled
+from bench._table import Result, speedup, table
 
 FULL_SIZE = 2_000_000_000
 MBOX_NAME = "All mail Including Spam and Trash.mbox"
@@ -309,8 +310,8 @@ def measure(mode: str, mbox: pathlib.Path, out: pathlib.Path) -> dict:
     return result
 
 
-def run(workdir: pathlib.Path, scale: float = 1.0) -> list[str]:
-    """Generate the mbox at ``scale`` (1.0 = 2 GB), time both sides, return the result lines."""
+def run(workdir: pathlib.Path, scale: float = 1.0) -> Result:
+    """Generate the mbox at ``scale`` (1.0 = 2 GB), time both sides, return the result lines and row."""
     import shutil
 
     workdir = pathlib.Path(workdir)
@@ -338,7 +339,9 @@ def run(workdir: pathlib.Path, scale: float = 1.0) -> list[str]:
     ok = ratio >= 3 and results["ours"]["peak_rss"] < 300 * 2**20
     lines.append(f"email ratio ours/baseline: {ratio:.2f}x (goal >= 3x, peak < 300 MB): "
                  f"{'met' if ok else 'NOT met'}")
-    return lines
+    ours, base = results["ours"], results["baseline"]
+    return Result(lines, [speedup("email mbox", ours["wall"], "mailbox + email", base["wall"], 3,
+                                  peak_mb=ours["peak_rss"] / 2**20, peak_limit_mb=300)])
 
 
 def main() -> None:
@@ -357,8 +360,8 @@ def main() -> None:
         size, count = generate(args.workdir / MBOX_NAME, args.scale)
         print(f"{size} bytes, {count} messages")
         return
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pathlib
 import time
 
 from bench._measure import load, measure
+from bench._table import Result, table, within
 
 SIZES_MB = (1, 10)
 LIMIT_S = 1.0
@@ -51,11 +52,11 @@ def parse_file(path: str) -> dict:
             "flags": table["flags"][0].as_py() if table.num_rows else []}
 
 
-def run(workdir: pathlib.Path, scale: float = 1.0) -> list[str]:
-    """Write the messages (sizes times ``scale``), parse each in a child process, return the result lines."""
+def run(workdir: pathlib.Path, scale: float = 1.0) -> Result:
+    """Write the messages (sizes times ``scale``), parse each in a child process, return lines and rows."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    lines, ok = [], True
+    lines, rows, ok = [], [], True
     for size_mb in SIZES_MB:
         for shape in ("to", "content-type"):
             path = workdir / f"{shape}-{size_mb}mb.eml"
@@ -68,9 +69,11 @@ def run(workdir: pathlib.Path, scale: float = 1.0) -> list[str]:
                          f"{r['seconds']:.2f} s ({r['records']} record, {r['rejects']} rejects, "
                          f"{r['recipients']} recipients parsed, flags {r['flags']}, peak {peak_mb:.0f} MB): "
                          f"{'met' if met else 'NOT met'} (goal < {LIMIT_S:.0f} s)")
+            rows.append(within(f"email header {shape} {path.stat().st_size / 1e6:.3g} MB", r["seconds"], "budget",
+                               LIMIT_S, 1, peak_mb=peak_mb, ok=r["records"] == 1))
             path.unlink()
     lines.append(f"email headers: {'met' if ok else 'NOT met'}")
-    return lines
+    return Result(lines, rows)
 
 
 def main() -> None:
@@ -78,8 +81,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("bench/out/email_headers"))
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args()
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench._measure import run_sampled
+from bench._table import Result, table, within
 
 EVENTS = 20_000
 TARGET_S, TARGET_MB = 60.0, 1024.0
@@ -153,7 +154,7 @@ def build_case(root: Path, events: int, seed: int = 7) -> None:
     build_master(case)
 
 
-def run(workdir: Path, scale: float = 1.0) -> list[str]:
+def run(workdir: Path, scale: float = 1.0) -> Result:
     """Build the case and time ``commtrail report`` on it in a child process."""
     workdir = Path(workdir)
     events = max(100, int(EVENTS * scale))
@@ -168,19 +169,20 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
     done = run_sampled([sys.executable, "-c", "import sys; from commtrail.cli import main; sys.exit(main())",
                         "report", str(case_dir)], cwd=str(repo), interval=0.1)
     if done["returncode"] != 0:
-        return [f"report: FAILED (exit {done['returncode']})"]
+        return Result([f"report: FAILED (exit {done['returncode']})"],
+                      [within(f"report {events:,} events", done["wall"], "budget", TARGET_S, 1, ok=False)])
     wall, peak_mb, pss_mb = done["wall"], done["peak_rss"] / 2**20, done["peak_pss"] / 2**20
     pdf = case_dir / "report" / "report.pdf"
     html = case_dir / "report" / "report.html"
     pages = _pages(pdf)
-    return [
+    return Result([
         f"report: {events:,} events of one party (scale {scale}); case built in {build_s:.1f} s",
         f"report: wall time {wall:.1f} s (target < {TARGET_S:.0f} s, ratio {wall / TARGET_S:.2f} of the budget); "
         f"{events / wall:,.0f} events/s",
         f"report: peak memory {pss_mb:,.0f} MB PSS, {peak_mb:,.0f} MB RSS summed over its processes "
         f"(target < {TARGET_MB:.0f} MB, ratio {peak_mb / TARGET_MB:.2f} by the RSS sum)",
         f"report: PDF {pdf.stat().st_size / 1e6:.1f} MB, {pages} pages; HTML {html.stat().st_size / 1e6:.1f} MB",
-    ]
+    ], [within(f"report {events:,} events", wall, "budget", TARGET_S, 1, peak_mb=peak_mb, peak_limit_mb=TARGET_MB)])
 
 
 def _pages(pdf: Path) -> str:
@@ -196,5 +198,5 @@ if __name__ == "__main__":
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
+from bench._table import Result, Row, speedup, table
 
 SMS_BYTES = 1_000_000_000
 CALLS = 1_000_000
@@ -321,11 +322,17 @@ def _line(name: str, size: int, m: dict) -> str:
             f"{f['seconds'] / o['seconds']:.2f} (cpu {f['cpu'] / o['cpu']:.2f})")
 
 
-def run(workdir: Path, scale: float = 1.0, calls_too: bool = True) -> list[str]:
+def _row(name: str, m: dict) -> Row:
+    """The table row: ours against bare iterparse (goal >= 0.5 of its speed), peak PSS under 300 MB."""
+    return speedup(f"smsbr {name}", m["ours"]["seconds"], "bare iterparse", m["baseline"]["seconds"], 0.5,
+                   peak_mb=m["ours"]["tree_pss_mb"], peak_limit_mb=300)
+
+
+def run(workdir: Path, scale: float = 1.0, calls_too: bool = True) -> Result:
     """Generate the inputs at ``scale`` (1.0: a 1 GB sms file, 1,000,000 calls) and measure."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, rows = [], []
     sms, sms_twin = workdir / "sms-bench.xml", workdir / "sms-bench.twin.xml"
     calls = workdir / "calls-bench.xml"
     started = time.perf_counter()
@@ -334,15 +341,18 @@ def run(workdir: Path, scale: float = 1.0, calls_too: bool = True) -> list[str]:
     results.append(f"generated in {time.perf_counter() - started:.0f} s: {info['sms']:,} sms, {info['mms']:,} mms "
                    f"({info['media_bytes'] / max(info['bytes'], 1):.0%} of the bytes base64 media), "
                    f"{info_calls['calls']:,} calls")
-    results.append(_line("sms-bench.xml", info["bytes"], measure(sms, sms_twin, "smsbr-sms", workdir / "out-sms")))
+    m = measure(sms, sms_twin, "smsbr-sms", workdir / "out-sms")
+    results.append(_line("sms-bench.xml", info["bytes"], m))
+    rows.append(_row("sms", m))
     if calls_too:
-        results.append(_line("calls-bench.xml", info_calls["bytes"],
-                             measure(calls, calls, "smsbr-calls", workdir / "out-calls")))
+        m = measure(calls, calls, "smsbr-calls", workdir / "out-calls")
+        results.append(_line("calls-bench.xml", info_calls["bytes"], m))
+        rows.append(_row("calls", m))
     for path in (sms, sms_twin, calls):  # gigabytes: do not leave them behind
         path.unlink(missing_ok=True)
     for out in (workdir / "out-sms", workdir / "out-calls"):
         shutil.rmtree(out, ignore_errors=True)
-    return results
+    return Result(results, rows)
 
 
 def main() -> None:
@@ -351,8 +361,8 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--sms-only", action="store_true", help="skip the calls file")
     args = ap.parse_args()
-    for line in run(args.workdir, args.scale, calls_too=not args.sms_only):
-        print(line)
+    result = run(args.workdir, args.scale, calls_too=not args.sms_only)
+    print("\n".join(result.lines + [table(result.rows)]))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench._table import Result, speedup, table, within
+
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 1_000_000
 
@@ -198,12 +200,13 @@ def _measure(mode: str, path: Path, out: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(workdir: Path, scale: float = 1.0, skip_whatstk: bool = False, repeat: int = 1) -> list[str]:
-    """Generate the exports, run the three measurements on each, return result lines."""
+def run(workdir: Path, scale: float = 1.0, skip_whatstk: bool = False, repeat: int = 1) -> Result:
+    """Generate the exports, run the three measurements on each, return result lines and rows."""
     workdir = Path(workdir)
     t0 = time.perf_counter()
     files = generate(workdir, scale)
     lines = [f"whatsapp bench: generated in {time.perf_counter() - t0:.1f} s (scale {scale})"]
+    rows = []
     for label, path in files.items():
         size_mb = path.stat().st_size / 2**20
         results = {}
@@ -226,12 +229,16 @@ def run(workdir: Path, scale: float = 1.0, skip_whatstk: bool = False, repeat: i
         lines.append(f"  floor   {floor['seconds']:6.2f} s wall, {floor['cpu']:.2f} s CPU, peak RSS {floor['peak_mb']:.0f} MiB; "
                      f"ours/floor = {ours['seconds'] / floor['seconds']:.2f} wall, "
                      f"{ours['cpu'] / floor['cpu']:.2f} CPU (goal <= 2.5)")
+        rows.append(within(f"whatsapp {label} parse", ours["seconds"], "floor (regex count)", floor["seconds"], 2.5,
+                           peak_mb=ours["peak_mb"]))
         if "whatstk" in results:
             wt = results["whatstk"]
             lines.append(f"  whatstk {wt['seconds']:6.2f} s wall, {wt['cpu']:.2f} s CPU, {wt['records']:,} rows, "
                          f"peak RSS {wt['peak_mb']:.0f} MiB; whatstk/ours = {wt['seconds'] / ours['seconds']:.1f}x wall, "
                          f"{wt['cpu'] / ours['cpu']:.1f}x CPU (goal >= 10)")
-    return lines
+            rows.append(speedup(f"whatsapp {label} parse", ours["seconds"], "whatstk", wt["seconds"], 10,
+                                peak_mb=ours["peak_mb"], peak_limit_mb=4 * size_mb))
+    return Result(lines, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         result["peak_mb"] = _rss_mb()
         print(json.dumps(result))
         return 0
-    for line in run(args.workdir, args.scale, args.skip_whatstk, args.repeat):
-        print(line)
+    result = run(args.workdir, args.scale, args.skip_whatstk, args.repeat)
+    print("\n".join(result.lines + [table(result.rows)]))
     return 0
 
 

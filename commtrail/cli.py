@@ -7,12 +7,14 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from commtrail import __version__
 from commtrail.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CommtrailError, UsageError
 from commtrail.terminal import make_console, say
+
+if TYPE_CHECKING:  # each command imports what it uses when it runs (start-up time, issue 19)
+    from rich.console import Console
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
 
@@ -81,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)   # --version and --help end here, having imported nothing more
     from commtrail.case import private_umask
     private_umask()   # everything this command creates is readable by the user alone
-    parser = build_parser()
-    args = parser.parse_args(argv)
     console = make_console()
     if not args.command:
         parser.print_help()

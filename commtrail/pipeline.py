@@ -9,8 +9,6 @@ from rich.console import Console
 
 from commtrail.case import CASE_FILE, Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
-from commtrail.ingest.console import BarProgress, skipped_line, summary_table
-from commtrail.ingest.runner import ingest
 from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
@@ -59,6 +57,8 @@ def _say(follow: Followup, console: Console) -> None:
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
                      copy: bool = True, debug: bool = False) -> int:
     """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status."""
+    from commtrail.ingest.console import BarProgress, skipped_line, summary_table   # only here: parsers are heavy
+    from commtrail.ingest.runner import ingest
     case = Case(case_dir)
     with case.lock():
         follow = case_toml_followup(case)

@@ -13,8 +13,11 @@ import os
 import re
 import sys
 
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported when something is shown, not when the CLI starts (issue 19)
+    from rich.console import Console
+    from rich.text import Text
 
 # Characters that would act on a terminal (escape sequences, bells, line breaks) or reorder what
 # is shown (bidirectional overrides).
@@ -29,11 +32,13 @@ def printable(text: str) -> str:
 
 def plain(text: object) -> Text:
     """``text`` as a rich ``Text``: shown character for character, never read as markup."""
+    from rich.text import Text
     return Text(printable(str(text)))
 
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that prints what it is given: no markup guessing, no highlighting, no emoji codes."""
+    from rich.console import Console
     # a terminal's own width (or $COLUMNS); 160 when the output goes to a file or a pipe
     width = None if (sys.stderr if stderr else sys.stdout).isatty() or os.environ.get("COLUMNS") else 160
     return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=width)

@@ -17,7 +17,6 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
@@ -604,6 +603,8 @@ def local_times(ms: np.ndarray, timezone: str) -> pa.Array:
     The zone rules are Python's (zoneinfo, via pandas), so no Arrow time zone database is needed;
     Arrow writes the naive local times (``2024-03-01 18:30:05.123``) and the space becomes ``T``.
     """
+    import pandas as pd   # here, not at the top: pandas is slow to import and only this needs it
+
     utc = pd.to_datetime(ms, unit="ms", utc=True)
     local = utc.tz_convert(timezone).tz_localize(None)
     naive = pa.array(np.asarray(local, dtype="datetime64[ms]"))

@@ -13,7 +13,6 @@ from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
-from commtrail.timeline.dedup import run_dedup
 from commtrail.timeline.schema import MASTER_SCHEMA
 
 CONSISTENCY_FILE = "possibly_deleted.parquet"
@@ -30,6 +29,7 @@ def build_master(case: Case) -> int:
 
     Parties come from the case.toml of now; the master records what it was built with
     (case_settings), so a later edit of case.toml is noticed."""
+    from commtrail.timeline.dedup import run_dedup   # DuckDB only where dedup runs
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
     tmp = case.root / ".duckdb-tmp"
