@@ -31,6 +31,9 @@ from commtrail.errors import InputError
 
 Opener = Callable[[], BinaryIO]
 ZIP_MAGIC = b"PK\x03\x04"
+# A folder holding both files is an iPhone backup: one input, its manifest (the parser finds the
+# other files through it), not thousands of files named by hash.
+BACKUP_MARKERS = ("Manifest.db", "Info.plist")
 
 
 @dataclass
@@ -117,6 +120,10 @@ class _Walker:
     def folder(self, path: Path) -> None:
         for root, dirs, files in os.walk(path):
             dirs.sort()
+            if all(marker in files for marker in BACKUP_MARKERS):
+                dirs.clear()
+                self.file(Path(root) / BACKUP_MARKERS[0], str(Path(root) / BACKUP_MARKERS[0]))
+                continue
             for d in [d for d in dirs if self.inside_case(Path(root) / d)]:
                 dirs.remove(d)
                 self.notices.append(f"{Path(root) / d}: the case folder; its own files are not inputs")
@@ -149,9 +156,10 @@ class _Walker:
             infos = archive.infolist()
         names = {info.filename for info in infos}
         seen = Counter(info.filename for info in infos)
+        backups = _backup_folders(names)
         for info in infos:
             member = info.filename
-            if member.endswith("/") or _skip_name(member):
+            if member.endswith("/") or _skip_name(member) or _inside_backup(member, backups):
                 continue
             mlabel = f"{label}!{member}"
             mkey = f"{key}!{member}"
@@ -255,6 +263,18 @@ class _Walker:
         for item, offset in zip(items, offsets):
             if counts[item.label] > 1:
                 item.disk_key = f"{item.disk_key}@{offset}"
+
+
+def _backup_folders(names: set[str]) -> tuple[str, ...]:
+    """The folders (as ``prefix/``, or ``""`` for the top) of an archive that are iPhone backups."""
+    folders = {posixpath.dirname(n) for n in names if posixpath.basename(n) == BACKUP_MARKERS[0]}
+    return tuple(sorted(f + "/" if f else "" for f in folders
+                        if posixpath.join(f, BACKUP_MARKERS[1]) in names))
+
+
+def _inside_backup(member: str, backups: tuple[str, ...]) -> bool:
+    """Whether a member belongs to a backup folder and is not its manifest."""
+    return any(member.startswith(folder) and member != folder + BACKUP_MARKERS[0] for folder in backups)
 
 
 def _tar_compressed(path: Path) -> bool:
