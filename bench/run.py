@@ -13,7 +13,7 @@ import importlib
 import time
 from pathlib import Path
 
-BENCHES = ["whatsapp", "smsbr", "email", "dedup", "analysis", "report"]
+BENCHES = ["whatsapp", "smsbr", "email", "ios", "dedup", "analysis", "report"]
 
 
 def main() -> None:

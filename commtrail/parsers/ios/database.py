@@ -83,7 +83,6 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
                          "cannot be read.", file=label,
                          hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
     con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    con.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -127,3 +126,36 @@ def cocoa_us(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nanos = np.abs(values) >= NANOSECONDS_FROM
     us = np.where(nanos, values // 1000, values * 1_000_000) + COCOA_EPOCH_US
     return us, nanos
+
+
+# A Cocoa time (seconds or nanoseconds, per value) as ISO 8601 UTC, in SQL.
+_ISO_SQL = ("strftime('%Y-%m-%dT%H:%M:%fZ', CASE WHEN abs({0}) >= {1} THEN {0} / 1e9 ELSE {0} END + 978307200, "
+            "'unixepoch')")
+
+
+def json_field(key: str, value_sql: str) -> str:
+    """SQL for ``,"key":<value as JSON>``, or NULL when the value is NULL."""
+    return f"""CASE WHEN {value_sql} IS NOT NULL THEN ',"{key}":' || json_quote({value_sql}) END"""
+
+
+def date_field(key: str, column: str) -> str:
+    """SQL for ``,"key":"<ISO time>"`` of a Cocoa time column, or NULL when it is 0 or NULL."""
+    return f"""CASE WHEN {column} <> 0 THEN ',"{key}":"' || {_ISO_SQL.format(column, NANOSECONDS_FROM)} || '"' END"""
+
+
+def object_sql(fields: list[str]) -> str:
+    """SQL for a JSON object text from field expressions (each ``,"key":value`` or NULL)."""
+    return "'{' || substr(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", 2) || '}'"
+
+
+def as_text_sql(value_sql: str) -> str:
+    """A column's value as JSON can hold it: a BLOB as its hex digits."""
+    return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
+
+
+def splice_json(obj: str, fragment: str) -> str | None:
+    """An object text from :func:`object_sql` with a fragment (``,"key":value...``) added; None for
+    an object left empty."""
+    if fragment:
+        obj = "{" + fragment[1:] + "}" if obj == "{}" else obj[:-1] + fragment + "}"
+    return None if obj == "{}" else obj

@@ -3,7 +3,7 @@
 One reader for both: the tables are the same (``message``, ``handle``, ``chat``,
 ``chat_message_join``, ``chat_handle_join``, ``attachment``, ``message_attachment_join``).
 Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes each row's
-``extra`` JSON (``json_patch`` drops the nulls), Python works per chunk and per distinct
+``extra`` JSON (field by field, leaving out NULLs), Python works per chunk and per distinct
 sender/chat, so memory stays flat and the speed is close to a bare ``SELECT``.
 
 - channel: ``message.service`` (``SMS``, ``iMessage``, ``RCS``; an SMS with attachments, a subject
@@ -34,7 +34,9 @@ import pyarrow.compute as pc
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, NANOSECONDS_FROM, cocoa_us, optional, require
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, NANOSECONDS_FROM, cocoa_us, date_field, \
+    json_field, object_sql, optional, \
+    require, splice_json
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -53,15 +55,6 @@ GROUP_STYLE = 43
 REACTIONS = ("love", "like", "dislike", "laugh", "emphasize", "question", "emoji", "sticker")
 SERVICES = {"SMS": "sms", "iMessage": "imessage", "RCS": "rcs"}
 
-# A Cocoa time (seconds or nanoseconds, per value) as ISO 8601 UTC, in SQL.
-_ISO_SQL = ("strftime('%Y-%m-%dT%H:%M:%fZ', CASE WHEN abs({0}) >= {1} THEN {0} / 1e9 ELSE {0} END + 978307200, "
-            "'unixepoch')")
-
-
-def _iso_sql(column: str) -> str:
-    return f"CASE WHEN {column} <> 0 THEN {_ISO_SQL.format(column, NANOSECONDS_FROM)} END"
-
-
 def _reaction_sql(t: str) -> str:
     names = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(REACTIONS))
     return f"CASE WHEN {t} BETWEEN 2000 AND 2007 OR {t} BETWEEN 3000 AND 3007 THEN CASE {t} % 1000 {names} END END"
@@ -74,42 +67,38 @@ def _guid_target_sql(g: str) -> str:
 
 
 def message_query(have: set[str]) -> str:
-    """The SELECT of every message with its chat and its `extra` JSON (columns a layout lacks are NULL)."""
+    """The SELECT of every message with its chat and its `extra` JSON (columns a layout lacks are NULL).
+
+    `extra` is put together by SQLite, field by field (``json_quote`` escapes the texts), so that
+    a field that is NULL, 0 or absent from the layout is left out."""
     col = lambda name: optional(have, "m", name)  # noqa: E731
     assoc_type, assoc_guid = col("associated_message_type"), col("associated_message_guid")
-    extra = {
-        "account": col("account"),
-        "associated_message_guid": assoc_guid,
-        "associated_message_type": f"NULLIF({assoc_type}, 0)",
-        "balloon_bundle_id": col("balloon_bundle_id"),
-        "chat_guid": "c.guid",
-        "chat_name": "NULLIF(c.display_name, '')",
-        "date_delivered": _iso_sql(col("date_delivered")),
-        "date_edited": _iso_sql(col("date_edited")),
-        "date_read": _iso_sql(col("date_read")),
-        "date_retracted": _iso_sql(col("date_retracted")),
-        "emoji": col("associated_message_emoji"),
-        "error": f"NULLIF({col('error')}, 0)",
-        "expressive_send_style_id": col("expressive_send_style_id"),
-        "group_action_type": f"NULLIF({col('group_action_type')}, 0)",
-        "group_title": col("group_title"),
-        "guid": "m.guid",
-        "item_type": f"NULLIF({col('item_type')}, 0)",
-        "reacts_to": f"CASE WHEN {_reaction_sql(assoc_type)} IS NOT NULL THEN {_guid_target_sql(assoc_guid)} END",
-        "reaction": _reaction_sql(assoc_type),
-        "reaction_removed": f"CASE WHEN {assoc_type} BETWEEN 3000 AND 3007 THEN json('true') END",
-        "reply_to_guid": col("reply_to_guid"),
-        "service": "m.service",
-        "thread_originator_guid": col("thread_originator_guid"),
-    }
-    pairs = ", ".join(f"'{k}', {v}" for k, v in sorted(extra.items()))
+    reaction = _reaction_sql(assoc_type)
+    fields = [
+        json_field("guid", "m.guid"), json_field("service", "m.service"), json_field("account", col("account")),
+        date_field("date_read", col("date_read")), date_field("date_delivered", col("date_delivered")),
+        json_field("associated_message_guid", assoc_guid),
+        json_field("associated_message_type", f"NULLIF({assoc_type}, 0)"),
+        json_field("reaction", reaction),
+        f"CASE WHEN {reaction} IS NOT NULL THEN ',\"reacts_to\":' || json_quote({_guid_target_sql(assoc_guid)}) END",
+        f"""CASE WHEN {assoc_type} BETWEEN 3000 AND 3007 THEN ',"reaction_removed":true' END""",
+        json_field("emoji", col("associated_message_emoji")),
+        date_field("date_edited", col("date_edited")), date_field("date_retracted", col("date_retracted")),
+        json_field("item_type", f"NULLIF({col('item_type')}, 0)"),
+        json_field("group_action_type", f"NULLIF({col('group_action_type')}, 0)"),
+        json_field("other_handle", f"NULLIF({col('other_handle')}, 0)"),
+        json_field("group_title", col("group_title")),
+        json_field("error", f"NULLIF({col('error')}, 0)"),
+        json_field("balloon_bundle_id", col("balloon_bundle_id")),
+        json_field("expressive_send_style_id", col("expressive_send_style_id")),
+        json_field("reply_to_guid", col("reply_to_guid")),
+        json_field("thread_originator_guid", col("thread_originator_guid")),
+    ]
     return f"""SELECT m.ROWID, m.text, m.attributedBody, m.handle_id, m.service, m.date, m.is_from_me,
-        {_reaction_sql(assoc_type)}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
+        {reaction}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
         {col('cache_has_attachments')}, {col('item_type')}, {col('subject')}, {col('destination_caller_id')},
-        c.ROWID, json_patch('{{}}', json_object({pairs})), m.guid
-        FROM message m
-        LEFT JOIN chat c ON c.ROWID = (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID)
-        ORDER BY m.ROWID"""
+        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID), {object_sql(fields)}, m.guid
+        FROM message m WHERE m.ROWID > ? ORDER BY m.ROWID"""
 
 
 (ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, REACTION, EDITED, RETRACTED, SUMMARY, HAS_ATT, ITEM_TYPE,
@@ -118,6 +107,7 @@ def message_query(have: set[str]) -> str:
 
 @dataclass(frozen=True)
 class Chat:
+    guid: str | None
     identifier: str
     name: str | None
     service: str | None
@@ -135,7 +125,7 @@ class Who:
     sender_raw: str | None
     recipients: tuple[str, ...] | None
     conversation: str | None
-    extra: str              # a JSON fragment (members of a group, contact hints), or ""
+    extra: str              # a JSON fragment `,"key":value...` (chat, group members, contact hints), or ""
 
 
 class MessagesReader:
@@ -177,11 +167,11 @@ class MessagesReader:
         have = require(self.con, self.file_label, {"chat": ()})["chat"]
         style = optional(have, "c", "style")
         chats = {}
-        for rowid, ident, name, service, chat_style in self.con.execute(
-                f"SELECT c.ROWID, c.chat_identifier, {optional(have, 'c', 'display_name')}, "
+        for rowid, guid, ident, name, service, chat_style in self.con.execute(
+                f"SELECT c.ROWID, c.guid, c.chat_identifier, {optional(have, 'c', 'display_name')}, "
                 f"{optional(have, 'c', 'service_name')}, {style} FROM chat c"):
             found = sorted(set(members.get(rowid, ())), key=lambda m: m[1])
-            chats[rowid] = Chat(ident, name or None, service, chat_style == GROUP_STYLE or len(found) > 1,
+            chats[rowid] = Chat(guid, ident, name or None, service, chat_style == GROUP_STYLE or len(found) > 1,
                                 tuple(m[1] for m in found), tuple(m[0] for m in found))
         return chats
 
@@ -217,21 +207,53 @@ class MessagesReader:
             others = tuple(m for m in members if m != sender) if group else ()
             recipients = ((me,) if me else ()) + others or None
         conversation = (chat.name or chat.identifier) if chat else (handle[0] if handle else None)
-        fragment = {}
+        fragment: dict = {"chat_guid": chat.guid, "chat_name": chat.name} if chat else {}
+        fragment = {k: v for k, v in fragment.items() if v is not None}
         if group:
             fragment["chat_members"] = list(chat.members_raw)
         names = self.hints.names_for(([sender] if sender else []) + list(recipients or ()))
         if names:
             fragment["contact_names"] = names
-        extra = json.dumps(fragment, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1]
+        extra = "," + json.dumps(fragment, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] \
+            if fragment else ""
         return Who(channel, sender, sender_raw, recipients, conversation, extra)
 
     # -- the messages ----------------------------------------------------------------------------------
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
-        cursor = self.con.execute(message_query(self.message_columns))
-        chunk = max(1, min(self.ctx.batch_size, CHUNK))
-        while rows := cursor.fetchmany(chunk):
+        for rows in self._rows():
             yield from self._chunk(rows)
+
+    def _rows(self) -> Iterator[list[tuple]]:
+        """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that
+        is not UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the
+        bytes that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
+        query = message_query(self.message_columns)
+        chunk = max(1, min(self.ctx.batch_size, CHUNK))
+        last = -(1 << 63)
+        cursor = self.con.execute(query, (last,))
+        while True:
+            try:
+                rows = cursor.fetchmany(chunk)
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc) or self.con.text_factory is not str:
+                    raise
+                self.con.text_factory = self._lenient_text
+                cursor = self.con.execute(query, (last,))
+                continue
+            if not rows:
+                if self.ctx.report.repairs:
+                    self.ctx.report.warn(f"{self.ctx.report.repairs} text values in {self.label} are not valid UTF-8: "
+                                         "their undecodable bytes were read as U+FFFD")
+                return
+            last = rows[-1][ROWID]
+            yield rows
+
+    def _lenient_text(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.ctx.report.repairs += 1
+            return data.decode("utf-8", "replace")
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         keep, bodies = [], []
@@ -259,9 +281,7 @@ class MessagesReader:
         retracted = np.array([bool(d) for d in cols[RETRACTED]])
         reaction = np.array([r is not None for r in cols[REACTION]])
         system = np.array([bool(t) for t in cols[ITEM_TYPE]]) & ~reaction
-        extras = [e if len(e) > 2 else None for e in cols[EXTRA]]
-        fragments = [whos[i].extra for i in who_idx.to_pylist()]
-        extras = [_splice(e, f) for e, f in zip(extras, fragments)]
+        extras = [splice_json(e, whos[i].extra) for e, i in zip(cols[EXTRA], who_idx.to_pylist())]
         attachments, missing, paths = self._attachments(cols[ROWID], cols[HAS_ATT])
         for i in np.flatnonzero(edited | retracted).tolist():
             extras[i] = _with(extras[i], _versions(cols[SUMMARY][i]))
@@ -337,13 +357,6 @@ class MessagesReader:
                 return self.ctx.blobs.put_stream(stream)
         except FileNotFoundError:
             return None, None
-
-
-def _splice(extra: str | None, fragment: str) -> str | None:
-    """Add a JSON fragment (``"k":v,...``) to an object text."""
-    if not fragment:
-        return extra
-    return "{" + fragment + "}" if extra is None else extra[:-1] + "," + fragment + "}"
 
 
 def _with(extra: str | None, fields: dict) -> str | None:

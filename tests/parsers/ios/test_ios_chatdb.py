@@ -93,3 +93,20 @@ def test_ingest_a_mac_messages_folder(tmp_path, capsys):
     capsys.readouterr()
     [row] = read_inventory(case / "sources.parquet")
     assert (row["format"], row["records"], row["rejects"], row["warnings"]) == ("apple-messages", 11, 1, [])
+
+
+def test_text_that_is_not_utf8_is_read_and_counted(tmp_path):
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    db = messages_db(folder / "chat.db", handles=HANDLES[:1],
+                     messages=[{"ROWID": i, "guid": f"G{i}", "text": f"fine {i}", "handle_id": 1, "service": "SMS",
+                                "date": cocoa("2024-03-01T10:00:00Z") + i} for i in (1, 2, 3)])
+    con = sqlite3.connect(db)
+    con.execute("UPDATE message SET text = CAST(x'636166e9' AS TEXT) WHERE ROWID = 2")   # Latin-1 "café"
+    con.commit()
+    con.close()
+    table, rejects, report = parse_db(tmp_path, folder)
+    assert [r["body"] for r in table.to_pylist()] == ["fine 1", "caf\ufffd", "fine 3"]
+    assert (len(rejects), report.repairs) == (0, 1)
+    assert report.warnings == ["1 text values in chat.db are not valid UTF-8: their undecodable bytes were read as "
+                               "U+FFFD"]
