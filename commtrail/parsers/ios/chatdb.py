@@ -52,11 +52,15 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
 
 
 def _open_attachment(ctx: ParseContext, filename: str) -> BinaryIO:
-    """An attachment by the path the database writes, looked for beside the database."""
+    """An attachment by the path the database writes, looked for beside the database (a path that
+    would leave that folder is not followed: the attachment counts as missing)."""
     for folder in LIBRARY_FOLDERS:
         at = filename.find(folder)
         if at >= 0 and ctx.open_relative is not None:
-            return ctx.open_relative(filename[at + len(folder):])
+            rel = filename[at + len(folder):]
+            if rel.startswith(("/", "\\")) or ".." in rel.replace("\\", "/").split("/"):
+                break
+            return ctx.open_relative(rel)
     raise FileNotFoundError(filename)
 
 

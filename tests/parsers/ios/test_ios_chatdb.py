@@ -110,3 +110,18 @@ def test_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     assert (len(rejects), report.repairs) == (0, 1)
     assert report.warnings == ["1 text values in chat.db are not valid UTF-8: their undecodable bytes were read as "
                                "U+FFFD"]
+
+
+def test_an_attachment_path_leaving_the_folder_is_not_followed(tmp_path):
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    (tmp_path / "secret.txt").write_text("outside the input")
+    messages_db(folder / "chat.db", handles=HANDLES[:1],
+                messages=[{"ROWID": 1, "guid": "A", "handle_id": 1, "service": "iMessage", "cache_has_attachments": 1,
+                           "date": cocoa("2024-03-01T10:00:00Z")}],
+                attachments=[{"ROWID": 1, "guid": "X", "filename": "~/Library/Messages/../../secret.txt",
+                              "transfer_name": "secret.txt"}], links=[(1, 1)])
+    table, _, _ = parse_db(tmp_path, folder)
+    [row] = table.to_pylist()
+    assert row["attachments"] == [{"name": "secret.txt", "mime": None, "size": 0, "sha256": None}]
+    assert row["flags"] == ["attachment_missing"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import zipfile
 from datetime import datetime
 
-from ios_fixture import cocoa
+from ios_fixture import backup_folder, cocoa
 from scenario import MESSAGES, iphone_backup
 
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.ingest.discover import discover
 from commtrail.inventory import read_inventory
-from commtrail.timeline.master import read_master
+from commtrail.timeline.master import read_master, read_possibly_deleted
 
 from conftest import CASE_TOML
 
@@ -64,4 +64,32 @@ def test_two_backups_of_one_phone_share_their_events(tmp_path, capsys):
     calls = [m for m in master if m["channel"] in ("call", "facetime")]
     assert [(c["kind"], len(c["occurrences"])) for c in calls] == [
         ("outgoing", 2), ("incoming", 2), ("missed", 2), ("incoming", 2)]
+    assert read_possibly_deleted(Case(case)).num_rows == 0
     assert main(["verify", str(case)]) == 0
+
+
+def test_a_message_a_later_backup_lacks_is_possibly_deleted(tmp_path, capsys):
+    first = iphone_backup(tmp_path / "first", tmp_path / "b1")
+    later = iphone_backup(tmp_path / "later", tmp_path / "b2", messages=[m for m in MESSAGES if m["ROWID"] != 6] + [NEW],
+                          taken=datetime(2024, 3, 10))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(first), str(later)]) == 0
+    capsys.readouterr()
+    gone = read_possibly_deleted(Case(case)).to_pylist()
+    master = {m["event_id"]: m for m in read_master(Case(case)).to_pylist()}
+    assert [(master[g["event_id"]]["body"], g["earlier_path"], g["later_path"]) for g in gone] == [
+        ("Call me back", f"{first}/Manifest.db", f"{later}/Manifest.db")]
+
+
+def test_an_encrypted_backup_is_refused_with_exit_1(tmp_path, capsys):
+    folder = backup_folder(tmp_path / "backup", {}, encrypted=True)
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder}/Manifest.db: this iPhone backup is encrypted" in err
+    assert "Traceback" not in err
+    assert read_inventory(case / "sources.parquet") == []
