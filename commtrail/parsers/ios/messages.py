@@ -140,18 +140,16 @@ class MessagesReader:
         self.hints = hints
         have = require(con, file_label, REQUIRED)
         self.message_columns = have["message"]
-        self.has_attachments = all(con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (t,)).fetchone()
-                                   for t in ATTACHMENT_TABLES)
-        if self.has_attachments:
-            require(con, file_label, ATTACHMENT_TABLES)
+        has_attachments = all(con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (t,)).fetchone()
+                              for t in ATTACHMENT_TABLES)
+        self.attachment_query = _attachment_query(require(con, file_label, ATTACHMENT_TABLES)["attachment"]) \
+            if has_attachments else None
         phones = sorted(ctx.owner.phones)
         self.owner = phones[0] if phones else None
         self.handles = self._handles()
         self.chats = self._chats()
         self._who: dict[tuple, int] = {}
         self._whos: list[Who] = []
-        self.records = 0
-        self.rejected = 0
 
     # -- small tables, read whole ------------------------------------------------------------------
     def _handles(self) -> dict[int, tuple[str, str]]:
@@ -262,7 +260,6 @@ class MessagesReader:
             if text is None and row[BODY] is not None:
                 text = decode_text(row[BODY])
                 if text is None:
-                    self.rejected += 1
                     yield Reject(locator=self._locator(row[ROWID]), reason="the text of this message is only in "
                                  "attributedBody, and it cannot be decoded", raw=_raw_row(row))
                     continue
@@ -282,7 +279,7 @@ class MessagesReader:
         reaction = np.array([r is not None for r in cols[REACTION]])
         system = np.array([bool(t) for t in cols[ITEM_TYPE]]) & ~reaction
         extras = [splice_json(e, whos[i].extra) for e, i in zip(cols[EXTRA], who_idx.to_pylist())]
-        attachments, missing, paths = self._attachments(cols[ROWID], cols[HAS_ATT])
+        attachments, missing, paths = self._attachments(cols[ROWID])
         for i in np.flatnonzero(edited | retracted).tolist():
             extras[i] = _with(extras[i], _versions(cols[SUMMARY][i]))
         for i, found in paths.items():
@@ -296,7 +293,6 @@ class MessagesReader:
         table["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos], LIST).take(who_idx)
         precision = np.where(undated, None, np.where(nanos, "ms", "s"))
         ids = pa.array(cols[ROWID], pa.int64())
-        self.records += n
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
@@ -320,24 +316,20 @@ class MessagesReader:
         return f"{self.label} message ROWID {rowid}"
 
     # -- attachments -----------------------------------------------------------------------------------
-    def _attachments(self, rowids: tuple, has_att: tuple) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
+    def _attachments(self, rowids: tuple) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
         """The attachments column, a mask of rows with a missing one, and the paths each row names."""
         n = len(rowids)
         missing = np.zeros(n, dtype=bool)
-        wanted = [r for r, h in zip(rowids, has_att) if h]
-        if not wanted or not self.has_attachments:
+        if self.attachment_query is None:
             return pa.nulls(n, pa.list_(ATTACHMENT)), missing, {}
         position = {r: i for i, r in enumerate(rowids)}
         lists: list[list[dict] | None] = [None] * n
         paths: dict[int, list[str]] = {}
-        have = require(self.con, self.file_label, {"attachment": ()})["attachment"]
-        marks = ",".join("?" * len(wanted))
         for message_id, filename, mime, transfer_name, total in self.con.execute(
-                f"SELECT j.message_id, a.filename, {optional(have, 'a', 'mime_type')}, "
-                f"{optional(have, 'a', 'transfer_name')}, {optional(have, 'a', 'total_bytes')} "
-                f"FROM message_attachment_join j JOIN attachment a ON a.ROWID = j.attachment_id "
-                f"WHERE j.message_id IN ({marks}) ORDER BY j.message_id, a.ROWID", wanted):
-            i = position[message_id]
+                self.attachment_query, (rowids[0], rowids[-1])):
+            i = position.get(message_id)
+            if i is None:   # a rejected message: its attachments are named in no record
+                continue
             name = transfer_name or (filename.rsplit("/", 1)[-1] if filename else None)
             sha, size = self._store(filename)
             if sha is None:
@@ -357,6 +349,14 @@ class MessagesReader:
                 return self.ctx.blobs.put_stream(stream)
         except FileNotFoundError:
             return None, None
+
+
+def _attachment_query(have: set[str]) -> str:
+    """The attachments of the messages with ROWIDs between two values, in message and attachment order."""
+    return (f"SELECT j.message_id, a.filename, {optional(have, 'a', 'mime_type')}, "
+            f"{optional(have, 'a', 'transfer_name')}, {optional(have, 'a', 'total_bytes')} "
+            "FROM message_attachment_join j JOIN attachment a ON a.ROWID = j.attachment_id "
+            "WHERE j.message_id BETWEEN ? AND ? ORDER BY j.message_id, a.ROWID")
 
 
 def _with(extra: str | None, fields: dict) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 HEADER = b"\x04\x0bstreamtyped"
 STRING_CLASSES = (b"NSString", b"NSMutableString")
 BYTES_TYPE = b"\x84\x01+"   # a new type string of length 1: '+' (bytes with a length)
-# How far after the class name the '+' type may start (version byte, superclass reference).
+# How far after the string class name its '+' type may start (version byte, superclass reference).
 TYPE_WINDOW = 24
 
 
@@ -37,27 +37,13 @@ def read_int(data: bytes, pos: int) -> tuple[int, int] | None:
     return (first - 256 if first > 127 else first), pos + 1
 
 
-def _class_at(data: bytes) -> int | None:
-    """Position just after the first string class name in the archive, or None."""
-    found = [p for p in (data.find(name) for name in STRING_CLASSES) if p >= 0]
-    if not found:
-        return None
-    start = min(found)
-    for name in STRING_CLASSES:
-        if data.startswith(name, start):
-            return start + len(name)
-    return None
-
-
 def decode_text(blob: bytes | None) -> str | None:
     """The text of an archived NSAttributedString, or None when it cannot be read exactly."""
     if not blob or not blob.startswith(HEADER):
         return None
-    after_class = _class_at(blob)
-    if after_class is None:
-        return None
-    type_at = blob.find(BYTES_TYPE, after_class, after_class + TYPE_WINDOW + len(BYTES_TYPE))
-    if type_at < 0:
+    type_at = blob.find(BYTES_TYPE, len(HEADER))
+    if type_at < 0 or not any(blob.rfind(name, max(0, type_at - TYPE_WINDOW - len(name)), type_at) >= 0
+                              for name in STRING_CLASSES):
         return None
     length = read_int(blob, type_at + len(BYTES_TYPE))
     if length is None:
