@@ -2,7 +2,7 @@
 goes through) and of the call history reader.
 
 Generates, in a work directory (never committed), with the real iOS 16 layout
-(``tests/parsers/ios/ios_fixture.py``):
+(``commtrail/parsers/ios/layouts.py``):
 
 * ``sms.db``: 1,000,000 messages at scale 1 among 300 handles and 240 chats (a fifth of them
   groups); a third with their text only in ``attributedBody`` (as iOS 16 and later write it),
@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
-from tests.parsers.ios.ios_fixture import CALL_HISTORY, LAYOUTS, _OTHER_TABLES, typedstream
+from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
+from commtrail.demo_ios import typedstream
 
 MESSAGES = 1_000_000
 CALLS = 200_000
@@ -55,7 +56,7 @@ def generate_messages(path: Path, n: int) -> int:
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
     con.executescript(f"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE message ({LAYOUTS['ios16']});"
-                      + _OTHER_TABLES)
+                      + MESSAGES_OTHER_TABLES)
     handles = [(i, f"+4477009{i:05d}" if i % 4 else f"person{i}@example.com", "iMessage" if i % 3 else "SMS")
                for i in range(1, 301)]
     con.executemany("INSERT INTO handle (ROWID, id, service) VALUES (?, ?, ?)", handles)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ios_fixture import (address_book, backup_folder, call_history, cocoa, messages_db, summary_info,
+from commtrail.demo_ios import (address_book, backup_folder, call_history, cocoa, messages_db, summary_info,
                          typedstream)
 
 JPEG = b"\xff\xd8\xff\xe0fictional jpeg\xff\xd9"

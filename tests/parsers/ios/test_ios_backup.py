@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 from conftest import make_ctx, run_parser
-from ios_fixture import backup_folder, cocoa, messages_db
+from commtrail.demo_ios import backup_folder, cocoa, messages_db
 from scenario import JPEG, MESSAGES, SMS_DB, iphone_backup
 
 from commtrail.errors import InputError
@@ -202,3 +202,13 @@ def test_private_copies_are_removed_and_originals_untouched(tmp_path):
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert list((tmp_path / "work").iterdir()) == []
     assert len(MESSAGES) == 12
+
+
+def test_the_demo_iphone_backup(tmp_path):
+    from commtrail.demo_ios import demo_backup
+    rows, rejects, report = parse_backup(tmp_path, demo_backup(tmp_path / "backup", JPEG))
+    assert (len(rows), len(rejects), report.warnings) == (16, 0, [])
+    assert sorted((r["channel"], r["kind"]) for r in rows).count(("facetime", "missed")) == 2
+    assert [(r["body"], r["flags"]) for r in rows if r["flags"]] == [
+        ("I'm outside", ["edited"]), (None, ["unsent"]), ("\ufffc", ["attachment_missing"])]
+    assert {r["sender"] for r in rows if r["direction"] == "incoming"} == {"+447700900456", "jk.private@example.com"}

@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 
 from conftest import make_ctx, run_parser
-from ios_fixture import cocoa, messages_db, typedstream
+from commtrail.demo_ios import cocoa, messages_db, typedstream
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
 
 from commtrail.cli import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from datetime import datetime
 
-from ios_fixture import backup_folder, cocoa
+from commtrail.demo_ios import backup_folder, cocoa
 from scenario import MESSAGES, iphone_backup
 
 from commtrail.case import Case

@@ -1,7 +1,7 @@
 """The attributedBody decoder (commtrail/parsers/ios/typedstream.py)."""
 
 import pytest
-from ios_fixture import typedstream
+from commtrail.demo_ios import typedstream
 
 from commtrail.parsers.ios.typedstream import decode_text, read_int
 
