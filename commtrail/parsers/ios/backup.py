@@ -27,7 +27,7 @@ from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios.calls import read_calls
 from commtrail.parsers.ios.contacts import ContactHints, read_contacts
-from commtrail.parsers.ios.database import SQLITE_MAGIC, copy_stream, open_read_only, private_copy, \
+from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
     private_folder, require
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.registry import Parser, register
@@ -57,11 +57,13 @@ class Backup:
     def __init__(self, manifest: Path, ctx: ParseContext) -> None:
         self.ctx = ctx
         self.con = open_read_only(manifest, ctx.source_path)
-        require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
+        with as_input_error(ctx.source_path):
+            require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
 
     def has(self, domain: str, path: str) -> bool:
-        return self.con.execute("SELECT 1 FROM Files WHERE domain = ? AND relativePath = ?",
-                                (domain, path)).fetchone() is not None
+        with as_input_error(self.ctx.source_path):
+            return self.con.execute("SELECT 1 FROM Files WHERE domain = ? AND relativePath = ?",
+                                    (domain, path)).fetchone() is not None
 
     def open(self, domain: str, path: str) -> BinaryIO:
         """A file of the backup by domain and path; FileNotFoundError when not listed or not there."""
@@ -122,20 +124,28 @@ def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, c
 
 
 def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
+    """Contact names, then messages, then calls. A damaged or unknown sms.db refuses the backup;
+    a damaged or unknown address book or call history is a warning (the messages are kept)."""
     hints = ContactHints()
-    contacts = _database(backup, folder, CONTACTS, "AddressBook.sqlitedb", ctx)
-    if contacts is not None:
-        with closing(contacts):
-            hints = read_contacts(contacts, _label(ctx, CONTACTS), ctx.phone_region)
+    try:
+        contacts = _database(backup, folder, CONTACTS, "AddressBook.sqlitedb", ctx)
+        if contacts is not None:
+            with closing(contacts):
+                hints = read_contacts(contacts, _label(ctx, CONTACTS), ctx.phone_region)
+    except InputError as exc:
+        ctx.report.warn(f"{exc.render()} No contact names were offered.")
     messages = _database(backup, folder, SMS, "sms.db", ctx)
     if messages is not None:
         with closing(messages):
             reader = MessagesReader(messages, ctx, "sms.db", backup.open_attachment, hints, _label(ctx, SMS))
             yield from reader.read()
-    calls = _database(backup, folder, CALLS, "CallHistory.storedata", ctx)
-    if calls is not None:
-        with closing(calls):
-            yield from read_calls(calls, ctx, "CallHistory.storedata", hints, _label(ctx, CALLS))
+    try:
+        calls = _database(backup, folder, CALLS, "CallHistory.storedata", ctx)
+        if calls is not None:
+            with closing(calls):
+                yield from read_calls(calls, ctx, "CallHistory.storedata", hints, _label(ctx, CALLS))
+    except InputError as exc:
+        ctx.report.warn(f"{exc.render()} No calls were read.")
 
 
 def _label(ctx: ParseContext, where: tuple[str, str]) -> str:

@@ -84,12 +84,29 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
                          hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
     con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
     try:
-        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
+        with as_input_error(label):
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except InputError:
         con.close()
+        raise
+    return con
+
+
+@contextmanager
+def as_input_error(label: str) -> Iterator[None]:
+    """Turn SQLite's "malformed" and similar errors into a clear error naming the file."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
         raise InputError(f"this SQLite database cannot be read ({exc}).", file=label,
                          hint="It may be damaged or encrypted; give an intact copy.") from None
-    return con
+
+
+def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError) -> str:
+    """The warning for a database found damaged while its rows were being read."""
+    where = f"after {what} {last}" if last is not None else "before its first row"
+    return (f"{label} is damaged {where} ({exc}): the rows read before the damage were kept, the rest of "
+            "this database could not be read")
 
 
 def columns(con: sqlite3.Connection, table: str) -> set[str]:

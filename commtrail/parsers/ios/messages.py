@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, NANOSECONDS_FROM, cocoa_us, date_field, \
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, NANOSECONDS_FROM, as_input_error, cocoa_us, damaged, \
+    date_field, \
     json_field, object_sql, optional, \
     require, splice_json
 from commtrail.parsers.ios.typedstream import decode_text
@@ -138,6 +139,12 @@ class MessagesReader:
         self.con, self.ctx, self.label, self.file_label = con, ctx, label, file_label
         self.open_attachment = open_attachment
         self.hints = hints
+        self.last_done: int | None = None    # the ROWID of the last message yielded
+        with as_input_error(file_label):
+            self._setup()
+
+    def _setup(self) -> None:
+        con, ctx, file_label = self.con, self.ctx, self.file_label
         have = require(con, file_label, REQUIRED)
         self.message_columns = have["message"]
         has_attachments = all(con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (t,)).fetchone()
@@ -218,8 +225,15 @@ class MessagesReader:
 
     # -- the messages ----------------------------------------------------------------------------------
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
-        for rows in self._rows():
-            yield from self._chunk(rows)
+        """Every message; a database found damaged part way is a warning, what came before is kept."""
+        try:
+            for rows in self._rows():
+                yield from self._chunk(rows)
+                self.last_done = rows[-1][ROWID]
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "decode" in str(exc):
+                raise
+            self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
         """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from conftest import make_ctx, run_parser
 from commtrail.demo_ios import backup_folder, cocoa, messages_db
-from scenario import JPEG, MESSAGES, SMS_DB, iphone_backup
+from scenario import CALLS_DB, CONTACTS_DB, JPEG, MESSAGES, SMS_DB, iphone_backup
 
 from commtrail.errors import InputError
 from commtrail.parsers import registry
@@ -212,3 +212,24 @@ def test_the_demo_iphone_backup(tmp_path):
     assert [(r["body"], r["flags"]) for r in rows if r["flags"]] == [
         ("I'm outside", ["edited"]), (None, ["unsent"]), ("\ufffc", ["attachment_missing"])]
     assert {r["sender"] for r in rows if r["direction"] == "incoming"} == {"+447700900456", "jk.private@example.com"}
+
+
+def test_a_damaged_call_history_or_address_book_is_a_warning(tmp_path):
+    folder = iphone_backup(tmp_path / "good", tmp_path / "build")
+    files = {}
+    con = sqlite3.connect(folder / "Manifest.db")
+    for fid, domain, rel in con.execute("SELECT fileID, domain, relativePath FROM Files"):
+        files[(domain, rel)] = (folder / fid[:2] / fid).read_bytes()
+    con.close()
+    files[CALLS_DB] = files[CALLS_DB][:100] + b"\xff" * 3000     # the header is intact, the pages are not
+    files[CONTACTS_DB] = b"not a database at all"
+    damaged = backup_folder(tmp_path / "damaged", files)
+    rows, rejects, report = parse_backup(tmp_path, damaged)
+    assert (len(rows), len(rejects)) == (11, 1)
+    label = f"{damaged}/Manifest.db"
+    assert report.warnings == [
+        f"{label} (HomeDomain-Library/AddressBook/AddressBook.sqlitedb): this is not an SQLite database (it does not "
+        "start with the SQLite header), so it cannot be read. Give the database as the phone or the backup wrote it; "
+        "it may be damaged or encrypted. No contact names were offered.",
+        f"{label} (HomeDomain-Library/CallHistoryDB/CallHistory.storedata): this SQLite database cannot be read "
+        "(database disk image is malformed). It may be damaged or encrypted; give an intact copy. No calls were read."]
