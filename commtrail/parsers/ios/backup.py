@@ -61,7 +61,7 @@ class Backup:
             require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
 
     def has(self, domain: str, path: str) -> bool:
-        with as_input_error(self.ctx.source_path):
+        with as_input_error(self.ctx.source_path, "table Files"):
             return self.con.execute("SELECT 1 FROM Files WHERE domain = ? AND relativePath = ?",
                                     (domain, path)).fetchone() is not None
 
@@ -103,8 +103,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
         with open(manifest, "rb") as f:
             sqlite = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
         if not sqlite and _encrypted(ctx):
-            raise InputError("this iPhone backup is encrypted (Manifest.plist: IsEncrypted), so its messages and "
-                             "calls cannot be read as they are.", file=ctx.source_path,
+            raise InputError("this iPhone backup is encrypted (IsEncrypted), so its messages and "
+                             "calls cannot be read as they are.", file=ctx.source_path, where="Manifest.plist",
                              hint="Decrypting a backup needs its password (--password-file, not yet supported): make "
                                   "an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and "
                                   "give that.")

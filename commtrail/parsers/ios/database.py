@@ -80,11 +80,11 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
         head = f.read(len(SQLITE_MAGIC))
     if head != SQLITE_MAGIC:
         raise InputError("this is not an SQLite database (it does not start with the SQLite header), so it "
-                         "cannot be read.", file=label,
+                         "cannot be read.", file=label, where="byte 0",
                          hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
     con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
     try:
-        with as_input_error(label):
+        with as_input_error(label, "opening it"):
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except InputError:
         con.close()
@@ -93,12 +93,13 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
 
 
 @contextmanager
-def as_input_error(label: str) -> Iterator[None]:
-    """Turn SQLite's "malformed" and similar errors into a clear error naming the file."""
+def as_input_error(label: str, where: str = "reading its tables") -> Iterator[None]:
+    """Turn SQLite's "malformed" and similar errors into a clear error naming the file and what
+    was being read (SQLite does not say which page)."""
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"this SQLite database cannot be read ({exc}).", file=label,
+        raise InputError(f"this SQLite database cannot be read ({exc}).", file=label, where=where,
                          hint="It may be damaged or encrypted; give an intact copy.") from None
 
 
@@ -121,7 +122,7 @@ def require(con: sqlite3.Connection, label: str, needed: dict[str, Iterable[str]
         have = columns(con, table)
         if not have:
             raise InputError(f"this database has no table {table}, so it is not a layout commtrail knows.",
-                             file=label, hint="The README lists the iOS and macOS versions commtrail reads; "
+                             file=label, where="its list of tables", hint="The README lists the iOS and macOS versions commtrail reads; "
                              "please report the version this database comes from.")
         for name in names:
             if name.lower() not in have and name.lower() != "rowid":   # every table has its ROWID

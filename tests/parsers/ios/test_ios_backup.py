@@ -190,7 +190,7 @@ def test_encrypted_backup_is_refused(tmp_path):
     with pytest.raises(InputError) as caught:
         parse_backup(tmp_path, folder)
     assert caught.value.render() == (
-        f"{folder}/Manifest.db: this iPhone backup is encrypted (Manifest.plist: IsEncrypted), so its messages and "
+        f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted (IsEncrypted), so its messages and "
         "calls cannot be read as they are. Decrypting a backup needs its password (--password-file, not yet "
         "supported): make an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and give that.")
 
@@ -228,8 +228,9 @@ def test_a_damaged_call_history_or_address_book_is_a_warning(tmp_path):
     assert (len(rows), len(rejects)) == (11, 1)
     label = f"{damaged}/Manifest.db"
     assert report.warnings == [
-        f"{label} (HomeDomain-Library/AddressBook/AddressBook.sqlitedb): this is not an SQLite database (it does not "
+        f"{label} (HomeDomain-Library/AddressBook/AddressBook.sqlitedb) (byte 0): this is not an SQLite database (it does not "
         "start with the SQLite header), so it cannot be read. Give the database as the phone or the backup wrote it; "
         "it may be damaged or encrypted. No contact names were offered.",
-        f"{label} (HomeDomain-Library/CallHistoryDB/CallHistory.storedata): this SQLite database cannot be read "
+        f"{label} (HomeDomain-Library/CallHistoryDB/CallHistory.storedata) (opening it): this SQLite database cannot "
+        "be read "
         "(database disk image is malformed). It may be damaged or encrypted; give an intact copy. No calls were read."]
