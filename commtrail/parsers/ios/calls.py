@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, as_input_error, as_text_sql, damaged, json_field, object_sql, optional, \
-    require, splice_json
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, as_text_sql, damaged,
+                                            json_field, object_sql, optional, require, splice_json)
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 
@@ -46,6 +46,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
                hints: ContactHints, file_label: str) -> Iterator[pa.RecordBatch]:
     """Every row of ZCALLRECORD as a record, in Z_PK order, a chunk at a time (``label`` names the
     database in locators, ``file_label`` in errors)."""
+    con.text_factory = text = LenientText()
     with as_input_error(file_label):
         have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
         cursor = con.execute(call_query(have))
@@ -58,6 +59,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
             last = rows[-1][0]
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", last, exc))
+    text.report(ctx, label)
 
 
 class _Calls:

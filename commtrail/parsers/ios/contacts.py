@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from commtrail.parsers.ios.database import as_input_error, columns, optional, require
+from commtrail.parsers.ios.database import LenientText, as_input_error, columns, optional, require
 from commtrail.timeline.identity import normalise_one
 
 PHONE, EMAIL = 3, 4
@@ -33,6 +33,7 @@ class ContactHints:
 
 def read_contacts(con: sqlite3.Connection, label: str, region: str) -> ContactHints:
     """The hints of an AddressBook.sqlitedb; an identifier two entries share lists both names."""
+    con.text_factory = LenientText()   # a name that is not UTF-8 is only a hint: read it as best it can be
     with as_input_error(label):
         return _read(con, label, region)
 

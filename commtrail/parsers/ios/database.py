@@ -103,6 +103,28 @@ def as_input_error(label: str, where: str = "reading its tables") -> Iterator[No
                          hint="It may be damaged or encrypted; give an intact copy.") from None
 
 
+class LenientText:
+    """A text factory for sqlite3 that reads bytes that are not UTF-8 as U+FFFD, counting them
+    (SQLite's own decoder stops the whole query at the first such value)."""
+
+    def __init__(self) -> None:
+        self.repaired = 0
+
+    def __call__(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.repaired += 1
+            return data.decode("utf-8", "replace")
+
+    def report(self, ctx: ParseContext, label: str) -> None:
+        """Count the repairs and say where they were."""
+        if self.repaired:
+            ctx.report.repairs += self.repaired
+            ctx.report.warn(f"{self.repaired} text values in {label} are not valid UTF-8: their undecodable bytes "
+                            "were read as U+FFFD")
+
+
 def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError) -> str:
     """The warning for a database found damaged while its rows were being read."""
     where = f"after {what} {last}" if last is not None else "before its first row"

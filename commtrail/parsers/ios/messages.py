@@ -4,7 +4,7 @@ One reader for both: the tables are the same (``message``, ``handle``, ``chat``,
 ``chat_message_join``, ``chat_handle_join``, ``attachment``, ``message_attachment_join``).
 Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes each row's
 ``extra`` JSON (field by field, leaving out NULLs), Python works per chunk and per distinct
-sender/chat, so memory stays flat and the speed is close to a bare ``SELECT``.
+sender/chat, so memory stays flat (``bench/ios.py`` measures it against a bare ``SELECT``).
 
 - channel: ``message.service`` (``SMS``, ``iMessage``, ``RCS``; an SMS with attachments, a subject
   or in a group is ``mms``); another service is its own lower-case name; none at all, the chat's.
@@ -34,10 +34,9 @@ import pyarrow.compute as pc
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, NANOSECONDS_FROM, as_input_error, cocoa_us, damaged, \
-    date_field, \
-    json_field, object_sql, optional, \
-    require, splice_json
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
+                                            damaged,
+                                            date_field, json_field, object_sql, optional, require, splice_json)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -231,8 +230,6 @@ class MessagesReader:
                 yield from self._chunk(rows)
                 self.last_done = rows[-1][ROWID]
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "decode" in str(exc):
-                raise
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
@@ -249,23 +246,15 @@ class MessagesReader:
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc) or self.con.text_factory is not str:
                     raise
-                self.con.text_factory = self._lenient_text
+                self.con.text_factory = LenientText()
                 cursor = self.con.execute(query, (last,))
                 continue
             if not rows:
-                if self.ctx.report.repairs:
-                    self.ctx.report.warn(f"{self.ctx.report.repairs} text values in {self.label} are not valid UTF-8: "
-                                         "their undecodable bytes were read as U+FFFD")
+                if isinstance(self.con.text_factory, LenientText):
+                    self.con.text_factory.report(self.ctx, self.label)
                 return
             last = rows[-1][ROWID]
             yield rows
-
-    def _lenient_text(self, data: bytes) -> str:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.ctx.report.repairs += 1
-            return data.decode("utf-8", "replace")
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         keep, bodies = [], []

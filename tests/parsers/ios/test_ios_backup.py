@@ -234,3 +234,19 @@ def test_a_damaged_call_history_or_address_book_is_a_warning(tmp_path):
         f"{label} (HomeDomain-Library/CallHistoryDB/CallHistory.storedata) (opening it): this SQLite database cannot "
         "be read "
         "(database disk image is malformed). It may be damaged or encrypted; give an intact copy. No calls were read."]
+
+
+def test_call_history_text_that_is_not_utf8_is_read_and_counted(tmp_path):
+    from commtrail.demo_ios import call_history
+    from scenario import CALLS
+    db = call_history(tmp_path / "calls.db", CALLS[:2])
+    con = sqlite3.connect(db)
+    con.execute("UPDATE ZCALLRECORD SET ZNAME = CAST(x'4a6f7264616ee9' AS TEXT) WHERE Z_PK = 2")   # Latin-1 é
+    con.commit()
+    con.close()
+    folder = backup_folder(tmp_path / "backup", {CALLS_DB: db.read_bytes()})
+    rows, _, report = parse_backup(tmp_path, folder)
+    assert [r["extra"].get("name") for r in rows] == [None, "Jordan\ufffd"]
+    assert report.repairs == 1
+    assert report.warnings[-1] == ("1 text values in CallHistory.storedata are not valid UTF-8: their undecodable "
+                                   "bytes were read as U+FFFD")
