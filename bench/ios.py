@@ -167,7 +167,7 @@ def _child_ours(path: str, kind: str, out_dir: str) -> dict:
         def calls():
             opener = lambda suffix: open(path + suffix, "rb")  # noqa: E731
             with private_folder(ctx) as folder:
-                copy, _ = private_copy(opener, folder, "calls.db", ctx)
+                copy = private_copy(opener, folder, "calls.db", ctx)
                 con = open_read_only(copy, path)
                 yield from read_calls(con, ctx, "CallHistory.storedata", ContactHints(), path)
                 con.close()

@@ -109,14 +109,15 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
                                   "an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and "
                                   "give that.")
         backup = Backup(manifest, ctx)
-        yield from read_backup(backup, folder, ctx)
+        with closing(backup.con):
+            yield from read_backup(backup, folder, ctx)
 
 
 def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, ctx: ParseContext):
     """A private read-only copy of one database of the backup, or None (with a warning) if it lacks it."""
     domain, path = where
     try:
-        copy, _ = private_copy(backup.part_opener(domain, path), folder, name, ctx)
+        copy = private_copy(backup.part_opener(domain, path), folder, name, ctx)
     except FileNotFoundError:
         ctx.report.warn(f"the backup holds no {domain}-{path}: nothing was read from it")
         return None

@@ -48,30 +48,31 @@ def private_folder(ctx: ParseContext) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> str | None:
-    """Copy ``stream`` to ``target`` (and into the blob store when there is one); the blob's SHA-256."""
+def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> None:
+    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well)."""
     writer = ctx.blobs.open_writer() if ctx is not None and ctx.blobs is not None else None
     with open(target, "wb") as out:
         while chunk := stream.read(CHUNK):
             out.write(chunk)
             if writer is not None:
                 writer.write(chunk)
-    return writer.close()[0] if writer is not None else None
+    if writer is not None:
+        writer.close()
 
 
-def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> tuple[Path, str | None]:
-    """Copy a database and whichever of its -wal/-shm files exist into ``folder``: (path, SHA-256 of
-    the main file). The main file missing raises FileNotFoundError."""
+def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> Path:
+    """Copy a database and whichever of its -wal/-shm files exist into ``folder`` (the database and
+    its -wal also into the blob store); the copy's path. The main file missing raises FileNotFoundError."""
     target = folder / name
     with open_part("") as stream:
-        sha = copy_stream(stream, target, ctx)
+        copy_stream(stream, target, ctx)
     for suffix in COMPANIONS:
         try:
             with open_part(suffix) as stream:
                 copy_stream(stream, folder / (name + suffix), ctx if suffix == "-wal" else None)
         except FileNotFoundError:
             continue
-    return target, sha
+    return target
 
 
 def open_read_only(path: Path, label: str) -> sqlite3.Connection:
