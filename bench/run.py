@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench._table import table
 
-BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "dedup", "analysis", "report",
-           "bundle"]
+BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "dedup", "analysis",
+           "report", "bundle"]
 
 
 def main() -> None:

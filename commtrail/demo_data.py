@@ -1,7 +1,8 @@
 """The bundled sample case: fictional, deterministic inputs in the real formats.
 
 Sam (the owner) asked Jordan for no contact on 1 March 2024 and blocked Jordan's number on
-5 March; Jordan went on by WhatsApp, from a new number, by e-mail and in person. Numbers are in
+5 March; Jordan went on by WhatsApp, from a new number, by e-mail and in person, and by text,
+iMessage and FaceTime once Sam moved to an iPhone in April (commtrail/demo_ios.py). Numbers are in
 the UK drama range (07700 900xxx), addresses at example.com / example.org.
 """
 
@@ -287,4 +288,7 @@ def write_inputs(folder: Path) -> list[Path]:
     log.mkdir(exist_ok=True)
     (log / "incidents.csv").write_bytes(incident_log())
     (log / "car-note.jpg").write_bytes(_tiny_jpeg())
-    return [phone, chat, mail, log]
+    from commtrail.demo_ios import demo_backup   # Sam's iPhone from 16 April on
+    iphone = folder / "iphone-backup"
+    demo_backup(iphone / "00008030-001A2B3C4D5E6F70", _tiny_jpeg())
+    return [phone, chat, mail, log, iphone]

@@ -33,6 +33,9 @@ from commtrail.parsers.base import OutsideInput
 
 Opener = Callable[[], BinaryIO]
 ZIP_MAGIC = b"PK\x03\x04"
+# A folder holding both files is an iPhone backup: one input, its manifest (the parser finds the
+# other files through it), not thousands of files named by hash.
+BACKUP_MARKERS = ("Manifest.db", "Info.plist")
 
 
 @dataclass
@@ -192,6 +195,10 @@ class _Walker:
             except OSError as exc:
                 self.errors.append(_unreadable(str(here), exc, "folder"))
                 continue
+            if set(BACKUP_MARKERS) <= {e.name for e in entries}:   # an iPhone backup: one input, its manifest
+                marker = here / BACKUP_MARKERS[0]
+                self.file(marker, str(marker))
+                continue
             folders = []
             for entry in entries:
                 epath = here / entry.name
@@ -235,9 +242,10 @@ class _Walker:
         # links are never opened, not even when a chat or an incident log names one
         names = {info.filename for info in infos if not stat.S_ISLNK(info.external_attr >> 16)}
         seen = Counter(info.filename for info in infos)
+        backups = _backup_folders(names)
         for info in infos:
             member = info.filename
-            if member.endswith("/") or self.skip(member):
+            if member.endswith("/") or self.skip(member) or _inside_backup(member, backups):
                 continue
             mlabel = f"{label}!{member}"
             mkey = f"{key}!{member}"
@@ -341,6 +349,18 @@ class _Walker:
         for item, offset in zip(items, offsets):
             if counts[item.label] > 1:
                 item.disk_key = f"{item.disk_key}@{offset}"
+
+
+def _backup_folders(names: set[str]) -> tuple[str, ...]:
+    """The folders (as ``prefix/``, or ``""`` for the top) of an archive that are iPhone backups."""
+    folders = {posixpath.dirname(n) for n in names if posixpath.basename(n) == BACKUP_MARKERS[0]}
+    return tuple(sorted(f + "/" if f else "" for f in folders
+                        if posixpath.join(f, BACKUP_MARKERS[1]) in names))
+
+
+def _inside_backup(member: str, backups: tuple[str, ...]) -> bool:
+    """Whether a member belongs to a backup folder and is not its manifest."""
+    return any(member.startswith(folder) and member != folder + BACKUP_MARKERS[0] for folder in backups)
 
 
 def _tar_compressed(path: Path) -> bool:

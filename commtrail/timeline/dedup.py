@@ -101,7 +101,7 @@ SIZE_SQL = """
      + coalesce(strlen(ts_local), 0) + 2 * coalesce(strlen(locator), 0))::BIGINT"""
 
 # Formats whose later files repeat the earlier ones (full backups, re-exports of one chat).
-OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp")
+OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "apple-messages")
 
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024

@@ -1,0 +1,228 @@
+"""Benchmark of the Apple Messages reader (``apple-messages``, the code an iPhone backup's sms.db
+goes through) and of the call history reader.
+
+Generates, in a work directory (never committed), with the real iOS 16 layout
+(``commtrail/parsers/ios/layouts.py``):
+
+* ``sms.db``: 1,000,000 messages at scale 1 among 300 handles and 240 chats (a fifth of them
+  groups); a third with their text only in ``attributedBody`` (as iOS 16 and later write it),
+  3 % tapbacks, 1 % edited, 1 % with an attachment (absent: flagged);
+* ``CallHistory.storedata``: 200,000 calls at scale 1.
+
+and measures, each in a fresh child process (peak RSS from its ``getrusage``):
+
+* baseline: a bare ``sqlite3`` ``SELECT`` of the same columns, every row fetched (``fetchmany``);
+* ours: the parser drained into a staging Parquet file (what ingest does), including its private
+  copy of the database.
+
+The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; the goal is >= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from bench._measure import run_sampled
+from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
+from commtrail.demo_ios import typedstream
+
+MESSAGES = 1_000_000
+CALLS = 200_000
+SEED = 20240301
+COCOA_2023 = 694_224_000  # 2023-01-01 in Cocoa seconds
+WORDS = ("i you the to and a it is that of in me my for be on have not this so do what just know no with your "
+         "at can was but are we if all get like don't up go out about want time now see one come back there "
+         "think when then call why been how tell did really still need going please stop leave alone again "
+         "told said never ever answer phone home tonight café “fine” 🙂 😡").split()
+MESSAGE_COLUMNS = ("ROWID, text, attributedBody, handle_id, service, date, is_from_me, associated_message_type, "
+                   "associated_message_guid, date_edited, date_retracted, message_summary_info, cache_has_attachments, "
+                   "item_type, subject, destination_caller_id, guid, account, date_read, date_delivered")
+CALL_COLUMNS = "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, ZCALLTYPE, ZADDRESS, ZSERVICE_PROVIDER, ZUNIQUE_ID"
+
+
+def _text(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 25)))
+
+
+def generate_messages(path: Path, n: int) -> int:
+    rng = random.Random(SEED)
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript(f"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE message ({LAYOUTS['ios16']});"
+                      + MESSAGES_OTHER_TABLES)
+    handles = [(i, f"+4477009{i:05d}" if i % 4 else f"person{i}@example.com", "iMessage" if i % 3 else "SMS")
+               for i in range(1, 301)]
+    con.executemany("INSERT INTO handle (ROWID, id, service) VALUES (?, ?, ?)", handles)
+    chats, chat_members = [], {}
+    for c in range(1, 241):
+        group = c % 5 == 0
+        chats.append((c, f"chat-{c}", 43 if group else 45, f"chat{c}" if group else handles[c % 300][1],
+                      "iMessage" if group or c % 3 else "SMS", f"Group {c}" if group else None))
+        members = rng.sample(range(1, 301), 4) if group else [c % 300 + 1]
+        chat_members[c] = members
+        con.executemany("INSERT INTO chat_handle_join VALUES (?, ?)", [(c, h) for h in members])
+    con.executemany("INSERT INTO chat (ROWID, guid, style, chat_identifier, service_name, display_name) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", chats)
+    date = COCOA_2023 * 10**9
+    batch, joins, attachments = [], [], []
+    for rowid in range(1, n + 1):
+        date += rng.randint(1, 120) * 10**9 + rng.randint(0, 10**9)
+        chat = rng.randint(1, 240)
+        from_me = rng.random() < 0.4
+        text = _text(rng)
+        body, assoc_type, assoc_guid, edited, summary, has_att = None, 0, None, 0, None, 0
+        roll = rng.random()
+        if roll < 0.33:
+            text, body = None, typedstream(text)
+        elif roll < 0.36:
+            assoc_type, assoc_guid = 2000 + rng.randint(0, 5), f"p:0/G{max(1, rowid - 3)}"
+        elif roll < 0.37:
+            edited = date + 60 * 10**9
+        elif roll < 0.38:
+            has_att = 1
+            attachments.append((rowid, f"A{rowid}", f"~/Library/SMS/Attachments/00/00/A{rowid}/IMG.jpeg",
+                                "image/jpeg", "IMG.jpeg", 123456))
+        service = "iMessage" if chats[chat - 1][4] == "iMessage" else "SMS"
+        batch.append((rowid, f"G{rowid}", text, body, 0 if from_me else rng.choice(chat_members[chat]), service, date,
+                      int(from_me), assoc_type, assoc_guid, edited or None, summary, has_att, "+447700900999",
+                      "p:+447700900999", date + 5 * 10**9))
+        joins.append((chat, rowid, date))
+        if len(batch) == 50_000:
+            _flush(con, batch, joins, attachments)
+    _flush(con, batch, joins, attachments)
+    con.commit()
+    con.close()
+    return n
+
+
+def _flush(con, batch, joins, attachments) -> None:
+    con.executemany("INSERT INTO message (ROWID, guid, text, attributedBody, handle_id, service, date, is_from_me, "
+                    "associated_message_type, associated_message_guid, date_edited, message_summary_info, "
+                    "cache_has_attachments, destination_caller_id, account, date_delivered) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+    con.executemany("INSERT INTO chat_message_join VALUES (?, ?, ?)", joins)
+    con.executemany("INSERT INTO attachment (ROWID, guid, filename, mime_type, transfer_name, total_bytes) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", attachments)
+    con.executemany("INSERT INTO message_attachment_join VALUES (?, ?)", [(a[0], a[0]) for a in attachments])
+    for part in (batch, joins, attachments):
+        part.clear()
+
+
+def generate_calls(path: Path, n: int) -> int:
+    rng = random.Random(SEED + 1)
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path)
+    con.execute(CALL_HISTORY)
+    date = float(COCOA_2023)
+    rows = []
+    for pk in range(1, n + 1):
+        date += rng.randint(10, 3600) + rng.random()
+        call_type = rng.choice((1, 1, 1, 8, 16))
+        rows.append((pk, 2, 1, rng.randint(0, 1), call_type, rng.randint(0, 1), date, rng.random() * 600,
+                     f"+4477009{rng.randint(1, 300):05d}", "com.apple.Telephony" if call_type == 1 else
+                     "com.apple.FaceTime", f"C{pk}"))
+    con.executemany("INSERT INTO ZCALLRECORD (Z_PK, Z_ENT, Z_OPT, ZANSWERED, ZCALLTYPE, ZORIGINATED, ZDATE, ZDURATION, "
+                    "ZADDRESS, ZSERVICE_PROVIDER, ZUNIQUE_ID) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    return n
+
+
+def _child_baseline(path: str, table: str, columns: str) -> dict:
+    start, cpu = time.perf_counter(), time.process_time()
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    cursor = con.execute(f"SELECT {columns} FROM {table}")
+    rows = 0
+    while chunk := cursor.fetchmany(20_000):
+        rows += len(chunk)
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "rows": rows}
+
+
+def _child_ours(path: str, kind: str, out_dir: str) -> dict:
+    from commtrail.blobs import DirBlobStore
+    from commtrail.ingest.staging import write_staging
+    from commtrail.parsers import registry
+    from commtrail.parsers.base import Owner, ParseContext
+    from commtrail.parsers.ios.calls import read_calls
+    from commtrail.parsers.ios.contacts import ContactHints
+    from commtrail.parsers.ios.database import open_read_only, private_copy, private_folder
+
+    out = Path(out_dir)
+    parser = registry.get("apple-messages")
+    ctx = ParseContext(source_sha256="0" * 64, source_path=path, timezone="Europe/London",
+                       owner=Owner(name="Sam", phones=frozenset({"+447700900999"})),
+                       blobs=DirBlobStore(out / "blobs"), parser_label=parser.label, work_dir=out / "tmp")
+    start, cpu = time.perf_counter(), time.process_time()
+    if kind == "messages":
+        with open(path, "rb") as f:
+            records, rejected = write_staging(parser.parse(f, ctx), out / "staging.parquet")
+    else:
+        def calls():
+            opener = lambda suffix: open(path + suffix, "rb")  # noqa: E731
+            with private_folder(ctx) as folder:
+                copy = private_copy(opener, folder, "calls.db", ctx)
+                con = open_read_only(copy, path)
+                yield from read_calls(con, ctx, "CallHistory.storedata", ContactHints(), path)
+                con.close()
+        records, rejected = write_staging(calls(), out / "staging-calls.parquet")
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "records": records,
+            "rejects": len(rejected), "warnings": len(ctx.report.warnings)}
+
+
+def _in_child(*args: str) -> dict:
+    code = ("import json, resource, sys; from bench.ios import _child_baseline, _child_ours; "
+            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
+            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
+    root = Path(__file__).resolve().parent.parent
+    run = run_sampled([sys.executable, "-c", code, *args], cwd=str(root), interval=0.25)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"the {args[0]} measurement failed with exit status {run['returncode']}")
+    return json.loads(run["stdout"].strip().splitlines()[-1])
+
+
+def _line(name: str, base: dict, ours: dict) -> str:
+    return (f"{name}: {ours['records']:,} records, {ours['rejects']} rejects. Bare sqlite3 SELECT {base['seconds']:.1f} s "
+            f"(cpu {base['cpu']:.1f}, peak RSS {base['peak_mb']:.0f} MB); ours copy+read+Parquet {ours['seconds']:.1f} s "
+            f"(cpu {ours['cpu']:.1f}, peak RSS {ours['peak_mb']:.0f} MB, goal < 300): speed ratio "
+            f"{base['seconds'] / ours['seconds']:.2f} (goal >= 0.5)")
+
+
+def run(workdir: Path, scale: float = 1.0) -> list[str]:
+    """Generate the databases at ``scale`` (1.0: 1,000,000 messages, 200,000 calls) and measure."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sms, calls, out = workdir / "sms.db", workdir / "CallHistory.storedata", workdir / "out"
+    started = time.perf_counter()
+    n_messages = generate_messages(sms, int(MESSAGES * scale))
+    n_calls = generate_calls(calls, int(CALLS * scale))
+    results = [f"generated in {time.perf_counter() - started:.0f} s: {n_messages:,} messages "
+               f"({sms.stat().st_size / 1e6:,.0f} MB), {n_calls:,} calls"]
+    out.mkdir(exist_ok=True)
+    results.append(_line("sms.db", _in_child("baseline", str(sms), "message", MESSAGE_COLUMNS),
+                         _in_child("ours", str(sms), "messages", str(out))))
+    results.append(_line("CallHistory.storedata", _in_child("baseline", str(calls), "ZCALLRECORD", CALL_COLUMNS),
+                         _in_child("ours", str(calls), "calls", str(out))))
+    for path in (sms, calls):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("bench/out/ios"))
+    ap.add_argument("--scale", type=float, default=1.0)
+    args = ap.parse_args()
+    for line in run(args.workdir, args.scale):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

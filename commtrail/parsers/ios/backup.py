@@ -1,0 +1,163 @@
+"""An iPhone backup made by iTunes or Finder: a folder of files named by hash, with ``Manifest.db``.
+
+Ingest hands the backup over as one input, its ``Manifest.db`` (the folder is recognised by
+``Manifest.db`` beside ``Info.plist``, whatever its name; a zip of it likewise). The manifest's
+``Files`` table names every file: ``fileID`` is the SHA-1 of ``domain-relativePath`` and the file
+is stored as ``<fileID[:2]>/<fileID>`` (flat, ``<fileID>``, in backups before iOS 10). Read from it:
+
+- ``HomeDomain`` ``Library/SMS/sms.db``: messages (:mod:`commtrail.parsers.ios.messages`), their
+  attachments from ``MediaDomain`` ``Library/SMS/Attachments/...``;
+- ``HomeDomain`` ``Library/CallHistoryDB/CallHistory.storedata``: calls (:mod:`.calls`);
+- ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`).
+
+A database the backup lacks is a warning. An encrypted backup (``Manifest.plist`` ``IsEncrypted``)
+is refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import plistlib
+from contextlib import closing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from commtrail.errors import InputError
+from commtrail.parsers.base import OutsideInput, ParseContext
+from commtrail.parsers.ios.calls import read_calls
+from commtrail.parsers.ios.contacts import ContactHints, read_contacts
+from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
+    private_folder, require
+from commtrail.parsers.ios.messages import MessagesReader
+from commtrail.parsers.registry import Parser, register
+
+VERSION = "1"
+MANIFEST = "Manifest.db"
+SMS = ("HomeDomain", "Library/SMS/sms.db")
+CALLS = ("HomeDomain", "Library/CallHistoryDB/CallHistory.storedata")
+CONTACTS = ("HomeDomain", "Library/AddressBook/AddressBook.sqlitedb")
+ATTACHMENT_DOMAIN = "MediaDomain"
+
+
+def file_id(domain: str, relative_path: str) -> str:
+    """The name a backup stores a file under: SHA-1 of ``domain-relativePath``."""
+    return hashlib.sha1(f"{domain}-{relative_path}".encode()).hexdigest()
+
+
+def sniff(head: bytes, filename: str) -> bool:
+    """A backup's manifest: ``Manifest.db``, an SQLite database with a ``Files`` table, or (an
+    encrypted backup) not SQLite at all."""
+    return filename == MANIFEST and bool(head) and (not head.startswith(SQLITE_MAGIC) or b"Files" in head)
+
+
+class Backup:
+    """The files of one backup, found through its manifest."""
+
+    def __init__(self, manifest: Path, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.con = open_read_only(manifest, ctx.source_path)
+        with as_input_error(ctx.source_path):
+            require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
+
+    def has(self, domain: str, path: str) -> bool:
+        with as_input_error(self.ctx.source_path, "table Files"):
+            return self.con.execute("SELECT 1 FROM Files WHERE domain = ? AND relativePath = ?",
+                                    (domain, path)).fetchone() is not None
+
+    def open(self, domain: str, path: str) -> BinaryIO:
+        """A file of the backup by domain and path; FileNotFoundError when not listed or not there."""
+        if not self.has(domain, path) or self.ctx.open_relative is None:
+            raise FileNotFoundError(f"{domain}-{path}")
+        fid = file_id(domain, path)
+        try:
+            try:
+                return self.ctx.open_relative(f"{fid[:2]}/{fid}")
+            except FileNotFoundError:
+                return self.ctx.open_relative(fid)
+        except OutsideInput as exc:   # a link in the backup folder: never opened, counted as missing
+            raise FileNotFoundError(f"{domain}-{path}") from exc
+
+    def part_opener(self, domain: str, path: str) -> Callable[[str], BinaryIO]:
+        return lambda suffix: self.open(domain, path + suffix)
+
+    def open_attachment(self, filename: str) -> BinaryIO:
+        """An attachment by the path sms.db writes (``~/Library/SMS/...`` or ``/var/mobile/Library/...``)."""
+        at = filename.find("Library/")
+        if at < 0:
+            raise FileNotFoundError(filename)
+        return self.open(ATTACHMENT_DOMAIN, filename[at:])
+
+
+def _encrypted(ctx: ParseContext) -> bool:
+    if ctx.open_relative is None:
+        return False
+    try:
+        with ctx.open_relative("Manifest.plist") as stream:
+            return bool(plistlib.load(stream).get("IsEncrypted"))
+    except (FileNotFoundError, plistlib.InvalidFileException, ValueError, OSError):
+        return False
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
+    with private_folder(ctx) as folder:
+        manifest = folder / MANIFEST
+        copy_stream(stream, manifest, None)
+        with open(manifest, "rb") as f:
+            sqlite = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+        if not sqlite and _encrypted(ctx):
+            raise InputError("this iPhone backup is encrypted (IsEncrypted), so its messages and "
+                             "calls cannot be read as they are.", file=ctx.source_path, where="Manifest.plist",
+                             hint="Decrypting a backup needs its password (--password-file, not yet supported): make "
+                                  "an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and "
+                                  "give that.")
+        backup = Backup(manifest, ctx)
+        with closing(backup.con):
+            yield from read_backup(backup, folder, ctx)
+
+
+def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, ctx: ParseContext):
+    """A private read-only copy of one database of the backup, or None (with a warning) if it lacks it."""
+    domain, path = where
+    try:
+        copy = private_copy(backup.part_opener(domain, path), folder, name, ctx)
+    except FileNotFoundError:
+        ctx.report.warn(f"the backup holds no {domain}-{path}: nothing was read from it")
+        return None
+    return open_read_only(copy, _label(ctx, where))
+
+
+def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
+    """Contact names, then messages, then calls. A damaged or unknown sms.db refuses the backup;
+    a damaged or unknown address book or call history is a warning (the messages are kept)."""
+    hints = ContactHints()
+    try:
+        contacts = _database(backup, folder, CONTACTS, "AddressBook.sqlitedb", ctx)
+        if contacts is not None:
+            with closing(contacts):
+                hints = read_contacts(contacts, _label(ctx, CONTACTS), ctx.phone_region)
+    except InputError as exc:
+        ctx.report.warn(f"{exc.render()} No contact names were offered.")
+    messages = _database(backup, folder, SMS, "sms.db", ctx)
+    if messages is not None:
+        with closing(messages):
+            reader = MessagesReader(messages, ctx, "sms.db", backup.open_attachment, hints, _label(ctx, SMS))
+            yield from reader.read()
+    try:
+        calls = _database(backup, folder, CALLS, "CallHistory.storedata", ctx)
+        if calls is not None:
+            with closing(calls):
+                yield from read_calls(calls, ctx, "CallHistory.storedata", hints, _label(ctx, CALLS))
+    except InputError as exc:
+        ctx.report.warn(f"{exc.render()} No calls were read.")
+
+
+def _label(ctx: ParseContext, where: tuple[str, str]) -> str:
+    """How a database of the backup is named in messages: the input, and the file inside it."""
+    return f"{ctx.source_path} ({where[0]}-{where[1]})"
+
+
+register(Parser(name="ios-backup", version=VERSION,
+                description="iPhone backup folder (iTunes/Finder: Manifest.db, Info.plist): messages, calls, "
+                            "contact names",
+                sniff=sniff, parse=parse, priority=20))

@@ -1,0 +1,127 @@
+"""A Messages database on its own (commtrail/parsers/ios/chatdb.py): a Mac's chat.db, an sms.db."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+
+from conftest import make_ctx, run_parser
+from commtrail.demo_ios import cocoa, messages_db, typedstream
+from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
+
+from commtrail.cli import main
+from commtrail.inventory import read_inventory
+from commtrail.parsers import registry
+from commtrail.parsers.base import Owner
+
+from conftest import CASE_TOML
+
+OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
+MAC_PHOTO = "Attachments/ab/11/AAAA-1111/IMG_0001.jpeg"
+
+
+def mac_messages(folder):
+    """~/Library/Messages of a Mac: chat.db (attachments named ~/Library/Messages/...), the photo."""
+    folder.mkdir(parents=True)
+    attachments = [{**a, "filename": a["filename"].replace("Library/SMS/", "Library/Messages/")} for a in ATTACHMENTS]
+    messages_db(folder / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS, messages=MESSAGES,
+                attachments=attachments, links=LINKS)
+    (folder / MAC_PHOTO).parent.mkdir(parents=True)
+    (folder / MAC_PHOTO).write_bytes(JPEG)
+    return folder
+
+
+def parse_db(tmp_path, folder, name="chat.db"):
+    siblings = {p.name: (lambda p=p: open(p, "rb")) for p in folder.iterdir() if p.is_file() and p.name != name}
+    ctx = make_ctx(tmp_path, source_path=str(folder / name), owner=OWNER, timezone="Europe/London",
+                   siblings=siblings, open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+    return run_parser("apple-messages", (folder / name).read_bytes(), ctx)
+
+
+def test_sniff():
+    parser = registry.get("apple-messages")
+    assert parser.sniff(b"SQLite format 3\x00 anything", "chat.db")
+    assert parser.sniff(b"SQLite format 3\x00 anything", "sms.db")
+    assert parser.sniff(b"SQLite format 3\x00 CREATE TABLE chat_message_join ... message_attachment_join", "x.sqlite")
+    assert not parser.sniff(b"SQLite format 3\x00 CREATE TABLE Files", "Manifest.db")
+    assert not parser.sniff(b"not sqlite", "chat.db")
+
+
+def test_mac_chat_db_reads_like_a_backup(tmp_path):
+    folder = mac_messages(tmp_path / "Messages")
+    table, rejects, report = parse_db(tmp_path, folder)
+    rows = table.to_pylist()
+    assert (len(rows), len(rejects), report.warnings) == (11, 1, [])
+    assert [r["locator"] for r in rows][:2] == ["chat.db message ROWID 1", "chat.db message ROWID 2"]
+    assert rows[1]["body"] == "Please stop messaging me."
+    sha = hashlib.sha256(JPEG).hexdigest()
+    assert rows[7]["attachments"] == [{"name": "IMG_0001.jpeg", "mime": "image/jpeg", "size": len(JPEG), "sha256": sha}]
+    assert rows[8]["flags"] == ["attachment_missing"]
+    assert [r["kind"] for r in rows].count("reaction") == 2
+
+
+def test_rows_only_in_the_wal_are_read_and_the_original_is_untouched(tmp_path):
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    db = messages_db(folder / "chat.db", handles=HANDLES[:1],
+                     messages=[{"ROWID": 1, "guid": "A", "text": "checkpointed", "handle_id": 1, "service": "iMessage",
+                                "date": cocoa("2024-03-01T10:00:00Z")}])
+    live = sqlite3.connect(db)       # a Mac in use: the newest row is still in chat.db-wal
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    live.execute("INSERT INTO message (ROWID, guid, attributedBody, handle_id, service, date) VALUES (2, 'B', ?, 1, "
+                 "'iMessage', ?)", (typedstream("only in the wal"), cocoa("2024-03-01T10:05:00Z")))
+    live.commit()
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(folder, snapshot)
+    live.close()
+    before = {p.name: p.read_bytes() for p in snapshot.iterdir()}
+    assert sorted(before) == ["chat.db", "chat.db-shm", "chat.db-wal"]
+    table, rejects, report = parse_db(tmp_path, snapshot)
+    assert [r["body"] for r in table.to_pylist()] == ["checkpointed", "only in the wal"]
+    assert report.used_siblings == {"chat.db-wal", "chat.db-shm"}
+    assert {p.name: p.read_bytes() for p in snapshot.iterdir()} == before
+
+
+def test_ingest_a_mac_messages_folder(tmp_path, capsys):
+    folder = mac_messages(tmp_path / "Messages")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder / "chat.db")]) == 0
+    capsys.readouterr()
+    [row] = read_inventory(case / "sources.parquet")
+    assert (row["format"], row["records"], row["rejects"], row["warnings"]) == ("apple-messages", 11, 1, [])
+
+
+def test_text_that_is_not_utf8_is_read_and_counted(tmp_path):
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    db = messages_db(folder / "chat.db", handles=HANDLES[:1],
+                     messages=[{"ROWID": i, "guid": f"G{i}", "text": f"fine {i}", "handle_id": 1, "service": "SMS",
+                                "date": cocoa("2024-03-01T10:00:00Z") + i} for i in (1, 2, 3)])
+    con = sqlite3.connect(db)
+    con.execute("UPDATE message SET text = CAST(x'636166e9' AS TEXT) WHERE ROWID = 2")   # Latin-1 "café"
+    con.commit()
+    con.close()
+    table, rejects, report = parse_db(tmp_path, folder)
+    assert [r["body"] for r in table.to_pylist()] == ["fine 1", "caf\ufffd", "fine 3"]
+    assert (len(rejects), report.repairs) == (0, 1)
+    assert report.warnings == ["1 text values in chat.db are not valid UTF-8: their undecodable bytes were read as "
+                               "U+FFFD"]
+
+
+def test_an_attachment_path_leaving_the_folder_is_not_followed(tmp_path):
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    (tmp_path / "secret.txt").write_text("outside the input")
+    messages_db(folder / "chat.db", handles=HANDLES[:1],
+                messages=[{"ROWID": 1, "guid": "A", "handle_id": 1, "service": "iMessage", "cache_has_attachments": 1,
+                           "date": cocoa("2024-03-01T10:00:00Z")}],
+                attachments=[{"ROWID": 1, "guid": "X", "filename": "~/Library/Messages/../../secret.txt",
+                              "transfer_name": "secret.txt"}], links=[(1, 1)])
+    table, _, _ = parse_db(tmp_path, folder)
+    [row] = table.to_pylist()
+    assert row["attachments"] == [{"name": "secret.txt", "mime": None, "size": 0, "sha256": None}]
+    assert row["flags"] == ["attachment_missing"]
