@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import tarfile
@@ -263,7 +264,16 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     chats_by_folder: dict[str, list[tuple[Outcome, set[str], dict]]] = {}
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
-    for item in found.items:
+    def named(item: InputItem) -> bool:
+        """Whether a chat or incident log of this run opened or named the file (it is their attachment)."""
+        chats = chats_by_folder.get(item.folder_key, ())
+        return item.label in used_labels or any(item.name in used for _, used, _ in chats)
+
+    # Media (a parser with after_siblings) wait until the other inputs have run: the first pass
+    # puts them here, and the loop goes on over them once found.items is done.
+    held: list[InputItem] = []
+    held_ids: set[int] = set()
+    for item in itertools.chain(found.items, held):
         if item.disk_key is not None:
             row = known_disk.get(item.disk_key)
             if row is not None:
@@ -285,6 +295,13 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         if parser is None:
             unknown.append(item)
             continue
+        if parser.after_siblings and id(item) not in held_ids:
+            held_ids.add(id(item))
+            held.append(item)
+            continue
+        if parser.after_siblings and named(item):
+            outcomes.append(Outcome(item.label, "media", "attachment"))
+            continue
         progress.start(item.label, item.size * 2)
         try:
             sha, copy_path = _hash_and_copy(item, case.originals, copy, progress)
@@ -299,7 +316,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
-                           open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp")
+                           open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp",
+                           file_name=item.name, modified=item.modified)
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
         try:
@@ -348,7 +366,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
 
     for item in unknown:
         chats = chats_by_folder.get(item.folder_key)
-        if item.label in used_labels or (chats and any(item.name in used for _, used, _ in chats)):
+        if named(item):
             outcomes.append(Outcome(item.label, "media", "attachment"))
         elif chats:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -84,6 +85,10 @@ class ParseContext:
     # A private folder for a parser's temporary files (the case's .tmp folder, which interrupted
     # runs leave to the next one to clear); None: the parser writes no temporary files.
     work_dir: Path | None = None
+    # The input's base name (inside an archive: the member's) and its modification time: aware for a
+    # file on disk or a tar member, naive (local wall-clock time) for a zip member; None if unknown.
+    file_name: str | None = None
+    modified: datetime | None = None
 
 
 def collect(parse_output, ctx: ParseContext):

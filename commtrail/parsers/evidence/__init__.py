@@ -1,0 +1,135 @@
+"""Evidence files: screenshots, photos, voice notes, videos and PDF documents, each one item.
+
+A file is recognised by its first bytes (see _formats.py), never by its name. It becomes one record:
+channel ``evidence``, kind ``screenshot``, ``photo`` (see _image.py for the rule), ``audio``,
+``video`` or ``document``; the file itself is its one attachment, stored in the blob store
+(``blobs/<sha256>``, the same hash as the source). When it was taken comes from EXIF, the file
+name or the modification time, best first (see _when.py); ``extra.time_from`` says which.
+
+Media that a chat or an incident log in the same folder names are that record's attachment, not
+items of their own: ingest runs this parser after the other inputs of a folder, and only on files
+none of them named (``Parser.after_siblings``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.evidence._formats import Format, identify
+from commtrail.parsers.evidence._image import ImageFacts, image_kind, read_image
+from commtrail.parsers.evidence._when import Taken, from_exif, from_mtime, from_name, screenshot_software
+from commtrail.parsers.registry import SNIFF_BYTES, Parser, register
+from commtrail.timeline.schema import dumps_extra, rows_to_batch
+
+CHUNK = 1 << 20
+# An image is also kept in a spool file for Pillow, which seeks; up to this size in memory.
+SPOOL_IN_MEMORY = 16 << 20
+
+
+def sniff(head: bytes, filename: str) -> bool:
+    """An image, audio, video or PDF file, by its signature."""
+    return identify(head) is not None
+
+
+def parse(stream: BinaryIO, ctx: ParseContext):
+    """The one record of an evidence file."""
+    head = read_full(stream, SNIFF_BYTES)
+    fmt = identify(head)
+    if fmt is None:
+        yield Reject("byte 0", "not an image, audio, video or PDF file", head[:256].decode("latin-1"))
+        return
+    name = ctx.file_name or PurePosixPath(ctx.source_path.replace("\\", "/").rsplit("!", 1)[-1]).name
+    spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=ctx.work_dir) if fmt.family == "image" else None
+    try:
+        sha, size = _store(head, stream, ctx, spool)
+        facts = None
+        if spool is not None:
+            spool.seek(0)
+            facts = read_image(spool, fmt)
+    finally:
+        if spool is not None:
+            spool.close()
+    yield rows_to_batch([_record(fmt, name, sha, size, facts, ctx)])
+
+
+def _store(head: bytes, stream: BinaryIO, ctx: ParseContext, spool: BinaryIO | None) -> tuple[str, int]:
+    """Copy the file into the blob store (and the spool): its sha256 and size."""
+    writer = ctx.blobs.open_writer() if ctx.blobs is not None else None
+    size, chunk = 0, head
+    while chunk:
+        if writer is not None:
+            writer.write(chunk)
+        if spool is not None:
+            spool.write(chunk)
+        size += len(chunk)
+        chunk = stream.read(CHUNK)
+    if writer is None:   # no blob store: the file is the source, whose hash ingest already took
+        return ctx.source_sha256, size
+    return writer.close()[0], size
+
+
+def _record(fmt: Format, name: str, sha: str, size: int, facts: ImageFacts | None, ctx: ParseContext) -> dict:
+    named = from_name(name, ctx.timezone)
+    exif = facts.exif if facts is not None else {}
+    extra: dict[str, object] = {"file_name": name, "format": fmt.name}
+    flags: list[str] = []
+    if facts is not None:
+        if facts.problem:
+            ctx.report.warn(f"{name}: the image's own data (size, EXIF) could not be read ({facts.problem}); "
+                            "its time comes from its name or its modification time.")
+        if facts.width is not None:
+            extra.update(width=facts.width, height=facts.height)
+        if exif:
+            extra["exif"] = exif
+        kind, extra["kind_from"] = image_kind(fmt, facts, bool(named and named.screenshot), screenshot_software())
+    else:
+        kind = fmt.family
+    if named is not None:
+        extra["name_pattern"] = named.source
+        if named.app:
+            extra["app"] = named.app
+        if named.problem:
+            ctx.report.warn(f"{name}: {named.problem}; it was not used.")
+    taken = _taken(name, exif, named.taken if named else None, ctx)
+    if taken is None:
+        flags.append("undated")
+    else:
+        extra["time_from"] = taken.time_from
+        if taken.time_from == "mtime":
+            flags.append("time_from_mtime")
+    return {
+        "ts_utc": taken.ts_utc if taken else None, "ts_local": taken.ts_local if taken else None,
+        "ts_precision": taken.precision if taken else None, "tz_source": taken.tz_source if taken else None,
+        "channel": "evidence", "kind": kind, "direction": "unknown",
+        "attachments": [{"name": name, "mime": fmt.mime, "size": size, "sha256": sha}],
+        "flags": flags or None, "source_sha256": ctx.source_sha256, "source_path": ctx.source_path,
+        "locator": f"byte 0+{size}", "parser": ctx.parser_label, "extra": dumps_extra(extra),
+    }
+
+
+def _taken(name: str, exif: dict[str, str], from_file_name: Taken | None, ctx: ParseContext) -> Taken | None:
+    """The best time: EXIF original, EXIF digitized, the file name, the modification time."""
+    for which in ("Original", "Digitized"):
+        taken = from_exif(exif.get(f"DateTime{which}"), exif.get(f"OffsetTime{which}"),
+                          exif.get(f"SubSecTime{which}"), ctx.timezone, f"exif_{which.lower()}")
+        if taken is not None:
+            return taken
+        if exif.get(f"DateTime{which}"):
+            ctx.report.warn(f"{name}: EXIF DateTime{which} '{exif[f'DateTime{which}']}' is not a date and time; "
+                            "it was not used.")
+    return from_file_name or from_mtime(ctx.modified, ctx.timezone)
+
+
+register(Parser(
+    name="evidence",
+    version="1",
+    description="evidence file: screenshot, photo (PNG, JPEG, HEIC, WebP), audio (Opus/Ogg, M4A, MP3, AMR, "
+                "WAV), video (MP4, MOV, 3GP), PDF document",
+    sniff=sniff,
+    parse=parse,
+    priority=90,
+    after_siblings=True,
+))
