@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test bench fuzz docs clean
+.PHONY: demo test tesseract bench fuzz docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,8 +19,15 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/commtrail demo demo-case
 
-test: $(STAMP)
+test: $(STAMP) tesseract
 	$(BIN)/python -m pytest -n 2 tests
+
+# OCR of screenshots needs the Tesseract program: installed from the system packages when missing
+# (as root, where apt-get exists); otherwise a note says how.
+tesseract:
+	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; } || \
+		echo "Tesseract is missing: install tesseract-ocr (OCR tests need it)"
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

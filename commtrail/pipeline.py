@@ -79,6 +79,8 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
             console.print(f"Warning: {outcome.label}: {warning}", markup=False)
         if outcome.error is not None:
             err.print(f"Error: {outcome.error.render()}", markup=False)
+    for notice in result.notices:
+        console.print(f"Note: {notice}", markup=False)
     if rows is not None:
         console.print(f"master.parquet: {rows} events.", markup=False)
     return EXIT_INPUT if result.failed else EXIT_OK

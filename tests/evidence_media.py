@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import wave
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 EXIF_IFD = 0x8769
 
@@ -34,6 +34,18 @@ def image(fmt: str, block: Image.Exif | None = None, size: tuple[int, int] = (4,
     out = io.BytesIO()
     kwargs = {"exif": block.tobytes()} if block is not None else {}
     Image.new("RGB", size, "white").save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def text_image(lines: list[str], fmt: str = "PNG", block: Image.Exif | None = None) -> bytes:
+    """Black text on white in Pillow's bundled font (Aileron), one line every 55 pixels."""
+    picture = Image.new("RGB", (700, 40 + 55 * len(lines)), "white")
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=28)
+    for i, line in enumerate(lines):
+        draw.text((20, 20 + 55 * i), line, fill="black", font=font)
+    out = io.BytesIO()
+    picture.save(out, fmt, **({"exif": block.tobytes()} if block is not None else {}))
     return out.getvalue()
 
 

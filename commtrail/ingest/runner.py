@@ -53,6 +53,8 @@ class IngestResult:
     outcomes: list[Outcome]
     # an earlier ingest was interrupted after changing staging: the master must be rebuilt
     resumed: bool = False
+    # what parsers said about the whole run (each once), sorted
+    notices: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -271,6 +273,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
 
     # Media (a parser with after_siblings) wait until the other inputs have run: the first pass
     # puts them here, and the loop goes on over them once found.items is done.
+    notices: set[str] = set()
     held: list[InputItem] = []
     held_ids: set[int] = set()
     for item in itertools.chain(found.items, held):
@@ -353,6 +356,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         outcome.records, outcome.rejects, outcome.sha256 = n_records, n_rejects, sha
         outcome.repairs = ctx.report.repairs
         outcome.warnings = list(ctx.report.warnings)
+        notices |= ctx.report.notices
         row = {"sha256": sha, "path": item.label, "disk_key": item.disk_key,
                "size": item.size, "format": parser.name, "parser": parser.label,
                "records": n_records, "rejects": n_rejects, "repairs": ctx.report.repairs,
@@ -388,4 +392,4 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                 "damaged or re-encoded; otherwise leave it out.")))
 
     write_inventory(case.sources_file, inventory)
-    return IngestResult(outcomes)
+    return IngestResult(outcomes, notices=sorted(notices))

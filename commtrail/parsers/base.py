@@ -57,6 +57,8 @@ class ParseReport:
     declared_count: int | None = None
     # Sibling files (media next to a chat export) that the parser linked as attachments.
     used_siblings: set[str] = field(default_factory=set)
+    # Notices that hold for the whole run (e.g. OCR not installed): said once, however many sources say them.
+    notices: set[str] = field(default_factory=set)
 
     def warn(self, message: str) -> None:
         """Record a warning (printed and kept in sources.parquet; it does not fail the run)."""

@@ -75,3 +75,17 @@ def test_zip_member_time_and_disk_mtime(tmp_path, capsys):
          hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest(), str(pdf_path)),
         ("audio", "2024-07-01T09:00:00+00:00", "case", ["time_from_mtime"], None, hashlib.sha256(sound).hexdigest(),
          f"{tmp_path}/notes.zip!notes/voice.wav")]
+
+
+def test_one_note_for_the_run_when_tesseract_is_missing(tmp_path, monkeypatch, capsys):
+    from commtrail.parsers import evidence
+    monkeypatch.setattr(evidence, "engine", lambda: (None, "Tesseract is not installed or cannot run (probe)"))
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "Screenshot_20240315-084012.png").write_bytes(image("PNG"))
+    (folder / "Screenshot_20240316-090000.png").write_bytes(image("PNG", size=(5, 3)))
+    case_dir = _case(tmp_path)
+    assert main(["ingest", str(case_dir), str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Note: OCR was not run") == 1
+    assert [k for k, *_ in _evidence(case_dir)] == ["screenshot", "screenshot"]

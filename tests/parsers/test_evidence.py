@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import make_ctx, run_parser
-from evidence_media import AMR, M4A, MP3, MP4, OPUS, exif, image, pdf, wav
+from evidence_media import AMR, M4A, MP3, MP4, OPUS, exif, image, pdf, text_image, wav
 
 from commtrail.parsers import registry
 
@@ -50,8 +50,9 @@ def test_png_with_exif_time_and_offset_is_exact_and_an_ios_screenshot(tmp_path):
     assert row["attachments"] == [{"name": "Screenshot_20240315-084012_WhatsApp.png", "mime": "image/png",
                                    "size": len(data), "sha256": sha}]
     assert (tmp_path / "blobs" / sha).read_bytes() == data
+    assert row["extra"].pop("ocr_engine").startswith("tesseract ")
     assert row["extra"] == {
-        "app": "WhatsApp", "file_name": "Screenshot_20240315-084012_WhatsApp.png", "format": "png",
+        "ocr_text": "", "ocr_confidence": None, "app": "WhatsApp", "file_name": "Screenshot_20240315-084012_WhatsApp.png", "format": "png",
         "width": 4, "height": 3, "kind_from": "exif_user_comment", "name_pattern": "Android screenshot",
         "time_from": "exif_original",
         "exif": {"DateTimeOriginal": "2024:03:15 08:40:12", "OffsetTimeOriginal": "+01:00",
@@ -172,3 +173,33 @@ def test_a_damaged_image_still_goes_in_with_a_warning(tmp_path):
         "screenshot", "file_name", "png_without_camera")
     assert len(report.warnings) == 1 and report.warnings[0].startswith(
         "IMG-20240315-WA0001.png: the image's own data (size, EXIF) could not be read (")
+
+
+LINES = ["Jordan: where are you tonight", "you saw my car outside", "answer me now"]
+
+
+def test_ocr_reads_the_drawn_lines_of_a_screenshot_into_extra_not_body(tmp_path):
+    row, report = parse_one(tmp_path, text_image(LINES), "Screenshot_20240315-084012_WhatsApp.png")
+    extra = row["extra"]
+    assert (row["body"], row["flags"], extra["ocr_text"]) == (None, ["ocr"], "\n".join(LINES))
+    assert 80 < extra["ocr_confidence"] <= 100
+    assert extra["ocr_engine"].startswith("tesseract ")
+    assert report.warnings == [] and report.notices == set()
+
+
+def test_photos_are_not_read_by_ocr(tmp_path):
+    row, _ = parse_one(tmp_path, text_image(LINES, "JPEG", exif(make="ExampleCam")), "photo.jpg")
+    assert row["kind"] == "photo" and "ocr_text" not in row["extra"] and row["flags"] == ["undated"]
+
+
+def test_without_tesseract_the_screenshot_goes_in_and_the_run_says_so(tmp_path, monkeypatch):
+    from commtrail.parsers import evidence
+    monkeypatch.setattr(evidence, "engine", lambda: (None, "Tesseract is not installed or cannot run (probe)"))
+    row, report = parse_one(tmp_path, text_image(LINES), "Screenshot_20240315-084012_WhatsApp.png")
+    assert (row["kind"], row["flags"], "ocr_text" in row["extra"]) == ("screenshot", None, False)
+    assert report.warnings == []
+    assert report.notices == {
+        "OCR was not run, so the text of screenshots was not read: Tesseract is not installed or cannot run "
+        "(probe). Install Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr; macOS: brew install "
+        "tesseract; Windows: the installer from github.com/UB-Mannheim/tesseract) and the pytesseract package "
+        "(pip install pytesseract); screenshots ingested before then keep no OCR text."}

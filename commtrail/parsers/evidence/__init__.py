@@ -4,7 +4,8 @@ A file is recognised by its first bytes (see _formats.py), never by its name. It
 channel ``evidence``, kind ``screenshot``, ``photo`` (see _image.py for the rule), ``audio``,
 ``video`` or ``document``; the file itself is its one attachment, stored in the blob store
 (``blobs/<sha256>``, the same hash as the source). When it was taken comes from EXIF, the file
-name or the modification time, best first (see _when.py); ``extra.time_from`` says which.
+name or the modification time, best first (see _when.py); ``extra.time_from`` says which. The
+text of a screenshot is read by OCR into ``extra.ocr_text`` (see _ocr.py), never into ``body``.
 
 Media that a chat or an incident log in the same folder names are that record's attachment, not
 items of their own: ingest runs this parser after the other inputs of a folder, and only on files
@@ -20,6 +21,7 @@ from typing import BinaryIO
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.evidence._formats import Format, identify
 from commtrail.parsers.evidence._image import ImageFacts, image_kind, read_image
+from commtrail.parsers.evidence._ocr import NOT_RUN, engine, read_text
 from commtrail.parsers.evidence._when import Taken, from_exif, from_mtime, from_name, screenshot_software
 from commtrail.parsers.registry import SNIFF_BYTES, Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
@@ -49,10 +51,32 @@ def parse(stream: BinaryIO, ctx: ParseContext):
         if spool is not None:
             spool.seek(0)
             facts = read_image(spool, fmt)
+        row = _record(fmt, name, sha, size, facts, ctx)
+        if spool is not None and row["kind"] == "screenshot" and facts is not None and facts.problem is None:
+            _ocr(row, spool, name, ctx)
     finally:
         if spool is not None:
             spool.close()
-    yield rows_to_batch([_record(fmt, name, sha, size, facts, ctx)])
+    row.update(flags=row["flags"] or None, extra=dumps_extra(row["extra"]))
+    yield rows_to_batch([row])
+
+
+def _ocr(row: dict, spool: BinaryIO, name: str, ctx: ParseContext) -> None:
+    """Add the text Tesseract reads in a screenshot to ``extra`` (never to ``body``)."""
+    version, why = engine()
+    if version is None:
+        ctx.report.notices.add(NOT_RUN.format(reason=why))
+        return
+    spool.seek(0)
+    try:
+        found = read_text(spool)
+    except (RuntimeError, OSError, ValueError) as exc:   # pytesseract.TesseractError is a RuntimeError
+        ctx.report.warn(f"{name}: OCR failed ({type(exc).__name__}: {exc}); the screenshot went in without "
+                        "its text.")
+        return
+    row["extra"].update(ocr_text=found.text, ocr_confidence=found.confidence, ocr_engine=found.engine)
+    if found.text:
+        row["flags"].append("ocr")
 
 
 def _store(head: bytes, stream: BinaryIO, ctx: ParseContext, spool: BinaryIO | None) -> tuple[str, int]:
@@ -72,6 +96,7 @@ def _store(head: bytes, stream: BinaryIO, ctx: ParseContext, spool: BinaryIO | N
 
 
 def _record(fmt: Format, name: str, sha: str, size: int, facts: ImageFacts | None, ctx: ParseContext) -> dict:
+    """The item's row, with ``flags`` as a list and ``extra`` as a dict."""
     named = from_name(name, ctx.timezone)
     exif = facts.exif if facts is not None else {}
     extra: dict[str, object] = {"file_name": name, "format": fmt.name}
@@ -105,8 +130,8 @@ def _record(fmt: Format, name: str, sha: str, size: int, facts: ImageFacts | Non
         "ts_precision": taken.precision if taken else None, "tz_source": taken.tz_source if taken else None,
         "channel": "evidence", "kind": kind, "direction": "unknown",
         "attachments": [{"name": name, "mime": fmt.mime, "size": size, "sha256": sha}],
-        "flags": flags or None, "source_sha256": ctx.source_sha256, "source_path": ctx.source_path,
-        "locator": f"byte 0+{size}", "parser": ctx.parser_label, "extra": dumps_extra(extra),
+        "flags": flags, "source_sha256": ctx.source_sha256, "source_path": ctx.source_path,
+        "locator": f"byte 0+{size}", "parser": ctx.parser_label, "extra": extra,
     }
 
 
