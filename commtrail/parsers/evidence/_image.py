@@ -28,6 +28,7 @@ _SUB = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal", 0x9291: "SubSe
         0x9004: "DateTimeDigitized", 0x9012: "OffsetTimeDigitized", 0x9292: "SubSecTimeDigitized",
         0x9286: "UserComment"}
 _EXIF_IFD = 0x8769
+_OBJECT = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 _XMP_COMMENT = re.compile(r"UserComment>(?:\s*<[^>]+>)*\s*([^<]+?)\s*<", re.S)
 
 
@@ -69,7 +70,8 @@ def read_image(stream: BinaryIO, fmt: Format) -> ImageFacts:
             if "UserComment" not in facts.exif and isinstance(xmp, str) and (m := _XMP_COMMENT.search(xmp)):
                 facts.exif["UserComment"] = m.group(1)
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        return ImageFacts(problem=f"{type(exc).__name__}: {exc}")
+        # (without the repr of the stream, whose address differs from run to run)
+        return ImageFacts(problem=f"{type(exc).__name__}: {_OBJECT.sub('', str(exc))}")
     facts.exif = {k: v for k, v in facts.exif.items() if v}
     return facts
 
