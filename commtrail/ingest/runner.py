@@ -320,7 +320,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
                            open_relative=_recording(item, used_labels), work_dir=case.root / ".tmp",
-                           file_name=item.name, modified=item.modified)
+                           file_name=item.name, modified=item.modified, ocr_languages=config.ocr_languages)
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
         try:

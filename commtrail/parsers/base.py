@@ -91,6 +91,7 @@ class ParseContext:
     # file on disk or a tar member, naive (local wall-clock time) for a zip member; None if unknown.
     file_name: str | None = None
     modified: datetime | None = None
+    ocr_languages: tuple[str, ...] = ("eng",)   # Tesseract language codes (case.toml ocr_languages)
 
 
 def collect(parse_output, ctx: ParseContext):

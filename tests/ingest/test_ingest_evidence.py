@@ -79,7 +79,9 @@ def test_zip_member_time_and_disk_mtime(tmp_path, capsys):
 
 def test_one_note_for_the_run_when_tesseract_is_missing(tmp_path, monkeypatch, capsys):
     from commtrail.parsers import evidence
-    monkeypatch.setattr(evidence, "engine", lambda: (None, "Tesseract is not installed or cannot run (probe)"))
+    from commtrail.parsers.evidence._ocr import Engine
+    monkeypatch.setattr(evidence, "engine", lambda: Engine(None, frozenset(), "Tesseract is not installed or "
+                                                           "cannot run (probe)"))
     folder = tmp_path / "shots"
     folder.mkdir()
     (folder / "Screenshot_20240315-084012.png").write_bytes(image("PNG"))

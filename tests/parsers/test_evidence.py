@@ -52,7 +52,7 @@ def test_png_with_exif_time_and_offset_is_exact_and_an_ios_screenshot(tmp_path):
     assert (tmp_path / "blobs" / sha).read_bytes() == data
     assert row["extra"].pop("ocr_engine").startswith("tesseract ")
     assert row["extra"] == {
-        "ocr_text": "", "ocr_confidence": None, "app": "WhatsApp", "file_name": "Screenshot_20240315-084012_WhatsApp.png", "format": "png",
+        "ocr_text": "", "ocr_confidence": None, "ocr_languages": "eng", "app": "WhatsApp", "file_name": "Screenshot_20240315-084012_WhatsApp.png", "format": "png",
         "width": 4, "height": 3, "kind_from": "exif_user_comment", "name_pattern": "Android screenshot",
         "time_from": "exif_original",
         "exif": {"DateTimeOriginal": "2024:03:15 08:40:12", "OffsetTimeOriginal": "+01:00",
@@ -194,7 +194,9 @@ def test_photos_are_not_read_by_ocr(tmp_path):
 
 def test_without_tesseract_the_screenshot_goes_in_and_the_run_says_so(tmp_path, monkeypatch):
     from commtrail.parsers import evidence
-    monkeypatch.setattr(evidence, "engine", lambda: (None, "Tesseract is not installed or cannot run (probe)"))
+    from commtrail.parsers.evidence._ocr import Engine
+    monkeypatch.setattr(evidence, "engine", lambda: Engine(None, frozenset(), "Tesseract is not installed or "
+                                                           "cannot run (probe)"))
     row, report = parse_one(tmp_path, text_image(LINES), "Screenshot_20240315-084012_WhatsApp.png")
     assert (row["kind"], row["flags"], "ocr_text" in row["extra"]) == ("screenshot", None, False)
     assert report.warnings == []
@@ -203,3 +205,13 @@ def test_without_tesseract_the_screenshot_goes_in_and_the_run_says_so(tmp_path, 
         "(probe). Install Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr; macOS: brew install "
         "tesseract; Windows: the installer from github.com/UB-Mannheim/tesseract) and the pytesseract package "
         "(pip install pytesseract); screenshots ingested before then keep no OCR text."}
+
+
+def test_ocr_languages_from_the_case_and_missing_packs_said_once(tmp_path):
+    row, report = parse_one(tmp_path, text_image(LINES), "Screenshot_20240315-084012_WhatsApp.png",
+                            ocr_languages=("eng", "xyz"))
+    assert (row["extra"]["ocr_text"], row["extra"]["ocr_languages"], row["flags"]) == ("\n".join(LINES), "eng", ["ocr"])
+    assert report.notices == {
+        "the Tesseract language pack(s) xyz named in case.toml (ocr_languages) are not installed, so screenshots "
+        "were read in eng only. Install them (Debian/Ubuntu: sudo apt-get install tesseract-ocr-xyz) to read those "
+        "languages."}

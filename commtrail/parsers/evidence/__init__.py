@@ -21,7 +21,7 @@ from typing import BinaryIO
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.evidence._formats import Format, identify
 from commtrail.parsers.evidence._image import ImageFacts, image_kind, read_image
-from commtrail.parsers.evidence._ocr import NOT_RUN, engine, read_text
+from commtrail.parsers.evidence._ocr import MISSING_LANGUAGES, NOT_RUN, engine, read_text
 from commtrail.parsers.evidence._when import Taken, from_exif, from_mtime, from_name, screenshot_software
 from commtrail.parsers.registry import SNIFF_BYTES, Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
@@ -63,18 +63,27 @@ def parse(stream: BinaryIO, ctx: ParseContext):
 
 def _ocr(row: dict, spool: BinaryIO, name: str, ctx: ParseContext) -> None:
     """Add the text Tesseract reads in a screenshot to ``extra`` (never to ``body``)."""
-    version, why = engine()
-    if version is None:
-        ctx.report.notices.add(NOT_RUN.format(reason=why))
+    tesseract = engine()
+    if tesseract.version is None:
+        ctx.report.notices.add(NOT_RUN.format(reason=tesseract.problem))
+        return
+    languages = tuple(code for code in ctx.ocr_languages if code in tesseract.languages)
+    missing = [code for code in ctx.ocr_languages if code not in tesseract.languages]
+    if missing:
+        ctx.report.notices.add(MISSING_LANGUAGES.format(
+            missing=", ".join(missing), used=", ".join(languages) or "no language",
+            packages=" ".join(f"tesseract-ocr-{code.lower().replace('_', '-')}" for code in missing)))
+    if not languages:
         return
     spool.seek(0)
     try:
-        found = read_text(spool)
+        found = read_text(spool, languages, tesseract.version)
     except (RuntimeError, OSError, ValueError) as exc:   # pytesseract.TesseractError is a RuntimeError
         ctx.report.warn(f"{name}: OCR failed ({type(exc).__name__}: {exc}); the screenshot went in without "
                         "its text.")
         return
-    row["extra"].update(ocr_text=found.text, ocr_confidence=found.confidence, ocr_engine=found.engine)
+    row["extra"].update(ocr_text=found.text, ocr_confidence=found.confidence, ocr_engine=found.engine,
+                        ocr_languages=found.languages)
     if found.text:
         row["flags"].append("ocr")
 

@@ -1,9 +1,10 @@
 """Text in screenshots, read by Tesseract (through pytesseract). Never the record's ``body``.
 
 The text goes in ``extra.ocr_text`` (lines as Tesseract found them), with ``extra.ocr_confidence``
-(the mean of Tesseract's word confidences, 0-100) and ``extra.ocr_engine`` (its version, since
-another version may read differently); the record is flagged ``ocr``. Where Tesseract is not
-installed the item goes in without it and the run says so once.
+(the mean of Tesseract's word confidences, 0-100), ``extra.ocr_engine`` (its version, since
+another version may read differently) and ``extra.ocr_languages``; the record is flagged ``ocr``.
+The languages are case.toml's ``ocr_languages`` (English by default). Where Tesseract or a
+language pack is not installed the item goes in without it and the run says so once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
-LANGUAGES = "eng"
 NOT_RUN = ("OCR was not run, so the text of screenshots was not read: {reason}. Install Tesseract "
            "(Debian/Ubuntu: sudo apt-get install tesseract-ocr; macOS: brew install tesseract; Windows: the "
            "installer from github.com/UB-Mannheim/tesseract) and the pytesseract package (pip install "
@@ -24,30 +24,45 @@ class OcrText:
     text: str
     confidence: float | None
     engine: str
+    languages: str
+
+
+MISSING_LANGUAGES = ("the Tesseract language pack(s) {missing} named in case.toml (ocr_languages) are not "
+                     "installed, so screenshots were read in {used} only. Install them (Debian/Ubuntu: sudo "
+                     "apt-get install {packages}) to read those languages.")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Tesseract as found on this machine: its version and installed languages, or why it cannot run."""
+
+    version: str | None
+    languages: frozenset[str]
+    problem: str | None = None
 
 
 @lru_cache(maxsize=1)
-def engine() -> tuple[str | None, str | None]:
-    """``(version, None)`` when Tesseract can run, else ``(None, why not)``."""
+def engine() -> Engine:
+    """The Tesseract this machine has (looked up once per process)."""
     try:
         import pytesseract
     except ImportError:
-        return None, "the pytesseract package is not installed"
+        return Engine(None, frozenset(), "the pytesseract package is not installed")
     try:
-        return f"tesseract {pytesseract.get_tesseract_version()}", None
-    except (pytesseract.TesseractNotFoundError, OSError) as exc:
-        return None, f"Tesseract is not installed or cannot run ({type(exc).__name__})"
+        return Engine(f"tesseract {pytesseract.get_tesseract_version()}", frozenset(pytesseract.get_languages()))
+    except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, OSError) as exc:
+        return Engine(None, frozenset(), f"Tesseract is not installed or cannot run ({type(exc).__name__})")
 
 
-def read_text(stream: BinaryIO) -> OcrText:
-    """The text Tesseract reads in the image in ``stream`` (seekable); ``engine()`` must be ready."""
+def read_text(stream: BinaryIO, languages: tuple[str, ...], version: str) -> OcrText:
+    """The text Tesseract reads in the image in ``stream`` (seekable), in ``languages`` (installed ones)."""
     import pytesseract
     from PIL import Image
 
-    version, _ = engine()
     with Image.open(stream) as image:
         image.load()
-        data = pytesseract.image_to_data(image.convert("RGB"), lang=LANGUAGES, output_type=pytesseract.Output.DICT)
+        data = pytesseract.image_to_data(image.convert("RGB"), lang="+".join(languages),
+                                         output_type=pytesseract.Output.DICT)
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences: list[float] = []
     for i, word in enumerate(data["text"]):
@@ -58,4 +73,4 @@ def read_text(stream: BinaryIO) -> OcrText:
             confidences.append(float(data["conf"][i]))
     text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
     confidence = round(sum(confidences) / len(confidences), 1) if confidences else None
-    return OcrText(text, confidence, version or "tesseract")
+    return OcrText(text, confidence, version, "+".join(languages))
