@@ -63,6 +63,7 @@ def test_zip_member_time_and_disk_mtime(tmp_path, capsys):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr(zipfile.ZipInfo("notes/voice.wav", date_time=(2024, 7, 1, 10, 0, 0)), sound)
+        z.writestr(zipfile.ZipInfo("notes/scan.pdf", date_time=(1980, 1, 1, 0, 0, 0)), b"%PDF-1.7\n")  # no time
     (tmp_path / "notes.zip").write_bytes(buf.getvalue())
     pdf_path = tmp_path / "letter.pdf"
     pdf_path.write_bytes(b"%PDF-1.4\n%%EOF\n")
@@ -74,7 +75,9 @@ def test_zip_member_time_and_disk_mtime(tmp_path, capsys):
         ("document", "2024-03-15T08:30:00+00:00", "source", ["time_from_mtime"], None,
          hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest(), str(pdf_path)),
         ("audio", "2024-07-01T09:00:00+00:00", "case", ["time_from_mtime"], None, hashlib.sha256(sound).hexdigest(),
-         f"{tmp_path}/notes.zip!notes/voice.wav")]
+         f"{tmp_path}/notes.zip!notes/voice.wav"),
+        ("document", None, None, ["undated"], None, hashlib.sha256(b"%PDF-1.7\n").hexdigest(),
+         f"{tmp_path}/notes.zip!notes/scan.pdf")]
 
 
 def test_one_note_for_the_run_when_tesseract_is_missing(tmp_path, monkeypatch, capsys):

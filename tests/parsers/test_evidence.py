@@ -215,3 +215,15 @@ def test_ocr_languages_from_the_case_and_missing_packs_said_once(tmp_path):
         "the Tesseract language pack(s) xyz named in case.toml (ocr_languages) are not installed, so screenshots "
         "were read in eng only. Install them (Debian/Ubuntu: sudo apt-get install tesseract-ocr-xyz) to read those "
         "languages."}
+
+
+def test_heic_without_pillow_heif_falls_back_to_the_name_and_says_so(tmp_path, monkeypatch):
+    from commtrail.parsers.evidence import _image
+    monkeypatch.setattr(_image, "_heif_opener", lambda: "pillow-heif is not installed (pip install pillow-heif)")
+    data = image("HEIF", exif(original="2024:03:15 08:40:12", offset="-05:00"))
+    row, report = parse_one(tmp_path, data, "IMG-20240315-WA0009.heic")
+    assert when(row) == ("2024-03-15T00:00:00+00:00", "20240315", "day", "case", "file_name", None)
+    assert (row["kind"], row["extra"]["kind_from"]) == ("photo", "default")
+    assert report.warnings == [
+        "IMG-20240315-WA0009.heic: the image's own data (size, EXIF) could not be read (pillow-heif is not "
+        "installed (pip install pillow-heif)); its time comes from its name or its modification time."]
