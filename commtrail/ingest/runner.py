@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
@@ -201,6 +202,17 @@ def _hash_and_copy(item: InputItem, target_dir: Path, copy: bool, progress: Prog
             tmp.unlink()
 
 
+def _attachments(case: Case, inventory: list[dict]) -> set[str]:
+    """The SHA-256 of every attachment listed by the staged records of the case's sources."""
+    out: set[str] = set()
+    for row in inventory:
+        path = case.staging / f"{row['sha256']}.parquet"
+        if path.exists():
+            column = pq.read_table(path, columns=["attachments"]).column("attachments")
+            out.update(s for s in pc.struct_field(pc.list_flatten(column), "sha256").unique().to_pylist() if s)
+    return out
+
+
 def _changed_since(item: InputItem, sha: str) -> bool:
     """Whether the input no longer hashes to ``sha`` (or can no longer be read)."""
     digest = hashlib.sha256()
@@ -274,6 +286,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     # Media (a parser with after_siblings) wait until the other inputs have run: the first pass
     # puts them here, and the loop goes on over them once found.items is done.
     notices: set[str] = set()
+    attached: set[str] | None = None    # SHA-256 of every attachment the case's sources list (when needed)
     held: list[InputItem] = []
     held_ids: set[int] = set()
     for item in itertools.chain(found.items, held):
@@ -316,6 +329,16 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
             progress.finish()
             outcomes.append(Outcome(item.label, "skipped", known_sha[sha]["format"]))
             continue
+        if parser.after_siblings:
+            if attached is None:
+                attached = _attachments(case, inventory)
+            if sha in attached:   # named by a chat or a log of an earlier run (which this run skipped)
+                progress.finish()
+                if copy_path is not None:
+                    os.chmod(copy_path, 0o600)
+                    copy_path.unlink()
+                outcomes.append(Outcome(item.label, "media", "attachment", sha256=sha))
+                continue
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,

@@ -11,6 +11,7 @@ from evidence_media import image, wav
 
 from commtrail.case import Case
 from commtrail.cli import main
+from commtrail.ingest.runner import ingest
 from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master
 
@@ -94,3 +95,22 @@ def test_one_note_for_the_run_when_tesseract_is_missing(tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert out.count("Note: OCR was not run") == 1
     assert [k for k, *_ in _evidence(case_dir)] == ["screenshot", "screenshot"]
+
+
+def test_a_chats_attachment_stays_one_on_a_rerun_and_given_alone(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    chat = folder / "WhatsApp Chat with Jordan.txt"
+    chat.write_text(CHAT, encoding="utf-8")
+    (folder / "IMG-20240315-WA0007.jpg").write_bytes(image("JPEG"))
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "IMG-20240315-WA0007.jpg").write_bytes(image("JPEG"))
+    case_dir = _case(tmp_path)
+    # the rerun skips the chat (already ingested), so only the attachments of the case tell
+    for given, chat_status in ((folder, "ingested"), (folder, "skipped"), (loose, None)):
+        result = ingest(Case(case_dir), [str(given)])
+        got = {o.label.rsplit("/", 1)[-1]: (o.status, o.format) for o in result.outcomes}
+        assert got.pop("IMG-20240315-WA0007.jpg") == ("media", "attachment")
+        assert got == ({chat.name: (chat_status, "whatsapp")} if chat_status else {})
+    assert [p.name for p in (case_dir / "originals").iterdir()] == [hashlib.sha256(chat.read_bytes()).hexdigest()]
