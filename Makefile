@@ -6,7 +6,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 # Debian/Ubuntu fonts the PDF report uses for Chinese, Japanese, Korean, Devanagari and Thai text
 FONT_PACKAGES := fonts-noto-core fonts-wqy-microhei
 
-.PHONY: demo test bench fuzz docs clean python-check fonts
+.PHONY: demo test bench fuzz docs clean python-check fonts tesseract
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory python-check
@@ -22,8 +22,15 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/commtrail demo demo-case
 
-test: $(STAMP) fonts
+test: $(STAMP) fonts tesseract
 	$(BIN)/python -m pytest -n 2 tests
+
+# OCR of screenshots needs the Tesseract program: installed from the system packages when missing
+# (as root, where apt-get exists); otherwise a note says how.
+tesseract:
+	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; } || \
+		echo "Tesseract is missing: install tesseract-ocr (OCR tests need it)"
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

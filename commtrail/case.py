@@ -122,6 +122,7 @@ class CaseConfig:
     links: dict[str, Link]
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     owner_platform_ids: list[str] = field(default_factory=list)
+    ocr_languages: tuple[str, ...] = ("eng",)   # Tesseract language codes for text in screenshots
 
     def owner(self) -> Owner:
         """The owner's identifiers, normalised, as parsers see them."""
@@ -241,6 +242,11 @@ def load_config(path: Path) -> CaseConfig:
     date_order = v.text(case, "date_order", "case", required=False)
     if date_order is not None and date_order.upper() not in DATE_ORDERS:
         raise v.fail(f"date_order '{date_order}' must be DMY, MDY or YMD.", "case", None, "date_order")
+    ocr_languages = tuple(v.text_list(case, "ocr_languages", "case")) or ("eng",)
+    for code in ocr_languages:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z_]*", code):
+            raise v.fail(f"'{code}' is not a Tesseract language code.", "case", None, "ocr_languages",
+                         "Use codes such as \"eng\", \"deu\" or \"chi_sim\".")
     red_flags = None
     analysis = data.get("analysis", {})
     if isinstance(analysis, dict) and "red_flags" in analysis:
@@ -336,7 +342,7 @@ def load_config(path: Path) -> CaseConfig:
     limits = _limits(v, data.get("limits", {}))
     return CaseConfig(title, timezone, region, date_order.upper() if date_order else None, owner_name,
                       owner_phones, owner_emails, owner_wa, parties, events, red_flags, links, limits,
-                      owner_platform)
+                      owner_platform, ocr_languages)
 
 
 def _limits(v: _Validator, data: dict) -> ArchiveLimits:

@@ -82,6 +82,8 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
             say(console, f"Warning: {outcome.label}: {warning}")
         if outcome.error is not None:
             say(err, f"Error: {outcome.error.render()}")
+    for notice in result.notices:
+        say(console, f"Note: {notice}")
     if rows is not None:
         say(console, f"master.parquet: {rows} events.")
     return EXIT_INPUT if result.failed else EXIT_OK

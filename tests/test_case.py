@@ -91,3 +91,14 @@ def test_init_title_from_a_folder_name_that_is_not_utf8(tmp_path):
     folder = tmp_path / os.fsdecode(b"case-\xff")
     init_case(folder)
     assert Case(folder).config.title == "case-\ufffd"
+
+
+def test_ocr_languages_default_given_and_refused(tmp_path):
+    assert load_config(write(tmp_path, CASE_TOML)).ocr_languages == ("eng",)
+    given = CASE_TOML.replace('phone_region = "GB"\n', 'phone_region = "GB"\nocr_languages = ["eng", "chi_sim"]\n')
+    assert load_config(write(tmp_path, given)).ocr_languages == ("eng", "chi_sim")
+    path = write(tmp_path, given.replace('"chi_sim"', '"../x"'))
+    with pytest.raises(CaseError) as info:
+        load_config(path)
+    assert info.value.render().startswith(
+        f"{path} (line 6, [case] ocr_languages): '../x' is not a Tesseract language code.")

@@ -24,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
@@ -53,6 +54,8 @@ class InputItem:
     siblings: dict[str, Opener] = field(default_factory=dict)
     # path relative to the item's folder -> (label of the file opened, stream); FileNotFoundError
     open_relative: Callable[[str], tuple[str, BinaryIO]] | None = None
+    # modification time: aware (disk, tar) or naive local wall-clock time (zip); None if unknown
+    modified: datetime | None = None
 
 
 @dataclass
@@ -177,7 +180,8 @@ class _Walker:
                 st = path.stat()
                 self.items.append(InputItem(label, path.name, st.st_size, lambda p=path: open_regular(p),
                                             str(path.parent), disk_key=_disk_key(path),
-                                            open_relative=_disk_relative(path, label)))
+                                            open_relative=_disk_relative(path, label),
+                                            modified=datetime.fromtimestamp(st.st_mtime, timezone.utc)))
         except (OSError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
             # (ValueError: a member name that is not the UTF-8 its archive says it is, and others)
             self.errors.append(_unreadable(label, exc))
@@ -288,7 +292,8 @@ class _Walker:
             folder = str(PurePosixPath(member).parent)
             self.items.append(InputItem(mlabel, PurePosixPath(member).name, info.file_size, opener,
                                         f"{label}!{folder}", container=label, disk_key=mkey,
-                                        open_relative=_zip_relative(path, label, folder, names)))
+                                        open_relative=_zip_relative(path, label, folder, names),
+                                        modified=_zip_time(info)))
 
     @staticmethod
     def _starts_with_zip(opener: Opener) -> bool:
@@ -341,7 +346,9 @@ class _Walker:
                     return _closing_archive(stream, archive)
                 folder = str(PurePosixPath(m.name).parent)
                 self.items.append(InputItem(mlabel, PurePosixPath(m.name).name, m.size, opener,
-                                            f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}"))
+                                            f"{label}!{folder}", container=label, disk_key=f"{key}!{m.name}",
+                                            modified=datetime.fromtimestamp(m.mtime, timezone.utc) if m.mtime
+                                            else None))
                 offsets.append(m.offset)
         # Several members under one name: each is read, and each keeps its own key.
         items = self.items[first:]
@@ -361,6 +368,15 @@ def _backup_folders(names: set[str]) -> tuple[str, ...]:
 def _inside_backup(member: str, backups: tuple[str, ...]) -> bool:
     """Whether a member belongs to a backup folder and is not its manifest."""
     return any(member.startswith(folder) and member != folder + BACKUP_MARKERS[0] for folder in backups)
+
+
+def _zip_time(info: zipfile.ZipInfo) -> datetime | None:
+    """A zip member's modification time (local wall-clock time, as zip stores it); None when unset."""
+    try:
+        stamp = datetime(*info.date_time)
+    except ValueError:
+        return None
+    return None if stamp == datetime(1980, 1, 1) else stamp
 
 
 def _tar_compressed(path: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tarfile
 import traceback
@@ -57,6 +58,8 @@ class IngestResult:
     resumed: bool = False
     # system files passed over (.DS_Store, ...), by kind
     skipped: dict[str, int] = field(default_factory=dict)
+    # what parsers said about the whole run (each once), sorted
+    notices: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -288,7 +291,17 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     named: dict[str, set[str]] = {}  # folder -> names of the files beside them its chats and logs linked
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
-    for item in found.items:
+    def is_named(item: InputItem) -> bool:
+        """Whether a chat or incident log of this run opened or named the file (it is their attachment)."""
+        return item.label in used_labels or item.name in named.get(item.folder_key, ())
+
+    # Media (a parser with after_siblings) wait until the other inputs have run: the first pass
+    # puts them here, and the loop goes on over them once found.items is done.
+    notices: set[str] = set()
+    attached: set[str] | None = None    # SHA-256 of every attachment the case's sources list (when needed)
+    held: list[InputItem] = []
+    held_ids: set[int] = set()
+    for item in itertools.chain(found.items, held):
         if item.disk_key is not None:
             row = known_disk.get(item.disk_key)
             if row is not None:
@@ -310,6 +323,13 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         if parser is None:
             unknown.append((item, head))
             continue
+        if parser.after_siblings and id(item) not in held_ids:
+            held_ids.add(id(item))
+            held.append(item)
+            continue
+        if parser.after_siblings and is_named(item):
+            outcomes.append(Outcome(item.label, "media", "attachment"))
+            continue
         progress.start(item.label, item.size * 2)
         try:
             sha, copy_path = _hash_and_copy(item, case.originals, copy, progress)
@@ -321,10 +341,21 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
             progress.finish()
             outcomes.append(Outcome(item.label, "skipped", known_sha[sha]["format"]))
             continue
+        if parser.after_siblings:
+            if attached is None:
+                attached = _attachments(case, inventory)
+            if sha in attached:   # named by a chat or a log of an earlier run (which this run skipped)
+                progress.finish()
+                if copy_path is not None:
+                    os.chmod(copy_path, 0o600)
+                    copy_path.unlink()
+                outcomes.append(Outcome(item.label, "media", "attachment", sha256=sha))
+                continue
         ctx = ParseContext(source_sha256=sha, source_path=item.label, timezone=config.timezone,
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
-                           work_dir=case.root / ".tmp")
+                           work_dir=case.root / ".tmp", file_name=item.name, modified=item.modified,
+                           ocr_languages=config.ocr_languages)
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
 
@@ -386,6 +417,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         outcome.records, outcome.rejects, outcome.sha256 = n_records, n_rejects, sha
         outcome.repairs = ctx.report.repairs
         outcome.warnings = list(ctx.report.warnings)
+        notices |= ctx.report.notices
         row = {"sha256": sha, "path": item.label, "disk_key": item.disk_key,
                "size": item.size, "format": parser.name, "parser": parser.label,
                "records": n_records, "rejects": n_rejects, "repairs": ctx.report.repairs,
@@ -398,9 +430,8 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
         if parser.uses_siblings:
             named.setdefault(item.folder_key, set()).update(ctx.report.used_siblings)
 
-    attached: set[str] | None = None    # SHA-256 of every attachment the case's sources list
     for item, head in unknown:
-        if item.label in used_labels or item.name in named.get(item.folder_key, ()):
+        if is_named(item):
             outcomes.append(Outcome(item.label, "media", "attachment"))
             continue
         kind = media_kind(head)
@@ -428,4 +459,4 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
     fsync_dir(case.originals)
     fsync_dir(case.blobs)
     write_inventory(case.sources_file, inventory)
-    return IngestResult(outcomes)
+    return IngestResult(outcomes, notices=sorted(notices))

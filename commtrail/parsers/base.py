@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -62,6 +63,8 @@ class ParseReport:
     declared_count: int | None = None
     # Sibling files (media next to a chat export) that the parser linked as attachments.
     used_siblings: set[str] = field(default_factory=set)
+    # Notices that hold for the whole run (e.g. OCR not installed): said once, however many sources say them.
+    notices: set[str] = field(default_factory=set)
 
     def warn(self, message: str) -> None:
         """Record a warning (printed and kept in sources.parquet; it does not fail the run)."""
@@ -91,6 +94,11 @@ class ParseContext:
     # A private folder for a parser's temporary files (the case's .tmp folder, which interrupted
     # runs leave to the next one to clear); None: the parser writes no temporary files.
     work_dir: Path | None = None
+    # The input's base name (inside an archive: the member's) and its modification time: aware for a
+    # file on disk or a tar member, naive (local wall-clock time) for a zip member; None if unknown.
+    file_name: str | None = None
+    modified: datetime | None = None
+    ocr_languages: tuple[str, ...] = ("eng",)   # Tesseract language codes (case.toml ocr_languages)
 
 
 def collect(parse_output, ctx: ParseContext):

@@ -30,6 +30,9 @@ class Parser:
     # True when the format names other files (media beside a chat export, evidence beside an
     # incident log): files of no known format beside it are its attachments, not failed inputs.
     uses_siblings: bool = False
+    # True when a file of this format may be another input's attachment (media): ingest parses it
+    # after the other inputs of its folder, and only when none of them named it.
+    after_siblings: bool = False
 
     @property
     def label(self) -> str:

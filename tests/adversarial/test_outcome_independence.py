@@ -1,6 +1,7 @@
 """Issue 13.7: a file's outcome never depends on its neighbours or on the order of runs. A file a
-chat or an incident log names is its attachment; a media file nothing names is an unreferenced
-attachment with a warning; anything else is unknown (a failure) -- on every run."""
+chat or an incident log names is its attachment; a media file nothing names is an evidence item
+of its own (or, in a format no parser reads, an unreferenced attachment with a warning); anything
+else is unknown (a failure) -- on every run."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from conftest import CASE_TOML
 
 PNG = b"\x89PNG\r\n\x1a\n fictional picture"
 JPEG = b"\xff\xd8\xff\xe0 fictional photo"
+GIF = b"GIF89a fictional animation"
 VCARD = b"BEGIN:VCARD\nFN:Alex\nEND:VCARD\n"
 CHAT = (b"13/03/2024, 18:30 - Jordan: IMG-1.jpg (file attached)\n"
         b"13/03/2024, 18:31 - Jordan: Alex.vcf (file attached)\n"
@@ -63,21 +65,25 @@ def test_unknown_file_fails_alone_beside_a_chat_and_on_a_rerun(tmp_path, case):
 
 
 def test_unreferenced_media_is_the_same_alone_beside_a_chat_and_on_a_rerun(tmp_path, case):
+    # A PNG nothing names is an evidence item of its own (the evidence parser); a GIF, which no
+    # parser reads, is an unreferenced attachment with a warning -- alone, beside a chat, on a re-run.
     beside = folder(tmp_path, "beside", {"chat.txt": CHAT, "IMG-1.jpg": JPEG, "Alex.vcf": VCARD,
-                                         "screenshot.png": PNG})
-    alone = folder(tmp_path, "alone", {"other.png": PNG + b" 2"})
-    for _ in range(2):
-        result = ingest(case, [str(beside), str(alone)])
-        got = {o.label.rsplit("/", 1)[-1]: (o.status, o.format, o.warnings) for o in result.outcomes
-               if o.label.endswith(".png")}
-        sha1, sha2 = (hashlib.sha256(d).hexdigest() for d in (PNG, PNG + b" 2"))
-        assert got == {
-            "screenshot.png": ("media", "unreferenced", [
+                                         "screenshot.png": PNG, "anim.gif": GIF})
+    alone = folder(tmp_path, "alone", {"other.png": PNG + b" 2", "other.gif": GIF + b" 2"})
+    sha1, sha2 = (hashlib.sha256(d).hexdigest() for d in (GIF, GIF + b" 2"))
+    gifs = {"anim.gif": ("media", "unreferenced", [
                 f"no chat or incident log names this image file; it is kept as an unreferenced attachment of its "
                 f"folder (blobs/{sha1[:12]}...), not as an event of the timeline."]),
-            "other.png": ("media", "unreferenced", [
+            "other.gif": ("media", "unreferenced", [
                 f"no chat or incident log names this image file; it is kept as an unreferenced attachment of its "
                 f"folder (blobs/{sha2[:12]}...), not as an event of the timeline."])}
+    for status in ("ingested", "skipped"):
+        result = ingest(case, [str(beside), str(alone)])
+        got = {o.label.rsplit("/", 1)[-1]: (o.status, o.format, o.warnings) for o in result.outcomes
+               if o.label.endswith((".png", ".gif"))}
+        assert {k: v for k, v in got.items() if k.endswith(".gif")} == gifs
+        assert {k: v[:2] for k, v in got.items() if k.endswith(".png")} == {
+            "screenshot.png": (status, "evidence"), "other.png": (status, "evidence")}
         assert not result.failed
         assert (case.blobs / sha1).exists() and (case.blobs / sha2).exists()
 
