@@ -44,7 +44,8 @@ OTHER_STYLES = [(OKABE_ITO[5], "++"), (OKABE_ITO[6], "oo"), (OKABE_ITO[7], "--")
 CHANNEL_NAMES = {"sms": "Text message (SMS)", "mms": "Picture message (MMS)", "whatsapp": "WhatsApp",
                  "call": "Phone call", "email": "E-mail", "telegram": "Telegram", "messenger": "Messenger",
                  "instagram": "Instagram", "gvoice": "Google Voice", "signal": "Signal", "snapchat": "Snapchat",
-                 "discord": "Discord"}
+                 "discord": "Discord", "imessage": "iMessage", "rcs": "RCS message", "facetime": "FaceTime",
+                 "app-call": "Call through another app", "evidence": "Evidence file"}
 CALL_NAMES = {"answered": "Answered", "missed": "Missed", "rejected": "Rejected", "blocked": "Blocked",
               "voicemail": "Voicemail", "answered elsewhere": "Answered on another device", "other": "Other"}
 IDENTIFIER_NAMES = {"phone": "Phone number", "email": "E-mail address", "whatsapp": "WhatsApp name",

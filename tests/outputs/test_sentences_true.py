@@ -122,3 +122,16 @@ def test_records_that_begin_after_the_event(tmp_path):
     lines = sentences(analyse(make_case(tmp_path / "later", {"sms.xml": later}, toml=TOML)))
     assert lines[1] == ("The records do not reach the 30 days after the request for no contact on 10 May 2024: they "
                         "begin 51 days 21 hours after it.")
+
+
+def test_every_channel_a_parser_writes_has_words_of_its_own():
+    """No channel is shown by its code name ("5 imessage contacts"): each has its words."""
+    from commtrail.outputs.drawing import CHANNEL_NAMES
+    from commtrail.outputs.sentences import channel_counts
+    assert channel_counts({"sms": 149, "imessage": 5, "facetime": 2, "telegram": 1}) == \
+        "149 text messages, 5 iMessages, 2 FaceTime calls and 1 Telegram message or call"
+    written = {"sms", "mms", "whatsapp", "call", "email", "incident", "imessage", "rcs", "facetime", "app-call",
+               "telegram", "messenger", "instagram", "gvoice", "signal", "snapchat", "discord", "evidence"}
+    assert written - {"incident"} <= set(CHANNEL_NAMES)
+    for channel in written - {"incident"}:
+        assert f"{channel} contacts" not in channel_counts({channel: 2}), channel   # the fallback wording
