@@ -48,16 +48,26 @@ def test_design_lists_every_command_and_marks_the_planned_ones():
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     assert set(_command_rows(text)) == set(sub.choices)          # the table holds what exists
     planned = text[text.index("**Planned:** `commtrail serve"):].split("\n\n")[0]
-    for name in ("serve", "bundle"):                             # named, but only as planned
+    for name in ("serve",):                                      # named, but only as planned
         assert name not in sub.choices and f"`commtrail {name} CASE" in planned
+    assert not [name for name in sub.choices if f"`commtrail {name}" in planned]
 
 
 def test_design_names_every_parser_module_and_parser():
     from commtrail import parsers
     from commtrail.parsers import registry
     text = DESIGN.read_text(encoding="utf-8")
+    root = Path(parsers.__file__).parent
     for module in parsers.parser_modules():
-        assert f"`{module}.py`" in text, module
+        if (root / module).is_dir():                 # a format family's sub-package: it and its modules
+            assert f"`{module}/`" in text, module
+            for path in sorted((root / module).glob("*.py")):
+                assert f"`{path.name}`" in text, f"{module}/{path.name}"
+        else:
+            assert f"`{module}.py`" in text, module
+    for helper in sorted(root.glob("_*.py")):        # every private helper is named beside its parser
+        if helper.name != "__init__.py":
+            assert f"`{helper.name}`" in text, helper.name
     for p in registry.all_parsers():
         if p.parse.__module__.startswith("commtrail.parsers."):   # not a test's own parser
             assert f"`{p.name}`" in text, p.name
