@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
+from bench._table import Result, table, within
 from bench.report import build_case
 
 EVENTS = 100_000
 GOAL = 3.0
+BASELINE = "cp -r + sha256sum"
 
 
 def add_files(case_dir: Path) -> int:
@@ -69,7 +71,7 @@ def baseline(payload: Path, target: Path) -> float:
     return time.perf_counter() - start
 
 
-def run(workdir: Path, scale: float = 1.0) -> list[str]:
+def run(workdir: Path, scale: float = 1.0) -> Result:
     """Build the case, time ``commtrail bundle`` on it and the baseline on its payload."""
     workdir = Path(workdir)
     events = max(100, int(EVENTS * scale))
@@ -85,14 +87,16 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
               "from commtrail.outputs.bundle import write_bundle; "
               "print(json.dumps(write_bundle(Case(Path(sys.argv[1])), Path(sys.argv[2]), 'Jordan').seconds))")
     done = run_sampled([sys.executable, "-c", script, str(case_dir), str(out)], cwd=str(repo), interval=0.1)
+    workload = f"bundle {events:,} events"
     if done["returncode"] != 0:
-        return [f"bundle: FAILED (exit {done['returncode']})"]
+        return Result([f"bundle: FAILED (exit {done['returncode']})"],
+                      [within(workload, done["wall"], BASELINE, 0.0, GOAL, ok=False)])
     steps = json.loads(done["stdout"].strip().splitlines()[-1])
     files = [p for p in (out / "data").rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     base = baseline(out / "data", workdir / "baseline-copy")
     wall = done["wall"]
-    return [
+    return Result([
         f"bundle: {events:,} events of one party (scale {scale}); case built in {build_s:.1f} s "
         f"({added / 1e6:.1f} MB of originals and blobs added)",
         f"bundle: payload {len(files):,} files, {size / 1e6:.1f} MB",
@@ -102,7 +106,7 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
         f"bundle: baseline cp -r + sha256sum of the same payload {base:.2f} s; ratio {wall / base:.1f}x "
         f"(goal < {GOAL:.0f}x); copying and bagging alone {steps['copies'] + steps['bag']:.2f} s, "
         f"ratio {(steps['copies'] + steps['bag']) / base:.1f}x",
-    ]
+    ], [within(workload, wall, BASELINE, base, GOAL, peak_mb=done["peak_rss"] / 2**20)])
 
 
 if __name__ == "__main__":
@@ -110,5 +114,5 @@ if __name__ == "__main__":
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))

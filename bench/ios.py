@@ -30,11 +30,13 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
+from bench._table import Result, Row, speedup, table
 from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
 from commtrail.demo_ios import typedstream
 
 MESSAGES = 1_000_000
 CALLS = 200_000
+GOAL, PEAK_LIMIT_MB = 0.5, 300.0
 SEED = 20240301
 COCOA_2023 = 694_224_000  # 2023-01-01 in Cocoa seconds
 WORDS = ("i you the to and a it is that of in me my for be on have not this so do what just know no with your "
@@ -135,10 +137,10 @@ def generate_calls(path: Path, n: int) -> int:
     return n
 
 
-def _child_baseline(path: str, table: str, columns: str) -> dict:
+def _child_baseline(path: str, table_name: str, columns: str) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    cursor = con.execute(f"SELECT {columns} FROM {table}")
+    cursor = con.execute(f"SELECT {columns} FROM {table_name}")
     rows = 0
     while chunk := cursor.fetchmany(20_000):
         rows += len(chunk)
@@ -188,13 +190,19 @@ def _in_child(*args: str) -> dict:
 
 
 def _line(name: str, base: dict, ours: dict) -> str:
-    return (f"{name}: {ours['records']:,} records, {ours['rejects']} rejects. Bare sqlite3 SELECT {base['seconds']:.1f} s "
+    return (f"ios {name}: {ours['records']:,} records, {ours['rejects']} rejects. "
+            f"Bare sqlite3 SELECT {base['seconds']:.1f} s "
             f"(cpu {base['cpu']:.1f}, peak RSS {base['peak_mb']:.0f} MB); ours copy+read+Parquet {ours['seconds']:.1f} s "
-            f"(cpu {ours['cpu']:.1f}, peak RSS {ours['peak_mb']:.0f} MB, goal < 300): speed ratio "
-            f"{base['seconds'] / ours['seconds']:.2f} (goal >= 0.5)")
+            f"(cpu {ours['cpu']:.1f}, peak RSS {ours['peak_mb']:.0f} MB, goal < {PEAK_LIMIT_MB:.0f}): speed ratio "
+            f"{base['seconds'] / ours['seconds']:.2f} (goal >= {GOAL})")
 
 
-def run(workdir: Path, scale: float = 1.0) -> list[str]:
+def _row(name: str, base: dict, ours: dict) -> Row:
+    return speedup(f"ios {name} {ours['records']:,} records", ours["seconds"], "bare sqlite3 SELECT", base["seconds"],
+                   GOAL, peak_mb=ours["peak_mb"], peak_limit_mb=PEAK_LIMIT_MB)
+
+
+def run(workdir: Path, scale: float = 1.0) -> Result:
     """Generate the databases at ``scale`` (1.0: 1,000,000 messages, 200,000 calls) and measure."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -202,17 +210,21 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
     started = time.perf_counter()
     n_messages = generate_messages(sms, int(MESSAGES * scale))
     n_calls = generate_calls(calls, int(CALLS * scale))
-    results = [f"generated in {time.perf_counter() - started:.0f} s: {n_messages:,} messages "
+    results = [f"ios: generated in {time.perf_counter() - started:.0f} s: {n_messages:,} messages "
                f"({sms.stat().st_size / 1e6:,.0f} MB), {n_calls:,} calls"]
     out.mkdir(exist_ok=True)
-    results.append(_line("sms.db", _in_child("baseline", str(sms), "message", MESSAGE_COLUMNS),
-                         _in_child("ours", str(sms), "messages", str(out))))
-    results.append(_line("CallHistory.storedata", _in_child("baseline", str(calls), "ZCALLRECORD", CALL_COLUMNS),
-                         _in_child("ours", str(calls), "calls", str(out))))
+    rows = []
+    for name, path, table_name, columns, kind in (
+            ("sms.db", sms, "message", MESSAGE_COLUMNS, "messages"),
+            ("CallHistory.storedata", calls, "ZCALLRECORD", CALL_COLUMNS, "calls")):
+        base = _in_child("baseline", str(path), table_name, columns)
+        ours = _in_child("ours", str(path), kind, str(out))
+        results.append(_line(name, base, ours))
+        rows.append(_row(name, base, ours))
     for path in (sms, calls):
         path.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
-    return results
+    return Result(results, rows)
 
 
 def main() -> None:
@@ -220,8 +232,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("bench/out/ios"))
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args()
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))
 
 
 if __name__ == "__main__":

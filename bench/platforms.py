@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench._measure import load, measure
+from bench._table import Result, speedup, table
 
 MESSAGES = 1_000_000
 PER_FILE = 10_000
@@ -143,12 +144,15 @@ def floor(parser_name: str, *paths: str) -> dict:
     return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "records": count}
 
 
-def run(workdir: Path, scale: float = 1.0) -> list[str]:
+def run(workdir: Path, scale: float = 1.0) -> Result:
+    """Generate both exports at ``scale`` (1.0: a million messages each), time ours and the floor."""
     workdir = Path(workdir)
     t0 = time.perf_counter()
     tg, fb = generate(workdir, scale)
     lines = [f"platforms bench: generated in {time.perf_counter() - t0:.1f} s (scale {scale})"]
     cases = {"telegram": [str(tg)], "meta": [str(p) for p in sorted(fb.glob("message_*.json"))]}
+    labels = {"telegram": "Telegram", "meta": "Messenger"}
+    rows = []
     for name, paths in cases.items():
         size = sum(Path(p).stat().st_size for p in paths) / 2**20
         f_sec, f_mb, f_out = measure("bench.platforms", "floor", name, *paths)
@@ -159,7 +163,9 @@ def run(workdir: Path, scale: float = 1.0) -> list[str]:
                      f"json.load + one pass {fr['seconds']:6.2f} s wall, {fr['cpu']:.2f} s CPU (peak RSS {f_mb:.0f} MiB)")
         lines.append(f"  speed ratio (floor time / ours): {fr['seconds'] / orr['seconds']:.2f} wall, "
                      f"{fr['cpu'] / orr['cpu']:.2f} CPU (goal >= 0.5; CPU is the fair one on a shared machine)")
-    return lines
+        rows.append(speedup(f"{labels[name]} {orr['records']:,} records", orr["seconds"], "json.load + one pass",
+                            fr["seconds"], 0.5, peak_mb=o_mb))
+    return Result(lines, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("bench/out/platforms"))
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
-    for line in run(args.workdir, args.scale):
-        print(line)
+    result = run(args.workdir, args.scale)
+    print("\n".join(result.lines + [table(result.rows)]))
     return 0
 
 
