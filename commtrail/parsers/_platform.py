@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers.base import ParseContext
+from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.timeline.schema import make_batch
 
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
@@ -128,14 +128,17 @@ def safe_relative(path: str) -> str | None:
 def store_file(ctx: ParseContext, rel: str, mime: str | None = None) -> dict | None:
     """Hash the file at ``rel`` (relative to the export's folder or archive) into the blob store.
 
-    Returns the attachment (name, mime, size, sha256), or None when the path leaves the export or
-    the file is not there."""
+    Returns the attachment (name, mime, size, sha256), or None when the path leaves the export, goes
+    through a link (never opened; a warning says so) or the file is not there."""
     safe = safe_relative(rel)
     if safe is None or ctx.open_relative is None:
         return None
     try:
         stream = ctx.open_relative(safe)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return None
+    except OutsideInput as exc:
+        ctx.report.warn(f"the file '{rel}' it names was refused ({exc}); it was not read.")
         return None
     with stream:
         sha, size = ctx.blobs.put_stream(stream) if ctx.blobs is not None else _hash_stream(stream)

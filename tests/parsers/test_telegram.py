@@ -148,3 +148,26 @@ def test_stream_reader_gives_the_same_values_in_small_reads():
         for key in js.keys():
             got[key] = js.value()
         assert got == json.loads(data) and js.end()
+
+
+def test_a_linked_media_file_is_refused_and_the_rest_is_read(tmp_path):
+    """A photo that is a link (to any file on the disk) is never opened: its message is kept,
+    flagged, with a warning; the export's other messages all go in (issue 14.1, for every platform
+    parser through _platform.store_file)."""
+    import shutil
+    export = tmp_path / "export"
+    shutil.copytree(TG / "chat", export)
+    photo = export / "photos" / "photo_1@01-03-2024_18-35-00.jpg"
+    photo.unlink()
+    (tmp_path / "private.txt").write_text("not part of the export")
+    photo.symlink_to(tmp_path / "private.txt")
+    table, rejects, report = _run(tmp_path / "out", export / "result.json")
+    assert (table.num_rows, len(rejects)) == (10, 2)
+    rows = _rows(table)
+    assert rows[4]["attachments"] == [{"name": "photos/photo_1@01-03-2024_18-35-00.jpg", "mime": None, "size": None,
+                                       "sha256": None}]
+    assert rows[4]["flags"] == ["attachment_missing"]
+    assert "the file 'photos/photo_1@01-03-2024_18-35-00.jpg' it names was refused (a link, which is not " \
+           "followed); it was not read." in report.warnings
+    assert not (tmp_path / "out" / "blobs").exists() or \
+        all(p.read_bytes() != b"not part of the export" for p in (tmp_path / "out" / "blobs").iterdir())
