@@ -202,3 +202,29 @@ def test_what_case_settings_claim_a_format_does_not_read(tmp_path, name, fixture
         owner = Owner(**{**base.__dict__, **other[key]})
         table, _, _ = run_parser(name, data, make_ctx(tmp_path, owner=owner, source_path=fixture))
         assert table.equals(reference), key
+
+
+def test_an_owner_platform_account_added_after_a_platform_export_is_refused(tmp_path, inputs, capsys):
+    """The owner's Telegram account decides which messages of a Telegram export are the owner's: adding
+    it after the export was read would need the export read again, so it is refused by key and line;
+    the same key is taken in a case with no Telegram source."""
+    from tests.conftest import FIXTURES
+    case = tmp_path / "case"
+    shutil.copytree(FIXTURES / "telegram" / "chat", inputs / "telegram")
+    _build(case, inputs, AFTER)
+    (case / "case.toml").write_text(AFTER.replace('whatsapp_names = ["Sam"]',
+                                                  'whatsapp_names = ["Sam"]\ntelegram_ids = ["user5550199"]'),
+                                    encoding="utf-8")
+    capsys.readouterr()
+    assert main(["stats", str(case)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {case / 'case.toml'} (line 10, [owner] telegram_ids): telegram_ids was [] when "
+                          "the sources in this case were read and is now [\"tg:user5550199\"]. It decided how they "
+                          "were read (telegram)"), err
+    other = tmp_path / "other"
+    shutil.rmtree(inputs / "telegram")
+    _build(other, inputs, AFTER)
+    (other / "case.toml").write_text((case / "case.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["stats", str(other)]) == 0
+    metadata = pq.read_schema(other / "master.parquet").metadata[b"commtrail.case_toml"]
+    assert b'"owner.telegram_ids":["tg:user5550199"]' in metadata

@@ -23,16 +23,23 @@ from dataclasses import dataclass, field
 
 from commtrail.case import CaseConfig, TomlLines
 from commtrail.errors import CaseError
+from commtrail.timeline.identity import PLATFORM_KEYS
 
 METADATA_KEY = b"commtrail.case_toml"
 
 # The settings applied when a source is read: key -> (case.toml table, key in it).
+# The owner's platform accounts tell those parsers which messages are the owner's (their direction);
+# each is read by its own format only.
+OWNER_PLATFORM_READERS = {"telegram_ids": frozenset({"telegram"}), "messenger_names": frozenset({"meta"}),
+                          "instagram_names": frozenset({"meta"}), "discord_ids": frozenset({"discord"})}
+ONLY_READ_BY = {f"owner.{key}": readers for key, readers in OWNER_PLATFORM_READERS.items()}
 READ_SETTINGS = {
     "timezone": ("case", "timezone"),
     "phone_region": ("case", "phone_region"),
     "owner.phones": ("owner", "phones"),
     "owner.emails": ("owner", "emails"),
     "owner.whatsapp_names": ("owner", "whatsapp_names"),
+    **{f"owner.{key}": ("owner", key) for key in OWNER_PLATFORM_READERS},
 }
 # Formats whose reading a setting does not change (every other format, a new one included, is
 # taken to depend on it). The time zone and the phone region matter to every format.
@@ -58,6 +65,8 @@ def settings_of(config: CaseConfig) -> dict:
         "owner.phones": sorted(owner.phones),
         "owner.emails": sorted(owner.emails),
         "owner.whatsapp_names": sorted(owner.whatsapp_names),
+        **{f"owner.{key}": sorted(i for i in owner.platform_ids if i.startswith(PLATFORM_KEYS[key]))
+           for key in OWNER_PLATFORM_READERS},
     }
 
 
@@ -86,6 +95,8 @@ class Followup:
 
 
 def _reads(key: str, formats: Iterable[str]) -> list[str]:
+    if key in ONLY_READ_BY:
+        return sorted(f for f in set(formats) if f in ONLY_READ_BY[key])
     return sorted(f for f in set(formats) if f not in NOT_READ_BY.get(key, frozenset()))
 
 
@@ -108,8 +119,8 @@ def followup(config: CaseConfig, toml_text: str, toml_path: str, recorded: dict 
     formats = list(formats)
     lines = TomlLines(toml_text)
     for key, (table, name) in READ_SETTINGS.items():
-        if recorded.get(key) == current[key]:
-            continue
+        if recorded.get(key, [] if key in ONLY_READ_BY else None) == current[key]:
+            continue   # (a master built before platform accounts were recorded had none to record)
         readers = _reads(key, formats)
         if not readers:
             continue
