@@ -135,3 +135,18 @@ def test_every_channel_a_parser_writes_has_words_of_its_own():
     assert written - {"incident"} <= set(CHANNEL_NAMES)
     for channel in written - {"incident"}:
         assert f"{channel} contacts" not in channel_counts({channel: 2}), channel   # the fallback wording
+
+
+def test_the_exhibit_log_has_words_for_every_channel_and_flag_parsers_write():
+    """The report never prints a raw code ("imessage", "time_from_mtime") in the exhibit log."""
+    from commtrail.outputs.report_words import words
+    w = words()
+    channels = {"sms", "mms", "whatsapp", "call", "email", "incident", "imessage", "rcs", "facetime", "app-call",
+                "telegram", "messenger", "instagram", "gvoice", "signal", "snapchat", "discord", "evidence"}
+    assert channels <= set(w["channel_one"])
+    flags = {"edited", "deleted", "media_omitted", "header_like_body", "time_out_of_order", "repaired_chars",
+             "attachment_missing", "attachment_refused", "time_unreadable", "undated", "date_nonstandard",
+             "charset_fallback", "bad_header_line", "header_capped", "draft", "failed", "queued", "outbox",
+             "forwarded", "unsent", "recorded", "provider_transcript", "time_from_mtime", "ocr", "null_text",
+             "unknown_type"}
+    assert flags <= set(w["flags"])
