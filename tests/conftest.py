@@ -30,6 +30,28 @@ def run_parser(name: str, data: bytes, ctx: ParseContext):
     return table, rejects, ctx.report
 
 
+def run_on_disk(tmp_path: Path, name: str, path: Path, data: bytes | None = None, **kwargs):
+    """Parse the file at ``path`` (or ``data`` as if it were there) with the parser ``name``, the
+    paths it names opened beside it as ingest opens them: (table, rejects, report)."""
+    from commtrail.ingest.discover import _disk_relative
+    relative = _disk_relative(path, str(path))
+    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: relative(p)[1], **kwargs)
+    return run_parser(name, path.read_bytes() if data is None else data, ctx)
+
+
+def plain_rows(table, in_time_order: bool = False) -> list[dict]:
+    """A parser's records as dicts, ``ts_utc`` in ISO form and ``extra`` parsed; sorted by time (then
+    locator) when asked, for parsers that write plain messages and the others in separate batches."""
+    import json
+    rows = table.to_pylist()
+    if in_time_order:
+        rows.sort(key=lambda r: (r["ts_utc"], r["locator"]))
+    for row in rows:
+        row["ts_utc"] = row["ts_utc"].isoformat()
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
+    return rows
+
+
 @pytest.fixture
 def ctx_factory(tmp_path):
     def factory(**kwargs):
@@ -37,7 +59,7 @@ def ctx_factory(tmp_path):
     return factory
 
 
-__all__ = ["FIXTURES", "make_ctx", "run_parser", "Owner"]
+__all__ = ["FIXTURES", "make_ctx", "run_parser", "run_on_disk", "plain_rows", "Owner"]
 
 
 CASE_TOML = """

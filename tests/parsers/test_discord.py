@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from commtrail.errors import InputError
-from commtrail.ingest.discover import _disk_relative
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
 from commtrail.parsers.discord import PARTIAL, sniff
-from tests.conftest import FIXTURES, make_ctx, run_parser
+from tests.conftest import FIXTURES, plain_rows, run_on_disk
 
 NEW = FIXTURES / "discord" / "package" / "messages" / "c1215300000000000000" / "messages.json"
 OLD = FIXTURES / "discord" / "old" / "messages" / "c1100000000000000000" / "messages.csv"
@@ -20,17 +18,11 @@ SAM = Owner(platform_ids=frozenset({"discord:900000000000000199"}))
 
 
 def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
-    rel = _disk_relative(path, str(path))
-    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: rel(p)[1], **kw)
-    return run_parser("discord", path.read_bytes() if data is None else data, ctx)
+    return run_on_disk(tmp_path, "discord", path, data, **kw)
 
 
 def _rows(table):
-    rows = table.to_pylist()
-    for row in rows:
-        row["ts_utc"] = row["ts_utc"].isoformat()
-        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-    return rows
+    return plain_rows(table)
 
 
 def test_json_package(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -12,12 +11,11 @@ import pytest
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.errors import InputError
-from commtrail.ingest.discover import _disk_relative
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
 from commtrail.parsers.meta import sniff
 from commtrail.timeline.master import read_master
-from tests.conftest import CASE_TOML, FIXTURES, make_ctx, run_parser
+from tests.conftest import CASE_TOML, FIXTURES, plain_rows, run_on_disk
 
 THREAD = FIXTURES / "meta" / "messages" / "inbox" / "jordanexample_1234567890"
 INSTA = (FIXTURES / "meta" / "instagram" / "your_instagram_activity" / "messages" / "inbox"
@@ -26,18 +24,11 @@ SAM = Owner(platform_ids=frozenset({"fb:Sam Smith"}))
 
 
 def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
-    rel = _disk_relative(path, str(path))
-    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: rel(p)[1], **kw)
-    return run_parser("meta", path.read_bytes() if data is None else data, ctx)
+    return run_on_disk(tmp_path, "meta", path, data, **kw)
 
 
 def _rows(table):
-    """Records in time order (plain messages and the others are written in separate batches)."""
-    rows = sorted(table.to_pylist(), key=lambda r: (r["ts_utc"], r["locator"]))
-    for row in rows:
-        row["ts_utc"] = row["ts_utc"].isoformat()
-        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-    return rows
+    return plain_rows(table, in_time_order=True)
 
 
 def test_newest_file_of_a_thread(tmp_path):

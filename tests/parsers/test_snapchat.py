@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from commtrail.errors import InputError
 from commtrail.parsers import registry
 from commtrail.parsers.snapchat import PARTIAL, sniff
-from tests.conftest import FIXTURES, make_ctx, run_parser
+from tests.conftest import FIXTURES, make_ctx, plain_rows, run_parser
 
 OLD = FIXTURES / "snapchat" / "old" / "chat_history.json"
 NEW = FIXTURES / "snapchat" / "new" / "chat_history.json"
@@ -22,11 +21,7 @@ def _run(tmp_path: Path, path: Path, data: bytes | None = None):
 
 
 def _rows(table):
-    rows = table.to_pylist()
-    for row in rows:
-        row["ts_utc"] = row["ts_utc"].isoformat()
-        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-    return rows
+    return plain_rows(table)
 
 
 def test_older_shape(tmp_path):

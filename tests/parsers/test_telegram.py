@@ -8,29 +8,21 @@ from pathlib import Path
 import pytest
 
 from commtrail.errors import InputError
-from commtrail.ingest.discover import _disk_relative
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
 from commtrail.parsers.telegram import sniff
-from tests.conftest import FIXTURES, make_ctx, run_parser
+from tests.conftest import FIXTURES, plain_rows, run_on_disk
 
 TG = FIXTURES / "telegram"
 PHOTO_SHA = "8ef2ad9804be53d1ecbb5f64483f4ed7427b44fd5bc06fb49827c58de8c8bfea"
 
 
 def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
-    rel = _disk_relative(path, str(path))
-    ctx = make_ctx(tmp_path, source_path=str(path), open_relative=lambda p: rel(p)[1], **kw)
-    return run_parser("telegram", path.read_bytes() if data is None else data, ctx)
+    return run_on_disk(tmp_path, "telegram", path, data, **kw)
 
 
 def _rows(table):
-    """Records in time order (plain messages and the others are written in separate batches)."""
-    rows = sorted(table.to_pylist(), key=lambda r: (r["ts_utc"], r["locator"]))
-    for row in rows:
-        row["ts_utc"] = row["ts_utc"].isoformat()
-        row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-    return rows
+    return plain_rows(table, in_time_order=True)
 
 
 def test_one_chat_export(tmp_path):
