@@ -436,6 +436,8 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
     labels_raw = first("x-gmail-labels")
     if labels_raw is not None:
         extra["gmail_labels"] = gmail_labels(labels_raw, notes)
+        if any(label.casefold() == "drafts" for label in extra["gmail_labels"]):
+            flags.append("draft")   # a Gmail draft was never sent: not a contact
     status = first("x-mozilla-status")
     if status is not None:
         extra["mozilla_status"] = status.strip()
@@ -448,7 +450,7 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
         extra["maildir_flags"] = env.maildir_flags
         if "T" in env.maildir_flags:
             flags.append("deleted")
-        if "D" in env.maildir_flags:
+        if "D" in env.maildir_flags and "draft" not in flags:
             flags.append("draft")
 
     body, facts, attachments = body_and_attachments(msg, content, sink, notes)

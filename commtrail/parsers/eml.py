@@ -80,7 +80,7 @@ def parse(stream: BinaryIO, ctx: ParseContext):
 
 register(Parser(
     name="eml",
-    version="1",
+    version="2",   # 2: charset fallback, bad header lines, undated records, uuencode, Gmail drafts
     description="single e-mail message file (.eml, Maildir message)",
     sniff=sniff,
     parse=parse,

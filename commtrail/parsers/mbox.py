@@ -265,7 +265,7 @@ def parse(stream: BinaryIO, ctx: ParseContext):
 
 register(Parser(
     name="mbox",
-    version="1",
+    version="2",   # 2: charset fallback, bad header lines, undated records, uuencode, Gmail drafts
     description="mbox mailbox (Gmail Takeout, Thunderbird, mboxo/mboxrd/mboxcl2)",
     sniff=sniff,
     parse=parse,

@@ -51,7 +51,7 @@ from commtrail.parsers._xmlrepair import RepairReader
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
-VERSION = "1"
+VERSION = "2"   # 2: reading resumes after damage (issue 13.5)
 RECORD_TAGS = frozenset(("sms", "mms", "call"))
 FEED = 1 << 20  # bytes handed to the XML parser at a time
 REPLAY = 16 * 1024  # bytes handed to a parser started after damage at a time, while they are kept ones

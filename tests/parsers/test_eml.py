@@ -52,7 +52,7 @@ def test_eml_in_full(tmp_path):
         "source_sha256": "ab" * 32,
         "source_path": "exports/Last warning.eml",
         "locator": "byte 0+684",
-        "parser": "eml/1",
+        "parser": "eml/2",
         "extra": {
             "body_charset": "utf-8",
             "body_mime": "text/plain",
@@ -179,7 +179,7 @@ def test_unknown_charset_and_html_with_no_text(tmp_path):
 
 
 def test_registered():
-    assert registry.get("eml").label == "eml/1"
+    assert registry.get("eml").label == "eml/2"
 
 
 # --- sniff --------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_gmail_first_message_in_full(tmp_path):
         "source_sha256": "0" * 64,
         "source_path": "input",
         "locator": "byte 60+654",
-        "parser": "mbox/1",
+        "parser": "mbox/2",
         "extra": {
             "body_charset": "utf-8",
             "body_mime": "text/plain",
@@ -191,6 +191,20 @@ def test_no_date_anywhere_is_an_undated_record(tmp_path):
     assert rows[0]["extra"]["date_header"] == "the day after"
     assert report.warnings == ["2 message(s) had no date at all (no usable Date:, Received:, separator line or "
                                "Maildir file name); kept as undated records (flag undated) (first at byte 21+88)"]
+
+
+def test_a_gmail_draft_is_flagged_draft(tmp_path):
+    """A message Gmail labels Drafts was never sent (issue 13.4: never a contact)."""
+    data = (b"From 1790000000000000001@xxx Mon Mar 04 09:00:00 +0000 2024\nX-Gmail-Labels: Drafts,Opened\n"
+            b"From: sam@example.org\nTo: jordan.k@example.com\nDate: Mon, 04 Mar 2024 09:00:00 +0000\n"
+            b"Subject: unsent\n\nI will not send this\n\n"
+            b"From 1790000000000000002@xxx Mon Mar 04 09:05:00 +0000 2024\nX-Gmail-Labels: Sent,\"Drafts folder\"\n"
+            b"From: sam@example.org\nTo: jordan.k@example.com\nDate: Mon, 04 Mar 2024 09:05:00 +0000\n"
+            b"Subject: sent\n\nPlease stop\n")
+    table, rejects, _ = _parse(tmp_path, data)
+    assert rejects == []
+    assert [(r["subject"], r["flags"], r["extra"]["gmail_labels"]) for r in _rows(table)] == [
+        ("unsent", ["draft"], ["Drafts", "Opened"]), ("sent", [], ["Sent", "Drafts folder"])]
 
 
 # --- Thunderbird --------------------------------------------------------------------------
@@ -402,7 +416,7 @@ def test_small_batches_keep_order(tmp_path):
 
 def test_registered():
     parser = registry.get("mbox")
-    assert parser.label == "mbox/1"
+    assert parser.label == "mbox/2"
     assert parser.sniff is sniff
 
 
@@ -441,7 +455,7 @@ def test_broken_pool_falls_back_to_this_process(tmp_path, monkeypatch):
     monkeypatch.setattr(_email, "CHUNK_MESSAGES", 2)
     data = (EMAIL / "gmail.mbox").read_bytes()
     ctx = _ctx(tmp_path / "pool")
-    ctx.parser_label = "mbox/1"
+    ctx.parser_label = "mbox/2"
     table, rejects = collect(_email.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
     serial, _, _ = _parse(tmp_path / "serial", data)
     assert table.equals(serial)
@@ -457,7 +471,7 @@ def test_mbox_inside_a_streamed_tgz(tmp_path):
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     ctx = _ctx(tmp_path)
-    ctx.parser_label = "mbox/1"
+    ctx.parser_label = "mbox/2"
     with tarfile.open(archive, "r|gz") as tar:  # a pure stream: no seeking back
         member = next(iter(tar))
         table, rejects = collect(registry.get("mbox").parse(tar.extractfile(member), ctx), ctx)

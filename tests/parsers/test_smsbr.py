@@ -73,8 +73,8 @@ def test_sniff(head, sms, calls):
 
 
 def test_registered_and_sniffed_by_content():
-    assert registry.get("smsbr-sms").label == "smsbr-sms/1"
-    assert registry.get("smsbr-calls").label == "smsbr-calls/1"
+    assert registry.get("smsbr-sms").label == "smsbr-sms/2"
+    assert registry.get("smsbr-calls").label == "smsbr-calls/2"
     assert registry.sniff((SMSBR / "calls.xml").read_bytes()[:65536], "backup.xml").name == "smsbr-calls"
     assert registry.sniff((SMSBR / "sms-repairs.xml").read_bytes()[:65536], "anything").name == "smsbr-sms"
 
@@ -126,7 +126,7 @@ def test_sms_repairs_types_and_rejects(tmp_path):
 
 def test_one_byte_reads_and_tiny_batches_give_the_same_table(tmp_path):
     data = (SMSBR / "sms-repairs.xml").read_bytes() + b""
-    ctx = make_ctx(tmp_path, timezone="Europe/London", owner=OWNER, batch_size=3, parser_label="smsbr-sms/1")
+    ctx = make_ctx(tmp_path, timezone="Europe/London", owner=OWNER, batch_size=3, parser_label="smsbr-sms/2")
 
     class OneByte(io.RawIOBase):
         def __init__(self, raw: bytes) -> None:
@@ -419,7 +419,7 @@ def test_unreadable_stream_keeps_what_came_before(tmp_path):
                 raise zipfile.BadZipFile("Bad CRC-32 for file 'sms.xml'")
             return chunk
 
-    ctx = make_ctx(tmp_path, timezone="Europe/London", owner=OWNER, parser_label="smsbr-sms/1")
+    ctx = make_ctx(tmp_path, timezone="Europe/London", owner=OWNER, parser_label="smsbr-sms/2")
     table, rejects = collect(registry.get("smsbr-sms").parse(Broken(), ctx), ctx)
     assert (table.num_rows, len(rejects)) == (1, 1)
     assert ctx.report.warnings[0] == "the file could not be read past byte 200: Bad CRC-32 for file 'sms.xml'"

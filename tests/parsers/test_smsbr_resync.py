@@ -214,7 +214,7 @@ def test_the_result_does_not_depend_on_how_the_input_is_read(monkeypatch):
 
     monkeypatch.setattr(smsbr, "FEED", 97)
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = make_ctx(Path(tmp), timezone="Europe/London", owner=OWNER, batch_size=4, parser_label="smsbr-sms/1")
+        ctx = make_ctx(Path(tmp), timezone="Europe/London", owner=OWNER, batch_size=4, parser_label="smsbr-sms/2")
         table, rejects = collect(registry.get("smsbr-sms").parse(Trickle(), ctx), ctx)
     assert [(r["locator"], r["body"]) for r in table.to_pylist()] == expected[0]
     assert [(r.locator, r.reason, r.raw) for r in rejects] == expected[1]
