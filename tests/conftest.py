@@ -39,13 +39,11 @@ def run_on_disk(tmp_path: Path, name: str, path: Path, data: bytes | None = None
     return run_parser(name, path.read_bytes() if data is None else data, ctx)
 
 
-def plain_rows(table, in_time_order: bool = False) -> list[dict]:
-    """A parser's records as dicts, ``ts_utc`` in ISO form and ``extra`` parsed; sorted by time (then
-    locator) when asked, for parsers that write plain messages and the others in separate batches."""
+def plain_rows(table) -> list[dict]:
+    """A parser's records as dicts in the order it wrote them, ``ts_utc`` in ISO form and ``extra``
+    parsed."""
     import json
     rows = table.to_pylist()
-    if in_time_order:
-        rows.sort(key=lambda r: (r["ts_utc"], r["locator"]))
     for row in rows:
         row["ts_utc"] = row["ts_utc"].isoformat()
         row["extra"] = json.loads(row["extra"]) if row["extra"] else None

@@ -27,45 +27,75 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 class Rows:
     """Collects records (one tuple each, in COLUMNS order); ``batches`` yields them as RECORD_SCHEMA
-    batches."""
+    batches, in the order they were added.
+
+    A parser that builds some records column-wise (``add_batch``) gives every record its place in
+    the source (``place``); ``batches`` then writes the records gathered both ways in the order of
+    their places, so the records of a file always come in its order."""
 
     def __init__(self, ctx: ParseContext, channel: str, local_unit: str | None = None) -> None:
         """``local_unit``: for epoch sources, ts_local is made from ts_utc in the case's zone, to
         that unit (``s``, ``ms``), rather than given per record."""
         self.ctx, self.channel, self.local_unit = ctx, channel, local_unit
         self.rows: list[tuple] = []
+        self.places: list[int] = []
+        self.parts: list[tuple[pa.RecordBatch, np.ndarray]] = []
+        self.held = 0
         self.flushed = 0
 
     def add(self, ts_us: int, ts_local: str, precision: str, kind: str, direction: str, sender: str | None,
             sender_raw: str | None, recipients: list[str], conversation: str | None, body: str | None,
             locator: str, duration: int | None = None, attachments: list[dict] | None = None,
-            flags: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
+            flags: list[str] | None = None, extra: dict[str, Any] | None = None, place: int | None = None) -> None:
         self.rows.append((ts_us, ts_local, precision, kind, direction, sender, sender_raw, recipients,
                           conversation, body, duration, attachments, flags, locator,
                           _EXTRA.encode(extra) if extra else None))
+        if place is not None:
+            self.places.append(place)
+
+    def add_batch(self, cols: dict[str, Any], n: int, places: np.ndarray) -> None:
+        """Hold ``n`` records built column-wise (lists or Arrow arrays), at ``places`` in the source,
+        to be written with the others in the order of their places."""
+        self.parts.append((self.batch(cols, n), places))
+        self.held += n
+
+    @property
+    def pending(self) -> int:
+        """Records added and not yet written."""
+        return len(self.rows) + self.held
 
     @property
     def count(self) -> int:
         """Records added so far."""
-        return self.flushed + len(self.rows)
+        return self.flushed + self.pending
 
     def full(self) -> bool:
-        return len(self.rows) >= max(1, self.ctx.batch_size)
+        return self.pending >= max(1, self.ctx.batch_size)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """The rows collected so far, as one batch (none when empty); the buffer is emptied."""
-        n = len(self.rows)
-        if not n:
-            return
-        ctx, rows = self.ctx, self.rows
+        """The records gathered so far, as one batch (none when empty); the buffers are emptied."""
+        parts, self.parts, self.held = self.parts, [], 0
+        places, self.places = self.places, []
+        if self.rows:
+            parts.append((self.row_batch(), np.asarray(places, dtype=np.int64)))
+        self.flushed += sum(b.num_rows for b, _ in parts)
+        if len(parts) == 1:
+            yield parts[0][0]
+        elif parts:
+            order = np.argsort(np.concatenate([p for _, p in parts]), kind="stable")
+            table = pa.Table.from_batches([b for b, _ in parts]).take(pa.array(order))
+            yield table.combine_chunks().to_batches(max_chunksize=len(order))[0]
+
+    def row_batch(self) -> pa.RecordBatch:
+        """The records added one by one, as a batch; their buffer is emptied."""
+        rows, n = self.rows, len(self.rows)
         self.rows = []
-        self.flushed += n
         cols = dict(zip(COLUMNS, (list(c) for c in zip(*rows))))
         del rows
         cols["ts_utc"] = pa.array(cols["ts_utc"], pa.int64())
         if self.local_unit:
-            cols["ts_local"] = local_iso(cols["ts_utc"], ctx.timezone, self.local_unit)
-        yield self.batch(cols, n)
+            cols["ts_local"] = local_iso(cols["ts_utc"], self.ctx.timezone, self.local_unit)
+        return self.batch(cols, n)
 
     def batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
         """A batch of ``n`` rows from ``cols`` (lists or Arrow arrays), the source's constants added."""
@@ -74,11 +104,6 @@ class Rows:
                  "source_sha256": repeat(ctx.source_sha256, n), "source_path": repeat(ctx.source_path, n),
                  "parser": repeat(ctx.parser_label, n)}
         return make_batch({**cols, **const})
-
-    def column_batch(self, cols: dict[str, Any], n: int) -> pa.RecordBatch:
-        """``batch`` for records built column-wise (counted with the others)."""
-        self.flushed += n
-        return self.batch(cols, n)
 
 
 def repeat(value: str | None, n: int) -> pa.Array:

@@ -5,7 +5,9 @@ Meta splits a long thread over ``message_1.json`` (newest), ``message_2.json``, 
 source of its own, and the records of all of them carry one conversation, ``<title> [<thread>]``
 (the thread folder, from ``thread_path`` or the file's folder), so they read as one thread. Within a
 file messages are newest first; each record keeps its place in the file as the locator
-(``messages[17]``). One file is read whole: Meta writes at most some ten thousand messages to each.
+(``messages[17]``). The records are written in the reverse of the file's order, oldest first (from
+the highest locator down to ``messages[0]``), whatever their kind, so the messages of one
+millisecond come in the order they were sent. One file is read whole: Meta writes at most some ten thousand messages to each.
 
 Meta writes every UTF-8 byte of a text as its own ``\\u00XX`` escape (mojibake); each run of such
 escapes that spells valid UTF-8 is decoded (in the JSON text, before it is parsed) and counted.
@@ -30,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -116,29 +119,31 @@ class _Thread:
         self.senders: dict[str, tuple[str, str, list[str]]] = {}
 
     def records(self) -> Iterator:
-        """Rejects and record batches: the plain messages column-wise, the others one by one."""
+        """Rejects and record batches: the plain messages column-wise, the others one by one, every
+        batch in the order of time, the reverse of the file's (``messages[N-1]`` first, ``messages[0]``
+        last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
-        messages = self.messages
+        messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
         for i in range(len(messages) - 1, -1, -1):
             m = messages[i]
             if type(m) is dict and m.keys() <= _PLAIN:
                 plain.append(i)
-                continue
-            yield from self.one(i)
-            if self.rows.full():
-                yield from self.rows.batches()
-        size = max(1, self.ctx.batch_size)
-        for lo in range(0, len(plain), size):
-            got = self.plain_batch(plain[lo:lo + size])
-            if got is not None:
-                yield got
-                continue
-            for i in plain[lo:lo + size]:
+            else:
+                yield from self.one(i)
+            if len(plain) + rows.pending >= size:
+                yield from self.flush(plain)
+                plain = []
+        yield from self.flush(plain)
+
+    def flush(self, plain: list[int]) -> Iterator:
+        """The records gathered so far and those of the plain messages at ``plain``, as a batch."""
+        if plain and not self.plain_batch(plain):
+            for i in plain:
                 yield from self.one(i)
         yield from self.rows.batches()
 
     def one(self, i: int) -> Iterator[Reject]:
-        reason = self.message(self.messages[i], f"messages[{i}]")
+        reason = self.message(self.messages[i], i)
         if reason:
             yield Reject(f"messages[{i}]", reason, json.dumps(self.messages[i], ensure_ascii=False))
 
@@ -153,10 +158,10 @@ class _Thread:
             got = self.senders[name] = (fixed, ident, direction, [p for p in self.people if p != ident])
         return got
 
-    def plain_batch(self, index: list[int]) -> pa.RecordBatch | None:
-        """The records of the messages at ``index`` (only keys of _PLAIN), or None when one of
-        them is not plain after all (a field missing or of another type, a time out of range):
-        then each goes the general way."""
+    def plain_batch(self, index: list[int]) -> bool:
+        """Add the records of the messages at ``index`` (only keys of _PLAIN) column-wise; False
+        when one of them is not plain after all (a field missing or of another type, a time out of
+        range): then each goes the general way."""
         items = [self.messages[i] for i in index]
         n = len(items)
         try:
@@ -165,13 +170,13 @@ class _Thread:
             bodies = [m.get("content") for m in items]
             extra = [_GEO[m.get("is_geoblocked_for_viewer")] for m in items]
         except (KeyError, TypeError):
-            return None
+            return False
         if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
                 or not set(map(type, bodies)) <= {str, type(None)}:
-            return None
-        ms = pa.array(ms_list, pa.int64()) if max(ms_list) <= _MAX_MS and min(ms_list) >= 0 else None
-        if ms is None:
-            return None
+            return False
+        if max(ms_list) > _MAX_MS or min(ms_list) < 0:
+            return False
+        ms = pa.array(ms_list, pa.int64())
         who = pa.array(names, pa.string()).dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
@@ -191,10 +196,12 @@ class _Thread:
             "locator": joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }
-        return self.rows.column_batch(cols, n)
+        self.rows.add_batch(cols, n, -np.asarray(index, dtype=np.int64))
+        return True
 
-    def message(self, m: Any, locator: str) -> str | None:
-        """Add the record of one message; return the reason when it cannot be one."""
+    def message(self, m: Any, i: int) -> str | None:
+        """Add the record of message ``i``; return the reason when it cannot be one."""
+        locator = f"messages[{i}]"
         if not isinstance(m, dict):
             return "not a message object"
         ms = m.get("timestamp_ms")
@@ -222,7 +229,7 @@ class _Thread:
         attachments = self.media(m, flags)
         self.rows.add(ms * 1000, None, "ms", kind, direction, sender, name, recipients,
                       self.conversation, body, locator, duration=duration, attachments=attachments or None,
-                      flags=flags, extra=extra)
+                      flags=flags, extra=extra, place=-i)
         return None
 
     def media(self, m: dict, flags: list[str]) -> list[dict]:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -56,8 +57,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     try:
         yield from reader.document()
     except JsonSyntaxError as exc:
-        yield from reader.flush_plain()
-        yield from reader.rows.batches()
+        yield from reader.flush()
         where = f"line {exc.line}"
         ctx.report.warn(f"the JSON breaks at {where} ({exc}); the {reader.rows.count} message(s) before it "
                         "were kept, the rest of the file is rejected.")
@@ -76,6 +76,7 @@ class _Reader:
         self.chats = 0
         self.files_missing = 0
         self.plain: _Plain | None = None
+        self.base = 0           # the place in the file of the current chat's first message
 
     def document(self) -> Iterator:
         js, meta = self.js, {}
@@ -106,7 +107,7 @@ class _Reader:
                              file=self.ctx.source_path, where="the top-level object",
                              hint="Export again from Telegram Desktop (Settings > Advanced > Export Telegram data, "
                                   "format JSON), or leave this file out.")
-        yield from self.rows.batches()
+        yield from self.flush()
         if self.files_missing:
             self.ctx.report.warn(f"{self.files_missing} photo(s)/file(s) named in the export are not beside it "
                                  "(exported without media, or moved); their messages are flagged attachment_missing.")
@@ -124,32 +125,40 @@ class _Reader:
     def messages(self, meta: dict, prefix: str) -> Iterator:
         """The records of one chat's messages. Plain text messages (most of them) are gathered and
         built column-wise with Arrow (:class:`_Plain`), giving what :meth:`message` gives; the others
-        one by one. Records are written in batches, the plain ones apart from the others."""
-        js, rows = self.js, self.rows
+        one by one. Each record's place is its message's place in the file, so every batch holds its
+        records in the order of the file (:class:`Rows`)."""
+        js, rows, base = self.js, self.rows, self.base
         self.chats += 1
         chat = _Chat(meta, self.owner_ids)
-        self.plain = fast = _Plain(chat, prefix)
+        self.plain = fast = _Plain(chat, prefix, base)
         take, batch = fast.take, max(1, self.ctx.batch_size)
+        i = -1
         for i, m in js.values():
             if take(i, m):
-                if len(fast) >= batch:
-                    yield from self.flush_plain()
+                if len(fast) + rows.pending >= batch:
+                    yield from self.flush()
                 continue
             locator = f"{prefix}messages[{i}]"
-            reason = self.message(m, chat, locator)
+            reason = self.message(m, chat, locator, base + i)
             if reason:
                 yield Reject(locator, reason, js.last_text())
-            elif rows.full():
-                yield from rows.batches()
-        yield from self.flush_plain()
+            elif len(fast) + rows.pending >= batch:
+                yield from self.flush()
+        self.hold_plain()
+        self.base = base + i + 1
 
-    def flush_plain(self) -> Iterator:
-        """The gathered plain messages as a batch."""
+    def hold_plain(self) -> None:
+        """Hand the gathered plain messages to the rows, to be written in order with the others."""
         if self.plain is not None and len(self.plain):
-            yield self.plain.build(self.rows)
+            self.plain.build(self.rows)
 
-    def message(self, m: Any, chat: _Chat, locator: str) -> str | None:
-        """Add the record of one message; return the reason when it cannot be one."""
+    def flush(self) -> Iterator:
+        """Every record gathered so far, in the order of the file, as a batch."""
+        self.hold_plain()
+        yield from self.rows.batches()
+
+    def message(self, m: Any, chat: _Chat, locator: str, place: int) -> str | None:
+        """Add the record of one message (at ``place`` in the file); return the reason when it cannot be one."""
         if not isinstance(m, dict):
             return "not a message object"
         mtype = m.get("type")
@@ -197,7 +206,7 @@ class _Reader:
         attachments = self.media(m, flags)
         self.rows.add(seconds * 1_000_000, str(m.get("date", "")), "s", kind, direction, sender,
                       name if isinstance(name, str) else None, recipients, chat.name, text, locator,
-                      duration=duration, attachments=attachments or None, flags=flags, extra=extra)
+                      duration=duration, attachments=attachments or None, flags=flags, extra=extra, place=place)
         return None
 
     def media(self, m: dict, flags: list[str]) -> list[dict]:
@@ -224,8 +233,9 @@ class _Plain:
     types), gathered as columns of scalars (the message objects are let go at once: holding them
     would make every garbage collection walk them); ``build`` makes their records with Arrow."""
 
-    def __init__(self, chat: _Chat, prefix: str) -> None:
-        self.chat, self.prefix = chat, prefix
+    def __init__(self, chat: _Chat, prefix: str, base: int) -> None:
+        """``base``: the place in the file of the chat's first message."""
+        self.chat, self.prefix, self.base = chat, prefix, base
         self.columns: tuple[list, ...] = ([], [], [], [], [], [], [])
 
     def __len__(self) -> int:
@@ -255,8 +265,8 @@ class _Plain:
         texts.append(text)
         return True
 
-    def build(self, rows: Rows) -> pa.RecordBatch:
-        """The gathered messages as one batch; the gathering starts again."""
+    def build(self, rows: Rows) -> None:
+        """Add the gathered messages to ``rows`` as one batch; the gathering starts again."""
         chat, n = self.chat, len(self)
         index, unixes, whos, mids, dates, names, texts = self.columns
         self.columns = ([], [], [], [], [], [], [])
@@ -278,7 +288,7 @@ class _Plain:
             "locator": joined(f"{self.prefix}messages[", pa.array(index, pa.int64()), "]"),
             "extra": joined(chat.extra_head, pa.array(mids, pa.int64()), "}"),
         }
-        return rows.column_batch(cols, n)
+        rows.add_batch(cols, n, np.asarray(index, dtype=np.int64) + self.base)
 
 
 class _Chat:

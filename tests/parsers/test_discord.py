@@ -64,3 +64,21 @@ def test_sniff():
     assert sniff(NEW.read_bytes(), "x") and sniff(OLD.read_bytes(), "x")
     assert not sniff(b"ID,Timestamp,Contents,Attachments,Extra\n", "messages.csv")
     assert registry.sniff(OLD.read_bytes(), "x").name == "discord"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 50_000])
+def test_messages_of_one_second_come_in_file_order(tmp_path, batch_size):
+    """Texts and messages with attachment links, of one second, written in the file's order."""
+    import json
+    folder = tmp_path / "messages" / "c1215300000000000000"
+    folder.mkdir(parents=True)
+    (folder / "channel.json").write_text('{"id": "1215300000000000000", "type": 1}', encoding="utf-8")
+    items = [{"ID": n, "Timestamp": "2024-03-07 20:00:00", "Contents": f"m {n}",
+              "Attachments": f"https://cdn.example.com/{n}.png" if n % 2 else ""} for n in range(5)]
+    path = folder / "messages.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+    table, rejects, _ = _run(tmp_path / "out", path, batch_size=batch_size)
+    rows = _rows(table)
+    assert rejects == []
+    assert [(r["locator"], r["body"], "attachment_urls" in r["extra"]) for r in rows] == [
+        (f"messages[{n}]", f"m {n}", n % 2 == 1) for n in range(5)]

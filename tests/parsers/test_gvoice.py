@@ -99,3 +99,25 @@ def test_sniff():
     assert sniff((CALLS / " - Placed - 2024-03-03T02_20_00Z.html").read_bytes(), "x")
     assert not sniff(b"<html><body><div class='other'></div></body></html>", "x.html")
     assert registry.sniff(TEXT.read_bytes(), "x").name == "gvoice"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 50_000])
+def test_messages_of_one_second_come_in_page_order(tmp_path, batch_size):
+    """Texts and MMS (a picture that is not beside the page) of one second, written in the page's order."""
+    def message(text: str, image: bool) -> str:
+        pic = '<div><img src="missing-picture" alt="Image MMS Attachment" /></div>' if image else ""
+        return ('<div class="message"><abbr class="dt" title="2024-03-01T10:30:05.000-08:00">t</abbr>: '
+                '<cite class="sender vcard"><a class="tel" href="tel:+12025550142"><span class="fn">Jordan Example'
+                f'</span></a></cite>: <q>{text}</q>{pic}</div>')
+    page = ('<?xml version="1.0" ?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Jordan Example</title>'
+            '</head><body><div class="hChatLog hfeed">'
+            + "".join(message(f"text {n}", n % 2 == 1) for n in range(5))
+            + '</div><div class="tags">Labels: <a rel="tag" href="http://www.google.com/voice#sms">Text</a></div>'
+            '</body></html>').encode()
+    ctx = make_ctx(tmp_path, source_path="page.html", phone_region="US", timezone="America/New_York",
+                   batch_size=batch_size)
+    table, rejects, _ = run_parser("gvoice", page, ctx)
+    rows = _rows(table)
+    assert rejects == []
+    assert [(r["locator"], r["body"], r["flags"]) for r in rows] == [
+        (f"message {n + 1}", f"text {n}", ["attachment_missing"] if n % 2 else []) for n in range(5)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -28,7 +29,7 @@ def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
 
 
 def _rows(table):
-    return plain_rows(table, in_time_order=True)
+    return plain_rows(table)
 
 
 def test_newest_file_of_a_thread(tmp_path):
@@ -134,3 +135,28 @@ def test_split_thread_ingests_as_one_conversation(tmp_path, capsys):
     assert main(["ingest", str(case_dir), str(again)]) == 0
     master = read_master(Case(case_dir)).to_pylist()
     assert len(master) == 10 and max(len(r["occurrences"]) for r in master) == 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 50_000])
+def test_records_of_one_millisecond_come_oldest_first(tmp_path, batch_size):
+    """A file is newest first; its records are written in the reverse order (``messages[N-1]`` first),
+    plain messages (built column-wise) and the others (a call, an unsubscribe line, a photo, an
+    unsent message) alike, whatever the batch size."""
+    special = [{"type": "Call", "call_duration": 0}, {"type": "Unsubscribe", "content": "Sam Smith left."},
+               {"photos": [{"uri": "messages/inbox/t_1/photos/none.jpg"}]}, {"is_unsent": True}]
+    messages = [{"sender_name": "Jordan Example", "timestamp_ms": 1709317805123,
+                 **(special[n // 2] if n % 2 else {"content": f"plain {n}"})} for n in range(9)]
+    doc = {"participants": [{"name": "Sam Smith"}, {"name": "Jordan Example"}], "messages": messages,
+           "title": "Jordan Example", "thread_path": "inbox/t_1"}
+    path = tmp_path / "messages" / "inbox" / "t_1" / "message_1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    table, rejects, _ = _run(tmp_path, path, owner=SAM, batch_size=batch_size)
+    rows = _rows(table)
+    assert rejects == []
+    assert [r["locator"] for r in rows] == [f"messages[{n}]" for n in range(8, -1, -1)]
+    assert [r["kind"] for r in rows] == ["message", "message", "message", "message", "message", "system",
+                                         "message", "missed", "message"]
+    assert [r["body"] for r in rows] == ["plain 8", None, "plain 6", None, "plain 4", "Sam Smith left.",
+                                         "plain 2", None, "plain 0"]
+    assert rows[1]["flags"] == ["deleted"] and rows[3]["flags"] == ["attachment_missing"]

@@ -78,3 +78,27 @@ def test_sniff():
     assert sniff(CHAT.read_bytes(), "x")
     assert not sniff(b'{"participants": [], "messages": [{"timestamp_ms": 1}]}', "x.json")
     assert registry.sniff(CHAT.read_bytes(), "x").name == "signal"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 50_000])
+def test_records_of_one_millisecond_come_in_file_order(tmp_path, batch_size):
+    """Texts, a call, a system line and a message with a missing attachment, all of one millisecond,
+    are written in the file's order whatever the batch size."""
+    import json
+    ms = 1709546400000
+    kinds = [{"type": "incoming", "source": "+447700900123", "body": "one"},
+             {"type": "call-history", "callHistoryDetails": {"wasIncoming": True}},
+             {"type": "outgoing", "body": "two"},
+             {"type": "group-v2-change"},
+             {"type": "incoming", "source": "+447700900123", "body": "three",
+              "attachments": [{"fileName": "none.png", "contentType": "image/png"}]},
+             {"type": "outgoing", "body": "four"}]
+    data = json.dumps([{"sent_at": ms, "id": f"m-{n}", **k} for n, k in enumerate(kinds)]).encode()
+    ctx = make_ctx(tmp_path, source_path="signal/Jordan Example.json", batch_size=batch_size)
+    table, rejects, _ = run_parser("signal", data, ctx)
+    rows = _rows(table)
+    assert rejects == []
+    assert [(r["locator"], r["kind"], r["body"]) for r in rows] == [
+        ("messages[0]", "message", "one"), ("messages[1]", "missed", None), ("messages[2]", "message", "two"),
+        ("messages[3]", "system", None), ("messages[4]", "message", "three"), ("messages[5]", "message", "four")]
+    assert rows[4]["flags"] == ["attachment_missing"]

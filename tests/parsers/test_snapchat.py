@@ -61,3 +61,23 @@ def test_sniff():
     assert sniff(OLD.read_bytes(), "x") and sniff(NEW.read_bytes(), "x")
     assert not sniff(b'[{"ID": 1, "Timestamp": "2024-01-01 00:00:00", "Contents": "x"}]', "chat_history.json")
     assert registry.sniff(NEW.read_bytes(), "x").name == "snapchat"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 50_000])
+def test_chats_of_one_second_come_in_file_order(tmp_path, batch_size):
+    """Texts and media chats of one second, in two conversations, written in the file's order."""
+    import json
+    def chat(n: int, media: str) -> dict:
+        return {"From": "jordan.example", "Media Type": media, "Created": "2024-03-06 08:00:01 UTC",
+                "Content": f"chat {n}" if media == "TEXT" else None, "Conversation Title": None,
+                "IsSender": n % 3 == 0, "Media IDs": "b~x" if media != "TEXT" else ""}
+    doc = {"jordan.example": [chat(0, "TEXT"), chat(1, "MEDIA"), chat(2, "TEXT")],
+           "alex.sample": [chat(3, "NOTE"), chat(4, "TEXT")]}
+    ctx = make_ctx(tmp_path, source_path="snapchat/json/chat_history.json", batch_size=batch_size)
+    table, rejects, _ = run_parser("snapchat", json.dumps(doc).encode(), ctx)
+    rows = _rows(table)
+    assert rejects == []
+    assert [(r["locator"], r["body"], r["extra"]["Media Type"]) for r in rows] == [
+        ('"jordan.example"[0]', "chat 0", "TEXT"), ('"jordan.example"[1]', None, "MEDIA"),
+        ('"jordan.example"[2]', "chat 2", "TEXT"), ('"alex.sample"[0]', None, "NOTE"),
+        ('"alex.sample"[1]', "chat 4", "TEXT")]

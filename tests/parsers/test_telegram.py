@@ -22,7 +22,7 @@ def _run(tmp_path: Path, path: Path, data: bytes | None = None, **kw):
 
 
 def _rows(table):
-    return plain_rows(table, in_time_order=True)
+    return plain_rows(table)
 
 
 def test_one_chat_export(tmp_path):
@@ -163,3 +163,65 @@ def test_a_linked_media_file_is_refused_and_the_rest_is_read(tmp_path):
            "followed); it was not read." in report.warnings
     assert not (tmp_path / "out" / "blobs").exists() or \
         all(p.read_bytes() != b"not part of the export" for p in (tmp_path / "out" / "blobs").iterdir())
+
+
+def _one_second_chat(chat_id: int, first_id: int) -> dict:
+    """A chat whose messages all fall in one second: plain texts between a service line, a call, a
+    photo (not beside the export) and an edited text, which the parser builds the general way."""
+    base = {"type": "message", "date": "2024-03-01T18:30:05", "date_unixtime": "1709317805",
+            "from": "Jordan Example", "from_id": f"user{chat_id}"}
+    special = [
+        {"type": "service", "actor": "Jordan Example", "actor_id": f"user{chat_id}", "action": "pin_message",
+         "message_id": first_id, "text": ""},
+        {"type": "service", "actor": "Jordan Example", "actor_id": f"user{chat_id}", "action": "phone_call",
+         "discard_reason": "missed", "text": ""},
+        {"photo": "photos/missing.jpg", "width": 1, "height": 1, "text": ""},
+        {"edited_unixtime": "1709317900", "text": "changed"}]
+    messages = []
+    for n in range(9):
+        m = dict(base, **(special[n // 2] if n % 2 else {"text": f"plain {n}"}))
+        for k in ("date", "date_unixtime"):
+            m[k] = base[k]
+        messages.append({"id": first_id + n, **m})
+    return {"name": f"Chat {chat_id}", "type": "personal_chat", "id": chat_id, "messages": messages}
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 50_000])
+def test_records_of_one_second_come_in_file_order(tmp_path, batch_size):
+    """Plain messages (built column-wise) and the others (one by one) are written in the file's
+    order, within a chat and across the chats of a full export, whatever the batch size."""
+    doc = {"about": "x", "personal_information": {"user_id": 5550199},
+           "chats": {"about": "x", "list": [_one_second_chat(5550101, 1), _one_second_chat(5550102, 20)]}}
+    path = tmp_path / "export" / "result.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    table, rejects, _ = _run(tmp_path, path, batch_size=batch_size)
+    rows = plain_rows(table)
+    assert rejects == []
+    assert [r["locator"] for r in rows] == [f"chats.list[{c}] messages[{i}]" for c in (0, 1) for i in range(9)]
+    assert [r["kind"] for r in rows[:9]] == ["message", "system", "message", "missed", "message", "message",
+                                            "message", "message", "message"]
+    assert [r["body"] for r in rows[:9]] == ["plain 0", "", "plain 2", "", "plain 4", "", "plain 6", "changed",
+                                            "plain 8"]
+    assert rows[5]["flags"] == ["attachment_missing"] and rows[7]["flags"] == ["edited"]
+    assert {r["ts_utc"] for r in rows} == {"2024-03-01T18:30:05+00:00"}
+    assert [r["extra"]["id"] for r in rows] == [*range(1, 10), *range(20, 29)]
+
+
+def test_exhibits_of_one_second_follow_the_file_order(tmp_path):
+    """Through ``commtrail ingest``: the exhibit numbers of records of one second follow the order of
+    their messages in the export, plain and special messages alike."""
+    from commtrail.case import Case
+    from commtrail.cli import main
+    from commtrail.timeline.master import read_master
+    from tests.conftest import CASE_TOML
+
+    case_dir, export = tmp_path / "case", tmp_path / "in" / "telegram"
+    case_dir.mkdir()
+    export.mkdir(parents=True)
+    (case_dir / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    (export / "result.json").write_text(json.dumps(_one_second_chat(5550101, 1)), encoding="utf-8")
+    assert main(["ingest", str(case_dir), str(tmp_path / "in")]) == 0
+    rows = sorted(read_master(Case(case_dir), ["exhibit", "locator", "body"]).to_pylist(), key=lambda r: r["exhibit"])
+    assert [(r["exhibit"], r["locator"]) for r in rows] == [(f"CT-{n + 1:06d}", f"messages[{n}]") for n in range(9)]
+    assert [r["body"] for r in rows][:3] == ["plain 0", "", "plain 2"]
