@@ -103,14 +103,18 @@ def file_id(domain: str, relative: str) -> str:
 
 
 def backup_folder(folder: Path, files: dict[tuple[str, str], bytes], encrypted: bool = False,
-                  device: str = "Sam's iPhone", taken: datetime = datetime(2024, 3, 9)) -> Path:
+                  device: str = "Sam's iPhone", taken: datetime = datetime(2024, 3, 9),
+                  udid: str | None = "00008030-000A1B2C3D4E5F60") -> Path:
     """An iTunes/Finder backup taken at ``taken``: Manifest.db listing ``files`` ((domain,
     relativePath) -> bytes; each file's metadata blob records its size and modification time),
-    each stored at ``<id[:2]>/<id>``, with Info.plist and Manifest.plist."""
+    each stored at ``<id[:2]>/<id>``, with Info.plist and Manifest.plist naming the phone ``udid``
+    (as iTunes writes it: lower case in Target Identifier, upper case in Unique Identifier)."""
     folder.mkdir(parents=True, exist_ok=True)
+    ids = {"Target Identifier": udid.lower(), "Unique Identifier": udid.upper()} if udid else {}
     (folder / "Info.plist").write_bytes(plistlib.dumps({"Device Name": device, "Product Version": "17.4",
-                                                        "Last Backup Date": taken}))
-    (folder / "Manifest.plist").write_bytes(plistlib.dumps({"IsEncrypted": encrypted, "Version": "10.0"},
+                                                        "Last Backup Date": taken, **ids}))
+    lockdown = {"Lockdown": {"DeviceName": device, "UniqueDeviceID": udid}} if udid else {}
+    (folder / "Manifest.plist").write_bytes(plistlib.dumps({"IsEncrypted": encrypted, "Version": "10.0", **lockdown},
                                                            fmt=plistlib.FMT_BINARY))
     if encrypted:
         (folder / "Manifest.db").write_bytes(hashlib.sha512(b"fictional ciphertext").digest() * 64)

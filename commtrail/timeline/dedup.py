@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
-from commtrail.timeline.schema import EXTRA_CHAT
+from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
 SEP = "chr(31)"
 
@@ -100,8 +100,9 @@ SIZE_SQL = """
 (240 + coalesce(strlen(body), 0) + coalesce(strlen(extra), 0) + coalesce(strlen(subject), 0)
      + coalesce(strlen(ts_local), 0) + 2 * coalesce(strlen(locator), 0))::BIGINT"""
 
-# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat).
-OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "apple-messages")
+# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat). iPhone
+# backups are compared only when they name one phone; a chat.db (apple-messages) names none.
+OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup")
 
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024
@@ -190,6 +191,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
     staged = _staged_relation(con, files)
     _chat_identities(con, files, sources)
+    _device_identities(con, files, sources)
     _conversation_tables(con, staged)
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
     # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
@@ -235,16 +237,34 @@ def _file_list(files: Sequence[Path]) -> str:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
+def _staged_of(files: Sequence[Path], sources: Sequence[dict], fmt: str) -> tuple[list[int], str] | None:
+    """The indexes of the sources of format ``fmt`` and SQL reading only their staging files (their
+    ``file_index`` maps back through the list), or None when there are none."""
+    wanted = [i for i, s in enumerate(sources) if s["format"] == fmt]
+    return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
+
+
 def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
     """Per WhatsApp source and chat, the identity its parser told from the content (``extra``; table
     ``chat_ids``). Only those staging files are read for it: the ``extra`` of others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    wanted = [i for i, s in enumerate(sources) if s["format"] == "whatsapp"]
-    if wanted:
+    if staged := _staged_of(files, sources, "whatsapp"):
         con.execute(f"""INSERT INTO chat_ids
             SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
                    json_extract_string(min(extra), '$.{EXTRA_CHAT}')
-            FROM read_parquet({_file_list([files[i] for i in wanted])}) GROUP BY ALL""", {"wanted": wanted})
+            FROM {staged[1]} GROUP BY ALL""", {"wanted": staged[0]})
+
+
+def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
+    """Per iPhone backup, the phone its parser named in every record's ``extra`` (table
+    ``device_ids``; NULL when a record names none or another)."""
+    con.execute("CREATE TEMP TABLE device_ids (src INTEGER, device VARCHAR)")
+    if staged := _staged_of(files, sources, "ios-backup"):
+        con.execute(f"""INSERT INTO device_ids
+            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1],
+                   CASE WHEN count(d) = count(*) AND min(d) = max(d) THEN min(d) END
+            FROM (SELECT file_index, json_extract_string(extra, '$.{EXTRA_DEVICE}') AS d FROM {staged[1]})
+            GROUP BY ALL""", {"wanted": staged[0]})
 
 
 def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
@@ -284,14 +304,19 @@ def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _possibly_deleted(con: duckdb.DuckDBPyConnection) -> None:
-    """For two sources of one kind (and one chat) that overlap in time, the events the earlier one
-    holds within the later one's span that the later one lacks."""
+    """For two sources of one kind (and one chat, or one phone) that overlap in time, the events the
+    earlier one holds within the later one's span that the later one lacks. An iPhone backup that
+    names no phone is its own scope (compared with no other)."""
     formats = ", ".join(f"'{f}'" for f in OVERLAPPING_FORMATS)
     con.execute(f"""CREATE TEMP TABLE possibly_deleted AS
         WITH span AS (
-            SELECT s.idx, s.sha256 AS sha, s.format, s.path, CASE WHEN s.format = 'whatsapp' THEN c.scope END AS scope,
+            SELECT s.idx, s.sha256 AS sha, s.format, s.path,
+                   CASE s.format WHEN 'whatsapp' THEN c.scope
+                                 WHEN 'ios-backup' THEN coalesce('device:' || d.device, 'source:' || s.sha256)
+                   END AS scope,
                    c.t0, c.t1
-            FROM src s JOIN source_span c ON c.src = s.idx WHERE s.format IN ({formats})),
+            FROM src s JOIN source_span c ON c.src = s.idx LEFT JOIN device_ids d ON d.src = s.idx
+            WHERE s.format IN ({formats})),
         pairs AS (
             SELECT a.idx AS a_idx, a.sha AS a_sha, a.path AS a_path, b.idx AS b_idx, b.sha AS b_sha,
                    b.path AS b_path, b.t0 AS lo, a.t1 AS hi

@@ -11,28 +11,36 @@ is stored as ``<fileID[:2]>/<fileID>`` (flat, ``<fileID>``, in backups before iO
 - ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`).
 
 A database the backup lacks is a warning. An encrypted backup (``Manifest.plist`` ``IsEncrypted``)
-is refused with a message saying so.
+is refused with a message saying so. The phone's identifier (UDID: ``Manifest.plist``
+``Lockdown.UniqueDeviceID``, ``Info.plist`` ``Unique Identifier`` / ``Target Identifier``) is put in
+every record's ``extra`` (``device``), so that only backups of one phone are compared for possibly
+deleted messages; a backup naming none, or two, is a warning and is compared with no other.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import plistlib
 from contextlib import closing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+from xml.parsers.expat import ExpatError
+
+import pyarrow as pa
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.parsers.ios.calls import read_calls
 from commtrail.parsers.ios.contacts import ContactHints, read_contacts
 from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
-    private_folder, require
+    private_folder, require, splice_json
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.registry import Parser, register
+from commtrail.timeline.schema import EXTRA_DEVICE
 
-VERSION = "1"
+VERSION = "2"
 MANIFEST = "Manifest.db"
 SMS = ("HomeDomain", "Library/SMS/sms.db")
 CALLS = ("HomeDomain", "Library/CallHistoryDB/CallHistory.storedata")
@@ -89,14 +97,48 @@ class Backup:
         return self.open(ATTACHMENT_DOMAIN, filename[at:])
 
 
-def _encrypted(ctx: ParseContext) -> bool:
+def _plist(ctx: ParseContext, name: str) -> dict:
+    """A property list beside the manifest (kept in the blob store when read), or {} when it is
+    absent or unreadable."""
     if ctx.open_relative is None:
-        return False
+        return {}
     try:
-        with ctx.open_relative("Manifest.plist") as stream:
-            return bool(plistlib.load(stream).get("IsEncrypted"))
-    except (FileNotFoundError, plistlib.InvalidFileException, ValueError, OSError):
-        return False
+        with ctx.open_relative(name) as stream:
+            data = stream.read()
+        value = plistlib.loads(data)
+    except (OutsideInput, OSError, ValueError, ExpatError):
+        return {}
+    if ctx.blobs is not None:
+        ctx.blobs.put_bytes(data)
+    return value if isinstance(value, dict) else {}
+
+
+def _device_id(manifest_plist: dict, ctx: ParseContext) -> str | None:
+    """The phone's UDID (upper case) as the backup's plists name it; None, with a warning, when they
+    name none or disagree."""
+    lockdown = manifest_plist.get("Lockdown")
+    info = _plist(ctx, "Info.plist")
+    named = [lockdown.get("UniqueDeviceID") if isinstance(lockdown, dict) else None,
+             info.get("Unique Identifier"), info.get("Target Identifier")]
+    ids = sorted({value.strip().upper() for value in named if isinstance(value, str) and value.strip()})
+    if len(ids) == 1:
+        return ids[0]
+    said = (f"names more than one device ({', '.join(ids)})" if ids else "names no device (no Lockdown "
+            "UniqueDeviceID in Manifest.plist, no Unique Identifier or Target Identifier in Info.plist)")
+    ctx.report.warn(f"the backup {said}: it is not compared with other backups for possibly deleted messages "
+                    "and calls")
+    return None
+
+
+def _on_device(items: Iterator, device: str | None) -> Iterator:
+    """The records of ``items`` with the phone's identifier added to ``extra``; rejects as they are."""
+    fragment = "," + json.dumps({EXTRA_DEVICE: device})[1:-1] if device else ""
+    for item in items:
+        if fragment and isinstance(item, pa.RecordBatch):
+            at = item.schema.get_field_index("extra")
+            extras = [splice_json(extra or "{}", fragment) for extra in item.column(at).to_pylist()]
+            item = item.set_column(at, item.schema.field(at), pa.array(extras, pa.string()))
+        yield item
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
@@ -105,15 +147,17 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
         copy_stream(stream, manifest, None)
         with open(manifest, "rb") as f:
             sqlite = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-        if not sqlite and _encrypted(ctx):
+        manifest_plist = _plist(ctx, "Manifest.plist")
+        if not sqlite and manifest_plist.get("IsEncrypted"):
             raise InputError("this iPhone backup is encrypted (IsEncrypted), so its messages and "
                              "calls cannot be read as they are.", file=ctx.source_path, where="Manifest.plist",
                              hint="Decrypting a backup needs its password (--password-file, not yet supported): make "
                                   "an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and "
                                   "give that.")
         backup = Backup(manifest, ctx)
+        device = _device_id(manifest_plist, ctx)
         with closing(backup.con):
-            yield from read_backup(backup, folder, ctx)
+            yield from _on_device(read_backup(backup, folder, ctx), device)
 
 
 def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, ctx: ParseContext):

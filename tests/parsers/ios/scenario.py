@@ -92,7 +92,7 @@ def sms_db(path: Path, messages=MESSAGES) -> Path:
 
 
 def iphone_backup(folder: Path, work: Path, messages=MESSAGES, calls=True, contacts=True,
-                  taken: datetime = datetime(2024, 3, 9)) -> Path:
+                  taken: datetime = datetime(2024, 3, 9), **device) -> Path:
     """Sam's backup: sms.db, call history, address book and one of the two attachments."""
     work.mkdir(parents=True, exist_ok=True)
     files = {SMS_DB: sms_db(work / "sms.db", messages).read_bytes(), PHOTO: JPEG}
@@ -102,4 +102,4 @@ def iphone_backup(folder: Path, work: Path, messages=MESSAGES, calls=True, conta
         files[CONTACTS_DB] = address_book(work / "ab.sqlite", PEOPLE).read_bytes()
     for name in ("sms.db", "calls.sqlite", "ab.sqlite"):
         (work / name).unlink(missing_ok=True)
-    return backup_folder(folder, files, taken=taken)
+    return backup_folder(folder, files, taken=taken, **device)

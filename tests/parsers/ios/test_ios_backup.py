@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import plistlib
 import sqlite3
 
 import pytest
@@ -69,7 +70,7 @@ def test_a_message_in_full(parsed):
         "attachments": None, "flags": None, "locator": "sms.db message ROWID 1",
         "extra": {"account": "p:+447700900999", "chat_guid": "iMessage;-;+447700900123",
                   "contact_names": {"+447700900123": "Jordan Example"}, "date_read": "2024-03-01T18:31:00.000Z",
-                  "guid": "GUID-0001", "service": "iMessage"}}
+                  "device": "00008030-000A1B2C3D4E5F60", "guid": "GUID-0001", "service": "iMessage"}}
 
 
 def test_text_from_attributed_body_and_undecodable_rejected(parsed):
@@ -139,9 +140,28 @@ def test_calls(parsed):
         ("2024-03-03T10:00:00+00:00", "+447700900456", ["+447700900999"], 0),
         ("2024-03-03T11:00:00+00:00", "withheld", ["+447700900999"], 30)]
     assert calls[1]["extra"] == {"answered": 1, "call_type": 8, "contact_names": {"jordan.k@example.com": "Jordan Example"},
-                                 "duration_raw": 120.0, "facetime": "video", "service_provider": "com.apple.FaceTime",
-                                 "unique_id": "CALL-0002"}
+                                 "device": "00008030-000A1B2C3D4E5F60", "duration_raw": 120.0, "facetime": "video",
+                                 "service_provider": "com.apple.FaceTime", "unique_id": "CALL-0002"}
     assert calls[3]["extra"]["facetime"] == "audio"
+
+
+def test_every_record_names_the_phone_and_a_backup_naming_none_or_two_is_a_warning(tmp_path, parsed):
+    rows, _, _ = parsed
+    assert {r["extra"]["device"] for r in rows} == {"00008030-000A1B2C3D4E5F60"}
+    rows, _, report = parse_backup(tmp_path, iphone_backup(tmp_path / "none", tmp_path / "b1", udid=None))
+    assert len(rows) == 15 and all("device" not in r["extra"] for r in rows)
+    assert report.warnings == [
+        "the backup names no device (no Lockdown UniqueDeviceID in Manifest.plist, no Unique Identifier or Target "
+        "Identifier in Info.plist): it is not compared with other backups for possibly deleted messages and calls"]
+    two = iphone_backup(tmp_path / "two", tmp_path / "b2")
+    manifest = plistlib.loads((two / "Manifest.plist").read_bytes())
+    manifest["Lockdown"]["UniqueDeviceID"] = "00008110-0001A2B3C4D5E6F7"
+    (two / "Manifest.plist").write_bytes(plistlib.dumps(manifest, fmt=plistlib.FMT_BINARY))
+    rows, _, report = parse_backup(tmp_path, two)
+    assert all("device" not in r["extra"] for r in rows)
+    assert report.warnings == [
+        "the backup names more than one device (00008030-000A1B2C3D4E5F60, 00008110-0001A2B3C4D5E6F7): it is "
+        "not compared with other backups for possibly deleted messages and calls"]
 
 
 def test_missing_databases_are_warnings(tmp_path):

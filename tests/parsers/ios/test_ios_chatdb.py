@@ -10,10 +10,12 @@ from conftest import make_ctx, run_parser
 from commtrail.demo_ios import cocoa, messages_db, typedstream
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
 
+from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.inventory import read_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
+from commtrail.timeline.master import read_master, read_possibly_deleted
 
 from conftest import CASE_TOML
 
@@ -125,3 +127,22 @@ def test_an_attachment_path_leaving_the_folder_is_not_followed(tmp_path):
     [row] = table.to_pylist()
     assert row["attachments"] == [{"name": "secret.txt", "mime": None, "size": 0, "sha256": None}]
     assert row["flags"] == ["attachment_missing"]
+
+
+def test_two_chat_dbs_share_events_but_are_not_compared_for_deletions(tmp_path, capsys):
+    """Nothing in a chat.db says which device it is from: a later one lacking a message of an
+    earlier one does not make that message possibly deleted."""
+    first = mac_messages(tmp_path / "first")
+    later = tmp_path / "later"
+    later.mkdir()
+    messages_db(later / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS,
+                messages=[m for m in MESSAGES if m["ROWID"] != 6]
+                + [dict(MESSAGES[0], ROWID=13, guid="GUID-0013", text="Later", date=cocoa("2024-03-05T20:00:00Z"))])
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(first / "chat.db"), str(later / "chat.db")]) == 0
+    capsys.readouterr()
+    master = {m["body"]: m for m in read_master(Case(case)).to_pylist()}
+    assert (len(master["Are you home?"]["occurrences"]), len(master["Call me back"]["occurrences"])) == (2, 1)
+    assert read_possibly_deleted(Case(case)).num_rows == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zipfile
 from datetime import datetime
 
@@ -93,3 +95,36 @@ def test_an_encrypted_backup_is_refused_with_exit_1(tmp_path, capsys):
     assert f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted" in err
     assert "Traceback" not in err
     assert read_inventory(case / "sources.parquet") == []
+
+
+def _texts(*dated: tuple[str, str]) -> list[dict]:
+    """Messages like NEW with these (time, text) pairs."""
+    return [dict(NEW, ROWID=i, guid=f"GUID-{i:04d}", text=text, date=cocoa(iso))
+            for i, (iso, text) in enumerate(dated, 1)]
+
+
+def test_backups_of_two_phones_are_not_compared_nor_one_naming_no_phone(tmp_path, capsys):
+    """Sam's backup and later ones of another phone, and of a phone not named, holding other
+    messages over the same days: no message of one is possibly deleted from another."""
+    first = iphone_backup(tmp_path / "first", tmp_path / "b1")
+    other = iphone_backup(tmp_path / "other", tmp_path / "b2", calls=False, taken=datetime(2024, 3, 10),
+                          udid="00008110-0001A2B3C4D5E6F7",
+                          messages=_texts(("2024-03-01T00:00:00Z", "Other phone 1"),
+                                          ("2024-03-05T00:00:00Z", "Other phone 2")))
+    unnamed = iphone_backup(tmp_path / "unnamed", tmp_path / "b3", calls=False, taken=datetime(2024, 3, 11),
+                            udid=None, messages=_texts(("2024-03-01T00:00:00Z", "No name 1"),
+                                                       ("2024-03-06T00:00:00Z", "No name 2")))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(first), str(other), str(unnamed)]) == 0
+    capsys.readouterr()
+    master = read_master(Case(case)).to_pylist()
+    assert len(master) == 19
+    assert sorted((json.loads(m["extra"]).get("device") or "", m["body"]) for m in master
+                  if m["body"] and ("phone" in m["body"] or "name" in m["body"])) == [
+        ("", "No name 1"), ("", "No name 2"),
+        ("00008110-0001A2B3C4D5E6F7", "Other phone 1"), ("00008110-0001A2B3C4D5E6F7", "Other phone 2")]
+    assert read_possibly_deleted(Case(case)).num_rows == 0
+    for plist in (other / "Info.plist", other / "Manifest.plist"):   # what named the phone is kept
+        assert (case / "blobs" / hashlib.sha256(plist.read_bytes()).hexdigest()).is_file()
