@@ -8,7 +8,10 @@ taken in the direction its goal names: ``baseline/ours`` for a speed-up to reach
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class Result:
     lines: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
 
+    def text(self) -> str:
+        """The detail lines, then the table of the rows (what a benchmark run alone prints)."""
+        return "\n".join(self.lines + [table(self.rows)])
+
 
 HEADER = ("workload", "ours s", "baseline", "baseline s", "ratio", "goal", "peak MB", "peak goal", "result")
 
@@ -78,3 +85,13 @@ def table(rows: list[Row]) -> str:
     met = sum(r.met for r in rows)
     lines.append(f"{met} of {len(rows)} goals met")
     return "\n".join(lines)
+
+
+def standalone(doc: str, run: Callable[[Path, float], Result], workdir: Path) -> None:
+    """The command line of a benchmark run on its own (``--workdir``, ``--scale``): runs it and
+    prints its details and its table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=workdir)
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args()
+    print(run(args.workdir, args.scale).text())

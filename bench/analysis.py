@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from bench._table import Result, table, within
+from bench._table import Result, within
 
 # pyarrow is imported where it is used, so that the chart worker process (which imports this
 # module as its __main__) starts quickly
@@ -391,7 +391,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     result = run(args.workdir, args.scale, args.reuse)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
 
 
 if __name__ == "__main__":

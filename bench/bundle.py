@@ -13,7 +13,6 @@ documents, bag). The baseline copies the bundle's finished ``data/`` folder with
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
-from bench._table import Result, table, within
+from bench._table import Result, standalone, within
 from bench.report import build_case
 
 EVENTS = 100_000
@@ -110,9 +109,4 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-    result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
+    standalone(__doc__, run, Path("bench/out"))

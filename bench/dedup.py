@@ -6,7 +6,6 @@ against the same dedup written as one DuckDB SELECT ... GROUP BY over the stagin
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench._measure import measure
-from bench._table import Result, speedup, table
+from bench._table import Result, speedup, standalone
 from commtrail.inventory import read_inventory
 
 CASE_TOML = """[case]
@@ -145,9 +144,4 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-    result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
+    standalone(__doc__, run, Path("bench/out"))

@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bench._measure import run_sampled
-from bench._table import Result, speedup, table
+from bench._table import Result, speedup
 
 FULL_SIZE = 2_000_000_000
 MBOX_NAME = "All mail Including Spam and Trash.mbox"
@@ -361,7 +361,7 @@ def main() -> None:
         print(f"{size} bytes, {count} messages")
         return
     result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ Two shapes per size: a ``To:`` with tens of thousands of addresses folded one pe
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import time
 
 from bench._measure import load, measure
-from bench._table import Result, table, within
+from bench._table import Result, standalone, within
 
 SIZES_MB = (1, 10)
 LIMIT_S = 1.0
@@ -76,14 +75,5 @@ def run(workdir: pathlib.Path, scale: float = 1.0) -> Result:
     return Result(lines, rows)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("bench/out/email_headers"))
-    ap.add_argument("--scale", type=float, default=1.0)
-    args = ap.parse_args()
-    result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
-
-
 if __name__ == "__main__":
-    main()
+    standalone(__doc__, run, pathlib.Path("bench/out/email_headers"))

@@ -20,7 +20,6 @@ The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; th
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
-from bench._table import Result, Row, speedup, table
+from bench._table import Result, Row, speedup, standalone
 from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
 from commtrail.demo_ios import typedstream
 
@@ -227,14 +226,5 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     return Result(results, rows)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", type=Path, default=Path("bench/out/ios"))
-    ap.add_argument("--scale", type=float, default=1.0)
-    args = ap.parse_args()
-    result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
-
-
 if __name__ == "__main__":
-    main()
+    standalone(__doc__, run, Path("bench/out/ios"))

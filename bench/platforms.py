@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench._measure import load, measure
-from bench._table import Result, speedup, table
+from bench._table import Result, speedup
 
 MESSAGES = 1_000_000
 PER_FILE = 10_000
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
     result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
     return 0
 
 

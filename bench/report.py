@@ -9,7 +9,6 @@ and measures its wall time and peak memory (sampled, of the report process and i
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 import shutil
@@ -19,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench._measure import run_sampled
-from bench._table import Result, table, within
+from bench._table import Result, standalone, within
 
 EVENTS = 20_000
 TARGET_S, TARGET_MB = 60.0, 1024.0
@@ -194,9 +193,4 @@ def _pages(pdf: Path) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-    result = run(args.workdir, args.scale)
-    print("\n".join(result.lines + [table(result.rows)]))
+    standalone(__doc__, run, Path("bench/out"))

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench._measure import run_sampled
-from bench._table import Result, Row, speedup, table
+from bench._table import Result, Row, speedup
 
 SMS_BYTES = 1_000_000_000
 CALLS = 1_000_000
@@ -362,7 +362,7 @@ def main() -> None:
     ap.add_argument("--sms-only", action="store_true", help="skip the calls file")
     args = ap.parse_args()
     result = run(args.workdir, args.scale, calls_too=not args.sms_only)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
 
 
 if __name__ == "__main__":

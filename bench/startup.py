@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench._measure import run_command
-from bench._table import Result, table, within
+from bench._table import Result, within
 
 BUDGET_S = 0.5
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     result = run(args.workdir, repeat=args.repeat)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench._table import Result, speedup, table, within
+from bench._table import Result, speedup, within
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 1_000_000
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     result = run(args.workdir, args.scale, args.skip_whatstk, args.repeat)
-    print("\n".join(result.lines + [table(result.rows)]))
+    print(result.text())
     return 0
 
 
