@@ -10,14 +10,15 @@ import json
 import mimetypes
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers.base import OutsideInput, ParseContext
+from commtrail.errors import InputError
+from commtrail.parsers.base import OutsideInput, ParseContext, read_full
 from commtrail.timeline.schema import make_batch
 
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
@@ -148,6 +149,31 @@ def safe_relative(path: str) -> str | None:
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
+
+
+def read_whole(stream: BinaryIO) -> bytes:
+    """The whole file: these downloads are each one JSON value (or one page), read at once."""
+    parts = []
+    while chunk := read_full(stream, 4 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def decode_counted(data: bytes) -> tuple[str, int]:
+    """``data`` as UTF-8 text (a BOM dropped), and how many U+FFFD the decoding put in for bytes
+    that were not UTF-8 (a U+FFFD the file itself holds is not counted)."""
+    text = data.decode("utf-8-sig", "replace")
+    return text, text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+
+
+def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:
+    """The JSON value of a whole file, or an InputError naming the line and column where it breaks."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"this {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                         "nothing was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
+                         hint=hint) from None
 
 
 def store_file(ctx: ParseContext, rel: str, mime: str | None = None) -> dict | None:

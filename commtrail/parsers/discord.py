@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows
+from commtrail.parsers._platform import Rows, load_json, read_whole
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 
@@ -49,10 +49,7 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one channel's messages; see the module docstring."""
-    parts = []
-    while chunk := read_full(stream, 4 << 20):
-        parts.append(chunk)
-    text = b"".join(parts).decode("utf-8-sig", "replace")
+    text = read_whole(stream).decode("utf-8-sig", "replace")
     items = _csv_rows(text) if text.startswith(_CSV_HEADER) else _json_rows(text, ctx)
     ctx.report.warn(PARTIAL)
     channel = _channel(ctx)
@@ -73,12 +70,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
 
 
 def _json_rows(text: str, ctx: ParseContext) -> list[tuple[str, Any, str]]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"this Discord messages.json is not valid JSON ({exc.msg} at line {exc.lineno}); nothing "
-                         "was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
-                         hint="Extract the data package again.") from None
+    items = load_json(text, ctx, "Discord messages.json", "Extract the data package again.")
     if not isinstance(items, list):
         raise InputError("this messages.json is not a list of messages, a shape commtrail does not know; nothing "
                          "was read from it.", file=ctx.source_path, where="the top-level value",

@@ -37,8 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Mojibake, Rows, empty_lists, joined, local_iso, repeat, repeat_dict, store_file
-from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers._platform import (Mojibake, Rows, decode_counted, empty_lists, joined, load_json, local_iso,
+                                        read_whole, repeat, repeat_dict, store_file)
+from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
 NAME = "meta"
@@ -64,20 +65,10 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one ``message_N.json``; see the module docstring."""
-    parts = []
-    while chunk := read_full(stream, 4 << 20):
-        parts.append(chunk)
-    data = b"".join(parts)
-    del parts
-    text = data.decode("utf-8-sig", "replace")
-    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    data = read_whole(stream)
+    text, replaced = decode_counted(data)
     del data
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"this Messenger/Instagram file is not valid JSON ({exc.msg} at line {exc.lineno}, column "
-                         f"{exc.colno}); nothing was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
-                         hint="Download the file again from Meta's Accounts Centre.") from None
+    doc = load_json(text, ctx, "Messenger/Instagram file", "Download the file again from Meta's Accounts Centre.")
     del text
     thread = _Thread(doc, ctx)
     yield from thread.records()

@@ -23,8 +23,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows, store_file, store_sibling
-from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers._platform import Rows, decode_counted, load_json, read_whole, store_file, store_sibling
+from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 
@@ -44,18 +44,9 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one sigtop JSON file; see the module docstring."""
-    parts = []
-    while chunk := read_full(stream, 4 << 20):
-        parts.append(chunk)
-    data = b"".join(parts)
-    text = data.decode("utf-8-sig", "replace")
-    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
-    try:
-        messages = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"this Signal (sigtop) file is not valid JSON ({exc.msg} at line {exc.lineno}); nothing "
-                         "was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
-                         hint="Export the conversation again with sigtop export-messages -f json.") from None
+    text, replaced = decode_counted(read_whole(stream))
+    messages = load_json(text, ctx, "Signal (sigtop) file",
+                         "Export the conversation again with sigtop export-messages -f json.")
     if not isinstance(messages, list) or (messages and isinstance(messages[0], dict) and "sent_at" not in messages[0]):
         raise InputError("this file is not a list of Signal Desktop messages with 'sent_at', so it is a variant "
                          "commtrail does not know; nothing was read from it.", file=ctx.source_path,

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows
-from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers._platform import Rows, read_whole
+from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
 NAME = "snapchat"
@@ -45,10 +45,7 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one ``chat_history.json``; see the module docstring."""
-    parts = []
-    while chunk := read_full(stream, 4 << 20):
-        parts.append(chunk)
-    data = b"".join(parts)
+    data = read_whole(stream)
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
