@@ -237,18 +237,19 @@ def _file_list(files: Sequence[Path]) -> str:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
-def _staged_of(files: Sequence[Path], sources: Sequence[dict], fmt: str) -> tuple[list[int], str] | None:
-    """The indexes of the sources of format ``fmt`` and SQL reading only their staging files (their
+def _staged_of(files: Sequence[Path], sources: Sequence[dict], *formats: str) -> tuple[list[int], str] | None:
+    """The indexes of the sources of these formats and SQL reading only their staging files (their
     ``file_index`` maps back through the list), or None when there are none."""
-    wanted = [i for i, s in enumerate(sources) if s["format"] == fmt]
+    wanted = [i for i, s in enumerate(sources) if s["format"] in formats]
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
 def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
-    """Per WhatsApp source and chat, the identity its parser told from the content (``extra``; table
-    ``chat_ids``). Only those staging files are read for it: the ``extra`` of others can be large."""
+    """Per WhatsApp source (an export or an Android msgstore.db) and chat, the identity its parser told
+    from the content (``extra``; table ``chat_ids``). Only those staging files are read for it: the
+    ``extra`` of others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if staged := _staged_of(files, sources, "whatsapp"):
+    if staged := _staged_of(files, sources, "whatsapp", "android-whatsapp"):
         con.execute(f"""INSERT INTO chat_ids
             SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
                    json_extract_string(min(extra), '$.{EXTRA_CHAT}')

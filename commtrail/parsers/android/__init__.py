@@ -5,6 +5,6 @@ encrypted backups, which have no readable content, excepted). Importing the pack
 
 from __future__ import annotations
 
-from commtrail.parsers.android import calllog, crypt, mmssms
+from commtrail.parsers.android import calllog, crypt, mmssms, msgstore
 
-__all__ = ["calllog", "crypt", "mmssms"]
+__all__ = ["calllog", "crypt", "mmssms", "msgstore"]

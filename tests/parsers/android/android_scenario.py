@@ -112,3 +112,56 @@ def calllog(folder: Path, calls: list[dict] = CALLS) -> Path:
     path = folder / "calllog.db"
     build(path, CALLLOG, {"calls": calls})
     return path
+
+
+JIDS = [
+    {"_id": 1, "user": "447700900123", "server": "s.whatsapp.net", "raw_string": "447700900123@s.whatsapp.net"},
+    {"_id": 2, "user": "120363000000000001", "server": "g.us", "raw_string": "120363000000000001@g.us"},
+    {"_id": 3, "user": "447700900456", "server": "s.whatsapp.net", "raw_string": "447700900456@s.whatsapp.net"},
+]
+WA_CHATS = [{"_id": 1, "jid_row_id": 1}, {"_id": 2, "jid_row_id": 2, "subject": "Family", "group_type": 1}]
+IMAGE = "Media/WhatsApp Images/IMG-20240301-WA0001.jpg"
+VIDEO = "Media/WhatsApp Video/VID-20240302-WA0002.mp4"
+
+
+def _wa(rowid: int, chat: int, from_me: int, iso: str | None, mtype: int = 0, text: str | None = None,
+        sender: int | None = None) -> dict:
+    return {"_id": rowid, "chat_row_id": chat, "from_me": from_me, "key_id": f"KEY{rowid:04d}",
+            "sender_jid_row_id": sender, "timestamp": ms(iso) if iso else 0, "message_type": mtype,
+            "text_data": text, "status": 13 if from_me else 0, "sort_id": rowid}
+
+
+WA_MESSAGES = [
+    _wa(1, 1, 0, "2024-03-01T18:00:30Z", text="Are you ignoring me?"),
+    _wa(2, 1, 1, "2024-03-01T18:02:10Z", text="Please stop messaging me."),
+    _wa(3, 1, 0, "2024-03-01T18:05:00Z", 1, "Look"),
+    _wa(4, 1, 0, "2024-03-01T18:06:00Z", 15),
+    _wa(5, 2, 0, "2024-03-02T10:00:00Z", text="Hello all", sender=3),
+    _wa(6, 2, 0, "2024-03-02T10:01:00Z", 7, sender=3),
+    _wa(7, 2, 1, "2024-03-02T10:02:00Z", 3),
+    _wa(8, 1, 0, None, text="No time"),
+    _wa(9, 1, 0, "2024-03-01T18:20:00Z", text="Answer me"),
+]
+WA_MEDIA = [
+    {"message_row_id": 3, "chat_row_id": 1, "file_path": IMAGE, "mime_type": "image/jpeg", "file_size": 999},
+    {"message_row_id": 7, "chat_row_id": 2, "file_path": VIDEO, "mime_type": "video/mp4", "file_size": 4096,
+     "media_duration": 3},
+]
+
+
+def msgstore(folder: Path, with_image: bool = True) -> Path:
+    """``folder/msgstore.db`` (modern layout) and the one image of it that is beside it."""
+    from commtrail.parsers.android.layouts import MSGSTORE
+    path = folder / "msgstore.db"
+    build(path, MSGSTORE, {
+        "jid": JIDS, "chat": WA_CHATS, "message": WA_MESSAGES, "message_media": WA_MEDIA,
+        "message_quoted": [{"message_row_id": 9, "chat_row_id": 1, "parent_message_chat_row_id": 1, "from_me": 0,
+                            "sender_jid_row_id": None, "key_id": "KEY0001", "text_data": "Are you ignoring me?"}],
+        "message_system": [{"message_row_id": 6, "action_type": 12}],
+        "group_participant_user": [{"group_jid_row_id": 2, "user_jid_row_id": 1},
+                                   {"group_jid_row_id": 2, "user_jid_row_id": 3}],
+    })
+    if with_image:
+        (folder / "Media" / "WhatsApp Images").mkdir(parents=True, exist_ok=True)
+        (folder / IMAGE).write_bytes(JPEG)
+    return path
