@@ -100,9 +100,10 @@ SIZE_SQL = """
 (240 + coalesce(strlen(body), 0) + coalesce(strlen(extra), 0) + coalesce(strlen(subject), 0)
      + coalesce(strlen(ts_local), 0) + 2 * coalesce(strlen(locator), 0))::BIGINT"""
 
-# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat). iPhone
-# backups are compared only when they name one phone; a chat.db (apple-messages) names none.
-OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup")
+# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat, copies of
+# an Android database taken at two times). iPhone backups are compared only when they name one
+# phone; a chat.db (apple-messages) names none.
+OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "android-sms", "android-calls")
 
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024

@@ -15,7 +15,7 @@ from commtrail.inventory import read_inventory
 from commtrail.parsers import registry
 from commtrail.parsers.android.layouts import MMSSMS, MMSSMS_OLD_SMS
 from commtrail.parsers.base import Owner
-from commtrail.timeline.master import read_master
+from commtrail.timeline.master import read_master, read_possibly_deleted
 from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
 
 OWNER = Owner(phones=frozenset({"+447700900999"}))
@@ -165,3 +165,25 @@ def test_one_sms_in_the_database_and_in_an_sms_backup_and_restore_file_is_one_ev
     assert copies["Draft never sent"] == ["mmssms.db sms _id 3"]
     by_body = {m["body"]: m for m in master}
     assert by_body["Are you home?"]["party"] == "Jordan" and by_body["Group hello"]["party"] == "Jordan"
+
+
+def test_two_copies_of_one_phones_database_share_their_events_and_show_what_the_later_lacks(tmp_path, capsys):
+    first = mmssms(tmp_path / "march")
+    later_sms = [row for row in SMS if row["_id"] != 6] + [
+        {"_id": 7, "thread_id": 1, "address": "+447700900123", "date": ms("2024-03-05T12:00:00Z"), "type": 1,
+         "body": "Answer me", "read": 0}]
+    later = mmssms(tmp_path / "april", sms=later_sms)
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(first), str(later)]) == 0
+    capsys.readouterr()
+    master = read_master(Case(case)).to_pylist()
+    assert len(master) == 9
+    assert {m["body"]: len(m["occurrences"]) for m in master} == {
+        "Are you home?": 2, "Please stop texting me.": 2, "Draft never sent": 2, "This one failed": 2,
+        "Line one\nLine two": 1, "Look at this": 2, "Group hello": 2, "Unsent MMS draft": 2, "Answer me": 1}
+    gone = read_possibly_deleted(Case(case)).to_pylist()
+    events = {m["event_id"]: m["body"] for m in master}
+    assert [(events[g["event_id"]], g["earlier_path"], g["later_path"]) for g in gone] == [
+        ("Line one\nLine two", str(first), str(later))]
