@@ -22,7 +22,7 @@ import pyarrow as pa
 from commtrail.parsers._smsbr_rows import Rows
 from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, head_tables, input_copy, json_field,
                                        object_sql, optional, read_chunks, require)
-from commtrail.parsers.android.rows import dated, extras, record_batch, row_text, texts
+from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
@@ -49,20 +49,21 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
             fields = [json_field("presentation", optional(have, "c", "presentation"))]
             fields += [json_field(name, f"NULLIF({optional(have, 'c', name)}, '')") for name in EXTRA]
-            cursor = con.execute(f"SELECT c._id, c.date, c.type, c.number, {optional(have, 'c', 'presentation')}, "
-                                 f"c.duration, {object_sql(fields)} FROM calls c ORDER BY c._id")
+            cursor = con.execute(f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
+                                 f"{optional(have, 'c', 'presentation')}, c.duration, CAST({object_sql(fields)} AS BLOB) "
+                                 "FROM calls c ORDER BY c._id")
         rows = Rows(ctx, [], [])
         for chunk in read_chunks(cursor, ctx, label, "calls _id", CHUNK):
-            ids, dates, types, numbers, shown, seconds, extra_json = zip(*chunk)
-            ms, keep, rejects = dated(list(dates), chunk, label, "calls", row_text(CALL_ROW))
+            ids, dates, types, numbers, shown, seconds, extra = zip(*chunk)
+            ms, keep, rejects = dated(dates, chunk, label, "calls", row_text(CALL_ROW))
             yield from rejects
             if not len(keep):
                 continue
             take = keep.tolist()
             pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else list
-            columns = rows.call_columns([texts(pick(values)) for values in (types, numbers, shown, seconds)],
-                                        len(take), np.zeros(len(take), dtype=bool))
-            columns["extra"] = extras(pick(extra_json))
+            columns = rows.call_columns([codes(pick(types)), utf8(pick(numbers), text), codes(pick(shown)),
+                                         codes(pick(seconds))], len(take), np.zeros(len(take), dtype=bool))
+            columns["extra"] = extras(pick(extra), text)
             yield record_batch(ctx, columns, ms, pick(ids), label, "calls")
         text.report(ctx, label)
 

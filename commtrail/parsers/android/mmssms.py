@@ -32,7 +32,7 @@ from commtrail.parsers._smsbr_mms import MmsElement, MmsRows
 from commtrail.parsers._smsbr_rows import Rows
 from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, head_tables, input_copy, json_field,
                                        object_sql, optional, read_chunks, require)
-from commtrail.parsers.android.rows import dated, extras, record_batch, row_text, texts
+from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
@@ -65,7 +65,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
             if has_mms:
                 require(con, ctx.source_path, MMS_REQUIRED, VERSIONS)
         rows = Rows(ctx, [], [])
-        yield from _sms(con, ctx, rows, have, label)
+        yield from _sms(con, ctx, rows, have, label, text)
         if has_mms:
             yield from _Mms(con, ctx, rows, label).read()
         else:
@@ -73,22 +73,24 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         text.report(ctx, label)
 
 
-def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str], label: str) -> Iterator:
+def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str], label: str,
+         text: LenientText) -> Iterator:
+    """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
     fields = [json_field(name, optional(have, "s", name)) for name in SMS_EXTRA]
     with as_input_error(ctx.source_path, "table sms"):
-        cursor = con.execute(f"SELECT s._id, s.date, s.type, s.address, s.body, {object_sql(fields)} "
-                             "FROM sms s ORDER BY s._id")
+        cursor = con.execute(f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
+                             f"CAST({object_sql(fields)} AS BLOB) FROM sms s ORDER BY s._id")
     for chunk in read_chunks(cursor, ctx, label, "sms _id", CHUNK):
-        ids, dates, types, addresses, bodies, extra_json = zip(*chunk)
-        ms, keep, rejects = dated(list(dates), chunk, label, "sms", row_text(SMS_ROW))
+        ids, dates, types, addresses, bodies, extra = zip(*chunk)
+        ms, keep, rejects = dated(dates, chunk, label, "sms", row_text(SMS_ROW))
         yield from rejects
         if not len(keep):
             continue
-        take = keep.tolist() if len(keep) < len(chunk) else None
-        pick = (lambda values: [values[i] for i in take]) if take else list
-        columns = rows.sms_columns([texts(pick(types)), texts(pick(addresses)), texts(pick(bodies))], len(keep),
-                                   np.zeros(len(keep), dtype=bool))
-        columns["extra"] = extras(pick(extra_json))
+        take = keep.tolist()
+        pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else (lambda values: values)
+        columns = rows.sms_columns([codes(pick(types)), utf8(pick(addresses), text), utf8(pick(bodies), text)],
+                                   len(take), np.zeros(len(take), dtype=bool))
+        columns["extra"] = extras(pick(extra), text)
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
 
 
