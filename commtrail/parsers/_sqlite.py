@@ -228,3 +228,10 @@ def read_chunks(cursor: sqlite3.Cursor, ctx: ParseContext, label: str, what: str
             last = rows[-1][0]
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, what, last, exc))
+
+
+def columns_json(have: set[str], alias: str, names: Iterable[str]) -> str:
+    """SQL for a JSON object of the columns named that the table has, each as SQLite holds it (NULL
+    as null, a BLOB as its hex digits). Cheaper per row than :func:`object_sql`, which leaves NULLs out."""
+    pairs = [f"'{name}', {as_text_sql(f'{alias}.{name}')}" for name in names if name.lower() in have]
+    return f"json_object({', '.join(pairs)})"

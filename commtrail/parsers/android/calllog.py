@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._smsbr_rows import Rows
-from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, head_tables, input_copy, json_field,
-                                       object_sql, optional, read_chunks, require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns_json, head_tables, input_copy,
+                                       optional, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -47,10 +47,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         con.text_factory = text = LenientText()
         with as_input_error(ctx.source_path, "table calls"):
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
-            fields = [json_field("presentation", optional(have, "c", "presentation"))]
-            fields += [json_field(name, f"NULLIF({optional(have, 'c', name)}, '')") for name in EXTRA]
             cursor = con.execute(f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
-                                 f"{optional(have, 'c', 'presentation')}, c.duration, CAST({object_sql(fields)} AS BLOB) "
+                                 f"{optional(have, 'c', 'presentation')}, c.duration, "
+                                 f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
                                  "FROM calls c ORDER BY c._id")
         rows = Rows(ctx, [], [])
         for chunk in read_chunks(cursor, ctx, label, "calls _id", CHUNK):

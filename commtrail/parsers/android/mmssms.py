@@ -30,8 +30,8 @@ import pyarrow as pa
 
 from commtrail.parsers._smsbr_mms import MmsElement, MmsRows
 from commtrail.parsers._smsbr_rows import Rows
-from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, head_tables, input_copy, json_field,
-                                       object_sql, optional, read_chunks, require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns_json, head_tables, input_copy,
+                                       read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -76,10 +76,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
 def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str], label: str,
          text: LenientText) -> Iterator:
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
-    fields = [json_field(name, optional(have, "s", name)) for name in SMS_EXTRA]
     with as_input_error(ctx.source_path, "table sms"):
         cursor = con.execute(f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                             f"CAST({object_sql(fields)} AS BLOB) FROM sms s ORDER BY s._id")
+                             f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id")
     for chunk in read_chunks(cursor, ctx, label, "sms _id", CHUNK):
         ids, dates, types, addresses, bodies, extra = zip(*chunk)
         ms, keep, rejects = dated(dates, chunk, label, "sms", row_text(SMS_ROW))

@@ -35,8 +35,9 @@ def test_every_call_type_becomes_a_call_with_its_kind_direction_and_duration(tmp
         ("calllog.db calls _id 6", "call", "rejected", "incoming", OTHER, ME, 0, "2024-03-02T08:30:00+00:00"),
     ]
     assert rows[1]["sender_raw"] == "07700 900123" and rows[1]["ts_local"] == "2024-03-01T20:05:10.500"
-    assert rows[0]["extra"] == {"presentation": 1, "name": "Jordan", "countryiso": "GB", "features": 0,
-                                "block_reason": 0}
+    assert {k: v for k, v in rows[0]["extra"].items() if v not in (None, "")} == {
+        "presentation": 1, "name": "Jordan", "countryiso": "GB", "features": 0, "block_reason": 0}
+    assert len(rows[0]["extra"]) == 21     # every column of the layout that has no column of its own
     assert rows[1]["extra"]["geocoded_location"] == "United Kingdom"
     assert [(r.locator, r.reason) for r in rejects] == [("calllog.db calls _id 7", "date is NULL")]
     assert report.warnings == []

@@ -54,7 +54,9 @@ def test_sms_and_mms_become_records_with_direction_group_and_draft_flags(tmp_pat
     assert rows[0]["ts_local"] == "2024-03-01T18:00:05.123"
     assert rows[0]["sender_raw"] == JORDAN and rows[1]["sender_raw"] is None
     assert rows[0]["extra"] == {"thread_id": 1, "read": 1, "date_sent": ms("2024-03-01T18:00:03Z"), "status": -1,
-                                "locked": 0, "sub_id": -1, "error_code": 0, "seen": 0}
+                                "subject": None, "service_center": None, "person": None, "protocol": None,
+                                "locked": 0, "sub_id": -1, "error_code": 0, "seen": 0, "creator": None,
+                                "reply_path_present": None}
     assert rows[5]["extra"]["msg_box"] == "1" and rows[5]["extra"]["m_id"] == "mms-0001"
     assert [(r.locator, r.reason) for r in rejects] == [("mmssms.db sms _id 5", "date 0 is outside 1970-2200")]
     assert "body='No time at all'" in rejects[0].raw
