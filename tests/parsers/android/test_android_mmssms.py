@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 
 import pytest
 from android_scenario import JPEG, SMS, build, mmssms, ms
@@ -189,3 +190,15 @@ def test_two_copies_of_one_phones_database_share_their_events_and_show_what_the_
     events = {m["event_id"]: m["body"] for m in master}
     assert [(events[g["event_id"]], g["earlier_path"], g["later_path"]) for g in gone] == [
         ("Line one\nLine two", str(first), str(later))]
+
+
+def test_text_that_is_not_utf8_is_read_with_replacement_characters_and_counted(tmp_path):
+    path = mmssms(tmp_path / "phone", sms=SMS[:2])
+    con = sqlite3.connect(path)
+    con.execute("UPDATE sms SET body = CAST(x'4f6b20ff21' AS TEXT) WHERE _id = 2")   # "Ok \xff!"
+    con.commit()
+    con.close()
+    table, _, report = _read(tmp_path, path)
+    assert table.column("body").to_pylist()[:2] == ["Are you home?", "Ok \ufffd!"]
+    assert report.repairs == 1
+    assert "1 text values in mmssms.db are not valid UTF-8: their undecodable bytes were read as U+FFFD" in report.warnings

@@ -121,3 +121,17 @@ def test_a_chat_from_the_database_and_from_its_txt_export_is_one_set_of_events(t
     assert copies[("message", "Answer me")] == ["msgstore.db message _id 9"]
     party = {m["body"]: m["party"] for m in master if m["kind"] == "message"}
     assert party["Are you ignoring me?"] == "Jordan" and party["Hello all"] == "Jordan"
+
+
+def test_an_encrypted_backup_given_to_ingest_is_refused_with_exit_1_and_the_rest_goes_in(tmp_path, capsys):
+    folder = tmp_path / "phone"
+    msgstore(folder)
+    (folder / "msgstore.db.crypt14").write_bytes(bytes(range(256)) * 8)
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder}/msgstore.db.crypt14: this is an end-to-end encrypted WhatsApp backup (crypt14)" in err
+    assert "Traceback" not in err
+    assert [r["format"] for r in read_inventory(case / "sources.parquet")] == ["android-whatsapp"]
