@@ -10,7 +10,8 @@ from these, so every one of them has the real layout.
 - ``CALLLOG``: ``calllog.db`` of Android 7-14 (``calls``; before Android 7 the same table was in
   ``contacts2.db``, which is read the same way);
 - ``MSGSTORE``: WhatsApp's ``msgstore.db`` since its 2022 layout (``message``, ``chat``, ``jid``,
-  ``message_media``, ``message_quoted``, ``message_system``, ``group_participant_user``).
+  ``message_media``, ``message_quoted``, ``message_system``, ``group_participant_user``);
+  ``MSGSTORE_LEGACY`` the layout before it (``messages``, ``chat_list``, ``group_participants``).
 """
 
 from __future__ import annotations
@@ -78,4 +79,24 @@ CREATE TABLE group_participant_user (_id INTEGER PRIMARY KEY AUTOINCREMENT, grou
   user_jid_row_id INTEGER NOT NULL, rank INTEGER, pending INTEGER, add_timestamp INTEGER,
   label TEXT);
 CREATE INDEX message_chat_row_id_index ON message (chat_row_id, sort_id);
+"""
+
+MSGSTORE_LEGACY = """
+CREATE TABLE messages (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL, key_from_me INTEGER,
+  key_id TEXT NOT NULL, status INTEGER, needs_push INTEGER, data TEXT, timestamp INTEGER, media_url TEXT,
+  media_mime_type TEXT, media_wa_type TEXT, media_size INTEGER, media_name TEXT, media_caption TEXT, media_hash TEXT,
+  media_duration INTEGER, origin INTEGER, latitude REAL, longitude REAL, thumb_image TEXT, remote_resource TEXT,
+  received_timestamp INTEGER, send_timestamp INTEGER, receipt_server_timestamp INTEGER,
+  receipt_device_timestamp INTEGER, read_device_timestamp INTEGER, played_device_timestamp INTEGER, raw_data BLOB,
+  recipient_count INTEGER, participant_hash TEXT, starred INTEGER, quoted_row_id INTEGER, mentioned_jids TEXT,
+  multicast_id TEXT, edit_version INTEGER, media_enc_hash TEXT, payment_transaction_id TEXT, forwarded INTEGER,
+  preview_type INTEGER, send_count INTEGER, lookup_tables INTEGER, future_message_type INTEGER,
+  message_add_on_flags INTEGER);
+CREATE TABLE chat_list (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT UNIQUE, message_table_id INTEGER,
+  subject TEXT, creation INTEGER, last_read_message_table_id INTEGER, last_read_receipt_sent_message_table_id INTEGER,
+  archived INTEGER, sort_timestamp INTEGER, mod_tag INTEGER, gen REAL, my_messages INTEGER, plaintext_disabled BOOLEAN,
+  last_message_table_id INTEGER, unseen_message_count INTEGER, unseen_missed_calls_count INTEGER,
+  unseen_row_count INTEGER, vcard_ui_dismissed INTEGER, deleted_message_id INTEGER, show_group_description INTEGER);
+CREATE TABLE group_participants (_id INTEGER PRIMARY KEY AUTOINCREMENT, gjid TEXT NOT NULL, jid TEXT NOT NULL,
+  admin INTEGER, pending INTEGER, sent_sender_key INTEGER);
 """

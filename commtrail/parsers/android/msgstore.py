@@ -1,13 +1,16 @@
 """WhatsApp's unencrypted Android database ``msgstore.db`` (from a rooted phone or an extraction) -> records.
 
-Recognised by its tables (``message``, ``chat`` and ``jid``), whatever the file is called. The
-layout WhatsApp has used since 2022 is read: ``message`` (``timestamp`` in milliseconds,
-``from_me``, ``text_data``, ``message_type``, ``sender_jid_row_id`` in groups), ``chat`` and ``jid``
-(who a chat is with: ``user@s.whatsapp.net`` a person, ``...@g.us`` a group, ``status@broadcast``
-status updates), and when present ``message_media`` (the file, its type and size),
-``message_quoted`` (what a reply quotes), ``message_system`` (group events) and
-``group_participant_user`` (a group's members). The older layout (one ``messages`` table with
-``key_remote_jid``) is refused with a message saying so.
+Recognised by its tables, whatever the file is called. Two layouts:
+
+- since 2022: ``message`` (``timestamp`` in milliseconds, ``from_me``, ``text_data``,
+  ``message_type``, ``sender_jid_row_id`` in groups), ``chat`` and ``jid`` (who a chat is with:
+  ``user@s.whatsapp.net`` a person, ``...@g.us`` a group, ``status@broadcast`` status updates), and
+  when present ``message_media`` (the file, its type and size), ``message_quoted`` (what a reply
+  quotes), ``message_system`` (group events) and ``group_participant_user`` (a group's members);
+- before: one ``messages`` table (``key_remote_jid`` the chat, ``key_from_me``, ``data``,
+  ``timestamp``, ``remote_resource`` the writer in a group, ``media_wa_type``, ``status`` 6 a system
+  line), ``chat_list`` (group subjects) and ``group_participants``. Its media files' paths are not
+  in a column of their own: media are listed by name and flagged ``attachment_missing``.
 
 A record looks as the ``.txt`` export of the same chat makes it (:mod:`commtrail.parsers.whatsapp`),
 so the same message from both is one event (dedup compares author, chat and minute):
@@ -39,7 +42,6 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.errors import InputError
 from commtrail.parsers._smsbr_rows import local_times, repeat_dict, repeat_str
 from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns, head_tables, input_copy,
                                        json_field, object_sql, optional, read_chunks, require)
@@ -58,9 +60,10 @@ OPTIONAL_TABLES = {"message_media": ("message_row_id", "file_path", "mime_type")
                    "message_quoted": ("message_row_id", "key_id", "text_data"),
                    "message_system": ("message_row_id", "action_type"),
                    "group_participant_user": ("group_jid_row_id", "user_jid_row_id")}
+LEGACY_REQUIRED = {"messages": ("_id", "key_remote_jid", "key_from_me", "key_id", "timestamp", "data")}
 PERSON, GROUP = "s.whatsapp.net", "g.us"
 SYSTEM_TYPE, DELETED_TYPE = 7, 15
-ROW = ("_id", "timestamp", "from_me", "message_type", "text_data", "chat_row_id", "sender_jid_row_id", "file_path",
+ROW = ("_id", "timestamp", "from_me", "message_type", "text", "chat", "sender_jid", "file_path",
        "mime_type", "media_name", "file_size", "action_type", "extra")
 LIST = pa.list_(pa.string())
 
@@ -89,64 +92,126 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
     with input_copy(stream, ctx) as con:
         con.text_factory = text = LenientText()
         with as_input_error(ctx.source_path):
-            if not columns(con, "message") and columns(con, "messages"):
-                raise InputError("this WhatsApp database has the layout WhatsApp used before 2022 (one table "
-                                 "messages with key_remote_jid), which commtrail does not read yet.",
-                                 file=ctx.source_path, where="table messages",
-                                 hint="Open WhatsApp on the phone once so that it moves the database to its "
-                                      "current layout, or export the chats (Export chat) and give those .txt files.")
-            have = require(con, ctx.source_path, REQUIRED, "WhatsApp")
-            present = {t for t in OPTIONAL_TABLES if columns(con, t)}
-            for table in present:
-                have.update(require(con, ctx.source_path, {table: OPTIONAL_TABLES[table]}, "WhatsApp"))
-            reader = _Reader(con, ctx, label, have, present)
-            cursor = con.execute(reader.query())
+            layout = _modern(con, ctx) if columns(con, "message") or not columns(con, "messages") else _legacy(con, ctx)
+            reader = _Reader(ctx, label, layout)
+            cursor = con.execute(layout.query)
         yield from reader.read(cursor)
         text.report(ctx, label)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What one layout of msgstore.db gives the reader: its message table, the query of every message
+    (rows as :data:`ROW`, the chat by its key, the sender by its jid text), its chats
+    (key, jid text, subject) and group members (group jid text, member jid text)."""
+
+    table: str
+    query: str
+    chats: list[tuple[object, str | None, str | None]]
+    members: list[tuple[str, str]]
+
+
+def _jid_sql(have: set[str], alias: str) -> str:
+    """A jid row's text (``user@server``) in SQL."""
+    written = f"{alias}.user || '@' || {alias}.server"
+    return f"coalesce({alias}.raw_string, {written})" if "raw_string" in have else written
+
+
+def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
+    """The layout since 2022: ``message``, ``chat``, ``jid`` and the tables beside them."""
+    have = require(con, ctx.source_path, REQUIRED, "WhatsApp")
+    present = {t for t in OPTIONAL_TABLES if columns(con, t)}
+    for table in present:
+        have.update(require(con, ctx.source_path, {table: OPTIONAL_TABLES[table]}, "WhatsApp"))
+    m, media, jid = have["message"], have.get("message_media", set()), have["jid"]
+    chats = list(con.execute(f"SELECT c._id, {_jid_sql(jid, 'j')}, {optional(have['chat'], 'c', 'subject')} "
+                             "FROM chat c LEFT JOIN jid j ON j._id = c.jid_row_id"))
+    members = list(con.execute(
+        f"SELECT {_jid_sql(jid, 'g')}, {_jid_sql(jid, 'u')} FROM group_participant_user p "
+        "JOIN jid g ON g._id = p.group_jid_row_id JOIN jid u ON u._id = p.user_jid_row_id ORDER BY p._id")) \
+        if "group_participant_user" in present else []
+    joins, fields = [], [json_field("key_id", "m.key_id"), json_field("message_type", "m.message_type"),
+                         json_field("status", optional(m, "m", "status")),
+                         json_field("starred", f"NULLIF({optional(m, 'm', 'starred')}, 0)"),
+                         json_field("received_timestamp", optional(m, "m", "received_timestamp"))]
+    file_cols = "NULL, NULL, NULL, NULL"
+    if "message_media" in present:
+        joins.append("LEFT JOIN message_media mm ON mm.message_row_id = m._id")
+        file_cols = f"mm.file_path, mm.mime_type, {optional(media, 'mm', 'media_name')}, {optional(media, 'mm', 'file_size')}"
+        fields += [json_field("media_caption", f"NULLIF({optional(media, 'mm', 'media_caption')}, '')"),
+                   json_field("media_duration", f"NULLIF({optional(media, 'mm', 'media_duration')}, 0)"),
+                   json_field("file_hash", optional(media, "mm", "file_hash"))]
+    action = "NULL"
+    if "message_system" in present:
+        joins.append("LEFT JOIN message_system ms ON ms.message_row_id = m._id")
+        action = "ms.action_type"
+    if "message_quoted" in present:
+        joins.append("LEFT JOIN message_quoted q ON q.message_row_id = m._id")
+        fields += [json_field("quoted_key_id", "q.key_id"), json_field("quoted_text", "q.text_data")]
+    joins.append("LEFT JOIN jid s ON s._id = m.sender_jid_row_id")
+    query = (f"SELECT m._id, m.timestamp, m.from_me, m.message_type, m.text_data, m.chat_row_id, "
+             f"CASE WHEN s._id IS NOT NULL THEN {_jid_sql(jid, 's')} END, {file_cols}, {action}, {object_sql(fields)} "
+             f"FROM message m {' '.join(joins)} ORDER BY m._id")
+    return Layout("message", query, chats, members)
+
+
+def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
+    """The layout before 2022: one ``messages`` table keyed by the chat's jid text
+    (``key_remote_jid``), ``remote_resource`` the writer in a group, ``media_wa_type`` the message
+    type, ``status`` 6 a system line; chats in ``chat_list``, members in ``group_participants``."""
+    have = require(con, ctx.source_path, LEGACY_REQUIRED, "WhatsApp")["messages"]
+    chats = [(jid, jid, subject) for jid, subject in con.execute(
+        f"SELECT key_remote_jid, {optional(columns(con, 'chat_list'), 'c', 'subject')} FROM chat_list c")] \
+        if columns(con, "chat_list") else []
+    members = [(g, u) for g, u in con.execute("SELECT gjid, jid FROM group_participants ORDER BY _id") if u] \
+        if columns(con, "group_participants") else []
+    col = lambda name: optional(have, "m", name)  # noqa: E731
+    fields = [json_field("key_id", "m.key_id"), json_field("media_wa_type", col("media_wa_type")),
+              json_field("status", col("status")), json_field("starred", f"NULLIF({col('starred')}, 0)"),
+              json_field("received_timestamp", col("received_timestamp")),
+              json_field("media_caption", f"NULLIF({col('media_caption')}, '')"),
+              json_field("media_duration", f"NULLIF({col('media_duration')}, 0)"),
+              json_field("quoted_row_id", f"NULLIF({col('quoted_row_id')}, 0)"),
+              json_field("latitude", f"NULLIF({col('latitude')}, 0)"), json_field("longitude", f"NULLIF({col('longitude')}, 0)")]
+    mtype = f"CASE WHEN {col('status')} = 6 THEN {SYSTEM_TYPE} ELSE CAST({col('media_wa_type')} AS INTEGER) END"
+    media = f"{col('media_wa_type')} NOT IN ('0', '15') AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)"
+    query = (f"SELECT m._id, m.timestamp, m.key_from_me, {mtype}, coalesce(m.data, {col('media_caption')}), "
+             f"m.key_remote_jid, NULLIF({col('remote_resource')}, ''), NULL, CASE WHEN {media} THEN {col('media_mime_type')} END, "
+             f"CASE WHEN {media} THEN {col('media_name')} END, CASE WHEN {media} THEN {col('media_size')} END, "
+             f"NULL, {object_sql(fields)} FROM messages m ORDER BY m._id")
+    return Layout("messages", query, chats, members)
+
+
 class _Reader:
-    def __init__(self, con: sqlite3.Connection, ctx: ParseContext, label: str, have: dict[str, set[str]],
-                 present: set[str]) -> None:
-        self.con, self.ctx, self.label, self.have, self.present = con, ctx, label, have, present
+    def __init__(self, ctx: ParseContext, label: str, layout: Layout) -> None:
+        self.ctx, self.label, self.table = ctx, label, layout.table
         names = sorted(ctx.owner.whatsapp_names)
         phones = sorted(ctx.owner.phones)
         self.owner = f"wa:{names[0]}" if names else phones[0] if phones else None
-        self.jids = {row[0]: (row[1], row[2], row[3]) for row in con.execute(
-            f"SELECT _id, user, server, {optional(have['jid'], 'j', 'raw_string')} FROM jid j")}
-        self.chats = self._chats()
+        self.chats = self._chats(layout)
         self.missing = 0
 
-    def ident(self, jid_row: int | None) -> tuple[str | None, str | None]:
-        """(sender id, jid as written) of a jid row: a person's number in E.164, anything else ``wa:<jid>``."""
-        found = self.jids.get(jid_row)
-        if found is None:
-            return None, None
-        user, server, raw = found
-        raw = raw or f"{user}@{server}"
-        if server == PERSON and user and user.isdigit():
+    def ident(self, jid: str | None) -> str | None:
+        """The sender id of a jid text: a person's number in E.164, anything else ``wa:<jid>``."""
+        if not jid:
+            return None
+        user, _, server = jid.partition("@")
+        if server == PERSON and user.isdigit():
             number = normalise_one("+" + user, self.ctx.phone_region)
             if number.startswith("+"):
-                return number, raw
-        return f"wa:{raw}", raw
+                return number
+        return f"wa:{jid}"
 
-    def _chats(self) -> dict[int, Chat]:
-        members: dict[int, list[str]] = {}
-        if "group_participant_user" in self.present:
-            for group, user in self.con.execute("SELECT group_jid_row_id, user_jid_row_id FROM group_participant_user "
-                                                "ORDER BY _id"):
-                who = self.ident(user)[0]
-                if who is not None:
-                    members.setdefault(group, []).append(who)
-        chat_cols = self.have["chat"]
+    def _chats(self, layout: Layout) -> dict[object, Chat]:
+        members: dict[str, list[str]] = {}
+        for group, user in layout.members:
+            members.setdefault(group, []).append(self.ident(user))
         chats = {}
-        for rowid, jid_row, subject in self.con.execute(
-                f"SELECT c._id, c.jid_row_id, {optional(chat_cols, 'c', 'subject')} FROM chat c"):
-            who, raw = self.ident(jid_row)
-            server = self.jids.get(jid_row, (None, None, None))[1]
+        for key, raw, subject in layout.chats:
+            who, server = self.ident(raw), (raw or "").partition("@")[2]
             info: dict = {"chat_jid": raw}
             if server == GROUP:
-                info["group_members"] = sorted(set(members.get(jid_row, [])))
+                info["group_members"] = sorted(set(members.get(raw, [])))
                 if subject:
                     info["subject"] = subject
                 conversation, identity, other = f"{subject} ({raw})" if subject else raw, f"wa-group:{raw}", None
@@ -155,37 +220,12 @@ class _Reader:
             else:
                 conversation, identity, other = raw, f"wa-chat:{raw}" if raw else None, None
             fragment = json.dumps(info, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1]
-            chats[rowid] = Chat(conversation, identity, other, raw, "," + fragment)
+            chats[key] = Chat(conversation, identity, other, raw, "," + fragment)
         return chats
 
-    def query(self) -> str:
-        m, media = self.have["message"], self.have.get("message_media", set())
-        joins, fields = [], [json_field("key_id", "m.key_id"), json_field("message_type", "m.message_type"),
-                             json_field("status", optional(m, "m", "status")),
-                             json_field("starred", f"NULLIF({optional(m, 'm', 'starred')}, 0)"),
-                             json_field("received_timestamp", optional(m, "m", "received_timestamp"))]
-        file_cols = "NULL, NULL, NULL, NULL"
-        if "message_media" in self.present:
-            joins.append("LEFT JOIN message_media mm ON mm.message_row_id = m._id")
-            file_cols = (f"mm.file_path, mm.mime_type, {optional(media, 'mm', 'media_name')}, "
-                         f"{optional(media, 'mm', 'file_size')}")
-            fields += [json_field("media_caption", f"NULLIF({optional(media, 'mm', 'media_caption')}, '')"),
-                       json_field("media_duration", f"NULLIF({optional(media, 'mm', 'media_duration')}, 0)"),
-                       json_field("file_hash", optional(media, "mm", "file_hash"))]
-        action = "NULL"
-        if "message_system" in self.present:
-            joins.append("LEFT JOIN message_system ms ON ms.message_row_id = m._id")
-            action = "ms.action_type"
-        if "message_quoted" in self.present:
-            joins.append("LEFT JOIN message_quoted q ON q.message_row_id = m._id")
-            fields += [json_field("quoted_key_id", "q.key_id"), json_field("quoted_text", "q.text_data")]
-        return (f"SELECT m._id, m.timestamp, m.from_me, m.message_type, m.text_data, m.chat_row_id, "
-                f"m.sender_jid_row_id, {file_cols}, {action}, {object_sql(fields)} FROM message m "
-                f"{' '.join(joins)} ORDER BY m._id")
-
     def read(self, cursor: sqlite3.Cursor) -> Iterator[pa.RecordBatch | Reject]:
-        for chunk in read_chunks(cursor, self.ctx, self.label, "message _id", CHUNK):
-            ms, keep, rejects = dated([row[1] for row in chunk], chunk, self.label, "message", row_text(ROW))
+        for chunk in read_chunks(cursor, self.ctx, self.label, f"{self.table} _id", CHUNK):
+            ms, keep, rejects = dated([row[1] for row in chunk], chunk, self.label, self.table, row_text(ROW))
             yield from rejects
             if len(keep):
                 yield self._batch([chunk[i] for i in keep.tolist()], ms)
@@ -197,7 +237,7 @@ class _Reader:
         ctx, n = self.ctx, len(rows)
         cols: dict[str, list] = {k: [] for k in ("kind", "direction", "sender", "sender_raw", "conversation", "body",
                                                  "attachments", "flags", "extra", "locator")}
-        for (rowid, _, from_me, mtype, text, chat_id, sender_row, path, mime, media_name, size, action,
+        for (rowid, _, from_me, mtype, text, chat_id, sender_jid, path, mime, media_name, size, action,
              extra) in rows:
             chat = self.chats.get(chat_id, NO_CHAT)
             system = mtype == SYSTEM_TYPE or action is not None
@@ -207,12 +247,13 @@ class _Reader:
             elif from_me:
                 sender, raw, direction = self.owner, None, "outgoing"
             else:
-                sender, raw = self.ident(sender_row) if sender_row else (chat.other, chat.jid)
+                raw = sender_jid or chat.jid
+                sender = self.ident(raw) if sender_jid else chat.other
                 direction = "incoming"
             if mtype == DELETED_TYPE:
                 flags.append("deleted")
             attachments = None
-            if path or media_name:
+            if path or media_name or mime:
                 attachments = [self._attachment(path, mime, media_name, size)]
                 if attachments[0]["sha256"] is None:
                     flags.append("attachment_missing")
@@ -230,7 +271,7 @@ class _Reader:
             cols["attachments"].append(attachments)
             cols["flags"].append(flags or None)
             cols["extra"].append(extra[:-1] + fragment + "}" if extra != "{}" else "{" + fragment[1:] + "}")
-            cols["locator"].append(f"{self.label} message _id {rowid}")
+            cols["locator"].append(f"{self.label} {self.table} _id {rowid}")
         return make_batch({
             "ts_utc": ms * 1000, "ts_local": local_times(ms, ctx.timezone),
             "ts_precision": repeat_dict("ms", n), "tz_source": repeat_dict("source", n),

@@ -165,3 +165,34 @@ def msgstore(folder: Path, with_image: bool = True) -> Path:
         (folder / "Media" / "WhatsApp Images").mkdir(parents=True, exist_ok=True)
         (folder / IMAGE).write_bytes(JPEG)
     return path
+
+
+def _legacy(rowid: int, jid: str, from_me: int, iso: str, wa_type: str = "0", data: str | None = None,
+            **more) -> dict:
+    return {"_id": rowid, "key_remote_jid": jid, "key_from_me": from_me, "key_id": f"KEY{rowid:04d}",
+            "status": 13 if from_me else 0, "data": data, "timestamp": ms(iso), "media_wa_type": wa_type, **more}
+
+
+ONE, GROUP_JID = "447700900123@s.whatsapp.net", "120363000000000001@g.us"
+LEGACY_MESSAGES = [
+    _legacy(1, ONE, 0, "2024-03-01T18:00:30Z", data="Are you ignoring me?"),
+    _legacy(2, ONE, 1, "2024-03-01T18:02:10Z", data="Please stop messaging me."),
+    _legacy(3, ONE, 0, "2024-03-01T18:05:00Z", "1", media_mime_type="image/jpeg",
+            media_name="IMG-20240301-WA0001.jpg", media_caption="Look", media_size=999),
+    _legacy(4, ONE, 0, "2024-03-01T18:06:00Z", "15"),
+    _legacy(5, GROUP_JID, 0, "2024-03-02T10:00:00Z", data="Hello all", remote_resource="447700900456@s.whatsapp.net"),
+    {**_legacy(6, GROUP_JID, 0, "2024-03-02T10:01:00Z"), "status": 6, "remote_resource": ""},
+]
+
+
+def msgstore_legacy(folder: Path) -> Path:
+    """``folder/msgstore.db`` in the layout before 2022."""
+    from commtrail.parsers.android.layouts import MSGSTORE_LEGACY
+    path = folder / "msgstore.db"
+    build(path, MSGSTORE_LEGACY, {
+        "messages": LEGACY_MESSAGES,
+        "chat_list": [{"key_remote_jid": ONE}, {"key_remote_jid": GROUP_JID, "subject": "Family"}],
+        "group_participants": [{"gjid": GROUP_JID, "jid": ONE}, {"gjid": GROUP_JID, "jid": "447700900456@s.whatsapp.net"},
+                               {"gjid": GROUP_JID, "jid": ""}],
+    })
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from android_scenario import JPEG, build, msgstore
+from android_scenario import JPEG, build, msgstore, msgstore_legacy
 
 from commtrail.case import Case
 from commtrail.cli import main
@@ -63,20 +63,40 @@ def test_messages_media_deletions_groups_and_replies(tmp_path):
                                "content and flagged attachment_missing"]
 
 
-def test_a_layout_without_text_data_is_refused_by_column_and_the_old_layout_by_name(tmp_path):
+def test_a_layout_without_text_data_is_refused_by_column(tmp_path):
     path = tmp_path / "odd" / "msgstore.db"
     build(path, MSGSTORE.replace("text_data TEXT, starred", "starred"), {})
     with pytest.raises(InputError) as caught:
         run_on_disk(tmp_path, "android-whatsapp", path, owner=OWNER)
     assert caught.value.render().startswith(f"{path}: table message has no column text_data, so this database is of "
                                             "a layout commtrail does not know. The README lists the WhatsApp versions")
-    old = tmp_path / "old" / "msgstore.db"
-    build(old, "CREATE TABLE messages (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL, "
-               "key_from_me INTEGER, key_id TEXT NOT NULL, data TEXT, timestamp INTEGER);", {})
-    assert registry.sniff(old.read_bytes()[:registry.SNIFF_BYTES], "msgstore.db").name == "android-whatsapp"
-    with pytest.raises(InputError) as caught:
-        run_on_disk(tmp_path, "android-whatsapp", old, owner=OWNER)
-    assert "the layout WhatsApp used before 2022 (one table messages with key_remote_jid)" in caught.value.render()
+
+
+def test_the_layout_before_2022_gives_the_same_records(tmp_path):
+    path = msgstore_legacy(tmp_path / "old")
+    assert registry.sniff(path.read_bytes()[:registry.SNIFF_BYTES], "msgstore.db").name == "android-whatsapp"
+    table, rejects, report = run_on_disk(tmp_path, "android-whatsapp", path, owner=OWNER, timezone="Europe/London")
+    rows = plain_rows(table)
+    assert [(r["locator"], r["kind"], r["direction"], r["sender"], r["sender_raw"], r["conversation"],
+             r["extra"]["chat"], r["body"], r["flags"], r["ts_utc"]) for r in rows] == [
+        ("msgstore.db messages _id 1", "message", "incoming", JORDAN, "447700900123@s.whatsapp.net", JORDAN, ONE_TO_ONE,
+         "Are you ignoring me?", None, "2024-03-01T18:00:30+00:00"),
+        ("msgstore.db messages _id 2", "message", "outgoing", "wa:Sam", None, JORDAN, ONE_TO_ONE,
+         "Please stop messaging me.", None, "2024-03-01T18:02:10+00:00"),
+        ("msgstore.db messages _id 3", "message", "incoming", JORDAN, "447700900123@s.whatsapp.net", JORDAN, ONE_TO_ONE,
+         "Look", ["attachment_missing"], "2024-03-01T18:05:00+00:00"),
+        ("msgstore.db messages _id 4", "message", "incoming", JORDAN, "447700900123@s.whatsapp.net", JORDAN, ONE_TO_ONE,
+         None, ["deleted"], "2024-03-01T18:06:00+00:00"),
+        ("msgstore.db messages _id 5", "message", "incoming", OTHER, "447700900456@s.whatsapp.net",
+         "Family (120363000000000001@g.us)", GROUP, "Hello all", None, "2024-03-02T10:00:00+00:00"),
+        ("msgstore.db messages _id 6", "system", "unknown", None, None, "Family (120363000000000001@g.us)", GROUP, None,
+         None, "2024-03-02T10:01:00+00:00"),
+    ]
+    assert rows[2]["attachments"] == [{"name": "IMG-20240301-WA0001.jpg", "mime": "image/jpeg", "size": 999,
+                                       "sha256": None}]
+    assert rows[4]["extra"]["group_members"] == [JORDAN, OTHER]
+    assert (rejects, report.warnings) == ([], ["1 WhatsApp media file(s) named by msgstore.db are not beside it: "
+                                               "listed without their content and flagged attachment_missing"])
 
 
 @pytest.mark.parametrize("name", ["msgstore.db.crypt12", "msgstore-2024-03-01.1.db.crypt14", "msgstore.db.crypt15"])
