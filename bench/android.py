@@ -143,7 +143,8 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     base = _in_child("baseline", str(db))
     ours = _in_child("ours", str(db), str(out))
     lines.append(f"android mmssms.db: {ours['records']:,} records, {ours['rejects']} rejects. "
-                 f"Bare sqlite3 SELECT {base['seconds']:.1f} s (cpu {base['cpu']:.1f}, peak RSS {base['peak_mb']:.0f} MB); "
+                 f"Bare sqlite3 SELECT {base['seconds']:.1f} s (cpu {base['cpu']:.1f}, "
+                 f"peak RSS {base['peak_mb']:.0f} MB); "
                  f"ours copy+read+Parquet {ours['seconds']:.1f} s (cpu {ours['cpu']:.1f}, peak RSS "
                  f"{ours['peak_mb']:.0f} MB, goal < {PEAK_LIMIT_MB:.0f}): speed ratio "
                  f"{base['seconds'] / ours['seconds']:.2f} (goal >= {GOAL})")

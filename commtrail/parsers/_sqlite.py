@@ -33,7 +33,8 @@ Opener = Callable[[str], BinaryIO]   # a companion file by suffix ("", "-wal", "
 def head_tables(head: bytes) -> set[str]:
     """The (lower-case) names of the tables whose CREATE statements the first bytes of an SQLite
     file hold; empty when it is no SQLite file. Sniffing by content: a database is known by its
-    tables, never by its file name."""
+    tables. (A database whose schema grew after it was made may keep a table's CREATE statement
+    further on: its parser may then also take the file by the name the phone gives it.)"""
     if not head.startswith(SQLITE_MAGIC):
         return set()
     return {m.group(1).decode("ascii", "replace").lower() for m in _CREATE_TABLE.finditer(head)}
@@ -152,7 +153,8 @@ def require(con: sqlite3.Connection, label: str, needed: dict[str, Iterable[str]
         have = columns(con, table)
         if not have:
             raise InputError(f"this database has no table {table}, so it is not a layout commtrail knows.",
-                             file=label, where="its list of tables", hint=f"The README lists the {versions} versions commtrail reads; "
+                             file=label, where="its list of tables",
+                             hint=f"The README lists the {versions} versions commtrail reads; "
                              "please report the version this database comes from.")
         for name in names:
             if name.lower() not in have and name.lower() != "rowid":   # every table has its ROWID

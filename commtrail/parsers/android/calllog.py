@@ -20,13 +20,14 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._smsbr_rows import Rows
-from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns_json, head_tables, input_copy,
-                                       optional, read_chunks, require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
+                                       input_copy, optional, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
 VERSION = "1"
+NAME = "calllog.db"   # taken by name too when its first 64 KiB do not show its tables
 CHUNK = 20_000
 REQUIRED = ("_id", "number", "date", "duration", "type")
 EXTRA = ("name", "numbertype", "numberlabel", "countryiso", "geocoded_location", "post_dial_digits", "via_number",
@@ -38,7 +39,7 @@ CALL_ROW = ("_id", "date", "type", "number", "presentation", "duration", "extra"
 
 def sniff(head: bytes, filename: str) -> bool:
     tables = head_tables(head)
-    return "calls" in tables and "sms" not in tables
+    return "calls" in tables and "sms" not in tables or head.startswith(SQLITE_MAGIC) and filename == NAME
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:

@@ -30,13 +30,14 @@ import pyarrow as pa
 
 from commtrail.parsers._smsbr_mms import MmsElement, MmsRows
 from commtrail.parsers._smsbr_rows import Rows
-from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns_json, head_tables, input_copy,
-                                       read_chunks, require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
+                                       input_copy, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 
 VERSION = "1"
+NAME = "mmssms.db"   # taken by name too when its first 64 KiB do not show its tables
 VERSIONS = "Android"
 CHUNK = 20_000
 MMS_CHUNK = 2_000
@@ -52,7 +53,8 @@ SMS_ROW = ("_id", "date", "type", "address", "body", "extra")
 
 def sniff(head: bytes, filename: str) -> bool:
     tables = head_tables(head)
-    return "sms" in tables and bool(tables & {"pdu", "threads", "canonical_addresses"})
+    return "sms" in tables and bool(tables & {"pdu", "threads", "canonical_addresses"}) or \
+        head.startswith(SQLITE_MAGIC) and filename == NAME
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:

@@ -43,8 +43,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._smsbr_rows import local_times, repeat_dict, repeat_str
-from commtrail.parsers._sqlite import (LenientText, as_input_error, base_name, columns, head_tables, input_copy,
-                                       json_field, object_sql, optional, read_chunks, require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns, head_tables,
+                                       input_copy, json_field, object_sql, optional, read_chunks, require)
 from commtrail.parsers.android.rows import dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -52,6 +52,7 @@ from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, make_batch
 
 VERSION = "1"
+NAME = "msgstore.db"   # taken by name too when its first 64 KiB do not show its tables
 CHUNK = 20_000
 REQUIRED = {"message": ("_id", "chat_row_id", "from_me", "key_id", "timestamp", "message_type", "text_data",
                         "sender_jid_row_id"),
@@ -70,7 +71,8 @@ LIST = pa.list_(pa.string())
 
 def sniff(head: bytes, filename: str) -> bool:
     tables = head_tables(head)
-    return {"message", "chat", "jid"} <= tables or ("messages" in tables and b"key_remote_jid" in head)
+    return ({"message", "chat", "jid"} <= tables or ("messages" in tables and b"key_remote_jid" in head)
+            or head.startswith(SQLITE_MAGIC) and filename == NAME)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
     file_cols = "NULL, NULL, NULL, NULL"
     if "message_media" in present:
         joins.append("LEFT JOIN message_media mm ON mm.message_row_id = m._id")
-        file_cols = f"mm.file_path, mm.mime_type, {optional(media, 'mm', 'media_name')}, {optional(media, 'mm', 'file_size')}"
+        file_cols = (f"mm.file_path, mm.mime_type, {optional(media, 'mm', 'media_name')}, "
+                     f"{optional(media, 'mm', 'file_size')}")
         fields += [json_field("media_caption", f"NULLIF({optional(media, 'mm', 'media_caption')}, '')"),
                    json_field("media_duration", f"NULLIF({optional(media, 'mm', 'media_duration')}, 0)"),
                    json_field("file_hash", optional(media, "mm", "file_hash"))]
@@ -172,11 +175,14 @@ def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
               json_field("media_caption", f"NULLIF({col('media_caption')}, '')"),
               json_field("media_duration", f"NULLIF({col('media_duration')}, 0)"),
               json_field("quoted_row_id", f"NULLIF({col('quoted_row_id')}, 0)"),
-              json_field("latitude", f"NULLIF({col('latitude')}, 0)"), json_field("longitude", f"NULLIF({col('longitude')}, 0)")]
+              json_field("latitude", f"NULLIF({col('latitude')}, 0)"),
+              json_field("longitude", f"NULLIF({col('longitude')}, 0)")]
     mtype = f"CASE WHEN {col('status')} = 6 THEN {SYSTEM_TYPE} ELSE CAST({col('media_wa_type')} AS INTEGER) END"
-    media = f"{col('media_wa_type')} NOT IN ('0', '15') AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)"
+    media = (f"{col('media_wa_type')} NOT IN ('0', '15') "
+             f"AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)")
     query = (f"SELECT m._id, m.timestamp, m.key_from_me, {mtype}, coalesce(m.data, {col('media_caption')}), "
-             f"m.key_remote_jid, NULLIF({col('remote_resource')}, ''), NULL, CASE WHEN {media} THEN {col('media_mime_type')} END, "
+             f"m.key_remote_jid, NULLIF({col('remote_resource')}, ''), NULL, "
+             f"CASE WHEN {media} THEN {col('media_mime_type')} END, "
              f"CASE WHEN {media} THEN {col('media_name')} END, CASE WHEN {media} THEN {col('media_size')} END, "
              f"NULL, {object_sql(fields)} FROM messages m ORDER BY m._id")
     return Layout("messages", query, chats, members)

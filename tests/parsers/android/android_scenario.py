@@ -192,7 +192,8 @@ def msgstore_legacy(folder: Path) -> Path:
     build(path, MSGSTORE_LEGACY, {
         "messages": LEGACY_MESSAGES,
         "chat_list": [{"key_remote_jid": ONE}, {"key_remote_jid": GROUP_JID, "subject": "Family"}],
-        "group_participants": [{"gjid": GROUP_JID, "jid": ONE}, {"gjid": GROUP_JID, "jid": "447700900456@s.whatsapp.net"},
+        "group_participants": [{"gjid": GROUP_JID, "jid": ONE},
+                               {"gjid": GROUP_JID, "jid": "447700900456@s.whatsapp.net"},
                                {"gjid": GROUP_JID, "jid": ""}],
     })
     return path
