@@ -44,7 +44,8 @@ import pyarrow as pa
 
 from commtrail.parsers._smsbr_rows import local_times, repeat_dict, repeat_str
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns, head_tables,
-                                       input_copy, json_field, object_sql, optional, read_chunks, require)
+                                       input_copy, json_field, object_sql, optional, read_chunks, require,
+                                       splice_json)
 from commtrail.parsers.android.rows import dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -81,12 +82,11 @@ class Chat:
 
     conversation: str | None
     identity: str | None          # extra.chat
-    other: str | None             # the other person of a one-to-one chat
     jid: str | None               # the chat's jid as written
     fragment: str                 # JSON fragment for extra: the chat's jid, subject, members
 
 
-NO_CHAT = Chat(None, None, None, None, "")
+NO_CHAT = Chat(None, None, None, "")
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
@@ -220,13 +220,13 @@ class _Reader:
                 info["group_members"] = sorted(set(members.get(raw, [])))
                 if subject:
                     info["subject"] = subject
-                conversation, identity, other = f"{subject} ({raw})" if subject else raw, f"wa-group:{raw}", None
+                conversation, identity = f"{subject} ({raw})" if subject else raw, f"wa-group:{raw}"
             elif server == PERSON:
-                conversation, identity, other = who, f"one-to-one:{who}", who
+                conversation, identity = who, f"one-to-one:{who}"
             else:
-                conversation, identity, other = raw, f"wa-chat:{raw}" if raw else None, None
+                conversation, identity = raw, f"wa-chat:{raw}" if raw else None
             fragment = json.dumps(info, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1]
-            chats[key] = Chat(conversation, identity, other, raw, "," + fragment)
+            chats[key] = Chat(conversation, identity, raw, "," + fragment)
         return chats
 
     def read(self, cursor: sqlite3.Cursor) -> Iterator[pa.RecordBatch | Reject]:
@@ -254,7 +254,7 @@ class _Reader:
                 sender, raw, direction = self.owner, None, "outgoing"
             else:
                 raw = sender_jid or chat.jid
-                sender = self.ident(raw) if sender_jid else chat.other
+                sender = self.ident(raw)
                 direction = "incoming"
             if mtype == DELETED_TYPE:
                 flags.append("deleted")
@@ -276,7 +276,7 @@ class _Reader:
             cols["body"].append(text)
             cols["attachments"].append(attachments)
             cols["flags"].append(flags or None)
-            cols["extra"].append(extra[:-1] + fragment + "}" if extra != "{}" else "{" + fragment[1:] + "}")
+            cols["extra"].append(splice_json(extra, fragment))
             cols["locator"].append(f"{self.label} {self.table} _id {rowid}")
         return make_batch({
             "ts_utc": ms * 1000, "ts_local": local_times(ms, ctx.timezone),
