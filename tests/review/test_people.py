@@ -97,3 +97,12 @@ def test_the_assign_command(case, capsys):
     assert read_master(case, ["party"])["party"].to_pylist() == ["Jordan", "Alex", "Alex", None, None]
     assert main(["assign", str(case.root), "07700 900555", "Jordan"]) == 2
     assert "is already listed for Alex" in capsys.readouterr().err
+
+
+def test_a_name_in_another_case_is_the_existing_party_and_a_second_assign_changes_nothing(case):
+    assert assign_identifier(case, "07700 900555", "jordan").startswith(
+        "+44 7700 900555 is now listed for Jordan under phones")
+    text = (case.root / "case.toml").read_bytes()
+    assert assign_identifier(case, "+447700900555", "Jordan") == (
+        "+44 7700 900555 is already listed for Jordan (case.toml line 15); nothing changed.")
+    assert (case.root / "case.toml").read_bytes() == text
