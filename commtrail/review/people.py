@@ -22,7 +22,6 @@ from commtrail.timeline.identity import (LOCAL, PLATFORM_KEYS, describe, kind_of
 # The case.toml key an identifier of each kind is listed under, and how it is written there.
 _KEY_OF_KIND = {"phone": "phones", "email": "emails", "whatsapp": "whatsapp_names"}
 _KEY_OF_KIND.update({kind_of(prefix + "x"): key for key, prefix in PLATFORM_KEYS.items()})
-_PREFIXES = ("wa:", *PLATFORM_KEYS.values())
 _HINT_LIMIT = 5
 
 _ROWS_SQL = """
@@ -83,8 +82,11 @@ def identifier_of(case: Case, text: str) -> str:
     """The normalised identifier a user typed: ``wa:Name``, ``tg:user123`` and the other platform
     prefixes as they are; phone numbers and e-mail addresses normalised for the case's region."""
     value = text.strip()
-    if value.startswith(_PREFIXES):
+    if value.startswith("wa:"):
         return value
+    for key, prefix in PLATFORM_KEYS.items():
+        if value.startswith(prefix):
+            return platform_id(key, value[len(prefix):])   # as case.toml's entries are read
     return normalise_one(value, case.config.phone_region)
 
 
@@ -112,6 +114,8 @@ def _edited(text: str, party: str, key: str, value: str) -> str:
     blocks = doc.get("party")
     if blocks is None:
         blocks = tomlkit.aot()
+        if not text.endswith("\n\n"):
+            doc.add(tomlkit.nl())
         doc["party"] = blocks
     for block in blocks:
         if block.get("name") == party:
