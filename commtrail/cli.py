@@ -128,7 +128,7 @@ def _selection(args: argparse.Namespace, case: Case, console: Console) -> Select
     """The events --only starred / --tag NAME ask for (see review/annotations.py); a warning for
     each problem of annotations.jsonl when they are read."""
     from commtrail.review.annotations import Selection, check_annotations
-    selection = Selection(args.only == "starred", tuple(args.tag))
+    selection = Selection(args.only == "starred", tuple(tag.strip() for tag in args.tag))
     for problem in check_annotations(case) if selection else ():
         say(console, f"Warning: {problem} (run commtrail verify)")
     return selection
