@@ -22,7 +22,8 @@ from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-COMPANIONS = ("-wal", "-shm")
+COMPANIONS = ("-wal", "-shm", "-journal")
+KEPT = ("-wal", "-journal")   # the companions that hold rows: kept in the blob store too
 CHUNK = 1 << 20
 # A table's name in the CREATE statements SQLite keeps near the start of the file (sqlite_master).
 _CREATE_TABLE = re.compile(rb'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?["`\[]?(\w+)', re.IGNORECASE)
@@ -66,28 +67,38 @@ def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> Non
 
 
 def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> Path:
-    """Copy a database and whichever of its -wal/-shm files exist into ``folder`` (the database and
-    its -wal also into the blob store); the copy's path. The main file missing raises FileNotFoundError."""
+    """Copy a database and whichever of its -wal/-shm/-journal files exist into ``folder`` (the database,
+    its -wal and -journal also into the blob store); the copy's path. The main file missing raises
+    FileNotFoundError."""
     target = folder / name
     with open_part("") as stream:
         copy_stream(stream, target, ctx)
     for suffix in COMPANIONS:
         try:
             with open_part(suffix) as stream:
-                copy_stream(stream, folder / (name + suffix), ctx if suffix == "-wal" else None)
+                copy_stream(stream, folder / (name + suffix), ctx if suffix in KEPT else None)
         except FileNotFoundError:
             continue
     return target
 
 
 def open_read_only(path: Path, label: str) -> sqlite3.Connection:
-    """A read-only connection to a private copy; a file that is no SQLite database is a clear error."""
+    """A read-only connection to a private copy; a file that is no SQLite database is a clear error.
+    A ``-journal`` beside the copy (a write the phone had not finished) is first rolled back in the
+    copy, as SQLite would on the phone, so the database is read as it was before that write."""
     with open(path, "rb") as f:
         head = f.read(len(SQLITE_MAGIC))
     if head != SQLITE_MAGIC:
         raise InputError("this is not an SQLite database (it does not start with the SQLite header), so it "
                          "cannot be read.", file=label, where="byte 0",
                          hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
+    if Path(f"{path}-journal").exists():   # an unfinished write: rolled back in the private copy only
+        with as_input_error(label, "rolling back the unfinished write its -journal holds"):
+            recover = sqlite3.connect(path)
+            try:
+                recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                recover.close()
     con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
     try:
         with as_input_error(label, "opening it"):
@@ -201,8 +212,8 @@ def base_name(ctx: ParseContext) -> str:
 @contextmanager
 def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) -> Iterator[sqlite3.Connection]:
     """A database given as an input, opened read-only from a private copy: the stream copied with
-    the ``-wal`` and ``-shm`` files beside it (the ``-wal`` also into the blob store, since the
-    case's copy of the input lacks it), all removed afterwards."""
+    the ``-wal``, ``-shm`` and ``-journal`` files beside it (the ``-wal`` and ``-journal`` also into
+    the blob store, since the case's copy of the input lacks them), all removed afterwards."""
     name = base_name(ctx)
     with private_folder(ctx) as folder:
         copy = folder / "input.db"
@@ -211,8 +222,13 @@ def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) ->
             opener = ctx.siblings.get(name + suffix)
             if opener is not None:
                 with opener() as part:
-                    copy_stream(part, folder / ("input.db" + suffix), ctx if suffix == "-wal" else None)
+                    copy_stream(part, folder / ("input.db" + suffix), ctx if suffix in KEPT else None)
                 ctx.report.used_siblings.add(name + suffix)
+        journal = folder / "input.db-journal"
+        if journal.exists() and journal.stat().st_size:
+            ctx.report.warn(f"{name}-journal holds a write the phone had not finished: the database was read as it "
+                            "was before that write, as SQLite on the phone would read it (the -journal is kept in "
+                            "blobs/)")
         con = open_read_only(copy, label or ctx.source_path)
         try:
             yield con

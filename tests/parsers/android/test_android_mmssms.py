@@ -203,3 +203,32 @@ def test_text_that_is_not_utf8_is_read_with_replacement_characters_and_counted(t
     assert report.repairs == 1
     assert ("1 text values in mmssms.db are not valid UTF-8: their undecodable bytes were read as U+FFFD"
             in report.warnings)
+
+
+def test_a_write_the_phone_had_not_finished_is_rolled_back_in_the_copy_and_said(tmp_path):
+    path = mmssms(tmp_path / "phone", sms=SMS[:2])
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.execute("PRAGMA cache_size=1")           # the unfinished write spills into the file itself
+    con.execute("BEGIN")
+    for _ in range(2000):
+        con.execute("INSERT INTO sms (thread_id, address, date, type, body, read) VALUES (1, '+447700900123', "
+                    "1709316000000, 1, ?, 0)", ("x" * 200,))
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    for suffix in ("", "-journal"):
+        shutil.copy(f"{path}{suffix}", f"{taken / 'mmssms.db'}{suffix}")
+    con.execute("ROLLBACK")
+    con.close()
+    before = {p.name: p.read_bytes() for p in taken.iterdir()}
+    journal = lambda: open(taken / "mmssms.db-journal", "rb")  # noqa: E731
+    ctx = make_ctx(tmp_path, source_path=str(taken / "mmssms.db"), owner=OWNER,
+                   siblings={"mmssms.db-journal": journal}, work_dir=tmp_path / "work")
+    table, _, report = run_parser("android-sms", before["mmssms.db"], ctx)
+    assert table.column("body").to_pylist()[:2] == ["Are you home?", "Please stop texting me."]
+    assert table.num_rows == 5                        # the two SMS and the three MMS, none of the 2000
+    assert report.warnings[0] == ("mmssms.db-journal holds a write the phone had not finished: the database was "
+                                  "read as it was before that write, as SQLite on the phone would read it (the "
+                                  "-journal is kept in blobs/)")
+    assert {p.name: p.read_bytes() for p in taken.iterdir()} == before
+    assert hashlib.sha256(before["mmssms.db-journal"]).hexdigest() in {p.name for p in (tmp_path / "blobs").iterdir()}
