@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encrypt", action="store_true", help="write one AES-256 zip, passphrase asked for")
     p.add_argument("--passphrase-file", metavar="FILE", help="with --encrypt: read the passphrase from the "
                    "first line of FILE instead of asking (never give it on the command line)")
+    p = sub.add_parser("serve", parents=[common, case_arg],
+                       help="review the case in the browser: a local page (127.0.0.1 only) to read, star, tag "
+                            "and note events, link identifiers to parties and write the report")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="the port to listen on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -224,6 +229,13 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
                   f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
                   f"{result.path}", markup=False)
     return EXIT_OK
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.pipeline import current_case
+    from commtrail.serve.server import serve
+    return serve(current_case(Path(args.case), console), port=args.port, open_browser=not args.no_browser)
 
 
 @command("demo")
