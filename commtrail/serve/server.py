@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import signal
 import threading
 import webbrowser
@@ -47,6 +48,7 @@ def serve(case: Case, port: int = 0, open_browser: bool = True) -> int:
     """Serve until Ctrl-C (or SIGTERM); prints the one line with the address; exit status 0."""
     server, keys = bind(case, port)
     url = url_of(server, keys)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no request log: URLs carry what is searched
     print(f"Open {url}", flush=True)   # one line, never wrapped to the terminal's width
     signal.signal(signal.SIGTERM, _interrupt)
     if open_browser:
