@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encrypt", action="store_true", help="write one AES-256 zip, passphrase asked for")
     p.add_argument("--passphrase-file", metavar="FILE", help="with --encrypt: read the passphrase from the "
                    "first line of FILE instead of asking (never give it on the command line)")
+    p = sub.add_parser("assign", parents=[common, case_arg],
+                       help="list an identifier for a party in case.toml (comments kept, the old file kept as "
+                            "case.toml.bak) and re-resolve the master's parties")
+    p.add_argument("identifier", metavar="IDENTIFIER", help="a phone number, an e-mail address, wa:NAME, or a "
+                   "platform account (tg:, fb:, ig:, signal:, snap:, discord:)")
+    p.add_argument("party", metavar="PARTY", help="the party's name (a new name makes a new [[party]] block)")
     p = sub.add_parser("serve", parents=[common, case_arg],
                        help="review the case in the browser: a local page (127.0.0.1 only) to read, star, tag "
                             "and note events, link identifiers to parties and write the report")
@@ -228,6 +234,14 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
     console.print(f"Wrote the bundle {result.path} ({result.files} files, {result.bytes:,} bytes of payload"
                   f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
                   f"{result.path}", markup=False)
+    return EXIT_OK
+
+
+@command("assign")
+def _assign(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.pipeline import current_case
+    from commtrail.review.people import assign_identifier
+    say(console, assign_identifier(current_case(Path(args.case), console), args.identifier, args.party))
     return EXIT_OK
 
 
