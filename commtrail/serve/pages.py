@@ -9,7 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, request, send_fil
 
 from commtrail.serve.app import state
 from commtrail.serve.chart import HEIGHT, WIDTH, weekly_bars
-from commtrail.serve.present import event_json, local_text, shown
+from commtrail.serve.present import event_json, local_iso, shown
 from commtrail.serve.queries import Filter
 from commtrail.serve.security import CSRF_FIELD
 from commtrail.serve.views import event_detail
@@ -100,7 +100,7 @@ def people() -> str:
     st = state()
     return render_template("people.html", rows=identifier_rows(st.case),
                            parties=[p.name for p in st.case.config.parties],
-                           message=request.args.get("message", ""), local_text=local_text,
+                           message=request.args.get("message", ""), local_iso=local_iso,
                            zone=st.master.zone)
 
 

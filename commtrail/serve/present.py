@@ -27,6 +27,11 @@ def local_text(ts: datetime | None, zone: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]} ({local.tzname()})"
 
 
+def local_iso(text: str | None, zone: ZoneInfo) -> str:
+    """``local_text`` of a UTC ISO time written with a Z (empty for none)."""
+    return local_text(datetime.fromisoformat(text.replace("Z", "+00:00")), zone) if text else ""
+
+
 def shown(identifier: str | None) -> str:
     """An identifier in words (``+44 7700 900123``, WhatsApp name “Jordan”), empty for none."""
     return describe(identifier) if identifier else ""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
+import socket
 import threading
 import webbrowser
 
@@ -24,20 +24,24 @@ def bind(case: Case, port: int = 0) -> tuple[BaseWSGIServer, Secrets]:
         raise UsageError(f"--port {port} is not a port number.", hint="Give one from 1 to 65535, or leave --port out.")
     keys = Secrets()
     app = create_app(case, keys, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        server = make_server(HOST, port, app, threaded=True)
+        sock.bind((HOST, port))
+        sock.listen(128)
     except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise UsageError(f"port {port} on {HOST} cannot be used ({exc.strerror}).",
-                             hint="Give another with --port N, or leave --port out to use a free one.") from None
-        raise
-    app.config["PORT"] = server.server_port
+        sock.close()
+        raise UsageError(f"port {port} on {HOST} cannot be used ({exc.strerror}).",
+                         hint="Give another with --port N, or leave --port out to use a free one.") from None
+    # werkzeug takes the bound socket (on its own a failed bind would end the process)
+    server = make_server(HOST, sock.getsockname()[1], app, threaded=True, fd=sock.fileno())
+    sock.detach()   # the server's socket is now the one to close
+    app.config["PORT"] = server.port
     return server, keys
 
 
 def url_of(server: BaseWSGIServer, keys: Secrets) -> str:
     """The address that opens the app (the token in it sets the cookie on first use)."""
-    return f"http://{HOST}:{server.server_port}/?token={keys.token}"
+    return f"http://{HOST}:{server.port}/?token={keys.token}"
 
 
 def _interrupt(signum: int, frame: object) -> None:
