@@ -38,11 +38,15 @@ def _offset() -> int:
 
 
 @pages.get("/")
-def timeline() -> str:
-    """Every event in exhibit order, 100 a page, under the weekly chart of the current filter."""
+def timeline() -> Any:
+    """Every event in exhibit order, 100 a page, under the weekly chart of the current filter.
+    A query with empty fields (as a form sends it) is redirected to its short form, the bookmark."""
     st = state()
     f = Filter.from_args(request.args)
     offset = _offset()
+    canonical = "&".join(part for part in (f.query(), f"offset={offset}" if offset else "") if part)
+    if request.query_string.decode("latin-1") != canonical:
+        return redirect("/?" + canonical if canonical else "/", code=303)
     where = st.master.where(f, st.chosen(f))
     notes = st.annotations()
     rows = [event_json(r, notes.get(r["event_id"]), st.master.zone) for r in st.master.page(where, PAGE_SIZE, offset)]
