@@ -199,7 +199,16 @@ def verify(case: Case) -> Verification:
         result.problems.append("an ingest was interrupted before it rebuilt the master and the manifest; run "
                                "the same commtrail ingest again to finish it")
     _check_occurrences(case, result)
+    _check_annotations(case, listed, result)
     return result
+
+
+def _check_annotations(case: Case, listed: dict[str, str], result: Verification) -> None:
+    """annotations.jsonl (the reviewer's, appended to by the tool, recorded in the manifest after
+    every line): a broken hash chain or a line changed behind the tool's back, named by its line."""
+    from commtrail.review.annotations import ANNOTATIONS_FILE, verify_annotations
+    if (case.root / ANNOTATIONS_FILE).is_file():
+        result.problems += verify_annotations(case, listed.get(ANNOTATIONS_FILE))
 
 
 def _check_occurrences(case: Case, result: Verification) -> None:

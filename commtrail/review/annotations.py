@@ -223,6 +223,27 @@ def check_annotations(case: Case) -> list[str]:
     return problems
 
 
+def verify_annotations(case: Case, recorded: str | None) -> list[str]:
+    """What ``verify`` says of annotations.jsonl, given its SHA-256 in the manifest (``recorded``):
+    the problems of :func:`check_annotations` and, when the file differs from the manifest though its
+    chain is whole, which lines differ (lines added by another writer, or the last line changed)."""
+    problems = check_annotations(case)
+    lines = _lines(case)
+    if problems or recorded is None or not lines:
+        return problems
+    digest = hashlib.sha256()
+    for number, raw in enumerate([b"", *lines]):
+        digest.update(raw)
+        if digest.hexdigest() == recorded:
+            if number == len(lines):
+                return []
+            which = (f"line {number + 1} was" if number + 1 == len(lines)
+                     else f"lines {number + 1} to {len(lines)} were")
+            return [f"{ANNOTATIONS_FILE} {which} added after commtrail last wrote it (by another program)"]
+    return [f"{ANNOTATIONS_FILE} line {len(lines)}, the last, was changed after commtrail wrote it, or lines "
+            "after it were removed"]
+
+
 def select_events(case: Case, only_starred: bool, tags: Sequence[str]) -> set[str]:
     """The event ids a selection chooses. The criteria are joined by OR: an event is chosen when it
     is starred (if ``only_starred``) or carries any of ``tags`` (exact match). No criteria choose

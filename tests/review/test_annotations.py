@@ -137,3 +137,35 @@ def test_a_cut_off_last_line_is_named_and_refuses_further_appends(case):
     with pytest.raises(AnnotationError, match=r"the last line \(3\) is incomplete"):
         append_annotation(case, _ids(case)[0], {"star": False})
     assert path.read_bytes() == lines[0] + lines[1] + lines[2][:20]
+
+
+def test_verify_checks_the_file_and_its_chain(case, capsys):
+    from commtrail.cli import main
+    from commtrail.outputs.manifest import verify
+    path, lines = _three_lines(case)
+    result = verify(case)
+    assert result.ok and result.checked == len(read_manifest(case))
+    path.write_bytes(lines[0] + lines[1].replace(b'"star":true', b'"star":false') + lines[2])
+    assert main(["verify", str(case.root)]) == 1
+    out = capsys.readouterr().out
+    assert f"changed: {ANNOTATIONS_FILE}\n" in out
+    assert (f"problem: {ANNOTATIONS_FILE} line 3: the hash chain is broken (its prev does not match line 2, "
+            "which was edited, or lines before it were removed)") in out.replace("\n", " ")
+
+
+def test_verify_names_lines_another_program_added_or_a_changed_last_line(case):
+    from commtrail.outputs.manifest import verify
+    path, lines = _three_lines(case)
+    extra = ann._encode({"change": {"star": True}, "event_id": _ids(case)[3],
+                         "prev": hashlib.sha256(lines[2]).hexdigest(), "written": "2026-03-01T11:00:00Z"})
+    path.write_bytes(b"".join(lines) + extra)
+    result = verify(case)
+    assert result.changed == [ANNOTATIONS_FILE]
+    assert result.problems == [f"{ANNOTATIONS_FILE} line 4 was added after commtrail last wrote it "
+                               "(by another program)"]
+    path.write_bytes(lines[0] + lines[1] + lines[2].replace(b'"star":true', b'"star":false'))
+    assert verify(case).problems == [f"{ANNOTATIONS_FILE} line 3, the last, was changed after commtrail wrote "
+                                     "it, or lines after it were removed"]
+    path.write_bytes(lines[0] + lines[1])
+    assert verify(case).problems == [f"{ANNOTATIONS_FILE} line 2, the last, was changed after commtrail wrote "
+                                     "it, or lines after it were removed"]
