@@ -41,9 +41,9 @@ def events() -> Any:
     offset = _int_arg("offset", 0, 0, 1 << 40)
     where = st.master.where(f, st.chosen(f))
     notes = st.annotations()
-    rows = st.master.page(where, limit, offset)
-    return jsonify(total=st.master.count(where), limit=limit, offset=offset,
-                   events=[event_json(r, notes.get(r["event_id"]), st.master.zone) for r in rows])
+    view = st.master.view(where, limit, offset)
+    return jsonify(total=view.total, limit=limit, offset=offset,
+                   events=[event_json(r, notes.get(r["event_id"]), st.master.zone) for r in view.rows])
 
 
 @api.get("/events/<event_id>")

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from commtrail.serve.queries import Filter
 
 WIDTH = 1000
-HEIGHT = 120
+HEIGHT = 80
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,11 @@ def timeline() -> Any:
         return redirect("/?" + canonical if canonical else "/", code=303)
     where = st.master.where(f, st.chosen(f))
     notes = st.annotations()
-    rows = [event_json(r, notes.get(r["event_id"]), st.master.zone) for r in st.master.page(where, PAGE_SIZE, offset)]
-    total = st.master.count(where)
+    view = st.master.view(where, PAGE_SIZE, offset, weekly=True)
+    rows = [event_json(r, notes.get(r["event_id"]), st.master.zone) for r in view.rows]
     return render_template(
-        "timeline.html", f=f, rows=rows, total=total, offset=offset, page_size=PAGE_SIZE,
-        bars=weekly_bars(st.master.weekly(where), f), chart_width=WIDTH, chart_height=HEIGHT,
+        "timeline.html", f=f, rows=rows, total=view.total, offset=offset, page_size=PAGE_SIZE,
+        bars=weekly_bars(view.weeks, f), chart_width=WIDTH, chart_height=HEIGHT,
         choices={c: st.master.values(c) for c in ("party", "channel", "direction", "kind")},
         flag_names=st.master.flag_names(), back=request.full_path)
 

@@ -3,6 +3,7 @@ as DuckDB queries over master.parquet (never the whole master in memory)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,15 @@ class Where:
         return " AND ".join(self.clauses) if self.clauses else "TRUE"
 
 
+@dataclass(frozen=True)
+class View:
+    """A filtered view: the number of matching events, one page of them, the weekly counts."""
+
+    total: int
+    rows: list[dict]
+    weeks: list[tuple[date, int]]
+
+
 def _local_midnight_utc(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), zone).astimezone(timezone.utc)
 
@@ -150,8 +160,8 @@ class Master:
         if f.date_to:
             w.add("ts_utc < ?", _local_midnight_utc(f.date_to + timedelta(days=1), self.zone))
         if f.q:
-            w.add("(contains(lower(body), lower(?)) OR contains(lower(coalesce(subject, '')), lower(?)))",
-                  f.q, f.q)
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%"
+            w.add("(body ILIKE ? ESCAPE '\\' OR subject ILIKE ? ESCAPE '\\')", pattern, pattern)
         for flag in f.flags:
             if flag == POSSIBLY_DELETED:
                 pd_path = self.case.root / CONSISTENCY_FILE
@@ -168,33 +178,30 @@ class Master:
                 w.add("event_id IN (SELECT unnest(?::VARCHAR[]))", sorted(chosen))
         return w
 
-    def count(self, w: Where) -> int:
+    def view(self, w: Where, limit: int, offset: int, weekly: bool = False) -> View:
+        """One scan of the master for a filtered view: how many events match, the ``limit`` of
+        them from ``offset`` in exhibit order, and (``weekly``) the events per local week (weeks
+        start on Monday). The matching exhibits are chosen on narrow columns; then only the
+        page's rows are read whole (their row groups found by the exhibit range)."""
         if not self.case.master_file.exists():
-            return 0
-        return self._cursor().execute(f"SELECT count(*) FROM {self._source()} WHERE {w.sql()}",
-                                      w.params).fetchone()[0]
-
-    def page(self, w: Where, limit: int, offset: int) -> list[dict]:
-        """Up to ``limit`` events in exhibit order from ``offset``: the exhibits are chosen on the
-        narrow columns first, then only those rows are read whole."""
-        if not self.case.master_file.exists():
-            return []
+            return View(0, [], [])
         src = self._source()
-        cols = ", ".join(LIST_COLUMNS)
-        sql = (f"WITH page AS (SELECT exhibit FROM {src} WHERE {w.sql()} ORDER BY exhibit LIMIT ? OFFSET ?), "
-               f"bounds AS (SELECT min(exhibit) lo, max(exhibit) hi FROM page) "
-               f"SELECT {cols} FROM {src}, bounds WHERE exhibit BETWEEN lo AND hi "
-               f"AND exhibit IN (SELECT exhibit FROM page) ORDER BY exhibit")
-        return _rows(self._cursor().execute(sql, [*w.params, limit, offset]))
-
-    def weekly(self, w: Where) -> list[tuple[date, int]]:
-        """Events per local week (weeks start on Monday) of the filtered view, in week order."""
-        if not self.case.master_file.exists():
-            return []
-        sql = (f"SELECT CAST(date_trunc('week', timezone(?, ts_utc)) AS DATE) AS week, count(*) "
-               f"FROM {self._source()} WHERE ts_utc IS NOT NULL AND {w.sql()} GROUP BY week ORDER BY week")
-        return [(row[0], row[1]) for row in
-                self._cursor().execute(sql, [self.case.config.timezone, *w.params]).fetchall()]
+        weeks = ("(SELECT list((week, n) ORDER BY week) FROM (SELECT CAST(date_trunc('week', timezone(?, ts_utc)) "
+                 "AS DATE) AS week, count(*) AS n FROM hits WHERE ts_utc IS NOT NULL GROUP BY week))"
+                 if weekly else "NULL")
+        sql = (f"WITH hits AS MATERIALIZED (SELECT exhibit, ts_utc FROM {src} WHERE {w.sql()}) "
+               f"SELECT (SELECT count(*) FROM hits), "
+               f"(SELECT list(exhibit ORDER BY exhibit) FROM "
+               f"(SELECT exhibit FROM hits ORDER BY exhibit LIMIT ? OFFSET ?)), {weeks}")
+        params = [*w.params, limit, offset] + ([self.case.config.timezone] if weekly else [])
+        total, exhibits, week_counts = self._cursor().execute(sql, params).fetchone()
+        rows: list[dict] = []
+        if exhibits:
+            cols = ", ".join(LIST_COLUMNS)
+            rows = _rows(self._cursor().execute(
+                f"SELECT {cols} FROM {src} WHERE exhibit BETWEEN ? AND ? AND list_contains(?, exhibit) "
+                f"ORDER BY exhibit", [exhibits[0], exhibits[-1], exhibits]))
+        return View(total, rows, [(week, n) for week, n in week_counts or []])
 
     def values(self, column: str) -> list[str]:
         """The distinct values of a narrow column (the choices of a filter's drop-down)."""
@@ -258,4 +265,4 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-__all__ = ["BadFilter", "Filter", "Master", "PAGE_MAX", "POSSIBLY_DELETED", "Where"]
+__all__ = ["BadFilter", "Filter", "Master", "PAGE_MAX", "POSSIBLY_DELETED", "View", "Where"]

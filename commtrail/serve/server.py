@@ -22,6 +22,7 @@ def bind(case: Case, port: int = 0) -> tuple[BaseWSGIServer, Secrets]:
     """A server for the case on ``port`` (0: a free one), not yet serving, and the run's secrets."""
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port number.", hint="Give one from 1 to 65535, or leave --port out.")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no request log: URLs carry the token and searches
     keys = Secrets()
     app = create_app(case, keys, port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -52,9 +53,9 @@ def serve(case: Case, port: int = 0, open_browser: bool = True) -> int:
     """Serve until Ctrl-C (or SIGTERM); prints the one line with the address; exit status 0."""
     server, keys = bind(case, port)
     url = url_of(server, keys)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no request log: URLs carry what is searched
     print(f"Open {url}", flush=True)   # one line, never wrapped to the terminal's width
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):   # also when started with SIGINT ignored (in the background)
+        signal.signal(signum, _interrupt)
     if open_browser:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     try:
