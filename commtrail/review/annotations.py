@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from commtrail.atomic import fsync_dir
 from commtrail.case import Case
-from commtrail.errors import CommtrailError, EXIT_USAGE
+from commtrail.errors import EXIT_USAGE, CommtrailError, UsageError
 
 ANNOTATIONS_FILE = "annotations.jsonl"
 CHANGE_KEYS = ("star", "tags", "note")
@@ -242,6 +242,33 @@ def verify_annotations(case: Case, recorded: str | None) -> list[str]:
             return [f"{ANNOTATIONS_FILE} {which} added after commtrail last wrote it (by another program)"]
     return [f"{ANNOTATIONS_FILE} line {len(lines)}, the last, was changed after commtrail wrote it, or lines "
             "after it were removed"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``--only starred`` and ``--tag NAME`` asked for (empty: every event)."""
+
+    starred: bool = False
+    tags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.starred or bool(self.tags)
+
+    def events(self, case: Case) -> set[str]:
+        """The chosen event ids; UsageError when the selection chooses none (nothing to write)."""
+        chosen = select_events(case, self.starred, self.tags)
+        if not chosen:
+            known = sorted({tag for a in load_annotations(case).values() for tag in a.tags})
+            asked = (["--only starred"] if self.starred else []) + [f"--tag {tag}" for tag in self.tags]
+            raise UsageError(f"no event of this case is chosen by {' '.join(asked)}; nothing was written.",
+                             file=str(annotations_path(case)),
+                             hint="Star or tag events in the review workspace (commtrail serve) first, or check "
+                                  "the tag's spelling (tags in this case: " + (", ".join(known) or "none yet") + ").")
+        return chosen
+
+    def options(self) -> list[str]:
+        """The command-line options that make this selection."""
+        return (["--only", "starred"] if self.starred else []) + [part for tag in self.tags for part in ("--tag", tag)]
 
 
 def select_events(case: Case, only_starred: bool, tags: Sequence[str]) -> set[str]:
