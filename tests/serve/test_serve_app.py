@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import make_case
+from serve_helpers import listed_exhibits, reviewer_notes
 
 from commtrail.case import Case
 from commtrail.errors import UsageError
@@ -262,3 +263,20 @@ def test_a_port_in_use_is_a_usage_error(case):
             bind(Case(case.root), server.port)
     finally:
         server.server_close()
+
+
+def test_the_report_page_writes_the_report_of_the_starred_events(client, keys, case):
+    starred = _event_id(client, "CT-000003")
+    client.post(f"/api/events/{starred}/annotations", json={"star": True, "note": "About my car"},
+                base_url=BASE, headers={"X-Commtrail-Token": keys.token})
+    response = client.post("/report", data={"csrf": keys.csrf, "only_starred": "1", "tags": ""}, base_url=BASE)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"], base_url=BASE).get_data(as_text=True)
+    assert (f"Wrote report.html and report.pdf in {case.report_dir} (as commtrail report --only starred)."
+            in page)
+    html = (case.report_dir / "report.html").read_text(encoding="utf-8")
+    assert listed_exhibits(html) == ["CT-000003"]
+    assert reviewer_notes(html) == [("CT-000003", "About my car")]
+    assert client.get("/report/report.html", base_url=BASE).get_data(as_text=True) == html
+    nothing = client.post("/report", data={"csrf": keys.csrf, "tags": "no-such-tag"}, base_url=BASE)
+    assert nothing.status_code == 400 and "no event of this case is chosen by --tag no-such-tag" in nothing.get_data(as_text=True)

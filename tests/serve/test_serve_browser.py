@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_case
+from serve_helpers import listed_exhibits, reviewer_notes
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,5 +122,5 @@ def test_filter_star_note_assign_and_report_the_starred(server, page, tmp_path):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     assert done.returncode == 0, done.stderr
     html = (case / "report" / "report.html").read_text(encoding="utf-8")
-    assert "CT-000002" in html and "He was outside my gym that evening" in html
-    assert "CT-000001" not in html and "CT-000004" not in html
+    assert listed_exhibits(html) == ["CT-000002"]
+    assert reviewer_notes(html) == [("CT-000002", "He was outside my gym that evening")]
