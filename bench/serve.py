@@ -100,11 +100,14 @@ class Server:
         server = float(re.search(r"dur=([\d.]+)", response.headers["Server-Timing"])[1]) / 1000
         return server, wall, body
 
-    def times(self, path: str) -> tuple[float, float, bytes]:
-        """Medians of REPEAT requests (server, wall) after one warm-up request, and the last body."""
+    def times(self, path: str) -> tuple[float, float, float, bytes]:
+        """Medians of REPEAT requests (server, wall) after one warm-up request, the server's mean CPU
+        time (user+sys) per request, and the last body."""
         self.get(path)
+        cpu = self.cpu_s()
         runs = [self.get(path) for _ in range(REPEAT)]
-        return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2])
+        cpu = (self.cpu_s() - cpu) / REPEAT
+        return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), cpu, runs[-1][2])
 
     def peak_mb(self) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
@@ -131,23 +134,25 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
         chosen = "party=Jordan&channel=whatsapp"
         middle = json.loads(server.get(f"/api/events?{chosen}&limit=1")[2])["total"] // 2 // 100 * 100
         page_path = f"/api/events?{chosen}&limit=100&offset={middle}"
-        page_s, page_wall, body = server.times(page_path)
+        page_s, page_wall, page_cpu, body = server.times(page_path)
         page = json.loads(body)
         search_path = "/api/events?q=Stra%C3%9Fe%20d%C3%A9j%C3%A0&limit=100"   # "straße déjà", any case
-        search_s, search_wall, body = server.times(search_path)
+        search_s, search_wall, search_cpu, body = server.times(search_path)
         found = json.loads(body)["total"]
-        html_s, html_wall, _ = server.times(f"/?party=Jordan&channel=whatsapp&offset={middle}")
+        html_s, html_wall, html_cpu, _ = server.times(f"/?party=Jordan&channel=whatsapp&offset={middle}")
         peak, cpu = server.peak_mb(), server.cpu_s()
     finally:
         status = server.stop()
-    lines = [f"serve bench: {total:,} events in the case" + (f" (built in {built_s:.0f} s)" if built_s else " (reused)"),
+    lines = [f"serve bench: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+             f"{total:,} events in the case" + (f" (built in {built_s:.0f} s)" if built_s else " (reused)"),
              f"  filtered page ({page_path}): {len(page['events'])} of {page['total']:,} events; "
-             f"server {page_s * 1000:.0f} ms, client {page_wall * 1000:.0f} ms (median of {REPEAT})",
+             f"server {page_s * 1000:.0f} ms, client {page_wall * 1000:.0f} ms (median of {REPEAT}); "
+             f"server CPU {page_cpu * 1000:.0f} ms a request",
              f"  text search ({search_path}): {found:,} events; server {search_s * 1000:.0f} ms, "
-             f"client {search_wall * 1000:.0f} ms (median of {REPEAT})",
+             f"client {search_wall * 1000:.0f} ms (median of {REPEAT}); server CPU {search_cpu * 1000:.0f} ms a request",
              f"  timeline page (HTML, weekly chart, party filter): server {html_s * 1000:.0f} ms, "
-             f"client {html_wall * 1000:.0f} ms (median of {REPEAT})",
-             f"  server: peak RSS {peak:.0f} MB, {cpu:.1f} s CPU (user+sys) for {3 * (REPEAT + 1) + 1} requests; "
+             f"client {html_wall * 1000:.0f} ms (median of {REPEAT}); server CPU {html_cpu * 1000:.0f} ms a request",
+             f"  server: peak RSS {peak:.0f} MB, {cpu:.1f} s CPU (user+sys) for {3 * (REPEAT + 1) + 2} requests; "
              f"exit status after Ctrl-C {status}; bench process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"]
     ok = status == 0 and len(page["events"]) == 100 and found > 0
     rows = [within("serve: filtered page of 100 (1M events)", page_s, "budget 200 ms", PAGE_BUDGET_S, 1.0,

@@ -19,6 +19,9 @@ pages = Blueprint("pages", __name__, template_folder="templates", static_folder=
 
 PAGE_SIZE = 100
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# A path of this app: one slash, then no slash or backslash, and no space or control character
+# (a browser reads "/\t/host" as "//host", another site).
+LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\\]*")
 # Attachment types shown inline; anything else is offered as a download.
 INLINE = ("image/", "audio/", "video/", "application/pdf")
 # Attachments never run anything, even opened on their own (an SVG or HTML file from a phone).
@@ -66,9 +69,7 @@ def event(event_id: str) -> str:
 
 def _safe_back(target: str | None, default: str) -> str:
     """Where a form returns to: a path of this app only (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return target if target and LOCAL_PATH.fullmatch(target) else default
 
 
 @pages.post("/events/<event_id>/annotate")

@@ -138,11 +138,8 @@ class Master:
         self._con.close()
 
     def _source(self) -> str:
-        """The master as a table expression (an empty relation before the first ingest)."""
-        path = self.case.master_file
-        if not path.exists():
-            return "(SELECT * FROM (VALUES (NULL)) WHERE FALSE)"   # callers check exists() first
-        return "read_parquet(" + _quote(str(path)) + ")"
+        """The master as a table expression (callers check that it exists first)."""
+        return "read_parquet(" + _quote(str(self.case.master_file)) + ")"
 
     def where(self, f: Filter, chosen: Collection[str] | None) -> Where:
         """The WHERE clause of a filter; ``chosen`` are the event ids the annotation filters allow."""

@@ -227,9 +227,10 @@ def test_the_page_forms_write_with_the_csrf_token(client, keys):
     assert response.status_code == 303 and response.headers["Location"] == "/?party=Jordan"
     e = _events(client, "starred=1")["events"][0]
     assert (e["exhibit"], e["starred"], e["tags"], e["notes"]) == ("CT-000001", True, ["a", "b"], "first")
-    away = client.post(f"/events/{event_id}/annotate", base_url=BASE,
-                       data={"csrf": keys.csrf, "star": "0", "back": "//evil.example.com/"})
-    assert away.headers["Location"] == f"/events/{event_id}"
+    for elsewhere in ("//evil.example.com/", "/\t/evil.example.com", "/\\evil.example.com", "https://evil.example.com"):
+        away = client.post(f"/events/{event_id}/annotate", base_url=BASE,
+                           data={"csrf": keys.csrf, "star": "0", "back": elsewhere})
+        assert away.headers["Location"] == f"/events/{event_id}", elsewhere
     assert _events(client, "starred=1")["total"] == 0
 
 
