@@ -16,6 +16,7 @@ from commtrail.terminal import make_console, say
 if TYPE_CHECKING:  # each command imports what it uses when it runs (start-up time, issue 19)
     from rich.console import Console
 
+    from commtrail.case import Case
     from commtrail.review.annotations import Selection
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
@@ -128,10 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
 
 
-def _selection(args: argparse.Namespace) -> Selection:
-    """The events --only starred / --tag NAME ask for (see review/annotations.py)."""
-    from commtrail.review.annotations import Selection
-    return Selection(args.only == "starred", tuple(args.tag))
+def _selection(args: argparse.Namespace, case: Case, console: Console) -> Selection:
+    """The events --only starred / --tag NAME ask for (see review/annotations.py); a warning for
+    each problem of annotations.jsonl when they are read."""
+    from commtrail.review.annotations import Selection, check_annotations
+    selection = Selection(args.only == "starred", tuple(tag.strip() for tag in args.tag))
+    for problem in check_annotations(case) if selection else ():
+        say(console, f"Warning: {problem} (run commtrail verify)")
+    return selection
 
 
 @command("init")
@@ -166,7 +171,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
-        path, rows = export(case, args.format, args.party, _selection(args))
+        path, rows = export(case, args.format, args.party, _selection(args, case, console))
         write_manifest(case, [path])
     say(console, f"Wrote {rows} events to {path}")
     return EXIT_OK
@@ -211,7 +216,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_report(case, party=args.party, timestamp=args.timestamp,
-                             warn=lambda notice: say(console, f"Warning: {notice}"), selection=_selection(args))
+                             warn=lambda notice: say(console, f"Warning: {notice}"),
+                             selection=_selection(args, case, console))
         write_manifest(case, paths)
     for path in paths[:2]:
         say(console, f"Wrote {path}")
@@ -241,7 +247,7 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
     if args.passphrase_file and not args.encrypt:
         raise UsageError("--passphrase-file is for --encrypt.", hint="Add --encrypt, or leave the file out.")
     case = current_case(Path(args.case), console)
-    selection = _selection(args)
+    selection = _selection(args, case, console)
     bundle_target(case, Path(args.out), args.party, args.encrypt, selection)   # refuse before asking for a passphrase
     passphrase = read_passphrase(args.passphrase_file, True) if args.encrypt else None
     result = write_bundle(case, Path(args.out), args.party, passphrase, selection)

@@ -106,7 +106,10 @@ def update_entries(case: Case, rels: list[str]) -> None:
     with case.lock():
         if not case.manifest_file.exists():
             return
-        listed = read_manifest(case)
+        try:
+            listed = read_manifest(case)
+        except ValueError:   # a damaged manifest is verify's to report; rewriting it would hide that
+            return
         for rel in rels:
             if (case.root / rel).is_file():
                 listed[rel] = sha256_file(case.root / rel)

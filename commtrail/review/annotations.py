@@ -129,8 +129,9 @@ def _last_line(path: Path) -> bytes | None:
         line = data.count(b"\n") + 1
         raise AnnotationError(f"the last line ({line}) is incomplete: a write was cut off.",
                               file=str(path), where=f"line {line}",
-                              hint="Nothing was written. Run commtrail verify on the case and keep a copy of "
-                                   "the file before any repair.")
+                              hint=f"Nothing was written. Keep a copy of the file, then delete its incomplete line "
+                                   f"{line} with a text editor: the file is then as commtrail last recorded it in "
+                                   "manifest.sha256, which commtrail verify checks.")
     return data[data.rfind(b"\n", 0, len(data) - 1) + 1:]
 
 
@@ -162,12 +163,13 @@ def append_annotation(case: Case, event_id: str, change: dict) -> dict:
 
 
 def _lines(case: Case) -> list[bytes]:
-    """The file's lines, each with its ``\\n`` (a last one without it is kept as it is)."""
+    """The file's lines, split at ``\\n`` only and each with it (a last one without it is kept as it is)."""
     try:
         data = annotations_path(case).read_bytes()
     except FileNotFoundError:
         return []
-    return data.splitlines(keepends=True)
+    *whole, rest = data.split(b"\n")
+    return [line + b"\n" for line in whole] + ([rest] if rest else [])
 
 
 def _parse(raw: bytes) -> dict | None:

@@ -22,7 +22,6 @@ from commtrail.timeline.identity import (LOCAL, PLATFORM_KEYS, describe, kind_of
 # The case.toml key an identifier of each kind is listed under, and how it is written there.
 _KEY_OF_KIND = {"phone": "phones", "email": "emails", "whatsapp": "whatsapp_names"}
 _KEY_OF_KIND.update({kind_of(prefix + "x"): key for key, prefix in PLATFORM_KEYS.items()})
-_PREFIXES = ("wa:", *PLATFORM_KEYS.values())
 _HINT_LIMIT = 5
 
 _ROWS_SQL = """
@@ -83,8 +82,11 @@ def identifier_of(case: Case, text: str) -> str:
     """The normalised identifier a user typed: ``wa:Name``, ``tg:user123`` and the other platform
     prefixes as they are; phone numbers and e-mail addresses normalised for the case's region."""
     value = text.strip()
-    if value.startswith(_PREFIXES):
+    if value.startswith("wa:"):
         return value
+    for key, prefix in PLATFORM_KEYS.items():
+        if value.startswith(prefix):
+            return platform_id(key, value[len(prefix):])   # as case.toml's entries are read
     return normalise_one(value, case.config.phone_region)
 
 
@@ -112,6 +114,8 @@ def _edited(text: str, party: str, key: str, value: str) -> str:
     blocks = doc.get("party")
     if blocks is None:
         blocks = tomlkit.aot()
+        if not text.endswith("\n\n"):
+            doc.add(tomlkit.nl())
         doc["party"] = blocks
     for block in blocks:
         if block.get("name") == party:
@@ -132,29 +136,33 @@ def _edited(text: str, party: str, key: str, value: str) -> str:
 
 
 def assign_identifier(case: Case, identifier: str, party: str) -> str:
-    """List ``identifier`` for ``party`` in case.toml (a new ``[[party]]`` for a new name), keep the
-    previous case.toml as case.toml.bak, make the master follow; a one-line message saying what
-    was done. Refuses (UsageError) the owner's identifiers, one listed for another party, and
-    identifiers that case.toml cannot list (short codes, sender names, withheld numbers)."""
+    """List ``identifier`` for ``party`` in case.toml (a new ``[[party]]`` for a new name; a name
+    that differs from a party's only in case is that party), keep the previous case.toml as
+    case.toml.bak, make the master follow; a one-line message saying what was done. Refuses
+    (UsageError) the owner's identifiers, one listed for another party, and identifiers that
+    case.toml cannot list (short codes, sender names, withheld numbers)."""
     from commtrail.pipeline import follow_case_toml
 
-    ident = identifier_of(case, identifier)
     party = party.strip()
-    label = describe(ident)
     if not party:
         raise _refuse("the party's name is empty.", "Give the name of a person, e.g. \"Jordan\".")
-    if ident in case.config.owner_ids():
-        raise _refuse(f"{label} is one of the owner's ({case.config.owner_name}) identifiers, not a party's.",
-                      "The owner's identifiers are set under [owner] in case.toml; edit it there if this is wrong.")
-    key = _KEY_OF_KIND.get(kind_of(ident))
-    if key is None:
-        raise _refuse(f"{label} cannot be listed for a party in case.toml: only phone numbers, e-mail addresses, "
-                      "WhatsApp names and platform accounts can.",
-                      "Write a WhatsApp name as wa:NAME and a platform account with its prefix (tg:, fb:, ig:, "
-                      "signal:, snap:, discord:).")
     path = case.root / CASE_FILE
     with case.lock():
-        case.config = load_config(path)
+        case.config = load_config(path)   # as it is now (a long-running caller may hold an older one)
+        ident = identifier_of(case, identifier)
+        label = describe(ident)
+        if ident in case.config.owner_ids():
+            raise _refuse(f"{label} is one of the owner's ({case.config.owner_name}) identifiers, not a party's.",
+                          "The owner's identifiers are set under [owner] in case.toml; edit it there if this is "
+                          "wrong.")
+        key = _KEY_OF_KIND.get(kind_of(ident))
+        if key is None:
+            raise _refuse(f"{label} cannot be listed for a party in case.toml: only phone numbers, e-mail "
+                          "addresses, WhatsApp names and platform accounts can.",
+                          "Write a WhatsApp name as wa:NAME and a platform account with its prefix (tg:, fb:, "
+                          "ig:, signal:, snap:, discord:).")
+        # a name written in another case is the party already there (as the incident log reads names)
+        party = next((p.name for p in case.config.parties if p.name.lower() == party.lower()), party)
         link = case.config.links.get(ident)
         if link is not None and link.party != party:
             raise _refuse(f"{label} is already listed for {link.party} (case.toml line {link.line}, {link.key}).",

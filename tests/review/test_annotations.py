@@ -169,3 +169,14 @@ def test_verify_names_lines_another_program_added_or_a_changed_last_line(case):
     path.write_bytes(lines[0] + lines[1])
     assert verify(case).problems == [f"{ANNOTATIONS_FILE} line 2, the last, was changed after commtrail wrote "
                                      "it, or lines after it were removed"]
+
+
+def test_once_the_cut_off_line_is_deleted_the_file_is_as_the_manifest_recorded_it(case):
+    from commtrail.outputs.manifest import verify
+    path, lines = _three_lines(case)
+    path.write_bytes(b"".join(lines) + lines[2][:20])          # an append cut off before its manifest entry
+    assert verify(case).changed == [ANNOTATIONS_FILE]
+    path.write_bytes(b"".join(lines))
+    assert verify(case).ok
+    append_annotation(case, _ids(case)[0], {"note": "carriage\rreturn"})
+    assert check_annotations(case) == [] and load_annotations(case)[_ids(case)[0]].note == "carriage\rreturn"

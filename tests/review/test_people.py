@@ -97,3 +97,24 @@ def test_the_assign_command(case, capsys):
     assert read_master(case, ["party"])["party"].to_pylist() == ["Jordan", "Alex", "Alex", None, None]
     assert main(["assign", str(case.root), "07700 900555", "Jordan"]) == 2
     assert "is already listed for Alex" in capsys.readouterr().err
+
+
+def test_a_name_in_another_case_is_the_existing_party_and_a_second_assign_changes_nothing(case):
+    assert assign_identifier(case, "07700 900555", "jordan").startswith(
+        "+44 7700 900555 is now listed for Jordan under phones")
+    text = (case.root / "case.toml").read_bytes()
+    assert assign_identifier(case, "+447700900555", "Jordan") == (
+        "+44 7700 900555 is already listed for Jordan (case.toml line 15); nothing changed.")
+    assert (case.root / "case.toml").read_bytes() == text
+
+
+def test_a_first_party_in_a_new_case_goes_after_the_template_comments(tmp_path):
+    from commtrail.case import Case, init_case
+    init_case(tmp_path / "new")
+    before = (tmp_path / "new" / "case.toml").read_text(encoding="utf-8")
+    assert assign_identifier(Case(tmp_path / "new"), "tg:12345", "Jordan") == (
+        "Telegram account \u201cuser12345\u201d is now listed for Jordan (a new [[party]] block) under telegram_ids "
+        "in case.toml (the previous version is case.toml.bak).")
+    assert (tmp_path / "new" / "case.toml").read_text(encoding="utf-8") == (
+        before + '\n[[party]]\nname = "Jordan"\ntelegram_ids = ["user12345"]\n\n')
+    assert Case(tmp_path / "new").config.links["tg:user12345"].party == "Jordan"

@@ -62,6 +62,22 @@ def test_report_only_starred_lists_exactly_the_starred_exhibits_with_the_notes(c
         ("CT-000002", "starred", "", "", "2026-03-01T10:00:00Z"),
         ("CT-000005", "starred", "", "Sent after the request &lt;stop&gt;", "2026-03-01T10:00:00Z")]
     assert verify(case).ok
+    pypdf = pytest.importorskip("pypdf")
+    pdf = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(case.root / "report" / "report.pdf")
+                            .pages).split())
+    assert "only the events starred by the reviewer: 2 of the 7 events in the case" in pdf
+    assert "Reviewer's notes" in pdf and "Sent after the request <stop>" in pdf
+
+
+def test_a_broken_chain_is_a_warning_of_the_report(case, capsys):
+    path = case.root / "annotations.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0].replace(b'"star":true', b'"star":false') + b"".join(lines[1:]))
+    assert main(["report", str(case.root), "--only", "starred"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("Warning: annotations.jsonl line 2: the hash chain is broken (its prev does not match line 1, which "
+            "was edited, or lines before it were removed) (run commtrail verify)") in out
+    assert _listed((case.root / "report" / "report.html").read_text(encoding="utf-8")) == ["CT-000005"]
 
 
 def test_report_starred_or_tagged_and_without_a_selection(case):
