@@ -281,3 +281,19 @@ def test_the_report_page_writes_the_report_of_the_starred_events(client, keys, c
     assert client.get("/report/report.html", base_url=BASE).get_data(as_text=True) == html
     nothing = client.post("/report", data={"csrf": keys.csrf, "tags": "no-such-tag"}, base_url=BASE)
     assert nothing.status_code == 400 and "no event of this case is chosen by --tag no-such-tag" in nothing.get_data(as_text=True)
+
+
+def test_possibly_deleted_events_and_every_copy_of_an_event(tmp_path, keys):
+    earlier = [_msg(0, "+447700900123", "hi"), _msg(1, "+447700900123", "answer me")]
+    later = [_msg(0, "+447700900123", "hi"), _msg(2, "+447700900123", "new one")]
+    case = make_case(tmp_path / "two", {"sms-1.xml": earlier, "sms-2.xml": later}, fmt="smsbr-sms")
+    c = create_app(case, keys, PORT).test_client()
+    headers = {"X-Commtrail-Token": keys.token}
+    gone = c.get("/api/events?flags=possibly_deleted", base_url=BASE, headers=headers).json["events"]
+    assert [(e["exhibit"], e["body"]) for e in gone] == [("CT-000002", "answer me")]
+    detail = c.get(f"/api/events/{gone[0]['event_id']}", base_url=BASE, headers=headers).json
+    assert detail["possibly_deleted"] == [{"earlier_path": "sms-1.xml", "later_path": "sms-2.xml"}]
+    first = c.get("/api/events?limit=1", base_url=BASE, headers=headers).json["events"][0]
+    copies = c.get(f"/api/events/{first['event_id']}", base_url=BASE, headers=headers).json["occurrences"]
+    assert sorted((o["source_path"], o["locator"], o["copies"][0]["body"]) for o in copies) == [
+        ("sms-1.xml", "line 1", "hi"), ("sms-2.xml", "line 1", "hi")]
