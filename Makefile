@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+E2E_STAMP := $(VENV)/.e2e-installed
 # Debian/Ubuntu fonts the PDF report uses for Chinese, Japanese, Korean, Devanagari and Thai text
 FONT_PACKAGES := fonts-noto-core fonts-wqy-microhei
 
@@ -19,10 +20,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+$(E2E_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,e2e]'
+	touch $(E2E_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/commtrail demo demo-case
 
-test: $(STAMP) fonts tesseract chromium
+test: $(E2E_STAMP) fonts tesseract chromium
 	$(BIN)/python -m pytest -n 2 tests
 
 # OCR of screenshots needs the Tesseract program: installed from the system packages when missing
