@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
+from commtrail.review.annotations import append_annotation
+from commtrail.review.people import assign_identifier, identifier_rows
 from commtrail.serve.app import state
 from commtrail.serve.queries import PAGE_MAX, BadFilter, Filter
 from commtrail.serve.present import event_json
@@ -55,7 +57,6 @@ def event(event_id: str) -> Any:
 @api.post("/events/<event_id>/annotations")
 def annotate(event_id: str) -> Any:
     """Append one annotation line: any of ``star`` (bool), ``tags`` (the full new list), ``note``."""
-    from commtrail.review.annotations import append_annotation
     st = state()
     if st.master.event(event_id) is None:
         abort(404, f"No event {event_id} in this case.")
@@ -66,7 +67,6 @@ def annotate(event_id: str) -> Any:
 @api.get("/identifiers")
 def identifiers() -> Any:
     """Every identifier seen, with counts and first/last contact, unassigned ones first."""
-    from commtrail.review.people import identifier_rows
     return jsonify(identifiers=identifier_rows(state().case))
 
 
@@ -74,7 +74,6 @@ def identifiers() -> Any:
 def assign() -> Any:
     """Link an identifier to a party (a new party when the name is new): case.toml is rewritten
     (with a .bak) and the master re-resolved."""
-    from commtrail.review.people import assign_identifier
     body = _json_body()
     identifier, party = body.get("identifier"), body.get("party")
     if not isinstance(identifier, str) or not isinstance(party, str) or not identifier or not party:

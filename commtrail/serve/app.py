@@ -9,11 +9,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from commtrail.case import Case
 from commtrail.errors import CommtrailError
+from commtrail.review.annotations import Annotation, load_annotations, select_events
 from commtrail.serve import security
 from commtrail.serve.queries import Filter, Master
 
@@ -26,16 +27,14 @@ class State:
     master: Master
     keys: security.Secrets
 
-    def annotations(self) -> dict[str, Any]:
+    def annotations(self) -> dict[str, Annotation]:
         """The reviewer's annotations, folded per event (read fresh: they change while we run)."""
-        from commtrail.review.annotations import load_annotations
         return load_annotations(self.case)
 
     def chosen(self, f: Filter) -> Collection[str] | None:
         """The event ids the star and tag filters allow (None: those filters are not set)."""
         if not f.needs_annotations():
             return None
-        from commtrail.review.annotations import select_events
         return select_events(self.case, f.starred, [f.tag] if f.tag else [])
 
     def reload_case(self) -> None:
@@ -85,7 +84,6 @@ def _wants_json() -> bool:
 def _http_error(exc: HTTPException) -> Any:
     if _wants_json():
         return jsonify(error=exc.description), exc.code
-    from flask import render_template
     return render_template("error.html", code=exc.code, message=exc.description), exc.code
 
 
@@ -93,7 +91,6 @@ def _user_error(exc: CommtrailError) -> Any:
     """A refusal the user can act on (a bad filter, an unknown party): 400 with its paragraph."""
     if _wants_json():
         return jsonify(error=exc.render()), 400
-    from flask import render_template
     return render_template("error.html", code=400, message=exc.render()), 400
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file
 
+from commtrail.review.annotations import append_annotation
+from commtrail.review.people import assign_identifier, identifier_rows
 from commtrail.serve.app import state
 from commtrail.serve.chart import HEIGHT, WIDTH, weekly_bars
 from commtrail.serve.present import event_json, local_iso, shown
 from commtrail.serve.queries import Filter
+from commtrail.serve.reporting import write_chosen_report
 from commtrail.serve.security import CSRF_FIELD
 from commtrail.serve.views import event_detail
 
@@ -75,7 +79,6 @@ def _safe_back(target: str | None, default: str) -> str:
 @pages.post("/events/<event_id>/annotate")
 def annotate(event_id: str) -> Any:
     """The star button and the tags-and-note form: append what changed as one annotation line."""
-    from commtrail.review.annotations import append_annotation
     st = state()
     if st.master.event(event_id) is None:
         abort(404, f"No event {event_id} in this case.")
@@ -101,7 +104,6 @@ def annotate(event_id: str) -> Any:
 @pages.get("/people")
 def people() -> str:
     """Every identifier seen, unassigned first, with the form that links one to a party."""
-    from commtrail.review.people import identifier_rows
     st = state()
     return render_template("people.html", rows=identifier_rows(st.case),
                            parties=[p.name for p in st.case.config.parties],
@@ -112,9 +114,6 @@ def people() -> str:
 @pages.post("/people/assign")
 def assign() -> Any:
     """Link an identifier to a party (case.toml rewritten with a .bak; master re-resolved)."""
-    from urllib.parse import urlencode
-
-    from commtrail.review.people import assign_identifier
     st = state()
     identifier = request.form.get("identifier", "").strip()
     party = (request.form.get("new_party", "").strip() or request.form.get("party", "").strip())
@@ -134,9 +133,6 @@ def report_form() -> str:
 @pages.post("/report")
 def report_write() -> Any:
     """Write report.html and report.pdf of the chosen events, as ``commtrail report`` does."""
-    from urllib.parse import urlencode
-
-    from commtrail.serve.reporting import write_chosen_report
     only_starred = request.form.get("only_starred") == "1"
     tags = [t.strip() for t in request.form.get("tags", "").split(",") if t.strip()]
     message = write_chosen_report(state().case, only_starred, tags)

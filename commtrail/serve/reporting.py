@@ -12,8 +12,8 @@ def write_chosen_report(case: Case, only_starred: bool, tags: Sequence[str]) -> 
     asks for none), holding the case lock while writing and re-hashing what was written into the
     manifest; a one-line message saying what was written and how the events were chosen. A
     selection that chooses nothing raises UsageError, writing nothing."""
-    from commtrail.outputs.manifest import write_manifest
-    from commtrail.outputs.report import write_report
+    from commtrail.outputs.manifest import write_manifest   # the report's code (matplotlib, fpdf2) only
+    from commtrail.outputs.report import write_report       # when a report is written
     from commtrail.review.annotations import Selection
     selection = Selection(starred=only_starred, tags=tuple(dict.fromkeys(tags)))
     notices: list[str] = []
