@@ -3,7 +3,7 @@ the JSON API (filters, one event, annotations, identifiers)."""
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from conftest import make_case
@@ -12,6 +12,8 @@ from serve_helpers import listed_exhibits, reviewer_notes
 from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.serve.app import create_app
+from commtrail.serve.chart import MAX_BARS, weekly_bars
+from commtrail.serve.queries import Filter
 from commtrail.serve.security import COOKIE, Secrets
 from commtrail.serve.server import bind
 
@@ -297,3 +299,13 @@ def test_possibly_deleted_events_and_every_copy_of_an_event(tmp_path, keys):
     copies = c.get(f"/api/events/{first['event_id']}", base_url=BASE, headers=headers).json["occurrences"]
     assert sorted((o["source_path"], o["locator"], o["copies"][0]["body"]) for o in copies) == [
         ("sms-1.xml", "line 1", "hi"), ("sms-2.xml", "line 1", "hi")]
+
+
+def test_over_five_years_a_bar_stands_for_several_weeks():
+    monday = date(2020, 1, 6)
+    weeks = [(monday, 2), (monday + timedelta(weeks=1), 3), (monday + timedelta(weeks=2 * MAX_BARS - 1), 1)]
+    bars = weekly_bars(weeks, Filter(party="Jordan"))
+    assert [(b.label, b.href) for b in bars] == [
+        ("2020-01-06 to 2020-01-19: 5 events", "/?party=Jordan&from=2020-01-06&to=2020-01-19"),
+        ("2029-12-10 to 2029-12-23: 1 event", "/?party=Jordan&from=2029-12-10&to=2029-12-23")]
+    assert bars[-1].x == round((MAX_BARS - 1) * 1000 / MAX_BARS, 2)
