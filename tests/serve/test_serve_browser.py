@@ -15,6 +15,8 @@ import pytest
 from conftest import make_case
 from serve_helpers import listed_exhibits, reviewer_notes
 
+from commtrail.outputs.manifest import write_manifest
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
@@ -38,13 +40,21 @@ RECORDS = [
 ]
 
 
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def _commtrail(*args):
+    return subprocess.run([sys.executable, "-m", "commtrail.cli", *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
+
+
 @pytest.fixture
 def server(tmp_path):
     """A ``commtrail serve`` process on a small case: (case folder, printed URL); stopped with Ctrl-C."""
     case = make_case(tmp_path / "case", {"sms.xml": RECORDS})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    write_manifest(case)
     proc = subprocess.Popen([sys.executable, "-m", "commtrail.cli", "serve", str(case.root), "--no-browser"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline().rstrip("\n")
     try:
         assert re.fullmatch(r"Open http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43}", line), (line, proc.stderr.read())
@@ -117,10 +127,10 @@ def test_filter_star_note_assign_and_report_the_starred(server, page, tmp_path):
     assert [line["change"] for line in lines] == [
         {"star": True}, {"tags": ["stalking"], "note": "He was outside my gym that evening"}]
 
-    done = subprocess.run([sys.executable, "-m", "commtrail.cli", "report", str(case), "--only", "starred"],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    done = _commtrail("report", str(case), "--only", "starred")
     assert done.returncode == 0, done.stderr
     html = (case / "report" / "report.html").read_text(encoding="utf-8")
     assert listed_exhibits(html) == ["CT-000002"]
     assert reviewer_notes(html) == [("CT-000002", "He was outside my gym that evening")]
+    checked = _commtrail("verify", str(case))      # the annotations and the edit of case.toml are recorded
+    assert checked.returncode == 0, checked.stdout + checked.stderr
