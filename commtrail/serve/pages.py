@@ -65,6 +65,17 @@ def timeline() -> Any:
         flag_names=st.master.flag_names(), back=request.full_path)
 
 
+@pages.get("/exhibit")
+def exhibit() -> Any:
+    """Go to an exhibit by its number (``CT-000123``, or just ``123``)."""
+    raw = request.args.get("number", "").strip().upper()
+    number = f"CT-{int(raw):06d}" if raw.isdigit() else raw
+    event_id = state().master.event_id_of(number)
+    if event_id is None:
+        abort(404, f"No exhibit {raw or '(none given)'} in this case; exhibit numbers look like CT-000123.")
+    return redirect(f"/events/{event_id}", code=303)
+
+
 @pages.get("/events/<event_id>")
 def event(event_id: str) -> str:
     """One event in full: body, times, every occurrence, attachments, the reviewer's annotations."""

@@ -221,6 +221,13 @@ class Master:
         rows = _rows(self._cursor().execute(f"SELECT * FROM {self._source()} WHERE event_id = ?", [event_id]))
         return rows[0] if rows else None
 
+    def event_id_of(self, exhibit: str) -> str | None:
+        """The event id of an exhibit number (None when the master has no such exhibit)."""
+        if not self.case.master_file.exists():
+            return None
+        row = self._cursor().execute(f"SELECT event_id FROM {self._source()} WHERE exhibit = ?", [exhibit]).fetchone()
+        return row[0] if row else None
+
     def neighbours(self, exhibit: str) -> tuple[str | None, str | None]:
         """The event ids of the exhibits just before and after this one (whole timeline)."""
         src = self._source()

@@ -309,3 +309,12 @@ def test_over_five_years_a_bar_stands_for_several_weeks():
         ("2020-01-06 to 2020-01-19: 5 events", "/?party=Jordan&from=2020-01-06&to=2020-01-19"),
         ("2029-12-10 to 2029-12-23: 1 event", "/?party=Jordan&from=2029-12-10&to=2029-12-23")]
     assert bars[-1].x == round((MAX_BARS - 1) * 1000 / MAX_BARS, 2)
+
+
+def test_going_to_an_exhibit_by_its_number(client):
+    event_id = _event_id(client, "CT-000004")
+    for number in ("CT-000004", "ct-000004", "4", " 000004 "):
+        response = client.get(f"/exhibit?number={number}", base_url=BASE)
+        assert response.status_code == 303 and response.headers["Location"] == f"/events/{event_id}", number
+    missing = client.get("/exhibit?number=CT-999999", base_url=BASE)
+    assert missing.status_code == 404 and "No exhibit CT-999999 in this case" in missing.get_data(as_text=True)
