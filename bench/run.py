@@ -18,7 +18,7 @@ from pathlib import Path
 from bench._table import table
 
 BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "android", "dedup", "analysis",
-           "report", "bundle"]
+           "report", "bundle", "serve"]
 
 
 def main() -> None:

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("identifier", metavar="IDENTIFIER", help="a phone number, an e-mail address, wa:NAME, or a "
                    "platform account (tg:, fb:, ig:, signal:, snap:, discord:)")
     p.add_argument("party", metavar="PARTY", help="the party's name (a new name makes a new [[party]] block)")
+    p = sub.add_parser("serve", parents=[common, case_arg],
+                       help="review the case in the browser: a local page (127.0.0.1 only) to read, star, tag "
+                            "and note events, link identifiers to parties and write the report")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="the port to listen on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -258,6 +263,13 @@ def _assign(args: argparse.Namespace, console: Console) -> int:
     from commtrail.review.people import assign_identifier
     say(console, assign_identifier(current_case(Path(args.case), console), args.identifier, args.party))
     return EXIT_OK
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.pipeline import current_case
+    from commtrail.serve.server import serve
+    return serve(current_case(Path(args.case), console), port=args.port, open_browser=not args.no_browser)
 
 
 @command("demo")

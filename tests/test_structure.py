@@ -18,6 +18,8 @@ FORBIDDEN = {
     "ingest": ("commtrail.outputs", "commtrail.cli", "commtrail.pipeline"),
     # the reviewer's work sits beside outputs: it reads the timeline and keeps the manifest current
     "review": ("commtrail.ingest", "commtrail.parsers", "commtrail.cli"),
+    # the review app reads the master and writes only through review/
+    "serve": ("commtrail.ingest", "commtrail.parsers", "commtrail.cli", "commtrail.pipeline"),
 }
 
 
