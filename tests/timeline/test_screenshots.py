@@ -1,0 +1,101 @@
+"""Screenshots linked to the messages they show (timeline/screenshots.py), from images the test draws."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import CASE_TOML
+from evidence_media import text_image
+
+from commtrail.case import Case
+from commtrail.cli import main
+from commtrail.timeline.master import read_master
+from commtrail.timeline.screenshots import LINKS_FILE, Candidates, fold, match_lines, screenshot_links
+
+# Jordan's chat: the screenshot of 15 March 21:30 shows the last three messages (one wraps, one
+# has an emoji OCR cannot read) and one more that no backup holds. The same words as that one were
+# sent in January, outside the 30-day window, so they do not count; "ok" is in the window but not
+# on the screen.
+CHAT = """\
+20/01/2024, 10:00 - Jordan: you saw my car outside
+15/03/2024, 20:55 - Jordan: ok
+15/03/2024, 21:02 - Jordan: where are you tonight \U0001F621
+15/03/2024, 21:03 - Jordan: I know you are not at your mum's house
+15/03/2024, 21:07 - Jordan: answer me or I come round
+"""
+SCREEN = ["09:41 4G 87%", "Jordan", "online", "Today",
+          "where are you tonight 21:02",
+          "I know you are not at your", "mum's house 21:03",
+          "you saw my car outside 21:05",
+          "answer me or I come round 21:07",
+          "Type a message"]
+SHOT = "Screenshot_20240315-213000_WhatsApp.png"
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("links")
+    folder = root / "phone"
+    folder.mkdir()
+    (folder / "WhatsApp Chat with Jordan.txt").write_text(CHAT, encoding="utf-8")
+    (folder / SHOT).write_bytes(text_image(SCREEN))
+    case = root / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder)]) == 0
+    return case
+
+
+def _ids(case_dir):
+    master = read_master(Case(case_dir)).to_pylist()
+    by_body = {m["body"]: m["event_id"] for m in master if m["channel"] == "whatsapp" and m["ts_utc"].month == 3}
+    shot = [m["event_id"] for m in master if m["kind"] == "screenshot"]
+    return by_body, shot[0]
+
+
+def test_a_screenshot_is_linked_to_the_three_messages_it_shows_and_one_only_in_it(case_dir):
+    by_body, shot = _ids(case_dir)
+    rows = pq.read_table(case_dir / LINKS_FILE).to_pylist()
+    assert [(r["screenshot"], r["line"], r["lines"], r["ocr_text"], r["event_id"], r["score"]) for r in rows] == [
+        (shot, 5, 1, "where are you tonight 21:02", by_body["where are you tonight \U0001F621"], 100.0),
+        (shot, 6, 2, "| know you are not at your\nmum's house 21:03",
+         by_body["I know you are not at your mum's house"], 100.0),
+        (shot, 8, 1, "you saw my car outside 21:05", None, None),
+        (shot, 9, 1, "answer me or | come round 21:07", by_body["answer me or I come round"], 100.0),
+    ]
+    links = screenshot_links(case_dir)
+    assert links.shows == {shot: [by_body["where are you tonight \U0001F621"],
+                                  by_body["I know you are not at your mum's house"],
+                                  by_body["answer me or I come round"]]}
+    assert links.shown_in == {by_body[b]: [shot] for b in ("where are you tonight \U0001F621",
+                                                           "I know you are not at your mum's house",
+                                                           "answer me or I come round")}
+    assert links.only == {shot: [(8, "you saw my car outside 21:05")]} and links.only_count == 1
+
+
+def test_the_links_file_is_in_the_manifest_and_leaves_the_master_as_it_was(case_dir):
+    manifest = (case_dir / "manifest.sha256").read_text(encoding="utf-8")
+    assert f"  {LINKS_FILE}\n" in manifest
+    shot = [m for m in read_master(Case(case_dir)).to_pylist() if m["kind"] == "screenshot"][0]
+    assert (shot["body"], shot["flags"]) == (None, ["ocr"])
+    assert main(["verify", str(case_dir)]) == 0
+
+
+def _candidates(*bodies: str) -> Candidates:
+    return Candidates([fold(b) for b in bodies], [f"e{i}" for i in range(len(bodies))], list(range(len(bodies))))
+
+
+def test_repeated_texts_go_to_different_messages_the_latest_first():
+    found = match_lines("answer me\nanswer me", _candidates("answer me", "answer me", "answer me"))
+    assert [(r["line"], r["event_id"]) for r in found] == [(1, "e2"), (2, "e1")]
+
+
+def test_ocr_errors_within_the_threshold_match_and_chrome_is_never_a_message():
+    found = match_lines("Yesterday\nDelivered\nJordan\nwhere are yuo tonlght\n14 March 2024\nok",
+                        _candidates("where are you tonight", "something else entirely"))
+    assert [(r["line"], r["event_id"], r["score"]) for r in found] == [(4, "e0", 90.5)]
+
+
+def test_an_emoji_only_message_is_no_candidate_and_nothing_to_match_leaves_lines_only_in_the_screenshot():
+    found = match_lines("I am outside your door now", _candidates("\U0001F621\U0001F621"))
+    assert [(r["line"], r["event_id"], r["ocr_text"]) for r in found] == [(1, None, "I am outside your door now")]
+    assert fold("Don\u2019t \U0001F621 IGNORE me!!") == "don t ignore me"
