@@ -1,10 +1,12 @@
 """Tiny evidence files made by the tests: images with EXIF (Pillow), a WAV (wave), a PDF by hand,
-and the first bytes of Opus, AMR, MP3, M4A and MP4 files (all a sniff and the parser need)."""
+the first bytes of Opus, AMR, MP3, M4A and MP4 files (all a sniff and the parser need), and a case
+with a chat and a screenshot of it (drawn, then read by OCR)."""
 
 from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -82,3 +84,39 @@ AMR = b"#!AMR\n" + b"\x3c" + b"\x00" * 31
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\x00" * 413
 M4A = b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00isomM4A " + b"\x00\x00\x00\x08free"
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free"
+
+
+# Jordan's chat: the screenshot of 15 March 21:30 shows the last three messages (one wraps, one
+# has an emoji OCR cannot read) and one more that no backup holds. The same words as that one were
+# sent in January, outside the 30-day window, so they do not count; "ok" is in the window but not
+# on the screen.
+CHAT = """\
+20/01/2024, 10:00 - Jordan: you saw my car outside
+15/03/2024, 20:55 - Jordan: ok
+15/03/2024, 21:02 - Jordan: where are you tonight \U0001F621
+15/03/2024, 21:03 - Jordan: I know you are not at your mum's house
+15/03/2024, 21:07 - Jordan: answer me or I come round
+"""
+SCREEN = ["09:41 4G 87%", "Jordan", "online", "Today",
+          "where are you tonight 21:02",
+          "I know you are not at your", "mum's house 21:03",
+          "you saw my car outside 21:05",
+          "answer me or I come round 21:07",
+          "Type a message"]
+SHOT = "Screenshot_20240315-213000_WhatsApp.png"
+
+
+def screenshot_case(root: Path) -> Path:
+    """A case (ingested through the CLI) of Jordan's chat and a screenshot of it: see CHAT."""
+    from conftest import CASE_TOML
+
+    from commtrail.cli import main
+    folder = root / "phone"
+    folder.mkdir()
+    (folder / "WhatsApp Chat with Jordan.txt").write_text(CHAT, encoding="utf-8")
+    (folder / SHOT).write_bytes(text_image(SCREEN))
+    case = root / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder)]) == 0
+    return case

@@ -220,6 +220,7 @@ class ScreenshotLinks:
     shows: dict[str, list[str]] = field(default_factory=dict)       # screenshot -> events shown, in line order
     shown_in: dict[str, list[str]] = field(default_factory=dict)    # event -> screenshots showing it
     only: dict[str, list[tuple[int, str]]] = field(default_factory=dict)   # screenshot -> (line, OCR text)
+    built: bool = False     # the case holds screenshots, so the links were built
 
     @property
     def only_count(self) -> int:
@@ -229,8 +230,8 @@ class ScreenshotLinks:
 
 def screenshot_links(case_root: Path) -> ScreenshotLinks:
     """The links of a case, by screenshot and by message (empty without screenshots)."""
-    out = ScreenshotLinks()
     table = read_links(case_root)
+    out = ScreenshotLinks(built=table is not None)
     for row in table.to_pylist() if table is not None else []:
         if row["event_id"] is None:
             out.only.setdefault(row["screenshot"], []).append((row["line"], row["ocr_text"]))

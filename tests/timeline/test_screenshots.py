@@ -3,46 +3,17 @@
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CASE_TOML
-from evidence_media import text_image
+from evidence_media import screenshot_case
 
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.timeline.master import read_master
 from commtrail.timeline.screenshots import LINKS_FILE, Candidates, fold, match_lines, screenshot_links
 
-# Jordan's chat: the screenshot of 15 March 21:30 shows the last three messages (one wraps, one
-# has an emoji OCR cannot read) and one more that no backup holds. The same words as that one were
-# sent in January, outside the 30-day window, so they do not count; "ok" is in the window but not
-# on the screen.
-CHAT = """\
-20/01/2024, 10:00 - Jordan: you saw my car outside
-15/03/2024, 20:55 - Jordan: ok
-15/03/2024, 21:02 - Jordan: where are you tonight \U0001F621
-15/03/2024, 21:03 - Jordan: I know you are not at your mum's house
-15/03/2024, 21:07 - Jordan: answer me or I come round
-"""
-SCREEN = ["09:41 4G 87%", "Jordan", "online", "Today",
-          "where are you tonight 21:02",
-          "I know you are not at your", "mum's house 21:03",
-          "you saw my car outside 21:05",
-          "answer me or I come round 21:07",
-          "Type a message"]
-SHOT = "Screenshot_20240315-213000_WhatsApp.png"
-
 
 @pytest.fixture(scope="module")
 def case_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("links")
-    folder = root / "phone"
-    folder.mkdir()
-    (folder / "WhatsApp Chat with Jordan.txt").write_text(CHAT, encoding="utf-8")
-    (folder / SHOT).write_bytes(text_image(SCREEN))
-    case = root / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
-    assert main(["ingest", str(case), str(folder)]) == 0
-    return case
+    return screenshot_case(tmp_path_factory.mktemp("links"))
 
 
 def _ids(case_dir):
