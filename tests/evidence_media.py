@@ -62,6 +62,38 @@ def wav(seconds: float = 0.01) -> bytes:
     return out.getvalue()
 
 
+def _ogg_crc(data: bytes) -> int:
+    """The CRC-32 of an Ogg page (polynomial 0x04C11DB7, not reflected, initial value 0)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+def _ogg_page(packet: bytes, flags: int, granule: int, sequence: int) -> bytes:
+    """One Ogg page holding one packet shorter than 255 bytes (stream serial 1)."""
+    header = b"OggS\x00" + bytes([flags]) + granule.to_bytes(8, "little") + (1).to_bytes(4, "little") + \
+        sequence.to_bytes(4, "little") + b"\x00\x00\x00\x00" + bytes([1, len(packet)])
+    crc = _ogg_crc(header + packet)
+    return header[:22] + crc.to_bytes(4, "little") + header[26:] + packet
+
+
+def ogg_opus(seconds: float, pre_skip: int = 312) -> bytes:
+    """An Ogg Opus file of ``seconds`` (as its last granule position says) with one silent packet."""
+    head = b"OpusHead\x01\x01" + pre_skip.to_bytes(2, "little") + (48000).to_bytes(4, "little") + b"\x00\x00\x00"
+    tags = b"OpusTags" + (4).to_bytes(4, "little") + b"test" + (0).to_bytes(4, "little")
+    return (_ogg_page(head, 2, 0, 0) + _ogg_page(tags, 0, 0, 1)
+            + _ogg_page(b"\xf8\xff\xfe", 4, pre_skip + round(seconds * 48000), 2))
+
+
+def amr(frames: int) -> bytes:
+    """An AMR-NB file of ``frames`` 12.2 kbit/s frames of 20 ms (32 bytes each, header 0x3C)."""
+    return b"#!AMR\n" + (b"\x3c" + b"\x00" * 31) * frames
+
+
 def pdf() -> bytes:
     """A one-page PDF written by hand (cross-reference offsets computed)."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
