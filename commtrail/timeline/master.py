@@ -53,7 +53,7 @@ def build_master(case: Case) -> int:
                             rows += table.num_rows
                 finally:
                     session.close()
-            write_links(case.master_file, case.root / LINKS_FILE)
+            write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows

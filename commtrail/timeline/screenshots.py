@@ -17,9 +17,11 @@ How a screenshot is read:
   digits (emoji, punctuation) one space.
 - A message may wrap over up to ``MAX_SPAN`` lines: from the first unmatched line, every span of
   one to ``MAX_SPAN`` consecutive message lines is joined with spaces and scored against every
-  candidate with RapidFuzz's ``fuzz.ratio`` (normalised Indel similarity). The best score at or
-  above ``THRESHOLD`` wins (then the longer span, a message not yet matched in this screenshot,
-  the later message); its lines are used up. OCR's misread letters cost a few points each.
+  candidate with RapidFuzz's ``fuzz.ratio`` (normalised Indel similarity). Of the candidates
+  scoring ``THRESHOLD`` or more, one sent at the clock time shown at the span's end (a bubble's
+  time, read in the case's zone) wins, then the best score, the longer span, a message not yet
+  matched in this screenshot, the later message; its lines are used up. OCR's misread letters
+  cost a few points each.
 - A line that matches nothing is a message only in a screenshot when it reads as one: not chrome
   (data/screenshot_chrome.toml: dates, "online", "Type a message"…), and at least
   ``MIN_WORDS`` words with ``MIN_LETTERS`` letters in all (so a name in the header or a battery
@@ -59,10 +61,11 @@ LINKS_SCHEMA = pa.schema([
     pa.field("lines", pa.int32(), nullable=False),         # OCR lines the message took
     pa.field("ocr_text", pa.string(), nullable=False),     # those lines as OCR read them, joined by \n
     pa.field("event_id", pa.string()),                     # the message shown; null: only in a screenshot
-    pa.field("score", pa.float32()),                       # fuzz.ratio of the match; null when none
+    pa.field("score", pa.float64()),                       # fuzz.ratio of the match; null when none
 ])
 
 _NOT_WORD = re.compile(r"[\W_]+")
+_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})(?:\s*([ap])\.?\s?m\b)?", re.I)
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +87,7 @@ class _Line:
     bare: str          # folded, trailing chrome cut
     whole: str         # folded as read
     chrome: bool
+    clock: int | None  # the time at its end (a bubble's), minutes after midnight
 
     @property
     def message_like(self) -> bool:
@@ -99,17 +103,29 @@ def _lines(ocr_text: str) -> list[_Line]:
         read = raw.replace("|", "I")   # OCR's usual reading of a capital I
         cut = trailing.sub("", read).strip()
         bare = fold(cut)
-        out.append(_Line(raw, bare, fold(read), not bare or chrome.match(cut.strip(" .,:;!?")) is not None))
+        clocks = _CLOCK.findall(read[len(cut):])
+        out.append(_Line(raw, bare, fold(read), not bare or chrome.match(cut.strip(" .,:;!?")) is not None,
+                         _minutes(*clocks[-1]) if clocks else None))
     return out
+
+
+def _minutes(hour: str, minute: str, half: str) -> int | None:
+    """Minutes after midnight of a clock time as a phone shows it (24-hour, or 12-hour with a/p)."""
+    h, m = int(hour), int(minute)
+    if half:
+        h = h % 12 + (12 if half.lower() == "p" else 0)
+    return h * 60 + m if h < 24 and m < 60 else None
 
 
 @dataclass
 class Candidates:
-    """The messages a screenshot may show: folded texts, ids and times (µs), oldest first."""
+    """The messages a screenshot may show: folded texts, ids, times (µs) and local clock times
+    (minutes after midnight in the case's zone), oldest first."""
 
     texts: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
+    clocks: list[int] = field(default_factory=list)
 
 
 def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
@@ -132,7 +148,7 @@ def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
     out: list[dict] = []
     i = 0
     while i < len(lines):
-        choice = _best(best_at.get(i, []), scores, used, candidates) if scores is not None else None
+        choice = _best(best_at.get(i, []), lines[i:], scores, used, candidates) if scores is not None else None
         if choice is not None:
             k, c, score = choice
             used.add(c)
@@ -146,18 +162,19 @@ def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
     return out
 
 
-def _best(rows: list[tuple[int, int]], scores: np.ndarray, used: set[int],
+def _best(rows: list[tuple[int, int]], lines: list[_Line], scores: np.ndarray, used: set[int],
           candidates: Candidates) -> tuple[int, int, float] | None:
-    """The best (span length, candidate, score) among the spans starting at one line, or None."""
+    """The best (span length, candidate, score) among the spans starting at ``lines[0]``, or None: a
+    message sent at the clock time shown at the span's end first, then the score (see the module)."""
     best, key = None, None
     for row, k in rows:
-        top = float(scores[row].max())
-        if top < THRESHOLD:
-            continue
-        for c in (scores[row] == top).nonzero()[0].tolist():
-            rank = (top, k, c not in used, candidates.times[c], candidates.ids[c])
+        clock = lines[k - 1].clock
+        for c in (scores[row] >= THRESHOLD).nonzero()[0].tolist():
+            score = float(scores[row][c])
+            rank = (clock is not None and candidates.clocks[c] == clock, score, k, c not in used,
+                    candidates.times[c], candidates.ids[c])
             if key is None or rank > key:
-                best, key = (k, c, top), rank
+                best, key = (k, c, score), rank
     return best
 
 
@@ -166,24 +183,28 @@ def _window(ts: datetime, precision: str | None) -> tuple[datetime, datetime]:
     return ts - WINDOW, end
 
 
-def _candidates(master: Path, start: datetime, end: datetime) -> Candidates:
+def _candidates(master: Path, start: datetime, end: datetime, zone: str) -> Candidates:
     table = pq.read_table(master, columns=["event_id", "ts_utc", "body"],
                           filters=[("kind", "=", "message"), ("ts_utc", ">=", start), ("ts_utc", "<=", end)])
     table = table.filter(pc.invert(pc.is_null(table["body"]))).sort_by([("ts_utc", "ascending"),
                                                                        ("event_id", "ascending")])
+    local = table["ts_utc"].cast(pa.timestamp("us", tz=zone))
+    clocks = pc.add(pc.multiply(pc.hour(local), 60), pc.minute(local)).to_pylist()
     out = Candidates()
-    for event_id, ts, body in zip(table["event_id"].to_pylist(), table["ts_utc"].cast(pa.int64()).to_pylist(),
-                                  table["body"].to_pylist()):
+    for event_id, ts, body, clock in zip(table["event_id"].to_pylist(), table["ts_utc"].cast(pa.int64()).to_pylist(),
+                                         table["body"].to_pylist(), clocks):
         text = fold(body)
         if text:
             out.texts.append(text)
             out.ids.append(event_id)
             out.times.append(ts)
+            out.clocks.append(clock)
     return out
 
 
-def build_links(master: Path) -> pa.Table | None:
-    """The links of every screenshot of the master (exhibit order, then line); None: no screenshot."""
+def build_links(master: Path, zone: str) -> pa.Table | None:
+    """The links of every screenshot of the master (exhibit order, then line); None: no screenshot.
+    ``zone`` is the case's, in which a screenshot shows its clock times."""
     shots = pq.read_table(master, columns=["event_id", "ts_utc", "ts_precision", "extra"],
                           filters=[("channel", "=", "evidence"), ("kind", "=", "screenshot")])
     if shots.num_rows == 0:
@@ -193,14 +214,14 @@ def build_links(master: Path) -> pa.Table | None:
         text = (json.loads(shot["extra"]) if shot["extra"] else {}).get("ocr_text")
         if not text or shot["ts_utc"] is None:
             continue
-        found = match_lines(text, _candidates(master, *_window(shot["ts_utc"], shot["ts_precision"])))
+        found = match_lines(text, _candidates(master, *_window(shot["ts_utc"], shot["ts_precision"]), zone))
         rows += [{"screenshot": shot["event_id"], **r} for r in found]
     return pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
 
 
-def write_links(master: Path, target: Path) -> None:
+def write_links(master: Path, target: Path, zone: str) -> None:
     """Write ``screenshot_links.parquet`` beside the master (removed when the case has no screenshot)."""
-    table = build_links(master)
+    table = build_links(master, zone)
     if table is None:
         target.unlink(missing_ok=True)
     else:

@@ -52,12 +52,25 @@ def test_the_links_file_is_in_the_manifest_and_leaves_the_master_as_it_was(case_
 
 
 def _candidates(*bodies: str) -> Candidates:
-    return Candidates([fold(b) for b in bodies], [f"e{i}" for i in range(len(bodies))], list(range(len(bodies))))
+    """Candidates e0, e1, ... sent at 10:00, 10:01, ... local time."""
+    n = len(bodies)
+    return Candidates([fold(b) for b in bodies], [f"e{i}" for i in range(n)], list(range(n)),
+                      [600 + i for i in range(n)])
 
 
 def test_repeated_texts_go_to_different_messages_the_latest_first():
     found = match_lines("answer me\nanswer me", _candidates("answer me", "answer me", "answer me"))
     assert [(r["line"], r["event_id"]) for r in found] == [(1, "e2"), (2, "e1")]
+
+
+def test_the_clock_time_in_a_bubble_picks_the_message_sent_then_even_over_a_better_score():
+    found = match_lines("answer me 10:01\nanswer me 10:00 AM\nwe need totalk 10:03",
+                        _candidates("answer me", "answer me", "answer me", "we need totalk", "we need to talk"))
+    assert [(r["line"], r["event_id"], r["score"]) for r in found] == [(1, "e1", 100.0), (2, "e0", 100.0),
+                                                                       (3, "e3", 100.0)]
+    found = match_lines("we need totalk 10:04", _candidates("answer me", "answer me", "answer me", "we need totalk",
+                                                             "we need to talk"))
+    assert [(r["event_id"], r["score"]) for r in found] == [("e4", 96.6)]
 
 
 def test_ocr_errors_within_the_threshold_match_and_chrome_is_never_a_message():
