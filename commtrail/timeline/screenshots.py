@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left, bisect_right
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -48,6 +49,7 @@ import pyarrow.parquet as pq
 from commtrail.atomic import write_table
 
 LINKS_FILE = "screenshot_links.parquet"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 WINDOW = timedelta(days=30)
 SLACK = timedelta(minutes=2)
 THRESHOLD = 85.0
@@ -127,6 +129,11 @@ class Candidates:
     times: list[int] = field(default_factory=list)
     clocks: list[int] = field(default_factory=list)
 
+    def between(self, start: int, end: int) -> Candidates:
+        """Those sent from ``start`` to ``end`` (µs since the epoch, both included)."""
+        a, b = bisect_left(self.times, start), bisect_right(self.times, end)
+        return Candidates(self.texts[a:b], self.ids[a:b], self.times[a:b], self.clocks[a:b])
+
 
 def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
     """The rows of one screenshot (without its id): each matched message and each line only in it."""
@@ -204,19 +211,42 @@ def _candidates(master: Path, start: datetime, end: datetime, zone: str) -> Cand
 
 def build_links(master: Path, zone: str) -> pa.Table | None:
     """The links of every screenshot of the master (exhibit order, then line); None: no screenshot.
-    ``zone`` is the case's, in which a screenshot shows its clock times."""
+    ``zone`` is the case's, in which a screenshot shows its clock times. Screenshots whose windows
+    overlap share one read of the master."""
     shots = pq.read_table(master, columns=["event_id", "ts_utc", "ts_precision", "extra"],
                           filters=[("channel", "=", "evidence"), ("kind", "=", "screenshot")])
     if shots.num_rows == 0:
         return None
-    rows = []
+    texts, windows = {}, []
     for shot in shots.to_pylist():
         text = (json.loads(shot["extra"]) if shot["extra"] else {}).get("ocr_text")
-        if not text or shot["ts_utc"] is None:
-            continue
-        found = match_lines(text, _candidates(master, *_window(shot["ts_utc"], shot["ts_precision"]), zone))
-        rows += [{"screenshot": shot["event_id"], **r} for r in found]
+        if text and shot["ts_utc"] is not None:
+            texts[shot["event_id"]] = text
+            windows.append((*_window(shot["ts_utc"], shot["ts_precision"]), shot["event_id"]))
+    found: dict[str, list[dict]] = {}
+    for group in _overlapping(sorted(windows)):
+        pool = _candidates(master, group[0][0], max(end for _, end, _ in group), zone)
+        for start, end, shot in group:
+            found[shot] = match_lines(texts[shot], pool.between(_micros(start), _micros(end)))
+    rows = [{"screenshot": shot, **r} for shot in shots["event_id"].to_pylist() for r in found.get(shot, [])]
     return pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
+
+
+def _overlapping(windows: list[tuple[datetime, datetime, str]]) -> list[list[tuple[datetime, datetime, str]]]:
+    """Windows sorted by start, grouped where they overlap (a group spans its first start to its last end)."""
+    groups: list[list[tuple[datetime, datetime, str]]] = []
+    end = None
+    for window in windows:
+        if end is None or window[0] > end:
+            groups.append([])
+            end = window[1]
+        groups[-1].append(window)
+        end = max(end, window[1])
+    return groups
+
+
+def _micros(ts: datetime) -> int:
+    return (ts - _EPOCH) // timedelta(microseconds=1)
 
 
 def write_links(master: Path, target: Path, zone: str) -> None:

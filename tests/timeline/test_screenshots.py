@@ -1,5 +1,7 @@
 """Screenshots linked to the messages they show (timeline/screenshots.py), from images the test draws."""
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -83,3 +85,32 @@ def test_an_emoji_only_message_is_no_candidate_and_nothing_to_match_leaves_lines
     found = match_lines("I am outside your door now", _candidates("\U0001F621\U0001F621"))
     assert [(r["line"], r["event_id"], r["ocr_text"]) for r in found] == [(1, None, "I am outside your door now")]
     assert fold("Don\u2019t \U0001F621 IGNORE me!!") == "don t ignore me"
+
+
+def test_screenshots_apart_read_their_own_windows_and_an_undated_one_is_not_matched(tmp_path):
+    from datetime import datetime, timezone
+
+    from conftest import make_case
+
+    def at(month, day, hour):
+        return datetime(2024, month, day, hour, tzinfo=timezone.utc)
+
+    def message(when, text):
+        return {"ts_utc": when, "ts_local": when.isoformat(), "ts_precision": "s", "tz_source": "source",
+                "channel": "sms", "kind": "message", "direction": "incoming", "sender": "+447700900123",
+                "body": text}
+
+    def shot(when, text):
+        return {"ts_utc": when, "ts_local": when and when.isoformat(), "ts_precision": when and "s",
+                "tz_source": when and "source", "channel": "evidence", "kind": "screenshot",
+                "direction": "unknown", "flags": None if when else ["undated"], "extra": json.dumps({"ocr_text": text})}
+
+    case = make_case(tmp_path / "case", {
+        "sms": [message(at(1, 10, 9), "meet me at the station"), message(at(5, 10, 9), "meet me at the station")],
+        "shots": [shot(at(1, 10, 10), "meet me at the station 09:00"), shot(at(5, 10, 10), "meet me at the station"),
+                  shot(None, "meet me at the station")]})
+    master = read_master(case).to_pylist()
+    ids = {(m["channel"], m["ts_utc"] and m["ts_utc"].month): m["event_id"] for m in master}
+    rows = pq.read_table(case.root / LINKS_FILE).to_pylist()
+    assert [(r["screenshot"], r["event_id"]) for r in rows] == [
+        (ids[("evidence", 1)], ids[("sms", 1)]), (ids[("evidence", 5)], ids[("sms", 5)])]
