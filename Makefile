@@ -19,7 +19,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) tesseract
 	$(BIN)/commtrail demo demo-case
 
 test: $(STAMP) fonts tesseract

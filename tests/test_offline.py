@@ -27,6 +27,7 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     assert code == 0
     assert "master.parquet: 390 events." in out   # 371 + the 16 of the iPhone backup + 3 screenshots
     assert "│ Possibly deleted between backups    │   2 │" in out
+    assert "│ Only in a screenshot (in no source) │   1 │" in out
     assert "verify: OK" in out
     made = tmp_path / "demo" / "case"
     assert out.splitlines()[-10:-2] == [                      # the closing lines give full paths
