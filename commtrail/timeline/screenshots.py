@@ -41,7 +41,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -137,25 +136,12 @@ class Candidates:
 
 def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
     """The rows of one screenshot (without its id): each matched message and each line only in it."""
-    from rapidfuzz import fuzz, process   # only where screenshots are matched
-
     lines = _lines(ocr_text)
-    spans = [(i, k) for i in range(len(lines)) for k in range(1, MAX_SPAN + 1)
-             if i + k <= len(lines) and not any(line.chrome for line in lines[i:i + k])]
-    scores = None
-    if spans and candidates.texts:
-        queries = [" ".join(line.bare for line in lines[i:i + k]) for i, k in spans]
-        queries += [" ".join([*(line.bare for line in lines[i:i + k - 1]), lines[i + k - 1].whole]) for i, k in spans]
-        both = process.cdist(queries, candidates.texts, scorer=fuzz.ratio, score_cutoff=THRESHOLD, workers=1)
-        scores = np.maximum(both[:len(spans)], both[len(spans):])
-    best_at: dict[int, list[tuple[int, int]]] = {}
-    for row, (i, k) in enumerate(spans):
-        best_at.setdefault(i, []).append((row, k))
     used: set[int] = set()
     out: list[dict] = []
     i = 0
     while i < len(lines):
-        choice = _best(best_at.get(i, []), lines[i:], scores, used, candidates) if scores is not None else None
+        choice = _best(lines[i:], used, candidates) if candidates.texts else None
         if choice is not None:
             k, c, score = choice
             used.add(c)
@@ -169,12 +155,26 @@ def match_lines(ocr_text: str, candidates: Candidates) -> list[dict]:
     return out
 
 
-def _best(rows: list[tuple[int, int]], lines: list[_Line], scores: np.ndarray, used: set[int],
-          candidates: Candidates) -> tuple[int, int, float] | None:
+def _best(lines: list[_Line], used: set[int], candidates: Candidates) -> tuple[int, int, float] | None:
     """The best (span length, candidate, score) among the spans starting at ``lines[0]``, or None: a
-    message sent at the clock time shown at the span's end first, then the score (see the module)."""
+    message sent at the clock time shown at the span's end first, then the score (see the module).
+    Scored one start line at a time, so memory stays at a few rows of candidates."""
+    import numpy as np
+    from rapidfuzz import fuzz, process   # only where screenshots are matched
+
+    spans = []
+    for k in range(1, min(MAX_SPAN, len(lines)) + 1):
+        if lines[k - 1].chrome:
+            break
+        spans.append(k)
+    if not spans:
+        return None
+    queries = [" ".join(line.bare for line in lines[:k]) for k in spans]
+    queries += [" ".join([*(line.bare for line in lines[:k - 1]), lines[k - 1].whole]) for k in spans]
+    both = process.cdist(queries, candidates.texts, scorer=fuzz.ratio, score_cutoff=THRESHOLD, workers=1)
+    scores = np.maximum(both[:len(spans)], both[len(spans):])
     best, key = None, None
-    for row, k in rows:
+    for row, k in enumerate(spans):
         clock = lines[k - 1].clock
         for c in (scores[row] >= THRESHOLD).nonzero()[0].tolist():
             score = float(scores[row][c])
