@@ -77,3 +77,42 @@ def test_exports_list_what_a_screenshot_shows_and_where_a_message_is_shown(case_
         ("CT-000001", "", "", ""), ("CT-000002", "", "", ""), ("CT-000003", "", "CT-000006", ""),
         ("CT-000004", "", "CT-000006", ""), ("CT-000005", "", "CT-000006", ""),
         ("CT-000006", "CT-000003; CT-000004; CT-000005", "", "you saw my car outside 21:05")]
+
+
+def test_a_report_on_one_party_lists_the_screenshots_showing_that_partys_messages(tmp_path):
+    import json
+    from datetime import datetime, timezone
+
+    import pyarrow.compute as pc
+
+    from conftest import CASE_TOML, make_case
+
+    from commtrail.outputs.report_evidence import evidence_rows
+    from commtrail.outputs.screenshot_cells import ScreenshotCells
+    from commtrail.timeline.master import read_master
+
+    toml = CASE_TOML + '\n[[party]]\nname = "Alex"\nphones = ["07700 900321"]\n'
+    when = datetime(2024, 3, 15, 21, 0, tzinfo=timezone.utc)
+
+    def message(number, text):
+        return {"ts_utc": when, "ts_local": "2024-03-15T21:00:00", "ts_precision": "s", "tz_source": "source",
+                "channel": "sms", "kind": "message", "direction": "incoming", "sender": number, "body": text}
+
+    def shot(minutes, text):
+        at = when.replace(minute=minutes)
+        return {"ts_utc": at, "ts_local": at.isoformat(), "ts_precision": "s", "tz_source": "source",
+                "channel": "evidence", "kind": "screenshot", "direction": "unknown",
+                "extra": json.dumps({"ocr_text": text})}
+
+    case = make_case(tmp_path / "case", {
+        "sms": [message("+447700900123", "open the door right now"), message("+447700900321", "see you at the game")],
+        "shots": [shot(5, "open the door right now"), shot(6, "see you at the game"),
+                  shot(7, "a message that no backup holds")]}, toml=toml)
+    master = read_master(case)
+    shots = ScreenshotCells.of(case)
+    times = {}
+    for party in ("Jordan", "Alex", None):
+        listed = master.filter(pc.fill_null(pc.equal(master["party"], party or "Jordan"), False))
+        rows = evidence_rows(master, listed, shots, party is None)
+        times[party] = [t.minute for t in rows["ts_utc"].to_pylist()]
+    assert times == {"Jordan": [5], "Alex": [6], None: [5, 6, 7]}
