@@ -55,13 +55,10 @@ def evidence_cells(case: Case, row: dict, shots: ScreenshotCells, base: dict) ->
     if not shows and extra.get("ocr_text"):
         links.append(v["shows_none"])
     links += [v["only"].format(line=line, text=text) for line, text in shots.only(row["event_id"])]
-    picture = None
-    if sha and attachment.get("mime", "").startswith("image/") and (case.blobs / sha).exists():
-        picture = thumbnail(case.blobs / sha)
+    image = (attachment.get("mime") or "").startswith("image/")
+    picture = thumbnail(case.blobs / sha) if image and sha and (case.blobs / sha).exists() else None
     return {"exhibit": base["exhibit"], "date": base["date"], "time": base["time"], "how": how,
             "name": attachment.get("name") or "", "about": " \u00b7 ".join(a for a in about if a),
-            "file": base["attachments"][0] if base["attachments"] else "", "sha256": sha or "",
-            "ocr": ocr, "links": links, "thumbnail": picture,
+            "sha256": sha or "", "ocr": ocr, "links": links, "thumbnail": picture,
             "path": base["source"] if base["source"] != attachment.get("name") else "",
-            "no_thumbnail": v["no_thumbnail"] if picture is None and attachment.get("mime", "").startswith("image/")
-            else ""}
+            "no_thumbnail": v["no_thumbnail"] if image and picture is None else ""}
