@@ -114,3 +114,23 @@ def test_screenshots_apart_read_their_own_windows_and_an_undated_one_is_not_matc
     rows = pq.read_table(case.root / LINKS_FILE).to_pylist()
     assert [(r["screenshot"], r["event_id"]) for r in rows] == [
         (ids[("evidence", 1)], ids[("sms", 1)]), (ids[("evidence", 5)], ids[("sms", 5)])]
+
+
+def test_a_bubble_time_is_read_in_the_case_zone_in_summer_time(tmp_path):
+    from datetime import datetime, timezone
+
+    from conftest import make_case
+
+    def record(hour, minute, **fields):
+        when = datetime(2024, 7, 10, hour, minute, tzinfo=timezone.utc)
+        return {"ts_utc": when, "ts_local": when.isoformat(), "ts_precision": "s", "tz_source": "source",
+                "direction": "incoming", **fields}
+
+    case = make_case(tmp_path / "case", {
+        # 09:00 BST is 08:00 UTC; the same words again at 08:59 UTC, later, would win without the clock
+        "sms": [record(8, 0, channel="sms", kind="message", sender="+447700900123", body="meet me outside"),
+                record(8, 59, channel="sms", kind="message", sender="+447700900123", body="meet me outside")],
+        "shots": [record(9, 30, channel="evidence", kind="screenshot", direction="unknown",
+                         extra=json.dumps({"ocr_text": "meet me outside 09:00"}))]})
+    first = [m["event_id"] for m in read_master(case).to_pylist() if m["channel"] == "sms"][0]
+    assert [r["event_id"] for r in pq.read_table(case.root / LINKS_FILE).to_pylist()] == [first]
