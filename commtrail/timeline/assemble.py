@@ -332,9 +332,15 @@ def with_near_duplicates(extra: pa.ChunkedArray | pa.Array, near: pa.Array) -> p
 
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """The same tables, the next one made on a thread of its own while the caller handles this one."""
+    """The same tables, the next one made on a thread of its own while the caller handles this one.
+    The making thread hands back the memory it freed at once (Arrow's allocator keeps it per thread)."""
+    def made() -> pa.Table | None:
+        table = next(tables, None)
+        pa.default_memory_pool().release_unused()
+        return table
+
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(next, tables, None)
+        pending = pool.submit(made)
         while (table := pending.result()) is not None:
-            pending = pool.submit(next, tables, None)
+            pending = pool.submit(made)
             yield table
