@@ -87,7 +87,7 @@ def run(workdir: Path, scale: float = 1.0, with_profile: bool = False) -> Result
     """Generate the chat, then time our whole-process ingest and whatstk's in the same run."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    chat = generate(workdir, scale)["android"]
+    chat = generate(workdir.parent / "whatsapp", scale)["android"]   # the file bench/whatsapp.py times
     size_mb = chat.stat().st_size / 2**20
     case = fresh_case(workdir, "case")
     ours = timed([sys.executable, "-m", "commtrail.cli", "ingest", str(case), str(chat)])
