@@ -44,14 +44,14 @@ def build_master(case: Case) -> int:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives()
                     in_order = one_pass_plan(session.buckets_in_staging_order())
-                    if in_order is not None:   # one pass, no temporary files
-                        tables = assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
-                                                           in_order, named.result())
-                    else:
+                    if in_order is not None:   # one pass, no temporary files; the next table made while one is written
+                        tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
+                                                                 in_order, named.result()))
+                    else:   # the next bucket is sorted while one is written
                         tables = assemble_master(session.representatives_reader, counts, named.result(), tmp)
                     schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
                     with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
-                        for table in ahead(tables):
+                        for table in tables:
                             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                             rows += table.num_rows
                 finally:
