@@ -11,6 +11,11 @@ Two passes over Arrow data, each on two threads (pyarrow works outside the GIL):
 
 Memory holds a staging batch per thread, two buckets, and the locator of every staged record (the
 occurrences list every copy).
+
+When the representatives, read in staging order, fill the buckets about one after the other (one
+source in about time order; see ``one_pass_plan``), one pass does it: rows are gathered per bucket
+in memory and a bucket is sorted and given out once complete, with no temporary files. Either way
+each bucket becomes the same table, so the master's bytes do not depend on the path.
 """
 
 from __future__ import annotations
