@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
@@ -133,6 +134,10 @@ class DedupSession:
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
 
+    def buckets_in_staging_order(self) -> np.ndarray:
+        """The bucket of every representative, read in staging order (source, row)."""
+        return self.con.execute("SELECT bucket FROM reps ORDER BY src, row").fetchnumpy()["bucket"]
+
     def representatives_reader(self) -> Callable[[int, int], pa.RecordBatchReader]:
         """A function giving the events whose representative copy is in sources ``first``..``last``,
         ordered by (source, row): ``src``, ``row``, ``ord`` (0-based exhibit order), ``bucket``,
@@ -198,25 +203,36 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
     # is several times faster than an ordered aggregate. The representative is the copy with the
     # smallest address (source hash, then row).
-    con.execute(f"""CREATE TEMP TABLE occ AS
-        WITH keyed AS (
+    eid = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid"
+    keyed = f"""keyed AS (
             SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
                    {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
                    md5_number({KEY_SQL}) AS kh
             FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation),
-        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed),
-        events AS (
-            SELECT CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid,
-                   min(k) AS first, list_sort(list(k)) AS copies,
-                   arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
-                             'method': method}}, k) AS rep
-            FROM ranked GROUP BY eid)
-        SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party, rep['grp'] AS grp,
-               rep['size'] AS size, rep['method'] AS method, copies
-        FROM events""")
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed)"""
+    if one_event_per_record(files):
+        con.execute(f"""CREATE TEMP TABLE occ AS WITH {keyed}
+            SELECT {eid}, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM ranked""")
+    else:
+        con.execute(f"""CREATE TEMP TABLE occ AS
+            WITH {keyed},
+            events AS (
+                SELECT {eid}, min(k) AS first, list_sort(list(k)) AS copies,
+                       arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
+                                 'method': method}}, k) AS rep
+                FROM ranked GROUP BY eid)
+            SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party,
+                   rep['grp'] AS grp, rep['size'] AS size, rep['method'] AS method, copies
+            FROM events""")
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
+
+
+def one_event_per_record(files: Sequence[Path]) -> bool:
+    """Whether every staged record is an event of its own, so nothing needs grouping: one source
+    (a key's n-th copy in a source has an id of its own)."""
+    return len(files) == 1
 
 
 def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> str:
