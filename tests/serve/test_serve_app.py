@@ -292,7 +292,7 @@ def test_possibly_deleted_events_and_every_copy_of_an_event(tmp_path, keys):
     c = create_app(case, keys, PORT).test_client()
     headers = {"X-Commtrail-Token": keys.token}
     gone = c.get("/api/events?flags=possibly_deleted", base_url=BASE, headers=headers).json["events"]
-    assert [(e["exhibit"], e["body"]) for e in gone] == [("CT-000002", "answer me")]
+    assert [(e["exhibit"], e["body"], e["flags"]) for e in gone] == [("CT-000002", "answer me", ["possibly_deleted"])]
     detail = c.get(f"/api/events/{gone[0]['event_id']}", base_url=BASE, headers=headers).json
     assert detail["possibly_deleted"] == [{"earlier_path": "sms-1.xml", "later_path": "sms-2.xml"}]
     first = c.get("/api/events?limit=1", base_url=BASE, headers=headers).json["events"][0]
