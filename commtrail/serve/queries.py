@@ -31,6 +31,7 @@ DERIVED_FLAGS = {
     ONLY_IN_SCREENSHOT: (LINKS_FILE, "SELECT screenshot FROM {src} WHERE event_id IS NULL"),
 }
 # The columns a listing shows (the event page reads every column of its one row).
+_CASELESS = re.compile(r"[\x00-\x40\x5b-\x60\x7b-\x7f]+")   # ASCII characters that are not letters
 LIST_COLUMNS = ("event_id", "exhibit", "ts_utc", "ts_local", "channel", "kind", "direction", "party",
                 "sender", "recipients", "subject", "body", "flags", "attachments")
 
@@ -200,7 +201,12 @@ class Master:
             w.add("ts_utc < ?", _local_midnight_utc(f.date_to + timedelta(days=1), self.zone))
         if f.q:
             pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%"
-            w.add("(body ILIKE ? ESCAPE '\\' OR subject ILIKE ? ESCAPE '\\')", pattern, pattern)
+            run = _caseless_run(f.q)
+            if run:   # a case-sensitive contains() first: far cheaper than ILIKE, and never narrower
+                w.add("((contains(body, ?) AND body ILIKE ? ESCAPE '\\') "
+                      "OR (contains(subject, ?) AND subject ILIKE ? ESCAPE '\\'))", run, pattern, run, pattern)
+            else:
+                w.add("(body ILIKE ? ESCAPE '\\' OR subject ILIKE ? ESCAPE '\\')", pattern, pattern)
         for flag in f.flags:
             if flag in DERIVED_FLAGS:
                 marked = self._marked(flag)
@@ -291,6 +297,15 @@ class Master:
         """Rows of possibly_deleted.parquet naming this event (the backups that hold and lack it)."""
         src = self.file(CONSISTENCY_FILE)
         return self.select(f"SELECT earlier_path, later_path FROM {src} WHERE event_id = ?", [event_id]) if src else []
+
+
+def _caseless_run(text: str) -> str:
+    """The longest run of ASCII characters that are not letters (digits, spaces, punctuation) in a
+    search text, when it holds at least two that are not spaces; else empty. No character changes
+    case into one of them, so every text that matches the search case-insensitively holds the run
+    as it is: a phone number, a time or an exhibit number is found by a plain substring test first."""
+    run = max(_CASELESS.findall(text), key=len, default="")
+    return run if len(run.replace(" ", "")) >= 2 else ""
 
 
 def _is_sha256(value: str) -> bool:
