@@ -30,8 +30,8 @@ DERIVED_FLAGS = {
     IN_SCREENSHOT: (LINKS_FILE, "SELECT event_id FROM {src} WHERE event_id IS NOT NULL"),
     ONLY_IN_SCREENSHOT: (LINKS_FILE, "SELECT screenshot FROM {src} WHERE event_id IS NULL"),
 }
-# The columns a listing shows (the event page reads every column of its one row).
 _CASELESS = re.compile(r"[\x00-\x40\x5b-\x60\x7b-\x7f]+")   # ASCII characters that are not letters
+# The columns a listing shows (the event page reads every column of its one row).
 LIST_COLUMNS = ("event_id", "exhibit", "ts_utc", "ts_local", "channel", "kind", "direction", "party",
                 "sender", "recipients", "subject", "body", "flags", "attachments")
 
