@@ -10,7 +10,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from commtrail.parsers.ios.layouts import ADDRESS_BOOK, CALL_HISTORY, LAYOUTS, MANIFEST, MESSAGES_OTHER_TABLES
+from commtrail.parsers.ios.layouts import ADDRESS_BOOK, CALL_HISTORY, LAYOUTS, MANIFEST, MESSAGES_OTHER_TABLES, WHATSAPP
 
 COCOA = datetime(2001, 1, 1, tzinfo=timezone.utc)
 
@@ -93,6 +93,20 @@ def address_book(path: Path, people: list[tuple[dict, list[tuple[int, str]]]]) -
         _insert(con, "ABPerson", {"ROWID": rowid, **person})
         for prop, value in values:
             con.execute("INSERT INTO ABMultiValue (record_id, property, value) VALUES (?, ?, ?)", (rowid, prop, value))
+    con.commit()
+    con.close()
+    return path
+
+
+def whatsapp_db(path: Path, sessions=(), members=(), messages=(), media=(), push_names=()) -> Path:
+    """WhatsApp's ChatStorage.sqlite: rows given as dicts (column -> value) for ``ZWACHATSESSION``,
+    ``ZWAGROUPMEMBER``, ``ZWAMESSAGE``, ``ZWAMEDIAITEM`` and ``ZWAPROFILEPUSHNAME``."""
+    con = sqlite3.connect(path)
+    con.executescript(WHATSAPP)
+    for table, rows in (("ZWACHATSESSION", sessions), ("ZWAGROUPMEMBER", members), ("ZWAMESSAGE", messages),
+                        ("ZWAMEDIAITEM", media), ("ZWAPROFILEPUSHNAME", push_names)):
+        for row in rows:
+            _insert(con, table, row)
     con.commit()
     con.close()
     return path

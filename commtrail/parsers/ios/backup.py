@@ -8,7 +8,10 @@ is stored as ``<fileID[:2]>/<fileID>`` (flat, ``<fileID>``, in backups before iO
 - ``HomeDomain`` ``Library/SMS/sms.db``: messages (:mod:`commtrail.parsers.ios.messages`), their
   attachments from ``MediaDomain`` ``Library/SMS/Attachments/...``;
 - ``HomeDomain`` ``Library/CallHistoryDB/CallHistory.storedata``: calls (:mod:`.calls`);
-- ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`).
+- ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`);
+- ``AppDomainGroup-group.net.whatsapp.WhatsApp.shared`` ``ChatStorage.sqlite``: WhatsApp
+  (:mod:`.whatsapp_db`), its media from ``Message/Media/...`` of that domain (a backup without
+  WhatsApp says nothing about it).
 
 A database the backup lacks is a warning. An encrypted backup (``Manifest.plist`` ``IsEncrypted``)
 is refused with a message saying so. The phone's identifier (UDID: ``Manifest.plist``
@@ -37,15 +40,18 @@ from commtrail.parsers.ios.contacts import ContactHints, read_contacts
 from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
     private_folder, require, splice_json
 from commtrail.parsers.ios.messages import MessagesReader
+from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import EXTRA_DEVICE
 
-VERSION = "2"
+VERSION = "3"
 MANIFEST = "Manifest.db"
 SMS = ("HomeDomain", "Library/SMS/sms.db")
 CALLS = ("HomeDomain", "Library/CallHistoryDB/CallHistory.storedata")
 CONTACTS = ("HomeDomain", "Library/AddressBook/AddressBook.sqlitedb")
 ATTACHMENT_DOMAIN = "MediaDomain"
+WHATSAPP_DOMAIN = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared"
+WHATSAPP = (WHATSAPP_DOMAIN, "ChatStorage.sqlite")
 
 
 def file_id(domain: str, relative_path: str) -> str:
@@ -95,6 +101,10 @@ class Backup:
         if at < 0:
             raise FileNotFoundError(filename)
         return self.open(ATTACHMENT_DOMAIN, filename[at:])
+
+    def open_whatsapp_media(self, path: str) -> BinaryIO:
+        """A WhatsApp media file by its path in the app group (``Message/Media/...``)."""
+        return self.open(WHATSAPP_DOMAIN, path)
 
 
 def _plist(ctx: ParseContext, name: str) -> dict:
@@ -172,8 +182,9 @@ def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, c
 
 
 def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
-    """Contact names, then messages, then calls. A damaged or unknown sms.db refuses the backup;
-    a damaged or unknown address book or call history is a warning (the messages are kept)."""
+    """Contact names, then messages, calls and WhatsApp. A damaged or unknown sms.db refuses the
+    backup; a damaged or unknown address book, call history or WhatsApp database is a warning (the
+    messages are kept)."""
     hints = ContactHints()
     try:
         contacts = _database(backup, folder, CONTACTS, "AddressBook.sqlitedb", ctx)
@@ -194,6 +205,15 @@ def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
                 yield from read_calls(calls, ctx, "CallHistory.storedata", hints, _label(ctx, CALLS))
     except InputError as exc:
         ctx.report.warn(f"{exc.render()} No calls were read.")
+    if backup.has(*WHATSAPP):
+        try:
+            chats = _database(backup, folder, WHATSAPP, "ChatStorage.sqlite", ctx)
+            if chats is not None:
+                with closing(chats):
+                    yield from WhatsAppReader(chats, ctx, "ChatStorage.sqlite", backup.open_whatsapp_media,
+                                              _label(ctx, WHATSAPP)).read()
+        except InputError as exc:
+            ctx.report.warn(f"{exc.render()} No WhatsApp messages were read.")
 
 
 def _label(ctx: ParseContext, where: tuple[str, str]) -> str:
@@ -203,5 +223,5 @@ def _label(ctx: ParseContext, where: tuple[str, str]) -> str:
 
 register(Parser(name="ios-backup", version=VERSION,
                 description="iPhone backup folder (iTunes/Finder: Manifest.db, Info.plist): messages, calls, "
-                            "contact names",
+                            "WhatsApp, contact names",
                 sniff=sniff, parse=parse, priority=20))

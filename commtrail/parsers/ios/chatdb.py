@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import BinaryIO
 
 from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import SQLITE_MAGIC, copy_stream, open_read_only, private_folder
+from commtrail.parsers.ios.database import COMPANIONS, SQLITE_MAGIC, copy_stream, open_read_only, private_folder
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.registry import Parser, register
 
@@ -30,21 +31,28 @@ def sniff(head: bytes, filename: str) -> bool:
     return head.startswith(SQLITE_MAGIC) and (filename in NAMES or all(m in head for m in MARKERS))
 
 
-def _base_name(ctx: ParseContext) -> str:
+def base_name(ctx: ParseContext) -> str:
+    """The file name of the input (the last part of its path, inside an archive too)."""
     return ctx.source_path.replace("!", "/").replace("\\", "/").rsplit("/", 1)[-1]
 
 
+def copy_companions(ctx: ParseContext, name: str, copy: Path) -> None:
+    """Copy the ``-wal`` and ``-shm`` files beside the input ``name`` next to its private ``copy``
+    (the -wal also into the blob store), marking them used."""
+    for suffix in COMPANIONS:
+        opener = ctx.siblings.get(name + suffix)
+        if opener is not None:
+            with opener() as part:
+                copy_stream(part, copy.with_name(copy.name + suffix), ctx if suffix == "-wal" else None)
+            ctx.report.used_siblings.add(name + suffix)
+
+
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
-    name = _base_name(ctx)
+    name = base_name(ctx)
     with private_folder(ctx) as folder:
         copy = folder / "messages.db"
         copy_stream(stream, copy, None)
-        for suffix in ("-wal", "-shm"):
-            opener = ctx.siblings.get(name + suffix)
-            if opener is not None:
-                with opener() as part:
-                    copy_stream(part, folder / ("messages.db" + suffix), ctx if suffix == "-wal" else None)
-                ctx.report.used_siblings.add(name + suffix)
+        copy_companions(ctx, name, copy)
         with closing(open_read_only(copy, ctx.source_path)) as con:
             reader = MessagesReader(con, ctx, name, lambda path: _open_attachment(ctx, path), ContactHints(),
                                     ctx.source_path)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
+import pyarrow as pa
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
@@ -200,3 +201,15 @@ def splice_json(obj: str, fragment: str) -> str | None:
     if fragment:
         obj = "{" + fragment[1:] + "}" if obj == "{}" else obj[:-1] + fragment + "}"
     return None if obj == "{}" else obj
+
+
+def flag_column(n: int, names: tuple[str, ...], masks: dict[str, np.ndarray]) -> pa.Array:
+    """The ``flags`` column of ``n`` records: for each, the names (in ``names`` order) whose mask is set."""
+    bits = np.zeros(n, dtype=np.int64)
+    for i, name in enumerate(names):
+        bits |= masks[name].astype(np.int64) << i
+    if not bits.any():
+        return pa.nulls(n, pa.list_(pa.string()))
+    combos, inverse = np.unique(bits, return_inverse=True)
+    lists = [[name for i, name in enumerate(names) if c >> i & 1] or None for c in combos.tolist()]
+    return pa.array(lists, pa.list_(pa.string())).take(pa.array(inverse.ravel().astype(np.int32)))

@@ -36,7 +36,8 @@ from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
                                             damaged,
-                                            date_field, json_field, object_sql, optional, require, splice_json)
+                                            date_field, flag_column, json_field, object_sql, optional, require,
+                                            splice_json)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -409,14 +410,7 @@ FLAG_NAMES = ("attachment_missing", "edited", "undated", "unsent")
 
 
 def _flags(n: int, **masks: np.ndarray) -> pa.Array:
-    bits = np.zeros(n, dtype=np.int64)
-    for i, name in enumerate(FLAG_NAMES):
-        bits |= masks[name].astype(np.int64) << i
-    if not bits.any():
-        return pa.nulls(n, LIST)
-    combos, inverse = np.unique(bits, return_inverse=True)
-    lists = [[name for i, name in enumerate(FLAG_NAMES) if c >> i & 1] or None for c in combos.tolist()]
-    return pa.array(lists, LIST).take(pa.array(inverse.ravel().astype(np.int32)))
+    return flag_column(n, FLAG_NAMES, masks)
 
 
 def _raw_row(row: tuple) -> str:
