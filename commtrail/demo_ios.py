@@ -118,34 +118,98 @@ def file_id(domain: str, relative: str) -> str:
 
 def backup_folder(folder: Path, files: dict[tuple[str, str], bytes], encrypted: bool = False,
                   device: str = "Sam's iPhone", taken: datetime = datetime(2024, 3, 9),
-                  udid: str | None = "00008030-000A1B2C3D4E5F60") -> Path:
+                  udid: str | None = "00008030-000A1B2C3D4E5F60", password: str | None = None) -> Path:
     """An iTunes/Finder backup taken at ``taken``: Manifest.db listing ``files`` ((domain,
     relativePath) -> bytes; each file's metadata blob records its size and modification time),
     each stored at ``<id[:2]>/<id>``, with Info.plist and Manifest.plist naming the phone ``udid``
-    (as iTunes writes it: lower case in Target Identifier, upper case in Unique Identifier)."""
+    (as iTunes writes it: lower case in Target Identifier, upper case in Unique Identifier).
+    With a ``password``, the backup is encrypted as iOS encrypts it (:class:`_Encryption`);
+    ``encrypted`` alone only marks it so, its Manifest.db being bytes no password opens."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = {"Target Identifier": udid.lower(), "Unique Identifier": udid.upper()} if udid else {}
     (folder / "Info.plist").write_bytes(plistlib.dumps({"Device Name": device, "Product Version": "17.4",
                                                         "Last Backup Date": taken, **ids}))
     lockdown = {"Lockdown": {"DeviceName": device, "UniqueDeviceID": udid}} if udid else {}
-    (folder / "Manifest.plist").write_bytes(plistlib.dumps({"IsEncrypted": encrypted, "Version": "10.0", **lockdown},
-                                                           fmt=plistlib.FMT_BINARY))
-    if encrypted:
+    crypt = _Encryption(password) if password is not None else None
+    keys = crypt.manifest_plist() if crypt else {}
+    (folder / "Manifest.plist").write_bytes(plistlib.dumps(
+        {"IsEncrypted": encrypted or crypt is not None, "Version": "10.0", **lockdown, **keys},
+        fmt=plistlib.FMT_BINARY))
+    if encrypted and crypt is None:
         (folder / "Manifest.db").write_bytes(hashlib.sha512(b"fictional ciphertext").digest() * 64)
         return folder
     con = sqlite3.connect(folder / "Manifest.db")
     con.executescript(MANIFEST)
-    for (domain, relative), data in sorted(files.items()):
+    for n, ((domain, relative), data) in enumerate(sorted(files.items())):
         fid = file_id(domain, relative)
         target = folder / fid[:2] / fid
         target.parent.mkdir(exist_ok=True)
+        meta = {"Size": len(data), "LastModified": int(taken.timestamp())}
+        if crypt:
+            data, record = crypt.file(data, meta, n)
+        else:
+            record = plistlib.dumps(meta, fmt=plistlib.FMT_BINARY)
         target.write_bytes(data)
-        con.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)",
-                    (fid, domain, relative, plistlib.dumps({"Size": len(data), "LastModified": int(taken.timestamp())},
-                                   fmt=plistlib.FMT_BINARY)))
+        con.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)", (fid, domain, relative, record))
     con.commit()
     con.close()
+    if crypt:
+        path = folder / "Manifest.db"
+        path.write_bytes(crypt.encrypt(path.read_bytes(), crypt.manifest_key))
     return folder
+
+
+class _Encryption:
+    """An encrypted backup's keys as iOS makes them, with tiny iteration counts (the tests run fast):
+    a key bag whose class keys are wrapped (AES key wrap) with PBKDF2-SHA1(PBKDF2-SHA256(password,
+    DPSL, DPIC), SALT, ITER); a key per file and one for Manifest.db, wrapped with a class key; every
+    file AES-256-CBC with a zero IV and PKCS#7 padding. Fixed bytes (not random): the same backup
+    twice is the same bytes."""
+
+    CLASS = 3   # NSFileProtectionCompleteUntilFirstUserAuthentication
+
+    def __init__(self, password: str) -> None:
+        self.salt, self.dpsl = hashlib.sha1(b"salt").digest(), hashlib.sha1(b"dpsl").digest()
+        round1 = hashlib.pbkdf2_hmac("sha256", password.encode(), self.dpsl, 1, 32)
+        self.passphrase_key = hashlib.pbkdf2_hmac("sha1", round1, self.salt, 1, 32)
+        self.class_key = hashlib.sha256(b"class key 3").digest()
+        self.manifest_key = hashlib.sha256(b"manifest key").digest()
+
+    @staticmethod
+    def _wrap(kek: bytes, key: bytes) -> bytes:
+        from Crypto.Cipher import AES
+        return AES.new(kek, AES.MODE_KW).seal(key)
+
+    @staticmethod
+    def encrypt(data: bytes, key: bytes) -> bytes:
+        from Crypto.Cipher import AES
+        pad = 16 - len(data) % 16
+        return AES.new(key, AES.MODE_CBC, iv=bytes(16)).encrypt(data + bytes([pad]) * pad)
+
+    def manifest_plist(self) -> dict:
+        """``BackupKeyBag`` (TLV blocks) and ``ManifestKey`` for Manifest.plist."""
+        def tlv(tag: bytes, value: bytes | int) -> bytes:
+            data = value.to_bytes(4, "big") if isinstance(value, int) else value
+            return tag + len(data).to_bytes(4, "big") + data
+        bag = (tlv(b"VERS", 3) + tlv(b"TYPE", 1) + tlv(b"UUID", bytes(range(16))) + tlv(b"HMCK", bytes(40))
+               + tlv(b"WRAP", 0) + tlv(b"SALT", self.salt) + tlv(b"ITER", 1) + tlv(b"DPWT", 1)
+               + tlv(b"DPIC", 1) + tlv(b"DPSL", self.dpsl)
+               + tlv(b"UUID", bytes(range(16, 32))) + tlv(b"CLAS", self.CLASS) + tlv(b"WRAP", 2) + tlv(b"KTYP", 0)
+               + tlv(b"WPKY", self._wrap(self.passphrase_key, self.class_key)))
+        return {"BackupKeyBag": bag,
+                "ManifestKey": self.CLASS.to_bytes(4, "little") + self._wrap(self.class_key, self.manifest_key)}
+
+    def file(self, data: bytes, meta: dict, n: int) -> tuple[bytes, bytes]:
+        """(encrypted bytes, Files.file record: an NSKeyedArchiver MBFile with its wrapped key)."""
+        key = hashlib.sha256(b"file key %d" % n).digest()
+        wrapped = b"\x04\x00\x00\x00" + self._wrap(self.class_key, key)
+        archive = {"$version": 100000, "$archiver": "NSKeyedArchiver", "$top": {"root": plistlib.UID(1)},
+                   "$objects": ["$null", {**meta, "ProtectionClass": self.CLASS, "EncryptionKey": plistlib.UID(2),
+                                          "$class": plistlib.UID(3)},
+                                {"NS.data": wrapped, "$class": plistlib.UID(4)},
+                                {"$classname": "MBFile", "$classes": ["MBFile", "NSObject"]},
+                                {"$classname": "NSMutableData", "$classes": ["NSMutableData", "NSData", "NSObject"]}]}
+        return self.encrypt(data, key), plistlib.dumps(archive, fmt=plistlib.FMT_BINARY)
 
 
 # -- the demo's iPhone ---------------------------------------------------------------------------
