@@ -290,5 +290,5 @@ def write_inputs(folder: Path) -> list[Path]:
     (log / "car-note.jpg").write_bytes(_tiny_jpeg())
     from commtrail.demo_ios import demo_backup   # Sam's iPhone from 16 April on
     iphone = folder / "iphone-backup"
-    demo_backup(iphone / "00008030-001A2B3C4D5E6F70", _tiny_jpeg())
+    demo_backup(iphone / "00008030-001A2B3C4D5E6F70", _tiny_jpeg(), story.whatsapp[-2:])
     return [phone, chat, mail, log, iphone]

@@ -238,10 +238,33 @@ _DEMO_CALLS = [  # (when, address, call type, answered, originated, seconds)
 ]
 
 
-def demo_backup(folder: Path, photo: bytes) -> Path:
+_DEMO_WHATSAPP = [  # (when, from Sam, text): after the export of 15 April
+    ("2024-04-19T22:14:05Z", False, "Saw you changed your picture"),
+    ("2024-04-19T22:15:40Z", False, "Who is he"),
+    ("2024-04-26T23:02:11Z", False, "I'll be at the station tomorrow"),
+]
+_JORDAN_JID = "447700900123@s.whatsapp.net"
+
+
+def demo_whatsapp(path: Path, earlier: list[tuple[datetime, str, str]]) -> Path:
+    """Sam's ChatStorage.sqlite: the chat with Jordan (saved as "Jordan"), moved to the new phone,
+    holding ``earlier`` messages ((aware time, author, text), also in the demo's export) and three
+    from after that export."""
+    rows = [(when.astimezone(timezone.utc), author == "Sam", text) for when, author, text in earlier]
+    rows += [(datetime.fromisoformat(iso.replace("Z", "+00:00")), mine, text) for iso, mine, text in _DEMO_WHATSAPP]
+    messages = [{"Z_PK": pk, "Z_ENT": 9, "ZCHATSESSION": 1, "ZISFROMME": int(mine), "ZMESSAGETYPE": 0,
+                 "ZMESSAGEDATE": (when - COCOA).total_seconds(), "ZTEXT": text, "ZSTANZAID": f"3EB0DEMO{pk:04d}",
+                 **({"ZTOJID": _JORDAN_JID} if mine else {"ZFROMJID": _JORDAN_JID})}
+                for pk, (when, mine, text) in enumerate(rows, 1)]
+    return whatsapp_db(path, sessions=[{"Z_PK": 1, "ZCONTACTJID": _JORDAN_JID, "ZPARTNERNAME": "Jordan",
+                                        "ZSESSIONTYPE": 0}], messages=messages)
+
+
+def demo_backup(folder: Path, photo: bytes, whatsapp: list[tuple[datetime, str, str]] = ()) -> Path:
     """The backup of the iPhone Sam moved to on 16 April 2024 (taken 30 April): Jordan's texts from
     the new number and iMessages from a new address (a reaction, an edit, an unsent message, a photo
-    and a photo the backup lacks), missed calls and FaceTime calls, and Jordan in the address book."""
+    and a photo the backup lacks), missed calls and FaceTime calls, Jordan in the address book, and
+    WhatsApp (:func:`demo_whatsapp`, ``whatsapp`` the messages it shares with the demo's export)."""
     import tempfile
 
     handles = [{"ROWID": 1, "id": _JORDAN_NEW, "service": "SMS", "country": "gb"},
@@ -288,5 +311,7 @@ def demo_backup(folder: Path, photo: bytes) -> Path:
             ("HomeDomain", "Library/AddressBook/AddressBook.sqlitedb"): address_book(
                 work / "ab.db", [({"First": "Jordan"}, [(3, "07700 900456"), (4, _JORDAN_MAIL)])]).read_bytes(),
             ("MediaDomain", attachments[0]["filename"][2:]): photo,
+            ("AppDomainGroup-group.net.whatsapp.WhatsApp.shared", "ChatStorage.sqlite"): demo_whatsapp(
+                work / "ChatStorage.sqlite", list(whatsapp)).read_bytes(),
         }
     return backup_folder(folder, files, taken=datetime(2024, 4, 30, 20, 0))

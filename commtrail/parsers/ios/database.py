@@ -190,6 +190,11 @@ def object_sql(fields: list[str]) -> str:
     return "'{' || substr(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", 2) || '}'"
 
 
+def fragments_sql(fields: list[str]) -> str:
+    """SQL for the fragments (``,"key":value...``) of the fields that are not NULL, or NULL for none."""
+    return "NULLIF(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", '')"
+
+
 def as_text_sql(value_sql: str) -> str:
     """A column's value as JSON can hold it: a BLOB as its hex digits."""
     return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
