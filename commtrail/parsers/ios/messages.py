@@ -23,8 +23,10 @@ import json
 import plistlib
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -36,8 +38,8 @@ from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
-                                            damaged, date_field, flag_column, fragments_sql, json_field, optional,
-                                            require)
+                                            damaged, date_field, flag_column, fragments_sql, json_field,
+                                            open_read_only, optional, prefetched, require)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -138,6 +140,7 @@ class MessagesReader:
     def __init__(self, con: sqlite3.Connection, ctx: ParseContext, label: str,
                  open_attachment: Callable[[str], BinaryIO] | None, hints: ContactHints, file_label: str) -> None:
         self.con, self.ctx, self.label, self.file_label = con, ctx, label, file_label
+        self.path = Path(con.execute("PRAGMA database_list").fetchone()[2])
         self.open_attachment = open_attachment
         self.hints = hints
         self.last_done: int | None = None    # the ROWID of the last message yielded
@@ -233,43 +236,49 @@ class MessagesReader:
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         try:
-            for rows in self._rows():
+            for rows in prefetched(self._rows()):
                 yield from self._chunk(rows)
                 self.last_done = rows[-1][ROWID]
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
-        """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that
-        is not UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the
-        bytes that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
+        """The message rows a chunk at a time, from a connection of their own (read in a thread of
+        their own: :func:`prefetched`). Text is read by SQLite's own UTF-8 decoder; text that is not
+        UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the bytes
+        that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
         query = message_query(self.message_columns)
         chunk = max(1, min(self.ctx.batch_size, CHUNK))
         last = -(1 << 63)
-        cursor = self.con.execute(query, (last,))
-        while True:
-            try:
-                rows = cursor.fetchmany(chunk)
-            except sqlite3.OperationalError as exc:
-                if "decode" not in str(exc) or self.con.text_factory is not str:
-                    raise
-                self.con.text_factory = LenientText()
-                cursor = self.con.execute(query, (last,))
-                continue
-            if not rows:
-                if isinstance(self.con.text_factory, LenientText):
-                    self.con.text_factory.report(self.ctx, self.label)
-                return
-            last = rows[-1][ROWID]
-            yield rows
+        with closing(open_read_only(self.path, self.file_label)) as con:
+            cursor = con.execute(query, (last,))
+            while True:
+                try:
+                    rows = cursor.fetchmany(chunk)
+                except sqlite3.OperationalError as exc:
+                    if "decode" not in str(exc) or con.text_factory is not str:
+                        raise
+                    con.text_factory = LenientText()
+                    cursor = con.execute(query, (last,))
+                    continue
+                if not rows:
+                    if isinstance(con.text_factory, LenientText):
+                        con.text_factory.report(self.ctx, self.label)
+                    return
+                last = rows[-1][ROWID]
+                yield rows
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
-        rows, bodies, rejects = self._texts(rows)
-        yield from rejects
-        if not rows:
-            return
-        n = len(rows)
         cols = list(zip(*rows))
+        bodies, rejects = self._texts(rows, cols)
+        if rejects:
+            yield from rejects.values()
+            rows = [row for i, row in enumerate(rows) if i not in rejects]
+            bodies = [body for i, body in enumerate(bodies) if i not in rejects]
+            if not rows:
+                return
+            cols = list(zip(*rows))
+        n = len(rows)
         who_idx = self._who_indexes(cols)
         whos = self._whos
         dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
@@ -277,7 +286,7 @@ class MessagesReader:
         us, nanos = cocoa_us(dates)
         retracted = _set(cols[RETRACTED])
         edited = _set(cols[EDITED]) & ~retracted
-        reaction = np.array([r is not None for r in cols[REACTION]], dtype=bool)
+        reaction = pa.array(cols[REACTION], pa.string()).is_valid().to_numpy(zero_copy_only=False)
         system = _set(cols[ITEM_TYPE]) & ~reaction
         attachments, missing, paths = self._attachments(cols[ROWID])
         changes: list[str | None] = [None] * n
@@ -321,21 +330,17 @@ class MessagesReader:
             "extra": extra,
         })
 
-    def _texts(self, rows: list[tuple]) -> tuple[list[tuple], list[str | None], list[Reject]]:
-        """The rows kept, their texts (``text``, or decoded from ``attributedBody`` when it is NULL)
-        and the rejects: rows whose ``attributedBody`` cannot be decoded."""
-        bodies = [row[TEXT] for row in rows]
-        rejects, bad = [], set()
-        for i in [i for i, row in enumerate(rows) if row[TEXT] is None and row[BODY] is not None]:
+    def _texts(self, rows: list[tuple], cols: list[tuple]) -> tuple[list[str | None], dict[int, Reject]]:
+        """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
+        the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
+        bodies = list(cols[TEXT])
+        rejects = {}
+        for i in [i for i, (text, body) in enumerate(zip(cols[TEXT], cols[BODY])) if text is None and body is not None]:
             bodies[i] = decode_text(rows[i][BODY])
             if bodies[i] is None:
-                bad.add(i)
-                rejects.append(Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "
-                                      "only in attributedBody, and it cannot be decoded", raw=_raw_row(rows[i])))
-        if bad:
-            rows = [row for i, row in enumerate(rows) if i not in bad]
-            bodies = [body for i, body in enumerate(bodies) if i not in bad]
-        return rows, bodies, rejects
+                rejects[i] = Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "
+                                    "only in attributedBody, and it cannot be decoded", raw=_raw_row(rows[i]))
+        return bodies, rejects
 
     def _locator(self, rowid: int) -> str:
         return f"{self.label} message ROWID {rowid}"
