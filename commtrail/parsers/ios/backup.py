@@ -36,11 +36,12 @@ import pyarrow as pa
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext
+from commtrail.parsers.ios import fragments
 from commtrail.parsers.ios.calls import read_calls
 from commtrail.parsers.ios.contacts import ContactHints, read_contacts
 from commtrail.parsers.ios.encrypted import Decryptor
 from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
-    private_folder, require, splice_json
+    private_folder, require
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register
@@ -164,8 +165,7 @@ def _on_device(items: Iterator, device: str | None) -> Iterator:
     for item in items:
         if fragment and isinstance(item, pa.RecordBatch):
             at = item.schema.get_field_index("extra")
-            extras = [splice_json(extra or "{}", fragment) for extra in item.column(at).to_pylist()]
-            item = item.set_column(at, item.schema.field(at), pa.array(extras, pa.string()))
+            item = item.set_column(at, item.schema.field(at), fragments.extended(item.column(at), fragment))
         yield item
 
 
