@@ -97,10 +97,18 @@ def message_query(have: set[str]) -> str:
         json_field("reply_to_guid", col("reply_to_guid")),
         json_field("thread_originator_guid", col("thread_originator_guid")),
     ]
-    return f"""SELECT m.ROWID, m.text, m.attributedBody, m.handle_id, m.service, m.date, m.is_from_me,
-        {reaction}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
+    # Most messages have none of them: one pass over the columns (coalesce stops at the first) skips the rest.
+    any_rare = ", ".join([f"NULLIF({assoc_type}, 0)", assoc_guid, col("associated_message_emoji"),
+                          f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)",
+                          *(f"NULLIF({col(name)}, 0)" for name in ("item_type", "group_action_type", "other_handle",
+                                                                    "error")),
+                          *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
+                                                   "reply_to_guid", "thread_originator_guid"))])
+    return f"""SELECT m.ROWID, m.text, CASE WHEN m.text IS NULL THEN m.attributedBody END, m.handle_id, m.service,
+        m.date, m.is_from_me, {reaction}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
         {col('cache_has_attachments')}, {col('item_type')}, {col('subject')}, {col('destination_caller_id')},
-        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID), {fragments_sql(rare)}, m.guid,
+        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID),
+        CASE WHEN coalesce({any_rare}) IS NOT NULL THEN {fragments_sql(rare)} END, m.guid,
         {col('account')}, {col('date_read')}, {col('date_delivered')}
         FROM message m WHERE m.ROWID > ? ORDER BY m.ROWID"""
 
