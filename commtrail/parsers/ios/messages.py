@@ -104,17 +104,25 @@ def message_query(have: set[str]) -> str:
                                                                     "error")),
                           *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
                                                    "reply_to_guid", "thread_originator_guid"))])
+    edited, retracted = f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)"
+    bits = " + ".join(f"{1 << i} * ({test})" for i, test in enumerate((
+        f"{edited} IS NOT NULL", f"{retracted} IS NOT NULL", f"NULLIF({col('item_type')}, 0) IS NOT NULL",
+        f"{reaction} IS NOT NULL", f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL",
+        f"{col('subject')} IS NOT NULL")))
     return f"""SELECT m.ROWID, m.text, CASE WHEN m.text IS NULL THEN m.attributedBody END, m.handle_id, m.service,
-        m.date, m.is_from_me, {reaction}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
-        {col('cache_has_attachments')}, {col('item_type')}, {col('subject')}, {col('destination_caller_id')},
+        m.date, m.is_from_me, {bits},
+        CASE WHEN coalesce({edited}, {retracted}) IS NOT NULL THEN {col('message_summary_info')} END,
+        {col('subject')}, {col('destination_caller_id')},
         (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID),
         CASE WHEN coalesce({any_rare}) IS NOT NULL THEN {fragments_sql(rare)} END, m.guid,
         {col('account')}, {col('date_read')}, {col('date_delivered')}
         FROM message m WHERE m.ROWID > ? ORDER BY m.ROWID"""
 
 
-(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, REACTION, EDITED, RETRACTED, SUMMARY, HAS_ATT, ITEM_TYPE,
- SUBJECT, CALLER, CHAT, EXTRA, GUID, ACCOUNT, DATE_READ, DATE_DELIVERED) = range(21)
+(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, BITS, SUMMARY, SUBJECT, CALLER, CHAT, EXTRA, GUID, ACCOUNT,
+ DATE_READ, DATE_DELIVERED) = range(17)
+# BITS: what a message is, one bit each (so that mostly empty columns are not fetched one by one).
+EDITED, RETRACTED, SYSTEM, REACTION, HAS_ATT, HAS_SUBJECT = (1 << i for i in range(6))
 
 
 @dataclass(frozen=True)
@@ -197,13 +205,12 @@ class MessagesReader:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
         inputs); a combination not seen before is worked out once."""
         lookup, out = self._who, []
-        has_subject = [s is not None for s in cols[SUBJECT]]
-        for key in zip(cols[FROM_ME], cols[HANDLE], cols[CHAT], cols[CALLER], cols[SERVICE], cols[HAS_ATT],
-                       has_subject):
+        for key in zip(cols[FROM_ME], cols[HANDLE], cols[CHAT], cols[CALLER], cols[SERVICE],
+                       [b & (HAS_ATT | HAS_SUBJECT) for b in cols[BITS]]):
             found = lookup.get(key)
             if found is None:
                 found = lookup[key] = len(self._whos)
-                self._whos.append(self._make_who(*key))
+                self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
             out.append(found)
         return pa.array(out, pa.int32())
 
@@ -292,10 +299,11 @@ class MessagesReader:
         dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
         undated = dates == 0
         us, nanos = cocoa_us(dates)
-        retracted = _set(cols[RETRACTED])
-        edited = _set(cols[EDITED]) & ~retracted
-        reaction = pa.array(cols[REACTION], pa.string()).is_valid().to_numpy(zero_copy_only=False)
-        system = _set(cols[ITEM_TYPE]) & ~reaction
+        bits = np.array(cols[BITS], dtype=np.int64)
+        retracted = (bits & RETRACTED) != 0
+        edited = ((bits & EDITED) != 0) & ~retracted
+        reaction = (bits & REACTION) != 0
+        system = ((bits & SYSTEM) != 0) & ~reaction
         attachments, missing, paths = self._attachments(cols[ROWID])
         changes: list[str | None] = [None] * n
         for i in np.flatnonzero(edited | retracted).tolist():
@@ -400,11 +408,6 @@ def _attachment_query(have: set[str]) -> str:
 def _fragment(fields: dict) -> str | None:
     """``,"key":value...`` of these fields, or None when there are none."""
     return "," + json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] if fields else None
-
-
-def _set(values: tuple) -> np.ndarray:
-    """Which values are set (not NULL, not 0)."""
-    return np.array([bool(v) for v in values], dtype=bool)
 
 
 def _labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
