@@ -2,9 +2,10 @@
 
 One reader for both: the tables are the same (``message``, ``handle``, ``chat``,
 ``chat_message_join``, ``chat_handle_join``, ``attachment``, ``message_attachment_join``).
-Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes each row's
-``extra`` JSON (field by field, leaving out NULLs), Python works per chunk and per distinct
-sender/chat, so memory stays flat (``bench/ios.py`` measures it against a bare ``SELECT``).
+Rows are read in ROWID order, a chunk at a time, by a thread of their own one chunk ahead;
+SQLite does the joins and writes the fields of ``extra`` that few messages have, Arrow the others
+(column-wise, :mod:`.fragments`); Python works per chunk and per distinct sender/chat, so memory
+stays flat (``bench/ios.py`` measures it against a bare ``SELECT``).
 
 - channel: ``message.service`` (``SMS``, ``iMessage``, ``RCS``; an SMS with attachments, a subject
   or in a group is ``mms``); another service is its own lower-case name; none at all, the chat's.
@@ -97,14 +98,13 @@ def message_query(have: set[str]) -> str:
         json_field("reply_to_guid", col("reply_to_guid")),
         json_field("thread_originator_guid", col("thread_originator_guid")),
     ]
-    # Most messages have none of them: one pass over the columns (coalesce stops at the first) skips the rest.
-    any_rare = ", ".join([f"NULLIF({assoc_type}, 0)", assoc_guid, col("associated_message_emoji"),
-                          f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)",
+    edited, retracted = f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)"
+    # Most messages have none of them: one pass over their columns (coalesce stops at the first) skips the rest.
+    any_rare = ", ".join([f"NULLIF({assoc_type}, 0)", assoc_guid, col("associated_message_emoji"), edited, retracted,
                           *(f"NULLIF({col(name)}, 0)" for name in ("item_type", "group_action_type", "other_handle",
                                                                     "error")),
                           *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
                                                    "reply_to_guid", "thread_originator_guid"))])
-    edited, retracted = f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)"
     bits = " + ".join(f"{1 << i} * ({test})" for i, test in enumerate((
         f"{edited} IS NOT NULL", f"{retracted} IS NOT NULL", f"NULLIF({col('item_type')}, 0) IS NOT NULL",
         f"{reaction} IS NOT NULL", f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL",
