@@ -15,7 +15,8 @@ the text as written, and the chat identity of :mod:`commtrail.parsers._whatsapp_
 show, so a group's messages merge across backups of the database but not with its export).
 
 Kinds: ``system`` for notices (``ZMESSAGETYPE`` 6, group events, and 10, calls and status
-changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``.
+changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``, one
+without a date ``undated`` (kept, with no time).
 Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``.
 """
 
@@ -48,7 +49,7 @@ REQUIRED = {
 SYSTEM_TYPES = (6, 10)
 DELETED_TYPE = 14
 CAPTIONED_TYPES = (1, 2, 11)     # image, video, GIF: ZTITLE is the caption
-FLAG_NAMES = ("attachment_missing", "deleted")
+FLAG_NAMES = ("attachment_missing", "deleted", "undated")
 PERSON_SUFFIX = "@s.whatsapp.net"
 GROUP_SUFFIX = "@g.us"
 MEDIA_FOLDER = "Message/"
@@ -241,7 +242,8 @@ class WhatsAppReader:
             "conversation": pa.array([c.conversation if c else None for c in chats], pa.string()),
             "body": pa.array(bodies, pa.string()),
             "attachments": attachments,
-            "flags": flag_column(n, FLAG_NAMES, {"attachment_missing": missing, "deleted": deleted}),
+            "flags": flag_column(n, FLAG_NAMES, {"attachment_missing": missing, "deleted": deleted,
+                                                 "undated": undated}),
             "source_sha256": pa.array([ctx.source_sha256] * n, pa.string()),
             "source_path": pa.array([ctx.source_path] * n, pa.string()),
             "locator": pc.binary_join_element_wise(f"{self.label} ZWAMESSAGE Z_PK ", pc.cast(ids, pa.string()), ""),

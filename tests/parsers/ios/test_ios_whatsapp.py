@@ -141,3 +141,17 @@ def test_database_and_export_of_one_chat_are_one_event_with_two_occurrences(tmp_
     assert by_body["Why are you ignoring me"]["party"] == "Jordan"
     assert len(by_body["I will wait"]["occurrences"]) == 1
     assert by_body["Is Sam coming?"]["sender"] == "+447700900456" and ALEX_JID.startswith("447700900456")
+
+
+def test_a_message_without_date_is_kept_and_flagged(tmp_path):
+    folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
+    folder.mkdir()
+    con = sqlite3.connect(chat_storage(folder / "ChatStorage.sqlite"))
+    con.execute("UPDATE ZWAMESSAGE SET ZMESSAGEDATE = NULL WHERE Z_PK = 1")
+    con.commit()
+    con.close()
+    table, _, _ = run_on_disk(tmp_path, "whatsapp-ios-db", folder / "ChatStorage.sqlite", owner=OWNER,
+                              work_dir=tmp_path / "work")
+    first = table.to_pylist()[0]
+    assert (first["ts_utc"], first["ts_local"], first["flags"], first["body"]) == (
+        None, None, ["undated"], "Why are you ignoring me")
