@@ -1,4 +1,4 @@
-"""A record's ``extra`` JSON built column-wise with Arrow, not row by row in Python.
+"""Columns of records built with Arrow, not row by row in Python: above all ``extra``.
 
 Each field is a *fragment* column: ``,"key":<JSON value>`` for the rows that have it, null for the
 others. :func:`objects` joins the fragments of a batch into one JSON object per row (null for a
@@ -60,8 +60,17 @@ def objects(fragments: list[pa.Array]) -> pa.Array:
                       pc.binary_join_element_wise("{", body, "}", ""))
 
 
+def inner(texts: pa.Array) -> pa.Array:
+    """JSON object texts (or nulls) as fragments: their fields, null for an empty object."""
+    fields = pc.utf8_slice_codeunits(texts, 1, -1)
+    return pc.if_else(pc.equal(fields, ""), pa.scalar(None, pa.string()), pc.binary_join_element_wise(",", fields, ""))
+
+
 def extended(texts: pa.Array, fragment: str) -> pa.Array:
     """JSON object texts (or nulls) with one more fragment each."""
-    inner = pc.utf8_slice_codeunits(texts, 1, -1)
-    inner = pc.if_else(pc.equal(inner, ""), pa.scalar(None, pa.string()), pc.binary_join_element_wise(",", inner, ""))
-    return objects([inner, constant(fragment, len(texts))])
+    return objects([inner(texts), constant(fragment, len(texts))])
+
+
+def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
+    """``names[code]`` per row (null where ``null`` is set)."""
+    return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))

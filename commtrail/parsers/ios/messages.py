@@ -330,11 +330,11 @@ class MessagesReader:
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
-            "ts_precision": _labels(nanos, ("s", "ms"), undated),
-            "tz_source": _labels(np.zeros(n, dtype=bool), ("source",), undated),
+            "ts_precision": fr.labels(nanos, ("s", "ms"), undated),
+            "tz_source": fr.labels(np.zeros(n, dtype=bool), ("source",), undated),
             **table,
-            "kind": _labels(kind, ("message", "reaction", "system")),
-            "direction": _labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
+            "kind": fr.labels(kind, ("message", "reaction", "system")),
+            "direction": fr.labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
             "subject": pa.array(cols[SUBJECT], pa.string()),
             "body": pa.array(bodies, pa.string()),
             "attachments": attachments,
@@ -408,11 +408,6 @@ def _attachment_query(have: set[str]) -> str:
 def _fragment(fields: dict) -> str | None:
     """``,"key":value...`` of these fields, or None when there are none."""
     return "," + json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] if fields else None
-
-
-def _labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
-    """``names[code]`` per row (null where ``null`` is set)."""
-    return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
 
 
 def cocoa_iso(value: float | int | None) -> str | None:
