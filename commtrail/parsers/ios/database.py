@@ -226,7 +226,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """The items of ``items``, produced by a background thread up to ``depth`` ahead: SQLite
     releases the GIL while it steps through rows, so reading the next chunk overlaps with the
     caller's work on this one. An error of the producer is raised in the caller at that point."""
