@@ -25,7 +25,7 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     code = main(["demo", str(tmp_path / "demo")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "master.parquet: 387 events." in out   # 371 + the 16 of the iPhone backup
+    assert "master.parquet: 390 events." in out   # 371 + the 16 of the iPhone backup + its 3 new WhatsApp messages
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "verify: OK" in out
     made = tmp_path / "demo" / "case"
