@@ -13,11 +13,11 @@ from commtrail.errors import UsageError
 
 
 def password_source(path: str | None) -> Callable[[], str | None]:
-    """A function giving the password: the first line of ``path`` (its line break dropped, nothing
-    else), else a prompt when stdin is a terminal, else None."""
+    """A function giving the password: the first line of ``path`` (its line break and a UTF-8 BOM
+    dropped, nothing else), else a prompt when stdin is a terminal, else None."""
     if path is not None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")   # a BOM (Windows Notepad) is not the password
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"the password file cannot be read ({exc}).", file=path,
                              hint="Give a UTF-8 text file holding only the password.") from None

@@ -74,9 +74,9 @@ def test_a_damaged_encrypted_manifest_is_a_clear_error(tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_password_file_keeps_everything_but_the_line_break(tmp_path):
+def test_password_file_keeps_everything_but_the_line_break_and_a_bom(tmp_path):
     path = tmp_path / "pw.txt"
-    path.write_text(" pass word \r\nsecond line", encoding="utf-8")
+    path.write_text("\ufeff pass word \r\nsecond line", encoding="utf-8")
     assert password_source(str(path))() == " pass word "
     with pytest.raises(UsageError) as caught:
         password_source(str(tmp_path / "none.txt"))
