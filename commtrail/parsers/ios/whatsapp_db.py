@@ -60,11 +60,10 @@ MediaOpener = Callable[[str], BinaryIO]   # a media file by its path under the a
 @dataclass(frozen=True)
 class ChatInfo:
     conversation: str
-    identity: str                     # extra.chat: what dedup keys the chat by
     group: bool
     members: tuple[str, ...]          # sender ids of the people other than the owner
     partner: tuple[str | None, str | None]   # a one-to-one chat's other person: (sender id, as written)
-    fragment: str                     # `,"key":value...` for extra
+    fragment: str                     # `,"key":value...` for extra (the chat identity among them)
 
 
 def message_query(msg: set[str], media: set[str]) -> str:
@@ -179,7 +178,7 @@ class WhatsAppReader:
             conversation = f"{name or jid} ({jid})" if name and jid else (name or jid or f"chat {pk}")
             extra = "," + json.dumps({k: v for k, v in fragment.items() if v is not None}, ensure_ascii=False,
                                      sort_keys=True, separators=(",", ":"))[1:-1]
-            chats[pk] = ChatInfo(conversation, identity, group, members, partner, extra)
+            chats[pk] = ChatInfo(conversation, group, members, partner, extra)
         return chats
 
     # -- the messages ----------------------------------------------------------------------------------
