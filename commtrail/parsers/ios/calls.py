@@ -4,7 +4,7 @@
 owner made, ``ZANSWERED`` 1 for one that was answered, ``ZCALLTYPE`` 1 for a phone call, 8 for a
 FaceTime video and 16 for a FaceTime audio call (anything else: channel ``app-call``, the app in
 ``extra.service_provider``), ``ZADDRESS`` the other side (text or UTF-8 bytes).
-Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. SQLite writes each row's ``extra``.
+Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. ``extra`` is written column-wise (:mod:`.fragments`).
 """
 
 from __future__ import annotations
@@ -21,27 +21,24 @@ from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, as_text_sql, damaged,
-                                            json_field, object_sql, optional, require)
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, LenientText, as_input_error, damaged, optional, require
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 
 CHUNK = 20_000
 LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
+FACETIME = {8: "video", 16: "audio"}
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
 
 
 def call_query(have: set[str]) -> str:
-    fields = [json_field("answered", "r.ZANSWERED"), json_field("call_type", "r.ZCALLTYPE"),
-              json_field("duration_raw", "r.ZDURATION"),
-              json_field("facetime", "CASE r.ZCALLTYPE WHEN 8 THEN 'video' WHEN 16 THEN 'audio' END")]
-    fields += [json_field(name.lower()[1:], f"NULLIF({as_text_sql(optional(have, 'r', name))}, '')")
-               for name in EXTRA_COLUMNS]
-    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, "
-            f"{object_sql(fields)} FROM ZCALLRECORD r ORDER BY r.Z_PK")
+    """Every call with the columns of its `extra` as they are (a column the layout lacks is NULL)."""
+    extra = ", ".join(optional(have, "r", name) for name in EXTRA_COLUMNS)
+    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, {extra} "
+            "FROM ZCALLRECORD r ORDER BY r.Z_PK")
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
@@ -87,7 +84,7 @@ class _Calls:
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, extra = zip(*rows)
+        pk, dates, seconds, originated, answered, call_type, address, *extra = zip(*rows)
         idx = pa.array([self.who(a) for a in address], pa.int32())
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         dates_f = np.array([d if d is not None else np.nan for d in dates], dtype=np.float64)
@@ -121,5 +118,9 @@ class _Calls:
             "source_path": fr.constant(ctx.source_path, n),
             "locator": pc.binary_join_element_wise(f"{self.label} ZCALLRECORD Z_PK ", pc.cast(ids, pa.string()), ""),
             "parser": fr.constant(ctx.parser_label, n),
-            "extra": fr.objects([fr.inner(pa.array(extra, pa.string())), fragment.take(idx)]),
+            "extra": fr.objects([
+                fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),
+                fr.value("facetime", tuple(FACETIME.get(t) for t in call_type)),
+                *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
+                fragment.take(idx)]),
         })

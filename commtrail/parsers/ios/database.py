@@ -197,11 +197,6 @@ def fragments_sql(fields: list[str]) -> str:
     return "NULLIF(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", '')"
 
 
-def as_text_sql(value_sql: str) -> str:
-    """A column's value as JSON can hold it: a BLOB as its hex digits."""
-    return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
-
-
 def splice_json(obj: str, fragment: str) -> str | None:
     """An object text from :func:`object_sql` with a fragment (``,"key":value...``) added; None for
     an object left empty."""

@@ -74,3 +74,23 @@ def extended(texts: pa.Array, fragment: str) -> pa.Array:
 def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
     """``names[code]`` per row (null where ``null`` is set)."""
     return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
+
+
+def value(key: str, values: tuple) -> pa.Array:
+    """Fragments of a column of SQLite values as they come: integers and reals as JSON numbers,
+    texts as JSON strings, a blob as its hex digits (upper case, as SQLite's ``hex``); NULL and
+    the empty text left out. A column of one type is converted at once, a mixed one value by value."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is not None and pa.types.is_null(array.type):
+        return pa.nulls(len(values), pa.string())
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        return number(key, array, skip_zero=False) if pa.types.is_integer(array.type) else \
+            pc.binary_join_element_wise(f',"{key}":', array.cast(pa.string()), "")
+    if array is not None and pa.types.is_string(array.type):
+        return text(key, pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array))
+    return pa.array([None if v is None or v == "" else
+                     f',"{key}":' + json.dumps(v.hex().upper() if isinstance(v, bytes) else v, ensure_ascii=False)
+                     for v in values], pa.string())
