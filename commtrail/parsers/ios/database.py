@@ -13,15 +13,13 @@ apart on its own: no date in seconds reaches 10^11 (the year 5170), no date in n
 
 from __future__ import annotations
 
-import queue
 import shutil
 import sqlite3
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator, TypeVar
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -216,43 +214,3 @@ def flag_column(n: int, names: tuple[str, ...], masks: dict[str, np.ndarray]) ->
     lists = [[name for i, name in enumerate(names) if c >> i & 1] or None for c in combos.tolist()]
     return pa.array(lists, pa.list_(pa.string())).take(pa.array(inverse.ravel().astype(np.int32)))
 
-
-T = TypeVar("T")
-_DONE = object()
-
-
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """The items of ``items``, produced by a background thread up to ``depth`` ahead: SQLite
-    releases the GIL while it steps through rows, so reading the next chunk overlaps with the
-    caller's work on this one. An error of the producer is raised in the caller at that point."""
-    waiting: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                waiting.put((item, None))
-        except BaseException as exc:   # raised again in the caller's thread
-            waiting.put((_DONE, exc))
-            return
-        waiting.put((_DONE, None))
-
-    thread = threading.Thread(target=produce, name="sqlite-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = waiting.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():   # a caller that stopped early: unblock the producer
-            try:
-                waiting.get(timeout=0.05)
-            except queue.Empty:
-                pass

@@ -2,10 +2,10 @@
 
 One reader for both: the tables are the same (``message``, ``handle``, ``chat``,
 ``chat_message_join``, ``chat_handle_join``, ``attachment``, ``message_attachment_join``).
-Rows are read in ROWID order, a chunk at a time, by a thread of their own one chunk ahead;
-SQLite does the joins and writes the fields of ``extra`` that few messages have, Arrow the others
-(column-wise, :mod:`.fragments`); Python works per chunk and per distinct sender/chat, so memory
-stays flat (``bench/ios.py`` measures it against a bare ``SELECT``).
+Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes the fields of
+``extra`` that few messages have, Arrow the others (column-wise, :mod:`.fragments`); Python works
+per chunk and per distinct sender/chat, so memory stays flat (``bench/ios.py`` measures it
+against a bare ``SELECT``).
 
 - channel: ``message.service`` (``SMS``, ``iMessage``, ``RCS``; an SMS with attachments, a subject
   or in a group is ``mms``); another service is its own lower-case name; none at all, the chat's.
@@ -24,10 +24,8 @@ import json
 import plistlib
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -39,8 +37,8 @@ from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
-                                            damaged, date_field, flag_column, fragments_sql, json_field,
-                                            open_read_only, optional, prefetched, require)
+                                            damaged, date_field, flag_column, fragments_sql, json_field, optional,
+                                            require)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -156,7 +154,6 @@ class MessagesReader:
     def __init__(self, con: sqlite3.Connection, ctx: ParseContext, label: str,
                  open_attachment: Callable[[str], BinaryIO] | None, hints: ContactHints, file_label: str) -> None:
         self.con, self.ctx, self.label, self.file_label = con, ctx, label, file_label
-        self.path = Path(con.execute("PRAGMA database_list").fetchone()[2])
         self.open_attachment = open_attachment
         self.hints = hints
         self.last_done: int | None = None    # the ROWID of the last message yielded
@@ -251,37 +248,35 @@ class MessagesReader:
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         try:
-            for rows in prefetched(self._rows()):
+            for rows in self._rows():
                 yield from self._chunk(rows)
                 self.last_done = rows[-1][ROWID]
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
-        """The message rows a chunk at a time, from a connection of their own (read in a thread of
-        their own: :func:`prefetched`). Text is read by SQLite's own UTF-8 decoder; text that is not
-        UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the bytes
-        that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
+        """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that
+        is not UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the
+        bytes that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
         query = message_query(self.message_columns)
         chunk = max(1, min(self.ctx.batch_size, CHUNK))
         last = -(1 << 63)
-        with closing(open_read_only(self.path, self.file_label)) as con:
-            cursor = con.execute(query, (last,))
-            while True:
-                try:
-                    rows = cursor.fetchmany(chunk)
-                except sqlite3.OperationalError as exc:
-                    if "decode" not in str(exc) or con.text_factory is not str:
-                        raise
-                    con.text_factory = LenientText()
-                    cursor = con.execute(query, (last,))
-                    continue
-                if not rows:
-                    if isinstance(con.text_factory, LenientText):
-                        con.text_factory.report(self.ctx, self.label)
-                    return
-                last = rows[-1][ROWID]
-                yield rows
+        cursor = self.con.execute(query, (last,))
+        while True:
+            try:
+                rows = cursor.fetchmany(chunk)
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc) or self.con.text_factory is not str:
+                    raise
+                self.con.text_factory = LenientText()
+                cursor = self.con.execute(query, (last,))
+                continue
+            if not rows:
+                if isinstance(self.con.text_factory, LenientText):
+                    self.con.text_factory.report(self.ctx, self.label)
+                return
+            last = rows[-1][ROWID]
+            yield rows
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = list(zip(*rows))
