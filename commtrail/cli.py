@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], type=str.upper,
                    help="day/month order of WhatsApp exports when the file cannot tell")
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="a file holding the password of an encrypted iPhone backup (without it, ingest asks "
+                        "in a terminal)")
 
     sub.add_parser("stats", parents=[common, case_arg], help="headline figures in the terminal")
     p = sub.add_parser("export", parents=[common, case_arg, select], help="export the master as CSV, XLSX or JSONL")
@@ -151,9 +154,10 @@ def _init(args: argparse.Namespace, console: Console) -> int:
 
 @command("ingest")
 def _ingest(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.ingest.password import password_source
     from commtrail.pipeline import ingest_and_build
     return ingest_and_build(Path(args.case), args.inputs, console, date_order=args.date_order,
-                            copy=not args.no_copy, debug=args.debug)
+                            copy=not args.no_copy, debug=args.debug, password=password_source(args.password_file))
 
 
 @command("stats")

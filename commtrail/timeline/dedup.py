@@ -196,7 +196,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
     staged = _staged_relation(con, files)
-    _chat_identities(con, files, sources)
+    _chat_identities(con, files)
     _device_identities(con, files, sources)
     _conversation_tables(con, staged)
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
@@ -261,16 +261,16 @@ def _staged_of(files: Sequence[Path], sources: Sequence[dict], *formats: str) ->
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
-def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
-    """Per WhatsApp source (an export or an Android msgstore.db) and chat, the identity its parser told
-    from the content (``extra``; table ``chat_ids``). Only those staging files are read for it: the
-    ``extra`` of others can be large."""
+def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """Per source and WhatsApp chat, the identity its parser told (``extra``; table ``chat_ids``):
+    WhatsApp exports and the WhatsApp records of phone databases. Only the WhatsApp records are
+    read for it (the filter on ``channel`` skips row groups of other channels): the ``extra`` of
+    others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if staged := _staged_of(files, sources, "whatsapp", "android-whatsapp"):
+    if files:
         con.execute(f"""INSERT INTO chat_ids
-            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
-                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
-            FROM {staged[1]} GROUP BY ALL""", {"wanted": staged[0]})
+            SELECT file_index::INTEGER, conversation, json_extract_string(min(extra), '$.{EXTRA_CHAT}')
+            FROM read_parquet({_file_list(files)}) WHERE channel = 'whatsapp' GROUP BY ALL""")
 
 
 def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
