@@ -13,6 +13,7 @@ from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
+from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
 
 CONSISTENCY_FILE = "possibly_deleted.parquet"
@@ -41,7 +42,7 @@ def build_master(case: Case) -> int:
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                    counts = session.index_representatives()
+                    counts = session.index_representatives(read_productions(case.root))
                     schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
                     with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
                         for table in assemble_master(session.representatives_reader, counts, named.result(), tmp):
