@@ -40,10 +40,12 @@ from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.charts import charts_dir
 from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
 from commtrail.outputs.manifest import sha256_file, write_manifest
+from commtrail.outputs.produce import produce
 from commtrail.outputs.report_data import gather
 from commtrail.outputs.report_html import write_html
 from commtrail.outputs.report_pdf import write_pdf
 from commtrail.outputs.transcript import write_transcript
+from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_name
 
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
@@ -51,7 +53,8 @@ CHUNK = 1 << 20
 HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Case files copied as they are (those that exist), into data/case/.
-CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", CASE_FILE, "annotations.jsonl")
+CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", CASE_FILE, "annotations.jsonl",
+              PRODUCTIONS_FILE)
 _UNSAFE = re.compile(r"[^\w.\-+()' ]+")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _EXT = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
@@ -221,15 +224,20 @@ def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload
     return payload
 
 
-def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str) -> None:
+def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str,
+             production: Production | None = None) -> None:
     """Turn the payload folder ``bag_dir`` into a bag (SHA-256 manifests), then add hashdeep.txt and
-    rewrite the tag manifest in sorted order (bagit lists tag files in directory order)."""
+    rewrite the tag manifest in sorted order (bagit lists tag files in directory order); bag-info
+    names the ``production`` that froze the exhibit numbers."""
     import bagit
 
     scope = f"party {party}" if party else "every party"
     info = {"Bag-Software-Agent": f"commtrail {__version__} (bagit.py {bagit.VERSION})",
             "External-Description": f"Court bundle of the case \u201c{case.config.title}\u201d ({scope})",
             "External-Identifier": f"master.parquet SHA-256 {master_sha256}"}
+    if production is not None:
+        info["Exhibit-Numbers-Produced"] = (f"up to {exhibit_name(production.last)} (production {production.number} "
+                                            f"of data/case/{PRODUCTIONS_FILE}); numbers once produced never change")
     bagit.make_bag(str(bag_dir), bag_info=info, checksums=["sha256"])
     (bag_dir / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")   # RFC 8493 is BagIt 1.0
     write_hashdeep(bag_dir)
@@ -308,9 +316,10 @@ def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: st
     try:
         bag_dir.mkdir(parents=True, mode=0o700)
         with case.lock():
+            production = produce(case, "bundle", party)   # the numbers handed over never change
             payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None))
         with _timed(payload.seconds, "bag"):
-            make_bag(bag_dir, case, party, payload.master_sha256)
+            make_bag(bag_dir, case, party, payload.master_sha256, production)
         files, size = _payload_size(bag_dir)
         with _timed(payload.seconds, "encrypt"):
             if passphrase is not None:

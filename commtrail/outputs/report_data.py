@@ -26,6 +26,7 @@ from commtrail.outputs.report_words import words
 from commtrail.outputs.sentences import owner_named
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
+from commtrail.timeline.produced import Production, exhibit_name, last_number, out_of_time_order, read_productions
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
                    "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
@@ -63,6 +64,8 @@ class ReportData:
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
     undated: list[dict] = field(default_factory=list)  # undated_cells of the listed undated events
+    numbering: str = ""                # how exhibit numbers were given (see numbering_words)
+    late_note: str = ""                # the sentence explaining the mark, when a listed row has it
 
     def incident_words(self) -> tuple[str, str]:
         """The incident section's introduction and its text when it lists nothing."""
@@ -112,6 +115,9 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     del master
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
+    exhibits = exhibits.append_column("late", pa.array(out_of_time_order(exhibits["ts_utc"]), pa.bool_()))
+    productions = read_productions(case.root)
+    numbering, late_note = numbering_words(productions, bool(pc.any(exhibits["late"]).as_py()))
     period = None
     if exhibits["local_date"].null_count < exhibits.num_rows:  # undated events have no date
         period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
@@ -154,7 +160,23 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
-        undated=undated_rows(exhibits, incidents, config.links, shown))
+        undated=undated_rows(exhibits, incidents, config.links, shown), numbering=numbering, late_note=late_note)
+
+
+def numbering_words(productions: list[Production], late: bool) -> tuple[str, str]:
+    """(how the numbers were given, for the cover; the sentence explaining the mark of rows numbered
+    after a production, or "" when no listed row has it)."""
+    n = words()["numbering"]
+    if not productions:
+        return n["chronological"], ""
+    spans = "; ".join(f"{p.span} by {p.by} ({p.scope})" for p in productions if p.event_ids)
+    text = n["produced"].format(count=len(productions), spans=spans)
+    return text, n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions))) if late else ""
+
+
+def exhibit_mark(row: dict) -> str:
+    """The mark after an exhibit number numbered after a production and earlier than a row above it."""
+    return " " + words()["numbering"]["mark"] if row.get("late") else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,7 +290,7 @@ def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | Non
     if row["ts_utc"] is None:
         time_text = e["undated"]
     return {
-        "exhibit": row["exhibit"], "date": row["local_date"] or "", "time": time_text,
+        "exhibit": row["exhibit"], "mark": exhibit_mark(row), "date": row["local_date"] or "", "time": time_text,
         "channel": channel, "direction": direction, "who": who, "text": text,
         "attachments": attachments, "attachment_parts": described, "notes": notes,
         "source": (shown or {}).get(row["source_path"], row["source_path"] or ""),

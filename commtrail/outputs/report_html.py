@@ -66,7 +66,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     period = f"{data.period[0]} \u2013 {data.period[1]}" if data.period else c["period_none"]
     for label, value in ((c["parties"], parties), (c["owner"], data.owner), (c["period"], period),
                          (c["timezone"], data.timezone), (c["events_listed"], f"{data.exhibits.num_rows:,}"),
-                         (c["generated_by"], f"{TOOL} {data.version}"),
+                         (w["numbering"]["label"], data.numbering), (c["generated_by"], f"{TOOL} {data.version}"),
                          (c["generated_at"], data.generated_at or c["no_timestamp"])):
         out.write(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>")
     out.write(f'<dt>{_e(c["master_hash"])}</dt><dd><span class="mono">{_e(data.master_sha256)}</span></dd></dl>')
@@ -104,6 +104,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     who = ", ".join(data.parties)
     out.write(f'<section id="exhibits"><h2>{_e(s["exhibits"])}</h2>'
               f'<p class="small">{_e(e["intro"].format(who=who, zone=data.timezone))}</p>')
+    if data.late_note:
+        out.write(f'<p class="small">{_e(data.late_note)}</p>')
     if data.exhibits.num_rows == 0:
         out.write(f"<p>{_e(e['none'])}</p>")
     else:
@@ -124,7 +126,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
                 atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
                 copies = f'<br><span class="small">{_e(cell["copies"])}</span>' if cell["copies"] else ""
                 parts.append(
-                    f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"])}</td>'
+                    f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"] + cell["mark"])}</td>'
                     f'<td>{_e(cell["date"])}<br>{_e(cell["time"])}</td><td>{_e(cell["channel"])}</td>'
                     f'<td>{_e(cell["direction"])}</td>{party}<td>{_e(cell["who"])}</td>'
                     f'<td class="text" dir="auto">{_e(cell["text"])}{notes}</td><td>{atts}</td>'

@@ -310,7 +310,8 @@ class _Writer:
         parties = ", ".join(d.parties) + (f" ({c['party_all']})" if d.all_parties else "")
         period = f"{d.period[0]} \u2013 {d.period[1]}" if d.period else c["period_none"]
         rows = [(c["parties"], parties), (c["owner"], d.owner), (c["period"], period), (c["timezone"], d.timezone),
-                (c["events_listed"], f"{d.exhibits.num_rows:,}"), (c["generated_by"], f"{TOOL} {d.version}"),
+                (c["events_listed"], f"{d.exhibits.num_rows:,}"), (w["numbering"]["label"], d.numbering),
+                (c["generated_by"], f"{TOOL} {d.version}"),
                 (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256)]
         for label, value in rows:
             self._cover_row(label, value)
@@ -390,6 +391,8 @@ class _Writer:
         self.new_page(w["sections"]["exhibits"])
         self.heading(w["sections"]["exhibits"])
         self.para(e["intro"].format(who=", ".join(self.data.parties), zone=self.data.timezone), SMALL, GREY)
+        if self.data.late_note:
+            self.para(self.data.late_note, SMALL, GREY)
         if self.data.exhibits.num_rows == 0:
             self.para(e["none"])
             return
@@ -404,7 +407,8 @@ class _Writer:
             for batch in self.data.exhibit_batches():
                 for row in batch:
                     c = exhibit_cells(row, links, shown)
-                    first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small")
+                    first = Cell().add(c["exhibit"] + c["mark"], "smallbold").add(c["date"], "small") \
+                        .add(c["time"], "small")
                     second = Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small")
                     if many:
                         second.add(row["party"] or "", "smallbold")
