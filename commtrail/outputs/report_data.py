@@ -195,7 +195,9 @@ def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
     """Per identifier of ``party``: first/last seen (local), events, and its case.toml link."""
     links = case.config.links
     stats: dict[str, dict] = {}
-    table = exhibits.filter(pc.fill_null(pc.equal(exhibits["party"], party), False)).select(
+    table = exhibits.filter(pc.fill_null(pc.equal(exhibits["party"], party), False))
+    # in time order, undated last (after a production the exhibit order is not)
+    table = table.take(pc.sort_indices(table, [("ts_utc", "ascending")])).select(
         ["direction", "sender", "recipients", "party", "local_date", "local_time", "local_zone"])
     for batch in table.to_batches(max_chunksize=5000):
         for row in batch.to_pylist():

@@ -24,10 +24,10 @@ pypdf = pytest.importorskip("pypdf")
 
 CHAT = "WhatsApp Chat with Jordan.txt"
 # The first backup, and a later one of the same chat holding it all plus messages in the middle of
-# the period and after it.
+# the period, before it and after it.
 FIRST = ("15/03/2024, 08:40 - Jordan: one\n15/03/2024, 08:45 - Jordan: two\n"
          "20/03/2024, 10:00 - Jordan: three\n")
-LATER = ("15/03/2024, 08:40 - Jordan: one\n15/03/2024, 08:42 - Jordan: middle\n15/03/2024, 08:45 - Jordan: two\n"
+LATER = ("14/03/2024, 22:00 - Jordan: before\n15/03/2024, 08:40 - Jordan: one\n15/03/2024, 08:42 - Jordan: middle\n15/03/2024, 08:45 - Jordan: two\n"
          "18/03/2024, 07:00 - Jordan: also middle\n20/03/2024, 10:00 - Jordan: three\n"
          "25/03/2024, 21:15 - Jordan: after{pad}\n")
 SMS = """<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>
@@ -80,26 +80,26 @@ def _produced_then_later(root: Path, later: str) -> Case:
 
 
 AFTER_PRODUCTION = [("CT-000001", "15/03 08:40", "one"), ("CT-000002", "15/03 08:45", "two"),
-                    ("CT-000003", "20/03 10:00", "three"), ("CT-000004", "15/03 08:42", "middle"),
-                    ("CT-000005", "18/03 07:00", "also middle")]
+                    ("CT-000003", "20/03 10:00", "three"), ("CT-000004", "14/03 22:00", "before"),
+                    ("CT-000005", "15/03 08:42", "middle"), ("CT-000006", "18/03 07:00", "also middle")]
 
 
 def test_produced_numbers_stay_and_later_events_follow_the_last_in_time_order(tmp_path, capsys):
     case = _produced_then_later(tmp_path, _later_text(before_first=True))
     rows = _rows(case)
-    assert rows[:5] == AFTER_PRODUCTION
-    assert rows[5][:2] == ("CT-000006", "25/03 21:15") and rows[5][2].startswith("after")
+    assert rows[:6] == AFTER_PRODUCTION
+    assert rows[6][:2] == ("CT-000007", "25/03 21:15") and rows[6][2].startswith("after") and len(rows) == 7
     # the later backup's SHA-256 sorts first, so it now holds the representative copies: same numbers
     master = read_master(case, ["exhibit", "source_path", "occurrences"]).to_pylist()
     assert all(r["source_path"].endswith(f"b/{CHAT}") for r in master)
-    assert [len(r["occurrences"]) for r in master] == [2, 2, 2, 1, 1, 1]
+    assert [len(r["occurrences"]) for r in master] == [2, 2, 2, 1, 1, 1, 1]
     [first] = read_productions(case.root)
     assert (first.number, first.by, first.scope, first.first, first.last) == (1, "report", "every party", 1, 3)
     line = json.loads((case.root / "productions.jsonl").read_text().splitlines()[0])
     assert sorted(line) == ["by", "event_ids", "first", "last", "master_sha256", "production", "recorded_at", "scope"]
     assert line["event_ids"] == [r["event_id"] for r in read_master(case, ["event_id"]).to_pylist()[:3]]
     assert out_of_time_order(read_master(case, ["ts_utc"])["ts_utc"]).tolist() == [False, False, False, True, True,
-                                                                                   False]
+                                                                                   True, False]
     assert main(["verify", str(case.root)]) == 0   # the manifest covers productions.jsonl
 
 
@@ -111,11 +111,11 @@ def test_a_second_production_freezes_the_new_numbers_and_a_third_adds_nothing(tm
     assert (case.root / "productions.jsonl").read_text() == text
     second = read_productions(case.root)[1]
     assert (second.by, second.scope, second.first, second.last, len(second.event_ids)) == \
-        ("bundle", "party Jordan", 4, 6, 3)
+        ("bundle", "party Jordan", 4, 7, 4)
     # an SMS between the produced ones gets the next number
     before = _rows(case)
     _ingest(case.root, _write(tmp_path / "c", "sms.xml", SMS.format(ms=1710752400000, body="by text")))
-    assert _rows(case)[:6] == before and _rows(case)[6:] == [("CT-000007", "18/03 09:00", "by text")]
+    assert _rows(case)[:7] == before and _rows(case)[7:] == [("CT-000008", "18/03 09:00", "by text")]
 
 
 def test_same_inputs_and_same_productions_give_the_same_bytes(tmp_path, monkeypatch):
@@ -134,8 +134,8 @@ def test_same_inputs_and_same_productions_give_the_same_bytes(tmp_path, monkeypa
     plain = _case(tmp_path / "plain")
     _ingest(plain, _write(tmp_path / "plain" / "a", CHAT, FIRST))
     _ingest(plain, _write(tmp_path / "plain" / "b", CHAT, later))
-    assert [r[2][:5] for r in _rows(Case(plain))] == ["one", "middl", "two", "also ", "three", "after"]
-    assert [r[0] for r in _rows(Case(plain))] == [f"CT-{n:06d}" for n in range(1, 7)]
+    assert [r[2][:5] for r in _rows(Case(plain))] == ["befor", "one", "middl", "two", "also ", "three", "after"]
+    assert [r[0] for r in _rows(Case(plain))] == [f"CT-{n:06d}" for n in range(1, 8)]
 
 
 def test_before_any_production_the_ingest_order_does_not_matter(tmp_path, monkeypatch):
@@ -152,9 +152,9 @@ def test_before_any_production_the_ingest_order_does_not_matter(tmp_path, monkey
         masters.append(tmp_path / name / "case" / "master.parquet")
     assert masters[0].read_bytes() == masters[1].read_bytes()
     rows = _rows(Case(masters[0].parent))
-    assert [r[1] for r in rows] == ["15/03 08:40", "15/03 08:42", "15/03 08:45", "18/03 07:00", "18/03 09:00",
+    assert [r[1] for r in rows] == ["14/03 22:00", "15/03 08:40", "15/03 08:42", "15/03 08:45", "18/03 07:00", "18/03 09:00",
                                     "20/03 10:00", "25/03 21:15"]
-    assert [r[0] for r in rows] == [f"CT-{n:06d}" for n in range(1, 8)]
+    assert [r[0] for r in rows] == [f"CT-{n:06d}" for n in range(1, 9)]
 
 
 def test_a_party_rename_keeps_the_numbers(tmp_path):
@@ -199,23 +199,26 @@ def test_reports_and_transcripts_mark_rows_numbered_after_a_production(tmp_path)
     case = _produced_then_later(tmp_path, _later_text(before_first=True))
     write_report(case)
     html = (case.report_dir / "report.html").read_text()
-    assert "<td>CT-000004 \u2020</td>" in html and "<td>CT-000005 \u2020</td>" in html
-    assert "<td>CT-000003</td>" in html and "<td>CT-000006</td>" in html
+    assert all(f"<td>CT-00000{n} \u2020</td>" in html for n in (4, 5, 6))
+    assert all(f"<td>CT-00000{n}</td>" in html for n in (1, 2, 3, 7)) and html.count("\u2020</td>") == 3
     assert ("\u2020 Numbered after a production: the exhibit numbers handed over never change, so this event, "
             "added to the case later, is numbered after the last produced number (CT-000003) although it is "
             "earlier in time than a row above it.") in html
     assert "Produced: CT-000001 to CT-000003 by report (every party) (productions.jsonl, 1 production(s))" in html
+    # first and last seen are the earliest and the latest, not the first and last rows
+    assert "<td>2024-03-14 22:00:00 GMT</td><td>2024-03-25 21:15:00 GMT</td><td>7</td>" in html
     pdf = _pdf_text(case.report_dir / "report.pdf")
     assert "CT-000004 \u2020" in pdf and "Numbered after a production" in pdf and "CT-000003 \u2020" not in pdf
     target = write_transcript(case, "Jordan", tmp_path / "t.pdf", {}, {}, "0" * 64)
     text = _pdf_text(target)
     assert re.findall(r"(CT-\d{6})( \u2020)? \[(\d{4})\]", text) == [
         ("CT-000001", "", "0001"), ("CT-000002", "", "0002"), ("CT-000003", "", "0003"),
-        ("CT-000004", " \u2020", "0004"), ("CT-000005", " \u2020", "0005"), ("CT-000006", "", "0006")]
+        ("CT-000004", " \u2020", "0004"), ("CT-000005", " \u2020", "0005"), ("CT-000006", " \u2020", "0006"),
+        ("CT-000007", "", "0007")]
     assert "Numbered after a production" in text
     # first and last contact are the earliest and the latest, not the first and last rows
-    assert "Period: 2024-03-15 to 2024-03-25" in text
-    assert "first contact 2024-03-15 08:40 GMT (+00:00), last contact 2024-03-25 21:15 GMT (+00:00), 6 event(s)" in text
+    assert "Period: 2024-03-14 to 2024-03-25" in text
+    assert "first contact 2024-03-14 22:00 GMT (+00:00), last contact 2024-03-25 21:15 GMT (+00:00), 7 event(s)" in text
 
 
 def test_before_a_production_reports_say_the_numbers_are_chronological(tmp_path):
