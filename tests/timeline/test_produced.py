@@ -70,11 +70,15 @@ def _rows(case: Case) -> list[tuple[str, str, str]]:
     return [(r["exhibit"], r["ts_utc"].strftime("%d/%m %H:%M"), r["body"]) for r in table.to_pylist()]
 
 
-def _produced_then_later(root: Path, later: str) -> Case:
-    """FIRST ingested and produced (by report --produced), then the later backup ingested."""
+def _produced_then_later(root: Path, later: str, command: bool = False) -> Case:
+    """FIRST ingested and produced as a report (with ``command``, by running report --produced),
+    then the later backup ingested."""
     case_dir = _case(root)
     _ingest(case_dir, _write(root / "a", CHAT, FIRST))
-    assert main(["report", str(case_dir), "--produced"]) == 0
+    if command:
+        assert main(["report", str(case_dir), "--produced"]) == 0
+    else:
+        produce(Case(case_dir), "report", None)
     _ingest(case_dir, _write(root / "b", CHAT, later))
     return Case(case_dir)
 
@@ -85,7 +89,7 @@ AFTER_PRODUCTION = [("CT-000001", "15/03 08:40", "one"), ("CT-000002", "15/03 08
 
 
 def test_produced_numbers_stay_and_later_events_follow_the_last_in_time_order(tmp_path, capsys):
-    case = _produced_then_later(tmp_path, _later_text(before_first=True))
+    case = _produced_then_later(tmp_path, _later_text(before_first=True), command=True)
     rows = _rows(case)
     assert rows[:6] == AFTER_PRODUCTION
     assert rows[6][:2] == ("CT-000007", "25/03 21:15") and rows[6][2].startswith("after") and len(rows) == 7
@@ -136,6 +140,21 @@ def test_same_inputs_and_same_productions_give_the_same_bytes(tmp_path, monkeypa
     _ingest(plain, _write(tmp_path / "plain" / "b", CHAT, later))
     assert [r[2][:5] for r in _rows(Case(plain))] == ["befor", "one", "middl", "two", "also ", "three", "after"]
     assert [r[0] for r in _rows(Case(plain))] == [f"CT-{n:06d}" for n in range(1, 8)]
+
+
+def test_the_figures_do_not_depend_on_the_numbering(tmp_path):
+    from commtrail.outputs.stats import headline
+    later = _later_text(before_first=True)
+    produced = _produced_then_later(tmp_path / "produced", later)
+    plain = _case(tmp_path / "plain")
+    _ingest(plain, _write(tmp_path / "plain" / "a", CHAT, FIRST), _write(tmp_path / "plain" / "b", CHAT, later))
+    figures, chronological = headline(produced), headline(Case(plain))
+    # the first contact after the no-contact request is the same message under its own number
+    assert figures["parties"]["Jordan"]["events"][0]["next_contact"] == "CT-000004"
+    assert chronological["parties"]["Jordan"]["events"][0]["next_contact"] == "CT-000001"
+    figures["parties"]["Jordan"]["events"][0]["next_contact"] = "CT-000001"
+    assert figures == chronological
+    assert figures["parties"]["Jordan"]["first"] == "2024-03-14T22:00:00+00:00"
 
 
 def test_before_any_production_the_ingest_order_does_not_matter(tmp_path, monkeypatch):
