@@ -1,4 +1,5 @@
-"""The master evidence file: every staged record, deduplicated without loss, in time order."""
+"""The master evidence file: every staged record, deduplicated without loss, in exhibit order (time
+order until exhibit numbers are produced, see timeline/produced.py)."""
 
 from __future__ import annotations
 
