@@ -36,6 +36,7 @@ from commtrail.errors import CaseError, UsageError
 from commtrail.inventory import read_inventory
 from commtrail.outputs.analysis import slug
 from commtrail.outputs.bundle_docs import write_certificates, write_methodology, write_rejects
+from commtrail.outputs.bundle_reuse import inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.charts import charts_dir
 from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
@@ -178,28 +179,36 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
         payload.files[sha] = f"{folder}/{name}"
 
 
-def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload) -> None:
-    (data / "exports").mkdir()
+def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload, write: bool) -> None:
+    (data / "exports").mkdir(exist_ok=True)
     stem = "master" if party is None else f"master-{slug(party)}"
     for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
         target = data / "exports" / f"{stem}.{fmt}"
-        writer(export_rows(case, party), target)
-        if fmt == "xlsx":
-            restamp_zip(target, created)
+        if write:
+            writer(export_rows(case, party), target)
+            if fmt == "xlsx":
+                restamp_zip(target, created)
         payload.exports.append(f"exports/{target.name}")
 
 
 def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload:
     """Write the payload into ``data`` (the case's lock held); charts the report draws are refreshed
-    in the case and its manifest, as ``commtrail report`` does."""
+    in the case and its manifest, as ``commtrail report`` does. The report, the transcripts and the
+    exports are taken from the last bundle of this scope when nothing they are made from changed
+    (see bundle_reuse.py), and kept for the next one when written anew."""
     seconds: dict[str, float] = {}
+    scope = "all" if party is None else slug(party)
+    with _timed(seconds, "reuse"):
+        inputs = inputs_of(case, scope)
+        reused = take(case, scope, inputs, data)
     with _timed(seconds, "report"):
-        report = gather(case, party)
-        (data / "report").mkdir(parents=True)
-        write_html(case, report, data / "report" / "report.html")
-        write_pdf(case, report, data / "report" / "report.pdf")
-        if charts_dir(case).is_dir():
-            write_manifest(case, [charts_dir(case)])
+        report = gather(case, party, sections=not reused)
+        if not reused:
+            (data / "report").mkdir(parents=True)
+            write_html(case, report, data / "report" / "report.html")
+            write_pdf(case, report, data / "report" / "report.pdf")
+            if charts_dir(case).is_dir():
+                write_manifest(case, [charts_dir(case)])
     payload = Payload(master_sha256=report.master_sha256, seconds=seconds)
     with _timed(seconds, "copies"):
         _copy_originals(case, data, payload)
@@ -209,14 +218,19 @@ def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload
             if (case.root / name).is_file():
                 copy_hashed(case.root / name, data / "case" / name)
     with _timed(seconds, "transcripts"):
-        (data / "transcripts").mkdir()
+        (data / "transcripts").mkdir(exist_ok=True)
         for name in report.parties:
             rel = f"transcripts/transcript-{slug(name)}.pdf"
-            write_transcript(case, name, data / rel, payload.names, payload.files,
-                             report.master_sha256, report.pdf_date)
+            if not reused:
+                write_transcript(case, name, data / rel, payload.names, payload.files,
+                                 report.master_sha256, report.pdf_date)
             payload.transcripts[name] = rel
     with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload)
+        _exports(case, data, party, report.pdf_date, payload, write=not reused)
+    if not reused:
+        with _timed(seconds, "keep"):
+            generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
+            write_manifest(case, [keep(case, scope, inputs, data, generated)])
     with _timed(seconds, "documents"):
         write_rejects(case, data / "case" / "rejects.csv", payload.names)
         write_methodology(case, report, payload, data / "methodology.md", command)

@@ -93,8 +93,9 @@ def _with_local_time(table: pa.Table, zone: str) -> pa.Table:
     return table.append_column("local_zone", pc.strftime(local, format="%Z"))
 
 
-def gather(case: Case, party: str | None = None, timestamp: bool = False) -> ReportData:
-    """Read the master, the inventory and the rejects; compute the sections of the report."""
+def gather(case: Case, party: str | None = None, timestamp: bool = False, sections: bool = True) -> ReportData:
+    """Read the master, the inventory and the rejects; compute the sections of the report (without
+    ``sections``, no summary, charts or identifier sheet: what a bundle's documents need)."""
     config = case.config
     names = [p.name for p in config.parties]
     if party is not None and party not in names:
@@ -122,10 +123,10 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     if exhibits["local_date"].null_count < exhibits.num_rows:  # undated events have no date
         period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
 
-    sections = []
-    for name in chosen:
+    parts = []
+    for name in chosen if sections else []:
         sentences, figures = report_sections.summary(case, name)
-        sections.append(PartySection(name, sentences, figures, report_sections.charts(case, name),
+        parts.append(PartySection(name, sentences, figures, report_sections.charts(case, name),
                                      identifier_sheet(case, exhibits, name)))
 
     sources = read_inventory(case.sources_file)
@@ -158,7 +159,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         title=config.title, owner=owner, timezone=config.timezone, parties=chosen,
         all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
-        exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
+        exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=parts, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
         undated=undated_rows(exhibits, incidents, config.links, shown), numbering=numbering, late_note=late_note)
 
