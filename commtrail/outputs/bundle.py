@@ -199,7 +199,7 @@ def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload
     seconds: dict[str, float] = {}
     scope = "all" if party is None else slug(party)
     with _timed(seconds, "reuse"):
-        inputs = inputs_of(case, scope)
+        inputs = inputs_of(case, scope, command)
         reused = take(case, scope, inputs, data)
     with _timed(seconds, "report"):
         report = gather(case, party, sections=not reused)

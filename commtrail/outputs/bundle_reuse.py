@@ -6,7 +6,8 @@ the case's files, the program and its fonts. After writing them, a bundle keeps 
 ``CASE/report/bundle/<scope>/`` with ``inputs.json``: the SHA-256 of every case file they are read
 from (case.toml, the master, the inventory, the possibly-deleted list, the productions, the
 annotations, every rejects file, and the names present in originals/ and blobs/), the code of
-commtrail itself, the versions of the libraries that write them, the fonts found, and the SHA-256
+commtrail itself, the versions of the libraries that write them, the fonts found, the bundle command with its
+options, and the SHA-256
 of each kept file. The next bundle of the same scope takes the copies only when all of that is
 identical and each copy still has its hash (checked while copying); otherwise it writes them anew.
 """
@@ -68,8 +69,9 @@ def _fonts() -> list[list]:
     return out
 
 
-def inputs_of(case: Case, scope: str) -> dict:
-    """Everything the report, transcripts and exports of ``scope`` are made from (see module docs)."""
+def inputs_of(case: Case, scope: str, command: str) -> dict:
+    """Everything the report, transcripts and exports of ``scope`` are made from (see module docs),
+    with the bundle's ``command`` (its options choose what they hold)."""
     files = {}
     for name in CASE_INPUTS:
         path = case.root / name
@@ -78,7 +80,7 @@ def inputs_of(case: Case, scope: str) -> dict:
         files[f"staging/{path.name}"] = sha256_file(path)
     listing = {folder: sorted(p.name for p in (case.root / folder).iterdir()) if (case.root / folder).is_dir() else []
                for folder in ("originals", "blobs")}
-    return {"scope": scope, "program": _program(), "libraries": _libraries(), "fonts": _fonts(),
+    return {"scope": scope, "command": command, "program": _program(), "libraries": _libraries(), "fonts": _fonts(),
             "font_dirs": os.environ.get("COMMTRAIL_FONT_DIRS"), "files": files, "present": listing}
 
 
