@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail import __version__
@@ -157,7 +158,8 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
     wanted: dict[str, tuple[str, str]] = {}
     reader = pq.ParquetFile(case.master_file)
     for batch in reader.iter_batches(batch_size=20_000, columns=["party", "channel", "attachments"]):
-        for row in batch.to_pylist():
+        batch = batch.filter(pc.fill_null(pc.greater(pc.list_value_length(batch.column("attachments")), 0), False))
+        for row in batch.to_pylist():   # only the rows with attachments become Python objects
             incident = row["channel"] == "incident"
             if party is not None and row["party"] != party and not incident:
                 continue
