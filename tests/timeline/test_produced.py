@@ -88,7 +88,7 @@ AFTER_PRODUCTION = [("CT-000001", "15/03 08:40", "one"), ("CT-000002", "15/03 08
                     ("CT-000005", "15/03 08:42", "middle"), ("CT-000006", "18/03 07:00", "also middle")]
 
 
-def test_produced_numbers_stay_and_later_events_follow_the_last_in_time_order(tmp_path, capsys):
+def test_produced_numbers_stay_and_later_events_follow_the_last_in_time_order(tmp_path):
     case = _produced_then_later(tmp_path, _later_text(before_first=True), command=True)
     rows = _rows(case)
     assert rows[:6] == AFTER_PRODUCTION
