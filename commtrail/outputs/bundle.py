@@ -39,14 +39,10 @@ from commtrail.outputs.analysis import slug
 from commtrail.outputs.bundle_docs import write_certificates, write_methodology, write_rejects
 from commtrail.outputs.bundle_reuse import inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
-from commtrail.outputs.charts import charts_dir
 from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.produce import produce
 from commtrail.outputs.report_data import gather
-from commtrail.outputs.report_html import write_html
-from commtrail.outputs.report_pdf import write_pdf
-from commtrail.outputs.transcript import write_transcript
 from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_name
 
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
@@ -205,7 +201,11 @@ def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload
         reused = take(case, scope, inputs, data)
     with _timed(seconds, "report"):
         report = gather(case, party, sections=not reused)
-        if not reused:
+        if not reused:   # the writers (fpdf2, matplotlib) are imported only to write
+            from commtrail.outputs.charts import charts_dir
+            from commtrail.outputs.report_html import write_html
+            from commtrail.outputs.report_pdf import write_pdf
+            from commtrail.outputs.transcript import write_transcript
             (data / "report").mkdir(parents=True)
             write_html(case, report, data / "report" / "report.html")
             write_pdf(case, report, data / "report" / "report.pdf")

@@ -20,7 +20,6 @@ from commtrail import __version__
 from commtrail.case import Case, Link
 from commtrail.errors import UsageError
 from commtrail.inventory import read_inventory, shown_paths
-from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
 from commtrail.outputs.sentences import owner_named
@@ -124,6 +123,8 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False, sectio
         period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
 
     parts = []
+    if sections:   # the analysis and its charts (matplotlib) only when they are shown
+        from commtrail.outputs import report_sections
     for name in chosen if sections else []:
         sentences, figures = report_sections.summary(case, name)
         parts.append(PartySection(name, sentences, figures, report_sections.charts(case, name),

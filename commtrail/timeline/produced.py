@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +28,9 @@ import pyarrow.parquet as pq
 
 from commtrail.atomic import write_text
 from commtrail.errors import CaseError
+
+if TYPE_CHECKING:   # DuckDB is imported only where dedup runs
+    import duckdb
 
 PRODUCTIONS_FILE = "productions.jsonl"
 EXHIBIT_FORMAT = "CT-{:06d}"
@@ -94,7 +97,7 @@ def produced_table(productions: list[Production]) -> pa.Table:
     return pa.table({"event_id": pa.array(ids, pa.string()), "number": pa.array(numbers, pa.int64())})
 
 
-def numbering_sql(con: duckdb.DuckDBPyConnection, productions: list[Production]) -> tuple[str, str, str]:
+def numbering_sql(con: "duckdb.DuckDBPyConnection", productions: list[Production]) -> tuple[str, str, str]:
     """SQL pieces numbering the events of table ``occ`` (columns ``eid``, ``ts``, ``first``):
     (a join to add to ``FROM occ``, the window's ORDER BY, the 1-based number of a row whose 0-based
     position in that order is ``ord``). Produced events come first, in their produced order; the
