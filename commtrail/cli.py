@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
     p.add_argument("--timestamp", action="store_true",
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
+    p.add_argument("--produced", action="store_true",
+                   help="this report is handed over: freeze its exhibit numbers (recorded in CASE/productions.jsonl)")
     p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
     p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
     p = sub.add_parser("bundle", parents=[common, case_arg, select],
@@ -214,11 +216,16 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.outputs.export import check_party
     from commtrail.outputs.manifest import write_manifest
+    from commtrail.outputs.produce import produce
     from commtrail.outputs.report import write_report
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
+        if args.produced:
+            check_party(case, args.party)
+            produce(case, "report", args.party)
         paths = write_report(case, party=args.party, timestamp=args.timestamp,
                              warn=lambda notice: say(console, f"Warning: {notice}"),
                              selection=_selection(args, case, console))

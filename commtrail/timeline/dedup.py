@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
+from commtrail.timeline.produced import Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
 SEP = "chr(31)"
@@ -116,20 +117,22 @@ class DedupSession:
 
     con: duckdb.DuckDBPyConnection
 
-    def index_representatives(self) -> list[tuple[int, int]]:
+    def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
         returns (source index, events represented there) for every source that represents any.
 
         Exhibit order is time (undated events after every dated one), then the address of the
         representative copy (its source in hash order, then its row, which is its position in that
-        source): events of one time read in the order their source holds them. The address is unique, so the order is total."""
+        source): events of one time read in the order their source holds them. The address is unique, so the order is total.
+        Events that ``productions`` froze come first with their numbers (timeline/produced.py)."""
+        join, order, number = numbering_sql(self.con, list(productions))
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
-                   printf('CT-%06d', o.ord + 1) AS exhibit
+                   printf('CT-%06d', {number}) AS exhibit
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
-                  FROM occ WINDOW w AS (ORDER BY ts NULLS LAST, first ROWS UNBOUNDED PRECEDING)) o
+                  FROM occ {join} WINDOW w AS (ORDER BY {order} ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]

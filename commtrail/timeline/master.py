@@ -1,4 +1,5 @@
-"""The master evidence file: every staged record, deduplicated without loss, in time order."""
+"""The master evidence file: every staged record, deduplicated without loss, in exhibit order (time
+order until exhibit numbers are produced, see timeline/produced.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
+from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
@@ -46,7 +48,7 @@ def build_master(case: Case) -> int:
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                    counts = session.index_representatives()
+                    counts = session.index_representatives(read_productions(case.root))
                     in_order = one_pass_plan(session.buckets_in_staging_order())
                     if in_order is not None:   # one pass, no temporary files; the next table made while one is written
                         tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
