@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from commtrail.case import CaseConfig
+from commtrail.case import Case, CaseConfig
 from commtrail.timeline import keys
 from commtrail.timeline.produced import Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
@@ -183,11 +183,11 @@ def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConne
 
 
 def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path,
-              keys_root: Path | None = None) -> DedupSession:
+              keys_of: Case | None = None) -> DedupSession:
     """Key the staged records, group them into events and work out parties, near duplicates and
     possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash.
 
-    With ``keys_root`` (the case folder), the keyed rows of a source are read from its key file
+    With ``keys_of`` (the case), the keyed rows of a source are read from its key file
     when that is still valid, and written for the others (timeline/keys.py): only sources that are
     new, re-staged or keyed under other settings are read from staging."""
     con = connect(tmp_dir)
@@ -205,27 +205,27 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
     prints = [keys.fingerprint(KEYED_CODE, config, [links, names], s, f) for s, f in zip(sources, files)]
-    kept = keys.reusable(keys_root, prints, [s["sha256"] for s in sources]) if keys_root is not None else {}
+    kept = keys.reusable(keys_of, prints, [s["sha256"] for s in sources]) if keys_of is not None else {}
     fresh = [i for i in range(len(files)) if i not in kept]
     staged = _staged_relation(con, files, fresh)
     _chat_identities(con, files, fresh)
     _device_identities(con, files, sources, fresh)
     _conversation_tables(con, staged)
     _kept_facts(con, kept)
-    con.execute(f"""CREATE TEMP TABLE keyed AS
+    con.execute(f"""CREATE TABLE keyed AS
         SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
                {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
                md5_number({KEY_SQL}) AS kh
         FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation""")
     for index, facts in kept.items():
-        path = str(keys.key_path(keys_root, sources[index]["sha256"])).replace("'", "''")
+        path = str(keys.key_path(keys_of.root, sources[index]["sha256"])).replace("'", "''")
         con.execute(f"""INSERT INTO keyed
             SELECT ({index}::UBIGINT << 32) | row::UBIGINT, ts, channel, party, grp, method::dup_method, size,
                    (kh_hi::UHUGEINT << 64) | kh_lo::UHUGEINT
             FROM read_parquet('{path}')""")
-    if keys_root is not None:
-        _write_keys(con, keys_root, sources, fresh, prints)
-        keys.drop_stale(keys_root, [s["sha256"] for s in sources])
+    if keys_of is not None:
+        _write_keys(con, keys_of.root, sources, fresh, prints)
+        keys.drop_stale(keys_of.root, [s["sha256"] for s in sources])
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
     # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
     # is several times faster than an ordered aggregate. The representative is the copy with the
@@ -259,8 +259,9 @@ KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],
                 prints: Sequence[dict]) -> None:
     """The key file of every source keyed from staging in this build, with its span and phone."""
+    cursor = con.cursor()   # a reader of its own: the connection goes on with other queries
     for index in fresh:
-        rows = arrow_reader(con.sql(f"""
+        rows = arrow_reader(cursor.sql(f"""
             SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
                    (kh >> 64)::UBIGINT AS kh_hi, (kh & 18446744073709551615::UHUGEINT)::UBIGINT AS kh_lo
             FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), 1_000_000).read_all()
@@ -270,6 +271,7 @@ def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[di
         keys.write_keys(root, sources[index]["sha256"], rows,
                         {"fingerprint": prints[index], "span": list(span) if span else None,
                          "device": device[0] if device else None, "ios": device is not None})
+    cursor.close()
 
 
 def _kept_facts(con: duckdb.DuckDBPyConnection, kept: dict[int, dict]) -> None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.atomic import write_table
-from commtrail.case import CaseConfig
+from commtrail.case import Case, CaseConfig
 from commtrail.timeline.case_settings import settings_of
 
 KEYS_DIR = "keys"
@@ -51,11 +51,11 @@ def fingerprint(code: str, config: CaseConfig, inputs: object, source: dict, sta
             "format": source["format"], "staging": [stat.st_size, stat.st_mtime_ns]}
 
 
-def reusable(root: Path, prints: Sequence[dict], shas: Sequence[str]) -> dict[int, dict]:
+def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[int, dict]:
     """index -> recorded facts (``span``, ``device``) of every source whose key file can be used:
     its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
-    from commtrail.outputs.manifest import MANIFEST, sha256_file   # the manifest's own reading of hashes
-    listed = _listed(Path(root) / MANIFEST)
+    root = case.root
+    listed = _listed(case.manifest_file)
     out: dict[int, dict] = {}
     for index, (sha, expected) in enumerate(zip(shas, prints)):
         path = key_path(root, sha)
@@ -66,9 +66,14 @@ def reusable(root: Path, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
             facts = json.loads(pq.read_schema(path).metadata[METADATA_KEY])
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             continue
-        if facts.get("fingerprint") == expected and sha256_file(path) == listed[rel]:
+        if facts.get("fingerprint") == expected and _sha256(path) == listed[rel]:
             out[index] = facts
     return out
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _listed(manifest: Path) -> dict[str, str]:
