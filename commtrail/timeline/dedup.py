@@ -111,6 +111,10 @@ OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "an
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024
 
+# The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
+# chat identities and parties of _conversation_tables are covered by keys.VERSION).
+KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL))
+
 
 @dataclass
 class DedupSession:
@@ -250,10 +254,6 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
-
-
-# Everything a record's keyed row is computed with (a key file made by other code is not reused).
-KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL, RECIPIENTS_SQL, "conv:2"))
 
 
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],

@@ -24,6 +24,8 @@ from commtrail.case import Case, CaseConfig
 from commtrail.timeline.case_settings import settings_of
 
 KEYS_DIR = "keys"
+# Raise when what a keyed row depends on changes outside dedup's keying SQL (which the fingerprint
+# holds): the chat identities and one-party chats of dedup._conversation_tables, this file's layout.
 VERSION = 1
 METADATA_KEY = b"commtrail.keys"
 
