@@ -108,12 +108,15 @@ SIZE_SQL = """
 # phone; a chat.db (apple-messages) names none.
 OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "android-sms", "android-calls")
 
+# An event's id from its key's MD5 ``kh`` and the copy's rank ``n`` among its source's copies of that key.
+EVENT_ID_SQL = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END"
+
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024
 
 # The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
 # chat identities and parties of _conversation_tables are covered by keys.VERSION).
-KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL))
+KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL, EVENT_ID_SQL))
 
 
 @dataclass
@@ -216,40 +219,47 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     _device_identities(con, files, sources, fresh)
     _conversation_tables(con, staged)
     _kept_facts(con, kept)
+    # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
+    # (the MD5 of that MD5 and n), so repeats within one source stay apart: an id depends on its
+    # source alone, and a key file holds it.
     con.execute(f"""CREATE TABLE keyed AS
-        SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
-               {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
-               md5_number({KEY_SQL}) AS kh
-        FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation""")
+        WITH fresh AS (
+            SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
+                   {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
+                   md5_number({KEY_SQL}) AS kh
+            FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM fresh)
+        SELECT k, ts, channel, party, grp, method, size, {EVENT_ID_SQL} AS eid FROM ranked""")
     for index, facts in kept.items():
         path = str(keys.key_path(keys_of.root, sources[index]["sha256"])).replace("'", "''")
         con.execute(f"""INSERT INTO keyed
             SELECT ({index}::UBIGINT << 32) | row::UBIGINT, ts, channel, party, grp, method::dup_method, size,
-                   (kh_hi::UHUGEINT << 64) | kh_lo::UHUGEINT
+                   (eid_hi::UHUGEINT << 64) | eid_lo::UHUGEINT
             FROM read_parquet('{path}')""")
     if keys_of is not None:
         _write_keys(con, keys_of.root, sources, fresh, prints)
         keys.drop_stale(keys_of.root, [s["sha256"] for s in sources])
-    # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
-    # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
-    # is several times faster than an ordered aggregate. The representative is the copy with the
-    # smallest address (source hash, then row).
-    eid = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid"
-    ranked = "ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed)"
+    # Only events whose id more than one source holds are grouped; every other record is an event
+    # of its own. The representative is the copy with the smallest address (source hash, then
+    # row). list() then list_sort() is several times faster than an ordered aggregate.
+    single = "SELECT eid, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM keyed"
     if one_event_per_record(files):
-        con.execute(f"""CREATE TEMP TABLE occ AS WITH {ranked}
-            SELECT {eid}, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM ranked""")
+        con.execute(f"CREATE TEMP TABLE occ AS {single}")
     else:
+        con.execute("""CREATE TEMP TABLE shared AS
+            SELECT eid FROM keyed GROUP BY eid HAVING min(k >> 32) <> max(k >> 32)""")
         con.execute(f"""CREATE TEMP TABLE occ AS
-            WITH {ranked},
-            events AS (
-                SELECT {eid}, min(k) AS first, list_sort(list(k)) AS copies,
+            WITH events AS (
+                SELECT eid, min(k) AS first, list_sort(list(k)) AS copies,
                        arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
                                  'method': method}}, k) AS rep
-                FROM ranked GROUP BY eid)
+                FROM keyed SEMI JOIN shared USING (eid) GROUP BY eid)
+            {single} ANTI JOIN shared USING (eid)
+            UNION ALL
             SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party,
                    rep['grp'] AS grp, rep['size'] AS size, rep['method'] AS method, copies
             FROM events""")
+        con.execute("DROP TABLE shared")
     con.execute("DROP TABLE keyed")
     _near_duplicates(con)
     _possibly_deleted(con)
@@ -263,7 +273,7 @@ def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[di
     for index in fresh:
         rows = arrow_reader(cursor.sql(f"""
             SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
-                   (kh >> 64)::UBIGINT AS kh_hi, (kh & 18446744073709551615::UHUGEINT)::UBIGINT AS kh_lo
+                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
             FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), 1_000_000).read_all()
         span = con.execute("SELECT scope, epoch_us(t0), epoch_us(t1) FROM source_span WHERE src = ?",
                            [index]).fetchone()

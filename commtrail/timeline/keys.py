@@ -1,4 +1,4 @@
-"""The keyed records of each source, kept between builds (``keys/<sha256>.parquet``), so that a build
+"""The keyed records of each source (event id, time, party, ... per staged row), kept between builds (``keys/<sha256>.parquet``), so that a build
 after an ingest keys only the sources that are new (timeline/dedup.py).
 
 A record's key, party, near-duplicate group, dup method and size depend on its own source and on
@@ -33,7 +33,7 @@ METADATA_KEY = b"commtrail.keys"
 KEY_SCHEMA = pa.schema([
     pa.field("row", pa.uint32()), pa.field("ts", pa.timestamp("us", tz="UTC")), pa.field("channel", pa.string()),
     pa.field("party", pa.string()), pa.field("grp", pa.uint64()), pa.field("size", pa.int64()),
-    pa.field("method", pa.string()), pa.field("kh_hi", pa.uint64()), pa.field("kh_lo", pa.uint64()),
+    pa.field("method", pa.string()), pa.field("eid_hi", pa.uint64()), pa.field("eid_lo", pa.uint64()),
 ])
 
 
