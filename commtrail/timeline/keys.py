@@ -1,7 +1,8 @@
-"""The keyed records of each source (event id, time, party, ... per staged row), kept between builds (``keys/<sha256>.parquet``), so that a build
-after an ingest keys only the sources that are new (timeline/dedup.py).
+"""The keyed records of each source (per staged row: event id, time, party...), kept between builds
+(``keys/<sha256>.parquet``), so that a build after an ingest keys only the sources that are new
+(timeline/dedup.py).
 
-A record's key, party, near-duplicate group, dup method and size depend on its own source and on
+A record's event id (its key's MD5 and its rank among its source's copies of that key), party, near-duplicate group, dup method and size depend on its own source and on
 case.toml alone (never on another source), so the keyed rows of a source stay right as long as its
 staging file, case.toml's settings and the code that keys it stay the same. Each key file records
 those (its fingerprint) and the source's span and phone (for the possibly-deleted check); a build
