@@ -9,7 +9,7 @@ import pytest
 from commtrail.errors import InputError
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
-from commtrail.parsers.discord import PARTIAL, sniff
+from commtrail.parsers.platforms.discord import PARTIAL, sniff
 from tests.conftest import FIXTURES, plain_rows, run_on_disk
 
 NEW = FIXTURES / "discord" / "package" / "messages" / "c1215300000000000000" / "messages.json"

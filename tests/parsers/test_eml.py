@@ -10,7 +10,7 @@ import pytest
 
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
-from commtrail.parsers.eml import sniff
+from commtrail.parsers.email.eml import sniff
 from tests.conftest import FIXTURES, make_ctx, run_parser
 
 EMAIL = FIXTURES / "email"
@@ -138,7 +138,7 @@ def test_maildir_name_dates_a_message_without_date(tmp_path):
 
 @pytest.mark.parametrize("name", ["1283599333.eml", "1283599333.report.eml", "cur/12835.M1P2.host"])
 def test_names_that_are_not_maildir_names_give_no_time(name):
-    from commtrail.parsers._email import maildir_time
+    from commtrail.parsers.email.builder import maildir_time
 
     assert maildir_time(name) is None
     assert maildir_time("Maildir/cur/1283599333.12345_6.host:2,S") == "1283599333"

@@ -8,7 +8,7 @@ import pytest
 
 from commtrail.errors import InputError
 from commtrail.parsers import registry
-from commtrail.parsers.gvoice import sniff
+from commtrail.parsers.platforms.gvoice import sniff
 from tests.conftest import FIXTURES, make_ctx, plain_rows, run_parser
 
 CALLS = FIXTURES / "gvoice" / "Voice" / "Calls"

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commtrail.parsers import _email, registry
+from commtrail.parsers import registry
 from commtrail.parsers.base import Owner, Reject, collect
-from commtrail.parsers.mbox import MboxSplitter, sniff
+from commtrail.parsers.email import builder
+from commtrail.parsers.email.mbox import MboxSplitter, sniff
 from tests.conftest import FIXTURES, make_ctx, run_parser
 
 EMAIL = FIXTURES / "email"
@@ -335,7 +336,7 @@ def test_undecodable_bytes_fall_back_to_windows_1252(tmp_path):
 
 
 def _messages(data: bytes, block: int):
-    return [(i.offset, i.data, i.from_line) if isinstance(i, _email.RawMessage) else i
+    return [(i.offset, i.data, i.from_line) if isinstance(i, builder.RawMessage) else i
             for i in MboxSplitter(io.BytesIO(data), block=block)]
 
 
@@ -395,11 +396,11 @@ def test_mbox_inside_a_zip_member_stream(tmp_path):
 def test_worker_pool_gives_the_same_output_in_file_order(tmp_path, monkeypatch):
     data = b"".join((EMAIL / n).read_bytes() + b"\n" for n in ("gmail.mbox", "thunderbird.mbox")) * 3
     serial, serial_rejects, serial_report = _parse(tmp_path / "serial", data)
-    monkeypatch.setattr(_email, "CHUNK_MESSAGES", 2)
+    monkeypatch.setattr(builder, "CHUNK_MESSAGES", 2)
     ctx = _ctx(tmp_path / "pool")
     parser = registry.get("mbox")
     ctx.parser_label = parser.label
-    pooled, rejects = collect(_email.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
+    pooled, rejects = collect(builder.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
     assert serial.num_rows == 24
     assert pooled.equals(serial)
     assert (rejects, ctx.report.warnings, ctx.report.repairs) == \
@@ -451,12 +452,12 @@ def test_broken_pool_falls_back_to_this_process(tmp_path, monkeypatch):
         def shutdown(self, **kwargs):
             pass
 
-    monkeypatch.setattr(_email, "_start_pool", lambda env, root: Broken())
-    monkeypatch.setattr(_email, "CHUNK_MESSAGES", 2)
+    monkeypatch.setattr(builder, "_start_pool", lambda env, root: Broken())
+    monkeypatch.setattr(builder, "CHUNK_MESSAGES", 2)
     data = (EMAIL / "gmail.mbox").read_bytes()
     ctx = _ctx(tmp_path / "pool")
     ctx.parser_label = "mbox/2"
-    table, rejects = collect(_email.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
+    table, rejects = collect(builder.emit(MboxSplitter(io.BytesIO(data)), ctx, pool_min_bytes=0), ctx)
     serial, _, _ = _parse(tmp_path / "serial", data)
     assert table.equals(serial)
 
@@ -499,8 +500,8 @@ def test_extra_is_serialised_as_the_schema_does():
     from commtrail.timeline.schema import dumps_extra
 
     sample = {"b": ["ü", 1], "a": {"z": None, "y": True}, "c": "\u200e"}
-    assert _email.dumps_extra(sample) == dumps_extra(sample)
-    assert _email.dumps_extra({}) == dumps_extra({}) is None
+    assert builder.dumps_extra(sample) == dumps_extra(sample)
+    assert builder.dumps_extra({}) == dumps_extra({}) is None
 
 
 def test_leading_blank_lines_are_a_file_warning(tmp_path):
@@ -510,7 +511,7 @@ def test_leading_blank_lines_are_a_file_warning(tmp_path):
     assert report.warnings[0] == "The file begins with blank lines before its first separator line (byte 0+2)"
 
 
-# --- helpers shared with eml (commtrail.parsers._mime) ------------------------------------
+# --- helpers shared with eml (commtrail.parsers.email.mime) ------------------------------------
 
 @pytest.mark.parametrize(("raw", "text"), [
     ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", "éé"),  # white space between encoded words goes
@@ -520,7 +521,7 @@ def test_leading_blank_lines_are_a_file_warning(tmp_path):
     ("plain =?not-closed", "plain =?not-closed"),
 ])
 def test_decode_words(raw, text):
-    from commtrail.parsers._mime import decode_words
+    from commtrail.parsers.email.mime import decode_words
 
     assert decode_words(raw) == text
 
@@ -541,7 +542,7 @@ def test_multipart_edge_cases(tmp_path):
 
 
 def test_html_to_text_tables_and_scripts():
-    from commtrail.parsers._mime import html_to_text
+    from commtrail.parsers.email.mime import html_to_text
 
     html = ("<html><head><title>t</title></head><body><script>x()</script>"
             "<table><tr><td>a</td><td>b</td></tr></table>after<br>line\x11</body></html>")

@@ -14,7 +14,7 @@ from commtrail.cli import main
 from commtrail.errors import InputError
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
-from commtrail.parsers.meta import sniff
+from commtrail.parsers.platforms.meta import sniff
 from commtrail.timeline.master import read_master
 from tests.conftest import CASE_TOML, FIXTURES, plain_rows, run_on_disk
 

@@ -1,4 +1,4 @@
-"""E-mail text decoding (commtrail.parsers._mime) through the eml parser: charsets with the
+"""E-mail text decoding (commtrail.parsers.email.mime) through the eml parser: charsets with the
 windows-1252 fallback, encoded words holding raw 8-bit bytes and UTF-7, broken header lines,
 overlong header fields, uuencoded attachments and folded boundaries."""
 
@@ -122,7 +122,7 @@ def test_three_stray_lines_are_not_mail():
 # --- overlong header fields (parsed up to a cap, kept whole) ------------------------------
 
 def test_overlong_to_is_capped_and_kept_whole(tmp_path):
-    from commtrail.parsers._mime import HEADER_PARSE_MAX
+    from commtrail.parsers.email.mime import HEADER_PARSE_MAX
 
     addresses = ",\n ".join(f"p{i:05d}@example.com" for i in range(5000))  # 5000 * 21 bytes
     data = b"From: jordan.k@example.com\nTo: " + addresses.encode() + b"\nDate: Mon, 01 Jan 2024 09:30:00 +0000\n\nx\n"

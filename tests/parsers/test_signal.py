@@ -8,7 +8,7 @@ import pytest
 
 from commtrail.errors import InputError
 from commtrail.parsers import registry
-from commtrail.parsers.signal import sniff
+from commtrail.parsers.platforms.signal import sniff
 from tests.conftest import FIXTURES, make_ctx, plain_rows, run_parser
 
 CHAT = FIXTURES / "signal" / "Jordan Example.json"

@@ -1,4 +1,4 @@
-"""SMS Backup & Restore parsers (commtrail/parsers/smsbr.py): smsbr-sms and smsbr-calls."""
+"""SMS Backup & Restore parsers (commtrail/parsers/smsbr/backup.py): smsbr-sms and smsbr-calls."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Reading on after damage in SMS Backup & Restore files (commtrail/parsers/_smsbr_resync.py and the
-session in commtrail/parsers/smsbr.py): a damaged record is a reject with its text and line, and
+"""Reading on after damage in SMS Backup & Restore files (commtrail/parsers/smsbr/resync.py and the
+session in commtrail/parsers/smsbr/backup.py): a damaged record is a reject with its text and line, and
 every record after it is read."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from conftest import make_ctx, run_parser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commtrail.parsers import registry, smsbr
-from commtrail.parsers._smsbr_resync import Window, after_record, ends_with_record, span_text
+from commtrail.parsers import registry
 from commtrail.parsers.base import Owner, collect
+from commtrail.parsers.smsbr import backup as smsbr
+from commtrail.parsers.smsbr.resync import Window, after_record, ends_with_record, span_text
 
 OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
 HEAD = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n"

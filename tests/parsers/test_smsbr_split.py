@@ -1,4 +1,4 @@
-"""A big SMS Backup & Restore file parsed in two processes (commtrail/parsers/_smsbr_split.py):
+"""A big SMS Backup & Restore file parsed in two processes (commtrail/parsers/smsbr/split.py):
 the output is always the one-process output, and the part process's output is used only when it
 is that."""
 
@@ -14,8 +14,10 @@ from conftest import make_ctx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commtrail.parsers import _smsbr_split, registry, smsbr
+from commtrail.parsers import registry
 from commtrail.parsers.base import Owner, collect
+from commtrail.parsers.smsbr import backup as smsbr
+from commtrail.parsers.smsbr import split as smsbr_split
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the split forks (Linux only)")
 
@@ -89,9 +91,9 @@ def calls_backup(n: int) -> bytes:
 @pytest.fixture
 def split_always(monkeypatch):
     """Every file on disk is split (not only big ones); the parts started are collected."""
-    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
-    started: list[_smsbr_split.Part] = []
-    real = _smsbr_split.start
+    monkeypatch.setattr(smsbr_split, "MIN_BYTES", 0)
+    started: list[smsbr_split.Part] = []
+    real = smsbr_split.start
 
     def spy(*args, **kwargs):
         part = real(*args, **kwargs)
@@ -99,7 +101,7 @@ def split_always(monkeypatch):
             started.append(part)
         return part
 
-    monkeypatch.setattr(_smsbr_split, "start", spy)
+    monkeypatch.setattr(smsbr_split, "start", spy)
     return started
 
 
@@ -158,8 +160,8 @@ def test_calls(tmp_path, split_always):
        damage=st.sampled_from([None, 5, 45]))
 def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, share, batch_size, cut, damage):
     """Wherever the border falls, wherever the file is cut off or damaged."""
-    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
-    monkeypatch.setattr(_smsbr_split, "PARENT_SHARE", share)
+    monkeypatch.setattr(smsbr_split, "MIN_BYTES", 0)
+    monkeypatch.setattr(smsbr_split, "PARENT_SHARE", share)
     tmp_path = tmp_path_factory.mktemp("share")
     data = sms_backup(60, bad_dates=(40,), cut=cut)
     if damage is not None:
@@ -173,8 +175,8 @@ def test_any_border_gives_the_one_process_result(tmp_path_factory, monkeypatch, 
 def test_damage_on_either_side_of_the_border(tmp_path_factory, monkeypatch, share, batch_size, cut, damage):
     """Damaged records and text anywhere, the border anywhere: the one-process result, and with
     the whole file, every record is read or rejected."""
-    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
-    monkeypatch.setattr(_smsbr_split, "PARENT_SHARE", share)
+    monkeypatch.setattr(smsbr_split, "MIN_BYTES", 0)
+    monkeypatch.setattr(smsbr_split, "PARENT_SHARE", share)
     rows, rejects, report = both(tmp_path_factory.mktemp("damage"), "smsbr-sms",
                                  sms_backup(60, bad_dates=(40,), damage=damage, cut=cut), batch_size=batch_size)
     if not cut:
@@ -188,7 +190,7 @@ def _border_record(data: bytes, tmp_path) -> int:
     path = tmp_path / "probe.xml"
     path.write_bytes(data)
     with open(path, "rb") as f:
-        the_plan = _smsbr_split.plan(f, make_ctx(tmp_path, work_dir=tmp_path / "work"))
+        the_plan = smsbr_split.plan(f, make_ctx(tmp_path, work_dir=tmp_path / "work"))
     return data[:the_plan.border].count(b"<sms ") + data[:the_plan.border].count(b"<mms ")
 
 
@@ -253,19 +255,19 @@ def test_odd_files_are_read_by_one_process(tmp_path, split_always, case, why):
 def test_a_failing_part_process_is_replaced(tmp_path, split_always, monkeypatch):
     def fail(*args):
         raise MemoryError("no room")
-    monkeypatch.setattr(_smsbr_split, "lines_and_records", fail)
+    monkeypatch.setattr(smsbr_split, "lines_and_records", fail)
     both(tmp_path, "smsbr-sms", sms_backup(100))
     assert split_always[0].why_not == "the part process failed: MemoryError('no room')"
 
 
 def test_a_slow_part_process_is_stopped(tmp_path, split_always, monkeypatch):
-    real = _smsbr_split.lines_and_records
+    real = smsbr_split.lines_and_records
 
     def slow(*args):
         time.sleep(30)
         return real(*args)
-    monkeypatch.setattr(_smsbr_split, "lines_and_records", slow)
-    monkeypatch.setattr(_smsbr_split, "PATIENCE", 0.2)
+    monkeypatch.setattr(smsbr_split, "lines_and_records", slow)
+    monkeypatch.setattr(smsbr_split, "PATIENCE", 0.2)
     started = time.monotonic()
     both(tmp_path, "smsbr-sms", sms_backup(100))
     assert time.monotonic() - started < 10
@@ -286,18 +288,18 @@ def test_not_split(tmp_path, monkeypatch):
     path.write_bytes(data)
     ctx = make_ctx(tmp_path, work_dir=tmp_path / "work")
     with open(path, "rb") as f:
-        assert _smsbr_split.plan(f, ctx) is None  # under MIN_BYTES
-    monkeypatch.setattr(_smsbr_split, "MIN_BYTES", 0)
+        assert smsbr_split.plan(f, ctx) is None  # under MIN_BYTES
+    monkeypatch.setattr(smsbr_split, "MIN_BYTES", 0)
     with open(path, "rb") as f:
-        assert _smsbr_split.plan(f, ctx) is not None
-        assert _smsbr_split.plan(f, make_ctx(tmp_path)) is None  # no work folder
+        assert smsbr_split.plan(f, ctx) is not None
+        assert smsbr_split.plan(f, make_ctx(tmp_path)) is None  # no work folder
         f.read(1)
-        assert _smsbr_split.plan(f, ctx) is None  # not at its start
-    assert _smsbr_split.plan(io.BytesIO(data), ctx) is None
+        assert smsbr_split.plan(f, ctx) is None  # not at its start
+    assert smsbr_split.plan(io.BytesIO(data), ctx) is None
     utf16 = tmp_path / "utf16.xml"
     utf16.write_bytes(data.decode().replace("UTF-8", "UTF-16").encode("utf-16"))
     with open(utf16, "rb") as f:
-        assert _smsbr_split.plan(f, ctx) is None
+        assert smsbr_split.plan(f, ctx) is None
 
 
 def test_lines_and_records_before_the_border(tmp_path, monkeypatch):
@@ -305,16 +307,16 @@ def test_lines_and_records_before_the_border(tmp_path, monkeypatch):
     path = tmp_path / "backup.xml"
     path.write_bytes(data)
     root_at = data.index(b"<smses")
-    monkeypatch.setattr(_smsbr_split, "COUNT_BLOCK", 7)  # tags across block ends
+    monkeypatch.setattr(smsbr_split, "COUNT_BLOCK", 7)  # tags across block ends
     with open(path, "rb") as f:
         for end in (root_at, data.index(b"<sms "), data.index(b"<mms "), len(data) - 9):
             expected = (data[:end].count(b"\n"), data[root_at:end].count(b"<sms ") + data[root_at:end].count(b"<mms "))
-            assert _smsbr_split.lines_and_records(f.fileno(), root_at, end) == expected
+            assert smsbr_split.lines_and_records(f.fileno(), root_at, end) == expected
     with_comment = sms_backup(50, comment_at=10)
     path.write_bytes(with_comment)
     with open(path, "rb") as f:
-        assert _smsbr_split.lines_and_records(f.fileno(), root_at, len(with_comment) - 9) is None
-        assert _smsbr_split.lines_and_records(f.fileno(), root_at, with_comment.index(b"<!-- a")) is not None
+        assert smsbr_split.lines_and_records(f.fileno(), root_at, len(with_comment) - 9) is None
+        assert smsbr_split.lines_and_records(f.fileno(), root_at, with_comment.index(b"<!-- a")) is not None
 
 
 def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monkeypatch, capsys):
@@ -326,7 +328,7 @@ def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monk
     backup = tmp_path / "sms-20240301.xml"
     backup.write_bytes(sms_backup(300, bad_dates=(200,)))
     # ingest parses in a process of its own (under the memory cap): the part's fate comes back in a file
-    from commtrail.parsers import smsbr
+    from commtrail.parsers.smsbr import backup as smsbr
     used = tmp_path / "parts-used"
     real_take = smsbr._take_part
 
@@ -338,7 +340,7 @@ def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monk
     monkeypatch.setattr(smsbr, "_take_part", take)
     staged = {}
     for name, min_bytes in (("whole", 1 << 40), ("split", 0)):
-        monkeypatch.setattr(_smsbr_split, "MIN_BYTES", min_bytes)
+        monkeypatch.setattr(smsbr_split, "MIN_BYTES", min_bytes)
         case = tmp_path / name
         case.mkdir()
         (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
@@ -365,13 +367,14 @@ def test_the_part_process_dies_with_ingest(tmp_path):
     path.write_bytes(sms_backup(100))
     script = f"""
 import os, sys, time
-from commtrail.parsers import _smsbr_split, registry
+from commtrail.parsers import registry
 from commtrail.parsers.base import ParseContext
-_smsbr_split.MIN_BYTES = 0
-_smsbr_split.lines_and_records = lambda *a: time.sleep(60)
+from commtrail.parsers.smsbr import split as smsbr_split
+smsbr_split.MIN_BYTES = 0
+smsbr_split.lines_and_records = lambda *a: time.sleep(60)
 ctx = ParseContext(source_sha256="0" * 64, source_path="x", work_dir={str(tmp_path / "work")!r})
 with open({str(path)!r}, "rb") as f:
-    part = _smsbr_split.start(f, ctx, "smses", None)
+    part = smsbr_split.start(f, ctx, "smses", None)
     print(part._process.pid, flush=True)
     time.sleep(60)
 """

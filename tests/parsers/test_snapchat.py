@@ -8,7 +8,7 @@ import pytest
 
 from commtrail.errors import InputError
 from commtrail.parsers import registry
-from commtrail.parsers.snapchat import PARTIAL, sniff
+from commtrail.parsers.platforms.snapchat import PARTIAL, sniff
 from tests.conftest import FIXTURES, make_ctx, plain_rows, run_parser
 
 OLD = FIXTURES / "snapchat" / "old" / "chat_history.json"

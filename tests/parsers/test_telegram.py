@@ -10,7 +10,7 @@ import pytest
 from commtrail.errors import InputError
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
-from commtrail.parsers.telegram import sniff
+from commtrail.parsers.platforms.telegram import sniff
 from tests.conftest import FIXTURES, plain_rows, run_on_disk
 
 TG = FIXTURES / "telegram"
@@ -132,7 +132,7 @@ def test_a_truncated_export_keeps_what_came_before(tmp_path):
 def test_stream_reader_gives_the_same_values_in_small_reads():
     import io
 
-    from commtrail.parsers._jsonstream import JsonStream
+    from commtrail.parsers.platforms.jsonstream import JsonStream
     data = (TG / "full" / "result.json").read_bytes()
     for block in (1, 7, 4096):
         js = JsonStream(io.BytesIO(data), block=block)
@@ -145,7 +145,7 @@ def test_stream_reader_gives_the_same_values_in_small_reads():
 def test_a_linked_media_file_is_refused_and_the_rest_is_read(tmp_path):
     """A photo that is a link (to any file on the disk) is never opened: its message is kept,
     flagged, with a warning; the export's other messages all go in (issue 14.1, for every platform
-    parser through _platform.store_file)."""
+    parser through platforms/common.py: store_file)."""
     import shutil
     export = tmp_path / "export"
     shutil.copytree(TG / "chat", export)

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commtrail.errors import DateOrderAmbiguous
-from commtrail.parsers import _whatsapp_scan as ws
 from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
+from commtrail.parsers.whatsapp import scan as ws
 from tests.conftest import FIXTURES, make_ctx, run_parser
 
 WA = FIXTURES / "whatsapp"

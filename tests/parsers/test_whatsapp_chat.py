@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from commtrail.parsers._whatsapp_chat import chat_identity
 from commtrail.parsers.base import Owner
+from commtrail.parsers.whatsapp.chat import chat_identity
 from tests.conftest import FIXTURES, make_ctx, run_parser
 
 SAM = Owner(whatsapp_names=frozenset({"Sam Carter", "Sam"}))

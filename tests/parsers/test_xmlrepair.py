@@ -1,4 +1,4 @@
-"""The byte-stream repair in front of the XML parser (commtrail/parsers/_xmlrepair.py)."""
+"""The byte-stream repair in front of the XML parser (commtrail/parsers/smsbr/xmlrepair.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from commtrail.parsers._xmlrepair import RepairReader, repair_bytes
+from commtrail.parsers.smsbr.xmlrepair import RepairReader, repair_bytes
 
 FFFD = "\ufffd".encode()
 
@@ -185,7 +185,7 @@ _TAG_OR_SPECIAL = re.compile(rb"<(?:(?:sms|mms|call)[ \t\r\n/>]|[!?])")
                                  b"<?x", b"<", b"sms", b" ", b"\n", b"a", b"<m", b"<c"]), max_size=30))
 def test_tag_starts_match_the_pattern_they_replace(pieces):
     import numpy as np
-    from commtrail.parsers._xmlrepair import tag_starts
+    from commtrail.parsers.smsbr.xmlrepair import tag_starts
     data = b"".join(pieces)
     found, special = tag_starts(np.frombuffer(data, dtype=np.uint8))
     expected = [m.start() for m in _TAG_OR_SPECIAL.finditer(data)]

@@ -22,8 +22,8 @@ from typing import BinaryIO
 from lxml import etree, html
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows, store_sibling
 from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.platforms.common import Rows, store_sibling
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 

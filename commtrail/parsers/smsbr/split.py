@@ -43,8 +43,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.lifeline import die_with
-from commtrail.parsers._xmlrepair import RECORD_START, detect_encoding, tag_starts
 from commtrail.parsers.base import ParseContext, ParseReport, Reject
+from commtrail.parsers.smsbr.xmlrepair import RECORD_START, detect_encoding, tag_starts
 from commtrail.timeline.schema import RECORD_SCHEMA, conform
 
 MIN_BYTES = 64 << 20  # smaller files are parsed in one process: forking would not pay

@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows, load_json, read_whole
 from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.platforms.common import Rows, load_json, read_whole
 from commtrail.parsers.registry import Parser, register
 
 NAME = "discord"

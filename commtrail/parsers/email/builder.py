@@ -3,7 +3,7 @@
 One message's raw bytes become one record (or one :class:`Reject`): addresses, RFC 2047
 subject, the date with its fallbacks, the body (text/plain preferred, HTML reduced to text
 when it is the only body), attachments into the blob store, thread and Gmail / Thunderbird /
-Maildir markers. The MIME work (charsets, encoded words, parts) is in ``_mime``.
+Maildir markers. The MIME work (charsets, encoded words, parts) is in ``mime``.
 
 :func:`emit` drives it for a sequence of messages: serially for small inputs, and through a
 pool of worker processes (bounded queue, file order kept) once an input proves large. The
@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from commtrail.parsers._mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words, header_decoded,
-                                     header_text, split_head)
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.email.mime import (HEADER_PARSE_MAX, Repairs, body_and_attachments, decode_words,
+                                          header_decoded, header_text, split_head)
 
 # --- tuning -------------------------------------------------------------------------------
 
@@ -464,7 +464,7 @@ def _build(raw: RawMessage, env: Env, sink: Any, notes: list[str], locator: str)
 
 def _decoding_facts(extra: dict[str, Any], flags: list[str], notes: list[str]) -> int:
     """Flags, notes and ``extra`` entries for what decoding repaired or left out (see
-    ``_mime.Repairs``); returns the number of repairs (pieces read by the fallback)."""
+    ``mime.Repairs``); returns the number of repairs (pieces read by the fallback)."""
     fallbacks = list({(f["part"], f["raw_sha256"]): f for f in Repairs.fallbacks}.values())
     for code, key, value in (("charset_fallback", "charset_fallback", fallbacks),
                              ("bad_header_line", "bad_header_lines", Repairs.bad_lines),
@@ -507,21 +507,24 @@ def _separator_date(line: bytes) -> str | None:
 
 _WORKER: dict[str, Any] = {}
 
-# Run in each new worker before anything else. Importing commtrail.parsers would import every
-# parser module (and pyarrow with them, ~40 MB per process) although a worker needs only this
-# module: so the worker gets a bare package object for commtrail.parsers pointing at the same
-# folder, and imports this module through it. (If this fails the worker dies, the pool is
-# found broken and the messages are built in the main process instead.)
+# Run in each new worker before anything else. Importing commtrail.parsers (or this family's
+# package) would import every parser module (and pyarrow with them, ~40 MB per process) although a
+# worker needs only this module: so the worker gets bare package objects for commtrail.parsers and
+# commtrail.parsers.email pointing at the same folders, and imports this module through them. (If
+# this fails the worker dies, the pool is found broken and the messages are built in the main
+# process instead.)
 _WORKER_BOOT = """
 import sys, types
-if "commtrail.parsers" not in sys.modules:
-    import commtrail
-    package = types.ModuleType("commtrail.parsers")
-    package.__path__ = [folder]
-    package.__package__ = "commtrail.parsers"
-    sys.modules["commtrail.parsers"] = package
-    commtrail.parsers = package
-from commtrail.parsers._email import _init_worker
+import commtrail
+for name, folder in packages:
+    if name not in sys.modules:
+        package = types.ModuleType(name)
+        package.__path__ = [folder]
+        package.__package__ = name
+        sys.modules[name] = package
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, package)
+from commtrail.parsers.email.builder import _init_worker
 _init_worker(*args)
 """
 
@@ -547,7 +550,9 @@ def _start_pool(env: Env, blob_root: str):
     if workers < 2:
         return None
     fields = tuple(getattr(env, f.name) for f in dataclasses.fields(env))
-    scope = {"folder": os.path.dirname(os.path.abspath(__file__)), "args": (fields, blob_root)}
+    family = os.path.dirname(os.path.abspath(__file__))
+    packages = (("commtrail.parsers", os.path.dirname(family)), ("commtrail.parsers.email", family))
+    scope = {"packages": packages, "args": (fields, blob_root)}
     try:
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=exec, initargs=(_WORKER_BOOT, scope))

@@ -1,10 +1,10 @@
 """WhatsApp "Export chat" text files (Android and iOS, every locale shape FORMATS.md lists).
 
 The header shape (date order aside) is found from a sample of lines; then the whole file is parsed
-vectorised (see ``_whatsapp_scan``): one RE2 pattern per header shape over the lines, numpy for
+vectorised (see ``scan``): one RE2 pattern per header shape over the lines, numpy for
 offsets, dates and times, pandas for the time zone. A chat whose header lines come in more than one
 shape (a phone's locale changed) reads each line in its own shape when that shape stands alone
-(``_whatsapp_format.stands_alone``); other shapes stay message text. Day/month order is decided per
+(``headers.stands_alone``); other shapes stay message text. Day/month order is decided per
 shape from the whole file before anything is yielded: what the lines prove (the year first, a field
 above 12) wins, and a date order the user gave (``ctx.date_order``) applies only where they cannot
 tell; else chronology (a field that goes backwards within a year is not the month), else the file
@@ -31,11 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import DateOrderAmbiguous
-from commtrail.parsers import _whatsapp_chat as wc
-from commtrail.parsers import _whatsapp_format as wf
-from commtrail.parsers import _whatsapp_scan as ws
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
+from commtrail.parsers.whatsapp import chat as wc
+from commtrail.parsers.whatsapp import headers as wf
+from commtrail.parsers.whatsapp import scan as ws
 from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, dumps_extra, make_batch
 
@@ -405,7 +405,7 @@ class _Build:
 
     def _chat(self, ids: list[str], author: np.ndarray, message: np.ndarray, not_other: np.ndarray,
               named: str | None) -> str:
-        """This export's conversation identity, from its content (see ``_whatsapp_chat``); the
+        """This export's conversation identity, from its content (see ``chat``); the
         owner and authors flagged as not otherwise seen (``not_other``) do not count as the other side."""
         writers = np.unique(author[message]).tolist()
         others = sorted({ids[i] for i in writers if not not_other[i]})

@@ -25,22 +25,22 @@ import numpy as np
 import pyarrow as pa
 from lxml import etree
 
-from commtrail.parsers._smsbr_media import store_base64, store_bytes
-from commtrail.parsers._smsbr_rows import (
-    COLUMN_ATTRS,
-    NULL,
-    OWNER_TOKEN,
-    ROW_COLUMNS,
-    date_ms,
-    extra_dict,
-    locator,
-)
 from commtrail.parsers.base import Reject
+from commtrail.parsers.smsbr.media import store_base64, store_bytes
+from commtrail.parsers.smsbr.rows import (
+                                          COLUMN_ATTRS,
+                                          NULL,
+                                          OWNER_TOKEN,
+                                          ROW_COLUMNS,
+                                          date_ms,
+                                          extra_dict,
+                                          locator,
+                                          )
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import dumps_extra
 
 if TYPE_CHECKING:
-    from commtrail.parsers._smsbr_rows import Rows
+    from commtrail.parsers.smsbr.rows import Rows
 
 MMS_BOXES = {"1": ("incoming", None), "2": ("outgoing", None), "3": ("outgoing", "draft"),
              "4": ("outgoing", "outbox"), "5": ("outgoing", "failed")}
@@ -87,7 +87,7 @@ def _set_all(el, attrs: dict[str, str]) -> None:
 
 
 class MmsRows:
-    """Turns ``<mms>`` elements into rows for :class:`~commtrail.parsers._smsbr_rows.Rows`."""
+    """Turns ``<mms>`` elements into rows for :class:`~commtrail.parsers.smsbr.rows.Rows`."""
 
     def __init__(self, rows: Rows) -> None:
         self.rows = rows

@@ -23,8 +23,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows, decode_counted, load_json, read_whole, store_file, store_sibling
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.platforms.common import Rows, decode_counted, load_json, read_whole, store_file, store_sibling
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 

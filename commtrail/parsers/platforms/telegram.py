@@ -1,7 +1,7 @@
 """Telegram Desktop "Export chat history" / "Export Telegram data" in JSON (``result.json``).
 
 One chat (``name``, ``type``, ``id``, ``messages``) or the whole account (``personal_information``,
-``chats.list``, ``left_chats.list``), read as a stream (:mod:`._jsonstream`): one message in memory
+``chats.list``, ``left_chats.list``), read as a stream (:mod:`.jsonstream`): one message in memory
 at a time. The time is ``date_unixtime`` (exact UTC, to the second); ``date`` (local, no zone) is
 kept as ``ts_local``. An export without ``date_unixtime`` (Telegram Desktop before 2021) is refused
 rather than read in a guessed zone. ``text`` is a string or a list of strings and entities, joined
@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
-from commtrail.parsers._jsonstream import JsonStream, JsonSyntaxError
-from commtrail.parsers._platform import EXTRA, Rows, empty_lists, joined, repeat, repeat_dict, store_file
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.platforms.common import EXTRA, Rows, empty_lists, joined, repeat, repeat_dict, store_file
+from commtrail.parsers.platforms.jsonstream import JsonStream, JsonSyntaxError
 from commtrail.parsers.registry import Parser, register
 
 NAME = "telegram"

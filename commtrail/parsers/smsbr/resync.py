@@ -2,7 +2,7 @@
 
 The reader finds every record start tag (``<sms``, ``<mms``, ``<call``) in the byte stream and
 notes where it is, so a backup is a sequence of spans, each from one record start tag to the next.
-When the XML parser stops at an error, :class:`~commtrail.parsers.smsbr._Session` rejects the span
+When the XML parser stops at an error, :class:`~commtrail.parsers.smsbr.backup._Session` rejects the span
 the error lies in with its text and starts a new parser at the next record start tag. This module
 holds what that needs besides the session: the bytes kept for a restart (:class:`Window`), the
 error a record start tag inside another element raises (:class:`NestedRecord`), the reject's text

@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from commtrail.parsers import _whatsapp_format as wf
+from commtrail.parsers.whatsapp import headers as wf
 from commtrail.timeline.identity import normalise_many
 
 _PHONE_NAME = re.compile(r"^\+[0-9 ()\-\u00a0\u2011\u202f.]{6,}$")

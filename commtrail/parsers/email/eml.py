@@ -3,7 +3,7 @@
 Maildir folders are walked by ingest, so each Maildir file reaches this parser on its own; the
 flags in its name (``...:2,FRST``) are kept in ``extra`` and ``T`` (trashed) sets the flag
 ``deleted``, ``D`` (draft) the flag ``draft``. The record is built by the same code as an mbox
-message (commtrail.parsers._email); ``locator`` is ``byte 0+SIZE`` and ``raw_sha256`` the hash of
+message (commtrail.parsers.email.builder); ``locator`` is ``byte 0+SIZE`` and ``raw_sha256`` the hash of
 the whole file.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-from commtrail.parsers._email import RawMessage, emit, is_from_field
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.email.builder import RawMessage, emit, is_from_field
 from commtrail.parsers.registry import Parser, register
 
 MAX_MESSAGE = 256 << 20

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import Rows, read_whole
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.platforms.common import Rows, read_whole
 from commtrail.parsers.registry import Parser, register
 
 NAME = "snapchat"

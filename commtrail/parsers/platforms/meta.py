@@ -37,9 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
-from commtrail.parsers._platform import (Mojibake, Rows, decode_counted, empty_lists, joined, load_json, local_iso,
-                                        read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.platforms.common import (Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
+                                                local_iso, read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 
 NAME = "meta"

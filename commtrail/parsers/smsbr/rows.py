@@ -5,7 +5,7 @@ keeps the attribute dict libxml2 hands over (and its record number); everything 
 chunk at a time, with C-level loops (``map``, ``str`` methods) and Arrow kernels: the layout
 check, dates, directions, address normalisation (on distinct values), flags, the ``extra`` JSON,
 locators and local times. ``<mms>`` elements are rarer and richer (parts, media, addresses):
-:mod:`commtrail.parsers._smsbr_mms` turns each into a row as soon as it ends, so that its media
+:mod:`commtrail.parsers.smsbr.mms` turns each into a row as soon as it ends, so that its media
 go to the blob store at once.
 """
 
@@ -205,7 +205,7 @@ class Rows:
         self._rejects: list[tuple[tuple[int, int], Reject]] = []
         self.sms = Kind("sms")
         self.calls = Kind("call")
-        self._mms = None  # built when the first <mms> comes: commtrail.parsers._smsbr_mms.MmsRows
+        self._mms = None  # built when the first <mms> comes: commtrail.parsers.smsbr.mms.MmsRows
         self._mms_rows: list[tuple[int, dict[str, Any]]] = []  # (record number, row)
         self._addresses: dict[str, list[str]] = {}
         # The line and the offset (in the repaired text) of each record start tag, from the reader:
@@ -248,7 +248,7 @@ class Rows:
     # -- <mms>, one at a time -------------------------------------------------------------------
     def _mms_rows_builder(self):
         if self._mms is None:
-            from commtrail.parsers._smsbr_mms import MmsRows
+            from commtrail.parsers.smsbr.mms import MmsRows
             self._mms = MmsRows(self)
         return self._mms
 
@@ -257,7 +257,7 @@ class Rows:
         self._mms_rows_builder().store_part(mms, attrib, ordinal)
 
     def mms(self, mms, ordinal: int) -> None:
-        """An ``<mms>`` (a :class:`~commtrail.parsers._smsbr_mms.MmsElement`), complete."""
+        """An ``<mms>`` (a :class:`~commtrail.parsers.smsbr.mms.MmsElement`), complete."""
         row = self._mms_rows_builder().row(mms, ordinal, self.line(ordinal), self.repaired(ordinal))
         if isinstance(row, Reject):
             self.reject(ordinal, row)
@@ -309,7 +309,7 @@ class Rows:
                 if built is not None:
                     parts.append(built)
         if self._mms_rows:
-            from commtrail.parsers._smsbr_mms import MmsRows
+            from commtrail.parsers.smsbr.mms import MmsRows
             parts.append(MmsRows.columns(self._mms_rows))
             self._mms_rows = []
         table = None

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers import _whatsapp_format as wf
 from commtrail.parsers.base import read_full
+from commtrail.parsers.whatsapp import headers as wf
 
 CHUNK = 8 << 20
 SAMPLE_BYTES = 1 << 20

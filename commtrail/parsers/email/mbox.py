@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from commtrail.parsers._email import Note, RawMessage, emit, is_from_field, separator_has_date
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.email.builder import Note, RawMessage, emit, is_from_field, separator_has_date
 from commtrail.parsers.registry import Parser, register
 
 BLOCK = 4 << 20  # bytes per read

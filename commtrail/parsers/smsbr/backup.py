@@ -2,7 +2,7 @@
 and ``calls-*.xml`` (``<calls>``: ``<call>``). Two parsers, ``smsbr-sms`` and ``smsbr-calls``,
 share one streaming reader; each reads any of the three record kinds it meets.
 
-The bytes pass through :class:`~commtrail.parsers._xmlrepair.RepairReader` (surrogate-half and
+The bytes pass through :class:`~commtrail.parsers.smsbr.xmlrepair.RepairReader` (surrogate-half and
 control-character references, raw control bytes, broken UTF-8, UTF-16 input), then lxml's
 push parser (``XMLParser(target=...)``, fed 1 MiB at a time) with entity expansion, DTD loading
 and network access off. Never lxml's recover mode: it silently blanks text and invents records.
@@ -11,11 +11,11 @@ Line numbers in locators are those of the record's start tag, counted by the rea
 
 Damage mid-file does not end the parse: the record the XML error is in is rejected with its text
 and line, and a new parser goes on at the next record start tag (:class:`_Session`,
-:mod:`commtrail.parsers._smsbr_resync`). A file that ends inside a record (a truncated backup)
+:mod:`commtrail.parsers.smsbr.resync`). A file that ends inside a record (a truncated backup)
 keeps every complete record, rejects the incomplete one, and a warning names the place, what the
 root's ``count`` declared and what was found.
 
-A big file on disk is parsed in two processes when it can be (:mod:`commtrail.parsers._smsbr_split`):
+A big file on disk is parsed in two processes when it can be (:mod:`commtrail.parsers.smsbr.split`):
 the second part's output is taken only when it is exactly what this process would have produced.
 """
 
@@ -30,26 +30,26 @@ from typing import BinaryIO
 import pyarrow as pa
 from lxml import etree
 
-from commtrail.parsers import _smsbr_split as _split
-from commtrail.parsers._smsbr_mms import MmsElement
-from commtrail.parsers._smsbr_resync import (
-    CONTEXT,
-    HEAD,
-    Damage,
-    NestedRecord,
-    Window,
-    after_record,
-    after_root_end,
-    damage_warning,
-    ends_with_record,
-    has_root_end,
-    record_tag,
-    span_text,
-)
-from commtrail.parsers._smsbr_rows import CHUNK, Rows, locator, unescape
-from commtrail.parsers._xmlrepair import RepairReader
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
+from commtrail.parsers.smsbr import split as _split
+from commtrail.parsers.smsbr.mms import MmsElement
+from commtrail.parsers.smsbr.resync import (
+                                            CONTEXT,
+                                            HEAD,
+                                            Damage,
+                                            NestedRecord,
+                                            Window,
+                                            after_record,
+                                            after_root_end,
+                                            damage_warning,
+                                            ends_with_record,
+                                            has_root_end,
+                                            record_tag,
+                                            span_text,
+                                            )
+from commtrail.parsers.smsbr.rows import CHUNK, Rows, locator, unescape
+from commtrail.parsers.smsbr.xmlrepair import RepairReader
 
 VERSION = "2"   # 2: reading resumes after damage (issue 13.5)
 RECORD_TAGS = frozenset(("sms", "mms", "call"))
@@ -133,7 +133,7 @@ class _Target:
     An ``<sms>`` / ``<call>`` (attributes only) is kept as its dict when it starts; an ``<mms>``
     collects its parts and addresses and becomes a row when it ends. Anything else is kept as XML:
     at the top level as a reject, inside a record in its `extra`. A record start tag inside
-    another element raises :class:`~commtrail.parsers._smsbr_resync.NestedRecord`.
+    another element raises :class:`~commtrail.parsers.smsbr.resync.NestedRecord`.
     """
 
     def __init__(self, rows: Rows, ctx: ParseContext, expected_root: str) -> None:
@@ -262,7 +262,7 @@ class _Session:
     """One parse: the repair reader, the XML parser and its target, the rows.
 
     A session normally starts at the top of the file. A part process (see
-    :mod:`commtrail.parsers._smsbr_split`) starts one at a record start tag, numbering records from
+    :mod:`commtrail.parsers.smsbr.split`) starts one at a record start tag, numbering records from
     the count before it; its stream begins with as many line feeds as come before that tag, so that
     lines are counted as a whole-file session counts them.
 
@@ -658,7 +658,7 @@ def _take_part(session: _Session, part: _split.Part):
 
 def _parse_part(stream: BinaryIO, ctx: ParseContext, expected_root: str, records_before: int, bytes_before: int):
     """The part process's parse, from a record start tag to the end of the file (its generator
-    returns a :class:`~commtrail.parsers._smsbr_split.PartResult`)."""
+    returns a :class:`~commtrail.parsers.smsbr.split.PartResult`)."""
     session = _Session(stream, ctx, expected_root, records_before)
     reader, rows, target = session.reader, session.rows, session.target
     yield from session.feed()
