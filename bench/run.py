@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench._table import table
 
-BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "dedup", "analysis",
+BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "evidence", "dedup", "analysis",
            "report", "bundle"]
 
 
