@@ -3,10 +3,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+E2E_STAMP := $(VENV)/.e2e-installed
 # Debian/Ubuntu fonts the PDF report uses for Chinese, Japanese, Korean, Devanagari and Thai text
 FONT_PACKAGES := fonts-noto-core fonts-wqy-microhei
 
-.PHONY: demo test bench fuzz docs clean python-check fonts tesseract
+.PHONY: demo test bench fuzz docs clean python-check fonts tesseract chromium
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory python-check
@@ -19,10 +20,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+$(E2E_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,e2e]'
+	touch $(E2E_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/commtrail demo demo-case
 
-test: $(STAMP) fonts tesseract
+test: $(E2E_STAMP) fonts tesseract chromium
 	$(BIN)/python -m pytest -n 2 tests
 
 # OCR of screenshots needs the Tesseract program: installed from the system packages when missing
@@ -31,6 +36,14 @@ tesseract:
 	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; } || \
 		echo "Tesseract is missing: install tesseract-ocr (OCR tests need it)"
+
+# The review app's end-to-end tests drive the system's Chromium (Playwright downloads no browser):
+# installed when missing (as root, where apt-get exists); otherwise a note says how.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium >/dev/null; } || \
+		echo "Chromium is missing: install chromium (the review app's browser tests are skipped without it)"
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench._table import table
 
-BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "evidence", "dedup", "analysis",
-           "report", "bundle"]
+BENCHES = ["startup", "whatsapp", "smsbr", "email", "email_headers", "platforms", "ios", "android", "evidence", "dedup", "analysis",
+           "report", "bundle", "serve"]
 
 
 def main() -> None:

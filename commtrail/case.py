@@ -24,9 +24,11 @@ from commtrail.timeline.identity import (PLATFORM_KEYS, Owner, check_phone, lowe
 EVENT_KINDS = ("no_contact_request", "blocked", "order_served", "police_report", "incident", "other")
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 CASE_FILE = "case.toml"
-# The user's working files, not evidence: case.toml and the incident-log folder `init` makes (the
-# log and the evidence files it names, which the user keeps editing and adding to). ``verify``
-# reports changes to them as edits, not failures; ingest reads inputs from that folder.
+BACKUP_FILE = "case.toml.bak"   # case.toml before the tool's last edit of it (commtrail assign)
+# The user's working files, not evidence: case.toml (and case.toml.bak, its version before the
+# tool's last edit) and the incident-log folder `init` makes (the log and the evidence files it
+# names, which the user keeps editing and adding to). ``verify`` reports changes to them as edits,
+# not failures; ingest reads inputs from that folder.
 INCIDENT_DIR = "incident-log"
 INCIDENT_TEMPLATE = f"{INCIDENT_DIR}/incidents.csv"
 LOCK_FILE = ".lock"
@@ -503,7 +505,7 @@ def _remove(path: Path) -> None:
 
 def is_working_file(rel: str) -> bool:
     """Whether a path relative to the case is one of the user's working files (not evidence)."""
-    return rel == CASE_FILE or rel.startswith(INCIDENT_DIR + "/")
+    return rel in (CASE_FILE, BACKUP_FILE) or rel.startswith(INCIDENT_DIR + "/")
 
 
 def toml_string(value: str) -> str:

@@ -16,6 +16,9 @@ from commtrail.terminal import make_console, say
 if TYPE_CHECKING:  # each command imports what it uses when it runs (start-up time, issue 19)
     from rich.console import Console
 
+    from commtrail.case import Case
+    from commtrail.review.annotations import Selection
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
 
 
@@ -33,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show a traceback on errors")
     case_arg = argparse.ArgumentParser(add_help=False)
     case_arg.add_argument("case", metavar="CASE", help="the case folder")
+    select = argparse.ArgumentParser(add_help=False)
+    select.add_argument("--only", choices=["starred"], help="only the events the reviewer starred (with --tag: "
+                        "starred or tagged)")
+    select.add_argument("--tag", metavar="NAME", action="append", default=[],
+                        help="only the events the reviewer tagged NAME (repeat for more tags: any of them)")
 
     parser = argparse.ArgumentParser(
         prog="commtrail", description="Turn phone and mail backups into a provenance-tracked evidence timeline.")
@@ -52,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")
 
     sub.add_parser("stats", parents=[common, case_arg], help="headline figures in the terminal")
-    p = sub.add_parser("export", parents=[common, case_arg], help="export the master as CSV, XLSX or JSONL")
+    p = sub.add_parser("export", parents=[common, case_arg, select], help="export the master as CSV, XLSX or JSONL")
     p.add_argument("--format", required=True, choices=["csv", "xlsx", "jsonl"], type=str.lower,
                    help="csv (opens in Excel), xlsx, or jsonl (loads into Timesketch)")
     p.add_argument("--party", help="only the events of this party (a name from case.toml)")
@@ -61,14 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "(or a bundle, folder or encrypted zip, against its manifests)")
     p.add_argument("--passphrase-file", metavar="FILE", help="an encrypted bundle's passphrase (first line); "
                    "without it you are asked")
-    p = sub.add_parser("report", parents=[common, case_arg],
+    p = sub.add_parser("report", parents=[common, case_arg, select],
                        help="write the evidence report (report.html and report.pdf) in CASE/report/")
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
     p.add_argument("--timestamp", action="store_true",
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
     p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
     p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
-    p = sub.add_parser("bundle", parents=[common, case_arg],
+    p = sub.add_parser("bundle", parents=[common, case_arg, select],
                        help="write the court bundle: a BagIt bag of originals, report, transcripts, exports, "
                             "master, methodology and certification templates")
     p.add_argument("out", metavar="OUT", help="a new folder for the bag (with --encrypt: the .zip file)")
@@ -76,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encrypt", action="store_true", help="write one AES-256 zip, passphrase asked for")
     p.add_argument("--passphrase-file", metavar="FILE", help="with --encrypt: read the passphrase from the "
                    "first line of FILE instead of asking (never give it on the command line)")
+    p = sub.add_parser("assign", parents=[common, case_arg],
+                       help="list an identifier for a party in case.toml (comments kept, the old file kept as "
+                            "case.toml.bak) and re-resolve the master's parties")
+    p.add_argument("identifier", metavar="IDENTIFIER", help="a phone number, an e-mail address, wa:NAME, or a "
+                   "platform account (tg:, fb:, ig:, signal:, snap:, discord:)")
+    p.add_argument("party", metavar="PARTY", help="the party's name (a new name makes a new [[party]] block)")
+    p = sub.add_parser("serve", parents=[common, case_arg],
+                       help="review the case in the browser: a local page (127.0.0.1 only) to read, star, tag "
+                            "and note events, link identifiers to parties and write the report")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="the port to listen on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
     p = sub.add_parser("demo", parents=[common], help="build the bundled sample case and run everything on it")
     p.add_argument("dir", metavar="DIR", nargs="?", default="commtrail-demo", help="where to build it")
     return parser
@@ -108,6 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Error: commtrail failed unexpectedly ({type(exc).__name__}: {exc}). This step did not "
             "finish; files it had not finished were not written. Please report this; run again with --debug for details.")
         return EXIT_INPUT
+
+
+def _selection(args: argparse.Namespace, case: Case, console: Console) -> Selection:
+    """The events --only starred / --tag NAME ask for (see review/annotations.py); a warning for
+    each problem of annotations.jsonl when they are read."""
+    from commtrail.review.annotations import Selection, check_annotations
+    selection = Selection(args.only == "starred", tuple(tag.strip() for tag in args.tag))
+    for problem in check_annotations(case) if selection else ():
+        say(console, f"Warning: {problem} (run commtrail verify)")
+    return selection
 
 
 @command("init")
@@ -144,7 +173,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
-        path, rows = export(case, args.format, args.party)
+        path, rows = export(case, args.format, args.party, _selection(args, case, console))
         write_manifest(case, [path])
     say(console, f"Wrote {rows} events to {path}")
     return EXIT_OK
@@ -189,7 +218,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     case = current_case(Path(args.case), console)
     with case.lock():
         paths = write_report(case, party=args.party, timestamp=args.timestamp,
-                             warn=lambda notice: say(console, f"Warning: {notice}"))
+                             warn=lambda notice: say(console, f"Warning: {notice}"),
+                             selection=_selection(args, case, console))
         write_manifest(case, paths)
     for path in paths[:2]:
         say(console, f"Wrote {path}")
@@ -219,13 +249,29 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
     if args.passphrase_file and not args.encrypt:
         raise UsageError("--passphrase-file is for --encrypt.", hint="Add --encrypt, or leave the file out.")
     case = current_case(Path(args.case), console)
-    bundle_target(case, Path(args.out), args.party, args.encrypt)   # refuse before asking for a passphrase
+    selection = _selection(args, case, console)
+    bundle_target(case, Path(args.out), args.party, args.encrypt, selection)   # refuse before asking for a passphrase
     passphrase = read_passphrase(args.passphrase_file, True) if args.encrypt else None
-    result = write_bundle(case, Path(args.out), args.party, passphrase)
+    result = write_bundle(case, Path(args.out), args.party, passphrase, selection)
     console.print(f"Wrote the bundle {result.path} ({result.files} files, {result.bytes:,} bytes of payload"
                   f"{', AES-256 encrypted' if result.encrypted else ''}). Check it with: commtrail verify "
                   f"{result.path}", markup=False)
     return EXIT_OK
+
+
+@command("assign")
+def _assign(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.pipeline import current_case
+    from commtrail.review.people import assign_identifier
+    say(console, assign_identifier(current_case(Path(args.case), console), args.identifier, args.party))
+    return EXIT_OK
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.pipeline import current_case
+    from commtrail.serve.server import serve
+    return serve(current_case(Path(args.case), console), port=args.port, open_browser=not args.no_browser)
 
 
 @command("demo")

@@ -28,21 +28,27 @@ def case_toml_followup(case: Case) -> Followup:
     return followup(case.config, path.read_text(encoding="utf-8"), str(path), master_settings(case), formats)
 
 
-def current_case(case_dir: Path, console: Console) -> Case:
-    """Open a case for a command that reads the master; when case.toml changed since the master
-    was built, re-resolve parties first (rebuild from staging, re-hash) and say so in one line."""
-    case = Case(case_dir)
+def follow_case_toml(case: Case, also_written: tuple[Path, ...] = ()) -> Followup:
+    """When case.toml changed since the master was built, re-resolve parties (rebuild from staging,
+    re-hash ``also_written`` too); what the edit led to. Takes the lock only when there is work."""
     follow = case_toml_followup(case)
     if follow.rebuild:   # only then is the lock needed (reading goes on beside another command)
         with case.lock():
             follow = case_toml_followup(case)
             if follow.rebuild:
                 build_master(case)
-                written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
+                written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE, *also_written]
                 if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
                     written.append(case.sources_file)
                 write_manifest(case, written)
-    _say(follow, console)
+    return follow
+
+
+def current_case(case_dir: Path, console: Console) -> Case:
+    """Open a case for a command that reads the master; when case.toml changed since the master
+    was built, re-resolve parties first and say so in one line."""
+    case = Case(case_dir)
+    _say(follow_case_toml(case), console)
     return case
 
 

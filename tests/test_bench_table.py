@@ -41,3 +41,16 @@ def test_runner_puts_platforms_and_ios_into_its_one_table(tmp_path, monkeypatch,
         ("ios CallHistory.storedata 2 records", "bare sqlite3 SELECT", "baseline/ours >= 0.5", "< 300")]
     assert summary[7].endswith(" of 4 goals met")
     assert capsys.readouterr().out.endswith("\n".join(summary) + "\n")
+
+
+def test_runner_runs_the_android_benchmark(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench.run", "--scale", "0.00001", "--only", "android", "--workdir", str(tmp_path)])
+    bench_run.main()
+    text = (tmp_path / "results.txt").read_text()
+    assert "android mmssms.db: 10 records, 0 rejects." in text
+    summary = text[text.index("Summary"):].splitlines()
+    cells = re.split(r"\s{2,}", summary[3])
+    assert (cells[0], cells[2], cells[5], cells[7]) == (
+        "android mmssms.db 10 records", "bare sqlite3 SELECT", "baseline/ours >= 0.5", "< 300")
+    assert summary[4].endswith(" of 1 goals met")
+    capsys.readouterr()

@@ -16,6 +16,10 @@ FORBIDDEN = {
     "parsers": ("commtrail.ingest", "commtrail.outputs", "commtrail.case", "commtrail.cli", "commtrail.pipeline"),
     "outputs": ("commtrail.ingest", "commtrail.parsers", "commtrail.cli", "commtrail.pipeline"),
     "ingest": ("commtrail.outputs", "commtrail.cli", "commtrail.pipeline"),
+    # the reviewer's work sits beside outputs: it reads the timeline and keeps the manifest current
+    "review": ("commtrail.ingest", "commtrail.parsers", "commtrail.cli"),
+    # the review app reads the master and writes only through review/
+    "serve": ("commtrail.ingest", "commtrail.parsers", "commtrail.cli", "commtrail.pipeline"),
 }
 
 

@@ -44,6 +44,7 @@ from commtrail.outputs.report_data import gather
 from commtrail.outputs.report_html import write_html
 from commtrail.outputs.report_pdf import write_pdf
 from commtrail.outputs.transcript import write_transcript
+from commtrail.review.annotations import Selection
 
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
@@ -175,23 +176,28 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
         payload.files[sha] = f"{folder}/{name}"
 
 
-def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload) -> None:
+def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
+             only: set[str] | None) -> None:
     (data / "exports").mkdir()
-    stem = "master" if party is None else f"master-{slug(party)}"
+    stem = ("master" if party is None else f"master-{slug(party)}") + ("" if only is None else "-selected")
     for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
         target = data / "exports" / f"{stem}.{fmt}"
-        writer(export_rows(case, party), target)
+        writer(export_rows(case, party, only), target)
         if fmt == "xlsx":
             restamp_zip(target, created)
         payload.exports.append(f"exports/{target.name}")
 
 
-def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload:
+def assemble(case: Case, data: Path, party: str | None, command: str,
+             selection: Selection = Selection()) -> Payload:
     """Write the payload into ``data`` (the case's lock held); charts the report draws are refreshed
-    in the case and its manifest, as ``commtrail report`` does."""
+    in the case and its manifest, as ``commtrail report`` does. With a ``selection`` the report,
+    transcripts and exports hold only the events it chooses (the case files, annotations.jsonl
+    among them, are copied whole)."""
     seconds: dict[str, float] = {}
+    only = selection.events(case) if selection else None
     with _timed(seconds, "report"):
-        report = gather(case, party)
+        report = gather(case, party, selection=selection)
         (data / "report").mkdir(parents=True)
         write_html(case, report, data / "report" / "report.html")
         write_pdf(case, report, data / "report" / "report.pdf")
@@ -210,10 +216,10 @@ def assemble(case: Case, data: Path, party: str | None, command: str) -> Payload
         for name in report.parties:
             rel = f"transcripts/transcript-{slug(name)}.pdf"
             write_transcript(case, name, data / rel, payload.names, payload.files,
-                             report.master_sha256, report.pdf_date)
+                             report.master_sha256, report.pdf_date, only, report.selection)
             payload.transcripts[name] = rel
     with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload)
+        _exports(case, data, party, report.pdf_date, payload, only)
     with _timed(seconds, "documents"):
         write_rejects(case, data / "case" / "rejects.csv", payload.names)
         write_methodology(case, report, payload, data / "methodology.md", command)
@@ -268,23 +274,28 @@ def parse_bag_manifest(text: str) -> dict[str, str]:
     return out
 
 
-def bundle_command(party: str | None, encrypt: bool) -> str:
+def bundle_command(party: str | None, encrypt: bool, selection: Selection = Selection()) -> str:
     """The command as the methodology names it (the case and output as CASE and OUT)."""
     bits = ["commtrail bundle CASE OUT"]
     if party:
         bits.append(f"--party {shlex.quote(party)}")
+    bits += [shlex.quote(option) for option in selection.options()]
     if encrypt:
         bits.append("--encrypt")
     return " ".join(bits)
 
 
-def bundle_target(case: Case, out: Path, party: str | None, encrypt: bool) -> Path:
-    """Where the bundle goes (``OUT.zip`` when encrypted), after checking the party, the master and
-    that nothing is there yet (so a passphrase is asked for only when the bundle can be written)."""
+def bundle_target(case: Case, out: Path, party: str | None, encrypt: bool,
+                  selection: Selection = Selection()) -> Path:
+    """Where the bundle goes (``OUT.zip`` when encrypted), after checking the party, the master, the
+    selection and that nothing is there yet (so a passphrase is asked for only when the bundle can
+    be written)."""
     check_party(case, party)
     if not case.master_file.exists():
         raise UsageError("this case has no master evidence file yet.", file=str(case.root),
                          hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
+    if selection:
+        selection.events(case)
     out = Path(out)
     if encrypt and out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
@@ -296,19 +307,22 @@ def bundle_target(case: Case, out: Path, party: str | None, encrypt: bool) -> Pa
     return out
 
 
-def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None) -> BundleResult:
+def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: str | None = None,
+                 selection: Selection = Selection()) -> BundleResult:
     """Write the bundle of ``case`` to the new folder ``out`` (or, with ``passphrase``, to the
-    AES-256 zip ``out``); returns where it went and its payload's size."""
+    AES-256 zip ``out``); returns where it went and its payload's size. With a ``selection``, of
+    the events it chooses (see :func:`assemble`)."""
     from commtrail.outputs.bundle_zip import write_encrypted
 
-    out = bundle_target(case, out, party, passphrase is not None)
+    out = bundle_target(case, out, party, passphrase is not None, selection)
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"
     bag_dir = work / (out.stem if passphrase is not None else "bag")
     try:
         bag_dir.mkdir(parents=True, mode=0o700)
         with case.lock():
-            payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None))
+            payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None, selection),
+                               selection)
         with _timed(payload.seconds, "bag"):
             make_bag(bag_dir, case, party, payload.master_sha256)
         files, size = _payload_size(bag_dir)

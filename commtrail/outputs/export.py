@@ -15,6 +15,7 @@ from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.atomic import atomic_path
 from commtrail.outputs.analysis import case_slugs
+from commtrail.review.annotations import Selection
 
 FORMATS = ("csv", "xlsx", "jsonl")
 COLUMNS = ["exhibit", "local_time", "utc_time", "channel", "kind", "direction", "party", "sender", "sender_raw",
@@ -42,15 +43,16 @@ def check_party(case: Case, party: str | None) -> None:
                          hint=f"Parties in this case: {', '.join(names) or 'none yet'}.")
 
 
-def export_rows(case: Case, party: str | None = None) -> Iterator[dict]:
-    """The master's rows as flat dicts (times in UTC and in the case's zone), in exhibit order."""
+def export_rows(case: Case, party: str | None = None, only: set[str] | None = None) -> Iterator[dict]:
+    """The master's rows as flat dicts (times in UTC and in the case's zone), in exhibit order;
+    ``only``: just these event ids (a selection; exhibit numbers stay the master's)."""
     zone = ZoneInfo(case.config.timezone)
     if not case.master_file.exists():
         return
     reader = pq.ParquetFile(case.master_file)
     for batch in reader.iter_batches(batch_size=20_000):
         for row in batch.to_pylist():
-            if party is not None and row["party"] != party:
+            if (party is not None and row["party"] != party) or (only is not None and row["event_id"] not in only):
                 continue
             ts = row["ts_utc"]
             yield {
@@ -158,14 +160,17 @@ def write_jsonl(rows: Iterator[dict], target: Path) -> int:
     return count
 
 
-def export(case: Case, fmt: str, party: str | None = None) -> tuple[Path, int]:
-    """Write ``report/exports/master[-party].<fmt>``; returns the path and the row count."""
+def export(case: Case, fmt: str, party: str | None = None, selection: Selection = Selection()) -> tuple[Path, int]:
+    """Write ``report/exports/master[-party][-selected].<fmt>`` (``-selected``: only the events
+    ``selection`` chooses); returns the path and the row count."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'.", hint=f"Use one of: {', '.join(FORMATS)}.")
     check_party(case, party)
+    only = selection.events(case) if selection else None
     out_dir = case.report_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = out_dir / f"master{'' if party is None else '-' + case_slugs(case.config)[party]}.{fmt}"
-    rows = export_rows(case, party)
+    stem = f"master{'' if party is None else '-' + case_slugs(case.config)[party]}{'-selected' if selection else ''}"
+    target = out_dir / f"{stem}.{fmt}"
+    rows = export_rows(case, party, only)
     writer = {"csv": write_csv, "xlsx": write_xlsx, "jsonl": write_jsonl}[fmt]
     return target, writer(rows, target)

@@ -92,12 +92,35 @@ def write_manifest(case: Case, written: list[Path] | None = None) -> Path:
                 if (rel.startswith(CONTENT_ADDRESSED) and _HEX64.match(rel.rsplit("/", 1)[-1])) or \
                         (staged and staged.group(1) in recorded):
                     listed[rel] = _digest(case, rel)
-        text = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(listed.items()))
-        write_text(text, case.manifest_file)
+        _write_listed(case, listed)
         master = case.master_file.resolve()
         if written is not None and any(Path(p).resolve() == master for p in written):
             case.pending_file.unlink(missing_ok=True)
     return case.manifest_file
+
+
+def update_entries(case: Case, rels: list[str]) -> None:
+    """Re-hash only ``rels`` (paths relative to the case) in an existing manifest: for a file a step
+    changes often and alone (annotations.jsonl), without the walk over the case that
+    :func:`write_manifest` makes. Without a manifest yet it does nothing (the first one hashes all)."""
+    with case.lock():
+        if not case.manifest_file.exists():
+            return
+        try:
+            listed = read_manifest(case)
+        except ValueError:   # a damaged manifest is verify's to report; rewriting it would hide that
+            return
+        for rel in rels:
+            if (case.root / rel).is_file():
+                listed[rel] = sha256_file(case.root / rel)
+            else:
+                listed.pop(rel, None)
+        _write_listed(case, listed)
+
+
+def _write_listed(case: Case, listed: dict[str, str]) -> None:
+    """manifest.sha256 in sha256sum format, sorted by path, written atomically."""
+    write_text("".join(f"{digest}  {rel}\n" for rel, digest in sorted(listed.items())), case.manifest_file)
 
 
 def _recorded(case: Case) -> set[str]:
@@ -179,7 +202,16 @@ def verify(case: Case) -> Verification:
         result.problems.append("an ingest was interrupted before it rebuilt the master and the manifest; run "
                                "the same commtrail ingest again to finish it")
     _check_occurrences(case, result)
+    _check_annotations(case, listed, result)
     return result
+
+
+def _check_annotations(case: Case, listed: dict[str, str], result: Verification) -> None:
+    """annotations.jsonl (the reviewer's, appended to by the tool, recorded in the manifest after
+    every line): a broken hash chain or a line changed behind the tool's back, named by its line."""
+    from commtrail.review.annotations import ANNOTATIONS_FILE, verify_annotations
+    if (case.root / ANNOTATIONS_FILE).is_file():
+        result.problems += verify_annotations(case, listed.get(ANNOTATIONS_FILE))
 
 
 def _check_occurrences(case: Case, result: Verification) -> None:

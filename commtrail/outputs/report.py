@@ -14,14 +14,17 @@ from commtrail.case import Case
 from commtrail.outputs.report_data import gather
 from commtrail.outputs.report_html import write_html
 from commtrail.outputs.report_pdf import write_pdf
+from commtrail.review.annotations import Selection
 
 
 def write_report(case: Case, party: str | None = None, timestamp: bool = False,
-                 extra_fonts: Sequence[Path] = (), warn: Callable[[str], None] | None = None) -> list[Path]:
+                 extra_fonts: Sequence[Path] = (), warn: Callable[[str], None] | None = None,
+                 selection: Selection = Selection()) -> list[Path]:
     """Write CASE/report/report.html and report.pdf (and the charts); returns the two files and the
-    charts folder. ``warn`` receives a notice for each script no installed font can show."""
+    charts folder. ``warn`` receives a notice for each script no installed font can show; with a
+    ``selection`` the report lists only the events it chooses, with the reviewer's notes."""
     case.report_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = gather(case, party, timestamp)
+    data = gather(case, party, timestamp, selection)
     html = write_html(case, data, case.report_dir / "report.html")
     pdf = write_pdf(case, data, case.report_dir / "report.pdf", extra_fonts, warn)
     folders = sorted({path.parent for section in data.sections for path, _ in section.charts})

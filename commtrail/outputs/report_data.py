@@ -24,6 +24,7 @@ from commtrail.outputs import report_sections
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
 from commtrail.outputs.sentences import owner_named
+from commtrail.review.annotations import Selection, load_annotations
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
@@ -63,6 +64,9 @@ class ReportData:
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
     undated: list[dict] = field(default_factory=list)  # undated_cells of the listed undated events
+    selection: str | None = None       # how --only starred / --tag chose the listed events (None: all)
+    total_events: int = 0              # events in the master, whatever is listed
+    notes: list[dict] = field(default_factory=list)    # the reviewer's annotations of the listed events
 
     def incident_words(self) -> tuple[str, str]:
         """The incident section's introduction and its text when it lists nothing."""
@@ -71,6 +75,20 @@ class ReportData:
             return i["intro"], i["none"]
         party = ", ".join(self.parties)
         return i["intro_party"].format(party=party), i["none_party"].format(party=party)
+
+    def unlinked_words(self) -> str:
+        """The cover's line on events the report does not list because no party is linked to them."""
+        w = words()["selection" if self.selection is not None else "cover"]["unlinked"]
+        return w.format(count=f"{self.unlinked:,}")
+
+    def selection_words(self, key: str) -> str | None:
+        """The selection's sentence for the cover (``cover``) or the exhibit log (``exhibits``);
+        None when every event is listed."""
+        if self.selection is None:
+            return None
+        chosen = self.exhibits.num_rows + self.incidents.num_rows
+        return words()["selection"][key].format(how=self.selection, chosen=f"{chosen:,}",
+                                                total=f"{self.total_events:,}")
 
     @property
     def shown(self) -> dict[str, str]:
@@ -90,8 +108,19 @@ def _with_local_time(table: pa.Table, zone: str) -> pa.Table:
     return table.append_column("local_zone", pc.strftime(local, format="%Z"))
 
 
-def gather(case: Case, party: str | None = None, timestamp: bool = False) -> ReportData:
-    """Read the master, the inventory and the rejects; compute the sections of the report."""
+def selection_words(selection: Selection) -> str:
+    """How a selection chose its events, in the report's words ("starred by the reviewer or ...")."""
+    w = words()["selection"]
+    parts = [w["starred"]] if selection.starred else []
+    if selection.tags:
+        parts.append(w["tagged"].format(tags=w["tag_joiner"].join(f"\u201c{t}\u201d" for t in selection.tags)))
+    return w["joiner"].join(parts)
+
+
+def gather(case: Case, party: str | None = None, timestamp: bool = False,
+           selection: Selection = Selection()) -> ReportData:
+    """Read the master, the inventory and the rejects; compute the sections of the report. With a
+    ``selection`` only the events it chooses are listed (the summary and charts count them all)."""
     config = case.config
     names = [p.name for p in config.parties]
     if party is not None and party not in names:
@@ -101,7 +130,11 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
     if not case.master_file.exists():
         raise UsageError("this case has no master evidence file yet.", file=str(case.root),
                          hint=f"Ingest the backups first: commtrail ingest {case.root} FILES...")
+    picked_ids = selection.events(case) if selection else None
     master = read_master(case, EXHIBIT_COLUMNS)
+    total_events = master.num_rows
+    if picked_ids is not None:
+        master = master.filter(pc.is_in(master["event_id"], pa.array(sorted(picked_ids), pa.string())))
     in_party = pc.fill_null(pc.is_in(master["party"], pa.array(chosen, pa.string())), False)
     incident = pc.fill_null(pc.equal(master["channel"], "incident"), False)
     exhibits = master.filter(pc.and_(in_party, pc.invert(incident)))
@@ -154,7 +187,23 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False) -> Rep
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
-        undated=undated_rows(exhibits, incidents, config.links, shown))
+        undated=undated_rows(exhibits, incidents, config.links, shown),
+        selection=selection_words(selection) if selection else None, total_events=total_events,
+        notes=reviewer_notes(case, exhibits, incidents) if selection else [])
+
+
+def reviewer_notes(case: Case, exhibits: pa.Table, incidents: pa.Table) -> list[dict]:
+    """The reviewer's annotations of the listed events, in exhibit order: exhibit, starred, tags,
+    note, written (the time of its last change)."""
+    state = load_annotations(case)
+    rows = []
+    for table in (exhibits, incidents):
+        for exhibit, event_id in zip(table["exhibit"].to_pylist(), table["event_id"].to_pylist()):
+            a = state.get(event_id)
+            if a is not None and (a.starred or a.tags or a.note):
+                rows.append({"exhibit": exhibit, "starred": a.starred, "tags": list(a.tags), "note": a.note,
+                             "written": a.written})
+    return sorted(rows, key=lambda r: r["exhibit"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,6 +328,8 @@ def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | Non
 def section_keys(data: ReportData) -> list[str]:
     """The report's sections in order (``undated`` only when some listed event has no time)."""
     keys = ["summary", "charts", "exhibits", "incidents", "identifiers", "sources", "certification"]
+    if data.selection is not None:
+        keys.insert(keys.index("exhibits") + 1, "notes")
     if data.undated:
         keys.insert(keys.index("incidents") + 1, "undated")
     return keys

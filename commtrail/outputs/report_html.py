@@ -66,12 +66,13 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     period = f"{data.period[0]} \u2013 {data.period[1]}" if data.period else c["period_none"]
     for label, value in ((c["parties"], parties), (c["owner"], data.owner), (c["period"], period),
                          (c["timezone"], data.timezone), (c["events_listed"], f"{data.exhibits.num_rows:,}"),
+                         *([(c["selection"], data.selection_words("cover"))] if data.selection else []),
                          (c["generated_by"], f"{TOOL} {data.version}"),
                          (c["generated_at"], data.generated_at or c["no_timestamp"])):
         out.write(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>")
     out.write(f'<dt>{_e(c["master_hash"])}</dt><dd><span class="mono">{_e(data.master_sha256)}</span></dd></dl>')
     if data.unlinked:
-        out.write(f'<p class="small">{_e(c["unlinked"].format(count=f"{data.unlinked:,}"))}</p>')
+        out.write(f'<p class="small">{_e(data.unlinked_words())}</p>')
     out.write(f"<nav><h3>{_e(c['contents'])}</h3><ol>")
     for key in section_keys(data):
         out.write(f'<li><a href="#{key}">{_e(s[key])}</a></li>')
@@ -104,6 +105,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     who = ", ".join(data.parties)
     out.write(f'<section id="exhibits"><h2>{_e(s["exhibits"])}</h2>'
               f'<p class="small">{_e(e["intro"].format(who=who, zone=data.timezone))}</p>')
+    if data.selection:
+        out.write(f'<p class="banner">{_e(data.selection_words("exhibits"))}</p>')
     if data.exhibits.num_rows == 0:
         out.write(f"<p>{_e(e['none'])}</p>")
     else:
@@ -132,6 +135,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
             out.write("".join(parts))
         out.write("</tbody></table>")
     out.write("</section>\n")
+
+    _notes(data, out)
 
     # incidents
     i = w["incidents"]
@@ -206,6 +211,26 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     for para in cert:
         out.write(f"<p>{_e(para)}</p>")
     out.write("</section>\n</body></html>\n")
+
+
+def _notes(data: ReportData, out: TextIO) -> None:
+    """The reviewer's notes on the listed events (only in a report of a selection)."""
+    if data.selection is None:
+        return
+    w = words()
+    n = w["notes"]
+    out.write(f'<section id="notes"><h2>{_e(w["sections"]["notes"])}</h2><p class="banner">{_e(n["intro"])}</p>')
+    if not data.notes:
+        out.write(f"<p>{_e(n['none'])}</p></section>\n")
+        return
+    heads = [n["col_exhibit"], n["col_starred"], n["col_tags"], n["col_note"], n["col_written"]]
+    out.write('<table class="notes"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) +
+              "</tr></thead><tbody>\n")
+    for r in data.notes:
+        out.write(f'<tr><td><a href="#{_e(r["exhibit"])}">{_e(r["exhibit"])}</a></td>'
+                  f'<td>{_e(n["starred"] if r["starred"] else "")}</td><td dir="auto">{_e(", ".join(r["tags"]))}</td>'
+                  f'<td class="text" dir="auto">{_e(r["note"])}</td><td>{_e(r["written"])}</td></tr>\n')
+    out.write("</tbody></table></section>\n")
 
 
 def _undated(data: ReportData, out: TextIO) -> None:

@@ -310,13 +310,15 @@ class _Writer:
         parties = ", ".join(d.parties) + (f" ({c['party_all']})" if d.all_parties else "")
         period = f"{d.period[0]} \u2013 {d.period[1]}" if d.period else c["period_none"]
         rows = [(c["parties"], parties), (c["owner"], d.owner), (c["period"], period), (c["timezone"], d.timezone),
-                (c["events_listed"], f"{d.exhibits.num_rows:,}"), (c["generated_by"], f"{TOOL} {d.version}"),
+                (c["events_listed"], f"{d.exhibits.num_rows:,}"),
+                *([(c["selection"], d.selection_words("cover"))] if d.selection else []),
+                (c["generated_by"], f"{TOOL} {d.version}"),
                 (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256)]
         for label, value in rows:
             self._cover_row(label, value)
         if d.unlinked:
             pdf.set_y(pdf.get_y() + 3)
-            self.para(c["unlinked"].format(count=f"{d.unlinked:,}"), SMALL, GREY)
+            self.para(d.unlinked_words(), SMALL, GREY)
         pdf.set_y(pdf.get_y() + 6)
         # the contents (with page numbers) and any notice about missing fonts are known only at the
         # end: fpdf2 draws them into the rest of this page when the document is written
@@ -390,6 +392,8 @@ class _Writer:
         self.new_page(w["sections"]["exhibits"])
         self.heading(w["sections"]["exhibits"])
         self.para(e["intro"].format(who=", ".join(self.data.parties), zone=self.data.timezone), SMALL, GREY)
+        if self.data.selection:
+            self.para(self.data.selection_words("exhibits"), SMALL, RED, bold=True)
         if self.data.exhibits.num_rows == 0:
             self.para(e["none"])
             return
@@ -417,6 +421,23 @@ class _Writer:
                     src = Cell().add(c["source"], "pathtiny").add(c["locator"], "small").add(c["copies"], "grey")
                     yield [first, second, text, src] + _hash_trailer(c["attachment_parts"], e["attachment"])
         self.table(cols, rows())
+
+    def notes(self) -> None:
+        """The reviewer's notes on the listed events (a section only in a report of a selection)."""
+        w = words()
+        n = w["notes"]
+        self.new_page(w["sections"]["notes"])
+        self.heading(w["sections"]["notes"])
+        self.para(n["intro"], SMALL, RED, bold=True)
+        if not self.data.notes:
+            self.para(n["none"])
+            return
+        cols = [Column(n["col_exhibit"], 24), Column(n["col_starred"], 18), Column(n["col_tags"], 36),
+                Column(n["col_note"], 0), Column(n["col_written"], 34)]
+        cols[3].width = self.width - sum(c.width for c in cols)
+        self.table(cols, ([Cell().add(r["exhibit"], "smallbold"), Cell().add(n["starred"] if r["starred"] else "", "small"),
+                           Cell().add(", ".join(r["tags"]), "small"), Cell().add(r["note"], "body"),
+                           Cell().add(r["written"], "small")] for r in self.data.notes))
 
     def incidents(self) -> None:
         w = words()

@@ -89,11 +89,13 @@ def local_time(ts: datetime | None, precision: str | None, zone: ZoneInfo) -> st
     return local.strftime(f"%Y-%m-%d {clock} %Z") + f" ({offset[:3]}:{offset[3:]})"
 
 
-def party_events(case: Case, party: str) -> pa.Table:
-    """The party's events (not the incident log), in exhibit order."""
+def party_events(case: Case, party: str, only: set[str] | None = None) -> pa.Table:
+    """The party's events (not the incident log), in exhibit order; ``only``: just these event ids."""
     master = read_master(case, COLUMNS)
     keep = pc.and_(pc.fill_null(pc.equal(master["party"], party), False),
                    pc.fill_null(pc.not_equal(master["channel"], "incident"), True))
+    if only is not None:
+        keep = pc.and_(keep, pc.is_in(master["event_id"], pa.array(sorted(only), pa.string())))
     return master.filter(keep)
 
 
@@ -102,7 +104,8 @@ class Transcript:
     bundle and ``files`` an attachment's SHA-256 to its file there."""
 
     def __init__(self, case: Case, party: str, names: dict[str, str], files: dict[str, str],
-                 master_sha256: str, created: datetime) -> None:
+                 master_sha256: str, created: datetime, only: set[str] | None = None,
+                 selection: str | None = None) -> None:
         self.case = case
         self.config = case.config
         self.party = party
@@ -111,7 +114,8 @@ class Transcript:
         self.master_sha256 = master_sha256
         self.created = created
         self.zone = ZoneInfo(self.config.timezone)
-        self.events = party_events(case, party)
+        self.events = party_events(case, party, only)
+        self.selection = selection   # how the events were chosen, in words (None: every event)
         deleted = read_possibly_deleted(case)
         self.possibly = set(deleted["event_id"].to_pylist()) if deleted is not None and deleted.num_rows else set()
         self.links = self.config.links
@@ -264,6 +268,9 @@ class Transcript:
                                         "master.parquet is beside each row)"),
                              ("Made by", f"commtrail {__version__}; master.parquet SHA-256 {self.master_sha256}")):
             self.para(f"{label}: {value}", 10)
+        if self.selection:
+            self.para(f"Selection: only the events {self.selection} (the reviewer's annotations, not evidence); "
+                      "exhibit numbers are those of the whole case.", 10, True)
         self.para("Counts", 11, True)
         self.para("; ".join(f"{name}: {n:,}" for name, n in s.counts.items()), 10)
         self.para("Participants", 11, True)
@@ -370,7 +377,9 @@ def _pdf_class():  # type: ignore[no-untyped-def]
 
 
 def write_transcript(case: Case, party: str, target: Path, names: dict[str, str], files: dict[str, str],
-                     master_sha256: str, created: datetime | None = None) -> Path:
-    """Write the transcript PDF of ``party`` to ``target`` (same case, same bytes)."""
+                     master_sha256: str, created: datetime | None = None, only: set[str] | None = None,
+                     selection: str | None = None) -> Path:
+    """Write the transcript PDF of ``party`` to ``target`` (same case, same bytes); ``only``: just
+    these event ids, chosen as ``selection`` says in words."""
     when = created or datetime(2000, 1, 1, tzinfo=timezone.utc)
-    return Transcript(case, party, names, files, master_sha256, when).write(target)
+    return Transcript(case, party, names, files, master_sha256, when, only, selection).write(target)

@@ -302,7 +302,7 @@ class Rows:
             ends.append(max(key[0] for key, _ in self._rejects))
         last = max(ends, default=0)
         repaired = self._take_repairs(last)
-        for kind, build in ((self.sms, self._sms_columns), (self.calls, self._call_columns)):
+        for kind, build in ((self.sms, self.sms_columns), (self.calls, self.call_columns)):
             if kind.dicts:
                 built = self._kind_columns(kind, build, repaired)
                 kind.dicts.clear()  # cleared, not replaced: the parser holds their append methods
@@ -362,8 +362,8 @@ class Rows:
         batch = make_batch({
             "ts_utc": ms * 1000,
             "ts_local": local_times(ms, ctx.timezone),
-            "ts_precision": _repeat_dict("ms", n),
-            "tz_source": _repeat_dict("source", n),
+            "ts_precision": repeat_dict("ms", n),
+            "tz_source": repeat_dict("source", n),
             "channel": c["channel"],
             "kind": c["kind"],
             "direction": c["direction"],
@@ -376,10 +376,10 @@ class Rows:
             "duration_s": c["duration_s"],
             "attachments": c["attachments"],
             "flags": c["flags"],
-            "source_sha256": _repeat_str(ctx.source_sha256, n),
-            "source_path": _repeat_str(ctx.source_path, n),
+            "source_sha256": repeat_str(ctx.source_sha256, n),
+            "source_path": repeat_str(ctx.source_path, n),
             "locator": loc,
-            "parser": _repeat_str(ctx.parser_label, n),
+            "parser": repeat_str(ctx.parser_label, n),
             "extra": c["extra"],
         })
         return pa.Table.from_batches([batch], schema=RECORD_SCHEMA)
@@ -423,7 +423,9 @@ class Rows:
             columns.setdefault(name, pa.nulls(m, ROW_COLUMNS[name]))
         return ordinals, columns
 
-    def _sms_columns(self, fields: list[pa.Array], m: int, repaired: np.ndarray) -> dict[str, pa.Array]:
+    def sms_columns(self, fields: list[pa.Array], m: int, repaired: np.ndarray) -> dict[str, pa.Array]:
+        """The columns of ``m`` SMS from their ``type`` codes, addresses and bodies (string arrays;
+        ``repaired``: rows with repaired characters). Shared with the Android ``mmssms.db`` reader."""
         codes, raw, body = fields
         known = pc.index_in(codes, value_set=pa.array(list(SMS_TYPES)))
         direction = pc.fill_null(pa.array([d for d, _ in SMS_TYPES.values()]).take(known), "unknown")
@@ -446,7 +448,7 @@ class Rows:
         bits |= np.where(np.asarray(pc.is_null(known)), 1 << 2, 0)
         bits |= np.where(np.asarray(pc.fill_null(pc.equal(body, NULL), False)), 1 << 1, 0)
         bits |= repaired.astype(np.int64)
-        return {"channel": _repeat_str("sms", m), "kind": _repeat_str("message", m), "direction": direction,
+        return {"channel": repeat_str("sms", m), "kind": repeat_str("message", m), "direction": direction,
                 "sender": sender, "sender_raw": sender_raw, "recipients": recipients,
                 "conversation": conversation, "body": body, "flags": flags_column(bits, SMS_FLAG_BITS)}
 
@@ -459,7 +461,9 @@ class Rows:
         choices = pa.concat_arrays([lists, pa.array([self.owner_list, None], LIST)])
         return choices.take(pa.array(index))
 
-    def _call_columns(self, fields: list[pa.Array], m: int, repaired: np.ndarray) -> dict[str, pa.Array]:
+    def call_columns(self, fields: list[pa.Array], m: int, repaired: np.ndarray) -> dict[str, pa.Array]:
+        """The columns of ``m`` calls from their ``type``, ``number``, ``presentation`` and
+        ``duration`` (string arrays). Shared with the Android ``calllog.db`` reader."""
         codes, number, presentation, duration = fields
         known = pc.index_in(codes, value_set=pa.array(list(CALL_KINDS)))
         other = pc.binary_join_element_wise("type_", pc.fill_null(codes, "missing"), "")
@@ -486,7 +490,7 @@ class Rows:
         whole = pc.fill_null(pc.match_substring_regex(duration, r"^[0-9]{1,9}$"), False)
         duration_s = pc.if_else(whole, pc.cast(pc.if_else(whole, duration, "0"), pa.int32()),
                                 pa.scalar(None, pa.int32()))
-        return {"channel": _repeat_str("call", m), "kind": kind, "direction": direction, "sender": sender,
+        return {"channel": repeat_str("call", m), "kind": kind, "direction": direction, "sender": sender,
                 "sender_raw": sender_raw, "recipients": recipients, "conversation": who,
                 "duration_s": duration_s, "flags": flags_column(repaired.astype(np.int64), ("repaired_chars",))}
 
@@ -609,14 +613,14 @@ def local_times(ms: np.ndarray, timezone: str) -> pa.Array:
     return pc.binary_replace_slice(pc.cast(naive, pa.string()), start=10, stop=11, replacement="T")
 
 
-def _repeat_str(value: str | None, n: int) -> pa.Array:
+def repeat_str(value: str | None, n: int) -> pa.Array:
     """``value`` n times, as a string array."""
     if value is None:
         return pa.nulls(n, pa.string())
     return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
 
 
-def _repeat_dict(value: str, n: int) -> pa.Array:
+def repeat_dict(value: str, n: int) -> pa.Array:
     """``value`` n times, dictionary-encoded."""
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))
 

@@ -45,9 +45,12 @@ READ_SETTINGS = {
 # taken to depend on it). The time zone and the phone region matter to every format.
 NOT_READ_BY = {
     "owner.phones": frozenset({"whatsapp", "eml", "mbox", "incident-log"}),
-    "owner.emails": frozenset({"whatsapp", "smsbr-sms", "smsbr-calls", "incident-log"}),
-    "owner.whatsapp_names": frozenset({"smsbr-sms", "smsbr-calls", "eml", "mbox", "incident-log"}),
-    "date_order": frozenset({"smsbr-sms", "smsbr-calls", "eml", "mbox"}),
+    "owner.emails": frozenset({"whatsapp", "smsbr-sms", "smsbr-calls", "incident-log", "android-sms", "android-calls",
+                               "android-whatsapp"}),
+    "owner.whatsapp_names": frozenset({"smsbr-sms", "smsbr-calls", "eml", "mbox", "incident-log", "android-sms",
+                                       "android-calls"}),
+    "date_order": frozenset({"smsbr-sms", "smsbr-calls", "eml", "mbox", "android-sms", "android-calls",
+                             "android-whatsapp"}),
 }
 
 

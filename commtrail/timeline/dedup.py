@@ -100,9 +100,10 @@ SIZE_SQL = """
 (240 + coalesce(strlen(body), 0) + coalesce(strlen(extra), 0) + coalesce(strlen(subject), 0)
      + coalesce(strlen(ts_local), 0) + 2 * coalesce(strlen(locator), 0))::BIGINT"""
 
-# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat). iPhone
-# backups are compared only when they name one phone; a chat.db (apple-messages) names none.
-OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup")
+# Formats whose later files repeat the earlier ones (full backups, re-exports of one chat, copies of
+# an Android database taken at two times). iPhone backups are compared only when they name one
+# phone; a chat.db (apple-messages) names none.
+OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "android-sms", "android-calls")
 
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024
@@ -237,18 +238,19 @@ def _file_list(files: Sequence[Path]) -> str:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
-def _staged_of(files: Sequence[Path], sources: Sequence[dict], fmt: str) -> tuple[list[int], str] | None:
-    """The indexes of the sources of format ``fmt`` and SQL reading only their staging files (their
+def _staged_of(files: Sequence[Path], sources: Sequence[dict], *formats: str) -> tuple[list[int], str] | None:
+    """The indexes of the sources of these formats and SQL reading only their staging files (their
     ``file_index`` maps back through the list), or None when there are none."""
-    wanted = [i for i, s in enumerate(sources) if s["format"] == fmt]
+    wanted = [i for i, s in enumerate(sources) if s["format"] in formats]
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
 def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
-    """Per WhatsApp source and chat, the identity its parser told from the content (``extra``; table
-    ``chat_ids``). Only those staging files are read for it: the ``extra`` of others can be large."""
+    """Per WhatsApp source (an export or an Android msgstore.db) and chat, the identity its parser told
+    from the content (``extra``; table ``chat_ids``). Only those staging files are read for it: the
+    ``extra`` of others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if staged := _staged_of(files, sources, "whatsapp"):
+    if staged := _staged_of(files, sources, "whatsapp", "android-whatsapp"):
         con.execute(f"""INSERT INTO chat_ids
             SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
                    json_extract_string(min(extra), '$.{EXTRA_CHAT}')

@@ -10,12 +10,11 @@ use are in ``chat.db-wal``). An attachment written as ``~/Library/Messages/Attac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
 from typing import BinaryIO
 
+from commtrail.parsers._sqlite import SQLITE_MAGIC, base_name, input_copy
 from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import SQLITE_MAGIC, copy_stream, open_read_only, private_folder
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.registry import Parser, register
 
@@ -30,25 +29,11 @@ def sniff(head: bytes, filename: str) -> bool:
     return head.startswith(SQLITE_MAGIC) and (filename in NAMES or all(m in head for m in MARKERS))
 
 
-def _base_name(ctx: ParseContext) -> str:
-    return ctx.source_path.replace("!", "/").replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
-    name = _base_name(ctx)
-    with private_folder(ctx) as folder:
-        copy = folder / "messages.db"
-        copy_stream(stream, copy, None)
-        for suffix in ("-wal", "-shm"):
-            opener = ctx.siblings.get(name + suffix)
-            if opener is not None:
-                with opener() as part:
-                    copy_stream(part, folder / ("messages.db" + suffix), ctx if suffix == "-wal" else None)
-                ctx.report.used_siblings.add(name + suffix)
-        with closing(open_read_only(copy, ctx.source_path)) as con:
-            reader = MessagesReader(con, ctx, name, lambda path: _open_attachment(ctx, path), ContactHints(),
-                                    ctx.source_path)
-            yield from reader.read()
+    with input_copy(stream, ctx) as con:
+        reader = MessagesReader(con, ctx, base_name(ctx), lambda path: _open_attachment(ctx, path), ContactHints(),
+                                ctx.source_path)
+        yield from reader.read()
 
 
 def _open_attachment(ctx: ParseContext, filename: str) -> BinaryIO:

@@ -1,0 +1,255 @@
+"""SQLite databases from a phone, read safely: a private copy, opened read-only, schema checked.
+
+Shared by the iPhone (:mod:`commtrail.parsers.ios`) and Android (:mod:`commtrail.parsers.android`)
+parsers. The user's database is never opened in place (SQLite may write beside a database it opens,
+and a live ``-wal`` file holds the newest rows): it is copied with its ``-wal`` and ``-shm`` files
+into a private folder (the case's temporary folder) and the copy is opened read-only. Rows are read
+a chunk at a time; the ``extra`` JSON of a row is put together by SQLite (:func:`object_sql`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from commtrail.errors import InputError
+from commtrail.parsers.base import ParseContext
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+COMPANIONS = ("-wal", "-shm", "-journal")
+KEPT = ("-wal", "-journal")   # the companions that hold rows: kept in the blob store too
+CHUNK = 1 << 20
+# A table's name in the CREATE statements SQLite keeps near the start of the file (sqlite_master).
+_CREATE_TABLE = re.compile(rb'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?["`\[]?(\w+)', re.IGNORECASE)
+
+Opener = Callable[[str], BinaryIO]   # a companion file by suffix ("", "-wal", "-shm"); FileNotFoundError
+
+
+def head_tables(head: bytes) -> set[str]:
+    """The (lower-case) names of the tables whose CREATE statements the first bytes of an SQLite
+    file hold; empty when it is no SQLite file. Sniffing by content: a database is known by its
+    tables. (A database whose schema grew after it was made may keep a table's CREATE statement
+    further on: its parser may then also take the file by the name the phone gives it.)"""
+    if not head.startswith(SQLITE_MAGIC):
+        return set()
+    return {m.group(1).decode("ascii", "replace").lower() for m in _CREATE_TABLE.finditer(head)}
+
+
+@contextmanager
+def private_folder(ctx: ParseContext) -> Iterator[Path]:
+    """A folder only this parse uses, inside ``ctx.work_dir`` when there is one; removed afterwards."""
+    parent = ctx.work_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix=".db-", dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> None:
+    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well)."""
+    writer = ctx.blobs.open_writer() if ctx is not None and ctx.blobs is not None else None
+    with open(target, "wb") as out:
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+            if writer is not None:
+                writer.write(chunk)
+    if writer is not None:
+        writer.close()
+
+
+def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> Path:
+    """Copy a database and whichever of its -wal/-shm/-journal files exist into ``folder`` (the database,
+    its -wal and -journal also into the blob store); the copy's path. The main file missing raises
+    FileNotFoundError."""
+    target = folder / name
+    with open_part("") as stream:
+        copy_stream(stream, target, ctx)
+    for suffix in COMPANIONS:
+        try:
+            with open_part(suffix) as stream:
+                copy_stream(stream, folder / (name + suffix), ctx if suffix in KEPT else None)
+        except FileNotFoundError:
+            continue
+    return target
+
+
+def open_read_only(path: Path, label: str) -> sqlite3.Connection:
+    """A read-only connection to a private copy; a file that is no SQLite database is a clear error.
+    A ``-journal`` beside the copy (a write the phone had not finished) is first rolled back in the
+    copy, as SQLite would on the phone, so the database is read as it was before that write."""
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head != SQLITE_MAGIC:
+        raise InputError("this is not an SQLite database (it does not start with the SQLite header), so it "
+                         "cannot be read.", file=label, where="byte 0",
+                         hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
+    if Path(f"{path}-journal").exists():   # an unfinished write: rolled back in the private copy only
+        with as_input_error(label, "rolling back the unfinished write its -journal holds"):
+            recover = sqlite3.connect(path)
+            try:
+                recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                recover.close()
+    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        with as_input_error(label, "opening it"):
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except InputError:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def as_input_error(label: str, where: str = "reading its tables") -> Iterator[None]:
+    """Turn SQLite's "malformed" and similar errors into a clear error naming the file and what
+    was being read (SQLite does not say which page)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"this SQLite database cannot be read ({exc}).", file=label, where=where,
+                         hint="It may be damaged or encrypted; give an intact copy.") from None
+
+
+class LenientText:
+    """A text factory for sqlite3 that reads bytes that are not UTF-8 as U+FFFD, counting them
+    (SQLite's own decoder stops the whole query at the first such value)."""
+
+    def __init__(self) -> None:
+        self.repaired = 0
+
+    def __call__(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.repaired += 1
+            return data.decode("utf-8", "replace")
+
+    def report(self, ctx: ParseContext, label: str) -> None:
+        """Count the repairs and say where they were."""
+        if self.repaired:
+            ctx.report.repairs += self.repaired
+            ctx.report.warn(f"{self.repaired} text values in {label} are not valid UTF-8: their undecodable bytes "
+                            "were read as U+FFFD")
+
+
+def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError) -> str:
+    """The warning for a database found damaged while its rows were being read."""
+    where = f"after {what} {last}" if last is not None else "before its first row"
+    return (f"{label} is damaged {where} ({exc}): the rows read before the damage were kept, the rest of "
+            "this database could not be read")
+
+
+def columns(con: sqlite3.Connection, table: str) -> set[str]:
+    """The column names of ``table`` (lower case), empty when there is no such table."""
+    return {row[1].lower() for row in con.execute(f"PRAGMA table_info({table})")}
+
+
+def require(con: sqlite3.Connection, label: str, needed: dict[str, Iterable[str]],
+            versions: str = "iOS and macOS") -> dict[str, set[str]]:
+    """Check each table has the columns named; returns the columns of every table checked. An
+    unknown layout is a clear error naming the table or column missing (``versions``: whose
+    versions the README lists)."""
+    found = {}
+    for table, names in needed.items():
+        have = columns(con, table)
+        if not have:
+            raise InputError(f"this database has no table {table}, so it is not a layout commtrail knows.",
+                             file=label, where="its list of tables",
+                             hint=f"The README lists the {versions} versions commtrail reads; "
+                             "please report the version this database comes from.")
+        for name in names:
+            if name.lower() not in have and name.lower() != "rowid":   # every table has its ROWID
+                raise InputError(f"table {table} has no column {name}, so this database is of a layout commtrail "
+                                 "does not know.", file=label, hint=f"The README lists the {versions} versions "
+                                 "commtrail reads; please report the version this database comes from.")
+        found[table] = have
+    return found
+
+
+def optional(have: set[str], alias: str, name: str) -> str:
+    """``alias.name`` when the column exists, else SQL NULL (older layouts lack newer columns)."""
+    return f"{alias}.{name}" if name.lower() in have else "NULL"
+
+
+def json_field(key: str, value_sql: str) -> str:
+    """SQL for ``,"key":<value as JSON>``, or NULL when the value is NULL."""
+    return f"""CASE WHEN {value_sql} IS NOT NULL THEN ',"{key}":' || json_quote({value_sql}) END"""
+
+
+def object_sql(fields: list[str]) -> str:
+    """SQL for a JSON object text from field expressions (each ``,"key":value`` or NULL)."""
+    return "'{' || substr(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", 2) || '}'"
+
+
+def as_text_sql(value_sql: str) -> str:
+    """A column's value as JSON can hold it: a BLOB as its hex digits."""
+    return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
+
+
+def splice_json(obj: str, fragment: str) -> str | None:
+    """An object text from :func:`object_sql` with a fragment (``,"key":value...``) added; None for
+    an object left empty."""
+    if fragment:
+        obj = "{" + fragment[1:] + "}" if obj == "{}" else obj[:-1] + fragment + "}"
+    return None if obj == "{}" else obj
+
+
+def base_name(ctx: ParseContext) -> str:
+    """The input's own file name (inside an archive, the member's)."""
+    return ctx.source_path.replace("!", "/").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@contextmanager
+def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) -> Iterator[sqlite3.Connection]:
+    """A database given as an input, opened read-only from a private copy: the stream copied with
+    the ``-wal``, ``-shm`` and ``-journal`` files beside it (the ``-wal`` and ``-journal`` also into
+    the blob store, since the case's copy of the input lacks them), all removed afterwards."""
+    name = base_name(ctx)
+    with private_folder(ctx) as folder:
+        copy = folder / "input.db"
+        copy_stream(stream, copy, None)
+        for suffix in COMPANIONS:
+            opener = ctx.siblings.get(name + suffix)
+            if opener is not None:
+                with opener() as part:
+                    copy_stream(part, folder / ("input.db" + suffix), ctx if suffix in KEPT else None)
+                ctx.report.used_siblings.add(name + suffix)
+        journal = folder / "input.db-journal"
+        if journal.exists() and journal.stat().st_size:
+            ctx.report.warn(f"{name}-journal holds a write the phone had not finished: the database was read as it "
+                            "was before that write, as SQLite on the phone would read it (the -journal is kept in "
+                            "blobs/)")
+        con = open_read_only(copy, label or ctx.source_path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def read_chunks(cursor: sqlite3.Cursor, ctx: ParseContext, label: str, what: str, chunk: int) -> Iterator[list[tuple]]:
+    """The rows of a query a chunk at a time (their first column identifies a row). A database found
+    damaged part way is a warning naming the last row read; the rows before it are kept."""
+    last = None
+    try:
+        while rows := cursor.fetchmany(max(1, min(ctx.batch_size, chunk))):
+            yield rows
+            last = rows[-1][0]
+    except sqlite3.DatabaseError as exc:
+        ctx.report.warn(damaged(label, what, last, exc))
+
+
+def columns_json(have: set[str], alias: str, names: Iterable[str]) -> str:
+    """SQL for a JSON object of the columns named that the table has, each as SQLite holds it (NULL
+    as null, a BLOB as its hex digits). Cheaper per row than :func:`object_sql`, which leaves NULLs out."""
+    pairs = [f"'{name}', {as_text_sql(f'{alias}.{name}')}" for name in names if name.lower() in have]
+    return f"json_object({', '.join(pairs)})"

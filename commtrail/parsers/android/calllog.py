@@ -1,0 +1,73 @@
+"""Android's call history ``calllog.db`` (``com.android.providers.contacts``; before Android 7 the
+same ``calls`` table was in ``contacts2.db``) -> call records.
+
+Recognised by its ``calls`` table, whatever the file is called; read from a private read-only copy
+with its ``-wal``/``-shm`` files, a chunk at a time in ``_id`` order. ``number``, ``date`` in
+milliseconds, ``duration`` in seconds, ``type`` 1 incoming, 2 outgoing, 3 missed, 4 voicemail,
+5 rejected, 6 blocked, 7 answered elsewhere (another code: kind ``type_N``), ``presentation``
+2-4 (withheld, unknown, payphone). The other columns (the contact name the phone showed, its
+geocoded place, the SIM) go to ``extra``. Kind, direction and who come from the SMS Backup &
+Restore code (:mod:`.rows`), so a call of this database and of that app's calls backup are one
+event. A row whose date is no believable time is a reject with the row written out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+from commtrail.parsers._smsbr_rows import Rows
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
+                                       input_copy, optional, read_chunks, require)
+from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
+from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.registry import Parser, register
+
+VERSION = "1"
+NAME = "calllog.db"   # taken by name too when its first 64 KiB do not show its tables
+CHUNK = 20_000
+REQUIRED = ("_id", "number", "date", "duration", "type")
+EXTRA = ("name", "numbertype", "numberlabel", "countryiso", "geocoded_location", "post_dial_digits", "via_number",
+         "features", "subscription_id", "subscription_component_name", "phone_account_address", "is_read", "new",
+         "normalized_number", "formatted_number", "matched_number", "voicemail_uri", "transcription",
+         "block_reason", "data_usage")
+CALL_ROW = ("_id", "date", "type", "number", "presentation", "duration", "extra")
+
+
+def sniff(head: bytes, filename: str) -> bool:
+    tables = head_tables(head)
+    return "calls" in tables and "sms" not in tables or head.startswith(SQLITE_MAGIC) and filename == NAME
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
+    label = base_name(ctx)
+    with input_copy(stream, ctx) as con:
+        con.text_factory = text = LenientText()
+        with as_input_error(ctx.source_path, "table calls"):
+            have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
+            cursor = con.execute(f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
+                                 f"{optional(have, 'c', 'presentation')}, c.duration, "
+                                 f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
+                                 "FROM calls c ORDER BY c._id")
+        rows = Rows(ctx, [], [])
+        for chunk in read_chunks(cursor, ctx, label, "calls _id", CHUNK):
+            ids, dates, types, numbers, shown, seconds, extra = zip(*chunk)
+            ms, keep, rejects = dated(dates, chunk, label, "calls", row_text(CALL_ROW))
+            yield from rejects
+            if not len(keep):
+                continue
+            take = keep.tolist()
+            pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else list
+            columns = rows.call_columns([codes(pick(types)), utf8(pick(numbers), text), codes(pick(shown)),
+                                         codes(pick(seconds))], len(take), np.zeros(len(take), dtype=bool))
+            columns["extra"] = extras(pick(extra), text)
+            yield record_batch(ctx, columns, ms, pick(ids), label, "calls")
+        text.report(ctx, label)
+
+
+register(Parser(name="android-calls", version=VERSION,
+                description="Android call history (calllog.db, or the calls table of contacts2.db)",
+                sniff=sniff, parse=parse, priority=20, uses_siblings=True))

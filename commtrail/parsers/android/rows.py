@@ -1,0 +1,101 @@
+"""What the Android database readers share: turning rows of an SMS Backup & Restore shape into record
+batches, and refusing rows whose time is not believable.
+
+``mmssms.db`` and ``calllog.db`` hold what the SMS Backup & Restore app writes into its XML (it
+reads the same tables), so the columns of a record come from the same code
+(:class:`commtrail.parsers._smsbr_rows.Rows`): the same message or call read from the database and
+from that app's backup gets the same sender, recipients, direction, kind and text, and is one event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from commtrail.parsers._smsbr_rows import MAX_MS, MIN_MS, ROW_COLUMNS, local_times, repeat_dict, repeat_str
+from commtrail.parsers._sqlite import LenientText
+from commtrail.parsers.base import ParseContext, Reject
+from commtrail.timeline.schema import make_batch
+
+
+def dated(ms: Sequence[object], rows: Sequence[tuple], label: str, table: str,
+          raw: Callable[[tuple], str]) -> tuple[np.ndarray, np.ndarray, list[Reject]]:
+    """(epoch ms of the rows kept, their indexes, rejects for the others): a time that is missing,
+    not a whole number or outside 1970-2200 is a reject with the row written out."""
+    values = whole_numbers(ms)
+    good = (values >= MIN_MS) & (values <= MAX_MS)
+    rejects = []
+    for i in np.flatnonzero(~good).tolist():
+        value = ms[i]
+        why = ("date is NULL" if value is None else f"date {value!r} is not a whole number of milliseconds"
+               if not isinstance(value, int) else f"date {value} is outside 1970-2200")
+        rejects.append(Reject(locator=f"{label} {table} _id {rows[i][0]}", reason=why, raw=raw(rows[i])))
+    keep = np.flatnonzero(good)
+    return values[keep], keep, rejects
+
+
+def record_batch(ctx: ParseContext, columns: dict[str, pa.Array], ms: np.ndarray, ids: list[int],
+                 label: str, table: str) -> pa.RecordBatch:
+    """A batch of records from the columns of :data:`ROW_COLUMNS` (those missing are null), times in
+    epoch ms (UTC, exact to the millisecond) and the rows' ``_id`` for the locators."""
+    n = len(ms)
+    for name, kind in ROW_COLUMNS.items():
+        if name != "ts_ms":
+            columns.setdefault(name, pa.nulls(n, kind))
+    return make_batch({
+        "ts_utc": ms * 1000,
+        "ts_local": local_times(ms, ctx.timezone),
+        "ts_precision": repeat_dict("ms", n),
+        "tz_source": repeat_dict("source", n),
+        **{name: columns[name] for name in ROW_COLUMNS if name != "ts_ms"},
+        "source_sha256": repeat_str(ctx.source_sha256, n),
+        "source_path": repeat_str(ctx.source_path, n),
+        "locator": pc.binary_join_element_wise(f"{label} {table} _id ", pc.cast(pa.array(ids, pa.int64()),
+                                                                                  pa.string()), ""),
+        "parser": repeat_str(ctx.parser_label, n),
+    })
+
+
+def whole_numbers(values: Sequence[object]) -> np.ndarray:
+    """The values as int64, -1 where one is NULL or not a whole number (SQLite columns hold any type)."""
+    try:
+        return pc.fill_null(pa.array(values, pa.int64()), -1).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        return np.array([v if isinstance(v, int) and abs(v) < 1 << 62 else -1 for v in values], dtype=np.int64)
+
+
+def codes(values: Sequence[object]) -> pa.Array:
+    """A code column (``type``, ``presentation``) as the text SMS Backup & Restore writes: digits."""
+    try:
+        return pc.cast(pa.array(values, pa.int64()), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        return pa.array([None if v is None else v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                         for v in values], pa.string())
+
+
+def utf8(values: Sequence[bytes | None], lenient: LenientText) -> pa.Array:
+    """Text read as bytes (``CAST(... AS BLOB)``: no Python string is made per value) as a string
+    column; bytes that are not UTF-8 are read as U+FFFD and counted in ``lenient``."""
+    binary = pa.array(values, pa.binary())
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([None if v is None else lenient(v) for v in values], pa.string())
+
+
+def extras(values: Sequence[bytes | None], lenient: LenientText) -> pa.Array:
+    """The ``extra`` JSON texts SQLite wrote (:func:`commtrail.parsers._sqlite.object_sql`, read as
+    bytes), an empty object as null."""
+    array = utf8(values, lenient)
+    return pc.if_else(pc.equal(array, "{}"), pa.scalar(None, pa.string()), array)
+
+
+def row_text(names: tuple[str, ...]) -> Callable[[tuple], str]:
+    """A function writing a rejected row as ``name=value`` pairs (text read as bytes decoded)."""
+    def text(row: tuple) -> str:
+        return " ".join(f"{name}={(value.decode('utf-8', 'replace') if isinstance(value, bytes) else value)!r}"
+                        for name, value in zip(names, row))
+    return text
