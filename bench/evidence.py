@@ -134,7 +134,8 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
              f"1-minute load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {workers} cores",
              f"evidence: bare tesseract ({workers} at a time, OMP_THREAD_LIMIT=1) {base_wall:.1f} s "
              f"({per_base * 1000:.0f} ms an image; cpu {base_cpu:.1f} s); commtrail ingest {ours['wall']:.1f} s "
-             f"({per_ours * 1000:.0f} ms an image; cpu {ours['cpu']:.1f} s, peak PSS {ours['peak_pss'] / 2**20:.0f} MB, "
+             f"({per_ours * 1000:.0f} ms an image; cpu {ours['cpu']:.1f} s, "
+             f"peak PSS {ours['peak_pss'] / 2**20:.0f} MB, "
              f"{ours['processes']} processes at most): {per_ours / per_base:.2f}x the bare call (goal <= {GOAL}); "
              f"{shots:,} screenshots in the master, {with_text:,} with OCR text"]
     row = within(f"evidence: {count:,} screenshots OCR", per_ours, "bare tesseract", per_base, GOAL,
