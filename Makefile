@@ -24,7 +24,7 @@ $(E2E_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,e2e]'
 	touch $(E2E_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) tesseract
 	$(BIN)/commtrail demo demo-case
 
 test: $(E2E_STAMP) fonts tesseract chromium

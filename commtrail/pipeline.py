@@ -12,7 +12,7 @@ from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
-from commtrail.timeline.master import CONSISTENCY_FILE, build_master, master_settings, staged_sources
+from commtrail.timeline.master import DERIVED_FILES, build_master, master_settings, staged_sources
 
 REBUILT = ("case.toml changed since the master was built: parties and identifier links re-resolved from "
            "staging (nothing read again; event ids and exhibit numbers unchanged).")
@@ -37,7 +37,8 @@ def follow_case_toml(case: Case, also_written: tuple[Path, ...] = ()) -> Followu
             follow = case_toml_followup(case)
             if follow.rebuild:
                 build_master(case)
-                written = [case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE, *also_written]
+                written = [case.master_file, *(case.root / f for f in DERIVED_FILES), case.root / CASE_FILE,
+                           *also_written]
                 if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
                     written.append(case.sources_file)
                 write_manifest(case, written)
@@ -72,7 +73,8 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
         rebuild = result.changed or follow.rebuild or not case.master_file.exists()
         rows = build_master(case) if rebuild else None
         if rows is not None or not case.manifest_file.exists():
-            written = [case.sources_file, case.master_file, case.root / CONSISTENCY_FILE, case.root / CASE_FILE]
+            written = [case.sources_file, case.master_file, *(case.root / f for f in DERIVED_FILES),
+                       case.root / CASE_FILE]
             for outcome in result.outcomes:
                 if outcome.status == "ingested" and outcome.sha256:
                     written += [case.staging / f"{outcome.sha256}.parquet",

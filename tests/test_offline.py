@@ -25,8 +25,9 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     code = main(["demo", str(tmp_path / "demo")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "master.parquet: 387 events." in out   # 371 + the 16 of the iPhone backup
+    assert "master.parquet: 390 events." in out   # 371 + the 16 of the iPhone backup + 3 screenshots
     assert "│ Possibly deleted between backups    │   2 │" in out
+    assert "│ Only in a screenshot (in no source) │   1 │" in out
     assert "verify: OK" in out
     made = tmp_path / "demo" / "case"
     assert out.splitlines()[-10:-2] == [                      # the closing lines give full paths
@@ -43,3 +44,8 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
         assert main(["export", case, "--format", fmt, "--party", "Jordan"]) == 0
     assert main(["verify", case]) == 0
     assert (tmp_path / "demo" / "case" / "report" / "report.pdf").exists()
+    html = (tmp_path / "demo" / "case" / "report" / "report.html").read_text(encoding="utf-8")
+    evidence = html[html.index('<section id="evidence">'):html.index('<section id="identifiers">')]
+    assert evidence.count('src="data:image/jpeg;base64,') == 3 and evidence.count("Only in this screenshot") == 1
+    assert "no source holds (only in a screenshot; each is listed with the text read by OCR in the section on " \
+           "screenshots): 1 in the whole case, 1 of them in screenshots listed in this report." in html

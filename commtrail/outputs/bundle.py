@@ -52,7 +52,8 @@ CHUNK = 1 << 20
 HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Case files copied as they are (those that exist), into data/case/.
-CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", CASE_FILE, "annotations.jsonl")
+CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", "screenshot_links.parquet", CASE_FILE,
+              "annotations.jsonl")
 _UNSAFE = re.compile(r"[^\w.\-+()' ]+")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _EXT = re.compile(r"^\.[A-Za-z0-9]{1,8}$")

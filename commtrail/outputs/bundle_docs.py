@@ -36,7 +36,11 @@ DEDUP_RULES = """\
 - The copy shown is the one in the source with the smallest SHA-256. Events are numbered
   (`CT-000001`, ...) in time order, then by where that copy stands in its source.
 - `possibly_deleted.parquet` lists events an earlier backup holds within the span of a later
-  overlapping backup of the same kind that the later one lacks."""
+  overlapping backup of the same kind that the later one lacks.
+- `screenshot_links.parquet` (when the case holds screenshots) says which messages each screenshot
+  shows: the text OCR read in it, matched with RapidFuzz to message texts of the 30 days before it
+  (score 85 of 100 or more); a line matched to no message is a message only in a screenshot.
+  The master's own rows are never changed by it."""
 
 TZ_POLICY = """\
 Times are stored in UTC with the time exactly as the source wrote it (`ts_local`), its precision
@@ -151,7 +155,8 @@ def write_methodology(case: Case, report: ReportData, payload: "Payload", target
               "- `report/`: the evidence report (HTML and PDF)",
               "- `transcripts/`: one transcript PDF per party, numbered rows with their exhibit numbers",
               "- `exports/`: " + ", ".join(f"`{e}`" for e in payload.exports),
-              "- `case/`: master.parquet, sources.parquet, possibly_deleted.parquet, case.toml, rejects.csv",
+              "- `case/`: master.parquet, sources.parquet, possibly_deleted.parquet, "
+              "screenshot_links.parquet (if any), case.toml, rejects.csv",
               "- `attachments/`, `incident-log/evidence/`: files of the events, named by their SHA-256",
               "- `certification/`: templates to adapt and sign (not legal advice)", "",
               "Outside `data/`: the BagIt manifests (`manifest-sha256.txt`, `tagmanifest-sha256.txt`, "

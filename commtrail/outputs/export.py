@@ -15,12 +15,13 @@ from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.atomic import atomic_path
 from commtrail.outputs.analysis import case_slugs
+from commtrail.outputs.screenshot_cells import SCREENSHOT_COLUMNS, ScreenshotCells
 from commtrail.review.annotations import Selection
 
 FORMATS = ("csv", "xlsx", "jsonl")
 COLUMNS = ["exhibit", "local_time", "utc_time", "channel", "kind", "direction", "party", "sender", "sender_raw",
            "recipients", "conversation", "subject", "body", "duration_s", "attachments", "flags", "copies",
-           "source_path", "locator", "source_sha256", "event_id"]
+           "source_path", "locator", "source_sha256", "event_id", *SCREENSHOT_COLUMNS]
 # A text cell starting with one of these may be read by a spreadsheet as a formula (or, for "+", "-"
 # and "@", as a number or a function). The full-width forms are folded to the ASCII ones by some
 # spreadsheets' input methods, so they count too.
@@ -49,6 +50,7 @@ def export_rows(case: Case, party: str | None = None, only: set[str] | None = No
     zone = ZoneInfo(case.config.timezone)
     if not case.master_file.exists():
         return
+    shots = ScreenshotCells.of(case)
     reader = pq.ParquetFile(case.master_file)
     for batch in reader.iter_batches(batch_size=20_000):
         for row in batch.to_pylist():
@@ -67,7 +69,7 @@ def export_rows(case: Case, party: str | None = None, only: set[str] | None = No
                 "flags": "; ".join(row["flags"] or []), "copies": len(row["occurrences"] or []),
                 "source_path": row["source_path"], "locator": row["locator"],
                 "source_sha256": row["source_sha256"], "event_id": row["event_id"],
-                "_ts": ts, "_extra": row["extra"],
+                **shots.columns(row["event_id"]), "_ts": ts, "_extra": row["extra"],
             }
 
 

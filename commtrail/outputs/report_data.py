@@ -21,8 +21,10 @@ from commtrail.case import Case, Link
 from commtrail.errors import UsageError
 from commtrail.inventory import read_inventory, shown_paths
 from commtrail.outputs import report_sections
+from commtrail.outputs.report_evidence import evidence_rows
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
+from commtrail.outputs.screenshot_cells import ScreenshotCells
 from commtrail.outputs.sentences import owner_named
 from commtrail.review.annotations import Selection, load_annotations
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
@@ -64,6 +66,9 @@ class ReportData:
     deleted_listed: int
     pdf_date: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
     undated: list[dict] = field(default_factory=list)  # undated_cells of the listed undated events
+    evidence: pa.Table | None = None   # the evidence files listed (report_evidence.py), exhibit order
+    shots: ScreenshotCells = field(default_factory=ScreenshotCells)
+    only_listed: int = 0               # messages only in a screenshot, in the listed screenshots
     selection: str | None = None       # how --only starred / --tag chose the listed events (None: all)
     total_events: int = 0              # events in the master, whatever is listed
     notes: list[dict] = field(default_factory=list)    # the reviewer's annotations of the listed events
@@ -142,6 +147,8 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False,
     incidents = master.filter(pc.and_(incident, in_party) if party is not None else incident)
     linked = pc.fill_null(pc.is_in(master["party"], pa.array(names, pa.string())), False)
     unlinked = pc.sum(pc.invert(pc.or_(linked, incident) if party is None else linked)).as_py() or 0
+    shots = ScreenshotCells.of(case)
+    evidence = _with_local_time(evidence_rows(master, exhibits, shots, party is None), config.timezone)
     del master
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
@@ -187,7 +194,8 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False,
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
         exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
-        undated=undated_rows(exhibits, incidents, config.links, shown),
+        undated=undated_rows(exhibits, incidents, config.links, shown), evidence=evidence, shots=shots,
+        only_listed=sum(len(shots.only(e)) for e in evidence["event_id"].to_pylist()),
         selection=selection_words(selection) if selection else None, total_events=total_events,
         notes=reviewer_notes(case, exhibits, incidents) if selection else [])
 
@@ -265,8 +273,10 @@ def _size(n: int | None) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
-def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | None = None) -> dict:
-    """The texts of one exhibit row, as both writers show it (sources named as in ``shown``)."""
+def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | None = None,
+                  shots: ScreenshotCells | None = None) -> dict:
+    """The texts of one exhibit row, as both writers show it (sources named as in ``shown``; the
+    screenshots that show it, or that it shows, from ``shots``)."""
     w = words()
     e = w["exhibits"]
     channel = w["channel_one"].get(row["channel"], row["channel"] or "")
@@ -308,6 +318,11 @@ def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | Non
         notes.append(e["time_flag_ambiguous"])
     elif row["tz_source"] == "flag_nonexistent":
         notes.append(e["time_flag_nonexistent"])
+    if shots is not None:
+        if shown_in := shots.shown_in(row["event_id"]):
+            notes.append(e["shown_in"].format(exhibits=", ".join(shown_in)))
+        if shows := shots.shows(row["event_id"]):
+            notes.append(e["shows"].format(exhibits=", ".join(shows)))
     copies = len(row["occurrences"] or []) - 1
     precision = row["ts_precision"]
     clock = row["local_time"]
@@ -326,12 +341,15 @@ def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | Non
 
 
 def section_keys(data: ReportData) -> list[str]:
-    """The report's sections in order (``undated`` only when some listed event has no time)."""
+    """The report's sections in order (``undated`` only when some listed event has no time,
+    ``evidence`` only when it lists an evidence file)."""
     keys = ["summary", "charts", "exhibits", "incidents", "identifiers", "sources", "certification"]
     if data.selection is not None:
         keys.insert(keys.index("exhibits") + 1, "notes")
     if data.undated:
         keys.insert(keys.index("incidents") + 1, "undated")
+    if data.evidence is not None and data.evidence.num_rows:
+        keys.insert(keys.index("identifiers"), "evidence")
     return keys
 
 

@@ -12,6 +12,7 @@ from commtrail.case import Case
 from commtrail.atomic import atomic_path
 from commtrail.inventory import source_name
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
+from commtrail.outputs.report_evidence import evidence_cells
 from commtrail.outputs.report_words import words
 
 CSS = """
@@ -27,6 +28,7 @@ td.mono,span.mono{font-family:"DejaVu Sans Mono",Consolas,monospace;font-size:.8
 font-weight:bold;padding:.6em;margin:1em 0}
 dl.cover{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1em}dl.cover dt{font-weight:bold}
 dl.cover dd{margin:0;overflow-wrap:anywhere}
+td.thumb img{max-width:160px;max-height:320px}
 figure{margin:1em 0}figure img{max-width:100%}figcaption{font-size:.9em;color:#333}
 @media print{thead{display:table-header-group}tr{break-inside:auto}h2{break-before:page}thead th{position:static}}
 """
@@ -121,7 +123,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         for batch in data.exhibit_batches():
             parts = []
             for row in batch:
-                cell = exhibit_cells(row, links, shown)
+                cell = exhibit_cells(row, links, shown, data.shots)
                 party = f"<td>{_e(row['party'])}</td>" if len(data.parties) > 1 else ""
                 notes = "".join(f'<br><span class="note">{_e(n)}</span>' for n in cell["notes"])
                 atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
@@ -163,6 +165,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     out.write("</section>\n")
 
     _undated(data, out)
+    _evidence(case, data, out)
 
     # identifiers
     d = w["identifiers"]
@@ -202,7 +205,10 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
         out.write(f"<p>{_e(src['no_rejects'])}</p>")
     deleted = (src["deleted"].format(total=f"{data.deleted_total:,}", listed=f"{data.deleted_listed:,}")
                if data.deleted_total is not None else src["deleted_none"])
-    out.write(f"<p>{_e(deleted)}</p></section>\n")
+    out.write(f"<p>{_e(deleted)}</p>")
+    if data.shots.links.built:
+        out.write(f"<p>{_e(only_in_screenshot_text(data))}</p>")
+    out.write("</section>\n")
 
     # certification
     cert = certification_text(data)
@@ -249,6 +255,38 @@ def _undated(data: ReportData, out: TextIO) -> None:
                   f'<td class="text" dir="auto">{_e(cell["text"])}</td><td><span class="mono">{_e(cell["source"])}'
                   f'</span><br>{_e(cell["locator"])}</td><td>{_e(cell["reason"])}</td></tr>\n')
     out.write("</tbody></table></section>\n")
+
+
+def _evidence(case: Case, data: ReportData, out: TextIO) -> None:
+    """The section on evidence files (only when the report lists some), thumbnails as JPEG data URIs."""
+    if data.evidence is None or data.evidence.num_rows == 0:
+        return
+    w = words()
+    v = w["evidence"]
+    intro = v["intro"] if data.all_parties else v["intro_party"].format(party=", ".join(data.parties))
+    heads = [v["col_item"], v["col_picture"], v["col_file"], v["col_text"]]
+    out.write(f'<section id="evidence"><h2>{_e(w["sections"]["evidence"])}</h2><p class="small">{_e(intro)}</p>'
+              '<table class="log"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>\n")
+    for row in data.evidence.to_pylist():
+        c = evidence_cells(case, row, data.shots, exhibit_cells(row, case.config.links, data.shown))
+        jpeg = base64.b64encode(c["thumbnail"]).decode("ascii") if c["thumbnail"] else ""
+        picture = (f'<img alt="{_e(c["name"])}" src="data:image/jpeg;base64,{jpeg}">' if jpeg
+                   else f'<span class="small">{_e(c["no_thumbnail"])}</span>')
+        ocr = (f'<b>{_e(v["ocr"])}</b><br><span dir="auto">{_e(c["ocr"][0])}</span>'
+               + "".join(f'<br><span class="small">{_e(x)}</span>' for x in c["ocr"][1:])) if c["ocr"] else ""
+        shows = "".join(f'<br><span class="note">{_e(x)}</span>' for x in c["links"])
+        out.write(f'<tr id="{_e(c["exhibit"])}"><td>{_e(c["exhibit"])}<br>{_e(c["date"])}<br>{_e(c["time"])}<br>'
+                  f'<span class="small">{_e(c["how"])}</span></td><td class="thumb">{picture}</td>'
+                  f'<td><b dir="auto">{_e(c["name"])}</b><br>{_e(c["about"])}<br>'
+                  f'<span class="mono">SHA-256 {_e(c["sha256"])}</span><br><span class="mono">{_e(c["path"])}</span>'
+                  f'</td><td class="text">{ocr}{shows}</td></tr>\n')
+    out.write("</tbody></table></section>\n")
+
+
+def only_in_screenshot_text(data: ReportData) -> str:
+    """The sentence, beside the possibly-deleted one, counting messages seen only in a screenshot."""
+    return words()["sources"]["only_in_screenshot"].format(total=f"{data.shots.links.only_count:,}",
+                                                           listed=f"{data.only_listed:,}")
 
 
 def certification_text(data: ReportData) -> list[str]:

@@ -18,13 +18,15 @@ from commtrail.atomic import atomic_path
 from commtrail.inventory import source_name
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
 from commtrail.outputs.report_fonts import font_chain
-from commtrail.outputs.report_html import certification_text
+from commtrail.outputs.report_evidence import evidence_cells
+from commtrail.outputs.report_html import certification_text, only_in_screenshot_text
 from commtrail.outputs.report_text import LINE, PT, TextSetter
 from commtrail.outputs.report_words import words
 
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 14.0, 13.0, 15.0
 BODY, SMALL, TINY = 9.0, 7.5, 6.8   # font sizes (pt)
 GREY, RED, BLUE, BLACK = (90, 90, 90), (150, 20, 20), (33, 70, 140), (0, 0, 0)
+THUMB_MM = 40.0   # the longest side of an evidence thumbnail on the page
 
 
 def _numbered(parts: list[tuple[str, str | None]], label: str) -> list[tuple[str, str]]:
@@ -407,7 +409,7 @@ class _Writer:
         def rows():  # type: ignore[no-untyped-def]
             for batch in self.data.exhibit_batches():
                 for row in batch:
-                    c = exhibit_cells(row, links, shown)
+                    c = exhibit_cells(row, links, shown, self.data.shots)
                     first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small")
                     second = Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small")
                     if many:
@@ -550,6 +552,50 @@ class _Writer:
         d = self.data
         self.para(s["deleted"].format(total=f"{d.deleted_total:,}", listed=f"{d.deleted_listed:,}")
                   if d.deleted_total is not None else s["deleted_none"])
+        if d.shots.links.built:
+            self.para(only_in_screenshot_text(d))
+
+    def evidence(self) -> None:
+        """The evidence files: a thumbnail beside each item's texts, its SHA-256 whole on a line under them."""
+        import io
+
+        from PIL import Image
+        w = words()
+        v = w["evidence"]
+        self.new_page(w["sections"]["evidence"])
+        self.heading(w["sections"]["evidence"])
+        d = self.data
+        self.para(v["intro"] if d.all_parties else v["intro_party"].format(party=", ".join(d.parties)), SMALL, GREY)
+        pdf, side = self.pdf, THUMB_MM
+        for row in d.evidence.to_pylist():
+            c = evidence_cells(self.case, row, d.shots, exhibit_cells(row, self.case.config.links, d.shown))
+            size = None
+            if c["thumbnail"]:
+                with Image.open(io.BytesIO(c["thumbnail"])) as im:
+                    size = (side, side * im.height / im.width) if im.width >= im.height else \
+                        (side * im.width / im.height, side)
+            self.ensure((size[1] if size else 0) + 20)
+            top = pdf.get_y()
+            if size:
+                pdf.image(io.BytesIO(c["thumbnail"]), x=MARGIN_X, y=top, w=size[0], h=size[1])
+            indent = side + 4
+            self.para(f"{c['exhibit']} \u00b7 {c['date']} {c['time']}", BODY, bold=True, indent=indent)
+            for text, style in ((c["how"], "grey"), (c["name"], "small"), (c["about"], "small"),
+                                (c["no_thumbnail"], "grey"), (c["path"], "grey")):
+                if text:
+                    self.para(text, STYLES[style][0], STYLES[style][2], indent=indent)
+            if c["ocr"]:
+                self.para(v["ocr"], SMALL, bold=True, indent=indent)
+                self.para(c["ocr"][0], BODY, indent=indent)
+                for text in c["ocr"][1:]:
+                    self.para(text, SMALL, GREY, indent=indent)
+            for text in c["links"]:
+                self.para(text, SMALL, RED, indent=indent)
+            if size and pdf.get_y() > top:   # the texts ended on the thumbnail's page: go below it
+                pdf.set_y(max(pdf.get_y(), top + size[1] + 2))
+            self.para(f"SHA-256 {c['sha256']}", SMALL)
+            self._rule(self.width)
+            pdf.set_y(pdf.get_y() + 3)
 
     def certification(self) -> None:
         w = words()

@@ -12,6 +12,7 @@ from commtrail.outputs.analysis import WINDOW_DAYS, CaseAnalysis, PartyAnalysis,
 from commtrail.outputs.sentences import day_text, event_name, share_text
 from commtrail.terminal import plain
 from commtrail.timeline.master import read_master, read_possibly_deleted
+from commtrail.timeline.screenshots import read_links
 
 NOT_COVERED = "\u2013"     # a period the records do not reach
 
@@ -25,6 +26,7 @@ def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
     master = read_master(case, ["channel", "party", "occurrences", "ts_utc"])
     sources = read_inventory(case.sources_file)
     deleted = read_possibly_deleted(case)
+    links = read_links(case.root)
     copies = pc.sum(pc.list_value_length(master["occurrences"])).as_py() or 0 if master.num_rows else 0
     by_channel = {}
     by_party = {}
@@ -43,6 +45,7 @@ def headline(case: Case, analysis: CaseAnalysis | None = None) -> dict:
         "repairs": sum(s["repairs"] for s in sources),
         "warnings": sum(len(s["warnings"] or []) for s in sources),
         "possibly_deleted": deleted.num_rows if deleted is not None else 0,
+        "only_in_screenshot": links["event_id"].null_count if links is not None else 0,
         "by_channel": dict(sorted(by_channel.items())),
         "by_party": dict(sorted(by_party.items())),
         "parties": {p.name: party_figures(p) for p in (analysis or analyse(case)).parties},
@@ -102,7 +105,7 @@ def print_stats(case: Case, console: Console) -> None:
                        ("Sources ingested", "sources"), ("Records staged", "records"),
                        ("Rejected pieces (kept, see sources)", "rejects"), ("Repaired characters", "repairs"),
                        ("Warnings", "warnings"), ("Possibly deleted between backups", "possibly_deleted"),
-                       (UNDATED_LABEL, "undated")):
+                       ("Only in a screenshot (in no source)", "only_in_screenshot"), (UNDATED_LABEL, "undated")):
         table.add_row(label, str(figures[key]))
     console.print(table)
     for title, key in (("Events by channel", "by_channel"), ("Events by party", "by_party")):

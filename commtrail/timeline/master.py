@@ -14,8 +14,11 @@ from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.schema import MASTER_SCHEMA
+from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
 CONSISTENCY_FILE = "possibly_deleted.parquet"
+# What build_master writes besides the master (each rewritten, or removed, by every build).
+DERIVED_FILES = (CONSISTENCY_FILE, LINKS_FILE)
 
 
 def staged_sources(case: Case) -> list[dict]:
@@ -25,7 +28,8 @@ def staged_sources(case: Case) -> list[dict]:
 
 
 def build_master(case: Case) -> int:
-    """Rebuild ``master.parquet`` (and the possibly-deleted list) from staging; returns the row count.
+    """Rebuild ``master.parquet`` (and the possibly-deleted list and the screenshot links, see
+    screenshots.py) from staging; returns the row count.
 
     Parties come from the case.toml of now; the master records what it was built with
     (case_settings), so a later edit of case.toml is noticed."""
@@ -49,6 +53,7 @@ def build_master(case: Case) -> int:
                             rows += table.num_rows
                 finally:
                     session.close()
+            write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import make_ctx, run_parser
-from evidence_media import AMR, M4A, MP3, MP4, OPUS, exif, image, pdf, text_image, wav
+from evidence_media import AMR, M4A, MP3, MP4, OPUS, amr, exif, image, ogg_opus, pdf, text_image, wav
 
 from commtrail.parsers import registry
 
@@ -30,7 +30,7 @@ def when(row):
 
 def test_registered_and_sniffed_by_content_not_name():
     parser = registry.get("evidence")
-    assert parser.after_siblings and parser.label == "evidence/1"
+    assert parser.after_siblings and parser.label == "evidence/2"
     for data in (image("PNG"), image("JPEG"), image("WEBP"), image("HEIF"), OPUS, AMR, MP3, M4A, MP4, wav(), pdf()):
         assert registry.sniff(data, "no-extension") is parser, data[:16]
     for data in (b"\xff\xd8 not a jpeg", b"#testfmt\n", b"PK\x03\x04", b"\xff\xfb\x90\x64" + b"\x00" * 20,
@@ -227,3 +227,21 @@ def test_heic_without_pillow_heif_falls_back_to_the_name_and_says_so(tmp_path, m
     assert report.warnings == [
         "IMG-20240315-WA0009.heic: the image's own data (size, EXIF) could not be read (pillow-heif is not "
         "installed (pip install pillow-heif)); its time comes from its name or its modification time."]
+
+
+@pytest.mark.parametrize(("data", "name", "seconds", "exact"), [
+    (ogg_opus(7.25), "PTT-20240315-WA0003.opus", 7, 7.25),     # the last granule less the pre-skip, at 48 kHz
+    (amr(250), "AUD-20240315-WA0001.amr", 5, 5.0),             # 250 frames of 20 ms
+    (wav(3.0), "voice.wav", 3, 3.0),
+])
+def test_a_voice_note_given_alone_has_its_length_read_from_the_file(tmp_path, data, name, seconds, exact):
+    row, report = parse_one(tmp_path, data, name)
+    assert (row["kind"], row["duration_s"], row["extra"]["duration"]) == ("audio", seconds, exact)
+    assert report.warnings == []
+
+
+def test_a_recording_whose_length_cannot_be_read_has_none(tmp_path):
+    row, _ = parse_one(tmp_path, amr(250)[:-5], "cut.amr")   # the last frame is cut
+    assert (row["kind"], row["duration_s"], "duration" in row["extra"]) == ("audio", None, False)
+    row, _ = parse_one(tmp_path, OPUS, "head-only.opus")     # the first page alone: no length
+    assert (row["duration_s"], "duration" in row["extra"]) == (None, False)

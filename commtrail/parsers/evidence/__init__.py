@@ -6,6 +6,8 @@ channel ``evidence``, kind ``screenshot``, ``photo`` (see _image.py for the rule
 (``blobs/<sha256>``, the same hash as the source). When it was taken comes from EXIF, the file
 name or the modification time, best first (see _when.py); ``extra.time_from`` says which. The
 text of a screenshot is read by OCR into ``extra.ocr_text`` (see _ocr.py), never into ``body``.
+A recording's length is read from the file (see _duration.py) into ``duration_s`` (whole seconds)
+and ``extra.duration`` (seconds to the millisecond).
 
 Media that a chat or an incident log in the same folder names are that record's attachment, not
 items of their own: ingest runs this parser after the other inputs of a folder, and only on files
@@ -20,16 +22,18 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.evidence._ahead import ahead
+from commtrail.parsers.evidence._duration import duration
 from commtrail.parsers.evidence._formats import Format, identify
 from commtrail.parsers.evidence._image import ImageFacts, image_kind, read_image
-from commtrail.parsers.evidence._ahead import ahead
 from commtrail.parsers.evidence._ocr import MISSING_LANGUAGES, NOT_RUN, engine, read_text
 from commtrail.parsers.evidence._when import NameFacts, Taken, from_exif, from_mtime, from_name, screenshot_software
 from commtrail.parsers.registry import SNIFF_BYTES, Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
 CHUNK = 1 << 20
-# An image is also kept in a spool file for Pillow, which seeks; up to this size in memory.
+# An image or a recording is also kept in a spool file for Pillow or tinytag, which seek; up to
+# this size in memory.
 SPOOL_IN_MEMORY = 16 << 20
 
 
@@ -46,14 +50,18 @@ def parse(stream: BinaryIO, ctx: ParseContext):
         yield Reject("byte 0", "not an image, audio, video or PDF file", head[:256].decode("latin-1"))
         return
     name = ctx.file_name or PurePosixPath(ctx.source_path.replace("\\", "/").rsplit("!", 1)[-1]).name
-    spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=ctx.work_dir) if fmt.family == "image" else None
+    spooled = fmt.family in ("image", "audio")
+    spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=ctx.work_dir) if spooled else None
     try:
         sha, size = _store(head, stream, ctx, spool)
         facts = None
-        if spool is not None:
+        if spool is not None and fmt.family == "image":
             spool.seek(0)
             facts = read_image(spool, fmt)
         row = _record(fmt, name, sha, size, facts, ctx)
+        if spool is not None and fmt.family == "audio" and (seconds := duration(spool, fmt)) is not None:
+            row["duration_s"] = round(seconds)
+            row["extra"]["duration"] = round(seconds, 3)
         if spool is not None and row["kind"] == "screenshot" and facts is not None and facts.problem is None:
             _ocr(row, spool, name, ctx)
     finally:
@@ -176,7 +184,7 @@ def _taken(name: str, exif: dict[str, str], from_file_name: Taken | None, ctx: P
 
 register(Parser(
     name="evidence",
-    version="1",
+    version="2",
     description="evidence file: screenshot, photo (PNG, JPEG, HEIC, WebP), audio (Opus/Ogg, M4A, MP3, AMR, "
                 "WAV), video (MP4, MOV, 3GP), PDF document",
     sniff=sniff,

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import BinaryIO
 
+from commtrail.images import heif_opener as _heif_opener
 from commtrail.parsers.evidence._formats import Format
 
 # EXIF tags: in the main IFD, and in the Exif sub-IFD.
@@ -40,17 +40,6 @@ class ImageFacts:
     height: int | None = None
     exif: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
-
-
-@lru_cache(maxsize=1)
-def _heif_opener() -> str | None:
-    """Register pillow-heif with Pillow; the reason it cannot be, or None."""
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return "pillow-heif is not installed (pip install pillow-heif)"
-    register_heif_opener()
-    return None
 
 
 def read_image(stream: BinaryIO, fmt: Format) -> ImageFacts:
