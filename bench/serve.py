@@ -3,7 +3,8 @@
 Builds the case once (the 1,000,000-message WhatsApp group chat of ``bench.whatsapp``, ingested
 with ``commtrail ingest``; kept in WORKDIR for the next run), starts ``commtrail serve`` as a child
 process and asks it, 20 times each, for a filtered page of 100 events (party and channel, at an
-offset half-way through its events), for a text search and for the timeline page itself. The time is the
+offset half-way through its events), for a text search (letters: ILIKE over every body), for a
+number search (digits: a plain substring test first, then ILIKE) and for the timeline page itself. The time is the
 server's own (its ``Server-Timing`` header: from the request read to the answer ready), median of
 20; the client's wall time is given beside it. Peak memory is the server's peak RSS (``VmHWM``).
 Goals: a page under 200 ms, a text search under 1 s, the server under 500 MB.
@@ -139,6 +140,9 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
         search_path = "/api/events?q=Stra%C3%9Fe%20d%C3%A9j%C3%A0&limit=100"   # "straße déjà", any case
         search_s, search_wall, search_cpu, body = server.times(search_path)
         found = json.loads(body)["total"]
+        number_path = "/api/events?q=2021&limit=100"
+        number_s, number_wall, number_cpu, body = server.times(number_path)
+        numbers = json.loads(body)["total"]
         html_s, html_wall, html_cpu, _ = server.times(f"/?party=Jordan&channel=whatsapp&offset={middle}")
         peak, cpu = server.peak_mb(), server.cpu_s()
     finally:
@@ -150,9 +154,11 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
              f"server CPU {page_cpu * 1000:.0f} ms a request",
              f"  text search ({search_path}): {found:,} events; server {search_s * 1000:.0f} ms, "
              f"client {search_wall * 1000:.0f} ms (median of {REPEAT}); server CPU {search_cpu * 1000:.0f} ms a request",
+             f"  number search ({number_path}): {numbers:,} events; server {number_s * 1000:.0f} ms, "
+             f"client {number_wall * 1000:.0f} ms (median of {REPEAT}); server CPU {number_cpu * 1000:.0f} ms a request",
              f"  timeline page (HTML, weekly chart, party filter): server {html_s * 1000:.0f} ms, "
              f"client {html_wall * 1000:.0f} ms (median of {REPEAT}); server CPU {html_cpu * 1000:.0f} ms a request",
-             f"  server: peak RSS {peak:.0f} MB, {cpu:.1f} s CPU (user+sys) for {3 * (REPEAT + 1) + 2} requests; "
+             f"  server: peak RSS {peak:.0f} MB, {cpu:.1f} s CPU (user+sys) for {4 * (REPEAT + 1) + 2} requests; "
              f"exit status after Ctrl-C {status}; bench process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"]
     ok = status == 0 and len(page["events"]) == 100 and found > 0
     rows = [within("serve: filtered page of 100 (1M events)", page_s, "budget 200 ms", PAGE_BUDGET_S, 1.0,

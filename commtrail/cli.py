@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], type=str.upper,
                    help="day/month order of WhatsApp exports when the file cannot tell")
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="a file holding the password of an encrypted iPhone backup (without it, ingest asks "
+                        "in a terminal)")
 
     sub.add_parser("stats", parents=[common, case_arg], help="headline figures in the terminal")
     p = sub.add_parser("export", parents=[common, case_arg, select], help="export the master as CSV, XLSX or JSONL")
@@ -74,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--party", metavar="NAME", help="only this party of case.toml (default: every party)")
     p.add_argument("--timestamp", action="store_true",
                    help="record the time of this run in the report (then re-runs are no longer byte-identical)")
+    p.add_argument("--produced", action="store_true",
+                   help="this report is handed over: freeze its exhibit numbers (recorded in CASE/productions.jsonl)")
     p = sub.add_parser("chart", parents=[common, case_arg], help="charts of the contacts in CASE/report/charts/")
     p.add_argument("--party", metavar="NAME", help="only this party (default: every party)")
     p = sub.add_parser("bundle", parents=[common, case_arg, select],
@@ -151,9 +156,10 @@ def _init(args: argparse.Namespace, console: Console) -> int:
 
 @command("ingest")
 def _ingest(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.ingest.password import password_source
     from commtrail.pipeline import ingest_and_build
     return ingest_and_build(Path(args.case), args.inputs, console, date_order=args.date_order,
-                            copy=not args.no_copy, debug=args.debug)
+                            copy=not args.no_copy, debug=args.debug, password=password_source(args.password_file))
 
 
 @command("stats")
@@ -212,11 +218,16 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.outputs.export import check_party
     from commtrail.outputs.manifest import write_manifest
+    from commtrail.outputs.produce import produce
     from commtrail.outputs.report import write_report
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
+        if args.produced:
+            check_party(case, args.party)
+            produce(case, "report", args.party)
         paths = write_report(case, party=args.party, timestamp=args.timestamp,
                              warn=lambda notice: say(console, f"Warning: {notice}"),
                              selection=_selection(args, case, console))

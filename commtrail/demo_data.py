@@ -290,7 +290,7 @@ def write_inputs(folder: Path) -> list[Path]:
     (log / "car-note.jpg").write_bytes(_tiny_jpeg())
     from commtrail.demo_ios import demo_backup   # Sam's iPhone from 16 April on
     iphone = folder / "iphone-backup"
-    demo_backup(iphone / "00008030-001A2B3C4D5E6F70", _tiny_jpeg())
+    demo_backup(iphone / "00008030-001A2B3C4D5E6F70", _tiny_jpeg(), story.whatsapp[-2:])
     from commtrail.demo_screens import write_screenshots   # three screenshots of the WhatsApp chat
     screens = folder / "screenshots"
     write_screenshots(story.whatsapp, BLOCKED, screens)

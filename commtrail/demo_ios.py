@@ -10,7 +10,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from commtrail.parsers.ios.layouts import ADDRESS_BOOK, CALL_HISTORY, LAYOUTS, MANIFEST, MESSAGES_OTHER_TABLES
+from commtrail.parsers.ios.layouts import ADDRESS_BOOK, CALL_HISTORY, LAYOUTS, MANIFEST, MESSAGES_OTHER_TABLES, WHATSAPP
 
 COCOA = datetime(2001, 1, 1, tzinfo=timezone.utc)
 
@@ -98,40 +98,118 @@ def address_book(path: Path, people: list[tuple[dict, list[tuple[int, str]]]]) -
     return path
 
 
+def whatsapp_db(path: Path, sessions=(), members=(), messages=(), media=(), push_names=()) -> Path:
+    """WhatsApp's ChatStorage.sqlite: rows given as dicts (column -> value) for ``ZWACHATSESSION``,
+    ``ZWAGROUPMEMBER``, ``ZWAMESSAGE``, ``ZWAMEDIAITEM`` and ``ZWAPROFILEPUSHNAME``."""
+    con = sqlite3.connect(path)
+    con.executescript(WHATSAPP)
+    for table, rows in (("ZWACHATSESSION", sessions), ("ZWAGROUPMEMBER", members), ("ZWAMESSAGE", messages),
+                        ("ZWAMEDIAITEM", media), ("ZWAPROFILEPUSHNAME", push_names)):
+        for row in rows:
+            _insert(con, table, row)
+    con.commit()
+    con.close()
+    return path
+
+
 def file_id(domain: str, relative: str) -> str:
     return hashlib.sha1(f"{domain}-{relative}".encode()).hexdigest()
 
 
 def backup_folder(folder: Path, files: dict[tuple[str, str], bytes], encrypted: bool = False,
                   device: str = "Sam's iPhone", taken: datetime = datetime(2024, 3, 9),
-                  udid: str | None = "00008030-000A1B2C3D4E5F60") -> Path:
+                  udid: str | None = "00008030-000A1B2C3D4E5F60", password: str | None = None) -> Path:
     """An iTunes/Finder backup taken at ``taken``: Manifest.db listing ``files`` ((domain,
     relativePath) -> bytes; each file's metadata blob records its size and modification time),
     each stored at ``<id[:2]>/<id>``, with Info.plist and Manifest.plist naming the phone ``udid``
-    (as iTunes writes it: lower case in Target Identifier, upper case in Unique Identifier)."""
+    (as iTunes writes it: lower case in Target Identifier, upper case in Unique Identifier).
+    With a ``password``, the backup is encrypted as iOS encrypts it (:class:`_Encryption`);
+    ``encrypted`` alone only marks it so, its Manifest.db being bytes no password opens."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = {"Target Identifier": udid.lower(), "Unique Identifier": udid.upper()} if udid else {}
     (folder / "Info.plist").write_bytes(plistlib.dumps({"Device Name": device, "Product Version": "17.4",
                                                         "Last Backup Date": taken, **ids}))
     lockdown = {"Lockdown": {"DeviceName": device, "UniqueDeviceID": udid}} if udid else {}
-    (folder / "Manifest.plist").write_bytes(plistlib.dumps({"IsEncrypted": encrypted, "Version": "10.0", **lockdown},
-                                                           fmt=plistlib.FMT_BINARY))
-    if encrypted:
+    crypt = _Encryption(password) if password is not None else None
+    keys = crypt.manifest_plist() if crypt else {}
+    (folder / "Manifest.plist").write_bytes(plistlib.dumps(
+        {"IsEncrypted": encrypted or crypt is not None, "Version": "10.0", **lockdown, **keys},
+        fmt=plistlib.FMT_BINARY))
+    if encrypted and crypt is None:
         (folder / "Manifest.db").write_bytes(hashlib.sha512(b"fictional ciphertext").digest() * 64)
         return folder
     con = sqlite3.connect(folder / "Manifest.db")
     con.executescript(MANIFEST)
-    for (domain, relative), data in sorted(files.items()):
+    for n, ((domain, relative), data) in enumerate(sorted(files.items())):
         fid = file_id(domain, relative)
         target = folder / fid[:2] / fid
         target.parent.mkdir(exist_ok=True)
+        meta = {"Size": len(data), "LastModified": int(taken.timestamp())}
+        if crypt:
+            data, record = crypt.file(data, meta, n)
+        else:
+            record = plistlib.dumps(meta, fmt=plistlib.FMT_BINARY)
         target.write_bytes(data)
-        con.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)",
-                    (fid, domain, relative, plistlib.dumps({"Size": len(data), "LastModified": int(taken.timestamp())},
-                                   fmt=plistlib.FMT_BINARY)))
+        con.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)", (fid, domain, relative, record))
     con.commit()
     con.close()
+    if crypt:
+        path = folder / "Manifest.db"
+        path.write_bytes(crypt.encrypt(path.read_bytes(), crypt.manifest_key))
     return folder
+
+
+class _Encryption:
+    """An encrypted backup's keys as iOS makes them, with tiny iteration counts (the tests run fast):
+    a key bag whose class keys are wrapped (AES key wrap) with PBKDF2-SHA1(PBKDF2-SHA256(password,
+    DPSL, DPIC), SALT, ITER); a key per file and one for Manifest.db, wrapped with a class key; every
+    file AES-256-CBC with a zero IV and PKCS#7 padding. Fixed bytes (not random): the same backup
+    twice is the same bytes."""
+
+    CLASS = 3   # NSFileProtectionCompleteUntilFirstUserAuthentication
+
+    def __init__(self, password: str) -> None:
+        self.salt, self.dpsl = hashlib.sha1(b"salt").digest(), hashlib.sha1(b"dpsl").digest()
+        round1 = hashlib.pbkdf2_hmac("sha256", password.encode(), self.dpsl, 1, 32)
+        self.passphrase_key = hashlib.pbkdf2_hmac("sha1", round1, self.salt, 1, 32)
+        self.class_key = hashlib.sha256(b"class key 3").digest()
+        self.manifest_key = hashlib.sha256(b"manifest key").digest()
+
+    @staticmethod
+    def _wrap(kek: bytes, key: bytes) -> bytes:
+        from Crypto.Cipher import AES
+        return AES.new(kek, AES.MODE_KW).seal(key)
+
+    @staticmethod
+    def encrypt(data: bytes, key: bytes) -> bytes:
+        from Crypto.Cipher import AES
+        pad = 16 - len(data) % 16
+        return AES.new(key, AES.MODE_CBC, iv=bytes(16)).encrypt(data + bytes([pad]) * pad)
+
+    def manifest_plist(self) -> dict:
+        """``BackupKeyBag`` (TLV blocks) and ``ManifestKey`` for Manifest.plist."""
+        def tlv(tag: bytes, value: bytes | int) -> bytes:
+            data = value.to_bytes(4, "big") if isinstance(value, int) else value
+            return tag + len(data).to_bytes(4, "big") + data
+        bag = (tlv(b"VERS", 3) + tlv(b"TYPE", 1) + tlv(b"UUID", bytes(range(16))) + tlv(b"HMCK", bytes(40))
+               + tlv(b"WRAP", 0) + tlv(b"SALT", self.salt) + tlv(b"ITER", 1) + tlv(b"DPWT", 1)
+               + tlv(b"DPIC", 1) + tlv(b"DPSL", self.dpsl)
+               + tlv(b"UUID", bytes(range(16, 32))) + tlv(b"CLAS", self.CLASS) + tlv(b"WRAP", 2) + tlv(b"KTYP", 0)
+               + tlv(b"WPKY", self._wrap(self.passphrase_key, self.class_key)))
+        return {"BackupKeyBag": bag,
+                "ManifestKey": self.CLASS.to_bytes(4, "little") + self._wrap(self.class_key, self.manifest_key)}
+
+    def file(self, data: bytes, meta: dict, n: int) -> tuple[bytes, bytes]:
+        """(encrypted bytes, Files.file record: an NSKeyedArchiver MBFile with its wrapped key)."""
+        key = hashlib.sha256(b"file key %d" % n).digest()
+        wrapped = b"\x04\x00\x00\x00" + self._wrap(self.class_key, key)
+        archive = {"$version": 100000, "$archiver": "NSKeyedArchiver", "$top": {"root": plistlib.UID(1)},
+                   "$objects": ["$null", {**meta, "ProtectionClass": self.CLASS, "EncryptionKey": plistlib.UID(2),
+                                          "$class": plistlib.UID(3)},
+                                {"NS.data": wrapped, "$class": plistlib.UID(4)},
+                                {"$classname": "MBFile", "$classes": ["MBFile", "NSObject"]},
+                                {"$classname": "NSMutableData", "$classes": ["NSMutableData", "NSData", "NSObject"]}]}
+        return self.encrypt(data, key), plistlib.dumps(archive, fmt=plistlib.FMT_BINARY)
 
 
 # -- the demo's iPhone ---------------------------------------------------------------------------
@@ -160,10 +238,33 @@ _DEMO_CALLS = [  # (when, address, call type, answered, originated, seconds)
 ]
 
 
-def demo_backup(folder: Path, photo: bytes) -> Path:
+_DEMO_WHATSAPP = [  # (when, from Sam, text): after the export of 15 April
+    ("2024-04-19T22:14:05Z", False, "Saw you changed your picture"),
+    ("2024-04-19T22:15:40Z", False, "Who is he"),
+    ("2024-04-26T23:02:11Z", False, "I'll be at the station tomorrow"),
+]
+_JORDAN_JID = "447700900123@s.whatsapp.net"
+
+
+def demo_whatsapp(path: Path, earlier: list[tuple[datetime, str, str]]) -> Path:
+    """Sam's ChatStorage.sqlite: the chat with Jordan (saved as "Jordan"), moved to the new phone,
+    holding ``earlier`` messages ((aware time, author, text), also in the demo's export) and three
+    from after that export."""
+    rows = [(when.astimezone(timezone.utc), author == "Sam", text) for when, author, text in earlier]
+    rows += [(datetime.fromisoformat(iso.replace("Z", "+00:00")), mine, text) for iso, mine, text in _DEMO_WHATSAPP]
+    messages = [{"Z_PK": pk, "Z_ENT": 9, "ZCHATSESSION": 1, "ZISFROMME": int(mine), "ZMESSAGETYPE": 0,
+                 "ZMESSAGEDATE": (when - COCOA).total_seconds(), "ZTEXT": text, "ZSTANZAID": f"3EB0DEMO{pk:04d}",
+                 **({"ZTOJID": _JORDAN_JID} if mine else {"ZFROMJID": _JORDAN_JID})}
+                for pk, (when, mine, text) in enumerate(rows, 1)]
+    return whatsapp_db(path, sessions=[{"Z_PK": 1, "ZCONTACTJID": _JORDAN_JID, "ZPARTNERNAME": "Jordan",
+                                        "ZSESSIONTYPE": 0}], messages=messages)
+
+
+def demo_backup(folder: Path, photo: bytes, whatsapp: list[tuple[datetime, str, str]] = ()) -> Path:
     """The backup of the iPhone Sam moved to on 16 April 2024 (taken 30 April): Jordan's texts from
     the new number and iMessages from a new address (a reaction, an edit, an unsent message, a photo
-    and a photo the backup lacks), missed calls and FaceTime calls, and Jordan in the address book."""
+    and a photo the backup lacks), missed calls and FaceTime calls, Jordan in the address book, and
+    WhatsApp (:func:`demo_whatsapp`, ``whatsapp`` the messages it shares with the demo's export)."""
     import tempfile
 
     handles = [{"ROWID": 1, "id": _JORDAN_NEW, "service": "SMS", "country": "gb"},
@@ -210,5 +311,7 @@ def demo_backup(folder: Path, photo: bytes) -> Path:
             ("HomeDomain", "Library/AddressBook/AddressBook.sqlitedb"): address_book(
                 work / "ab.db", [({"First": "Jordan"}, [(3, "07700 900456"), (4, _JORDAN_MAIL)])]).read_bytes(),
             ("MediaDomain", attachments[0]["filename"][2:]): photo,
+            ("AppDomainGroup-group.net.whatsapp.WhatsApp.shared", "ChatStorage.sqlite"): demo_whatsapp(
+                work / "ChatStorage.sqlite", list(whatsapp)).read_bytes(),
         }
     return backup_folder(folder, files, taken=datetime(2024, 4, 30, 20, 0))

@@ -3,6 +3,7 @@ command reads the master, make it follow an edited case.toml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -62,14 +63,16 @@ def _say(follow: Followup, console: Console) -> None:
 
 
 def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, date_order: str | None = None,
-                     copy: bool = True, debug: bool = False) -> int:
-    """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status."""
+                     copy: bool = True, debug: bool = False, password: Callable[[], str | None] | None = None) -> int:
+    """Ingest ``inputs`` into the case, rebuild master.parquet, print the summary; the exit status
+    (``password``: gives the password of an encrypted input when one needs it)."""
     from commtrail.ingest.console import BarProgress, skipped_line, summary_table   # only here: parsers are heavy
     from commtrail.ingest.runner import ingest
     case = Case(case_dir)
     with case.lock():
         follow = case_toml_followup(case)
-        result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug)
+        result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug,
+                        password=password)
         rebuild = result.changed or follow.rebuild or not case.master_file.exists()
         rows = build_master(case) if rebuild else None
         if rows is not None or not case.manifest_file.exists():

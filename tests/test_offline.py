@@ -25,7 +25,7 @@ def test_demo_report_and_exports_run_offline(tmp_path, no_network, capsys):
     code = main(["demo", str(tmp_path / "demo")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "master.parquet: 390 events." in out   # 371 + the 16 of the iPhone backup + 3 screenshots
+    assert "master.parquet: 393 events." in out   # 371 + the 16 of the iPhone backup + its 3 new WhatsApp messages + 3 screenshots
     assert "│ Possibly deleted between backups    │   2 │" in out
     assert "│ Only in a screenshot (in no source) │   1 │" in out
     assert "verify: OK" in out

@@ -251,8 +251,10 @@ def _stage(case: Case, parser: registry.Parser, sha: str, stream: BinaryIO, ctx:
 
 
 def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy: bool = True,
-           progress: Progress | None = None, debug: bool = False) -> IngestResult:
-    """Ingest files, folders and archives into the case; other stages rebuild from staging."""
+           progress: Progress | None = None, debug: bool = False,
+           password: Callable[[], str | None] | None = None) -> IngestResult:
+    """Ingest files, folders and archives into the case; other stages rebuild from staging
+    (``password``: gives the password of an encrypted input when one needs it)."""
     progress = progress or Progress()
     case.ensure_dirs()
     case.tidy()
@@ -263,7 +265,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
         write_text("ingest in progress\n", case.pending_file)
     found = discover(inputs, case.config.limits, case.root / ".tmp", case_root=case.root)
     try:
-        result = _ingest(case, found, date_order, copy, progress, debug)
+        result = _ingest(case, found, date_order, copy, progress, debug, password)
     finally:
         found.close()
     result.resumed = resumed
@@ -275,7 +277,7 @@ def ingest(case: Case, inputs: list[str], *, date_order: str | None = None, copy
 
 
 def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, progress: Progress,
-            debug: bool) -> IngestResult:
+            debug: bool, password: Callable[[], str | None] | None = None) -> IngestResult:
     outcomes = [Outcome(e.file or "?", "failed", error=e) for e in found.errors]
     outcomes += [Outcome(n.rsplit(": ", 1)[0], "skipped", warnings=[n.rsplit(": ", 1)[1]]) for n in found.notices]
     inventory = read_inventory(case.sources_file)
@@ -355,7 +357,7 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
                            phone_region=config.phone_region, owner=config.owner(), date_order=order,
                            blobs=blobs, siblings=item.siblings, parser_label=parser.label,
                            work_dir=case.root / ".tmp", file_name=item.name, modified=item.modified,
-                           ocr_languages=config.ocr_languages)
+                           ocr_languages=config.ocr_languages, password=password)
         opener: Callable[[], BinaryIO] = (lambda p=copy_path: open(p, "rb")) if copy_path else item.open
         outcome = Outcome(item.label, "ingested", parser.name)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail import __version__
@@ -36,15 +37,14 @@ from commtrail.errors import CaseError, UsageError
 from commtrail.inventory import read_inventory
 from commtrail.outputs.analysis import slug
 from commtrail.outputs.bundle_docs import write_certificates, write_methodology, write_rejects
+from commtrail.outputs.bundle_reuse import inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
-from commtrail.outputs.charts import charts_dir
 from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
 from commtrail.outputs.manifest import sha256_file, write_manifest
+from commtrail.outputs.produce import produce
 from commtrail.outputs.report_data import gather
-from commtrail.outputs.report_html import write_html
-from commtrail.outputs.report_pdf import write_pdf
-from commtrail.outputs.transcript import write_transcript
 from commtrail.review.annotations import Selection
+from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_name
 
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
@@ -53,7 +53,7 @@ HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Case files copied as they are (those that exist), into data/case/.
 CASE_FILES = ("master.parquet", "sources.parquet", "possibly_deleted.parquet", "screenshot_links.parquet", CASE_FILE,
-              "annotations.jsonl")
+              "annotations.jsonl", PRODUCTIONS_FILE)
 _UNSAFE = re.compile(r"[^\w.\-+()' ]+")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _EXT = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
@@ -155,7 +155,8 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
     wanted: dict[str, tuple[str, str]] = {}
     reader = pq.ParquetFile(case.master_file)
     for batch in reader.iter_batches(batch_size=20_000, columns=["party", "channel", "attachments"]):
-        for row in batch.to_pylist():
+        batch = batch.filter(pc.fill_null(pc.greater(pc.list_value_length(batch.column("attachments")), 0), False))
+        for row in batch.to_pylist():   # only the rows with attachments become Python objects
             incident = row["channel"] == "incident"
             if party is not None and row["party"] != party and not incident:
                 continue
@@ -178,14 +179,15 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
 
 
 def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
-             only: set[str] | None) -> None:
-    (data / "exports").mkdir()
+             only: set[str] | None, write: bool) -> None:
+    (data / "exports").mkdir(exist_ok=True)
     stem = ("master" if party is None else f"master-{slug(party)}") + ("" if only is None else "-selected")
     for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
         target = data / "exports" / f"{stem}.{fmt}"
-        writer(export_rows(case, party, only), target)
-        if fmt == "xlsx":
-            restamp_zip(target, created)
+        if write:
+            writer(export_rows(case, party, only), target)
+            if fmt == "xlsx":
+                restamp_zip(target, created)
         payload.exports.append(f"exports/{target.name}")
 
 
@@ -194,16 +196,27 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     """Write the payload into ``data`` (the case's lock held); charts the report draws are refreshed
     in the case and its manifest, as ``commtrail report`` does. With a ``selection`` the report,
     transcripts and exports hold only the events it chooses (the case files, annotations.jsonl
-    among them, are copied whole)."""
+    among them, are copied whole). The report, the transcripts and the exports are taken from the
+    last bundle of this scope when nothing they are made from changed (see bundle_reuse.py; the
+    command with its selection and annotations.jsonl are among those inputs), and kept for the
+    next one when written anew."""
     seconds: dict[str, float] = {}
     only = selection.events(case) if selection else None
+    scope = "all" if party is None else slug(party)
+    with _timed(seconds, "reuse"):
+        inputs = inputs_of(case, scope, command)
+        reused = take(case, scope, inputs, data)
     with _timed(seconds, "report"):
-        report = gather(case, party, selection=selection)
-        (data / "report").mkdir(parents=True)
-        write_html(case, report, data / "report" / "report.html")
-        write_pdf(case, report, data / "report" / "report.pdf")
-        if charts_dir(case).is_dir():
-            write_manifest(case, [charts_dir(case)])
+        report = gather(case, party, selection=selection, sections=not reused)
+        if not reused:   # the writers (fpdf2, matplotlib) are imported only to write
+            from commtrail.outputs.charts import charts_dir
+            from commtrail.outputs.report_html import write_html
+            from commtrail.outputs.report_pdf import write_pdf
+            (data / "report").mkdir(parents=True)
+            write_html(case, report, data / "report" / "report.html")
+            write_pdf(case, report, data / "report" / "report.pdf")
+            if charts_dir(case).is_dir():
+                write_manifest(case, [charts_dir(case)])
     payload = Payload(master_sha256=report.master_sha256, seconds=seconds)
     with _timed(seconds, "copies"):
         _copy_originals(case, data, payload)
@@ -213,14 +226,20 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
             if (case.root / name).is_file():
                 copy_hashed(case.root / name, data / "case" / name)
     with _timed(seconds, "transcripts"):
-        (data / "transcripts").mkdir()
+        (data / "transcripts").mkdir(exist_ok=True)
         for name in report.parties:
             rel = f"transcripts/transcript-{slug(name)}.pdf"
-            write_transcript(case, name, data / rel, payload.names, payload.files,
-                             report.master_sha256, report.pdf_date, only, report.selection)
+            if not reused:
+                from commtrail.outputs.transcript import write_transcript
+                write_transcript(case, name, data / rel, payload.names, payload.files,
+                                 report.master_sha256, report.pdf_date, only, report.selection)
             payload.transcripts[name] = rel
     with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload, only)
+        _exports(case, data, party, report.pdf_date, payload, only, write=not reused)
+    if not reused:
+        with _timed(seconds, "keep"):
+            generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
+            write_manifest(case, [keep(case, scope, inputs, data, generated)])
     with _timed(seconds, "documents"):
         write_rejects(case, data / "case" / "rejects.csv", payload.names)
         write_methodology(case, report, payload, data / "methodology.md", command)
@@ -228,15 +247,20 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     return payload
 
 
-def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str) -> None:
+def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str,
+             production: Production | None = None) -> None:
     """Turn the payload folder ``bag_dir`` into a bag (SHA-256 manifests), then add hashdeep.txt and
-    rewrite the tag manifest in sorted order (bagit lists tag files in directory order)."""
+    rewrite the tag manifest in sorted order (bagit lists tag files in directory order); bag-info
+    names the ``production`` that froze the exhibit numbers."""
     import bagit
 
     scope = f"party {party}" if party else "every party"
     info = {"Bag-Software-Agent": f"commtrail {__version__} (bagit.py {bagit.VERSION})",
             "External-Description": f"Court bundle of the case \u201c{case.config.title}\u201d ({scope})",
             "External-Identifier": f"master.parquet SHA-256 {master_sha256}"}
+    if production is not None:
+        info["Exhibit-Numbers-Produced"] = (f"up to {exhibit_name(production.last)} (production {production.number} "
+                                            f"of data/case/{PRODUCTIONS_FILE}); numbers once produced never change")
     bagit.make_bag(str(bag_dir), bag_info=info, checksums=["sha256"])
     (bag_dir / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")   # RFC 8493 is BagIt 1.0
     write_hashdeep(bag_dir)
@@ -322,10 +346,13 @@ def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: st
     try:
         bag_dir.mkdir(parents=True, mode=0o700)
         with case.lock():
+            if selection:
+                selection.events(case)   # an empty selection is refused before any production is recorded
+            production = produce(case, "bundle", party)   # the numbers handed over never change
             payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None, selection),
                                selection)
         with _timed(payload.seconds, "bag"):
-            make_bag(bag_dir, case, party, payload.master_sha256)
+            make_bag(bag_dir, case, party, payload.master_sha256, production)
         files, size = _payload_size(bag_dir)
         with _timed(payload.seconds, "encrypt"):
             if passphrase is not None:

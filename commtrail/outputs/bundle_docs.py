@@ -125,6 +125,7 @@ def write_methodology(case: Case, report: ReportData, payload: "Payload", target
              *_ingest_commands(rows),
              f"- this bundle: `{command}` (the report, the transcripts, the exports and these documents were "
              "written by it from the case)", "",
+             "## Exhibit numbers", "", f"Exhibit numbers are {report.numbering}.", "",
              "## Time-zone policy", "", TZ_POLICY.format(zone=config.timezone), "",
              "Events by where their zone came from: "
              + "; ".join(f"{k}: {v:,}" for k, v in sorted(zones.items())) + ".", "",
@@ -156,7 +157,8 @@ def write_methodology(case: Case, report: ReportData, payload: "Payload", target
               "- `transcripts/`: one transcript PDF per party, numbered rows with their exhibit numbers",
               "- `exports/`: " + ", ".join(f"`{e}`" for e in payload.exports),
               "- `case/`: master.parquet, sources.parquet, possibly_deleted.parquet, "
-              "screenshot_links.parquet (if any), case.toml, rejects.csv",
+              "screenshot_links.parquet (if any), case.toml, rejects.csv, "
+              "productions.jsonl (the exhibit numbers produced)",
               "- `attachments/`, `incident-log/evidence/`: files of the events, named by their SHA-256",
               "- `certification/`: templates to adapt and sign (not legal advice)", "",
               "Outside `data/`: the BagIt manifests (`manifest-sha256.txt`, `tagmanifest-sha256.txt`, "

@@ -20,7 +20,6 @@ from commtrail import __version__
 from commtrail.case import Case, Link
 from commtrail.errors import UsageError
 from commtrail.inventory import read_inventory, shown_paths
-from commtrail.outputs import report_sections
 from commtrail.outputs.report_evidence import evidence_rows
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_words import words
@@ -29,6 +28,7 @@ from commtrail.outputs.sentences import owner_named
 from commtrail.review.annotations import Selection, load_annotations
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
+from commtrail.timeline.produced import Production, exhibit_name, last_number, out_of_time_order, read_productions
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
                    "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
@@ -72,6 +72,8 @@ class ReportData:
     selection: str | None = None       # how --only starred / --tag chose the listed events (None: all)
     total_events: int = 0              # events in the master, whatever is listed
     notes: list[dict] = field(default_factory=list)    # the reviewer's annotations of the listed events
+    numbering: str = ""                # how exhibit numbers were given (see numbering_words)
+    late_note: str = ""                # the sentence explaining the mark, when a listed row has it
 
     def incident_words(self) -> tuple[str, str]:
         """The incident section's introduction and its text when it lists nothing."""
@@ -123,9 +125,10 @@ def selection_words(selection: Selection) -> str:
 
 
 def gather(case: Case, party: str | None = None, timestamp: bool = False,
-           selection: Selection = Selection()) -> ReportData:
+           selection: Selection = Selection(), sections: bool = True) -> ReportData:
     """Read the master, the inventory and the rejects; compute the sections of the report. With a
-    ``selection`` only the events it chooses are listed (the summary and charts count them all)."""
+    ``selection`` only the events it chooses are listed (the summary and charts count them all);
+    without ``sections``, no summary, charts or identifier sheet: what a bundle's documents need."""
     config = case.config
     names = [p.name for p in config.parties]
     if party is not None and party not in names:
@@ -152,14 +155,19 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False,
     del master
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
+    exhibits = exhibits.append_column("late", pa.array(out_of_time_order(exhibits["ts_utc"]), pa.bool_()))
+    productions = read_productions(case.root)
+    numbering, late_note = numbering_words(productions, bool(pc.any(exhibits["late"]).as_py()))
     period = None
     if exhibits["local_date"].null_count < exhibits.num_rows:  # undated events have no date
         period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
 
-    sections = []
-    for name in chosen:
+    parts = []
+    if sections:   # the analysis and its charts (matplotlib) only when they are shown
+        from commtrail.outputs import report_sections
+    for name in chosen if sections else []:
         sentences, figures = report_sections.summary(case, name)
-        sections.append(PartySection(name, sentences, figures, report_sections.charts(case, name),
+        parts.append(PartySection(name, sentences, figures, report_sections.charts(case, name),
                                      identifier_sheet(case, exhibits, name)))
 
     sources = read_inventory(case.sources_file)
@@ -192,9 +200,10 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False,
         title=config.title, owner=owner, timezone=config.timezone, parties=chosen,
         all_parties=party is None, period=period, master_sha256=sha256_file(case.master_file),
         version=__version__, generated_at=pdf_date.isoformat() if timestamp else None,
-        exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=sections, sources=sources,
+        exhibits=exhibits, incidents=incidents, unlinked=unlinked, sections=parts, sources=sources,
         rejects=rejects, deleted_total=deleted_total, deleted_listed=deleted_listed, pdf_date=pdf_date,
         undated=undated_rows(exhibits, incidents, config.links, shown), evidence=evidence, shots=shots,
+        numbering=numbering, late_note=late_note,
         only_listed=sum(len(shots.only(e)) for e in evidence["event_id"].to_pylist()),
         selection=selection_words(selection) if selection else None, total_events=total_events,
         notes=reviewer_notes(case, exhibits, incidents) if selection else [])
@@ -214,6 +223,22 @@ def reviewer_notes(case: Case, exhibits: pa.Table, incidents: pa.Table) -> list[
     return sorted(rows, key=lambda r: r["exhibit"])
 
 
+def numbering_words(productions: list[Production], late: bool) -> tuple[str, str]:
+    """(how the numbers were given, for the cover; the sentence explaining the mark of rows numbered
+    after a production, or "" when no listed row has it)."""
+    n = words()["numbering"]
+    if not productions:
+        return n["chronological"], ""
+    spans = "; ".join(f"{p.span} by {p.by} ({p.scope})" for p in productions if p.event_ids)
+    text = n["produced"].format(count=len(productions), spans=spans)
+    return text, n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions))) if late else ""
+
+
+def exhibit_mark(row: dict) -> str:
+    """The mark after an exhibit number numbered after a production and earlier than a row above it."""
+    return " " + words()["numbering"]["mark"] if row.get("late") else ""
+
+
 # --------------------------------------------------------------------------------------------
 # identifiers
 
@@ -230,7 +255,9 @@ def identifier_sheet(case: Case, exhibits: pa.Table, party: str) -> list[dict]:
     """Per identifier of ``party``: first/last seen (local), events, and its case.toml link."""
     links = case.config.links
     stats: dict[str, dict] = {}
-    table = exhibits.filter(pc.fill_null(pc.equal(exhibits["party"], party), False)).select(
+    table = exhibits.filter(pc.fill_null(pc.equal(exhibits["party"], party), False))
+    # in time order, undated last (after a production the exhibit order is not)
+    table = table.take(pc.sort_indices(table, [("ts_utc", "ascending")])).select(
         ["direction", "sender", "recipients", "party", "local_date", "local_time", "local_zone"])
     for batch in table.to_batches(max_chunksize=5000):
         for row in batch.to_pylist():
@@ -332,7 +359,7 @@ def exhibit_cells(row: dict, links: dict[str, Link], shown: dict[str, str] | Non
     if row["ts_utc"] is None:
         time_text = e["undated"]
     return {
-        "exhibit": row["exhibit"], "date": row["local_date"] or "", "time": time_text,
+        "exhibit": row["exhibit"], "mark": exhibit_mark(row), "date": row["local_date"] or "", "time": time_text,
         "channel": channel, "direction": direction, "who": who, "text": text,
         "attachments": attachments, "attachment_parts": described, "notes": notes,
         "source": (shown or {}).get(row["source_path"], row["source_path"] or ""),

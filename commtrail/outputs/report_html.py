@@ -69,6 +69,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     for label, value in ((c["parties"], parties), (c["owner"], data.owner), (c["period"], period),
                          (c["timezone"], data.timezone), (c["events_listed"], f"{data.exhibits.num_rows:,}"),
                          *([(c["selection"], data.selection_words("cover"))] if data.selection else []),
+                         (w["numbering"]["label"], data.numbering),
                          (c["generated_by"], f"{TOOL} {data.version}"),
                          (c["generated_at"], data.generated_at or c["no_timestamp"])):
         out.write(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>")
@@ -109,6 +110,8 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
               f'<p class="small">{_e(e["intro"].format(who=who, zone=data.timezone))}</p>')
     if data.selection:
         out.write(f'<p class="banner">{_e(data.selection_words("exhibits"))}</p>')
+    if data.late_note:
+        out.write(f'<p class="small">{_e(data.late_note)}</p>')
     if data.exhibits.num_rows == 0:
         out.write(f"<p>{_e(e['none'])}</p>")
     else:
@@ -129,7 +132,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
                 atts = "<br>".join(f'<span class="mono">{_e(a)}</span>' for a in cell["attachments"])
                 copies = f'<br><span class="small">{_e(cell["copies"])}</span>' if cell["copies"] else ""
                 parts.append(
-                    f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"])}</td>'
+                    f'<tr id="{_e(cell["exhibit"])}"><td>{_e(cell["exhibit"] + cell["mark"])}</td>'
                     f'<td>{_e(cell["date"])}<br>{_e(cell["time"])}</td><td>{_e(cell["channel"])}</td>'
                     f'<td>{_e(cell["direction"])}</td>{party}<td>{_e(cell["who"])}</td>'
                     f'<td class="text" dir="auto">{_e(cell["text"])}{notes}</td><td>{atts}</td>'

@@ -312,7 +312,7 @@ class _Writer:
         parties = ", ".join(d.parties) + (f" ({c['party_all']})" if d.all_parties else "")
         period = f"{d.period[0]} \u2013 {d.period[1]}" if d.period else c["period_none"]
         rows = [(c["parties"], parties), (c["owner"], d.owner), (c["period"], period), (c["timezone"], d.timezone),
-                (c["events_listed"], f"{d.exhibits.num_rows:,}"),
+                (c["events_listed"], f"{d.exhibits.num_rows:,}"), (w["numbering"]["label"], d.numbering),
                 *([(c["selection"], d.selection_words("cover"))] if d.selection else []),
                 (c["generated_by"], f"{TOOL} {d.version}"),
                 (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256)]
@@ -396,6 +396,8 @@ class _Writer:
         self.para(e["intro"].format(who=", ".join(self.data.parties), zone=self.data.timezone), SMALL, GREY)
         if self.data.selection:
             self.para(self.data.selection_words("exhibits"), SMALL, RED, bold=True)
+        if self.data.late_note:
+            self.para(self.data.late_note, SMALL, GREY)
         if self.data.exhibits.num_rows == 0:
             self.para(e["none"])
             return
@@ -410,7 +412,8 @@ class _Writer:
             for batch in self.data.exhibit_batches():
                 for row in batch:
                     c = exhibit_cells(row, links, shown, self.data.shots)
-                    first = Cell().add(c["exhibit"], "smallbold").add(c["date"], "small").add(c["time"], "small")
+                    first = Cell().add(c["exhibit"] + c["mark"], "smallbold").add(c["date"], "small") \
+                        .add(c["time"], "small")
                     second = Cell().add(f"{c['channel']} \u00b7 {c['direction']}", "small")
                     if many:
                         second.add(row["party"] or "", "smallbold")

@@ -23,12 +23,13 @@ from commtrail import __version__
 from commtrail.atomic import atomic_path
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
-from commtrail.outputs.report_data import row_identifiers
+from commtrail.outputs.report_data import numbering_words, row_identifiers
 from commtrail.outputs.report_fonts import font_chain
 from commtrail.outputs.report_text import LINE, PT, TextSetter
 from commtrail.outputs.report_words import words
 from commtrail.timeline.identity import describe
 from commtrail.timeline.master import read_master, read_possibly_deleted
+from commtrail.timeline.produced import out_of_time_order, read_productions
 
 COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_precision", "channel", "kind", "direction", "sender", "sender_raw",
            "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments", "flags",
@@ -116,13 +117,15 @@ class Transcript:
         self.zone = ZoneInfo(self.config.timezone)
         self.events = party_events(case, party, only)
         self.selection = selection   # how the events were chosen, in words (None: every event)
+        self.late = out_of_time_order(self.events["ts_utc"])
+        self.numbering, self.late_note = numbering_words(read_productions(case.root), bool(self.late.any()))
         deleted = read_possibly_deleted(case)
         self.possibly = set(deleted["event_id"].to_pylist()) if deleted is not None and deleted.num_rows else set()
         self.links = self.config.links
 
     # -- content ----------------------------------------------------------------------------------
-    def rows(self) -> Iterator[dict]:
-        for batch in self.events.to_batches(max_chunksize=5000):
+    def rows(self, table: pa.Table | None = None) -> Iterator[dict]:
+        for batch in (self.events if table is None else table).to_batches(max_chunksize=5000):
             yield from batch.to_pylist()
 
     def names_of(self, row: dict) -> tuple[str, str]:
@@ -190,7 +193,9 @@ class Transcript:
         s = Summary(counts={k: 0 for k in ("messages", "calls", "media", "deleted", "possibly deleted", "edited",
                                            "drafts", "system notices")})
         s.party = Participant(self.party, "the other party")
-        for row in self.rows():
+        # in time order, undated last (after a production the exhibit order is not): first and last contacts
+        in_time = self.events.take(pc.sort_indices(self.events, [("ts_utc", "ascending")]))
+        for row in self.rows(in_time):
             s.events += 1
             flags = row["flags"] or []
             c = s.counts
@@ -266,11 +271,14 @@ class Transcript:
                                                   "abbreviation and its offset from UTC"),
                              ("Events", f"{s.events:,} (numbered [0001] onwards; the exhibit number of "
                                         "master.parquet is beside each row)"),
+                             (words()["numbering"]["label"], self.numbering),
                              ("Made by", f"commtrail {__version__}; master.parquet SHA-256 {self.master_sha256}")):
             self.para(f"{label}: {value}", 10)
         if self.selection:
             self.para(f"Selection: only the events {self.selection} (the reviewer's annotations, not evidence); "
                       "exhibit numbers are those of the whole case.", 10, True)
+        if self.late_note:
+            self.para(self.late_note, SMALL, grey=True)
         self.para("Counts", 11, True)
         self.para("; ".join(f"{name}: {n:,}" for name, n in s.counts.items()), 10)
         self.para("Participants", 11, True)
@@ -308,7 +316,8 @@ class Transcript:
         pdf.add_page()
         self.para(f"Events with {self.party}, in exhibit order", 12, True)
         text_w = self.width - NUMBER_W
-        for n, row in enumerate(self.rows(), 1):
+        mark = " " + words()["numbering"]["mark"]
+        for n, (row, late) in enumerate(zip(self.rows(), self.late.tolist()), 1):
             frm, to = self.names_of(row)
             channel = words()["channel_one"].get(row["channel"], row["channel"] or "")
             head = (f"[{n:04d}] {local_time(row['ts_utc'], row['ts_precision'], self.zone)} \u00b7 {channel} "
@@ -320,7 +329,7 @@ class Transcript:
             height = sum(self.lh(size) for _, size, _, _ in lines) + 2
             if pdf.get_y() + min(height, 60) > self.bottom:
                 pdf.add_page()
-            self.s.draw(LEFT, pdf.get_y(), row["exhibit"], SMALL, True)
+            self.s.draw(LEFT, pdf.get_y(), row["exhibit"] + (mark if late else ""), SMALL, True)
             for line, size, bold, grey in lines:
                 if pdf.get_y() + self.lh(size) > self.bottom:
                     pdf.add_page()

@@ -12,15 +12,22 @@ exported twice is one set of events whatever its files are called, while two cha
 - a chat where only the owner writes: the chat's name, from the content (iOS writes it as the author
   of its notices) or from WhatsApp's own file name (``WhatsApp Chat with NAME``), taken as the other
   person; with neither, the file alone (its SHA-256: never merged with another file).
+
+A phone's WhatsApp database (:mod:`commtrail.parsers.ios.whatsapp_db`) gives a one-to-one chat the
+same identity (the other person), and a group its group JID (:func:`group_jid_identity`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from commtrail.parsers import _whatsapp_format as wf
+from commtrail.timeline.identity import normalise_many
+
+_PHONE_NAME = re.compile(r"^\+[0-9 ()\-\u00a0\u2011\u202f.]{6,}$")
 
 
 @lru_cache(maxsize=1)
@@ -50,3 +57,21 @@ def chat_identity(*, others: Sequence[str], group_event: bool, opening: tuple[in
     if named:
         return f"one-to-one:{named}"
     return f"file:{source_sha256}"
+
+
+def group_jid_identity(jid: str) -> str:
+    """The identity of a group chat read from a WhatsApp database: its group JID (``...@g.us``),
+    which stays the same in every backup of the phone (an export does not show it)."""
+    return f"group-jid:{jid}"
+
+
+def sender_ids(names: list[str], region: str) -> list[str]:
+    """The ``sender`` of each author name as WhatsApp writes it: a name that is a phone number
+    (``+44 7700 900123``) as E.164, any other as ``wa:NAME``."""
+    phones = [nm for nm in names if _PHONE_NAME.match(nm)]
+    mapped = dict(zip(phones, normalise_many(phones, region))) if phones else {}
+    out = []
+    for nm in names:
+        ident = mapped.get(nm)
+        out.append(ident if ident and ident.startswith("+") else f"wa:{nm}")
+    return out

@@ -99,6 +99,9 @@ class ParseContext:
     file_name: str | None = None
     modified: datetime | None = None
     ocr_languages: tuple[str, ...] = ("eng",)   # Tesseract language codes (case.toml ocr_languages)
+    # The password of an encrypted input (an iPhone backup), asked only when one needs it: from
+    # ``--password-file`` or a prompt; None when there is neither.
+    password: Callable[[], str | None] | None = None
 
 
 def collect(parse_output, ctx: ParseContext):

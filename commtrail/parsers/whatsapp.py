@@ -36,7 +36,6 @@ from commtrail.parsers import _whatsapp_format as wf
 from commtrail.parsers import _whatsapp_scan as ws
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
-from commtrail.timeline.identity import normalise_many
 from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, dumps_extra, make_batch
 
@@ -48,7 +47,6 @@ FLAG_NAMES = ("attachment_missing", "deleted", "edited", "header_like_body", "me
 (F_MISSING, F_DELETED, F_EDITED, F_HEADERLIKE, F_MEDIA, F_REPAIRED, F_ORDER) = range(len(FLAG_NAMES))
 
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
-_PHONE_NAME = re.compile(r"^\+[0-9 ()\-\u00a0\u2011\u202f.]{6,}$")
 _cached = functools.lru_cache(maxsize=4)
 
 
@@ -177,7 +175,7 @@ class _Build:
         self.line = line
         self.sender_idx = pa.array(author, mask=system)
         self.raw_idx = pa.array(author, mask=~has_author)
-        ids = _sender_ids(names, ctx.phone_region)
+        ids = wc.sender_ids(names, ctx.phone_region)
         self.senders = pa.array(ids, pa.string())
         self.names_raw = pa.array(names_raw, pa.string())
         named = names[author[hits[0]]] if len(hits) else chat_name
@@ -418,7 +416,7 @@ class _Build:
             opening = (int(self.ts_utc[system_rows[0]] // 60_000_000), _lstrip_marks(texts[0].as_py(), self.w))
             group_event = bool(_bools(pc.match_substring_regex(texts, wc.group_events_re2())).any())
         return wc.chat_identity(others=others, group_event=group_event, opening=opening,
-                                named=_sender_ids([named], self.ctx.phone_region)[0] if named else None,
+                                named=wc.sender_ids([named], self.ctx.phone_region)[0] if named else None,
                                 source_sha256=self.ctx.source_sha256)
 
     def _texts(self, rows: np.ndarray) -> pa.Array:
@@ -669,16 +667,6 @@ def _per_wording(w: wf.Wording) -> dict:
 
 def _lstrip_marks(text: str, w: wf.Wording) -> str:
     return text.lstrip("".join(w.marks))
-
-
-def _sender_ids(names: list[str], region: str) -> list[str]:
-    phones = [nm for nm in names if _PHONE_NAME.match(nm)]
-    mapped = dict(zip(phones, normalise_many(phones, region))) if phones else {}
-    out = []
-    for nm in names:
-        ident = mapped.get(nm)
-        out.append(ident if ident and ident.startswith("+") else f"wa:{nm}")
-    return out
 
 
 def _conversation(source_path: str, w: wf.Wording) -> tuple[str, str | None]:

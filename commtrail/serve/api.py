@@ -10,8 +10,7 @@ from commtrail.review.annotations import append_annotation
 from commtrail.review.people import assign_identifier, identifier_rows
 from commtrail.serve.app import state
 from commtrail.serve.queries import PAGE_MAX, BadFilter, Filter
-from commtrail.serve.present import event_json
-from commtrail.serve.views import event_detail
+from commtrail.serve.views import event_detail, listed
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -41,11 +40,8 @@ def events() -> Any:
     f = Filter.from_args(request.args)
     limit = _int_arg("limit", 100, 1, PAGE_MAX)
     offset = _int_arg("offset", 0, 0, 1 << 40)
-    where = st.master.where(f, st.chosen(f))
-    notes = st.annotations()
-    view = st.master.view(where, limit, offset)
-    return jsonify(total=view.total, limit=limit, offset=offset,
-                   events=[event_json(r, notes.get(r["event_id"]), st.master.zone) for r in view.rows])
+    view = st.master.view(st.master.where(f, st.chosen(f)), limit, offset)
+    return jsonify(total=view.total, limit=limit, offset=offset, events=listed(view.rows))
 
 
 @api.get("/events/<event_id>")

@@ -12,11 +12,11 @@ from commtrail.review.annotations import append_annotation
 from commtrail.review.people import assign_identifier, identifier_rows
 from commtrail.serve.app import state
 from commtrail.serve.chart import HEIGHT, WIDTH, weekly_bars
-from commtrail.serve.present import event_json, local_iso, shown
+from commtrail.serve.present import local_iso, shown
 from commtrail.serve.queries import Filter
 from commtrail.serve.reporting import write_chosen_report
 from commtrail.serve.security import CSRF_FIELD
-from commtrail.serve.views import event_detail
+from commtrail.serve.views import event_detail, listed
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/static")
@@ -54,10 +54,8 @@ def timeline() -> Any:
     canonical = "&".join(part for part in (f.query(), f"offset={offset}" if offset else "") if part)
     if request.query_string.decode("latin-1") != canonical:
         return redirect("/?" + canonical if canonical else "/", code=303)
-    where = st.master.where(f, st.chosen(f))
-    notes = st.annotations()
-    view = st.master.view(where, PAGE_SIZE, offset, weekly=True)
-    rows = [event_json(r, notes.get(r["event_id"]), st.master.zone) for r in view.rows]
+    view = st.master.view(st.master.where(f, st.chosen(f)), PAGE_SIZE, offset, weekly=True)
+    rows = listed(view.rows)
     return render_template(
         "timeline.html", f=f, rows=rows, total=view.total, offset=offset, page_size=PAGE_SIZE,
         bars=weekly_bars(view.weeks, f), chart_width=WIDTH, chart_height=HEIGHT,

@@ -3,6 +3,7 @@ and the JSON form the API returns (the pages and the API take their values from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,8 +38,10 @@ def shown(identifier: str | None) -> str:
     return describe(identifier) if identifier else ""
 
 
-def event_json(row: dict[str, Any], annotation: Any | None, zone: ZoneInfo) -> dict[str, Any]:
-    """An event as the API gives it: the master's values, the times, and the reviewer's annotations."""
+def event_json(row: dict[str, Any], annotation: Any | None, zone: ZoneInfo,
+               derived: Sequence[str] = ()) -> dict[str, Any]:
+    """An event as the API gives it: the master's values, the times, and the reviewer's annotations;
+    its flags are the master's, then the ``derived`` ones (``queries.DERIVED_FLAGS``)."""
     return {
         "event_id": row["event_id"],
         "exhibit": row["exhibit"],
@@ -54,7 +57,7 @@ def event_json(row: dict[str, Any], annotation: Any | None, zone: ZoneInfo) -> d
         "recipients": list(row.get("recipients") or []),
         "subject": row.get("subject"),
         "body": row["body"],
-        "flags": list(row.get("flags") or []),
+        "flags": [*(row.get("flags") or []), *derived],
         "attachments": [dict(a) for a in row.get("attachments") or []],
         "starred": bool(annotation and annotation.starred),
         "tags": list(annotation.tags) if annotation else [],

@@ -11,12 +11,17 @@ Two passes over Arrow data, each on two threads (pyarrow works outside the GIL):
 
 Memory holds a staging batch per thread, two buckets, and the locator of every staged record (the
 occurrences list every copy).
+
+When the representatives, read in staging order, fill the buckets about one after the other (one
+source in about time order; see ``one_pass_plan``), one pass does it: rows are gathered per bucket
+in memory and a bucket is sorted and given out once complete, with no temporary files. Either way
+each bucket becomes the same table, so the master's bytes do not depend on the path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,7 +95,10 @@ class StagedRows:
             while rows[i] >= self._end:
                 self._advance()
             j = int(np.searchsorted(rows, self._end, side="left"))
-            taken = self._batch.take(pa.array(rows[i:j] - self._start))
+            if rows[j - 1] - rows[i] == j - 1 - i:   # a run of neighbouring rows (rows ascend, no repeats)
+                taken = self._batch.slice(int(rows[i]) - self._start, j - i)
+            else:
+                taken = self._batch.take(pa.array(rows[i:j] - self._start))
             parts.append(pa.Table.from_batches([taken]).select(PLAIN_RECORD.names).cast(PLAIN_RECORD))
             i = j
         return pa.concat_tables(parts).combine_chunks() if parts else PLAIN_RECORD.empty_table()
@@ -116,13 +124,8 @@ class BucketWriter:
     def add(self, table: pa.Table, bucket: np.ndarray) -> None:
         """Append rows (PLAIN_SCHEMA) to the buckets named row by row."""
         self.rows += table.num_rows
-        if len(bucket) and (bucket == bucket[0]).all():
-            self._writer(int(bucket[0])).write_table(table)
-            return
-        order = np.argsort(bucket, kind="stable")
-        ordered = bucket[order]
-        for lo, hi in _runs(ordered):
-            self._writer(int(ordered[lo])).write_table(table.take(pa.array(order[lo:hi])))
+        for number, part in _by_bucket(table, bucket):
+            self._writer(number).write_table(part)
 
     def _writer(self, bucket: int) -> pa.ipc.RecordBatchStreamWriter:
         if bucket not in self._writers:
@@ -166,6 +169,17 @@ def _source_ranges(counts: Sequence[tuple[int, int]], parts: int) -> list[tuple[
     return ranges
 
 
+def _by_bucket(table: pa.Table, bucket: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """The rows of ``table`` grouped by the bucket named row by row (rows keep their order)."""
+    if len(bucket) and (bucket == bucket[0]).all():
+        yield int(bucket[0]), table
+        return
+    order = np.argsort(bucket, kind="stable")
+    ordered = bucket[order]
+    for lo, hi in _runs(ordered):
+        yield int(ordered[lo]), table.take(pa.array(order[lo:hi]))
+
+
 def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each run of equal neighbouring values (none for no values)."""
     if not len(values):
@@ -174,22 +188,75 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     return list(zip([0, *cuts], [*cuts, len(values)]))
 
 
+def _joined(batches: Iterable[pa.RecordBatch], named: Sources) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Representatives (in staging order) joined to their staged rows: master rows (PLAIN_SCHEMA)
+    and the bucket of each."""
+    current: tuple[int, StagedRows] | None = None
+    for batch in batches:
+        src = batch.column("src").to_numpy()
+        for lo, hi in _runs(src):
+            part = batch.slice(lo, hi - lo)
+            index = int(src[lo])
+            if current is None or current[0] != index:
+                current = (index, StagedRows(named.files[index]))
+            staged = current[1].take(part.column("row").to_numpy())
+            yield master_rows(staged, part, named), part.column("bucket").to_numpy()
+
+
 def _spread(reader: RepresentativeReader, first: int, last: int, named: Sources, buckets: BucketWriter) -> int:
     """Join the representatives of sources first..last to their staged rows, into ``buckets``."""
-    current: tuple[int, StagedRows] | None = None
     try:
-        for batch in reader(first, last):
-            src = batch.column("src").to_numpy()
-            for lo, hi in _runs(src):
-                part = batch.slice(lo, hi - lo)
-                index = int(src[lo])
-                if current is None or current[0] != index:
-                    current = (index, StagedRows(named.files[index]))
-                staged = current[1].take(part.column("row").to_numpy())
-                buckets.add(master_rows(staged, part, named), part.column("bucket").to_numpy())
+        for table, bucket in _joined(reader(first, last), named):
+            buckets.add(table, bucket)
     finally:
         buckets.close()
     return buckets.rows
+
+
+def one_pass_plan(bucket: np.ndarray) -> list[tuple[int, int]] | None:
+    """(bucket, events) for every bucket, in order, when the one-pass assembler would hold at most as
+    many rows as two of the largest buckets at any time, given the bucket of every representative
+    in staging order (a bucket is held from its first row until it and every bucket before it are
+    complete); None when it would hold more (a source far from time order)."""
+    n = len(bucket)
+    if not n:
+        return []
+    numbers, which, counts = np.unique(bucket, return_inverse=True, return_counts=True)
+    last = np.zeros(len(numbers), np.int64)
+    np.maximum.at(last, which, np.arange(n))
+    released = np.maximum.accumulate(last)[which]      # where each row's bucket can go out
+    held = np.arange(1, n + 1) - np.cumsum(np.bincount(released, minlength=n))
+    if int(held.max()) > 2 * int(counts.max()):
+        return None
+    return list(zip(numbers.tolist(), counts.tolist()))
+
+
+def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows: Sequence[tuple[int, int]],
+                              named: Sources) -> Iterator[pa.Table]:
+    """The master in exhibit order, as MASTER_SCHEMA tables (one per bucket, the same tables
+    ``assemble_master`` gives), in one pass without temporary files, for representatives that,
+    read in staging order, fill the buckets about one after the other (see one_pass_plan).
+
+    ``representatives`` are all of them in staging order (DedupSession.representatives_reader);
+    ``bucket_rows`` gives (bucket, events) for every bucket, in order. A bucket is sorted and
+    given out once all its rows are in, so memory holds the buckets still being filled."""
+    filling: dict[int, list[pa.Table]] = {}
+    held = dict.fromkeys((number for number, _ in bucket_rows), 0)
+    done = 0
+    expected = 0
+    for table, bucket in _joined(representatives, named):
+        for number, part in _by_bucket(table, bucket):
+            if number not in held:
+                raise AssemblyError(f"an event of bucket {number}, which was not numbered")
+            filling.setdefault(number, []).append(part)
+            held[number] += part.num_rows
+        while done < len(bucket_rows) and held[bucket_rows[done][0]] == bucket_rows[done][1]:
+            table, order = _in_exhibit_order(filling.pop(bucket_rows[done][0]))
+            expected = _follows(order, expected)
+            done += 1
+            yield table
+    if done != len(bucket_rows) or filling:
+        raise AssemblyError(f"{sum(n for _, n in bucket_rows)} events numbered, {sum(held.values())} assembled")
 
 
 def _sorted_buckets(folder: Path, total: int) -> Iterator[pa.Table]:
@@ -202,24 +269,44 @@ def _sorted_buckets(folder: Path, total: int) -> Iterator[pa.Table]:
         for i in range(len(numbers)):
             table, order = pending.result()
             pending = pool.submit(_load_bucket, folder, numbers[i + 1]) if i + 1 < len(numbers) else None
-            if len(order) and (order[0] != expected or (np.diff(order) != 1).any()):
-                raise AssemblyError(f"exhibit order has a gap near {expected}")
-            expected += len(order)
+            expected = _follows(order, expected)
             yield table
     if expected != total:
         raise AssemblyError(f"{total} events numbered, {expected} sorted")
 
 
 def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
-    """One bucket's rows sorted, as MASTER_SCHEMA, and their exhibit order."""
+    """One bucket's rows read from its files (which are removed) and sorted (see _in_exhibit_order)."""
     parts = []
     for path in sorted(folder.glob(f"bucket-{number:08d}-*.arrow")):
         with pa.ipc.open_stream(str(path)) as reader:
             parts.append(reader.read_all())
         path.unlink()
+    return _in_exhibit_order(parts)
+
+
+def _in_exhibit_order(parts: list[pa.Table]) -> tuple[pa.Table, np.ndarray]:
+    """One bucket's rows (PLAIN_SCHEMA) sorted, as MASTER_SCHEMA in one chunk (so the Parquet bytes
+    do not depend on how the rows arrived), and their exhibit order."""
     table = pa.concat_tables(parts)
-    table = table.take(pc.sort_indices(table.column("_ord")))
+    order = pc.sort_indices(table.column("_ord")).to_numpy()
+    # Rows come mostly in order: put runs of neighbours together as slices (no copy) where they are few.
+    cuts = np.flatnonzero(np.diff(order) != 1) + 1
+    if len(order) and len(cuts) <= len(order) // 64:
+        starts = np.concatenate([[0], cuts]).tolist()
+        ends = [*cuts.tolist(), len(order)]
+        table = pa.concat_tables([table.slice(int(order[a]), b - a) for a, b in zip(starts, ends)])
+    else:
+        table = table.take(pa.array(order))
+    table = table.combine_chunks()
     return table.drop_columns(["_ord"]).cast(MASTER_SCHEMA), table.column("_ord").to_numpy()
+
+
+def _follows(order: np.ndarray, expected: int) -> int:
+    """The exhibit order after a bucket's; checks that it runs on from ``expected`` without a gap."""
+    if len(order) and (order[0] != expected or (np.diff(order) != 1).any()):
+        raise AssemblyError(f"exhibit order has a gap near {expected}")
+    return expected + len(order)
 
 
 def master_rows(staged: pa.Table, reps: pa.RecordBatch, named: Sources) -> pa.Table:
@@ -237,13 +324,28 @@ def master_rows(staged: pa.Table, reps: pa.RecordBatch, named: Sources) -> pa.Ta
 
 def with_near_duplicates(extra: pa.ChunkedArray | pa.Array, near: pa.Array) -> pa.ChunkedArray | pa.Array:
     """The ``extra`` JSON with ``near_duplicates`` (ids of events linked, not merged) added where any."""
-    linked = np.flatnonzero(near.is_valid().to_numpy(zero_copy_only=False))
-    if not len(linked):
+    linked = near.is_valid()
+    if not pc.any(linked).as_py():
         return extra
-    texts = extra.to_pylist()
-    lists = near.to_pylist()
-    for i in linked:
-        fields = json.loads(texts[i]) if texts[i] else {}
-        fields["near_duplicates"] = lists[i]
-        texts[i] = dumps_extra(fields)
-    return pa.array(texts, pa.string())
+    texts = []
+    for text, ids in zip(pc.filter(extra, linked).to_pylist(), pc.filter(near, linked).to_pylist()):
+        fields = json.loads(text) if text else {}
+        fields["near_duplicates"] = ids
+        texts.append(dumps_extra(fields))
+    whole = extra.combine_chunks() if isinstance(extra, pa.ChunkedArray) else extra
+    return pc.replace_with_mask(whole, linked, pa.array(texts, pa.string()))
+
+
+def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The same tables, the next one made on a thread of its own while the caller handles this one.
+    The making thread hands back the memory it freed at once (Arrow's allocator keeps it per thread)."""
+    def made() -> pa.Table | None:
+        table = next(tables, None)
+        pa.default_memory_pool().release_unused()
+        return table
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(made)
+        while (table := pending.result()) is not None:
+            pending = pool.submit(made)
+            yield table

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from commtrail.case import CaseConfig
+from commtrail.timeline.produced import Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
 SEP = "chr(31)"
@@ -115,23 +117,29 @@ class DedupSession:
 
     con: duckdb.DuckDBPyConnection
 
-    def index_representatives(self) -> list[tuple[int, int]]:
+    def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
         returns (source index, events represented there) for every source that represents any.
 
         Exhibit order is time (undated events after every dated one), then the address of the
         representative copy (its source in hash order, then its row, which is its position in that
-        source): events of one time read in the order their source holds them. The address is unique, so the order is total."""
+        source): events of one time read in the order their source holds them. The address is unique, so the order is total.
+        Events that ``productions`` froze come first with their numbers (timeline/produced.py)."""
+        join, order, number = numbering_sql(self.con, list(productions))
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
-                   printf('CT-%06d', o.ord + 1) AS exhibit
+                   printf('CT-%06d', {number}) AS exhibit
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
-                  FROM occ WINDOW w AS (ORDER BY ts NULLS LAST, first ROWS UNBOUNDED PRECEDING)) o
+                  FROM occ {join} WINDOW w AS (ORDER BY {order} ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
+
+    def buckets_in_staging_order(self) -> np.ndarray:
+        """The bucket of every representative, read in staging order (source, row)."""
+        return self.con.execute("SELECT bucket FROM reps ORDER BY src, row").fetchnumpy()["bucket"]
 
     def representatives_reader(self) -> Callable[[int, int], pa.RecordBatchReader]:
         """A function giving the events whose representative copy is in sources ``first``..``last``,
@@ -191,32 +199,43 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
     staged = _staged_relation(con, files)
-    _chat_identities(con, files, sources)
+    _chat_identities(con, files)
     _device_identities(con, files, sources)
     _conversation_tables(con, staged)
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
     # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
     # is several times faster than an ordered aggregate. The representative is the copy with the
     # smallest address (source hash, then row).
-    con.execute(f"""CREATE TEMP TABLE occ AS
-        WITH keyed AS (
+    eid = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid"
+    keyed = f"""keyed AS (
             SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
                    {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
                    md5_number({KEY_SQL}) AS kh
             FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation),
-        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed),
-        events AS (
-            SELECT CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid,
-                   min(k) AS first, list_sort(list(k)) AS copies,
-                   arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
-                             'method': method}}, k) AS rep
-            FROM ranked GROUP BY eid)
-        SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party, rep['grp'] AS grp,
-               rep['size'] AS size, rep['method'] AS method, copies
-        FROM events""")
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed)"""
+    if one_event_per_record(files):
+        con.execute(f"""CREATE TEMP TABLE occ AS WITH {keyed}
+            SELECT {eid}, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM ranked""")
+    else:
+        con.execute(f"""CREATE TEMP TABLE occ AS
+            WITH {keyed},
+            events AS (
+                SELECT {eid}, min(k) AS first, list_sort(list(k)) AS copies,
+                       arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
+                                 'method': method}}, k) AS rep
+                FROM ranked GROUP BY eid)
+            SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party,
+                   rep['grp'] AS grp, rep['size'] AS size, rep['method'] AS method, copies
+            FROM events""")
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
+
+
+def one_event_per_record(files: Sequence[Path]) -> bool:
+    """Whether every staged record is an event of its own, so nothing needs grouping: one source
+    (a key's n-th copy in a source has an id of its own)."""
+    return len(files) == 1
 
 
 def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> str:
@@ -245,16 +264,16 @@ def _staged_of(files: Sequence[Path], sources: Sequence[dict], *formats: str) ->
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
-def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
-    """Per WhatsApp source (an export or an Android msgstore.db) and chat, the identity its parser told
-    from the content (``extra``; table ``chat_ids``). Only those staging files are read for it: the
-    ``extra`` of others can be large."""
+def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """Per source and WhatsApp chat, the identity its parser told (``extra``; table ``chat_ids``):
+    WhatsApp exports and the WhatsApp records of phone databases. Only the WhatsApp records are
+    read for it (the filter on ``channel`` skips row groups of other channels): the ``extra`` of
+    others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if staged := _staged_of(files, sources, "whatsapp", "android-whatsapp"):
+    if files:
         con.execute(f"""INSERT INTO chat_ids
-            SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1], conversation,
-                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
-            FROM {staged[1]} GROUP BY ALL""", {"wanted": staged[0]})
+            SELECT file_index::INTEGER, conversation, json_extract_string(min(extra), '$.{EXTRA_CHAT}')
+            FROM read_parquet({_file_list(files)}) WHERE channel = 'whatsapp' GROUP BY ALL""")
 
 
 def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:

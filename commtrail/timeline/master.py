@@ -1,4 +1,5 @@
-"""The master evidence file: every staged record, deduplicated without loss, in time order."""
+"""The master evidence file: every staged record, deduplicated without loss, in exhibit order (time
+order until exhibit numbers are produced, see timeline/produced.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
 from commtrail.inventory import read_inventory
-from commtrail.timeline.assemble import ROW_GROUP_ROWS, Sources, assemble_master
+from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assemble_in_staging_order,
+                                         assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
+from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
@@ -45,10 +48,16 @@ def build_master(case: Case) -> int:
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                    counts = session.index_representatives()
+                    counts = session.index_representatives(read_productions(case.root))
+                    in_order = one_pass_plan(session.buckets_in_staging_order())
+                    if in_order is not None:   # one pass, no temporary files; the next table made while one is written
+                        tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
+                                                                 in_order, named.result()))
+                    else:   # the next bucket is sorted while one is written
+                        tables = assemble_master(session.representatives_reader, counts, named.result(), tmp)
                     schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
                     with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
-                        for table in assemble_master(session.representatives_reader, counts, named.result(), tmp):
+                        for table in tables:
                             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                             rows += table.num_rows
                 finally:

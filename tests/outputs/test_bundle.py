@@ -197,6 +197,24 @@ def test_certification_templates_are_filled_and_marked(bag, case):
     assert "Statement of truth" in uk
 
 
+def test_a_bundle_marks_the_numbering_as_produced(bag, case):
+    import json
+
+    from commtrail.timeline.master import read_master
+    lines = (case.root / "productions.jsonl").read_text().splitlines()
+    assert (bag / "data/case/productions.jsonl").read_text().splitlines() == lines
+    [record] = [json.loads(line) for line in lines]
+    exhibits = read_master(case, ["event_id", "exhibit"]).to_pylist()
+    assert (record["production"], record["by"], record["scope"], record["first"], record["last"]) == \
+        (1, "bundle", "every party", 1, 9)
+    assert record["event_ids"] == [r["event_id"] for r in exhibits] and exhibits[-1]["exhibit"] == "CT-000009"
+    assert "Exhibit-Numbers-Produced: up to CT-000009 (production 1 of data/case/productions.jsonl); numbers once " \
+        "produced never change" in (bag / "bag-info.txt").read_text()
+    assert "## Exhibit numbers\n\nExhibit numbers are frozen: numbers once produced never change, and events added " \
+        "later are numbered after them, in time order among themselves. Produced: CT-000001 to CT-000009 by bundle " \
+        "(every party) (productions.jsonl, 1 production(s)).\n" in (bag / "data/methodology.md").read_text()
+
+
 def test_methodology_names_versions_commands_and_counts(bag):
     text = (bag / "data/methodology.md").read_text()
     assert "## Time-zone policy" in text and "## Deduplication rules" in text and "## Rejects" in text

@@ -13,7 +13,7 @@ from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.serve.app import create_app
 from commtrail.serve.chart import MAX_BARS, weekly_bars
-from commtrail.serve.queries import Filter
+from commtrail.serve.queries import Filter, _caseless_run
 from commtrail.serve.security import COOKIE, Secrets
 from commtrail.serve.server import bind
 
@@ -182,6 +182,26 @@ def test_filters_by_party_channel_text_dates_identifier_and_flags(client):
     assert _events(client, "q=nothing-like-this")["total"] == 0
 
 
+def test_a_search_with_digits_or_punctuation_is_still_case_insensitive_and_literal(tmp_path, keys):
+    case = make_case(tmp_path / "digits", {"sms.xml": [
+        _msg(0, "+447700900123", "CALL 07700 900123 NOW"), _msg(1, "+447700900123", "call 07700 900124 now"),
+        _msg(2, "+447700900123", "I am 100% sure"), _msg(3, "+447700900123", "I am 1000 sure"),
+        _msg(4, "+447700900123", "see you", subject="Re: AT 21:03")]})
+    c = create_app(case, keys, PORT).test_client()
+    headers = {"X-Commtrail-Token": keys.token}
+
+    def found(q):
+        return [e["exhibit"] for e in c.get("/api/events", query_string={"q": q}, base_url=BASE,
+                                           headers=headers).json["events"]]
+
+    assert found("Call 07700 900123") == ["CT-000001"]
+    assert found("07700 90012") == ["CT-000001", "CT-000002"]
+    assert found("am 100% SURE") == ["CT-000003"]
+    assert found("at 21:03") == ["CT-000005"]
+    assert [_caseless_run(q) for q in ("Straße déjà", "call 07700 900123", "at 9", "21:03", "100%")] == [
+        "", " 07700 900123", "", "21:03", "100%"]
+
+
 def test_a_bad_filter_is_a_clear_400(client):
     response = client.get("/api/events?from=2024-13-01", base_url=BASE)
     assert response.status_code == 400
@@ -292,7 +312,7 @@ def test_possibly_deleted_events_and_every_copy_of_an_event(tmp_path, keys):
     c = create_app(case, keys, PORT).test_client()
     headers = {"X-Commtrail-Token": keys.token}
     gone = c.get("/api/events?flags=possibly_deleted", base_url=BASE, headers=headers).json["events"]
-    assert [(e["exhibit"], e["body"]) for e in gone] == [("CT-000002", "answer me")]
+    assert [(e["exhibit"], e["body"], e["flags"]) for e in gone] == [("CT-000002", "answer me", ["possibly_deleted"])]
     detail = c.get(f"/api/events/{gone[0]['event_id']}", base_url=BASE, headers=headers).json
     assert detail["possibly_deleted"] == [{"earlier_path": "sms-1.xml", "later_path": "sms-2.xml"}]
     first = c.get("/api/events?limit=1", base_url=BASE, headers=headers).json["events"][0]

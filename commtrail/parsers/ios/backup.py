@@ -8,10 +8,14 @@ is stored as ``<fileID[:2]>/<fileID>`` (flat, ``<fileID>``, in backups before iO
 - ``HomeDomain`` ``Library/SMS/sms.db``: messages (:mod:`commtrail.parsers.ios.messages`), their
   attachments from ``MediaDomain`` ``Library/SMS/Attachments/...``;
 - ``HomeDomain`` ``Library/CallHistoryDB/CallHistory.storedata``: calls (:mod:`.calls`);
-- ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`).
+- ``HomeDomain`` ``Library/AddressBook/AddressBook.sqlitedb``: contact names as hints (:mod:`.contacts`);
+- ``AppDomainGroup-group.net.whatsapp.WhatsApp.shared`` ``ChatStorage.sqlite``: WhatsApp
+  (:mod:`.whatsapp_db`), its media from ``Message/Media/...`` of that domain (a backup without
+  WhatsApp says nothing about it).
 
 A database the backup lacks is a warning. An encrypted backup (``Manifest.plist`` ``IsEncrypted``)
-is refused with a message saying so. The phone's identifier (UDID: ``Manifest.plist``
+is decrypted with its password (:mod:`.encrypted`), file by file as they are read, into the
+parse's private folder; without the password, or with a wrong one, it is refused with one message. The phone's identifier (UDID: ``Manifest.plist``
 ``Lockdown.UniqueDeviceID``, ``Info.plist`` ``Unique Identifier`` / ``Target Identifier``) is put in
 every record's ``extra`` (``device``), so that only backups of one phone are compared for possibly
 deleted messages; a backup naming none, or two, is a warning and is compared with no other.
@@ -32,20 +36,25 @@ import pyarrow as pa
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext
+from commtrail.parsers.ios import fragments
 from commtrail.parsers.ios.calls import read_calls
 from commtrail.parsers.ios.contacts import ContactHints, read_contacts
+from commtrail.parsers.ios.encrypted import Decryptor
 from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
-    private_folder, require, splice_json
+    private_folder, require
 from commtrail.parsers.ios.messages import MessagesReader
+from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import EXTRA_DEVICE
 
-VERSION = "2"
+VERSION = "3"
 MANIFEST = "Manifest.db"
 SMS = ("HomeDomain", "Library/SMS/sms.db")
 CALLS = ("HomeDomain", "Library/CallHistoryDB/CallHistory.storedata")
 CONTACTS = ("HomeDomain", "Library/AddressBook/AddressBook.sqlitedb")
 ATTACHMENT_DOMAIN = "MediaDomain"
+WHATSAPP_DOMAIN = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared"
+WHATSAPP = (WHATSAPP_DOMAIN, "ChatStorage.sqlite")
 
 
 def file_id(domain: str, relative_path: str) -> str:
@@ -60,31 +69,47 @@ def sniff(head: bytes, filename: str) -> bool:
 
 
 class Backup:
-    """The files of one backup, found through its manifest."""
+    """The files of one backup, found through its manifest (decrypted by ``decryptor`` into
+    ``folder`` when the backup is encrypted)."""
 
-    def __init__(self, manifest: Path, ctx: ParseContext) -> None:
-        self.ctx = ctx
+    def __init__(self, manifest: Path, ctx: ParseContext, decryptor: Decryptor | None = None,
+                 folder: Path | None = None) -> None:
+        self.ctx, self.decryptor, self.folder = ctx, decryptor, folder
         self.con = open_read_only(manifest, ctx.source_path)
         with as_input_error(ctx.source_path):
             require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
 
-    def has(self, domain: str, path: str) -> bool:
+    def record(self, domain: str, path: str) -> tuple[bytes | None] | None:
+        """The file's row in the manifest, (its ``file`` property list,), or None when not listed."""
         with as_input_error(self.ctx.source_path, "table Files"):
-            return self.con.execute("SELECT 1 FROM Files WHERE domain = ? AND relativePath = ?",
-                                    (domain, path)).fetchone() is not None
+            return self.con.execute("SELECT file FROM Files WHERE domain = ? AND relativePath = ?",
+                                    (domain, path)).fetchone()
+
+    def has(self, domain: str, path: str) -> bool:
+        return self.record(domain, path) is not None
 
     def open(self, domain: str, path: str) -> BinaryIO:
         """A file of the backup by domain and path; FileNotFoundError when not listed or not there."""
-        if not self.has(domain, path) or self.ctx.open_relative is None:
+        row = self.record(domain, path)
+        if row is None or self.ctx.open_relative is None:
             raise FileNotFoundError(f"{domain}-{path}")
         fid = file_id(domain, path)
+        if self.decryptor is None or self.folder is None:
+            return self._stored(fid, f"{domain}-{path}")
+        if not isinstance(row[0], bytes):
+            raise FileNotFoundError(f"{domain}-{path}")
+        return self.decryptor.open(row[0], lambda: self._stored(fid, f"{domain}-{path}"), self.folder, fid)
+
+    def _stored(self, fid: str, name: str) -> BinaryIO:
+        """The file stored as ``<fid[:2]>/<fid>`` (or flat, before iOS 10)."""
+        assert self.ctx.open_relative is not None
         try:
             try:
                 return self.ctx.open_relative(f"{fid[:2]}/{fid}")
             except FileNotFoundError:
                 return self.ctx.open_relative(fid)
         except OutsideInput as exc:   # a link in the backup folder: never opened, counted as missing
-            raise FileNotFoundError(f"{domain}-{path}") from exc
+            raise FileNotFoundError(name) from exc
 
     def part_opener(self, domain: str, path: str) -> Callable[[str], BinaryIO]:
         return lambda suffix: self.open(domain, path + suffix)
@@ -95,6 +120,10 @@ class Backup:
         if at < 0:
             raise FileNotFoundError(filename)
         return self.open(ATTACHMENT_DOMAIN, filename[at:])
+
+    def open_whatsapp_media(self, path: str) -> BinaryIO:
+        """A WhatsApp media file by its path in the app group (``Message/Media/...``)."""
+        return self.open(WHATSAPP_DOMAIN, path)
 
 
 def _plist(ctx: ParseContext, name: str) -> dict:
@@ -136,8 +165,7 @@ def _on_device(items: Iterator, device: str | None) -> Iterator:
     for item in items:
         if fragment and isinstance(item, pa.RecordBatch):
             at = item.schema.get_field_index("extra")
-            extras = [splice_json(extra or "{}", fragment) for extra in item.column(at).to_pylist()]
-            item = item.set_column(at, item.schema.field(at), pa.array(extras, pa.string()))
+            item = item.set_column(at, item.schema.field(at), fragments.extended(item.column(at), fragment))
         yield item
 
 
@@ -148,13 +176,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
         with open(manifest, "rb") as f:
             sqlite = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
         manifest_plist = _plist(ctx, "Manifest.plist")
+        decryptor = None
         if not sqlite and manifest_plist.get("IsEncrypted"):
-            raise InputError("this iPhone backup is encrypted (IsEncrypted), so its messages and "
-                             "calls cannot be read as they are.", file=ctx.source_path, where="Manifest.plist",
-                             hint="Decrypting a backup needs its password (--password-file, not yet supported): make "
-                                  "an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and "
-                                  "give that.")
-        backup = Backup(manifest, ctx)
+            decryptor = Decryptor(manifest_plist, ctx)
+            decryptor.manifest(manifest, folder / "Manifest.decrypted.db", manifest_plist)
+            manifest = folder / "Manifest.decrypted.db"
+        backup = Backup(manifest, ctx, decryptor, folder)
         device = _device_id(manifest_plist, ctx)
         with closing(backup.con):
             yield from _on_device(read_backup(backup, folder, ctx), device)
@@ -172,8 +199,9 @@ def _database(backup: Backup, folder: Path, where: tuple[str, str], name: str, c
 
 
 def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
-    """Contact names, then messages, then calls. A damaged or unknown sms.db refuses the backup;
-    a damaged or unknown address book or call history is a warning (the messages are kept)."""
+    """Contact names, then messages, calls and WhatsApp. A damaged or unknown sms.db refuses the
+    backup; a damaged or unknown address book, call history or WhatsApp database is a warning (the
+    messages are kept)."""
     hints = ContactHints()
     try:
         contacts = _database(backup, folder, CONTACTS, "AddressBook.sqlitedb", ctx)
@@ -194,6 +222,15 @@ def read_backup(backup: Backup, folder: Path, ctx: ParseContext) -> Iterator:
                 yield from read_calls(calls, ctx, "CallHistory.storedata", hints, _label(ctx, CALLS))
     except InputError as exc:
         ctx.report.warn(f"{exc.render()} No calls were read.")
+    if backup.has(*WHATSAPP):
+        try:
+            chats = _database(backup, folder, WHATSAPP, "ChatStorage.sqlite", ctx)
+            if chats is not None:
+                with closing(chats):
+                    yield from WhatsAppReader(chats, ctx, "ChatStorage.sqlite", backup.open_whatsapp_media,
+                                              _label(ctx, WHATSAPP)).read()
+        except InputError as exc:
+            ctx.report.warn(f"{exc.render()} No WhatsApp messages were read.")
 
 
 def _label(ctx: ParseContext, where: tuple[str, str]) -> str:
@@ -203,5 +240,5 @@ def _label(ctx: ParseContext, where: tuple[str, str]) -> str:
 
 register(Parser(name="ios-backup", version=VERSION,
                 description="iPhone backup folder (iTunes/Finder: Manifest.db, Info.plist): messages, calls, "
-                            "contact names",
+                            "WhatsApp, contact names",
                 sniff=sniff, parse=parse, priority=20))

@@ -4,7 +4,7 @@
 owner made, ``ZANSWERED`` 1 for one that was answered, ``ZCALLTYPE`` 1 for a phone call, 8 for a
 FaceTime video and 16 for a FaceTime audio call (anything else: channel ``app-call``, the app in
 ``extra.service_provider``), ``ZADDRESS`` the other side (text or UTF-8 bytes).
-Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. SQLite writes each row's ``extra``.
+Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. ``extra`` is written column-wise (:mod:`.fragments`).
 """
 
 from __future__ import annotations
@@ -19,27 +19,26 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext
+from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, as_text_sql, damaged,
-                                            json_field, object_sql, optional, require, splice_json)
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, LenientText, as_input_error, damaged, optional, require
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 
 CHUNK = 20_000
+LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
+FACETIME = {8: "video", 16: "audio"}
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
 
 
 def call_query(have: set[str]) -> str:
-    fields = [json_field("answered", "r.ZANSWERED"), json_field("call_type", "r.ZCALLTYPE"),
-              json_field("duration_raw", "r.ZDURATION"),
-              json_field("facetime", "CASE r.ZCALLTYPE WHEN 8 THEN 'video' WHEN 16 THEN 'audio' END")]
-    fields += [json_field(name.lower()[1:], f"NULLIF({as_text_sql(optional(have, 'r', name))}, '')")
-               for name in EXTRA_COLUMNS]
-    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, "
-            f"{object_sql(fields)} FROM ZCALLRECORD r ORDER BY r.Z_PK")
+    """Every call with the columns of its `extra` as they are (a column the layout lacks is NULL)."""
+    extra = ", ".join(optional(have, "r", name) for name in EXTRA_COLUMNS)
+    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, {extra} "
+            "FROM ZCALLRECORD r ORDER BY r.Z_PK")
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
@@ -65,50 +64,63 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
 class _Calls:
     def __init__(self, ctx: ParseContext, label: str, owner: str | None, hints: ContactHints) -> None:
         self.ctx, self.label, self.owner, self.hints = ctx, label, owner, hints
-        self._who: dict[object, tuple[str, str | None, str]] = {}
+        self._index: dict[object, int] = {}
+        self._who: list[tuple[str, str | None, str | None]] = []
 
-    def who(self, address: object) -> tuple[str, str | None, str]:
-        """(normalised identifier, as written, contact-name fragment for `extra`) of an address."""
-        found = self._who.get(address)
+    def who(self, address: object) -> int:
+        """The index in ``self._who`` of an address's (normalised identifier, as written,
+        contact-name fragment for `extra` or None), worked out once per distinct address."""
+        found = self._index.get(address)
         if found is None:
             raw = address.decode("utf-8", "replace") if isinstance(address, bytes) else \
                 None if address is None else str(address)
             ident = normalise_one(raw, self.ctx.phone_region) if raw and raw.strip() else WITHHELD
             names = self.hints.names_for([ident])
             fragment = ',"contact_names":' + json.dumps(names, ensure_ascii=False, sort_keys=True,
-                                                        separators=(",", ":")) if names else ""
-            found = self._who[address] = (ident, raw, fragment)
+                                                        separators=(",", ":")) if names else None
+            found = self._index[address] = len(self._who)
+            self._who.append((ident, raw, fragment))
         return found
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, extra = zip(*rows)
-        who = [self.who(a) for a in address]
+        pk, dates, seconds, originated, answered, call_type, address, *extra = zip(*rows)
+        idx = pa.array([self.who(a) for a in address], pa.int32())
+        ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         dates_f = np.array([d if d is not None else np.nan for d in dates], dtype=np.float64)
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
         out = np.array([bool(o) for o in originated])
-        kind = np.where(out, "outgoing", np.where(np.array([bool(a) for a in answered]), "incoming", "missed"))
-        others = [w[0] for w in who]
-        owner_list = [self.owner] if self.owner else None
+        answered_mask = np.array([bool(a) for a in answered])
+        others = ident.take(idx)
+        outgoing = pa.array(out)
+        owner = pa.scalar(self.owner, pa.string())
+        owner_list = pa.array([[self.owner] if self.owner else None], LIST).take(pa.array(np.zeros(n, np.int32)))
         ids = pa.array(pk, pa.int64())
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
                                    local_times(us // 1000, ctx.timezone)),
-            "ts_precision": pa.array(np.where(undated, None, "ms").tolist(), pa.string()),
-            "tz_source": pa.array(np.where(undated, None, "source").tolist(), pa.string()),
-            "channel": [CALL_TYPES.get(t, "app-call") for t in call_type],
-            "kind": kind.tolist(),
-            "direction": np.where(out, "outgoing", "incoming").tolist(),
-            "sender": [self.owner if o else w for o, w in zip(out.tolist(), others)],
-            "sender_raw": [None if o else w[1] for o, w in zip(out.tolist(), who)],
-            "recipients": [[w] if o else owner_list for o, w in zip(out.tolist(), others)],
+            "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
+            "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
+            "channel": pa.array([CALL_TYPES.get(t, "app-call") for t in call_type], pa.string()),
+            "kind": fr.labels(np.where(out, 0, np.where(answered_mask, 1, 2)), ("outgoing", "incoming", "missed")),
+            "direction": fr.labels(out, ("incoming", "outgoing")),
+            "sender": pc.if_else(outgoing, owner, others),
+            "sender_raw": pc.if_else(outgoing, pa.scalar(None, pa.string()), raw.take(idx)),
+            "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
+                                                                        others), owner_list),
             "conversation": others,
-            "duration_s": [None if s is None else int(round(s)) for s in seconds],
-            "flags": [["undated"] if u else None for u in undated.tolist()],
-            "source_sha256": [ctx.source_sha256] * n, "source_path": [ctx.source_path] * n,
+            "duration_s": pc.round(pa.array(seconds, pa.float64()), 0, round_mode="half_to_even").cast(pa.int64()),
+            "flags": pc.if_else(pa.array(undated), pa.array([["undated"]], LIST).take(pa.array(np.zeros(n, np.int32))),
+                                pa.nulls(n, LIST)),
+            "source_sha256": fr.constant(ctx.source_sha256, n),
+            "source_path": fr.constant(ctx.source_path, n),
             "locator": pc.binary_join_element_wise(f"{self.label} ZCALLRECORD Z_PK ", pc.cast(ids, pa.string()), ""),
-            "parser": [ctx.parser_label] * n,
-            "extra": [splice_json(e, w[2]) for e, w in zip(extra, who)],
+            "parser": fr.constant(ctx.parser_label, n),
+            "extra": fr.objects([
+                fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),
+                fr.value("facetime", tuple(FACETIME.get(t) for t in call_type)),
+                *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
+                fragment.take(idx)]),
         })

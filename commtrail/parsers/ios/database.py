@@ -12,6 +12,7 @@ apart on its own: no date in seconds reaches 10^11 (the year 5170), no date in n
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, columns,  # noqa: F401
                                        copy_stream, damaged, json_field, object_sql, open_read_only, optional,
@@ -37,3 +38,20 @@ _ISO_SQL = ("strftime('%Y-%m-%dT%H:%M:%fZ', CASE WHEN abs({0}) >= {1} THEN {0} /
 def date_field(key: str, column: str) -> str:
     """SQL for ``,"key":"<ISO time>"`` of a Cocoa time column, or NULL when it is 0 or NULL."""
     return f"""CASE WHEN {column} <> 0 THEN ',"{key}":"' || {_ISO_SQL.format(column, NANOSECONDS_FROM)} || '"' END"""
+
+
+def fragments_sql(fields: list[str]) -> str:
+    """SQL for the fragments (``,"key":value...``) of the fields that are not NULL, or NULL for none."""
+    return "NULLIF(" + " || ".join(f"coalesce({f}, '')" for f in fields) + ", '')"
+
+
+def flag_column(n: int, names: tuple[str, ...], masks: dict[str, np.ndarray]) -> pa.Array:
+    """The ``flags`` column of ``n`` records: for each, the names (in ``names`` order) whose mask is set."""
+    bits = np.zeros(n, dtype=np.int64)
+    for i, name in enumerate(names):
+        bits |= masks[name].astype(np.int64) << i
+    if not bits.any():
+        return pa.nulls(n, pa.list_(pa.string()))
+    combos, inverse = np.unique(bits, return_inverse=True)
+    lists = [[name for i, name in enumerate(names) if c >> i & 1] or None for c in combos.tolist()]
+    return pa.array(lists, pa.list_(pa.string())).take(pa.array(inverse.ravel().astype(np.int32)))

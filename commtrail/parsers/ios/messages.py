@@ -2,9 +2,10 @@
 
 One reader for both: the tables are the same (``message``, ``handle``, ``chat``,
 ``chat_message_join``, ``chat_handle_join``, ``attachment``, ``message_attachment_join``).
-Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes each row's
-``extra`` JSON (field by field, leaving out NULLs), Python works per chunk and per distinct
-sender/chat, so memory stays flat (``bench/ios.py`` measures it against a bare ``SELECT``).
+Rows are read in ROWID order, a chunk at a time; SQLite does the joins and writes the fields of
+``extra`` that few messages have, Arrow the others (column-wise, :mod:`.fragments`); Python works
+per chunk and per distinct sender/chat, so memory stays flat (``bench/ios.py`` measures it
+against a bare ``SELECT``).
 
 - channel: ``message.service`` (``SMS``, ``iMessage``, ``RCS``; an SMS with attachments, a subject
   or in a group is ``mms``); another service is its own lower-case name; none at all, the chat's.
@@ -34,9 +35,10 @@ import pyarrow.compute as pc
 from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.contacts import ContactHints
+from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
-                                            damaged,
-                                            date_field, json_field, object_sql, optional, require, splice_json)
+                                            damaged, date_field, flag_column, fragments_sql, json_field, optional,
+                                            require)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -67,16 +69,16 @@ def _guid_target_sql(g: str) -> str:
 
 
 def message_query(have: set[str]) -> str:
-    """The SELECT of every message with its chat and its `extra` JSON (columns a layout lacks are NULL).
+    """The SELECT of every message with its chat (columns a layout lacks are NULL).
 
-    `extra` is put together by SQLite, field by field (``json_quote`` escapes the texts), so that
-    a field that is NULL, 0 or absent from the layout is left out."""
+    The fields of `extra` that most messages lack are put together by SQLite, as fragments
+    (``json_quote`` escapes the texts; a field that is NULL, 0 or absent from the layout is left
+    out); those every message has (guid, service, account, read and delivered times) are fetched
+    as they are and written column-wise (:mod:`commtrail.parsers.ios.fragments`)."""
     col = lambda name: optional(have, "m", name)  # noqa: E731
     assoc_type, assoc_guid = col("associated_message_type"), col("associated_message_guid")
     reaction = _reaction_sql(assoc_type)
-    fields = [
-        json_field("guid", "m.guid"), json_field("service", "m.service"), json_field("account", col("account")),
-        date_field("date_read", col("date_read")), date_field("date_delivered", col("date_delivered")),
+    rare = [
         json_field("associated_message_guid", assoc_guid),
         json_field("associated_message_type", f"NULLIF({assoc_type}, 0)"),
         json_field("reaction", reaction),
@@ -94,15 +96,31 @@ def message_query(have: set[str]) -> str:
         json_field("reply_to_guid", col("reply_to_guid")),
         json_field("thread_originator_guid", col("thread_originator_guid")),
     ]
-    return f"""SELECT m.ROWID, m.text, m.attributedBody, m.handle_id, m.service, m.date, m.is_from_me,
-        {reaction}, {col('date_edited')}, {col('date_retracted')}, {col('message_summary_info')},
-        {col('cache_has_attachments')}, {col('item_type')}, {col('subject')}, {col('destination_caller_id')},
-        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID), {object_sql(fields)}, m.guid
+    edited, retracted = f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)"
+    # Most messages have none of them: one pass over their columns (coalesce stops at the first) skips the rest.
+    any_rare = ", ".join([f"NULLIF({assoc_type}, 0)", assoc_guid, col("associated_message_emoji"), edited, retracted,
+                          *(f"NULLIF({col(name)}, 0)" for name in ("item_type", "group_action_type", "other_handle",
+                                                                    "error")),
+                          *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
+                                                   "reply_to_guid", "thread_originator_guid"))])
+    bits = " + ".join(f"{1 << i} * ({test})" for i, test in enumerate((
+        f"{edited} IS NOT NULL", f"{retracted} IS NOT NULL", f"NULLIF({col('item_type')}, 0) IS NOT NULL",
+        f"{reaction} IS NOT NULL", f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL",
+        f"{col('subject')} IS NOT NULL")))
+    return f"""SELECT m.ROWID, m.text, CASE WHEN m.text IS NULL THEN m.attributedBody END, m.handle_id, m.service,
+        m.date, m.is_from_me, {bits},
+        CASE WHEN coalesce({edited}, {retracted}) IS NOT NULL THEN {col('message_summary_info')} END,
+        {col('subject')}, {col('destination_caller_id')},
+        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID),
+        CASE WHEN coalesce({any_rare}) IS NOT NULL THEN {fragments_sql(rare)} END, m.guid,
+        {col('account')}, {col('date_read')}, {col('date_delivered')}
         FROM message m WHERE m.ROWID > ? ORDER BY m.ROWID"""
 
 
-(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, REACTION, EDITED, RETRACTED, SUMMARY, HAS_ATT, ITEM_TYPE,
- SUBJECT, CALLER, CHAT, EXTRA, GUID) = range(18)
+(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, BITS, SUMMARY, SUBJECT, CALLER, CHAT, EXTRA, GUID, ACCOUNT,
+ DATE_READ, DATE_DELIVERED) = range(17)
+# BITS: what a message is, one bit each (so that mostly empty columns are not fetched one by one).
+EDITED, RETRACTED, SYSTEM, REACTION, HAS_ATT, HAS_SUBJECT = (1 << i for i in range(6))
 
 
 @dataclass(frozen=True)
@@ -180,14 +198,18 @@ class MessagesReader:
         return chats
 
     # -- who and which channel, per distinct combination -----------------------------------------------
-    def _who_index(self, row: tuple) -> int:
-        key = (row[FROM_ME], row[HANDLE], row[CHAT], row[CALLER], row[SERVICE], bool(row[HAS_ATT]),
-               row[SUBJECT] is not None)
-        found = self._who.get(key)
-        if found is None:
-            found = self._who[key] = len(self._whos)
-            self._whos.append(self._make_who(*key))
-        return found
+    def _who_indexes(self, cols: list[tuple]) -> pa.Array:
+        """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
+        inputs); a combination not seen before is worked out once."""
+        lookup, out = self._who, []
+        for key in zip(cols[FROM_ME], cols[HANDLE], cols[CHAT], cols[CALLER], cols[SERVICE],
+                       [b & (HAS_ATT | HAS_SUBJECT) for b in cols[BITS]]):
+            found = lookup.get(key)
+            if found is None:
+                found = lookup[key] = len(self._whos)
+                self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
+            out.append(found)
+        return pa.array(out, pa.int32())
 
     def _make_who(self, from_me, handle_id, chat_id, caller, service, has_att, has_subject) -> Who:
         region = self.ctx.phone_region
@@ -257,63 +279,79 @@ class MessagesReader:
             yield rows
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
-        keep, bodies = [], []
-        for row in rows:
-            text = row[TEXT]
-            if text is None and row[BODY] is not None:
-                text = decode_text(row[BODY])
-                if text is None:
-                    yield Reject(locator=self._locator(row[ROWID]), reason="the text of this message is only in "
-                                 "attributedBody, and it cannot be decoded", raw=_raw_row(row))
-                    continue
-            keep.append(row)
-            bodies.append(text)
-        if not keep:
-            return
-        n = len(keep)
-        cols = list(zip(*keep))
-        who_idx = pa.array([self._who_index(row) for row in keep], pa.int32())
+        cols = list(zip(*rows))
+        bodies, rejects = self._texts(rows, cols)
+        if rejects:
+            yield from rejects.values()
+            rows = [row for i, row in enumerate(rows) if i not in rejects]
+            bodies = [body for i, body in enumerate(bodies) if i not in rejects]
+            if not rows:
+                return
+            cols = list(zip(*rows))
+        n = len(rows)
+        who_idx = self._who_indexes(cols)
         whos = self._whos
-        dates = np.array([d or 0 for d in cols[DATE]], dtype=np.int64)
+        dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
         undated = dates == 0
         us, nanos = cocoa_us(dates)
-        edited = np.array([bool(d) for d in cols[EDITED]]) & ~np.array([bool(d) for d in cols[RETRACTED]])
-        retracted = np.array([bool(d) for d in cols[RETRACTED]])
-        reaction = np.array([r is not None for r in cols[REACTION]])
-        system = np.array([bool(t) for t in cols[ITEM_TYPE]]) & ~reaction
-        extras = [splice_json(e, whos[i].extra) for e, i in zip(cols[EXTRA], who_idx.to_pylist())]
+        bits = np.array(cols[BITS], dtype=np.int64)
+        retracted = (bits & RETRACTED) != 0
+        edited = ((bits & EDITED) != 0) & ~retracted
+        reaction = (bits & REACTION) != 0
+        system = ((bits & SYSTEM) != 0) & ~reaction
         attachments, missing, paths = self._attachments(cols[ROWID])
+        changes: list[str | None] = [None] * n
         for i in np.flatnonzero(edited | retracted).tolist():
-            extras[i] = _with(extras[i], _versions(cols[SUMMARY][i]))
-        for i, found in paths.items():
-            extras[i] = _with(extras[i], {"attachment_paths": found})
+            changes[i] = _fragment(_versions(cols[SUMMARY][i]))
+        found: list[str | None] = [None] * n
+        for i, names in paths.items():
+            found[i] = _fragment({"attachment_paths": names})
+        extra = fr.objects([
+            fr.text("guid", pa.array(cols[GUID], pa.string())), fr.text("service", pa.array(cols[SERVICE], pa.string())),
+            fr.text("account", pa.array(cols[ACCOUNT], pa.string())),
+            fr.cocoa_date("date_read", pa.array(cols[DATE_READ], pa.int64())),
+            fr.cocoa_date("date_delivered", pa.array(cols[DATE_DELIVERED], pa.int64())),
+            pa.array(cols[EXTRA], pa.string()), pa.array([w.extra or None for w in whos], pa.string()).take(who_idx),
+            pa.array(changes, pa.string()), pa.array(found, pa.string())])
         flags = _flags(n, edited=edited, unsent=retracted, attachment_missing=missing, undated=undated)
-        kind = np.where(reaction, "reaction", np.where(system, "system", "message"))
+        kind = np.where(reaction, 1, np.where(system, 2, 0))
         ms = np.where(undated, 0, us // 1000)
-        ts_local = pc.if_else(pa.array(undated), pa.scalar(None, pa.string()), local_times(ms, self.ctx.timezone))
+        dated = pa.array(undated)
+        ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_times(ms, self.ctx.timezone))
         table = {name: pa.array([getattr(w, name) for w in whos], pa.string()).take(who_idx)
                  for name in ("channel", "sender", "sender_raw", "conversation")}
         table["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos], LIST).take(who_idx)
-        precision = np.where(undated, None, np.where(nanos, "ms", "s"))
         ids = pa.array(cols[ROWID], pa.int64())
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
-            "ts_precision": pa.array(precision.tolist(), pa.string()),
-            "tz_source": pa.array(np.where(undated, None, "source").tolist(), pa.string()),
+            "ts_precision": fr.labels(nanos, ("s", "ms"), undated),
+            "tz_source": fr.labels(np.zeros(n, dtype=bool), ("source",), undated),
             **table,
-            "kind": pa.array(kind.tolist(), pa.string()),
-            "direction": pa.array(np.where(np.array(cols[FROM_ME], dtype=bool), "outgoing", "incoming").tolist()),
+            "kind": fr.labels(kind, ("message", "reaction", "system")),
+            "direction": fr.labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
             "subject": pa.array(cols[SUBJECT], pa.string()),
             "body": pa.array(bodies, pa.string()),
             "attachments": attachments,
             "flags": flags,
-            "source_sha256": pa.array([self.ctx.source_sha256] * n, pa.string()),
-            "source_path": pa.array([self.ctx.source_path] * n, pa.string()),
+            "source_sha256": fr.constant(self.ctx.source_sha256, n),
+            "source_path": fr.constant(self.ctx.source_path, n),
             "locator": pc.binary_join_element_wise(f"{self.label} message ROWID ", pc.cast(ids, pa.string()), ""),
-            "parser": pa.array([self.ctx.parser_label] * n, pa.string()),
-            "extra": pa.array(extras, pa.string()),
+            "parser": fr.constant(self.ctx.parser_label, n),
+            "extra": extra,
         })
+
+    def _texts(self, rows: list[tuple], cols: list[tuple]) -> tuple[list[str | None], dict[int, Reject]]:
+        """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
+        the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
+        bodies = list(cols[TEXT])
+        rejects = {}
+        for i in [i for i, (text, body) in enumerate(zip(cols[TEXT], cols[BODY])) if text is None and body is not None]:
+            bodies[i] = decode_text(rows[i][BODY])
+            if bodies[i] is None:
+                rejects[i] = Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "
+                                    "only in attributedBody, and it cannot be decoded", raw=_raw_row(rows[i]))
+        return bodies, rejects
 
     def _locator(self, rowid: int) -> str:
         return f"{self.label} message ROWID {rowid}"
@@ -362,12 +400,9 @@ def _attachment_query(have: set[str]) -> str:
             "WHERE j.message_id BETWEEN ? AND ? ORDER BY j.message_id, a.ROWID")
 
 
-def _with(extra: str | None, fields: dict) -> str | None:
-    if not fields:
-        return extra
-    merged = json.loads(extra) if extra else {}
-    merged.update(fields)
-    return json.dumps(merged, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def _fragment(fields: dict) -> str | None:
+    """``,"key":value...`` of these fields, or None when there are none."""
+    return "," + json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] if fields else None
 
 
 def cocoa_iso(value: float | int | None) -> str | None:
@@ -409,14 +444,7 @@ FLAG_NAMES = ("attachment_missing", "edited", "undated", "unsent")
 
 
 def _flags(n: int, **masks: np.ndarray) -> pa.Array:
-    bits = np.zeros(n, dtype=np.int64)
-    for i, name in enumerate(FLAG_NAMES):
-        bits |= masks[name].astype(np.int64) << i
-    if not bits.any():
-        return pa.nulls(n, LIST)
-    combos, inverse = np.unique(bits, return_inverse=True)
-    lists = [[name for i, name in enumerate(FLAG_NAMES) if c >> i & 1] or None for c in combos.tolist()]
-    return pa.array(lists, LIST).take(pa.array(inverse.ravel().astype(np.int32)))
+    return flag_column(n, FLAG_NAMES, masks)
 
 
 def _raw_row(row: tuple) -> str:

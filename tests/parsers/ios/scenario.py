@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from commtrail.demo_ios import (address_book, backup_folder, call_history, cocoa, messages_db, summary_info,
-                         typedstream)
+                                typedstream, whatsapp_db)
 
 JPEG = b"\xff\xd8\xff\xe0fictional jpeg\xff\xd9"
 SMS_DB = ("HomeDomain", "Library/SMS/sms.db")
@@ -103,3 +103,63 @@ def iphone_backup(folder: Path, work: Path, messages=MESSAGES, calls=True, conta
     for name in ("sms.db", "calls.sqlite", "ab.sqlite"):
         (work / name).unlink(missing_ok=True)
     return backup_folder(folder, files, taken=taken, **device)
+
+
+# -- WhatsApp on Sam's iPhone (ChatStorage.sqlite) ---------------------------------------------------
+
+WA_DOMAIN = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared"
+WA_DB = (WA_DOMAIN, "ChatStorage.sqlite")
+JORDAN_JID, ALEX_JID, GROUP_JID = "447700900123@s.whatsapp.net", "447700900456@s.whatsapp.net", \
+    "447700900999-1709900000@g.us"
+WA_PHOTO = "Media/447700900123@s.whatsapp.net/3/f/3f1c-photo.jpg"
+WA_LOST = "Media/447700900123@s.whatsapp.net/9/a/9a2d-lost.jpg"
+WA_SESSIONS = [
+    {"Z_PK": 1, "ZCONTACTJID": JORDAN_JID, "ZPARTNERNAME": "Jordan", "ZSESSIONTYPE": 0},
+    {"Z_PK": 2, "ZCONTACTJID": GROUP_JID, "ZPARTNERNAME": "Weekend", "ZSESSIONTYPE": 1},
+]
+WA_MEMBERS = [
+    {"Z_PK": 1, "ZCHATSESSION": 2, "ZMEMBERJID": JORDAN_JID, "ZCONTACTNAME": "Jordan"},
+    {"Z_PK": 2, "ZCHATSESSION": 2, "ZMEMBERJID": ALEX_JID},
+]
+
+
+def _wa(pk: int, iso: str, chat: int, **fields) -> dict:
+    return {"Z_PK": pk, "Z_ENT": 9, "ZCHATSESSION": chat, "ZMESSAGEDATE": cocoa(iso, nanos=False),
+            "ZISFROMME": 0, "ZMESSAGETYPE": 0, "ZSTANZAID": f"3EB0{pk:04d}", **fields}
+
+
+WA_MESSAGES = [
+    _wa(1, "2024-03-14T20:15:30Z", 1, ZTEXT="Why are you ignoring me", ZFROMJID=JORDAN_JID),
+    _wa(2, "2024-03-14T20:16:05Z", 1, ZISFROMME=1, ZTEXT="Please leave me alone", ZTOJID=JORDAN_JID),
+    _wa(3, "2024-03-14T20:20:00Z", 1, ZMESSAGETYPE=1, ZMEDIAITEM=1, ZFROMJID=JORDAN_JID),
+    _wa(4, "2024-03-14T20:21:00Z", 1, ZMESSAGETYPE=1, ZMEDIAITEM=2, ZFROMJID=JORDAN_JID),
+    _wa(5, "2024-03-14T20:22:00Z", 1, ZMESSAGETYPE=14, ZFROMJID=JORDAN_JID),
+    _wa(6, "2024-03-15T09:00:00Z", 2, ZMESSAGETYPE=6, ZGROUPEVENTTYPE=1, ZFROMJID=GROUP_JID),
+    _wa(7, "2024-03-15T09:01:00Z", 2, ZTEXT="Is Sam coming?", ZFROMJID=GROUP_JID, ZGROUPMEMBER=2),
+    _wa(8, "2024-03-15T09:02:00Z", 2, ZTEXT="She is not", ZFROMJID=GROUP_JID, ZGROUPMEMBER=1),
+    _wa(9, "2024-03-15T09:03:00Z", 2, ZISFROMME=1, ZTEXT="No", ZTOJID=GROUP_JID),
+]
+WA_MEDIA = [
+    {"Z_PK": 1, "ZMESSAGE": 3, "ZMEDIALOCALPATH": WA_PHOTO, "ZTITLE": "outside your house", "ZFILESIZE": len(JPEG)},
+    {"Z_PK": 2, "ZMESSAGE": 4, "ZMEDIALOCALPATH": WA_LOST, "ZFILESIZE": 52011},
+]
+WA_PUSH = [{"Z_PK": 1, "ZJID": ALEX_JID, "ZPUSHNAME": "AJ"}]
+# The same one-to-one chat as iOS's "Export chat" writes it (Europe/London: UTC in March).
+WA_EXPORT = ("[14/03/2024, 09:00:00] Jordan: \u200eMessages and calls are end-to-end encrypted. No one outside of "
+             "this chat, not even WhatsApp, can read or listen to them.\n"
+             "[14/03/2024, 20:15:30] Jordan: Why are you ignoring me\n"
+             "[14/03/2024, 20:16:05] Sam: Please leave me alone\n"
+             "[14/03/2024, 20:30:00] Jordan: I will wait\n")
+
+
+def chat_storage(path: Path, messages=WA_MESSAGES) -> Path:
+    return whatsapp_db(path, sessions=WA_SESSIONS, members=WA_MEMBERS, messages=messages, media=WA_MEDIA,
+                       push_names=WA_PUSH)
+
+
+def whatsapp_backup(folder: Path, work: Path, **device) -> Path:
+    """Sam's backup with WhatsApp's database and one of its two photos (no Messages database)."""
+    work.mkdir(parents=True, exist_ok=True)
+    files = {WA_DB: chat_storage(work / "ChatStorage.sqlite").read_bytes(), (WA_DOMAIN, "Message/" + WA_PHOTO): JPEG}
+    (work / "ChatStorage.sqlite").unlink()
+    return backup_folder(folder, files, **device)

@@ -205,14 +205,14 @@ def test_unknown_layout_names_the_table_and_column(tmp_path):
         "report the version this database comes from.")
 
 
-def test_encrypted_backup_is_refused(tmp_path):
+def test_encrypted_backup_without_password_is_refused(tmp_path):
     folder = backup_folder(tmp_path / "backup", {}, encrypted=True)
     with pytest.raises(InputError) as caught:
         parse_backup(tmp_path, folder)
     assert caught.value.render() == (
-        f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted (IsEncrypted), so its messages and "
-        "calls cannot be read as they are. Decrypting a backup needs its password (--password-file, not yet "
-        "supported): make an unencrypted backup in Finder or iTunes (untick \"Encrypt local backup\") and give that.")
+        f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted (IsEncrypted) and no password was "
+        "given. Give the backup's password in a file with --password-file FILE (the file holds only the password), "
+        "or run commtrail ingest in a terminal to be asked for it.")
 
 
 def test_private_copies_are_removed_and_originals_untouched(tmp_path):
@@ -227,11 +227,14 @@ def test_private_copies_are_removed_and_originals_untouched(tmp_path):
 def test_the_demo_iphone_backup(tmp_path):
     from commtrail.demo_ios import demo_backup
     rows, rejects, report = parse_backup(tmp_path, demo_backup(tmp_path / "backup", JPEG))
-    assert (len(rows), len(rejects), report.warnings) == (16, 0, [])
+    assert (len(rows), len(rejects), report.warnings) == (19, 0, [])
+    assert [r["body"] for r in rows if r["channel"] == "whatsapp"] == [
+        "Saw you changed your picture", "Who is he", "I'll be at the station tomorrow"]
     assert sorted((r["channel"], r["kind"]) for r in rows).count(("facetime", "missed")) == 2
     assert [(r["body"], r["flags"]) for r in rows if r["flags"]] == [
         ("I'm outside", ["edited"]), (None, ["unsent"]), ("\ufffc", ["attachment_missing"])]
-    assert {r["sender"] for r in rows if r["direction"] == "incoming"} == {"+447700900456", "jk.private@example.com"}
+    assert {r["sender"] for r in rows if r["direction"] == "incoming"} == {"+447700900456", "jk.private@example.com",
+                                                                          "wa:Jordan"}
 
 
 def test_a_damaged_call_history_or_address_book_is_a_warning(tmp_path):

@@ -92,7 +92,8 @@ def test_an_encrypted_backup_is_refused_with_exit_1(tmp_path, capsys):
     (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
     assert main(["ingest", str(case), str(folder)]) == 1
     err = capsys.readouterr().err
-    assert f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted" in err
+    assert f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted (IsEncrypted) and no " \
+           "password was given. Give the backup's password in a file with --password-file FILE" in err
     assert "Traceback" not in err
     assert read_inventory(case / "sources.parquet") == []
 

@@ -1,0 +1,126 @@
+"""The bundle's generated files kept in the case, to be taken again by the next bundle while nothing
+they are made from has changed.
+
+The report, the transcripts and the exports of a bundle take most of its time and depend only on
+the case's files, the program and its fonts. After writing them, a bundle keeps a copy in
+``CASE/report/bundle/<scope>/`` with ``inputs.json``: the SHA-256 of every case file they are read
+from (case.toml, the master, the inventory, the possibly-deleted list, the productions, the
+annotations, every rejects file, and the names present in originals/ and blobs/), the code of
+commtrail itself, the versions of the libraries that write them, the fonts found, the bundle command with its
+options, and the SHA-256
+of each kept file. The next bundle of the same scope takes the copies only when all of that is
+identical and each copy still has its hash (checked while copying); otherwise it writes them anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from commtrail.case import CASE_FILE, Case
+from commtrail.outputs.manifest import sha256_file
+
+INPUTS = "inputs.json"
+CASE_INPUTS = (CASE_FILE, "master.parquet", "sources.parquet", "possibly_deleted.parquet", "productions.jsonl",
+               "annotations.jsonl")
+LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "pandas", "tzdata")
+
+
+def cache_dir(case: Case, scope: str) -> Path:
+    """Where the bundle of ``scope`` (a party's slug, or ``all``) keeps its generated files."""
+    return case.report_dir / "bundle" / scope
+
+
+@lru_cache(maxsize=1)
+def _program() -> str:
+    """SHA-256 over commtrail's own files (code and data), so a changed program never reuses."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _libraries() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _fonts() -> list[list]:
+    """Each font file the report could embed: path, size and modification time."""
+    from commtrail.outputs.report_fonts import font_chain
+    chain = font_chain()
+    faces = [chain.regular, chain.bold, chain.mono, *chain.fallbacks,
+             *(s.face for s in chain.scripts if getattr(s, "face", None) is not None)]
+    out = []
+    for face in faces:
+        stat = Path(face.path).stat()
+        out.append([str(face.path), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def inputs_of(case: Case, scope: str, command: str) -> dict:
+    """Everything the report, transcripts and exports of ``scope`` are made from (see module docs),
+    with the bundle's ``command`` (its options choose what they hold)."""
+    files = {}
+    for name in CASE_INPUTS:
+        path = case.root / name
+        files[name] = sha256_file(path) if path.is_file() else None
+    for path in sorted(case.staging.glob("*.rejects.parquet")):
+        files[f"staging/{path.name}"] = sha256_file(path)
+    listing = {folder: sorted(p.name for p in (case.root / folder).iterdir()) if (case.root / folder).is_dir() else []
+               for folder in ("originals", "blobs")}
+    return {"scope": scope, "command": command, "program": _program(), "libraries": _libraries(), "fonts": _fonts(),
+            "font_dirs": os.environ.get("COMMTRAIL_FONT_DIRS"), "files": files, "present": listing}
+
+
+def take(case: Case, scope: str, inputs: dict, data: Path) -> bool:
+    """Copy the kept files of ``scope`` into the payload folder ``data`` when they were made from
+    exactly ``inputs`` and each still has its hash; False (and nothing left behind) otherwise."""
+    from commtrail.outputs.bundle import copy_hashed
+    folder = cache_dir(case, scope)
+    try:
+        kept = json.loads((folder / INPUTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict):
+        return False
+    made = sorted({data / rel.split("/")[0] for rel in kept["files"] if "/" in rel})
+    if any(top.exists() for top in made):
+        return False
+    for rel, digest in sorted(kept["files"].items()):
+        source, target = folder / rel, data / rel
+        if not source.is_file():
+            break
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copy_hashed(source, target)[0] != digest:
+            break
+    else:
+        return True
+    for top in made:   # nothing taken is left behind
+        shutil.rmtree(top, ignore_errors=True)
+    return False
+
+
+def keep(case: Case, scope: str, inputs: dict, data: Path, files: list[str]) -> Path:
+    """Keep copies of ``files`` (paths under ``data``) for the next bundle of ``scope``; returns the folder."""
+    from commtrail.outputs.bundle import copy_hashed
+    folder = cache_dir(case, scope)
+    shutil.rmtree(folder, ignore_errors=True)
+    hashes = {}
+    for rel in files:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        hashes[rel] = copy_hashed(data / rel, folder / rel)[0]
+    (folder / INPUTS).write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n",
+                                 encoding="utf-8")
+    return folder

@@ -1,0 +1,96 @@
+"""Columns of records built with Arrow, not row by row in Python: above all ``extra``.
+
+Each field is a *fragment* column: ``,"key":<JSON value>`` for the rows that have it, null for the
+others. :func:`objects` joins the fragments of a batch into one JSON object per row (null for a
+row with none). Texts are escaped as JSON (only the rare values that need it go through
+:func:`json.dumps`); Cocoa dates are written as ISO 8601 UTC with milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from commtrail.parsers.ios.database import cocoa_us
+
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+
+
+def text(key: str, values: pa.Array) -> pa.Array:
+    """Fragments of a text column (null and absent alike: no fragment)."""
+    values = values.cast(pa.string())
+    needs = pc.fill_null(pc.match_substring_regex(values, _NEEDS_ESCAPE), False)
+    if pc.any(needs).as_py():
+        rows = np.flatnonzero(needs.to_numpy(zero_copy_only=False))
+        escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in values.take(pa.array(rows)).to_pylist()]
+        values = pc.replace_with_mask(values, needs, pa.array(escaped, pa.string()))
+    return pc.binary_join_element_wise(f',"{key}":"', values, '"', "")
+
+
+def number(key: str, values: pa.Array, skip_zero: bool = True) -> pa.Array:
+    """Fragments of an integer column (0 left out unless ``skip_zero`` is False)."""
+    values = values.cast(pa.int64())
+    if skip_zero:
+        values = pc.if_else(pc.equal(values, 0), pa.scalar(None, pa.int64()), values)
+    return pc.binary_join_element_wise(f',"{key}":', values.cast(pa.string()), "")
+
+
+def cocoa_date(key: str, values: pa.Array) -> pa.Array:
+    """Fragments of a Cocoa time column (seconds or nanoseconds per value; 0 and null left out)."""
+    raw = pc.fill_null(values.cast(pa.int64()), 0).to_numpy()
+    us, _ = cocoa_us(raw)
+    stamps = pa.array(us // 1000, pa.int64(), mask=raw == 0).cast(pa.timestamp("ms"))
+    iso = pc.binary_replace_slice(stamps.cast(pa.string()), start=10, stop=11, replacement="T")
+    return pc.binary_join_element_wise(f',"{key}":"', iso, 'Z"', "")
+
+
+def constant(fragment: str, n: int) -> pa.Array:
+    """The same fragment (``,"key":value``, or "" for none) on ``n`` rows."""
+    return pa.array([fragment or None], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def objects(fragments: list[pa.Array]) -> pa.Array:
+    """One JSON object text per row from its fragments; null for a row with no fragment."""
+    joined = pc.binary_join_element_wise(*fragments, "", null_handling="replace", null_replacement="")
+    body = pc.utf8_slice_codeunits(joined, 1)
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()),
+                      pc.binary_join_element_wise("{", body, "}", ""))
+
+
+def inner(texts: pa.Array) -> pa.Array:
+    """JSON object texts (or nulls) as fragments: their fields, null for an empty object."""
+    fields = pc.utf8_slice_codeunits(texts, 1, -1)
+    return pc.if_else(pc.equal(fields, ""), pa.scalar(None, pa.string()), pc.binary_join_element_wise(",", fields, ""))
+
+
+def extended(texts: pa.Array, fragment: str) -> pa.Array:
+    """JSON object texts (or nulls) with one more fragment each."""
+    return objects([inner(texts), constant(fragment, len(texts))])
+
+
+def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
+    """``names[code]`` per row (null where ``null`` is set)."""
+    return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
+
+
+def value(key: str, values: tuple) -> pa.Array:
+    """Fragments of a column of SQLite values as they come: integers and reals as JSON numbers,
+    texts as JSON strings, a blob as its hex digits (upper case, as SQLite's ``hex``); NULL and
+    the empty text left out. A column of one type is converted at once, a mixed one value by value."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is not None and pa.types.is_null(array.type):
+        return pa.nulls(len(values), pa.string())
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        return number(key, array, skip_zero=False) if pa.types.is_integer(array.type) else \
+            pc.binary_join_element_wise(f',"{key}":', array.cast(pa.string()), "")
+    if array is not None and pa.types.is_string(array.type):
+        return text(key, pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array))
+    return pa.array([None if v is None or v == "" else
+                     f',"{key}":' + json.dumps(v.hex().upper() if isinstance(v, bytes) else v, ensure_ascii=False)
+                     for v in values], pa.string())

@@ -1,0 +1,277 @@
+"""WhatsApp's iPhone database (``ChatStorage.sqlite``, Core Data) -> records, channel ``whatsapp``.
+
+Tables: ``ZWAMESSAGE`` (one row per message or notice; ``ZMESSAGEDATE`` Cocoa seconds, a float),
+``ZWACHATSESSION`` (one per chat: ``ZCONTACTJID``, ``ZPARTNERNAME``; a group's JID ends ``@g.us``),
+``ZWAGROUPMEMBER`` (a group's members: ``ZMEMBERJID``, ``ZCONTACTNAME``), ``ZWAMEDIAITEM`` (a
+message's media: ``ZMEDIALOCALPATH`` relative to the app group's ``Message/`` folder, ``ZTITLE``,
+``ZFILESIZE``) and ``ZWAPROFILEPUSHNAME`` (names people gave themselves). Rows are read in
+``Z_PK`` order, a chunk at a time.
+
+The records match what the ``whatsapp`` parser makes of the same chat's "Export chat" text, so that
+dedup (author + chat + minute + text) makes one event of the two: the author as the export writes
+it (the saved contact name, else the phone number; the owner as ``owner.whatsapp_names`` says),
+the text as written, and the chat identity of :mod:`commtrail.parsers._whatsapp_chat` in
+``extra.chat`` (a one-to-one chat: the other person; a group: its JID, which an export does not
+show, so a group's messages merge across backups of the database but not with its export).
+
+Kinds: ``system`` for notices (``ZMESSAGETYPE`` 6, group events, and 10, calls and status
+changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``, one
+without a date ``undated`` (kept, with no time).
+Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from commtrail.parsers import _whatsapp_chat as wc
+from commtrail.parsers._smsbr_rows import local_times
+from commtrail.parsers.base import ParseContext
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, damaged, flag_column,
+                                            json_field, object_sql, optional, require, splice_json)
+from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, make_batch
+
+CHUNK = 20_000
+LIST = pa.list_(pa.string())
+REQUIRED = {
+    "ZWAMESSAGE": ("Z_PK", "ZCHATSESSION", "ZMESSAGEDATE", "ZISFROMME", "ZMESSAGETYPE", "ZTEXT", "ZFROMJID"),
+    "ZWACHATSESSION": ("Z_PK", "ZCONTACTJID", "ZPARTNERNAME"),
+}
+SYSTEM_TYPES = (6, 10)
+DELETED_TYPE = 14
+CAPTIONED_TYPES = (1, 2, 11)     # image, video, GIF: ZTITLE is the caption
+FLAG_NAMES = ("attachment_missing", "deleted", "undated")
+PERSON_SUFFIX = "@s.whatsapp.net"
+GROUP_SUFFIX = "@g.us"
+MEDIA_FOLDER = "Message/"
+
+MediaOpener = Callable[[str], BinaryIO]   # a media file by its path under the app group; FileNotFoundError
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    conversation: str
+    group: bool
+    members: tuple[str, ...]          # sender ids of the people other than the owner
+    partner: tuple[str | None, str | None]   # a one-to-one chat's other person: (sender id, as written)
+    fragment: str                     # `,"key":value...` for extra (the chat identity among them)
+
+
+def message_query(msg: set[str], media: set[str]) -> str:
+    """Every message with its media item and its `extra` JSON, from a Z_PK on."""
+    col = lambda name: optional(msg, "m", name)  # noqa: E731
+    med = lambda name: optional(media, "i", name) if media else "NULL"  # noqa: E731
+    fields = [json_field("stanza_id", col("ZSTANZAID")), json_field("message_type", "m.ZMESSAGETYPE"),
+              json_field("group_event_type", f"NULLIF({col('ZGROUPEVENTTYPE')}, 0)"),
+              json_field("from_jid", "m.ZFROMJID"), json_field("to_jid", col("ZTOJID")),
+              json_field("starred", f"NULLIF({col('ZSTARRED')}, 0)"),
+              json_field("parent_message", col("ZPARENTMESSAGE")),
+              json_field("media_path", med("ZMEDIALOCALPATH")), json_field("media_title", med("ZTITLE")),
+              json_field("latitude", f"NULLIF({med('ZLATITUDE')}, 0)"),
+              json_field("longitude", f"NULLIF({med('ZLONGITUDE')}, 0)"),
+              json_field("media_url", med("ZMEDIAURL"))]
+    join = "LEFT JOIN ZWAMEDIAITEM i ON i.Z_PK = m.ZMEDIAITEM" if media and "zmediaitem" in msg else ""
+    return f"""SELECT m.Z_PK, m.ZMESSAGEDATE, m.ZISFROMME, m.ZMESSAGETYPE, m.ZTEXT, m.ZCHATSESSION,
+        {col('ZGROUPMEMBER')}, m.ZFROMJID, {med('ZMEDIALOCALPATH')}, {med('ZTITLE')}, {med('ZFILESIZE')},
+        {object_sql(fields)}
+        FROM ZWAMESSAGE m {join} WHERE m.Z_PK > ? ORDER BY m.Z_PK"""
+
+
+(PK, DATE, FROM_ME, TYPE, TEXT, CHAT, MEMBER, FROM_JID, MEDIA_PATH, TITLE, SIZE, EXTRA) = range(12)
+
+
+class WhatsAppReader:
+    """Reads one ChatStorage.sqlite. ``label`` names it in locators, ``file_label`` in errors;
+    ``open_media`` opens a media file by the path the database writes, or raises FileNotFoundError."""
+
+    def __init__(self, con: sqlite3.Connection, ctx: ParseContext, label: str,
+                 open_media: MediaOpener | None, file_label: str) -> None:
+        self.con, self.ctx, self.label, self.file_label, self.open_media = con, ctx, label, file_label, open_media
+        con.text_factory = self.text = LenientText()
+        with as_input_error(file_label):
+            have = require(con, file_label, REQUIRED)
+            self.msg_columns = have["ZWAMESSAGE"]
+            self.media_columns = self._table("ZWAMEDIAITEM", ("Z_PK", "ZMEDIALOCALPATH"))
+            self.push = self._push_names()
+            self.members = self._members()
+            self.owner = self._owner()
+            self.chats = self._chats(have["ZWACHATSESSION"])
+
+    def _table(self, table: str, needed: tuple[str, ...]) -> set[str]:
+        """The columns of an optional table (empty when the database lacks it)."""
+        if not self.con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+            return set()
+        return require(self.con, self.file_label, {table: needed})[table]
+
+    def _push_names(self) -> dict[str, str]:
+        if not self._table("ZWAPROFILEPUSHNAME", ("ZJID", "ZPUSHNAME")):
+            return {}
+        return {jid: name for jid, name in self.con.execute("SELECT ZJID, ZPUSHNAME FROM ZWAPROFILEPUSHNAME")
+                if jid and name}
+
+    def _members(self) -> dict[int, tuple[int | None, str | None, str | None]]:
+        """Group member Z_PK -> (chat, JID, contact name)."""
+        have = self._table("ZWAGROUPMEMBER", ("Z_PK", "ZMEMBERJID"))
+        if not have:
+            return {}
+        return {pk: (chat, jid, name) for pk, chat, jid, name in self.con.execute(
+            f"SELECT Z_PK, {optional(have, 'g', 'ZCHATSESSION')}, ZMEMBERJID, {optional(have, 'g', 'ZCONTACTNAME')} "
+            "FROM ZWAGROUPMEMBER g")}
+
+    def _owner(self) -> tuple[str | None, str | None]:
+        """(sender id, name) of the owner's own messages: the WhatsApp name case.toml gives (the
+        export writes it as the author), else the owner's phone; warned when it cannot be told."""
+        names, phones = sorted(self.ctx.owner.whatsapp_names), sorted(self.ctx.owner.phones)
+        if len(names) > 1:
+            self.ctx.report.warn(f"owner.whatsapp_names gives {len(names)} names; the owner's WhatsApp messages in "
+                                 f"{self.label} are written as {names[0]!r} and merge only with an export that "
+                                 "writes that name")
+        if names:
+            return wc.sender_ids([names[0]], self.ctx.phone_region)[0], names[0]
+        if phones:
+            return phones[0], None
+        self.ctx.report.warn(f"case.toml gives no owner.whatsapp_names nor owner.phones: the owner's WhatsApp "
+                             f"messages in {self.label} have no sender")
+        return None, None
+
+    def person(self, jid: str | None, name: str | None = None) -> tuple[str | None, str | None]:
+        """(sender id, name as written) of a person: the saved name, else the phone number of the
+        JID (``+447700900123``), else the name they gave themselves, else the JID."""
+        if not jid and not name:
+            return None, None
+        written = (name or "").strip()
+        if not written and jid and jid.endswith(PERSON_SUFFIX) and jid[:-len(PERSON_SUFFIX)].isdigit():
+            written = "+" + jid[:-len(PERSON_SUFFIX)]
+        written = written or (self.push.get(jid or "") or "").strip() or (jid or "")
+        return wc.sender_ids([written], self.ctx.phone_region)[0], written
+
+    def _chats(self, have: set[str]) -> dict[int, ChatInfo]:
+        by_chat: dict[int, list[tuple[str | None, str | None]]] = {}
+        for chat, jid, name in self.members.values():
+            if chat is not None and jid:
+                by_chat.setdefault(chat, []).append(self.person(jid, name))
+        chats = {}
+        for pk, jid, name, session_type in self.con.execute(
+                f"SELECT Z_PK, ZCONTACTJID, ZPARTNERNAME, {optional(have, 'c', 'ZSESSIONTYPE')} FROM ZWACHATSESSION c"):
+            group = bool(jid and jid.endswith(GROUP_SUFFIX)) or session_type == 1
+            fragment: dict = {"chat_jid": jid, "chat_name": name}
+            partner: tuple[str | None, str | None] = (None, None)
+            if group:
+                members = tuple(sorted({m for m, _ in by_chat.get(pk, ()) if m and m != self.owner[0]}))
+                identity = wc.group_jid_identity(jid or f"session-{pk}")
+                fragment["chat_members"] = sorted({w for _, w in by_chat.get(pk, ()) if w})
+            else:
+                partner = self.person(jid, name)
+                members = (partner[0],) if partner[0] else ()
+                identity = wc.chat_identity(others=list(members), group_event=False, opening=None, named=None,
+                                            source_sha256=self.ctx.source_sha256)
+            fragment[EXTRA_CHAT] = identity
+            conversation = f"{name or jid} ({jid})" if name and jid else (name or jid or f"chat {pk}")
+            extra = "," + json.dumps({k: v for k, v in fragment.items() if v is not None}, ensure_ascii=False,
+                                     sort_keys=True, separators=(",", ":"))[1:-1]
+            chats[pk] = ChatInfo(conversation, group, members, partner, extra)
+        return chats
+
+    # -- the messages ----------------------------------------------------------------------------------
+    def read(self) -> Iterator[pa.RecordBatch]:
+        """Every message; a database found damaged part way is a warning, what came before is kept."""
+        query = message_query(self.msg_columns, self.media_columns)
+        last = None
+        try:
+            cursor = self.con.execute(query, (-(1 << 63),))
+            while rows := cursor.fetchmany(max(1, min(self.ctx.batch_size, CHUNK))):
+                yield self._batch(rows)
+                last = rows[-1][PK]
+        except sqlite3.DatabaseError as exc:
+            self.ctx.report.warn(damaged(self.label, "ZWAMESSAGE Z_PK", last, exc))
+        self.text.report(self.ctx, self.label)
+
+    def _who(self, row: tuple, chat: ChatInfo | None) -> tuple[str | None, str | None, list[str] | None]:
+        """(sender, sender as written, recipients) of one message."""
+        if row[FROM_ME]:
+            return self.owner[0], self.owner[1], list(chat.members) or None if chat else None
+        member = self.members.get(row[MEMBER]) if row[MEMBER] is not None else None
+        if member is not None:
+            sender, written = self.person(member[1], member[2])
+        elif chat is not None and not chat.group:
+            sender, written = chat.partner
+        else:
+            sender, written = self.person(row[FROM_JID])
+        return sender, written, [self.owner[0]] if self.owner[0] else None
+
+    def _batch(self, rows: list[tuple]) -> pa.RecordBatch:
+        ctx, n = self.ctx, len(rows)
+        cols = list(zip(*rows))
+        chats = [self.chats.get(c) for c in cols[CHAT]]
+        types = np.array([t if t is not None else -1 for t in cols[TYPE]], dtype=np.int64)
+        system = np.isin(types, SYSTEM_TYPES)
+        deleted = types == DELETED_TYPE
+        seconds = np.array([d if d is not None else np.nan for d in cols[DATE]], dtype=np.float64)
+        undated = np.isnan(seconds)
+        us = np.where(undated, 0, np.round(np.nan_to_num(seconds) * 1e6)).astype(np.int64) + COCOA_EPOCH_US
+        whos = [(None, None, None) if system[i] else self._who(row, chats[i]) for i, row in enumerate(rows)]
+        bodies = [row[TEXT] if row[TEXT] is not None or row[TYPE] not in CAPTIONED_TYPES else row[TITLE]
+                  for row in rows]
+        attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE])
+        ts_local = pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
+                              local_times(np.where(undated, 0, us // 1000), ctx.timezone))
+        extras = [splice_json(e, c.fragment if c else "") for e, c in zip(cols[EXTRA], chats)]
+        ids = pa.array(cols[PK], pa.int64())
+        return make_batch({
+            "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
+            "ts_local": ts_local,
+            "ts_precision": pa.array(np.where(undated, None, "s").tolist(), pa.string()),
+            "tz_source": pa.array(np.where(undated, None, "source").tolist(), pa.string()),
+            "channel": pa.array(["whatsapp"] * n, pa.string()),
+            "kind": pa.array(np.where(system, "system", "message").tolist(), pa.string()),
+            "direction": pa.array(np.where(system, "unknown", np.where(np.array(cols[FROM_ME], dtype=bool),
+                                                                      "outgoing", "incoming")).tolist()),
+            "sender": pa.array([w[0] for w in whos], pa.string()),
+            "sender_raw": pa.array([w[1] for w in whos], pa.string()),
+            "recipients": pa.array([w[2] for w in whos], LIST),
+            "conversation": pa.array([c.conversation if c else None for c in chats], pa.string()),
+            "body": pa.array(bodies, pa.string()),
+            "attachments": attachments,
+            "flags": flag_column(n, FLAG_NAMES, {"attachment_missing": missing, "deleted": deleted,
+                                                 "undated": undated}),
+            "source_sha256": pa.array([ctx.source_sha256] * n, pa.string()),
+            "source_path": pa.array([ctx.source_path] * n, pa.string()),
+            "locator": pc.binary_join_element_wise(f"{self.label} ZWAMESSAGE Z_PK ", pc.cast(ids, pa.string()), ""),
+            "parser": pa.array([ctx.parser_label] * n, pa.string()),
+            "extra": pa.array(extras, pa.string()),
+        })
+
+    def _attachments(self, paths: tuple, sizes: tuple) -> tuple[pa.Array, np.ndarray]:
+        """The attachments column (one item per message with media) and a mask of missing ones."""
+        missing = np.zeros(len(paths), dtype=bool)
+        lists: list[list[dict] | None] = []
+        for i, (path, size) in enumerate(zip(paths, sizes)):
+            if not path:
+                lists.append(None)
+                continue
+            sha, stored = self._store(path)
+            missing[i] = sha is None
+            name = path.replace("\\", "/").rsplit("/", 1)[-1]
+            lists.append([{"name": name, "mime": mimetypes.guess_type(name)[0],
+                           "size": stored if sha is not None else size, "sha256": sha}])
+        return pa.array(lists, pa.list_(ATTACHMENT)), missing
+
+    def _store(self, path: str) -> tuple[str | None, int | None]:
+        if self.open_media is None or self.ctx.blobs is None:
+            return None, None
+        for candidate in (MEDIA_FOLDER + path.lstrip("/"), path.lstrip("/")):
+            try:
+                with self.open_media(candidate) as stream:
+                    return self.ctx.blobs.put_stream(stream)
+            except FileNotFoundError:
+                continue
+        return None, None
