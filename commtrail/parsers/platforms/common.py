@@ -8,18 +8,19 @@ import functools
 import hashlib
 import json
 import mimetypes
+import operator
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext, read_full
 from commtrail.timeline.schema import make_batch
+from commtrail.timeline.utclocal import to_local_us
 
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
            "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
@@ -133,9 +134,9 @@ EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators
 
 def local_iso(ts_us: pa.Array, zone: str, unit: str) -> pa.Array:
     """ISO local wall-clock times in ``zone`` (``2024-03-01T18:30:05.123`` for unit ``ms``) of UTC
-    times in µs: the ``ts_local`` of epoch sources. Zone rules are Python's (via pandas)."""
-    utc = pd.to_datetime(np.asarray(ts_us.to_numpy(zero_copy_only=False), dtype=np.int64), unit="us", utc=True)
-    local = np.asarray(utc.tz_convert(zone).tz_localize(None), dtype=f"datetime64[{unit}]")
+    times in µs: the ``ts_local`` of epoch sources. Zone rules are Python's (zoneinfo)."""
+    local = to_local_us(np.asarray(ts_us.to_numpy(zero_copy_only=False), dtype=np.int64), zone)
+    local = local.view("datetime64[us]").astype(f"datetime64[{unit}]")
     return pc.binary_replace_slice(pc.cast(pa.array(local), pa.string()), start=10, stop=11, replacement="T")
 
 
@@ -260,6 +261,17 @@ class Mojibake:
         """The repair of each text of a list (non-texts pass unchanged). The non-ASCII texts are
         joined by NUL and repaired in one go when they all can be (a NUL byte is never inside a
         UTF-8 sequence, so the pieces are exactly the texts repaired one by one), else one by one."""
+        if list(map(type, texts)).count(str) == len(texts):  # all texts: tried whole first (C-level loops)
+            whole = "\x00".join(texts)
+            if whole.isascii():
+                return texts
+            try:
+                fixed = whole.encode("latin-1").decode("utf-8").split("\x00")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                fixed = None
+            if fixed is not None and len(fixed) == len(texts):
+                self.repaired += sum(map(operator.ne, fixed, texts))
+                return fixed
         where = [i for i, t in enumerate(texts) if type(t) is str and not t.isascii()]
         if not where:
             return texts

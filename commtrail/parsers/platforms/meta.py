@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from itertools import repeat as repeat_value
+from operator import itemgetter
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
@@ -115,15 +117,17 @@ class _Thread:
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
         messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
+        is_plain = _plain_mask(messages)
+        held = rows.pending
         for i in range(len(messages) - 1, -1, -1):
-            m = messages[i]
-            if type(m) is dict and m.keys() <= _PLAIN:
+            if is_plain[i]:
                 plain.append(i)
             else:
                 yield from self.one(i)
-            if len(plain) + rows.pending >= size:
+                held = rows.pending
+            if len(plain) + held >= size:
                 yield from self.flush(plain)
-                plain = []
+                plain, held = [], rows.pending
         yield from self.flush(plain)
 
     def flush(self, plain: list[int]) -> Iterator:
@@ -153,13 +157,13 @@ class _Thread:
         """Add the records of the messages at ``index`` (only keys of _PLAIN) column-wise; False
         when one of them is not plain after all (a field missing or of another type, a time out of
         range): then each goes the general way."""
-        items = [self.messages[i] for i in index]
+        items = list(map(self.messages.__getitem__, index))
         n = len(items)
-        try:
-            ms_list = [m["timestamp_ms"] for m in items]
-            names = [m["sender_name"] for m in items]
-            bodies = [m.get("content") for m in items]
-            extra = [_GEO[m.get("is_geoblocked_for_viewer")] for m in items]
+        try:  # (C-level loops: map over the dicts' own methods)
+            ms_list = list(map(itemgetter("timestamp_ms"), items))
+            names = list(map(itemgetter("sender_name"), items))
+            bodies = list(map(dict.get, items, repeat_value("content")))
+            extra = list(map(_GEO.__getitem__, map(dict.get, items, repeat_value("is_geoblocked_for_viewer"))))
         except (KeyError, TypeError):
             return False
         if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
@@ -243,6 +247,13 @@ class _Thread:
             out.append(got)
         return out
 
+
+
+def _plain_mask(messages: list) -> list[bool]:
+    """Per message: a dict with only keys of _PLAIN (checked at C level when all are dicts)."""
+    if list(map(type, messages)).count(dict) == len(messages):
+        return list(map(_PLAIN.issuperset, messages))
+    return [type(m) is dict and m.keys() <= _PLAIN for m in messages]
 
 
 def _check_variant(doc: Any, ctx: ParseContext) -> list:

@@ -24,6 +24,7 @@ from lxml import etree
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.identity import PAYPHONE, UNKNOWN, WITHHELD, normalise_many, split_addresses
 from commtrail.timeline.schema import ATTACHMENT, RECORD_SCHEMA, make_batch
+from commtrail.timeline.utclocal import to_local_us
 
 NULL = "null"
 UNKNOWN_CONTACT = "(Unknown)"
@@ -604,14 +605,11 @@ def _extra_text(layout: _Layout, attrib: dict[str, str]) -> str | None:
 def local_times(ms: np.ndarray, timezone: str) -> pa.Array:
     """ISO local wall-clock times (``2024-03-01T18:30:05.123``) of epoch milliseconds.
 
-    The zone rules are Python's (zoneinfo, via pandas), so no Arrow time zone database is needed;
-    Arrow writes the naive local times (``2024-03-01 18:30:05.123``) and the space becomes ``T``.
+    The zone rules are Python's (zoneinfo, see timeline/utclocal.py), so no Arrow time zone database
+    is needed; Arrow writes the naive local times (``2024-03-01 18:30:05.123``) and the space becomes ``T``.
     """
-    import pandas as pd   # here, not at the top: pandas is slow to import and only this needs it
-
-    utc = pd.to_datetime(ms, unit="ms", utc=True)
-    local = utc.tz_convert(timezone).tz_localize(None)
-    naive = pa.array(np.asarray(local, dtype="datetime64[ms]"))
+    local = to_local_us(np.asarray(ms, dtype=np.int64) * 1000, timezone) // 1000
+    naive = pa.array(local.view("datetime64[ms]"))
     return pc.binary_replace_slice(pc.cast(naive, pa.string()), start=10, stop=11, replacement="T")
 
 
