@@ -27,8 +27,10 @@ end-to-end-encrypted Messenger chats (camelCase fields) is a different format an
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterator
+from itertools import compress
 from itertools import repeat as repeat_value
 from operator import itemgetter
 from pathlib import PurePosixPath
@@ -40,9 +42,10 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
+from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
                                                 local_iso, read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
+from commtrail.timeline.schema import ATTACHMENT
 
 NAME = "meta"
 VERSION = "1"
@@ -51,6 +54,7 @@ _HEAD = re.compile(rb'^\s*\{\s*"(?:participants|threadName)"\s*:')
 _MEDIA = ("photos", "videos", "audio_files", "files", "gifs")
 _READ = frozenset(("sender_name", "timestamp_ms", "content", "type", "call_duration", "is_unsent",
                    *_MEDIA, "sticker"))
+_ATTACHED = frozenset((*_MEDIA, "sticker"))
 _SYSTEM_TYPES = frozenset(("Subscribe", "Unsubscribe"))
 _PLAIN = frozenset(("sender_name", "timestamp_ms", "content", "is_geoblocked_for_viewer"))
 # The extra of a plain message, by its is_geoblocked_for_viewer (None: the field is absent).
@@ -117,6 +121,9 @@ class _Thread:
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
         messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
+        if 0 < len(messages) <= size and self.column_batch(list(range(len(messages) - 1, -1, -1))):
+            yield from rows.batches()      # the whole file as one batch, built column-wise
+            return
         is_plain = _plain_mask(messages)
         held = rows.pending
         for i in range(len(messages) - 1, -1, -1):
@@ -132,7 +139,7 @@ class _Thread:
 
     def flush(self, plain: list[int]) -> Iterator:
         """The records gathered so far and those of the plain messages at ``plain``, as a batch."""
-        if plain and not self.plain_batch(plain):
+        if plain and not self.column_batch(plain):
             for i in plain:
                 yield from self.one(i)
         yield from self.rows.batches()
@@ -153,17 +160,27 @@ class _Thread:
             got = self.senders[name] = (fixed, ident, direction, [p for p in self.people if p != ident])
         return got
 
-    def plain_batch(self, index: list[int]) -> bool:
-        """Add the records of the messages at ``index`` (only keys of _PLAIN) column-wise; False
-        when one of them is not plain after all (a field missing or of another type, a time out of
-        range): then each goes the general way."""
+    def column_batch(self, index: list[int]) -> bool:
+        """Add the records of the messages at ``index`` column-wise: the plain ones (only keys of
+        _PLAIN) at C level, the others without media one by one into the columns. False when one
+        of them has media or is not a message after all (a field missing or of another type, a time
+        out of range): then each goes the general way."""
         items = list(map(self.messages.__getitem__, index))
         n = len(items)
+        if list(map(type, items)).count(dict) != n:
+            return False
+        plain = list(map(_PLAIN.issuperset, items))
+        others = list(compress(range(n), map(operator.not_, plain)))
+        if any(not _ATTACHED.isdisjoint(items[j]) for j in others):
+            return False
         try:  # (C-level loops: map over the dicts' own methods)
             ms_list = list(map(itemgetter("timestamp_ms"), items))
             names = list(map(itemgetter("sender_name"), items))
             bodies = list(map(dict.get, items, repeat_value("content")))
-            extra = list(map(_GEO.__getitem__, map(dict.get, items, repeat_value("is_geoblocked_for_viewer"))))
+            geo = list(map(dict.get, items, repeat_value("is_geoblocked_for_viewer")))
+            for j in others:
+                geo[j] = None
+            extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False
         if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
@@ -175,19 +192,29 @@ class _Thread:
         who = pa.array(names, pa.string()).dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
+        directions = list(map([f[2] for f in found].__getitem__, pick.to_pylist()))
+        kinds = ["message"] * n
+        durations: list[int | None] = [None] * n
+        flags: list[list[str]] = [[]] * n
+        for j in others:
+            kinds[j], directions[j], durations[j], flags[j], more = self.details(items[j], directions[j])
+            extra[j] = EXTRA.encode(more) if more else None
         ts = pc.multiply(ms, 1000)
         cols = {
             "ts_utc": ts,
             "ts_local": local_iso(ts, self.ctx.timezone, "ms"),
             "ts_precision": repeat_dict("ms", n),
-            "kind": repeat_dict("message", n),
-            "direction": pa.array([f[2] for f in found], pa.string()).take(pick),
+            "kind": _dictionary(kinds, plain),
+            "direction": _dictionary(directions, plain),
             "sender": pa.array([f[1] for f in found], pa.string()).take(pick),
             "sender_raw": pa.array([f[0] for f in found], pa.string()).take(pick),
             "recipients": pa.array([f[3] for f in found], pa.list_(pa.string())).take(pick),
             "conversation": repeat(self.conversation, n),
-            "body": pa.array(self.fix.many(bodies), pa.string()),
-            "flags": empty_lists(n),
+            "body": self.fix.column(bodies),
+            "duration_s": durations if others else None,
+            # (the nulls as the merge of the plain records with the others made them, to the byte)
+            "attachments": pa.array([None] * n, pa.list_(ATTACHMENT)) if others else None,
+            "flags": pa.array(flags, pa.list_(pa.string())) if others else empty_lists(n),
             "locator": joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }
@@ -205,8 +232,18 @@ class _Thread:
         raw_name = m.get("sender_name") if isinstance(m.get("sender_name"), str) else None
         name, sender, direction, recipients = (self.sender(raw_name) if raw_name is not None
                                                else (None, None, "unknown", self.people))
+        body = self.fix(m.get("content")) if isinstance(m.get("content"), str) else None
+        kind, direction, duration, flags, extra = self.details(m, direction)
+        attachments = self.media(m, flags)
+        self.rows.add(ms * 1000, None, "ms", kind, direction, sender, name, recipients,
+                      self.conversation, body, locator, duration=duration, attachments=attachments or None,
+                      flags=flags, extra=extra, place=-i)
+        return None
+
+    def details(self, m: dict, direction: str) -> tuple[str, str, int | None, list[str], dict]:
+        """(kind, direction, call duration, flags, extra) of a message that is not plain, its
+        sender's direction given."""
         fix = self.fix
-        body = fix(m.get("content")) if isinstance(m.get("content"), str) else None
         flags: list[str] = []
         extra = {k: fix.deep(v) for k, v in m.items() if k not in _READ}
         if m.get("type") is not None:
@@ -221,11 +258,7 @@ class _Thread:
         if m.get("is_unsent") is True:
             flags.append("deleted")
             extra["is_unsent"] = True
-        attachments = self.media(m, flags)
-        self.rows.add(ms * 1000, None, "ms", kind, direction, sender, name, recipients,
-                      self.conversation, body, locator, duration=duration, attachments=attachments or None,
-                      flags=flags, extra=extra, place=-i)
-        return None
+        return kind, direction, duration, flags, extra
 
     def media(self, m: dict, flags: list[str]) -> list[dict]:
         items = [x for k in _MEDIA if isinstance(m.get(k), list) for x in m[k]]
@@ -247,6 +280,17 @@ class _Thread:
             out.append(got)
         return out
 
+
+
+def _dictionary(values: list[str], plain: list[bool]) -> pa.DictionaryArray:
+    """``values`` as a dictionary column whose dictionary lists the values of the plain messages
+    first, then the others', each in the order they first come (as the batches of the plain
+    messages and of the others make it when they are merged)."""
+    order = dict.fromkeys(compress(values, plain))
+    order.update(dict.fromkeys(compress(values, map(operator.not_, plain))))
+    code = {v: i for i, v in enumerate(order)}
+    return pa.DictionaryArray.from_arrays(pa.array(list(map(code.__getitem__, values)), pa.int32()),
+                                          pa.array(list(order), pa.string()))
 
 
 def _plain_mask(messages: list) -> list[bool]:
