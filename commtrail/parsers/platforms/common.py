@@ -165,7 +165,8 @@ def decode_counted(data: bytes) -> tuple[str, int]:
     """``data`` as UTF-8 text (a BOM dropped), and how many U+FFFD the decoding put in for bytes
     that were not UTF-8 (a U+FFFD the file itself holds is not counted)."""
     text = data.decode("utf-8-sig", "replace")
-    return text, text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    found = text.count("\ufffd")
+    return text, found - data.count(b"\xef\xbf\xbd") if found else 0
 
 
 def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:

@@ -121,7 +121,7 @@ class _Thread:
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
         messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
-        if 0 < len(messages) <= size and self.column_batch(list(range(len(messages) - 1, -1, -1))):
+        if 0 < len(messages) <= size and self.column_batch(np.arange(len(messages) - 1, -1, -1), messages[::-1]):
             yield from rows.batches()      # the whole file as one batch, built column-wise
             return
         is_plain = _plain_mask(messages)
@@ -160,12 +160,13 @@ class _Thread:
             got = self.senders[name] = (fixed, ident, direction, [p for p in self.people if p != ident])
         return got
 
-    def column_batch(self, index: list[int]) -> bool:
+    def column_batch(self, index: list[int] | np.ndarray, items: list | None = None) -> bool:
         """Add the records of the messages at ``index`` column-wise: the plain ones (only keys of
         _PLAIN) at C level, the others without media one by one into the columns. False when one
         of them has media or is not a message after all (a field missing or of another type, a time
-        out of range): then each goes the general way."""
-        items = list(map(self.messages.__getitem__, index))
+        out of range): then each goes the general way. ``items``: the messages at ``index``, when
+        the caller has them."""
+        items = list(map(self.messages.__getitem__, index)) if items is None else items
         n = len(items)
         if list(map(type, items)).count(dict) != n:
             return False
