@@ -193,20 +193,23 @@ class _Thread:
         who = pa.array(names, pa.string()).dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
-        directions = list(map([f[2] for f in found].__getitem__, pick.to_pylist()))
-        kinds = ["message"] * n
+        code = pick.to_numpy()
+        mine = [f[2] for f in found]
+        kinds, directions = [], []
         durations: list[int | None] = [None] * n
         flags: list[list[str]] = [[]] * n
         for j in others:
-            kinds[j], directions[j], durations[j], flags[j], more = self.details(items[j], directions[j])
+            kind, direction, durations[j], flags[j], more = self.details(items[j], mine[code[j]])
+            kinds.append(kind)
+            directions.append(direction)
             extra[j] = EXTRA.encode(more) if more else None
         ts = pc.multiply(ms, 1000)
         cols = {
             "ts_utc": ts,
             "ts_local": local_iso(ts, self.ctx.timezone, "ms"),
             "ts_precision": repeat_dict("ms", n),
-            "kind": _dictionary(kinds, plain),
-            "direction": _dictionary(directions, plain),
+            "kind": _dictionary(["message"], np.zeros(n, dtype=np.int32), others, kinds),
+            "direction": _dictionary(mine, code, others, directions),
             "sender": pa.array([f[1] for f in found], pa.string()).take(pick),
             "sender_raw": pa.array([f[0] for f in found], pa.string()).take(pick),
             "recipients": pa.array([f[3] for f in found], pa.list_(pa.string())).take(pick),
@@ -283,15 +286,24 @@ class _Thread:
 
 
 
-def _dictionary(values: list[str], plain: list[bool]) -> pa.DictionaryArray:
-    """``values`` as a dictionary column whose dictionary lists the values of the plain messages
-    first, then the others', each in the order they first come (as the batches of the plain
-    messages and of the others make it when they are merged)."""
-    order = dict.fromkeys(compress(values, plain))
-    order.update(dict.fromkeys(compress(values, map(operator.not_, plain))))
-    code = {v: i for i, v in enumerate(order)}
-    return pa.DictionaryArray.from_arrays(pa.array(list(map(code.__getitem__, values)), pa.int32()),
-                                          pa.array(list(order), pa.string()))
+def _dictionary(words: list[str], code: np.ndarray, others: list[int], theirs: list[str]) -> pa.DictionaryArray:
+    """The column of ``words[code[j]]``, but ``theirs`` at the places ``others`` (the messages
+    that are not plain), as a dictionary column whose dictionary lists the values of the plain
+    messages first, then the others', each in the order they first come (as the batches of the
+    plain messages and of the others make it when they are merged)."""
+    known: dict[str, int] = {}
+    full = np.array([known.setdefault(w, len(known)) for w in words], dtype=np.int32)[code]
+    full[others] = [known.setdefault(w, len(known)) for w in theirs]
+    plain = np.ones(len(full), dtype=bool)
+    plain[others] = False
+    order: list[int] = []
+    for part in (full[plain], full[others]):
+        seen, first = np.unique(part, return_index=True)
+        order += [c for c in seen[np.argsort(first)].tolist() if c not in order]
+    remap = np.zeros(len(known), dtype=np.int32)
+    remap[order] = np.arange(len(order), dtype=np.int32)
+    names = list(known)
+    return pa.DictionaryArray.from_arrays(pa.array(remap[full]), pa.array([names[c] for c in order], pa.string()))
 
 
 def _plain_mask(messages: list) -> list[bool]:
