@@ -16,8 +16,10 @@ as the download writes the name: the owner's names (``messenger_names`` / ``inst
 case.toml) tell outgoing from incoming; without them direction is unknown and a warning says so.
 Unsent messages are flagged ``deleted``; reactions, shares and every other field stay in ``extra``;
 calls carry ``call_duration``. Photos, videos, audio, files, GIFs and stickers are hashed from
-inside the thread's folder into blobs. Plain text messages (most of them) are built column-wise
-with Arrow, the others one by one, to the same records.
+inside the thread's folder into blobs. A file that fits one batch and has no media and nothing to
+reject (the usual case) is built column-wise with Arrow in one go, the plain text messages at C
+level and the calls, unsent messages, reactions and the like one by one into the columns; any
+other file builds its plain messages column-wise and the others one by one, to the same records.
 
 The channel is ``instagram`` when the path or a media path names Instagram
 (``your_instagram_activity``, an ``instagram-…`` archive), else ``messenger``. The download of
@@ -116,7 +118,8 @@ class _Thread:
         self.senders: dict[str, tuple[str, str, list[str]]] = {}
 
     def records(self) -> Iterator:
-        """Rejects and record batches: the plain messages column-wise, the others one by one, every
+        """Rejects and record batches: the whole file column-wise when it can be (see the module
+        docstring); else the plain messages column-wise, the others one by one, every
         batch in the order of time, the reverse of the file's (``messages[N-1]`` first, ``messages[0]``
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
