@@ -28,6 +28,7 @@ end-to-end-encrypted Messenger chats (camelCase fields) is a different format an
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import re
@@ -124,7 +125,7 @@ class _Thread:
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
         messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
-        if 0 < len(messages) <= size and self.column_batch(np.arange(len(messages) - 1, -1, -1), messages[::-1]):
+        if 0 < len(messages) <= size and self.column_batch(np.arange(len(messages) - 1, -1, -1), whole=True):
             yield from rows.batches()      # the whole file as one batch, built column-wise
             return
         is_plain = _plain_mask(messages)
@@ -163,13 +164,13 @@ class _Thread:
             got = self.senders[name] = (fixed, ident, direction, [p for p in self.people if p != ident])
         return got
 
-    def column_batch(self, index: list[int] | np.ndarray, items: list | None = None) -> bool:
+    def column_batch(self, index: list[int] | np.ndarray, whole: bool = False) -> bool:
         """Add the records of the messages at ``index`` column-wise: the plain ones (only keys of
         _PLAIN) at C level, the others without media one by one into the columns. False when one
         of them has media or is not a message after all (a field missing or of another type, a time
-        out of range): then each goes the general way. ``items``: the messages at ``index``, when
-        the caller has them."""
-        items = list(map(self.messages.__getitem__, index)) if items is None else items
+        out of range): then each goes the general way. ``whole``: ``index`` is the whole file,
+        newest first."""
+        items = self.messages[::-1] if whole else list(map(self.messages.__getitem__, index))
         n = len(items)
         if list(map(type, items)).count(dict) != n:
             return False
@@ -222,7 +223,7 @@ class _Thread:
             # (the nulls as the merge of the plain records with the others made them, to the byte)
             "attachments": pa.array([None] * n, pa.list_(ATTACHMENT)) if others else None,
             "flags": pa.array(flags, pa.list_(pa.string())) if others else empty_lists(n),
-            "locator": joined("messages[", pa.array(index, pa.int64()), "]"),
+            "locator": _newest_first(n) if whole else joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }
         self.rows.add_batch(cols, n, -np.asarray(index, dtype=np.int64))
@@ -287,6 +288,13 @@ class _Thread:
             out.append(got)
         return out
 
+
+
+@functools.lru_cache(maxsize=4)
+def _newest_first(n: int) -> pa.Array:
+    """The locators of a whole file of ``n`` messages in the order its records are written
+    (``messages[n-1]`` … ``messages[0]``): the same for every full file of a long thread."""
+    return joined("messages[", pa.array(np.arange(n - 1, -1, -1)), "]")
 
 
 def _dictionary(words: list[str], code: np.ndarray, others: list[int], theirs: list[str]) -> pa.DictionaryArray:
