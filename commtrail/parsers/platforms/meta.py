@@ -16,8 +16,10 @@ as the download writes the name: the owner's names (``messenger_names`` / ``inst
 case.toml) tell outgoing from incoming; without them direction is unknown and a warning says so.
 Unsent messages are flagged ``deleted``; reactions, shares and every other field stay in ``extra``;
 calls carry ``call_duration``. Photos, videos, audio, files, GIFs and stickers are hashed from
-inside the thread's folder into blobs. Plain text messages (most of them) are built column-wise
-with Arrow, the others one by one, to the same records.
+inside the thread's folder into blobs. A file that fits one batch and has no media and nothing to
+reject (the usual case) is built column-wise with Arrow in one go, the plain text messages at C
+level and the calls, unsent messages, reactions and the like one by one into the columns; any
+other file builds its plain messages column-wise and the others one by one, to the same records.
 
 The channel is ``instagram`` when the path or a media path names Instagram
 (``your_instagram_activity``, an ``instagram-…`` archive), else ``messenger``. The download of
@@ -26,9 +28,12 @@ end-to-end-encrypted Messenger chats (camelCase fields) is a different format an
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import re
 from collections.abc import Iterator
+from itertools import compress
 from itertools import repeat as repeat_value
 from operator import itemgetter
 from pathlib import PurePosixPath
@@ -40,9 +45,10 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
+from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
                                                 local_iso, read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
+from commtrail.timeline.schema import ATTACHMENT
 
 NAME = "meta"
 VERSION = "1"
@@ -51,6 +57,7 @@ _HEAD = re.compile(rb'^\s*\{\s*"(?:participants|threadName)"\s*:')
 _MEDIA = ("photos", "videos", "audio_files", "files", "gifs")
 _READ = frozenset(("sender_name", "timestamp_ms", "content", "type", "call_duration", "is_unsent",
                    *_MEDIA, "sticker"))
+_ATTACHED = frozenset((*_MEDIA, "sticker"))
 _SYSTEM_TYPES = frozenset(("Subscribe", "Unsubscribe"))
 _PLAIN = frozenset(("sender_name", "timestamp_ms", "content", "is_geoblocked_for_viewer"))
 # The extra of a plain message, by its is_geoblocked_for_viewer (None: the field is absent).
@@ -112,11 +119,15 @@ class _Thread:
         self.senders: dict[str, tuple[str, str, list[str]]] = {}
 
     def records(self) -> Iterator:
-        """Rejects and record batches: the plain messages column-wise, the others one by one, every
+        """Rejects and record batches: the whole file column-wise when it can be (see the module
+        docstring); else the plain messages column-wise, the others one by one, every
         batch in the order of time, the reverse of the file's (``messages[N-1]`` first, ``messages[0]``
         last; a record's place is ``-i``, see :class:`Rows`)."""
         plain: list[int] = []
         messages, rows, size = self.messages, self.rows, max(1, self.ctx.batch_size)
+        if 0 < len(messages) <= size and self.column_batch(np.arange(len(messages) - 1, -1, -1), whole=True):
+            yield from rows.batches()      # the whole file as one batch, built column-wise
+            return
         is_plain = _plain_mask(messages)
         held = rows.pending
         for i in range(len(messages) - 1, -1, -1):
@@ -132,7 +143,7 @@ class _Thread:
 
     def flush(self, plain: list[int]) -> Iterator:
         """The records gathered so far and those of the plain messages at ``plain``, as a batch."""
-        if plain and not self.plain_batch(plain):
+        if plain and not self.column_batch(plain):
             for i in plain:
                 yield from self.one(i)
         yield from self.rows.batches()
@@ -153,17 +164,28 @@ class _Thread:
             got = self.senders[name] = (fixed, ident, direction, [p for p in self.people if p != ident])
         return got
 
-    def plain_batch(self, index: list[int]) -> bool:
-        """Add the records of the messages at ``index`` (only keys of _PLAIN) column-wise; False
-        when one of them is not plain after all (a field missing or of another type, a time out of
-        range): then each goes the general way."""
-        items = list(map(self.messages.__getitem__, index))
+    def column_batch(self, index: list[int] | np.ndarray, whole: bool = False) -> bool:
+        """Add the records of the messages at ``index`` column-wise: the plain ones (only keys of
+        _PLAIN) at C level, the others without media one by one into the columns. False when one
+        of them has media or is not a message after all (a field missing or of another type, a time
+        out of range): then each goes the general way. ``whole``: ``index`` is the whole file,
+        newest first."""
+        items = self.messages[::-1] if whole else list(map(self.messages.__getitem__, index))
         n = len(items)
+        if list(map(type, items)).count(dict) != n:
+            return False
+        plain = list(map(_PLAIN.issuperset, items))
+        others = list(compress(range(n), map(operator.not_, plain)))
+        if any(not _ATTACHED.isdisjoint(items[j]) for j in others):
+            return False
         try:  # (C-level loops: map over the dicts' own methods)
             ms_list = list(map(itemgetter("timestamp_ms"), items))
             names = list(map(itemgetter("sender_name"), items))
             bodies = list(map(dict.get, items, repeat_value("content")))
-            extra = list(map(_GEO.__getitem__, map(dict.get, items, repeat_value("is_geoblocked_for_viewer"))))
+            geo = list(map(dict.get, items, repeat_value("is_geoblocked_for_viewer")))
+            for j in others:
+                geo[j] = None
+            extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False
         if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
@@ -175,20 +197,33 @@ class _Thread:
         who = pa.array(names, pa.string()).dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
+        code = pick.to_numpy()
+        mine = [f[2] for f in found]
+        kinds, directions = [], []
+        durations: list[int | None] = [None] * n
+        flags: list[list[str]] = [[]] * n
+        for j in others:
+            kind, direction, durations[j], flags[j], more = self.details(items[j], mine[code[j]])
+            kinds.append(kind)
+            directions.append(direction)
+            extra[j] = EXTRA.encode(more) if more else None
         ts = pc.multiply(ms, 1000)
         cols = {
             "ts_utc": ts,
             "ts_local": local_iso(ts, self.ctx.timezone, "ms"),
             "ts_precision": repeat_dict("ms", n),
-            "kind": repeat_dict("message", n),
-            "direction": pa.array([f[2] for f in found], pa.string()).take(pick),
+            "kind": _dictionary(["message"], np.zeros(n, dtype=np.int32), others, kinds),
+            "direction": _dictionary(mine, code, others, directions),
             "sender": pa.array([f[1] for f in found], pa.string()).take(pick),
             "sender_raw": pa.array([f[0] for f in found], pa.string()).take(pick),
             "recipients": pa.array([f[3] for f in found], pa.list_(pa.string())).take(pick),
             "conversation": repeat(self.conversation, n),
-            "body": pa.array(self.fix.many(bodies), pa.string()),
-            "flags": empty_lists(n),
-            "locator": joined("messages[", pa.array(index, pa.int64()), "]"),
+            "body": self.fix.column(bodies),
+            "duration_s": durations if others else None,
+            # (the nulls as the merge of the plain records with the others made them, to the byte)
+            "attachments": pa.array([None] * n, pa.list_(ATTACHMENT)) if others else None,
+            "flags": pa.array(flags, pa.list_(pa.string())) if others else empty_lists(n),
+            "locator": _newest_first(n) if whole else joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }
         self.rows.add_batch(cols, n, -np.asarray(index, dtype=np.int64))
@@ -205,8 +240,18 @@ class _Thread:
         raw_name = m.get("sender_name") if isinstance(m.get("sender_name"), str) else None
         name, sender, direction, recipients = (self.sender(raw_name) if raw_name is not None
                                                else (None, None, "unknown", self.people))
+        body = self.fix(m.get("content")) if isinstance(m.get("content"), str) else None
+        kind, direction, duration, flags, extra = self.details(m, direction)
+        attachments = self.media(m, flags)
+        self.rows.add(ms * 1000, None, "ms", kind, direction, sender, name, recipients,
+                      self.conversation, body, locator, duration=duration, attachments=attachments or None,
+                      flags=flags, extra=extra, place=-i)
+        return None
+
+    def details(self, m: dict, direction: str) -> tuple[str, str, int | None, list[str], dict]:
+        """(kind, direction, call duration, flags, extra) of a message that is not plain, its
+        sender's direction given."""
         fix = self.fix
-        body = fix(m.get("content")) if isinstance(m.get("content"), str) else None
         flags: list[str] = []
         extra = {k: fix.deep(v) for k, v in m.items() if k not in _READ}
         if m.get("type") is not None:
@@ -221,11 +266,7 @@ class _Thread:
         if m.get("is_unsent") is True:
             flags.append("deleted")
             extra["is_unsent"] = True
-        attachments = self.media(m, flags)
-        self.rows.add(ms * 1000, None, "ms", kind, direction, sender, name, recipients,
-                      self.conversation, body, locator, duration=duration, attachments=attachments or None,
-                      flags=flags, extra=extra, place=-i)
-        return None
+        return kind, direction, duration, flags, extra
 
     def media(self, m: dict, flags: list[str]) -> list[dict]:
         items = [x for k in _MEDIA if isinstance(m.get(k), list) for x in m[k]]
@@ -247,6 +288,33 @@ class _Thread:
             out.append(got)
         return out
 
+
+
+@functools.lru_cache(maxsize=4)
+def _newest_first(n: int) -> pa.Array:
+    """The locators of a whole file of ``n`` messages in the order its records are written
+    (``messages[n-1]`` … ``messages[0]``): the same for every full file of a long thread."""
+    return joined("messages[", pa.array(np.arange(n - 1, -1, -1)), "]")
+
+
+def _dictionary(words: list[str], code: np.ndarray, others: list[int], theirs: list[str]) -> pa.DictionaryArray:
+    """The column of ``words[code[j]]``, but ``theirs`` at the places ``others`` (the messages
+    that are not plain), as a dictionary column whose dictionary lists the values of the plain
+    messages first, then the others', each in the order they first come (as the batches of the
+    plain messages and of the others make it when they are merged)."""
+    known: dict[str, int] = {}
+    full = np.array([known.setdefault(w, len(known)) for w in words], dtype=np.int32)[code]
+    full[others] = [known.setdefault(w, len(known)) for w in theirs]
+    plain = np.ones(len(full), dtype=bool)
+    plain[others] = False
+    order: list[int] = []
+    for part in (full[plain], full[others]):
+        seen, first = np.unique(part, return_index=True)
+        order += [c for c in seen[np.argsort(first)].tolist() if c not in order]
+    remap = np.zeros(len(known), dtype=np.int32)
+    remap[order] = np.arange(len(order), dtype=np.int32)
+    names = list(known)
+    return pa.DictionaryArray.from_arrays(pa.array(remap[full]), pa.array([names[c] for c in order], pa.string()))
 
 
 def _plain_mask(messages: list) -> list[bool]:

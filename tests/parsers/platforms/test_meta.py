@@ -160,3 +160,64 @@ def test_records_of_one_millisecond_come_oldest_first(tmp_path, batch_size):
     assert [r["body"] for r in rows] == ["plain 8", None, "plain 6", None, "plain 4", "Sam Smith left.",
                                          "plain 2", None, "plain 0"]
     assert rows[1]["flags"] == ["deleted"] and rows[3]["flags"] == ["attachment_missing"]
+
+
+def _whole_file_thread(tmp_path: Path) -> Path:
+    """A file without media or rejects (built in one column-wise batch): plain messages, a call
+    each way, a missed call, an unsent message, a reaction with mojibake, a share, a system line."""
+    special = [{"type": "Call", "call_duration": 42, "content": "Sam Smith called you."},
+               {"is_unsent": True, "is_geoblocked_for_viewer": False},
+               {"reactions": [{"reaction": "\u00f0\u009f\u0098\u00a1", "actor": "Sam Smith"}], "content": "ok"},
+               {"type": "Subscribe", "content": "Jordan Example added Sam Smith."},
+               {"share": {"link": "https://example.com/p/1"}, "content": "caf\u00c3\u00a9"},
+               {"type": "Call", "call_duration": 0}]
+    messages = []
+    for n in range(12):
+        sender = "Sam Smith" if n % 3 == 0 else "Jordan Example"
+        extra = special[n // 2] if n % 2 else {"content": f"plain {n} d\u00c3\u00a9j\u00c3\u00a0",
+                                               "is_geoblocked_for_viewer": n == 4}
+        messages.append({"sender_name": sender, "timestamp_ms": 1709317805123 - n * 1000, **extra})
+    doc = {"participants": [{"name": "Sam Smith"}, {"name": "Jordan Example"}], "messages": messages,
+           "title": "Jordan Example", "thread_path": "inbox/t_2"}
+    path = tmp_path / "messages" / "inbox" / "t_2" / "message_1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_a_whole_file_in_one_batch_gives_the_records_of_the_general_way(tmp_path):
+    """The whole-file column-wise batch (calls, unsent, reactions, system lines among plain
+    messages) gives the same records, repairs and dictionaries as one batch per record."""
+    path = _whole_file_thread(tmp_path)
+    whole, rejects, report = _run(tmp_path / "a", path, owner=SAM)
+    single, _, report_single = _run(tmp_path / "b", path, owner=SAM, batch_size=1)
+    assert rejects == [] and report.repairs == report_single.repairs == 8
+    rows = _rows(whole)
+    assert rows == _rows(single)
+    assert [(r["locator"], r["kind"], r["direction"], r["duration_s"], r["flags"]) for r in rows] == [
+        ("messages[11]", "missed", "incoming", 0, []),
+        ("messages[10]", "message", "incoming", None, []),
+        ("messages[9]", "message", "outgoing", None, []),
+        ("messages[8]", "message", "incoming", None, []),
+        ("messages[7]", "system", "unknown", None, []),
+        ("messages[6]", "message", "outgoing", None, []),
+        ("messages[5]", "message", "incoming", None, []),
+        ("messages[4]", "message", "incoming", None, []),
+        ("messages[3]", "message", "outgoing", None, ["deleted"]),
+        ("messages[2]", "message", "incoming", None, []),
+        ("messages[1]", "incoming", "incoming", 42, []),
+        ("messages[0]", "message", "outgoing", None, [])]
+    assert [r["body"] for r in rows] == [None, "plain 10 déjà", "café", "plain 8 déjà",
+                                         "Jordan Example added Sam Smith.", "plain 6 déjà", "ok", "plain 4 déjà",
+                                         None, "plain 2 déjà", "Sam Smith called you.", "plain 0 déjà"]
+    assert rows[2]["extra"] == {"share": {"link": "https://example.com/p/1"}}
+    assert rows[6]["extra"] == {"reactions": [{"actor": "Sam Smith", "reaction": "\U0001F621"}]}
+    assert rows[7]["extra"] == {"is_geoblocked_for_viewer": True}
+    assert rows[4]["extra"] == {"type": "Subscribe"}
+    assert rows[8]["extra"] == {"is_geoblocked_for_viewer": False, "is_unsent": True}
+    assert rows[0]["extra"] == {"type": "Call"}
+    # one batch; its dictionaries list the plain messages' values first, as the merge of the
+    # plain records with the others made them
+    (batch,) = whole.to_batches()
+    assert batch.column("kind").dictionary.to_pylist() == ["message", "missed", "system", "incoming"]
+    assert batch.column("direction").dictionary.to_pylist() == ["incoming", "outgoing", "unknown"]
