@@ -84,17 +84,20 @@ def run_sampled(command: list[str], cwd: str | None = None, interval: float = 0.
     Returns wall seconds, CPU seconds of the tree (the processes it waited for), peak RSS and PSS
     sums in bytes, the most processes seen, the exit code and standard output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, text=True)
-    peak_rss = peak_pss = processes = 0
-    while proc.poll() is None:
-        pids = process_tree(proc.pid)
-        processes = max(processes, len(pids))
-        rss, pss = tree_memory(pids)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(interval)
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: a long output must not block the command
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, text=True)
+        peak_rss = peak_pss = processes = 0
+        while proc.poll() is None:
+            pids = process_tree(proc.pid)
+            processes = max(processes, len(pids))
+            rss, pss = tree_memory(pids)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            time.sleep(interval)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        stdout = out.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall": wall, "cpu": cpu, "peak_rss": peak_rss, "peak_pss": peak_pss, "processes": processes,
-            "returncode": proc.returncode, "stdout": proc.stdout.read()}
+            "returncode": proc.returncode, "stdout": stdout}

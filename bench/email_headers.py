@@ -3,7 +3,7 @@
 
 Two shapes per size: a ``To:`` with tens of thousands of addresses folded one per line, and a
 ``Content-Type`` with thousands of parameters on one line. Before header fields were capped
-(``commtrail.parsers._mime.HEADER_PARSE_MAX``) a 1.2 MB ``To:`` took 80 s and a 1.5 MB
+(``commtrail.parsers.email.mime.HEADER_PARSE_MAX``) a 1.2 MB ``To:`` took 80 s and a 1.5 MB
 ``Content-Type`` 25 s. Each parse runs in a fresh process; the time is the parse alone.
 
     python -m bench.email_headers --workdir /tmp/bench-headers --scale 1.0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench._table import table
 
-BENCHES = ["startup", "whatsapp", "ingest", "smsbr", "email", "email_headers", "platforms", "ios", "android", "dedup",
-           "analysis", "report", "bundle", "serve"]
+BENCHES = ["startup", "whatsapp", "ingest", "smsbr", "email", "email_headers", "platforms", "ios", "android",
+           "evidence", "dedup", "analysis", "report", "bundle", "serve"]
 
 
 def main() -> None:

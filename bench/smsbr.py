@@ -18,7 +18,7 @@ and measures, each in a fresh child process (peak RSS from its ``getrusage``):
   the same deleting each finished record from the root (flat memory: the fairer floor);
 * ours: the registered parser's ``parse()`` drained, every batch written to Parquet, media to
   a blob store (what ingest does). A big file is parsed in two processes (see
-  ``commtrail/parsers/_smsbr_split.py``): its CPU time is that of both, its peak memory the
+  ``commtrail/parsers/smsbr/split.py``): its CPU time is that of both, its peak memory the
   peak of both together, sampled (PSS: pages the two share counted once).
 
 ``run(workdir, scale)`` returns result lines with the speed ratio (baseline time / our time:

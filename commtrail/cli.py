@@ -164,6 +164,8 @@ def _ingest(args: argparse.Namespace, console: Console) -> int:
 
 @command("stats")
 def _stats(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()
     from commtrail.outputs.stats import print_stats
     from commtrail.pipeline import current_case
     print_stats(current_case(Path(args.case), console), console)

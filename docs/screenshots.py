@@ -19,7 +19,8 @@ OUT = Path(__file__).parent / "img"
 
 
 def main(case_dir: str) -> None:
-    """Timeline filtered to one party, and the event page of an exhibit with a photo."""
+    """Timeline filtered to one party, the event page of an exhibit with a photo, and a screenshot's
+    page with the message only in it."""
     server, keys = bind(Case(Path(case_dir)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.port}"
@@ -32,9 +33,12 @@ def main(case_dir: str) -> None:
         page.goto(f"{base}/?q=familiar")
         page.locator("tr.event td.exhibit a").first.click()
         page.screenshot(path=OUT / "serve-event.png")
+        page.goto(f"{base}/?flags=only_in_screenshot")   # the screenshot holding a message no backup has
+        page.locator("tr.event td.exhibit a").first.click()
+        page.screenshot(path=OUT / "serve-screenshot.png", full_page=True)
         browser.close()
     server.shutdown()
-    for name in ("serve-timeline.png", "serve-event.png"):   # 256 colours: a page is flat colours
+    for name in ("serve-timeline.png", "serve-event.png", "serve-screenshot.png"):   # 256 colours: a page is flat colours
         with Image.open(OUT / name) as shot:
             small = shot.convert("RGB").quantize(256)
         small.save(OUT / name, optimize=True)

@@ -80,7 +80,8 @@ def test_stats_imports_neither_parsers_nor_dedup_nor_charts(ingested):
     status, modules, output = run_cli("stats", str(case))
     assert status == 0
     assert "Events in the master file" in output
-    assert loaded(modules, ("matplotlib", "duckdb", "fpdf", "openpyxl", "dateparser", "lxml", "uharfbuzz", "PIL")) == []
+    assert loaded(modules, ("pandas", "matplotlib", "duckdb", "fpdf", "openpyxl", "dateparser", "lxml", "uharfbuzz",
+                            "PIL")) == []
     assert not [m for m in modules if m.startswith(("commtrail.parsers", "commtrail.ingest", "commtrail.timeline.dedup",
                                                     "commtrail.outputs.charts", "commtrail.outputs.report"))]
 

@@ -30,6 +30,7 @@ def imports_of(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)   # a module imported by name
     return names
 
 
@@ -57,6 +58,20 @@ def test_every_parser_module_registers_a_parser():
         # a format family's sub-package registers its parsers from the modules inside it
         assert any(m == module.__name__ or m.startswith(module.__name__ + ".") for m in registered_modules), \
             f"{name} does not register a parser"
+
+
+def test_a_helper_at_parsers_level_is_shared_by_two_families_or_more():
+    # a format family's own helpers live in its sub-package; only what several families use stays beside
+    # base.py and registry.py (design.md, "Parsers")
+    root = ROOT / "parsers"
+    families = {name: sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / f"{name}.py"]
+                for name in parsers.parser_modules()}
+    helpers = sorted(p.stem for p in root.glob("_*.py") if p.name != "__init__.py")
+    assert "_sqlite" in helpers   # the one today: ios/ and android/ read SQLite through it
+    for helper in helpers:
+        users = {family for family, paths in families.items()
+                 if any(f"commtrail.parsers.{helper}" in imports_of(path) for path in paths)}
+        assert len(users) >= 2, f"{helper} is used by {sorted(users)} only: move it into that family"
 
 
 def test_registry_refuses_a_duplicate_name():

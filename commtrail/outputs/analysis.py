@@ -32,7 +32,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,6 +44,7 @@ from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
 from commtrail.timeline.identity import describe, kind_of, phone_check
 from commtrail.timeline.master import read_master
 from commtrail.timeline.schema import DIRECTIONS
+from commtrail.timeline.utclocal import local_datetime
 
 WINDOW_DAYS = 30
 NIGHT_FROM, NIGHT_TO = 22, 6            # night: 22:00 to 06:00 local time
@@ -442,16 +442,12 @@ def party_slugs(names: list[str]) -> dict[str, str]:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _local(us: int, zone: ZoneInfo) -> datetime:
-    return (EPOCH + timedelta(microseconds=int(us))).astimezone(zone)
+_local = local_datetime
 
 
 def _locals(us: np.ndarray, zone: ZoneInfo) -> list[datetime]:
-    """Many UTC microsecond times -> case-local datetimes, in one vectorised conversion."""
-    if not len(us):
-        return []
-    index = pd.DatetimeIndex(np.asarray(us, dtype=np.int64).view("datetime64[us]")).tz_localize("UTC")
-    return list(index.tz_convert(zone).to_pydatetime())
+    """Many UTC microsecond times -> case-local datetimes."""
+    return [local_datetime(u, zone) for u in np.asarray(us, dtype=np.int64).tolist()]
 
 
 def _day_date(day: int) -> date:
@@ -766,18 +762,14 @@ class _Context:
             return Unanswered(REPLY_HOURS, 0, 0, {}, no_exhibits())
         # a reply is to the same party; among the unlisted, to the same identifier
         same = name == UNKNOWN
-        left = pd.DataFrame({"ts": f.ts[considered], "key": self.row_ident[considered] if same else 0,
-                             "pos": considered})
-        right = pd.DataFrame({"ts": f.ts[outgoing], "key": self.row_ident[outgoing] if same else 0,
-                              "reply": f.ts[outgoing]})
-        merged = pd.merge_asof(left, right, on="ts", by="key", direction="forward", allow_exact_matches=False)
-        reply = merged["reply"].to_numpy(dtype="float64", na_value=np.nan)
+        sent = f.ts[considered]
+        reply = _next_after(sent, self.row_ident[considered] if same else None,
+                            f.ts[outgoing], self.row_ident[outgoing] if same else None)
         window = REPLY_HOURS * 3_600_000_000
-        sent = merged["ts"].to_numpy()
         late = np.isnan(reply) | (reply - sent > window)
         # no reply yet, but the records end before the window does: whether one came is not known
         unknown = late & (sent + window > f.span[1])
-        missing = np.sort(merged["pos"].to_numpy()[late & ~unknown])
+        missing = np.sort(considered[late & ~unknown])
         return Unanswered(REPLY_HOURS, len(considered) - int(unknown.sum()), len(missing),
                           self._channel_counts(missing), f.exhibits(missing), int(unknown.sum()))
 
@@ -807,23 +799,19 @@ class _Context:
         p, c = pair_pos[lo:hi][mask], codes[lo:hi][mask]
         if not len(p):
             return []
-        table = pd.DataFrame({"code": c, "pos": p, "ts": f.ts[p], "day": f.day[p],
-                              "inc": f.direction[p] == self.dir_code["incoming"],
-                              "out": f.direction[p] == self.dir_code["outgoing"], "channel": f.channel[p]})
-        grouped = table.groupby("code", sort=True).agg(count=("pos", "size"), first=("ts", "idxmin"),
-                                                      last=("ts", "idxmax"), inc=("inc", "sum"), out=("out", "sum"))
-        days = table[["code", "day"]].drop_duplicates().sort_values(["code", "day"])
-        days_of = {k: v for k, v in days.groupby("code")["day"]}
-        chans = table[["code", "channel"]].drop_duplicates()
-        chans_of = {k: sorted(f.channels[x] for x in v) for k, v in chans.groupby("code")["channel"]}
+        groups = _Groups(c, f.ts[p])
+        inc = groups.sums(f.direction[p] == self.dir_code["incoming"])
+        out_n = groups.sums(f.direction[p] == self.dir_code["outgoing"])
+        days_of = groups.distinct(f.day[p])
+        chans_of = [sorted(f.channels[x] for x in v) for v in groups.distinct(f.channel[p])]
         # an identifier first used after an event (when the records begin before the event)
         start = f.span[0] if f.span else 0
         event_times = [_us(e.when) for e in self.events]
         events = [(e, t) for e, t in zip(self.events, event_times) if t > start]
         out = []
-        for code, row in zip(grouped.index.tolist(), grouped.itertuples(index=False)):
+        for g, code in enumerate(groups.keys.tolist()):
             ident = self.ident_names[code]
-            first_pos, last_pos = int(table["pos"].iat[row.first]), int(table["pos"].iat[row.last])
+            first_pos, last_pos = int(p[groups.first[g]]), int(p[groups.last[g]])
             link = self.config.links.get(ident)
             first_ts = int(f.ts[first_pos])
             before = [e for e, t in events if t <= first_ts]
@@ -834,10 +822,10 @@ class _Context:
                          "days": round((first_ts - _us(e.when)) / US_PER_DAY, 2),
                          "seconds": (first_ts - _us(e.when)) / 1_000_000}
             out.append(Identifier(
-                identifier=ident, display=describe(ident), kind=kind_of(ident), count=int(row.count),
-                incoming=int(row.inc), outgoing=int(row.out), channels=chans_of[code],
+                identifier=ident, display=describe(ident), kind=kind_of(ident), count=int(groups.counts[g]),
+                incoming=int(inc[g]), outgoing=int(out_n[g]), channels=chans_of[g],
                 first=self._moment(first_pos), last=self._moment(last_pos),
-                days_used=days_of[code].to_numpy().astype("datetime64[D]").tolist(),
+                days_used=days_of[g].astype("datetime64[D]").tolist(),
                 link={"party": link.party, "key": link.key, "raw": link.raw, "line": link.line} if link else None,
                 first_after=after, check=phone_check(ident)))
         out.sort(key=lambda i: (i.first.local, i.identifier))
@@ -879,6 +867,58 @@ def _count_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts = np.bincount(values - low)
     present = np.flatnonzero(counts)
     return present + low, counts[present]
+
+
+def _next_after(ts: np.ndarray, key: np.ndarray | None, later: np.ndarray, later_key: np.ndarray | None) -> np.ndarray:
+    """For each time of ``ts``: the first time of ``later`` strictly after it (with the same key,
+    when keys are given), as float64; NaN where there is none."""
+    out = np.full(len(ts), np.nan)
+    if not len(ts) or not len(later):
+        return out
+    if key is None:
+        order = np.sort(later)
+        at = np.searchsorted(order, ts, side="right")
+        found = at < len(order)
+        out[found] = order[at[found]]
+        return out
+    # one sorted line of (key, time rank): the next entry of the same key is the reply
+    _, rank = np.unique(np.concatenate([ts, later]), return_inverse=True)
+    keys, key_index = np.unique(np.concatenate([key, later_key]), return_inverse=True)
+    width = len(rank) + 1
+    combined = key_index.astype(np.int64) * width + rank
+    left, right = combined[:len(ts)], combined[len(ts):]
+    order = np.argsort(right, kind="stable")
+    right = right[order]
+    at = np.searchsorted(right, left, side="right")
+    found = at < len(right)
+    found[found] = right[at[found]] // width == left[found] // width
+    out[found] = later[order[at[found]]]
+    return out
+
+
+class _Groups:
+    """Rows grouped by an integer code (codes ascending): size, first row of the earliest and of
+    the latest time (the first such row on ties), per-group sums and distinct values."""
+
+    def __init__(self, codes: np.ndarray, ts: np.ndarray) -> None:
+        self.keys, self.index, self.counts = np.unique(codes, return_inverse=True, return_counts=True)
+        self.index = self.index.ravel()
+        rows = np.arange(len(codes))
+        starts = np.concatenate(([0], np.cumsum(self.counts)[:-1]))
+        self.first = np.lexsort((rows, ts, self.index))[starts]
+        self.last = np.lexsort((rows, -ts, self.index))[starts]
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.index, weights=values, minlength=len(self.keys)).astype(np.int64)
+
+    def distinct(self, values: np.ndarray) -> list[np.ndarray]:
+        """Each group's distinct values, ascending."""
+        values = np.asarray(values)
+        order = np.lexsort((values, self.index))
+        g, v = self.index[order], values[order]
+        keep = np.r_[True, (g[1:] != g[:-1]) | (v[1:] != v[:-1])]
+        g, v = g[keep], v[keep]
+        return np.split(v, np.searchsorted(g, np.arange(1, len(self.keys))))
 
 
 def _scan_texts(table: pa.Table, phrases: list[Phrase]) -> dict[str, list[tuple[Any, str]]]:

@@ -11,13 +11,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.case import Case
 from commtrail.outputs.contact import classify
 from commtrail.timeline.master import read_master
+from commtrail.timeline.utclocal import to_local_us
 
 UNKNOWN = "(unknown)"
 US_PER_DAY = 86_400_000_000
@@ -179,7 +179,7 @@ def load_frame(case: Case, party_names: list[str], table: pa.Table | None = None
     channel, kind, direction, duration = channel[order], kind[order], direction[order], duration[order]
     contact, incident, unsent = contact[order], incident[order], unsent[order]
 
-    local = _local_us(ts, zone)
+    local = to_local_us(ts, zone)
     day = np.floor_divide(local, US_PER_DAY)
     hour = (np.floor_divide(local, US_PER_HOUR) % 24).astype(np.int8)
     weekday = ((day + EPOCH_WEEKDAY) % 7).astype(np.int8)
@@ -201,9 +201,3 @@ def _named_nulls(names: list[str], codes: np.ndarray, label: str) -> tuple[list[
     return names, codes
 
 
-def _local_us(ts: np.ndarray, zone: str) -> np.ndarray:
-    """UTC microseconds -> local wall-clock microseconds in ``zone`` (DST-correct, vectorised)."""
-    if not len(ts):
-        return ts.copy()
-    index = pd.DatetimeIndex(ts.view("datetime64[us]")).tz_localize("UTC").tz_convert(zone).tz_localize(None)
-    return index.as_unit("us").asi8.astype(np.int64)

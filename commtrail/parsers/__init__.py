@@ -1,5 +1,7 @@
-"""Source-format parsers. Every module here (except base, registry and ``_``-prefixed helpers)
-registers itself in the registry when imported; importing this package imports them all."""
+"""Source-format parsers, one sub-package per format family (whatsapp, smsbr, email, platforms, ios,
+android, evidence) and the incident log's module. Every module and sub-package here (except base,
+registry and ``_``-prefixed helpers) registers its parsers in the registry when imported; importing
+this package imports them all."""
 
 from __future__ import annotations
 

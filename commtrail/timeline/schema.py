@@ -131,7 +131,7 @@ def _ts_array(values: Any) -> pa.Array:
 
 
 # The key in ``extra`` of the conversation's identity where the parser tells it from the content
-# (WhatsApp: see parsers/_whatsapp_chat.py); dedup keys the records of a chat by it.
+# (WhatsApp: see parsers/whatsapp/chat.py); dedup keys the records of a chat by it.
 EXTRA_CHAT = "chat"
 # The key in ``extra`` of the phone a backup was made of (iPhone: its UDID); dedup compares only
 # backups of one phone for possibly deleted records.

@@ -28,13 +28,13 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._smsbr_mms import MmsElement, MmsRows
-from commtrail.parsers._smsbr_rows import Rows
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
                                        input_copy, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
+from commtrail.parsers.smsbr.mms import MmsElement, MmsRows
+from commtrail.parsers.smsbr.rows import Rows
 
 VERSION = "1"
 NAME = "mmssms.db"   # taken by name too when its first 64 KiB do not show its tables

@@ -12,7 +12,7 @@ Recognised by its tables, whatever the file is called. Two layouts:
   line), ``chat_list`` (group subjects) and ``group_participants``. Its media files' paths are not
   in a column of their own: media are listed by name and flagged ``attachment_missing``.
 
-A record looks as the ``.txt`` export of the same chat makes it (:mod:`commtrail.parsers.whatsapp`),
+A record looks as the ``.txt`` export of the same chat makes it (:mod:`commtrail.parsers.whatsapp.export`),
 so the same message from both is one event (dedup compares author, chat and minute):
 
 - sender: a person's number in E.164 (``+447700900123`` from ``447700900123@s.whatsapp.net``); the
@@ -42,13 +42,13 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._smsbr_rows import local_times, repeat_dict, repeat_str
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns, head_tables,
                                        input_copy, json_field, object_sql, optional, read_chunks, require,
                                        splice_json)
 from commtrail.parsers.android.rows import dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
+from commtrail.parsers.smsbr.rows import local_times, repeat_dict, repeat_str
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, make_batch
 

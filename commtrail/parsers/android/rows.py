@@ -3,7 +3,7 @@ batches, and refusing rows whose time is not believable.
 
 ``mmssms.db`` and ``calllog.db`` hold what the SMS Backup & Restore app writes into its XML (it
 reads the same tables), so the columns of a record come from the same code
-(:class:`commtrail.parsers._smsbr_rows.Rows`): the same message or call read from the database and
+(:class:`commtrail.parsers.smsbr.rows.Rows`): the same message or call read from the database and
 from that app's backup gets the same sender, recipients, direction, kind and text, and is one event.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._smsbr_rows import MAX_MS, MIN_MS, ROW_COLUMNS, local_times, repeat_dict, repeat_str
 from commtrail.parsers._sqlite import LenientText
 from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, local_times, repeat_dict, repeat_str
 from commtrail.timeline.schema import make_batch
 
 

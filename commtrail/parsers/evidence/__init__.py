@@ -16,16 +16,18 @@ none of them named (``Parser.after_siblings``).
 
 from __future__ import annotations
 
+import io
 import tempfile
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from commtrail.parsers.base import ParseContext, Reject, read_full
+from commtrail.parsers.evidence._ahead import ahead
 from commtrail.parsers.evidence._duration import duration
 from commtrail.parsers.evidence._formats import Format, identify
 from commtrail.parsers.evidence._image import ImageFacts, image_kind, read_image
 from commtrail.parsers.evidence._ocr import MISSING_LANGUAGES, NOT_RUN, engine, read_text
-from commtrail.parsers.evidence._when import Taken, from_exif, from_mtime, from_name, screenshot_software
+from commtrail.parsers.evidence._when import NameFacts, Taken, from_exif, from_mtime, from_name, screenshot_software
 from commtrail.parsers.registry import SNIFF_BYTES, Parser, register
 from commtrail.timeline.schema import dumps_extra, rows_to_batch
 
@@ -83,9 +85,11 @@ def _ocr(row: dict, spool: BinaryIO, name: str, ctx: ParseContext) -> None:
             packages=" ".join(f"tesseract-ocr-{code.lower().replace('_', '-')}" for code in missing)))
     if not languages:
         return
-    spool.seek(0)
+    pool = ahead()
+    pool.offer(ctx.siblings, name, lambda data, other: _screenshot(data, other, ctx.timezone), languages,
+               tesseract.version)
     try:
-        found = read_text(spool, languages, tesseract.version)
+        found = pool.take(name, ctx.source_sha256) or read_text(spool, languages, tesseract.version)
     except (RuntimeError, OSError, ValueError) as exc:   # pytesseract.TesseractError is a RuntimeError
         ctx.report.warn(f"{name}: OCR failed ({type(exc).__name__}: {exc}); the screenshot went in without "
                         "its text.")
@@ -126,7 +130,7 @@ def _record(fmt: Format, name: str, sha: str, size: int, facts: ImageFacts | Non
             extra.update(width=facts.width, height=facts.height)
         if exif:
             extra["exif"] = exif
-        kind, extra["kind_from"] = image_kind(fmt, facts, bool(named and named.screenshot), screenshot_software())
+        kind, extra["kind_from"] = _image_kind(fmt, facts, named)
     else:
         kind = fmt.family
     if named is not None:
@@ -150,6 +154,19 @@ def _record(fmt: Format, name: str, sha: str, size: int, facts: ImageFacts | Non
         "flags": flags, "source_sha256": ctx.source_sha256, "source_path": ctx.source_path,
         "locator": f"byte 0+{size}", "parser": ctx.parser_label, "extra": extra,
     }
+
+
+def _image_kind(fmt: Format, facts: ImageFacts, named: NameFacts | None) -> tuple[str, str]:
+    return image_kind(fmt, facts, bool(named and named.screenshot), screenshot_software())
+
+
+def _screenshot(data: bytes, name: str, timezone: str) -> bool:
+    """Whether the parser reads the text of this file (a screenshot whose image data can be read)."""
+    fmt = identify(data[:SNIFF_BYTES])
+    if fmt is None or fmt.family != "image":
+        return False
+    facts = read_image(io.BytesIO(data), fmt)
+    return facts.problem is None and _image_kind(fmt, facts, from_name(name, timezone))[0] == "screenshot"
 
 
 def _taken(name: str, exif: dict[str, str], from_file_name: Taken | None, ctx: ParseContext) -> Taken | None:

@@ -9,6 +9,9 @@ language pack is not installed the item goes in without it and the run says so o
 
 from __future__ import annotations
 
+import os
+import struct
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
@@ -43,7 +46,12 @@ class Engine:
 
 @lru_cache(maxsize=1)
 def engine() -> Engine:
-    """The Tesseract this machine has (looked up once per process)."""
+    """The Tesseract this machine has (looked up once per process).
+
+    Tesseract runs one thread per process here (``OMP_THREAD_LIMIT=1`` unless set): its OpenMP
+    threads gain little on one image and cost three to four times the CPU, spinning, on a busy
+    machine; the cores are used by reading several images at a time (see _ahead.py)."""
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     try:
         import pytesseract
     except ImportError:
@@ -59,10 +67,21 @@ def read_text(stream: BinaryIO, languages: tuple[str, ...], version: str) -> Ocr
     import pytesseract
     from PIL import Image
 
-    with Image.open(stream) as image:
-        image.load()
-        data = pytesseract.image_to_data(image.convert("RGB"), lang="+".join(languages),
-                                         output_type=pytesseract.Output.DICT)
+    lang = "+".join(languages)
+    stream.seek(0)
+    if _plain_png(stream.read(PNG_HEAD)):
+        # Tesseract reads the file itself: the same pixels as Pillow's RGB copy, without decoding
+        # the image in Pillow and encoding it again as PNG
+        stream.seek(0)
+        with tempfile.NamedTemporaryFile(suffix=".png") as copy:
+            copy.write(stream.read())
+            copy.flush()
+            data = pytesseract.image_to_data(copy.name, lang=lang, output_type=pytesseract.Output.DICT)
+    else:
+        stream.seek(0)
+        with Image.open(stream) as image:
+            image.load()
+            data = pytesseract.image_to_data(image.convert("RGB"), lang=lang, output_type=pytesseract.Output.DICT)
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences: list[float] = []
     for i, word in enumerate(data["text"]):
@@ -74,3 +93,28 @@ def read_text(stream: BinaryIO, languages: tuple[str, ...], version: str) -> Ocr
     text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
     confidence = round(sum(confidences) / len(confidences), 1) if confidences else None
     return OcrText(text, confidence, version, "+".join(languages))
+
+
+PNG_HEAD = 64 << 10
+# Chunks that change neither the pixels nor what Tesseract makes of them; any other (gamma, colour
+# profile, transparency, pHYs: Tesseract would take its resolution, which Pillow's copy lacks)
+# sends the image through Pillow.
+_PLAIN_CHUNKS = {b"IHDR", b"sRGB", b"tEXt", b"iTXt", b"zTXt", b"tIME", b"eXIf", b"IDAT"}
+
+
+def _plain_png(head: bytes) -> bool:
+    """An 8-bit RGB PNG, not interlaced, with only plain chunks before its image data: what
+    Pillow's RGB copy of it holds, pixel for pixel."""
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 33:
+        return False
+    at = 8
+    while at + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[at:at + 8])
+        if kind not in _PLAIN_CHUNKS:
+            return False
+        if kind == b"IHDR" and head[at + 16:at + 21] != b"\x08\x02\x00\x00\x00":  # depth, RGB, methods, no interlace
+            return False
+        if kind == b"IDAT":
+            return True
+        at += 12 + length
+    return False

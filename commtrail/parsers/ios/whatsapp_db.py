@@ -10,7 +10,7 @@ message's media: ``ZMEDIALOCALPATH`` relative to the app group's ``Message/`` fo
 The records match what the ``whatsapp`` parser makes of the same chat's "Export chat" text, so that
 dedup (author + chat + minute + text) makes one event of the two: the author as the export writes
 it (the saved contact name, else the phone number; the owner as ``owner.whatsapp_names`` says),
-the text as written, and the chat identity of :mod:`commtrail.parsers._whatsapp_chat` in
+the text as written, and the chat identity of :mod:`commtrail.parsers.whatsapp.chat` in
 ``extra.chat`` (a one-to-one chat: the other person; a group: its JID, which an export does not
 show, so a group's messages merge across backups of the database but not with its export).
 
@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers import _whatsapp_chat as wc
-from commtrail.parsers._smsbr_rows import local_times
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, damaged, flag_column,
                                             json_field, object_sql, optional, require, splice_json)
+from commtrail.parsers.smsbr.rows import local_times
+from commtrail.parsers.whatsapp import chat as wc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, make_batch
 
 CHUNK = 20_000
