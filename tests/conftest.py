@@ -91,20 +91,29 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
     Record dicts use RECORD_SCHEMA column names; source_sha256/source_path/locator/parser are filled
     in when missing. Returns the loaded Case.
     """
-    from datetime import datetime, timezone
-
-    import pyarrow as pa
-
     from commtrail.case import Case
-    from commtrail.inventory import generated_sha256, stage_generated, write_inventory
     from commtrail.timeline.master import build_master
-    from commtrail.timeline.schema import rows_to_batch
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "case.toml").write_text(toml, encoding="utf-8")
     case = Case(root)
     case.ensure_dirs()
-    inventory = []
+    add_sources(case, sources, fmt)
+    build_master(case)
+    return case
+
+
+def add_sources(case, sources: dict[str, list[dict]], fmt: str = "test") -> None:
+    """Stage ``sources`` (name -> record dicts, as for make_case) in ``case`` and add them to its
+    inventory (the master is not rebuilt)."""
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from commtrail.inventory import generated_sha256, read_inventory, stage_generated, write_inventory
+    from commtrail.timeline.schema import rows_to_batch
+
+    inventory = read_inventory(case.sources_file)
     for name, records in sources.items():
         sha = generated_sha256(name)
         rows = []
@@ -116,5 +125,3 @@ def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML,
         inventory.append(stage_generated(case.staging, name, table, fmt, f"{fmt}/1",
                                          datetime(2026, 1, 1, tzinfo=timezone.utc)))
     write_inventory(case.sources_file, inventory)
-    build_master(case)
-    return case

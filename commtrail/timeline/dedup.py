@@ -22,7 +22,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from commtrail.case import CaseConfig
+from commtrail.case import Case, CaseConfig
+from commtrail.timeline import keys
 from commtrail.timeline.produced import Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
@@ -107,8 +108,15 @@ SIZE_SQL = """
 # phone; a chat.db (apple-messages) names none.
 OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "android-sms", "android-calls")
 
+# An event's id from its key's MD5 ``kh`` and the copy's rank ``n`` among its source's copies of that key.
+EVENT_ID_SQL = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END"
+
 # One assembler bucket holds events of about this many estimated bytes.
 BUCKET_BYTES = 96 * 1024 * 1024
+
+# The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
+# chat identities and parties of _conversation_tables are covered by keys.VERSION).
+KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL, EVENT_ID_SQL))
 
 
 @dataclass
@@ -181,15 +189,20 @@ def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConne
     return con
 
 
-def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path) -> DedupSession:
+def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path,
+              keys_of: Case | None = None) -> DedupSession:
     """Key the staged records, group them into events and work out parties, near duplicates and
-    possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash."""
+    possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash.
+
+    With ``keys_of`` (the case), the keyed rows of a source are read from its key file
+    when that is still valid, and written for the others (timeline/keys.py): only sources that are
+    new, re-staged or keyed under other settings are read from staging."""
     con = connect(tmp_dir)
     con.execute("CREATE TEMP MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
-    links = sorted(config.links.items())
+    links = sorted([ident, link.party] for ident, link in config.links.items())
     con.execute("SET VARIABLE links = map(?::VARCHAR[], ?::VARCHAR[])",
-                [[ident for ident, _ in links], [link.party for _, link in links]])
+                [[ident for ident, _ in links], [party for _, party in links]])
     names: dict[str, str] = {}
     for party in config.parties:
         names.setdefault(party.name.lower(), party.name)
@@ -198,38 +211,88 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     if sources:
         con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)",
                         [(i, s["sha256"], s["format"], s["path"]) for i, s in enumerate(sources)])
-    staged = _staged_relation(con, files)
-    _chat_identities(con, files)
-    _device_identities(con, files, sources)
+    prints = [keys.fingerprint(KEYED_CODE, config, [links, names], s, f) for s, f in zip(sources, files)]
+    kept = keys.reusable(keys_of, prints, [s["sha256"] for s in sources]) if keys_of is not None else {}
+    fresh = [i for i in range(len(files)) if i not in kept]
+    staged = _staged_relation(con, files, fresh)
+    _chat_identities(con, files, fresh)
+    _device_identities(con, files, sources, fresh)
     _conversation_tables(con, staged)
+    _kept_facts(con, kept)
     # An event is a key's first copy in each source (its id is the key's MD5), or its n-th copy
-    # (the MD5 of that MD5 and n), so repeats within one source stay apart. list() then list_sort()
-    # is several times faster than an ordered aggregate. The representative is the copy with the
-    # smallest address (source hash, then row).
-    eid = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END AS eid"
-    keyed = f"""keyed AS (
+    # (the MD5 of that MD5 and n), so repeats within one source stay apart: an id depends on its
+    # source alone, and a key file holds it.
+    con.execute(f"""CREATE TABLE keyed AS
+        WITH fresh AS (
             SELECT (r.file_index::UBIGINT << 32) | r.file_row_number::UBIGINT AS k, r.ts_utc AS ts, r.channel,
                    {PARTY_SQL} AS party, {NEAR_GROUP_SQL} AS grp, {METHOD_SQL} AS method, {SIZE_SQL} AS size,
                    md5_number({KEY_SQL}) AS kh
             FROM {staged} r LEFT JOIN conv ON conv_src = r.file_index AND conv_chat = r.conversation),
-        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM keyed)"""
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY kh, k >> 32 ORDER BY k) AS n FROM fresh)
+        SELECT k, ts, channel, party, grp, method, size, {EVENT_ID_SQL} AS eid FROM ranked""")
+    for index, facts in kept.items():
+        path = str(keys.key_path(keys_of.root, sources[index]["sha256"])).replace("'", "''")
+        con.execute(f"""INSERT INTO keyed
+            SELECT ({index}::UBIGINT << 32) | row::UBIGINT, ts, channel, party, grp, method::dup_method, size,
+                   (eid_hi::UHUGEINT << 64) | eid_lo::UHUGEINT
+            FROM read_parquet('{path}')""")
+    if keys_of is not None:
+        _write_keys(con, keys_of.root, sources, fresh, prints)
+        keys.drop_stale(keys_of.root, [s["sha256"] for s in sources])
+    # Only events whose id more than one source holds are grouped; every other record is an event
+    # of its own. The representative is the copy with the smallest address (source hash, then
+    # row). list() then list_sort() is several times faster than an ordered aggregate.
+    single = "SELECT eid, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM keyed"
     if one_event_per_record(files):
-        con.execute(f"""CREATE TEMP TABLE occ AS WITH {keyed}
-            SELECT {eid}, k AS first, ts, channel, party, grp, size, method, [k] AS copies FROM ranked""")
+        con.execute(f"CREATE TEMP TABLE occ AS {single}")
     else:
+        con.execute("""CREATE TEMP TABLE shared AS
+            SELECT eid FROM keyed GROUP BY eid HAVING min(k >> 32) <> max(k >> 32)""")
         con.execute(f"""CREATE TEMP TABLE occ AS
-            WITH {keyed},
-            events AS (
-                SELECT {eid}, min(k) AS first, list_sort(list(k)) AS copies,
+            WITH events AS (
+                SELECT eid, min(k) AS first, list_sort(list(k)) AS copies,
                        arg_min({{'ts': ts, 'channel': channel, 'party': party, 'grp': grp, 'size': size,
                                  'method': method}}, k) AS rep
-                FROM ranked GROUP BY eid)
+                FROM keyed SEMI JOIN shared USING (eid) GROUP BY eid)
+            {single} ANTI JOIN shared USING (eid)
+            UNION ALL
             SELECT eid, first, rep['ts'] AS ts, rep['channel'] AS channel, rep['party'] AS party,
                    rep['grp'] AS grp, rep['size'] AS size, rep['method'] AS method, copies
             FROM events""")
+        con.execute("DROP TABLE shared")
+    con.execute("DROP TABLE keyed")
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
+
+
+def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],
+                prints: Sequence[dict]) -> None:
+    """The key file of every source keyed from staging in this build, with its span and phone."""
+    cursor = con.cursor()   # a reader of its own: the connection goes on with other queries
+    for index in fresh:
+        rows = arrow_reader(cursor.sql(f"""
+            SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
+                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
+            FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), 1_000_000).read_all()
+        span = con.execute("SELECT scope, epoch_us(t0), epoch_us(t1) FROM source_span WHERE src = ?",
+                           [index]).fetchone()
+        device = con.execute("SELECT device FROM device_ids WHERE src = ?", [index]).fetchone()
+        keys.write_keys(root, sources[index]["sha256"], rows,
+                        {"fingerprint": prints[index], "span": list(span) if span else None,
+                         "device": device[0] if device else None, "ios": device is not None})
+    cursor.close()
+
+
+def _kept_facts(con: duckdb.DuckDBPyConnection, kept: dict[int, dict]) -> None:
+    """The span and phone of the sources whose key files are reused (for the possibly-deleted check)."""
+    for index, facts in kept.items():
+        if facts.get("span"):
+            scope, t0, t1 = facts["span"]
+            con.execute("INSERT INTO source_span VALUES (?, ?, make_timestamp(?::BIGINT)::TIMESTAMPTZ, "
+                        "make_timestamp(?::BIGINT)::TIMESTAMPTZ)", [index, scope, t0, t1])
+        if facts.get("ios"):
+            con.execute("INSERT INTO device_ids VALUES (?, ?)", [index, facts.get("device")])
 
 
 def one_event_per_record(files: Sequence[Path]) -> bool:
@@ -238,10 +301,14 @@ def one_event_per_record(files: Sequence[Path]) -> bool:
     return len(files) == 1
 
 
-def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> str:
-    """SQL reading every staging file with its index and row number (an empty table when none)."""
-    if files:
+def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path], fresh: Sequence[int]) -> str:
+    """SQL reading the staging files of the sources ``fresh`` (indexes into ``files``) with their
+    index and row number (an empty table when none)."""
+    if len(fresh) == len(files) and files:
         return f"read_parquet({_file_list(files)}, file_row_number = true)"
+    if fresh:
+        return (f"(SELECT *, {_index_map(fresh)}[file_index::INTEGER + 1]::BIGINT AS file_index "
+                f"FROM read_parquet({_file_list([files[i] for i in fresh])}, file_row_number = true))")
     con.execute("""CREATE TEMP TABLE staged (event_id VARCHAR, ts_utc TIMESTAMPTZ, ts_local VARCHAR,
         ts_precision VARCHAR, tz_source VARCHAR, channel VARCHAR, kind VARCHAR, direction VARCHAR,
         sender VARCHAR, sender_raw VARCHAR, recipients VARCHAR[], party VARCHAR, conversation VARCHAR,
@@ -252,35 +319,43 @@ def _staged_relation(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> s
     return "staged"
 
 
+def _index_map(indexes: Sequence[int]) -> str:
+    """A SQL list literal of source indexes (1-based lookup by a file's position in a subset)."""
+    return "([" + ", ".join(str(int(i)) for i in indexes) + "]::INTEGER[])"
+
+
 def _file_list(files: Sequence[Path]) -> str:
     """A SQL list of file paths."""
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
-def _staged_of(files: Sequence[Path], sources: Sequence[dict], *formats: str) -> tuple[list[int], str] | None:
-    """The indexes of the sources of these formats and SQL reading only their staging files (their
-    ``file_index`` maps back through the list), or None when there are none."""
-    wanted = [i for i, s in enumerate(sources) if s["format"] in formats]
+def _staged_of(files: Sequence[Path], sources: Sequence[dict], fresh: Sequence[int],
+               *formats: str) -> tuple[list[int], str] | None:
+    """The indexes of the ``fresh`` sources of these formats and SQL reading only their staging
+    files (their ``file_index`` maps back through the list), or None when there are none."""
+    wanted = [i for i in fresh if sources[i]["format"] in formats]
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
-def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], fresh: Sequence[int]) -> None:
     """Per source and WhatsApp chat, the identity its parser told (``extra``; table ``chat_ids``):
     WhatsApp exports and the WhatsApp records of phone databases. Only the WhatsApp records are
     read for it (the filter on ``channel`` skips row groups of other channels): the ``extra`` of
     others can be large."""
     con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if files:
+    if fresh:
         con.execute(f"""INSERT INTO chat_ids
-            SELECT file_index::INTEGER, conversation, json_extract_string(min(extra), '$.{EXTRA_CHAT}')
-            FROM read_parquet({_file_list(files)}) WHERE channel = 'whatsapp' GROUP BY ALL""")
+            SELECT {_index_map(fresh)}[file_index::INTEGER + 1], conversation,
+                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
+            FROM read_parquet({_file_list([files[i] for i in fresh])}) WHERE channel = 'whatsapp' GROUP BY ALL""")
 
 
-def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict]) -> None:
+def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict],
+                       fresh: Sequence[int]) -> None:
     """Per iPhone backup, the phone its parser named in every record's ``extra`` (table
     ``device_ids``; NULL when a record names none or another)."""
     con.execute("CREATE TEMP TABLE device_ids (src INTEGER, device VARCHAR)")
-    if staged := _staged_of(files, sources, "ios-backup"):
+    if staged := _staged_of(files, sources, fresh, "ios-backup"):
         con.execute(f"""INSERT INTO device_ids
             SELECT ($wanted::INTEGER[])[file_index::INTEGER + 1],
                    CASE WHEN count(d) = count(*) AND min(d) = max(d) THEN min(d) END

@@ -15,13 +15,15 @@ from commtrail.inventory import read_inventory
 from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
+from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
 CONSISTENCY_FILE = "possibly_deleted.parquet"
-# What build_master writes besides the master (each rewritten, or removed, by every build).
-DERIVED_FILES = (CONSISTENCY_FILE, LINKS_FILE)
+# What build_master writes besides the master (each rewritten, or removed, by every build; the
+# folder of key files as a whole, see timeline/keys.py).
+DERIVED_FILES = (CONSISTENCY_FILE, LINKS_FILE, KEYS_DIR)
 
 
 def staged_sources(case: Case) -> list[dict]:
@@ -35,7 +37,8 @@ def build_master(case: Case) -> int:
     screenshots.py) from staging; returns the row count.
 
     Parties come from the case.toml of now; the master records what it was built with
-    (case_settings), so a later edit of case.toml is noticed."""
+    (case_settings), so a later edit of case.toml is noticed. Sources keyed by an earlier build
+    are not read again (their key files, timeline/keys.py): the same master, sooner."""
     from commtrail.timeline.dedup import run_dedup   # DuckDB only where dedup runs
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
@@ -44,7 +47,7 @@ def build_master(case: Case) -> int:
     try:
         with ThreadPoolExecutor(1) as loader:
             named = loader.submit(Sources, files, sources)  # read while DuckDB works
-            session = run_dedup(files, sources, case.config, tmp)
+            session = run_dedup(files, sources, case.config, tmp, keys_of=case)
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)

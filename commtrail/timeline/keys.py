@@ -1,0 +1,109 @@
+"""The keyed records of each source (per staged row: event id, time, party...), kept between builds
+(``keys/<sha256>.parquet``), so that a build after an ingest keys only the sources that are new
+(timeline/dedup.py).
+
+A record's event id (its key's MD5 and its rank among its source's copies of that key), party, near-duplicate group, dup method and size depend on its own source and on
+case.toml alone (never on another source), so the keyed rows of a source stay right as long as its
+staging file, case.toml's settings and the code that keys it stay the same. Each key file records
+those (its fingerprint) and the source's span and phone (for the possibly-deleted check); a build
+reuses it only when the fingerprint still matches and the file's SHA-256 is the one manifest.sha256
+lists (so a file changed behind the tool's back is never trusted: that source is keyed again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commtrail.atomic import write_table
+from commtrail.case import Case, CaseConfig
+from commtrail.timeline.case_settings import settings_of
+
+KEYS_DIR = "keys"
+# Raise when what a keyed row depends on changes outside dedup's keying SQL (which the fingerprint
+# holds): the chat identities and one-party chats of dedup._conversation_tables, this file's layout.
+VERSION = 1
+METADATA_KEY = b"commtrail.keys"
+
+# One keyed record: its row in the staging file and what dedup works out from it alone.
+KEY_SCHEMA = pa.schema([
+    pa.field("row", pa.uint32()), pa.field("ts", pa.timestamp("us", tz="UTC")), pa.field("channel", pa.string()),
+    pa.field("party", pa.string()), pa.field("grp", pa.uint64()), pa.field("size", pa.int64()),
+    pa.field("method", pa.string()), pa.field("eid_hi", pa.uint64()), pa.field("eid_lo", pa.uint64()),
+])
+
+
+def key_path(root: Path, sha256: str) -> Path:
+    """The key file of the source with this hash."""
+    return Path(root) / KEYS_DIR / f"{sha256}.parquet"
+
+
+def fingerprint(code: str, config: CaseConfig, inputs: object, source: dict, staging_file: Path) -> dict:
+    """What the keyed rows of a source depend on: the keying SQL, case.toml's settings and what
+    dedup made of them (``inputs``: links and party names), the source's format and its staging
+    file (size and modification time: re-staging rewrites it)."""
+    stat = staging_file.stat()
+    settings = json.dumps([settings_of(config), inputs], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return {"version": VERSION, "code": hashlib.sha256(code.encode()).hexdigest(),
+            "settings": hashlib.sha256(settings.encode()).hexdigest(),
+            "format": source["format"], "staging": [stat.st_size, stat.st_mtime_ns]}
+
+
+def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[int, dict]:
+    """index -> recorded facts (``span``, ``device``) of every source whose key file can be used:
+    its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
+    root = case.root
+    listed = _listed(case.manifest_file)
+    out: dict[int, dict] = {}
+    for index, (sha, expected) in enumerate(zip(shas, prints)):
+        path = key_path(root, sha)
+        rel = f"{KEYS_DIR}/{sha}.parquet"
+        if rel not in listed or not path.is_file():
+            continue
+        try:
+            facts = json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+            continue
+        if facts.get("fingerprint") == expected and _sha256(path) == listed[rel]:
+            out[index] = facts
+    return out
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _listed(manifest: Path) -> dict[str, str]:
+    """The key files manifest.sha256 lists: path -> digest (none without a manifest)."""
+    if not manifest.is_file():
+        return {}
+    out = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        digest, sep, rel = line.partition("  ")
+        if sep and rel.startswith(KEYS_DIR + "/"):
+            out[rel] = digest
+    return out
+
+
+def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
+    """Write a source's key file: its keyed rows (KEY_SCHEMA, in row order) and ``facts``
+    (``fingerprint``, ``span``, ``device``)."""
+    folder = Path(root) / KEYS_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
+    write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256))
+
+
+def drop_stale(root: Path, shas: Sequence[str]) -> None:
+    """Remove the key files of sources no longer staged."""
+    folder = Path(root) / KEYS_DIR
+    keep = {f"{sha}.parquet" for sha in shas}
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
+        if path.name not in keep:
+            path.unlink()
