@@ -112,6 +112,7 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
     there with a note, and characters XLSX cannot hold are shown as U+FFFD."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("master")
@@ -126,11 +127,12 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
                 if len(value) > XLSX_CELL_LIMIT:
                     note = f" [cut at {XLSX_CELL_LIMIT} characters; full text in the CSV or JSONL export]"
                     value = value[: XLSX_CELL_LIMIT - len(note)] + note
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula
-                cell.quotePrefix = needs_quote(value)
-            cells.append(cell)
+                if needs_quote(value) or value in ERROR_CODES:   # a cell object only where openpyxl would not
+                    cell = WriteOnlyCell(sheet, value=value)      # make a plain text (plain values are much faster)
+                    cell.data_type = "s"  # never a formula or an error value
+                    cell.quotePrefix = needs_quote(value)
+                    value = cell
+            cells.append(value)
         sheet.append(cells)
         count += 1
     with atomic_path(target) as tmp:
