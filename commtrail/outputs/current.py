@@ -80,7 +80,8 @@ def take_current(case: Case, name: str, inputs: dict, targets: dict[str, Path]) 
         kept = json.loads(record_path(case, name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(kept, dict) or kept.get("inputs") != inputs or kept.get("files", {}).keys() != targets.keys():
+    if not isinstance(kept, dict) or kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict) \
+            or kept["files"].keys() != targets.keys():
         return None
     copied = []
     for rel, target in sorted(targets.items()):
