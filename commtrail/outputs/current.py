@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.bundle_reuse import case_inputs
 from commtrail.outputs.manifest import sha256_file, update_entries
@@ -65,9 +66,7 @@ def record(case: Case, name: str, inputs: dict, files: list[Path]) -> Path:
     path = record_path(case, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     hashes = {f.resolve().relative_to(case.root.resolve()).as_posix(): sha256_file(f) for f in files}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n", path)
     return path
 
 
