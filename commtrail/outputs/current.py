@@ -29,9 +29,14 @@ EXPORT_INPUTS = (CASE_FILE, "master.parquet", "annotations.jsonl", LINKS_FILE)
 REPORT = "report"
 
 
+def records_dir(case: Case) -> Path:
+    """The folder of the records."""
+    return case.report_dir / "inputs"
+
+
 def record_path(case: Case, name: str) -> Path:
     """Where the record of the output ``name`` (``report`` or ``export-<stem>.<format>``) goes."""
-    return case.report_dir / "inputs" / f"{name}.json"
+    return records_dir(case) / f"{name}.json"
 
 
 def export_name(target: Path) -> str:
