@@ -18,7 +18,6 @@ from pathlib import Path
 
 from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
-from commtrail.outputs.bundle_reuse import case_inputs
 from commtrail.outputs.manifest import sha256_file, update_entries
 from commtrail.review.annotations import Selection
 from commtrail.timeline.screenshots import LINKS_FILE
@@ -46,13 +45,13 @@ def export_name(target: Path) -> str:
 
 def report_inputs(known: dict, party: str | None, selection: Selection) -> dict:
     """Everything a report of ``party`` with ``selection`` is made from (``known``: the case's
-    inputs, from :func:`case_inputs`)."""
+    inputs, from bundle_reuse.case_inputs)."""
     return {"output": REPORT, "party": party, "selection": selection.options(), **known}
 
 
 def export_inputs(known: dict, fmt: str, party: str | None, selection: Selection) -> dict:
     """Everything an export in ``fmt`` of ``party`` with ``selection`` is made from (``known``: the
-    case's inputs, from :func:`case_inputs` with at least EXPORT_INPUTS)."""
+    case's inputs, from bundle_reuse.case_inputs with at least EXPORT_INPUTS)."""
     return {"output": "export", "format": fmt, "party": party, "selection": selection.options(),
             "program": known["program"], "libraries": known["libraries"],
             "files": {name: known["files"][name] for name in EXPORT_INPUTS}}
