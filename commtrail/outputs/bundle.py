@@ -43,7 +43,7 @@ from commtrail.outputs.export import check_party, export_rows, export_target, wr
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.produce import produce
 from commtrail.outputs.report_data import gather
-from commtrail.outputs.slugs import slug
+from commtrail.outputs.slugs import case_slugs
 from commtrail.review.annotations import Selection
 from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_name
 
@@ -187,7 +187,8 @@ def _exports(case: Case, data: Path, party: str | None, created: datetime, paylo
     made from the same inputs (``known``: the case's, see current.py), else written (with
     ``write``; without, they were taken already)."""
     (data / "exports").mkdir(exist_ok=True)
-    stem = ("master" if party is None else f"master-{slug(party)}") + ("" if only is None else "-selected")
+    stem = "master" if party is None else f"master-{case_slugs(case.config)[party]}"
+    stem += "" if only is None else "-selected"
     for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
         target = data / "exports" / f"{stem}.{fmt}"
         if write:
@@ -226,7 +227,7 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     ``commtrail report`` and ``commtrail export`` wrote when that is current (see current.py)."""
     seconds: dict[str, float] = {}
     only = selection.events(case) if selection else None
-    scope = "all" if party is None else slug(party)
+    scope = "all" if party is None else case_slugs(case.config)[party]
     payload = Payload(seconds=seconds)
     with _timed(seconds, "reuse"):
         known = case_inputs(case)
@@ -256,8 +257,9 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
                 copy_hashed(case.root / name, data / "case" / name)
     with _timed(seconds, "transcripts"):
         (data / "transcripts").mkdir(exist_ok=True)
+        slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
         for name in report.parties:
-            rel = f"transcripts/transcript-{slug(name)}.pdf"
+            rel = f"transcripts/transcript-{slugs[name]}.pdf"
             if not reused:
                 from commtrail.outputs.transcript import write_transcript
                 write_transcript(case, name, data / rel, payload.names, payload.files,
