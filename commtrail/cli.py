@@ -174,13 +174,13 @@ def _stats(args: argparse.Namespace, console: Console) -> int:
 
 @command("export")
 def _export(args: argparse.Namespace, console: Console) -> int:
-    from commtrail.outputs.export import export
+    from commtrail.outputs.export import export, export_record
     from commtrail.outputs.manifest import write_manifest
     from commtrail.pipeline import current_case
     case = current_case(Path(args.case), console)
     with case.lock():
         path, rows = export(case, args.format, args.party, _selection(args, case, console))
-        write_manifest(case, [path])
+        write_manifest(case, [path, export_record(case, path)])
     say(console, f"Wrote {rows} events to {path}")
     return EXIT_OK
 

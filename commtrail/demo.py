@@ -12,7 +12,8 @@ from commtrail.demo_data import CASE_TOML, write_inputs
 from commtrail.errors import UsageError
 from commtrail.outputs.bundle import write_bundle
 from commtrail.outputs.bundle_verify import verify_bundle
-from commtrail.outputs.export import export
+from commtrail.outputs.current import records_dir
+from commtrail.outputs.export import export, export_record
 from commtrail.outputs.manifest import verify, write_manifest
 from commtrail.outputs.report import write_report
 from commtrail.outputs.stats import print_stats
@@ -40,9 +41,10 @@ def run_demo(folder: Path, console: Console) -> int:
     code = ingest_and_build(case_dir, [str(p) for p in inputs], console)
     case = Case(case_dir)
     print_stats(case, console)
-    written = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
-    written += write_report(case, warn=lambda notice: console.print(f"Warning: {notice}", markup=False))
-    write_manifest(case, written)
+    exports = [export(case, fmt)[0] for fmt in ("csv", "xlsx", "jsonl")]
+    written = exports + write_report(case, warn=lambda notice: console.print(f"Warning: {notice}", markup=False))
+    write_manifest(case, written + [export_record(case, path) for path in exports])
+    written = [path for path in written if path.parent != records_dir(case)]   # the files, not what they were made from
     result = verify(case)
     console.print(f"verify: {'OK' if result.ok else 'FAILED'} ({result.checked} files checked)", markup=False)
     console.print(f"\nThe sample case is in {case_dir}", markup=False)

@@ -20,11 +20,7 @@ score: only counts, times and the rows they come from. Times are shown in the ca
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -39,14 +35,14 @@ from commtrail.case import Case, CaseConfig
 from commtrail.errors import UsageError
 from commtrail.outputs.contact import NOT_SENT
 from commtrail.outputs.frame import FRAME_COLUMNS, UNKNOWN, US_PER_DAY, Exhibits, Frame, load_frame, no_exhibits
-from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS
+from commtrail.outputs.labels import CALL_LABELS, CALL_ORDER, WEEKDAYS, WINDOW_DAYS
 from commtrail.outputs.redflags import Phrase, find_hits, phrase_list
+from commtrail.outputs.slugs import case_slugs, party_names, slug
 from commtrail.timeline.identity import describe, kind_of, phone_check
 from commtrail.timeline.master import read_master
 from commtrail.timeline.schema import DIRECTIONS
 from commtrail.timeline.utclocal import local_datetime
 
-WINDOW_DAYS = 30
 NIGHT_FROM, NIGHT_TO = 22, 6            # night: 22:00 to 06:00 local time
 BURST_MINUTES = 60
 REPEAT_CALL_MINUTES = 10
@@ -340,10 +336,6 @@ DEFINITIONS = {
 # Entry point
 
 
-def party_names(config: CaseConfig) -> list[str]:
-    return [p.name for p in config.parties]
-
-
 def resolve_party(config: CaseConfig, name: str) -> str:
     """The party called ``name`` (any case; "unknown" for the unlisted) or a UsageError naming them."""
     names = party_names(config)
@@ -353,15 +345,6 @@ def resolve_party(config: CaseConfig, name: str) -> str:
     listed = ", ".join(names) if names else "none are listed in case.toml"
     raise UsageError(f"there is no party called '{name}'.", where="--party",
                      hint=f"The parties are: {listed}; use '{UNKNOWN}' for identifiers not linked to any.")
-
-
-def slug(name: str) -> str:
-    """A file-name-safe form of a party name."""
-    if name == UNKNOWN:
-        return "unknown"
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return text or "party"
 
 
 def analyse(case: Case, party: str | None = None,
@@ -423,20 +406,6 @@ def sentences(analysis: CaseAnalysis, party: str | None = None) -> list[str]:
     """Plain-English factual sentences from the figures (see outputs/sentences.py)."""
     from commtrail.outputs.sentences import sentences as _sentences
     return _sentences(analysis, party)
-
-
-def case_slugs(config: CaseConfig, more: Sequence[str] = ()) -> dict[str, str]:
-    """The file-name part of every party of case.toml, of the unlisted group and of ``more``."""
-    return party_slugs(party_names(config) + [UNKNOWN] + list(more))
-
-
-def party_slugs(names: list[str]) -> dict[str, str]:
-    """A distinct file-name part per name: its slug, plus a short hash of the name when another
-    name has the same slug ("Jordan K" and "Jordan-K"), so no output overwrites another's whatever
-    the order of the names."""
-    counts = Counter(slug(name) for name in dict.fromkeys(names))
-    return {name: slug(name) if counts[slug(name)] == 1 else
-            f"{slug(name)}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}" for name in names}
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -35,14 +35,15 @@ from commtrail import __version__
 from commtrail.case import CASE_FILE, Case
 from commtrail.errors import CaseError, UsageError
 from commtrail.inventory import read_inventory
-from commtrail.outputs.analysis import slug
 from commtrail.outputs.bundle_docs import write_certificates, write_methodology, write_rejects
-from commtrail.outputs.bundle_reuse import inputs_of, keep, take
+from commtrail.outputs.bundle_reuse import case_inputs, inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
-from commtrail.outputs.export import check_party, export_rows, write_csv, write_jsonl, write_xlsx
+from commtrail.outputs.current import REPORT, export_inputs, export_name, report_inputs, take_current
+from commtrail.outputs.export import check_party, export_rows, export_target, write_csv, write_jsonl, write_xlsx
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.produce import produce
 from commtrail.outputs.report_data import gather
+from commtrail.outputs.slugs import case_slugs
 from commtrail.review.annotations import Selection
 from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_name
 
@@ -68,6 +69,7 @@ class Payload:
     files: dict[str, str] = field(default_factory=dict)          # attachment sha256 -> path under data/
     transcripts: dict[str, str] = field(default_factory=dict)    # party -> path under data/
     exports: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)        # path under data/ -> SHA-256 known from copying
     master_sha256: str = ""
     seconds: dict[str, float] = field(default_factory=dict)     # time taken by each step
 
@@ -148,6 +150,7 @@ def _copy_originals(case: Case, data: Path, payload: Payload) -> None:
                             "bundle as the original.", file=str(case.root),
                             hint=f"Run commtrail verify {case.root} and restore the file from a backup.")
         payload.names[sha] = f"originals/{name}"
+        payload.hashes[payload.names[sha]] = sha
 
 
 def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> None:
@@ -179,16 +182,37 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
 
 
 def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
-             only: set[str] | None, write: bool) -> None:
+             selection: Selection, only: set[str] | None, known: dict, write: bool) -> None:
+    """The CSV, XLSX and JSONL exports: each taken from ``commtrail export``'s file when that was
+    made from the same inputs (``known``: the case's, see current.py), else written (with
+    ``write``; without, they were taken already)."""
     (data / "exports").mkdir(exist_ok=True)
-    stem = ("master" if party is None else f"master-{slug(party)}") + ("" if only is None else "-selected")
+    stem = "master" if party is None else f"master-{case_slugs(case.config)[party]}"
+    stem += "" if only is None else "-selected"
     for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
         target = data / "exports" / f"{stem}.{fmt}"
         if write:
-            writer(export_rows(case, party, only), target)
+            source = export_target(case, fmt, party, selection)
+            rel = source.relative_to(case.root).as_posix()
+            taken = take_current(case, export_name(source), export_inputs(known, fmt, party, selection), {rel: target})
+            if taken is None:
+                writer(export_rows(case, party, only), target)
+            elif fmt != "xlsx":   # the XLSX is dated below, so its hash is no longer the export's
+                payload.hashes[f"exports/{target.name}"] = taken[rel]
             if fmt == "xlsx":
                 restamp_zip(target, created)
         payload.exports.append(f"exports/{target.name}")
+
+
+def _take_report(case: Case, data: Path, inputs: dict, payload: Payload) -> bool:
+    """Copy ``commtrail report``'s report.html and report.pdf into ``data/report`` when they were
+    made from exactly ``inputs`` (see current.py)."""
+    targets = {(case.report_dir / name).relative_to(case.root).as_posix(): data / "report" / name
+               for name in ("report.html", "report.pdf")}
+    taken = take_current(case, REPORT, inputs, targets)
+    for rel, digest in (taken or {}).items():
+        payload.hashes[f"report/{rel.rsplit('/', 1)[-1]}"] = digest
+    return taken is not None
 
 
 def assemble(case: Case, data: Path, party: str | None, command: str,
@@ -199,25 +223,31 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     among them, are copied whole). The report, the transcripts and the exports are taken from the
     last bundle of this scope when nothing they are made from changed (see bundle_reuse.py; the
     command with its selection and annotations.jsonl are among those inputs), and kept for the
-    next one when written anew."""
+    next one when written anew; otherwise the report and the exports are taken from what
+    ``commtrail report`` and ``commtrail export`` wrote when that is current (see current.py)."""
     seconds: dict[str, float] = {}
     only = selection.events(case) if selection else None
-    scope = "all" if party is None else slug(party)
+    scope = "all" if party is None else case_slugs(case.config)[party]
+    payload = Payload(seconds=seconds)
     with _timed(seconds, "reuse"):
-        inputs = inputs_of(case, scope, command)
-        reused = take(case, scope, inputs, data)
+        known = case_inputs(case)
+        inputs = inputs_of(known, scope, command)
+        taken = take(case, scope, inputs, data)
+        reused = taken is not None
+        payload.hashes.update(taken or {})
+        report_taken = reused or _take_report(case, data, report_inputs(known, party, selection), payload)
     with _timed(seconds, "report"):
-        report = gather(case, party, selection=selection, sections=not reused)
-        if not reused:   # the writers (fpdf2, matplotlib) are imported only to write
+        report = gather(case, party, selection=selection, sections=not report_taken)
+        if not report_taken:   # the writers (fpdf2, matplotlib) are imported only to write
             from commtrail.outputs.charts import charts_dir
             from commtrail.outputs.report_html import write_html
             from commtrail.outputs.report_pdf import write_pdf
-            (data / "report").mkdir(parents=True)
+            (data / "report").mkdir(parents=True, exist_ok=True)   # a report not taken may have left it
             write_html(case, report, data / "report" / "report.html")
             write_pdf(case, report, data / "report" / "report.pdf")
             if charts_dir(case).is_dir():
                 write_manifest(case, [charts_dir(case)])
-    payload = Payload(master_sha256=report.master_sha256, seconds=seconds)
+    payload.master_sha256 = report.master_sha256
     with _timed(seconds, "copies"):
         _copy_originals(case, data, payload)
         _copy_blobs(case, data, party, payload)
@@ -227,19 +257,22 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
                 copy_hashed(case.root / name, data / "case" / name)
     with _timed(seconds, "transcripts"):
         (data / "transcripts").mkdir(exist_ok=True)
+        slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
         for name in report.parties:
-            rel = f"transcripts/transcript-{slug(name)}.pdf"
+            rel = f"transcripts/transcript-{slugs[name]}.pdf"
             if not reused:
                 from commtrail.outputs.transcript import write_transcript
                 write_transcript(case, name, data / rel, payload.names, payload.files,
                                  report.master_sha256, report.pdf_date, only, report.selection)
             payload.transcripts[name] = rel
     with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload, only, write=not reused)
+        _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
     if not reused:
         with _timed(seconds, "keep"):
             generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
-            write_manifest(case, [keep(case, scope, inputs, data, generated)])
+            folder, kept = keep(case, scope, inputs, data, generated)
+            payload.hashes.update(kept)
+            write_manifest(case, [folder])
     with _timed(seconds, "documents"):
         write_rejects(case, data / "case" / "rejects.csv", payload.names)
         write_methodology(case, report, payload, data / "methodology.md", command)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import csv
 import shlex
 from collections import Counter
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -89,25 +90,31 @@ def _ingest_commands(rows: list[dict]) -> list[str]:
     return out
 
 
+def _counts(values: pa.Array | pa.ChunkedArray, missing: str | None = None) -> Counter:
+    """Counter of the values of one column, counted by Arrow (``missing`` names the nulls)."""
+    out: Counter = Counter()
+    for pair in pc.value_counts(values).to_pylist():
+        key = pair["values"] if pair["values"] is not None or missing is None else missing
+        out[key] += pair["counts"]
+    return out
+
+
 def source_counts(case: Case) -> tuple[Counter, Counter, Counter, Counter]:
     """Per source SHA-256: events it represents and copies it holds; and the master's dedup methods
     and time-zone sources."""
     master = read_master(case, ["source_sha256", "occurrences", "dup_method", "tz_source"])
-    shown = Counter(master["source_sha256"].to_pylist())
+    shown = _counts(master["source_sha256"])
     copies: Counter = Counter()
     if master.num_rows:
-        flat = pc.list_flatten(master["occurrences"]).combine_chunks()
-        copies = Counter(flat.field("source_sha256").to_pylist())
-    methods = Counter(v or "single copy" for v in master["dup_method"].to_pylist())
-    zones = Counter(v or "none (undated)" for v in master["tz_source"].to_pylist())
+        copies = _counts(pc.list_flatten(master["occurrences"]).combine_chunks().field("source_sha256"))
+    methods = _counts(pc.if_else(pc.equal(master["dup_method"], ""), None, master["dup_method"]), "single copy")
+    zones = _counts(pc.if_else(pc.equal(master["tz_source"], ""), None, master["tz_source"]), "none (undated)")
     return shown, copies, methods, zones
 
 
 def write_methodology(case: Case, report: ReportData, payload: "Payload", target: Path, command: str) -> Path:
     """``methodology.md``: versions, commands, time-zone policy, dedup rules, counts, rejects."""
     import bagit
-    import fpdf
-    import pyarrow
 
     config = case.config
     rows = sorted(read_inventory(case.sources_file), key=lambda r: (r["path"], r["sha256"]))
@@ -119,7 +126,7 @@ def write_methodology(case: Case, report: ReportData, payload: "Payload", target
              "`data/originals/` cover the whole case; the report, the transcripts and the exports cover "
              f"{scope}.", "",
              "## Programs", "",
-             f"- commtrail {__version__}; bagit.py {bagit.VERSION}; fpdf2 {fpdf.__version__}; pyarrow {pyarrow.__version__}",
+             f"- commtrail {__version__}; bagit.py {bagit.VERSION}; fpdf2 {metadata.version('fpdf2')}; pyarrow {pa.__version__}",
              "- parsers: " + (", ".join(sorted({r["parser"] for r in rows if r["parser"]})) or "none"), "",
              "## Commands run", "",
              *_ingest_commands(rows),
@@ -196,7 +203,8 @@ def write_certificates(case: Case, report: ReportData, payload: "Payload", data:
     listed += [("Evidence file of the incident log", rel) for rel in sorted(payload.files.values())
                if rel.startswith("incident-log/")]
     for n, (what, rel) in enumerate(listed, 1):
-        exhibits.append(f"| XX/{n} | {_cell(what)} | `{_cell(rel)}` | {sha256_file(data / rel)} |")
+        digest = payload.hashes[rel] if rel in payload.hashes else sha256_file(data / rel)
+        exhibits.append(f"| XX/{n} | {_cell(what)} | `{_cell(rel)}` | {digest} |")
     values["exhibit_rows"] = "\n".join(exhibits)
     folder = data / "certification"
     folder.mkdir()

@@ -5,7 +5,8 @@ The report, the transcripts and the exports of a bundle take most of its time an
 the case's files, the program and its fonts. After writing them, a bundle keeps a copy in
 ``CASE/report/bundle/<scope>/`` with ``inputs.json``: the SHA-256 of every case file they are read
 from (case.toml, the master, the inventory, the possibly-deleted list, the productions, the
-annotations, every rejects file, and the names present in originals/ and blobs/), the code of
+annotations, the screenshot links, every rejects file, and the names present in originals/ and
+blobs/), the code of
 commtrail itself, the versions of the libraries that write them, the fonts found, the bundle command with its
 options, and the SHA-256
 of each kept file. The next bundle of the same scope takes the copies only when all of that is
@@ -24,10 +25,11 @@ from pathlib import Path
 
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.manifest import sha256_file
+from commtrail.timeline.screenshots import LINKS_FILE
 
 INPUTS = "inputs.json"
 CASE_INPUTS = (CASE_FILE, "master.parquet", "sources.parquet", "possibly_deleted.parquet", "productions.jsonl",
-               "annotations.jsonl")
+               "annotations.jsonl", LINKS_FILE)
 LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "pandas", "tzdata")
 
 
@@ -69,35 +71,46 @@ def _fonts() -> list[list]:
     return out
 
 
-def inputs_of(case: Case, scope: str, command: str) -> dict:
-    """Everything the report, transcripts and exports of ``scope`` are made from (see module docs),
-    with the bundle's ``command`` (its options choose what they hold)."""
+def case_inputs(case: Case, names: tuple[str, ...] = CASE_INPUTS, everything: bool = True) -> dict:
+    """The SHA-256 of the case files ``names`` (None for one that is absent), the program and its
+    libraries; with ``everything`` also the rejects files, the names present in originals/ and
+    blobs/ and the fonts (what a report and a transcript read besides)."""
     files = {}
-    for name in CASE_INPUTS:
+    for name in names:
         path = case.root / name
         files[name] = sha256_file(path) if path.is_file() else None
-    for path in sorted(case.staging.glob("*.rejects.parquet")):
-        files[f"staging/{path.name}"] = sha256_file(path)
-    listing = {folder: sorted(p.name for p in (case.root / folder).iterdir()) if (case.root / folder).is_dir() else []
-               for folder in ("originals", "blobs")}
-    return {"scope": scope, "command": command, "program": _program(), "libraries": _libraries(), "fonts": _fonts(),
-            "font_dirs": os.environ.get("COMMTRAIL_FONT_DIRS"), "files": files, "present": listing}
+    out: dict = {"program": _program(), "libraries": _libraries(), "files": files}
+    if everything:
+        for path in sorted(case.staging.glob("*.rejects.parquet")):
+            files[f"staging/{path.name}"] = sha256_file(path)
+        out["present"] = {folder: sorted(p.name for p in (case.root / folder).iterdir())
+                          if (case.root / folder).is_dir() else [] for folder in ("originals", "blobs")}
+        out["fonts"] = _fonts()
+        out["font_dirs"] = os.environ.get("COMMTRAIL_FONT_DIRS")
+    return out
 
 
-def take(case: Case, scope: str, inputs: dict, data: Path) -> bool:
+def inputs_of(known: dict, scope: str, command: str) -> dict:
+    """Everything the report, transcripts and exports of ``scope`` are made from (``known``, from
+    :func:`case_inputs`), with the bundle's ``command`` (its options choose what they hold)."""
+    return {"scope": scope, "command": command, **known}
+
+
+def take(case: Case, scope: str, inputs: dict, data: Path) -> dict[str, str] | None:
     """Copy the kept files of ``scope`` into the payload folder ``data`` when they were made from
-    exactly ``inputs`` and each still has its hash; False (and nothing left behind) otherwise."""
+    exactly ``inputs`` and each still has its hash; their hashes (path under ``data`` -> SHA-256),
+    or None (and nothing left behind) otherwise."""
     from commtrail.outputs.bundle import copy_hashed
     folder = cache_dir(case, scope)
     try:
         kept = json.loads((folder / INPUTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     if kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict):
-        return False
+        return None
     made = sorted({data / rel.split("/")[0] for rel in kept["files"] if "/" in rel})
     if any(top.exists() for top in made):
-        return False
+        return None
     for rel, digest in sorted(kept["files"].items()):
         source, target = folder / rel, data / rel
         if not source.is_file():
@@ -106,14 +119,15 @@ def take(case: Case, scope: str, inputs: dict, data: Path) -> bool:
         if copy_hashed(source, target)[0] != digest:
             break
     else:
-        return True
+        return dict(kept["files"])
     for top in made:   # nothing taken is left behind
         shutil.rmtree(top, ignore_errors=True)
-    return False
+    return None
 
 
-def keep(case: Case, scope: str, inputs: dict, data: Path, files: list[str]) -> Path:
-    """Keep copies of ``files`` (paths under ``data``) for the next bundle of ``scope``; returns the folder."""
+def keep(case: Case, scope: str, inputs: dict, data: Path, files: list[str]) -> tuple[Path, dict[str, str]]:
+    """Keep copies of ``files`` (paths under ``data``) for the next bundle of ``scope``; returns the
+    folder and each file's SHA-256 (computed while copying)."""
     from commtrail.outputs.bundle import copy_hashed
     folder = cache_dir(case, scope)
     shutil.rmtree(folder, ignore_errors=True)
@@ -123,4 +137,4 @@ def keep(case: Case, scope: str, inputs: dict, data: Path, files: list[str]) -> 
         hashes[rel] = copy_hashed(data / rel, folder / rel)[0]
     (folder / INPUTS).write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n",
                                  encoding="utf-8")
-    return folder
+    return folder, hashes

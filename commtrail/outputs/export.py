@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.errors import UsageError
 from commtrail.atomic import atomic_path
-from commtrail.outputs.analysis import case_slugs
+from commtrail.outputs.slugs import case_slugs
 from commtrail.outputs.screenshot_cells import SCREENSHOT_COLUMNS, ScreenshotCells
 from commtrail.review.annotations import Selection
 
@@ -112,6 +112,7 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
     there with a note, and characters XLSX cannot hold are shown as U+FFFD."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("master")
@@ -126,11 +127,12 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
                 if len(value) > XLSX_CELL_LIMIT:
                     note = f" [cut at {XLSX_CELL_LIMIT} characters; full text in the CSV or JSONL export]"
                     value = value[: XLSX_CELL_LIMIT - len(note)] + note
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula
-                cell.quotePrefix = needs_quote(value)
-            cells.append(cell)
+                if needs_quote(value) or value in ERROR_CODES:   # a cell object only where openpyxl would not
+                    cell = WriteOnlyCell(sheet, value=value)      # make a plain text (plain values are much faster)
+                    cell.data_type = "s"  # never a formula or an error value
+                    cell.quotePrefix = needs_quote(value)
+                    value = cell
+            cells.append(value)
         sheet.append(cells)
         count += 1
     with atomic_path(target) as tmp:
@@ -162,17 +164,34 @@ def write_jsonl(rows: Iterator[dict], target: Path) -> int:
     return count
 
 
+def export_target(case: Case, fmt: str, party: str | None, selection: Selection) -> Path:
+    """``report/exports/master[-party][-selected].<fmt>`` in the case."""
+    stem = f"master{'' if party is None else '-' + case_slugs(case.config)[party]}{'-selected' if selection else ''}"
+    return case.report_dir / "exports" / f"{stem}.{fmt}"
+
+
 def export(case: Case, fmt: str, party: str | None = None, selection: Selection = Selection()) -> tuple[Path, int]:
     """Write ``report/exports/master[-party][-selected].<fmt>`` (``-selected``: only the events
-    ``selection`` chooses); returns the path and the row count."""
+    ``selection`` chooses) and the record of what it was made from (see current.py, where
+    :func:`export_record` finds it); returns the path and the row count."""
+    from commtrail.outputs.bundle_reuse import case_inputs
+    from commtrail.outputs.current import EXPORT_INPUTS, export_inputs, export_name, forget, record
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'.", hint=f"Use one of: {', '.join(FORMATS)}.")
     check_party(case, party)
     only = selection.events(case) if selection else None
-    out_dir = case.report_dir / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stem = f"master{'' if party is None else '-' + case_slugs(case.config)[party]}{'-selected' if selection else ''}"
-    target = out_dir / f"{stem}.{fmt}"
+    target = export_target(case, fmt, party, selection)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    forget(case, export_name(target))
+    inputs = export_inputs(case_inputs(case, EXPORT_INPUTS, everything=False), fmt, party, selection)
     rows = export_rows(case, party, only)
     writer = {"csv": write_csv, "xlsx": write_xlsx, "jsonl": write_jsonl}[fmt]
-    return target, writer(rows, target)
+    count = writer(rows, target)
+    record(case, export_name(target), inputs, [target])
+    return target, count
+
+
+def export_record(case: Case, target: Path) -> Path:
+    """The record of the export file ``target`` (for the case's manifest)."""
+    from commtrail.outputs.current import export_name, record_path
+    return record_path(case, export_name(target))

@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 
 from commtrail.case import Case
 from commtrail.outputs.contact import classify
+from commtrail.outputs.labels import UNKNOWN
 from commtrail.timeline.master import read_master
 from commtrail.timeline.utclocal import to_local_us
 
-UNKNOWN = "(unknown)"
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 # 1970-01-01 was a Thursday: weekday (Monday = 0) of a day number is (day + 3) % 7

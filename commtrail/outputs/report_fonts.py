@@ -7,6 +7,7 @@ silently dropped: its characters are shown as code points by the PDF writer.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from collections.abc import Sequence
@@ -78,12 +79,16 @@ def _font_files(dirs: tuple[Path, ...]) -> dict[str, Path]:
     return found
 
 
+def _matplotlib_data() -> Path:
+    """matplotlib's data folder (its DejaVu fonts), found without importing matplotlib."""
+    return Path(importlib.util.find_spec("matplotlib").origin).with_name("mpl-data")
+
+
 def font_chain(extra: Sequence[Path] = ()) -> FontChain:
     """The fonts of the report: main, bold, mono, the fallbacks in the order they are tried, and the
     system font found for each script (the PDF writer loads one when its script first appears)."""
-    import matplotlib
     spec = _spec()
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    ttf = _matplotlib_data() / "fonts" / "ttf"
     main = spec["main"]
     regular = FontFace("main", main["name"], ttf / main["regular"])
     bold = FontFace("main", main["name"] + " Bold", ttf / main["bold"])

@@ -11,8 +11,12 @@ import tomllib
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from commtrail.outputs.analysis import UNKNOWN, CaseAnalysis, EventFigures, PartyAnalysis, WINDOW_DAYS
+from commtrail.outputs.labels import UNKNOWN, WINDOW_DAYS
+
+if TYPE_CHECKING:   # the analysis (pandas) is not imported for the words a report's cover needs
+    from commtrail.outputs.analysis import CaseAnalysis, EventFigures, PartyAnalysis
 
 DATA_FILE = "sentences.toml"
 

@@ -380,7 +380,7 @@ def test_helpers():
 
 
 def test_party_slugs_are_distinct_whatever_the_order():
-    from commtrail.outputs.analysis import party_slugs
+    from commtrail.outputs.slugs import party_slugs
     names = ["Jordan K", "Alex", "Jordan-K", "张", "李"]
     slugs = party_slugs(names)
     assert slugs == {"Jordan K": "jordan-k-48c6a35c", "Alex": "alex", "Jordan-K": "jordan-k-d1f99205",

@@ -339,3 +339,25 @@ def test_no_passphrase_is_asked_for_a_bundle_that_cannot_be_written(case, tmp_pa
     assert f"{tmp_path / 'taken.zip'} already exists; a bundle is only written to a new file." in capsys.readouterr().err
     assert main(["bundle", str(case.root), str(tmp_path / "x"), "--passphrase-file", "p.txt"]) == 2
     assert "--passphrase-file is for --encrypt." in capsys.readouterr().err
+
+
+def test_parties_whose_names_make_the_same_file_name_each_get_their_transcript(tmp_path):
+    from datetime import datetime, timezone
+
+    from conftest import CASE_TOML, make_case
+    toml = CASE_TOML + ('\n[[party]]\nname = "Jordan K"\nphones = ["07700 900201"]\n'
+                        '\n[[party]]\nname = "Jordan-K"\nphones = ["07700 900202"]\n')
+    recs = [{"ts_utc": datetime(2024, 7, 1, 9, n, tzinfo=timezone.utc), "channel": "sms", "kind": "message",
+             "direction": "incoming", "sender": sender, "body": f"text {n}"}
+            for n, sender in enumerate(["+447700900201", "+447700900202"])]
+    case = make_case(tmp_path / "k", {"sms.xml": recs}, toml=toml)
+    bag = write_bundle(case, tmp_path / "out").path
+    assert sorted(p.name for p in (bag / "data/transcripts").iterdir()) == [
+        "transcript-jordan-k-48c6a35c.pdf", "transcript-jordan-k-d1f99205.pdf", "transcript-jordan.pdf"]
+    texts = {p.name: "\n".join(page.extract_text() for page in pypdf.PdfReader(p).pages)
+             for p in (bag / "data/transcripts").iterdir()}
+    assert "text 0" in texts["transcript-jordan-k-48c6a35c.pdf"] and "text 1" not in texts["transcript-jordan-k-48c6a35c.pdf"]
+    assert "text 1" in texts["transcript-jordan-k-d1f99205.pdf"]
+    one = write_bundle(case, tmp_path / "one", "Jordan K").path
+    assert sorted(p.name for p in (one / "data/exports").iterdir()) == [
+        "master-jordan-k-48c6a35c.csv", "master-jordan-k-48c6a35c.jsonl", "master-jordan-k-48c6a35c.xlsx"]

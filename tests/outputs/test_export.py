@@ -138,3 +138,21 @@ phones = ["07700 900202"]
     assert (second.name, n2) == ("master-jordan-k-d1f99205.csv", 2)
     assert plain.name == "master-jordan.csv"
     assert first.read_bytes() != second.read_bytes()
+
+
+def test_xlsx_texts_that_look_like_error_values_stay_texts(tmp_path):
+    import zipfile
+
+    from commtrail.outputs.export import COLUMNS, write_xlsx
+    row = dict.fromkeys(COLUMNS)
+    rows = [dict(row, exhibit="CT-000001", body="#N/A", copies=1), dict(row, exhibit="CT-000002", body="#DIV/0!"),
+            dict(row, exhibit="CT-000003", body="=1+1"), dict(row, exhibit="CT-000004", body="plain")]
+    assert write_xlsx(iter(rows), tmp_path / "x.xlsx") == 4
+    sheet = load_workbook(tmp_path / "x.xlsx").active
+    body = [row[12] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in body] == ["#N/A", "#DIV/0!", "=1+1", "plain"]
+    assert [c.data_type for c in body] == ["s"] * 4
+    assert [c.quotePrefix for c in body] == [False, False, True, False]
+    assert sheet.cell(row=2, column=17).value == 1
+    xml = zipfile.ZipFile(tmp_path / "x.xlsx").read("xl/worksheets/sheet1.xml")
+    assert b't="e"' not in xml and b"<f>" not in xml
