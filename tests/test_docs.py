@@ -75,7 +75,7 @@ def test_quick_start_states_prerequisites_adds_the_incident_log_and_ends_with_re
     text = README.read_text(encoding="utf-8")
     quick = text[text.index("## Quick start"):text.index("## What it reads")]
     assert "`make`" in quick and "Python 3.11 or newer with its `venv` module" in quick
-    assert "670 MB of disk" in quick and "150 MB of packages downloaded" in quick
+    assert "700 MB of disk" in quick and "160 MB of packages downloaded" in quick
     block = quick[quick.index("```sh"):quick.index("```", quick.index("```sh") + 5)]
     commands = [line for line in block.splitlines() if line.startswith((".venv/bin/", "make", "mkdir"))]
     assert commands[-1].startswith(".venv/bin/commtrail report my-case")
