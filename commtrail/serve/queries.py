@@ -202,11 +202,14 @@ class Master:
         if f.q:
             pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%"
             run = _caseless_run(f.q)
+            # the text read by OCR of screenshots counts too (kept in extra, never in body)
+            ocr = "(channel = 'evidence' AND json_extract_string(extra, '$.ocr_text') ILIKE ? ESCAPE '\\')"
             if run:   # a case-sensitive contains() first: far cheaper than ILIKE, and never narrower
                 w.add("((contains(body, ?) AND body ILIKE ? ESCAPE '\\') "
-                      "OR (contains(subject, ?) AND subject ILIKE ? ESCAPE '\\'))", run, pattern, run, pattern)
+                      f"OR (contains(subject, ?) AND subject ILIKE ? ESCAPE '\\') OR {ocr})",
+                      run, pattern, run, pattern, pattern)
             else:
-                w.add("(body ILIKE ? ESCAPE '\\' OR subject ILIKE ? ESCAPE '\\')", pattern, pattern)
+                w.add(f"(body ILIKE ? ESCAPE '\\' OR subject ILIKE ? ESCAPE '\\' OR {ocr})", pattern, pattern, pattern)
         for flag in f.flags:
             if flag in DERIVED_FLAGS:
                 marked = self._marked(flag)

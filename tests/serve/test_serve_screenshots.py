@@ -125,3 +125,12 @@ def test_a_case_without_screenshots_has_no_screenshot_flags_and_lists_none(tmp_p
     assert (event["flags"], detail["screenshots"], detail["screenshot_lines"]) == ([], [], [])
     page = c.get("/", base_url=BASE, headers=headers).get_data(as_text=True)
     assert 'value="possibly_deleted"' in page and "in_screenshot" not in page
+
+
+def test_a_text_search_finds_a_screenshot_by_the_text_ocr_read_in_it(client):
+    # OCR read "where are you tonight 21:02" and "you saw my car outside 21:05" as lines of their own
+    # (a message wrapped over two lines is two lines of OCR text: a search across the wrap misses it)
+    assert [e["exhibit"] for e in _events(client, "q=WHERE ARE YOU TONIGHT")] == ["CT-000003", "CT-000006"]
+    assert [e["exhibit"] for e in _events(client, "q=21:05")] == ["CT-000006"]
+    assert [e["exhibit"] for e in _events(client, "q=car outside")] == ["CT-000001", "CT-000006"]
+    assert [e["exhibit"] for e in _events(client, "q=not at your mum")] == ["CT-000004"]
