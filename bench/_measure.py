@@ -22,6 +22,25 @@ def measure(module: str, function: str, *args: str) -> tuple[float, float, str]:
     return seconds, peak_mb, out.strip().splitlines()[-1] if out.strip() else ""
 
 
+def in_child(module: str, step: str, *args: str) -> dict:
+    """Run ``bench.<module>``'s ``_child_baseline`` or ``_child_ours`` (``step``: baseline or ours)
+    on ``args`` in a fresh interpreter, its process tree sampled every 0.25 s. Its result dict, with
+    ``peak_mb`` (its own peak RSS), ``part_peak_mb`` (the peak RSS of the processes it waited for)
+    and ``tree_pss_mb`` / ``tree_rss_mb`` (the peak PSS and RSS sums of its process tree), in MB."""
+    code = (f"import json, resource, sys; from bench.{module} import _child_baseline, _child_ours; "
+            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
+            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+            "r['part_peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+            "print(json.dumps(r))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = run_sampled([sys.executable, "-c", code, step, *args], cwd=root, interval=0.25)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"the {step} measurement failed with exit status {run['returncode']}")
+    result = json.loads(run["stdout"].strip().splitlines()[-1])
+    result["tree_pss_mb"], result["tree_rss_mb"] = run["peak_pss"] / 2**20, run["peak_rss"] / 2**20
+    return result
+
+
 def run_command(command: list[str], cwd: str | None = None) -> tuple[float, float, int, str, str]:
     """Run a command; (seconds, peak RSS in MB of it and the children it waited for, exit code,
     its standard output, its standard error)."""

@@ -17,35 +17,25 @@ The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; th
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
-from bench._measure import run_sampled
-from bench._table import Result, Row, speedup, standalone
+from bench._measure import in_child
+from bench._phone_db import bare_select, outcome, random_text
+from bench._table import Result, standalone
 from commtrail.parsers.android.layouts import MMSSMS
 
 MESSAGES = 1_000_000
 MMS_SHARE = 0.01
-GOAL, PEAK_LIMIT_MB = 0.5, 300.0
 SEED = 20240301
 MS_2023 = 1_672_531_200_000   # 2023-01-01 in epoch milliseconds
-WORDS = ("i you the to and a it is that of in me my for be on have not this so do what just know no with your "
-         "at can was but are we if all get like don't up go out about want time now see one come back there "
-         "think when then call why been how tell did really still need going please stop leave alone again "
-         "told said never ever answer phone home tonight café “fine” 🙂 😡").split()
 BASELINE = (("sms", "_id, date, type, address, body, thread_id, read, date_sent, status, subject, service_center, "
                     "person, protocol, locked, sub_id, error_code, seen, creator, reply_path_present"),
             ("pdu", "*"), ("addr", "msg_id, address, type, charset"),
             ("part", "mid, seq, ct, name, chset, cd, fn, cid, cl, ctt_s, ctt_t, _data, text"))
-
-
-def _text(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 25)))
 
 
 def generate(path: Path, n: int) -> int:
@@ -66,12 +56,12 @@ def generate(path: Path, n: int) -> int:
             pdu.append((mid, number + 1, date // 1000, box, 132 if box == 1 else 128, 1))
             addr += [(mid, numbers[number] if box == 1 else "insert-address-token", 137),
                      (mid, "+447700900999" if box == 1 else numbers[number], 151)]
-            part += [(mid, 0, "text/plain", None, _text(rng)),
+            part += [(mid, 0, "text/plain", None, random_text(rng)),
                      (mid, 0, "image/jpeg", f"/data/user_de/0/com.android.providers.telephony/app_parts/PART_{mid}",
                       None)]
         else:
             kind = rng.choices((1, 2, 3, 5), (60, 38, 1, 1))[0]
-            sms.append((i, number + 1, numbers[number], date, kind, _text(rng), 1, date - 2000))
+            sms.append((i, number + 1, numbers[number], date, kind, random_text(rng), 1, date - 2000))
         if len(sms) >= 50_000:
             _flush(con, sms, pdu, addr, part)
     _flush(con, sms, pdu, addr, part)
@@ -91,14 +81,7 @@ def _flush(con, sms, pdu, addr, part) -> None:
 
 
 def _child_baseline(path: str) -> dict:
-    start, cpu = time.perf_counter(), time.process_time()
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = 0
-    for table, columns in BASELINE:
-        cursor = con.execute(f"SELECT {columns} FROM {table}")
-        while chunk := cursor.fetchmany(20_000):
-            rows += len(chunk)
-    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "rows": rows}
+    return bare_select(path, BASELINE)
 
 
 def _child_ours(path: str, out_dir: str) -> dict:
@@ -119,17 +102,6 @@ def _child_ours(path: str, out_dir: str) -> dict:
             "rejects": len(rejected), "warnings": len(ctx.report.warnings)}
 
 
-def _in_child(*args: str) -> dict:
-    code = ("import json, resource, sys; from bench.android import _child_baseline, _child_ours; "
-            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
-            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
-    root = Path(__file__).resolve().parent.parent
-    run = run_sampled([sys.executable, "-c", code, *args], cwd=str(root), interval=0.25)
-    if run["returncode"] != 0:
-        raise RuntimeError(f"the {args[0]} measurement failed with exit status {run['returncode']}")
-    return json.loads(run["stdout"].strip().splitlines()[-1])
-
-
 def run(workdir: Path, scale: float = 1.0) -> Result:
     """Generate the database at ``scale`` (1.0: 1,000,000 messages) and measure."""
     workdir = Path(workdir)
@@ -140,19 +112,13 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     lines = [f"android: generated in {time.perf_counter() - started:.0f} s: {n:,} messages "
              f"({db.stat().st_size / 1e6:,.0f} MB)"]
     out.mkdir(exist_ok=True)
-    base = _in_child("baseline", str(db))
-    ours = _in_child("ours", str(db), str(out))
-    lines.append(f"android mmssms.db: {ours['records']:,} records, {ours['rejects']} rejects. "
-                 f"Bare sqlite3 SELECT {base['seconds']:.1f} s (cpu {base['cpu']:.1f}, "
-                 f"peak RSS {base['peak_mb']:.0f} MB); "
-                 f"ours copy+read+Parquet {ours['seconds']:.1f} s (cpu {ours['cpu']:.1f}, peak RSS "
-                 f"{ours['peak_mb']:.0f} MB, goal < {PEAK_LIMIT_MB:.0f}): speed ratio "
-                 f"{base['seconds'] / ours['seconds']:.2f} (goal >= {GOAL})")
-    rows: list[Row] = [speedup(f"android mmssms.db {ours['records']:,} records", ours["seconds"], "bare sqlite3 SELECT",
-                               base["seconds"], GOAL, peak_mb=ours["peak_mb"], peak_limit_mb=PEAK_LIMIT_MB)]
+    base = in_child("android", "baseline", str(db))
+    ours = in_child("android", "ours", str(db), str(out))
+    line, row = outcome("android mmssms.db", base, ours)
+    lines.append(line)
     db.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
-    return Result(lines, rows)
+    return Result(lines, [row])
 
 
 if __name__ == "__main__":

@@ -20,36 +20,26 @@ The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; th
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
-from bench._measure import run_sampled
-from bench._table import Result, Row, speedup, standalone
+from bench._measure import in_child
+from bench._phone_db import bare_select, outcome, random_text
+from bench._table import Result, standalone
 from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
 from commtrail.demo_ios import typedstream
 
 MESSAGES = 1_000_000
 CALLS = 200_000
-GOAL, PEAK_LIMIT_MB = 0.5, 300.0
 SEED = 20240301
 COCOA_2023 = 694_224_000  # 2023-01-01 in Cocoa seconds
-WORDS = ("i you the to and a it is that of in me my for be on have not this so do what just know no with your "
-         "at can was but are we if all get like don't up go out about want time now see one come back there "
-         "think when then call why been how tell did really still need going please stop leave alone again "
-         "told said never ever answer phone home tonight café “fine” 🙂 😡").split()
 MESSAGE_COLUMNS = ("ROWID, text, attributedBody, handle_id, service, date, is_from_me, associated_message_type, "
                    "associated_message_guid, date_edited, date_retracted, message_summary_info, cache_has_attachments, "
                    "item_type, subject, destination_caller_id, guid, account, date_read, date_delivered")
 CALL_COLUMNS = "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, ZCALLTYPE, ZADDRESS, ZSERVICE_PROVIDER, ZUNIQUE_ID"
-
-
-def _text(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 25)))
 
 
 def generate_messages(path: Path, n: int) -> int:
@@ -77,7 +67,7 @@ def generate_messages(path: Path, n: int) -> int:
         date += rng.randint(1, 120) * 10**9 + rng.randint(0, 10**9)
         chat = rng.randint(1, 240)
         from_me = rng.random() < 0.4
-        text = _text(rng)
+        text = random_text(rng)
         body, assoc_type, assoc_guid, edited, summary, has_att = None, 0, None, 0, None, 0
         roll = rng.random()
         if roll < 0.33:
@@ -137,13 +127,7 @@ def generate_calls(path: Path, n: int) -> int:
 
 
 def _child_baseline(path: str, table_name: str, columns: str) -> dict:
-    start, cpu = time.perf_counter(), time.process_time()
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    cursor = con.execute(f"SELECT {columns} FROM {table_name}")
-    rows = 0
-    while chunk := cursor.fetchmany(20_000):
-        rows += len(chunk)
-    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "rows": rows}
+    return bare_select(path, ((table_name, columns),))
 
 
 def _child_ours(path: str, kind: str, out_dir: str) -> dict:
@@ -177,30 +161,6 @@ def _child_ours(path: str, kind: str, out_dir: str) -> dict:
             "rejects": len(rejected), "warnings": len(ctx.report.warnings)}
 
 
-def _in_child(*args: str) -> dict:
-    code = ("import json, resource, sys; from bench.ios import _child_baseline, _child_ours; "
-            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
-            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
-    root = Path(__file__).resolve().parent.parent
-    run = run_sampled([sys.executable, "-c", code, *args], cwd=str(root), interval=0.25)
-    if run["returncode"] != 0:
-        raise RuntimeError(f"the {args[0]} measurement failed with exit status {run['returncode']}")
-    return json.loads(run["stdout"].strip().splitlines()[-1])
-
-
-def _line(name: str, base: dict, ours: dict) -> str:
-    return (f"ios {name}: {ours['records']:,} records, {ours['rejects']} rejects. "
-            f"Bare sqlite3 SELECT {base['seconds']:.1f} s "
-            f"(cpu {base['cpu']:.1f}, peak RSS {base['peak_mb']:.0f} MB); ours copy+read+Parquet {ours['seconds']:.1f} s "
-            f"(cpu {ours['cpu']:.1f}, peak RSS {ours['peak_mb']:.0f} MB, goal < {PEAK_LIMIT_MB:.0f}): speed ratio "
-            f"{base['seconds'] / ours['seconds']:.2f} (goal >= {GOAL})")
-
-
-def _row(name: str, base: dict, ours: dict) -> Row:
-    return speedup(f"ios {name} {ours['records']:,} records", ours["seconds"], "bare sqlite3 SELECT", base["seconds"],
-                   GOAL, peak_mb=ours["peak_mb"], peak_limit_mb=PEAK_LIMIT_MB)
-
-
 def run(workdir: Path, scale: float = 1.0) -> Result:
     """Generate the databases at ``scale`` (1.0: 1,000,000 messages, 200,000 calls) and measure."""
     workdir = Path(workdir)
@@ -216,10 +176,10 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     for name, path, table_name, columns, kind in (
             ("sms.db", sms, "message", MESSAGE_COLUMNS, "messages"),
             ("CallHistory.storedata", calls, "ZCALLRECORD", CALL_COLUMNS, "calls")):
-        base = _in_child("baseline", str(path), table_name, columns)
-        ours = _in_child("ours", str(path), kind, str(out))
-        results.append(_line(name, base, ours))
-        rows.append(_row(name, base, ours))
+        line, row = outcome(f"ios {name}", in_child("ios", "baseline", str(path), table_name, columns),
+                            in_child("ios", "ours", str(path), kind, str(out)))
+        results.append(line)
+        rows.append(row)
     for path in (sms, calls):
         path.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)

@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
-from bench._measure import run_sampled
+from bench._measure import in_child
 from bench._table import Result, Row, speedup
 
 SMS_BYTES = 1_000_000_000
@@ -284,28 +282,11 @@ def _cpu_with_children() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _in_child(*args: str) -> dict:
-    """Run one measurement in a fresh interpreter; its result, its peak RSS and the peak memory
-    of it and its part process together (PSS and RSS sums, sampled every 0.25 s), in MB."""
-    code = ("import json, resource, sys; from bench.smsbr import _child_baseline, _child_ours; "
-            "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
-            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
-            "r['part_peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-            "print(json.dumps(r))")
-    root = Path(__file__).resolve().parent.parent
-    run = run_sampled([sys.executable, "-c", code, *args], cwd=str(root), interval=0.25)
-    if run["returncode"] != 0:
-        raise RuntimeError(f"the {args[0]} measurement failed with exit status {run['returncode']}")
-    result = json.loads(run["stdout"].strip().splitlines()[-1])
-    result["tree_pss_mb"], result["tree_rss_mb"] = run["peak_pss"] / 2**20, run["peak_rss"] / 2**20
-    return result
-
-
 def measure(path: Path, twin: Path, parser_name: str, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = _in_child("baseline", str(twin))
-    flat = _in_child("baseline", str(twin), "flat")
-    ours = _in_child("ours", str(path), parser_name, str(out_dir))
+    base = in_child("smsbr", "baseline", str(twin))
+    flat = in_child("smsbr", "baseline", str(twin), "flat")
+    ours = in_child("smsbr", "ours", str(path), parser_name, str(out_dir))
     return {"baseline": base, "flat": flat, "ours": ours}
 
 
