@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
 import tomlkit
 
 from commtrail.atomic import write_text
 from commtrail.case import BACKUP_FILE, CASE_FILE, Case, load_config
 from commtrail.errors import CaseError, UsageError
+from commtrail.timeline.master import query_connection
 from commtrail.timeline.identity import (LOCAL, PLATFORM_KEYS, describe, kind_of, normalise_one,
                                         platform_id)
 
@@ -53,9 +53,8 @@ def identifier_rows(case: Case) -> list[dict]:
     if not case.master_file.exists():
         return []
     path = str(case.master_file)
-    con = duckdb.connect()
+    con = query_connection()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         found = con.execute(_ROWS_SQL, [path, path]).fetchall()
     finally:
         con.close()

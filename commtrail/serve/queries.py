@@ -16,7 +16,7 @@ import duckdb
 
 from commtrail.case import Case
 from commtrail.errors import UsageError
-from commtrail.timeline.master import CONSISTENCY_FILE
+from commtrail.timeline.master import CONSISTENCY_FILE, query_connection
 from commtrail.timeline.screenshots import LINKS_FILE
 
 PAGE_MAX = 500
@@ -131,12 +131,7 @@ class Master:
     def __init__(self, case: Case) -> None:
         self.case = case
         self.zone = ZoneInfo(case.config.timezone)
-        self._con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                           "autoload_known_extensions": False, "threads": 2,
-                                           "memory_limit": "256MB"})
-        self._con.execute("SET temp_directory = ''")   # never spill into the case or the working folder
-        self._con.execute("SET enable_progress_bar = false")
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con = query_connection("256MB")
         self._local = threading.local()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,6 +20,9 @@ from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
+
+if TYPE_CHECKING:
+    import duckdb
 
 CONSISTENCY_FILE = "possibly_deleted.parquet"
 # What build_master writes besides the master (each rewritten, or removed, by every build; the
@@ -69,6 +73,21 @@ def build_master(case: Case) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def query_connection(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for read-only queries over the case's Parquet files (the review app, the
+    identifier list): it never installs or loads an extension, never spills to disk (no temporary
+    folder in the case or the working folder), reads times in UTC, on two threads."""
+    import duckdb   # only where a query runs
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False, "threads": 2}
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(config=config)
+    con.execute("SET temp_directory = ''")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 def read_master(case: Case, columns: list[str] | None = None) -> pa.Table:
