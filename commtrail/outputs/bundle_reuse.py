@@ -23,6 +23,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.manifest import sha256_file
 from commtrail.timeline.screenshots import LINKS_FILE
@@ -96,31 +97,56 @@ def inputs_of(known: dict, scope: str, command: str) -> dict:
     return {"scope": scope, "command": command, **known}
 
 
+def read_record(path: Path, inputs: dict) -> dict[str, str] | None:
+    """The files (path -> SHA-256) a record (``inputs.json`` here, ``report/inputs/*.json`` in
+    current.py) lists, when it says they were made from exactly ``inputs``; None otherwise."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict):
+        return None
+    return kept["files"]
+
+
+def write_record(path: Path, inputs: dict, hashes: dict[str, str]) -> None:
+    """Record that the files ``hashes`` names were made from exactly ``inputs``."""
+    write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n", path)
+
+
+def copy_checked(copies: list[tuple[Path, Path, str]]) -> bool:
+    """Copy each (source, target, SHA-256), hashing while copying; False, with the targets copied so
+    far removed, when a source is missing or does not have its hash."""
+    from commtrail.outputs.bundle import copy_hashed
+    copied = []
+    for source, target, digest in copies:
+        if not source.is_file():
+            break
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copied.append(target)
+        if copy_hashed(source, target)[0] != digest:
+            break
+    else:
+        return True
+    for target in copied:
+        target.unlink(missing_ok=True)
+    return False
+
+
 def take(case: Case, scope: str, inputs: dict, data: Path) -> dict[str, str] | None:
     """Copy the kept files of ``scope`` into the payload folder ``data`` when they were made from
     exactly ``inputs`` and each still has its hash; their hashes (path under ``data`` -> SHA-256),
     or None (and nothing left behind) otherwise."""
-    from commtrail.outputs.bundle import copy_hashed
     folder = cache_dir(case, scope)
-    try:
-        kept = json.loads((folder / INPUTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    files = read_record(folder / INPUTS, inputs)
+    if files is None:
         return None
-    if kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict):
-        return None
-    made = sorted({data / rel.split("/")[0] for rel in kept["files"] if "/" in rel})
+    made = sorted({data / rel.split("/")[0] for rel in files if "/" in rel})
     if any(top.exists() for top in made):
         return None
-    for rel, digest in sorted(kept["files"].items()):
-        source, target = folder / rel, data / rel
-        if not source.is_file():
-            break
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if copy_hashed(source, target)[0] != digest:
-            break
-    else:
-        return dict(kept["files"])
-    for top in made:   # nothing taken is left behind
+    if copy_checked([(folder / rel, data / rel, digest) for rel, digest in sorted(files.items())]):
+        return dict(files)
+    for top in made:   # nothing taken is left behind, the folders made for it neither
         shutil.rmtree(top, ignore_errors=True)
     return None
 
@@ -135,6 +161,5 @@ def keep(case: Case, scope: str, inputs: dict, data: Path, files: list[str]) -> 
     for rel in files:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         hashes[rel] = copy_hashed(data / rel, folder / rel)[0]
-    (folder / INPUTS).write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n",
-                                 encoding="utf-8")
+    write_record(folder / INPUTS, inputs, hashes)
     return folder, hashes

@@ -13,11 +13,10 @@ still has the recorded hash (checked while copying).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
+from commtrail.outputs.bundle_reuse import copy_checked, read_record, write_record
 from commtrail.outputs.manifest import sha256_file, update_entries
 from commtrail.review.annotations import Selection
 from commtrail.timeline.screenshots import LINKS_FILE
@@ -69,8 +68,8 @@ def record(case: Case, name: str, inputs: dict, files: list[Path]) -> Path:
     """Record that ``files`` (in the case) were made from exactly ``inputs``; returns the record."""
     path = record_path(case, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    hashes = {f.resolve().relative_to(case.root.resolve()).as_posix(): sha256_file(f) for f in files}
-    write_text(json.dumps({"inputs": inputs, "files": hashes}, indent=1, sort_keys=True) + "\n", path)
+    write_record(path, inputs, {f.resolve().relative_to(case.root.resolve()).as_posix(): sha256_file(f)
+                                for f in files})
     return path
 
 
@@ -78,25 +77,8 @@ def take_current(case: Case, name: str, inputs: dict, targets: dict[str, Path]) 
     """Copy each recorded file (path in the case -> where it goes) when the record ``name`` says
     it was made from exactly ``inputs`` and it still has its hash; the hashes by path in the case,
     or None (and nothing left behind) otherwise."""
-    from commtrail.outputs.bundle import copy_hashed
-    try:
-        kept = json.loads(record_path(case, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    files = read_record(record_path(case, name), inputs)
+    if files is None or files.keys() != targets.keys():
         return None
-    if not isinstance(kept, dict) or kept.get("inputs") != inputs or not isinstance(kept.get("files"), dict) \
-            or kept["files"].keys() != targets.keys():
-        return None
-    copied = []
-    for rel, target in sorted(targets.items()):
-        source = case.root / rel
-        if not source.is_file():
-            break
-        target.parent.mkdir(parents=True, exist_ok=True)
-        copied.append(target)
-        if copy_hashed(source, target)[0] != kept["files"][rel]:
-            break
-    else:
-        return dict(kept["files"])
-    for target in copied:   # nothing taken is left behind
-        target.unlink(missing_ok=True)
-    return None
+    copies = [(case.root / rel, target, files[rel]) for rel, target in sorted(targets.items())]
+    return dict(files) if copy_checked(copies) else None
