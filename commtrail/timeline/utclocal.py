@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 US_PER_DAY = 86_400_000_000
 NAT = np.iinfo(np.int64).min  # the int64 that stands for "no time"
@@ -76,3 +78,13 @@ def to_local_us(ts: np.ndarray, zone: ZoneInfo | str) -> np.ndarray:
     local = ts + offsets_us(ts, zone)
     local[ts == NAT] = NAT
     return local
+
+
+def local_iso(utc_us: object, zone: ZoneInfo | str, unit: str) -> pa.Array:
+    """ISO local wall-clock times in ``zone`` (``2024-03-01T18:30:05.123`` for ``unit`` ``ms``) of
+    UTC times in microseconds (a numpy or Arrow array without nulls), cut to ``unit``: the
+    ``ts_local`` of sources that hold epoch times. Arrow writes the naive local times
+    (``2024-03-01 18:30:05.123``) and the space becomes ``T``."""
+    local = to_local_us(np.asarray(utc_us, dtype=np.int64), zone)
+    naive = pa.array(local.view("datetime64[us]").astype(f"datetime64[{unit}]"))
+    return pc.binary_replace_slice(pc.cast(naive, pa.string()), start=10, stop=11, replacement="T")

@@ -48,9 +48,10 @@ from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error
 from commtrail.parsers.android.rows import dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
-from commtrail.parsers.smsbr.rows import local_times, repeat_dict, repeat_str
+from commtrail.parsers.smsbr.rows import repeat_dict, repeat_str
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, make_batch
+from commtrail.timeline.utclocal import local_iso
 
 VERSION = "1"
 NAME = "msgstore.db"   # taken by name too when its first 64 KiB do not show its tables
@@ -279,7 +280,7 @@ class _Reader:
             cols["extra"].append(splice_json(extra, fragment))
             cols["locator"].append(f"{self.label} {self.table} _id {rowid}")
         return make_batch({
-            "ts_utc": ms * 1000, "ts_local": local_times(ms, ctx.timezone),
+            "ts_utc": ms * 1000, "ts_local": local_iso(ms * 1000, ctx.timezone, "ms"),
             "ts_precision": repeat_dict("ms", n), "tz_source": repeat_dict("source", n),
             "channel": repeat_dict("whatsapp", n),
             **{k: v for k, v in cols.items() if k not in ("attachments", "flags")},

@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import LenientText
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, local_times, repeat_dict, repeat_str
+from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, repeat_dict, repeat_str
 from commtrail.timeline.schema import make_batch
+from commtrail.timeline.utclocal import local_iso
 
 
 def dated(ms: Sequence[object], rows: Sequence[tuple], label: str, table: str,
@@ -47,7 +48,7 @@ def record_batch(ctx: ParseContext, columns: dict[str, pa.Array], ms: np.ndarray
             columns.setdefault(name, pa.nulls(n, kind))
     return make_batch({
         "ts_utc": ms * 1000,
-        "ts_local": local_times(ms, ctx.timezone),
+        "ts_local": local_iso(ms * 1000, ctx.timezone, "ms"),
         "ts_precision": repeat_dict("ms", n),
         "tz_source": repeat_dict("source", n),
         **{name: columns[name] for name in ROW_COLUMNS if name != "ts_ms"},

@@ -21,9 +21,9 @@ from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import COCOA_EPOCH_US, LenientText, as_input_error, damaged, optional, require
-from commtrail.parsers.smsbr.rows import local_times
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
+from commtrail.timeline.utclocal import local_iso
 
 CHUNK = 20_000
 LIST = pa.list_(pa.string())
@@ -100,7 +100,7 @@ class _Calls:
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
-                                   local_times(us // 1000, ctx.timezone)),
+                                   local_iso(us, ctx.timezone, "ms")),
             "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
             "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
             "channel": pa.array([CALL_TYPES.get(t, "app-call") for t in call_type], pa.string()),

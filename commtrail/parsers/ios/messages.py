@@ -39,9 +39,9 @@ from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Le
                                             damaged, date_field, flag_column, fragments_sql, json_field, optional,
                                             require)
 from commtrail.parsers.ios.typedstream import decode_text
-from commtrail.parsers.smsbr.rows import local_times
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
+from commtrail.timeline.utclocal import local_iso
 
 CHUNK = 20_000
 LIST = pa.list_(pa.string())
@@ -317,7 +317,7 @@ class MessagesReader:
         kind = np.where(reaction, 1, np.where(system, 2, 0))
         ms = np.where(undated, 0, us // 1000)
         dated = pa.array(undated)
-        ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_times(ms, self.ctx.timezone))
+        ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_iso(ms * 1000, self.ctx.timezone, "ms"))
         table = {name: pa.array([getattr(w, name) for w in whos], pa.string()).take(who_idx)
                  for name in ("channel", "sender", "sender_raw", "conversation")}
         table["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos], LIST).take(who_idx)

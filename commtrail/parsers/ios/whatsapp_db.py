@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, damaged, flag_column,
                                             json_field, object_sql, optional, require, splice_json)
-from commtrail.parsers.smsbr.rows import local_times
 from commtrail.parsers.whatsapp import chat as wc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, make_batch
+from commtrail.timeline.utclocal import local_iso
 
 CHUNK = 20_000
 LIST = pa.list_(pa.string())
@@ -223,7 +223,7 @@ class WhatsAppReader:
                   for row in rows]
         attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE])
         ts_local = pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
-                              local_times(np.where(undated, 0, us // 1000), ctx.timezone))
+                              local_iso(np.where(undated, 0, us), ctx.timezone, "ms"))
         extras = [splice_json(e, c.fragment if c else "") for e, c in zip(cols[EXTRA], chats)]
         ids = pa.array(cols[PK], pa.int64())
         return make_batch({

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext, read_full
 from commtrail.timeline.schema import make_batch
-from commtrail.timeline.utclocal import to_local_us
+from commtrail.timeline.utclocal import local_iso
 
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
            "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
@@ -132,14 +132,6 @@ def empty_lists(n: int) -> pa.Array:
 
 # The same text as schema.dumps_extra, with one encoder made once (the C encoder, keys sorted).
 EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def local_iso(ts_us: pa.Array, zone: str, unit: str) -> pa.Array:
-    """ISO local wall-clock times in ``zone`` (``2024-03-01T18:30:05.123`` for unit ``ms``) of UTC
-    times in µs: the ``ts_local`` of epoch sources. Zone rules are Python's (zoneinfo)."""
-    local = to_local_us(np.asarray(ts_us.to_numpy(zero_copy_only=False), dtype=np.int64), zone)
-    local = local.view("datetime64[us]").astype(f"datetime64[{unit}]")
-    return pc.binary_replace_slice(pc.cast(pa.array(local), pa.string()), start=10, stop=11, replacement="T")
 
 
 def safe_relative(path: str) -> str | None:

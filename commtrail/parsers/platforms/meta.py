@@ -46,9 +46,10 @@ import pyarrow.compute as pc
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
-                                                local_iso, read_whole, repeat, repeat_dict, store_file)
+                                                read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import ATTACHMENT
+from commtrail.timeline.utclocal import local_iso
 
 NAME = "meta"
 VERSION = "1"

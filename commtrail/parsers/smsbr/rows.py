@@ -24,7 +24,7 @@ from lxml import etree
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.identity import PAYPHONE, UNKNOWN, WITHHELD, normalise_many, split_addresses
 from commtrail.timeline.schema import ATTACHMENT, RECORD_SCHEMA, make_batch
-from commtrail.timeline.utclocal import to_local_us
+from commtrail.timeline.utclocal import local_iso
 
 NULL = "null"
 UNKNOWN_CONTACT = "(Unknown)"
@@ -361,7 +361,7 @@ class Rows:
             loc = pc.if_else(pa.array(lines == 0), short, loc)
         batch = make_batch({
             "ts_utc": ms * 1000,
-            "ts_local": local_times(ms, ctx.timezone),
+            "ts_local": local_iso(ms * 1000, ctx.timezone, "ms"),
             "ts_precision": repeat_dict("ms", n),
             "tz_source": repeat_dict("source", n),
             "channel": c["channel"],
@@ -600,17 +600,6 @@ def _extra_text(layout: _Layout, attrib: dict[str, str]) -> str | None:
         return None
     pairs = [f"{encode_basestring(k)}:{json_value(k, attrib[k].replace(AMP, '&'))}" for k in layout.extra_keys]
     return "{" + ",".join(pairs) + "}"
-
-
-def local_times(ms: np.ndarray, timezone: str) -> pa.Array:
-    """ISO local wall-clock times (``2024-03-01T18:30:05.123``) of epoch milliseconds.
-
-    The zone rules are Python's (zoneinfo, see timeline/utclocal.py), so no Arrow time zone database
-    is needed; Arrow writes the naive local times (``2024-03-01 18:30:05.123``) and the space becomes ``T``.
-    """
-    local = to_local_us(np.asarray(ms, dtype=np.int64) * 1000, timezone) // 1000
-    naive = pa.array(local.view("datetime64[ms]"))
-    return pc.binary_replace_slice(pc.cast(naive, pa.string()), start=10, stop=11, replacement="T")
 
 
 def repeat_str(value: str | None, n: int) -> pa.Array:
