@@ -137,7 +137,7 @@ def _child_ours(path: str, kind: str, out_dir: str) -> dict:
     from commtrail.parsers.base import Owner, ParseContext
     from commtrail.parsers.ios.calls import read_calls
     from commtrail.parsers.ios.contacts import ContactHints
-    from commtrail.parsers.ios.database import open_read_only, private_copy, private_folder
+    from commtrail.parsers._sqlite import open_read_only, private_copy, private_folder
 
     out = Path(out_dir)
     parser = registry.get("apple-messages")

@@ -126,7 +126,7 @@ class _Mms:
                     f"SELECT mid, {', '.join(PART_COLUMNS)} FROM part WHERE mid BETWEEN ? AND ? "
                     "ORDER BY mid, seq, _id", (first, last)):
                 parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values))
-        out, ids, rejects = [], [], []
+        out, ids = [], []
         for row in chunk:
             pdu = dict(zip(names, row))
             item = self._row(pdu, addrs.get(pdu["_id"], []), parts.get(pdu["_id"], []))

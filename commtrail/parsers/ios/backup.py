@@ -35,13 +35,13 @@ from xml.parsers.expat import ExpatError
 import pyarrow as pa
 
 from commtrail.errors import InputError
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy,
+                                       private_folder, require)
 from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.parsers.ios import fragments
 from commtrail.parsers.ios.calls import read_calls
 from commtrail.parsers.ios.contacts import ContactHints, read_contacts
 from commtrail.parsers.ios.encrypted import Decryptor
-from commtrail.parsers.ios.database import SQLITE_MAGIC, as_input_error, copy_stream, open_read_only, private_copy, \
-    private_folder, require
 from commtrail.parsers.ios.messages import MessagesReader
 from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register

@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, LenientText, as_input_error, damaged, optional, require
+from commtrail.parsers.ios.database import COCOA_EPOCH_US
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from commtrail.parsers.ios.database import LenientText, as_input_error, columns, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, columns, optional, require
 from commtrail.timeline.identity import normalise_one
 
 PHONE, EMAIL = 3, 4

@@ -1,7 +1,6 @@
-"""Apple databases: times from the Cocoa epoch, and the shared SQLite helpers the iOS parsers use.
-
-Opening a private read-only copy, checking the layout and reading in chunks live in
-:mod:`commtrail.parsers._sqlite` (shared with the Android parsers) and are re-exported here.
+"""Apple databases: times from the Cocoa epoch, and the SQL and Arrow pieces only the iOS readers
+use. Opening a private read-only copy, checking the layout and reading in chunks are in
+:mod:`commtrail.parsers._sqlite` (shared with the Android parsers).
 
 Times: Apple stores them from the Cocoa epoch (2001-01-01 UTC), in seconds on old systems and in
 nanoseconds on iOS 11 / macOS 10.13 and later, sometimes both in one database. Each value is told
@@ -13,10 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, columns,  # noqa: F401
-                                       copy_stream, damaged, json_field, object_sql, open_read_only, optional,
-                                       private_copy, private_folder, require, splice_json)
 
 COCOA_EPOCH_US = 978_307_200_000_000
 NANOSECONDS_FROM = 10**11

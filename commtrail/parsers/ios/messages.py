@@ -32,12 +32,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, json_field, optional, require
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, LenientText, as_input_error, cocoa_us,
-                                            damaged, date_field, flag_column, fragments_sql, json_field, optional,
-                                            require)
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, cocoa_us, date_field, flag_column,
+                                            fragments_sql)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch

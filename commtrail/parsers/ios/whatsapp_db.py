@@ -33,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._sqlite import (LenientText, as_input_error, damaged, json_field, object_sql, optional,
+                                       require, splice_json)
 from commtrail.parsers.base import ParseContext
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, LenientText, as_input_error, damaged, flag_column,
-                                            json_field, object_sql, optional, require, splice_json)
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, flag_column
 from commtrail.parsers.whatsapp import chat as wc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
