@@ -16,6 +16,7 @@ from itertools import repeat as repeat_value
 from typing import Any, BinaryIO
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,6 +28,9 @@ from commtrail.timeline.utclocal import local_iso
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
            "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Bytes to "0" for an ASCII digit, " " for any other: a run of 19 digits in them is a number orjson
+# may read otherwise than the standard library (an integer beyond 64 bits becomes a float there).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 
 
 class Rows:
@@ -160,6 +164,21 @@ def decode_counted(data: bytes) -> tuple[str, int]:
     text = data.decode("utf-8-sig", "replace")
     found = text.count("\ufffd")
     return text, found - data.count(b"\xef\xbf\xbd") if found else 0
+
+
+def load_whole_json(data: bytes, ctx: ParseContext, what: str, hint: str) -> tuple[Any, int]:
+    """The JSON value of a whole file and the count of :func:`decode_counted`, or the InputError of
+    :func:`load_json`. orjson reads the bytes first (some times faster); whatever it refuses (invalid
+    UTF-8, a lone surrogate escape, NaN, a syntax error) or might read otherwise (a run of 19 digits:
+    an integer beyond 64 bits) goes the standard library's way, so the value is the same either way."""
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    if b"0" * 19 not in body.translate(_DIGITS):
+        try:
+            return orjson.loads(body), 0
+        except orjson.JSONDecodeError:
+            pass
+    text, replaced = decode_counted(data)
+    return load_json(text, ctx, what, hint), replaced
 
 
 def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:

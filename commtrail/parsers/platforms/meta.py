@@ -45,8 +45,8 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
-                                                read_whole, repeat, repeat_dict, store_file)
+from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, empty_lists, joined, load_whole_json, read_whole,
+                                                repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import ATTACHMENT
 from commtrail.timeline.utclocal import local_iso
@@ -75,11 +75,8 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one ``message_N.json``; see the module docstring."""
-    data = read_whole(stream)
-    text, replaced = decode_counted(data)
-    del data
-    doc = load_json(text, ctx, "Messenger/Instagram file", "Download the file again from Meta's Accounts Centre.")
-    del text
+    doc, replaced = load_whole_json(read_whole(stream), ctx, "Messenger/Instagram file",
+                                    "Download the file again from Meta's Accounts Centre.")
     thread = _Thread(doc, ctx)
     yield from thread.records()
     repaired = thread.fix.repaired
