@@ -186,13 +186,18 @@ class _Thread:
             extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False
-        if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
-                or not set(map(type, bodies)) <= {str, type(None)}:
+        if not set(map(type, bodies)) <= {str, type(None)}:
             return False
-        if max(ms_list) > _MAX_MS or min(ms_list) < 0:
+        try:  # (Arrow infers int64 only when every time is an int, never a bool; a name must be a text)
+            ms, who = pa.array(ms_list), pa.array(names, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             return False
-        ms = pa.array(ms_list, pa.int64())
-        who = pa.array(names, pa.string()).dictionary_encode()
+        if ms.type != pa.int64() or ms.null_count or who.null_count:
+            return False
+        span = pc.min_max(ms)
+        if span["min"].as_py() < 0 or span["max"].as_py() > _MAX_MS:
+            return False
+        who = who.dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
         code = pick.to_numpy()
