@@ -329,31 +329,26 @@ class Mojibake:
 
     def column(self, texts: list) -> pa.Array:
         """:meth:`many` as an Arrow string array (None as null), made from the repaired UTF-8 bytes
-        at once: the texts joined by NUL and encoded as Latin-1 are the repaired texts' bytes when
-        they are valid UTF-8, split at the NULs (a text that is not ASCII is one repaired). Falls
-        back to :meth:`many` when a text is not repairable or holds a NUL itself."""
+        at once: the texts joined and encoded as Latin-1 are the repaired texts' bytes, one byte per
+        character, so the texts' lengths place them; Arrow checks that each is valid UTF-8, and each
+        that is not ASCII is one repaired. Falls back to :meth:`many` when a text is not repairable."""
         valid = np.frombuffer(bytes(map(operator.is_not, texts, repeat_value(None))), dtype=bool)
         count = int(np.count_nonzero(valid))
+        present = list(compress(texts, valid)) if count < len(texts) else texts
         try:
-            data = "\x00".join(compress(texts, valid) if count < len(texts) else texts).encode("latin-1")
+            data = "".join(present).encode("latin-1")
         except UnicodeEncodeError:
             return pa.array(self.many(texts), pa.string())
-        raw = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(raw == 0)
-        if len(ends) != max(count - 1, 0):
-            return pa.array(self.many(texts), pa.string())
-        # The start of each text in the bytes without the NULs; a null takes no bytes.
-        starts = np.empty(count + 1, dtype=np.int32)
-        starts[0], starts[1:-1], starts[-1] = 0, ends + 1 - np.arange(1, len(ends) + 1), len(raw) - len(ends)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int32)
         if count < len(texts):
-            offsets = np.empty(len(texts) + 1, dtype=np.int32)
-            offsets[0] = 0
-            offsets[1:] = starts[np.cumsum(valid)]
+            sizes = np.zeros(len(texts), dtype=np.int32)
+            sizes[valid] = list(map(len, present))
+            np.cumsum(sizes, dtype=np.int32, out=offsets[1:])
             bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
         else:
-            offsets, bitmap = starts, None
-        column = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets),
-                                             pa.py_buffer(raw[raw != 0] if len(ends) else raw), bitmap,
+            np.cumsum(list(map(len, texts)), dtype=np.int32, out=offsets[1:])
+            bitmap = None
+        column = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data), bitmap,
                                              len(texts) - count)
         if data.isascii():
             return column
@@ -361,7 +356,9 @@ class Mojibake:
             column.validate(full=True)      # the repaired texts are valid UTF-8
         except pa.ArrowInvalid:
             return pa.array(self.many(texts), pa.string())
-        self.repaired += count - pc.sum(pc.string_is_ascii(column)).as_py()
+        # the texts that hold a byte >= 0x80: the place of each such byte among the offsets
+        place = np.searchsorted(offsets, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80), side="right")
+        self.repaired += int(np.count_nonzero(np.diff(place))) + 1
         return column
 
     def deep(self, value: Any) -> Any:
