@@ -11,7 +11,7 @@ import mimetypes
 import operator
 import re
 from collections.abc import Iterator
-from itertools import compress
+from itertools import chain, compress
 from itertools import repeat as repeat_value
 from typing import Any, BinaryIO
 
@@ -132,6 +132,17 @@ def joined(prefix: str, values: pa.Array, suffix: str) -> pa.Array:
 def empty_lists(n: int) -> pa.Array:
     """``n`` empty list<string> values."""
     return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+
+
+def lists_at(n: int, places: list[int], lists: list[list[str]]) -> pa.Array:
+    """``n`` list<string> values: ``lists[k]`` at ``places[k]`` (in increasing order), empty elsewhere."""
+    if not places:
+        return empty_lists(n)
+    sizes = np.zeros(n, dtype=np.int32)
+    sizes[places] = list(map(len, lists))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(sizes, dtype=np.int32, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(list(chain.from_iterable(lists)), pa.string()))
 
 
 class _ExtraEncoder(json.JSONEncoder):
@@ -362,11 +373,12 @@ class Mojibake:
         return column
 
     def deep(self, value: Any) -> Any:
-        """The repair of every text inside a JSON value."""
-        if isinstance(value, str):
+        """The repair of every text inside a JSON value (of the types JSON gives, never a subclass)."""
+        kind = type(value)
+        if kind is str:
             return self(value)
-        if isinstance(value, list):
+        if kind is list:
             return [self.deep(v) for v in value]
-        if isinstance(value, dict):
+        if kind is dict:
             return {k: self.deep(v) for k, v in value.items()}
         return value

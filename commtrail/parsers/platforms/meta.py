@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, empty_lists, joined, load_whole_json, read_whole,
+from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, joined, lists_at, load_whole_json, read_whole,
                                                 repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import ATTACHMENT
@@ -186,8 +186,6 @@ class _Thread:
             extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False
-        if not set(map(type, bodies)) <= {str, type(None)}:
-            return False
         try:  # (Arrow infers int64 only when every time is an int, never a bool; a name must be a text)
             ms, who = pa.array(ms_list), pa.array(names, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -197,18 +195,22 @@ class _Thread:
         span = pc.min_max(ms)
         if span["min"].as_py() < 0 or span["max"].as_py() > _MAX_MS:
             return False
+        try:
+            body = self.fix.column(bodies)      # (the last check: a content that is not a text)
+        except TypeError:
+            return False
         who = who.dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
         code = pick.to_numpy()
         mine = [f[2] for f in found]
-        kinds, directions = [], []
+        kinds, directions, flags = [], [], []
         durations: list[int | None] = [None] * n
-        flags: list[list[str]] = [[]] * n
         for j in others:
-            kind, direction, durations[j], flags[j], more = self.details(items[j], mine[code[j]])
+            kind, direction, durations[j], flag, more = self.details(items[j], mine[code[j]])
             kinds.append(kind)
             directions.append(direction)
+            flags.append(flag)
             extra[j] = EXTRA.encode(more) if more else None
         ts = pc.multiply(ms, 1000)
         cols = {
@@ -221,11 +223,11 @@ class _Thread:
             "sender_raw": pa.array([f[0] for f in found], pa.string()).take(pick),
             "recipients": pa.array([f[3] for f in found], pa.list_(pa.string())).take(pick),
             "conversation": repeat(self.conversation, n),
-            "body": self.fix.column(bodies),
+            "body": body,
             "duration_s": durations if others else None,
             # (the nulls as the merge of the plain records with the others made them, to the byte)
             "attachments": pa.array([None] * n, pa.list_(ATTACHMENT)) if others else None,
-            "flags": pa.array(flags, pa.list_(pa.string())) if others else empty_lists(n),
+            "flags": lists_at(n, others, flags),
             "locator": _newest_first(n) if whole else joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }
