@@ -115,8 +115,13 @@ class Rows:
 
 
 def repeat(value: str | None, n: int) -> pa.Array:
-    """``value`` ``n`` times, as a string array."""
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+    """``value`` ``n`` times, as a string array (made from its buffers: the offsets step by the
+    value's length over the value's bytes ``n`` times)."""
+    if value is None:
+        return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
 
 
 def repeat_dict(value: str, n: int) -> pa.Array:
