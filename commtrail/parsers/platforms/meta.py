@@ -8,9 +8,10 @@ file messages are newest first; each record keeps its place in the file as the l
 (``messages[17]``). The records are written in the reverse of the file's order, oldest first (from
 the highest locator down to ``messages[0]``), whatever their kind, so the messages of one
 millisecond come in the order they were sent. One file is read whole: Meta writes at most some ten thousand messages to each.
+It is parsed by orjson, or by the standard library where orjson refuses it (see ``load_whole_json``).
 
-Meta writes every UTF-8 byte of a text as its own ``\\u00XX`` escape (mojibake); each run of such
-escapes that spells valid UTF-8 is decoded (in the JSON text, before it is parsed) and counted.
+Meta writes every UTF-8 byte of a text as its own ``\\u00XX`` escape (mojibake); each text whose
+characters, taken as bytes, spell valid UTF-8 is decoded and counted.
 The time is ``timestamp_ms`` (UTC, to the millisecond). Senders are ``fb:<name>`` or ``ig:<name>``
 as the download writes the name: the owner's names (``messenger_names`` / ``instagram_names`` in
 case.toml) tell outgoing from incoming; without them direction is unknown and a warning says so.
