@@ -11,8 +11,8 @@ zone applies. Two kinds of local time do not name exactly one instant:
 Every other row gets ``case``. PEP 495's ``fold=0`` of :mod:`zoneinfo` gives exactly these two
 rules. With numpy and zoneinfo only (no pandas, which the ingest would otherwise import for this
 alone): the offset is looked up once per distinct local day (remembered per zone and day for the
-process); a day whose first and last microsecond read the same offset whichever ``fold`` has that
-offset throughout, and the times of the few days in which it changes are worked out one by one.
+process); a day whose first and last microsecond read the same offset (see ``_day_offset``) has
+that offset throughout, and the times of the few days in which it changes are worked out one by one.
 """
 
 from __future__ import annotations
@@ -84,13 +84,16 @@ def _us(delta: timedelta) -> int:
 
 
 def _day_offset(day: int, zone: ZoneInfo) -> int:
-    """The offset of local ``day`` when it has one throughout, else _CHANGES."""
-    key = (str(zone), day)
+    """The offset of local ``day`` when it has one throughout, else _CHANGES. A change inside the
+    day, or at either end (a first time repeated or skipped, a last one likewise), shows as the
+    first microsecond read with the earlier offset (fold=0) differing from the last read with the
+    later one (fold=1)."""
+    key = (zone.key, day)
     found = _DAYS.get(key)
     if found is None:
-        ends = (_wall(day * US_PER_DAY), _wall((day + 1) * US_PER_DAY - 1))
-        offsets = {wall.replace(tzinfo=zone, fold=fold).utcoffset() for wall in ends for fold in (0, 1)}
-        found = _DAYS[key] = _us(offsets.pop()) if len(offsets) == 1 else _CHANGES
+        first = _wall(day * US_PER_DAY).replace(tzinfo=zone).utcoffset()
+        last = _wall((day + 1) * US_PER_DAY - 1).replace(tzinfo=zone, fold=1).utcoffset()
+        found = _DAYS[key] = _us(first) if first == last else _CHANGES
     return found
 
 
