@@ -10,9 +10,9 @@ zone applies. Two kinds of local time do not name exactly one instant:
 
 Every other row gets ``case``. PEP 495's ``fold=0`` of :mod:`zoneinfo` gives exactly these two
 rules. With numpy and zoneinfo only (no pandas, which the ingest would otherwise import for this
-alone): the offset is looked up once per distinct local day (remembered per zone and day for the
-process); a day whose first and last microsecond read the same offset (see ``_day_offset``) has
-that offset throughout, and the times of the few days in which it changes are worked out one by one.
+alone): the offset is looked up once per distinct local day; a day whose first and last microsecond
+read the same offset (see ``_day_offsets``) has that offset throughout, and the times of the few
+days in which it changes are worked out one by one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ CASE, AMBIGUOUS, NONEXISTENT = 0, 1, 2
 
 _EPOCH = datetime(1970, 1, 1)
 _CHANGES = np.iinfo(np.int64).max  # a local day in which the offset changes
-_DAYS: dict[tuple[str, int], int] = {}  # (zone, local day) -> its offset in microseconds, or _CHANGES
 
 
 def to_utc(naive, tz: str) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +50,7 @@ def to_utc(naive, tz: str) -> tuple[np.ndarray, np.ndarray]:
     zone = ZoneInfo(tz)
     values = local_us[dated]
     days, inverse = distinct(np.floor_divide(values, US_PER_DAY))
-    offset = np.array([_day_offset(d, zone) for d in days.tolist()], dtype=np.int64)[inverse]
+    offset = _day_offsets(days, zone)[inverse]
     utc[dated] = values - offset
     for i in np.flatnonzero(offset == _CHANGES).tolist():
         utc[dated[i]], codes[dated[i]] = _one(int(values[i]), zone)
@@ -83,18 +82,15 @@ def _us(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _day_offset(day: int, zone: ZoneInfo) -> int:
-    """The offset of local ``day`` when it has one throughout, else _CHANGES. A change inside the
-    day, or at either end (a first time repeated or skipped, a last one likewise), shows as the
-    first microsecond read with the earlier offset (fold=0) differing from the last read with the
-    later one (fold=1)."""
-    key = (zone.key, day)
-    found = _DAYS.get(key)
-    if found is None:
-        first = _wall(day * US_PER_DAY).replace(tzinfo=zone).utcoffset()
-        last = _wall((day + 1) * US_PER_DAY - 1).replace(tzinfo=zone, fold=1).utcoffset()
-        found = _DAYS[key] = _us(first) if first == last else _CHANGES
-    return found
+def _day_offsets(days: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """Per local day (days since 1970-01-01), its offset in microseconds when it has one throughout,
+    else _CHANGES. A change inside the day, or at either end (a first time repeated or skipped, a
+    last one likewise), shows as its first microsecond read with the earlier offset (fold=0)
+    differing from its last read with the later one (fold=1). numpy makes the (naive) datetimes."""
+    firsts = (days * US_PER_DAY).view("M8[us]").astype(object).tolist()
+    lasts = ((days + 1) * US_PER_DAY - 1).view("M8[us]").astype(object).tolist()
+    ends = [(zone.utcoffset(first), zone.utcoffset(last.replace(fold=1))) for first, last in zip(firsts, lasts)]
+    return np.array([_us(a) if a == b else _CHANGES for a, b in ends], dtype=np.int64)
 
 
 def _one(local_us: int, zone: ZoneInfo) -> tuple[int, int]:
