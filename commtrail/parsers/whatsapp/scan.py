@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from commtrail.parsers.base import read_full
 from commtrail.parsers.whatsapp import headers as wf
 
-CHUNK = 2 << 20
+CHUNK = 8 << 20
 SAMPLE_BYTES = 1 << 20
 MAX_SAMPLE_BYTES = 16 << 20
 SAMPLE_LINES = 2000
