@@ -2,9 +2,9 @@
 
 The header shape (date order aside) is found from a sample of lines; then the whole file is parsed
 vectorised (see ``scan``): one RE2 pattern per header shape over the lines, numpy for
-offsets, dates and times, ``timeline.localtime`` for the time zone. A chat whose header lines come in more than one
-shape (a phone's locale changed) reads each line in its own shape when that shape stands alone
-(``headers.stands_alone``); other shapes stay message text. Day/month order is decided per
+offsets, dates and times, ``timeline.localtime`` for the time zone. A chat whose header lines come
+in more than one shape (a phone's locale changed) reads each line in its own shape when that
+shape stands alone (``headers.stands_alone``); other shapes stay message text. Day/month order is decided per
 shape from the whole file before anything is yielded: what the lines prove (the year first, a field
 above 12) wins, and a date order the user gave (``ctx.date_order``) applies only where they cannot
 tell; else chronology (a field that goes backwards within a year is not the month), else the file
@@ -73,7 +73,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         store.close()
 
 
-def _parse_scanned(scan: ws.Scan, detection: wf.Detection, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
+def _parse_scanned(scan: ws.Scan, detection: wf.Detection,
+                   ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
     _note_shapes(detection, scan.formats, ctx)
     _release_memory()
     ctx.report.repairs += scan.repairs
@@ -606,7 +607,8 @@ def _filter_chunk(chunk: ws.Chunk, keep: np.ndarray) -> ws.Chunk:
     mask = pa.array(keep)
     return ws.Chunk(
         prefix=None, fmt_idx=chunk.fmt_idx[keep], store=chunk.store,
-        where=chunk.store.put(chunk.dt.filter(mask), chunk.body.filter(mask)), author_idx=chunk.author_idx[keep], author_names=chunk.author_names, seplen=chunk.seplen[keep],
+        where=chunk.store.put(chunk.dt.filter(mask), chunk.body.filter(mask)), author_idx=chunk.author_idx[keep],
+        author_names=chunk.author_names, seplen=chunk.seplen[keep],
         line=chunk.line[keep], nlines=chunk.nlines[keep], fields=None, flen=None, nfields=None,
         is_pm=None if chunk.is_pm is None else chunk.is_pm[keep],
         period_ok=None if chunk.period_ok is None else chunk.period_ok[keep], ends_gt=chunk.ends_gt[keep],
