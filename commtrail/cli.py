@@ -156,6 +156,8 @@ def _init(args: argparse.Namespace, console: Console) -> int:
 
 @command("ingest")
 def _ingest(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()
     from commtrail.ingest.password import password_source
     from commtrail.pipeline import ingest_and_build
     return ingest_and_build(Path(args.case), args.inputs, console, date_order=args.date_order,
