@@ -13,6 +13,7 @@ from rich.console import Console
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.inventory import read_inventory
+from commtrail.outputs import bundle
 from commtrail.outputs.bundle import safe_name, unique_names, write_bundle
 from commtrail.pipeline import ingest_and_build
 
@@ -252,7 +253,7 @@ def test_two_bundles_of_one_case_are_byte_identical_but_for_the_bagging_date(cas
         @classmethod
         def today(cls):
             return date(2031, 1, 2)
-    monkeypatch.setattr(bagit, "date", Later)
+    monkeypatch.setattr(bundle, "date", Later)
     second = tmp_path / "elsewhere" / "copy"
     write_bundle(case, second)
     one, two = _files(bag), _files(second)

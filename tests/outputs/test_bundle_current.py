@@ -161,3 +161,16 @@ def test_another_party_or_selection_is_not_taken(case, tmp_path, taken):
     assert taken[0] == ("report", False)
     assert [name for name, _ in taken[1:]] == ["export-master.csv", "export-master.xlsx", "export-master.jsonl"]
     assert not any(ok for _, ok in taken[1:])
+
+
+def test_a_bundle_that_fails_takes_its_production_back(case, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(bundle, "make_bag", fail)
+    with pytest.raises(OSError):
+        bundle.write_bundle(case, tmp_path / "one", "Jordan")
+    assert not (case.root / "productions.jsonl").exists() and not (tmp_path / "one").exists()
+    assert main(["verify", str(case.root)]) == 0
+    monkeypatch.undo()
+    bundle.write_bundle(case, tmp_path / "one", "Jordan")
+    assert len((case.root / "productions.jsonl").read_text().splitlines()) == 1
