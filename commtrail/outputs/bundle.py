@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import multiprocessing
 import os
 import re
 import shlex
 import shutil
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,6 +52,9 @@ from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_na
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
 CHUNK = 1 << 20
+# From this many events listed, the transcripts are written in a second process beside the report
+# and the exports (below it, starting that process takes longer than it saves).
+BESIDE_EVENTS = 20_000
 HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Case files copied as they are (those that exist), into data/case/.
@@ -240,15 +244,6 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
         report_taken = reused or _take_report(case, data, report_inputs(known, party, selection), payload)
     with _timed(seconds, "report"):
         report = gather(case, party, selection=selection, sections=not report_taken)
-        if not report_taken:   # the writers (fpdf2, matplotlib) are imported only to write
-            from commtrail.outputs.charts import charts_dir
-            from commtrail.outputs.report_html import write_html
-            from commtrail.outputs.report_pdf import write_pdf
-            (data / "report").mkdir(parents=True, exist_ok=True)   # a report not taken may have left it
-            write_html(case, report, data / "report" / "report.html")
-            write_pdf(case, report, data / "report" / "report.pdf")
-            if charts_dir(case).is_dir():
-                write_manifest(case, [charts_dir(case)])
     payload.master_sha256 = report.master_sha256
     with _timed(seconds, "copies"):
         _copy_originals(case, data, payload)
@@ -257,18 +252,26 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
         for name in CASE_FILES:
             if (case.root / name).is_file():
                 payload.hashes[f"case/{name}"] = copy_hashed(case.root / name, data / "case" / name)[0]
-    with _timed(seconds, "transcripts"):
-        (data / "transcripts").mkdir(exist_ok=True)
-        slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
-        for name in report.parties:
-            rel = f"transcripts/transcript-{slugs[name]}.pdf"
-            if not reused:
-                from commtrail.outputs.transcript import write_transcript
-                write_transcript(case, name, data / rel, payload.names, payload.files,
-                                 report.master_sha256, report.pdf_date, only, report.selection)
-            payload.transcripts[name] = rel
-    with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
+    (data / "transcripts").mkdir(exist_ok=True)
+    slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
+    payload.transcripts = {name: f"transcripts/transcript-{slugs[name]}.pdf" for name in report.parties}
+    jobs = [] if reused else [(case.root, name, data / rel, payload.names, payload.files, report.master_sha256,
+                               report.pdf_date, only, report.selection) for name, rel in payload.transcripts.items()]
+    with _beside(jobs, report.exhibits.num_rows >= BESIDE_EVENTS) as transcripts_done:
+        if not report_taken:
+            with _timed(seconds, "report"):   # the writers (fpdf2, matplotlib) are imported only to write
+                from commtrail.outputs.charts import charts_dir
+                from commtrail.outputs.report_html import write_html
+                from commtrail.outputs.report_pdf import write_pdf
+                (data / "report").mkdir(parents=True, exist_ok=True)   # a report not taken may have left it
+                write_html(case, report, data / "report" / "report.html")
+                write_pdf(case, report, data / "report" / "report.pdf")
+                if charts_dir(case).is_dir():
+                    write_manifest(case, [charts_dir(case)])
+        with _timed(seconds, "exports"):
+            _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
+        with _timed(seconds, "transcripts"):   # what is left of them once the rest is written
+            transcripts_done()
     if not reused:
         with _timed(seconds, "keep"):
             generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
@@ -280,6 +283,26 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
         write_methodology(case, report, payload, data / "methodology.md", command)
         write_certificates(case, report, payload, data)
     return payload
+
+
+def _write_transcripts(jobs: list[tuple]) -> None:
+    """Write each transcript of ``jobs`` (a case's root, then write_transcript's arguments)."""
+    from commtrail.outputs.transcript import write_transcript
+    for root, *args in jobs:
+        write_transcript(Case(root), *args)
+
+
+@contextmanager
+def _beside(jobs: list[tuple], parallel: bool) -> Iterator[Callable[[], None]]:
+    """Write the transcripts ``jobs`` in a second process while the block writes the rest (when
+    ``parallel``; else when the block calls what it is given); that call waits for them and raises
+    what the worker raised. A failing block stops the worker."""
+    if not jobs or not parallel:
+        yield lambda: _write_transcripts(jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pending = pool.apply_async(_write_transcripts, (jobs,))
+        yield lambda: pending.get()
 
 
 def make_bag(bag_dir: Path, case: Case, party: str | None, payload: Payload,

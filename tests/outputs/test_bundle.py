@@ -362,3 +362,16 @@ def test_parties_whose_names_make_the_same_file_name_each_get_their_transcript(t
     one = write_bundle(case, tmp_path / "one", "Jordan K").path
     assert sorted(p.name for p in (one / "data/exports").iterdir()) == [
         "master-jordan-k-48c6a35c.csv", "master-jordan-k-48c6a35c.jsonl", "master-jordan-k-48c6a35c.xlsx"]
+
+
+def test_transcripts_written_beside_the_report_in_a_second_process_are_the_same(case, bag, tmp_path, monkeypatch):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(case.root, copy)
+    shutil.rmtree(copy / "report")            # nothing kept to take: everything is written
+    monkeypatch.setattr(bundle, "BESIDE_EVENTS", 0)
+    beside = write_bundle(Case(copy), tmp_path / "beside").path
+    one, two = _files(bag), _files(beside)
+    assert {k: v for k, v in one.items() if k.startswith("data/")} == {k: v for k, v in two.items()
+                                                                       if k.startswith("data/")}
+    bagit.Bag(str(beside)).validate()
