@@ -256,6 +256,8 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
 
 @command("bundle")
 def _bundle(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()   # nothing a bundle writes needs pandas
     from commtrail.outputs.bundle import bundle_target, write_bundle
     from commtrail.outputs.bundle_zip import read_passphrase
     from commtrail.pipeline import current_case
