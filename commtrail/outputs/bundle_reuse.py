@@ -33,7 +33,7 @@ INPUTS = "inputs.json"
 IN_TIME_ORDER = "numbered in time order"   # productions.jsonl's input while nothing states it
 CASE_INPUTS = (CASE_FILE, "master.parquet", "sources.parquet", "possibly_deleted.parquet", PRODUCTIONS_FILE,
                "annotations.jsonl", LINKS_FILE)
-LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "pandas", "tzdata")
+LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "tzdata")
 
 
 def cache_dir(case: Case, scope: str) -> Path:
