@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, fetch, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -54,7 +54,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     last = None
     try:
-        while rows := cursor.fetchmany(max(1, min(ctx.batch_size, CHUNK))):
+        while rows := fetch(cursor, max(1, min(ctx.batch_size, CHUNK))):
             yield reader.batch(rows)
             last = rows[-1][0]
     except sqlite3.DatabaseError as exc:

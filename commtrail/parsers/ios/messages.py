@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, json_field, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, fetch, json_field, optional, require
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -174,6 +174,7 @@ class MessagesReader:
         self.chats = self._chats()
         self._who: dict[tuple, int] = {}
         self._whos: list[Who] = []
+        self._who_arrays: dict[str, pa.Array] = {}
 
     # -- small tables, read whole ------------------------------------------------------------------
     def _handles(self) -> dict[int, tuple[str, str]]:
@@ -210,6 +211,17 @@ class MessagesReader:
                 self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
             out.append(found)
         return pa.array(out, pa.int32())
+
+    def _who_columns(self) -> dict[str, pa.Array]:
+        """The columns of ``self._whos`` as Arrow arrays (made again only when a chunk added one)."""
+        if len(self._who_arrays.get("channel", ())) != len(self._whos):
+            whos = self._whos
+            self._who_arrays = {name: pa.array([getattr(w, name) for w in whos], pa.string())
+                                for name in ("channel", "sender", "sender_raw", "conversation")}
+            self._who_arrays["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos],
+                                                      LIST)
+            self._who_arrays["extra"] = pa.array([w.extra or None for w in whos], pa.string())
+        return self._who_arrays
 
     def _make_who(self, from_me, handle_id, chat_id, caller, service, has_att, has_subject) -> Who:
         region = self.ctx.phone_region
@@ -264,7 +276,7 @@ class MessagesReader:
         cursor = self.con.execute(query, (last,))
         while True:
             try:
-                rows = cursor.fetchmany(chunk)
+                rows = fetch(cursor, chunk)
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc) or self.con.text_factory is not str:
                     raise
@@ -290,7 +302,7 @@ class MessagesReader:
             cols = list(zip(*rows))
         n = len(rows)
         who_idx = self._who_indexes(cols)
-        whos = self._whos
+        who = {name: column.take(who_idx) for name, column in self._who_columns().items()}
         dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
         undated = dates == 0
         us, nanos = cocoa_us(dates)
@@ -311,23 +323,20 @@ class MessagesReader:
             fr.text("account", pa.array(cols[ACCOUNT], pa.string())),
             fr.cocoa_date("date_read", pa.array(cols[DATE_READ], pa.int64())),
             fr.cocoa_date("date_delivered", pa.array(cols[DATE_DELIVERED], pa.int64())),
-            pa.array(cols[EXTRA], pa.string()), pa.array([w.extra or None for w in whos], pa.string()).take(who_idx),
+            pa.array(cols[EXTRA], pa.string()), who.pop("extra"),
             pa.array(changes, pa.string()), pa.array(found, pa.string())])
         flags = _flags(n, edited=edited, unsent=retracted, attachment_missing=missing, undated=undated)
         kind = np.where(reaction, 1, np.where(system, 2, 0))
         ms = np.where(undated, 0, us // 1000)
         dated = pa.array(undated)
         ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_iso(ms * 1000, self.ctx.timezone, "ms"))
-        table = {name: pa.array([getattr(w, name) for w in whos], pa.string()).take(who_idx)
-                 for name in ("channel", "sender", "sender_raw", "conversation")}
-        table["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos], LIST).take(who_idx)
         ids = pa.array(cols[ROWID], pa.int64())
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
             "ts_precision": fr.labels(nanos, ("s", "ms"), undated),
             "tz_source": fr.labels(np.zeros(n, dtype=bool), ("source",), undated),
-            **table,
+            **who,
             "kind": fr.labels(kind, ("message", "reaction", "system")),
             "direction": fr.labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
             "subject": pa.array(cols[SUBJECT], pa.string()),
