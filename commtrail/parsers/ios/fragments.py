@@ -65,10 +65,12 @@ def constant(fragment: str, n: int) -> pa.Array:
 
 def objects(fragments: list[pa.Array]) -> pa.Array:
     """One JSON object text per row from its fragments; null for a row with no fragment."""
-    joined = pc.binary_join_element_wise(*fragments, "", null_handling="replace", null_replacement="")
-    body = pc.utf8_slice_codeunits(joined, 1)
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()),
-                      pc.binary_join_element_wise("{", body, "}", ""))
+    present = [f for f in fragments if f.null_count < len(f)]   # a column of nulls adds nothing
+    if not present:
+        return pa.nulls(len(fragments[0]), pa.string())
+    joined = pc.binary_join_element_wise(*present, "", null_handling="replace", null_replacement="")
+    braced = pc.binary_join_element_wise(pc.binary_replace_slice(joined, start=0, stop=1, replacement="{"), "}", "")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), braced)
 
 
 def inner(texts: pa.Array) -> pa.Array:
