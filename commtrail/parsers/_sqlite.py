@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -248,6 +249,12 @@ def fetch(cursor: sqlite3.Cursor, size: int) -> list[tuple]:
         return cursor.fetchmany(size)
     finally:
         gc.enable()
+
+
+def columns_of(rows: list[tuple]) -> list[list]:
+    """The rows' values column by column. Unlike ``zip(*rows)``, which makes an iterator per row, it
+    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
+    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
 
 
 def read_chunks(cursor: sqlite3.Cursor, ctx: ParseContext, label: str, what: str, chunk: int) -> Iterator[list[tuple]]:

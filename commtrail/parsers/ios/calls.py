@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, fetch, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, fetch, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -98,7 +98,7 @@ class _Calls:
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, *extra = zip(*rows)
+        pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         dates_f = _reals(dates)

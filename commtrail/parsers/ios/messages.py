@@ -32,7 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, fetch, json_field, optional, require
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, json_field, optional,
+                                       require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -291,7 +292,7 @@ class MessagesReader:
             yield rows
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
-        cols = list(zip(*rows))
+        cols = columns_of(rows)
         bodies, rejects = self._texts(rows, cols)
         if rejects:
             yield from rejects.values()
@@ -299,7 +300,7 @@ class MessagesReader:
             bodies = [body for i, body in enumerate(bodies) if i not in rejects]
             if not rows:
                 return
-            cols = list(zip(*rows))
+            cols = columns_of(rows)
         n = len(rows)
         who_idx = self._who_indexes(cols)
         who = {name: column.take(who_idx) for name, column in self._who_columns().items()}
