@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -83,7 +83,7 @@ class _Calls:
             self._who.append((ident, raw, fragment))
         return found
 
-    def who_indexes(self, addresses: tuple) -> pa.Array:
+    def who_indexes(self, addresses: list) -> pa.Array:
         """:meth:`who` of each address; a column of texts or of blobs (as SQLite gives them) is
         grouped by Arrow first, so that each distinct address is looked up once."""
         try:
@@ -140,7 +140,7 @@ class _Calls:
         })
 
 
-def _reals(values: tuple) -> np.ndarray:
+def _reals(values: Sequence[object]) -> np.ndarray:
     """SQLite values as float64, NaN for NULL."""
     try:
         return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)
@@ -148,7 +148,7 @@ def _reals(values: tuple) -> np.ndarray:
         return np.array([v if v is not None else np.nan for v in values], dtype=np.float64)
 
 
-def _truth(values: tuple) -> np.ndarray:
+def _truth(values: Sequence[object]) -> np.ndarray:
     """``bool(value)`` of each SQLite value (NULL: False)."""
     try:
         array = pa.array(values)

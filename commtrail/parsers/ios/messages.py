@@ -200,7 +200,7 @@ class MessagesReader:
         return chats
 
     # -- who and which channel, per distinct combination -----------------------------------------------
-    def _who_indexes(self, cols: list[tuple]) -> pa.Array:
+    def _who_indexes(self, cols: list[list]) -> pa.Array:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
         inputs); a combination not seen before is worked out once."""
         lookup, out = self._who, []
@@ -214,14 +214,16 @@ class MessagesReader:
         return pa.array(out, pa.int32())
 
     def _who_columns(self) -> dict[str, pa.Array]:
-        """The columns of ``self._whos`` as Arrow arrays (made again only when a chunk added one)."""
-        if len(self._who_arrays.get("channel", ())) != len(self._whos):
-            whos = self._whos
-            self._who_arrays = {name: pa.array([getattr(w, name) for w in whos], pa.string())
-                                for name in ("channel", "sender", "sender_raw", "conversation")}
-            self._who_arrays["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos],
-                                                      LIST)
-            self._who_arrays["extra"] = pa.array([w.extra or None for w in whos], pa.string())
+        """The columns of ``self._whos`` as Arrow arrays, those a chunk added appended to them."""
+        done = len(self._who_arrays.get("channel", ()))
+        if done < len(self._whos):
+            new = self._whos[done:]
+            added = {name: pa.array([getattr(w, name) for w in new], pa.string())
+                     for name in ("channel", "sender", "sender_raw", "conversation")}
+            added["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in new], LIST)
+            added["extra"] = pa.array([w.extra or None for w in new], pa.string())
+            self._who_arrays = {name: pa.concat_arrays([self._who_arrays[name], array]) if done else array
+                                for name, array in added.items()}
         return self._who_arrays
 
     def _make_who(self, from_me, handle_id, chat_id, caller, service, has_att, has_subject) -> Who:
@@ -351,7 +353,7 @@ class MessagesReader:
             "extra": extra,
         })
 
-    def _texts(self, rows: list[tuple], cols: list[tuple]) -> tuple[list[str | None], dict[int, Reject]]:
+    def _texts(self, rows: list[tuple], cols: list[list]) -> tuple[list[str | None], dict[int, Reject]]:
         """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
         the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
         bodies = list(cols[TEXT])
@@ -367,7 +369,7 @@ class MessagesReader:
         return f"{self.label} message ROWID {rowid}"
 
     # -- attachments -----------------------------------------------------------------------------------
-    def _attachments(self, rowids: tuple) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
+    def _attachments(self, rowids: list) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
         """The attachments column, a mask of rows with a missing one, and the paths each row names."""
         n = len(rowids)
         missing = np.zeros(n, dtype=bool)
