@@ -7,8 +7,9 @@ originals of a realistic size to copy and hash), then runs ``commtrail bundle`` 
 (wall time, CPU time, peak memory, and the time of each step: reuse, report, copies, transcripts,
 exports, keep, documents, bag). Three bundles: the first bundle of a copy of the case, where
 nothing was written before; a bundle of the case after ``commtrail report`` and ``commtrail
-export`` (CSV, XLSX, JSONL) of the party, which takes the exports (the report is written again:
-the bundle produces the exhibit numbers, which the report states); and a second bundle of that
+export`` (CSV, XLSX, JSONL) of the party, which takes the report and the exports (the production
+it records changes nothing the report states while the numbering is in time order) and writes the
+transcript; and a second bundle of that
 case, which takes the report, transcripts and exports the one before kept (nothing changed in
 between). The baseline copies the first bundle's finished ``data/`` folder with ``cp -r`` and
 hashes every file with ``sha256sum``. Goal: within 3x of the baseline (one row for each bundle).
@@ -129,7 +130,8 @@ def _bundle(case_dir: Path, out: Path) -> dict:
     if out.exists():
         shutil.rmtree(out)
     repo = Path(__file__).resolve().parent.parent
-    script = ("import sys, json; from pathlib import Path; from commtrail.case import Case; "
+    script = ("import sys, json; from commtrail.nopandas import arrow_without_pandas; arrow_without_pandas(); "
+              "from pathlib import Path; from commtrail.case import Case; "
               "from commtrail.outputs.bundle import write_bundle; "
               "print(json.dumps(write_bundle(Case(Path(sys.argv[1])), Path(sys.argv[2]), 'Jordan').seconds))")
     return run_sampled([sys.executable, "-c", script, str(case_dir), str(out)], cwd=str(repo), interval=0.1)

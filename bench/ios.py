@@ -11,7 +11,8 @@ Generates, in a work directory (never committed), with the real iOS 16 layout
 
 and measures, each in a fresh child process (peak RSS from its ``getrusage``):
 
-* baseline: a bare ``sqlite3`` ``SELECT`` of the same columns, every row fetched (``fetchmany``);
+* baseline: a bare ``sqlite3`` ``SELECT`` of the same columns of the same tables (those the readers
+  read, :data:`MESSAGE_TABLES`, :data:`CALL_TABLES`), every row fetched (``fetchmany``);
 * ours: the parser drained into a staging Parquet file (what ingest does), including its private
   copy of the database.
 
@@ -36,10 +37,21 @@ MESSAGES = 1_000_000
 CALLS = 200_000
 SEED = 20240301
 COCOA_2023 = 694_224_000  # 2023-01-01 in Cocoa seconds
-MESSAGE_COLUMNS = ("ROWID, text, attributedBody, handle_id, service, date, is_from_me, associated_message_type, "
-                   "associated_message_guid, date_edited, date_retracted, message_summary_info, cache_has_attachments, "
-                   "item_type, subject, destination_caller_id, guid, account, date_read, date_delivered")
-CALL_COLUMNS = "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, ZCALLTYPE, ZADDRESS, ZSERVICE_PROVIDER, ZUNIQUE_ID"
+# What the readers read, table by table (the columns of the bench's layout): every message column
+# ``message_query`` names, the chat of each message, the small tables read whole and the attachments.
+MESSAGE_TABLES = (
+    ("message", "ROWID, guid, text, attributedBody, handle_id, service, date, is_from_me, associated_message_type, "
+                "associated_message_guid, date_edited, date_retracted, item_type, "
+                "group_action_type, other_handle, group_title, error, balloon_bundle_id, expressive_send_style_id, "
+                "reply_to_guid, thread_originator_guid, message_summary_info, cache_has_attachments, subject, "
+                "destination_caller_id, account, date_read, date_delivered"),
+    ("chat_message_join", "chat_id, message_id"), ("handle", "ROWID, id"),
+    ("chat", "ROWID, guid, chat_identifier, display_name, service_name, style"),
+    ("chat_handle_join", "chat_id, handle_id"), ("message_attachment_join", "message_id, attachment_id"),
+    ("attachment", "ROWID, filename, mime_type, transfer_name, total_bytes"))
+CALL_TABLES = (("ZCALLRECORD", "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, ZCALLTYPE, ZADDRESS, ZSERVICE_PROVIDER, "
+                                "ZUNIQUE_ID, ZISO_COUNTRY_CODE, ZLOCATION, ZNAME, ZDISCONNECTED_CAUSE, ZREAD, "
+                                "ZJUNKCONFIDENCE"),)
 
 
 def generate_messages(path: Path, n: int) -> int:
@@ -126,8 +138,8 @@ def generate_calls(path: Path, n: int) -> int:
     return n
 
 
-def _child_baseline(path: str, table_name: str, columns: str) -> dict:
-    return bare_select(path, ((table_name, columns),))
+def _child_baseline(path: str, kind: str) -> dict:
+    return bare_select(path, MESSAGE_TABLES if kind == "messages" else CALL_TABLES)
 
 
 def _child_ours(path: str, kind: str, out_dir: str) -> dict:
@@ -173,10 +185,8 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
                f"({sms.stat().st_size / 1e6:,.0f} MB), {n_calls:,} calls"]
     out.mkdir(exist_ok=True)
     rows = []
-    for name, path, table_name, columns, kind in (
-            ("sms.db", sms, "message", MESSAGE_COLUMNS, "messages"),
-            ("CallHistory.storedata", calls, "ZCALLRECORD", CALL_COLUMNS, "calls")):
-        line, row = outcome(f"ios {name}", in_child("ios", "baseline", str(path), table_name, columns),
+    for name, path, kind in (("sms.db", sms, "messages"), ("CallHistory.storedata", calls, "calls")):
+        line, row = outcome(f"ios {name}", in_child("ios", "baseline", str(path), kind),
                             in_child("ios", "ours", str(path), kind, str(out)))
         results.append(line)
         rows.append(row)

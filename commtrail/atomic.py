@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Dictionary encoding only for the columns that repeat (unique ones such as body and locator gain
 # nothing from it and cost time). Minimum/maximum statistics only for the columns a reader may
@@ -62,6 +62,8 @@ def atomic_path(target: Path, mode: int = 0o600) -> Iterator[Path]:
 
 def write_table(table: pa.Table, target: Path, mode: int = 0o600) -> None:
     """Write a Parquet file atomically."""
+    import pyarrow.parquet as pq    # here, so the chart worker's atomic writes do not load pyarrow
+
     with atomic_path(target, mode) as tmp:
         pq.write_table(table, tmp, **PARQUET_OPTIONS)
 

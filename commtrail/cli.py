@@ -156,6 +156,8 @@ def _init(args: argparse.Namespace, console: Console) -> int:
 
 @command("ingest")
 def _ingest(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()
     from commtrail.ingest.password import password_source
     from commtrail.pipeline import ingest_and_build
     return ingest_and_build(Path(args.case), args.inputs, console, date_order=args.date_order,
@@ -254,6 +256,8 @@ def _chart(args: argparse.Namespace, console: Console) -> int:
 
 @command("bundle")
 def _bundle(args: argparse.Namespace, console: Console) -> int:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()   # nothing a bundle writes needs pandas
     from commtrail.outputs.bundle import bundle_target, write_bundle
     from commtrail.outputs.bundle_zip import read_passphrase
     from commtrail.pipeline import current_case

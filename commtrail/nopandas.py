@@ -1,4 +1,4 @@
-"""Keep pandas out of a command that does not use it (``commtrail stats``).
+"""Keep pandas out of a command that does not use it (``commtrail stats``, ``commtrail bundle``).
 
 pyarrow imports pandas by itself, to check whether an object is a pandas one, the first time it
 builds an array in a process where pandas is installed: 0.2-0.3 s, more than the rest of ``stats``

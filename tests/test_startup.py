@@ -68,9 +68,9 @@ def test_version_imports_nothing_heavy():
     assert modules == ["commtrail.cli", "commtrail.errors", "commtrail.terminal"]   # terminal: no rich yet
 
 
-def test_ingest_of_a_chat_imports_no_output_libraries(ingested):
+def test_ingest_of_a_chat_imports_neither_pandas_nor_output_libraries(ingested):
     _, modules = ingested
-    assert loaded(modules, ("matplotlib", "fpdf", "openpyxl", "dateparser", "uharfbuzz", "PIL")) == []
+    assert loaded(modules, ("pandas", "matplotlib", "fpdf", "openpyxl", "dateparser", "uharfbuzz", "PIL")) == []
     assert "duckdb" in modules                      # the master build deduplicates
     assert not [m for m in modules if m.startswith("commtrail.outputs.") and m != "commtrail.outputs.manifest"]
 

@@ -1,5 +1,6 @@
-"""``commtrail bundle``: the court bundle, a BagIt bag (RFC 8493) written with the Library of
-Congress's ``bagit`` library.
+"""``commtrail bundle``: the court bundle, a BagIt bag (RFC 8493) that the Library of Congress's
+``bagit`` library validates (its bag-info and tag manifest are written by it; the payload manifest
+from the hashes taken while copying, so nothing is hashed twice).
 
 The payload (``data/``) holds the originals as received (under their own names), the report, a
 transcript per party, the exports, the master and the inventory, the incident log's evidence files
@@ -16,16 +17,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import multiprocessing
 import os
 import re
 import shlex
 import shutil
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -41,7 +43,7 @@ from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.current import REPORT, export_inputs, export_name, report_inputs, take_current
 from commtrail.outputs.export import check_party, export_rows, export_target, write_csv, write_jsonl, write_xlsx
 from commtrail.outputs.manifest import sha256_file, write_manifest
-from commtrail.outputs.produce import produce
+from commtrail.outputs.produce import produce_undoably
 from commtrail.outputs.report_data import gather
 from commtrail.outputs.slugs import case_slugs
 from commtrail.review.annotations import Selection
@@ -50,6 +52,9 @@ from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_na
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
 CHUNK = 1 << 20
+# From this many events listed, the transcripts are written in a second process beside the report
+# and the exports (below it, starting that process takes longer than it saves).
+BESIDE_EVENTS = 20_000
 HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Case files copied as they are (those that exist), into data/case/.
@@ -179,6 +184,7 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
             raise CaseError(f"blobs/{sha} no longer has the SHA-256 it is named by.", file=str(case.root),
                             hint=f"Run commtrail verify {case.root} and restore the file from a backup.")
         payload.files[sha] = f"{folder}/{name}"
+        payload.hashes[payload.files[sha]] = sha
 
 
 def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
@@ -238,15 +244,6 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
         report_taken = reused or _take_report(case, data, report_inputs(known, party, selection), payload)
     with _timed(seconds, "report"):
         report = gather(case, party, selection=selection, sections=not report_taken)
-        if not report_taken:   # the writers (fpdf2, matplotlib) are imported only to write
-            from commtrail.outputs.charts import charts_dir
-            from commtrail.outputs.report_html import write_html
-            from commtrail.outputs.report_pdf import write_pdf
-            (data / "report").mkdir(parents=True, exist_ok=True)   # a report not taken may have left it
-            write_html(case, report, data / "report" / "report.html")
-            write_pdf(case, report, data / "report" / "report.pdf")
-            if charts_dir(case).is_dir():
-                write_manifest(case, [charts_dir(case)])
     payload.master_sha256 = report.master_sha256
     with _timed(seconds, "copies"):
         _copy_originals(case, data, payload)
@@ -254,19 +251,27 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
         (data / "case").mkdir()
         for name in CASE_FILES:
             if (case.root / name).is_file():
-                copy_hashed(case.root / name, data / "case" / name)
-    with _timed(seconds, "transcripts"):
-        (data / "transcripts").mkdir(exist_ok=True)
-        slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
-        for name in report.parties:
-            rel = f"transcripts/transcript-{slugs[name]}.pdf"
-            if not reused:
-                from commtrail.outputs.transcript import write_transcript
-                write_transcript(case, name, data / rel, payload.names, payload.files,
-                                 report.master_sha256, report.pdf_date, only, report.selection)
-            payload.transcripts[name] = rel
-    with _timed(seconds, "exports"):
-        _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
+                payload.hashes[f"case/{name}"] = copy_hashed(case.root / name, data / "case" / name)[0]
+    (data / "transcripts").mkdir(exist_ok=True)
+    slugs = case_slugs(case.config, report.parties)   # distinct names: "Jordan K" and "Jordan-K" differ
+    payload.transcripts = {name: f"transcripts/transcript-{slugs[name]}.pdf" for name in report.parties}
+    jobs = [] if reused else [(case.root, name, data / rel, payload.names, payload.files, report.master_sha256,
+                               report.pdf_date, only, report.selection) for name, rel in payload.transcripts.items()]
+    with _beside(jobs, report.exhibits.num_rows >= BESIDE_EVENTS) as transcripts_done:
+        if not report_taken:
+            with _timed(seconds, "report"):   # the writers (fpdf2, matplotlib) are imported only to write
+                from commtrail.outputs.charts import charts_dir
+                from commtrail.outputs.report_html import write_html
+                from commtrail.outputs.report_pdf import write_pdf
+                (data / "report").mkdir(parents=True, exist_ok=True)   # a report not taken may have left it
+                write_html(case, report, data / "report" / "report.html")
+                write_pdf(case, report, data / "report" / "report.pdf")
+                if charts_dir(case).is_dir():
+                    write_manifest(case, [charts_dir(case)])
+        with _timed(seconds, "exports"):
+            _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
+        with _timed(seconds, "transcripts"):   # what is left of them once the rest is written
+            transcripts_done()
     if not reused:
         with _timed(seconds, "keep"):
             generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
@@ -280,24 +285,72 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     return payload
 
 
-def make_bag(bag_dir: Path, case: Case, party: str | None, master_sha256: str,
+def _write_transcripts(jobs: list[tuple]) -> None:
+    """Write each transcript of ``jobs`` (a case's root, then write_transcript's arguments)."""
+    from commtrail.outputs.transcript import write_transcript
+    for root, *args in jobs:
+        write_transcript(Case(root), *args)
+
+
+@contextmanager
+def _beside(jobs: list[tuple], parallel: bool) -> Iterator[Callable[[], None]]:
+    """Write the transcripts ``jobs`` in a second process while the block writes the rest (when
+    ``parallel``; else when the block calls what it is given); that call waits for them and raises
+    what the worker raised. A failing block stops the worker."""
+    if not jobs or not parallel:
+        yield lambda: _write_transcripts(jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pending = pool.apply_async(_write_transcripts, (jobs,))
+        yield lambda: pending.get()
+
+
+def make_bag(bag_dir: Path, case: Case, party: str | None, payload: Payload,
              production: Production | None = None) -> None:
-    """Turn the payload folder ``bag_dir`` into a bag (SHA-256 manifests), then add hashdeep.txt and
-    rewrite the tag manifest in sorted order (bagit lists tag files in directory order); bag-info
-    names the ``production`` that froze the exhibit numbers."""
+    """Turn ``bag_dir``, its payload in ``data/``, into a bag: the SHA-256 payload manifest from the
+    hashes taken while copying (``payload.hashes``; the other files are hashed here), bagit.txt,
+    then bag-info.txt and the tag manifest written by bagit; then add hashdeep.txt and rewrite the
+    tag manifest in sorted order (bagit lists tag files in directory order). bag-info names the
+    ``production`` that froze the exhibit numbers."""
     import bagit
 
+    files, size = write_payload_manifest(bag_dir, payload.hashes)
+    (bag_dir / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")   # RFC 8493 is BagIt 1.0
     scope = f"party {party}" if party else "every party"
     info = {"Bag-Software-Agent": f"commtrail {__version__} (bagit.py {bagit.VERSION})",
+            "Bagging-Date": date.today().strftime("%Y-%m-%d"),
             "External-Description": f"Court bundle of the case \u201c{case.config.title}\u201d ({scope})",
-            "External-Identifier": f"master.parquet SHA-256 {master_sha256}"}
+            "External-Identifier": f"master.parquet SHA-256 {payload.master_sha256}",
+            "Payload-Oxum": f"{size}.{files}"}
     if production is not None:
         info["Exhibit-Numbers-Produced"] = (f"up to {exhibit_name(production.last)} (production {production.number} "
                                             f"of data/case/{PRODUCTIONS_FILE}); numbers once produced never change")
-    bagit.make_bag(str(bag_dir), bag_info=info, checksums=["sha256"])
-    (bag_dir / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")   # RFC 8493 is BagIt 1.0
+    bag = bagit.Bag(str(bag_dir))
+    bag.info = info
+    bag.save()   # bag-info.txt and the tag manifest; the payload is not hashed again
     write_hashdeep(bag_dir)
     write_tagmanifest(bag_dir)
+
+
+def _payload_walk(data: Path) -> Iterator[Path]:
+    """The payload files in bagit's manifest order: each folder's files by name, then its folders by name."""
+    for folder, dirs, names in os.walk(data):
+        dirs.sort()
+        for name in sorted(names):
+            yield Path(folder) / name
+
+
+def write_payload_manifest(bag_dir: Path, hashes: dict[str, str]) -> tuple[int, int]:
+    """manifest-sha256.txt in bagit's format and order, each digest from ``hashes`` (path under
+    data/ -> SHA-256, taken while the file was copied or written) or computed now; (files, bytes)."""
+    lines, size = [], 0
+    for path in _payload_walk(bag_dir / "data"):
+        rel = path.relative_to(bag_dir / "data").as_posix()
+        digest = hashes.get(rel) or sha256_file(path)
+        size += path.stat().st_size
+        lines.append(f"{digest}  data/{rel}".replace("\r", "%0D").replace("\n", "%0A") + "\n")
+    (bag_dir / "manifest-sha256.txt").write_text("".join(lines), encoding="utf-8")
+    return len(lines), size
 
 
 def write_hashdeep(bag_dir: Path) -> Path:
@@ -376,22 +429,28 @@ def write_bundle(case: Case, out: Path, party: str | None = None, passphrase: st
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"
     bag_dir = work / (out.stem if passphrase is not None else "bag")
+    take_back = None
     try:
-        bag_dir.mkdir(parents=True, mode=0o700)
+        (bag_dir / "data").mkdir(parents=True, mode=0o700)
         with case.lock():
             if selection:
                 selection.events(case)   # an empty selection is refused before any production is recorded
-            production = produce(case, "bundle", party)   # the numbers handed over never change
-            payload = assemble(case, bag_dir, party, bundle_command(party, passphrase is not None, selection),
+            # the numbers handed over never change; a bundle that fails takes its production back
+            production, take_back = produce_undoably(case, "bundle", party)
+            payload = assemble(case, bag_dir / "data", party, bundle_command(party, passphrase is not None, selection),
                                selection)
         with _timed(payload.seconds, "bag"):
-            make_bag(bag_dir, case, party, payload.master_sha256, production)
+            make_bag(bag_dir, case, party, payload, production)
         files, size = _payload_size(bag_dir)
         with _timed(payload.seconds, "encrypt"):
             if passphrase is not None:
                 write_encrypted(bag_dir, out, passphrase)
             else:
                 os.replace(bag_dir, out)
+    except BaseException:
+        if take_back is not None:
+            take_back()
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return BundleResult(out, files, size, encrypted=passphrase is not None, seconds=payload.seconds)

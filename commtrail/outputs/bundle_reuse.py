@@ -4,9 +4,9 @@ they are made from has changed.
 The report, the transcripts and the exports of a bundle take most of its time and depend only on
 the case's files, the program and its fonts. After writing them, a bundle keeps a copy in
 ``CASE/report/bundle/<scope>/`` with ``inputs.json``: the SHA-256 of every case file they are read
-from (case.toml, the master, the inventory, the possibly-deleted list, the productions, the
-annotations, the screenshot links, every rejects file, and the names present in originals/ and
-blobs/), the code of
+from (case.toml, the master, the inventory, the possibly-deleted list, the productions while the
+master is not numbered in time order, the annotations, the screenshot links, every rejects file,
+and the names present in originals/ and blobs/), the code of
 commtrail itself, the versions of the libraries that write them, the fonts found, the bundle command with its
 options, and the SHA-256
 of each kept file. The next bundle of the same scope takes the copies only when all of that is
@@ -26,12 +26,14 @@ from pathlib import Path
 from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.manifest import sha256_file
+from commtrail.timeline.produced import PRODUCTIONS_FILE, numbered_in_time_order
 from commtrail.timeline.screenshots import LINKS_FILE
 
 INPUTS = "inputs.json"
-CASE_INPUTS = (CASE_FILE, "master.parquet", "sources.parquet", "possibly_deleted.parquet", "productions.jsonl",
+IN_TIME_ORDER = "numbered in time order"   # productions.jsonl's input while nothing states it
+CASE_INPUTS = (CASE_FILE, "master.parquet", "sources.parquet", "possibly_deleted.parquet", PRODUCTIONS_FILE,
                "annotations.jsonl", LINKS_FILE)
-LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "pandas", "tzdata")
+LIBRARIES = ("fpdf2", "uharfbuzz", "matplotlib", "openpyxl", "pyarrow", "numpy", "tzdata")
 
 
 def cache_dir(case: Case, scope: str) -> Path:
@@ -80,6 +82,8 @@ def case_inputs(case: Case, names: tuple[str, ...] = CASE_INPUTS, everything: bo
     for name in names:
         path = case.root / name
         files[name] = sha256_file(path) if path.is_file() else None
+    if PRODUCTIONS_FILE in files and case.master_file.is_file() and numbered_in_time_order(case.master_file):
+        files[PRODUCTIONS_FILE] = IN_TIME_ORDER   # what the outputs say of numbering then needs no production
     out: dict = {"program": _program(), "libraries": _libraries(), "files": files}
     if everything:
         for path in sorted(case.staging.glob("*.rejects.parquet")):

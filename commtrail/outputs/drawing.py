@@ -29,6 +29,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from commtrail.atomic import atomic_path
 from commtrail.outputs.labels import CALL_ORDER, WEEKDAYS
 from commtrail.timeline.identity import PLATFORM_PREFIXES
 
@@ -165,18 +166,11 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
 
 
 def _write_atomic(target: Path, write) -> None:
-    """Write beside the target, fsync, rename: never a half-written chart (readable by the user alone)."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
+    """Write beside the target, fsync, rename, fsync the folder: never a half-written chart (readable
+    by the user alone)."""
+    with atomic_path(target) as tmp:
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _day64(d: date) -> np.datetime64:

@@ -3,7 +3,11 @@ itself is ``timeline/produced.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from commtrail.atomic import write_text
 from commtrail.case import Case
+from commtrail.errors import CaseError
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.timeline.produced import Production, productions_path, record_production
 
@@ -18,3 +22,34 @@ def produce(case: Case, by: str, party: str | None) -> Production | None:
         if productions_path(case.root).exists():
             write_manifest(case, [productions_path(case.root)])
     return production
+
+
+def _text(case: Case) -> str | None:
+    path = productions_path(case.root)
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def produce_undoably(case: Case, by: str, party: str | None) -> tuple[Production | None, Callable[[], None]]:
+    """:func:`produce` for a hand-over that can still fail: also returns what takes the production
+    back (productions.jsonl as it was before, and the manifest), which does nothing when nothing
+    was recorded, when the file changed again meanwhile, or when another command holds the case."""
+    before = _text(case)
+    production = produce(case, by, party)
+    after = _text(case)
+
+    def take_back() -> None:
+        if after == before:
+            return
+        path = productions_path(case.root)
+        try:
+            with case.lock():
+                if _text(case) != after:
+                    return
+                if before is None:
+                    path.unlink()
+                else:
+                    write_text(before, path)
+                write_manifest(case, [path])
+        except CaseError:   # another command holds the case: the production stays recorded
+            pass
+    return production, take_back

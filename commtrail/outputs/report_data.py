@@ -223,15 +223,24 @@ def reviewer_notes(case: Case, exhibits: pa.Table, incidents: pa.Table) -> list[
     return sorted(rows, key=lambda r: r["exhibit"])
 
 
-def numbering_words(productions: list[Production], late: bool) -> tuple[str, str]:
-    """(how the numbers were given, for the cover; the sentence explaining the mark of rows numbered
-    after a production, or "" when no listed row has it)."""
+def production_words(productions: list[Production]) -> str:
+    """How the numbers were given, naming every production (the methodology's statement)."""
     n = words()["numbering"]
     if not productions:
-        return n["chronological"], ""
+        return n["unproduced"]
     spans = "; ".join(f"{p.span} by {p.by} ({p.scope})" for p in productions if p.event_ids)
-    text = n["produced"].format(count=len(productions), spans=spans)
-    return text, n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions))) if late else ""
+    return n["produced"].format(count=len(productions), spans=spans)
+
+
+def numbering_words(productions: list[Production], late: bool) -> tuple[str, str]:
+    """(how the numbers were given, for a report's or a transcript's cover; the sentence explaining
+    the mark of rows numbered after a production, or "" when no listed row has it). While the listed
+    rows are in time order (``late`` False) the cover says only that, whatever was produced: a
+    production changes nothing it states (see bundle_reuse.case_inputs)."""
+    if not late or not productions:
+        return words()["numbering"]["chronological"], ""
+    n = words()["numbering"]
+    return production_words(productions), n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions)))
 
 
 def exhibit_mark(row: dict) -> str:

@@ -125,6 +125,12 @@ def out_of_time_order(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return dated & (values < before)
 
 
+def numbered_in_time_order(master_file: Path) -> bool:
+    """True when no event of the master is earlier in time than one numbered before it: always so
+    before the first production, and after it until an event earlier than a produced one is added."""
+    return not out_of_time_order(pq.read_table(master_file, columns=["ts_utc"])["ts_utc"]).any()
+
+
 def record_production(root: Path, master_file: Path, master_sha256: str, by: str, scope: str) -> Production | None:
     """Freeze the numbers of the master: append a production of the events no earlier production
     holds, and return it; with none new, return the latest production (None when the master is

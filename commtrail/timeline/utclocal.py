@@ -47,6 +47,21 @@ def _day_offset(day: int, zone: ZoneInfo) -> int:
     return found
 
 
+def distinct(day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``day`` (int64, not empty; sorted) and, per entry, the index of its
+    value among them."""
+    low = int(day.min())
+    span = int(day.max()) - low + 1
+    if span <= 4 * len(day) + 1024:  # a counting pass instead of a sort
+        index = day - low
+        days = np.flatnonzero(np.bincount(index, minlength=span))
+        position = np.zeros(span, dtype=np.int64)
+        position[days] = np.arange(len(days))
+        return days + low, position[index]
+    days, inverse = np.unique(day, return_inverse=True)
+    return days, inverse.ravel()
+
+
 def offsets_us(ts: np.ndarray, zone: ZoneInfo) -> np.ndarray:
     """The zone's UTC offset in microseconds at each UTC time of ``ts`` (int64 microseconds;
     NaT entries get 0)."""
@@ -56,18 +71,8 @@ def offsets_us(ts: np.ndarray, zone: ZoneInfo) -> np.ndarray:
     values = ts[dated]
     if not len(values):
         return out
-    day = np.floor_divide(values, US_PER_DAY)
-    low = int(day.min())
-    span = int(day.max()) - low + 1
-    if span <= 4 * len(values) + 1024:  # a counting pass instead of a sort
-        index = day - low
-        days = np.flatnonzero(np.bincount(index, minlength=span))
-        position = np.zeros(span, dtype=np.int64)
-        position[days] = np.arange(len(days))
-        inverse, days = position[index], days + low
-    else:
-        days, inverse = np.unique(day, return_inverse=True)
-    found = np.array([_day_offset(d, zone) for d in days.tolist()], dtype=np.int64)[inverse.ravel()]
+    days, inverse = distinct(np.floor_divide(values, US_PER_DAY))
+    found = np.array([_day_offset(d, zone) for d in days.tolist()], dtype=np.int64)[inverse]
     for i in np.flatnonzero(found == _CHANGES).tolist():
         found[i] = _offset_us(values[i], zone)
     out[dated] = found

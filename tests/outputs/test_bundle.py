@@ -13,6 +13,7 @@ from rich.console import Console
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.inventory import read_inventory
+from commtrail.outputs import bundle
 from commtrail.outputs.bundle import safe_name, unique_names, write_bundle
 from commtrail.pipeline import ingest_and_build
 
@@ -252,7 +253,7 @@ def test_two_bundles_of_one_case_are_byte_identical_but_for_the_bagging_date(cas
         @classmethod
         def today(cls):
             return date(2031, 1, 2)
-    monkeypatch.setattr(bagit, "date", Later)
+    monkeypatch.setattr(bundle, "date", Later)
     second = tmp_path / "elsewhere" / "copy"
     write_bundle(case, second)
     one, two = _files(bag), _files(second)
@@ -361,3 +362,16 @@ def test_parties_whose_names_make_the_same_file_name_each_get_their_transcript(t
     one = write_bundle(case, tmp_path / "one", "Jordan K").path
     assert sorted(p.name for p in (one / "data/exports").iterdir()) == [
         "master-jordan-k-48c6a35c.csv", "master-jordan-k-48c6a35c.jsonl", "master-jordan-k-48c6a35c.xlsx"]
+
+
+def test_transcripts_written_beside_the_report_in_a_second_process_are_the_same(case, bag, tmp_path, monkeypatch):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(case.root, copy)
+    shutil.rmtree(copy / "report")            # nothing kept to take: everything is written
+    monkeypatch.setattr(bundle, "BESIDE_EVENTS", 0)
+    beside = write_bundle(Case(copy), tmp_path / "beside").path
+    one, two = _files(bag), _files(beside)
+    assert {k: v for k, v in one.items() if k.startswith("data/")} == {k: v for k, v in two.items()
+                                                                       if k.startswith("data/")}
+    bagit.Bag(str(beside)).validate()

@@ -97,11 +97,29 @@ def test_a_bundle_takes_a_current_report_and_exports_with_the_same_bytes(case, t
     assert main(["verify", str(case.root)]) == 0
 
 
-def test_the_usual_flow_takes_the_exports_but_not_a_report_the_bundle_makes_stale(case, tmp_path, taken):
+def test_the_usual_flow_takes_the_report_the_first_production_leaves_true(case, tmp_path, taken):
     _report_and_exports(case)               # numbers not produced yet: the bundle produces them
+    fresh = tmp_path / "fresh-case"
+    shutil.copytree(case.root, fresh)
+    shutil.rmtree(fresh / "report")
     one = bundle.write_bundle(case, tmp_path / "one", "Jordan")
+    assert taken == [("report", True)] + [(name, True) for name in EXPORTS]
+    two = bundle.write_bundle(Case(fresh), tmp_path / "two", "Jordan")   # produced first, then written
+    one_payload, two_payload = _payload(one.path), _payload(two.path)
+    for payload in (one_payload, two_payload):   # recorded_at: when each production was recorded
+        payload.pop("data/case/productions.jsonl")
+    assert one_payload == two_payload
+    assert b"in time order (numbers once produced" in one_payload["data/report/report.html"]
+
+
+def test_a_report_stating_productions_is_not_taken_once_another_is_recorded(case, tmp_path, taken):
+    assert main(["report", str(case.root), "--party", "Jordan", "--produced"]) == 0
+    _ingest(tmp_path, "in2", "14/03/2024, 08:00 - Jordan: earlier than the produced ones\n")
+    _report_and_exports(case)               # names production 1; the bundle records production 2
+    one = bundle.write_bundle(Case(case.root), tmp_path / "one", "Jordan")
     assert taken == [("report", False)] + [(name, True) for name in EXPORTS]
-    assert (one.path / "data/report/report.html").read_bytes() != (case.report_dir / "report.html").read_bytes()
+    html = (one.path / "data/report/report.html").read_text(encoding="utf-8")
+    assert "CT-000004 to CT-000004 by bundle (party Jordan)" in html and "\u2020" in html
 
 
 def _title(case, root):
@@ -143,3 +161,16 @@ def test_another_party_or_selection_is_not_taken(case, tmp_path, taken):
     assert taken[0] == ("report", False)
     assert [name for name, _ in taken[1:]] == ["export-master.csv", "export-master.xlsx", "export-master.jsonl"]
     assert not any(ok for _, ok in taken[1:])
+
+
+def test_a_bundle_that_fails_takes_its_production_back(case, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(bundle, "make_bag", fail)
+    with pytest.raises(OSError):
+        bundle.write_bundle(case, tmp_path / "one", "Jordan")
+    assert not (case.root / "productions.jsonl").exists() and not (tmp_path / "one").exists()
+    assert main(["verify", str(case.root)]) == 0
+    monkeypatch.undo()
+    bundle.write_bundle(case, tmp_path / "one", "Jordan")
+    assert len((case.root / "productions.jsonl").read_text().splitlines()) == 1

@@ -103,6 +103,8 @@ def test_a_screenshot_lists_the_exhibits_it_shows_and_the_line_only_in_it_as_rea
          "exhibit": "CT-000005", "score": 100.0},
     ]
     page = _get(client, f"/events/{ids['CT-000006']}").get_data(as_text=True)
+    text = page[page.index("<h2>Text</h2>"):page.index("<h2>What this screenshot shows</h2>")]
+    assert "<pre" not in text and "This record holds no text: what OCR read from the image is below." in text
     shows = page[page.index("<h2>What this screenshot shows</h2>"):page.index("<h2>Reviewer's annotations</h2>")]
     assert [f'<a href="/events/{ids[x]}">{x}</a>' in shows for x in ("CT-000003", "CT-000004", "CT-000005")] == [True] * 3
     assert ('<li class="only"><strong>Only in this screenshot</strong>\n'

@@ -89,6 +89,38 @@ def test_matches_zoneinfo_fold0(wall):
     assert iso(utc[0]) == expected.isoformat()
 
 
+ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/Sao_Paulo",
+         "Pacific/Apia", "Europe/Dublin", "Africa/Casablanca", "UTC"]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_matches_pandas_over_centuries(zone):
+    """Local times every 13 minutes in the 8 hours before each change of the offset (found by pandas) and random times
+    from 1900 to 2199: pandas' tz_localize where it names one instant, zoneinfo's fold=0 (and the
+    right flag) where it does not."""
+    rng = np.random.default_rng(19)
+    low, high = np.datetime64("1900-01-01", "us").view(np.int64), np.datetime64("2199-12-31", "us").view(np.int64)
+    steps = pd.date_range("1900-01-01", "2199-12-31", freq="6h", tz=zone)
+    offsets = steps.tz_localize(None).as_unit("us").asi8 - steps.as_unit("us").asi8
+    changes = steps[1:][np.diff(offsets) != 0].tz_localize(None).as_unit("us").asi8
+    around = (changes[:, None] + np.arange(-8 * 60, 60, 13)[None, :] * 60_000_000).ravel()
+    local = np.concatenate([around, rng.integers(low, high, 5_000), [NAT]])
+    utc, codes = to_utc(local, zone)
+    index = pd.DatetimeIndex(local.view("M8[us]")).tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    theirs = index.as_unit("us").asi8
+    clear = theirs != NAT
+    assert np.array_equal(utc[clear], theirs[clear]) and not codes[clear].any()
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo(zone)
+    for value, got, code in zip(local[~clear][:-1].tolist(), utc[~clear].tolist(), codes[~clear].tolist()):
+        wall = datetime(1970, 1, 1) + timedelta(microseconds=value)
+        first = wall.replace(tzinfo=tz, fold=0)
+        assert iso(got) == first.astimezone(timezone.utc).isoformat()
+        back = first.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None)
+        assert TZ_SOURCE_LABELS[code] == ("flag_ambiguous" if back == wall else "flag_nonexistent")
+    assert utc[-1] == NAT
+
+
 @pytest.mark.parametrize("bad", [np.array(["x"], dtype=object)])
 def test_rejects_unreadable_input(bad):
     with pytest.raises((TypeError, ValueError)):

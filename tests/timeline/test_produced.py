@@ -245,4 +245,5 @@ def test_before_a_production_reports_say_the_numbers_are_chronological(tmp_path)
     _ingest(case_dir, _write(tmp_path / "a", CHAT, FIRST))
     write_report(Case(case_dir))
     html = (case_dir / "report" / "report.html").read_text()
-    assert "in time order; none produced yet" in html and "\u2020" not in html
+    assert "in time order (numbers once produced, by a bundle or by report --produced, never change" in html
+    assert "\u2020" not in html

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of, head_tables,
                                        input_copy, optional, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
@@ -54,7 +54,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
                                  "FROM calls c ORDER BY c._id")
         rows = Rows(ctx, [], [])
         for chunk in read_chunks(cursor, ctx, label, "calls _id", CHUNK):
-            ids, dates, types, numbers, shown, seconds, extra = zip(*chunk)
+            ids, dates, types, numbers, shown, seconds, extra = columns_of(chunk)
             ms, keep, rejects = dated(dates, chunk, label, "calls", row_text(CALL_ROW))
             yield from rejects
             if not len(keep):

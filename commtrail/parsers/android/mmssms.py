@@ -28,7 +28,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, head_tables,
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of, head_tables,
                                        input_copy, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
@@ -82,7 +82,7 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
         cursor = con.execute(f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id")
     for chunk in read_chunks(cursor, ctx, label, "sms _id", CHUNK):
-        ids, dates, types, addresses, bodies, extra = zip(*chunk)
+        ids, dates, types, addresses, bodies, extra = columns_of(chunk)
         ms, keep, rejects = dated(dates, chunk, label, "sms", row_text(SMS_ROW))
         yield from rejects
         if not len(keep):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, fetch, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -54,7 +54,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     last = None
     try:
-        while rows := cursor.fetchmany(max(1, min(ctx.batch_size, CHUNK))):
+        while rows := fetch(cursor, max(1, min(ctx.batch_size, CHUNK))):
             yield reader.batch(rows)
             last = rows[-1][0]
     except sqlite3.DatabaseError as exc:
@@ -83,16 +83,29 @@ class _Calls:
             self._who.append((ident, raw, fragment))
         return found
 
+    def who_indexes(self, addresses: list) -> pa.Array:
+        """:meth:`who` of each address; a column of texts or of blobs (as SQLite gives them) is
+        grouped by Arrow first, so that each distinct address is looked up once."""
+        try:
+            array = pa.array(addresses)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):   # texts and blobs mixed, or a text Arrow refuses
+            array = None
+        if array is None or not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)):
+            return pa.array([self.who(a) for a in addresses], pa.int32())
+        encoded = pc.dictionary_encode(array, null_encoding="encode")
+        found = np.array([self.who(a) for a in encoded.dictionary.to_pylist()], dtype=np.int32)
+        return pa.array(found[encoded.indices.to_numpy()])
+
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, *extra = zip(*rows)
-        idx = pa.array([self.who(a) for a in address], pa.int32())
+        pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
+        idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
-        dates_f = np.array([d if d is not None else np.nan for d in dates], dtype=np.float64)
+        dates_f = _reals(dates)
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
-        out = np.array([bool(o) for o in originated])
-        answered_mask = np.array([bool(a) for a in answered])
+        out = _truth(originated)
+        answered_mask = _truth(answered)
         others = ident.take(idx)
         outgoing = pa.array(out)
         owner = pa.scalar(self.owner, pa.string())
@@ -125,3 +138,22 @@ class _Calls:
                 *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
                 fragment.take(idx)]),
         })
+
+
+def _reals(values: Sequence[object]) -> np.ndarray:
+    """SQLite values as float64, NaN for NULL."""
+    try:
+        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):   # a text, or an integer a float64 cannot hold exactly
+        return np.array([v if v is not None else np.nan for v in values], dtype=np.float64)
+
+
+def _truth(values: Sequence[object]) -> np.ndarray:
+    """``bool(value)`` of each SQLite value (NULL: False)."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        return pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0
+    return np.array([bool(v) for v in values], dtype=bool)

@@ -22,12 +22,23 @@ _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 def text(key: str, values: pa.Array) -> pa.Array:
     """Fragments of a text column (null and absent alike: no fragment)."""
     values = values.cast(pa.string())
-    needs = pc.fill_null(pc.match_substring_regex(values, _NEEDS_ESCAPE), False)
-    if pc.any(needs).as_py():
+    if _may_need_escape(values):
+        needs = pc.fill_null(pc.match_substring_regex(values, _NEEDS_ESCAPE), False)
         rows = np.flatnonzero(needs.to_numpy(zero_copy_only=False))
-        escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in values.take(pa.array(rows)).to_pylist()]
-        values = pc.replace_with_mask(values, needs, pa.array(escaped, pa.string()))
+        if len(rows):
+            escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in values.take(pa.array(rows)).to_pylist()]
+            values = pc.replace_with_mask(values, needs, pa.array(escaped, pa.string()))
     return pc.binary_join_element_wise(f',"{key}":"', values, '"', "")
+
+
+def _may_need_escape(values: pa.Array) -> bool:
+    """Whether any byte of the column's text data is a quote, a backslash or a control character
+    (a quick look at the whole buffer; only then is each value matched)."""
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
 
 
 def number(key: str, values: pa.Array, skip_zero: bool = True) -> pa.Array:
@@ -54,10 +65,12 @@ def constant(fragment: str, n: int) -> pa.Array:
 
 def objects(fragments: list[pa.Array]) -> pa.Array:
     """One JSON object text per row from its fragments; null for a row with no fragment."""
-    joined = pc.binary_join_element_wise(*fragments, "", null_handling="replace", null_replacement="")
-    body = pc.utf8_slice_codeunits(joined, 1)
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()),
-                      pc.binary_join_element_wise("{", body, "}", ""))
+    present = [f for f in fragments if f.null_count < len(f)]   # a column of nulls adds nothing
+    if not present:
+        return pa.nulls(len(fragments[0]), pa.string())
+    joined = pc.binary_join_element_wise(*present, "", null_handling="replace", null_replacement="")
+    braced = pc.binary_join_element_wise(pc.binary_replace_slice(joined, start=0, stop=1, replacement="{"), "}", "")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), braced)
 
 
 def inner(texts: pa.Array) -> pa.Array:

@@ -32,7 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, json_field, optional, require
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, json_field, optional,
+                                       require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -174,6 +175,7 @@ class MessagesReader:
         self.chats = self._chats()
         self._who: dict[tuple, int] = {}
         self._whos: list[Who] = []
+        self._who_arrays: dict[str, pa.Array] = {}
 
     # -- small tables, read whole ------------------------------------------------------------------
     def _handles(self) -> dict[int, tuple[str, str]]:
@@ -198,7 +200,7 @@ class MessagesReader:
         return chats
 
     # -- who and which channel, per distinct combination -----------------------------------------------
-    def _who_indexes(self, cols: list[tuple]) -> pa.Array:
+    def _who_indexes(self, cols: list[list]) -> pa.Array:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
         inputs); a combination not seen before is worked out once."""
         lookup, out = self._who, []
@@ -210,6 +212,19 @@ class MessagesReader:
                 self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
             out.append(found)
         return pa.array(out, pa.int32())
+
+    def _who_columns(self) -> dict[str, pa.Array]:
+        """The columns of ``self._whos`` as Arrow arrays, those a chunk added appended to them."""
+        done = len(self._who_arrays.get("channel", ()))
+        if done < len(self._whos):
+            new = self._whos[done:]
+            added = {name: pa.array([getattr(w, name) for w in new], pa.string())
+                     for name in ("channel", "sender", "sender_raw", "conversation")}
+            added["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in new], LIST)
+            added["extra"] = pa.array([w.extra or None for w in new], pa.string())
+            self._who_arrays = {name: pa.concat_arrays([self._who_arrays[name], array]) if done else array
+                                for name, array in added.items()}
+        return self._who_arrays
 
     def _make_who(self, from_me, handle_id, chat_id, caller, service, has_att, has_subject) -> Who:
         region = self.ctx.phone_region
@@ -264,7 +279,7 @@ class MessagesReader:
         cursor = self.con.execute(query, (last,))
         while True:
             try:
-                rows = cursor.fetchmany(chunk)
+                rows = fetch(cursor, chunk)
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc) or self.con.text_factory is not str:
                     raise
@@ -279,7 +294,7 @@ class MessagesReader:
             yield rows
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
-        cols = list(zip(*rows))
+        cols = columns_of(rows)
         bodies, rejects = self._texts(rows, cols)
         if rejects:
             yield from rejects.values()
@@ -287,10 +302,10 @@ class MessagesReader:
             bodies = [body for i, body in enumerate(bodies) if i not in rejects]
             if not rows:
                 return
-            cols = list(zip(*rows))
+            cols = columns_of(rows)
         n = len(rows)
         who_idx = self._who_indexes(cols)
-        whos = self._whos
+        who = {name: column.take(who_idx) for name, column in self._who_columns().items()}
         dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
         undated = dates == 0
         us, nanos = cocoa_us(dates)
@@ -311,23 +326,20 @@ class MessagesReader:
             fr.text("account", pa.array(cols[ACCOUNT], pa.string())),
             fr.cocoa_date("date_read", pa.array(cols[DATE_READ], pa.int64())),
             fr.cocoa_date("date_delivered", pa.array(cols[DATE_DELIVERED], pa.int64())),
-            pa.array(cols[EXTRA], pa.string()), pa.array([w.extra or None for w in whos], pa.string()).take(who_idx),
+            pa.array(cols[EXTRA], pa.string()), who.pop("extra"),
             pa.array(changes, pa.string()), pa.array(found, pa.string())])
         flags = _flags(n, edited=edited, unsent=retracted, attachment_missing=missing, undated=undated)
         kind = np.where(reaction, 1, np.where(system, 2, 0))
         ms = np.where(undated, 0, us // 1000)
         dated = pa.array(undated)
         ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_iso(ms * 1000, self.ctx.timezone, "ms"))
-        table = {name: pa.array([getattr(w, name) for w in whos], pa.string()).take(who_idx)
-                 for name in ("channel", "sender", "sender_raw", "conversation")}
-        table["recipients"] = pa.array([list(w.recipients) if w.recipients else None for w in whos], LIST).take(who_idx)
         ids = pa.array(cols[ROWID], pa.int64())
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
             "ts_precision": fr.labels(nanos, ("s", "ms"), undated),
             "tz_source": fr.labels(np.zeros(n, dtype=bool), ("source",), undated),
-            **table,
+            **who,
             "kind": fr.labels(kind, ("message", "reaction", "system")),
             "direction": fr.labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
             "subject": pa.array(cols[SUBJECT], pa.string()),
@@ -341,7 +353,7 @@ class MessagesReader:
             "extra": extra,
         })
 
-    def _texts(self, rows: list[tuple], cols: list[tuple]) -> tuple[list[str | None], dict[int, Reject]]:
+    def _texts(self, rows: list[tuple], cols: list[list]) -> tuple[list[str | None], dict[int, Reject]]:
         """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
         the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
         bodies = list(cols[TEXT])
@@ -357,7 +369,7 @@ class MessagesReader:
         return f"{self.label} message ROWID {rowid}"
 
     # -- attachments -----------------------------------------------------------------------------------
-    def _attachments(self, rowids: tuple) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
+    def _attachments(self, rowids: list) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
         """The attachments column, a mask of rows with a missing one, and the paths each row names."""
         n = len(rowids)
         missing = np.zeros(n, dtype=bool)

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import (LenientText, as_input_error, damaged, json_field, object_sql, optional,
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, json_field, object_sql, optional,
                                        require, splice_json)
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios.database import COCOA_EPOCH_US, flag_column
@@ -211,7 +211,7 @@ class WhatsAppReader:
 
     def _batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        cols = list(zip(*rows))
+        cols = columns_of(rows)
         chats = [self.chats.get(c) for c in cols[CHAT]]
         types = np.array([t if t is not None else -1 for t in cols[TYPE]], dtype=np.int64)
         system = np.isin(types, SYSTEM_TYPES)

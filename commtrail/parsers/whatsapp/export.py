@@ -2,9 +2,9 @@
 
 The header shape (date order aside) is found from a sample of lines; then the whole file is parsed
 vectorised (see ``scan``): one RE2 pattern per header shape over the lines, numpy for
-offsets, dates and times, pandas for the time zone. A chat whose header lines come in more than one
-shape (a phone's locale changed) reads each line in its own shape when that shape stands alone
-(``headers.stands_alone``); other shapes stay message text. Day/month order is decided per
+offsets, dates and times, ``timeline.localtime`` for the time zone. A chat whose header lines come
+in more than one shape (a phone's locale changed) reads each line in its own shape when that
+shape stands alone (``headers.stands_alone``); other shapes stay message text. Day/month order is decided per
 shape from the whole file before anything is yielded: what the lines prove (the year first, a field
 above 12) wins, and a date order the user gave (``ctx.date_order``) applies only where they cannot
 tell; else chronology (a field that goes backwards within a year is not the month), else the file
@@ -65,7 +65,16 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
     if detection.fmt is None:
         yield from _no_header(first, stream, ctx)
         return
-    scan = ws.Scanner([detection.fmt] + detection.others).run(stream, first)
+    store = ws.TextStore(ctx.work_dir)
+    try:
+        yield from _parse_scanned(ws.Scanner([detection.fmt] + detection.others, store).run(stream, first),
+                                  detection, ctx)
+    finally:
+        store.close()
+
+
+def _parse_scanned(scan: ws.Scan, detection: wf.Detection,
+                   ctx: ParseContext) -> Iterator[pa.RecordBatch | Reject]:
     _note_shapes(detection, scan.formats, ctx)
     _release_memory()
     ctx.report.repairs += scan.repairs
@@ -509,11 +518,12 @@ class _Build:
         return pc.replace_with_mask(body, pa.array(mask), pa.array([self.overrides[r] for r in rows], pa.string()))
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """Batches of ``ctx.batch_size`` rows (whatever the chunks of the scan)."""
         if self.n == 0:
             return
         ctx = self.ctx
         size = max(1, ctx.batch_size)
-        longest = min(size, max(len(c) for c in self.chunks))
+        longest = min(size, self.n)
         const = {
             "channel": _dict_array(np.zeros(longest, dtype=np.int32), ["whatsapp"]),
             "conversation": _const_string(self.conversation, longest),
@@ -524,33 +534,53 @@ class _Build:
         }
         ts = pa.Array.from_buffers(TS_UTC, self.n, [None, pa.py_buffer(self.ts_utc)])   # no copy
         att_rows = self.attachment_rows
-        base = 0
+        for a, dt, body in self._texts_by(size):
+            m = len(dt)
+            b = a + m
+            cols = {name: arr.slice(0, m) for name, arr in const.items()}
+            cols.update({
+                "ts_utc": ts.slice(a, m),
+                "ts_local": dt,
+                "ts_precision": _dict_array(self.seconds[a:b], ["min", "s"]),
+                "tz_source": _dict_array(self.tz_codes[a:b], list(TZ_SOURCE_LABELS)),
+                "kind": _dict_array(self.kind[a:b], ["message", "system"]),
+                "direction": _dict_array(self.direction[a:b], ["incoming", "outgoing", "unknown"]),
+                "sender": self.senders.take(self.sender_idx.slice(a, m)),
+                "sender_raw": self.names_raw.take(self.raw_idx.slice(a, m)),
+                "body": self._body(body, a, b),
+                "flags": _flag_lists(self.flags[a:b]),
+                "locator": pc.binary_join_element_wise(
+                    "line ", pa.array(self.line[a:b]).cast(pa.string()), ""),
+            })
+            lo_att, hi_att = np.searchsorted(att_rows, [a, b])
+            if hi_att > lo_att:
+                cols["attachments"] = _attachment_column(
+                    att_rows[lo_att:hi_att] - a, m, self.attachments.slice(lo_att, hi_att - lo_att))
+            yield make_batch(cols)
+
+    def _texts_by(self, size: int) -> Iterator[tuple[int, pa.Array, pa.Array]]:
+        """(first row, date/time texts, message texts) of consecutive runs of ``size`` rows over the
+        chunks; each chunk is let go once its rows are out."""
+        first, dts, bodies, filled = 0, [], [], 0
         for ci, chunk in enumerate(self.chunks):
-            for lo in range(0, len(chunk), size):
-                hi = min(lo + size, len(chunk))
-                a, b, m = base + lo, base + hi, hi - lo
-                cols = {name: arr.slice(0, m) for name, arr in const.items()}
-                cols.update({
-                    "ts_utc": ts.slice(a, m),
-                    "ts_local": chunk.dt.slice(lo, m),
-                    "ts_precision": _dict_array(self.seconds[a:b], ["min", "s"]),
-                    "tz_source": _dict_array(self.tz_codes[a:b], list(TZ_SOURCE_LABELS)),
-                    "kind": _dict_array(self.kind[a:b], ["message", "system"]),
-                    "direction": _dict_array(self.direction[a:b], ["incoming", "outgoing", "unknown"]),
-                    "sender": self.senders.take(self.sender_idx.slice(a, m)),
-                    "sender_raw": self.names_raw.take(self.raw_idx.slice(a, m)),
-                    "body": self._body(chunk.body.slice(lo, m), a, b),
-                    "flags": _flag_lists(self.flags[a:b]),
-                    "locator": pc.binary_join_element_wise(
-                        "line ", pa.array(self.line[a:b]).cast(pa.string()), ""),
-                })
-                lo_att, hi_att = np.searchsorted(att_rows, [a, b])
-                if hi_att > lo_att:
-                    cols["attachments"] = _attachment_column(
-                        att_rows[lo_att:hi_att] - a, m, self.attachments.slice(lo_att, hi_att - lo_att))
-                yield make_batch(cols)
-            base += len(chunk)
-            self.chunks[ci] = None     # let the batches own what they use
+            dt, body = chunk.dt, chunk.body
+            self.chunks[ci] = None
+            lo = 0
+            while lo < len(dt):
+                take = min(size - filled, len(dt) - lo)
+                dts.append(dt.slice(lo, take))
+                bodies.append(body.slice(lo, take))
+                lo += take
+                filled += take
+                if filled == size:
+                    yield first, _joined(dts), _joined(bodies)
+                    first, dts, bodies, filled = first + size, [], [], 0
+        if filled:
+            yield first, _joined(dts), _joined(bodies)
+
+
+def _joined(pieces: list[pa.Array]) -> pa.Array:
+    return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
 
 
 _SLICE = 1 << 17
@@ -576,8 +606,9 @@ _DAYS_BEFORE_MONTH = np.array([[0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 
 def _filter_chunk(chunk: ws.Chunk, keep: np.ndarray) -> ws.Chunk:
     mask = pa.array(keep)
     return ws.Chunk(
-        prefix=None, fmt_idx=chunk.fmt_idx[keep], dt=chunk.dt.filter(mask), author_idx=chunk.author_idx[keep],
-        author_names=chunk.author_names, seplen=chunk.seplen[keep], body=chunk.body.filter(mask),
+        prefix=None, fmt_idx=chunk.fmt_idx[keep], store=chunk.store,
+        where=chunk.store.put(chunk.dt.filter(mask), chunk.body.filter(mask)), author_idx=chunk.author_idx[keep],
+        author_names=chunk.author_names, seplen=chunk.seplen[keep],
         line=chunk.line[keep], nlines=chunk.nlines[keep], fields=None, flen=None, nfields=None,
         is_pm=None if chunk.is_pm is None else chunk.is_pm[keep],
         period_ok=None if chunk.period_ok is None else chunk.period_ok[keep], ends_gt=chunk.ends_gt[keep],

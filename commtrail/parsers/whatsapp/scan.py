@@ -9,14 +9,19 @@ colon of the line after the header), where the message ends (before the next hea
 date/time text, the names and the bodies are then cut out of the chunk with one ``take`` each,
 and the digits of the date/time are read with numpy. The last message of a chunk may continue in
 the next one, so it is carried over. Python loops over rows only where a line needs repair
-(invalid UTF-8) or lies before the first header.
+(invalid UTF-8) or lies before the first header. The date/time and message texts of each chunk
+wait in a temporary file (``TextStore``) while the whole-file decisions are made, so memory holds
+the small columns of every message and the texts of one chunk, not the whole file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -35,17 +40,51 @@ MAX_FIELDS = 6  # day, month, year, hour, minute, second
 TOO_LONG = 32767  # a run of more than 4 digits: never a valid field
 
 
+class TextStore:
+    """The date/time and message texts of the scanned chunks, kept out of memory: each chunk's two
+    columns as an Arrow IPC stream in one anonymous temporary file (in memory while it is small), so
+    a large export is not held whole while the whole-file decisions are made. The chunk read last
+    is remembered, for the loops that read one chunk's texts more than once."""
+
+    SPOOL = 16 << 20   # bytes kept in memory before the file goes to disk
+
+    def __init__(self, folder: Path | None) -> None:
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._file = tempfile.SpooledTemporaryFile(self.SPOOL, dir=folder)
+        self._last: tuple[int, pa.RecordBatch] | None = None
+
+    def put(self, dt: pa.Array, body: pa.Array) -> tuple[int, int]:
+        """Store one chunk's texts; where they are (offset, size)."""
+        batch = pa.RecordBatch.from_arrays([dt, body], names=["dt", "body"])
+        start = self._file.seek(0, os.SEEK_END)
+        with pa.ipc.new_stream(self._file, batch.schema) as writer:
+            writer.write_batch(batch)
+        return start, self._file.tell() - start
+
+    def get(self, where: tuple[int, int]) -> pa.RecordBatch:
+        """The texts stored at ``where``."""
+        if self._last is None or self._last[0] != where[0]:
+            self._file.seek(where[0])
+            self._last = where[0], pa.ipc.open_stream(self._file.read(where[1])).read_next_batch()
+        return self._last[1]
+
+    def close(self) -> None:
+        self._last = None
+        self._file.close()
+
+
 @dataclass
 class Chunk:
     """The messages found in one chunk of the file."""
 
     prefix: tuple             # (rows, texts): rows whose header has invisible marks, the text before the date
     fmt_idx: np.ndarray       # int8: index of the row's header shape in ``Scan.formats``
-    dt: pa.Array              # date/time exactly as written (ts_local)
+    store: TextStore          # holds the texts: ``dt``, the date/time exactly as written (ts_local), and ``body``
+    where: tuple[int, int]    # their place in the store
     author_idx: np.ndarray    # int32 index into ``author_names`` (the name as written; "" = none)
     author_names: list[str]
     seplen: np.ndarray        # int8: 2 for ": ", 1 for ":" at the end of the line, 0 without name
-    body: pa.Array
     line: np.ndarray          # int32, 1-based line of the header
     nlines: np.ndarray        # int32, lines in the message
     fields: np.ndarray        # int16 (MAX_FIELDS, n): numbers of the date/time, -1 when absent
@@ -56,8 +95,16 @@ class Chunk:
     ends_gt: np.ndarray       # bool: the text ends with ">" (may carry an edited marker)
     attach_hint: np.ndarray   # bool: the first line of the text ends with ")" or ">" (may name an attachment)
 
+    @property
+    def dt(self) -> pa.Array:
+        return self.store.get(self.where).column(0)
+
+    @property
+    def body(self) -> pa.Array:
+        return self.store.get(self.where).column(1)
+
     def __len__(self) -> int:
-        return len(self.body)
+        return len(self.fmt_idx)
 
 
 @dataclass
@@ -103,7 +150,7 @@ class Scanner:
     """Reads one export whose header shapes are known (more stand-alone shapes found in the
     text are added as they show up, see ``_find_shapes``)."""
 
-    def __init__(self, formats: list[wf.HeaderFormat]) -> None:
+    def __init__(self, formats: list[wf.HeaderFormat], store: TextStore) -> None:
         w = wf.wording()
         self.generic = wf.generic_re2()
         codes3, codes2 = [], []
@@ -118,6 +165,7 @@ class Scanner:
         self.events = re.compile(wf.events_python_regex())
         self.marks = "".join(w.marks)
         self.scan = Scan()
+        self.store = store
         self._scratch = np.empty(0, dtype=bool)
         self._set_formats(list(formats))
 
@@ -369,8 +417,8 @@ class Scanner:
                 period_ok[rows] = _bools(pc.match_substring_regex(sub, pats[0]))
                 is_pm[rows] = _bools(pc.match_substring_regex(sub, pats[1]))
         self.scan.chunks.append(Chunk(
-            prefix=prefix, fmt_idx=row_fmt.astype(np.int8), dt=dt, author_idx=np.asarray(enc.indices, dtype=np.int32),
-            author_names=enc.dictionary.to_pylist(), seplen=seplen, body=body,
+            prefix=prefix, fmt_idx=row_fmt.astype(np.int8), store=self.store, where=self.store.put(dt, body),
+            author_idx=np.asarray(enc.indices, dtype=np.int32), author_names=enc.dictionary.to_pylist(), seplen=seplen,
             line=(base_line + hidx).astype(np.int32), nlines=(next_line - hidx).astype(np.int32), fields=fields,
             flen=flen, nfields=nfields, is_pm=is_pm, period_ok=period_ok, ends_gt=ends_gt,
             attach_hint=attach_hint))

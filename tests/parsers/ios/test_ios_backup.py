@@ -273,3 +273,15 @@ def test_call_history_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     assert report.repairs == 1
     assert report.warnings[-1] == ("1 text values in CallHistory.storedata are not valid UTF-8: their undecodable "
                                    "bytes were read as U+FFFD")
+
+
+def test_call_values_read_column_wise_as_one_by_one():
+    """_truth and _reals (calls.py) give what bool() and float() give, whatever SQLite returns."""
+    import numpy as np
+
+    from commtrail.parsers.ios.calls import _reals, _truth
+    for values in [(1, None, 2.5), (None, None), (1, 0, None), ("1", 2), (float("nan"), 0.0, 1), (2**60, 1), (b"x", None)]:
+        assert _truth(values).tolist() == [bool(v) for v in values]
+    for values in [(1, None, 2.5), (None,), (3, 4), (2**60 + 1, 1), ("2.5", 1)]:
+        assert np.array_equal(_reals(values), np.array([np.nan if v is None else float(v) for v in values]),
+                              equal_nan=True)

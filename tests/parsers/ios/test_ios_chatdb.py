@@ -34,10 +34,11 @@ def mac_messages(folder):
     return folder
 
 
-def parse_db(tmp_path, folder, name="chat.db"):
+def parse_db(tmp_path, folder, name="chat.db", **kwargs):
     siblings = {p.name: (lambda p=p: open(p, "rb")) for p in folder.iterdir() if p.is_file() and p.name != name}
     ctx = make_ctx(tmp_path, source_path=str(folder / name), owner=OWNER, timezone="Europe/London",
-                   siblings=siblings, open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+                   siblings=siblings, open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work",
+                   **kwargs)
     return run_parser("apple-messages", (folder / name).read_bytes(), ctx)
 
 
@@ -48,6 +49,16 @@ def test_sniff():
     assert parser.sniff(b"SQLite format 3\x00 CREATE TABLE chat_message_join ... message_attachment_join", "x.sqlite")
     assert not parser.sniff(b"SQLite format 3\x00 CREATE TABLE Files", "Manifest.db")
     assert not parser.sniff(b"not sqlite", "chat.db")
+
+
+def test_chunks_of_any_size_give_the_same_records(tmp_path):
+    """Read a few messages at a time (senders, chats and their columns made across chunks), the
+    records and rejects are those of one chunk."""
+    folder = mac_messages(tmp_path / "Messages")
+    whole, whole_rejects, _ = parse_db(tmp_path, folder)
+    for size in (1, 2, 5):
+        table, rejects, _ = parse_db(tmp_path, folder, batch_size=size)
+        assert table.to_pylist() == whole.to_pylist() and rejects == whole_rejects
 
 
 def test_mac_chat_db_reads_like_a_backup(tmp_path):

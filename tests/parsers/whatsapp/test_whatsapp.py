@@ -484,16 +484,19 @@ def _exports(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=_exports(), chunk=st.integers(8, 200))
-def test_chunk_size_does_not_matter(tmp_path_factory, data, chunk):
+@given(data=_exports(), chunk=st.integers(8, 200), batch=st.integers(1, 30))
+def test_chunk_size_does_not_matter(tmp_path_factory, data, chunk, batch):
+    """Nor the batch size, nor whether the scanned texts wait on disk (in a work folder made for them)."""
     tmp = tmp_path_factory.mktemp("wa")
     whole = run_parser("whatsapp", data, make_ctx(tmp))[0].drop(["ts_utc"]).to_pylist()
     with pytest.MonkeyPatch.context() as m:
         m.setattr(ws, "CHUNK", chunk)
         m.setattr(ws, "SAMPLE_BYTES", chunk)
-        small = run_parser("whatsapp", data, make_ctx(tmp))
+        m.setattr(ws.TextStore, "SPOOL", 1)
+        small = run_parser("whatsapp", data, make_ctx(tmp, batch_size=batch, work_dir=tmp / "case" / ".tmp"))
     assert small[0].drop(["ts_utc"]).to_pylist() == whole
     assert len(small[1]) == 0
+    assert list((tmp / "case" / ".tmp").iterdir()) == []   # the texts' file is anonymous, gone with the parse
 
 
 # --- other digits, right-to-left marks (issue 21.7) -------------------------------------------
