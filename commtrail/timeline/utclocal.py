@@ -30,7 +30,10 @@ def local_datetime(us: int, zone: ZoneInfo) -> datetime:
 
 
 def _offset_us(us: int, zone: ZoneInfo) -> int:
-    offset = local_datetime(us, zone).utcoffset()
+    return _us(local_datetime(us, zone).utcoffset())
+
+
+def _us(offset: timedelta) -> int:
     return (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
 
 
@@ -40,7 +43,7 @@ def _day_offset(day: int, zone: ZoneInfo) -> int:
     if found is None:
         first, last = local_datetime(day * US_PER_DAY, zone), local_datetime((day + 1) * US_PER_DAY - 1, zone)
         same = (first.utcoffset(), first.dst(), first.tzname()) == (last.utcoffset(), last.dst(), last.tzname())
-        found = _DAYS[key] = _offset_us(day * US_PER_DAY, zone) if same else _CHANGES
+        found = _DAYS[key] = _us(first.utcoffset()) if same else _CHANGES
     return found
 
 

@@ -11,11 +11,12 @@ import mimetypes
 import operator
 import re
 from collections.abc import Iterator
-from itertools import compress
+from itertools import chain, compress
 from itertools import repeat as repeat_value
 from typing import Any, BinaryIO
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,6 +28,9 @@ from commtrail.timeline.utclocal import local_iso
 COLUMNS = ("ts_utc", "ts_local", "ts_precision", "kind", "direction", "sender", "sender_raw", "recipients",
            "conversation", "body", "duration_s", "attachments", "flags", "locator", "extra")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Bytes to "0" for an ASCII digit, " " for any other: a run of 19 digits in them is a number orjson
+# may read otherwise than the standard library (an integer beyond 64 bits becomes a float there).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 
 
 class Rows:
@@ -111,8 +115,13 @@ class Rows:
 
 
 def repeat(value: str | None, n: int) -> pa.Array:
-    """``value`` ``n`` times, as a string array."""
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+    """``value`` ``n`` times, as a string array (made from its buffers: the offsets step by the
+    value's length over the value's bytes ``n`` times)."""
+    if value is None:
+        return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
 
 
 def repeat_dict(value: str, n: int) -> pa.Array:
@@ -130,8 +139,42 @@ def empty_lists(n: int) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
 
 
-# The same text as schema.dumps_extra, with one encoder made once (the C encoder, keys sorted).
-EXTRA = _EXTRA = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def lists_at(n: int, places: list[int], lists: list[list[str]]) -> pa.Array:
+    """``n`` list<string> values: ``lists[k]`` at ``places[k]`` (in increasing order), empty elsewhere."""
+    if not places:
+        return empty_lists(n)
+    sizes = np.zeros(n, dtype=np.int32)
+    sizes[places] = list(map(len, lists))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(sizes, dtype=np.int32, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(list(chain.from_iterable(lists)), pa.string()))
+
+
+class _ExtraEncoder(json.JSONEncoder):
+    """The text of schema.dumps_extra (keys sorted, compact, non-ASCII kept). ``JSONEncoder.encode``
+    makes a new C encoder for every value; this one makes the standard library's C encoder once, with
+    the same settings, where it writes the same text as ``JSONEncoder`` (checked on a sample)."""
+
+    _SAMPLE = {"b": [1, 2.5, -0.0, float("nan"), float("-inf"), 2**70, True, None], "a": {"z": "é\"\n\u2028😀"}}
+
+    def __init__(self) -> None:
+        super().__init__(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        self._once = None
+        try:
+            once = json.encoder.c_make_encoder(None, self.default, json.encoder.c_encode_basestring, None,
+                                               self.key_separator, self.item_separator, True, False, True)
+            if "".join(once(self._SAMPLE, 0)) == super().encode(self._SAMPLE):
+                self._once = once
+        except (AttributeError, TypeError):
+            pass
+
+    def encode(self, o: Any) -> str:
+        if self._once is not None and type(o) is dict:
+            return "".join(self._once(o, 0))
+        return super().encode(o)
+
+
+EXTRA = _EXTRA = _ExtraEncoder()
 
 
 def safe_relative(path: str) -> str | None:
@@ -160,6 +203,21 @@ def decode_counted(data: bytes) -> tuple[str, int]:
     text = data.decode("utf-8-sig", "replace")
     found = text.count("\ufffd")
     return text, found - data.count(b"\xef\xbf\xbd") if found else 0
+
+
+def load_whole_json(data: bytes, ctx: ParseContext, what: str, hint: str) -> tuple[Any, int]:
+    """The JSON value of a whole file and the count of :func:`decode_counted`, or the InputError of
+    :func:`load_json`. orjson reads the bytes first (some times faster); whatever it refuses (invalid
+    UTF-8, a lone surrogate escape, NaN, a syntax error) or might read otherwise (a run of 19 digits:
+    an integer beyond 64 bits) goes the standard library's way, so the value is the same either way."""
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    if b"0" * 19 not in body.translate(_DIGITS):
+        try:
+            return orjson.loads(body), 0
+        except orjson.JSONDecodeError:
+            pass
+    text, replaced = decode_counted(data)
+    return load_json(text, ctx, what, hint), replaced
 
 
 def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:
@@ -287,31 +345,26 @@ class Mojibake:
 
     def column(self, texts: list) -> pa.Array:
         """:meth:`many` as an Arrow string array (None as null), made from the repaired UTF-8 bytes
-        at once: the texts joined by NUL and encoded as Latin-1 are the repaired texts' bytes when
-        they are valid UTF-8, split at the NULs (a text that is not ASCII is one repaired). Falls
-        back to :meth:`many` when a text is not repairable or holds a NUL itself."""
+        at once: the texts joined and encoded as Latin-1 are the repaired texts' bytes, one byte per
+        character, so the texts' lengths place them; Arrow checks that each is valid UTF-8, and each
+        that is not ASCII is one repaired. Falls back to :meth:`many` when a text is not repairable."""
         valid = np.frombuffer(bytes(map(operator.is_not, texts, repeat_value(None))), dtype=bool)
         count = int(np.count_nonzero(valid))
+        present = list(compress(texts, valid)) if count < len(texts) else texts
         try:
-            data = "\x00".join(compress(texts, valid) if count < len(texts) else texts).encode("latin-1")
+            data = "".join(present).encode("latin-1")
         except UnicodeEncodeError:
             return pa.array(self.many(texts), pa.string())
-        raw = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(raw == 0)
-        if len(ends) != max(count - 1, 0):
-            return pa.array(self.many(texts), pa.string())
-        # The start of each text in the bytes without the NULs; a null takes no bytes.
-        starts = np.empty(count + 1, dtype=np.int32)
-        starts[0], starts[1:-1], starts[-1] = 0, ends + 1 - np.arange(1, len(ends) + 1), len(raw) - len(ends)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int32)
         if count < len(texts):
-            offsets = np.empty(len(texts) + 1, dtype=np.int32)
-            offsets[0] = 0
-            offsets[1:] = starts[np.cumsum(valid)]
+            sizes = np.zeros(len(texts), dtype=np.int32)
+            sizes[valid] = list(map(len, present))
+            np.cumsum(sizes, dtype=np.int32, out=offsets[1:])
             bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
         else:
-            offsets, bitmap = starts, None
-        column = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets),
-                                             pa.py_buffer(raw[raw != 0] if len(ends) else raw), bitmap,
+            np.cumsum(list(map(len, texts)), dtype=np.int32, out=offsets[1:])
+            bitmap = None
+        column = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data), bitmap,
                                              len(texts) - count)
         if data.isascii():
             return column
@@ -319,15 +372,18 @@ class Mojibake:
             column.validate(full=True)      # the repaired texts are valid UTF-8
         except pa.ArrowInvalid:
             return pa.array(self.many(texts), pa.string())
-        self.repaired += count - pc.sum(pc.string_is_ascii(column)).as_py()
+        # the texts that hold a byte >= 0x80: the place of each such byte among the offsets
+        place = np.searchsorted(offsets, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80), side="right")
+        self.repaired += int(np.count_nonzero(np.diff(place))) + 1
         return column
 
     def deep(self, value: Any) -> Any:
-        """The repair of every text inside a JSON value."""
-        if isinstance(value, str):
+        """The repair of every text inside a JSON value (of the types JSON gives, never a subclass)."""
+        kind = type(value)
+        if kind is str:
             return self(value)
-        if isinstance(value, list):
+        if kind is list:
             return [self.deep(v) for v in value]
-        if isinstance(value, dict):
+        if kind is dict:
             return {k: self.deep(v) for k, v in value.items()}
         return value

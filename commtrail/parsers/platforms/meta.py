@@ -8,9 +8,10 @@ file messages are newest first; each record keeps its place in the file as the l
 (``messages[17]``). The records are written in the reverse of the file's order, oldest first (from
 the highest locator down to ``messages[0]``), whatever their kind, so the messages of one
 millisecond come in the order they were sent. One file is read whole: Meta writes at most some ten thousand messages to each.
+It is parsed by orjson, or by the standard library where orjson refuses it (see ``load_whole_json``).
 
-Meta writes every UTF-8 byte of a text as its own ``\\u00XX`` escape (mojibake); each run of such
-escapes that spells valid UTF-8 is decoded (in the JSON text, before it is parsed) and counted.
+Meta writes every UTF-8 byte of a text as its own ``\\u00XX`` escape (mojibake); each text whose
+characters, taken as bytes, spell valid UTF-8 is decoded and counted.
 The time is ``timestamp_ms`` (UTC, to the millisecond). Senders are ``fb:<name>`` or ``ig:<name>``
 as the download writes the name: the owner's names (``messenger_names`` / ``instagram_names`` in
 case.toml) tell outgoing from incoming; without them direction is unknown and a warning says so.
@@ -45,8 +46,8 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, decode_counted, empty_lists, joined, load_json,
-                                                read_whole, repeat, repeat_dict, store_file)
+from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, joined, lists_at, load_whole_json, read_whole,
+                                                repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import ATTACHMENT
 from commtrail.timeline.utclocal import local_iso
@@ -75,11 +76,8 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one ``message_N.json``; see the module docstring."""
-    data = read_whole(stream)
-    text, replaced = decode_counted(data)
-    del data
-    doc = load_json(text, ctx, "Messenger/Instagram file", "Download the file again from Meta's Accounts Centre.")
-    del text
+    doc, replaced = load_whole_json(read_whole(stream), ctx, "Messenger/Instagram file",
+                                    "Download the file again from Meta's Accounts Centre.")
     thread = _Thread(doc, ctx)
     yield from thread.records()
     repaired = thread.fix.repaired
@@ -189,24 +187,31 @@ class _Thread:
             extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False
-        if set(map(type, ms_list)) != {int} or set(map(type, names)) != {str} \
-                or not set(map(type, bodies)) <= {str, type(None)}:
+        try:  # (Arrow infers int64 only when every time is an int, never a bool; a name must be a text)
+            ms, who = pa.array(ms_list), pa.array(names, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             return False
-        if max(ms_list) > _MAX_MS or min(ms_list) < 0:
+        if ms.type != pa.int64() or ms.null_count or who.null_count:
             return False
-        ms = pa.array(ms_list, pa.int64())
-        who = pa.array(names, pa.string()).dictionary_encode()
+        span = pc.min_max(ms)
+        if span["min"].as_py() < 0 or span["max"].as_py() > _MAX_MS:
+            return False
+        try:
+            body = self.fix.column(bodies)      # (the last check: a content that is not a text)
+        except TypeError:
+            return False
+        who = who.dictionary_encode()
         found = [self.sender(w) for w in who.dictionary.to_pylist()]
         pick = who.indices
         code = pick.to_numpy()
         mine = [f[2] for f in found]
-        kinds, directions = [], []
+        kinds, directions, flags = [], [], []
         durations: list[int | None] = [None] * n
-        flags: list[list[str]] = [[]] * n
         for j in others:
-            kind, direction, durations[j], flags[j], more = self.details(items[j], mine[code[j]])
+            kind, direction, durations[j], flag, more = self.details(items[j], mine[code[j]])
             kinds.append(kind)
             directions.append(direction)
+            flags.append(flag)
             extra[j] = EXTRA.encode(more) if more else None
         ts = pc.multiply(ms, 1000)
         cols = {
@@ -219,11 +224,11 @@ class _Thread:
             "sender_raw": pa.array([f[0] for f in found], pa.string()).take(pick),
             "recipients": pa.array([f[3] for f in found], pa.list_(pa.string())).take(pick),
             "conversation": repeat(self.conversation, n),
-            "body": self.fix.column(bodies),
+            "body": body,
             "duration_s": durations if others else None,
             # (the nulls as the merge of the plain records with the others made them, to the byte)
             "attachments": pa.array([None] * n, pa.list_(ATTACHMENT)) if others else None,
-            "flags": pa.array(flags, pa.list_(pa.string())) if others else empty_lists(n),
+            "flags": lists_at(n, others, flags),
             "locator": _newest_first(n) if whole else joined("messages[", pa.array(index, pa.int64()), "]"),
             "extra": pa.array(extra, pa.string()),
         }

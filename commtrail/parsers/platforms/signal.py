@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import Rows, decode_counted, load_json, read_whole, store_file, store_sibling
+from commtrail.parsers.platforms.common import Rows, load_whole_json, read_whole, store_file, store_sibling
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.identity import normalise_many
 
@@ -44,9 +44,8 @@ def sniff(head: bytes, filename: str) -> bool:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     """Parse one sigtop JSON file; see the module docstring."""
-    text, replaced = decode_counted(read_whole(stream))
-    messages = load_json(text, ctx, "Signal (sigtop) file",
-                         "Export the conversation again with sigtop export-messages -f json.")
+    messages, replaced = load_whole_json(read_whole(stream), ctx, "Signal (sigtop) file",
+                                         "Export the conversation again with sigtop export-messages -f json.")
     if not isinstance(messages, list) or (messages and isinstance(messages[0], dict) and "sent_at" not in messages[0]):
         raise InputError("this file is not a list of Signal Desktop messages with 'sent_at', so it is a variant "
                          "commtrail does not know; nothing was read from it.", file=ctx.source_path,
