@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import OutsideInput, ParseContext, read_full
+from commtrail.parsers.platforms.jsonstream import SURROGATE_ESCAPE, SURROGATE_WARNING, without_surrogates
 from commtrail.timeline.schema import make_batch
 from commtrail.timeline.utclocal import local_iso
 
@@ -221,13 +222,21 @@ def load_whole_json(data: bytes, ctx: ParseContext, what: str, hint: str) -> tup
 
 
 def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:
-    """The JSON value of a whole file, or an InputError naming the line and column where it breaks."""
+    """The JSON value of a whole file, or an InputError naming the line and column where it breaks.
+    A lone UTF-16 surrogate escape (``"\\ud83d"``: half of an emoji, not a character, which no text
+    column can hold) becomes U+FFFD, counted as a repair with a warning, so the rest is still read."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"this {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
                          "nothing was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
                          hint=hint) from None
+    if SURROGATE_ESCAPE.search(text):
+        value, found = without_surrogates(value)
+        if found:
+            ctx.report.repairs += found
+            ctx.report.warn(SURROGATE_WARNING.format(n=found))
+    return value
 
 
 def store_file(ctx: ParseContext, rel: str, mime: str | None = None) -> dict | None:

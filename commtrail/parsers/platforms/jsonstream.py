@@ -20,6 +20,34 @@ BLOCK = 4 << 20
 MAX_VALUE = 256 << 20   # a single value (one message) larger than this is not looked for further
 _WS = re.compile(r"[ \t\n\r]*")
 _SEP = re.compile(r"[ \t\n\r]*([,\]])")
+# "\ud83d" alone is half of a character: json decodes it to a lone surrogate, which no UTF-8 text
+# (and so no Arrow column) can hold. Such texts get U+FFFD in its place, counted as a repair.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_WARNING = ("{n} lone UTF-16 surrogate escape(s) (half of a character, such as \\ud83d) replaced with "
+                     "U+FFFD; the file holds them as written.")
+
+
+def without_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate in its texts (keys too) replaced by U+FFFD, and how many."""
+    if isinstance(value, str):
+        return _SURROGATE.subn("\ufffd", value)
+    found = 0
+    if isinstance(value, list):
+        out = []
+        for v in value:
+            v, n = without_surrogates(v)
+            out.append(v)
+            found += n
+        return out, found
+    if isinstance(value, dict):
+        pairs = {}
+        for k, v in value.items():
+            k, a = without_surrogates(k)
+            pairs[k], b = without_surrogates(v)
+            found += a + b
+        return pairs, found
+    return value, 0
 
 
 class JsonSyntaxError(ValueError):
@@ -43,6 +71,8 @@ class JsonStream:
         self._lines_before = 1     # line number of buf[0]
         self.eof = False
         self.replaced = 0          # U+FFFD put in for invalid UTF-8
+        self.surrogates = 0        # U+FFFD put in for lone surrogate escapes
+        self._suspect = False      # whether a surrogate escape was seen: values are then checked
         self.last = (0, 0)         # where the last value read lies in buf
         self._last_text: str | None = None
         self._scan_once = json.scanner.make_scanner(json.JSONDecoder())
@@ -56,6 +86,8 @@ class JsonStream:
         text = self._decoder.decode(data, final=not data)
         if not data:
             self.eof = True
+        if not self._suspect and SURROGATE_ESCAPE.search(self.buf[-5:] + text):
+            self._suspect = True
         if "\ufffd" in text:
             self.replaced += max(0, text.count("\ufffd") - data.count(b"\xef\xbf\xbd"))
         if self.pos > len(self.buf) // 2:
@@ -113,7 +145,14 @@ class JsonStream:
                 continue
             self.pos = end
             self.last = (start, end)
-            return obj, (self.buf[start:end] if keep_text else None)
+            return self._checked(obj), (self.buf[start:end] if keep_text else None)
+
+    def _checked(self, obj: Any) -> Any:
+        """``obj``, without lone surrogates once the document has shown a surrogate escape."""
+        if self._suspect:
+            obj, n = without_surrogates(obj)
+            self.surrogates += n
+        return obj
 
     def skip(self) -> None:
         """Pass over the next value."""
@@ -172,6 +211,7 @@ class JsonStream:
             else:
                 self.pos, closer = found.end(), found.group(1)
                 self.last, self._last_text = (start, end), None
+                obj = self._checked(obj)
             yield index, obj
             index += 1
             if closer == "]":

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.platforms.common import EXTRA, Rows, empty_lists, joined, repeat, repeat_dict, store_file
-from commtrail.parsers.platforms.jsonstream import JsonStream, JsonSyntaxError
+from commtrail.parsers.platforms.jsonstream import SURROGATE_WARNING, JsonStream, JsonSyntaxError
 from commtrail.parsers.registry import Parser, register
 
 NAME = "telegram"
@@ -66,6 +66,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     if reader.js.replaced:
         ctx.report.repairs += reader.js.replaced
         ctx.report.warn(f"{reader.js.replaced} invalid UTF-8 sequence(s) replaced with U+FFFD.")
+    if reader.js.surrogates:
+        ctx.report.repairs += reader.js.surrogates
+        ctx.report.warn(SURROGATE_WARNING.format(n=reader.js.surrogates))
 
 
 class _Reader:
