@@ -11,6 +11,7 @@ go to the blob store at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from itertools import chain
 from json.encoder import encode_basestring
@@ -582,8 +583,15 @@ def _json_nulls(texts: pa.Array, quotes: int) -> pa.Array | None:
         data = _data(texts)
     if np.count_nonzero(data == 34) != quotes or (data == 92).any() or (data < 32).any():  # `"`, `\\`
         return None
-    texts = pc.replace_substring(texts, ':"null"', ":null")
-    return pc.replace_substring(texts, '"contact_name":"(Unknown)"', '"contact_name":null')
+    for written, null in _NULLS:  # a pass that copies the text only when there is something to replace
+        if re.search(re.escape(written.encode()), data):
+            texts = pc.replace_substring(texts, written, null)
+    return texts
+
+
+# What becomes JSON null in `extra` (the literal ``null``, the ``(Unknown)`` contact label), as
+# written with a template, and what it becomes.
+_NULLS = ((':"null"', ":null"), ('"contact_name":"(Unknown)"', '"contact_name":null'))
 
 
 def extra_column(layouts: list[_Layout], dicts: list[dict[str, str]]) -> pa.Array:
