@@ -139,9 +139,10 @@ class _Layout:
         self.extra_keys = keys
         # The text of `extra` between the values, for joining it column-wise (see _layout_extra).
         self.pieces = [("{" if i == 0 else '",') + encode_basestring(k) + ':"' for i, k in enumerate(keys)] + ['"}']
-        # `extra` is written with this template (``template % values(attrib)``), values in
-        # quotes; `:"null"` becomes `:null` afterwards. Rows whose values hold a quote, a
-        # backslash or a control character are written value by value (_extra_text).
+        # In a chunk of mixed layouts, `extra` is written row by row with this template
+        # (``template % values(attrib)``), values in quotes as with `pieces`; `:"null"` becomes
+        # `:null` afterwards. Rows whose values hold a quote, a backslash or a control character
+        # are written value by value (_extra_text).
         self.template = ("{" + ",".join(f'{encode_basestring(k)}:"%s"' for k in keys) + "}") if keys else None
         if len(keys) > 1:
             self.values: Callable = itemgetter(*keys)
