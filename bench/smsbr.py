@@ -256,6 +256,8 @@ def _child_baseline(path: str, flat: str = "") -> dict:
 
 
 def _child_ours(path: str, parser_name: str, out_dir: str) -> dict:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()  # as `commtrail stats` does (and `commtrail ingest`, where it keeps pandas out)
     from commtrail.blobs import DirBlobStore
     from commtrail.ingest.staging import write_staging
     from commtrail.parsers import registry

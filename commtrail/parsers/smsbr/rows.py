@@ -11,7 +11,9 @@ go to the blob store at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from itertools import chain
 from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import Any
@@ -117,7 +119,7 @@ def element_xml(tag: str, attrib: dict[str, str]) -> str:
 class _Layout:
     """How to read one attribute layout (a set of attribute names) of one tag."""
 
-    __slots__ = ("names", "size", "fields", "extra_keys", "template", "values", "quotes")
+    __slots__ = ("names", "size", "fields", "every", "order", "extra_keys", "pieces", "template", "values", "quotes")
 
     def __init__(self, tag: str, names) -> None:
         self.names = frozenset(names)
@@ -130,11 +132,17 @@ class _Layout:
             def fields(attrib, wanted=wanted, present=present):
                 return tuple(attrib[n] if p else None for n, p in zip(wanted, present))
             self.fields = fields
+        # Every value of a dict in one tuple (names sorted), for reading a chunk column-wise.
+        self.order = sorted(self.names)
+        self.every: Callable | None = itemgetter(*self.order) if self.size > 1 else None
         keys = sorted(k for k in self.names if k not in COLUMN_ATTRS[tag])
         self.extra_keys = keys
-        # `extra` is written with this template (``template % values(attrib)``), values in
-        # quotes; `:"null"` becomes `:null` afterwards. Rows whose values hold a quote, a
-        # backslash or a control character are written value by value (_extra_text).
+        # The text of `extra` between the values, for joining it column-wise (see _layout_extra).
+        self.pieces = [("{" if i == 0 else '",') + encode_basestring(k) + ':"' for i, k in enumerate(keys)] + ['"}']
+        # In a chunk of mixed layouts, `extra` is written row by row with this template
+        # (``template % values(attrib)``), values in quotes as with `pieces`; `:"null"` becomes
+        # `:null` afterwards. Rows whose values hold a quote, a backslash or a control character
+        # are written value by value (_extra_text).
         self.template = ("{" + ",".join(f'{encode_basestring(k)}:"%s"' for k in keys) + "}") if keys else None
         if len(keys) > 1:
             self.values: Callable = itemgetter(*keys)
@@ -165,24 +173,30 @@ class Kind:
             found = self.layouts[names] = _Layout(self.tag, names)
         return found
 
-    def read(self, dicts: list[dict[str, str]]) -> tuple[list[list], _Layout | list[_Layout]]:
-        """The column fields (one list per name of FIELDS) and the layout of the dicts (one, or
-        one per dict); C-level loops when all dicts share the last layout."""
+    def columns(self, dicts: list[dict[str, str]]) -> tuple[list[pa.Array], pa.Array]:
+        """The column fields of the dicts (one string array per name of FIELDS, values as libxml2
+        hands them: see AMP) and their `extra`; column-wise in Arrow when every dict has the last
+        layout (the usual case: an app writes every element of a kind alike)."""
         last = self.last
-        if last is None and dicts:
+        if last is None:
             last = self.last = self.layout(dicts[0])
-        if last is not None and all(n == last.size for n in map(len, dicts)):
+        n = len(dicts)
+        if last.every is not None and set(map(len, dicts)) == {last.size}:
             try:  # the same size and every name present: the same layout
-                fields = [list(map(itemgetter(name), dicts)) if name in last.names else [None] * len(dicts)
-                          for name in FIELDS[self.tag]]
-                return fields, last  # extra_column finds any other name missing (KeyError)
+                flat = pa.array(list(chain.from_iterable(map(last.every, dicts))), pa.string())
             except KeyError:
-                pass
+                flat = None
+            if flat is not None:
+                step = last.size
+                arrays = {name: flat.take(pa.array(np.arange(i, n * step, step)))
+                          for i, name in enumerate(last.order)}
+                fields = [arrays[name] if name in arrays else pa.nulls(n, pa.string()) for name in FIELDS[self.tag]]
+                extra = _layout_extra(last, arrays, n)
+                return fields, extra if extra is not None else extra_column([last] * n, dicts)
         layouts = [self.layout(attrib) for attrib in dicts]
         rows = [layout.fields(attrib) for layout, attrib in zip(layouts, dicts)]
-        if layouts:
-            self.last = layouts[-1]
-        return [list(column) for column in zip(*rows)], layouts
+        self.last = layouts[-1]
+        return [pa.array(list(column), pa.string()) for column in zip(*rows)], extra_column(layouts, dicts)
 
 
 class Rows:
@@ -387,9 +401,9 @@ class Rows:
     # -- <sms> / <call> rows of a chunk, column-wise ----------------------------------------------------
     def _kind_columns(self, kind: Kind, build, repaired: dict[int, int]):
         dicts = kind.dicts
-        fields, layouts = kind.read(dicts)
+        fields, extra = kind.columns(dicts)
         ordinals = np.asarray(kind.ordinals, dtype=np.int64)
-        dates = pa.array(fields[0], pa.string())
+        dates = fields[0]
         digits = pc.fill_null(pc.match_substring_regex(dates, DATE_PATTERN), False)
         ms = pc.cast(pc.if_else(digits, dates, "0"), pa.int64())
         good = pc.and_(digits, pc.and_(pc.greater_equal(ms, MIN_MS), pc.less_equal(ms, MAX_MS)))
@@ -398,27 +412,23 @@ class Rows:
             keep = np.flatnonzero(good_np)
             for i in np.flatnonzero(~good_np).tolist():
                 ordinal = int(ordinals[i])
-                _, why = date_ms(fields[0][i])
+                _, why = date_ms(dicts[i].get("date"))
                 if repaired.get(ordinal):
                     why += f" (the raw text shows {repaired[ordinal]} repaired character references)"
                 self.reject(ordinal, Reject(locator=locator(kind.tag, ordinal, self.line(ordinal)), reason=why,
                                             raw=element_xml(kind.tag, dicts[i])))
             if not len(keep):
                 return None
-            kept = keep.tolist()
-            dicts = [dicts[i] for i in kept]
-            if isinstance(layouts, list):
-                layouts = [layouts[i] for i in kept]
-            fields = [[column[i] for i in kept] for column in fields]
+            kept = pa.array(keep)
+            fields, extra, ms = [column.take(kept) for column in fields], extra.take(kept), ms.take(kept)
             ordinals = ordinals[keep]
-            ms = ms.take(pa.array(keep))
         m = len(ordinals)
         mask = np.zeros(m, dtype=bool)
         if repaired:
             mask |= np.isin(ordinals, np.fromiter(repaired, dtype=np.int64, count=len(repaired)))
         columns = build([text_column(values) for values in fields[1:]], m, mask)
         columns["ts_ms"] = ms
-        columns["extra"] = extra_column(layouts, dicts, kind.layout)
+        columns["extra"] = extra
         for name in ("subject", "duration_s", "attachments", "body"):
             columns.setdefault(name, pa.nulls(m, ROW_COLUMNS[name]))
         return ordinals, columns
@@ -517,13 +527,20 @@ def _interleave(tables: list[tuple[np.ndarray, pa.Table]]) -> pa.Table:
     return pa.concat_tables(pieces)
 
 
-def text_column(values) -> pa.Array:
-    """A string column of attribute values, as written (see AMP)."""
-    array = pa.array(values, pa.string())
-    data = array.buffers()[2]
-    if data is not None and (np.frombuffer(data, dtype=np.uint8) == 38).any():  # an `&` somewhere
+def text_column(array: pa.Array) -> pa.Array:
+    """A string column of attribute values as written (see AMP)."""
+    if (_data(array) == 38).any():  # an `&` somewhere
         array = pc.replace_substring(array, AMP, "&")
     return array
+
+
+def _data(array: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values (all of them, one after the other)."""
+    offsets, data = array.buffers()[1:3]
+    if data is None or not len(array):
+        return np.zeros(0, dtype=np.uint8)
+    ends = np.frombuffer(offsets, dtype=np.int32)[[array.offset, array.offset + len(array)]]
+    return np.frombuffer(data, dtype=np.uint8)[ends[0]:ends[1]]
 
 
 def _single_lists(values: pa.Array) -> pa.Array:
@@ -544,54 +561,52 @@ def flags_column(bits: np.ndarray, names: tuple[str, ...]) -> pa.Array:
     return pa.array(lists, LIST).take(pa.array(inverse.ravel().astype(np.int32)))
 
 
-_BOUNDARY = np.frombuffer(b'}{"', dtype=np.uint8)
+def _layout_extra(layout: _Layout, arrays: dict[str, pa.Array], n: int) -> pa.Array | None:
+    """The `extra` JSON of ``n`` rows of one layout from their attribute values (one string array
+    per name), joined column-wise: the text of the layout's template (see :func:`extra_column`);
+    None when a value holds a quote, a backslash or a control character."""
+    if layout.template is None:
+        return pa.nulls(n, pa.string())
+    parts: list = [layout.pieces[0]]
+    for key, piece in zip(layout.extra_keys, layout.pieces[1:]):
+        parts += [arrays[key], piece]
+    return _json_nulls(pc.binary_join_element_wise(*parts, ""), layout.quotes * n)
 
 
-def extra_column(layouts: _Layout | list[_Layout], dicts: list[dict[str, str]],
-                 layout_of: Callable[[dict[str, str]], _Layout]) -> pa.Array:
-    """The `extra` JSON of rows (their attribute dicts, and their layout: one for all or one per
-    row): the same text as ``dumps_extra`` (sorted keys, compact), with the literal ``null`` and
-    the ``(Unknown)`` contact label as JSON null and values as written (see AMP).
+def _json_nulls(texts: pa.Array, quotes: int) -> pa.Array | None:
+    """Rows written with their layout's template (every value in quotes, as libxml2 hands it) as
+    `extra`: `&` as written, the literal ``null`` and the ``(Unknown)`` contact label as JSON null.
+    None when a value holds a quote, a backslash or a control character (told by counting quotes
+    in the whole): only when none does can ``:"null"`` be nothing but a null value."""
+    data = _data(texts)
+    if (data == 38).any():  # `&`
+        texts = pc.replace_substring(texts, AMP, "&")
+        data = _data(texts)
+    if np.count_nonzero(data == 34) != quotes or (data == 92).any() or (data < 32).any():  # `"`, `\\`
+        return None
+    for written, null in _NULLS:  # a pass that copies the text only when there is something to replace
+        if re.search(re.escape(written.encode()), data):
+            texts = pc.replace_substring(texts, written, null)
+    return texts
 
-    The rows are written with their layout's template into one string. When no value holds a
-    quote, a backslash or a control character (checked on the whole), ``:"null"`` can only be a
-    null value and ``}{"`` only the border between two rows, so the nulls are fixed and the rows
-    found in one pass each; otherwise the rows are written value by value.
-    """
-    n = len(dicts)
-    if not n:
-        return pa.nulls(0, pa.string())
-    texts = None
-    if isinstance(layouts, _Layout):
-        if layouts.template is None:
-            return pa.nulls(n, pa.string())
-        try:
-            texts = "".join(map(layouts.template.__mod__, map(layouts.values, dicts)))
-            quotes = layouts.quotes * n
-            layouts = [layouts] * n
-        except KeyError:  # a dict of the same size with other names
-            layouts = [layout_of(attrib) for attrib in dicts]
-    if texts is None:
-        if any(layout.template is None for layout in layouts):
-            return pa.array([_extra_text(layout, attrib) for layout, attrib in zip(layouts, dicts)], pa.string())
-        texts = "".join([layout.template % layout.values(attrib) for layout, attrib in zip(layouts, dicts)])
-        quotes = sum(layout.quotes for layout in layouts)
-    data = texts.encode("utf-8")
-    del texts
-    if b"&" in data:
-        data = data.replace(AMP.encode(), b"&")
-    if data.count(b'"') != quotes or b"\\" in data or (np.frombuffer(data, dtype=np.uint8) < 32).any():
-        return pa.array([_extra_text(layout, attrib) for layout, attrib in zip(layouts, dicts)], pa.string())
-    data = data.replace(b':"null"', b":null")
-    if b"(Unknown)" in data:
-        data = data.replace(b'"contact_name":"(Unknown)"', b'"contact_name":null')
-    codes = np.frombuffer(data, dtype=np.uint8)
-    braces = np.flatnonzero(codes[:-2] == 125)  # `}`; a border is `}{"`
-    starts = braces[(codes[braces + 1] == 123) & (codes[braces + 2] == 34)] + 1
-    if len(starts) != n - 1:  # cannot happen when the check above passed; be safe
-        return pa.array([_extra_text(layout, attrib) for layout, attrib in zip(layouts, dicts)], pa.string())
-    offsets = np.concatenate(([0], starts, [len(data)])).astype(np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+# What becomes JSON null in `extra` (the literal ``null``, the ``(Unknown)`` contact label), as
+# written with a template, and what it becomes.
+_NULLS = ((':"null"', ":null"), ('"contact_name":"(Unknown)"', '"contact_name":null'))
+
+
+def extra_column(layouts: list[_Layout], dicts: list[dict[str, str]]) -> pa.Array:
+    """The `extra` JSON of rows (their attribute dicts, and the layout of each): the same text as
+    ``dumps_extra`` (sorted keys, compact), with the literal ``null`` and the ``(Unknown)`` contact
+    label as JSON null and values as written (see AMP). Each row is written with its layout's
+    template; when a value holds a quote, a backslash or a control character, value by value."""
+    if not any(layout.template is None for layout in layouts):
+        texts = pa.array([layout.template % layout.values(attrib) for layout, attrib in zip(layouts, dicts)],
+                         pa.string())
+        done = _json_nulls(texts, sum(layout.quotes for layout in layouts))
+        if done is not None:
+            return done
+    return pa.array([_extra_text(layout, attrib) for layout, attrib in zip(layouts, dicts)], pa.string())
 
 
 def _extra_text(layout: _Layout, attrib: dict[str, str]) -> str | None:
