@@ -64,6 +64,7 @@ _SYSTEM_TYPES = frozenset(("Subscribe", "Unsubscribe"))
 _PLAIN = frozenset(("sender_name", "timestamp_ms", "content", "is_geoblocked_for_viewer"))
 # The extra of a plain message, by its is_geoblocked_for_viewer (None: the field is absent).
 _GEO = {None: None, False: '{"is_geoblocked_for_viewer":false}', True: '{"is_geoblocked_for_viewer":true}'}
+_GEO_TYPES = {bool, type(None)}
 _MAX_MS = 253402300799999
 
 
@@ -184,6 +185,8 @@ class _Thread:
             geo = list(map(dict.get, items, repeat_value("is_geoblocked_for_viewer")))
             for j in others:
                 geo[j] = None
+            if not set(map(type, geo)) <= _GEO_TYPES:   # 0 and 1 would find False and True in _GEO
+                return False
             extra = list(map(_GEO.__getitem__, geo))
         except (KeyError, TypeError):
             return False

@@ -38,3 +38,18 @@ def test_telegram_keeps_both_messages_and_says_so(tmp_path):
     assert [r["body"] for r in plain_rows(table)] == ["bad \ufffd here", "fine"]
     assert (len(rejects), report.repairs) == (0, 2)     # the text and its entity
     assert WARNING.format(n=2) in report.warnings
+
+
+def test_a_numeric_geoblock_value_is_kept_as_written_on_the_column_wise_path(tmp_path):
+    """0 and 1 are equal to False and True as dictionary keys: the one-batch path must not turn them
+    into booleans (the message-by-message path keeps them as written)."""
+    thread = FIXTURES / "meta" / "messages" / "inbox" / "jordanexample_1234567890"
+    doc = {"participants": [{"name": "Jordan Example"}, {"name": "Sam Smith"}], "title": "Jordan Example",
+           "thread_path": "inbox/jordanexample_1234567890", "messages": [
+               {"sender_name": "Jordan Example", "timestamp_ms": 1710492072000, "content": "a",
+                "is_geoblocked_for_viewer": 1},
+               {"sender_name": "Jordan Example", "timestamp_ms": 1710492012000, "content": "b",
+                "is_geoblocked_for_viewer": False}]}
+    table, _, _ = run_on_disk(tmp_path, "meta", thread / "message_9.json", json.dumps(doc).encode())
+    assert [r["extra"] for r in plain_rows(table)] == [
+        {"is_geoblocked_for_viewer": False}, {"is_geoblocked_for_viewer": 1}]
