@@ -112,7 +112,7 @@ OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "an
 EVENT_ID_SQL = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END"
 
 # One assembler bucket holds events of about this many estimated bytes.
-BUCKET_BYTES = 96 * 1024 * 1024
+BUCKET_BYTES = 32 * 1024 * 1024
 
 # The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
 # chat identities and parties of _conversation_tables are covered by keys.VERSION).

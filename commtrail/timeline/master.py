@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
+from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
-from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assemble_in_staging_order,
+from commtrail.timeline.assemble import (MasterWriter, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
@@ -62,11 +62,10 @@ def build_master(case: Case) -> int:
                                                                  in_order, named.result()))
                     else:   # the next bucket is sorted while one is written
                         tables = assemble_master(session.representatives_reader, counts, named.result(), tmp)
-                    schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
-                    with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
+                    with MasterWriter(out, metadata_of(case.config)) as writer:
                         for table in tables:
-                            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                            rows += table.num_rows
+                            writer.write(table)
+                    rows = writer.rows
                 finally:
                     session.close()
             write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
