@@ -124,6 +124,7 @@ class DedupSession:
     """A DuckDB connection holding the keyed events; queries read from it."""
 
     con: duckdb.DuckDBPyConnection
+    prints: list[dict]   # the fingerprint of each source's keyed rows (timeline/keys.py)
 
     def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
@@ -143,6 +144,21 @@ class DedupSession:
                   FROM occ {join} WINDOW w AS (ORDER BY {order} ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
+        return self._counts()
+
+    def numbered_reader(self) -> pa.RecordBatchReader:
+        """Every event in exhibit order: ``src``, ``event_id``, ``party``, ``near``, ``copies``,
+        ``dup_method`` and ``exhibit`` (as representatives_reader gives them)."""
+        return arrow_reader(self.con.sql("SELECT src, event_id, party, near, copies, dup_method, exhibit "
+                                         "FROM reps ORDER BY ord"), 65_536)
+
+    def drop_leading(self, events: int) -> list[tuple[int, int]]:
+        """Forget the first ``events`` events in exhibit order (the master keeps them from the last
+        one, timeline/reuse.py); returns (source index, events represented there) for the rest."""
+        self.con.execute("DELETE FROM reps WHERE ord < ?", [events])
+        return self._counts()
+
+    def _counts(self) -> list[tuple[int, int]]:
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
 
     def buckets_in_staging_order(self) -> np.ndarray:
@@ -263,7 +279,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     con.execute("DROP TABLE keyed")
     _near_duplicates(con)
     _possibly_deleted(con)
-    return DedupSession(con)
+    return DedupSession(con, prints)
 
 
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],

@@ -4,6 +4,7 @@ order until exhibit numbers are produced, see timeline/produced.py)."""
 from __future__ import annotations
 
 import shutil
+from itertools import chain
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
+from commtrail.timeline.reuse import kept_rows, shared_rows, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ def build_master(case: Case) -> int:
 
     Parties come from the case.toml of now; the master records what it was built with
     (case_settings), so a later edit of case.toml is noticed. Sources keyed by an earlier build
-    are not read again (their key files, timeline/keys.py): the same master, sooner."""
+    are not read again (their key files, timeline/keys.py), and the leading rows the last master
+    holds alike are copied from it (timeline/reuse.py): the same master, sooner."""
     from commtrail.timeline.dedup import run_dedup   # DuckDB only where dedup runs
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
@@ -56,18 +59,24 @@ def build_master(case: Case) -> int:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives(read_productions(case.root))
+                    metadata = metadata_of(case.config)
+                    shas = [s["sha256"] for s in sources]
+                    kept = shared_rows(case, session.numbered_reader(), named.result(), shas, session.prints, metadata)
+                    if kept:
+                        counts = session.drop_leading(kept)
                     in_order = one_pass_plan(session.buckets_in_staging_order())
                     if in_order is not None:   # one pass, no temporary files; the next table made while one is written
                         tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
-                                                                 in_order, named.result()))
+                                                                 in_order, named.result(), kept))
                     else:   # the next bucket is sorted while one is written
-                        tables = assemble_master(session.representatives_reader, counts, named.result(), tmp)
-                    with MasterWriter(out, metadata_of(case.config)) as writer:
-                        for table in tables:
+                        tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
+                    with MasterWriter(out, metadata) as writer:
+                        for table in chain(ahead(kept_rows(case.master_file, kept)), tables):
                             writer.write(table)
                     rows = writer.rows
                 finally:
                     session.close()
+            write_record(case, shas, session.prints)
             write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
