@@ -4,7 +4,6 @@ order until exhibit numbers are produced, see timeline/produced.py)."""
 from __future__ import annotations
 
 import shutil
-from itertools import chain
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
-from commtrail.timeline.reuse import kept_rows, shared_rows, write_record
+from commtrail.timeline.reuse import shared_groups, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
 if TYPE_CHECKING:
@@ -61,17 +60,20 @@ def build_master(case: Case) -> int:
                     counts = session.index_representatives(read_productions(case.root))
                     metadata = metadata_of(case.config)
                     shas = [s["sha256"] for s in sources]
-                    kept = shared_rows(case, session.numbered_reader(), named.result(), shas, session.prints, metadata)
-                    if kept:
-                        counts = session.drop_leading(kept)
-                    in_order = one_pass_plan(session.buckets_in_staging_order())
-                    if in_order is not None:   # one pass, no temporary files; the next table made while one is written
-                        tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
-                                                                 in_order, named.result(), kept))
-                    else:   # the next bucket is sorted while one is written
-                        tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
                     with MasterWriter(out, metadata) as writer:
-                        for table in chain(ahead(kept_rows(case.master_file, kept)), tables):
+                        for table in ahead(shared_groups(case, session.numbered_reader(), named.result(), shas,
+                                                         session.prints, metadata)):
+                            writer.write(table)
+                        kept = writer.rows
+                        if kept:
+                            counts = session.drop_leading(kept)
+                        in_order = one_pass_plan(session.buckets_in_staging_order())
+                        if in_order is not None:   # one pass, no temporary files; the next table made while one is written
+                            tables = ahead(assemble_in_staging_order(
+                                session.representatives_reader()(0, len(files) - 1), in_order, named.result(), kept))
+                        else:   # the next bucket is sorted while one is written
+                            tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
+                        for table in tables:
                             writer.write(table)
                     rows = writer.rows
                 finally:

@@ -48,40 +48,29 @@ def write_record(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> Non
     write_text(json.dumps(record, sort_keys=True, separators=(",", ":")), path)
 
 
-def shared_rows(case: Case, numbered: pa.RecordBatchReader, named: Sources, shas: Sequence[str],
-                prints: Sequence[dict], metadata: dict) -> int:
-    """How many leading rows (whole row groups) of the present master the new one holds alike.
+def shared_groups(case: Case, numbered: pa.RecordBatchReader, named: Sources, shas: Sequence[str],
+                  prints: Sequence[dict], metadata: dict) -> Iterator[pa.Table]:
+    """The leading row groups of the present master that the new one holds alike, one table each.
 
     ``numbered`` gives every event of this build in exhibit order (src, event_id, party, near,
     copies, dup_method, exhibit; DedupSession.numbered_reader); ``shas`` and ``prints`` are the
     sources in dedup's order and their fingerprints; ``metadata`` the new master's."""
     proven = _proven_sources(case, shas, prints)
     if not proven.any():
-        return 0
+        return
     old = pq.ParquetFile(case.master_file)
     if old.schema_arrow.metadata != MASTER_SCHEMA.with_metadata(metadata).metadata:
-        return 0
-    columns = ["event_id", "source_sha256", "party", "extra", "occurrences", "dup_method", "exhibit"]
-    shared = 0
-    new = _in_groups(numbered, assemble.ROW_GROUP_ROWS)
-    for group in range(old.num_row_groups):
-        if old.metadata.row_group(group).num_rows != assemble.ROW_GROUP_ROWS:
-            break
-        rows = next(new, None)
-        if rows is None or rows.num_rows != assemble.ROW_GROUP_ROWS or \
-                not _same_rows(old.read_row_group(group, columns=columns), rows, named, proven):
-            break
-        shared += assemble.ROW_GROUP_ROWS
-    return shared
-
-
-def kept_rows(master: Path, rows: int) -> Iterator[pa.Table]:
-    """The first ``rows`` rows of the present master, a row group at a time (shared_rows said how many)."""
-    if not rows:
         return
-    old = pq.ParquetFile(master)
-    for group in range(rows // assemble.ROW_GROUP_ROWS):
-        yield old.read_row_group(group)
+    size = assemble.ROW_GROUP_ROWS
+    new = _in_groups(numbered, size)
+    for group in range(old.num_row_groups):
+        rows = next(new, None)
+        if old.metadata.row_group(group).num_rows != size or rows is None or rows.num_rows != size:
+            return
+        table = old.read_row_group(group)
+        if not _same_rows(table, rows, named, proven):
+            return
+        yield table
 
 
 def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> np.ndarray:

@@ -49,12 +49,14 @@ def reused_counts(monkeypatch) -> list[int]:
 def kept_rows(monkeypatch) -> list[int]:
     """How many leading rows each build copied from the last master (recorded as builds run)."""
     kept: list[int] = []
-    original = master.shared_rows
+    original = master.shared_groups
 
     def spy(*args, **kwargs):
-        kept.append(original(*args, **kwargs))
-        return kept[-1]
-    monkeypatch.setattr(master, "shared_rows", spy)
+        kept.append(0)
+        for table in original(*args, **kwargs):
+            kept[-1] += table.num_rows
+            yield table
+    monkeypatch.setattr(master, "shared_groups", spy)
     return kept
 
 
