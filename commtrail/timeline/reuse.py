@@ -87,7 +87,9 @@ def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> 
     if not isinstance(record, dict) or record.get("version") != VERSION or \
             record.get("master_sha256") != file_sha256(case.master_file):
         return none
-    recorded = record.get("prints") or {}
+    recorded = record.get("prints")
+    if not isinstance(recorded, dict):
+        return none
     return np.array([recorded.get(sha) == fp for sha, fp in zip(shas, prints)], bool)
 
 
