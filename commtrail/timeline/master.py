@@ -61,7 +61,7 @@ def build_master(case: Case) -> int:
                     metadata = metadata_of(case.config)
                     shas = [s["sha256"] for s in sources]
                     with MasterWriter(out, metadata) as writer:
-                        for table in ahead(shared_groups(case, session.numbered_reader(), named.result(), shas,
+                        for table in ahead(shared_groups(case, session.numbered_reader, named.result(), shas,
                                                          session.prints, metadata)):
                             writer.write(table)
                         kept = writer.rows

@@ -14,7 +14,7 @@ source, party, near duplicates, occurrences, dup method and exhibit. Whole row g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +48,13 @@ def write_record(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> Non
     write_text(json.dumps(record, sort_keys=True, separators=(",", ":")), path)
 
 
-def shared_groups(case: Case, numbered: pa.RecordBatchReader, named: Sources, shas: Sequence[str],
+def shared_groups(case: Case, numbered: Callable[[], pa.RecordBatchReader], named: Sources, shas: Sequence[str],
                   prints: Sequence[dict], metadata: dict) -> Iterator[pa.Table]:
     """The leading row groups of the present master that the new one holds alike, one table each.
 
-    ``numbered`` gives every event of this build in exhibit order (src, event_id, party, near,
-    copies, dup_method, exhibit; DedupSession.numbered_reader); ``shas`` and ``prints`` are the
+    ``numbered()`` gives every event of this build in exhibit order (src, event_id, party, near,
+    copies, dup_method, exhibit; DedupSession.numbered_reader; called only when some source is
+    proven, as it sorts every event); ``shas`` and ``prints`` are the
     sources in dedup's order and their fingerprints; ``metadata`` the new master's."""
     proven = _proven_sources(case, shas, prints)
     if not proven.any():
@@ -62,7 +63,7 @@ def shared_groups(case: Case, numbered: pa.RecordBatchReader, named: Sources, sh
     if old.schema_arrow.metadata != MASTER_SCHEMA.with_metadata(metadata).metadata:
         return
     size = assemble.ROW_GROUP_ROWS
-    new = _in_groups(numbered, size)
+    new = _in_groups(numbered(), size)
     for group in range(old.num_row_groups):
         rows = next(new, None)
         if old.metadata.row_group(group).num_rows != size or rows is None or rows.num_rows != size:
