@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from commtrail.atomic import PARQUET_OPTIONS
 from commtrail.timeline.schema import MASTER_SCHEMA, OCCURRENCE, RECORD_SCHEMA, dumps_extra
 
 ROW_GROUP_ROWS = 100_000
@@ -41,6 +42,7 @@ THREADS = 2
 PLAIN_SCHEMA = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
                           for f in MASTER_SCHEMA] + [pa.field("_ord", pa.int64())])
 PLAIN_RECORD = pa.schema([PLAIN_SCHEMA.field(name) for name in RECORD_SCHEMA.names])
+PLAIN_MASTER = PLAIN_SCHEMA.remove(PLAIN_SCHEMA.get_field_index("_ord"))
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 RepresentativeReader = Callable[[int, int], pa.RecordBatchReader]
@@ -139,8 +141,9 @@ class BucketWriter:
 
 
 def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequence[tuple[int, int]],
-                    named: Sources, folder: Path) -> Iterator[pa.Table]:
-    """The master in exhibit order, as MASTER_SCHEMA tables (one per bucket).
+                    named: Sources, folder: Path, first: int = 0) -> Iterator[pa.Table]:
+    """The master in exhibit order from exhibit order ``first`` on, as tables of its rows (PLAIN_SCHEMA
+    without ``_ord``, one per bucket; MasterWriter writes them).
 
     ``new_reader()`` makes a function whose ``(first, last)`` gives the representatives of sources
     first..last (see DedupSession.representatives_reader); ``counts`` says how many each source holds;
@@ -152,7 +155,7 @@ def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequ
         spread = sum(job.result() for job in jobs)
     if spread != total:
         raise AssemblyError(f"{total} events numbered, {spread} assembled")
-    yield from _sorted_buckets(folder, total)
+    yield from _sorted_buckets(folder, first, total)
 
 
 def _source_ranges(counts: Sequence[tuple[int, int]], parts: int) -> list[tuple[int, int]]:
@@ -232,10 +235,10 @@ def one_pass_plan(bucket: np.ndarray) -> list[tuple[int, int]] | None:
 
 
 def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows: Sequence[tuple[int, int]],
-                              named: Sources) -> Iterator[pa.Table]:
-    """The master in exhibit order, as MASTER_SCHEMA tables (one per bucket, the same tables
-    ``assemble_master`` gives), in one pass without temporary files, for representatives that,
-    read in staging order, fill the buckets about one after the other (see one_pass_plan).
+                              named: Sources, first: int = 0) -> Iterator[pa.Table]:
+    """The master in exhibit order from exhibit order ``first`` on (one table per bucket, the same
+    tables ``assemble_master`` gives), in one pass without temporary files, for representatives
+    that, read in staging order, fill the buckets about one after the other (see one_pass_plan).
 
     ``representatives`` are all of them in staging order (DedupSession.representatives_reader);
     ``bucket_rows`` gives (bucket, events) for every bucket, in order. A bucket is sorted and
@@ -243,7 +246,7 @@ def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows
     filling: dict[int, list[pa.Table]] = {}
     held = dict.fromkeys((number for number, _ in bucket_rows), 0)
     done = 0
-    expected = 0
+    expected = first
     for table, bucket in _joined(representatives, named):
         for number, part in _by_bucket(table, bucket):
             if number not in held:
@@ -259,11 +262,11 @@ def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows
         raise AssemblyError(f"{sum(n for _, n in bucket_rows)} events numbered, {sum(held.values())} assembled")
 
 
-def _sorted_buckets(folder: Path, total: int) -> Iterator[pa.Table]:
+def _sorted_buckets(folder: Path, first: int, total: int) -> Iterator[pa.Table]:
     """Each bucket sorted by exhibit order (the next one loads while the caller writes this one);
-    checks that exhibit numbers run without a gap."""
+    checks that exhibit numbers run from ``first`` without a gap."""
     numbers = sorted({int(p.name.split("-")[1]) for p in folder.glob("bucket-*.arrow")})
-    expected = 0
+    expected = first
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(_load_bucket, folder, numbers[0]) if numbers else None
         for i in range(len(numbers)):
@@ -271,8 +274,8 @@ def _sorted_buckets(folder: Path, total: int) -> Iterator[pa.Table]:
             pending = pool.submit(_load_bucket, folder, numbers[i + 1]) if i + 1 < len(numbers) else None
             expected = _follows(order, expected)
             yield table
-    if expected != total:
-        raise AssemblyError(f"{total} events numbered, {expected} sorted")
+    if expected != first + total:
+        raise AssemblyError(f"{total} events numbered, {expected - first} sorted")
 
 
 def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
@@ -286,8 +289,8 @@ def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
 
 
 def _in_exhibit_order(parts: list[pa.Table]) -> tuple[pa.Table, np.ndarray]:
-    """One bucket's rows (PLAIN_SCHEMA) sorted, as MASTER_SCHEMA in one chunk (so the Parquet bytes
-    do not depend on how the rows arrived), and their exhibit order."""
+    """One bucket's rows (PLAIN_SCHEMA) sorted, without ``_ord`` (MasterWriter casts them to
+    MASTER_SCHEMA), and their exhibit order."""
     table = pa.concat_tables(parts)
     order = pc.sort_indices(table.column("_ord")).to_numpy()
     # Rows come mostly in order: put runs of neighbours together as slices (no copy) where they are few.
@@ -298,8 +301,7 @@ def _in_exhibit_order(parts: list[pa.Table]) -> tuple[pa.Table, np.ndarray]:
         table = pa.concat_tables([table.slice(int(order[a]), b - a) for a, b in zip(starts, ends)])
     else:
         table = table.take(pa.array(order))
-    table = table.combine_chunks()
-    return table.drop_columns(["_ord"]).cast(MASTER_SCHEMA), table.column("_ord").to_numpy()
+    return table.drop_columns(["_ord"]), table.column("_ord").combine_chunks().to_numpy()
 
 
 def _follows(order: np.ndarray, expected: int) -> int:
@@ -334,6 +336,43 @@ def with_near_duplicates(extra: pa.ChunkedArray | pa.Array, near: pa.Array) -> p
         texts.append(dumps_extra(fields))
     whole = extra.combine_chunks() if isinstance(extra, pa.ChunkedArray) else extra
     return pc.replace_with_mask(whole, linked, pa.array(texts, pa.string()))
+
+
+class MasterWriter:
+    """Writes master rows in row groups of exactly ROW_GROUP_ROWS rows (the last one fewer), each cast
+    to MASTER_SCHEMA in one chunk: a row group's bytes depend on its rows alone, not on how the
+    assembly cut them (bucket sizes), so a build that keeps the leading row groups of the last
+    master (timeline/reuse.py) writes the bytes of a build from scratch."""
+
+    def __init__(self, path: Path, metadata: dict) -> None:
+        self._writer = pq.ParquetWriter(path, MASTER_SCHEMA.with_metadata(metadata), **PARQUET_OPTIONS)
+        self._held: list[pa.Table] = []
+        self._count = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append master rows (MASTER_SCHEMA, or its columns with plain strings for dictionaries)."""
+        self._held.append(table.cast(PLAIN_MASTER))
+        self._count += table.num_rows
+        self.rows += table.num_rows
+        while self._count >= ROW_GROUP_ROWS:
+            self._group(ROW_GROUP_ROWS)
+
+    def __enter__(self) -> MasterWriter:
+        return self
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        """Write the rows held (the last, shorter row group) and the footer; after an error, only close."""
+        if kind is None and self._count:
+            self._group(self._count)
+        self._writer.close()
+
+    def _group(self, rows: int) -> None:
+        whole = pa.concat_tables(self._held)
+        rest = whole.slice(rows)
+        self._writer.write_table(whole.slice(0, rows).combine_chunks().cast(MASTER_SCHEMA), row_group_size=rows)
+        self._held = [rest] if rest.num_rows else []
+        self._count -= rows
 
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:

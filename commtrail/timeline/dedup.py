@@ -111,8 +111,12 @@ OVERLAPPING_FORMATS = ("smsbr-sms", "smsbr-calls", "whatsapp", "ios-backup", "an
 # An event's id from its key's MD5 ``kh`` and the copy's rank ``n`` among its source's copies of that key.
 EVENT_ID_SQL = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1)::VARCHAR) END"
 
+# The text columns of a representative, made as the readers give them (table reps holds numbers).
+REP_TEXT = ("hexid(eid) AS event_id, party, near, copies, method::VARCHAR AS dup_method, "
+            "printf('CT-%06d', number) AS exhibit")
+
 # One assembler bucket holds events of about this many estimated bytes.
-BUCKET_BYTES = 96 * 1024 * 1024
+BUCKET_BYTES = 32 * 1024 * 1024
 
 # The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
 # chat identities and parties of _conversation_tables are covered by keys.VERSION).
@@ -124,6 +128,7 @@ class DedupSession:
     """A DuckDB connection holding the keyed events; queries read from it."""
 
     con: duckdb.DuckDBPyConnection
+    prints: list[dict]   # the fingerprint of each source's keyed rows (timeline/keys.py)
 
     def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
@@ -136,13 +141,26 @@ class DedupSession:
         join, order, number = numbering_sql(self.con, list(productions))
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
-                   hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,
-                   printf('CT-%06d', {number}) AS exhibit
+                   o.eid, o.party, n.near, o.copies, o.method, ({number})::BIGINT AS number
             FROM (SELECT *, row_number() OVER w - 1 AS ord,
                          ((sum(size) OVER w - size) // {BUCKET_BYTES})::BIGINT AS bucket
                   FROM occ {join} WINDOW w AS (ORDER BY {order} ROWS UNBOUNDED PRECEDING)) o
             LEFT JOIN near n USING (eid)""")
         self.con.execute("DROP TABLE occ")
+        return self._counts()
+
+    def numbered_reader(self) -> pa.RecordBatchReader:
+        """Every event in exhibit order: ``src``, ``event_id``, ``party``, ``near``, ``copies``,
+        ``dup_method`` and ``exhibit`` (as representatives_reader gives them)."""
+        return arrow_reader(self.con.sql(f"SELECT src, {REP_TEXT} FROM reps ORDER BY ord"), 65_536)
+
+    def drop_leading(self, events: int) -> list[tuple[int, int]]:
+        """Forget the first ``events`` events in exhibit order (the master keeps them from the last
+        one, timeline/reuse.py); returns (source index, events represented there) for the rest."""
+        self.con.execute("DELETE FROM reps WHERE ord < ?", [events])
+        return self._counts()
+
+    def _counts(self) -> list[tuple[int, int]]:
         return [tuple(r) for r in self.con.execute("SELECT src, count(*) FROM reps GROUP BY src ORDER BY src").fetchall()]
 
     def buckets_in_staging_order(self) -> np.ndarray:
@@ -158,8 +176,8 @@ class DedupSession:
         cursor = self.con.cursor()
 
         def read(first: int, last: int) -> pa.RecordBatchReader:
-            return arrow_reader(cursor.sql(f"SELECT * FROM reps WHERE src BETWEEN {int(first)} AND {int(last)} "
-                                           "ORDER BY src, row"), 65_536)
+            return arrow_reader(cursor.sql(f"SELECT src, row, ord, bucket, {REP_TEXT} FROM reps "
+                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"), 65_536)
         return read
 
     def possibly_deleted(self) -> pa.Table:
@@ -198,7 +216,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     when that is still valid, and written for the others (timeline/keys.py): only sources that are
     new, re-staged or keyed under other settings are read from staging."""
     con = connect(tmp_dir)
-    con.execute("CREATE TEMP MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
+    con.execute("CREATE MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
     links = sorted([ident, link.party] for ident, link in config.links.items())
     con.execute("SET VARIABLE links = map(?::VARCHAR[], ?::VARCHAR[])",
@@ -263,7 +281,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     con.execute("DROP TABLE keyed")
     _near_duplicates(con)
     _possibly_deleted(con)
-    return DedupSession(con)
+    return DedupSession(con, prints)
 
 
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],

@@ -58,7 +58,7 @@ def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
     """index -> recorded facts (``span``, ``device``) of every source whose key file can be used:
     its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
     root = case.root
-    listed = _listed(case.manifest_file)
+    listed = listed_keys(case.manifest_file)
     out: dict[int, dict] = {}
     for index, (sha, expected) in enumerate(zip(shas, prints)):
         path = key_path(root, sha)
@@ -69,18 +69,19 @@ def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
             facts = json.loads(pq.read_schema(path).metadata[METADATA_KEY])
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             continue
-        if facts.get("fingerprint") == expected and _sha256(path) == listed[rel]:
+        if facts.get("fingerprint") == expected and file_sha256(path) == listed[rel]:
             out[index] = facts
     return out
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _listed(manifest: Path) -> dict[str, str]:
-    """The key files manifest.sha256 lists: path -> digest (none without a manifest)."""
+def listed_keys(manifest: Path) -> dict[str, str]:
+    """The files of the keys folder manifest.sha256 lists: path -> digest (none without a manifest)."""
     if not manifest.is_file():
         return {}
     out = {}

@@ -11,14 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path, write_table
+from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
-from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assemble_in_staging_order,
+from commtrail.timeline.assemble import (MasterWriter, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import read_productions
 from commtrail.timeline.schema import MASTER_SCHEMA
+from commtrail.timeline.reuse import shared_groups, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def build_master(case: Case) -> int:
 
     Parties come from the case.toml of now; the master records what it was built with
     (case_settings), so a later edit of case.toml is noticed. Sources keyed by an earlier build
-    are not read again (their key files, timeline/keys.py): the same master, sooner."""
+    are not read again (their key files, timeline/keys.py), and the leading rows the last master
+    holds alike are copied from it (timeline/reuse.py): the same master, sooner."""
     from commtrail.timeline.dedup import run_dedup   # DuckDB only where dedup runs
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
@@ -56,19 +58,27 @@ def build_master(case: Case) -> int:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives(read_productions(case.root))
-                    in_order = one_pass_plan(session.buckets_in_staging_order())
-                    if in_order is not None:   # one pass, no temporary files; the next table made while one is written
-                        tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),
-                                                                 in_order, named.result()))
-                    else:   # the next bucket is sorted while one is written
-                        tables = assemble_master(session.representatives_reader, counts, named.result(), tmp)
-                    schema = MASTER_SCHEMA.with_metadata(metadata_of(case.config))
-                    with pq.ParquetWriter(out, schema, **PARQUET_OPTIONS) as writer:
+                    metadata = metadata_of(case.config)
+                    shas = [s["sha256"] for s in sources]
+                    with MasterWriter(out, metadata) as writer:
+                        for table in ahead(shared_groups(case, session.numbered_reader, named.result(), shas,
+                                                         session.prints, metadata)):
+                            writer.write(table)
+                        kept = writer.rows
+                        if kept:
+                            counts = session.drop_leading(kept)
+                        in_order = one_pass_plan(session.buckets_in_staging_order())
+                        if in_order is not None:   # one pass, no temporary files; the next table made while one is written
+                            tables = ahead(assemble_in_staging_order(
+                                session.representatives_reader()(0, len(files) - 1), in_order, named.result(), kept))
+                        else:   # the next bucket is sorted while one is written
+                            tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
                         for table in tables:
-                            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                            rows += table.num_rows
+                            writer.write(table)
+                    rows = writer.rows
                 finally:
                     session.close()
+            write_record(case, shas, session.prints)
             write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

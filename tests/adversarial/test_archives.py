@@ -27,7 +27,7 @@ SEED = min((s for s in fuzz.load_seeds() if s.parser and not s.data.startswith(b
 # Names the tool gives the files of a case.
 TOOL_NAMES = re.compile(r"^(case\.toml|sources\.parquet|master\.parquet|possibly_deleted\.parquet|manifest\.sha256|"
                         r"\.lock|originals/[0-9a-f]{64}|staging/[0-9a-f]{64}(\.rejects)?\.parquet|blobs/[0-9a-f]{64}|"
-                        r"keys/[0-9a-f]{64}\.parquet|"
+                        r"keys/[0-9a-f]{64}\.parquet|keys/master\.json|"
                         r"report/.+)$")
 
 

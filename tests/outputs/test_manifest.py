@@ -24,8 +24,8 @@ def test_fresh_case_verifies(tmp_path):
     case = _case(tmp_path)
     result = verify(case)
     assert result.ok, (result.missing, result.changed, result.extra, result.problems)
-    assert result.checked == len(read_manifest(case)) == 11   # with the two sources' key files
-    assert sum(rel.startswith("keys/") for rel in read_manifest(case)) == 2
+    assert result.checked == len(read_manifest(case)) == 12   # with the two sources' key files and keys/master.json
+    assert sum(rel.startswith("keys/") for rel in read_manifest(case)) == 3
 
 
 def test_changed_byte_deleted_blob_added_file(tmp_path):

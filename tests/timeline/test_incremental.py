@@ -3,6 +3,7 @@ byte the master built from scratch over the same sources (timeline/keys.py)."""
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +11,7 @@ from conftest import CASE_TOML, add_sources, make_case
 
 from commtrail.case import Case
 from commtrail.outputs.manifest import write_manifest
-from commtrail.timeline import keys
+from commtrail.timeline import assemble, keys, master, reuse
 from commtrail.timeline.master import CONSISTENCY_FILE, build_master
 
 BASE = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -45,9 +46,25 @@ def reused_counts(monkeypatch) -> list[int]:
     return counts
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(srcs=sources, data=st.data())
-def test_a_master_built_source_by_source_is_the_master_built_at_once(tmp_path_factory, monkeypatch, srcs, data):
+def kept_rows(monkeypatch) -> list[int]:
+    """How many leading rows each build copied from the last master (recorded as builds run)."""
+    kept: list[int] = []
+    original = master.shared_groups
+
+    def spy(*args, **kwargs):
+        kept.append(0)
+        for table in original(*args, **kwargs):
+            kept[-1] += table.num_rows
+            yield table
+    monkeypatch.setattr(master, "shared_groups", spy)
+    return kept
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(srcs=sources, data=st.data(), group_rows=st.sampled_from([1, 2, 3, 100_000]))
+def test_a_master_built_source_by_source_is_the_master_built_at_once(tmp_path_factory, monkeypatch, srcs, data,
+                                                                     group_rows):
+    monkeypatch.setattr(assemble, "ROW_GROUP_ROWS", group_rows)   # small row groups: the last master's rows are kept
     named = {f"s{i}": records(m) for i, m in enumerate(srcs)}
     order = data.draw(st.permutations(list(named)))
     cuts = sorted(data.draw(st.sets(st.integers(1, len(order) - 1), max_size=len(order) - 1)))
@@ -56,6 +73,7 @@ def test_a_master_built_source_by_source_is_the_master_built_at_once(tmp_path_fa
     whole = make_case(root / "whole", named, fmt="smsbr-sms")
 
     counts = reused_counts(monkeypatch)
+    kept = kept_rows(monkeypatch)
     (root / "parts").mkdir()
     (root / "parts" / "case.toml").write_text(CASE_TOML, encoding="utf-8")
     parts = Case(root / "parts")
@@ -65,6 +83,7 @@ def test_a_master_built_source_by_source_is_the_master_built_at_once(tmp_path_fa
         build_master(parts)
         write_manifest(parts)
     assert counts == [len(order[:a]) for a in [0, *cuts]]      # every earlier source came from its key file
+    assert len(kept) == len(batches) and kept[0] == 0 and all(k % group_rows == 0 for k in kept)
     assert parts.master_file.read_bytes() == whole.master_file.read_bytes()
     assert (parts.root / CONSISTENCY_FILE).read_bytes() == (whole.root / CONSISTENCY_FILE).read_bytes()
     assert sorted(p.name for p in (parts.root / keys.KEYS_DIR).iterdir()) == \
@@ -95,7 +114,7 @@ def _two_builds(root, monkeypatch, change=None):
 def test_the_second_build_keys_only_the_new_source(tmp_path, monkeypatch):
     counts, case = _two_builds(tmp_path / "c", monkeypatch)
     assert counts == [0, 1]
-    assert len(list((case.root / keys.KEYS_DIR).iterdir())) == 2
+    assert len(list((case.root / keys.KEYS_DIR).glob("*.parquet"))) == 2
 
 
 def test_a_key_file_changed_behind_the_tools_back_is_not_trusted(tmp_path, monkeypatch):
@@ -103,7 +122,7 @@ def test_a_key_file_changed_behind_the_tools_back_is_not_trusted(tmp_path, monke
     import pyarrow.parquet as pq
 
     def tamper(case):
-        path = next((case.root / keys.KEYS_DIR).iterdir())
+        path = next((case.root / keys.KEYS_DIR).glob("*.parquet"))
         table = pq.read_table(path)
         table = table.set_column(table.schema.get_field_index("party"), "party",
                                  pc.cast(pc.fill_null(table["party"], "Nobody"), table.schema.field("party").type))
@@ -132,5 +151,45 @@ def test_a_restaged_source_is_keyed_again_and_a_removed_one_forgotten(tmp_path, 
     rows = read_inventory(case.sources_file)
     write_inventory(case.sources_file, [r for r in rows if r["path"] == "s1"])
     build_master(case)
-    assert [p.name for p in (case.root / keys.KEYS_DIR).iterdir()] == \
+    assert [p.name for p in (case.root / keys.KEYS_DIR).glob("*.parquet")] == \
         [f"{r['sha256']}.parquet" for r in rows if r["path"] == "s1"]
+
+
+
+def _added_later(root, monkeypatch, added, change=None, who="456"):
+    """s0 (eight texts from 123, minutes 0..7) built, then ``added`` (minute, text) from ``who`` as s1, with ``change(case)``
+    between the builds, in row groups of two: the rows the second build kept, and whether its master
+    is the one built from scratch."""
+    monkeypatch.setattr(assemble, "ROW_GROUP_ROWS", 2)
+    named = {"s0": records([(m, "hi", "incoming", "123") for m in range(8)]),
+             "s1": records([(m, text, "incoming", who) for m, text in added])}
+    kept = kept_rows(monkeypatch)
+    case = make_case(root, {"s0": named["s0"]}, fmt="smsbr-sms")
+    write_manifest(case)
+    if change is not None:
+        change(case)
+    add_sources(case, {"s1": named["s1"]}, fmt="smsbr-sms")
+    build_master(case)
+    whole = make_case(root.parent / (root.name + "-whole"), named, fmt="smsbr-sms")
+    return kept[1], case.master_file.read_bytes() == whole.master_file.read_bytes()
+
+
+def test_rows_before_the_first_new_event_are_copied_from_the_last_master(tmp_path, monkeypatch):
+    assert _added_later(tmp_path / "c", monkeypatch, [(10, "stop"), (11, "stop")]) == (8, True)
+
+
+def test_rows_from_a_new_event_on_are_assembled_again(tmp_path, monkeypatch):
+    assert _added_later(tmp_path / "c", monkeypatch, [(3, "stop"), (11, "stop")]) == (2, True)
+
+
+def test_a_near_duplicate_of_an_earlier_row_is_not_copied(tmp_path, monkeypatch):
+    # the same text from the same number a second after minute 5: linked to that row, which changes
+    assert _added_later(tmp_path / "c", monkeypatch, [(5 + 1 / 60, "hi")], who="123") == (4, True)
+
+
+@pytest.mark.parametrize("what", ["record", "master"])
+def test_a_master_or_its_record_changed_behind_the_tools_back_is_not_trusted(tmp_path, monkeypatch, what):
+    def tamper(case):
+        path = reuse.record_path(case.root) if what == "record" else case.master_file
+        path.write_bytes(path.read_bytes() + b" ")
+    assert _added_later(tmp_path / "c", monkeypatch, [(10, "stop")], tamper) == (0, True)
