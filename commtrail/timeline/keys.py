@@ -26,8 +26,9 @@ from commtrail.timeline.case_settings import settings_of
 
 KEYS_DIR = "keys"
 # Raise when what a keyed row depends on changes outside dedup's keying SQL (which the fingerprint
-# holds): the chat identities and one-party chats of dedup._conversation_tables, this file's layout.
-VERSION = 1
+# holds): the chat identities and one-party chats of dedup._conversation_tables, the group links of
+# timeline/chatlinks.py, this file's layout.
+VERSION = 2
 METADATA_KEY = b"commtrail.keys"
 
 # One keyed record: its row in the staging file and what dedup works out from it alone.
@@ -55,7 +56,7 @@ def fingerprint(code: str, config: CaseConfig, inputs: object, source: dict, sta
 
 
 def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[int, dict]:
-    """index -> recorded facts (``span``, ``device``) of every source whose key file can be used:
+    """index -> recorded facts (``span``, ``device``, ``groups``, ``links``) of every source whose key file can be used:
     its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
     root = case.root
     listed = _listed(case.manifest_file)
@@ -93,7 +94,7 @@ def _listed(manifest: Path) -> dict[str, str]:
 
 def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     """Write a source's key file: its keyed rows (KEY_SCHEMA, in row order) and ``facts``
-    (``fingerprint``, ``span``, ``device``)."""
+    (``fingerprint``, ``span``, ``device``, ``groups``, ``links``)."""
     folder = Path(root) / KEYS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}

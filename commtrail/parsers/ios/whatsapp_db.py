@@ -12,7 +12,9 @@ dedup (author + chat + minute + text) makes one event of the two: the author as 
 it (the saved contact name, else the phone number; the owner as ``owner.whatsapp_names`` says),
 the text as written, and the chat identity of :mod:`commtrail.parsers.whatsapp.chat` in
 ``extra.chat`` (a one-to-one chat: the other person; a group: its JID, which an export does not
-show, so a group's messages merge across backups of the database but not with its export).
+show; dedup links a group export to it by the group's name and members, ``timeline/dedup.py``).
+A group's members other than the owner are in ``extra.group_members`` (sender ids) and
+``extra.chat_members`` (as written).
 
 Kinds: ``system`` for notices (``ZMESSAGETYPE`` 6, group events, and 10, calls and status
 changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``, one
@@ -164,12 +166,13 @@ class WhatsAppReader:
         for pk, jid, name, session_type in self.con.execute(
                 f"SELECT Z_PK, ZCONTACTJID, ZPARTNERNAME, {optional(have, 'c', 'ZSESSIONTYPE')} FROM ZWACHATSESSION c"):
             group = bool(jid and jid.endswith(GROUP_SUFFIX)) or session_type == 1
-            fragment: dict = {"chat_jid": jid, "chat_name": name}
+            fragment: dict = {"chat_jid": jid, wc.CHAT_NAME: name}
             partner: tuple[str | None, str | None] = (None, None)
             if group:
                 members = tuple(sorted({m for m, _ in by_chat.get(pk, ()) if m and m != self.owner[0]}))
                 identity = wc.group_jid_identity(jid or f"session-{pk}")
                 fragment["chat_members"] = sorted({w for _, w in by_chat.get(pk, ()) if w})
+                fragment["group_members"] = list(members)
             else:
                 partner = self.person(jid, name)
                 members = (partner[0],) if partner[0] else ()

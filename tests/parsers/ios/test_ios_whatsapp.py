@@ -155,3 +155,80 @@ def test_a_message_without_date_is_kept_and_flagged(tmp_path):
     first = table.to_pylist()[0]
     assert (first["ts_utc"], first["ts_local"], first["flags"], first["body"]) == (
         None, None, ["undated"], "Why are you ignoring me")
+
+
+LRM = "\u200e"
+# The rest of the one-to-one chat as iOS's "Export chat" writes it without media, and the group's export.
+WA_MEDIA_LINES = (f"[14/03/2024, 20:20:00] Jordan: {LRM}<attached: 00000012-PHOTO-2024-03-14-20-20-00.jpg>\n"
+                  f"[14/03/2024, 20:21:00] Jordan: {LRM}image omitted\n"
+                  f"[14/03/2024, 20:22:00] Jordan: {LRM}This message was deleted.\n")
+WEEKEND = (f"[15/03/2024, 08:59:00] Weekend: {LRM}Messages and calls are end-to-end encrypted. No one outside of "
+           "this chat, not even WhatsApp, can read or listen to them.\n"
+           f"[15/03/2024, 09:00:00] Weekend: {LRM}Jordan created group “Weekend”\n"
+           "[15/03/2024, 09:01:00] +44 7700 900456: Is Sam coming?\n"
+           "[15/03/2024, 09:02:00] Jordan: She is not\n"
+           "[15/03/2024, 09:03:00] Sam: No\n"
+           "[15/03/2024, 09:10:00] Jordan: Only in the export\n")
+
+
+def ingest_with_exports(tmp_path, exports: dict[str, str], sessions=None) -> list[dict]:
+    """Sam's WhatsApp database (its group's sessions replaced by ``sessions``) and these exports, ingested."""
+    folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
+    folder.mkdir(parents=True)
+    chat_storage(folder / "ChatStorage.sqlite")
+    if sessions:
+        con = sqlite3.connect(folder / "ChatStorage.sqlite")
+        con.executemany("INSERT OR REPLACE INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) "
+                        "VALUES (?, ?, ?, 1)", sessions)
+        for pk, jid, _ in sessions:     # a message in each, so that the database's records show the group
+            con.execute("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZTEXT, "
+                        "ZFROMJID) VALUES (?, ?, 732000000, 1, 0, 'Hi', ?)", (100 + pk, pk, jid))
+        con.commit()
+        con.close()
+    inputs = [str(folder / "ChatStorage.sqlite")]
+    for name, text in exports.items():
+        path = tmp_path / "exports" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        inputs.append(str(path))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), *inputs]) == 0
+    return [m for m in read_master(Case(case)).to_pylist() if m["channel"] == "whatsapp"]
+
+
+def shared(master: list[dict]) -> list[list[str]]:
+    """The locators of every event with more than one copy."""
+    return sorted(sorted(o["locator"] for o in m["occurrences"]) for m in master if len(m["occurrences"]) > 1)
+
+
+def test_a_group_and_media_and_deleted_messages_in_database_and_export_are_one_event_each(tmp_path):
+    master = ingest_with_exports(tmp_path, {"WhatsApp Chat with Jordan.txt": WA_EXPORT + WA_MEDIA_LINES,
+                                            "WhatsApp Chat - Weekend/_chat.txt": WEEKEND})
+    # 9 from the database, 7 + 6 from the exports; 2 texts, 2 photos and a deletion of the
+    # one-to-one chat and 3 messages of the group in both
+    assert len(master) == 14
+    db = "ChatStorage.sqlite ZWAMESSAGE Z_PK "
+    assert shared(master) == [[f"{db}1", "line 2"], [f"{db}2", "line 3"], [f"{db}3", "line 5"],
+                              [f"{db}4", "line 6"], [f"{db}5", "line 7"], [f"{db}7", "line 3"],
+                              [f"{db}8", "line 4"], [f"{db}9", "line 5"]]
+    by_body = {m["body"]: m for m in master}
+    assert by_body["She is not"]["party"] == "Jordan" and by_body["She is not"]["sender"] == "wa:Jordan"
+    assert len(by_body["Only in the export"]["occurrences"]) == 1
+
+
+def test_two_groups_with_one_name_stay_apart(tmp_path):
+    # Another group called Weekend, where someone the database's Weekend does not know writes: the
+    # same words from Jordan in the same minute are two events
+    other = WEEKEND.replace("09:10:00] Jordan", "09:10:00] +44 7700 900777")
+    master = ingest_with_exports(tmp_path, {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND,
+                                            "WhatsApp Chat - Weekend (other)/_chat.txt": other.replace(
+                                                "08:59:00", "08:58:00")})
+    she = sorted(len(m["occurrences"]) for m in master if m["body"] == "She is not")
+    assert she == [1, 2]
+    assert len(master) == 9 + 6 + 6 - 3 - 0
+    # Two groups called Weekend in the database: an export named Weekend is linked to neither
+    master = ingest_with_exports(tmp_path / "two", {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND},
+                                 sessions=[(3, "447700900999-1709999999@g.us", "Weekend")])
+    assert shared(master) == [] and len(master) == 10 + 6
