@@ -18,7 +18,9 @@ linked (README, "How a conversation is identified").
 
 A link depends on other sources, unlike the rest of a record's key: a source's key file records its
 group chats (``groups``: identity, name, people) and the links it was keyed with (``links``), and a
-build keys a source again when its links change (``timeline/dedup.py``).
+build keys a source again when its links change (``timeline/dedup.py``). A new link never changes
+an exhibit number handed over: a source that holds a produced event keeps the links it had
+(:func:`pin`), so an export produced before its database came stays apart from it.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def resolve(con: duckdb.DuckDBPyConnection, kept: dict[int, dict]) -> dict[int, 
             for chat, name, people in facts.get("groups", [])]
     if rows:
         con.executemany("INSERT INTO group_facts VALUES (?, ?, ?, ?)", rows)
-    con.execute(f"""CREATE TEMP TABLE chat_links AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE chat_links AS
         WITH db AS (SELECT chat, list(DISTINCT name) AS names, list_distinct(flatten(list(people))) AS people
                     FROM group_facts WHERE regexp_matches(chat, '{DATABASE_GROUP}') GROUP BY chat),
              sole AS (SELECT name, min(chat) AS chat FROM (SELECT chat, unnest(names) AS name FROM db)
@@ -65,6 +67,24 @@ def resolve(con: duckdb.DuckDBPyConnection, kept: dict[int, dict]) -> dict[int, 
                       JOIN sole s USING (name) JOIN db d ON d.chat = s.chat
                       WHERE len(e.people) > 0 AND list_has_all(d.people, e.people))
         SELECT chat, min(target) AS target FROM cand GROUP BY chat HAVING count(DISTINCT target) = 1""")
+    return by_source(con)
+
+
+def pin(con: duckdb.DuckDBPyConnection, recorded: list[dict]) -> dict[int, list[list[str]]]:
+    """Keep the links the key files ``recorded`` (facts with ``groups`` and ``links``) were made
+    with, for their group chats; returns the links of each source as :func:`resolve` does."""
+    for facts in recorded:
+        chats = [group[0] for group in facts.get("groups", [])]
+        if chats:
+            con.execute("DELETE FROM chat_links WHERE list_contains(?, chat)", [chats])
+        for chat, target in facts.get("links", []):
+            con.execute("DELETE FROM chat_links WHERE chat = ?", [chat])
+            con.execute("INSERT INTO chat_links VALUES (?, ?)", [chat, target])
+    return by_source(con)
+
+
+def by_source(con: duckdb.DuckDBPyConnection) -> dict[int, list[list[str]]]:
+    """The links of each source's group chats: [[chat, target], ...] sorted."""
     return {src: [list(pair) for pair in links] for src, links in con.execute("""
         SELECT g.src, list([g.chat, l.target] ORDER BY g.chat)
         FROM (SELECT DISTINCT src, chat FROM group_facts) g JOIN chat_links l USING (chat) GROUP BY g.src""").fetchall()}

@@ -196,13 +196,14 @@ def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConne
 
 
 def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path,
-              keys_of: Case | None = None) -> DedupSession:
+              keys_of: Case | None = None, produced: Callable[[], set[str]] | None = None) -> DedupSession:
     """Key the staged records, group them into events and work out parties, near duplicates and
     possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash.
 
     With ``keys_of`` (the case), the keyed rows of a source are read from its key file
     when that is still valid, and written for the others (timeline/keys.py): only sources that are
-    new, re-staged or keyed under other settings are read from staging."""
+    new, re-staged or keyed under other settings are read from staging; ``produced`` gives the event
+    ids of every production (asked only when a source's group links would change)."""
     con = connect(tmp_dir)
     con.execute("CREATE TEMP MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
@@ -222,7 +223,12 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     fresh = [i for i in range(len(files)) if i not in kept]
     _chat_identities(con, files, fresh)
     links = chatlinks.resolve(con, kept)
-    relinked = [i for i, facts in kept.items() if facts.get("links", []) != links.get(i, [])]
+    relinked = _relinked(kept, links)
+    if relinked and produced is not None:   # a produced event keeps its id: its source keeps its links
+        frozen = produced()
+        if held := [kept[i] for i in relinked if frozen and keys.holds_any(keys_of.root, sources[i]["sha256"], frozen)]:
+            links = chatlinks.pin(con, held)
+            relinked = _relinked(kept, links)
     if relinked:      # a source whose group links changed is keyed again from staging
         _chat_identities(con, files, relinked)
         fresh = sorted(fresh + relinked)
@@ -276,6 +282,11 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
+
+
+def _relinked(kept: dict[int, dict], links: dict[int, list[list[str]]]) -> list[int]:
+    """The sources whose key files were made with other group links than ``links`` (timeline/chatlinks.py)."""
+    return [i for i, facts in kept.items() if facts.get("links", []) != links.get(i, [])]
 
 
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.atomic import write_table
@@ -99,6 +100,15 @@ def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     folder.mkdir(mode=0o700, exist_ok=True)
     meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
     write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256))
+
+
+def holds_any(root: Path, sha256: str, event_ids: set[str]) -> bool:
+    """Whether the key file of a source holds any of these event ids (32 hex digits)."""
+    table = pq.read_table(key_path(root, sha256), columns=["eid_hi", "eid_lo"])
+    wanted = {int(eid[:16], 16) for eid in event_ids}
+    hit = table.filter(pc.is_in(table["eid_hi"], pa.array(sorted(wanted), pa.uint64())))
+    return any(f"{hi:016x}{lo:016x}" in event_ids
+               for hi, lo in zip(hit["eid_hi"].to_pylist(), hit["eid_lo"].to_pylist()))
 
 
 def drop_stale(root: Path, shas: Sequence[str]) -> None:

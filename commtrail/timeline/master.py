@@ -51,7 +51,8 @@ def build_master(case: Case) -> int:
     try:
         with ThreadPoolExecutor(1) as loader:
             named = loader.submit(Sources, files, sources)  # read while DuckDB works
-            session = run_dedup(files, sources, case.config, tmp, keys_of=case)
+            session = run_dedup(files, sources, case.config, tmp, keys_of=case,
+                                produced=lambda: {e for p in read_productions(case.root) for e in p.event_ids})
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
