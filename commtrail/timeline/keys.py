@@ -3,9 +3,11 @@
 (timeline/dedup.py).
 
 A record's event id (its key's MD5 and its rank among its source's copies of that key), party, near-duplicate group, dup method and size depend on its own source and on
-case.toml alone (never on another source), so the keyed rows of a source stay right as long as its
-staging file, case.toml's settings and the code that keys it stay the same. Each key file records
-those (its fingerprint) and the source's span and phone (for the possibly-deleted check); a build
+case.toml alone (never on another source, but for the links of WhatsApp group exports to database
+groups, timeline/chatlinks.py), so the keyed rows of a source stay right as long as its staging
+file, case.toml's settings, its group links and the code that keys it stay the same. Each key file
+records those (its fingerprint; its group chats and links) and the source's span and phone (for the
+possibly-deleted check); a build
 reuses it only when the fingerprint still matches and the file's SHA-256 is the one manifest.sha256
 lists (so a file changed behind the tool's back is never trusted: that source is keyed again).
 """
