@@ -19,7 +19,9 @@ A group's members other than the owner are in ``extra.group_members`` (sender id
 Kinds: ``system`` for notices (``ZMESSAGETYPE`` 6, group events, and 10, calls and status
 changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``, one
 without a date ``undated`` (kept, with no time).
-Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``.
+Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``,
+and so is a media message (``MEDIA_TYPES``) whose file the database does not name (an attachment
+with no name), so that it is keyed as media, as its export's "image omitted" is.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ REQUIRED = {
 SYSTEM_TYPES = (6, 10)
 DELETED_TYPE = 14
 CAPTIONED_TYPES = (1, 2, 11)     # image, video, GIF: ZTITLE is the caption
+MEDIA_TYPES = (1, 2, 3, 4, 8, 11, 15)   # image, video, audio, contact card, document, GIF, sticker
 FLAG_NAMES = ("attachment_missing", "deleted", "undated")
 PERSON_SUFFIX = "@s.whatsapp.net"
 GROUP_SUFFIX = "@g.us"
@@ -225,7 +228,7 @@ class WhatsAppReader:
         whos = [(None, None, None) if system[i] else self._who(row, chats[i]) for i, row in enumerate(rows)]
         bodies = [row[TEXT] if row[TEXT] is not None or row[TYPE] not in CAPTIONED_TYPES else row[TITLE]
                   for row in rows]
-        attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE])
+        attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE], cols[TYPE])
         ts_local = pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
                               local_iso(np.where(undated, 0, us), ctx.timezone, "ms"))
         extras = [splice_json(e, c.fragment if c else "") for e, c in zip(cols[EXTRA], chats)]
@@ -254,13 +257,15 @@ class WhatsAppReader:
             "extra": pa.array(extras, pa.string()),
         })
 
-    def _attachments(self, paths: tuple, sizes: tuple) -> tuple[pa.Array, np.ndarray]:
-        """The attachments column (one item per message with media) and a mask of missing ones."""
+    def _attachments(self, paths: tuple, sizes: tuple, types: tuple) -> tuple[pa.Array, np.ndarray]:
+        """The attachments column (one item per message with media; a media message whose file the
+        database does not name, never downloaded, has one with no name) and a mask of missing ones."""
         missing = np.zeros(len(paths), dtype=bool)
         lists: list[list[dict] | None] = []
-        for i, (path, size) in enumerate(zip(paths, sizes)):
+        for i, (path, size, mtype) in enumerate(zip(paths, sizes, types)):
             if not path:
-                lists.append(None)
+                missing[i] = mtype in MEDIA_TYPES
+                lists.append([{"name": None, "mime": None, "size": size, "sha256": None}] if missing[i] else None)
                 continue
             sha, stored = self._store(path)
             missing[i] = sha is None

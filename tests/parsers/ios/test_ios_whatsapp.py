@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
-from scenario import (ALEX_JID, GROUP_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
+from scenario import (ALEX_JID, GROUP_JID, JORDAN_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
 
 from commtrail.case import Case
 from commtrail.cli import main
@@ -171,20 +171,21 @@ WEEKEND = (f"[15/03/2024, 08:59:00] Weekend: {LRM}Messages and calls are end-to-
            "[15/03/2024, 09:10:00] Jordan: Only in the export\n")
 
 
-def ingest_with_exports(tmp_path, exports: dict[str, str], sessions=None) -> list[dict]:
-    """Sam's WhatsApp database (its group's sessions replaced by ``sessions``) and these exports, ingested."""
-    folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
+def edited_chat_storage(folder, *statements: tuple[str, tuple]):
+    """Sam's WhatsApp database in ``folder``, changed by these SQL statements (with their parameters)."""
     folder.mkdir(parents=True)
-    chat_storage(folder / "ChatStorage.sqlite")
-    if sessions:
-        con = sqlite3.connect(folder / "ChatStorage.sqlite")
-        con.executemany("INSERT OR REPLACE INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) "
-                        "VALUES (?, ?, ?, 1)", sessions)
-        for pk, jid, _ in sessions:     # a message in each, so that the database's records show the group
-            con.execute("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZTEXT, "
-                        "ZFROMJID) VALUES (?, ?, 732000000, 1, 0, 'Hi', ?)", (100 + pk, pk, jid))
-        con.commit()
-        con.close()
+    con = sqlite3.connect(chat_storage(folder / "ChatStorage.sqlite"))
+    for sql, params in statements:
+        con.execute(sql, params)
+    con.commit()
+    con.close()
+    return folder / "ChatStorage.sqlite"
+
+
+def ingest_with_exports(tmp_path, exports: dict[str, str], *statements: tuple[str, tuple]) -> list[dict]:
+    """Sam's WhatsApp database (changed by ``statements``) and these exports, ingested."""
+    folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
+    edited_chat_storage(folder, *statements)
     inputs = [str(folder / "ChatStorage.sqlite")]
     for name, text in exports.items():
         path = tmp_path / "exports" / name
@@ -229,6 +230,25 @@ def test_two_groups_with_one_name_stay_apart(tmp_path):
     assert she == [1, 2]
     assert len(master) == 9 + 6 + 6 - 3 - 0
     # Two groups called Weekend in the database: an export named Weekend is linked to neither
-    master = ingest_with_exports(tmp_path / "two", {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND},
-                                 sessions=[(3, "447700900999-1709999999@g.us", "Weekend")])
+    jid = "447700900999-1709999999@g.us"
+    master = ingest_with_exports(
+        tmp_path / "two", {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND},
+        ("INSERT INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) VALUES (3, ?, 'Weekend', 1)", (jid,)),
+        ("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZTEXT, ZFROMJID) "
+         "VALUES (100, 3, 732000000, 1, 0, 'Hi', ?)", (jid,)))
     assert shared(master) == [] and len(master) == 10 + 6
+
+
+def test_a_media_message_whose_file_was_never_downloaded_is_listed_missing_and_merges_with_its_export(tmp_path):
+    never = [("UPDATE ZWAMEDIAITEM SET ZMEDIALOCALPATH = NULL WHERE Z_PK = 2", ()),
+             ("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZFROMJID) "
+              "VALUES (10, 1, 732140000, 0, 3, ?)", (JORDAN_JID,))]     # a voice note without a media item
+    path = edited_chat_storage(tmp_path / "group.net.whatsapp.WhatsApp.shared", *never)
+    table, _, _ = run_on_disk(tmp_path, "whatsapp-ios-db", path, owner=OWNER, work_dir=tmp_path / "work")
+    rows = plain_rows(table)
+    assert [(r["attachments"], r["flags"]) for r in (rows[3], rows[9])] == [
+        ([{"name": None, "mime": None, "size": 52011, "sha256": None}], ["attachment_missing"]),
+        ([{"name": None, "mime": None, "size": None, "sha256": None}], ["attachment_missing"])]
+    master = ingest_with_exports(tmp_path / "both", {"WhatsApp Chat with Jordan.txt": WA_EXPORT + WA_MEDIA_LINES},
+                                 *never)
+    assert len(master) == 10 + 7 - 5 and len(shared(master)) == 5    # "image omitted" is the photo never downloaded
