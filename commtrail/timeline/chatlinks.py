@@ -18,9 +18,10 @@ linked (README, "How a conversation is identified").
 
 A link depends on other sources, unlike the rest of a record's key: a source's key file records its
 group chats (``groups``: identity, name, people) and the links it was keyed with (``links``), and a
-build keys a source again when its links change (``timeline/dedup.py``). A new link never changes
-an exhibit number handed over: a source that holds a produced event keeps the links it had
-(:func:`pin`), so an export produced before its database came stays apart from it.
+build keys a source again when its links change (``timeline/dedup.py``). A link never changes an
+exhibit number handed over: a source that holds a produced event keeps the links it had, and one
+whose events without the link were produced is not linked (:func:`pin`), so an export produced
+before its database came stays apart from it.
 """
 
 from __future__ import annotations

@@ -222,13 +222,9 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     kept = keys.reusable(keys_of, prints, [s["sha256"] for s in sources]) if keys_of is not None else {}
     fresh = [i for i in range(len(files)) if i not in kept]
     _chat_identities(con, files, fresh)
-    links = chatlinks.resolve(con, kept)
-    relinked = _relinked(kept, links)
-    if relinked and produced is not None:   # a produced event keeps its id: its source keeps its links
-        frozen = produced()
-        if held := [kept[i] for i in relinked if frozen and keys.holds_any(keys_of.root, sources[i]["sha256"], frozen)]:
-            links = chatlinks.pin(con, held)
-            relinked = _relinked(kept, links)
+    group_links = _unproduced_links(con, files, sources, kept, fresh, chatlinks.resolve(con, kept),
+                                    produced, keys_of)
+    relinked = _relinked(kept, group_links)
     if relinked:      # a source whose group links changed is keyed again from staging
         _chat_identities(con, files, relinked)
         fresh = sorted(fresh + relinked)
@@ -255,7 +251,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
                    (eid_hi::UHUGEINT << 64) | eid_lo::UHUGEINT
             FROM read_parquet('{path}')""")
     if keys_of is not None:
-        _write_keys(con, keys_of.root, sources, fresh, prints, links)
+        _write_keys(con, keys_of.root, sources, fresh, prints, group_links)
         keys.drop_stale(keys_of.root, [s["sha256"] for s in sources])
     # Only events whose id more than one source holds are grouped; every other record is an event
     # of its own. The representative is the copy with the smallest address (source hash, then
@@ -282,6 +278,43 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     _near_duplicates(con)
     _possibly_deleted(con)
     return DedupSession(con)
+
+
+def _unproduced_links(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict],
+                      kept: dict[int, dict], fresh: Sequence[int], links: dict[int, list[list[str]]],
+                      produced: Callable[[], set[str]] | None, keys_of: Case | None) -> dict[int, list[list[str]]]:
+    """The group links of each source (timeline/chatlinks.py), less those that would change the id
+    of an event a production froze: a source with a key file keeps the links it was keyed with when
+    that file holds a produced event; a source keyed from staging is not linked when its events
+    keyed without the link include a produced one."""
+    changed = _relinked(kept, links)
+    linked = [i for i in fresh if links.get(i)]
+    if not (changed or linked) or produced is None or not (frozen := produced()):
+        return links
+    held = [kept[i] for i in changed if keys.holds_any(keys_of.root, sources[i]["sha256"], frozen)]
+    held += [{"groups": [[chat] for chat, _ in links[i]], "links": []}
+             for i in (_unlinked_produced(con, files, linked, frozen) if linked else ())]
+    return chatlinks.pin(con, held) if held else links
+
+
+def _unlinked_produced(con: duckdb.DuckDBPyConnection, files: Sequence[Path], indexes: Sequence[int],
+                       frozen: set[str]) -> list[int]:
+    """Those of these sources whose WhatsApp records, keyed with their own chat identity (``chat_ids``),
+    have an event id among ``frozen``."""
+    con.execute("CREATE TEMP TABLE produced_ids AS SELECT unnest(?::VARCHAR[]) AS eid", [sorted(frozen)])
+    rows = con.execute(f"""
+        WITH k AS (
+            SELECT r.src, r.file_row_number, md5_number({KEY_SQL}) AS kh
+            FROM (SELECT *, {_index_map(indexes)}[file_index::INTEGER + 1] AS src
+                  FROM read_parquet({_file_list([files[i] for i in indexes])}, file_row_number = true)
+                  WHERE channel = 'whatsapp') r
+            JOIN (SELECT src AS conv_src, conversation AS conv_chat, chat AS conv_id FROM chat_ids) c
+              ON c.conv_src = r.src AND c.conv_chat = r.conversation),
+        ranked AS (SELECT src, kh, row_number() OVER (PARTITION BY kh, src ORDER BY file_row_number) AS n FROM k)
+        SELECT DISTINCT src FROM ranked WHERE hexid({EVENT_ID_SQL}) IN (SELECT eid FROM produced_ids) ORDER BY src""")
+    held = [src for (src,) in rows.fetchall()]
+    con.execute("DROP TABLE produced_ids")
+    return held
 
 
 def _relinked(kept: dict[int, dict], links: dict[int, list[list[str]]]) -> list[int]:

@@ -79,5 +79,11 @@ def test_an_export_whose_numbers_were_handed_over_is_not_linked_later(tmp_path):
     after = read_master(case).to_pylist()
     assert {m["event_id"]: m["exhibit"] for m in after if m["event_id"] in before} == before
     assert len(after) == 4 + 3 and all(len(m["occurrences"]) == 1 for m in after)
+    # keyed again from staging (a party added to case.toml): still apart, the same numbers
+    with (case.root / "case.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[[party]]\nname = "Chris"\nphones = ["+44 7700 900555"]\n')
+    assert main(["stats", str(case.root)]) == 0
+    again = read_master(case).to_pylist()
+    assert [(m["event_id"], m["exhibit"]) for m in again] == [(m["event_id"], m["exhibit"]) for m in after]
     # a case with nothing handed over links them
     assert len(read_master(ingest(tmp_path / "fresh", [export], [db]))) == 4
