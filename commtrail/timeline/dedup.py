@@ -293,7 +293,7 @@ def _unproduced_links(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sou
         return links
     held = [kept[i] for i in changed if keys.holds_any(keys_of.root, sources[i]["sha256"], frozen)]
     held += [{"groups": [[chat] for chat, _ in links[i]], "links": []}
-             for i in (_unlinked_produced(con, files, linked, frozen) if linked else ())]
+             for i in _unlinked_produced(con, files, linked, frozen)]
     return chatlinks.pin(con, held) if held else links
 
 
@@ -301,6 +301,8 @@ def _unlinked_produced(con: duckdb.DuckDBPyConnection, files: Sequence[Path], in
                        frozen: set[str]) -> list[int]:
     """Those of these sources whose WhatsApp records, keyed with their own chat identity (``chat_ids``),
     have an event id among ``frozen``."""
+    if not indexes:
+        return []
     con.execute("CREATE TEMP TABLE produced_ids AS SELECT unnest(?::VARCHAR[]) AS eid", [sorted(frozen)])
     rows = con.execute(f"""
         WITH k AS (
