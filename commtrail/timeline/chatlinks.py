@@ -35,11 +35,11 @@ ANY_GROUP = "^(group|group-of|group-jid|wa-group):"
 
 def facts_sql(extra_of: str) -> str:
     """SQL (over a query with ``src``, ``conversation``, ``chat``, ``x`` (an ``extra``) and
-    ``senders`` (the writers other than the owner)) giving a group chat's ``name`` and ``people``
-    (NULL for other chats)."""
+    ``senders`` (the writers other than the owner)) giving a group chat's ``name`` (trimmed, NFC: a
+    file system may store a file name decomposed) and ``people`` (NULL for other chats)."""
     return f"""SELECT src, conversation, chat,
-        CASE WHEN regexp_matches(chat, '{ANY_GROUP}') THEN nullif(trim(coalesce(
-            json_extract_string(x, '$.chat_name'), json_extract_string(x, '$.subject'))), '') END AS name,
+        CASE WHEN regexp_matches(chat, '{ANY_GROUP}') THEN nullif(nfc_normalize(trim(coalesce(
+            json_extract_string(x, '$.chat_name'), json_extract_string(x, '$.subject')))), '') END AS name,
         CASE WHEN regexp_matches(chat, '{ANY_GROUP}') THEN list_sort(list_distinct(list_concat(
             coalesce(json_extract(x, '$.group_members')::VARCHAR[], []::VARCHAR[]),
             coalesce(senders, []::VARCHAR[])))) END AS people

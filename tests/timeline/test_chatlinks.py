@@ -27,18 +27,18 @@ def _msg(pk: int, iso: str, text: str, member: int | None = None) -> dict:
             "ZMESSAGETYPE": 0, "ZTEXT": text, "ZFROMJID": GROUP_JID, "ZGROUPMEMBER": member}
 
 
-def inputs(folder: Path) -> tuple[Path, Path]:
-    """Sam's WhatsApp database holding the group Weekend, and the group's export."""
+def inputs(folder: Path, subject: str = "Weekend", named: str = "Weekend") -> tuple[Path, Path]:
+    """Sam's WhatsApp database holding the group ``subject``, and the group's export naming it ``named``."""
     folder.mkdir(parents=True, exist_ok=True)
     db = whatsapp_db(folder / "ChatStorage.sqlite",
-                     sessions=[{"Z_PK": 1, "ZCONTACTJID": GROUP_JID, "ZPARTNERNAME": "Weekend", "ZSESSIONTYPE": 1}],
+                     sessions=[{"Z_PK": 1, "ZCONTACTJID": GROUP_JID, "ZPARTNERNAME": subject, "ZSESSIONTYPE": 1}],
                      members=[{"Z_PK": 1, "ZCHATSESSION": 1, "ZMEMBERJID": JORDAN_JID, "ZCONTACTNAME": "Jordan"},
                               {"Z_PK": 2, "ZCHATSESSION": 1, "ZMEMBERJID": ALEX_JID}],
                      messages=[_msg(1, "2024-03-15T09:01:00Z", "Is Sam coming?", 2),
                                _msg(2, "2024-03-15T09:02:00Z", "She is not", 1),
                                _msg(3, "2024-03-15T09:03:00Z", "No")])
     export = folder / "WhatsApp Chat - Weekend.txt"
-    export.write_text("[15/03/2024, 08:59:00] Weekend: \u200eMessages and calls are end-to-end encrypted.\n"
+    export.write_text(f"[15/03/2024, 08:59:00] {named}: \u200eMessages and calls are end-to-end encrypted.\n"
                       "[15/03/2024, 09:01:00] +44 7700 900456: Is Sam coming?\n"
                       "[15/03/2024, 09:02:00] Jordan: She is not\n"
                       "[15/03/2024, 09:03:00] Sam: No\n", encoding="utf-8")
@@ -87,3 +87,9 @@ def test_an_export_whose_numbers_were_handed_over_is_not_linked_later(tmp_path):
     assert [(m["event_id"], m["exhibit"]) for m in again] == [(m["event_id"], m["exhibit"]) for m in after]
     # a case with nothing handed over links them
     assert len(read_master(ingest(tmp_path / "fresh", [export], [db]))) == 4
+
+
+def test_a_name_written_decomposed_is_the_same_name(tmp_path):
+    db, export = inputs(tmp_path / "in", subject="Caf\u00e9", named="Cafe\u0301")
+    master = read_master(ingest(tmp_path / "case", [db, export])).to_pylist()
+    assert [len(m["occurrences"]) for m in master] == [1, 2, 2, 2]
