@@ -86,9 +86,9 @@ def pin(con: duckdb.DuckDBPyConnection, recorded: list[dict]) -> dict[int, list[
 
 def by_source(con: duckdb.DuckDBPyConnection) -> dict[int, list[list[str]]]:
     """The links of each source's group chats: [[chat, target], ...] sorted."""
-    return {src: [list(pair) for pair in links] for src, links in con.execute("""
-        SELECT g.src, list([g.chat, l.target] ORDER BY g.chat)
-        FROM (SELECT DISTINCT src, chat FROM group_facts) g JOIN chat_links l USING (chat) GROUP BY g.src""").fetchall()}
+    rows = con.execute("""SELECT g.src, list([g.chat, l.target] ORDER BY g.chat)
+        FROM (SELECT DISTINCT src, chat FROM group_facts) g JOIN chat_links l USING (chat) GROUP BY g.src""")
+    return {src: [list(pair) for pair in links] for src, links in rows.fetchall()}
 
 
 def groups_of(con: duckdb.DuckDBPyConnection, src: int) -> list[list]:

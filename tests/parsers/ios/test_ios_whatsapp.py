@@ -231,7 +231,8 @@ def test_two_groups_with_one_name_stay_apart(tmp_path):
     jid = "447700900999-1709999999@g.us"
     master = ingest_with_exports(
         tmp_path / "two", {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND},
-        ("INSERT INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) VALUES (3, ?, 'Weekend', 1)", (jid,)),
+        ("INSERT INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) "
+         "VALUES (3, ?, 'Weekend', 1)", (jid,)),
         ("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZTEXT, ZFROMJID) "
          "VALUES (100, 3, 732000000, 1, 0, 'Hi', ?)", (jid,)))
     assert shared(master) == [] and len(master) == 10 + 6
