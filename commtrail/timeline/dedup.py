@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from commtrail.case import Case, CaseConfig
 from commtrail.timeline import chatlinks, keys
-from commtrail.timeline.produced import Production, numbering_sql
+from commtrail.timeline.produced import Carry, Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
 SEP = "chr(31)"
@@ -131,15 +131,17 @@ class DedupSession:
 
     con: duckdb.DuckDBPyConnection
 
-    def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
+    def index_representatives(self, productions: Sequence[Production] = (),
+                              carries: Sequence[Carry] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
         returns (source index, events represented there) for every source that represents any.
 
         Exhibit order is time (undated events after every dated one), then the address of the
         representative copy (its source in hash order, then its row, which is its position in that
         source): events of one time read in the order their source holds them. The address is unique, so the order is total.
-        Events that ``productions`` froze come first with their numbers (timeline/produced.py)."""
-        join, order, number = numbering_sql(self.con, list(productions))
+        Events that ``productions`` froze (or ``carries`` moved them to) come first with their
+        numbers (timeline/produced.py)."""
+        join, order, number = numbering_sql(self.con, productions, carries)
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    hexid(o.eid) AS event_id, o.party, n.near, o.copies, o.method::VARCHAR AS dup_method,

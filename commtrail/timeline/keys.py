@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,7 +62,7 @@ def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
     """index -> recorded facts (``span``, ``device``, ``groups``, ``links``) of every source whose key file can be used:
     its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
     root = case.root
-    listed = _listed(case.manifest_file)
+    listed = manifest_digests(case.manifest_file, lambda rel: rel.startswith(KEYS_DIR + "/"))
     out: dict[int, dict] = {}
     for index, (sha, expected) in enumerate(zip(shas, prints)):
         path = key_path(root, sha)
@@ -73,24 +73,25 @@ def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
             facts = json.loads(pq.read_schema(path).metadata[METADATA_KEY])
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             continue
-        if facts.get("fingerprint") == expected and _sha256(path) == listed[rel]:
+        if facts.get("fingerprint") == expected and sha256_of(path) == listed[rel]:
             out[index] = facts
     return out
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _listed(manifest: Path) -> dict[str, str]:
-    """The key files manifest.sha256 lists: path -> digest (none without a manifest)."""
+def manifest_digests(manifest: Path, wanted: Callable[[str], bool]) -> dict[str, str]:
+    """The files manifest.sha256 lists that ``wanted`` accepts: path -> digest (none without a manifest)."""
     if not manifest.is_file():
         return {}
     out = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         digest, sep, rel = line.partition("  ")
-        if sep and rel.startswith(KEYS_DIR + "/"):
+        if sep and wanted(rel):
             out[rel] = digest
     return out
 
