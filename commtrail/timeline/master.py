@@ -19,7 +19,7 @@ from commtrail.timeline.assemble import (ROW_GROUP_ROWS, Sources, ahead, assembl
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
-from commtrail.timeline.produced import carry_numbers, produced_ids, read_record
+from commtrail.timeline.produced import carry_numbers, produced_ids
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 
@@ -61,8 +61,7 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                    carry_numbers(session.con, case, warn)
-                    counts = session.index_representatives(*read_record(case.root))
+                    counts = session.index_representatives(*carry_numbers(session.con, case, warn))
                     in_order = one_pass_plan(session.buckets_in_staging_order())
                     if in_order is not None:   # one pass, no temporary files; the next table made while one is written
                         tables = ahead(assemble_in_staging_order(session.representatives_reader()(0, len(files) - 1),

@@ -228,16 +228,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case", warn: Callable[[str], None]) -> None:
+def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case",
+                  warn: Callable[[str], None]) -> tuple[list[Production], list[Carry]]:
     """Carry the produced numbers whose event ids the new events of table ``occ`` (``eid``, ``copies``:
     addresses source index << 32 | row, sources in table ``src``) lack to the event now holding
     the first of their copies the previous master names (a ``carried`` line in productions.jsonl,
-    which the caller adds to the manifest). Numbers whose copies are all gone stay unused; without a previous
-    master that manifest.sha256 vouches for, nothing is carried and ``warn`` says so. The caller
-    holds the case's lock and replaces the master afterwards."""
+    which the caller adds to the manifest). Numbers whose copies are all gone stay unused; without
+    a previous master that manifest.sha256 vouches for, nothing is carried and ``warn`` says so.
+    The caller holds the case's lock and replaces the master afterwards. Returns the productions
+    and the carries, these included."""
     productions, carries = read_record(case.root)
     if not productions:
-        return
+        return productions, carries
     held = holders(productions, carries)
     con.register("held_in", pa.table({"event_id": pa.array(list(held.values()), pa.string()),
                                       "number": pa.array(list(held), pa.int64())}))
@@ -245,7 +247,7 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case", warn: Callable
         WHERE ('0x' || event_id)::UHUGEINT NOT IN (SELECT eid FROM occ) ORDER BY number""").fetchall()
     con.unregister("held_in")
     if not missing:
-        return
+        return productions, carries
     digest, distrust = _trusted_master(case)
     if distrust:
         warn(f"{len(missing)} produced exhibit number(s) ({exhibit_name(missing[0][0])} first) name events this "
@@ -253,13 +255,13 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case", warn: Callable
              "events now holding those messages: the numbers stay unused (never given again) and those messages, "
              "if still in the case, are numbered after the last produced number. A copy of the case made before "
              "this build still shows which messages the numbers were given to.")
-        return
+        return productions, carries
     moved = _new_holders(con, case, sorted({event_id for _, event_id in missing}))
-    lines = [json.dumps({"carried": number, "from": old, "to": moved[old], "recorded_at": _now(),
-                         "master_sha256": digest})
-             for number, old in missing if old in moved]
-    if lines:
-        _append(case.root, lines)
+    new = [Carry(number, old, moved[old]) for number, old in missing if old in moved]
+    if new:
+        _append(case.root, [json.dumps({"carried": c.number, "from": c.from_id, "to": c.to_id,
+                                        "recorded_at": _now(), "master_sha256": digest}) for c in new])
+    return productions, carries + new
 
 
 def _trusted_master(case: "Case") -> tuple[str, str]:
@@ -285,7 +287,7 @@ def _new_holders(con: "duckdb.DuckDBPyConnection", case: "Case", old_ids: list[s
         FROM (SELECT event_id, unnest(generate_series(1, len(occurrences))) AS i, unnest(occurrences) AS o
               FROM read_parquet(?) SEMI JOIN carry_old USING (event_id)) c
         JOIN src s ON s.sha256 = c.o.source_sha256""", [str(case.master_file)])
-    shas = con.execute("SELECT DISTINCT idx, sha256 FROM src SEMI JOIN carry_copies USING (idx) ORDER BY idx").fetchall()
+    shas = con.execute("SELECT idx, sha256 FROM src SEMI JOIN carry_copies USING (idx) ORDER BY idx").fetchall()
     found: dict[str, str] = {}
     if shas:
         files = [str(case.staging / f"{sha}.parquet") for _, sha in shas]

@@ -251,10 +251,10 @@ def test_before_a_production_reports_say_the_numbers_are_chronological(tmp_path)
 
 # The WhatsApp key before media and deleted messages were keyed as such: a media message by its text
 # and file name, so the same message written "(file attached)" and "<Media omitted>" was two events.
-OLD_KEY_SQL = dedup.KEY_SQL.replace(f"""       WHEN channel = 'whatsapp' AND list_contains(flags, 'deleted') THEN {dedup.SEP} || 'deleted'
-       WHEN channel = 'whatsapp' AND (len(attachments) > 0 OR list_contains(flags, 'media_omitted'))
-            THEN {dedup.SEP} || 'media'
-""", "")
+_NEW_RULES = (f"       WHEN channel = 'whatsapp' AND list_contains(flags, 'deleted') THEN {dedup.SEP} || 'deleted'\n"
+              "       WHEN channel = 'whatsapp' AND (len(attachments) > 0 OR list_contains(flags, 'media_omitted'))\n"
+              f"            THEN {dedup.SEP} || 'media'\n")
+OLD_KEY_SQL = dedup.KEY_SQL.replace(_NEW_RULES, "")
 MEDIA = "13/03/2024, 09:17 - Jordan: IMG-20240313-WA0001.jpg (file attached)\n"
 OMITTED = "13/03/2024, 09:17 - Jordan: <Media omitted>\n"
 TALK, ANSWER = "13/03/2024, 09:15 - Jordan: we need to talk\n", "13/03/2024, 09:20 - Jordan: answer me\n"
@@ -266,7 +266,7 @@ def _old_keys(monkeypatch) -> None:
 
 
 def _produced_under_old_keys(root: Path, monkeypatch, *exports: str) -> Case:
-    """A case of these exports of one chat, built and produced with the old key, then built with the new one."""
+    """A case of these exports of one chat, built and produced under the old key."""
     case_dir = _case(root)
     with monkeypatch.context() as patch:
         _old_keys(patch)
