@@ -13,7 +13,8 @@ When new keying rules (or a new conversation identity) give a produced event ano
 the build carries its number to the event that now holds its copies (``carry_numbers``): the
 previous master, trusted only when its SHA-256 is the one manifest.sha256 lists, names the copies
 (source hash and locator) of the produced events the new master lacks. A carry is a line of its
-own, ``{"carried": N, "from": OLD, "to": NEW, ...}``, so later builds keep it. Two produced events
+own, ``{"carried": [N...], "from": [OLD...], "to": [NEW...], ...}`` (one per build that carries), so
+later builds keep it. Two produced events
 carried to one keep the lower number; the other is never given again (``merged_numbers``).
 
 Before the first production the numbering is the plain exhibit order (time, then the address of
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -67,8 +68,7 @@ class Production:
         return f"{exhibit_name(self.first)} to {exhibit_name(self.last)}" if self.event_ids else ""
 
 
-@dataclass(frozen=True)
-class Carry:
+class Carry(NamedTuple):
     """A produced number moved from an event id the master no longer holds to the event holding its copies."""
 
     number: int
@@ -109,11 +109,12 @@ def read_record(root: Path) -> tuple[list[Production], list[Carry]]:
         try:
             d = json.loads(line)
             if "carried" in d:
-                record = Carry(int(d["carried"]), str(d["from"]), str(d["to"]))
-                if held.get(record.number) != record.from_id:
-                    raise ValueError(f"{record.from_id} does not hold number {record.number}")
-                held[record.number] = record.to_id
-                out[1].append(record)
+                for carry in (Carry(int(n), str(f), str(t)) for n, f, t in zip(d["carried"], d["from"], d["to"],
+                                                                                 strict=True)):
+                    if held.get(carry.number) != carry.from_id:
+                        raise ValueError(f"{carry.from_id} does not hold number {carry.number}")
+                    held[carry.number] = carry.to_id
+                    out[1].append(carry)
             else:
                 record = Production(int(d["production"]), str(d["by"]), str(d["scope"]), str(d["master_sha256"]),
                                     int(d["first"]), int(d["last"]), tuple(str(e) for e in d["event_ids"]))
@@ -213,15 +214,15 @@ def record_production(root: Path, master_file: Path, master_sha256: str, by: str
                        "recorded_at": _now(),
                        "master_sha256": master_sha256, "first": production.first, "last": production.last,
                        "event_ids": list(production.event_ids)}, ensure_ascii=False)
-    _append(root, [line])
+    _append(root, line)
     return production
 
 
-def _append(root: Path, lines: list[str]) -> None:
-    """Add lines to productions.jsonl (the whole file written anew and renamed into place)."""
+def _append(root: Path, line: str) -> None:
+    """Add a line to productions.jsonl (the whole file written anew and renamed into place)."""
     path = productions_path(root)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    write_text(old + "".join(line + "\n" for line in lines), path)
+    write_text(old + line + "\n", path)
 
 
 def _now() -> str:
@@ -259,8 +260,9 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case",
     moved = _new_holders(con, case, sorted({event_id for _, event_id in missing}))
     new = [Carry(number, old, moved[old]) for number, old in missing if old in moved]
     if new:
-        _append(case.root, [json.dumps({"carried": c.number, "from": c.from_id, "to": c.to_id,
-                                        "recorded_at": _now(), "master_sha256": digest}) for c in new])
+        numbers, froms, tos = zip(*new)
+        _append(case.root, json.dumps({"carried": numbers, "from": froms, "to": tos, "recorded_at": _now(),
+                                       "master_sha256": digest}))
     return productions, carries + new
 
 

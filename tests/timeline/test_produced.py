@@ -300,7 +300,7 @@ def test_a_produced_media_message_keyed_anew_keeps_its_number(tmp_path, monkeypa
     assert [(r["exhibit"], r["body"]) for r in after[3:]] == [("CT-000004", "by text")]
     lines = [json.loads(line) for line in (case.root / "productions.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and (lines[1]["carried"], lines[1]["from"], lines[1]["to"]) == \
-        (2, before[1]["event_id"], after[1]["event_id"])
+        ([2], [before[1]["event_id"]], [after[1]["event_id"]])
     assert _exhibit_row(case, "CT-000002") == row and "IMG-20240313-WA0001.jpg" in row
     assert main(["verify", str(case.root)]) == 0       # the manifest covers the carry
     build_master(case)                                  # a later build keeps it, adding nothing
@@ -320,9 +320,9 @@ def test_two_produced_events_merged_by_the_new_key_keep_the_lower_number(tmp_pat
     assert [(r["exhibit"], len(r["occurrences"])) for r in after] == [
         ("CT-000001", 2), ("CT-000002", 2), ("CT-000004", 2), ("CT-000005", 1)]   # CT-000003 never given again
     assert after[1]["body"] == before[1]["body"]     # the representative copy is the same
-    carried = [json.loads(line) for line in (case.root / "productions.jsonl").read_text().splitlines()[1:]]
-    assert [(c["carried"], c["from"], c["to"]) for c in carried] == [
-        (2, before[1]["event_id"], after[1]["event_id"]), (3, before[2]["event_id"], after[1]["event_id"])]
+    [carried] = [json.loads(line) for line in (case.root / "productions.jsonl").read_text().splitlines()[1:]]
+    assert (carried["carried"], carried["from"], carried["to"]) == (
+        [2, 3], [before[1]["event_id"], before[2]["event_id"]], [after[1]["event_id"]] * 2)
     assert main(["verify", str(case.root)]) == 0
     assert main(["report", str(case.root)]) == 0
     html = (case.report_dir / "report.html").read_text()
@@ -350,7 +350,7 @@ def test_a_produced_event_keyed_anew_whose_copies_are_gone_leaves_its_number_unu
     _rebuilt(case, tmp_path)
     assert [r[0] for r in _rows(case)] == ["CT-000001", "CT-000003", "CT-000004", "CT-000005"]
     assert [json.loads(line)["carried"] for line in (case.root / "productions.jsonl").read_text().splitlines()[1:]] \
-        == [3]
+        == [[3]]
     _rebuilt(case, tmp_path / "again")   # a later build looks again, finds nothing to carry, says nothing
     assert [r[0] for r in _rows(case)] == ["CT-000001", "CT-000003", "CT-000004", "CT-000005"]
     assert "Warning" not in capsys.readouterr().err
@@ -377,9 +377,12 @@ def test_without_a_trusted_previous_master_nothing_is_carried_and_a_warning_says
             f"these ids, and {reason}, so their numbers could not be carried") in err
 
 
-def test_a_carry_of_a_number_its_event_does_not_hold_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("carry", [{"carried": [2], "from": ["0" * 32], "to": ["1" * 32]},   # not its number
+                                   {"carried": [2, 3], "from": ["0" * 32], "to": ["1" * 32]},
+                                   {"carried": 2, "from": "0" * 32, "to": "1" * 32}])
+def test_a_carry_of_a_number_its_event_does_not_hold_or_malformed_is_refused(tmp_path, monkeypatch, carry):
     case = _produced_under_old_keys(tmp_path, monkeypatch, TALK + MEDIA + ANSWER)
     path = case.root / "productions.jsonl"
-    path.write_text(path.read_text() + json.dumps({"carried": 2, "from": "0" * 32, "to": "1" * 32}) + "\n")
+    path.write_text(path.read_text() + json.dumps(carry) + "\n")
     with pytest.raises(CaseError, match="line 2 of productions.jsonl"):
         read_productions(case.root)
