@@ -102,13 +102,13 @@ def read_record(root: Path) -> tuple[list[Production], list[Carry]]:
     out: tuple[list[Production], list[Carry]] = ([], [])
     if not path.exists():
         return out
-    held: dict[int, str] = {}
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
             if "carried" in d:
+                held = holders(*out)
                 for carry in (Carry(int(n), str(f), str(t)) for n, f, t in zip(d["carried"], d["from"], d["to"],
                                                                                  strict=True)):
                     if held.get(carry.number) != carry.from_id:
@@ -116,10 +116,9 @@ def read_record(root: Path) -> tuple[list[Production], list[Carry]]:
                     held[carry.number] = carry.to_id
                     out[1].append(carry)
             else:
-                record = Production(int(d["production"]), str(d["by"]), str(d["scope"]), str(d["master_sha256"]),
-                                    int(d["first"]), int(d["last"]), tuple(str(e) for e in d["event_ids"]))
-                held.update((record.first + i, e) for i, e in enumerate(record.event_ids))
-                out[0].append(record)
+                out[0].append(Production(int(d["production"]), str(d["by"]), str(d["scope"]),
+                                         str(d["master_sha256"]), int(d["first"]), int(d["last"]),
+                                         tuple(str(e) for e in d["event_ids"])))
         except (ValueError, KeyError, TypeError) as exc:
             raise CaseError(f"line {line_no} of {PRODUCTIONS_FILE} is not a production record ({exc}).",
                             file=str(path), hint="Restore the file from a backup of the case; it records which "
@@ -155,10 +154,14 @@ def merged_numbers(productions: Sequence[Production], carries: Sequence[Carry]) 
 
 
 def produced_table(productions: Sequence[Production], carries: Sequence[Carry] = ()) -> pa.Table:
-    """event_id -> produced number (int64), for every event holding one."""
-    numbers = produced_numbers(productions, carries)
-    return pa.table({"event_id": pa.array(list(numbers), pa.string()),
-                     "number": pa.array(list(numbers.values()), pa.int64())})
+    """event_id -> produced number (int64, the lowest it holds), for every event holding one."""
+    if carries:
+        numbers = produced_numbers(productions, carries)
+        ids, values = list(numbers), list(numbers.values())
+    else:   # each event holds one number
+        ids = [e for p in productions for e in p.event_ids]
+        values = [p.first + i for p in productions for i in range(len(p.event_ids))]
+    return pa.table({"event_id": pa.array(ids, pa.string()), "number": pa.array(values, pa.int64())})
 
 
 def numbering_sql(con: "duckdb.DuckDBPyConnection", productions: Sequence[Production],
@@ -241,14 +244,14 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case",
     productions, carries = read_record(case.root)
     if not productions:
         return productions, carries
-    held = holders(productions, carries)
-    con.register("held_in", pa.table({"event_id": pa.array(list(held.values()), pa.string()),
-                                      "number": pa.array(list(held), pa.int64())}))
-    missing = con.execute("""SELECT number, event_id FROM held_in
-        WHERE ('0x' || event_id)::UHUGEINT NOT IN (SELECT eid FROM occ) ORDER BY number""").fetchall()
-    con.unregister("held_in")
-    if not missing:
+    con.register("produced_in", produced_table(productions, carries))
+    gone = {event_id for (event_id,) in con.execute("""SELECT event_id FROM produced_in
+        WHERE ('0x' || event_id)::UHUGEINT NOT IN (SELECT eid FROM occ)""").fetchall()}
+    con.unregister("produced_in")
+    if not gone:
         return productions, carries
+    missing = [(number, event_id) for number, event_id in sorted(holders(productions, carries).items())
+               if event_id in gone]
     digest, distrust = _trusted_master(case)
     if distrust:
         warn(f"{len(missing)} produced exhibit number(s) ({exhibit_name(missing[0][0])} first) name events this "
@@ -257,7 +260,7 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case",
              "if still in the case, are numbered after the last produced number. A copy of the case made before "
              "this build still shows which messages the numbers were given to.")
         return productions, carries
-    moved = _new_holders(con, case, sorted({event_id for _, event_id in missing}))
+    moved = _new_holders(con, case, sorted(gone))
     new = [Carry(number, old, moved[old]) for number, old in missing if old in moved]
     if new:
         numbers, froms, tos = zip(*new)
@@ -282,7 +285,8 @@ def _trusted_master(case: "Case") -> tuple[str, str]:
 
 def _new_holders(con: "duckdb.DuckDBPyConnection", case: "Case", old_ids: list[str]) -> dict[str, str]:
     """Old event id -> the id of the event of ``occ`` holding the first of its copies (in the previous
-    master's order) that is still staged, found by source hash and locator."""
+    master's order) that is still staged, found by source hash and locator (the first staged row of
+    that locator, should a source repeat one)."""
     con.execute("CREATE TEMP TABLE carry_old AS SELECT unnest(?::VARCHAR[]) AS event_id", [old_ids])
     con.execute("""CREATE TEMP TABLE carry_copies AS
         SELECT c.event_id, c.i, s.idx, c.o.locator AS locator
@@ -301,7 +305,7 @@ def _new_holders(con: "duckdb.DuckDBPyConnection", case: "Case", old_ids: list[s
                 FROM read_parquet(?::VARCHAR[], filename = true, file_row_number = true) r
                 JOIN carry_files f ON f.file = r.filename),
             copies AS (SELECT eid, unnest(copies) AS k FROM occ)
-            SELECT c.event_id, arg_min(hexid(n.eid), c.i)
+            SELECT c.event_id, arg_min(hexid(n.eid), (c.i::HUGEINT << 64) + k::HUGEINT)
             FROM carry_copies c JOIN staged USING (idx, locator) JOIN copies n USING (k)
             GROUP BY c.event_id""", [files]).fetchall())
         con.execute("DROP TABLE carry_files")
