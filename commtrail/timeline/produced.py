@@ -12,10 +12,10 @@ leaves its number unused: numbers are never given twice.
 When new keying rules (or a new conversation identity) give a produced event another ``event_id``,
 the build carries its number to the event that now holds its copies (``carry_numbers``): the
 previous master, trusted only when its SHA-256 is the one manifest.sha256 lists, names the copies
-(source hash and locator) of the produced events the new master lacks. A carry is a line of its
-own, ``{"carried": [N...], "from": [OLD...], "to": [NEW...], ...}`` (one per build that carries), so
-later builds keep it. Two produced events
-carried to one keep the lower number; the other is never given again (``merged_numbers``).
+(source hash and locator) of the produced events the new master lacks. The carries of a build are
+a line of their own, ``{"carried": [N...], "from": [OLD...], "to": [NEW...], ...}``, so later
+builds keep them. Two produced events carried to one keep the lower number; the other is never
+given again (``merged_numbers``).
 
 Before the first production the numbering is the plain exhibit order (time, then the address of
 the representative copy); after it, the same inputs and the same productions give the same master.
