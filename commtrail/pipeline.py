@@ -14,6 +14,7 @@ from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
 from commtrail.timeline.master import DERIVED_FILES, build_master, master_settings, staged_sources
+from commtrail.timeline.produced import productions_path
 
 REBUILT = ("case.toml changed since the master was built: parties and identifier links re-resolved from "
            "staging (nothing read again; event ids and exhibit numbers unchanged).")
@@ -37,13 +38,24 @@ def follow_case_toml(case: Case, also_written: tuple[Path, ...] = ()) -> Followu
         with case.lock():
             follow = case_toml_followup(case)
             if follow.rebuild:
-                build_master(case)
-                written = [case.master_file, *(case.root / f for f in DERIVED_FILES), case.root / CASE_FILE,
-                           *also_written]
+                written = [*rebuild_master(case)[1], case.root / CASE_FILE, *also_written]
                 if case.pending_file.exists():   # an interrupted ingest: this build finishes its work
                     written.append(case.sources_file)
                 write_manifest(case, written)
     return follow
+
+
+def rebuild_master(case: Case) -> tuple[int, list[Path]]:
+    """Build the master (timeline/master.py): its row count and the files the build wrote, for the
+    manifest. productions.jsonl is among them only when the build added to it (produced numbers
+    carried to new event ids, timeline/produced.py): an edit behind the tool's back stays one."""
+    produced = productions_path(case.root)
+    before = produced.read_bytes() if produced.exists() else None
+    rows = build_master(case)
+    written = [case.master_file, *(case.root / f for f in DERIVED_FILES)]
+    if produced.exists() and produced.read_bytes() != before:
+        written.append(produced)
+    return rows, written
 
 
 def current_case(case_dir: Path, console: Console) -> Case:
@@ -74,10 +86,9 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
         result = ingest(case, inputs, date_order=date_order, copy=copy, progress=BarProgress(console), debug=debug,
                         password=password)
         rebuild = result.changed or follow.rebuild or not case.master_file.exists()
-        rows = build_master(case) if rebuild else None
+        rows, built = rebuild_master(case) if rebuild else (None, [])
         if rows is not None or not case.manifest_file.exists():
-            written = [case.sources_file, case.master_file, *(case.root / f for f in DERIVED_FILES),
-                       case.root / CASE_FILE]
+            written = [case.sources_file, *built, case.root / CASE_FILE]
             for outcome in result.outcomes:
                 if outcome.status == "ingested" and outcome.sha256:
                     written += [case.staging / f"{outcome.sha256}.parquet",

@@ -28,7 +28,7 @@ from commtrail.outputs.sentences import owner_named
 from commtrail.review.annotations import Selection, load_annotations
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
-from commtrail.timeline.produced import Production, exhibit_name, last_number, out_of_time_order, read_productions
+from commtrail.timeline.produced import exhibit_name, last_number, merged_numbers, out_of_time_order, read_record
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
                    "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
@@ -156,8 +156,7 @@ def gather(case: Case, party: str | None = None, timestamp: bool = False,
     exhibits = _with_local_time(exhibits, config.timezone)
     incidents = _with_local_time(incidents, config.timezone)
     exhibits = exhibits.append_column("late", pa.array(out_of_time_order(exhibits["ts_utc"]), pa.bool_()))
-    productions = read_productions(case.root)
-    numbering, late_note = numbering_words(productions, bool(pc.any(exhibits["late"]).as_py()))
+    numbering, late_note = numbering_words(case.root, bool(pc.any(exhibits["late"]).as_py()))
     period = None
     if exhibits["local_date"].null_count < exhibits.num_rows:  # undated events have no date
         period = (pc.min(exhibits["local_date"]).as_py(), pc.max(exhibits["local_date"]).as_py())
@@ -223,24 +222,33 @@ def reviewer_notes(case: Case, exhibits: pa.Table, incidents: pa.Table) -> list[
     return sorted(rows, key=lambda r: r["exhibit"])
 
 
-def production_words(productions: list[Production]) -> str:
-    """How the numbers were given, naming every production (the methodology's statement)."""
+def production_words(root: Path) -> str:
+    """How the numbers of the case at ``root`` were given, naming every production and the produced
+    numbers whose events were merged into another's (the methodology's statement)."""
     n = words()["numbering"]
+    productions, carries = read_record(root)
     if not productions:
         return n["unproduced"]
     spans = "; ".join(f"{p.span} by {p.by} ({p.scope})" for p in productions if p.event_ids)
-    return n["produced"].format(count=len(productions), spans=spans)
+    text = n["produced"].format(count=len(productions), spans=spans)
+    if merged := merged_numbers(productions, carries):
+        text += n["merged"].format(merged="; ".join(
+            f"{exhibit_name(number)} is now part of {exhibit_name(into)}" for number, into in merged))
+    return text
 
 
-def numbering_words(productions: list[Production], late: bool) -> tuple[str, str]:
+def numbering_words(root: Path, late: bool) -> tuple[str, str]:
     """(how the numbers were given, for a report's or a transcript's cover; the sentence explaining
     the mark of rows numbered after a production, or "" when no listed row has it). While the listed
-    rows are in time order (``late`` False) the cover says only that, whatever was produced: a
-    production changes nothing it states (see bundle_reuse.case_inputs)."""
-    if not late or not productions:
-        return words()["numbering"]["chronological"], ""
+    rows are in time order (``late`` False) and no produced number was merged into another event, the
+    cover says only that, whatever was produced: a production changes nothing it states (see
+    bundle_reuse.case_inputs)."""
     n = words()["numbering"]
-    return production_words(productions), n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions)))
+    productions, carries = read_record(root)
+    if not productions or not (late or merged_numbers(productions, carries)):
+        return n["chronological"], ""
+    late_note = n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions))) if late else ""
+    return production_words(root), late_note
 
 
 def exhibit_mark(row: dict) -> str:

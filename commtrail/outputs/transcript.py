@@ -29,7 +29,7 @@ from commtrail.outputs.report_text import LINE, PT, TextSetter
 from commtrail.outputs.report_words import words
 from commtrail.timeline.identity import describe
 from commtrail.timeline.master import read_master, read_possibly_deleted
-from commtrail.timeline.produced import out_of_time_order, read_productions
+from commtrail.timeline.produced import out_of_time_order
 
 COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_precision", "channel", "kind", "direction", "sender", "sender_raw",
            "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments", "flags",
@@ -118,7 +118,7 @@ class Transcript:
         self.events = party_events(case, party, only)
         self.selection = selection   # how the events were chosen, in words (None: every event)
         self.late = out_of_time_order(self.events["ts_utc"])
-        self.numbering, self.late_note = numbering_words(read_productions(case.root), bool(self.late.any()))
+        self.numbering, self.late_note = numbering_words(case.root, bool(self.late.any()))
         deleted = read_possibly_deleted(case)
         self.possibly = set(deleted["event_id"].to_pylist()) if deleted is not None and deleted.num_rows else set()
         self.links = self.config.links

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.case import Case, CaseConfig
-from commtrail.timeline import keys
-from commtrail.timeline.produced import Production, numbering_sql
+from commtrail.timeline import chatlinks, keys
+from commtrail.timeline.produced import Carry, Production, numbering_sql
 from commtrail.timeline.schema import EXTRA_CHAT, EXTRA_DEVICE
 
 SEP = "chr(31)"
@@ -40,7 +40,10 @@ def _floor_seconds(unit_us: int) -> str:
 
 
 # The content key of a record, per channel. Times are cut to the precision both copies share; an
-# undated record (null ts_utc) has the word 'undated' in their place.
+# undated record (null ts_utc) has the word 'undated' in their place. A WhatsApp message deleted for
+# everyone, or one with media, is keyed by that alone, not by its text or file: a database holds no
+# text for the first ("This message was deleted" in an export), and the caption and the file's name
+# for the second, where an export writes "<attached: NAME>", "NAME (file attached)" or "<Media omitted>".
 KEY_SQL = f"""
 concat_ws({SEP},
   channel,
@@ -55,6 +58,9 @@ concat_ws({SEP},
   CASE WHEN channel = 'call' THEN coalesce(duration_s::VARCHAR, '')
        WHEN channel = 'email' THEN coalesce(json_extract_string(extra, '$.message_id'), '') || {SEP} ||
             md5(concat_ws({SEP}, coalesce(sender, ''), {RECIPIENTS_SQL}, coalesce(subject, ''), coalesce(body, '')))
+       WHEN channel = 'whatsapp' AND list_contains(flags, 'deleted') THEN {SEP} || 'deleted'
+       WHEN channel = 'whatsapp' AND (len(attachments) > 0 OR list_contains(flags, 'media_omitted'))
+            THEN {SEP} || 'media'
        WHEN len(attachments) > 0 THEN coalesce(body, '') || {SEP} ||
             array_to_string(list_transform(attachments, lambda a: coalesce(a.sha256, a.name)), '~')
        ELSE coalesce(body, '') || {SEP}
@@ -130,15 +136,17 @@ class DedupSession:
     con: duckdb.DuckDBPyConnection
     prints: list[dict]   # the fingerprint of each source's keyed rows (timeline/keys.py)
 
-    def index_representatives(self, productions: Sequence[Production] = ()) -> list[tuple[int, int]]:
+    def index_representatives(self, productions: Sequence[Production] = (),
+                              carries: Sequence[Carry] = ()) -> list[tuple[int, int]]:
         """Number the events in exhibit order and spread them over assembler buckets (table ``reps``);
         returns (source index, events represented there) for every source that represents any.
 
         Exhibit order is time (undated events after every dated one), then the address of the
         representative copy (its source in hash order, then its row, which is its position in that
         source): events of one time read in the order their source holds them. The address is unique, so the order is total.
-        Events that ``productions`` froze come first with their numbers (timeline/produced.py)."""
-        join, order, number = numbering_sql(self.con, list(productions))
+        Events that ``productions`` froze (or ``carries`` moved them to) come first with their
+        numbers (timeline/produced.py)."""
+        join, order, number = numbering_sql(self.con, productions, carries)
         self.con.execute(f"""CREATE TABLE reps AS
             SELECT (o.first >> 32)::INTEGER AS src, (o.first & 4294967295)::BIGINT AS row, o.ord, o.bucket,
                    o.eid, o.party, n.near, o.copies, o.method, ({number})::BIGINT AS number
@@ -208,13 +216,14 @@ def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConne
 
 
 def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig, tmp_dir: Path,
-              keys_of: Case | None = None) -> DedupSession:
+              keys_of: Case | None = None, produced: Callable[[], set[str]] | None = None) -> DedupSession:
     """Key the staged records, group them into events and work out parties, near duplicates and
     possibly deleted events. ``files`` and ``sources`` are in the same order, sorted by hash.
 
     With ``keys_of`` (the case), the keyed rows of a source are read from its key file
     when that is still valid, and written for the others (timeline/keys.py): only sources that are
-    new, re-staged or keyed under other settings are read from staging."""
+    new, re-staged or keyed under other settings are read from staging; ``produced`` gives the event
+    ids of every production (asked only when a source's group links would change)."""
     con = connect(tmp_dir)
     con.execute("CREATE MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
@@ -232,8 +241,15 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     prints = [keys.fingerprint(KEYED_CODE, config, [links, names], s, f) for s, f in zip(sources, files)]
     kept = keys.reusable(keys_of, prints, [s["sha256"] for s in sources]) if keys_of is not None else {}
     fresh = [i for i in range(len(files)) if i not in kept]
-    staged = _staged_relation(con, files, fresh)
     _chat_identities(con, files, fresh)
+    group_links = _unproduced_links(con, files, sources, kept, fresh, chatlinks.resolve(con, kept),
+                                    produced, keys_of)
+    relinked = _relinked(kept, group_links)
+    if relinked:      # a source whose group links changed is keyed again from staging
+        _chat_identities(con, files, relinked)
+        fresh = sorted(fresh + relinked)
+        kept = {i: facts for i, facts in kept.items() if i not in relinked}
+    staged = _staged_relation(con, files, fresh)
     _device_identities(con, files, sources, fresh)
     _conversation_tables(con, staged)
     _kept_facts(con, kept)
@@ -255,7 +271,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
                    (eid_hi::UHUGEINT << 64) | eid_lo::UHUGEINT
             FROM read_parquet('{path}')""")
     if keys_of is not None:
-        _write_keys(con, keys_of.root, sources, fresh, prints)
+        _write_keys(con, keys_of.root, sources, fresh, prints, group_links)
         keys.drop_stale(keys_of.root, [s["sha256"] for s in sources])
     # Only events whose id more than one source holds are grouped; every other record is an event
     # of its own. The representative is the copy with the smallest address (source hash, then
@@ -284,9 +300,54 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     return DedupSession(con, prints)
 
 
+def _unproduced_links(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict],
+                      kept: dict[int, dict], fresh: Sequence[int], links: dict[int, list[list[str]]],
+                      produced: Callable[[], set[str]] | None, keys_of: Case | None) -> dict[int, list[list[str]]]:
+    """The group links of each source (timeline/chatlinks.py), less those that would change the id
+    of an event a production froze: a source with a key file keeps the links it was keyed with when
+    that file holds a produced event; a source keyed from staging is not linked when its events
+    keyed without the link include a produced one."""
+    changed = _relinked(kept, links)
+    linked = [i for i in fresh if links.get(i)]
+    if not (changed or linked) or produced is None or not (frozen := produced()):
+        return links
+    held = [kept[i] for i in changed if keys.holds_any(keys_of.root, sources[i]["sha256"], frozen)]
+    held += [{"groups": [[chat] for chat, _ in links[i]], "links": []}
+             for i in _unlinked_produced(con, files, linked, frozen)]
+    return chatlinks.pin(con, held) if held else links
+
+
+def _unlinked_produced(con: duckdb.DuckDBPyConnection, files: Sequence[Path], indexes: Sequence[int],
+                       frozen: set[str]) -> list[int]:
+    """Those of these sources whose WhatsApp records, keyed with their own chat identity (``chat_ids``),
+    have an event id among ``frozen``."""
+    if not indexes:
+        return []
+    con.execute("CREATE TEMP TABLE produced_ids AS SELECT unnest(?::VARCHAR[]) AS eid", [sorted(frozen)])
+    rows = con.execute(f"""
+        WITH k AS (
+            SELECT r.src, r.file_row_number, md5_number({KEY_SQL}) AS kh
+            FROM (SELECT *, {_index_map(indexes)}[file_index::INTEGER + 1] AS src
+                  FROM read_parquet({_file_list([files[i] for i in indexes])}, file_row_number = true)
+                  WHERE channel = 'whatsapp') r
+            JOIN (SELECT src AS conv_src, conversation AS conv_chat, chat AS conv_id FROM chat_ids) c
+              ON c.conv_src = r.src AND c.conv_chat = r.conversation),
+        ranked AS (SELECT src, kh, row_number() OVER (PARTITION BY kh, src ORDER BY file_row_number) AS n FROM k)
+        SELECT DISTINCT src FROM ranked WHERE hexid({EVENT_ID_SQL}) IN (SELECT eid FROM produced_ids) ORDER BY src""")
+    held = [src for (src,) in rows.fetchall()]
+    con.execute("DROP TABLE produced_ids")
+    return held
+
+
+def _relinked(kept: dict[int, dict], links: dict[int, list[list[str]]]) -> list[int]:
+    """The sources whose key files were made with other group links than ``links`` (timeline/chatlinks.py)."""
+    return [i for i, facts in kept.items() if facts.get("links", []) != links.get(i, [])]
+
+
 def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[dict], fresh: Sequence[int],
-                prints: Sequence[dict]) -> None:
-    """The key file of every source keyed from staging in this build, with its span and phone."""
+                prints: Sequence[dict], links: dict[int, list[list[str]]]) -> None:
+    """The key file of every source keyed from staging in this build, with its span, phone, group
+    chats and their links."""
     cursor = con.cursor()   # a reader of its own: the connection goes on with other queries
     for index in fresh:
         rows = arrow_reader(cursor.sql(f"""
@@ -298,7 +359,8 @@ def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[di
         device = con.execute("SELECT device FROM device_ids WHERE src = ?", [index]).fetchone()
         keys.write_keys(root, sources[index]["sha256"], rows,
                         {"fingerprint": prints[index], "span": list(span) if span else None,
-                         "device": device[0] if device else None, "ios": device is not None})
+                         "device": device[0] if device else None, "ios": device is not None,
+                         "groups": chatlinks.groups_of(con, index), "links": links.get(index, [])})
     cursor.close()
 
 
@@ -355,17 +417,20 @@ def _staged_of(files: Sequence[Path], sources: Sequence[dict], fresh: Sequence[i
     return (wanted, f"read_parquet({_file_list([files[i] for i in wanted])})") if wanted else None
 
 
-def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], fresh: Sequence[int]) -> None:
-    """Per source and WhatsApp chat, the identity its parser told (``extra``; table ``chat_ids``):
-    WhatsApp exports and the WhatsApp records of phone databases. Only the WhatsApp records are
-    read for it (the filter on ``channel`` skips row groups of other channels): the ``extra`` of
-    others can be large."""
-    con.execute("CREATE TEMP TABLE chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR)")
-    if fresh:
-        con.execute(f"""INSERT INTO chat_ids
-            SELECT {_index_map(fresh)}[file_index::INTEGER + 1], conversation,
-                   json_extract_string(min(extra), '$.{EXTRA_CHAT}')
-            FROM read_parquet({_file_list([files[i] for i in fresh])}) WHERE channel = 'whatsapp' GROUP BY ALL""")
+def _chat_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], indexes: Sequence[int]) -> None:
+    """Per source and WhatsApp chat, the identity its parser told (``extra``; table ``chat_ids``)
+    and, for a group, its name and people (timeline/chatlinks.py): WhatsApp exports and the WhatsApp
+    records of phone databases. Only the WhatsApp records are read for it (the filter on
+    ``channel`` skips row groups of other channels): the ``extra`` of others can be large."""
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS chat_ids (src INTEGER, conversation VARCHAR, chat VARCHAR, "
+                "name VARCHAR, people VARCHAR[])")
+    if indexes:
+        chats = f"""SELECT {_index_map(indexes)}[file_index::INTEGER + 1] AS src, conversation, min(extra) AS x,
+                   json_extract_string(min(extra), '$.{EXTRA_CHAT}') AS chat,
+                   list(DISTINCT sender) FILTER (WHERE direction = 'incoming' AND sender IS NOT NULL) AS senders
+            FROM read_parquet({_file_list([files[i] for i in indexes])})
+            WHERE channel = 'whatsapp' GROUP BY ALL"""
+        con.execute(f"INSERT INTO chat_ids {chatlinks.facts_sql(chats)}")
 
 
 def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], sources: Sequence[dict],
@@ -382,18 +447,20 @@ def _device_identities(con: duckdb.DuckDBPyConnection, files: Sequence[Path], so
 
 
 def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """Per source and chat (``conv``): its identity in the WhatsApp key (``conv_id``: the one in
-    ``chat_ids``; for staging written before the parser told it, the chat name), and the one party
+    """Per source and chat (``conv``): its identity in the WhatsApp key (``conv_id``: the database
+    group an export's group is linked to, else the one in ``chat_ids``; for staging written before
+    the parser told it, the chat name), and the one party
     whose incoming messages it holds, if only one (``conv_party``, for the owner's messages, which
     name no recipient). Per source, its chat identity and time span (``source_span``)."""
     con.execute(f"""CREATE TEMP TABLE chats AS
-        SELECT c.*, coalesce(i.chat, 'name:' || c.conversation) AS chat_id
+        SELECT c.*, coalesce(l.target, i.chat, 'name:' || c.conversation) AS chat_id
         FROM (SELECT file_index AS src, conversation, min(ts_utc) AS t0, max(ts_utc) AS t1,
                      min(p) AS first_party, max(p) AS last_party
               FROM (SELECT file_index, conversation, ts_utc,
                            CASE WHEN direction = 'incoming' THEN getvariable('links')[sender] END AS p FROM {staged})
               GROUP BY ALL) c
-        LEFT JOIN chat_ids i ON i.src = c.src AND i.conversation = c.conversation""")
+        LEFT JOIN chat_ids i ON i.src = c.src AND i.conversation = c.conversation
+        LEFT JOIN chat_links l ON l.chat = i.chat""")
     con.execute("""CREATE TEMP TABLE conv AS
         SELECT src AS conv_src, conversation AS conv_chat, chat_id AS conv_id,
                CASE WHEN first_party = last_party THEN first_party END AS conv_party

@@ -3,9 +3,11 @@
 (timeline/dedup.py).
 
 A record's event id (its key's MD5 and its rank among its source's copies of that key), party, near-duplicate group, dup method and size depend on its own source and on
-case.toml alone (never on another source), so the keyed rows of a source stay right as long as its
-staging file, case.toml's settings and the code that keys it stay the same. Each key file records
-those (its fingerprint) and the source's span and phone (for the possibly-deleted check); a build
+case.toml alone (never on another source, but for the links of WhatsApp group exports to database
+groups, timeline/chatlinks.py), so the keyed rows of a source stay right as long as its staging
+file, case.toml's settings, its group links and the code that keys it stay the same. Each key file
+records those (its fingerprint; its group chats and links) and the source's span and phone (for the
+possibly-deleted check); a build
 reuses it only when the fingerprint still matches and the file's SHA-256 is the one manifest.sha256
 lists (so a file changed behind the tool's back is never trusted: that source is keyed again).
 """
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commtrail.atomic import write_table
@@ -26,8 +29,9 @@ from commtrail.timeline.case_settings import settings_of
 
 KEYS_DIR = "keys"
 # Raise when what a keyed row depends on changes outside dedup's keying SQL (which the fingerprint
-# holds): the chat identities and one-party chats of dedup._conversation_tables, this file's layout.
-VERSION = 1
+# holds): the chat identities and one-party chats of dedup._conversation_tables, the group links of
+# timeline/chatlinks.py, this file's layout.
+VERSION = 2
 METADATA_KEY = b"commtrail.keys"
 
 # One keyed record: its row in the staging file and what dedup works out from it alone.
@@ -55,10 +59,10 @@ def fingerprint(code: str, config: CaseConfig, inputs: object, source: dict, sta
 
 
 def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[int, dict]:
-    """index -> recorded facts (``span``, ``device``) of every source whose key file can be used:
+    """index -> recorded facts (``span``, ``device``, ``groups``, ``links``) of every source whose key file can be used:
     its fingerprint is ``prints[index]`` and the manifest lists its present SHA-256."""
     root = case.root
-    listed = listed_keys(case.manifest_file)
+    listed = manifest_digests(case.manifest_file, lambda rel: rel.startswith(KEYS_DIR + "/"))
     out: dict[int, dict] = {}
     for index, (sha, expected) in enumerate(zip(shas, prints)):
         path = key_path(root, sha)
@@ -69,36 +73,45 @@ def reusable(case: Case, prints: Sequence[dict], shas: Sequence[str]) -> dict[in
             facts = json.loads(pq.read_schema(path).metadata[METADATA_KEY])
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             continue
-        if facts.get("fingerprint") == expected and file_sha256(path) == listed[rel]:
+        if facts.get("fingerprint") == expected and sha256_of(path) == listed[rel]:
             out[index] = facts
     return out
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, in hex."""
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def listed_keys(manifest: Path) -> dict[str, str]:
-    """The files of the keys folder manifest.sha256 lists: path -> digest (none without a manifest)."""
+def manifest_digests(manifest: Path, wanted: Callable[[str], bool]) -> dict[str, str]:
+    """The files manifest.sha256 lists that ``wanted`` accepts: path -> digest (none without a manifest)."""
     if not manifest.is_file():
         return {}
     out = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         digest, sep, rel = line.partition("  ")
-        if sep and rel.startswith(KEYS_DIR + "/"):
+        if sep and wanted(rel):
             out[rel] = digest
     return out
 
 
 def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     """Write a source's key file: its keyed rows (KEY_SCHEMA, in row order) and ``facts``
-    (``fingerprint``, ``span``, ``device``)."""
+    (``fingerprint``, ``span``, ``device``, ``groups``, ``links``)."""
     folder = Path(root) / KEYS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
     write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256))
+
+
+def holds_any(root: Path, sha256: str, event_ids: set[str]) -> bool:
+    """Whether the key file of a source holds any of these event ids (32 hex digits)."""
+    table = pq.read_table(key_path(root, sha256), columns=["eid_hi", "eid_lo"])
+    wanted = {int(eid[:16], 16) for eid in event_ids}
+    hit = table.filter(pc.is_in(table["eid_hi"], pa.array(sorted(wanted), pa.uint64())))
+    return any(f"{hi:016x}{lo:016x}" in event_ids
+               for hi, lo in zip(hit["eid_hi"].to_pylist(), hit["eid_lo"].to_pylist()))
 
 
 def drop_stale(root: Path, shas: Sequence[str]) -> None:

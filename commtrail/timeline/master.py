@@ -4,6 +4,7 @@ order until exhibit numbers are produced, see timeline/produced.py)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -13,11 +14,12 @@ import pyarrow.parquet as pq
 from commtrail.case import Case
 from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
+from commtrail.terminal import make_console, say
 from commtrail.timeline.assemble import (MasterWriter, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
-from commtrail.timeline.produced import read_productions
+from commtrail.timeline.produced import carry_numbers, produced_ids
 from commtrail.timeline.schema import MASTER_SCHEMA
 from commtrail.timeline.reuse import shared_groups, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
@@ -37,15 +39,18 @@ def staged_sources(case: Case) -> list[dict]:
     return sorted(rows, key=lambda r: r["sha256"])
 
 
-def build_master(case: Case) -> int:
+def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
     """Rebuild ``master.parquet`` (and the possibly-deleted list and the screenshot links, see
-    screenshots.py) from staging; returns the row count.
+    screenshots.py) from staging; returns the row count. Produced numbers whose events now have
+    other ids are carried to them (timeline/produced.py); ``warn`` (by default a line on stderr)
+    says when they cannot be.
 
     Parties come from the case.toml of now; the master records what it was built with
     (case_settings), so a later edit of case.toml is noticed. Sources keyed by an earlier build
     are not read again (their key files, timeline/keys.py), and the leading rows the last master
     holds alike are copied from it (timeline/reuse.py): the same master, sooner."""
     from commtrail.timeline.dedup import run_dedup   # DuckDB only where dedup runs
+    warn = warn or warn_on_stderr
     sources = staged_sources(case)
     files = [case.staging / f"{r['sha256']}.parquet" for r in sources]
     tmp = case.root / ".duckdb-tmp"
@@ -53,11 +58,12 @@ def build_master(case: Case) -> int:
     try:
         with ThreadPoolExecutor(1) as loader:
             named = loader.submit(Sources, files, sources)  # read while DuckDB works
-            session = run_dedup(files, sources, case.config, tmp, keys_of=case)
+            session = run_dedup(files, sources, case.config, tmp, keys_of=case,
+                                produced=lambda: produced_ids(case.root))
             with atomic_path(case.master_file) as out:
                 try:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
-                    counts = session.index_representatives(read_productions(case.root))
+                    counts = session.index_representatives(*carry_numbers(session.con, case, warn))
                     metadata = metadata_of(case.config)
                     shas = [s["sha256"] for s in sources]
                     with MasterWriter(out, metadata) as writer:
@@ -83,6 +89,11 @@ def build_master(case: Case) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def warn_on_stderr(text: str) -> None:
+    """One warning line on stderr."""
+    say(make_console(stderr=True), f"Warning: {text}")
 
 
 def query_connection(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:

@@ -26,7 +26,7 @@ from commtrail.atomic import write_text
 from commtrail.case import Case
 from commtrail.timeline import assemble
 from commtrail.timeline.assemble import Sources
-from commtrail.timeline.keys import KEYS_DIR, file_sha256, listed_keys
+from commtrail.timeline.keys import KEYS_DIR, manifest_digests, sha256_of
 from commtrail.timeline.schema import MASTER_SCHEMA, dumps_extra
 
 RECORD_NAME = "master.json"
@@ -41,7 +41,7 @@ def record_path(root: Path) -> Path:
 
 def write_record(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> None:
     """Record the master just written: its SHA-256 and the fingerprint of each source (by hash)."""
-    record = {"version": VERSION, "master_sha256": file_sha256(case.master_file),
+    record = {"version": VERSION, "master_sha256": sha256_of(case.master_file),
               "prints": dict(zip(shas, prints))}
     path = record_path(case.root)
     path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -78,15 +78,15 @@ def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> 
     """Per source (dedup's order), whether the present master was built from its present staging."""
     none = np.zeros(len(shas), bool)
     path = record_path(case.root)
-    listed = listed_keys(case.manifest_file).get(f"{KEYS_DIR}/{RECORD_NAME}")
-    if listed is None or not path.is_file() or not case.master_file.is_file() or file_sha256(path) != listed:
+    listed = manifest_digests(case.manifest_file, f"{KEYS_DIR}/{RECORD_NAME}".__eq__).get(f"{KEYS_DIR}/{RECORD_NAME}")
+    if listed is None or not path.is_file() or not case.master_file.is_file() or sha256_of(path) != listed:
         return none
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return none
     if not isinstance(record, dict) or record.get("version") != VERSION or \
-            record.get("master_sha256") != file_sha256(case.master_file):
+            record.get("master_sha256") != sha256_of(case.master_file):
         return none
     recorded = record.get("prints")
     if not isinstance(recorded, dict):

@@ -17,6 +17,7 @@ from commtrail.outputs.produce import produce
 from commtrail.outputs.report import write_report
 from commtrail.outputs.transcript import write_transcript
 from commtrail.pipeline import current_case, ingest_and_build
+from commtrail.timeline import dedup
 from commtrail.timeline.master import build_master, read_master
 from commtrail.timeline.produced import out_of_time_order, read_productions
 
@@ -247,3 +248,142 @@ def test_before_a_production_reports_say_the_numbers_are_chronological(tmp_path)
     html = (case_dir / "report" / "report.html").read_text()
     assert "in time order (numbers once produced, by a bundle or by report --produced, never change" in html
     assert "\u2020" not in html
+
+
+# The WhatsApp key before media and deleted messages were keyed as such: a media message by its text
+# and file name, so the same message written "(file attached)" and "<Media omitted>" was two events.
+_NEW_RULES = (f"       WHEN channel = 'whatsapp' AND list_contains(flags, 'deleted') THEN {dedup.SEP} || 'deleted'\n"
+              "       WHEN channel = 'whatsapp' AND (len(attachments) > 0 OR list_contains(flags, 'media_omitted'))\n"
+              f"            THEN {dedup.SEP} || 'media'\n")
+OLD_KEY_SQL = dedup.KEY_SQL.replace(_NEW_RULES, "")
+MEDIA = "13/03/2024, 09:17 - Jordan: IMG-20240313-WA0001.jpg (file attached)\n"
+OMITTED = "13/03/2024, 09:17 - Jordan: <Media omitted>\n"
+TALK, ANSWER = "13/03/2024, 09:15 - Jordan: we need to talk\n", "13/03/2024, 09:20 - Jordan: answer me\n"
+
+
+def _old_keys(monkeypatch) -> None:
+    monkeypatch.setattr(dedup, "KEYED_CODE", dedup.KEYED_CODE.replace(dedup.KEY_SQL, OLD_KEY_SQL))
+    monkeypatch.setattr(dedup, "KEY_SQL", OLD_KEY_SQL)
+
+
+def _produced_under_old_keys(root: Path, monkeypatch, *exports: str) -> Case:
+    """A case of these exports of one chat, built and produced under the old key."""
+    case_dir = _case(root)
+    with monkeypatch.context() as patch:
+        _old_keys(patch)
+        _ingest(case_dir, *(_write(root / f"in{n}", CHAT, text) for n, text in enumerate(exports)))
+        produce(Case(case_dir), "report", None)
+    return Case(case_dir)
+
+
+def _exhibit_row(case: Case, exhibit: str) -> str:
+    """The report's exhibit-log row of this exhibit (the report written by the command)."""
+    assert main(["report", str(case.root)]) == 0
+    html = (case.report_dir / "report.html").read_text()
+    return re.search(rf'<tr id="{exhibit}">.*?</tr>', html).group(0)
+
+
+def _rebuilt(case: Case, root: Path) -> None:
+    """A later ingest (an SMS): the master is built again, with the keying code of now."""
+    _ingest(case.root, _write(root / "sms", "sms.xml", SMS.format(ms=1710752400000, body="by text")))
+
+
+def test_a_produced_media_message_keyed_anew_keeps_its_number(tmp_path, monkeypatch, capsys):
+    case = _produced_under_old_keys(tmp_path, monkeypatch, TALK + MEDIA + ANSWER)
+    before = read_master(case, ["exhibit", "event_id", "body", "occurrences"]).to_pylist()
+    row = _exhibit_row(case, "CT-000002")
+    _rebuilt(case, tmp_path)
+    after = read_master(case, ["exhibit", "event_id", "body", "occurrences"]).to_pylist()
+    assert [(r["exhibit"], r["body"], r["occurrences"]) for r in after[:3]] == \
+        [(r["exhibit"], r["body"], r["occurrences"]) for r in before]
+    assert after[1]["event_id"] != before[1]["event_id"]
+    assert [r["event_id"] for r in after[:3:2]] == [r["event_id"] for r in before[::2]]
+    assert [(r["exhibit"], r["body"]) for r in after[3:]] == [("CT-000004", "by text")]
+    lines = [json.loads(line) for line in (case.root / "productions.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and (lines[1]["carried"], lines[1]["from"], lines[1]["to"]) == \
+        ([2], [before[1]["event_id"]], [after[1]["event_id"]])
+    assert _exhibit_row(case, "CT-000002") == row and "IMG-20240313-WA0001.jpg" in row
+    assert main(["verify", str(case.root)]) == 0       # the manifest covers the carry
+    build_master(case)                                  # a later build keeps it, adding nothing
+    assert read_master(case, ["exhibit"])["exhibit"].to_pylist() == [f"CT-00000{n}" for n in range(1, 5)]
+    assert len((case.root / "productions.jsonl").read_text().splitlines()) == 2
+    assert "Warning" not in capsys.readouterr().err
+
+
+def test_two_produced_events_merged_by_the_new_key_keep_the_lower_number(tmp_path, monkeypatch):
+    # the same media message written by two exports of the chat: two events under the old key, one now
+    case = _produced_under_old_keys(tmp_path, monkeypatch, TALK + MEDIA + ANSWER, TALK + OMITTED + ANSWER)
+    before = read_master(case, ["exhibit", "event_id", "body"]).to_pylist()
+    assert [r["exhibit"] for r in before] == ["CT-000001", "CT-000002", "CT-000003", "CT-000004"]
+    assert sorted(r["body"] for r in before[1:3]) == ["<Media omitted>", "IMG-20240313-WA0001.jpg (file attached)"]
+    _rebuilt(case, tmp_path)
+    after = read_master(case, ["exhibit", "event_id", "body", "occurrences"]).to_pylist()
+    assert [(r["exhibit"], len(r["occurrences"])) for r in after] == [
+        ("CT-000001", 2), ("CT-000002", 2), ("CT-000004", 2), ("CT-000005", 1)]   # CT-000003 never given again
+    assert after[1]["body"] == before[1]["body"]     # the representative copy is the same
+    [carried] = [json.loads(line) for line in (case.root / "productions.jsonl").read_text().splitlines()[1:]]
+    assert (carried["carried"], carried["from"], carried["to"]) == (
+        [2, 3], [before[1]["event_id"], before[2]["event_id"]], [after[1]["event_id"]] * 2)
+    assert main(["verify", str(case.root)]) == 0
+    assert main(["report", str(case.root)]) == 0
+    html = (case.report_dir / "report.html").read_text()
+    assert ("(productions.jsonl, 1 production(s)); merged since by a change of the rules that find copies of one "
+            "message: CT-000003 is now part of CT-000002 (an event keeps its lowest number; the others are never "
+            "given again)") in html
+    # a later production freezes only the new event, after the last number
+    assert produce(case, "report", None).span == "CT-000005 to CT-000005"
+
+
+def test_a_produced_event_keyed_anew_whose_copies_are_gone_leaves_its_number_unused(tmp_path, monkeypatch, capsys):
+    other = "13/03/2024, 09:16 - Alex: IMG-20240313-WA0002.jpg (file attached)\n"
+    case_dir = _case(tmp_path)
+    with monkeypatch.context() as patch:
+        _old_keys(patch)
+        _ingest(case_dir, _write(tmp_path / "a", CHAT, TALK + MEDIA + ANSWER),
+                _write(tmp_path / "b", "WhatsApp Chat with Alex.txt", other))
+        produce(Case(case_dir), "report", None)
+    case = Case(case_dir)
+    assert [r[1:] for r in _rows(case)] == [("13/03 09:15", "we need to talk"),
+                                            ("13/03 09:16", "IMG-20240313-WA0002.jpg (file attached)"),
+                                            ("13/03 09:17", "IMG-20240313-WA0001.jpg (file attached)"),
+                                            ("13/03 09:20", "answer me")]
+    (case.staging / f"{hashlib.sha256(other.encode()).hexdigest()}.parquet").unlink()   # Alex's export is lost
+    _rebuilt(case, tmp_path)
+    assert [r[0] for r in _rows(case)] == ["CT-000001", "CT-000003", "CT-000004", "CT-000005"]
+    assert [json.loads(line)["carried"] for line in (case.root / "productions.jsonl").read_text().splitlines()[1:]] \
+        == [[3]]
+    _rebuilt(case, tmp_path / "again")   # a later build looks again, finds nothing to carry, says nothing
+    assert [r[0] for r in _rows(case)] == ["CT-000001", "CT-000003", "CT-000004", "CT-000005"]
+    assert "Warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["no master", "master not in the manifest"])
+def test_without_a_trusted_previous_master_nothing_is_carried_and_a_warning_says_so(tmp_path, monkeypatch, capsys,
+                                                                                      damage):
+    case = _produced_under_old_keys(tmp_path, monkeypatch, TALK + MEDIA + ANSWER)
+    productions = (case.root / "productions.jsonl").read_text()
+    if damage == "no master":
+        case.master_file.unlink()
+    else:
+        manifest = case.manifest_file.read_text()
+        digest = hashlib.sha256(case.master_file.read_bytes()).hexdigest()
+        case.manifest_file.write_text(manifest.replace(f"{digest}  master.parquet", f"{'0' * 64}  master.parquet"))
+    _rebuilt(case, tmp_path)
+    assert [r[0] for r in _rows(case)] == ["CT-000001", "CT-000003", "CT-000004", "CT-000005"]
+    assert (case.root / "productions.jsonl").read_text() == productions
+    reason = ("there is no previous master.parquet to find their messages in" if damage == "no master" else
+              "the previous master.parquet is not the one manifest.sha256 lists")
+    err = re.sub(r"\s+", " ", capsys.readouterr().err)
+    assert (f"Warning: 1 produced exhibit number(s) (CT-000002 first) name events this build no longer holds under "
+            f"these ids, and {reason}, so their numbers could not be carried") in err
+
+
+@pytest.mark.parametrize("carry", [{"carried": [2], "from": ["0" * 32], "to": ["1" * 32]},   # not its number
+                                   {"carried": [2, 3], "from": ["0" * 32], "to": ["1" * 32]},
+                                   {"carried": 2, "from": "0" * 32, "to": "1" * 32}])
+def test_a_carry_of_a_number_its_event_does_not_hold_or_malformed_is_refused(tmp_path, monkeypatch, carry):
+    case = _produced_under_old_keys(tmp_path, monkeypatch, TALK + MEDIA + ANSWER)
+    path = case.root / "productions.jsonl"
+    path.write_text(path.read_text() + json.dumps(carry) + "\n")
+    with pytest.raises(CaseError, match="line 2 of productions.jsonl"):
+        read_productions(case.root)

@@ -19,8 +19,8 @@ so the same message from both is one event (dedup compares author, chat and minu
   owner's own messages are ``wa:`` + the owner's WhatsApp name from case.toml (the first, sorted,
   when there are several), as an export writes the owner, or the owner's phone when no name is set;
 - ``extra.chat`` (the conversation's identity): ``one-to-one:`` + the other person's sender id, as
-  for an export; a group is ``wa-group:`` + its jid (an export tells a group by its first system
-  line, which the database does not hold as text, so a group from both is two sets of events);
+  for an export; a group is ``group-jid:`` + its jid, as on the iPhone (an export does not show the
+  jid: dedup links a group export to it by the group's ``subject`` and members, ``timeline/dedup.py``);
 - body: ``text_data`` exactly (a media message's caption); a message deleted for everyone
   (``message_type`` 15) has no text and is flagged ``deleted``; group events (``message_type`` 7 or a
   ``message_system`` row) are kind ``system`` with their ``action_type`` in ``extra``;
@@ -49,11 +49,12 @@ from commtrail.parsers.android.rows import dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.rows import repeat_dict, repeat_str
+from commtrail.parsers.whatsapp import chat as wc
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, make_batch
 from commtrail.timeline.utclocal import local_iso
 
-VERSION = "1"
+VERSION = "2"
 NAME = "msgstore.db"   # taken by name too when its first 64 KiB do not show its tables
 CHUNK = 20_000
 REQUIRED = {"message": ("_id", "chat_row_id", "from_me", "key_id", "timestamp", "message_type", "text_data",
@@ -221,7 +222,7 @@ class _Reader:
                 info["group_members"] = sorted(set(members.get(raw, [])))
                 if subject:
                     info["subject"] = subject
-                conversation, identity = f"{subject} ({raw})" if subject else raw, f"wa-group:{raw}"
+                conversation, identity = f"{subject} ({raw})" if subject else raw, wc.group_jid_identity(raw)
             elif server == PERSON:
                 conversation, identity = who, f"one-to-one:{who}"
             else:

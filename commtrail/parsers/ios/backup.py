@@ -47,7 +47,7 @@ from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import EXTRA_DEVICE
 
-VERSION = "3"
+VERSION = "4"
 MANIFEST = "Manifest.db"
 SMS = ("HomeDomain", "Library/SMS/sms.db")
 CALLS = ("HomeDomain", "Library/CallHistoryDB/CallHistory.storedata")

@@ -15,7 +15,7 @@ from commtrail.parsers.base import OutsideInput, ParseContext
 from commtrail.parsers.ios.whatsapp_db import WhatsAppReader
 from commtrail.parsers.registry import Parser, register
 
-VERSION = "1"
+VERSION = "2"
 NAME = "ChatStorage.sqlite"
 MARKERS = (b"ZWAMESSAGE", b"ZWACHATSESSION")
 

@@ -12,12 +12,16 @@ dedup (author + chat + minute + text) makes one event of the two: the author as 
 it (the saved contact name, else the phone number; the owner as ``owner.whatsapp_names`` says),
 the text as written, and the chat identity of :mod:`commtrail.parsers.whatsapp.chat` in
 ``extra.chat`` (a one-to-one chat: the other person; a group: its JID, which an export does not
-show, so a group's messages merge across backups of the database but not with its export).
+show; dedup links a group export to it by the group's name and members, ``timeline/dedup.py``).
+A group's members other than the owner are in ``extra.group_members`` (sender ids) and
+``extra.chat_members`` (as written).
 
 Kinds: ``system`` for notices (``ZMESSAGETYPE`` 6, group events, and 10, calls and status
 changes), else ``message``; a message deleted for everyone (type 14) is flagged ``deleted``, one
 without a date ``undated`` (kept, with no time).
-Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``.
+Media are stored in the blob store; one the backup or folder lacks is flagged ``attachment_missing``,
+and so is a media message (``MEDIA_TYPES``) whose file the database does not name (an attachment
+with no name), so that it is keyed as media, as its export's "image omitted" is.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ REQUIRED = {
 SYSTEM_TYPES = (6, 10)
 DELETED_TYPE = 14
 CAPTIONED_TYPES = (1, 2, 11)     # image, video, GIF: ZTITLE is the caption
+MEDIA_TYPES = (1, 2, 3, 4, 8, 11, 15)   # image, video, audio, contact card, document, GIF, sticker
 FLAG_NAMES = ("attachment_missing", "deleted", "undated")
 PERSON_SUFFIX = "@s.whatsapp.net"
 GROUP_SUFFIX = "@g.us"
@@ -164,12 +169,13 @@ class WhatsAppReader:
         for pk, jid, name, session_type in self.con.execute(
                 f"SELECT Z_PK, ZCONTACTJID, ZPARTNERNAME, {optional(have, 'c', 'ZSESSIONTYPE')} FROM ZWACHATSESSION c"):
             group = bool(jid and jid.endswith(GROUP_SUFFIX)) or session_type == 1
-            fragment: dict = {"chat_jid": jid, "chat_name": name}
+            fragment: dict = {"chat_jid": jid, wc.CHAT_NAME: name}
             partner: tuple[str | None, str | None] = (None, None)
             if group:
                 members = tuple(sorted({m for m, _ in by_chat.get(pk, ()) if m and m != self.owner[0]}))
                 identity = wc.group_jid_identity(jid or f"session-{pk}")
                 fragment["chat_members"] = sorted({w for _, w in by_chat.get(pk, ()) if w})
+                fragment["group_members"] = list(members)
             else:
                 partner = self.person(jid, name)
                 members = (partner[0],) if partner[0] else ()
@@ -222,7 +228,7 @@ class WhatsAppReader:
         whos = [(None, None, None) if system[i] else self._who(row, chats[i]) for i, row in enumerate(rows)]
         bodies = [row[TEXT] if row[TEXT] is not None or row[TYPE] not in CAPTIONED_TYPES else row[TITLE]
                   for row in rows]
-        attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE])
+        attachments, missing = self._attachments(cols[MEDIA_PATH], cols[SIZE], cols[TYPE])
         ts_local = pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
                               local_iso(np.where(undated, 0, us), ctx.timezone, "ms"))
         extras = [splice_json(e, c.fragment if c else "") for e, c in zip(cols[EXTRA], chats)]
@@ -251,13 +257,15 @@ class WhatsAppReader:
             "extra": pa.array(extras, pa.string()),
         })
 
-    def _attachments(self, paths: tuple, sizes: tuple) -> tuple[pa.Array, np.ndarray]:
-        """The attachments column (one item per message with media) and a mask of missing ones."""
+    def _attachments(self, paths: tuple, sizes: tuple, types: tuple) -> tuple[pa.Array, np.ndarray]:
+        """The attachments column (one item per message with media; a media message whose file the
+        database does not name, never downloaded, has one with no name) and a mask of missing ones."""
         missing = np.zeros(len(paths), dtype=bool)
         lists: list[list[dict] | None] = []
-        for i, (path, size) in enumerate(zip(paths, sizes)):
+        for i, (path, size, mtype) in enumerate(zip(paths, sizes, types)):
             if not path:
-                lists.append(None)
+                missing[i] = mtype in MEDIA_TYPES
+                lists.append([{"name": None, "mime": None, "size": size, "sha256": None}] if missing[i] else None)
                 continue
             sha, stored = self._store(path)
             missing[i] = sha is None

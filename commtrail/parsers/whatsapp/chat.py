@@ -13,8 +13,11 @@ exported twice is one set of events whatever its files are called, while two cha
   of its notices) or from WhatsApp's own file name (``WhatsApp Chat with NAME``), taken as the other
   person; with neither, the file alone (its SHA-256: never merged with another file).
 
-A phone's WhatsApp database (:mod:`commtrail.parsers.ios.whatsapp_db`) gives a one-to-one chat the
-same identity (the other person), and a group its group JID (:func:`group_jid_identity`).
+A phone's WhatsApp database (:mod:`commtrail.parsers.ios.whatsapp_db`,
+:mod:`commtrail.parsers.android.msgstore`) gives a one-to-one chat the same identity (the other
+person), and a group its group JID (:func:`group_jid_identity`), which an export does not show. A
+group export also records its name (``chat_name``, :data:`CHAT_NAME`) so that dedup can link it to
+the database's group of that name (``timeline/dedup.py``, "Group chats").
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from functools import lru_cache
 from commtrail.parsers.whatsapp import headers as wf
 from commtrail.timeline.identity import normalise_many
 
+CHAT_NAME = "chat_name"         # extra: a group export's name, a database chat's subject
 _PHONE_NAME = re.compile(r"^\+[0-9 ()\-\u00a0\u2011\u202f.]{6,}$")
 
 
@@ -57,6 +61,11 @@ def chat_identity(*, others: Sequence[str], group_event: bool, opening: tuple[in
     if named:
         return f"one-to-one:{named}"
     return f"file:{source_sha256}"
+
+
+def is_group(identity: str) -> bool:
+    """Whether an export's identity (:func:`chat_identity`) is a group's."""
+    return identity.startswith(("group:", "group-of:"))
 
 
 def group_jid_identity(jid: str) -> str:

@@ -40,7 +40,7 @@ from commtrail.timeline.localtime import TZ_SOURCE_LABELS, to_utc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, dumps_extra, make_batch
 
 NAME = "whatsapp"
-VERSION = "1.1"
+VERSION = "1.2"
 
 FLAG_NAMES = ("attachment_missing", "deleted", "edited", "header_like_body", "media_omitted",
               "repaired_chars", "time_out_of_order")
@@ -188,7 +188,9 @@ class _Build:
         self.senders = pa.array(ids, pa.string())
         self.names_raw = pa.array(names_raw, pa.string())
         named = names[author[hits[0]]] if len(hits) else chat_name
-        self.extra = dumps_extra({EXTRA_CHAT: self._chat(ids, author, message, is_owner | unexpected, named)})
+        identity = self._chat(ids, author, message, is_owner | unexpected, named)
+        self.extra = dumps_extra({EXTRA_CHAT: identity, wc.CHAT_NAME: named} if named and wc.is_group(identity)
+                                 else {EXTRA_CHAT: identity})
 
     # -- day/month order ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
 
 OWNER = Owner(phones=frozenset({"+447700900999"}), whatsapp_names=frozenset({"Sam"}))
 JORDAN, OTHER = "+447700900123", "+447700900456"
-ONE_TO_ONE, GROUP = "one-to-one:+447700900123", "wa-group:120363000000000001@g.us"
+ONE_TO_ONE, GROUP = "one-to-one:+447700900123", "group-jid:120363000000000001@g.us"
 
 
 def test_messages_media_deletions_groups_and_replies(tmp_path):
@@ -155,3 +155,52 @@ def test_an_encrypted_backup_given_to_ingest_is_refused_with_exit_1_and_the_rest
     assert f"{folder}/msgstore.db.crypt14: this is an end-to-end encrypted WhatsApp backup (crypt14)" in err
     assert "Traceback" not in err
     assert [r["format"] for r in read_inventory(case / "sources.parquet")] == ["android-whatsapp"]
+
+
+# The same phone's exports of both chats: the group's file named by WhatsApp, the media and the
+# deleted message as an export writes them.
+MORE = """01/03/2024, 18:05 - +44 7700 900123: IMG-20240301-WA0001.jpg (file attached)
+Look
+01/03/2024, 18:06 - +44 7700 900123: This message was deleted
+"""
+FAMILY = """02/03/2024, 09:58 - Messages and calls are end-to-end encrypted. No one outside of this chat, not even \
+WhatsApp, can read or listen to them. Tap to learn more.
+02/03/2024, 09:58 - Sam created group "Family"
+02/03/2024, 10:00 - +44 7700 900456: Hello all
+02/03/2024, 10:02 - Sam: VID-20240302-WA0002.mp4 (file attached)
+02/03/2024, 10:05 - +44 7700 900456: Only in the group's export
+"""
+
+
+def ingest_folder(tmp_path, files: dict[str, str]) -> list[dict]:
+    folder = tmp_path / "phone"
+    msgstore(folder)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), str(folder), "--date-order", "DMY"]) == 0
+    return read_master(Case(case)).to_pylist()
+
+
+def test_a_group_media_and_deleted_messages_from_the_database_and_the_exports_are_one_event_each(tmp_path):
+    master = ingest_folder(tmp_path, {"WhatsApp Chat with +44 7700 900123.txt": EXPORT + MORE,
+                                      "WhatsApp Chat with Family.txt": FAMILY})
+    # 8 from the database, 6 from the one-to-one export, 5 from the group's: 6 messages in two of them
+    assert len(master) == 13
+    both = sorted(sorted(o["locator"] for o in m["occurrences"]) for m in master if len(m["occurrences"]) == 2)
+    assert both == [["line 2", "msgstore.db message _id 1"], ["line 3", "msgstore.db message _id 2"],
+                    ["line 3", "msgstore.db message _id 5"], ["line 4", "msgstore.db message _id 7"],
+                    ["line 5", "msgstore.db message _id 3"], ["line 7", "msgstore.db message _id 4"]]
+    assert all(len(m["occurrences"]) <= 2 for m in master)
+    by_locator = {o["locator"]: m for m in master for o in m["occurrences"]}
+    assert by_locator["msgstore.db message _id 7"]["dup_method"] == "author+chat+minute+text"
+    assert by_locator["msgstore.db message _id 4"]["flags"] == ["deleted"]
+    assert len(by_locator["msgstore.db message _id 6"]["occurrences"]) == 1     # a group event without text
+
+
+def test_a_group_export_with_a_writer_the_database_group_lacks_stays_apart(tmp_path):
+    other = FAMILY.replace("10:05 - +44 7700 900456", "10:05 - +44 7700 900777")   # not in the database's Family
+    master = ingest_folder(tmp_path, {"WhatsApp Chat with Family.txt": other})
+    assert len(master) == 8 + 5 and all(len(m["occurrences"]) == 1 for m in master)

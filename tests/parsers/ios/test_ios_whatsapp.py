@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
-from scenario import (ALEX_JID, GROUP_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
+from scenario import (ALEX_JID, GROUP_JID, JORDAN_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
 
 from commtrail.case import Case
 from commtrail.cli import main
@@ -155,3 +155,99 @@ def test_a_message_without_date_is_kept_and_flagged(tmp_path):
     first = table.to_pylist()[0]
     assert (first["ts_utc"], first["ts_local"], first["flags"], first["body"]) == (
         None, None, ["undated"], "Why are you ignoring me")
+
+
+LRM = "\u200e"
+# The rest of the one-to-one chat as iOS's "Export chat" writes it without media, and the group's export.
+WA_MEDIA_LINES = (f"[14/03/2024, 20:20:00] Jordan: {LRM}<attached: 00000012-PHOTO-2024-03-14-20-20-00.jpg>\n"
+                  f"[14/03/2024, 20:21:00] Jordan: {LRM}image omitted\n"
+                  f"[14/03/2024, 20:22:00] Jordan: {LRM}This message was deleted.\n")
+WEEKEND = (f"[15/03/2024, 08:59:00] Weekend: {LRM}Messages and calls are end-to-end encrypted. No one outside of "
+           "this chat, not even WhatsApp, can read or listen to them.\n"
+           f"[15/03/2024, 09:00:00] Weekend: {LRM}Jordan created group “Weekend”\n"
+           "[15/03/2024, 09:01:00] +44 7700 900456: Is Sam coming?\n"
+           "[15/03/2024, 09:02:00] Jordan: She is not\n"
+           "[15/03/2024, 09:03:00] Sam: No\n"
+           "[15/03/2024, 09:10:00] Jordan: Only in the export\n")
+
+
+def edited_chat_storage(folder, *statements: tuple[str, tuple]):
+    """Sam's WhatsApp database in ``folder``, changed by these SQL statements (with their parameters)."""
+    folder.mkdir(parents=True)
+    con = sqlite3.connect(chat_storage(folder / "ChatStorage.sqlite"))
+    for sql, params in statements:
+        con.execute(sql, params)
+    con.commit()
+    con.close()
+    return folder / "ChatStorage.sqlite"
+
+
+def ingest_with_exports(tmp_path, exports: dict[str, str], *statements: tuple[str, tuple]) -> list[dict]:
+    """Sam's WhatsApp database (changed by ``statements``) and these exports, ingested."""
+    inputs = [str(edited_chat_storage(tmp_path / "group.net.whatsapp.WhatsApp.shared", *statements))]
+    for name, text in exports.items():
+        path = tmp_path / "exports" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        inputs.append(str(path))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    assert main(["ingest", str(case), *inputs]) == 0
+    return [m for m in read_master(Case(case)).to_pylist() if m["channel"] == "whatsapp"]
+
+
+def shared(master: list[dict]) -> list[list[str]]:
+    """The locators of every event with more than one copy."""
+    return sorted(sorted(o["locator"] for o in m["occurrences"]) for m in master if len(m["occurrences"]) > 1)
+
+
+def test_a_group_and_media_and_deleted_messages_in_database_and_export_are_one_event_each(tmp_path):
+    master = ingest_with_exports(tmp_path, {"WhatsApp Chat with Jordan.txt": WA_EXPORT + WA_MEDIA_LINES,
+                                            "WhatsApp Chat - Weekend/_chat.txt": WEEKEND})
+    # 9 from the database, 7 + 6 from the exports; 2 texts, 2 photos and a deletion of the
+    # one-to-one chat and 3 messages of the group in both
+    assert len(master) == 14
+    db = "ChatStorage.sqlite ZWAMESSAGE Z_PK "
+    assert shared(master) == [[f"{db}1", "line 2"], [f"{db}2", "line 3"], [f"{db}3", "line 5"],
+                              [f"{db}4", "line 6"], [f"{db}5", "line 7"], [f"{db}7", "line 3"],
+                              [f"{db}8", "line 4"], [f"{db}9", "line 5"]]
+    by_body = {m["body"]: m for m in master}
+    assert by_body["She is not"]["party"] == "Jordan" and by_body["She is not"]["sender"] == "wa:Jordan"
+    assert len(by_body["Only in the export"]["occurrences"]) == 1
+
+
+def test_two_groups_with_one_name_stay_apart(tmp_path):
+    # Another group called Weekend, where someone the database's Weekend does not know writes: the
+    # same words from Jordan in the same minute are two events
+    other = WEEKEND.replace("09:10:00] Jordan", "09:10:00] +44 7700 900777")
+    master = ingest_with_exports(tmp_path, {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND,
+                                            "WhatsApp Chat - Weekend (other)/_chat.txt": other.replace(
+                                                "08:59:00", "08:58:00")})
+    she = sorted(len(m["occurrences"]) for m in master if m["body"] == "She is not")
+    assert she == [1, 2]
+    assert len(master) == 9 + 6 + 6 - 3     # only the database group and its own export share messages
+    # Two groups called Weekend in the database: an export named Weekend is linked to neither
+    jid = "447700900999-1709999999@g.us"
+    master = ingest_with_exports(
+        tmp_path / "two", {"WhatsApp Chat - Weekend/_chat.txt": WEEKEND},
+        ("INSERT INTO ZWACHATSESSION (Z_PK, ZCONTACTJID, ZPARTNERNAME, ZSESSIONTYPE) "
+         "VALUES (3, ?, 'Weekend', 1)", (jid,)),
+        ("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZTEXT, ZFROMJID) "
+         "VALUES (100, 3, 732000000, 1, 0, 'Hi', ?)", (jid,)))
+    assert shared(master) == [] and len(master) == 10 + 6
+
+
+def test_a_media_message_whose_file_was_never_downloaded_is_listed_missing_and_merges_with_its_export(tmp_path):
+    never = [("UPDATE ZWAMEDIAITEM SET ZMEDIALOCALPATH = NULL WHERE Z_PK = 2", ()),
+             ("INSERT INTO ZWAMESSAGE (Z_PK, ZCHATSESSION, ZMESSAGEDATE, ZISFROMME, ZMESSAGETYPE, ZFROMJID) "
+              "VALUES (10, 1, 732140000, 0, 3, ?)", (JORDAN_JID,))]     # a voice note without a media item
+    path = edited_chat_storage(tmp_path / "group.net.whatsapp.WhatsApp.shared", *never)
+    table, _, _ = run_on_disk(tmp_path, "whatsapp-ios-db", path, owner=OWNER, work_dir=tmp_path / "work")
+    rows = plain_rows(table)
+    assert [(r["attachments"], r["flags"]) for r in (rows[3], rows[9])] == [
+        ([{"name": None, "mime": None, "size": 52011, "sha256": None}], ["attachment_missing"]),
+        ([{"name": None, "mime": None, "size": None, "sha256": None}], ["attachment_missing"])]
+    master = ingest_with_exports(tmp_path / "both", {"WhatsApp Chat with Jordan.txt": WA_EXPORT + WA_MEDIA_LINES},
+                                 *never)
+    assert len(master) == 10 + 7 - 5 and len(shared(master)) == 5    # "image omitted" is the photo never downloaded

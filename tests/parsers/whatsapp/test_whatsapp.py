@@ -39,7 +39,7 @@ def brief(row):
 
 def test_registered_once():
     parser = registry.get("whatsapp")
-    assert parser.label == "whatsapp/1.1"
+    assert parser.label == "whatsapp/1.2"
 
 
 @pytest.mark.parametrize("name", ["android_dmy_24h.txt", "ios_dmy_seconds.txt", "bom.txt",
@@ -80,7 +80,7 @@ def test_android_dmy_24h(tmp_path):
         "sender": "wa:Jordan Blake", "sender_raw": "Jordan Blake", "recipients": None, "party": None,
         "conversation": "Jordan Blake", "body": "I saw your car outside", "attachments": None,
         "flags": [], "source_sha256": "0" * 64, "source_path": "chats/WhatsApp Chat with Jordan Blake.txt",
-        "locator": "line 4", "parser": "whatsapp/1.1", "event_id": None}
+        "locator": "line 4", "parser": "whatsapp/1.2", "event_id": None}
     assert rows[2]["direction"] == "outgoing" and rows[2]["sender"] == "wa:Sam Carter"
 
 
