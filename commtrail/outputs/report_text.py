@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
 from commtrail.outputs.report_fonts import FontChain, FontFace
 from commtrail.outputs.report_words import words
@@ -56,8 +55,6 @@ class TextSetter:
         self.regular = pdf.fonts[regular.key]
         self.bold = pdf.fonts[regular.key + "B"]
         self.mono = pdf.fonts[chain.mono.key]
-        for font in (self.regular, self.bold, self.mono):
-            _encode_once(font)
         self.family = regular.key
         self.faces: list[FontFace] = []          # the fallbacks loaded, in the order they are tried
         self.fallback_keys: list[str] = []
@@ -79,7 +76,6 @@ class TextSetter:
         self.faces.append(face)
         self.fallback_keys.append(face.key)
         self.fallbacks.append(self.pdf.fonts[face.key])
-        _encode_once(self.fallbacks[-1])
         self.covered |= set(self.fallbacks[-1].cmap)
         self.pdf.set_fallback_fonts(self.fallback_keys, exact_match=False)
 
@@ -225,16 +221,6 @@ class TextSetter:
         return out
 
     # -- drawing ------------------------------------------------------------------------------
-    def set_font(self, family: str, style: str, size: float) -> None:
-        """``FPDF.set_font`` for our fonts, returning at once when that font is set already (what
-        fpdf2 itself finds only after parsing the style)."""
-        pdf = self.pdf
-        if pdf.font_size_pt == size and pdf.font_style == style and pdf.font_family == family.lower() \
-                and not pdf.underline and not pdf.strikethrough and pdf.current_font is not None \
-                and pdf.current_font.fontkey == pdf.font_family + style:
-            return
-        pdf.set_font(family, style, size)
-
     def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
         """Draw one (already cleaned and wrapped) line with its top-left corner at (x, y)."""
         if not line:
@@ -244,7 +230,7 @@ class TextSetter:
         if len(parts) > 1:
             for text, is_hash in parts:
                 if is_hash:
-                    self.set_font(self.mono_key, "", size)
+                    pdf.set_font(self.mono_key, "", size)
                     pdf.text(x, y + size * PT * 0.95, text)
                     x += self.mono_width(text, size)
                 else:
@@ -252,7 +238,7 @@ class TextSetter:
                     x += self.width(text, size, bold)
             return
         if CAN_SHAPE and _COMPLEX.search(line):
-            self.set_font(self.family, "B" if bold else "", size)
+            pdf.set_font(self.family, "B" if bold else "", size)
             pdf.set_text_shaping(True)
             try:
                 pdf.set_xy(x, y)
@@ -263,7 +249,7 @@ class TextSetter:
             return
         base = y + size * PT * 0.95
         if line.isascii():
-            self.set_font(self.family, "B" if bold else "", size)
+            pdf.set_font(self.family, "B" if bold else "", size)
             pdf.text(x, base, line)
             return
         cw = self.char_width
@@ -274,7 +260,7 @@ class TextSetter:
             if unicodedata.category(ch) in ("Mn", "Me") and run_font is not None:
                 which = run_font   # a combining mark stays with its base
             if which != run_font and run:
-                self.set_font(run_font[0], run_font[1], size)
+                pdf.set_font(run_font[0], run_font[1], size)
                 pdf.text(x, base, "".join(run))
                 x += run_w * size
                 run, run_w = [], 0.0
@@ -282,7 +268,7 @@ class TextSetter:
             run.append(ch)
             run_w += w
         if run:
-            self.set_font(run_font[0], run_font[1], size)
+            pdf.set_font(run_font[0], run_font[1], size)
             pdf.text(x, base, "".join(run))
 
     def used_faces(self) -> list:  # type: ignore[type-arg]
@@ -313,35 +299,6 @@ class TextSetter:
             else:
                 out.append(w["missing_other"].format(count=f"{len(codes):,}", example=example))
         return out
-
-
-def _encode_once(font) -> None:  # type: ignore[no-untyped-def]
-    """Make the fpdf2 font ``font`` map each character to its glyph in the font's subset once and
-    then whole strings with ``str.translate`` (fpdf2's ``encode_text`` goes through the subset
-    character by character on every call). New characters are picked in the order of the text,
-    as fpdf2 does, so the subset and the PDF's bytes are the same."""
-    from fpdf.fonts import TTFFont
-    if type(font) is TTFFont and not font.is_symbol and not font.color_font:
-        font.__class__ = _once_class()
-
-
-@lru_cache(maxsize=1)
-def _once_class() -> type:
-    from fpdf.fonts import TTFFont
-
-    class OnceTTFFont(TTFFont):
-        __slots__ = ()   # the same layout, so a loaded font can take this class
-
-        def encode_text(self, text: str) -> str:
-            table, seen = self.subset.__dict__.setdefault("_once", ({}, set()))
-            if not seen.issuperset(text):
-                for ch in text:
-                    if ch not in seen:
-                        glyph = self.subset.pick(ord(ch))
-                        table[ord(ch)] = None if glyph is None else chr(glyph)
-                        seen.add(ch)
-            return f"({self.escape_text(text.translate(table))}) Tj"
-    return OnceTTFFont
 
 
 def _split_hashes(text: str) -> list[tuple[str, bool]]:

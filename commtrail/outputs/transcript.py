@@ -51,7 +51,7 @@ class _RowSetter(TextSetter):
         font = self.bold if bold else self.regular
         if line and not line.isascii() and all(ord(c) in font.cmap for c in set(line)) and \
                 not any(unicodedata.bidirectional(c) in ("R", "AL", "NSM") for c in set(line)):
-            self.set_font(self.family, "B" if bold else "", size)
+            self.pdf.set_font(self.family, "B" if bold else "", size)
             self.pdf.text(x, y + size * PT * 0.95, line)
             return
         super().draw(x, y, line, size, bold, width)
