@@ -25,11 +25,12 @@ def measure(module: str, function: str, *args: str) -> tuple[float, float, str]:
 def in_child(module: str, step: str, *args: str) -> dict:
     """Run ``bench.<module>``'s ``_child_baseline`` or ``_child_ours`` (``step``: baseline or ours)
     on ``args`` in a fresh interpreter, its process tree sampled every 0.25 s. Its result dict, with
-    ``peak_mb`` (its own peak RSS), ``part_peak_mb`` (the peak RSS of the processes it waited for)
+    ``peak_mb`` (its own peak RSS, see :func:`own_peak_mb`), ``part_peak_mb`` (the peak RSS of the processes it waited for)
     and ``tree_pss_mb`` / ``tree_rss_mb`` (the peak PSS and RSS sums of its process tree), in MB."""
     code = (f"import json, resource, sys; from bench.{module} import _child_baseline, _child_ours; "
+            "from bench._measure import own_peak_mb; "
             "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
-            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+            "r['peak_mb'] = own_peak_mb(); "
             "r['part_peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
             "print(json.dumps(r))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +40,17 @@ def in_child(module: str, step: str, *args: str) -> dict:
     result = json.loads(run["stdout"].strip().splitlines()[-1])
     result["tree_pss_mb"], result["tree_rss_mb"] = run["peak_pss"] / 2**20, run["peak_rss"] / 2**20
     return result
+
+
+def own_peak_mb() -> float:
+    """This process's peak RSS in MB since it started its program: ``VmHWM`` of its address space.
+    Not ``ru_maxrss``, which Linux carries over an exec: a child started by a parent that had grown
+    (the benchmark runner after an earlier benchmark) would report the parent's peak as its own."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_command(command: list[str], cwd: str | None = None) -> tuple[float, float, int, str, str]:
