@@ -85,6 +85,13 @@ note = "Asked by text for no further contact"
 """
 
 
+def new_case(root: Path, toml: str = CASE_TOML) -> Path:
+    """An empty case folder at ``root`` holding ``toml`` as its case.toml (nothing ingested)."""
+    root.mkdir(parents=True)
+    (root / "case.toml").write_text(toml, encoding="utf-8")
+    return root
+
+
 def make_case(root: Path, sources: dict[str, list[dict]], toml: str = CASE_TOML, fmt: str = "test"):
     """A case at ``root`` whose staging holds ``sources`` (name -> record dicts), master built.
 

@@ -140,15 +140,13 @@ SHOT = "Screenshot_20240315-213000_WhatsApp.png"
 
 def screenshot_case(root: Path) -> Path:
     """A case (ingested through the CLI) of Jordan's chat and a screenshot of it: see CHAT."""
-    from conftest import CASE_TOML
+    from conftest import new_case
 
     from commtrail.cli import main
     folder = root / "phone"
     folder.mkdir()
     (folder / "WhatsApp Chat with Jordan.txt").write_text(CHAT, encoding="utf-8")
     (folder / SHOT).write_bytes(text_image(SCREEN))
-    case = root / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(root / "case")
     assert main(["ingest", str(case), str(folder)]) == 0
     return case

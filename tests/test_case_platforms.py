@@ -6,7 +6,7 @@ from commtrail.case import load_config
 from commtrail.errors import CaseError
 from commtrail.timeline.identity import describe, kind_of
 
-from conftest import CASE_TOML
+from conftest import CASE_TOML, new_case
 
 PLATFORMS = CASE_TOML.replace('whatsapp_names = ["Sam"]', 'whatsapp_names = ["Sam"]\ntelegram_ids = ["5550199"]\n'
                               'messenger_names = ["Sam Smith"]').replace(
@@ -49,9 +49,7 @@ def test_platform_ids_resolve_parties_end_to_end(tmp_path, capsys):
     from commtrail.timeline.master import read_master
 
     from conftest import FIXTURES
-    case_dir = tmp_path / "case"
-    case_dir.mkdir()
-    (case_dir / "case.toml").write_text(PLATFORMS, encoding="utf-8")
+    case_dir = new_case(tmp_path / "case", PLATFORMS)
     inputs = tmp_path / "in"
     shutil.copytree(FIXTURES / "telegram" / "chat", inputs / "telegram")
     shutil.copytree(FIXTURES / "snapchat" / "new", inputs / "snapchat")

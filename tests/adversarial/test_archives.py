@@ -19,7 +19,7 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs.manifest import verify
 from commtrail.case import Case
 
-from conftest import CASE_TOML
+from conftest import CASE_TOML, new_case
 
 # The smallest input some parser of the package claims: archives carry copies of it.
 SEED = min((s for s in fuzz.load_seeds() if s.parser and not s.data.startswith(b"PK")),
@@ -59,9 +59,7 @@ def make_tar(entries, mode="w") -> bytes:
 
 @pytest.fixture
 def case_dir(tmp_path):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     return root
 
 

@@ -18,7 +18,7 @@ from commtrail.ingest import capped
 from commtrail.inventory import read_inventory
 from commtrail.parsers import registry
 
-from conftest import CASE_TOML
+from conftest import CASE_TOML, new_case
 
 # small inputs, but more than 1/256 of a 1 MB cap (smaller plain inputs are parsed without a process)
 CHAT = b"".join(f"13/03/2024, 18:{i % 60:02d} - Jordan: message number {i} of a small chat\n".encode()
@@ -31,9 +31,7 @@ pytestmark = pytest.mark.skipif(not capped.CAN_CAP, reason="the memory cap needs
 
 
 def _case(tmp_path, limit_mb):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML + f"\n[limits]\nmax_parse_memory_mb = {limit_mb}\n", encoding="utf-8")
+    root = new_case(tmp_path / "case", CASE_TOML + f"\n[limits]\nmax_parse_memory_mb = {limit_mb}\n")
     return root
 
 
@@ -92,9 +90,7 @@ def test_one_greedy_parse_is_refused_and_the_others_go_in(tmp_path, capsys, monk
 
 
 def test_the_default_cap_reads_ordinary_inputs(tmp_path, capsys):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     chat, log = _inputs(tmp_path)
     assert main(["ingest", str(root), str(chat), str(log)]) == 0, capsys.readouterr().err
     assert [r["records"] for r in read_inventory(root / "sources.parquet")] == [100, 100]

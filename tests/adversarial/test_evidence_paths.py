@@ -15,7 +15,7 @@ import pytest
 
 from commtrail.cli import main
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 HEADER = "Date,Time,Location,Description,Evidence files\n"
 SECRET = b"secret bytes that must never be copied\n"
@@ -23,9 +23,7 @@ SECRET = b"secret bytes that must never be copied\n"
 
 @pytest.fixture
 def case_dir(tmp_path):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     return root
 
 

@@ -24,7 +24,7 @@ from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.outputs.manifest import verify
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
@@ -62,12 +62,6 @@ def inputs(tmp_path_factory):
         z.writestr("log/second.csv", incident_log(5_000, 2))
     (folder / "small.csv").write_bytes(incident_log(300, 3))
     return folder
-
-
-def new_case(path: Path) -> Path:
-    path.mkdir(parents=True)
-    (path / "case.toml").write_text(CASE_TOML, encoding="utf-8")
-    return path
 
 
 def commtrail(*args: str, **kwargs) -> subprocess.Popen:

@@ -14,7 +14,7 @@ from commtrail.case import Case
 from commtrail.ingest.media import media_kind
 from commtrail.ingest.runner import ingest
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 PNG = b"\x89PNG\r\n\x1a\n fictional picture"
 JPEG = b"\xff\xd8\xff\xe0 fictional photo"
@@ -27,9 +27,7 @@ CHAT = (b"13/03/2024, 18:30 - Jordan: IMG-1.jpg (file attached)\n"
 
 @pytest.fixture
 def case(tmp_path):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     return Case(root)
 
 

@@ -14,16 +14,14 @@ from commtrail.cli import main
 from commtrail.ingest.discover import discover, skip_kind
 from commtrail.inventory import read_inventory
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 CHAT = b"13/03/2024, 18:30 - Jordan: hello\n13/03/2024, 18:31 - Sam: hi\n"
 
 
 @pytest.fixture
 def case_dir(tmp_path):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     return root
 
 

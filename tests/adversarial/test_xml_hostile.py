@@ -18,7 +18,7 @@ from bench import fuzz
 from commtrail.cli import main
 from commtrail.parsers import registry
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 SECRET = "SECRET-7f3a9c-not-for-the-case"
 # An SMS Backup & Restore file in its simplest form: read by the smsbr parsers when they are
@@ -143,9 +143,7 @@ def test_xml_parsers_neither_expand_nor_fetch(name, seed, server, secret_file):
 
 
 def test_hostile_xml_through_sniff_and_ingest_gives_a_clear_result(tmp_path, server, secret_file, capsys):
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     docs = [BASIC] + [seed.data for _, seed in xml_seeds()]
     files = []
     for n, doc in enumerate(docs):

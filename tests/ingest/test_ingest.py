@@ -14,7 +14,7 @@ from commtrail.timeline.identity import normalise_many
 from commtrail.timeline.master import read_master
 from commtrail.timeline.schema import make_batch
 
-from conftest import CASE_TOML
+from conftest import CASE_TOML, new_case
 
 
 def _sniff(head, name):
@@ -47,9 +47,7 @@ if "testfmt" not in {p.name for p in registry.all_parsers()}:
 
 @pytest.fixture
 def case_dir(tmp_path):
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     return root
 
 

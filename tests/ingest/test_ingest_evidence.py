@@ -6,7 +6,7 @@ import json
 import os
 import zipfile
 
-from conftest import CASE_TOML
+from conftest import new_case
 from evidence_media import image, wav
 
 from commtrail.case import Case
@@ -20,9 +20,7 @@ CHAT = ("15/03/2024, 08:30 - Jordan: IMG-20240315-WA0007.jpg (file attached)\n"
 
 
 def _case(tmp_path, name="case"):
-    root = tmp_path / name
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / name)
     return root
 
 

@@ -14,7 +14,7 @@ from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 NOTICE = ("Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, "
           "can read or listen to them.")
@@ -36,9 +36,7 @@ def ingest(tmp_path: Path, files: dict[str, str | bytes | dict[str, str | bytes]
                     archive.writestr(member, data)
         else:
             path.write_bytes(content.encode() if isinstance(content, str) else content)
-    root = tmp_path / "case"
-    root.mkdir()
-    (root / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    root = new_case(tmp_path / "case")
     assert main(["ingest", str(root), *(str(inputs / name) for name in files)]) == 0
     return read_master(Case(root)).to_pylist()
 

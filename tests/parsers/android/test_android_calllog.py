@@ -13,7 +13,7 @@ from commtrail.parsers import registry
 from commtrail.parsers.android.layouts import CALLLOG
 from commtrail.parsers.base import Owner
 from commtrail.timeline.master import read_master
-from conftest import CASE_TOML, plain_rows, run_on_disk
+from conftest import new_case, plain_rows, run_on_disk
 
 OWNER = Owner(phones=frozenset({"+447700900999"}))
 ME, JORDAN, OTHER = ["+447700900999"], "+447700900123", "+447700900456"
@@ -67,9 +67,7 @@ def test_one_call_in_the_database_and_in_an_sms_backup_and_restore_calls_file_is
     calllog(folder, CALLS[:6])
     (folder / "calls-20240304.xml").write_text(CALLS_XML.format(d2=ms("2024-03-01T20:05:10.500Z"),
                                                                 d3=ms("2024-03-01T21:00:00Z")), encoding="utf-8")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     inventory = sorted(read_inventory(case / "sources.parquet"), key=lambda r: r["path"])

@@ -17,7 +17,7 @@ from commtrail.parsers import registry
 from commtrail.parsers.android.layouts import MMSSMS, MMSSMS_OLD_SMS
 from commtrail.parsers.base import Owner
 from commtrail.timeline.master import read_master, read_possibly_deleted
-from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
+from conftest import make_ctx, new_case, plain_rows, run_on_disk, run_parser
 
 OWNER = Owner(phones=frozenset({"+447700900999"}))
 JORDAN, OTHER = "+447700900123", "+447700900456"
@@ -150,9 +150,7 @@ def test_one_sms_in_the_database_and_in_an_sms_backup_and_restore_file_is_one_ev
     (folder / "sms-20240304.xml").write_text(SMSBR.format(
         d1=ms("2024-03-01T18:00:05.123Z"), s1=ms("2024-03-01T18:00:03Z"), d2=ms("2024-03-01T18:31:00Z"),
         d3=ms("2024-03-04T10:00:00Z")), encoding="utf-8")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder)]) == 0
     out = capsys.readouterr()
     assert "Traceback" not in out.err
@@ -176,9 +174,7 @@ def test_two_copies_of_one_phones_database_share_their_events_and_show_what_the_
         {"_id": 7, "thread_id": 1, "address": "+447700900123", "date": ms("2024-03-05T12:00:00Z"), "type": 1,
          "body": "Answer me", "read": 0}]
     later = mmssms(tmp_path / "april", sms=later_sms)
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(first), str(later)]) == 0
     capsys.readouterr()
     master = read_master(Case(case)).to_pylist()

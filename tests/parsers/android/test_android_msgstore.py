@@ -15,7 +15,7 @@ from commtrail.parsers import registry
 from commtrail.parsers.android.layouts import MSGSTORE
 from commtrail.parsers.base import Owner
 from commtrail.timeline.master import read_master
-from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
+from conftest import make_ctx, new_case, plain_rows, run_on_disk, run_parser
 
 OWNER = Owner(phones=frozenset({"+447700900999"}), whatsapp_names=frozenset({"Sam"}))
 JORDAN, OTHER = "+447700900123", "+447700900456"
@@ -123,9 +123,7 @@ def test_a_chat_from_the_database_and_from_its_txt_export_is_one_set_of_events(t
     folder = tmp_path / "phone"
     msgstore(folder)
     (folder / "WhatsApp Chat with +44 7700 900123.txt").write_text(EXPORT, encoding="utf-8")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder), "--date-order", "DMY"]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -147,9 +145,7 @@ def test_an_encrypted_backup_given_to_ingest_is_refused_with_exit_1_and_the_rest
     folder = tmp_path / "phone"
     msgstore(folder)
     (folder / "msgstore.db.crypt14").write_bytes(bytes(range(256)) * 8)
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder)]) == 1
     err = capsys.readouterr().err
     assert f"{folder}/msgstore.db.crypt14: this is an end-to-end encrypted WhatsApp backup (crypt14)" in err
@@ -177,9 +173,7 @@ def ingest_folder(tmp_path, files: dict[str, str]) -> list[dict]:
     msgstore(folder)
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder), "--date-order", "DMY"]) == 0
     return read_master(Case(case)).to_pylist()
 

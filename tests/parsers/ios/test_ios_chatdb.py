@@ -6,7 +6,7 @@ import hashlib
 import shutil
 import sqlite3
 
-from conftest import make_ctx, run_parser
+from conftest import make_ctx, new_case, run_parser
 from commtrail.demo_ios import cocoa, messages_db, typedstream
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
 
@@ -17,7 +17,6 @@ from commtrail.parsers import registry
 from commtrail.parsers.base import Owner
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
-from conftest import CASE_TOML
 
 OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
 MAC_PHOTO = "Attachments/ab/11/AAAA-1111/IMG_0001.jpeg"
@@ -99,9 +98,7 @@ def test_rows_only_in_the_wal_are_read_and_the_original_is_untouched(tmp_path):
 
 def test_ingest_a_mac_messages_folder(tmp_path, capsys):
     folder = mac_messages(tmp_path / "Messages")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder / "chat.db")]) == 0
     capsys.readouterr()
     [row] = read_inventory(case / "sources.parquet")
@@ -149,9 +146,7 @@ def test_two_chat_dbs_share_events_but_are_not_compared_for_deletions(tmp_path, 
     messages_db(later / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS,
                 messages=[m for m in MESSAGES if m["ROWID"] != 6]
                 + [dict(MESSAGES[0], ROWID=13, guid="GUID-0013", text="Later", date=cocoa("2024-03-05T20:00:00Z"))])
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(first / "chat.db"), str(later / "chat.db")]) == 0
     capsys.readouterr()
     master = {m["body"]: m for m in read_master(Case(case)).to_pylist()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import CASE_TOML, make_ctx, plain_rows, run_parser
+from conftest import make_ctx, new_case, plain_rows, run_parser
 from scenario import JPEG, PHOTO, SMS_DB, iphone_backup
 
 from commtrail.case import Case
@@ -95,9 +95,7 @@ def test_the_prompt_is_asked_once_and_only_in_a_terminal(monkeypatch):
 
 
 def _case(tmp_path):
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     return case
 
 

@@ -16,7 +16,7 @@ from commtrail.ingest.discover import discover
 from commtrail.inventory import read_inventory
 from commtrail.timeline.master import read_master, read_possibly_deleted
 
-from conftest import CASE_TOML
+from conftest import new_case
 
 NEW = {"ROWID": 13, "guid": "GUID-0013", "text": "Answer me", "handle_id": 1, "service": "iMessage",
        "date": cocoa("2024-03-05T20:00:00Z"), "chat": 1}
@@ -45,9 +45,7 @@ def test_two_backups_of_one_phone_share_their_events(tmp_path, capsys):
     first = iphone_backup(tmp_path / "first", tmp_path / "b1")
     later = iphone_backup(tmp_path / "later", tmp_path / "b2", messages=MESSAGES + [NEW],
                           taken=datetime(2024, 3, 10))
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     code = main(["ingest", str(case), str(first), str(_zip(later, tmp_path / "later.zip"))])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -74,9 +72,7 @@ def test_a_message_a_later_backup_lacks_is_possibly_deleted(tmp_path, capsys):
     first = iphone_backup(tmp_path / "first", tmp_path / "b1")
     later = iphone_backup(tmp_path / "later", tmp_path / "b2", messages=[m for m in MESSAGES if m["ROWID"] != 6] + [NEW],
                           taken=datetime(2024, 3, 10))
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(first), str(later)]) == 0
     capsys.readouterr()
     gone = read_possibly_deleted(Case(case)).to_pylist()
@@ -87,9 +83,7 @@ def test_a_message_a_later_backup_lacks_is_possibly_deleted(tmp_path, capsys):
 
 def test_an_encrypted_backup_is_refused_with_exit_1(tmp_path, capsys):
     folder = backup_folder(tmp_path / "backup", {}, encrypted=True)
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(folder)]) == 1
     err = capsys.readouterr().err
     assert f"{folder}/Manifest.db (Manifest.plist): this iPhone backup is encrypted (IsEncrypted) and no " \
@@ -115,9 +109,7 @@ def test_backups_of_two_phones_are_not_compared_nor_one_naming_no_phone(tmp_path
     unnamed = iphone_backup(tmp_path / "unnamed", tmp_path / "b3", calls=False, taken=datetime(2024, 3, 11),
                             udid=None, messages=_texts(("2024-03-01T00:00:00Z", "No name 1"),
                                                        ("2024-03-06T00:00:00Z", "No name 2")))
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(first), str(other), str(unnamed)]) == 0
     capsys.readouterr()
     master = read_master(Case(case)).to_pylist()

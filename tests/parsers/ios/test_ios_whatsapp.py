@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 
 import pytest
-from conftest import CASE_TOML, make_ctx, plain_rows, run_on_disk, run_parser
+from conftest import make_ctx, new_case, plain_rows, run_on_disk, run_parser
 from scenario import (ALEX_JID, GROUP_JID, JORDAN_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
 
 from commtrail.case import Case
@@ -127,9 +127,7 @@ def test_database_and_export_of_one_chat_are_one_event_with_two_occurrences(tmp_
     backup = whatsapp_backup(tmp_path / "backup", tmp_path / "build")
     export = tmp_path / "WhatsApp Chat with Jordan.txt"
     export.write_text(WA_EXPORT, encoding="utf-8")
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(backup), str(export)]) == 0, capsys.readouterr().out
     master = [m for m in read_master(Case(case)).to_pylist() if m["channel"] == "whatsapp"]
     # 9 from the database, 4 from the export, 2 of them the same messages
@@ -190,9 +188,7 @@ def ingest_with_exports(tmp_path, exports: dict[str, str], *statements: tuple[st
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         inputs.append(str(path))
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), *inputs]) == 0
     return [m for m in read_master(Case(case)).to_pylist() if m["channel"] == "whatsapp"]
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import make_ctx, run_parser
+from conftest import make_ctx, new_case, run_parser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -289,15 +289,12 @@ def test_window_and_span_text():
 
 def test_ingest_keeps_the_records_after_the_damage(tmp_path, capsys):
     import pyarrow.parquet as pq
-    from conftest import CASE_TOML
 
     from commtrail.cli import main
 
     backup_file = tmp_path / "sms-20240301.xml"
     backup_file.write_bytes(backup(sms(1), sms(2, "two < three"), sms(3), sms(4), sms(5)))
-    case = tmp_path / "case"
-    case.mkdir()
-    (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+    case = new_case(tmp_path / "case")
     assert main(["ingest", str(case), str(backup_file)]) == 0
     capsys.readouterr()
     (staging,) = [p for p in (case / "staging").glob("*.parquet") if not p.name.endswith(".rejects.parquet")]

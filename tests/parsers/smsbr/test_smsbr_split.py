@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import make_ctx
+from conftest import make_ctx, new_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -321,7 +321,6 @@ def test_lines_and_records_before_the_border(tmp_path, monkeypatch):
 
 def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monkeypatch, capsys):
     import pyarrow.parquet as pq
-    from conftest import CASE_TOML
 
     from commtrail.cli import main
 
@@ -341,9 +340,7 @@ def test_ingest_of_a_split_file_gives_the_same_case(tmp_path, split_always, monk
     staged = {}
     for name, min_bytes in (("whole", 1 << 40), ("split", 0)):
         monkeypatch.setattr(smsbr_split, "MIN_BYTES", min_bytes)
-        case = tmp_path / name
-        case.mkdir()
-        (case / "case.toml").write_text(CASE_TOML, encoding="utf-8")
+        case = new_case(tmp_path / name)
         assert main(["ingest", str(case), str(backup)]) == 0
         (staging,) = [p for p in (case / "staging").glob("*.parquet") if not p.name.endswith(".rejects.parquet")]
         staged[name] = (pq.read_table(staging).to_pylist(), pq.read_table(staging.with_suffix(".rejects.parquet")).to_pylist(),
