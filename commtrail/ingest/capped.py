@@ -113,6 +113,7 @@ def _child(work: Callable[[Advance], T], cap_bytes: int, counter: mmap.mmap, out
     code = 1
     try:
         faulthandler.disable()   # a crash is reported by the parent, not dumped on the terminal
+        sys.unraisablehook = _quiet_when_out_of_memory
         die_with(parent)
         limits = resource.getrlimit(resource.RLIMIT_AS)
         try:
@@ -132,6 +133,14 @@ def _child(work: Callable[[Advance], T], cap_bytes: int, counter: mmap.mmap, out
             view = view[os.write(out, view):]
     finally:
         os._exit(code)
+
+
+def _quiet_when_out_of_memory(unraisable) -> None:  # type: ignore[no-untyped-def]
+    """The capped child's hook for errors Python cannot raise (a generator closed while the stack
+    unwinds): one that is itself a MemoryError is not printed ("Exception ignored in ...", with a
+    traceback), since the parent reports the parse's memory failure once, by name; any other is."""
+    if not isinstance(unraisable.exc_value, MemoryError):
+        sys.__unraisablehook__(unraisable)
 
 
 def _failure(exc: BaseException) -> tuple:
