@@ -1,10 +1,10 @@
 """The leading rows a new master shares with the last one, proven, so that a build after an ingest
 copies them from the last master instead of assembling them from staging (timeline/master.py).
 
-A build records after the master (``keys/master.json``) the master's SHA-256 and the fingerprint of
-every source it was built from (timeline/keys.py). A later build trusts a row of that master only
-when the record holds (manifest.sha256 lists it with its present hash, the master has the recorded
-hash and the settings of now), the representative and every copy the row names come from sources
+A build records after the master (``keys/master.json``) the fingerprint of every source it was
+built from (timeline/keys.py). A later build trusts a row of that master only when the record and
+the master hold (manifest.sha256, written with both, lists each with its present hash; the master
+has the settings of now), the representative and every copy the row names come from sources
 whose fingerprint is the one recorded (so the staged row it holds is the one staging holds now),
 and the row holds what this build works out for its place: event id, the representative's
 source, party, near duplicates, occurrences, dup method and exhibit. Whole row groups
@@ -30,8 +30,9 @@ from commtrail.timeline.keys import KEYS_DIR, manifest_digests, sha256_of
 from commtrail.timeline.schema import MASTER_SCHEMA, dumps_extra
 
 RECORD_NAME = "master.json"
-# Raise when the way a master row is made from its staged row changes (timeline/assemble.py).
-VERSION = 1
+# Raise when the way a master row is made from its staged row changes (timeline/assemble.py), or
+# this record's layout.
+VERSION = 2
 
 
 def record_path(root: Path) -> Path:
@@ -40,9 +41,10 @@ def record_path(root: Path) -> Path:
 
 
 def write_record(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> None:
-    """Record the master just written: its SHA-256 and the fingerprint of each source (by hash)."""
-    record = {"version": VERSION, "master_sha256": sha256_of(case.master_file),
-              "prints": dict(zip(shas, prints))}
+    """Record the fingerprint of each source (by hash) the master just written was built from. The
+    master's own SHA-256 is the one manifest.sha256 lists with this record (the caller writes it), so
+    it is not worked out here a second time."""
+    record = {"version": VERSION, "prints": dict(zip(shas, prints))}
     path = record_path(case.root)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     write_text(json.dumps(record, sort_keys=True, separators=(",", ":")), path)
@@ -77,16 +79,17 @@ def shared_groups(case: Case, numbered: Callable[[], pa.RecordBatchReader], name
 def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> np.ndarray:
     """Per source (dedup's order), whether the present master was built from its present staging."""
     none = np.zeros(len(shas), bool)
-    path = record_path(case.root)
-    listed = manifest_digests(case.manifest_file, f"{KEYS_DIR}/{RECORD_NAME}".__eq__).get(f"{KEYS_DIR}/{RECORD_NAME}")
-    if listed is None or not path.is_file() or not case.master_file.is_file() or sha256_of(path) != listed:
+    path, master = record_path(case.root), case.master_file
+    names = (f"{KEYS_DIR}/{RECORD_NAME}", master.name)
+    listed = manifest_digests(case.manifest_file, names.__contains__)
+    if not (path.is_file() and master.is_file() and sha256_of(path) == listed.get(names[0])
+            and sha256_of(master) == listed.get(names[1])):
         return none
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return none
-    if not isinstance(record, dict) or record.get("version") != VERSION or \
-            record.get("master_sha256") != sha256_of(case.master_file):
+    if not isinstance(record, dict) or record.get("version") != VERSION:
         return none
     recorded = record.get("prints")
     if not isinstance(recorded, dict):
