@@ -96,6 +96,19 @@ def manifest_digests(manifest: Path, wanted: Callable[[str], bool]) -> dict[str,
     return out
 
 
+def vouched(root: Path, manifest: Path, names: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    """(name -> SHA-256 of these files of the case at ``root``, the first of them that is absent or
+    does not hash to what ``manifest`` lists, or None when the manifest vouches for them all)."""
+    listed = manifest_digests(manifest, set(names).__contains__)
+    digests = {}
+    for name in names:
+        path = Path(root) / name
+        if not path.is_file() or (digest := sha256_of(path)) != listed.get(name):
+            return digests, name
+        digests[name] = digest
+    return digests, None
+
+
 def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     """Write a source's key file: its keyed rows (KEY_SCHEMA, in row order) and ``facts``
     (``fingerprint``, ``span``, ``device``, ``groups``, ``links``)."""

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from commtrail.atomic import write_text
 from commtrail.errors import CaseError
-from commtrail.timeline.keys import manifest_digests, sha256_of
+from commtrail.timeline.keys import vouched
 
 if TYPE_CHECKING:   # DuckDB is imported only where dedup runs
     import duckdb
@@ -280,12 +280,9 @@ def _trusted_master(case: "Case") -> tuple[str, str]:
     "" when manifest.sha256 lists both as they are)."""
     if not case.master_file.is_file():
         return "", "there is no previous master.parquet to find their messages in"
-    names = (case.master_file.name, PRODUCTIONS_FILE)
-    listed = manifest_digests(case.manifest_file, names.__contains__)
-    digests = {name: sha256_of(case.root / name) for name in names}
-    for name, digest in digests.items():
-        if listed.get(name) != digest:
-            return "", f"the previous {name} is not the one manifest.sha256 lists"
+    digests, unvouched = vouched(case.root, case.manifest_file, (case.master_file.name, PRODUCTIONS_FILE))
+    if unvouched is not None:
+        return "", f"the previous {unvouched} is not the one manifest.sha256 lists"
     return digests[case.master_file.name], ""
 
 

@@ -26,7 +26,7 @@ from commtrail.atomic import write_text
 from commtrail.case import Case
 from commtrail.timeline import assemble
 from commtrail.timeline.assemble import Sources
-from commtrail.timeline.keys import KEYS_DIR, manifest_digests, sha256_of
+from commtrail.timeline.keys import KEYS_DIR, vouched
 from commtrail.timeline.schema import MASTER_SCHEMA, dumps_extra
 
 RECORD_NAME = "master.json"
@@ -79,11 +79,8 @@ def shared_groups(case: Case, numbered: Callable[[], pa.RecordBatchReader], name
 def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> np.ndarray:
     """Per source (dedup's order), whether the present master was built from its present staging."""
     none = np.zeros(len(shas), bool)
-    path, master = record_path(case.root), case.master_file
-    names = (f"{KEYS_DIR}/{RECORD_NAME}", master.name)
-    listed = manifest_digests(case.manifest_file, names.__contains__)
-    if not (path.is_file() and master.is_file() and sha256_of(path) == listed.get(names[0])
-            and sha256_of(master) == listed.get(names[1])):
+    path = record_path(case.root)
+    if vouched(case.root, case.manifest_file, (f"{KEYS_DIR}/{RECORD_NAME}", case.master_file.name))[1] is not None:
         return none
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
