@@ -22,6 +22,7 @@ from commtrail.inventory import read_inventory
 from commtrail.outputs.manifest import sha256_file
 from commtrail.outputs.report_data import ReportData, production_words
 from commtrail.timeline.master import read_master
+from commtrail.timeline.produced import read_numbering
 
 if TYPE_CHECKING:
     from commtrail.outputs.bundle import Payload
@@ -132,7 +133,7 @@ def write_methodology(case: Case, report: ReportData, payload: "Payload", target
              *_ingest_commands(rows),
              f"- this bundle: `{command}` (the report, the transcripts, the exports and these documents were "
              "written by it from the case)", "",
-             "## Exhibit numbers", "", f"Exhibit numbers are {production_words(case.root)}.", "",
+             "## Exhibit numbers", "", f"Exhibit numbers are {production_words(*read_numbering(case.root))}.", "",
              "## Time-zone policy", "", TZ_POLICY.format(zone=config.timezone), "",
              "Events by where their zone came from: "
              + "; ".join(f"{k}: {v:,}" for k, v in sorted(zones.items())) + ".", "",

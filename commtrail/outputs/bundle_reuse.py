@@ -27,7 +27,7 @@ from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.manifest import sha256_file
 from commtrail.timeline.produced import PRODUCTIONS_FILE, merged_numbers, numbered_in_time_order
-from commtrail.timeline.produced import read_record as read_productions_record
+from commtrail.timeline.produced import read_numbering
 from commtrail.timeline.screenshots import LINKS_FILE
 
 INPUTS = "inputs.json"
@@ -84,7 +84,7 @@ def case_inputs(case: Case, names: tuple[str, ...] = CASE_INPUTS, everything: bo
         path = case.root / name
         files[name] = sha256_file(path) if path.is_file() else None
     if (PRODUCTIONS_FILE in files and case.master_file.is_file() and numbered_in_time_order(case.master_file)
-            and not merged_numbers(*read_productions_record(case.root))):
+            and not merged_numbers(*read_numbering(case.root))):
         files[PRODUCTIONS_FILE] = IN_TIME_ORDER   # what the outputs say of numbering then needs no production
     out: dict = {"program": _program(), "libraries": _libraries(), "files": files}
     if everything:

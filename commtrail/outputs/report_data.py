@@ -28,7 +28,8 @@ from commtrail.outputs.sentences import owner_named
 from commtrail.review.annotations import Selection, load_annotations
 from commtrail.timeline.identity import PHONE_CHECKS, describe, phone_check
 from commtrail.timeline.master import read_master, read_possibly_deleted
-from commtrail.timeline.produced import exhibit_name, last_number, merged_numbers, out_of_time_order, read_record
+from commtrail.timeline.produced import (Carry, Production, exhibit_name, last_number, merged_numbers,
+                                        out_of_time_order, read_numbering)
 
 EXHIBIT_COLUMNS = ["exhibit", "event_id", "ts_utc", "ts_local", "ts_precision", "tz_source", "channel", "kind", "direction",
                    "sender", "sender_raw", "recipients", "party", "conversation", "subject", "body", "duration_s", "attachments",
@@ -222,11 +223,10 @@ def reviewer_notes(case: Case, exhibits: pa.Table, incidents: pa.Table) -> list[
     return sorted(rows, key=lambda r: r["exhibit"])
 
 
-def production_words(root: Path) -> str:
-    """How the numbers of the case at ``root`` were given, naming every production and the produced
-    numbers whose events were merged into another's (the methodology's statement)."""
+def production_words(productions: list[Production], carries: list[Carry]) -> str:
+    """How the numbers were given (timeline/produced.read_numbering), naming every production and
+    the produced numbers whose events were merged into another's (the methodology's statement)."""
     n = words()["numbering"]
-    productions, carries = read_record(root)
     if not productions:
         return n["unproduced"]
     spans = "; ".join(f"{p.span} by {p.by} ({p.scope})" for p in productions if p.event_ids)
@@ -244,11 +244,11 @@ def numbering_words(root: Path, late: bool) -> tuple[str, str]:
     cover says only that, whatever was produced: a production changes nothing it states (see
     bundle_reuse.case_inputs)."""
     n = words()["numbering"]
-    productions, carries = read_record(root)
+    productions, carries = read_numbering(root)
     if not productions or not (late or merged_numbers(productions, carries)):
         return n["chronological"], ""
     late_note = n["late"].format(mark=n["mark"], last=exhibit_name(last_number(productions))) if late else ""
-    return production_words(root), late_note
+    return production_words(productions, carries), late_note
 
 
 def exhibit_mark(row: dict) -> str:

@@ -87,15 +87,15 @@ def productions_path(root: Path) -> Path:
 
 def read_productions(root: Path) -> list[Production]:
     """The productions of the case at ``root``, oldest first (none when the file does not exist)."""
-    return read_record(root)[0]
+    return read_numbering(root)[0]
 
 
 def produced_ids(root: Path) -> set[str]:
     """The ids of the events holding a produced number now."""
-    return set(holders(*read_record(root)).values())
+    return set(holders(*read_numbering(root)).values())
 
 
-def read_record(root: Path) -> tuple[list[Production], list[Carry]]:
+def read_numbering(root: Path) -> tuple[list[Production], list[Carry]]:
     """The productions and the carries productions.jsonl holds, each oldest first; a line that is
     neither, or a carry of a number its ``from`` id does not hold then, is refused."""
     path = productions_path(root)
@@ -203,7 +203,7 @@ def record_production(root: Path, master_file: Path, master_sha256: str, by: str
     """Freeze the numbers of the master: append a production of the events no earlier production
     holds, and return it; with none new, return the latest production (None when the master is
     empty and nothing was ever produced). The caller holds the case's lock and updates its manifest."""
-    productions, carries = read_record(root)
+    productions, carries = read_numbering(root)
     master = pq.read_table(master_file, columns=["event_id", "exhibit"])
     known = set(holders(productions, carries).values())
     ids = master["event_id"].to_pylist()
@@ -247,7 +247,7 @@ def carry_numbers(con: "duckdb.DuckDBPyConnection", case: "Case",
     a previous master that manifest.sha256 vouches for, nothing is carried and ``warn`` says so.
     The caller holds the case's lock and replaces the master afterwards. Returns the productions
     and the carries, these included."""
-    productions, carries = read_record(case.root)
+    productions, carries = read_numbering(case.root)
     if not productions:
         return productions, carries
     con.register("produced_in", produced_table(productions, carries))
