@@ -26,8 +26,7 @@ from pathlib import Path
 from commtrail.atomic import write_text
 from commtrail.case import CASE_FILE, Case
 from commtrail.outputs.manifest import sha256_file
-from commtrail.timeline.produced import PRODUCTIONS_FILE, merged_numbers, numbered_in_time_order
-from commtrail.timeline.produced import read_numbering
+from commtrail.timeline.produced import PRODUCTIONS_FILE, merged_numbers, numbered_in_time_order, read_numbering
 from commtrail.timeline.screenshots import LINKS_FILE
 
 INPUTS = "inputs.json"

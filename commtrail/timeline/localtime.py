@@ -22,14 +22,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from commtrail.timeline.utclocal import NAT, US_PER_DAY, distinct
+from commtrail.timeline.utclocal import CHANGES, NAT, US_PER_DAY, distinct, timedelta_us
 
 # Codes returned by to_utc, as indexes into this tuple (the labels of the tz_source column).
 TZ_SOURCE_LABELS = ("case", "flag_ambiguous", "flag_nonexistent")
 CASE, AMBIGUOUS, NONEXISTENT = 0, 1, 2
 
 _EPOCH = datetime(1970, 1, 1)
-_CHANGES = np.iinfo(np.int64).max  # a local day in which the offset changes
 
 
 def to_utc(naive, tz: str) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +51,7 @@ def to_utc(naive, tz: str) -> tuple[np.ndarray, np.ndarray]:
     days, inverse = distinct(np.floor_divide(values, US_PER_DAY))
     offset = _day_offsets(days, zone)[inverse]
     utc[dated] = values - offset
-    for i in np.flatnonzero(offset == _CHANGES).tolist():
+    for i in np.flatnonzero(offset == CHANGES).tolist():
         utc[dated[i]], codes[dated[i]] = _one(int(values[i]), zone)
     return utc, codes
 
@@ -78,19 +77,15 @@ def _wall(local_us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=local_us)
 
 
-def _us(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def _day_offsets(days: np.ndarray, zone: ZoneInfo) -> np.ndarray:
     """Per local day (days since 1970-01-01), its offset in microseconds when it has one throughout,
-    else _CHANGES. A change inside the day, or at either end (a first time repeated or skipped, a
+    else CHANGES. A change inside the day, or at either end (a first time repeated or skipped, a
     last one likewise), shows as its first microsecond read with the earlier offset (fold=0)
     differing from its last read with the later one (fold=1). numpy makes the (naive) datetimes."""
     firsts = (days * US_PER_DAY).view("M8[us]").astype(object).tolist()
     lasts = ((days + 1) * US_PER_DAY - 1).view("M8[us]").astype(object).tolist()
     ends = [(zone.utcoffset(first), zone.utcoffset(last.replace(fold=1))) for first, last in zip(firsts, lasts)]
-    return np.array([_us(a) if a == b else _CHANGES for a, b in ends], dtype=np.int64)
+    return np.array([timedelta_us(a) if a == b else CHANGES for a, b in ends], dtype=np.int64)
 
 
 def _one(local_us: int, zone: ZoneInfo) -> tuple[int, int]:
@@ -103,4 +98,4 @@ def _one(local_us: int, zone: ZoneInfo) -> tuple[int, int]:
     else:
         back = first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
         code = AMBIGUOUS if back == wall else NONEXISTENT
-    return local_us - _us(first.utcoffset()), code
+    return local_us - timedelta_us(first.utcoffset()), code

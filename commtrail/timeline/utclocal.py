@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 
 US_PER_DAY = 86_400_000_000
 NAT = np.iinfo(np.int64).min  # the int64 that stands for "no time"
-_CHANGES = np.iinfo(np.int64).max  # a day in which the offset changes
+CHANGES = np.iinfo(np.int64).max  # a day in which the offset changes
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_DAYS: dict[tuple[str, int], int] = {}  # (zone, UTC day) -> its offset, or _CHANGES
+_DAYS: dict[tuple[str, int], int] = {}  # (zone, UTC day) -> its offset, or CHANGES
 
 
 def local_datetime(us: int, zone: ZoneInfo) -> datetime:
@@ -30,10 +30,11 @@ def local_datetime(us: int, zone: ZoneInfo) -> datetime:
 
 
 def _offset_us(us: int, zone: ZoneInfo) -> int:
-    return _us(local_datetime(us, zone).utcoffset())
+    return timedelta_us(local_datetime(us, zone).utcoffset())
 
 
-def _us(offset: timedelta) -> int:
+def timedelta_us(offset: timedelta) -> int:
+    """A timedelta (a UTC offset) in whole microseconds."""
     return (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
 
 
@@ -43,7 +44,7 @@ def _day_offset(day: int, zone: ZoneInfo) -> int:
     if found is None:
         first, last = local_datetime(day * US_PER_DAY, zone), local_datetime((day + 1) * US_PER_DAY - 1, zone)
         same = (first.utcoffset(), first.dst(), first.tzname()) == (last.utcoffset(), last.dst(), last.tzname())
-        found = _DAYS[key] = _us(first.utcoffset()) if same else _CHANGES
+        found = _DAYS[key] = timedelta_us(first.utcoffset()) if same else CHANGES
     return found
 
 
@@ -73,7 +74,7 @@ def offsets_us(ts: np.ndarray, zone: ZoneInfo) -> np.ndarray:
         return out
     days, inverse = distinct(np.floor_divide(values, US_PER_DAY))
     found = np.array([_day_offset(d, zone) for d in days.tolist()], dtype=np.int64)[inverse]
-    for i in np.flatnonzero(found == _CHANGES).tolist():
+    for i in np.flatnonzero(found == CHANGES).tolist():
         found[i] = _offset_us(values[i], zone)
     out[dated] = found
     return out
