@@ -194,8 +194,10 @@ def object_sql(fields: list[str]) -> str:
 
 
 def as_text_sql(value_sql: str) -> str:
-    """A column's value as JSON can hold it: a BLOB as its hex digits."""
-    return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
+    """A column's value as JSON can hold it: a BLOB as its hex digits. A BLOB sorts after every other
+    value and the empty BLOB before every other BLOB, whatever the column's affinity and collation,
+    so ``>= x''`` tells BLOBs apart (NULL: neither), at a fraction of ``typeof``'s cost per row."""
+    return f"CASE WHEN {value_sql} >= x'' THEN hex({value_sql}) ELSE {value_sql} END"
 
 
 def splice_json(obj: str, fragment: str) -> str | None:
@@ -249,6 +251,36 @@ def fetch(cursor: sqlite3.Cursor, size: int) -> list[tuple]:
         return cursor.fetchmany(size)
     finally:
         gc.enable()
+
+
+FIRST_KEY = -(1 << 63)   # below every key: the parameter of a keyed query's first run
+
+
+def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText) -> Iterator[list[tuple]]:
+    """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
+    in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
+    as the chunks are taken. Text is read by SQLite's own UTF-8 decoder (no Python call per value);
+    text that is not UTF-8 makes it fail, and the query is run again after the last row done with
+    ``lenient`` as the connection's text factory from there on (the caller reports its count)."""
+    return _keyed_chunks(con, query, size, lenient, con.execute(query, (FIRST_KEY,)))
+
+
+def _keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
+                  cursor: sqlite3.Cursor) -> Iterator[list[tuple]]:
+    last = FIRST_KEY
+    while True:
+        try:
+            rows = fetch(cursor, size)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc) or con.text_factory is not str:
+                raise
+            con.text_factory = lenient
+            cursor = con.execute(query, (last,))
+            continue
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows
 
 
 def columns_of(rows: list[tuple]) -> list[list]:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, fetch, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, keyed_chunks, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -39,22 +39,23 @@ def call_query(have: set[str]) -> str:
     """Every call with the columns of its `extra` as they are (a column the layout lacks is NULL)."""
     extra = ", ".join(optional(have, "r", name) for name in EXTRA_COLUMNS)
     return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, {extra} "
-            "FROM ZCALLRECORD r ORDER BY r.Z_PK")
+            "FROM ZCALLRECORD r WHERE r.Z_PK > ? ORDER BY r.Z_PK")
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
                hints: ContactHints, file_label: str) -> Iterator[pa.RecordBatch]:
     """Every row of ZCALLRECORD as a record, in Z_PK order, a chunk at a time (``label`` names the
-    database in locators, ``file_label`` in errors)."""
-    con.text_factory = text = LenientText()
+    database in locators, ``file_label`` in errors). Text that is not UTF-8 is read as U+FFFD and counted."""
+    con.text_factory = text = LenientText()   # the names of the columns too
     with as_input_error(file_label):
         have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
-        cursor = con.execute(call_query(have))
+        con.text_factory = str   # the rows: SQLite's own decoder, LenientText from the first value it refuses
+        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     last = None
     try:
-        while rows := fetch(cursor, max(1, min(ctx.batch_size, CHUNK))):
+        for rows in chunks:
             yield reader.batch(rows)
             last = rows[-1][0]
     except sqlite3.DatabaseError as exc:

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, json_field, optional,
-                                       require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, json_field, keyed_chunks,
+                                       optional, require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -284,28 +284,11 @@ class MessagesReader:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
-        """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that
-        is not UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the
-        bytes that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
-        query = message_query(self.message_columns)
-        chunk = max(1, min(self.ctx.batch_size, CHUNK))
-        last = -(1 << 63)
-        cursor = self.con.execute(query, (last,))
-        while True:
-            try:
-                rows = fetch(cursor, chunk)
-            except sqlite3.OperationalError as exc:
-                if "decode" not in str(exc) or self.con.text_factory is not str:
-                    raise
-                self.con.text_factory = LenientText()
-                cursor = self.con.execute(query, (last,))
-                continue
-            if not rows:
-                if isinstance(self.con.text_factory, LenientText):
-                    self.con.text_factory.report(self.ctx, self.label)
-                return
-            last = rows[-1][ROWID]
-            yield rows
+        """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs)."""
+        text = LenientText()
+        yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
+                                text)
+        text.report(self.ctx, self.label)
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = columns_of(rows)
