@@ -240,17 +240,27 @@ def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) ->
             con.close()
 
 
-def fetch(cursor: sqlite3.Cursor, size: int) -> list[tuple]:
-    """``cursor.fetchmany(size)`` with Python's cyclic garbage collector paused meanwhile: the rows
-    are tuples of plain values (no cycles to find), and the collections that making thousands of
-    them would set off cost a good part of the reading."""
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused meanwhile (as it was afterwards). For work on a chunk
+    of rows: it makes tens of thousands of tuples and lists of plain values, which hold no cycles,
+    and the collections that making them would set off, each going over the chunk's live rows and
+    columns again, cost a good part of the reading. Objects left in a cycle are collected after."""
     if not gc.isenabled():
-        return cursor.fetchmany(size)
+        yield
+        return
     gc.disable()
     try:
-        return cursor.fetchmany(size)
+        yield
     finally:
         gc.enable()
+
+
+def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
+    """``cursor.fetchmany(size)`` (every row left when ``size`` is None) with the garbage collector
+    paused (:func:`gc_paused`)."""
+    with gc_paused():
+        return cursor.fetchall() if size is None else cursor.fetchmany(size)
 
 
 FIRST_KEY = -(1 << 63)   # below every key: the parameter of a keyed query's first run

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, json_field, keyed_chunks,
-                                       optional, require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, gc_paused,
+                                       json_field, keyed_chunks, optional, require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -208,7 +208,7 @@ class MessagesReader:
     def _chat_ids(self, rowids: list) -> list:
         """The chat ROWID of each message (None for a message in no chat)."""
         span = (rowids[0], rowids[-1])
-        pairs = self.con.execute(CHAT_QUERY, span).fetchall()
+        pairs = fetch(self.con.execute(CHAT_QUERY, span))
         found = dict(pairs)
         if len(found) < len(pairs):   # a message in several chats: SQLite picks the lowest (grouping costs more)
             found = dict(self.con.execute(LOWEST_CHAT_QUERY, span))
@@ -278,7 +278,9 @@ class MessagesReader:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         try:
             for rows in self._rows():
-                yield from self._chunk(rows)
+                with gc_paused():
+                    items = list(self._chunk(rows))
+                yield from items
                 self.last_done = rows[-1][ROWID]
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
