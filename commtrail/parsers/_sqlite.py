@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
@@ -30,6 +30,7 @@ CHUNK = 1 << 20
 # A table's name in the CREATE statements SQLite keeps near the start of the file (sqlite_master).
 _CREATE_TABLE = re.compile(rb'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?["`\[]?(\w+)', re.IGNORECASE)
 
+T, U = TypeVar("T"), TypeVar("U")
 Opener = Callable[[str], BinaryIO]   # a companion file by suffix ("", "-wal", "-shm"); FileNotFoundError
 
 
@@ -254,6 +255,15 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def each_paused(chunks: Iterable[T], work: Callable[[T], Iterable[U]]) -> Iterator[U]:
+    """What ``work`` makes of each chunk, made with the garbage collector paused (:func:`gc_paused`;
+    never while the caller has it), then handed on."""
+    for chunk in chunks:
+        with gc_paused():
+            items = list(work(chunk))
+        yield from items
 
 
 def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
