@@ -30,8 +30,6 @@ from pathlib import Path
 from bench._measure import in_child
 from bench._phone_db import bare_select, outcome, random_text
 from bench._table import Result, standalone
-from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
-from commtrail.demo_ios import typedstream
 
 MESSAGES = 1_000_000
 CALLS = 200_000
@@ -55,6 +53,9 @@ CALL_TABLES = (("ZCALLRECORD", "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, 
 
 
 def generate_messages(path: Path, n: int) -> int:
+    from commtrail.demo_ios import typedstream
+    from commtrail.parsers.ios.layouts import LAYOUTS, MESSAGES_OTHER_TABLES
+
     rng = random.Random(SEED)
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -119,6 +120,8 @@ def _flush(con, batch, joins, attachments) -> None:
 
 
 def generate_calls(path: Path, n: int) -> int:
+    from commtrail.parsers.ios.layouts import CALL_HISTORY
+
     rng = random.Random(SEED + 1)
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -143,6 +146,8 @@ def _child_baseline(path: str, kind: str) -> dict:
 
 
 def _child_ours(path: str, kind: str, out_dir: str) -> dict:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()  # as `commtrail ingest` does (this module imports no commtrail code at its top for it)
     from commtrail.blobs import DirBlobStore
     from commtrail.ingest.staging import write_staging
     from commtrail.parsers import registry
