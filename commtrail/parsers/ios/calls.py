@@ -36,10 +36,12 @@ EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCAT
 
 
 def call_query(have: set[str]) -> str:
-    """Every call with the columns of its `extra` as they are (a column the layout lacks is NULL)."""
+    """Every call after a ROWID, by its ROWID first (Core Data's Z_PK is the ROWID; keyed on the ROWID
+    itself, no row is left out even where Z_PK were another column), with the columns of its
+    `extra` as they are (a column the layout lacks is NULL)."""
     extra = ", ".join(optional(have, "r", name) for name in EXTRA_COLUMNS)
-    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, {extra} "
-            "FROM ZCALLRECORD r WHERE r.Z_PK > ? ORDER BY r.Z_PK")
+    return (f"SELECT r.ROWID, r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, "
+            f"{extra} FROM ZCALLRECORD r WHERE r.ROWID > ? ORDER BY r.ROWID")
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
@@ -57,7 +59,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
     try:
         for rows in chunks:
             yield reader.batch(rows)
-            last = rows[-1][0]
+            last = rows[-1][1]
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", last, exc))
     text.report(ctx, label)
@@ -99,7 +101,7 @@ class _Calls:
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
+        _, pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         dates_f = _reals(dates)
