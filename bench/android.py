@@ -10,7 +10,8 @@ and measures, each in a fresh child process (peak RSS from its ``getrusage``):
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns (the sms columns read, and the pdu,
   addr and part rows), every row fetched (``fetchmany``);
 * ours: the parser drained into a staging Parquet file (what ingest does), including its private
-  copy of the database.
+  copy of the database, in a process started as ``commtrail ingest`` starts (pyarrow told pandas
+  is absent, so that its first array does not import pandas).
 
 The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; the goal is >= 0.5).
 """
