@@ -1,5 +1,6 @@
 """The leading rows a new master shares with the last one, proven, so that a build after an ingest
-copies them from the last master instead of assembling them from staging (timeline/master.py).
+copies them from the last master, as bytes (timeline/splice.py), instead of assembling them from
+staging (timeline/master.py).
 
 A build records after the master (``keys/master.json``) the fingerprint of every source it was
 built from (timeline/keys.py). A later build trusts a row of that master only when the record and
@@ -33,6 +34,8 @@ RECORD_NAME = "master.json"
 # Raise when the way a master row is made from its staged row changes (timeline/assemble.py), or
 # this record's layout.
 VERSION = 2
+# The master's columns a row is checked by (the others are the staged row's, as staging holds it).
+COMPARED = ["event_id", "source_sha256", "party", "dup_method", "exhibit", "occurrences", "extra"]
 
 
 def record_path(root: Path) -> Path:
@@ -51,8 +54,9 @@ def write_record(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> Non
 
 
 def shared_groups(case: Case, numbered: Callable[[], pa.RecordBatchReader], named: Sources, shas: Sequence[str],
-                  prints: Sequence[dict], metadata: dict) -> Iterator[pa.Table]:
-    """The leading row groups of the present master that the new one holds alike, one table each.
+                  prints: Sequence[dict], metadata: dict) -> int:
+    """How many leading row groups of the present master the new one holds alike (each of
+    assemble.ROW_GROUP_ROWS rows; timeline/splice.py copies them).
 
     ``numbered()`` gives every event of this build in exhibit order (src, event_id, party, near,
     copies, dup_method, exhibit; DedupSession.numbered_reader; called only when some source is
@@ -60,20 +64,19 @@ def shared_groups(case: Case, numbered: Callable[[], pa.RecordBatchReader], name
     sources in dedup's order and their fingerprints; ``metadata`` the new master's."""
     proven = _proven_sources(case, shas, prints)
     if not proven.any():
-        return
+        return 0
     old = pq.ParquetFile(case.master_file)
     if old.schema_arrow.metadata != MASTER_SCHEMA.with_metadata(metadata).metadata:
-        return
+        return 0
     size = assemble.ROW_GROUP_ROWS
     new = _in_groups(numbered(), size)
     for group in range(old.num_row_groups):
         rows = next(new, None)
         if old.metadata.row_group(group).num_rows != size or rows is None or rows.num_rows != size:
-            return
-        table = old.read_row_group(group)
-        if not _same_rows(table, rows, named, proven):
-            return
-        yield table
+            return group
+        if not _same_rows(old.read_row_group(group, columns=COMPARED), rows, named, proven):
+            return group
+    return old.num_row_groups
 
 
 def _proven_sources(case: Case, shas: Sequence[str], prints: Sequence[dict]) -> np.ndarray:

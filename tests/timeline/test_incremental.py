@@ -52,10 +52,9 @@ def kept_rows(monkeypatch) -> list[int]:
     original = master.shared_groups
 
     def spy(*args, **kwargs):
-        kept.append(0)
-        for table in original(*args, **kwargs):
-            kept[-1] += table.num_rows
-            yield table
+        groups = original(*args, **kwargs)
+        kept.append(groups * assemble.ROW_GROUP_ROWS)
+        return groups
     monkeypatch.setattr(master, "shared_groups", spy)
     return kept
 
