@@ -157,10 +157,20 @@ class DedupSession:
         self.con.execute("DROP TABLE occ")
         return self._counts()
 
-    def numbered_reader(self) -> pa.RecordBatchReader:
-        """Every event in exhibit order: ``src``, ``event_id``, ``party``, ``near``, ``copies``,
-        ``dup_method`` and ``exhibit`` (as representatives_reader gives them)."""
-        return arrow_reader(self.con.sql(f"SELECT src, {REP_TEXT} FROM reps ORDER BY ord"), 65_536)
+    def group_digests(self, rows: int, tokens: Sequence[int]) -> list[list[int]]:
+        """Per run of ``rows`` events in exhibit order (a master row group): [events, digest, digest]
+        of what their master rows hold beyond the staged rows (timeline/reuse.py): exhibit order,
+        event id, party, near duplicates, copies (each by its source's ``tokens`` entry and its
+        row), dup method and exhibit number. Two 64-bit hashes per event, combined by XOR."""
+        self.con.execute("SET VARIABLE tokens = ?::UBIGINT[]", [list(tokens)])
+        rows = int(rows)
+        return [list(r) for r in self.con.execute(f"""
+            SELECT count(*), bit_xor(hash(ord, eid, party, near, c, m, number)),
+                   bit_xor(hash(c, number, near, m, party, eid, ord))
+            FROM (SELECT ord, eid, party, near, method::VARCHAR AS m, number,
+                         list_transform(copies, lambda k: hash(getvariable('tokens')[(k >> 32)::INTEGER + 1],
+                                                               k & 4294967295)) AS c FROM reps)
+            GROUP BY ord // {rows} ORDER BY ord // {rows}""").fetchall()]
 
     def drop_leading(self, events: int) -> list[tuple[int, int]]:
         """Forget the first ``events`` events in exhibit order (the master keeps them from the last

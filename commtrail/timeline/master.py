@@ -24,7 +24,7 @@ from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import carry_numbers, produced_ids
 from commtrail.timeline.schema import MASTER_SCHEMA
-from commtrail.timeline.reuse import shared_groups, write_record
+from commtrail.timeline.reuse import shared_groups, source_tokens, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
 from commtrail.timeline.splice import spliced
 
@@ -69,9 +69,8 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives(*carry_numbers(session.con, case, warn))
                     metadata = metadata_of(case.config)
-                    shas = [s["sha256"] for s in sources]
-                    groups = shared_groups(case, session.numbered_reader, named.result(), shas, session.prints,
-                                           metadata)
+                    digests = session.group_digests(assemble.ROW_GROUP_ROWS, source_tokens(sources, session.prints))
+                    groups = shared_groups(case, digests, assemble.ROW_GROUP_ROWS, metadata)
                     kept = groups * assemble.ROW_GROUP_ROWS
                     if kept:
                         counts = session.drop_leading(kept)
@@ -87,7 +86,7 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                     rows = kept + writer.rows
                 finally:
                     session.close()
-            write_record(case, shas, session.prints)
+            write_record(case, digests)
             write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
