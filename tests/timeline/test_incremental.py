@@ -192,3 +192,11 @@ def test_a_master_or_its_record_changed_behind_the_tools_back_is_not_trusted(tmp
         path = reuse.record_path(case.root) if what == "record" else case.master_file
         path.write_bytes(path.read_bytes() + b" ")
     assert _added_later(tmp_path / "c", monkeypatch, [(10, "stop")], tamper) == (0, True)
+
+
+def test_a_master_written_by_another_pyarrow_is_not_copied(tmp_path, monkeypatch):
+    def other_writer(case):     # the record says another pyarrow wrote the master (the manifest agrees)
+        path = reuse.record_path(case.root)
+        path.write_text(path.read_text().replace('"writer":"', '"writer":"0.'))
+        write_manifest(case)
+    assert _added_later(tmp_path / "c", monkeypatch, [(10, "stop")], other_writer) == (0, True)
