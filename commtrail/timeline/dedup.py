@@ -480,12 +480,14 @@ def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """Link events of one near-duplicate group that are neighbours in time within 2 seconds (never merged)."""
+    """Link events of one near-duplicate group that are neighbours in time within 2 seconds (never
+    merged). Groups of one event, most of them, are left out before the sort."""
     con.execute("""CREATE TEMP TABLE near AS
         WITH w AS (
             SELECT eid, ts, lag(eid) OVER o AS prev_eid, lag(ts) OVER o AS prev_ts,
                    lead(eid) OVER o AS next_eid, lead(ts) OVER o AS next_ts
-            FROM occ WHERE grp IS NOT NULL WINDOW o AS (PARTITION BY grp ORDER BY ts, eid)),
+            FROM occ WHERE grp IN (SELECT grp FROM occ GROUP BY grp HAVING count(*) > 1)
+            WINDOW o AS (PARTITION BY grp ORDER BY ts, eid)),
         pairs AS (
             SELECT eid, prev_eid AS other FROM w WHERE epoch(ts) - epoch(prev_ts) <= 2
             UNION ALL
