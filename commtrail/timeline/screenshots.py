@@ -213,8 +213,6 @@ def build_links(master: Path, zone: str) -> pa.Table | None:
     """The links of every screenshot of the master (exhibit order, then line); None: no screenshot.
     ``zone`` is the case's, in which a screenshot shows its clock times. Screenshots whose windows
     overlap share one read of the master."""
-    if not _may_hold(pq.ParquetFile(master).metadata, {"channel": "evidence", "kind": "screenshot"}):
-        return None
     shots = pq.read_table(master, columns=["event_id", "ts_utc", "ts_precision", "extra"],
                           filters=[("channel", "=", "evidence"), ("kind", "=", "screenshot")])
     if shots.num_rows == 0:
@@ -232,18 +230,6 @@ def build_links(master: Path, zone: str) -> pa.Table | None:
             found[shot] = match_lines(texts[shot], pool.between(_micros(start), _micros(end)))
     rows = [{"screenshot": shot, **r} for shot in shots["event_id"].to_pylist() for r in found.get(shot, [])]
     return pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
-
-
-def _may_hold(metadata: pq.FileMetaData, values: dict[str, str]) -> bool:
-    """Whether some row group may hold a row with these column values, by the statistics of those
-    columns (a row group without them may)."""
-    where = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        stats = [row_group.column(where[name]).statistics for name in values]
-        if all(s is None or not s.has_min_max or s.min <= value <= s.max for s, value in zip(stats, values.values())):
-            return True
-    return False
 
 
 def _overlapping(windows: list[tuple[datetime, datetime, str]]) -> list[list[tuple[datetime, datetime, str]]]:

@@ -2,7 +2,6 @@
 
 import json
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -11,7 +10,7 @@ from evidence_media import screenshot_case
 from commtrail.case import Case
 from commtrail.cli import main
 from commtrail.timeline.master import read_master
-from commtrail.timeline.screenshots import LINKS_FILE, Candidates, _may_hold, fold, match_lines, screenshot_links
+from commtrail.timeline.screenshots import LINKS_FILE, Candidates, fold, match_lines, screenshot_links
 
 
 @pytest.fixture(scope="module")
@@ -135,15 +134,3 @@ def test_a_bubble_time_is_read_in_the_case_zone_in_summer_time(tmp_path):
                          extra=json.dumps({"ocr_text": "meet me outside 09:00"}))]})
     first = [m["event_id"] for m in read_master(case).to_pylist() if m["channel"] == "sms"][0]
     assert [r["event_id"] for r in pq.read_table(case.root / LINKS_FILE).to_pylist()] == [first]
-
-
-def test_row_group_statistics_tell_which_masters_may_hold_a_screenshot(tmp_path):
-    path = tmp_path / "m.parquet"
-    table = pa.table({"channel": ["sms", "whatsapp", "evidence", "sms"], "kind": ["message", "message", "photo", "call"]})
-    pq.write_table(table, path, row_group_size=2)
-    meta = pq.ParquetFile(path).metadata
-    assert not _may_hold(meta, {"channel": "evidence", "kind": "screenshot"})   # evidence and screenshot in no one group
-    assert _may_hold(meta, {"channel": "evidence", "kind": "photo"})
-    assert not _may_hold(meta, {"channel": "email", "kind": "message"})
-    pq.write_table(table, path, row_group_size=2, write_statistics=False)
-    assert _may_hold(pq.ParquetFile(path).metadata, {"channel": "email", "kind": "message"})   # no statistics: it may
