@@ -10,7 +10,7 @@ named by its source's hash, path and fingerprint (timeline/keys.py: a source kee
 fingerprint while its staging file stays the same), not by its place among the sources. A later
 build keeps the leading row groups whose digests it works out alike, when the record and the
 master hold (manifest.sha256, written with both, lists each with its present hash), the master
-has the settings of now, and this pyarrow writes Parquet as the one that wrote it did.
+has the schema and settings of now, and was written by this pyarrow with these options.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from commtrail.atomic import write_text
+from commtrail.atomic import PARQUET_OPTIONS, write_text
 from commtrail.case import Case
 from commtrail.timeline.keys import KEYS_DIR, vouched
 from commtrail.timeline.schema import MASTER_SCHEMA
@@ -33,6 +33,11 @@ RECORD_NAME = "master.json"
 # atomic.PARQUET_OPTIONS), what a digest covers (dedup.DedupSession.group_digests), or this
 # record's layout.
 VERSION = 3
+
+
+def writer() -> dict:
+    """What the master's bytes depend on beside its rows: the pyarrow that writes it and how."""
+    return json.loads(json.dumps({"pyarrow": pa.__version__, "options": PARQUET_OPTIONS}))
 
 
 def record_path(root: Path) -> Path:
@@ -52,7 +57,7 @@ def write_record(case: Case, digests: Sequence[list[int]]) -> None:
     """Record the digests of the row groups of the master just written. The master's own SHA-256
     is the one manifest.sha256 lists with this record (the caller writes it), so it is not worked
     out here a second time."""
-    record = {"version": VERSION, "writer": pa.__version__, "groups": [list(d) for d in digests]}
+    record = {"version": VERSION, "writer": writer(), "groups": [list(d) for d in digests]}
     path = record_path(case.root)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     write_text(json.dumps(record, sort_keys=True, separators=(",", ":")), path)
@@ -66,7 +71,8 @@ def shared_groups(case: Case, digests: Sequence[list[int]], rows: int, metadata:
     if not recorded or not case.master_file.is_file():
         return 0
     old = pq.ParquetFile(case.master_file)
-    if old.schema_arrow.metadata != MASTER_SCHEMA.with_metadata(metadata).metadata:
+    schema = MASTER_SCHEMA.with_metadata(metadata)
+    if not old.schema_arrow.equals(schema) or old.schema_arrow.metadata != schema.metadata:
         return 0
     same = 0
     for group, (was, now) in enumerate(zip(recorded, digests)):
@@ -79,7 +85,7 @@ def shared_groups(case: Case, digests: Sequence[list[int]], rows: int, metadata:
 
 def _recorded_digests(case: Case) -> list | None:
     """The digests the present master was recorded with, when the record and the master are
-    vouched for and were written by this pyarrow (None otherwise)."""
+    vouched for and were written as this build writes it (None otherwise)."""
     path = record_path(case.root)
     if vouched(case.root, case.manifest_file, (f"{KEYS_DIR}/{RECORD_NAME}", case.master_file.name))[1] is not None:
         return None
@@ -87,7 +93,7 @@ def _recorded_digests(case: Case) -> list | None:
         record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
-    if not isinstance(record, dict) or record.get("version") != VERSION or record.get("writer") != pa.__version__:
+    if not isinstance(record, dict) or record.get("version") != VERSION or record.get("writer") != writer():
         return None
     groups = record.get("groups")
     return groups if isinstance(groups, list) and all(isinstance(g, list) for g in groups) else None
