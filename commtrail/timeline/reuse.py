@@ -27,6 +27,7 @@ from commtrail.atomic import PARQUET_OPTIONS, write_text
 from commtrail.case import Case
 from commtrail.timeline.keys import KEYS_DIR, vouched
 from commtrail.timeline.schema import MASTER_SCHEMA
+from commtrail.timeline.splice import can_splice
 
 RECORD_NAME = "master.json"
 # Raise when the way a master row is made from its staged row changes (timeline/assemble.py,
@@ -80,7 +81,7 @@ def shared_groups(case: Case, digests: Sequence[list[int]], rows: int, metadata:
                 list(was) != list(now) or now[0] != rows:
             break
         same += 1
-    return same
+    return same if same and can_splice(case.master_file) else 0
 
 
 def _recorded_digests(case: Case) -> list | None:

@@ -150,6 +150,17 @@ def encode(fields: Fields) -> bytes:
     return bytes(out)
 
 
+def can_splice(path: Path) -> bool:
+    """Whether the row groups of this Parquet file can be kept: its footer decodes, and encodes
+    again to the very same bytes."""
+    try:
+        with open(path, "rb") as handle:
+            raw, _ = footer_of(handle, Path(path).stat().st_size)
+        return encode(decode(raw)) == raw
+    except (SpliceError, IndexError, OSError):
+        return False
+
+
 def _field(fields: Fields, fid: int) -> list | None:
     return next((f for f in fields if f[0] == fid), None)
 

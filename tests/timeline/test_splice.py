@@ -33,6 +33,7 @@ def test_a_footer_decodes_and_encodes_to_the_same_bytes(tmp_path):
         raw, at = splice.footer_of(handle, path.stat().st_size)
     assert splice.encode(splice.decode(raw)) == raw
     assert at + len(raw) + 8 == path.stat().st_size
+    assert splice.can_splice(path)
 
 
 @pytest.mark.parametrize("kept", [0, 1, 3, 4])
@@ -58,5 +59,16 @@ def test_more_row_groups_than_the_file_holds_is_refused(tmp_path):
 def test_a_file_that_is_not_parquet_is_refused(tmp_path):
     old = tmp_path / "old.parquet"
     old.write_bytes(b"PAR1 not a footer at all")
+    assert not splice.can_splice(old)
     with pytest.raises(splice.SpliceError), splice.spliced(tmp_path / "out.parquet", old, 0):
         pass
+
+
+def test_a_footer_the_decoder_does_not_read_alike_is_not_spliced(tmp_path):
+    path = tmp_path / "a.parquet"
+    write(path, GROUPS)
+    data = bytearray(path.read_bytes())
+    length = int.from_bytes(data[-8:-4], "little")
+    data[-8 - length] = 0x0B    # the footer's first field a Thrift map, which no Parquet footer holds
+    path.write_bytes(bytes(data))
+    assert not splice.can_splice(path)
