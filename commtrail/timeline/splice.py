@@ -253,10 +253,15 @@ def _copy(source: BinaryIO, target: BinaryIO, size: int) -> None:
     """Copy the first ``size`` bytes of ``source`` to the start of ``target`` (in the kernel where
     it can), and put ``target`` after them."""
     done = 0
+    kernel = hasattr(os, "copy_file_range")   # Linux
     while done < size:
-        try:
-            step = os.copy_file_range(source.fileno(), target.fileno(), size - done, done, done)
-        except OSError:   # a file system that cannot: through memory
+        if kernel:
+            try:
+                step = os.copy_file_range(source.fileno(), target.fileno(), size - done, done, done)
+            except OSError:   # a file system that cannot: through memory from here on
+                kernel = False
+                continue
+        else:
             step = os.pwrite(target.fileno(), os.pread(source.fileno(), min(size - done, 1 << 22), done), done)
         if not step:
             raise SpliceError("the file ended before its row groups did")

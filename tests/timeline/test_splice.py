@@ -72,3 +72,13 @@ def test_a_footer_the_decoder_does_not_read_alike_is_not_spliced(tmp_path):
     data[-8 - length] = 0x0B    # the footer's first field a Thrift map, which no Parquet footer holds
     path.write_bytes(bytes(data))
     assert not splice.can_splice(path)
+
+
+def test_without_a_kernel_copy_the_bytes_go_through_memory(tmp_path, monkeypatch):
+    monkeypatch.delattr(splice.os, "copy_file_range")
+    whole = tmp_path / "whole.parquet"
+    write(whole, GROUPS)
+    out = tmp_path / "out.parquet"
+    with splice.spliced(out, whole, 2) as sink:
+        write(sink, GROUPS[2:])
+    assert out.read_bytes() == whole.read_bytes()
