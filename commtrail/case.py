@@ -208,6 +208,22 @@ class _Validator:
         return value
 
 
+def _listed_zone(key: str) -> bool:
+    """Whether ``key`` is in zoneinfo's list of time zones (``available_timezones``), or is "UTC".
+    That list starts with the zones of the tzdata package, one small file that names every IANA
+    zone; only a key not in it has zoneinfo build the whole list, reading every file of the
+    system's zone folders (4 ms of CPU, more wall time on a cold disk cache)."""
+    return key == "UTC" or key in _tzdata_zones() or key in available_timezones()
+
+
+def _tzdata_zones() -> set[str]:
+    """The zones the tzdata package lists, as ``available_timezones`` reads them (none without it)."""
+    try:
+        return set(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
+    except (ImportError, FileNotFoundError):
+        return set()
+
+
 def load_config(path: Path) -> CaseConfig:
     """Read and validate a case.toml; every problem names the key and its line."""
     try:
@@ -231,7 +247,7 @@ def load_config(path: Path) -> CaseConfig:
     timezone = v.text(case, "timezone", "case")
     try:
         ZoneInfo(timezone)
-        if timezone not in available_timezones() and timezone != "UTC":
+        if not _listed_zone(timezone):
             raise ZoneInfoNotFoundError(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise v.fail(f"'{timezone}' is not a known time zone.", "case", None, "timezone",

@@ -59,6 +59,21 @@ def test_validation_names_key_and_line(tmp_path, old, new, message):
     assert info.value.render().startswith(str(path).replace("case.toml", "") + message)
 
 
+@pytest.mark.parametrize("key", ["Europe/London", "UTC", "Etc/UTC", "Factory", "posixrules", "right/UTC",
+                                 "posix/Europe/London", "localtime", "Europe/Lundon"])
+def test_listed_zone_answers_as_the_whole_list(key):
+    """The quick look in tzdata's list of zones gives the verdict the whole list gives."""
+    from zoneinfo import available_timezones
+    from commtrail.case import _listed_zone
+    assert _listed_zone(key) == (key == "UTC" or key in available_timezones())
+
+
+def test_timezone_zoneinfo_opens_but_does_not_list_is_refused(tmp_path):
+    path = write(tmp_path, CASE_TOML.replace('timezone = "Europe/London"', 'timezone = "posixrules"'))
+    with pytest.raises(CaseError, match="'posixrules' is not a known time zone"):
+        load_config(path)
+
+
 def test_broken_toml_is_a_case_error(tmp_path):
     with pytest.raises(CaseError, match="not valid TOML"):
         load_config(write(tmp_path, "[case\ntitle = 1"))
