@@ -262,6 +262,16 @@ def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows
         raise AssemblyError(f"{sum(n for _, n in bucket_rows)} events numbered, {sum(held.values())} assembled")
 
 
+def spooled(reader: pa.RecordBatchReader, path: Path) -> pa.RecordBatchReader:
+    """The reader's batches, written to an Arrow IPC stream at ``path`` (in the case's private
+    temporary folder) and read back from it batch by batch: the caller can close what made them
+    (the DuckDB session, whose memory then goes back) before reading them."""
+    with reader, pa.ipc.new_stream(str(path), reader.schema, options=IPC_OPTIONS) as out:
+        for batch in reader:
+            out.write_batch(batch)
+    return pa.ipc.open_stream(str(path))
+
+
 def _sorted_buckets(folder: Path, first: int, total: int) -> Iterator[pa.Table]:
     """Each bucket sorted by exhibit order (the next one loads while the caller writes this one);
     checks that exhibit numbers run from ``first`` without a gap."""
