@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from commtrail.arrowmem import c_allocator
 from commtrail.case import CASE_FILE, Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.outputs.manifest import write_manifest
@@ -51,7 +52,8 @@ def rebuild_master(case: Case) -> tuple[int, list[Path]]:
     carried to new event ids, timeline/produced.py): an edit behind the tool's back stays one."""
     produced = productions_path(case.root)
     before = produced.read_bytes() if produced.exists() else None
-    rows = build_master(case)
+    with c_allocator():
+        rows = build_master(case)
     written = [case.master_file, *(case.root / f for f in DERIVED_FILES)]
     if produced.exists() and produced.read_bytes() != before:
         written.append(produced)
