@@ -15,7 +15,7 @@ from commtrail.case import Case
 from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.terminal import make_console, say
-from commtrail.timeline.assemble import (MasterWriter, Sources, ahead, assemble_in_staging_order,
+from commtrail.timeline.assemble import (BUCKETS_PER_FILE, MasterWriter, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan, spooled)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
@@ -73,7 +73,8 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                         kept = writer.rows
                         if kept:
                             counts = session.drop_leading(kept)
-                        in_order = one_pass_plan(session.buckets_in_staging_order())
+                        # as many rows held as two of the general path's files at most
+                        in_order = one_pass_plan(session.buckets_in_staging_order(), 2 * BUCKETS_PER_FILE)
                         if in_order is not None:   # one pass; the next table made while one is written
                             representatives = spooled(session.representatives_reader()(0, len(files) - 1),
                                                       tmp / "representatives.arrow")
