@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from commtrail.arrowmem import c_allocator
 from commtrail.case import CASE_FILE, Case
 from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.outputs.manifest import write_manifest
@@ -52,8 +51,7 @@ def rebuild_master(case: Case) -> tuple[int, list[Path]]:
     carried to new event ids, timeline/produced.py): an edit behind the tool's back stays one."""
     produced = productions_path(case.root)
     before = produced.read_bytes() if produced.exists() else None
-    with c_allocator():
-        rows = build_master(case)
+    rows = build_master(case)
     written = [case.master_file, *(case.root / f for f in DERIVED_FILES)]
     if produced.exists() and produced.read_bytes() != before:
         written.append(produced)

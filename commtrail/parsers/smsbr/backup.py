@@ -24,13 +24,13 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
 from lxml import etree
 
-from commtrail.arrowmem import c_allocator
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr import split as _split
@@ -565,13 +565,28 @@ def _xml_parser(target: _Target) -> etree.XMLParser:
 
 
 def _parse(stream: BinaryIO, ctx: ParseContext, expected_root: str) -> Iterator:
-    with c_allocator():
+    with _c_allocator():
         part = _split.start(stream, ctx, expected_root, _parse_part)
         try:
             yield from _parse_whole(stream, ctx, expected_root, part)
         finally:
             if part is not None:
                 part.close()
+
+
+@contextmanager
+def _c_allocator() -> Iterator[None]:
+    """Arrow memory from the C library's allocator while the parse runs (and in its part process).
+
+    Arrow's default allocator (mimalloc) keeps what each thread frees for reuse, more of it the
+    longer a parse runs; the C library's hands it back: about 50 MB less at the peak of each
+    process on a 200 MB backup, at the same speed. Arrays made meanwhile keep their allocator."""
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)
 
 
 def _parse_whole(stream: BinaryIO, ctx: ParseContext, expected_root: str, part: _split.Part | None) -> Iterator:
