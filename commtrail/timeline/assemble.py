@@ -37,6 +37,7 @@ from commtrail.timeline.schema import MASTER_SCHEMA, OCCURRENCE, RECORD_SCHEMA, 
 ROW_GROUP_ROWS = 100_000
 STAGING_BATCH_ROWS = 65_536
 BUCKETS_PER_FILE = 4   # the general path's temporary files: each holds this many consecutive buckets
+RELEASE_BYTES = 32 * 1024 * 1024   # see ahead()
 THREADS = 2
 
 # The master's columns with plain strings for dictionaries (buckets mix batches whose dictionaries
@@ -390,10 +391,18 @@ class MasterWriter:
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """The same tables, the next one made on a thread of its own while the caller handles this one.
-    The making thread hands back the memory it freed at once (Arrow's allocator keeps it per thread)."""
+    The making thread hands back the memory it freed (Arrow's allocator keeps it per thread) once
+    per RELEASE_BYTES of tables made: handed back after every small table, the pages were soon
+    taken again, for more system CPU and the same peak."""
+    since = 0
+
     def made() -> pa.Table | None:
+        nonlocal since
         table = next(tables, None)
-        pa.default_memory_pool().release_unused()
+        since += 0 if table is None else table.nbytes
+        if table is None or since >= RELEASE_BYTES:
+            pa.default_memory_pool().release_unused()
+            since = 0
         return table
 
     with ThreadPoolExecutor(1) as pool:
