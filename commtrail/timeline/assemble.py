@@ -238,13 +238,14 @@ def one_pass_plan(bucket: np.ndarray, buckets_held: int = 2) -> list[tuple[int, 
     return list(zip(numbers.tolist(), counts.tolist()))
 
 
-def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows: Sequence[tuple[int, int]],
+def assemble_in_staging_order(representatives: Iterable[pa.RecordBatch], bucket_rows: Sequence[tuple[int, int]],
                               named: Sources, first: int = 0) -> Iterator[pa.Table]:
-    """The master in exhibit order from exhibit order ``first`` on (one table per bucket, the same
-    tables ``assemble_master`` gives), in one pass without temporary files, for representatives
+    """The master in exhibit order from exhibit order ``first`` on (one table per bucket: the rows
+    ``assemble_master`` gives, cut finer), in one pass without bucket files, for representatives
     that, read in staging order, fill the buckets about one after the other (see one_pass_plan).
 
-    ``representatives`` are all of them in staging order (DedupSession.representatives_reader);
+    ``representatives`` are all of them in staging order (DedupSession.representatives_reader, or
+    those spooled);
     ``bucket_rows`` gives (bucket, events) for every bucket, in order. A bucket is sorted and
     given out once all its rows are in, so memory holds the buckets still being filled."""
     filling: dict[int, list[pa.Table]] = {}
@@ -266,14 +267,19 @@ def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows
         raise AssemblyError(f"{sum(n for _, n in bucket_rows)} events numbered, {sum(held.values())} assembled")
 
 
-def spooled(reader: pa.RecordBatchReader, path: Path) -> pa.RecordBatchReader:
-    """The reader's batches, written to an Arrow IPC stream at ``path`` (in the case's private
-    temporary folder) and read back from it batch by batch: the caller can close what made them
-    (the DuckDB session, whose memory then goes back) before reading them."""
+def spooled(reader: pa.RecordBatchReader, path: Path) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, written now to an Arrow IPC stream at ``path`` (in the case's private
+    temporary folder) and read back from it batch by batch (the file closed once all are read):
+    the caller can close what made them (the DuckDB session, whose memory then goes back) first."""
     with reader, pa.ipc.new_stream(str(path), reader.schema, options=IPC_OPTIONS) as out:
         for batch in reader:
             out.write_batch(batch)
-    return pa.ipc.open_stream(str(path))
+    return _read_back(path)
+
+
+def _read_back(path: Path) -> Iterator[pa.RecordBatch]:
+    with pa.ipc.open_stream(str(path)) as stream:
+        yield from stream
 
 
 def _sorted_buckets(folder: Path, first: int, total: int) -> Iterator[pa.Table]:
