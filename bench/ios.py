@@ -14,7 +14,8 @@ and measures, each in a fresh child process (peak RSS from its ``getrusage``):
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns of the same tables (those the readers
   read, :data:`MESSAGE_TABLES`, :data:`CALL_TABLES`), every row fetched (``fetchmany``);
 * ours: the parser drained into a staging Parquet file (what ingest does), including its private
-  copy of the database.
+  copy of the database, in a process started as ``commtrail ingest`` starts (pyarrow told pandas
+  is absent, so that its first array does not import pandas).
 
 The speed ratio is baseline time / our time (1.0: as fast as the bare SELECT; the goal is >= 0.5).
 """
@@ -30,8 +31,6 @@ from pathlib import Path
 from bench._measure import in_child
 from bench._phone_db import bare_select, outcome, random_text
 from bench._table import Result, standalone
-from commtrail.parsers.ios.layouts import CALL_HISTORY, LAYOUTS, MESSAGES_OTHER_TABLES
-from commtrail.demo_ios import typedstream
 
 MESSAGES = 1_000_000
 CALLS = 200_000
@@ -55,6 +54,9 @@ CALL_TABLES = (("ZCALLRECORD", "Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, 
 
 
 def generate_messages(path: Path, n: int) -> int:
+    from commtrail.demo_ios import typedstream
+    from commtrail.parsers.ios.layouts import LAYOUTS, MESSAGES_OTHER_TABLES
+
     rng = random.Random(SEED)
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -119,6 +121,8 @@ def _flush(con, batch, joins, attachments) -> None:
 
 
 def generate_calls(path: Path, n: int) -> int:
+    from commtrail.parsers.ios.layouts import CALL_HISTORY
+
     rng = random.Random(SEED + 1)
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -143,6 +147,8 @@ def _child_baseline(path: str, kind: str) -> dict:
 
 
 def _child_ours(path: str, kind: str, out_dir: str) -> dict:
+    from commtrail.nopandas import arrow_without_pandas
+    arrow_without_pandas()  # as `commtrail ingest` does (this module imports no commtrail code at its top for it)
     from commtrail.blobs import DirBlobStore
     from commtrail.ingest.staging import write_staging
     from commtrail.parsers import registry

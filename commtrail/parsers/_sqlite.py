@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
@@ -30,6 +30,7 @@ CHUNK = 1 << 20
 # A table's name in the CREATE statements SQLite keeps near the start of the file (sqlite_master).
 _CREATE_TABLE = re.compile(rb'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?["`\[]?(\w+)', re.IGNORECASE)
 
+T, U = TypeVar("T"), TypeVar("U")
 Opener = Callable[[str], BinaryIO]   # a companion file by suffix ("", "-wal", "-shm"); FileNotFoundError
 
 
@@ -194,8 +195,10 @@ def object_sql(fields: list[str]) -> str:
 
 
 def as_text_sql(value_sql: str) -> str:
-    """A column's value as JSON can hold it: a BLOB as its hex digits."""
-    return f"CASE WHEN typeof({value_sql}) = 'blob' THEN hex({value_sql}) ELSE {value_sql} END"
+    """A column's value as JSON can hold it: a BLOB as its hex digits. A BLOB sorts after every other
+    value and the empty BLOB before every other BLOB, whatever the column's affinity and collation,
+    so ``>= x''`` tells BLOBs apart (NULL: neither), at a fraction of ``typeof``'s cost per row."""
+    return f"CASE WHEN {value_sql} >= x'' THEN hex({value_sql}) ELSE {value_sql} END"
 
 
 def splice_json(obj: str, fragment: str) -> str | None:
@@ -238,17 +241,66 @@ def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) ->
             con.close()
 
 
-def fetch(cursor: sqlite3.Cursor, size: int) -> list[tuple]:
-    """``cursor.fetchmany(size)`` with Python's cyclic garbage collector paused meanwhile: the rows
-    are tuples of plain values (no cycles to find), and the collections that making thousands of
-    them would set off cost a good part of the reading."""
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused meanwhile (as it was afterwards). For work on a chunk
+    of rows: it makes tens of thousands of tuples and lists of plain values, which hold no cycles,
+    and the collections that making them would set off, each going over the chunk's live rows and
+    columns again, cost a good part of the reading. Objects left in a cycle are collected after."""
     if not gc.isenabled():
-        return cursor.fetchmany(size)
+        yield
+        return
     gc.disable()
     try:
-        return cursor.fetchmany(size)
+        yield
     finally:
         gc.enable()
+
+
+def each_paused(chunks: Iterable[T], work: Callable[[T], Iterable[U]]) -> Iterator[U]:
+    """What ``work`` makes of each chunk, made with the garbage collector paused (:func:`gc_paused`;
+    never while the caller has it), then handed on."""
+    for chunk in chunks:
+        with gc_paused():
+            items = list(work(chunk))
+        yield from items
+
+
+def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
+    """``cursor.fetchmany(size)`` (every row left when ``size`` is None) with the garbage collector
+    paused (:func:`gc_paused`)."""
+    with gc_paused():
+        return cursor.fetchall() if size is None else cursor.fetchmany(size)
+
+
+FIRST_KEY = -(1 << 63)   # below every key: the parameter of a keyed query's first run
+
+
+def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText) -> Iterator[list[tuple]]:
+    """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
+    in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
+    as the chunks are taken. Text is read by SQLite's own UTF-8 decoder (no Python call per value);
+    text that is not UTF-8 makes it fail, and the query is run again after the last row done with
+    ``lenient`` as the connection's text factory from there on (the caller reports its count)."""
+    return _keyed_chunks(con, query, size, lenient, con.execute(query, (FIRST_KEY,)))
+
+
+def _keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
+                  cursor: sqlite3.Cursor) -> Iterator[list[tuple]]:
+    last = FIRST_KEY
+    while True:
+        try:
+            rows = fetch(cursor, size)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc) or con.text_factory is not str:
+                raise
+            con.text_factory = lenient
+            cursor = con.execute(query, (last,))
+            continue
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows
 
 
 def columns_of(rows: list[tuple]) -> list[list]:

@@ -83,11 +83,15 @@ class Sources:
 
 
 class StagedRows:
-    """Reads one staging file forward, batch by batch, taking the rows asked for (ascending)."""
+    """Reads one staging file forward, batch by batch, taking the rows asked for (ascending); row
+    groups before the next row asked for are skipped unread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._batches = pq.ParquetFile(path).iter_batches(batch_size=STAGING_BATCH_ROWS, use_threads=False)
+        self._file = pq.ParquetFile(path)
+        sizes = [self._file.metadata.row_group(g).num_rows for g in range(self._file.num_row_groups)]
+        self._group_starts = np.cumsum([0] + sizes, dtype=np.int64)
+        self._batches: Iterator[pa.RecordBatch] | None = None
         self._batch: pa.RecordBatch | None = None
         self._start = 0
         self._end = 0
@@ -98,7 +102,7 @@ class StagedRows:
         i = 0
         while i < len(rows):
             while rows[i] >= self._end:
-                self._advance()
+                self._advance(int(rows[i]))
             j = int(np.searchsorted(rows, self._end, side="left"))
             if rows[j - 1] - rows[i] == j - 1 - i:   # a run of neighbouring rows (rows ascend, no repeats)
                 taken = self._batch.slice(int(rows[i]) - self._start, j - i)
@@ -108,7 +112,14 @@ class StagedRows:
             i = j
         return pa.concat_tables(parts).combine_chunks() if parts else PLAIN_RECORD.empty_table()
 
-    def _advance(self) -> None:
+    def _advance(self, wanted: int) -> None:
+        """The next batch, or the first of the row group holding row ``wanted`` when that lies
+        past the one being read."""
+        group = int(np.searchsorted(self._group_starts, wanted, side="right")) - 1
+        if self._batches is None or group > int(np.searchsorted(self._group_starts, self._end, side="right")) - 1:
+            self._batches = self._file.iter_batches(batch_size=STAGING_BATCH_ROWS, use_threads=False,
+                                                    row_groups=range(group, self._file.num_row_groups))
+            self._end = int(self._group_starts[group])
         try:
             self._batch = next(self._batches)
         except StopIteration:

@@ -158,10 +158,20 @@ class DedupSession:
         self.con.execute("DROP TABLE occ")
         return self._counts()
 
-    def numbered_reader(self) -> pa.RecordBatchReader:
-        """Every event in exhibit order: ``src``, ``event_id``, ``party``, ``near``, ``copies``,
-        ``dup_method`` and ``exhibit`` (as representatives_reader gives them)."""
-        return arrow_reader(self.con.sql(f"SELECT src, {REP_TEXT} FROM reps ORDER BY ord"), 65_536)
+    def group_digests(self, rows: int, tokens: Sequence[int]) -> list[list[int]]:
+        """Per run of ``rows`` events in exhibit order (a master row group): [events, digest, digest]
+        of what their master rows hold beyond the staged rows (timeline/reuse.py): exhibit order,
+        event id, party, near duplicates, copies (each by its source's ``tokens`` entry and its
+        row), dup method and exhibit number. Two 64-bit hashes per event, combined by XOR."""
+        self.con.execute("SET VARIABLE tokens = ?::UBIGINT[]", [list(tokens)])
+        rows = int(rows)
+        return [list(r) for r in self.con.execute(f"""
+            SELECT count(*), bit_xor(hash(ord, eid, party, near, c, m, number)),
+                   bit_xor(hash(c, number, near, m, party, eid, ord))
+            FROM (SELECT ord, eid, party, near, method::VARCHAR AS m, number,
+                         list_transform(copies, lambda k: hash(getvariable('tokens')[(k >> 32)::INTEGER + 1],
+                                                               k & 4294967295)) AS c FROM reps)
+            GROUP BY ord // {rows} ORDER BY ord // {rows}""").fetchall()]
 
     def drop_leading(self, events: int) -> list[tuple[int, int]]:
         """Forget the first ``events`` events in exhibit order (the master keeps them from the last
@@ -471,12 +481,14 @@ def _conversation_tables(con: duckdb.DuckDBPyConnection, staged: str) -> None:
 
 
 def _near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """Link events of one near-duplicate group that are neighbours in time within 2 seconds (never merged)."""
+    """Link events of one near-duplicate group that are neighbours in time within 2 seconds (never
+    merged). Groups of one event, most of them, are left out before the sort."""
     con.execute("""CREATE TEMP TABLE near AS
         WITH w AS (
             SELECT eid, ts, lag(eid) OVER o AS prev_eid, lag(ts) OVER o AS prev_ts,
                    lead(eid) OVER o AS next_eid, lead(ts) OVER o AS next_ts
-            FROM occ WHERE grp IS NOT NULL WINDOW o AS (PARTITION BY grp ORDER BY ts, eid)),
+            FROM occ WHERE grp IN (SELECT grp FROM occ GROUP BY grp HAVING count(*) > 1)
+            WINDOW o AS (PARTITION BY grp ORDER BY ts, eid)),
         pairs AS (
             SELECT eid, prev_eid AS other FROM w WHERE epoch(ts) - epoch(prev_ts) <= 2
             UNION ALL

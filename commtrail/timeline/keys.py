@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.atomic import write_table
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path
 from commtrail.case import Case, CaseConfig
 from commtrail.timeline.case_settings import settings_of
 
@@ -33,6 +33,8 @@ KEYS_DIR = "keys"
 # timeline/chatlinks.py, this file's layout.
 VERSION = 2
 METADATA_KEY = b"commtrail.keys"
+# Rows per row group of a key file: DuckDB reads a file's row groups on as many threads.
+KEY_GROUP_ROWS = 131_072
 
 # One keyed record: its row in the staging file and what dedup works out from it alone.
 KEY_SCHEMA = pa.schema([
@@ -115,7 +117,9 @@ def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     folder = Path(root) / KEYS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
-    write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256))
+    with atomic_path(key_path(root, sha256)) as tmp:
+        pq.write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), tmp, row_group_size=KEY_GROUP_ROWS,
+                       **PARQUET_OPTIONS)
 
 
 def holds_any(root: Path, sha256: str, event_ids: set[str]) -> bool:

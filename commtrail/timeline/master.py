@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,14 +17,16 @@ from commtrail.case import Case
 from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.terminal import make_console, say
+from commtrail.timeline import assemble
 from commtrail.timeline.assemble import (BUCKETS_PER_FILE, MasterWriter, Sources, ahead, assemble_in_staging_order,
                                          assemble_master, one_pass_plan, spooled)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import carry_numbers, produced_ids
 from commtrail.timeline.schema import MASTER_SCHEMA
-from commtrail.timeline.reuse import shared_groups, write_record
+from commtrail.timeline.reuse import shared_groups, source_tokens, write_record
 from commtrail.timeline.screenshots import LINKS_FILE, write_links
+from commtrail.timeline.splice import spliced
 
 if TYPE_CHECKING:
     import duckdb
@@ -65,14 +69,12 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                     write_table(session.possibly_deleted(), case.root / CONSISTENCY_FILE)
                     counts = session.index_representatives(*carry_numbers(session.con, case, warn))
                     metadata = metadata_of(case.config)
-                    shas = [s["sha256"] for s in sources]
-                    with MasterWriter(out, metadata) as writer:
-                        for table in ahead(shared_groups(case, session.numbered_reader, named.result(), shas,
-                                                         session.prints, metadata)):
-                            writer.write(table)
-                        kept = writer.rows
-                        if kept:
-                            counts = session.drop_leading(kept)
+                    digests = session.group_digests(assemble.ROW_GROUP_ROWS, source_tokens(sources, session.prints))
+                    groups = shared_groups(case, digests, assemble.ROW_GROUP_ROWS, metadata)
+                    kept = groups * assemble.ROW_GROUP_ROWS
+                    if kept:
+                        counts = session.drop_leading(kept)
+                    with _sink(out, case.master_file, groups) as sink, MasterWriter(sink, metadata) as writer:
                         # as many rows held as two of the general path's files at most
                         in_order = one_pass_plan(session.buckets_in_staging_order(), 2 * BUCKETS_PER_FILE)
                         if in_order is not None:   # one pass; the next table made while one is written
@@ -84,14 +86,20 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                             tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
                         for table in tables:
                             writer.write(table)
-                    rows = writer.rows
+                    rows = kept + writer.rows
                 finally:
                     session.close()
-            write_record(case, shas, session.prints)
+            write_record(case, digests)
             write_links(case.master_file, case.root / LINKS_FILE, case.config.timezone)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def _sink(out: Path, last: Path, groups: int) -> AbstractContextManager[Path | BinaryIO]:
+    """Where MasterWriter writes the master: ``out``, after the first ``groups`` row groups of the
+    last master copied (timeline/splice.py) when there are any."""
+    return spliced(out, last, groups) if groups else nullcontext(out)
 
 
 def warn_on_stderr(text: str) -> None:

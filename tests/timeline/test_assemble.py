@@ -66,6 +66,20 @@ def test_a_staging_file_shorter_than_dedup_read_is_refused(tmp_path):
         rows.take(np.array([0, 5]))
 
 
+def test_staged_rows_past_whole_row_groups_are_taken_from_the_row_group_holding_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(assemble, "STAGING_BATCH_ROWS", 2)
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.Table.from_batches([make_batch({"locator": [f"line {i}" for i in range(10)]})]), path,
+                   row_group_size=3)
+    rows = assemble.StagedRows(path)
+    taken = [rows.take(np.array(wanted)).column("locator").to_pylist() for wanted in ([1], [7, 8], [9])]
+    assert taken == [["line 1"], ["line 7", "line 8"], ["line 9"]]
+    rows = assemble.StagedRows(path)
+    assert rows.take(np.array([0, 4, 6, 9])).column("locator").to_pylist() == ["line 0", "line 4", "line 6", "line 9"]
+    with pytest.raises(assemble.AssemblyError, match="fewer rows"):
+        rows.take(np.array([10]))
+
+
 def test_rebuilding_leaves_the_same_bytes_with_many_buckets(tmp_path, monkeypatch):
     monkeypatch.setattr(dedup, "BUCKET_BYTES", 700)
     case = make_case(tmp_path / "c", SOURCES)

@@ -28,8 +28,8 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of, head_tables,
-                                       input_copy, read_chunks, require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
+                                       each_paused, head_tables, input_copy, read_chunks, require)
 from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -81,18 +81,21 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
     with as_input_error(ctx.source_path, "table sms"):
         cursor = con.execute(f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id")
-    for chunk in read_chunks(cursor, ctx, label, "sms _id", CHUNK):
+
+    def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
         ms, keep, rejects = dated(dates, chunk, label, "sms", row_text(SMS_ROW))
         yield from rejects
         if not len(keep):
-            continue
+            return
         take = keep.tolist()
         pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else (lambda values: values)
         columns = rows.sms_columns([codes(pick(types)), utf8(pick(addresses), text), utf8(pick(bodies), text)],
                                    len(take), np.zeros(len(take), dtype=bool))
         columns["extra"] = extras(pick(extra), text)
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
+
+    yield from each_paused(read_chunks(cursor, ctx, label, "sms _id", CHUNK), records)
 
 
 class _Mms:
@@ -107,8 +110,8 @@ class _Mms:
         with as_input_error(self.ctx.source_path, "table pdu"):
             cursor = self.con.execute("SELECT * FROM pdu ORDER BY _id")
         names = [d[0] for d in cursor.description]
-        for chunk in read_chunks(cursor, self.ctx, self.label, "pdu _id", MMS_CHUNK):
-            yield from self._chunk(names, chunk)
+        yield from each_paused(read_chunks(cursor, self.ctx, self.label, "pdu _id", MMS_CHUNK),
+                               lambda chunk: self._chunk(names, chunk))
         if self.missing:
             self.ctx.report.warn(f"{self.missing} MMS attachment(s) of {self.label} are not in {PARTS_FOLDER} "
                                  "beside it: listed without their content and flagged attachment_missing")

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, fetch, optional, require
+from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, keyed_chunks, optional, require
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -36,27 +36,30 @@ EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCAT
 
 
 def call_query(have: set[str]) -> str:
-    """Every call with the columns of its `extra` as they are (a column the layout lacks is NULL)."""
+    """Every call after a ROWID, by its ROWID first (Core Data's Z_PK is the ROWID; keyed on the ROWID
+    itself, no row is left out even where Z_PK were another column), with the columns of its
+    `extra` as they are (a column the layout lacks is NULL)."""
     extra = ", ".join(optional(have, "r", name) for name in EXTRA_COLUMNS)
-    return (f"SELECT r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, {extra} "
-            "FROM ZCALLRECORD r ORDER BY r.Z_PK")
+    return (f"SELECT r.ROWID, r.Z_PK, r.ZDATE, r.ZDURATION, r.ZORIGINATED, r.ZANSWERED, r.ZCALLTYPE, r.ZADDRESS, "
+            f"{extra} FROM ZCALLRECORD r WHERE r.ROWID > ? ORDER BY r.ROWID")
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
                hints: ContactHints, file_label: str) -> Iterator[pa.RecordBatch]:
     """Every row of ZCALLRECORD as a record, in Z_PK order, a chunk at a time (``label`` names the
-    database in locators, ``file_label`` in errors)."""
-    con.text_factory = text = LenientText()
+    database in locators, ``file_label`` in errors). Text that is not UTF-8 is read as U+FFFD and counted."""
+    con.text_factory = text = LenientText()   # the names of the columns too
     with as_input_error(file_label):
         have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
-        cursor = con.execute(call_query(have))
+        con.text_factory = str   # the rows: SQLite's own decoder, LenientText from the first value it refuses
+        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     last = None
     try:
-        while rows := fetch(cursor, max(1, min(ctx.batch_size, CHUNK))):
+        for rows in chunks:
             yield reader.batch(rows)
-            last = rows[-1][0]
+            last = rows[-1][1]
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", last, exc))
     text.report(ctx, label)
@@ -98,7 +101,7 @@ class _Calls:
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
+        _, pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         dates_f = _reals(dates)

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, json_field, optional,
-                                       require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, gc_paused,
+                                       json_field, keyed_chunks, optional, require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -70,7 +70,8 @@ def _guid_target_sql(g: str) -> str:
 
 
 def message_query(have: set[str]) -> str:
-    """The SELECT of every message with its chat (columns a layout lacks are NULL).
+    """The SELECT of every message (columns a layout lacks are NULL); its chat is looked up per
+    chunk (:data:`CHAT_QUERY`).
 
     The fields of `extra` that most messages lack are put together by SQLite, as fragments
     (``json_quote`` escapes the texts; a field that is NULL, 0 or absent from the layout is left
@@ -112,14 +113,18 @@ def message_query(have: set[str]) -> str:
         m.date, m.is_from_me, {bits},
         CASE WHEN coalesce({edited}, {retracted}) IS NOT NULL THEN {col('message_summary_info')} END,
         {col('subject')}, {col('destination_caller_id')},
-        (SELECT min(chat_id) FROM chat_message_join WHERE message_id = m.ROWID),
         CASE WHEN coalesce({any_rare}) IS NOT NULL THEN {fragments_sql(rare)} END, m.guid,
         {col('account')}, {col('date_read')}, {col('date_delivered')}
         FROM message m WHERE m.ROWID > ? ORDER BY m.ROWID"""
 
 
-(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, BITS, SUMMARY, SUBJECT, CALLER, CHAT, EXTRA, GUID, ACCOUNT,
- DATE_READ, DATE_DELIVERED) = range(17)
+(ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, BITS, SUMMARY, SUBJECT, CALLER, EXTRA, GUID, ACCOUNT,
+ DATE_READ, DATE_DELIVERED) = range(16)
+# The chats of the messages with a ROWID between two values: one range scan per chunk, cheaper than a
+# lookup per message in the message query. A message in several chats takes the lowest (LOWEST_CHAT_QUERY).
+CHAT_QUERY = "SELECT message_id, chat_id FROM chat_message_join WHERE message_id BETWEEN ? AND ?"
+LOWEST_CHAT_QUERY = ("SELECT message_id, min(chat_id) FROM chat_message_join WHERE message_id BETWEEN ? AND ? "
+                     "GROUP BY message_id")
 # BITS: what a message is, one bit each (so that mostly empty columns are not fetched one by one).
 EDITED, RETRACTED, SYSTEM, REACTION, HAS_ATT, HAS_SUBJECT = (1 << i for i in range(6))
 
@@ -200,11 +205,20 @@ class MessagesReader:
         return chats
 
     # -- who and which channel, per distinct combination -----------------------------------------------
+    def _chat_ids(self, rowids: list) -> list:
+        """The chat ROWID of each message (None for a message in no chat)."""
+        span = (rowids[0], rowids[-1])
+        pairs = fetch(self.con.execute(CHAT_QUERY, span))
+        found = dict(pairs)
+        if len(found) < len(pairs):   # a message in several chats: SQLite picks the lowest (grouping costs more)
+            found = dict(self.con.execute(LOWEST_CHAT_QUERY, span))
+        return list(map(found.get, rowids))
+
     def _who_indexes(self, cols: list[list]) -> pa.Array:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
         inputs); a combination not seen before is worked out once."""
         lookup, out = self._who, []
-        for key in zip(cols[FROM_ME], cols[HANDLE], cols[CHAT], cols[CALLER], cols[SERVICE],
+        for key in zip(cols[FROM_ME], cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
                        [b & (HAS_ATT | HAS_SUBJECT) for b in cols[BITS]]):
             found = lookup.get(key)
             if found is None:
@@ -264,34 +278,19 @@ class MessagesReader:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         try:
             for rows in self._rows():
-                yield from self._chunk(rows)
+                with gc_paused():
+                    items = list(self._chunk(rows))
+                yield from items
                 self.last_done = rows[-1][ROWID]
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
-        """The message rows a chunk at a time. Text is read by SQLite's own UTF-8 decoder; text that
-        is not UTF-8 makes it fail, and the chunk is read again from the last ROWID done, with the
-        bytes that are not UTF-8 read as U+FFFD from there on, each such value counted as a repair."""
-        query = message_query(self.message_columns)
-        chunk = max(1, min(self.ctx.batch_size, CHUNK))
-        last = -(1 << 63)
-        cursor = self.con.execute(query, (last,))
-        while True:
-            try:
-                rows = fetch(cursor, chunk)
-            except sqlite3.OperationalError as exc:
-                if "decode" not in str(exc) or self.con.text_factory is not str:
-                    raise
-                self.con.text_factory = LenientText()
-                cursor = self.con.execute(query, (last,))
-                continue
-            if not rows:
-                if isinstance(self.con.text_factory, LenientText):
-                    self.con.text_factory.report(self.ctx, self.label)
-                return
-            last = rows[-1][ROWID]
-            yield rows
+        """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs)."""
+        text = LenientText()
+        yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
+                                text)
+        text.report(self.ctx, self.label)
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = columns_of(rows)
@@ -358,7 +357,7 @@ class MessagesReader:
         the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
         bodies = list(cols[TEXT])
         rejects = {}
-        for i in [i for i, (text, body) in enumerate(zip(cols[TEXT], cols[BODY])) if text is None and body is not None]:
+        for i in [i for i, body in enumerate(cols[BODY]) if body is not None]:   # fetched only where text is NULL
             bodies[i] = decode_text(rows[i][BODY])
             if bodies[i] is None:
                 rejects[i] = Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "

@@ -19,6 +19,7 @@ STRING_CLASSES = (b"NSString", b"NSMutableString")
 BYTES_TYPE = b"\x84\x01+"   # a new type string of length 1: '+' (bytes with a length)
 # How far after the string class name its '+' type may start (version byte, superclass reference).
 TYPE_WINDOW = 24
+_STRING, _MUTABLE = STRING_CLASSES
 
 
 def read_int(data: bytes, pos: int) -> tuple[int, int] | None:
@@ -42,13 +43,19 @@ def decode_text(blob: bytes | None) -> str | None:
     if not blob or not blob.startswith(HEADER):
         return None
     type_at = blob.find(BYTES_TYPE, len(HEADER))
-    if type_at < 0 or not any(blob.rfind(name, max(0, type_at - TYPE_WINDOW - len(name)), type_at) >= 0
-                              for name in STRING_CLASSES):
+    if type_at < 0:
         return None
-    length = read_int(blob, type_at + len(BYTES_TYPE))
-    if length is None:
+    before = blob[max(0, type_at - TYPE_WINDOW - len(_MUTABLE)):type_at]
+    if _STRING not in before[-TYPE_WINDOW - len(_STRING):] and _MUTABLE not in before:
         return None
-    size, start = length
+    start = type_at + len(BYTES_TYPE)
+    if start < len(blob) and blob[start] < 0x80:   # the usual one-byte length, read here at once
+        size, start = blob[start], start + 1
+    else:
+        length = read_int(blob, start)
+        if length is None:
+            return None
+        size, start = length
     if size < 0 or start + size > len(blob):
         return None
     try:

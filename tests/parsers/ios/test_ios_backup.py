@@ -20,9 +20,9 @@ OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
 SHARED = ("source_sha256", "source_path", "parser", "event_id", "party")
 
 
-def parse_backup(tmp_path, folder):
+def parse_backup(tmp_path, folder, **kwargs):
     ctx = make_ctx(tmp_path, source_path=str(folder / "Manifest.db"), owner=OWNER, timezone="Europe/London",
-                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work", **kwargs)
     table, rejects, report = run_parser("ios-backup", (folder / "Manifest.db").read_bytes(), ctx)
     rows = [{k: v for k, v in row.items() if k not in SHARED} for row in table.to_pylist()]
     for row in rows:
@@ -273,6 +273,30 @@ def test_call_history_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     assert report.repairs == 1
     assert report.warnings[-1] == ("1 text values in CallHistory.storedata are not valid UTF-8: their undecodable "
                                    "bytes were read as U+FFFD")
+
+
+def test_every_call_is_read_when_z_pk_is_not_the_rowid_and_text_is_not_utf8(tmp_path):
+    """Calls are read in ROWID order, again after the last ROWID done from a text that is not UTF-8 on:
+    a table whose Z_PK is a plain column, one of them NULL (no locator then), loses no call and
+    counts the repair once."""
+    from commtrail.demo_ios import call_history
+    from commtrail.parsers.ios.layouts import CALL_HISTORY
+    from scenario import CALLS
+    db = call_history(tmp_path / "calls.db", CALLS[:3])
+    con = sqlite3.connect(db)
+    con.executescript("ALTER TABLE ZCALLRECORD RENAME TO made; "
+                      + CALL_HISTORY.replace("Z_PK INTEGER PRIMARY KEY", "Z_PK INTEGER") + "; "
+                      "INSERT INTO ZCALLRECORD SELECT * FROM made ORDER BY Z_PK; DROP TABLE made; "
+                      "UPDATE ZCALLRECORD SET Z_PK = CASE ROWID WHEN 1 THEN NULL WHEN 2 THEN 7 ELSE 5 END, "
+                      "ZNAME = CASE ROWID WHEN 3 THEN CAST(x'4a6f7264616ee9' AS TEXT) END")   # Latin-1 é
+    con.close()
+    folder = backup_folder(tmp_path / "backup", {CALLS_DB: db.read_bytes()})
+    for size in (1, 3):
+        rows, _, report = parse_backup(tmp_path, folder, batch_size=size)
+        assert [r["locator"] for r in rows] == [None, "CallHistory.storedata ZCALLRECORD Z_PK 7",
+                                                "CallHistory.storedata ZCALLRECORD Z_PK 5"]
+        assert [r["extra"].get("name") for r in rows] == [None, None, "Jordan\ufffd"]
+        assert report.repairs == 1
 
 
 def test_call_values_read_column_wise_as_one_by_one():

@@ -105,6 +105,26 @@ def test_ingest_a_mac_messages_folder(tmp_path, capsys):
     assert (row["format"], row["records"], row["rejects"], row["warnings"]) == ("apple-messages", 11, 1, [])
 
 
+def test_a_message_in_several_chats_is_in_the_lowest(tmp_path):
+    """The chat of a message is the lowest chat_id that chat_message_join gives it (a NULL one aside),
+    whichever row comes first; a message in none has no chat."""
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    db = messages_db(folder / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS,
+                     messages=[{"ROWID": i, "guid": f"G{i}", "text": f"text {i}", "handle_id": 1, "service": "iMessage",
+                                "date": cocoa("2024-03-01T10:00:00Z") + i} for i in (1, 2, 3, 4)])
+    con = sqlite3.connect(db)
+    con.executemany("INSERT INTO chat_message_join (chat_id, message_id) VALUES (?, ?)",
+                    [(3, 1), (1, 1), (1, 2), (None, 3), (3, 3)])
+    con.commit()
+    con.close()
+    for size in (1, 4):
+        table, rejects, _ = parse_db(tmp_path, folder, batch_size=size)
+        assert [r["conversation"] for r in table.to_pylist()] == ["+447700900123", "+447700900123", "Weekend plans",
+                                                                  "+447700900123"]
+        assert [r["extra"].count("chat_guid") for r in table.to_pylist()] == [1, 1, 1, 0]
+
+
 def test_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     folder = tmp_path / "Messages"
     folder.mkdir()
