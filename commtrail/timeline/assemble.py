@@ -5,17 +5,18 @@ Two passes over Arrow data, each on two threads (pyarrow works outside the GIL):
 
 1. Spread: representatives arrive per range of sources in staging order (source, row); the staging
    files are read batch by batch in the same order and the chosen rows taken, completed, and spread
-   over buckets of consecutive exhibit numbers (Arrow IPC streams in the case's private temporary
-   folder).
-2. Sort: each bucket is read and sorted alone while the previous one is written to the master.
+   over files of BUCKETS_PER_FILE buckets of consecutive exhibit numbers (Arrow IPC streams in the
+   case's private temporary folder).
+2. Sort: each file's rows are read and sorted alone while the previous ones are written to the master.
 
-Memory holds a staging batch per thread, two buckets, and the locator of every staged record (the
+Memory holds a staging batch per thread, two files' rows, and the locator of every staged record (the
 occurrences list every copy).
 
 When the representatives, read in staging order, fill the buckets about one after the other (one
 source in about time order; see ``one_pass_plan``), one pass does it: rows are gathered per bucket
-in memory and a bucket is sorted and given out once complete, with no temporary files. Either way
-each bucket becomes the same table, so the master's bytes do not depend on the path.
+in memory and a bucket is sorted and given out once complete, with no temporary files but the
+narrow representatives (spooled so that DuckDB is closed first). Either way the rows come out in
+exhibit order and MasterWriter cuts them alike, so the master's bytes do not depend on the path.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from commtrail.timeline.schema import MASTER_SCHEMA, OCCURRENCE, RECORD_SCHEMA, 
 
 ROW_GROUP_ROWS = 100_000
 STAGING_BATCH_ROWS = 65_536
+BUCKETS_PER_FILE = 4   # the general path's temporary files: each holds this many consecutive buckets
+RELEASE_BYTES = 32 * 1024 * 1024   # see ahead()
 THREADS = 2
 
 # The master's columns with plain strings for dictionaries (buckets mix batches whose dictionaries
@@ -126,7 +129,8 @@ class StagedRows:
 
 
 class BucketWriter:
-    """One thread's Arrow IPC streams of master rows, one per bucket of consecutive exhibit numbers."""
+    """One thread's Arrow IPC streams of master rows, one per run of BUCKETS_PER_FILE buckets of
+    consecutive exhibit numbers (a "bucket" here is the number of such a run)."""
 
     def __init__(self, folder: Path, tag: int) -> None:
         self.folder = folder
@@ -154,7 +158,7 @@ class BucketWriter:
 def assemble_master(new_reader: Callable[[], RepresentativeReader], counts: Sequence[tuple[int, int]],
                     named: Sources, folder: Path, first: int = 0) -> Iterator[pa.Table]:
     """The master in exhibit order from exhibit order ``first`` on, as tables of its rows (PLAIN_SCHEMA
-    without ``_ord``, one per bucket; MasterWriter writes them).
+    without ``_ord``, one per file of buckets; MasterWriter writes them).
 
     ``new_reader()`` makes a function whose ``(first, last)`` gives the representatives of sources
     first..last (see DedupSession.representatives_reader); ``counts`` says how many each source holds;
@@ -221,15 +225,15 @@ def _spread(reader: RepresentativeReader, first: int, last: int, named: Sources,
     """Join the representatives of sources first..last to their staged rows, into ``buckets``."""
     try:
         for table, bucket in _joined(reader(first, last), named):
-            buckets.add(table, bucket)
+            buckets.add(table, bucket // BUCKETS_PER_FILE)
     finally:
         buckets.close()
     return buckets.rows
 
 
-def one_pass_plan(bucket: np.ndarray) -> list[tuple[int, int]] | None:
+def one_pass_plan(bucket: np.ndarray, buckets_held: int = 2) -> list[tuple[int, int]] | None:
     """(bucket, events) for every bucket, in order, when the one-pass assembler would hold at most as
-    many rows as two of the largest buckets at any time, given the bucket of every representative
+    many rows as ``buckets_held`` of the largest buckets at any time, given the bucket of every representative
     in staging order (a bucket is held from its first row until it and every bucket before it are
     complete); None when it would hold more (a source far from time order)."""
     n = len(bucket)
@@ -240,18 +244,19 @@ def one_pass_plan(bucket: np.ndarray) -> list[tuple[int, int]] | None:
     np.maximum.at(last, which, np.arange(n))
     released = np.maximum.accumulate(last)[which]      # where each row's bucket can go out
     held = np.arange(1, n + 1) - np.cumsum(np.bincount(released, minlength=n))
-    if int(held.max()) > 2 * int(counts.max()):
+    if int(held.max()) > buckets_held * int(counts.max()):
         return None
     return list(zip(numbers.tolist(), counts.tolist()))
 
 
-def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows: Sequence[tuple[int, int]],
+def assemble_in_staging_order(representatives: Iterable[pa.RecordBatch], bucket_rows: Sequence[tuple[int, int]],
                               named: Sources, first: int = 0) -> Iterator[pa.Table]:
-    """The master in exhibit order from exhibit order ``first`` on (one table per bucket, the same
-    tables ``assemble_master`` gives), in one pass without temporary files, for representatives
+    """The master in exhibit order from exhibit order ``first`` on (one table per bucket: the rows
+    ``assemble_master`` gives, cut finer), in one pass without bucket files, for representatives
     that, read in staging order, fill the buckets about one after the other (see one_pass_plan).
 
-    ``representatives`` are all of them in staging order (DedupSession.representatives_reader);
+    ``representatives`` are all of them in staging order (DedupSession.representatives_reader, or
+    those spooled);
     ``bucket_rows`` gives (bucket, events) for every bucket, in order. A bucket is sorted and
     given out once all its rows are in, so memory holds the buckets still being filled."""
     filling: dict[int, list[pa.Table]] = {}
@@ -271,6 +276,21 @@ def assemble_in_staging_order(representatives: pa.RecordBatchReader, bucket_rows
             yield table
     if done != len(bucket_rows) or filling:
         raise AssemblyError(f"{sum(n for _, n in bucket_rows)} events numbered, {sum(held.values())} assembled")
+
+
+def spooled(reader: pa.RecordBatchReader, path: Path) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, written now to an Arrow IPC stream at ``path`` (in the case's private
+    temporary folder) and read back from it batch by batch (the file closed once all are read):
+    the caller can close what made them (the DuckDB session, whose memory then goes back) first."""
+    with reader, pa.ipc.new_stream(str(path), reader.schema, options=IPC_OPTIONS) as out:
+        for batch in reader:
+            out.write_batch(batch)
+    return _read_back(path)
+
+
+def _read_back(path: Path) -> Iterator[pa.RecordBatch]:
+    with pa.ipc.open_stream(str(path)) as stream:
+        yield from stream
 
 
 def _sorted_buckets(folder: Path, first: int, total: int) -> Iterator[pa.Table]:
@@ -388,10 +408,18 @@ class MasterWriter:
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """The same tables, the next one made on a thread of its own while the caller handles this one.
-    The making thread hands back the memory it freed at once (Arrow's allocator keeps it per thread)."""
+    The making thread hands back the memory it freed (Arrow's allocator keeps it per thread) once
+    per RELEASE_BYTES of tables made: handed back after every small table, the pages were soon
+    taken again, for more system CPU and the same peak."""
+    since = 0
+
     def made() -> pa.Table | None:
+        nonlocal since
         table = next(tables, None)
-        pa.default_memory_pool().release_unused()
+        since += 0 if table is None else table.nbytes
+        if table is None or since >= RELEASE_BYTES:
+            pa.default_memory_pool().release_unused()
+            since = 0
         return table
 
     with ThreadPoolExecutor(1) as pool:

@@ -121,8 +121,9 @@ EVENT_ID_SQL = "CASE WHEN n = 1 THEN kh ELSE md5_number(hex(kh) || ':' || (n - 1
 REP_TEXT = ("hexid(eid) AS event_id, party, near, copies, method::VARCHAR AS dup_method, "
             "printf('CT-%06d', number) AS exhibit")
 
-# One assembler bucket holds events of about this many estimated bytes.
-BUCKET_BYTES = 32 * 1024 * 1024
+# One assembler bucket holds events of about this many estimated bytes (the one-pass assembler
+# holds a bucket or two; the general path's temporary files each hold assemble.BUCKETS_PER_FILE).
+BUCKET_BYTES = 8 * 1024 * 1024
 
 # The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
 # chat identities and parties of _conversation_tables are covered by keys.VERSION).

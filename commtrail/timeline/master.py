@@ -18,8 +18,8 @@ from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.terminal import make_console, say
 from commtrail.timeline import assemble
-from commtrail.timeline.assemble import (MasterWriter, Sources, ahead, assemble_in_staging_order,
-                                         assemble_master, one_pass_plan)
+from commtrail.timeline.assemble import (BUCKETS_PER_FILE, MasterWriter, Sources, ahead, assemble_in_staging_order,
+                                         assemble_master, one_pass_plan, spooled)
 from commtrail.timeline.case_settings import metadata_of, recorded_settings
 from commtrail.timeline.keys import KEYS_DIR
 from commtrail.timeline.produced import carry_numbers, produced_ids
@@ -75,10 +75,13 @@ def build_master(case: Case, warn: Callable[[str], None] | None = None) -> int:
                     if kept:
                         counts = session.drop_leading(kept)
                     with _sink(out, case.master_file, groups) as sink, MasterWriter(sink, metadata) as writer:
-                        in_order = one_pass_plan(session.buckets_in_staging_order())
-                        if in_order is not None:   # one pass, no temporary files; the next table made while one is written
-                            tables = ahead(assemble_in_staging_order(
-                                session.representatives_reader()(0, len(files) - 1), in_order, named.result(), kept))
+                        # as many rows held as two of the general path's files at most
+                        in_order = one_pass_plan(session.buckets_in_staging_order(), 2 * BUCKETS_PER_FILE)
+                        if in_order is not None:   # one pass; the next table made while one is written
+                            representatives = spooled(session.representatives_reader()(0, len(files) - 1),
+                                                      tmp / "representatives.arrow")
+                            session.close()   # DuckDB's memory goes back before the rows are assembled
+                            tables = ahead(assemble_in_staging_order(representatives, in_order, named.result(), kept))
                         else:   # the next bucket is sorted while one is written
                             tables = assemble_master(session.representatives_reader, counts, named.result(), tmp, kept)
                         for table in tables:

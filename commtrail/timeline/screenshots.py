@@ -213,6 +213,8 @@ def build_links(master: Path, zone: str) -> pa.Table | None:
     """The links of every screenshot of the master (exhibit order, then line); None: no screenshot.
     ``zone`` is the case's, in which a screenshot shows its clock times. Screenshots whose windows
     overlap share one read of the master."""
+    if not _has_screenshots(master):
+        return None
     shots = pq.read_table(master, columns=["event_id", "ts_utc", "ts_precision", "extra"],
                           filters=[("channel", "=", "evidence"), ("kind", "=", "screenshot")])
     if shots.num_rows == 0:
@@ -230,6 +232,14 @@ def build_links(master: Path, zone: str) -> pa.Table | None:
             found[shot] = match_lines(texts[shot], pool.between(_micros(start), _micros(end)))
     rows = [{"screenshot": shot, **r} for shot in shots["event_id"].to_pylist() for r in found.get(shot, [])]
     return pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
+
+
+def _has_screenshots(master: Path) -> bool:
+    """Whether the master holds a screenshot, from two small dictionary columns: most masters hold
+    none, and the filtered read of build_links decodes ``extra`` on the way (on a 1,000,000-message
+    chat 0.2-0.5 s CPU and 170 MB more at the peak; this look, 0.03 s and next to nothing)."""
+    kinds = pq.read_table(master, columns=["channel", "kind"])
+    return bool(pc.any(pc.and_(pc.equal(kinds["channel"], "evidence"), pc.equal(kinds["kind"], "screenshot"))).as_py())
 
 
 def _overlapping(windows: list[tuple[datetime, datetime, str]]) -> list[list[tuple[datetime, datetime, str]]]:

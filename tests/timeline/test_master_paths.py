@@ -62,7 +62,7 @@ class Paths:
 def general(monkeypatch):
     """Make every build take the general path: grouping and temporary buckets."""
     monkeypatch.setattr(dedup, "one_event_per_record", lambda files: False)
-    monkeypatch.setattr(master, "one_pass_plan", lambda bucket: None)
+    monkeypatch.setattr(master, "one_pass_plan", lambda bucket, buckets_held: None)
 
 
 def both(tmp_path, monkeypatch, sources, bucket_bytes=None):
@@ -110,11 +110,11 @@ def test_sources_in_hash_and_time_order_take_one_pass_with_the_same_bytes(tmp_pa
 
 
 def test_a_source_far_out_of_time_order_uses_the_buckets(tmp_path, monkeypatch):
-    reversed_texts = [sms(100 - i, f"text {i}") for i in range(20)]
+    reversed_texts = [sms(100 - i, f"text {i}") for i in range(40)]   # all held: more than 8 buckets of 2-3
     quick, slow, taken = both(tmp_path, monkeypatch, {"phone.xml": reversed_texts}, 700)
     assert taken == (0, 1)
     assert quick.master_file.read_bytes() == slow.master_file.read_bytes()
-    assert [r["body"] for r in read_master(quick).to_pylist()] == [f"text {i}" for i in reversed(range(20))]
+    assert [r["body"] for r in read_master(quick).to_pylist()] == [f"text {i}" for i in reversed(range(40))]
 
 
 def test_a_rebuild_by_the_quick_path_leaves_the_same_bytes(tmp_path):
