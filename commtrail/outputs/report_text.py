@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from commtrail.outputs.pdf_pen import Pen
 from commtrail.outputs.report_fonts import FontChain, FontFace
 from commtrail.outputs.report_words import words
 
@@ -47,6 +48,7 @@ class TextSetter:
 
     def __init__(self, pdf, chain: FontChain) -> None:  # type: ignore[no-untyped-def]
         self.pdf = pdf
+        self.pen = Pen(pdf)
         self.chain = chain
         regular = chain.regular
         pdf.add_font(regular.key, "", str(regular.path))
@@ -230,8 +232,7 @@ class TextSetter:
         if len(parts) > 1:
             for text, is_hash in parts:
                 if is_hash:
-                    pdf.set_font(self.mono_key, "", size)
-                    pdf.text(x, y + size * PT * 0.95, text)
+                    self.pen.text(self.mono_key, "", size, x, y + size * PT * 0.95, text)
                     x += self.mono_width(text, size)
                 else:
                     self.draw(x, y, text, size, bold)
@@ -249,8 +250,7 @@ class TextSetter:
             return
         base = y + size * PT * 0.95
         if line.isascii():
-            pdf.set_font(self.family, "B" if bold else "", size)
-            pdf.text(x, base, line)
+            self.pen.text(self.family, "B" if bold else "", size, x, base, line)
             return
         cw = self.char_width
         run, run_font, run_w = [], None, 0.0
@@ -260,16 +260,14 @@ class TextSetter:
             if unicodedata.category(ch) in ("Mn", "Me") and run_font is not None:
                 which = run_font   # a combining mark stays with its base
             if which != run_font and run:
-                pdf.set_font(run_font[0], run_font[1], size)
-                pdf.text(x, base, "".join(run))
+                self.pen.text(run_font[0], run_font[1], size, x, base, "".join(run))
                 x += run_w * size
                 run, run_w = [], 0.0
             run_font = which
             run.append(ch)
             run_w += w
         if run:
-            pdf.set_font(run_font[0], run_font[1], size)
-            pdf.text(x, base, "".join(run))
+            self.pen.text(run_font[0], run_font[1], size, x, base, "".join(run))
 
     def used_faces(self) -> list:  # type: ignore[type-arg]
         """The fonts that drew something: the main and monospace fonts, and each fallback that has

@@ -38,6 +38,7 @@ LEFT, RIGHT, TOP, BOTTOM = 25.0, 12.0, 16.0, 16.0   # mm; the wide left margin i
 NUMBER_W = 24.0                                    # the exhibit-number column
 BODY, SMALL, TINY = 9.0, 7.5, 6.8
 GREY = (80, 80, 80)
+RULE = (170, 170, 170)                             # the line under each row
 MARKS = {"deleted": "DELETED", "edited": "EDITED", "draft": "DRAFT (never sent)", "failed": "FAILED (not sent)",
          "outbox": "NOT SENT (outbox)", "queued": "NOT SENT (queued)"}
 POSSIBLY_DELETED = "POSSIBLY DELETED (in an earlier backup, missing from a later one)"
@@ -47,14 +48,30 @@ class _RowSetter(TextSetter):
     """The report's setter, drawing a line that the main font covers whole in one call (every row
     holds "·" and "→", which would otherwise send it down the per-character path)."""
 
+    def __init__(self, pdf, chain) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(pdf, chain)
+        self._whole: dict[bool, set[str]] = {False: set(), True: set()}   # characters such a line may hold
+
     def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
-        font = self.bold if bold else self.regular
-        if line and not line.isascii() and all(ord(c) in font.cmap for c in set(line)) and \
-                not any(unicodedata.bidirectional(c) in ("R", "AL", "NSM") for c in set(line)):
-            self.pdf.set_font(self.family, "B" if bold else "", size)
-            self.pdf.text(x, y + size * PT * 0.95, line)
+        if line and not line.isascii() and self._covered(line, bold):
+            self.pen.text(self.family, "B" if bold else "", size, x, y + size * PT * 0.95, line)
             return
         super().draw(x, y, line, size, bold, width)
+
+    def _covered(self, line: str, bold: bool) -> bool:
+        """Whether the main font has every character of ``line`` and none of them is right-to-left."""
+        chars = set(line)
+        whole = self._whole[bold]
+        if chars <= whole:
+            return True
+        font = self.bold if bold else self.regular
+        covered = True
+        for c in chars - whole:
+            if ord(c) in font.cmap and unicodedata.bidirectional(c) not in ("R", "AL", "NSM"):
+                whole.add(c)
+            else:
+                covered = False
+        return covered
 
 
 @dataclass
@@ -312,37 +329,49 @@ class Transcript:
             self.para(f"{describe(ident)}: {seen}", 8, indent=4)
 
     def body(self) -> None:
-        pdf = self.pdf
+        pdf, draw = self.pdf, self.s.draw
         pdf.add_page()
         self.para(f"Events with {self.party}, in exhibit order", 12, True)
         text_w = self.width - NUMBER_W
         mark = " " + words()["numbering"]["mark"]
+        channels = words()["channel_one"]
+        lh = {size: self.lh(size) for size in (BODY, SMALL, TINY)}
+        ink = self._inks()
         for n, (row, late) in enumerate(zip(self.rows(), self.late.tolist()), 1):
             frm, to = self.names_of(row)
-            channel = words()["channel_one"].get(row["channel"], row["channel"] or "")
+            channel = channels.get(row["channel"], row["channel"] or "")
             head = (f"[{n:04d}] {local_time(row['ts_utc'], row['ts_precision'], self.zone)} \u00b7 {channel} "
                     f"\u00b7 {frm} \u2192 {to} \u00b7 {self.text(row)}")
             lines = [(ln, BODY, False, False) for ln in self.s.wrap(head, text_w, BODY)]
             lines += [(ln, BODY, True, False) for m in self.marks(row) for ln in self.s.wrap(m, text_w, BODY, True)]
             lines += [(ln, SMALL, False, True) for a in self.attachments(row) for ln in self.s.wrap(a, text_w, SMALL)]
             lines += [(ln, TINY, False, True) for ln in self.s.wrap(self.detail(row), text_w, TINY)]
-            height = sum(self.lh(size) for _, size, _, _ in lines) + 2
-            if pdf.get_y() + min(height, 60) > self.bottom:
+            height = sum(lh[size] for _, size, _, _ in lines) + 2
+            if pdf.y + min(height, 60) > self.bottom:
                 pdf.add_page()
-            self.s.draw(LEFT, pdf.get_y(), row["exhibit"] + (mark if late else ""), SMALL, True)
+            draw(LEFT, pdf.y, row["exhibit"] + (mark if late else ""), SMALL, True)
             for line, size, bold, grey in lines:
-                if pdf.get_y() + self.lh(size) > self.bottom:
+                if pdf.y + lh[size] > self.bottom:
                     pdf.add_page()
-                    self.s.draw(LEFT, pdf.get_y(), f"{row['exhibit']} (cont.)", TINY)
-                pdf.set_text_color(*(GREY if grey else (0, 0, 0)))
-                self.s.draw(LEFT + NUMBER_W, pdf.get_y(), line, size, bold, text_w)
-                pdf.set_y(pdf.get_y() + self.lh(size))
-            pdf.set_text_color(0, 0, 0)
-            pdf.set_draw_color(170, 170, 170)
-            pdf.line(LEFT, pdf.get_y() + 0.8, LEFT + self.width, pdf.get_y() + 0.8)
-            pdf.set_y(pdf.get_y() + 2)
+                    draw(LEFT, pdf.y, f"{row['exhibit']} (cont.)", TINY)
+                if pdf.text_color is not ink[grey]:   # set only when it changes (nothing is written for it)
+                    pdf.set_text_color(ink[grey])
+                draw(LEFT + NUMBER_W, pdf.y, line, size, bold, text_w)
+                pdf.set_y(pdf.y + lh[size])
+            if pdf.text_color is not ink[False]:
+                pdf.set_text_color(ink[False])
+            pdf.set_draw_color(*RULE)
+            pdf.line(LEFT, pdf.y + 0.8, LEFT + self.width, pdf.y + 0.8)
+            pdf.set_y(pdf.y + 2)
         if self.events.num_rows == 0:
             self.para("No events with this party.", 10)
+
+    def _inks(self) -> dict[bool, object]:
+        """The text colours (grey: True) as fpdf2 holds them, ending with black set."""
+        self.pdf.set_text_color(*GREY)
+        grey = self.pdf.text_color
+        self.pdf.set_text_color(0, 0, 0)
+        return {True: grey, False: self.pdf.text_color}
 
 
 def _pdf_class():  # type: ignore[no-untyped-def]
