@@ -259,6 +259,7 @@ class Transcript:
         self.bottom = pdf.h - BOTTOM
         self.cover(summary)
         self.body()
+        pdf.footers()
         with atomic_path(target) as tmp:
             pdf.output(str(tmp))
         return target
@@ -385,9 +386,10 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.title_line = title
             self.master_sha256 = master_sha256
             self.setter: TextSetter | None = None
+            self.pages_total: int | None = None   # known once every page is laid out (see footers)
             self.set_margins(LEFT, TOP, RIGHT)
             self.set_auto_page_break(False)
-            self.alias_nb_pages("{nb}")
+            self.alias_nb_pages(None)   # no "{nb}" in a message is ever replaced; see footers
 
         def header(self) -> None:
             if self.page == 1 or self.setter is None:
@@ -400,15 +402,26 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.set_text_color(0, 0, 0)
             self.set_y(TOP)
 
+        def footers(self) -> None:
+            """Write the footer of every page but the last (output() writes that one) at the end of
+            its content, where fpdf2 would have put it, now that the number of pages is known:
+            fpdf2's ``{nb}`` keeps room for three digits only, so "Page 1 of 5720" ran into the margin."""
+            last = self.pages_total = self.page
+            for self.page in range(1, last):
+                self.current_font_is_set_on_page = False   # each page's content names its own font
+                self.footer()
+            self.page = last
+            self.current_font_is_set_on_page = False
+
         def footer(self) -> None:
-            if self.setter is None:
+            if self.setter is None or self.pages_total is None:
                 return
             self.set_y(-11)
             self.set_font(self.setter.family, "", TINY)
             self.set_text_color(*GREY)
             self.cell(0, 4, f"master.parquet SHA-256 {self.master_sha256[:16]}\u2026", align="L")
             self.set_x(LEFT)
-            self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+            self.cell(0, 4, f"Page {self.page_no()} of {self.pages_total}", align="R")
             self.set_text_color(0, 0, 0)
 
     return TranscriptPDF

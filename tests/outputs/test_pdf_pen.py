@@ -1,5 +1,6 @@
-"""The pen writes exactly what fpdf2's set_font + text write."""
+"""The pen writes exactly what fpdf2's set_font + text write; the transcript's page count is right past 999 pages."""
 
+import warnings
 from datetime import datetime, timezone
 
 import pytest
@@ -52,3 +53,21 @@ def test_the_pen_writes_what_fpdf2_writes_byte_for_byte():
 
     assert _document(by_pen) == _document(by_fpdf2)
 
+
+def test_a_transcript_of_more_than_999_pages_counts_them_all():
+    from commtrail.outputs.report_text import TextSetter
+    from commtrail.outputs.transcript import _pdf_class
+
+    pdf = _pdf_class()("Transcript \u00b7 Jordan \u00b7 Case", "ab" * 32)
+    pdf.setter = TextSetter(pdf, font_chain())
+    for _ in range(1001):
+        pdf.add_page()
+    pdf.footers()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = pdf.output()
+    import io
+    pages = pypdf.PdfReader(io.BytesIO(bytes(data))).pages
+    assert len(pages) == 1001
+    for n in (1, 2, 999, 1000, 1001):
+        assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"Page {n} of 1001")
