@@ -68,6 +68,7 @@ class _RowSetter(TextSetter):
                 head = self.width(line[:cut], size, bold) - self.pdf.c_margin
                 self.draw_shaped(x + head, y + size * PT * (0.95 - 0.5 * LINE - 0.3), line[cut:], size, bold,
                                  max(width - head, 0), direction="ltr")
+                self.pdf.set_y(y)   # the cell was placed lower: the next line follows this one
                 return
         super().draw(x, y, line, size, bold, width)
 

@@ -42,6 +42,8 @@ def test_a_row_with_right_to_left_text_reads_in_logical_order_and_measures_head_
     from commtrail.outputs.report_text import TextSetter
     line = HEAD + ARABIC
     assert setter.width(line, 9) == pytest.approx(TextSetter.width(setter, HEAD, 9) + TextSetter.width(setter, ARABIC, 9))
+    setter.pdf.set_y(20)
     setter.draw(49, 20, line, 9, width=149)
+    assert setter.pdf.y == 20   # the next line goes below this one, not below the shaped part
     text = pypdf.PdfReader(io.BytesIO(bytes(setter.pdf.output()))).pages[0].extract_text()
     assert text == line
