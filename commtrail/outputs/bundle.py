@@ -41,7 +41,7 @@ from commtrail.outputs.bundle_docs import write_certificates, write_methodology,
 from commtrail.outputs.bundle_reuse import case_inputs, inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.current import REPORT, export_inputs, export_name, report_inputs, take_current
-from commtrail.outputs.export import check_party, export_rows, export_target, write_csv, write_jsonl, write_xlsx
+from commtrail.outputs.export import FORMATS, check_party, export_rows, export_target, write_exports
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.produce import produce_undoably
 from commtrail.outputs.report_data import gather
@@ -195,19 +195,22 @@ def _exports(case: Case, data: Path, party: str | None, created: datetime, paylo
     (data / "exports").mkdir(exist_ok=True)
     stem = "master" if party is None else f"master-{case_slugs(case.config)[party]}"
     stem += "" if only is None else "-selected"
-    for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
-        target = data / "exports" / f"{stem}.{fmt}"
+    targets = {fmt: data / "exports" / f"{stem}.{fmt}" for fmt in FORMATS}
+    missing = {}
+    for fmt, target in targets.items():
         if write:
             source = export_target(case, fmt, party, selection)
             rel = source.relative_to(case.root).as_posix()
             taken = take_current(case, export_name(source), export_inputs(known, fmt, party, selection), {rel: target})
             if taken is None:
-                writer(export_rows(case, party, only), target)
+                missing[fmt] = target
             elif fmt != "xlsx":   # the XLSX is dated below, so its hash is no longer the export's
                 payload.hashes[f"exports/{target.name}"] = taken[rel]
-            if fmt == "xlsx":
-                restamp_zip(target, created)
         payload.exports.append(f"exports/{target.name}")
+    if missing:   # one pass over the master for all of them
+        write_exports(export_rows(case, party, only), missing)
+    if write:
+        restamp_zip(targets["xlsx"], created)
 
 
 def _take_report(case: Case, data: Path, inputs: dict, payload: Payload) -> bool:
