@@ -41,7 +41,7 @@ from commtrail.outputs.bundle_docs import write_certificates, write_methodology,
 from commtrail.outputs.bundle_reuse import case_inputs, inputs_of, keep, take
 from commtrail.outputs.bundle_zip import restamp_zip
 from commtrail.outputs.current import REPORT, export_inputs, export_name, report_inputs, take_current
-from commtrail.outputs.export import check_party, export_rows, export_target, write_csv, write_jsonl, write_xlsx
+from commtrail.outputs.export import FORMATS, check_party, export_rows, export_target, write_exports
 from commtrail.outputs.manifest import sha256_file, write_manifest
 from commtrail.outputs.produce import produce_undoably
 from commtrail.outputs.report_data import gather
@@ -52,8 +52,8 @@ from commtrail.timeline.produced import PRODUCTIONS_FILE, Production, exhibit_na
 logging.getLogger("bagit").addHandler(logging.NullHandler())   # bagit's log lines are not for the user
 
 CHUNK = 1 << 20
-# From this many events listed, the transcripts are written in a second process beside the report
-# and the exports (below it, starting that process takes longer than it saves).
+# From this many events listed, the transcripts and the exports not taken are written in a second
+# process beside the report (below it, starting that process takes longer than it saves).
 BESIDE_EVENTS = 20_000
 HASHDEEP = "hashdeep.txt"
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -187,27 +187,37 @@ def _copy_blobs(case: Case, data: Path, party: str | None, payload: Payload) -> 
         payload.hashes[payload.files[sha]] = sha
 
 
-def _exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
-             selection: Selection, only: set[str] | None, known: dict, write: bool) -> None:
+def _take_exports(case: Case, data: Path, party: str | None, created: datetime, payload: Payload,
+                  selection: Selection, selected: bool, known: dict, write: bool) -> dict[str, Path]:
     """The CSV, XLSX and JSONL exports: each taken from ``commtrail export``'s file when that was
-    made from the same inputs (``known``: the case's, see current.py), else written (with
-    ``write``; without, they were taken already)."""
+    made from the same inputs (``known``: the case's, see current.py); the others, to be written
+    (with ``write``; without, they were taken already), by format."""
     (data / "exports").mkdir(exist_ok=True)
     stem = "master" if party is None else f"master-{case_slugs(case.config)[party]}"
-    stem += "" if only is None else "-selected"
-    for fmt, writer in (("csv", write_csv), ("xlsx", write_xlsx), ("jsonl", write_jsonl)):
+    stem += "-selected" if selected else ""
+    missing = {}
+    for fmt in FORMATS:
         target = data / "exports" / f"{stem}.{fmt}"
         if write:
             source = export_target(case, fmt, party, selection)
             rel = source.relative_to(case.root).as_posix()
             taken = take_current(case, export_name(source), export_inputs(known, fmt, party, selection), {rel: target})
             if taken is None:
-                writer(export_rows(case, party, only), target)
-            elif fmt != "xlsx":   # the XLSX is dated below, so its hash is no longer the export's
-                payload.hashes[f"exports/{target.name}"] = taken[rel]
-            if fmt == "xlsx":
+                missing[fmt] = target
+            elif fmt == "xlsx":   # dated, so its hash is no longer the export's
                 restamp_zip(target, created)
+            else:
+                payload.hashes[f"exports/{target.name}"] = taken[rel]
         payload.exports.append(f"exports/{target.name}")
+    return missing
+
+
+def _write_exports(root: Path, party: str | None, only: set[str] | None, targets: dict[str, Path],
+                   created: datetime) -> None:
+    """Write the exports ``targets`` (format -> file) in one pass over the master; the XLSX dated ``created``."""
+    write_exports(export_rows(Case(root), party, only), targets)
+    if "xlsx" in targets:
+        restamp_zip(targets["xlsx"], created)
 
 
 def _take_report(case: Case, data: Path, inputs: dict, payload: Payload) -> bool:
@@ -257,7 +267,11 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     payload.transcripts = {name: f"transcripts/transcript-{slugs[name]}.pdf" for name in report.parties}
     jobs = [] if reused else [(case.root, name, data / rel, payload.names, payload.files, report.master_sha256,
                                report.pdf_date, only, report.selection) for name, rel in payload.transcripts.items()]
-    with _beside(jobs, report.exhibits.num_rows >= BESIDE_EVENTS) as transcripts_done:
+    with _timed(seconds, "exports"):
+        missing = _take_exports(case, data, party, report.pdf_date, payload, selection, only is not None, known,
+                                write=not reused)
+    exports = (case.root, party, only, missing, report.pdf_date) if missing else None
+    with _beside(jobs, exports, report.exhibits.num_rows >= BESIDE_EVENTS) as beside_done:
         if not report_taken:
             with _timed(seconds, "report"):   # the writers (fpdf2, matplotlib) are imported only to write
                 from commtrail.outputs.charts import charts_dir
@@ -268,10 +282,8 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
                 write_pdf(case, report, data / "report" / "report.pdf")
                 if charts_dir(case).is_dir():
                     write_manifest(case, [charts_dir(case)])
-        with _timed(seconds, "exports"):
-            _exports(case, data, party, report.pdf_date, payload, selection, only, known, write=not reused)
-        with _timed(seconds, "transcripts"):   # what is left of them once the rest is written
-            transcripts_done()
+        with _timed(seconds, "transcripts"):   # what is left of them and of the exports once the report is written
+            beside_done()
     if not reused:
         with _timed(seconds, "keep"):
             generated = ["report/report.html", "report/report.pdf", *payload.transcripts.values(), *payload.exports]
@@ -285,23 +297,27 @@ def assemble(case: Case, data: Path, party: str | None, command: str,
     return payload
 
 
-def _write_transcripts(jobs: list[tuple]) -> None:
-    """Write each transcript of ``jobs`` (a case's root, then write_transcript's arguments)."""
+def _write_beside(jobs: list[tuple], exports: tuple | None) -> None:
+    """Write each transcript of ``jobs`` (a case's root, then write_transcript's arguments), then
+    the ``exports`` (_write_exports's arguments)."""
     from commtrail.outputs.transcript import write_transcript
     for root, *args in jobs:
         write_transcript(Case(root), *args)
+    if exports is not None:
+        _write_exports(*exports)
 
 
 @contextmanager
-def _beside(jobs: list[tuple], parallel: bool) -> Iterator[Callable[[], None]]:
-    """Write the transcripts ``jobs`` in a second process while the block writes the rest (when
-    ``parallel``; else when the block calls what it is given); that call waits for them and raises
-    what the worker raised. A failing block stops the worker."""
-    if not jobs or not parallel:
-        yield lambda: _write_transcripts(jobs)
+def _beside(jobs: list[tuple], exports: tuple | None, parallel: bool) -> Iterator[Callable[[], None]]:
+    """Write the transcripts ``jobs`` and the ``exports`` not taken (see _write_beside) in a second
+    process while the block writes the report (when ``parallel``; else when the block calls what it
+    is given); that call waits for them and raises what the worker raised. A failing block stops
+    the worker."""
+    if (not jobs and exports is None) or not parallel:
+        yield lambda: _write_beside(jobs, exports)
         return
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        pending = pool.apply_async(_write_transcripts, (jobs,))
+        pending = pool.apply_async(_write_beside, (jobs, exports))
         yield lambda: pending.get()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -92,20 +92,21 @@ def recover_csv_text(cell: str) -> str:
     return cell[1:] if cell.startswith(QUOTE) else cell
 
 
-def write_csv(rows: Iterator[dict], target: Path) -> int:
+# A sink writes one export file from the rows sent to it one by one (None: the last one was sent).
+Sink = Generator[None, "dict | None", None]
+
+
+def _csv_sink(target: Path) -> Sink:
     """CSV in UTF-8 with a BOM, so Excel opens it with the right characters."""
-    count = 0
     with atomic_path(target) as tmp:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
-            for row in rows:
+            while (row := (yield)) is not None:
                 writer.writerow(["" if row[c] is None else csv_cell(row[c]) for c in COLUMNS])
-                count += 1
-    return count
 
 
-def write_xlsx(rows: Iterator[dict], target: Path) -> int:
+def _xlsx_sink(target: Path) -> Sink:
     """XLSX (write-only, streamed). Every text is a string cell, never a formula; one that starts with a
     formula character also carries Excel's "quote prefix" mark, so editing the cell keeps it text.
     The text itself is unchanged. Excel holds at most 32,767 characters a cell: longer texts are cut
@@ -117,8 +118,7 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("master")
     sheet.append(COLUMNS)
-    count = 0
-    for row in rows:
+    while (row := (yield)) is not None:
         cells = []
         for c in COLUMNS:
             value = row[c]
@@ -134,20 +134,16 @@ def write_xlsx(rows: Iterator[dict], target: Path) -> int:
                     value = cell
             cells.append(value)
         sheet.append(cells)
-        count += 1
     with atomic_path(target) as tmp:
         book.save(tmp)
-    return count
 
 
-def write_jsonl(rows: Iterator[dict], target: Path) -> int:
+def _jsonl_sink(target: Path) -> Sink:
     """JSON Lines with Timesketch's required fields (message, datetime, timestamp_desc) beside the rest."""
-    count = 0
     with atomic_path(target) as tmp:
         with open(tmp, "w", encoding="utf-8") as out:
-            for row in rows:
-                ts = row.pop("_ts")
-                extra = row.pop("_extra")
+            while (row := (yield)) is not None:
+                ts, extra = row["_ts"], row["_extra"]
                 desc = TIMESTAMP_DESC.get((row["channel"], row["direction"]))
                 if desc is None:
                     desc = {"incoming": "Message received", "outgoing": "Message sent"}.get(row["direction"], "Message")
@@ -156,11 +152,35 @@ def write_jsonl(rows: Iterator[dict], target: Path) -> int:
                     "datetime": ts.isoformat() if ts else None,
                     "timestamp": int(ts.timestamp() * 1_000_000) if ts else None,
                     "timestamp_desc": desc,
-                    **{k: v for k, v in row.items()},
+                    **{k: v for k, v in row.items() if k not in ("_ts", "_extra")},
                     "extra": json.loads(extra) if extra else None,
                 }
                 out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
-                count += 1
+
+
+SINKS: dict[str, Callable[[Path], Sink]] = {"csv": _csv_sink, "xlsx": _xlsx_sink, "jsonl": _jsonl_sink}
+
+
+def write_exports(rows: Iterable[dict], targets: dict[str, Path]) -> int:
+    """Write each export of ``targets`` (format -> file) from one pass over ``rows``; the row count.
+    When one fails, none is left behind half written."""
+    sinks = [SINKS[fmt](target) for fmt, target in targets.items()]
+    count = 0
+    try:
+        for sink in sinks:
+            next(sink)
+        for row in rows:
+            for sink in sinks:
+                sink.send(row)
+            count += 1
+        for sink in sinks:
+            try:
+                sink.send(None)
+            except StopIteration:
+                pass
+    finally:
+        for sink in sinks:
+            sink.close()
     return count
 
 
@@ -184,9 +204,7 @@ def export(case: Case, fmt: str, party: str | None = None, selection: Selection 
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     forget(case, export_name(target))
     inputs = export_inputs(case_inputs(case, EXPORT_INPUTS, everything=False), fmt, party, selection)
-    rows = export_rows(case, party, only)
-    writer = {"csv": write_csv, "xlsx": write_xlsx, "jsonl": write_jsonl}[fmt]
-    count = writer(rows, target)
+    count = write_exports(export_rows(case, party, only), {fmt: target})
     record(case, export_name(target), inputs, [target])
     return target, count
 

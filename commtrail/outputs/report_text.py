@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import groupby
 
+from commtrail.outputs.pdf_pen import Pen
 from commtrail.outputs.report_fonts import FontChain, FontFace
 from commtrail.outputs.report_words import words
 
@@ -47,6 +49,7 @@ class TextSetter:
 
     def __init__(self, pdf, chain: FontChain) -> None:  # type: ignore[no-untyped-def]
         self.pdf = pdf
+        self.pen = Pen(pdf)
         self.chain = chain
         regular = chain.regular
         pdf.add_font(regular.key, "", str(regular.path))
@@ -64,8 +67,9 @@ class TextSetter:
             self._load(face)
         self._shown: dict[str, str | None] = {}
         self._widths: dict[tuple[str, bool], float] = {}
-        self._which: dict[tuple[str, bool], tuple[str, str]] = {}
         self._by_weight: dict[bool, dict[str, float]] = {False: {}, True: {}}   # the same widths, by character
+        self._font_by_weight: dict[bool, dict[str, tuple[str, str]]] = {False: {}, True: {}}   # and their fonts
+        self._marks: set[str] = set()   # the combining marks among them
         self.missing: dict[str, list[int]] = {}   # script -> the code points no font could show
 
     def _load(self, face: FontFace) -> None:
@@ -140,8 +144,10 @@ class TextSetter:
             font, which = self._font_for(ch, bold)
             width = font.cw[ord(ch)] * 0.001 * PT
             self._widths[key] = width
-            self._which[key] = which
             self._by_weight[bold][ch] = width
+            self._font_by_weight[bold][ch] = which
+            if unicodedata.category(ch) in ("Mn", "Me"):
+                self._marks.add(ch)
         return width
 
     def text_width(self, text: str, bold: bool) -> float:
@@ -230,46 +236,57 @@ class TextSetter:
         if len(parts) > 1:
             for text, is_hash in parts:
                 if is_hash:
-                    pdf.set_font(self.mono_key, "", size)
-                    pdf.text(x, y + size * PT * 0.95, text)
+                    self.pen.text(self.mono_key, "", size, x, y + size * PT * 0.95, text)
                     x += self.mono_width(text, size)
                 else:
                     self.draw(x, y, text, size, bold)
                     x += self.width(text, size, bold)
             return
         if CAN_SHAPE and _COMPLEX.search(line):
-            pdf.set_font(self.family, "B" if bold else "", size)
-            pdf.set_text_shaping(True)
-            try:
-                pdf.set_xy(x, y)
-                align = "R" if width and _base_rtl(line) else "L"
-                pdf.cell(width or self.width(line, size, bold) + 1, size * PT * LINE, line, align=align)
-            finally:
-                pdf.set_text_shaping(False)
+            self.draw_shaped(x, y, line, size, bold, width)
             return
         base = y + size * PT * 0.95
         if line.isascii():
-            pdf.set_font(self.family, "B" if bold else "", size)
-            pdf.text(x, base, line)
+            self.pen.text(self.family, "B" if bold else "", size, x, base, line)
             return
-        cw = self.char_width
-        run, run_font, run_w = [], None, 0.0
-        for ch in line:
-            w = cw(ch, bold)
-            which = self._which[(ch, bold)]
-            if unicodedata.category(ch) in ("Mn", "Me") and run_font is not None:
-                which = run_font   # a combining mark stays with its base
-            if which != run_font and run:
-                pdf.set_font(run_font[0], run_font[1], size)
-                pdf.text(x, base, "".join(run))
-                x += run_w * size
-                run, run_w = [], 0.0
-            run_font = which
-            run.append(ch)
-            run_w += w
-        if run:
-            pdf.set_font(run_font[0], run_font[1], size)
-            pdf.text(x, base, "".join(run))
+        for (family, style), run in self._runs(line, bold):
+            self.pen.text(family, style, size, x, base, run)
+            x += self.text_width(run, bold) * size
+
+    def _runs(self, line: str, bold: bool) -> list[tuple[tuple[str, str], str]]:
+        """``line`` cut into runs of one font, each (font key and style, text); a combining mark
+        stays with its base."""
+        fonts = self._font_by_weight[bold]
+        if not fonts.keys() >= set(line):
+            for ch in line:
+                self.char_width(ch, bold)
+        keys = list(map(fonts.__getitem__, line))
+        if not self._marks.isdisjoint(line):
+            for i in range(1, len(line)):   # a run of marks takes the font of the base before them
+                if line[i] in self._marks:
+                    keys[i] = keys[i - 1]
+        runs, start = [], 0
+        for key, group in groupby(keys):
+            end = start + sum(1 for _ in group)
+            runs.append((key, line[start:end]))
+            start = end
+        return runs
+
+    def draw_shaped(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0,
+                    direction: str | None = None) -> None:
+        """Draw ``line`` through fpdf2's shaping (bidi and the script's shaping) in ``width`` (0: its
+        own width); ``direction``: the paragraph's ("ltr" or "rtl"), else that of its first strong
+        character. A right-to-left paragraph is right-aligned in ``width``."""
+        pdf = self.pdf
+        pdf.set_font(self.family, "B" if bold else "", size)
+        pdf.set_text_shaping(True, direction=direction)
+        try:
+            pdf.set_xy(x, y)
+            rtl = direction == "rtl" if direction else _base_rtl(line)
+            pdf.cell(width or self.width(line, size, bold) + 1, size * PT * LINE, line,
+                     align="R" if width and rtl else "L")
+        finally:
+            pdf.set_text_shaping(False)
 
     def used_faces(self) -> list:  # type: ignore[type-arg]
         """The fonts that drew something: the main and monospace fonts, and each fallback that has

@@ -25,7 +25,7 @@ from commtrail.case import Case
 from commtrail.inventory import read_inventory
 from commtrail.outputs.report_data import numbering_words, row_identifiers
 from commtrail.outputs.report_fonts import font_chain
-from commtrail.outputs.report_text import LINE, PT, TextSetter
+from commtrail.outputs.report_text import _COMPLEX, CAN_SHAPE, LINE, PT, TextSetter
 from commtrail.outputs.report_words import words
 from commtrail.timeline.identity import describe
 from commtrail.timeline.master import read_master, read_possibly_deleted
@@ -38,23 +38,81 @@ LEFT, RIGHT, TOP, BOTTOM = 25.0, 12.0, 16.0, 16.0   # mm; the wide left margin i
 NUMBER_W = 24.0                                    # the exhibit-number column
 BODY, SMALL, TINY = 9.0, 7.5, 6.8
 GREY = (80, 80, 80)
+RULE = (170, 170, 170)                             # the line under each row
 MARKS = {"deleted": "DELETED", "edited": "EDITED", "draft": "DRAFT (never sent)", "failed": "FAILED (not sent)",
          "outbox": "NOT SENT (outbox)", "queued": "NOT SENT (queued)"}
 POSSIBLY_DELETED = "POSSIBLY DELETED (in an earlier backup, missing from a later one)"
+# Bidi classes the left-to-right head of a line may hold (see _RowSetter._ltr_head).
+_LTR_SAFE = frozenset({"L", "EN", "ES", "ET", "CS", "WS", "ON"})
 
 
 class _RowSetter(TextSetter):
     """The report's setter, drawing a line that the main font covers whole in one call (every row
     holds "·" and "→", which would otherwise send it down the per-character path)."""
 
+    def __init__(self, pdf, chain) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(pdf, chain)
+        self._whole: dict[bool, set[str]] = {False: set(), True: set()}   # characters such a line may hold
+        self._ltr_safe: set[str] = set()      # characters seen whose bidi class is in _LTR_SAFE
+        self._ltr_letters: set[str] = set()   # those of them that are left-to-right letters
+
     def draw(self, x: float, y: float, line: str, size: float, bold: bool = False, width: float = 0) -> None:
-        font = self.bold if bold else self.regular
-        if line and not line.isascii() and all(ord(c) in font.cmap for c in set(line)) and \
-                not any(unicodedata.bidirectional(c) in ("R", "AL", "NSM") for c in set(line)):
-            self.pdf.set_font(self.family, "B" if bold else "", size)
-            self.pdf.text(x, y + size * PT * 0.95, line)
-            return
+        if line and not line.isascii():
+            if self._covered(line, bold):
+                self.pen.text(self.family, "B" if bold else "", size, x, y + size * PT * 0.95, line)
+                return
+            cut = self._ltr_head(line)
+            if cut:   # only the rest, from its first right-to-left letter, goes through fpdf2's (slow) shaping
+                self.draw(x, y, line[:cut], size, bold)
+                # on the head's baseline (a cell's is 0.5 line + 0.3 size down) with no gap (a cell's margin)
+                head = self.width(line[:cut], size, bold) - self.pdf.c_margin
+                self.draw_shaped(x + head, y + size * PT * (0.95 - 0.5 * LINE - 0.3), line[cut:], size, bold,
+                                 max(width - head, 0), direction="ltr")
+                self.pdf.set_y(y)   # the cell was placed lower: the next line follows this one
+                return
         super().draw(x, y, line, size, bold, width)
+
+    def width(self, text: str, size: float, bold: bool = False) -> float:
+        cut = self._ltr_head(text) if not text.isascii() else 0
+        if cut:
+            return super().width(text[:cut], size, bold) + super().width(text[cut:], size, bold)
+        return super().width(text, size, bold)
+
+    def _ltr_head(self, line: str) -> int:
+        """Where the right-to-left text of a left-to-right line starts, when what comes before it
+        can be drawn on its own, left to right (0 when not): its first strong character is a
+        left-to-right letter and it holds only those, European digits and their signs, spaces and
+        other neutral signs (no marks, no direction controls). The Unicode bidirectional algorithm
+        then gives all of it the paragraph's level and the rest, drawn as a left-to-right
+        paragraph, the levels it has in the whole line."""
+        found = _COMPLEX.search(line) if CAN_SHAPE else None
+        if found is None or unicodedata.bidirectional(line[found.start()]) not in ("R", "AL"):
+            return 0
+        head = set(line[:found.start()])
+        if not head <= self._ltr_safe:
+            for c in head - self._ltr_safe:
+                kind = unicodedata.bidirectional(c)
+                if kind not in _LTR_SAFE:
+                    return 0
+                self._ltr_safe.add(c)
+                if kind == "L":
+                    self._ltr_letters.add(c)
+        return found.start() if head & self._ltr_letters else 0
+
+    def _covered(self, line: str, bold: bool) -> bool:
+        """Whether the main font has every character of ``line`` and none of them is right-to-left."""
+        chars = set(line)
+        whole = self._whole[bold]
+        if chars <= whole:
+            return True
+        font = self.bold if bold else self.regular
+        covered = True
+        for c in chars - whole:
+            if ord(c) in font.cmap and unicodedata.bidirectional(c) not in ("R", "AL", "NSM"):
+                whole.add(c)
+            else:
+                covered = False
+        return covered
 
 
 @dataclass
@@ -242,6 +300,7 @@ class Transcript:
         self.bottom = pdf.h - BOTTOM
         self.cover(summary)
         self.body()
+        pdf.footers()
         with atomic_path(target) as tmp:
             pdf.output(str(tmp))
         return target
@@ -312,37 +371,49 @@ class Transcript:
             self.para(f"{describe(ident)}: {seen}", 8, indent=4)
 
     def body(self) -> None:
-        pdf = self.pdf
+        pdf, draw = self.pdf, self.s.draw
         pdf.add_page()
         self.para(f"Events with {self.party}, in exhibit order", 12, True)
         text_w = self.width - NUMBER_W
         mark = " " + words()["numbering"]["mark"]
+        channels = words()["channel_one"]
+        lh = {size: self.lh(size) for size in (BODY, SMALL, TINY)}
+        ink = self._inks()
         for n, (row, late) in enumerate(zip(self.rows(), self.late.tolist()), 1):
             frm, to = self.names_of(row)
-            channel = words()["channel_one"].get(row["channel"], row["channel"] or "")
+            channel = channels.get(row["channel"], row["channel"] or "")
             head = (f"[{n:04d}] {local_time(row['ts_utc'], row['ts_precision'], self.zone)} \u00b7 {channel} "
                     f"\u00b7 {frm} \u2192 {to} \u00b7 {self.text(row)}")
             lines = [(ln, BODY, False, False) for ln in self.s.wrap(head, text_w, BODY)]
             lines += [(ln, BODY, True, False) for m in self.marks(row) for ln in self.s.wrap(m, text_w, BODY, True)]
             lines += [(ln, SMALL, False, True) for a in self.attachments(row) for ln in self.s.wrap(a, text_w, SMALL)]
             lines += [(ln, TINY, False, True) for ln in self.s.wrap(self.detail(row), text_w, TINY)]
-            height = sum(self.lh(size) for _, size, _, _ in lines) + 2
-            if pdf.get_y() + min(height, 60) > self.bottom:
+            height = sum(lh[size] for _, size, _, _ in lines) + 2
+            if pdf.y + min(height, 60) > self.bottom:
                 pdf.add_page()
-            self.s.draw(LEFT, pdf.get_y(), row["exhibit"] + (mark if late else ""), SMALL, True)
+            draw(LEFT, pdf.y, row["exhibit"] + (mark if late else ""), SMALL, True)
             for line, size, bold, grey in lines:
-                if pdf.get_y() + self.lh(size) > self.bottom:
+                if pdf.y + lh[size] > self.bottom:
                     pdf.add_page()
-                    self.s.draw(LEFT, pdf.get_y(), f"{row['exhibit']} (cont.)", TINY)
-                pdf.set_text_color(*(GREY if grey else (0, 0, 0)))
-                self.s.draw(LEFT + NUMBER_W, pdf.get_y(), line, size, bold, text_w)
-                pdf.set_y(pdf.get_y() + self.lh(size))
-            pdf.set_text_color(0, 0, 0)
-            pdf.set_draw_color(170, 170, 170)
-            pdf.line(LEFT, pdf.get_y() + 0.8, LEFT + self.width, pdf.get_y() + 0.8)
-            pdf.set_y(pdf.get_y() + 2)
+                    draw(LEFT, pdf.y, f"{row['exhibit']} (cont.)", TINY)
+                if pdf.text_color is not ink[grey]:   # set only when it changes (nothing is written for it)
+                    pdf.set_text_color(ink[grey])
+                draw(LEFT + NUMBER_W, pdf.y, line, size, bold, text_w)
+                pdf.set_y(pdf.y + lh[size])
+            if pdf.text_color is not ink[False]:
+                pdf.set_text_color(ink[False])
+            pdf.set_draw_color(*RULE)
+            pdf.line(LEFT, pdf.y + 0.8, LEFT + self.width, pdf.y + 0.8)
+            pdf.set_y(pdf.y + 2)
         if self.events.num_rows == 0:
             self.para("No events with this party.", 10)
+
+    def _inks(self) -> dict[bool, object]:
+        """The text colours (grey: True) as fpdf2 holds them, ending with black set."""
+        self.pdf.set_text_color(*GREY)
+        grey = self.pdf.text_color
+        self.pdf.set_text_color(0, 0, 0)
+        return {True: grey, False: self.pdf.text_color}
 
 
 def _pdf_class():  # type: ignore[no-untyped-def]
@@ -356,9 +427,10 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.title_line = title
             self.master_sha256 = master_sha256
             self.setter: TextSetter | None = None
+            self.pages_total: int | None = None   # known once every page is laid out (see footers)
             self.set_margins(LEFT, TOP, RIGHT)
             self.set_auto_page_break(False)
-            self.alias_nb_pages("{nb}")
+            self.alias_nb_pages(None)   # no "{nb}" in a message is ever replaced; see footers
 
         def header(self) -> None:
             if self.page == 1 or self.setter is None:
@@ -371,15 +443,26 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.set_text_color(0, 0, 0)
             self.set_y(TOP)
 
+        def footers(self) -> None:
+            """Write the footer of every page but the last (output() writes that one) at the end of
+            its content, where fpdf2 would have put it, now that the number of pages is known:
+            fpdf2's ``{nb}`` keeps room for three digits only, so "Page 1 of 5720" ran into the margin."""
+            last = self.pages_total = self.page
+            for self.page in range(1, last):
+                self.current_font_is_set_on_page = False   # each page's content names its own font
+                self.footer()
+            self.page = last
+            self.current_font_is_set_on_page = False
+
         def footer(self) -> None:
-            if self.setter is None:
+            if self.setter is None or self.pages_total is None:
                 return
             self.set_y(-11)
             self.set_font(self.setter.family, "", TINY)
             self.set_text_color(*GREY)
             self.cell(0, 4, f"master.parquet SHA-256 {self.master_sha256[:16]}\u2026", align="L")
             self.set_x(LEFT)
-            self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+            self.cell(0, 4, f"Page {self.page_no()} of {self.pages_total}", align="R")
             self.set_text_color(0, 0, 0)
 
     return TranscriptPDF

@@ -83,9 +83,7 @@ def test_a_bundle_takes_a_current_report_and_exports_with_the_same_bytes(case, t
     fresh = tmp_path / "fresh-case"
     shutil.copytree(case.root, fresh)
     shutil.rmtree(fresh / "report")
-    monkeypatch.setattr(bundle, "write_csv", None)     # taken, so never written
-    monkeypatch.setattr(bundle, "write_jsonl", None)
-    monkeypatch.setattr(bundle, "write_xlsx", None)
+    monkeypatch.setattr(bundle, "write_exports", None)     # taken, so never written
     one = bundle.write_bundle(case, tmp_path / "one", "Jordan")
     assert taken == [("report", True)] + [(name, True) for name in EXPORTS]
     assert "keep" in one.seconds                                        # the bundle keeps them for the next one

@@ -143,11 +143,11 @@ phones = ["07700 900202"]
 def test_xlsx_texts_that_look_like_error_values_stay_texts(tmp_path):
     import zipfile
 
-    from commtrail.outputs.export import COLUMNS, write_xlsx
+    from commtrail.outputs.export import COLUMNS, write_exports
     row = dict.fromkeys(COLUMNS)
     rows = [dict(row, exhibit="CT-000001", body="#N/A", copies=1), dict(row, exhibit="CT-000002", body="#DIV/0!"),
             dict(row, exhibit="CT-000003", body="=1+1"), dict(row, exhibit="CT-000004", body="plain")]
-    assert write_xlsx(iter(rows), tmp_path / "x.xlsx") == 4
+    assert write_exports(iter(rows), {"xlsx": tmp_path / "x.xlsx"}) == 4
     sheet = load_workbook(tmp_path / "x.xlsx").active
     body = [row[12] for row in sheet.iter_rows(min_row=2)]
     assert [c.value for c in body] == ["#N/A", "#DIV/0!", "=1+1", "plain"]
