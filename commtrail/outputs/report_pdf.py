@@ -16,6 +16,7 @@ from pathlib import Path
 from commtrail.case import Case
 from commtrail.atomic import atomic_path
 from commtrail.inventory import source_name
+from commtrail.outputs.pdf_pages import write_footers
 from commtrail.outputs.report_data import TOOL, ReportData, exhibit_cells, incident_cells, section_keys
 from commtrail.outputs.report_fonts import font_chain
 from commtrail.outputs.report_evidence import evidence_cells
@@ -86,7 +87,8 @@ def _make_pdf_class():  # type: ignore[no-untyped-def]
             self.setter: TextSetter | None = None
             self.set_margins(MARGIN_X, MARGIN_TOP, MARGIN_X)
             self.set_auto_page_break(False)
-            self.alias_nb_pages("{nb}")
+            self.pages_total: int | None = None   # known once every page is laid out (pdf_pages)
+            self.alias_nb_pages(None)   # see pdf_pages: no "{nb}" in a message is ever replaced
 
         def header(self) -> None:
             if self.page == 1 or self.setter is None:
@@ -121,11 +123,11 @@ def _make_pdf_class():  # type: ignore[no-untyped-def]
             self.set_y(y + height)
 
         def footer(self) -> None:
-            if self.setter is None:
+            if self.setter is None or self.pages_total is None:
                 return
             self.set_y(-10)
             self.set_text_color(*GREY)
-            page = words()["footer"]["page"].format(page=self.page_no(), pages="{nb}")
+            page = words()["footer"]["page"].format(page=self.page_no(), pages=self.pages_total)
             self.setter.draw(MARGIN_X, self.get_y() + 0.6, f"{TOOL} {self.data.version} \u00b7 master.parquet "
                              f"SHA-256 {self.data.master_sha256}", TINY)
             self.set_font(self.setter.family, "", TINY)
@@ -626,6 +628,7 @@ class _Writer:
         self.cover()
         for key in section_keys(self.data):
             getattr(self, key)()
+        write_footers(self.pdf)
         with atomic_path(target) as tmp:
             self.pdf.output(str(tmp))
         return self.s.missing_notice()

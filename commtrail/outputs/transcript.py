@@ -23,6 +23,7 @@ from commtrail import __version__
 from commtrail.atomic import atomic_path
 from commtrail.case import Case
 from commtrail.inventory import read_inventory
+from commtrail.outputs.pdf_pages import write_footers
 from commtrail.outputs.report_data import numbering_words, row_identifiers
 from commtrail.outputs.report_fonts import font_chain
 from commtrail.outputs.report_text import _COMPLEX, CAN_SHAPE, LINE, PT, TextSetter
@@ -300,7 +301,7 @@ class Transcript:
         self.bottom = pdf.h - BOTTOM
         self.cover(summary)
         self.body()
-        pdf.footers()
+        write_footers(pdf)
         with atomic_path(target) as tmp:
             pdf.output(str(tmp))
         return target
@@ -427,10 +428,10 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.title_line = title
             self.master_sha256 = master_sha256
             self.setter: TextSetter | None = None
-            self.pages_total: int | None = None   # known once every page is laid out (see footers)
+            self.pages_total: int | None = None   # known once every page is laid out (pdf_pages)
             self.set_margins(LEFT, TOP, RIGHT)
             self.set_auto_page_break(False)
-            self.alias_nb_pages(None)   # no "{nb}" in a message is ever replaced; see footers
+            self.alias_nb_pages(None)   # see pdf_pages: no "{nb}" in a message is ever replaced
 
         def header(self) -> None:
             if self.page == 1 or self.setter is None:
@@ -442,17 +443,6 @@ def _pdf_class():  # type: ignore[no-untyped-def]
             self.line(LEFT, 12, self.w - RIGHT, 12)
             self.set_text_color(0, 0, 0)
             self.set_y(TOP)
-
-        def footers(self) -> None:
-            """Write the footer of every page but the last (output() writes that one) at the end of
-            its content, where fpdf2 would have put it, now that the number of pages is known:
-            fpdf2's ``{nb}`` keeps room for three digits only, so "Page 1 of 5720" ran into the margin."""
-            last = self.pages_total = self.page
-            for self.page in range(1, last):
-                self.current_font_is_set_on_page = False   # each page's content names its own font
-                self.footer()
-            self.page = last
-            self.current_font_is_set_on_page = False
 
         def footer(self) -> None:
             if self.setter is None or self.pages_total is None:

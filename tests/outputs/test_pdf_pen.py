@@ -1,4 +1,4 @@
-"""The pen writes exactly what fpdf2's set_font + text write; the transcript's page count is right past 999 pages."""
+"""The pen writes exactly what fpdf2's set_font + text write; transcripts and reports count pages past 999."""
 
 import warnings
 from datetime import datetime, timezone
@@ -55,6 +55,7 @@ def test_the_pen_writes_what_fpdf2_writes_byte_for_byte():
 
 
 def test_a_transcript_of_more_than_999_pages_counts_them_all():
+    from commtrail.outputs.pdf_pages import write_footers
     from commtrail.outputs.report_text import TextSetter
     from commtrail.outputs.transcript import _pdf_class
 
@@ -62,7 +63,7 @@ def test_a_transcript_of_more_than_999_pages_counts_them_all():
     pdf.setter = TextSetter(pdf, font_chain())
     for _ in range(1001):
         pdf.add_page()
-    pdf.footers()
+    write_footers(pdf)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data = pdf.output()
@@ -71,3 +72,25 @@ def test_a_transcript_of_more_than_999_pages_counts_them_all():
     assert len(pages) == 1001
     for n in (1, 2, 999, 1000, 1001):
         assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"Page {n} of 1001")
+
+
+def test_a_report_of_more_than_999_pages_counts_them_all():
+    from types import SimpleNamespace
+
+    from commtrail.outputs.pdf_pages import write_footers
+    from commtrail.outputs.report_pdf import _make_pdf_class
+    from commtrail.outputs.report_text import TextSetter
+
+    pdf = _make_pdf_class()(SimpleNamespace(title="Case", version="1.0", master_sha256="ab" * 32))
+    pdf.setter = TextSetter(pdf, font_chain())
+    for _ in range(1001):
+        pdf.add_page()
+    assert write_footers(pdf) == 1001
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = pdf.output()
+    import io
+    pages = pypdf.PdfReader(io.BytesIO(bytes(data))).pages
+    assert len(pages) == 1001
+    for n in (1, 2, 999, 1000, 1001):
+        assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"page {n} of 1001")

@@ -352,6 +352,21 @@ def test_contents_list_gives_the_page_of_each_section(built):
     assert [o.title for o in reader.outline] == names          # and the PDF's bookmarks
 
 
+def test_a_message_holding_the_page_count_placeholder_is_shown_as_written(tmp_path):
+    """The page count is written as a number once known (pdf_pages), never through fpdf2's "{nb}"
+    placeholder, which fpdf2 replaces in any text set with cell(): a message keeps it as written."""
+    body = "see page {nb} of {nb}"
+    case = make_case(tmp_path / "case", {"sms.xml": [
+        {"ts_utc": T0, "channel": "sms", "kind": "message", "direction": "incoming", "sender": "+447700900123",
+         "body": body}]})
+    write_report(case)
+    texts = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(case.report_dir / "report.pdf").pages]
+    pages = len(texts)
+    assert any(body in t for t in texts)
+    for n, text in enumerate(texts, 1):
+        assert f"page {n} of {pages}" in text
+
+
 SCRIPTS = {
     "Chinese": "\u6211\u4eec\u9700\u8981\u8c08\u8c08",                              # women xuyao tantan
     "Japanese": "\u3053\u3093\u306b\u3061\u306f\u3001\u5143\u6c17\u3067\u3059\u304b",  # konnichiwa, genki desu ka
