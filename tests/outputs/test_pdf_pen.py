@@ -54,34 +54,26 @@ def test_the_pen_writes_what_fpdf2_writes_byte_for_byte():
     assert _document(by_pen) == _document(by_fpdf2)
 
 
-def test_a_transcript_of_more_than_999_pages_counts_them_all():
-    from commtrail.outputs.pdf_pages import write_footers
-    from commtrail.outputs.report_text import TextSetter
+def _transcript_pdf():
     from commtrail.outputs.transcript import _pdf_class
-
-    pdf = _pdf_class()("Transcript \u00b7 Jordan \u00b7 Case", "ab" * 32)
-    pdf.setter = TextSetter(pdf, font_chain())
-    for _ in range(1001):
-        pdf.add_page()
-    write_footers(pdf)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        data = pdf.output()
-    import io
-    pages = pypdf.PdfReader(io.BytesIO(bytes(data))).pages
-    assert len(pages) == 1001
-    for n in (1, 2, 999, 1000, 1001):
-        assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"Page {n} of 1001")
+    return _pdf_class()("Transcript \u00b7 Jordan \u00b7 Case", "ab" * 32), "Page"
 
 
-def test_a_report_of_more_than_999_pages_counts_them_all():
+def _report_pdf():
     from types import SimpleNamespace
 
-    from commtrail.outputs.pdf_pages import write_footers
     from commtrail.outputs.report_pdf import _make_pdf_class
+    return _make_pdf_class()(SimpleNamespace(title="Case", version="1.0", master_sha256="ab" * 32)), "page"
+
+
+@pytest.mark.parametrize("make", [_transcript_pdf, _report_pdf], ids=["transcript", "report"])
+def test_a_document_of_more_than_999_pages_counts_them_all(make):
+    import io
+
+    from commtrail.outputs.pdf_pages import write_footers
     from commtrail.outputs.report_text import TextSetter
 
-    pdf = _make_pdf_class()(SimpleNamespace(title="Case", version="1.0", master_sha256="ab" * 32))
+    pdf, word = make()
     pdf.setter = TextSetter(pdf, font_chain())
     for _ in range(1001):
         pdf.add_page()
@@ -89,8 +81,7 @@ def test_a_report_of_more_than_999_pages_counts_them_all():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data = pdf.output()
-    import io
     pages = pypdf.PdfReader(io.BytesIO(bytes(data))).pages
     assert len(pages) == 1001
     for n in (1, 2, 999, 1000, 1001):
-        assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"page {n} of 1001")
+        assert pages[n - 1].extract_text().split("\n")[-1].endswith(f"{word} {n} of 1001")
