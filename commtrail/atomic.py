@@ -60,12 +60,12 @@ def atomic_path(target: Path, mode: int = 0o600) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_table(table: pa.Table, target: Path, mode: int = 0o600) -> None:
-    """Write a Parquet file atomically."""
+def write_table(table: pa.Table, target: Path, mode: int = 0o600, row_group_size: int | None = None) -> None:
+    """Write a Parquet file atomically (``row_group_size``: rows per row group, pyarrow's default when None)."""
     import pyarrow.parquet as pq    # here, so the chart worker's atomic writes do not load pyarrow
 
     with atomic_path(target, mode) as tmp:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        pq.write_table(table, tmp, row_group_size=row_group_size, **PARQUET_OPTIONS)
 
 
 def write_text(text: str, target: Path, mode: int = 0o600) -> None:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.atomic import PARQUET_OPTIONS, atomic_path
+from commtrail.atomic import write_table
 from commtrail.case import Case, CaseConfig
 from commtrail.timeline.case_settings import settings_of
 
@@ -117,9 +117,8 @@ def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
     folder = Path(root) / KEYS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
-    with atomic_path(key_path(root, sha256)) as tmp:
-        pq.write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), tmp, row_group_size=KEY_GROUP_ROWS,
-                       **PARQUET_OPTIONS)
+    write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256),
+                row_group_size=KEY_GROUP_ROWS)
 
 
 def holds_any(root: Path, sha256: str, event_ids: set[str]) -> bool:
