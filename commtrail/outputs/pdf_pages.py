@@ -2,8 +2,9 @@
 
 fpdf2's own way (``alias_nb_pages``) puts a placeholder such as ``{nb}`` in the footer and
 replaces it at output with room for three digits only: "Page 1 of 5720" ran into the margin of a
-transcript or report of thousands of pages. It would also replace the placeholder in any text
-set with ``cell`` or ``multi_cell`` (message text is drawn otherwise here, so none was changed).
+transcript or report of thousands of pages. It also replaces the placeholder in any text set
+with ``cell`` or ``multi_cell``: in message text drawn through fpdf2's shaping (right-to-left and
+other complex scripts) it printed the page count where the message said "{nb}".
 Documents here switch the alias off (``alias_nb_pages(None)``) and call :func:`write_footers`
 after the last page is laid out; fpdf2 writes the last page's footer itself when it closes the
 document.
