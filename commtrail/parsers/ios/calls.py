@@ -17,11 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, columns_of, damaged, keyed_chunks, optional, require
-from commtrail.parsers.base import ParseContext
+from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, each_paused, keyed_chunks, optional, require
+from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import COCOA_EPOCH_US
+from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -30,6 +31,8 @@ CHUNK = 20_000
 LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
 FACETIME = {8: "video", 16: "audio"}
+# The times a call can have, in Cocoa seconds: those of Android's call log (1970 to 2200).
+MIN_COCOA_S, MAX_COCOA_S = (MIN_MS * 1000 - COCOA_EPOCH_US) / 1e6, (MAX_MS * 1000 - COCOA_EPOCH_US) / 1e6
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
@@ -45,9 +48,10 @@ def call_query(have: set[str]) -> str:
 
 
 def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
-               hints: ContactHints, file_label: str) -> Iterator[pa.RecordBatch]:
+               hints: ContactHints, file_label: str) -> Iterator[pa.RecordBatch | Reject]:
     """Every row of ZCALLRECORD as a record, in Z_PK order, a chunk at a time (``label`` names the
-    database in locators, ``file_label`` in errors). Text that is not UTF-8 is read as U+FFFD and counted."""
+    database in locators, ``file_label`` in errors). Text that is not UTF-8 is read as U+FFFD and
+    counted. A call whose ZDATE is no number, or falls outside 1970-2200, is a reject with its row."""
     con.text_factory = text = LenientText()   # the names of the columns too
     with as_input_error(file_label):
         have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
@@ -55,14 +59,12 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
         chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
-    last = None
     try:
-        for rows in chunks:
-            yield reader.batch(rows)
-            last = rows[-1][1]
+        yield from each_paused(chunks, reader.batch)
     except sqlite3.DatabaseError as exc:
-        ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", last, exc))
+        ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", reader.last_pk, exc))
     text.report(ctx, label)
+    reader.report()
 
 
 class _Calls:
@@ -70,6 +72,8 @@ class _Calls:
         self.ctx, self.label, self.owner, self.hints = ctx, label, owner, hints
         self._index: dict[object, int] = {}
         self._who: list[tuple[str, str | None, str | None]] = []
+        self.last_pk: object = None   # the Z_PK of the last row read
+        self._durations_unreadable = 0
 
     def who(self, address: object) -> int:
         """The index in ``self._who`` of an address's (normalised identifier, as written,
@@ -86,7 +90,7 @@ class _Calls:
             self._who.append((ident, raw, fragment))
         return found
 
-    def who_indexes(self, addresses: list) -> pa.Array:
+    def who_indexes(self, addresses: Sequence[object]) -> pa.Array:
         """:meth:`who` of each address; a column of texts or of blobs (as SQLite gives them) is
         grouped by Arrow first, so that each distinct address is looked up once."""
         try:
@@ -99,12 +103,32 @@ class _Calls:
         found = np.array([self.who(a) for a in encoded.dictionary.to_pylist()], dtype=np.int32)
         return pa.array(found[encoded.indices.to_numpy()])
 
-    def batch(self, rows: list[tuple]) -> pa.RecordBatch:
+    def batch(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
+        """The records of a chunk of rows, after the rejects of those whose ZDATE cannot be a date."""
+        self.last_pk = rows[-1][1]
+        dates, unreadable = _reals([row[2] for row in rows])
+        outside = ~unreadable & ~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S))
+        if (unreadable | outside).any():
+            yield from (self._reject(rows[i], bool(unreadable[i])) for i in np.flatnonzero(unreadable | outside))
+            rows = [rows[i] for i in np.flatnonzero(~(unreadable | outside))]
+            if not rows:
+                return
+            dates = dates[~(unreadable | outside)]
+        yield self._records(rows, dates)
+
+    def _reject(self, row: tuple, unreadable: bool) -> Reject:
+        pk = f"Z_PK {row[1]}" if row[1] is not None else f"ROWID {row[0]}"
+        why = (f"ZDATE {row[2]!r} is not a number of seconds" if unreadable else
+               f"ZDATE {row[2]!r} is not a time between 1970 and 2200")
+        return Reject(locator=f"{self.label} ZCALLRECORD {pk}", reason=why,
+                      raw=" ".join(f"{name}={value!r}" for name, value in zip(("ROWID",) + REQUIRED + EXTRA_COLUMNS, row)))
+
+    def _records(self, rows: list[tuple], dates_f: np.ndarray) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        _, pk, dates, seconds, originated, answered, call_type, address, *extra = columns_of(rows)
+        _, pk, _, seconds, originated, answered, call_type, address, *extra = zip(*rows)
+        answered, call_type = fr.Column(answered), fr.Column(call_type)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
-        dates_f = _reals(dates)
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
         out = _truth(originated)
@@ -114,13 +138,14 @@ class _Calls:
         owner = pa.scalar(self.owner, pa.string())
         owner_list = pa.array([[self.owner] if self.owner else None], LIST).take(pa.array(np.zeros(n, np.int32)))
         ids = pa.array(pk, pa.int64())
+        channel, facetime = _call_types(call_type)
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
                                    local_iso(us, ctx.timezone, "ms")),
             "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
             "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
-            "channel": pa.array([CALL_TYPES.get(t, "app-call") for t in call_type], pa.string()),
+            "channel": channel,
             "kind": fr.labels(np.where(out, 0, np.where(answered_mask, 1, 2)), ("outgoing", "incoming", "missed")),
             "direction": fr.labels(out, ("incoming", "outgoing")),
             "sender": pc.if_else(outgoing, owner, others),
@@ -128,7 +153,7 @@ class _Calls:
             "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
                                                                         others), owner_list),
             "conversation": others,
-            "duration_s": pc.round(pa.array(seconds, pa.float64()), 0, round_mode="half_to_even").cast(pa.int64()),
+            "duration_s": self._whole_seconds(seconds),
             "flags": pc.if_else(pa.array(undated), pa.array([["undated"]], LIST).take(pa.array(np.zeros(n, np.int32))),
                                 pa.nulls(n, LIST)),
             "source_sha256": fr.constant(ctx.source_sha256, n),
@@ -137,26 +162,62 @@ class _Calls:
             "parser": fr.constant(ctx.parser_label, n),
             "extra": fr.objects([
                 fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),
-                fr.value("facetime", tuple(FACETIME.get(t) for t in call_type)),
-                *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
+                facetime, *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
                 fragment.take(idx)]),
         })
 
+    def _whole_seconds(self, values: Sequence[object]) -> pa.Array:
+        """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number
+        or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
+        seconds, unreadable = _reals(values)
+        whole = np.round(seconds)
+        usable = np.isfinite(whole) & (np.abs(whole) < 2.0**31)   # what duration_s (int32) holds
+        self._durations_unreadable += int(np.count_nonzero(unreadable | (~usable & ~np.isnan(seconds))))
+        return pa.array(np.where(usable, whole, 0).astype(np.int64), pa.int64(), mask=~usable)
 
-def _reals(values: Sequence[object]) -> np.ndarray:
-    """SQLite values as float64, NaN for NULL."""
+    def report(self) -> None:
+        """Say how many durations could not be read as seconds."""
+        if self._durations_unreadable:
+            self.ctx.report.warn(f"{self._durations_unreadable} calls in {self.label} have a ZDURATION that is no "
+                                 "number of seconds: their duration is left empty, the value is kept in "
+                                 "extra.duration_raw")
+
+
+def _call_types(column: fr.Column) -> tuple[pa.Array, pa.Array]:
+    """The ``channel`` column and the ``facetime`` fragments of a column of ZCALLTYPE values."""
+    types, values = column.array, column.values
+    if types is None or not (pa.types.is_integer(types.type) or pa.types.is_null(types.type)):
+        return (pa.array([CALL_TYPES.get(t, "app-call") for t in values], pa.string()),
+                fr.value("facetime", tuple(FACETIME.get(t) for t in values)))
+    codes = pc.fill_null(types.cast(pa.int64()), 0).to_numpy()
+    video, audio = codes == 8, codes == 16
+    return (fr.labels(np.where(codes == 1, 0, np.where(video | audio, 1, 2)), ("call", "facetime", "app-call")),
+            fr.labels(audio, (',"facetime":"video"', ',"facetime":"audio"'), ~(video | audio)))
+
+
+def _reals(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """SQLite values as float64 (what ``float()`` gives; NaN for NULL), and a mask of the values that
+    are no number (a text or blob ``float()`` refuses, or reads as NaN): NaN too."""
     try:
-        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)
+        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(values), bool)
     except (pa.ArrowInvalid, pa.ArrowTypeError):   # a text, or an integer a float64 cannot hold exactly
-        return np.array([v if v is not None else np.nan for v in values], dtype=np.float64)
+        reals = np.array([_real(v) for v in values], dtype=np.float64)
+        return reals, np.isnan(reals) & np.array([v is not None for v in values], dtype=bool)
 
 
-def _truth(values: Sequence[object]) -> np.ndarray:
-    """``bool(value)`` of each SQLite value (NULL: False)."""
+def _real(value: object) -> float:
+    if value is None:
+        return np.nan
     try:
-        array = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        array = None
+        return float(value)   # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _truth(values: Sequence[object] | fr.Column) -> np.ndarray:
+    """``bool(value)`` of each SQLite value (NULL: False)."""
+    column = values if isinstance(values, fr.Column) else fr.Column(values)
+    array = column.array
     if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         return pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0
-    return np.array([bool(v) for v in values], dtype=bool)
+    return np.array([bool(v) for v in column.values], dtype=bool)

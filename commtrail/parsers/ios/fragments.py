@@ -9,6 +9,8 @@ row with none). Texts are escaped as JSON (only the rare values that need it go 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,7 @@ import pyarrow.compute as pc
 from commtrail.parsers.ios.database import cocoa_us
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+FEW, PROBE = 8, 256   # a column with at most one distinct value in FEW of its first PROBE rows: fragments made per value
 
 
 def text(key: str, values: pa.Array) -> pa.Array:
@@ -89,21 +92,46 @@ def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = 
     return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
 
 
-def value(key: str, values: tuple) -> pa.Array:
+class Column:
+    """A column of SQLite values as they came, and as one Arrow array of the type Arrow infers
+    (worked out once, on first use): None for a column of mixed types Arrow refuses."""
+
+    def __init__(self, values: Sequence[object]) -> None:
+        self.values = values
+
+    @cached_property
+    def array(self) -> pa.Array | None:
+        try:
+            return pa.array(self.values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+
+
+def value(key: str, values: Sequence[object] | Column) -> pa.Array:
     """Fragments of a column of SQLite values as they come: integers and reals as JSON numbers,
     texts as JSON strings, a blob as its hex digits (upper case, as SQLite's ``hex``); NULL and
-    the empty text left out. A column of one type is converted at once, a mixed one value by value."""
-    try:
-        array = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        array = None
+    the empty text left out. A column of one type is converted at once, a mixed one value by value;
+    a column of integers or texts with few distinct values makes the fragment of each value once."""
+    column = values if isinstance(values, Column) else Column(values)
+    array = column.array
     if array is not None and pa.types.is_null(array.type):
-        return pa.nulls(len(values), pa.string())
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        return number(key, array, skip_zero=False) if pa.types.is_integer(array.type) else \
-            pc.binary_join_element_wise(f',"{key}":', array.cast(pa.string()), "")
-    if array is not None and pa.types.is_string(array.type):
-        return text(key, pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array))
+        return pa.nulls(len(column.values), pa.string())
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_string(array.type)) \
+            and len(pc.unique(array.slice(0, PROBE))) * FEW <= min(len(array), PROBE):   # (its first rows tell)
+        encoded = pc.dictionary_encode(array)
+        return _typed(key, encoded.dictionary).take(encoded.indices)
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+                              or pa.types.is_string(array.type)):
+        return _typed(key, array)
     return pa.array([None if v is None or v == "" else
                      f',"{key}":' + json.dumps(v.hex().upper() if isinstance(v, bytes) else v, ensure_ascii=False)
-                     for v in values], pa.string())
+                     for v in column.values], pa.string())
+
+
+def _typed(key: str, array: pa.Array) -> pa.Array:
+    """Fragments of an array of integers, reals or texts (the empty text left out)."""
+    if pa.types.is_integer(array.type):
+        return number(key, array, skip_zero=False)
+    if pa.types.is_floating(array.type):
+        return pc.binary_join_element_wise(f',"{key}":', array.cast(pa.string()), "")
+    return text(key, pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array))

@@ -307,5 +307,41 @@ def test_call_values_read_column_wise_as_one_by_one():
     for values in [(1, None, 2.5), (None, None), (1, 0, None), ("1", 2), (float("nan"), 0.0, 1), (2**60, 1), (b"x", None)]:
         assert _truth(values).tolist() == [bool(v) for v in values]
     for values in [(1, None, 2.5), (None,), (3, 4), (2**60 + 1, 1), ("2.5", 1)]:
-        assert np.array_equal(_reals(values), np.array([np.nan if v is None else float(v) for v in values]),
-                              equal_nan=True)
+        reals, unreadable = _reals(values)
+        assert np.array_equal(reals, np.array([np.nan if v is None else float(v) for v in values]), equal_nan=True)
+        assert not unreadable.any()
+    reals, unreadable = _reals(("x", None, b"\xff", "nan", 3, "1e999"))
+    assert np.array_equal(reals, [np.nan, np.nan, np.nan, np.nan, 3.0, np.inf], equal_nan=True)
+    assert unreadable.tolist() == [True, False, True, True, False, False]
+
+
+def test_a_call_whose_date_is_no_time_is_a_reject_and_a_duration_past_int32_is_left_empty(tmp_path):
+    """ZDATE holding a text, a number past 2200 or infinity: the call is a reject with its row written
+    out (the other calls are kept); a ZDURATION no number or past 2**31 seconds: duration_s empty, the
+    value kept in extra.duration_raw, counted in a warning. Before, each of these stopped the parse."""
+    from commtrail.demo_ios import call_history
+    from scenario import CALLS
+    db = call_history(tmp_path / "calls.db", CALLS[:4])
+    con = sqlite3.connect(db)
+    con.execute("UPDATE ZCALLRECORD SET ZDATE = 'yesterday' WHERE Z_PK = 1")
+    con.execute("UPDATE ZCALLRECORD SET ZDATE = 7e17, ZDURATION = 'long' WHERE Z_PK = 2")
+    con.execute("UPDATE ZCALLRECORD SET ZDURATION = 1e12 WHERE Z_PK = 3")
+    con.execute("UPDATE ZCALLRECORD SET ZDATE = 9e999 WHERE Z_PK = 4")
+    con.execute("INSERT INTO ZCALLRECORD (Z_PK, ZDATE, ZDURATION, ZORIGINATED, ZANSWERED, ZCALLTYPE, ZADDRESS) "
+                "VALUES (5, 0, 'long', 1, 1, 1, '07700 900123')")
+    con.commit()
+    con.close()
+    folder = backup_folder(tmp_path / "backup", {CALLS_DB: db.read_bytes()})
+    for size in (1, 2, 100):
+        rows, rejects, report = parse_backup(tmp_path, folder, batch_size=size)
+        label = "CallHistory.storedata ZCALLRECORD"
+        assert [(r.locator, r.reason) for r in rejects] == [
+            (f"{label} Z_PK 1", "ZDATE 'yesterday' is not a number of seconds"),
+            (f"{label} Z_PK 2", "ZDATE 700000000000000000 is not a time between 1970 and 2200"),
+            (f"{label} Z_PK 4", "ZDATE inf is not a time between 1970 and 2200")]
+        assert rejects[0].raw.startswith("ROWID=1 Z_PK=1 ZDATE='yesterday' ZDURATION=65.4 ZORIGINATED=1 ")
+        assert [(r["locator"], r["ts_utc"], r["duration_s"], r["extra"]["duration_raw"], r["flags"]) for r in rows] == [
+            (f"{label} Z_PK 3", "2024-03-03T10:00:00+00:00", None, 1_000_000_000_000, None),
+            (f"{label} Z_PK 5", None, None, "long", ["undated"])]
+        assert report.warnings[-1] == ("2 calls in CallHistory.storedata have a ZDURATION that is no number of "
+                                       "seconds: their duration is left empty, the value is kept in extra.duration_raw")
