@@ -102,7 +102,7 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
                 recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
                 recover.close()
-    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     try:
         with as_input_error(label, "opening it"):
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -27,3 +27,19 @@ def test_columns_json_writes_each_value_as_sqlite_holds_it_and_a_blob_as_hex():
         '{"i":null,"s":null,"r":null,"n":null,"b":null,"a":null}',
         '{"i":"01","s":"6162","r":"02","n":"","b":4,"a":"q\\""}',
     ]
+
+
+def test_a_database_copy_given_by_a_relative_path_opens(tmp_path, monkeypatch):
+    """A case named by a relative path gives its parsers a relative temporary folder: the copy is
+    opened by its absolute file URI (a relative one cannot be written as a URI and failed the source)."""
+    from pathlib import Path
+
+    from commtrail.parsers._sqlite import open_read_only
+    monkeypatch.chdir(tmp_path)
+    con = sqlite3.connect("made.db")
+    con.execute("CREATE TABLE t (a)")
+    con.commit()
+    con.close()
+    opened = open_read_only(Path("made.db"), "made.db")
+    assert opened.execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
+    opened.close()
