@@ -121,3 +121,14 @@ def test_backups_of_two_phones_are_not_compared_nor_one_naming_no_phone(tmp_path
     assert read_possibly_deleted(Case(case)).num_rows == 0
     for plist in (other / "Info.plist", other / "Manifest.plist"):   # what named the phone is kept
         assert (case / "blobs" / hashlib.sha256(plist.read_bytes()).hexdigest()).is_file()
+
+
+def test_a_backup_ingested_into_a_case_named_by_a_relative_path(tmp_path, monkeypatch, capsys):
+    """`commtrail ingest case backup` from the folder holding both, as the README shows it: every
+    message and call is read (the databases' private copies lie under the relative case path; on
+    2591c40's parent the whole backup failed with "relative path can't be expressed as a file URI")."""
+    iphone_backup(tmp_path / "backup", tmp_path / "build")
+    new_case(tmp_path / "case")
+    monkeypatch.chdir(tmp_path)
+    assert main(["ingest", "case", "backup"]) == 0
+    assert read_master(Case(tmp_path / "case")).num_rows == 15
