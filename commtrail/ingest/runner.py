@@ -450,6 +450,11 @@ def _ingest(case: Case, found: Discovery, date_order: str | None, copy: bool, pr
             outcomes.append(Outcome(item.label, "media", "unreferenced", sha256=sha, warnings=[
                 f"no chat or incident log names this {kind} file; it is kept as an unreferenced attachment of "
                 f"its folder (blobs/{sha[:12]}...), not as an event of the timeline."]))
+        elif not head:
+            outcomes.append(Outcome(item.label, "failed", error=InputError(
+                "this file is empty (0 bytes), so there is nothing in it to add.", file=item.label,
+                hint="If it should hold something, copy it again from the phone, the export or the mail account; "
+                "otherwise leave it out.")))
         else:
             names = ", ".join(p.name for p in registry.all_parsers())
             outcomes.append(Outcome(item.label, "failed", error=InputError(

@@ -187,3 +187,12 @@ def test_incident_log_in_a_zip_with_evidence_in_a_subfolder(tmp_path, case_dir, 
             f"kept as an unreferenced attachment of its folder (blobs/{blob[:12]}...), not as an event of the "
             "timeline.") in " ".join(out.split())
     assert (case_dir / "blobs" / blob).exists()
+
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path, case_dir, capsys):
+    """A file of 0 bytes is named as empty, not as a format commtrail does not recognise (exit 1)."""
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert main(["ingest", str(case_dir), str(tmp_path / "empty.txt")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"Error: {tmp_path}/empty.txt: this file is empty (0 bytes), so there is nothing in it to add. If it should "
+        "hold something, copy it again from the phone, the export or the mail account; otherwise leave it out.")
