@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common, case_arg],
                        help="ingest files, folders and zips; rebuild the master evidence file")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="files, folders or archives")
+    p.add_argument("inputs", metavar="INPUT", nargs="*",
+                   help="files, folders or archives (none: only build the master again when it is missing)")
     p.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], type=str.upper,
                    help="day/month order of WhatsApp exports when the file cannot tell")
     p.add_argument("--no-copy", action="store_true", help="keep only the hash of each input, not a copy")

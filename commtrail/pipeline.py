@@ -13,7 +13,7 @@ from commtrail.errors import EXIT_INPUT, EXIT_OK
 from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
-from commtrail.timeline.master import DERIVED_FILES, build_master, master_settings, staged_sources
+from commtrail.timeline.master import DERIVED_FILES, build_master, master_settings, missing_master, staged_sources
 from commtrail.timeline.produced import productions_path
 
 REBUILT = ("case.toml changed since the master was built: parties and identifier links re-resolved from "
@@ -63,6 +63,8 @@ def current_case(case_dir: Path, console: Console) -> Case:
     was built, re-resolve parties first and say so in one line."""
     case = Case(case_dir)
     _say(follow_case_toml(case), console)
+    if (error := missing_master(case)) is not None:
+        raise error
     return case
 
 
@@ -95,7 +97,10 @@ def ingest_and_build(case_dir: Path, inputs: list[str], console: Console, *, dat
                                 case.staging / f"{outcome.sha256}.rejects.parquet"]
             write_manifest(case, written)
     _say(follow, console)
-    console.print(summary_table(result))
+    if inputs:
+        console.print(summary_table(result))
+    elif rows is None:
+        say(console, "Nothing given to add, and master.parquet is up to date.")
     if (line := skipped_line(result)) is not None:
         say(console, line)
     err = make_console(stderr=True)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from commtrail.case import Case
+from commtrail.errors import CaseError
 from commtrail.atomic import atomic_path, write_table
 from commtrail.inventory import read_inventory
 from commtrail.terminal import make_console, say
@@ -130,10 +131,31 @@ def read_master(case: Case, columns: list[str] | None = None) -> pa.Table:
 
 
 def master_settings(case: Case) -> dict | None:
-    """The case.toml settings the master was built with (None: no master, or one that predates them)."""
+    """The case.toml settings the master was built with (None: no master, or one that predates them).
+    A master that cannot be read as Parquet is a CaseError saying how to build it again."""
     if not case.master_file.exists():
         return None
-    return recorded_settings(pq.read_schema(case.master_file).metadata)
+    try:
+        metadata = pq.read_schema(case.master_file).metadata
+    except (pa.ArrowException, OSError) as exc:
+        raise CaseError(f"master.parquet cannot be read ({exc}): it is damaged, or it was changed outside "
+                        "commtrail.", file=str(case.master_file),
+                        hint=f"`commtrail verify {case.root}` lists what changed in the case. The master is made "
+                        "from the case's staged sources: move master.parquet out of the case folder (keep it if it "
+                        f"may matter), then run `commtrail ingest {case.root}` with no files to build it again.") \
+            from None
+    return recorded_settings(metadata)
+
+
+def missing_master(case: Case) -> CaseError | None:
+    """The error for a case whose master is missing although sources were staged (None otherwise):
+    reading it as an empty timeline would state that the case holds nothing."""
+    if case.master_file.exists() or not staged_sources(case):
+        return None
+    return CaseError("master.parquet is missing, although sources were ingested into this case.",
+                     file=str(case.master_file),
+                     hint=f"Run `commtrail ingest {case.root}` with no files to build it again from the staged "
+                     f"sources; `commtrail verify {case.root}` lists anything else that is missing.")
 
 
 def read_possibly_deleted(case: Case) -> pa.Table | None:

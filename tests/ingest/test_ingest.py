@@ -196,3 +196,38 @@ def test_an_empty_file_is_said_to_be_empty(tmp_path, case_dir, capsys):
     assert capsys.readouterr().err.strip() == (
         f"Error: {tmp_path}/empty.txt: this file is empty (0 bytes), so there is nothing in it to add. If it should "
         "hold something, copy it again from the phone, the export or the mail account; otherwise leave it out.")
+
+
+def test_a_missing_or_damaged_master_is_named_and_ingest_with_no_files_builds_it_again(tmp_path, case_dir, capsys):
+    """Reading commands refuse a case whose master is missing although sources were staged (an empty
+    timeline would say the case holds nothing) or cannot be read, saying how to build it again; ingest
+    refuses to write over a damaged one; `ingest CASE` with no files builds the same bytes again."""
+    inputs = write_inputs(tmp_path)
+    assert main(["ingest", str(case_dir), str(inputs / "sub")]) == 0
+    master = case_dir / "master.parquet"
+    built = master.read_bytes()
+    capsys.readouterr()
+    master.unlink()
+    assert main(["stats", str(case_dir)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"Error: {master}: master.parquet is missing, although sources were ingested into this case. Run "
+        f"`commtrail ingest {case_dir}` with no files to build it again from the staged sources; "
+        f"`commtrail verify {case_dir}` lists anything else that is missing.")
+    assert main(["ingest", str(case_dir)]) == 0
+    assert capsys.readouterr().out.strip() == "master.parquet: 2 events."
+    assert master.read_bytes() == built
+    assert main(["ingest", str(case_dir)]) == 0
+    assert capsys.readouterr().out.strip() == "Nothing given to add, and master.parquet is up to date."
+    master.write_bytes(built[:1000])
+    for command in (["stats", str(case_dir)], ["report", str(case_dir)], ["ingest", str(case_dir), str(inputs)]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.strip().startswith(
+            f"Error: {master}: master.parquet cannot be read (Parquet magic bytes not found in footer. Either the "
+            "file is corrupted or this is not a parquet file.): it is damaged, or it was changed outside commtrail. "
+            f"`commtrail verify {case_dir}` lists what changed in the case. The master is made from the case's staged "
+            "sources: move master.parquet out of the case folder")
+        assert master.read_bytes() == built[:1000]
+    master.unlink()
+    assert main(["ingest", str(case_dir)]) == 0
+    assert master.read_bytes() == built
+    assert main(["verify", str(case_dir)]) == 0
