@@ -129,10 +129,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly; the traceback only with --debug
         if getattr(args, "debug", False):
             traceback.print_exc()
+        if _damaged_parquet(exc):
+            case = getattr(args, "case", "CASE")
+            say(make_console(stderr=True),
+                f"Error: a Parquet file of the case cannot be read ({str(exc).splitlines()[0]}). It is damaged, or it was changed "
+                f"outside commtrail: `commtrail verify {case}` names every file of the case that changed. Put back "
+                "a copy of it (from a copy of the case folder, or from a court bundle's data/ folder), or make the "
+                "case again from the originals.")
+            return EXIT_USAGE
         say(make_console(stderr=True),
             f"Error: commtrail failed unexpectedly ({type(exc).__name__}: {exc}). This step did not "
             "finish; files it had not finished were not written. Please report this; run again with --debug for details.")
         return EXIT_INPUT
+
+
+def _damaged_parquet(exc: Exception) -> bool:
+    """Whether an error is pyarrow or DuckDB refusing a Parquet file as damaged (a case file changed on disk)."""
+    return type(exc).__module__.lstrip("_").startswith(("pyarrow", "duckdb")) and "parquet" in str(exc).lower()
 
 
 def _selection(args: argparse.Namespace, case: Case, console: Console) -> Selection:

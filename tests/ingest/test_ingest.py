@@ -231,3 +231,29 @@ def test_a_missing_or_damaged_master_is_named_and_ingest_with_no_files_builds_it
     assert main(["ingest", str(case_dir)]) == 0
     assert master.read_bytes() == built
     assert main(["verify", str(case_dir)]) == 0
+
+
+def test_a_damaged_parquet_file_of_the_case_is_named_with_what_to_do(tmp_path, case_dir, capsys):
+    """sources.parquet or a staging file cut short: the command stops (exit 2) naming the file and
+    pointing at verify, instead of failing 'unexpectedly' and asking for a bug report."""
+    inputs = write_inputs(tmp_path)
+    assert main(["ingest", str(case_dir), str(inputs / "sub")]) == 0
+    sources = case_dir / "sources.parquet"
+    whole = sources.read_bytes()
+    sources.write_bytes(whole[:100])
+    capsys.readouterr()
+    assert main(["stats", str(case_dir)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"Error: a Parquet file of the case cannot be read (Could not open Parquet input source '{sources}': Parquet "
+        "magic bytes not found in footer. Either the file is corrupted or this is not a parquet file.). It is damaged, "
+        f"or it was changed outside commtrail: `commtrail verify {case_dir}` names every file of the case that "
+        "changed. Put back a copy of it (from a copy of the case folder, or from a court bundle's data/ folder), or "
+        "make the case again from the originals.")
+    sources.write_bytes(whole)
+    staged = next(p for p in (case_dir / "staging").glob("*.parquet") if not p.name.endswith(".rejects.parquet"))
+    staged.write_bytes(staged.read_bytes()[:100])
+    (case_dir / "master.parquet").unlink()
+    assert main(["ingest", str(case_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Error: a Parquet file of the case cannot be read (") and str(staged) in err
+    assert "\n" not in err   # one paragraph: the first line of DuckDB's message, not its SQL
