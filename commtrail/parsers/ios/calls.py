@@ -106,15 +106,16 @@ class _Calls:
     def batch(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         """The records of a chunk of rows, after the rejects of those whose ZDATE cannot be a date."""
         self.last_pk = rows[-1][1]
-        dates, unreadable = _reals([row[2] for row in rows])
-        outside = ~unreadable & ~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S))
-        if (unreadable | outside).any():
-            yield from (self._reject(rows[i], bool(unreadable[i])) for i in np.flatnonzero(unreadable | outside))
-            rows = [rows[i] for i in np.flatnonzero(~(unreadable | outside))]
+        columns = list(zip(*rows))
+        dates, unreadable = _reals(columns[2])
+        refused = unreadable | (~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S)))
+        if refused.any():
+            yield from (self._reject(rows[i], bool(unreadable[i])) for i in np.flatnonzero(refused))
+            rows = [rows[i] for i in np.flatnonzero(~refused)]
             if not rows:
                 return
-            dates = dates[~(unreadable | outside)]
-        yield self._records(rows, dates)
+            columns, dates = list(zip(*rows)), dates[~refused]
+        yield self._records(columns, dates)
 
     def _reject(self, row: tuple, unreadable: bool) -> Reject:
         pk = f"Z_PK {row[1]}" if row[1] is not None else f"ROWID {row[0]}"
@@ -123,10 +124,10 @@ class _Calls:
         return Reject(locator=f"{self.label} ZCALLRECORD {pk}", reason=why,
                       raw=" ".join(f"{name}={value!r}" for name, value in zip(("ROWID",) + REQUIRED + EXTRA_COLUMNS, row)))
 
-    def _records(self, rows: list[tuple], dates_f: np.ndarray) -> pa.RecordBatch:
-        ctx, n = self.ctx, len(rows)
-        _, pk, _, seconds, originated, answered, call_type, address, *extra = zip(*rows)
-        answered, call_type = fr.Column(answered), fr.Column(call_type)
+    def _records(self, columns: list[tuple], dates_f: np.ndarray) -> pa.RecordBatch:
+        ctx, n = self.ctx, len(columns[0])
+        _, pk, _, seconds, originated, answered, call_type, address, *extra = columns
+        seconds, answered, call_type = fr.Column(seconds), fr.Column(answered), fr.Column(call_type)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         undated = np.isnan(dates_f) | (dates_f == 0)
@@ -166,10 +167,14 @@ class _Calls:
                 fragment.take(idx)]),
         })
 
-    def _whole_seconds(self, values: Sequence[object]) -> pa.Array:
+    def _whole_seconds(self, column: fr.Column) -> pa.Array:
         """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number
         or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
-        seconds, unreadable = _reals(values)
+        array = column.array
+        if array is not None and pa.types.is_floating(array.type):
+            seconds, unreadable = array.to_numpy(zero_copy_only=False), np.zeros(len(array), bool)
+        else:
+            seconds, unreadable = _reals(column.values)
         whole = np.round(seconds)
         usable = np.isfinite(whole) & (np.abs(whole) < 2.0**31)   # what duration_s (int32) holds
         self._durations_unreadable += int(np.count_nonzero(unreadable | (~usable & ~np.isnan(seconds))))
