@@ -5,7 +5,8 @@ Generates, in a work directory (never committed), with the real layout
 99 % SMS among 300 numbers (inbox, sent, a few drafts and failed), 1 % MMS with a from and a to
 address, a text part and a picture part whose file is absent (flagged).
 
-and measures, each in a fresh child process (peak RSS from its ``getrusage``):
+and measures, each in a fresh child process (peak RSS from its ``getrusage``), three times in turn
+(the run of median time of each counts, see ``bench._phone_db.paired``):
 
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns (the sms columns read, and the pdu,
   addr and part rows), every row fetched (``fetchmany``);
@@ -24,8 +25,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench._measure import in_child
-from bench._phone_db import bare_select, outcome, random_text
+from bench._phone_db import bare_select, outcome, paired, random_text
 from bench._table import Result, standalone
 
 MESSAGES = 1_000_000
@@ -116,9 +116,7 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     lines = [f"android: generated in {time.perf_counter() - started:.0f} s: {n:,} messages "
              f"({db.stat().st_size / 1e6:,.0f} MB)"]
     out.mkdir(exist_ok=True)
-    base = in_child("android", "baseline", str(db))
-    ours = in_child("android", "ours", str(db), str(out))
-    line, row = outcome("android mmssms.db", base, ours)
+    line, row = outcome("android mmssms.db", *paired("android", [str(db)], [str(db), str(out)], out))
     lines.append(line)
     db.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)

@@ -9,7 +9,8 @@ Generates, in a work directory (never committed), with the real iOS 16 layout
   3 % tapbacks, 1 % edited, 1 % with an attachment (absent: flagged);
 * ``CallHistory.storedata``: 200,000 calls at scale 1.
 
-and measures, each in a fresh child process (peak RSS from its ``getrusage``):
+and measures, each in a fresh child process (peak RSS from its ``getrusage``), three times in turn
+(the run of median time of each counts, see ``bench._phone_db.paired``):
 
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns of the same tables (those the readers
   read, :data:`MESSAGE_TABLES`, :data:`CALL_TABLES`), every row fetched (``fetchmany``);
@@ -28,8 +29,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench._measure import in_child
-from bench._phone_db import bare_select, outcome, random_text
+from bench._phone_db import bare_select, outcome, paired, random_text
 from bench._table import Result, standalone
 
 MESSAGES = 1_000_000
@@ -192,8 +192,7 @@ def run(workdir: Path, scale: float = 1.0) -> Result:
     out.mkdir(exist_ok=True)
     rows = []
     for name, path, kind in (("sms.db", sms, "messages"), ("CallHistory.storedata", calls, "calls")):
-        line, row = outcome(f"ios {name}", in_child("ios", "baseline", str(path), kind),
-                            in_child("ios", "ours", str(path), kind, str(out)))
+        line, row = outcome(f"ios {name}", *paired("ios", [str(path), kind], [str(path), kind, str(out)], out))
         results.append(line)
         rows.append(row)
     for path in (sms, calls):
