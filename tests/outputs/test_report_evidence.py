@@ -53,7 +53,10 @@ def test_exhibit_log_marks_the_messages_a_screenshot_shows_and_the_count_sits_be
     marked = re.findall(r'<tr id="(CT-\d+)">(?:(?!</tr>).)*Shown in screenshot CT-000006', log, re.S)
     assert marked == ["CT-000003", "CT-000004", "CT-000005"]
     sources = html[html.index('<section id="sources">'):]
-    assert "possibly deleted from the phone between the two backups): 0 in the whole case" in sources
+    assert ("lacks: 0 in the whole case, 0 of them among the events listed in this report. Each was possibly deleted "
+            "from the phone between the two backups; but where the two backups come from two different phones (only "
+            "iPhone backups name theirs, and only backups of one iPhone are compared), it may never have been on the "
+            "phone of the later one.") in sources
     assert f"<p>{COUNT}</p>" in sources
 
 
