@@ -124,9 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(make_console(stderr=True), f"Error: {exc.render()}")
         return exc.exit_code
     except KeyboardInterrupt:
-        say(make_console(stderr=True), "Interrupted; the case is left as it was before this step.")
-        return 130
+        return _interrupted(args)
     except Exception as exc:  # a bug: say so plainly; the traceback only with --debug
+        if _duckdb_interrupted(exc):   # DuckDB turns Ctrl-C during a query into this
+            return _interrupted(args)
         if getattr(args, "debug", False):
             traceback.print_exc()
         if _damaged_parquet(exc):
@@ -141,6 +142,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Error: commtrail failed unexpectedly ({type(exc).__name__}: {exc}). This step did not "
             "finish; files it had not finished were not written. Please report this; run again with --debug for details.")
         return EXIT_INPUT
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Say what an interruption (Ctrl-C) left: an ingest that had staged sources is finished by the
+    next one; anything else leaves the case as it was (its files are written whole or not at all)."""
+    from commtrail.case import PENDING_FILE
+    case = getattr(args, "case", None)
+    if args.command == "ingest" and case is not None and (Path(case) / PENDING_FILE).exists():
+        say(make_console(stderr=True), "Interrupted before the master was built again. Run the same `commtrail "
+            "ingest` again to finish it (what it had staged already is skipped, the rest read); until then the other "
+            "commands refuse the case and `verify` reports it unfinished.")
+    else:
+        say(make_console(stderr=True), "Interrupted; the case is left as it was before this step.")
+    return 130
+
+
+def _duckdb_interrupted(exc: Exception) -> bool:
+    """Whether an error is DuckDB's for a query stopped by Ctrl-C."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Query interrupted")
 
 
 def _damaged_parquet(exc: Exception) -> bool:

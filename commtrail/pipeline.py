@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from commtrail.case import CASE_FILE, Case
-from commtrail.errors import EXIT_INPUT, EXIT_OK
+from commtrail.errors import EXIT_INPUT, EXIT_OK, CaseError
 from commtrail.outputs.manifest import write_manifest
 from commtrail.terminal import make_console, say
 from commtrail.timeline.case_settings import Followup, followup
@@ -63,6 +63,11 @@ def current_case(case_dir: Path, console: Console) -> Case:
     was built, re-resolve parties first and say so in one line."""
     case = Case(case_dir)
     _say(follow_case_toml(case), console)
+    if case.pending_file.exists() and not case.busy():
+        raise CaseError("an ingest of this case was interrupted before it built the master again: the master may "
+                        "not hold what that ingest staged.", file=str(case.root),
+                        hint="Run that `commtrail ingest` again to finish it (or `commtrail ingest "
+                        f"{case.root}` with no files to build the master from what was staged), then this again.")
     if (error := missing_master(case)) is not None:
         raise error
     return case

@@ -257,3 +257,38 @@ def test_a_damaged_parquet_file_of_the_case_is_named_with_what_to_do(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"Error: a Parquet file of the case cannot be read (") and str(staged) in err
     assert "\n" not in err   # one paragraph: the first line of DuckDB's message, not its SQL
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("Query interrupted")])
+def test_an_ingest_interrupted_before_the_master_is_built_says_so_and_is_finished_by_the_next(
+        tmp_path, case_dir, capsys, monkeypatch, stop):
+    """Ctrl-C (or DuckDB's error for it) after staging: the message does not claim the case is as it
+    was; the reading commands refuse the case until an ingest finishes it; `ingest CASE` does."""
+    import commtrail.pipeline as pipeline
+    inputs = write_inputs(tmp_path)
+    assert main(["ingest", str(case_dir), str(inputs / "sub")]) == 0
+    built = pipeline.rebuild_master
+
+    def interrupted(case):
+        raise stop
+    monkeypatch.setattr(pipeline, "rebuild_master", interrupted)
+    capsys.readouterr()
+    assert main(["ingest", str(case_dir), str(inputs / "a.txt")]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "Interrupted before the master was built again. Run the same `commtrail ingest` again to finish it (what it "
+        "had staged already is skipped, the rest read); until then the other commands refuse the case and `verify` "
+        "reports it unfinished.")
+    monkeypatch.setattr(pipeline, "rebuild_master", built)
+    assert main(["stats", str(case_dir)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"Error: {case_dir}: an ingest of this case was interrupted before it built the master again: the master may "
+        f"not hold what that ingest staged. Run that `commtrail ingest` again to finish it (or `commtrail ingest "
+        f"{case_dir}` with no files to build the master from what was staged), then this again.")
+    assert main(["verify", str(case_dir)]) == 1
+    capsys.readouterr()
+    assert main(["ingest", str(case_dir)]) == 0
+    assert capsys.readouterr().out.strip() == "master.parquet: 2 events."   # a.txt's record is one of sub/b.txt's
+    assert sorted(r["path"].replace(str(tmp_path), "") for r in read_inventory(case_dir / "sources.parquet")) == [
+        "/in/a.txt", "/in/sub/b.txt"]
+    assert main(["verify", str(case_dir)]) == 0
+    assert main(["stats", str(case_dir)]) == 0
