@@ -109,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)   # --version and --help end here, having imported nothing more
+    args, extra = parser.parse_known_args(argv)   # --version and --help end here, having imported nothing more
+    if extra and args.command == "ingest" and not any(e.startswith("-") for e in extra):
+        args.inputs += extra   # inputs after an option (`ingest CASE --no-copy FILE`): INPUT may be none at all
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from commtrail.case import private_umask
     private_umask()   # everything this command creates is readable by the user alone
     console = make_console()
