@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, each_paused, keyed_chunks, optional, require
+from commtrail.parsers.arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -159,7 +160,7 @@ class _Calls:
                                 pa.nulls(n, LIST)),
             "source_sha256": fr.constant(ctx.source_sha256, n),
             "source_path": fr.constant(ctx.source_path, n),
-            "locator": pc.binary_join_element_wise(f"{self.label} ZCALLRECORD Z_PK ", pc.cast(ids, pa.string()), ""),
+            "locator": wrap(f"{self.label} ZCALLRECORD Z_PK ", pc.cast(ids, pa.string())),
             "parser": fr.constant(ctx.parser_label, n),
             "extra": fr.objects([
                 fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers.arrowtext import wrap
 from commtrail.parsers.ios.database import cocoa_us
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
@@ -31,7 +32,7 @@ def text(key: str, values: pa.Array) -> pa.Array:
         if len(rows):
             escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in values.take(pa.array(rows)).to_pylist()]
             values = pc.replace_with_mask(values, needs, pa.array(escaped, pa.string()))
-    return pc.binary_join_element_wise(f',"{key}":"', values, '"', "")
+    return wrap(f',"{key}":"', values, '"')
 
 
 def _may_need_escape(values: pa.Array) -> bool:
@@ -49,7 +50,7 @@ def number(key: str, values: pa.Array, skip_zero: bool = True) -> pa.Array:
     values = values.cast(pa.int64())
     if skip_zero:
         values = pc.if_else(pc.equal(values, 0), pa.scalar(None, pa.int64()), values)
-    return pc.binary_join_element_wise(f',"{key}":', values.cast(pa.string()), "")
+    return wrap(f',"{key}":', values.cast(pa.string()))
 
 
 def cocoa_date(key: str, values: pa.Array) -> pa.Array:
@@ -58,7 +59,7 @@ def cocoa_date(key: str, values: pa.Array) -> pa.Array:
     us, _ = cocoa_us(raw)
     stamps = pa.array(us // 1000, pa.int64(), mask=raw == 0).cast(pa.timestamp("ms"))
     iso = pc.binary_replace_slice(stamps.cast(pa.string()), start=10, stop=11, replacement="T")
-    return pc.binary_join_element_wise(f',"{key}":"', iso, 'Z"', "")
+    return wrap(f',"{key}":"', iso, 'Z"')
 
 
 def constant(fragment: str, n: int) -> pa.Array:
@@ -72,14 +73,14 @@ def objects(fragments: list[pa.Array]) -> pa.Array:
     if not present:
         return pa.nulls(len(fragments[0]), pa.string())
     joined = pc.binary_join_element_wise(*present, "", null_handling="replace", null_replacement="")
-    braced = pc.binary_join_element_wise(pc.binary_replace_slice(joined, start=0, stop=1, replacement="{"), "}", "")
+    braced = wrap("", pc.binary_replace_slice(joined, start=0, stop=1, replacement="{"), "}")
     return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), braced)
 
 
 def inner(texts: pa.Array) -> pa.Array:
     """JSON object texts (or nulls) as fragments: their fields, null for an empty object."""
     fields = pc.utf8_slice_codeunits(texts, 1, -1)
-    return pc.if_else(pc.equal(fields, ""), pa.scalar(None, pa.string()), pc.binary_join_element_wise(",", fields, ""))
+    return pc.if_else(pc.equal(fields, ""), pa.scalar(None, pa.string()), wrap(",", fields))
 
 
 def extended(texts: pa.Array, fragment: str) -> pa.Array:
@@ -133,5 +134,5 @@ def _typed(key: str, array: pa.Array) -> pa.Array:
     if pa.types.is_integer(array.type):
         return number(key, array, skip_zero=False)
     if pa.types.is_floating(array.type):
-        return pc.binary_join_element_wise(f',"{key}":', array.cast(pa.string()), "")
+        return wrap(f',"{key}":', array.cast(pa.string()))
     return text(key, pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array))

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
+from commtrail.parsers.arrowtext import wrap
 from commtrail.parsers.base import OutsideInput, ParseContext, read_full
 from commtrail.parsers.platforms.jsonstream import SURROGATE_ESCAPE, SURROGATE_WARNING, without_surrogates
 from commtrail.timeline.schema import make_batch
@@ -132,7 +133,7 @@ def repeat_dict(value: str, n: int) -> pa.Array:
 
 def joined(prefix: str, values: pa.Array, suffix: str) -> pa.Array:
     """``prefix + str(value) + suffix`` for each value of an Arrow array."""
-    return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), suffix, "")
+    return wrap(prefix, pc.cast(values, pa.string()), suffix)
 
 
 def empty_lists(n: int) -> pa.Array:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
+from commtrail.parsers.arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.identity import PAYPHONE, UNKNOWN, WITHHELD, normalise_many, split_addresses
 from commtrail.timeline.schema import ATTACHMENT, RECORD_SCHEMA, make_batch
@@ -476,7 +477,7 @@ class Rows:
         ``duration`` (string arrays). Shared with the Android ``calllog.db`` reader."""
         codes, number, presentation, duration = fields
         known = pc.index_in(codes, value_set=pa.array(list(CALL_KINDS)))
-        other = pc.binary_join_element_wise("type_", pc.fill_null(codes, "missing"), "")
+        other = wrap("type_", pc.fill_null(codes, "missing"))
         kind = pc.if_else(pc.is_null(known), other, pa.array(list(CALL_KINDS.values())).take(known))
         direction = pc.if_else(pc.is_null(known), "unknown",
                                pc.if_else(pc.equal(codes, "2"), "outgoing", "incoming"))

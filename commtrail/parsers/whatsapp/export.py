@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import DateOrderAmbiguous
+from commtrail.parsers.arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.whatsapp import chat as wc
@@ -551,8 +552,7 @@ class _Build:
                 "sender_raw": self.names_raw.take(self.raw_idx.slice(a, m)),
                 "body": self._body(body, a, b),
                 "flags": _flag_lists(self.flags[a:b]),
-                "locator": pc.binary_join_element_wise(
-                    "line ", pa.array(self.line[a:b]).cast(pa.string()), ""),
+                "locator": wrap("line ", pa.array(self.line[a:b]).cast(pa.string())),
             })
             lo_att, hi_att = np.searchsorted(att_rows, [a, b])
             if hi_att > lo_att:
