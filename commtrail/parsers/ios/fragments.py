@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers.arrowtext import wrap
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.ios.database import cocoa_us
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'

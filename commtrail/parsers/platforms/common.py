@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import InputError
-from commtrail.parsers.arrowtext import wrap
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import OutsideInput, ParseContext, read_full
 from commtrail.parsers.platforms.jsonstream import SURROGATE_ESCAPE, SURROGATE_WARNING, without_surrogates
 from commtrail.timeline.schema import make_batch

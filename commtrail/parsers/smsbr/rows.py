@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
-from commtrail.parsers.arrowtext import wrap
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.timeline.identity import PAYPHONE, UNKNOWN, WITHHELD, normalise_many, split_addresses
 from commtrail.timeline.schema import ATTACHMENT, RECORD_SCHEMA, make_batch

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.errors import DateOrderAmbiguous
-from commtrail.parsers.arrowtext import wrap
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject, read_full
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.whatsapp import chat as wc
