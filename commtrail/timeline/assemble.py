@@ -289,7 +289,10 @@ def spooled(reader: pa.RecordBatchReader, path: Path) -> Iterator[pa.RecordBatch
 
 
 def _read_back(path: Path) -> Iterator[pa.RecordBatch]:
-    with pa.ipc.open_stream(str(path)) as stream:
+    """The batches of an Arrow IPC stream file, read as an ordinary file: opened by its name,
+    pyarrow maps the file into memory, and every page read stays in the process's memory until
+    the file is closed (the whole spool, by the end)."""
+    with pa.OSFile(str(path), "rb") as file, pa.ipc.open_stream(file) as stream:
         yield from stream
 
 
@@ -313,7 +316,7 @@ def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
     """One bucket's rows read from its files (which are removed) and sorted (see _in_exhibit_order)."""
     parts = []
     for path in sorted(folder.glob(f"bucket-{number:08d}-*.arrow")):
-        with pa.ipc.open_stream(str(path)) as reader:
+        with pa.OSFile(str(path), "rb") as file, pa.ipc.open_stream(file) as reader:   # not mapped (_read_back)
             parts.append(reader.read_all())
         path.unlink()
     return _in_exhibit_order(parts)
@@ -399,10 +402,18 @@ class MasterWriter:
         self._writer.close()
 
     def _group(self, rows: int) -> None:
+        """Write the first ``rows`` rows held as one row group. Its columns are put in one chunk one
+        after the other, each chunked column let go once its copy is made: the rows are held
+        once and a column twice, not the whole row group twice."""
         whole = pa.concat_tables(self._held)
-        rest = whole.slice(rows)
-        self._writer.write_table(whole.slice(0, rows).combine_chunks().cast(MASTER_SCHEMA), row_group_size=rows)
-        self._held = [rest] if rest.num_rows else []
+        self._held = [whole.slice(rows)] if whole.num_rows > rows else []
+        columns = whole.slice(0, rows).columns
+        del whole
+        for i, field in enumerate(MASTER_SCHEMA):
+            column, columns[i] = columns[i], None
+            columns[i] = column.combine_chunks().cast(field.type)
+            del column
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=MASTER_SCHEMA), row_group_size=rows)
         self._count -= rows
 
 

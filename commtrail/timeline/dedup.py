@@ -361,17 +361,17 @@ def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[di
     chats and their links."""
     cursor = con.cursor()   # a reader of its own: the connection goes on with other queries
     for index in fresh:
-        rows = arrow_reader(cursor.sql(f"""
-            SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
-                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
-            FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), 1_000_000).read_all()
         span = con.execute("SELECT scope, epoch_us(t0), epoch_us(t1) FROM source_span WHERE src = ?",
                            [index]).fetchone()
         device = con.execute("SELECT device FROM device_ids WHERE src = ?", [index]).fetchone()
-        keys.write_keys(root, sources[index]["sha256"], rows,
-                        {"fingerprint": prints[index], "span": list(span) if span else None,
-                         "device": device[0] if device else None, "ios": device is not None,
-                         "groups": chatlinks.groups_of(con, index), "links": links.get(index, [])})
+        facts = {"fingerprint": prints[index], "span": list(span) if span else None,
+                 "device": device[0] if device else None, "ios": device is not None,
+                 "groups": chatlinks.groups_of(con, index), "links": links.get(index, [])}
+        rows = arrow_reader(cursor.sql(f"""
+            SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
+                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
+            FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), keys.KEY_GROUP_ROWS)
+        keys.write_keys(root, sources[index]["sha256"], rows, facts)   # read and written a row group at a time
     cursor.close()
 
 
