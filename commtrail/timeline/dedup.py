@@ -196,7 +196,7 @@ class DedupSession:
 
         def read(first: int, last: int) -> pa.RecordBatchReader:
             return arrow_reader(cursor.sql(f"SELECT src, row, ord, bucket, {REP_TEXT} FROM reps "
-                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"), 65_536)
+                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"), 8_192)
         return read
 
     def possibly_deleted(self) -> pa.Table:
