@@ -423,6 +423,8 @@ class MasterWriter:
             del column
         self._writer.write_table(pa.Table.from_arrays(columns, schema=MASTER_SCHEMA), row_group_size=rows)
         self._count -= rows
+        del columns
+        pa.default_memory_pool().release_unused()   # the row group's memory back now (see ahead())
 
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
