@@ -125,6 +125,9 @@ REP_TEXT = ("hexid(eid) AS event_id, party, near, copies, method::VARCHAR AS dup
 # holds a bucket or two; the general path's temporary files each hold assemble.BUCKETS_PER_FILE).
 BUCKET_BYTES = 8 * 1024 * 1024
 
+# Representatives per batch given to the assembler: it holds a few batches' master rows at a time.
+REPRESENTATIVE_BATCH_ROWS = 8_192
+
 # Rows per batch of the key files' reader: DuckDB makes the Arrow batches of a reader in memory of
 # its own, a few at a time (131,072-row batches took 60 MiB more on the 1,000,000-message chat).
 KEY_BATCH_ROWS = 32_768
@@ -200,7 +203,8 @@ class DedupSession:
 
         def read(first: int, last: int) -> pa.RecordBatchReader:
             return arrow_reader(cursor.sql(f"SELECT src, row, ord, bucket, {REP_TEXT} FROM reps "
-                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"), 8_192)
+                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"),
+                                REPRESENTATIVE_BATCH_ROWS)
         return read
 
     def possibly_deleted(self) -> pa.Table:
