@@ -35,7 +35,7 @@ from commtrail.atomic import PARQUET_OPTIONS
 from commtrail.timeline.schema import MASTER_SCHEMA, OCCURRENCE, RECORD_SCHEMA, dumps_extra
 
 ROW_GROUP_ROWS = 100_000
-STAGING_BATCH_ROWS = 65_536
+STAGING_BATCH_ROWS = 8_192
 BUCKETS_PER_FILE = 4   # the general path's temporary files: each holds this many consecutive buckets
 RELEASE_BYTES = 32 * 1024 * 1024   # see ahead()
 THREADS = 2
@@ -56,28 +56,36 @@ class AssemblyError(RuntimeError):
 
 
 class Sources:
-    """What the occurrences name: each source's hash and path, and the locator of every staged row."""
+    """What the occurrences name: each source's hash and path, and the locator of every staged row
+    (of a case with one source, none: each of its events has one copy, the representative, whose
+    staged row gives the locator)."""
 
     def __init__(self, files: Sequence[Path], sources: Sequence[dict]) -> None:
         self.files = list(files)
         self.shas = pa.array([s["sha256"] for s in sources], pa.string())
         self.paths = pa.array([s["path"] for s in sources], pa.string())
-        columns = [pq.ParquetFile(f).read(columns=["locator"]).column("locator") for f in self.files]
-        self.row_offsets = np.cumsum([0] + [len(c) for c in columns], dtype=np.int64)
-        chunks = [chunk.cast(pa.large_string()) for c in columns for chunk in c.chunks]
-        self.locators = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string())
+        self.locators: pa.Array | None = None
+        if len(self.files) > 1:
+            columns = [pq.ParquetFile(f).read(columns=["locator"]).column("locator") for f in self.files]
+            self.row_offsets = np.cumsum([0] + [len(c) for c in columns], dtype=np.int64)
+            self.locators = pa.concat_arrays([chunk.cast(pa.large_string()) for c in columns for chunk in c.chunks])
 
-    def occurrences(self, copies: pa.ListArray) -> pa.ListArray:
-        """Every copy as {source_sha256, source_path, locator}, from the addresses (source << 32 | row)."""
+    def occurrences(self, copies: pa.ListArray, own: pa.Array) -> pa.ListArray:
+        """Every copy as {source_sha256, source_path, locator}, from the addresses (source << 32 | row);
+        ``own``: the locator of each event's representative row."""
         offsets = copies.offsets.to_numpy()
         address = copies.flatten().to_numpy()
         source = (address >> np.uint64(32)).astype(np.int64)
-        row = (address & np.uint64(0xFFFFFFFF)).astype(np.int64)
         where = pa.array(source.astype(np.int32))
-        struct = pa.StructArray.from_arrays(
-            [self.shas.take(where), self.paths.take(where),
-             self.locators.take(pa.array(self.row_offsets[source] + row)).cast(pa.string())],
-            fields=list(OCCURRENCE))
+        if self.locators is None:   # one source: every event's one copy is its representative
+            if len(address) != len(own):
+                raise AssemblyError("an event of a case with one source has more than one copy")
+            locator = own
+        else:
+            row = (address & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            locator = self.locators.take(pa.array(self.row_offsets[source] + row)).cast(pa.string())
+        struct = pa.StructArray.from_arrays([self.shas.take(where), self.paths.take(where), locator],
+                                            fields=list(OCCURRENCE))
         return pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), struct,
                                         type=pa.list_(OCCURRENCE))
 
@@ -289,7 +297,10 @@ def spooled(reader: pa.RecordBatchReader, path: Path) -> Iterator[pa.RecordBatch
 
 
 def _read_back(path: Path) -> Iterator[pa.RecordBatch]:
-    with pa.ipc.open_stream(str(path)) as stream:
+    """The batches of an Arrow IPC stream file, read as an ordinary file: opened by its name,
+    pyarrow maps the file into memory, and every page read stays in the process's memory until
+    the file is closed (the whole spool, by the end)."""
+    with pa.OSFile(str(path), "rb") as file, pa.ipc.open_stream(file) as stream:
         yield from stream
 
 
@@ -313,7 +324,7 @@ def _load_bucket(folder: Path, number: int) -> tuple[pa.Table, np.ndarray]:
     """One bucket's rows read from its files (which are removed) and sorted (see _in_exhibit_order)."""
     parts = []
     for path in sorted(folder.glob(f"bucket-{number:08d}-*.arrow")):
-        with pa.ipc.open_stream(str(path)) as reader:
+        with pa.OSFile(str(path), "rb") as file, pa.ipc.open_stream(file) as reader:   # not mapped (_read_back)
             parts.append(reader.read_all())
         path.unlink()
     return _in_exhibit_order(parts)
@@ -348,7 +359,7 @@ def master_rows(staged: pa.Table, reps: pa.RecordBatch, named: Sources) -> pa.Ta
     columns["event_id"] = reps.column("event_id")
     columns["party"] = reps.column("party")
     columns["extra"] = with_near_duplicates(staged.column("extra"), reps.column("near"))
-    columns["occurrences"] = named.occurrences(reps.column("copies"))
+    columns["occurrences"] = named.occurrences(reps.column("copies"), staged.column("locator").combine_chunks())
     columns["dup_method"] = reps.column("dup_method")
     columns["exhibit"] = reps.column("exhibit")
     columns["_ord"] = reps.column("ord")
@@ -399,11 +410,21 @@ class MasterWriter:
         self._writer.close()
 
     def _group(self, rows: int) -> None:
+        """Write the first ``rows`` rows held as one row group. Its columns are put in one chunk one
+        after the other, each chunked column let go once its copy is made: the rows are held
+        once and a column twice, not the whole row group twice."""
         whole = pa.concat_tables(self._held)
-        rest = whole.slice(rows)
-        self._writer.write_table(whole.slice(0, rows).combine_chunks().cast(MASTER_SCHEMA), row_group_size=rows)
-        self._held = [rest] if rest.num_rows else []
+        self._held = [whole.slice(rows)] if whole.num_rows > rows else []
+        columns = whole.slice(0, rows).columns
+        del whole
+        for i, field in enumerate(MASTER_SCHEMA):
+            column, columns[i] = columns[i], None
+            columns[i] = column.combine_chunks().cast(field.type)
+            del column
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=MASTER_SCHEMA), row_group_size=rows)
         self._count -= rows
+        del columns
+        pa.default_memory_pool().release_unused()   # the row group's memory back now (see ahead())
 
 
 def ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:

@@ -125,6 +125,13 @@ REP_TEXT = ("hexid(eid) AS event_id, party, near, copies, method::VARCHAR AS dup
 # holds a bucket or two; the general path's temporary files each hold assemble.BUCKETS_PER_FILE).
 BUCKET_BYTES = 8 * 1024 * 1024
 
+# Representatives per batch given to the assembler: it holds a few batches' master rows at a time.
+REPRESENTATIVE_BATCH_ROWS = 8_192
+
+# Rows per batch of the key files' reader: DuckDB makes the Arrow batches of a reader in memory of
+# its own, a few at a time (131,072-row batches took 60 MiB more on the 1,000,000-message chat).
+KEY_BATCH_ROWS = 32_768
+
 # The SQL a record's keyed row is computed with (a key file made by other SQL is not reused; the
 # chat identities and parties of _conversation_tables are covered by keys.VERSION).
 KEYED_CODE = "\n".join((KEY_SQL, PARTY_SQL, NEAR_GROUP_SQL, METHOD_SQL, SIZE_SQL, EVENT_ID_SQL))
@@ -196,7 +203,8 @@ class DedupSession:
 
         def read(first: int, last: int) -> pa.RecordBatchReader:
             return arrow_reader(cursor.sql(f"SELECT src, row, ord, bucket, {REP_TEXT} FROM reps "
-                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"), 65_536)
+                                           f"WHERE src BETWEEN {int(first)} AND {int(last)} ORDER BY src, row"),
+                                REPRESENTATIVE_BATCH_ROWS)
         return read
 
     def possibly_deleted(self) -> pa.Table:
@@ -213,6 +221,21 @@ def arrow_reader(result: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordB
     """A streaming Arrow reader over a query result (DuckDB 1.x and 2.x name it differently)."""
     method = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
     return method(batch_rows)
+
+
+# DuckDB's memory while it keys, groups and numbers the records: about 256 bytes a staged record
+# (its tables hold some 120, its sorts as much again), at least 256 MB and at most 2,560 MB (what
+# 10,000,000 records take); past it, it spills to the case's temporary folder. The 1,000,000-message
+# chat peaked 60-90 MiB lower with 256 MB than with 2,560 MB, in the same CPU time; at 160 MB its
+# sorts spilled, for 15-20 % more CPU.
+MEMORY_PER_RECORD = 256
+MEMORY_LIMIT_MB = (256, 2560)
+
+
+def build_memory_limit(records: int) -> str:
+    """DuckDB's memory limit for a build over this many staged records."""
+    low, high = MEMORY_LIMIT_MB
+    return f"{min(high, max(low, records * MEMORY_PER_RECORD >> 20))}MB"
 
 
 def connect(tmp_dir: Path, memory_limit: str = "2560MB") -> duckdb.DuckDBPyConnection:
@@ -235,7 +258,7 @@ def run_dedup(files: Sequence[Path], sources: Sequence[dict], config: CaseConfig
     when that is still valid, and written for the others (timeline/keys.py): only sources that are
     new, re-staged or keyed under other settings are read from staging; ``produced`` gives the event
     ids of every production (asked only when a source's group links would change)."""
-    con = connect(tmp_dir)
+    con = connect(tmp_dir, build_memory_limit(sum(s.get("records", 0) for s in sources)))
     con.execute("CREATE MACRO hexid(x) AS lpad(lower(hex(x)), 32, '0')")
     con.execute(f"CREATE TYPE dup_method AS ENUM ({', '.join(repr(m) for m in DUP_METHODS)})")
     links = sorted([ident, link.party] for ident, link in config.links.items())
@@ -361,17 +384,17 @@ def _write_keys(con: duckdb.DuckDBPyConnection, root: Path, sources: Sequence[di
     chats and their links."""
     cursor = con.cursor()   # a reader of its own: the connection goes on with other queries
     for index in fresh:
-        rows = arrow_reader(cursor.sql(f"""
-            SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
-                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
-            FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), 1_000_000).read_all()
         span = con.execute("SELECT scope, epoch_us(t0), epoch_us(t1) FROM source_span WHERE src = ?",
                            [index]).fetchone()
         device = con.execute("SELECT device FROM device_ids WHERE src = ?", [index]).fetchone()
-        keys.write_keys(root, sources[index]["sha256"], rows,
-                        {"fingerprint": prints[index], "span": list(span) if span else None,
-                         "device": device[0] if device else None, "ios": device is not None,
-                         "groups": chatlinks.groups_of(con, index), "links": links.get(index, [])})
+        facts = {"fingerprint": prints[index], "span": list(span) if span else None,
+                 "device": device[0] if device else None, "ios": device is not None,
+                 "groups": chatlinks.groups_of(con, index), "links": links.get(index, [])}
+        rows = arrow_reader(cursor.sql(f"""
+            SELECT (k & 4294967295)::UINTEGER AS row, ts, channel, party, grp, size, method::VARCHAR AS method,
+                   (eid >> 64)::UBIGINT AS eid_hi, (eid & 18446744073709551615::UHUGEINT)::UBIGINT AS eid_lo
+            FROM keyed WHERE k >> 32 = {index}::UBIGINT ORDER BY k"""), KEY_BATCH_ROWS)
+        keys.write_keys(root, sources[index]["sha256"], rows, facts)
     cursor.close()
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commtrail.atomic import write_table
+from commtrail.atomic import PARQUET_OPTIONS, atomic_path
 from commtrail.case import Case, CaseConfig
 from commtrail.timeline.case_settings import settings_of
 
@@ -111,14 +111,36 @@ def vouched(root: Path, manifest: Path, names: Sequence[str]) -> tuple[dict[str,
     return digests, None
 
 
-def write_keys(root: Path, sha256: str, rows: pa.Table, facts: dict) -> None:
-    """Write a source's key file: its keyed rows (KEY_SCHEMA, in row order) and ``facts``
-    (``fingerprint``, ``span``, ``device``, ``groups``, ``links``)."""
+def write_keys(root: Path, sha256: str, rows: pa.RecordBatchReader, facts: dict) -> None:
+    """Write a source's key file: its keyed rows (KEY_SCHEMA's columns, in row order, written as
+    they are read: one row group held at a time) and ``facts`` (``fingerprint``, ``span``,
+    ``device``, ``groups``, ``links``)."""
     folder = Path(root) / KEYS_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
-    meta = {METADATA_KEY: json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()}
-    write_table(rows.cast(KEY_SCHEMA).replace_schema_metadata(meta), key_path(root, sha256),
-                row_group_size=KEY_GROUP_ROWS)
+    schema = KEY_SCHEMA.with_metadata({METADATA_KEY: json.dumps(facts, sort_keys=True,
+                                                                separators=(",", ":")).encode()})
+    with atomic_path(key_path(root, sha256)) as tmp, pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+        for group in regrouped(rows, KEY_GROUP_ROWS):
+            writer.write_table(group.cast(schema), row_group_size=KEY_GROUP_ROWS)
+
+
+def regrouped(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """The reader's rows as tables of exactly ``rows`` rows (the last fewer; one empty table when
+    it has none), each in one chunk: row groups written from them have the bytes they have when
+    written from one table of all the rows."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    given = False
+    for batch in reader:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            whole = pa.Table.from_batches(held, schema=reader.schema)
+            yield whole.slice(0, rows).combine_chunks()
+            given = True
+            held, count = whole.slice(rows).to_batches(), count - rows
+    if count or not given:
+        yield pa.Table.from_batches(held, schema=reader.schema).combine_chunks()
 
 
 def holds_any(root: Path, sha256: str, event_ids: set[str]) -> bool:

@@ -51,6 +51,16 @@ def test_occurrences_name_each_copy_with_its_own_locator(tmp_path):
         ("a.xml", "line 21"), ("b.xml", "line 30")]
 
 
+def test_a_case_of_one_source_reads_no_locator_map_and_names_each_row_once(tmp_path):
+    case = make_case(tmp_path / "c", {"b.xml": SOURCES["b.xml"]})
+    staged = sorted(p for p in case.staging.glob("*.parquet") if not p.name.endswith(".rejects.parquet"))
+    assert assemble.Sources(staged, [{"sha256": "x", "path": "b.xml"}]).locators is None
+    rows = read_master(case).to_pylist()
+    assert [(r["body"], [(o["source_path"], o["locator"]) for o in r["occurrences"]]) for r in rows[:2]] == [
+        ("text 40", [("b.xml", "line 30")]), ("text 42", [("b.xml", "line 29")])]
+    assert [len(r["occurrences"]) for r in rows] == [1] * 30
+
+
 def test_source_ranges_split_by_the_events_each_source_represents():
     counts = [(0, 10), (1, 10), (2, 10), (3, 70)]
     assert assemble._source_ranges(counts, 4) == [(0, 2), (3, 3)]
