@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
                                        each_paused, head_tables, input_copy, read_chunks, require)
-from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
+from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.mms import MmsElement, MmsRows
@@ -90,12 +90,15 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
             return
         take = keep.tolist()
         pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else (lambda values: values)
-        columns = rows.sms_columns([codes(pick(types)), utf8(pick(addresses), text), utf8(pick(bodies), text)],
+        kinds, unusable = codes(pick(types))
+        columns = rows.sms_columns([kinds, utf8(pick(addresses), text), utf8(pick(bodies), text)],
                                    len(take), np.zeros(len(take), dtype=bool))
-        columns["extra"] = extras(pick(extra), text)
+        columns["extra"] = unread.keep(extras(pick(extra), text), "type", pick(types), unusable)
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
 
+    unread = Unusable(label, "sms")
     yield from each_paused(read_chunks(cursor, ctx, label, "sms _id", CHUNK), records)
+    unread.report(ctx, {"type": "whole number"})
 
 
 class _Mms:
