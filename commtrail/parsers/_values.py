@@ -65,7 +65,7 @@ def wholes(values: Sequence[object]) -> tuple[pa.Array, np.ndarray]:
                                                  dtype=bool)
 
 
-def text(value: object, lenient: Callable[[bytes], str]) -> str | None:
+def as_text(value: object, lenient: Callable[[bytes], str]) -> str | None:
     """The text of an SQLite value (see the module's rule); NULL is None."""
     if value is None or type(value) is str:
         return value
