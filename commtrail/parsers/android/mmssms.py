@@ -211,7 +211,7 @@ class _Mms:
                 if self.ctx.blobs is None:
                     return None, True
                 sha, size = self.ctx.blobs.put_stream(stream)
-        except (FileNotFoundError, OutsideInput, IsADirectoryError):
+        except (FileNotFoundError, OutsideInput, IsADirectoryError, ValueError):   # ValueError: a NUL in the name
             return None, True
         return (sha, size, None), False
 

@@ -88,6 +88,11 @@ class Unusable:
             texts[i] = splice_json(texts[i] or "{}", json_fragment(f"{column}_raw", values[i]))
         return pa.array(texts, pa.string())
 
+    def fragment(self, column: str, value: object) -> str:
+        """``,"<column>_raw":value`` for one row's ``extra`` (:func:`commtrail.parsers._sqlite.splice_json`), counted."""
+        self.counts[column] = self.counts.get(column, 0) + 1
+        return json_fragment(f"{column}_raw", value)
+
     def report(self, ctx: ParseContext, what: dict[str, str]) -> None:
         """One warning per column (``what``: what each column should hold)."""
         for column, count in self.counts.items():

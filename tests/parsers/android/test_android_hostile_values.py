@@ -119,10 +119,12 @@ def read_columns(name: str) -> tuple[tuple[str, str], ...]:
     found = []
     for table in db.target:
         names = re.findall(r"[(,]\s*(\w+)", _create(db.schema, table))
-        mentioned = [s for s in statements if re.search(rf"\b(?:FROM|JOIN)\s+{table}\b", s)]
-        every = any(re.search(rf"SELECT \* FROM {table}\b", s) for s in mentioned)
-        found += [(table, c) for c in names if "PRIMARY KEY" not in declared(db.schema, table, c)
-                  and (every or any(re.search(rf"\.{c}\b|\b{c}\b(?=[^']*$)", s) for s in mentioned))]
+        read: set[str] = set()
+        for statement in statements:
+            for alias in re.findall(rf"\b(?:FROM|JOIN)\s+{table}\b(?:\s+(?!WHERE|ORDER|LEFT|JOIN|ON)(\w+))?", statement):
+                every = re.search(rf"SELECT \* FROM {table}\b", statement)
+                read |= {c for c in names if every or re.search(rf"\b{alias}\.{c}\b" if alias else rf"\b{c}\b", statement)}
+        found += [(table, c) for c in names if c in read and "PRIMARY KEY" not in declared(db.schema, table, c)]
     return tuple(found)
 
 
@@ -233,7 +235,7 @@ def test_a_value_of_any_type_in_any_column_is_read_by_the_rule_never_lost(tmp_pa
         # under its own name) or the row rejected with the value written out.
         assert got.rejects.keys() == empty.rejects.keys(), label
         for where, (reason, raw) in got.rejects.items():
-            if locator in (None, where):
+            if locator == where or locator is None and where not in base.rejects:
                 assert any(str(k) in raw for k in _kept_as(value)), (label, raw)
         for where, record in got.records.items():
             before = empty.records[where]
