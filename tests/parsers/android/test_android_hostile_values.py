@@ -253,3 +253,64 @@ def test_a_value_of_any_type_in_any_column_is_read_by_the_rule_never_lost(tmp_pa
                     assert any(table in w for w in got.warnings if w not in base.warnings), (label, got.warnings)
                 elif column not in kept:
                     assert any(column in w for w in got.warnings if w not in empty.warnings), (label, got.warnings)
+
+
+@pytest.mark.parametrize("value,number,whole_number", [
+    (12, 12, 12), ("12", 12, 12), (" -1.5e3 ", -1500.0, -1500), ("1.0", 1.0, 1), (2.0, 2.0, 2), (1.5, 1.5, None),
+    ("x", None, None), ("0x10", None, None), ("1_000", None, None), ("inf", None, None), (float("inf"), None, None),
+    (b"12", None, None), (None, None, None), (2**63, 2**63, None), (1e300, 1e300, None)])
+def test_the_rule_for_a_number_in_any_sqlite_value(value, number, whole_number):
+    from commtrail.parsers._values import number as read_number, whole
+    assert (read_number(value), whole(value)) == (number, whole_number)
+
+
+def test_text_json_and_written_forms_of_any_sqlite_value():
+    from commtrail.parsers._sqlite import LenientText
+    from commtrail.parsers._values import as_text, json_fragment, written
+    lenient = LenientText()
+    assert [as_text(v, lenient) for v in ("x", 12, 1.5, b"ok", b"\x00\xff", None)] == \
+           ["x", "12", "1.5", "ok", "\x00\ufffd", None]
+    assert lenient.repaired == 1
+    assert [written(v) for v in ("x", 12, b"ok", b"\x00\xff", None)] == ["'x'", "12", "'ok'", "x'00FF'", "None"]
+    assert json_fragment("type_raw", b"\x00\xff") + json_fragment("d", 1.5) == ',"type_raw":"00FF","d":1.5'
+
+
+def test_calls_with_a_text_duration_a_real_type_a_numeric_text_date_and_a_blob_date(tmp_path):
+    schema = CALLLOG
+    for column in ("date", "duration", "type"):
+        schema = untyped(schema, "calls", column)
+    calls = [dict(row) for row in CALLS[:4]]
+    calls[0]["duration"], calls[1]["type"] = "x", 1.5
+    calls[2]["date"], calls[3]["date"] = str(ms("2024-03-01T21:00:00Z")), b"\x00\xff"
+    path = tmp_path / "calllog.db"
+    build(path, schema, {"calls": calls})
+    table, rejects, report = run_on_disk(tmp_path, "android-calls", path, owner=OWNER)
+    rows = plain_rows(table)
+    assert [(r["locator"], r["kind"], r["duration_s"], r["ts_utc"], r["extra"].get("duration_raw"),
+             r["extra"].get("type_raw")) for r in rows] == [
+        ("calllog.db calls _id 1", "missed", None, "2024-03-01T20:00:00+00:00", "x", None),
+        ("calllog.db calls _id 2", "type_missing", 95, "2024-03-01T20:05:10.500000+00:00", None, 1.5),
+        ("calllog.db calls _id 3", "outgoing", 12, "2024-03-01T21:00:00+00:00", None, None)]
+    assert [(r.locator, r.reason) for r in rejects] == [
+        ("calllog.db calls _id 4", "date x'00FF' is not a whole number of milliseconds")]
+    assert "date=x'00FF'" in rejects[0].raw and "number=''" in rejects[0].raw
+    assert report.warnings == [
+        "1 rows of calllog.db have a calls.type that is no whole number: it is left empty, the value is kept in "
+        "extra.type_raw",
+        "1 rows of calllog.db have a calls.duration that is no whole number of seconds (0 or more): it is left "
+        "empty, the value is kept in extra.duration_raw"]
+
+
+def test_a_whatsapp_message_whose_from_me_is_text_and_whose_text_is_a_number(tmp_path):
+    db = DATABASES["msgstore"]
+    schema = untyped(untyped(db.schema, "message", "from_me"), "message", "text_data")
+    rows = {table: [dict(row) for row in items] for table, items in db.rows.items()}
+    rows["message"][0]["from_me"], rows["message"][1]["text_data"] = "yes", 1.5
+    path = tmp_path / "msgstore.db"
+    build(path, schema, rows)
+    table, _, report = run_on_disk(tmp_path, "android-whatsapp", path, owner=OWNER)
+    first, second = plain_rows(table)[:2]
+    assert (first["direction"], first["sender"], first["extra"]["from_me_raw"]) == ("incoming", "+447700900123", "yes")
+    assert (second["direction"], second["body"]) == ("outgoing", "1.5")
+    assert report.warnings[-1] == ("1 rows of msgstore.db have a message.from_me that is no whole number: it is left "
+                                   "empty, the value is kept in extra.from_me_raw")
