@@ -74,7 +74,8 @@ def test_a_helper_at_parsers_level_is_shared_by_two_families_or_more():
     for helper in helpers:
         users = {family for family, paths in families.items()
                  if any(f"commtrail.parsers.{helper}" in imports_of(path) for path in paths)}
-        assert len(users | pending.get(helper, set())) >= 2, f"{helper} is used by {sorted(users)} only: move it into that family"
+        assert len(users | pending.get(helper, set())) >= 2, \
+            f"{helper} is used by {sorted(users)} only: move it into that family"
 
 
 def test_registry_refuses_a_duplicate_name():

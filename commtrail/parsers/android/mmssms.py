@@ -229,12 +229,12 @@ def _attrs(names, values, lenient: LenientText) -> dict[str, str]:
     phone writes numbers into holds a whole number's digits (a numeric text or a whole REAL read as
     the number), anything else in it as it is (a BLOB as its hex digits), kept in ``extra`` as the
     app's attribute would be; any value of a text column is read as text (:func:`commtrail.parsers._values.as_text`)."""
-    return {k: _attr(v, k in NUMERIC, lenient) for k, v in zip(names, values) if v is not None}
+    return {k: str(v) if type(v) is int else v if type(v) is str and k not in NUMERIC else
+            _attr(v, k in NUMERIC, lenient) for k, v in zip(names, values) if v is not None}
 
 
 def _attr(value: object, numeric: bool, lenient: LenientText) -> str:
-    if type(value) is int or type(value) is str and not numeric:
-        return str(value)
+    """One value of :func:`_attrs` that is neither an int nor a text in a text column."""
     if numeric:
         found = whole(value)
         return str(found) if found is not None else value.hex().upper() if isinstance(value, bytes) else str(value)

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from functools import partial
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 import numpy as np
@@ -139,7 +139,8 @@ def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
         have.update(require(con, ctx.source_path, {table: OPTIONAL_TABLES[table]}, "WhatsApp"))
     m, media, jid = have["message"], have.get("message_media", set()), have["jid"]
     chats = list(con.execute(f"SELECT c._id, {_jid_sql(jid, 'j')}, {optional(have['chat'], 'c', 'subject')}, "
-                             "CASE WHEN j._id IS NULL THEN c.jid_row_id END FROM chat c LEFT JOIN jid j ON j._id = c.jid_row_id"))
+                             "CASE WHEN j._id IS NULL THEN c.jid_row_id END "
+                             "FROM chat c LEFT JOIN jid j ON j._id = c.jid_row_id"))
     members = list(con.execute(
         f"SELECT {_jid_sql(jid, 'g')}, {_jid_sql(jid, 'u')} FROM group_participant_user p "
         "JOIN jid g ON g._id = p.group_jid_row_id JOIN jid u ON u._id = p.user_jid_row_id ORDER BY p._id")) \

@@ -89,7 +89,7 @@ class Unusable:
         return pa.array(texts, pa.string())
 
     def fragment(self, column: str, value: object) -> str:
-        """``,"<column>_raw":value`` for one row's ``extra`` (:func:`commtrail.parsers._sqlite.splice_json`), counted."""
+        """``,"<column>_raw":value`` for one row's ``extra`` (see :func:`.splice_json`), counted."""
         self.counts[column] = self.counts.get(column, 0) + 1
         return json_fragment(f"{column}_raw", value)
 

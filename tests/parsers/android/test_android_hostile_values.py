@@ -61,7 +61,8 @@ DATABASES = {db.name: db for db in (
     Db("msgstore-legacy", "android-whatsapp", "msgstore.db", MSGSTORE_LEGACY, {
         "messages": LEGACY_MESSAGES,
         "chat_list": [{"key_remote_jid": ONE}, {"key_remote_jid": GROUP_JID, "subject": "Family"}],
-        "group_participants": [{"gjid": GROUP_JID, "jid": ONE}, {"gjid": GROUP_JID, "jid": "447700900456@s.whatsapp.net"}]},
+        "group_participants": [{"gjid": GROUP_JID, "jid": ONE},
+                               {"gjid": GROUP_JID, "jid": "447700900456@s.whatsapp.net"}]},
        {"messages": (2, "msgstore.db messages _id 3"), "chat_list": (1, None), "group_participants": (1, None)}),
 )}
 
@@ -121,9 +122,11 @@ def read_columns(name: str) -> tuple[tuple[str, str], ...]:
         names = re.findall(r"[(,]\s*(\w+)", _create(db.schema, table))
         read: set[str] = set()
         for statement in statements:
-            for alias in re.findall(rf"\b(?:FROM|JOIN)\s+{table}\b(?:\s+(?!WHERE|ORDER|LEFT|JOIN|ON)(\w+))?", statement):
-                every = re.search(rf"SELECT \* FROM {table}\b", statement)
-                read |= {c for c in names if every or re.search(rf"\b{alias}\.{c}\b" if alias else rf"\b{c}\b", statement)}
+            every = re.search(rf"SELECT \* FROM {table}\b", statement)
+            for alias in re.findall(rf"\b(?:FROM|JOIN)\s+{table}\b(?:\s+(?!WHERE|ORDER|LEFT|JOIN|ON)(\w+))?",
+                                    statement):
+                named = (rf"\b{alias}\.{{}}\b" if alias else r"\b{}\b").format
+                read |= {c for c in names if every or re.search(named(c), statement)}
         found += [(table, c) for c in names if c in read and "PRIMARY KEY" not in declared(db.schema, table, c)]
     return tuple(found)
 
