@@ -38,13 +38,15 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
+from operator import itemgetter
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, base_name, columns,
-                                       columns_of, head_tables, input_copy, json_field, object_sql, optional,
+                                       head_tables, input_copy, json_field, object_sql, optional,
                                        read_chunks, require, splice_json)
 from commtrail.parsers._values import as_text, json_value, whole
 from commtrail.parsers.android.rows import Unusable, dated, row_text
@@ -72,6 +74,7 @@ SYSTEM_TYPE, DELETED_TYPE = 7, 15
 ROW = ("_id", "timestamp", "from_me", "message_type", "text", "chat", "sender_jid", "file_path",
        "mime_type", "media_name", "file_size", "action_type", "extra")
 LIST = pa.list_(pa.string())
+INTS = {int, type(None)}
 
 
 def sniff(head: bytes, filename: str) -> bool:
@@ -213,9 +216,7 @@ class _Reader:
         self.unusable = Unusable(label, layout.table)
         legacy = layout.table == "messages"
         self.names = ("key_from_me", "media_size") if legacy else ("from_me", "file_size")
-        ints, texts = {int, type(None)}, {str, type(None)}
-        self.kinds = {2: ints, 3: ints, 4: texts, 5: texts if legacy else ints, 6: texts, 7: texts, 8: texts, 9: texts,
-                      10: ints, 11: ints}   # the positions in ROW of the values read, and their types
+        self.numbers = itemgetter(2, 3, 10) if legacy else itemgetter(2, 3, 5, 10)   # in ROW: read as ints
         names = sorted(ctx.owner.whatsapp_names)
         phones = sorted(ctx.owner.phones)
         self.owner = f"wa:{names[0]}" if names else phones[0] if phones else None
@@ -268,17 +269,24 @@ class _Reader:
             self.ctx.report.warn(f"{self.missing} WhatsApp media file(s) named by {self.label} are not beside it: "
                                  "listed without their content and flagged attachment_missing")
 
-    def _typed(self, rows: list[tuple]) -> list[tuple]:
-        """The rows, each value of the type the phone writes (an int, a text or NULL); a chunk where one is
-        not (SQLite columns hold any type) is read value by value (:mod:`commtrail.parsers._values`):
-        texts from any value, numbers from numeric texts, and a ``from_me`` or file size that is no whole
-        number left empty and kept in ``extra`` (``message_type`` and the rest are kept there already)."""
-        columns = columns_of(rows)
-        if all(set(map(type, columns[i])) <= kinds for i, kinds in self.kinds.items()):
-            return rows
-        return [self._typed_row(row) for row in rows]
+    def _batch(self, rows: list[tuple], ms: np.ndarray) -> pa.RecordBatch:
+        """The records of a chunk of rows. SQLite columns hold any type: a chunk whose ``from_me``,
+        ``message_type``, chat key or file size is not all ints (a wrong value, not an error, if read
+        as it is), or whose other values make a conversion fail, is read value by value
+        (:meth:`_typed_row`)."""
+        if not set(map(type, chain.from_iterable(map(self.numbers, rows)))) <= INTS:
+            return self._records([self._typed_row(row) for row in rows], ms)
+        missing = self.missing
+        try:
+            return self._records(rows, ms)
+        except (TypeError, AttributeError, ValueError, pa.ArrowException):   # a text or blob of another type
+            self.missing = missing
+            return self._records([self._typed_row(row) for row in rows], ms)
 
     def _typed_row(self, row: tuple) -> tuple:
+        """A row with each value of the type the phone writes (:mod:`commtrail.parsers._values`): texts
+        from any value, numbers from numeric texts; a ``from_me`` or file size that is no whole number
+        left empty and kept in ``extra`` (``message_type`` and the rest are kept there already)."""
         rowid, ms, from_me, mtype, body, chat_id, sender_jid, path, mime, media_name, size, action, extra = row
         text = partial(as_text, lenient=self.lenient)
         more = ""
@@ -291,9 +299,8 @@ class _Reader:
         return (rowid, ms, whole(from_me), whole(mtype), text(body), key, text(sender_jid), text(path), text(mime),
                 text(media_name), whole(size), json_value(action), splice_json(extra, more) if more else extra)
 
-    def _batch(self, rows: list[tuple], ms: np.ndarray) -> pa.RecordBatch:
+    def _records(self, rows: list[tuple], ms: np.ndarray) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
-        rows = self._typed(rows)
         cols: dict[str, list] = {k: [] for k in ("kind", "direction", "sender", "sender_raw", "conversation", "body",
                                                  "attachments", "flags", "extra", "locator")}
         for (rowid, _, from_me, mtype, text, chat_id, sender_jid, path, mime, media_name, size, action,
