@@ -8,7 +8,8 @@ milliseconds, ``duration`` in seconds, ``type`` 1 incoming, 2 outgoing, 3 missed
 2-4 (withheld, unknown, payphone). The other columns (the contact name the phone showed, its
 geocoded place, the SIM) go to ``extra``. Kind, direction and who come from the SMS Backup &
 Restore code (:mod:`.rows`), so a call of this database and of that app's calls backup are one
-event. A row whose date is no believable time is a reject with the row written out.
+event. A row whose date is no believable time is a reject with the row written out; a ``type`` or
+``duration`` that is no usable number is left empty, kept in ``extra`` and counted in a warning.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of, head_tables,
                                        input_copy, optional, read_chunks, require)
-from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
+from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.rows import Rows
@@ -52,20 +53,39 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
                                  f"{optional(have, 'c', 'presentation')}, c.duration, "
                                  f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
                                  "FROM calls c ORDER BY c._id")
-        rows = Rows(ctx, [], [])
+        rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(cursor, ctx, label, "calls _id", CHUNK):
-            ids, dates, types, numbers, shown, seconds, extra = columns_of(chunk)
-            ms, keep, rejects = dated(dates, chunk, label, "calls", row_text(CALL_ROW))
-            yield from rejects
-            if not len(keep):
-                continue
-            take = keep.tolist()
-            pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else list
-            columns = rows.call_columns([codes(pick(types)), utf8(pick(numbers), text), codes(pick(shown)),
-                                         codes(pick(seconds))], len(take), np.zeros(len(take), dtype=bool))
-            columns["extra"] = extras(pick(extra), text)
-            yield record_batch(ctx, columns, ms, pick(ids), label, "calls")
+            yield from _calls(chunk, ctx, label, rows, unusable, text)
         text.report(ctx, label)
+        unusable.report(ctx, {"type": "whole number", "duration": "whole number of seconds (0 or more)"})
+
+
+def _calls(chunk: list[tuple], ctx: ParseContext, label: str, rows: Rows, unusable: Unusable,
+           text: LenientText) -> Iterator[pa.RecordBatch | Reject]:
+    """The rejects and the records of one chunk of ``calls`` rows. A ``type`` or ``duration`` that is no
+    usable number is left empty and kept in ``extra`` (``presentation`` is there already)."""
+    ids, dates, types, numbers, shown, seconds, extra = columns_of(chunk)
+    ms, keep, rejects = dated(dates, chunk, label, "calls", row_text(CALL_ROW))
+    yield from rejects
+    if not len(keep):
+        return
+    take = keep.tolist()
+    pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else list
+    types, seconds = pick(types), pick(seconds)
+    (kinds, bad_kinds), (shown_codes, _), (durations, _) = codes(types), codes(pick(shown)), codes(seconds)
+    columns = rows.call_columns([kinds, utf8(pick(numbers), text), shown_codes, durations], len(take),
+                                np.zeros(len(take), dtype=bool))
+    columns["extra"] = unusable.keep(unusable.keep(extras(pick(extra), text), "type", types, bad_kinds), "duration",
+                                     seconds, _unread(columns["duration_s"], seconds))
+    yield record_batch(ctx, columns, ms, pick(ids), label, "calls")
+
+
+def _unread(durations: pa.Array, seconds: list) -> np.ndarray:
+    """A mask of the durations left empty though the row has one (no whole number of seconds, or below
+    0 or past 999,999,999, which SMS Backup & Restore's code does not read either)."""
+    if not durations.null_count:
+        return np.zeros(len(seconds), dtype=bool)
+    return durations.is_null().to_numpy(zero_copy_only=False) & np.array([v is not None for v in seconds], dtype=bool)
 
 
 register(Parser(name="android-calls", version=VERSION,

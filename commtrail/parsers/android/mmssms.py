@@ -21,6 +21,7 @@ date is no believable time is a reject with the row written out.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -30,7 +31,9 @@ import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
                                        each_paused, head_tables, input_copy, read_chunks, require)
-from commtrail.parsers.android.rows import codes, dated, extras, record_batch, row_text, utf8
+from commtrail.parsers._values import as_text, whole, written
+from commtrail.parsers.android.layouts import MMS
+from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.mms import MmsElement, MmsRows
@@ -69,7 +72,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         rows = Rows(ctx, [], [])
         yield from _sms(con, ctx, rows, have, label, text)
         if has_mms:
-            yield from _Mms(con, ctx, rows, label).read()
+            yield from _Mms(con, ctx, rows, label, text).read()
         else:
             ctx.report.warn(f"{label} has no MMS tables (pdu, addr, part): only its SMS were read")
         text.report(ctx, label)
@@ -90,21 +93,26 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
             return
         take = keep.tolist()
         pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else (lambda values: values)
-        columns = rows.sms_columns([codes(pick(types)), utf8(pick(addresses), text), utf8(pick(bodies), text)],
+        kinds, unusable = codes(pick(types))
+        columns = rows.sms_columns([kinds, utf8(pick(addresses), text), utf8(pick(bodies), text)],
                                    len(take), np.zeros(len(take), dtype=bool))
-        columns["extra"] = extras(pick(extra), text)
+        columns["extra"] = unread.keep(extras(pick(extra), text), "type", pick(types), unusable)
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
 
+    unread = Unusable(label, "sms")
     yield from each_paused(read_chunks(cursor, ctx, label, "sms _id", CHUNK), records)
+    unread.report(ctx, {"type": "whole number"})
 
 
 class _Mms:
     """The MMS of one database, a chunk of ``pdu`` rows at a time with their addresses and parts."""
 
-    def __init__(self, con: sqlite3.Connection, ctx: ParseContext, rows: Rows, label: str) -> None:
-        self.con, self.ctx, self.label = con, ctx, label
+    def __init__(self, con: sqlite3.Connection, ctx: ParseContext, rows: Rows, label: str,
+                 lenient: LenientText) -> None:
+        self.con, self.ctx, self.label, self.lenient = con, ctx, label, lenient
         self.builder = MmsRows(rows)
         self.missing = 0
+        self.attached = {"addr": 0, "part": 0}
 
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         with as_input_error(self.ctx.source_path, "table pdu"):
@@ -115,6 +123,19 @@ class _Mms:
         if self.missing:
             self.ctx.report.warn(f"{self.missing} MMS attachment(s) of {self.label} are not in {PARTS_FOLDER} "
                                  "beside it: listed without their content and flagged attachment_missing")
+        self._unattached()
+
+    def _unattached(self) -> None:
+        """Say how many ``addr`` and ``part`` rows went into no MMS: their ``msg_id`` / ``mid`` is no
+        ``_id`` of a ``pdu`` row read (a dangling or mistyped reference, or a row after damage)."""
+        try:
+            counts = self.con.execute("SELECT (SELECT count(*) FROM addr), (SELECT count(*) FROM part)").fetchone()
+        except sqlite3.DatabaseError:
+            return
+        left = {table: count - self.attached[table] for table, count in zip(("addr", "part"), counts)}
+        if any(left.values()):
+            self.ctx.report.warn(f"{left['addr']} addr and {left['part']} part rows of {self.label} belong to no MMS "
+                                 "read (their msg_id / mid is no _id of a pdu row read): they are in no record")
 
     def _chunk(self, names: list[str], chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         first, last = chunk[0][0], chunk[-1][0]
@@ -124,15 +145,18 @@ class _Mms:
             for msg_id, *values in self.con.execute(
                     "SELECT msg_id, address, type, charset FROM addr WHERE msg_id BETWEEN ? AND ? "
                     "ORDER BY msg_id, _id", (first, last)):
-                addrs.setdefault(msg_id, []).append(_attrs(("address", "type", "charset"), values))
+                addrs.setdefault(msg_id, []).append(_attrs(("address", "type", "charset"), values, self.lenient))
             for mid, *values in self.con.execute(
                     f"SELECT mid, {', '.join(PART_COLUMNS)} FROM part WHERE mid BETWEEN ? AND ? "
                     "ORDER BY mid, seq, _id", (first, last)):
-                parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values))
+                parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values, self.lenient))
         out, ids = [], []
         for row in chunk:
             pdu = dict(zip(names, row))
-            item = self._row(pdu, addrs.get(pdu["_id"], []), parts.get(pdu["_id"], []))
+            mine, pieces = addrs.get(pdu["_id"], []), parts.get(pdu["_id"], [])
+            self.attached["addr"] += len(mine)
+            self.attached["part"] += len(pieces)
+            item = self._row(pdu, mine, pieces)
             if isinstance(item, Reject):
                 yield item
             else:
@@ -144,9 +168,12 @@ class _Mms:
             yield record_batch(self.ctx, columns, ms, ids, self.label, "pdu")
 
     def _row(self, pdu: dict, addrs: list[dict[str, str]], parts: list[dict[str, str]]) -> dict | Reject:
-        mms = MmsElement(_attrs([k for k in pdu if k != "_id"], [v for k, v in pdu.items() if k != "_id"]))
+        mms = MmsElement(_attrs([k for k in pdu if k != "_id"], [v for k, v in pdu.items() if k != "_id"],
+                                self.lenient))
         seconds = pdu.get("date")
-        mms.attrs["date"] = str(seconds * 1000) if isinstance(seconds, int) and seconds >= 0 else str(seconds)
+        found = whole(seconds)
+        mms.attrs["date"] = str(found * 1000) if found is not None and found >= 0 else \
+            written(seconds) if isinstance(seconds, bytes) else str(seconds)
         people = [a["address"] for a in addrs if a.get("address") and a["address"] != "insert-address-token"]
         mms.attrs["address"] = "~".join(dict.fromkeys(people))
         mms.addrs = addrs
@@ -184,15 +211,34 @@ class _Mms:
                 if self.ctx.blobs is None:
                     return None, True
                 sha, size = self.ctx.blobs.put_stream(stream)
-        except (FileNotFoundError, OutsideInput, IsADirectoryError):
+        except (FileNotFoundError, OutsideInput, IsADirectoryError, ValueError):   # ValueError: a NUL in the name
             return None, True
         return (sha, size, None), False
 
 
-def _attrs(names, values) -> dict[str, str]:
-    """A row as the attributes SMS Backup & Restore writes: the non-NULL values, as text."""
-    return {k: v if isinstance(v, str) else v.hex() if isinstance(v, bytes) else str(v)
-            for k, v in zip(names, values) if v is not None}
+def _numeric(schema: str) -> frozenset[str]:
+    """The columns of the MMS tables the phone writes numbers into (declared INTEGER in the layout)."""
+    return frozenset(re.findall(r"[(,]\s*(\w+) INTEGER", schema))
+
+
+NUMERIC = _numeric(MMS)
+
+
+def _attrs(names, values, lenient: LenientText) -> dict[str, str]:
+    """A row as the attributes SMS Backup & Restore writes: the non-NULL values, as text. A column the
+    phone writes numbers into holds a whole number's digits (a numeric text or a whole REAL read as
+    the number), anything else in it as it is (a BLOB as its hex digits), kept in ``extra`` as the
+    app's attribute would be; any value of a text column is read as text (:func:`commtrail.parsers._values.as_text`)."""
+    return {k: str(v) if type(v) is int else v if type(v) is str and k not in NUMERIC else
+            _attr(v, k in NUMERIC, lenient) for k, v in zip(names, values) if v is not None}
+
+
+def _attr(value: object, numeric: bool, lenient: LenientText) -> str:
+    """One value of :func:`_attrs` that is neither an int nor a text in a text column."""
+    if numeric:
+        found = whole(value)
+        return str(found) if found is not None else value.hex().upper() if isinstance(value, bytes) else str(value)
+    return as_text(value, lenient)
 
 
 register(Parser(name="android-sms", version=VERSION,

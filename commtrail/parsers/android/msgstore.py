@@ -37,15 +37,19 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from operator import itemgetter
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns, head_tables,
-                                       input_copy, json_field, object_sql, optional, read_chunks, require,
-                                       splice_json)
-from commtrail.parsers.android.rows import dated, row_text
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, base_name, columns,
+                                       head_tables, input_copy, json_field, object_sql, optional,
+                                       read_chunks, require, splice_json)
+from commtrail.parsers._values import as_text, json_value, whole
+from commtrail.parsers.android.rows import Unusable, dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.rows import repeat_dict, repeat_str
@@ -70,6 +74,7 @@ SYSTEM_TYPE, DELETED_TYPE = 7, 15
 ROW = ("_id", "timestamp", "from_me", "message_type", "text", "chat", "sender_jid", "file_path",
        "mime_type", "media_name", "file_size", "action_type", "extra")
 LIST = pa.list_(pa.string())
+INTS = {int, type(None)}
 
 
 def sniff(head: bytes, filename: str) -> bool:
@@ -97,22 +102,30 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         con.text_factory = text = LenientText()
         with as_input_error(ctx.source_path):
             layout = _modern(con, ctx) if columns(con, "message") or not columns(con, "messages") else _legacy(con, ctx)
-            reader = _Reader(ctx, label, layout)
+            reader = _Reader(ctx, label, layout, text)
             cursor = con.execute(layout.query)
         yield from reader.read(cursor)
         text.report(ctx, label)
+        reader.unusable.report(ctx, {"from_me": "whole number", "key_from_me": "whole number",
+                                     "file_size": "whole number of bytes", "media_size": "whole number of bytes"})
 
 
 @dataclass(frozen=True)
 class Layout:
     """What one layout of msgstore.db gives the reader: its message table, the query of every message
     (rows as :data:`ROW`, the chat by its key, the sender by its jid text), its chats
-    (key, jid text, subject) and group members (group jid text, member jid text)."""
+    (key, jid text, subject, a jid_row_id that names no jid row) and group members (group jid text,
+    member jid text)."""
 
     table: str
     query: str
-    chats: list[tuple[object, str | None, str | None]]
+    chats: list[tuple[object, str | None, str | None, object]]
     members: list[tuple[str, str]]
+
+
+def _field(key: str, value_sql: str) -> str:
+    """:func:`json_field` of a column that may hold a BLOB (which SQLite's JSON refuses): as its hex digits."""
+    return json_field(key, as_text_sql(value_sql))
 
 
 def _jid_sql(have: set[str], alias: str) -> str:
@@ -128,32 +141,39 @@ def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
     for table in present:
         have.update(require(con, ctx.source_path, {table: OPTIONAL_TABLES[table]}, "WhatsApp"))
     m, media, jid = have["message"], have.get("message_media", set()), have["jid"]
-    chats = list(con.execute(f"SELECT c._id, {_jid_sql(jid, 'j')}, {optional(have['chat'], 'c', 'subject')} "
+    chats = list(con.execute(f"SELECT c._id, {_jid_sql(jid, 'j')}, {optional(have['chat'], 'c', 'subject')}, "
+                             "CASE WHEN j._id IS NULL THEN c.jid_row_id END "
                              "FROM chat c LEFT JOIN jid j ON j._id = c.jid_row_id"))
     members = list(con.execute(
         f"SELECT {_jid_sql(jid, 'g')}, {_jid_sql(jid, 'u')} FROM group_participant_user p "
         "JOIN jid g ON g._id = p.group_jid_row_id JOIN jid u ON u._id = p.user_jid_row_id ORDER BY p._id")) \
         if "group_participant_user" in present else []
-    joins, fields = [], [json_field("key_id", "m.key_id"), json_field("message_type", "m.message_type"),
-                         json_field("status", optional(m, "m", "status")),
-                         json_field("starred", f"NULLIF({optional(m, 'm', 'starred')}, 0)"),
-                         json_field("received_timestamp", optional(m, "m", "received_timestamp"))]
+    if "group_participant_user" in present:
+        rows = con.execute("SELECT count(*) FROM group_participant_user").fetchone()[0]
+        if rows > len(members):
+            ctx.report.warn(f"{rows - len(members)} group_participant_user rows of {base_name(ctx)} name no jid row "
+                            "(a dangling or mistyped group_jid_row_id / user_jid_row_id): those members are not listed")
+    joins, fields = [], [_field("key_id", "m.key_id"), _field("message_type", "m.message_type"),
+                         _field("status", optional(m, "m", "status")),
+                         _field("starred", f"NULLIF({optional(m, 'm', 'starred')}, 0)"),
+                         _field("received_timestamp", optional(m, "m", "received_timestamp"))]
     file_cols = "NULL, NULL, NULL, NULL"
     if "message_media" in present:
         joins.append("LEFT JOIN message_media mm ON mm.message_row_id = m._id")
         file_cols = (f"mm.file_path, mm.mime_type, {optional(media, 'mm', 'media_name')}, "
                      f"{optional(media, 'mm', 'file_size')}")
-        fields += [json_field("media_caption", f"NULLIF({optional(media, 'mm', 'media_caption')}, '')"),
-                   json_field("media_duration", f"NULLIF({optional(media, 'mm', 'media_duration')}, 0)"),
-                   json_field("file_hash", optional(media, "mm", "file_hash"))]
+        fields += [_field("media_caption", f"NULLIF({optional(media, 'mm', 'media_caption')}, '')"),
+                   _field("media_duration", f"NULLIF({optional(media, 'mm', 'media_duration')}, 0)"),
+                   _field("file_hash", optional(media, "mm", "file_hash"))]
     action = "NULL"
     if "message_system" in present:
         joins.append("LEFT JOIN message_system ms ON ms.message_row_id = m._id")
         action = "ms.action_type"
     if "message_quoted" in present:
         joins.append("LEFT JOIN message_quoted q ON q.message_row_id = m._id")
-        fields += [json_field("quoted_key_id", "q.key_id"), json_field("quoted_text", "q.text_data")]
+        fields += [_field("quoted_key_id", "q.key_id"), _field("quoted_text", "q.text_data")]
     joins.append("LEFT JOIN jid s ON s._id = m.sender_jid_row_id")
+    fields.append(_field("sender_jid_row_id", "CASE WHEN s._id IS NULL THEN m.sender_jid_row_id END"))
     query = (f"SELECT m._id, m.timestamp, m.from_me, m.message_type, m.text_data, m.chat_row_id, "
              f"CASE WHEN s._id IS NOT NULL THEN {_jid_sql(jid, 's')} END, {file_cols}, {action}, {object_sql(fields)} "
              f"FROM message m {' '.join(joins)} ORDER BY m._id")
@@ -165,20 +185,20 @@ def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
     (``key_remote_jid``), ``remote_resource`` the writer in a group, ``media_wa_type`` the message
     type, ``status`` 6 a system line; chats in ``chat_list``, members in ``group_participants``."""
     have = require(con, ctx.source_path, LEGACY_REQUIRED, "WhatsApp")["messages"]
-    chats = [(jid, jid, subject) for jid, subject in con.execute(
+    chats = [(jid, jid, subject, None) for jid, subject in con.execute(
         f"SELECT key_remote_jid, {optional(columns(con, 'chat_list'), 'c', 'subject')} FROM chat_list c")] \
         if columns(con, "chat_list") else []
     members = [(g, u) for g, u in con.execute("SELECT gjid, jid FROM group_participants ORDER BY _id") if u] \
         if columns(con, "group_participants") else []
     col = lambda name: optional(have, "m", name)  # noqa: E731
-    fields = [json_field("key_id", "m.key_id"), json_field("media_wa_type", col("media_wa_type")),
-              json_field("status", col("status")), json_field("starred", f"NULLIF({col('starred')}, 0)"),
-              json_field("received_timestamp", col("received_timestamp")),
-              json_field("media_caption", f"NULLIF({col('media_caption')}, '')"),
-              json_field("media_duration", f"NULLIF({col('media_duration')}, 0)"),
-              json_field("quoted_row_id", f"NULLIF({col('quoted_row_id')}, 0)"),
-              json_field("latitude", f"NULLIF({col('latitude')}, 0)"),
-              json_field("longitude", f"NULLIF({col('longitude')}, 0)")]
+    fields = [_field("key_id", "m.key_id"), _field("media_wa_type", col("media_wa_type")),
+              _field("status", col("status")), _field("starred", f"NULLIF({col('starred')}, 0)"),
+              _field("received_timestamp", col("received_timestamp")),
+              _field("media_caption", f"NULLIF({col('media_caption')}, '')"),
+              _field("media_duration", f"NULLIF({col('media_duration')}, 0)"),
+              _field("quoted_row_id", f"NULLIF({col('quoted_row_id')}, 0)"),
+              _field("latitude", f"NULLIF({col('latitude')}, 0)"),
+              _field("longitude", f"NULLIF({col('longitude')}, 0)")]
     mtype = f"CASE WHEN {col('status')} = 6 THEN {SYSTEM_TYPE} ELSE CAST({col('media_wa_type')} AS INTEGER) END"
     media = (f"{col('media_wa_type')} NOT IN ('0', '15') "
              f"AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)")
@@ -191,8 +211,12 @@ def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
 
 
 class _Reader:
-    def __init__(self, ctx: ParseContext, label: str, layout: Layout) -> None:
-        self.ctx, self.label, self.table = ctx, label, layout.table
+    def __init__(self, ctx: ParseContext, label: str, layout: Layout, lenient: LenientText) -> None:
+        self.ctx, self.label, self.table, self.lenient = ctx, label, layout.table, lenient
+        self.unusable = Unusable(label, layout.table)
+        legacy = layout.table == "messages"
+        self.names = ("key_from_me", "media_size") if legacy else ("from_me", "file_size")
+        self.numbers = itemgetter(2, 3, 10) if legacy else itemgetter(2, 3, 5, 10)   # in ROW: read as ints
         names = sorted(ctx.owner.whatsapp_names)
         phones = sorted(ctx.owner.phones)
         self.owner = f"wa:{names[0]}" if names else phones[0] if phones else None
@@ -211,13 +235,17 @@ class _Reader:
         return f"wa:{jid}"
 
     def _chats(self, layout: Layout) -> dict[object, Chat]:
+        text = partial(as_text, lenient=self.lenient)
         members: dict[str, list[str]] = {}
         for group, user in layout.members:
-            members.setdefault(group, []).append(self.ident(user))
+            members.setdefault(text(group), []).append(self.ident(text(user)))
         chats = {}
-        for key, raw, subject in layout.chats:
+        for key, raw, subject, unknown_jid in layout.chats:
+            key, raw, subject = text(key) if self.table == "messages" else key, text(raw), text(subject)
             who, server = self.ident(raw), (raw or "").partition("@")[2]
             info: dict = {"chat_jid": raw}
+            if unknown_jid is not None:   # a jid_row_id that names no jid row: kept
+                info["jid_row_id"] = json_value(unknown_jid)
             if server == GROUP:
                 info["group_members"] = sorted(set(members.get(raw, [])))
                 if subject:
@@ -242,6 +270,36 @@ class _Reader:
                                  "listed without their content and flagged attachment_missing")
 
     def _batch(self, rows: list[tuple], ms: np.ndarray) -> pa.RecordBatch:
+        """The records of a chunk of rows. SQLite columns hold any type: a chunk whose ``from_me``,
+        ``message_type``, chat key or file size is not all ints (a wrong value, not an error, if read
+        as it is), or whose other values make a conversion fail, is read value by value
+        (:meth:`_typed_row`)."""
+        if not set(map(type, chain.from_iterable(map(self.numbers, rows)))) <= INTS:
+            return self._records([self._typed_row(row) for row in rows], ms)
+        missing = self.missing
+        try:
+            return self._records(rows, ms)
+        except (TypeError, AttributeError, ValueError, pa.ArrowException):   # a text or blob of another type
+            self.missing = missing
+            return self._records([self._typed_row(row) for row in rows], ms)
+
+    def _typed_row(self, row: tuple) -> tuple:
+        """A row with each value of the type the phone writes (:mod:`commtrail.parsers._values`): texts
+        from any value, numbers from numeric texts; a ``from_me`` or file size that is no whole number
+        left empty and kept in ``extra`` (``message_type`` and the rest are kept there already)."""
+        rowid, ms, from_me, mtype, body, chat_id, sender_jid, path, mime, media_name, size, action, extra = row
+        text = partial(as_text, lenient=self.lenient)
+        more = ""
+        if from_me is not None and whole(from_me) is None:
+            more, from_me = self.unusable.fragment(self.names[0], from_me), None
+        if size is not None and whole(size) is None:
+            more, size = more + self.unusable.fragment(self.names[1], size), None
+        key = text(chat_id) if self.table == "messages" else whole(chat_id)
+        key = chat_id if key is None else key   # kept as it is when it names no chat
+        return (rowid, ms, whole(from_me), whole(mtype), text(body), key, text(sender_jid), text(path), text(mime),
+                text(media_name), whole(size), json_value(action), splice_json(extra, more) if more else extra)
+
+    def _records(self, rows: list[tuple], ms: np.ndarray) -> pa.RecordBatch:
         ctx, n = self.ctx, len(rows)
         cols: dict[str, list] = {k: [] for k in ("kind", "direction", "sender", "sender_raw", "conversation", "body",
                                                  "attachments", "flags", "extra", "locator")}
@@ -266,6 +324,8 @@ class _Reader:
                 if attachments[0]["sha256"] is None:
                     flags.append("attachment_missing")
             more = {EXTRA_CHAT: chat.identity} if chat.identity else {}
+            if chat is NO_CHAT and chat_id is not None:   # a chat key that names no chat: kept
+                more["chat_row_id" if self.table == "message" else "key_remote_jid"] = json_value(chat_id)
             if action is not None:
                 more["action_type"] = action
             fragment = chat.fragment + ("," + json.dumps(more, ensure_ascii=False, sort_keys=True,
@@ -300,7 +360,7 @@ class _Reader:
             try:
                 with self.ctx.open_relative(rel) as stream:
                     sha, stored = self.ctx.blobs.put_stream(stream)
-            except (FileNotFoundError, OutsideInput, IsADirectoryError):
+            except (FileNotFoundError, OutsideInput, IsADirectoryError, ValueError):   # ValueError: a NUL in the path
                 pass
         if sha is None:
             self.missing += 1

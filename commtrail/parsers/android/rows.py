@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText
+from commtrail.parsers._sqlite import LenientText, splice_json
+from commtrail.parsers._values import json_fragment, wholes, written
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, repeat_dict, repeat_str
 from commtrail.timeline.schema import make_batch
@@ -25,14 +26,16 @@ from commtrail.timeline.utclocal import local_iso
 def dated(ms: Sequence[object], rows: Sequence[tuple], label: str, table: str,
           raw: Callable[[tuple], str]) -> tuple[np.ndarray, np.ndarray, list[Reject]]:
     """(epoch ms of the rows kept, their indexes, rejects for the others): a time that is missing,
-    not a whole number or outside 1970-2200 is a reject with the row written out."""
-    values = whole_numbers(ms)
+    not a whole number (:func:`commtrail.parsers._values.whole`) or outside 1970-2200 is a reject
+    with the row written out."""
+    numbers, unusable = wholes(ms)
+    values = pc.fill_null(numbers, -1).to_numpy()
     good = (values >= MIN_MS) & (values <= MAX_MS)
     rejects = []
     for i in np.flatnonzero(~good).tolist():
         value = ms[i]
-        why = ("date is NULL" if value is None else f"date {value!r} is not a whole number of milliseconds"
-               if not isinstance(value, int) else f"date {value} is outside 1970-2200")
+        why = ("date is NULL" if value is None else f"date {written(value)} is not a whole number of milliseconds"
+               if unusable[i] else f"date {written(value)} is outside 1970-2200")
         rejects.append(Reject(locator=f"{label} {table} _id {rows[i][0]}", reason=why, raw=raw(rows[i])))
     keep = np.flatnonzero(good)
     return values[keep], keep, rejects
@@ -60,21 +63,41 @@ def record_batch(ctx: ParseContext, columns: dict[str, pa.Array], ms: np.ndarray
     })
 
 
-def whole_numbers(values: Sequence[object]) -> np.ndarray:
-    """The values as int64, -1 where one is NULL or not a whole number (SQLite columns hold any type)."""
-    try:
-        return pc.fill_null(pa.array(values, pa.int64()), -1).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        return np.array([v if isinstance(v, int) and abs(v) < 1 << 62 else -1 for v in values], dtype=np.int64)
+def codes(values: Sequence[object]) -> tuple[pa.Array, np.ndarray]:
+    """A code column (``type``, ``presentation``) as the text SMS Backup & Restore writes (digits), and
+    a mask of the values that are no whole number (null in the column; see :class:`Unusable`)."""
+    numbers, unusable = wholes(values)
+    return pc.cast(numbers, pa.string()), unusable
 
 
-def codes(values: Sequence[object]) -> pa.Array:
-    """A code column (``type``, ``presentation``) as the text SMS Backup & Restore writes: digits."""
-    try:
-        return pc.cast(pa.array(values, pa.int64()), pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        return pa.array([None if v is None else v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                         for v in values], pa.string())
+class Unusable:
+    """The values of one source that are no usable number where one is needed: each left empty in its
+    record, kept as it is in ``extra`` under ``<column>_raw``, and counted in one warning per column."""
+
+    def __init__(self, label: str, table: str) -> None:
+        self.label, self.table = label, table
+        self.counts: dict[str, int] = {}
+
+    def keep(self, extra: pa.Array, column: str, values: Sequence[object], unusable: np.ndarray) -> pa.Array:
+        """``extra`` with the raw value of each unusable row added (the column unchanged when none is)."""
+        if not unusable.any():
+            return extra
+        self.counts[column] = self.counts.get(column, 0) + int(np.count_nonzero(unusable))
+        texts = extra.to_pylist()
+        for i in np.flatnonzero(unusable).tolist():
+            texts[i] = splice_json(texts[i] or "{}", json_fragment(f"{column}_raw", values[i]))
+        return pa.array(texts, pa.string())
+
+    def fragment(self, column: str, value: object) -> str:
+        """``,"<column>_raw":value`` for one row's ``extra`` (see :func:`.splice_json`), counted."""
+        self.counts[column] = self.counts.get(column, 0) + 1
+        return json_fragment(f"{column}_raw", value)
+
+    def report(self, ctx: ParseContext, what: dict[str, str]) -> None:
+        """One warning per column (``what``: what each column should hold)."""
+        for column, count in self.counts.items():
+            ctx.report.warn(f"{count} rows of {self.label} have a {self.table}.{column} that is no {what[column]}: "
+                            f"it is left empty, the value is kept in extra.{column}_raw")
 
 
 def utf8(values: Sequence[bytes | None], lenient: LenientText) -> pa.Array:
@@ -95,8 +118,8 @@ def extras(values: Sequence[bytes | None], lenient: LenientText) -> pa.Array:
 
 
 def row_text(names: tuple[str, ...]) -> Callable[[tuple], str]:
-    """A function writing a rejected row as ``name=value`` pairs (text read as bytes decoded)."""
+    """A function writing a rejected row as ``name=value`` pairs (:func:`commtrail.parsers._values.written`:
+    text read as bytes decoded, bytes that are not UTF-8 as a blob literal)."""
     def text(row: tuple) -> str:
-        return " ".join(f"{name}={(value.decode('utf-8', 'replace') if isinstance(value, bytes) else value)!r}"
-                        for name, value in zip(names, row))
+        return " ".join(f"{name}={written(value)}" for name, value in zip(names, row))
     return text
