@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import LenientText, splice_json
 from commtrail.parsers._values import json_fragment, wholes, written
 from commtrail.parsers.base import ParseContext, Reject
@@ -57,8 +58,7 @@ def record_batch(ctx: ParseContext, columns: dict[str, pa.Array], ms: np.ndarray
         **{name: columns[name] for name in ROW_COLUMNS if name != "ts_ms"},
         "source_sha256": repeat_str(ctx.source_sha256, n),
         "source_path": repeat_str(ctx.source_path, n),
-        "locator": pc.binary_join_element_wise(f"{label} {table} _id ", pc.cast(pa.array(ids, pa.int64()),
-                                                                                  pa.string()), ""),
+        "locator": wrap(f"{label} {table} _id ", pc.cast(pa.array(ids, pa.int64()), pa.string())),
         "parser": repeat_str(ctx.parser_label, n),
     })
 
