@@ -21,8 +21,7 @@ from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, each
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US
-from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
+from commtrail.parsers.ios.database import COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Column, reals, truth
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -31,8 +30,6 @@ CHUNK = 20_000
 LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
 FACETIME = {8: "video", 16: "audio"}
-# The times a call can have, in Cocoa seconds: those of Android's call log (1970 to 2200).
-MIN_COCOA_S, MAX_COCOA_S = (MIN_MS * 1000 - COCOA_EPOCH_US) / 1e6, (MAX_MS * 1000 - COCOA_EPOCH_US) / 1e6
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
@@ -107,7 +104,7 @@ class _Calls:
         """The records of a chunk of rows, after the rejects of those whose ZDATE cannot be a date."""
         self.last_pk = rows[-1][1]
         columns = list(zip(*rows))
-        dates, unreadable = _reals(columns[2])
+        dates, unreadable = reals(columns[2])
         refused = unreadable | (~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S)))
         if refused.any():
             yield from (self._reject(rows[i], bool(unreadable[i])) for i in np.flatnonzero(refused))
@@ -127,13 +124,13 @@ class _Calls:
     def _records(self, columns: list[tuple], dates_f: np.ndarray) -> pa.RecordBatch:
         ctx, n = self.ctx, len(columns[0])
         _, pk, _, seconds, originated, answered, call_type, address, *extra = columns
-        seconds, answered, call_type = fr.Column(seconds), fr.Column(answered), fr.Column(call_type)
+        seconds, answered, call_type = Column(seconds), Column(answered), Column(call_type)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
-        out = _truth(originated)
-        answered_mask = _truth(answered)
+        out = truth(originated)
+        answered_mask = truth(answered)
         others = ident.take(idx)
         outgoing = pa.array(out)
         owner = pa.scalar(self.owner, pa.string())
@@ -167,14 +164,14 @@ class _Calls:
                 fragment.take(idx)]),
         })
 
-    def _whole_seconds(self, column: fr.Column) -> pa.Array:
+    def _whole_seconds(self, column: Column) -> pa.Array:
         """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number
         or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
         array = column.array
         if array is not None and pa.types.is_floating(array.type):
             seconds, unreadable = array.to_numpy(zero_copy_only=False), np.zeros(len(array), bool)
         else:
-            seconds, unreadable = _reals(column.values)
+            seconds, unreadable = reals(column.values)
         whole = np.round(seconds)
         usable = np.isfinite(whole) & (np.abs(whole) < 2.0**31)   # what duration_s (int32) holds
         self._durations_unreadable += int(np.count_nonzero(unreadable | (~usable & ~np.isnan(seconds))))
@@ -188,7 +185,7 @@ class _Calls:
                                  "extra.duration_raw")
 
 
-def _call_types(column: fr.Column) -> tuple[pa.Array, pa.Array]:
+def _call_types(column: Column) -> tuple[pa.Array, pa.Array]:
     """The ``channel`` column and the ``facetime`` fragments of a column of ZCALLTYPE values."""
     types, values = column.array, column.values
     if types is None or not (pa.types.is_integer(types.type) or pa.types.is_null(types.type)):
@@ -198,31 +195,3 @@ def _call_types(column: fr.Column) -> tuple[pa.Array, pa.Array]:
     video, audio = codes == 8, codes == 16
     return (fr.labels(np.where(codes == 1, 0, np.where(video | audio, 1, 2)), ("call", "facetime", "app-call")),
             fr.labels(audio, (',"facetime":"video"', ',"facetime":"audio"'), ~(video | audio)))
-
-
-def _reals(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
-    """SQLite values as float64 (what ``float()`` gives; NaN for NULL), and a mask of the values that
-    are no number (a text or blob ``float()`` refuses, or reads as NaN): NaN too."""
-    try:
-        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(values), bool)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):   # a text, or an integer a float64 cannot hold exactly
-        reals = np.array([_real(v) for v in values], dtype=np.float64)
-        return reals, np.isnan(reals) & np.array([v is not None for v in values], dtype=bool)
-
-
-def _real(value: object) -> float:
-    if value is None:
-        return np.nan
-    try:
-        return float(value)   # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return np.nan
-
-
-def _truth(values: Sequence[object] | fr.Column) -> np.ndarray:
-    """``bool(value)`` of each SQLite value (NULL: False)."""
-    column = values if isinstance(values, fr.Column) else fr.Column(values)
-    array = column.array
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        return pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0
-    return np.array([bool(v) for v in column.values], dtype=bool)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers.ios.database import cocoa_us
+from commtrail.parsers.ios.database import Column, Times, cocoa_us
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 FEW, PROBE = 8, 256   # a column with at most one distinct value in FEW of its first PROBE rows: fragments made per value
@@ -56,9 +55,23 @@ def cocoa_date(key: str, values: pa.Array) -> pa.Array:
     """Fragments of a Cocoa time column (seconds or nanoseconds per value; 0 and null left out)."""
     raw = pc.fill_null(values.cast(pa.int64()), 0).to_numpy()
     us, _ = cocoa_us(raw)
-    stamps = pa.array(us // 1000, pa.int64(), mask=raw == 0).cast(pa.timestamp("ms"))
+    return iso_date(key, us, raw == 0)
+
+
+def iso_date(key: str, us: np.ndarray, none: np.ndarray) -> pa.Array:
+    """Fragments of epoch microseconds as ISO 8601 UTC to the millisecond (left out where ``none`` is set)."""
+    stamps = pa.array(us // 1000, pa.int64(), mask=none).cast(pa.timestamp("ms"))
     iso = pc.binary_replace_slice(stamps.cast(pa.string()), start=10, stop=11, replacement="T")
     return pc.binary_join_element_wise(f',"{key}":"', iso, 'Z"', "")
+
+
+def times(key: str, values: Sequence[object], read: Times) -> list[pa.Array]:
+    """Fragments of a column of Cocoa times read by :func:`~.database.cocoa_times`: ``key`` for
+    each time, ``key_raw`` for a value that is no time (kept as it is)."""
+    out = [iso_date(key, read.us, read.none | read.bad)]
+    if read.bad.any():
+        out.append(value(f"{key}_raw", [v if bad else None for v, bad in zip(values, read.bad.tolist())]))
+    return out
 
 
 def constant(fragment: str, n: int) -> pa.Array:
@@ -90,21 +103,6 @@ def extended(texts: pa.Array, fragment: str) -> pa.Array:
 def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
     """``names[code]`` per row (null where ``null`` is set)."""
     return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
-
-
-class Column:
-    """A column of SQLite values as they came, and as one Arrow array of the type Arrow infers
-    (worked out once, on first use): None for a column of mixed types Arrow refuses."""
-
-    def __init__(self, values: Sequence[object]) -> None:
-        self.values = values
-
-    @cached_property
-    def array(self) -> pa.Array | None:
-        try:
-            return pa.array(self.values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
 
 
 def value(key: str, values: Sequence[object] | Column) -> pa.Array:
