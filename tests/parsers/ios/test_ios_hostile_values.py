@@ -1,0 +1,259 @@
+"""Values of the wrong type in Apple databases: SQLite enforces no column type, so any column may
+hold an INTEGER, a REAL, a TEXT, a BLOB or NULL.
+
+For every column a reader reads, each wrong value is put in one row of Sam's database
+(``scenario.py``) and the database is parsed. The parse never fails as a whole; every other row's
+record is exactly as without the bad value; the bad row is a record where the value is read by the
+rules of ``commtrail/parsers/ios/database.py`` (a time that is no number, or outside 1970-2200, or an
+id that is no ROWID, is left out and kept in ``extra`` as ``<column>_raw``, counted in a warning), or
+a reject with its row written out (a message whose own date is no time). The rule on numeric text:
+a TEXT is never a number, even ``'12'`` (in a column declared INTEGER SQLite stores ``'12'`` as the
+integer 12 itself, which is then read as a number: the tests read back what SQLite stored).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import make_ctx, run_parser
+from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
+
+from commtrail.demo_ios import messages_db
+from commtrail.parsers.base import Owner
+
+OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
+PHOTO = "Attachments/ab/11/AAAA-1111/IMG_0001.jpeg"
+# The wrong values: SQL literals, each put in one row.
+VALUES = {"text x": "'x'", "text 12": "'12'", "real 1.5": "1.5", "blob 00ff": "x'00ff'", "2**62": str(2**62),
+          "-1": "-1", "null": "NULL"}
+COCOA = datetime(2001, 1, 1, tzinfo=timezone.utc)
+
+# What each column the Messages reader reads is, and the message whose row is changed. For the other
+# tables, the row changed and the messages whose records may change with it.
+TIME, ID, TRUTH, TEXT, BLOB, SQL_EXTRA = "time", "id", "truth", "text", "blob", "extra"
+MESSAGE_COLUMNS = {
+    "date": (TIME, 1), "date_read": (TIME, 1), "date_delivered": (TIME, 1), "date_edited": (TIME, 4),
+    "date_retracted": (TIME, 5), "handle_id": (ID, 1), "is_from_me": (TRUTH, 2), "text": (TEXT, 1),
+    "subject": (TEXT, 1), "service": (TEXT, 6), "guid": (TEXT, 1), "account": (TEXT, 1),
+    "destination_caller_id": (TEXT, 8), "attributedBody": (BLOB, 2), "message_summary_info": (BLOB, 4),
+    "associated_message_type": (SQL_EXTRA, 3), "associated_message_guid": (SQL_EXTRA, 3),
+    "item_type": (SQL_EXTRA, 11), "group_action_type": (SQL_EXTRA, 11), "other_handle": (SQL_EXTRA, 11),
+    "group_title": (SQL_EXTRA, 11), "error": (SQL_EXTRA, 1), "balloon_bundle_id": (SQL_EXTRA, 1),
+    "expressive_send_style_id": (SQL_EXTRA, 1), "reply_to_guid": (SQL_EXTRA, 1),
+    "thread_originator_guid": (SQL_EXTRA, 1), "cache_has_attachments": (SQL_EXTRA, 1),
+}
+# table -> (WHERE of the row changed, its columns read, the messages it may change)
+OTHER_TABLES = {
+    "handle": ("ROWID = 4", ("id",), {7, 8, 11}),
+    "chat": ("ROWID = 3", ("guid", "chat_identifier", "display_name", "service_name", "style"), {7, 8, 11}),
+    "chat_message_join": ("message_id = 6", ("chat_id", "message_id"), {6}),
+    "chat_handle_join": ("chat_id = 3 AND handle_id = 4", ("chat_id", "handle_id"), {7, 8, 11}),
+    "attachment": ("ROWID = 2", ("filename", "mime_type", "transfer_name", "total_bytes"), {9}),
+    "message_attachment_join": ("attachment_id = 2", ("message_id", "attachment_id"), {9, 12}),   # 12: '12
+}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """Sam's Messages folder (chat.db and the photo beside it) and what it parses to."""
+    folder = tmp_path_factory.mktemp("pristine") / "Messages"
+    folder.mkdir()
+    messages_db(folder / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS, messages=MESSAGES,
+                attachments=ATTACHMENTS, links=LINKS)
+    (folder / PHOTO).parent.mkdir(parents=True)
+    (folder / PHOTO).write_bytes(JPEG)
+    return folder, parse(tmp_path_factory.mktemp("parse"), folder)
+
+
+def parse(tmp_path, folder):
+    """(records by ROWID, rejects by ROWID, report)."""
+    ctx = make_ctx(tmp_path, source_path=str(folder / "chat.db"), owner=OWNER, timezone="Europe/London",
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+    table, rejects, report = run_parser("apple-messages", (folder / "chat.db").read_bytes(), ctx)
+    records = {int(r["locator"].rsplit(" ", 1)[1]): {**r, "source_path": None} for r in table.to_pylist()}
+    return records, {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, report
+
+
+def changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: str):
+    """Parse a copy of Sam's database with one value changed: (records, rejects, report, value stored)."""
+    folder = tmp_path / "Messages"
+    shutil.copytree(pristine[0], folder)
+    con = sqlite3.connect(folder / "chat.db")
+    try:
+        con.execute(f"UPDATE {table} SET {column} = {value_sql} WHERE {where}")
+    except sqlite3.IntegrityError as exc:   # NOT NULL in the layout: SQLite itself refuses the value
+        pytest.skip(str(exc))
+    [(stored,)] = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall() or [(None,)]
+    con.commit()
+    con.close()
+    return (*parse(tmp_path, folder), stored)
+
+
+def extra(record: dict) -> dict:
+    return json.loads(record["extra"]) if record["extra"] else {}
+
+
+def raw(value):
+    """A value as extra keeps it raw: a BLOB as its hex digits."""
+    return value.hex().upper() if isinstance(value, bytes) else value
+
+
+def iso(value) -> str:
+    """A Cocoa time (seconds, or nanoseconds from 10**11 on) as ISO 8601 UTC to the millisecond."""
+    seconds = value / 1e9 if abs(value) >= 10**11 else value
+    return (COCOA + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_time(value) -> bool:
+    """The rule: an INTEGER or REAL whose Cocoa time falls between 1970 and 2200."""
+    if type(value) not in (int, float):
+        return False
+    seconds = value / 1e9 if abs(value) >= 10**11 else value
+    return -978307200 < seconds <= 6279811200
+
+
+def warned(report, text: str) -> bool:
+    return any(text in w for w in report.warnings)
+
+
+def same_except(records: dict, rejects: dict, pristine_parse, affected: set[int]) -> None:
+    """Every message not in ``affected`` is exactly the record it was, and no reject is new."""
+    before, before_rejects, _ = pristine_parse
+    assert {k: v for k, v in records.items() if k not in affected} == \
+        {k: v for k, v in before.items() if k not in affected}
+    assert {k: v for k, v in rejects.items() if k not in affected} == \
+        {k: v for k, v in before_rejects.items() if k not in affected}
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("column", MESSAGE_COLUMNS)
+def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
+    kind, rowid = MESSAGE_COLUMNS[column]
+    records, rejects, report, stored = changed(tmp_path, pristine, "message", column, f"ROWID = {rowid}", value)
+    same_except(records, rejects, pristine[1], {rowid})
+    before = pristine[1][0].get(rowid) or pristine[1][1][rowid]
+    if column == "date" and stored not in (None, 0) and not is_time(stored):
+        reject = rejects[rowid]
+        why = "is not a time between 1970 and 2200" if type(stored) in (int, float) else \
+            "is not a number of seconds or nanoseconds"
+        assert (reject.reason, rowid not in records) == (f"date {stored!r} {why}", True)
+        assert reject.raw.startswith(f"ROWID={rowid} text={before['body']!r} attributedBody=None handle_id=1 ")
+        assert f" date={stored!r} " in reject.raw
+        return
+    if column == "attributedBody" and type(stored) is not bytes and stored is not None:
+        assert rejects[rowid].reason == "the text of this message is only in attributedBody, and it cannot be decoded"
+        assert rejects[rowid].raw.endswith(f"attributedBody(hex)={stored!r}")
+        return
+    record = records.get(rowid)
+    if record is None:   # attributedBody NULL with text NULL, or bytes that are no typedstream: as any such message
+        assert column == "attributedBody" and rowid in rejects
+        return
+    fields = extra(record)
+    if kind == TIME:
+        key = "ts_utc" if column == "date" else column
+        if stored in (None, 0):
+            assert (fields.get(column), f"{column}_raw" in fields) == (None, False)
+            if column == "date":
+                assert (record["ts_utc"], record["flags"]) == (None, ["undated"])
+        elif is_time(stored):
+            shown = record["ts_utc"].isoformat(timespec="milliseconds").replace("+00:00", "Z") \
+                if column == "date" else fields[column]
+            assert shown == iso(stored), key
+        else:
+            assert (fields.get(column), fields[f"{column}_raw"]) == (None, raw(stored))
+            assert warned(report, f"1 messages in chat.db have a {column} that is no time")
+    elif kind == ID:
+        if type(stored) is int or stored is None:
+            assert "handle_id_raw" not in fields
+        else:
+            assert (record["sender"], fields["handle_id_raw"]) == (None, raw(stored))
+            assert warned(report, "1 messages in chat.db have a handle_id that is no ROWID")
+    elif kind == TRUTH:
+        if type(stored) in (int, float) or stored is None:
+            assert record["direction"] == ("outgoing" if stored else "incoming")
+        else:
+            assert (record["direction"], record["sender"], record["recipients"]) == ("unknown", None, None)
+            assert fields["is_from_me_raw"] == raw(stored)
+            assert warned(report, "1 messages in chat.db have an is_from_me that is no number")
+    elif kind == TEXT:
+        as_text = None if stored is None else stored.decode("utf-8", "replace") if isinstance(stored, bytes) \
+            else stored if isinstance(stored, str) else repr(stored)
+        if column == "text":
+            assert record["body"] == as_text
+        elif column == "subject":
+            assert record["subject"] == as_text
+        elif column in ("guid", "service", "account"):
+            assert fields.get(column) == (as_text or None)
+        if isinstance(stored, bytes):
+            assert report.repairs >= 1
+    elif kind == BLOB:   # message_summary_info (attributedBody rejects are above)
+        if type(stored) is not bytes and stored:
+            assert fields["message_summary_info_raw"] == stored
+        elif stored:
+            assert fields["message_summary_info_hex"] == stored.hex()
+        if stored:
+            assert warned(report, "1 messages in chat.db have a message_summary_info that cannot be read")
+    else:   # a field SQLite writes into extra as it is: a BLOB as its hex digits
+        key = {"cache_has_attachments": None}.get(column, column)
+        if key and stored not in (None, 0):
+            assert fields[key] == raw(stored)
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("table,column", [(t, c) for t, (_, columns, _) in OTHER_TABLES.items() for c in columns])
+def test_a_linked_table_column_of_the_wrong_type(tmp_path, pristine, table, column, value):
+    where, _, affected = OTHER_TABLES[table]
+    records, rejects, report, stored = changed(tmp_path, pristine, table, column, where, value)
+    same_except(records, rejects, pristine[1], affected)
+    assert set(records) | set(rejects) == set(pristine[1][0]) | set(pristine[1][1])   # no message is lost
+    before = pristine[1][0]
+    if (table, column) == ("chat_message_join", "chat_id") and stored is not None and type(stored) is not int \
+            and not (type(stored) is float and stored.is_integer()):
+        assert (records[6]["conversation"], extra(records[6])["chat_id_raw"]) == ("+447700900123", raw(stored))
+        assert warned(report, "1 messages in chat.db have a chat_message_join chat_id that is no ROWID")
+    if (table, column) == ("handle", "id") and stored is not None:
+        text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
+            stored if isinstance(stored, str) else repr(stored)
+        assert records[7]["sender_raw"] == text
+    if (table, column) == ("chat", "chat_identifier"):
+        assert records[7]["conversation"] == "Weekend plans"   # the display name comes first
+    if (table, column) == ("attachment", "total_bytes"):
+        [item] = records[9]["attachments"]
+        if type(stored) is int or stored is None:
+            assert item["size"] == stored
+        else:
+            assert (item["size"], extra(records[9])["attachment_total_bytes_raw"]) == (None, [raw(stored)])
+            assert warned(report, "1 messages in chat.db have an attachment missing whose total_bytes is no integer")
+    if (table, column) == ("attachment", "filename") and stored is not None:
+        text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
+            stored if isinstance(stored, str) else repr(stored)
+        assert extra(records[9])["attachment_paths"] == [text]
+        assert records[9]["flags"] == ["attachment_missing"]
+    if table == "attachment" and column in ("mime_type", "transfer_name"):
+        [item] = records[9]["attachments"]
+        assert (item["mime"], item["name"]) != (before[9]["attachments"][0]["mime"], None)
+
+
+def test_out_of_range_dates(tmp_path, pristine):
+    """A date past 2200 (2**63-1 nanoseconds is in 2293) is a reject; the same in date_read is left out, kept raw."""
+    records, rejects, report, _ = changed(tmp_path, pristine, "message", "date", "ROWID = 2", str(2**63 - 1))
+    assert rejects[2].reason == f"date {2**63 - 1} is not a time between 1970 and 2200"
+    shutil.rmtree(tmp_path / "Messages")
+    records, rejects, report, _ = changed(tmp_path, pristine, "message", "date_read", "ROWID = 1", "1e20")
+    assert extra(records[1])["date_read_raw"] == 1e20 and "date_read" not in extra(records[1])
+    assert report.warnings == ["1 messages in chat.db have a date_read that is no time (no number, or not between "
+                               "1970 and 2200): it is left out, the value is kept in extra.date_read_raw"]
+
+
+def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, pristine):
+    """UPDATE message SET date='x' WHERE ROWID=3 used to fail the whole source (ArrowInvalid)."""
+    records, rejects, report, _ = changed(tmp_path, pristine, "message", "date", "ROWID = 3", "'x'")
+    assert sorted(records) == [1, 2, 4, 5, 6, 7, 8, 9, 11, 12]
+    assert (rejects[3].locator, rejects[3].reason) == ("chat.db message ROWID 3",
+                                                       "date 'x' is not a number of seconds or nanoseconds")
+    assert rejects[3].raw.startswith("ROWID=3 text='Loved \u201cPlease stop messaging me.\u201d' attributedBody=None "
+                                     "handle_id=1 service='iMessage' date='x' is_from_me=0 ")
