@@ -185,6 +185,29 @@ def truth(values: Sequence[object] | Column) -> np.ndarray:
     return np.array([bool(v) for v in column.values], dtype=bool)
 
 
+def directions(values: Sequence[object]) -> tuple[np.ndarray, list | None]:
+    """A column of "from me" flags (``is_from_me``, ``ZISFROMME``) as 0 (incoming: NULL or 0),
+    1 (outgoing: another number) or 2 (unknown: no number), and the values that are no number,
+    None where the value is one (None when every value is one)."""
+    array = Column(values).array
+    if array is not None and pa.types.is_null(array.type):
+        return np.zeros(len(values), dtype=np.int8), None
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        return (pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0).astype(np.int8), None
+    codes = np.array([int(bool(v)) if v is None or type(v) in (int, float) else 2 for v in values], dtype=np.int8)
+    return codes, [v if c == 2 else None for v, c in zip(values, codes.tolist())]
+
+
+def integers(values: Sequence[object], default: int) -> tuple[np.ndarray, np.ndarray]:
+    """A column of codes as int64 (``default`` for NULL and for a value that is no INTEGER), and
+    a mask of the values that are no INTEGER (a REAL, a TEXT, a BLOB)."""
+    array = Column(values).array
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
+        return pc.fill_null(array.cast(pa.int64()), default).to_numpy(), np.zeros(len(values), dtype=bool)
+    bad = np.array([v is not None and type(v) is not int for v in values], dtype=bool)
+    return np.array([v if type(v) is int else default for v in values], dtype=np.int64), bad
+
+
 def is_id(value: object) -> bool:
     """Whether a value can be a ROWID: an INTEGER (or a REAL that is one, as SQLite compares them), or NULL."""
     return value is None or type(value) is int or (type(value) is float and value.is_integer())

@@ -49,9 +49,9 @@ from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql,
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_US, MIN_US, NANOSECONDS_FROM, Column, Unreadable,
-                                            as_text, cocoa_times, date_field, flag_column, fragments_sql, is_id,
-                                            raw_value, texts)
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, as_text, cocoa_times,
+                                            date_field, directions, flag_column, fragments_sql, is_id, raw_value,
+                                            texts)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -428,18 +428,13 @@ class MessagesReader:
         })
 
     def _directions(self, values: list) -> tuple[np.ndarray, list, list | None]:
-        """``is_from_me`` of each row as the index of its direction in :data:`DIRECTIONS` (a number
-        not 0: outgoing; NULL or 0: incoming; no number: unknown, counted), the values for the who
-        key, and the values that are no number (None when there are none)."""
-        array = Column(values).array
-        if array is not None and pa.types.is_null(array.type):
-            return np.zeros(len(values), dtype=np.int8), values, None
-        if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-            return (pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0).astype(np.int8), values, None
-        keys = [v if v is None or type(v) in (int, float) else NO_DIRECTION for v in values]
-        codes = np.array([2 if k is NO_DIRECTION else int(bool(k)) for k in keys], dtype=np.int8)
+        """:func:`directions` of ``is_from_me``, the values for the who key (one that is no number
+        as :data:`NO_DIRECTION`, counted) and the values that are no number (None for none)."""
+        codes, raw = directions(values)
+        if raw is None:
+            return codes, values, None
         self.unreadable.add(KEPT_RAW["is_from_me"], np.count_nonzero(codes == 2))
-        return codes, keys, [v if k is NO_DIRECTION else None for k, v in zip(keys, values)]
+        return codes, [NO_DIRECTION if c == 2 else v for v, c in zip(values, codes.tolist())], raw
 
     def _date_reject(self, row: tuple) -> Reject:
         """A message whose date is no time between 1970 and 2200, its row written out."""
