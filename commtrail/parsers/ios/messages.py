@@ -498,7 +498,9 @@ class MessagesReader:
         return pa.array(lists, pa.list_(ATTACHMENT)), missing, notes
 
     def _store(self, filename: str | None) -> tuple[str | None, int | None]:
-        if not filename or self.open_attachment is None or self.ctx.blobs is None:
+        """(sha256, size) of the attachment stored, (None, None) when it is not there (a name with
+        a NUL names no file)."""
+        if not filename or "\x00" in filename or self.open_attachment is None or self.ctx.blobs is None:
             return None, None
         try:
             with self.open_attachment(filename) as stream:

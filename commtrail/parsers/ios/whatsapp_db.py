@@ -355,7 +355,9 @@ class WhatsAppReader:
         return pa.array(lists, pa.list_(ATTACHMENT)), missing, odd
 
     def _store(self, path: str) -> tuple[str | None, int | None]:
-        if self.open_media is None or self.ctx.blobs is None:
+        """(sha256, size) of the media file stored, (None, None) when it is not there (a path with
+        a NUL names no file)."""
+        if "\x00" in path or self.open_media is None or self.ctx.blobs is None:
             return None, None
         for candidate in (MEDIA_FOLDER + path.lstrip("/"), path.lstrip("/")):
             try:

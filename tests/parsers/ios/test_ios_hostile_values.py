@@ -257,3 +257,119 @@ def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, prist
                                                        "date 'x' is not a number of seconds or nanoseconds")
     assert rejects[3].raw.startswith("ROWID=3 text='Loved \u201cPlease stop messaging me.\u201d' attributedBody=None "
                                      "handle_id=1 service='iMessage' date='x' is_from_me=0 ")
+
+
+# -- WhatsApp's ChatStorage.sqlite -----------------------------------------------------------------------
+WA_OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}), whatsapp_names=frozenset({"Sam"}))
+CODE = "code"
+WA_MESSAGE_COLUMNS = {
+    "ZMESSAGEDATE": (TIME, 1), "ZISFROMME": (TRUTH, 2), "ZMESSAGETYPE": (CODE, 3), "ZTEXT": (TEXT, 1),
+    "ZCHATSESSION": (ID, 1), "ZGROUPMEMBER": (ID, 7), "ZMEDIAITEM": (ID, 3), "ZFROMJID": (SQL_EXTRA, 7),
+    "ZSTANZAID": (SQL_EXTRA, 1), "ZTOJID": (SQL_EXTRA, 2), "ZGROUPEVENTTYPE": (SQL_EXTRA, 6),
+    "ZSTARRED": (SQL_EXTRA, 1), "ZPARENTMESSAGE": (SQL_EXTRA, 1),
+}
+WA_EXTRA_KEYS = {"ZFROMJID": "from_jid", "ZSTANZAID": "stanza_id", "ZTOJID": "to_jid", "ZGROUPEVENTTYPE": "group_event_type",
+                 "ZSTARRED": "starred", "ZPARENTMESSAGE": "parent_message"}
+WA_RAW_KEYS = {"ZCHATSESSION": "chat_session_raw", "ZGROUPMEMBER": "group_member_raw"}
+WA_OTHER_TABLES = {
+    "ZWAMEDIAITEM": ("Z_PK = 1", ("ZMEDIALOCALPATH", "ZTITLE", "ZFILESIZE", "ZLATITUDE", "ZLONGITUDE", "ZMEDIAURL"),
+                     {3}),
+    "ZWACHATSESSION": ("Z_PK = 1", ("ZCONTACTJID", "ZPARTNERNAME", "ZSESSIONTYPE"), {1, 2, 3, 4, 5}),
+    "ZWAGROUPMEMBER": ("Z_PK = 2", ("ZCHATSESSION", "ZMEMBERJID", "ZCONTACTNAME"), {6, 7, 8, 9}),
+    "ZWAPROFILEPUSHNAME": ("Z_PK = 1", ("ZJID", "ZPUSHNAME"), {6, 7, 8, 9}),
+}
+
+
+@pytest.fixture(scope="module")
+def wa_pristine(tmp_path_factory):
+    """Sam's ChatStorage.sqlite on its own and what it parses to."""
+    from scenario import chat_storage
+    folder = tmp_path_factory.mktemp("wa") / "WhatsApp"
+    folder.mkdir()
+    chat_storage(folder / "ChatStorage.sqlite")
+    return folder, wa_parse(tmp_path_factory.mktemp("wa-parse"), folder)
+
+
+def wa_parse(tmp_path, folder):
+    ctx = make_ctx(tmp_path, source_path=str(folder / "ChatStorage.sqlite"), owner=WA_OWNER, timezone="Europe/London",
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+    table, rejects, report = run_parser("whatsapp-ios-db", (folder / "ChatStorage.sqlite").read_bytes(), ctx)
+    records = {int(r["locator"].rsplit(" ", 1)[1]): {**r, "source_path": None} for r in table.to_pylist()}
+    return records, {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, report
+
+
+def wa_changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: str):
+    folder = tmp_path / "WhatsApp"
+    shutil.copytree(pristine[0], folder)
+    con = sqlite3.connect(folder / "ChatStorage.sqlite")
+    con.execute(f"UPDATE {table} SET {column} = {value_sql} WHERE {where}")
+    [(stored,)] = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall()
+    con.commit()
+    con.close()
+    return (*wa_parse(tmp_path, folder), stored)
+
+
+def seconds_time(value) -> bool:
+    """The rule for ZMESSAGEDATE (Cocoa seconds): an INTEGER or REAL between 1970 and 2200."""
+    return type(value) in (int, float) and -978307200 < value <= 6279811200
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("column", WA_MESSAGE_COLUMNS)
+def test_a_whatsapp_message_column_of_the_wrong_type(tmp_path, wa_pristine, column, value):
+    kind, pk = WA_MESSAGE_COLUMNS[column]
+    records, rejects, report, stored = wa_changed(tmp_path, wa_pristine, "ZWAMESSAGE", column, f"Z_PK = {pk}", value)
+    same_except(records, rejects, wa_pristine[1], {pk})
+    if kind == TIME and stored is not None and not seconds_time(stored):
+        why = "is not a time between 1970 and 2200" if type(stored) in (int, float) else "is not a number of seconds"
+        assert (rejects[pk].reason, pk in records) == (f"ZMESSAGEDATE {stored!r} {why}", False)
+        assert rejects[pk].raw.startswith(f"Z_PK={pk} ZMESSAGEDATE={stored!r} ZISFROMME=0 ZMESSAGETYPE=0 ")
+        return
+    record, fields = records[pk], extra(records[pk])
+    if kind == TIME:
+        expected = None if stored is None else COCOA + timedelta(seconds=stored)
+        assert (record["ts_utc"], record["flags"]) == (expected, ["undated"] if stored is None else None)
+    elif kind == TRUTH:
+        if type(stored) in (int, float) or stored is None:
+            assert record["direction"] == ("outgoing" if stored else "incoming")
+        else:
+            assert (record["direction"], record["sender"], record["recipients"]) == ("unknown", None, None)
+            assert fields["from_me_raw"] == raw(stored)
+            assert warned(report, "1 messages in ChatStorage.sqlite have a ZISFROMME that is no number")
+    elif kind == CODE:
+        assert fields.get("message_type") == raw(stored)
+        if stored is not None and type(stored) is not int:
+            assert (record["kind"], record["body"]) == ("message", None)
+            assert warned(report, "1 messages in ChatStorage.sqlite have a ZMESSAGETYPE that is no integer")
+    elif kind == TEXT:
+        assert record["body"] == (None if stored is None else stored.decode("utf-8", "replace")
+                                  if isinstance(stored, bytes) else stored)
+    elif kind == ID:
+        if column in WA_RAW_KEYS and stored is not None and not (type(stored) is int or
+                                                                  (type(stored) is float and stored.is_integer())):
+            assert fields[WA_RAW_KEYS[column]] == raw(stored)
+            assert warned(report, f"1 messages in ChatStorage.sqlite have a {column} that is no ROWID")
+    else:
+        key = WA_EXTRA_KEYS[column]
+        assert fields.get(key) == (None if stored in (None, 0) and key in ("group_event_type", "starred")
+                                   else raw(stored))
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("table,column", [(t, c) for t, (_, columns, _) in WA_OTHER_TABLES.items() for c in columns])
+def test_a_whatsapp_linked_table_column_of_the_wrong_type(tmp_path, wa_pristine, table, column, value):
+    where, _, affected = WA_OTHER_TABLES[table]
+    records, rejects, report, stored = wa_changed(tmp_path, wa_pristine, table, column, where, value)
+    same_except(records, rejects, wa_pristine[1], affected)
+    assert set(records) == set(wa_pristine[1][0]) and not rejects
+    if column == "ZFILESIZE":
+        [item] = records[3]["attachments"]
+        if type(stored) is int or stored is None:
+            assert item["size"] == stored
+        else:
+            assert (item["size"], extra(records[3])["media_file_size_raw"]) == (None, raw(stored))
+            assert warned(report, "1 messages in ChatStorage.sqlite have a media ZFILESIZE that is no integer")
+    if column == "ZTITLE":
+        assert records[3]["body"] == (None if stored is None else stored.decode("utf-8", "replace")
+                                      if isinstance(stored, bytes) else stored if isinstance(stored, str)
+                                      else repr(stored))
