@@ -373,3 +373,47 @@ def test_a_whatsapp_linked_table_column_of_the_wrong_type(tmp_path, wa_pristine,
         assert records[3]["body"] == (None if stored is None else stored.decode("utf-8", "replace")
                                       if isinstance(stored, bytes) else stored if isinstance(stored, str)
                                       else repr(stored))
+
+
+# -- the address book (AddressBook.sqlitedb): names offered as hints -------------------------------------
+AB_COLUMNS = [("ABPerson", "ROWID = 1", c) for c in ("First", "Middle", "Last", "Organization", "Nickname")] + \
+    [("ABMultiValue", "UID = 2", c) for c in ("record_id", "property", "value")]
+
+
+def hints(path):
+    from commtrail.parsers.ios.contacts import read_contacts
+    con = sqlite3.connect(path)
+    try:
+        return read_contacts(con, "AddressBook.sqlitedb", "GB").names
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("table,where,column", AB_COLUMNS)
+def test_an_address_book_column_of_the_wrong_type(tmp_path, table, where, column, value):
+    """Jordan's e-mail address (ABMultiValue UID 2) or Jordan's names changed: the other entries'
+    hints are as before; a name or an address held as a BLOB is read as UTF-8, as a number as its digits."""
+    from commtrail.demo_ios import address_book
+    from scenario import PEOPLE
+    path = address_book(tmp_path / "ab.sqlite", PEOPLE)
+    before = hints(path)
+    assert before == {"+447700900123": "Jordan Example", "jordan.k@example.com": "Jordan Example",
+                      "+447700900456": "Example Dental"}
+    con = sqlite3.connect(path)
+    con.execute(f"UPDATE {table} SET {column} = {value} WHERE {where}")
+    [(stored,)] = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall()
+    con.commit()
+    con.close()
+    after = hints(path)
+    assert after["+447700900456"] == "Example Dental"
+    as_text = None if stored is None else stored.decode("utf-8", "replace") if isinstance(stored, bytes) \
+        else stored if isinstance(stored, str) else repr(stored)
+    if column in ("First", "Last"):
+        first, last = ("Jordan", as_text) if column == "Last" else (as_text, "Example")
+        assert after["+447700900123"] == " ".join(p.strip() for p in (first, last) if p and p.strip())
+    elif column == "value" and stored is not None:
+        assert "jordan.k@example.com" not in after and after["+447700900123"] == "Jordan Example"
+        assert "Jordan Example" in after.values()
+    elif column in ("record_id", "property") or stored is None:
+        assert after.get("+447700900123") == "Jordan Example"
