@@ -80,7 +80,7 @@ def cocoa_times(values: Sequence[object]) -> Times:
         array = None
     if array is None or not (pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
         return _times_one_by_one(values)
-    raw = pc.fill_null(array.cast(pa.int64()), 0).to_numpy()
+    raw = (array if array.null_count == 0 else pc.fill_null(array.cast(pa.int64()), 0)).to_numpy()
     us, nanos = cocoa_us(raw)
     none = raw == 0
     return Times(us, nanos, none, ~none & ((us < MIN_US) | (us > MAX_US)))
@@ -193,7 +193,8 @@ def directions(values: Sequence[object]) -> tuple[np.ndarray, list | None]:
     if array is not None and pa.types.is_null(array.type):
         return np.zeros(len(values), dtype=np.int8), None
     if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        return (pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0).astype(np.int8), None
+        filled = array if array.null_count == 0 else pc.fill_null(array, 0)
+        return (filled.to_numpy(zero_copy_only=False) != 0).astype(np.int8), None
     codes = np.array([int(bool(v)) if v is None or type(v) in (int, float) else 2 for v in values], dtype=np.int8)
     return codes, [v if c == 2 else None for v, c in zip(values, codes.tolist())]
 

@@ -392,7 +392,7 @@ class MessagesReader:
         self.unreadable.add(KEPT_RAW["date_read"], np.count_nonzero(read.bad))
         self.unreadable.add(KEPT_RAW["date_delivered"], np.count_nonzero(delivered.bad))
         rare = pa.array(cols[EXTRA], pa.string())
-        if rare.null_count < n:   # SQLite wrote a date_edited or date_retracted that is no time raw
+        if rare.null_count < n and b'_raw":' in rare.buffers()[2].to_pybytes():   # SQLite wrote a date as it is
             for key in ("date_edited", "date_retracted"):
                 self.unreadable.add(KEPT_RAW[key], pc.sum(pc.count_substring(rare, f',"{key}_raw":')).as_py() or 0)
         extra = fr.objects([
