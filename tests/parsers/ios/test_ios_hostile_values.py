@@ -417,3 +417,54 @@ def test_an_address_book_column_of_the_wrong_type(tmp_path, table, where, column
         assert "Jordan Example" in after.values()
     elif column in ("record_id", "property") or stored is None:
         assert after.get("+447700900123") == "Jordan Example"
+
+
+# -- a backup's Manifest.db ------------------------------------------------------------------------------
+MANIFEST_ROWS = {"sms.db": ("HomeDomain", "Library/SMS/sms.db"),
+                 "photo": ("MediaDomain", "Library/SMS/Attachments/ab/11/AAAA-1111/IMG_0001.jpeg")}
+
+
+@pytest.fixture(scope="module")
+def backup_pristine(tmp_path_factory):
+    from scenario import iphone_backup
+    base = tmp_path_factory.mktemp("backup")
+    folder = iphone_backup(base / "backup", base / "build")
+    return folder, backup_parse(tmp_path_factory.mktemp("backup-parse"), folder)
+
+
+def backup_parse(tmp_path, folder):
+    """(records by locator, rejects, report) of a backup."""
+    ctx = make_ctx(tmp_path, source_path="Manifest.db", owner=OWNER, timezone="Europe/London",
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+    table, rejects, report = run_parser("ios-backup", (folder / "Manifest.db").read_bytes(), ctx)
+    return {r["locator"]: r for r in table.to_pylist()}, rejects, report
+
+
+@pytest.mark.parametrize("value", [*VALUES.values(), "CAST(domain AS BLOB)", "CAST(relativePath AS BLOB)"],
+                         ids=[*VALUES.keys(), "domain as blob", "relativePath as blob"])
+@pytest.mark.parametrize("column", ("fileID", "domain", "relativePath", "flags", "file"))
+@pytest.mark.parametrize("row", MANIFEST_ROWS)
+def test_a_manifest_column_of_the_wrong_type(tmp_path, backup_pristine, row, column, value):
+    """The manifest's row of sms.db or of the photo: fileID, flags and file (in a backup that is not
+    encrypted) are not read; a domain or relativePath held as a BLOB of its UTF-8 text names the
+    file; one other than the file's (another text, a number, another BLOB) names no file: sms.db is then missing (a warning; the calls are read), the photo is then
+    missing (flagged attachment_missing on its message)."""
+    folder = tmp_path / "backup"
+    shutil.copytree(backup_pristine[0], folder)
+    domain, path = MANIFEST_ROWS[row]
+    con = sqlite3.connect(folder / "Manifest.db")
+    con.execute(f"UPDATE Files SET {column} = {value} WHERE domain = ? AND relativePath = ?", (domain, path))
+    con.commit()
+    con.close()
+    records, rejects, report = backup_parse(tmp_path, folder)
+    before, before_rejects, before_report = backup_pristine[1]
+    if column not in ("domain", "relativePath") or value == f"CAST({column} AS BLOB)":
+        assert (records, rejects, report.warnings) == (before, before_rejects, before_report.warnings)
+    elif row == "sms.db":
+        assert records == {k: v for k, v in before.items() if not k.startswith("sms.db")} and rejects == []
+        assert report.warnings == ["the backup holds no HomeDomain-Library/SMS/sms.db: nothing was read from it"]
+    else:
+        message = "sms.db message ROWID 8"
+        assert {k: v for k, v in records.items() if k != message} == {k: v for k, v in before.items() if k != message}
+        assert (records[message]["flags"], records[message]["attachments"][0]["sha256"]) == (["attachment_missing"],
+                                                                                              None)
