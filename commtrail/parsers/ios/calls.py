@@ -4,7 +4,9 @@
 owner made, ``ZANSWERED`` 1 for one that was answered, ``ZCALLTYPE`` 1 for a phone call, 8 for a
 FaceTime video and 16 for a FaceTime audio call (anything else: channel ``app-call``, the app in
 ``extra.service_provider``), ``ZADDRESS`` the other side (text or UTF-8 bytes).
-Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. ``extra`` is written column-wise (:mod:`.fragments`).
+Kind: ``outgoing``, ``incoming`` (answered) or ``missed``; ``call`` when ``ZORIGINATED`` (or, for a
+call not made by the owner, ``ZANSWERED``) is no number (a TEXT or a BLOB; the value is kept in
+``extra``, counted in a warning; an unknown ``ZORIGINATED`` also leaves the direction ``unknown``). ``extra`` is written column-wise (:mod:`.fragments`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, each
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Column, reals, truth
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Column, Unreadable, directions,
+                                            reals)
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -31,6 +34,13 @@ LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
 FACETIME = {8: "video", 16: "audio"}
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
+# The warnings for values that cannot be read: what completes "<n> calls in <database> have ...".
+KEPT_RAW = {
+    "originated": "a ZORIGINATED that is no number: their direction is unknown (kind call, no sender or "
+                  "recipients), the value is kept in extra.originated_raw",
+    "answered": "a ZANSWERED that is no number: whether they were answered is unknown (kind call), the value is "
+                "in extra.answered",
+}
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
 
@@ -71,6 +81,7 @@ class _Calls:
         self._who: list[tuple[str, str | None, str | None]] = []
         self.last_pk: object = None   # the Z_PK of the last row read
         self._durations_unreadable = 0
+        self.unreadable = Unreadable()
 
     def who(self, address: object) -> int:
         """The index in ``self._who`` of an address's (normalised identifier, as written,
@@ -129,14 +140,27 @@ class _Calls:
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
-        out = truth(originated)
-        answered_mask = truth(answered)
+        direction, originated_raw = directions(originated)
+        answer, _ = directions(answered)
+        out, unknown = direction == 1, direction == 2
+        kind = np.where(unknown | (~out & (answer == 2)), 3, np.where(out, 0, np.where(answer == 1, 1, 2)))
+        self.unreadable.add(KEPT_RAW["originated"], np.count_nonzero(unknown))
+        self.unreadable.add(KEPT_RAW["answered"], np.count_nonzero(~unknown & ~out & (answer == 2)))
         others = ident.take(idx)
         outgoing = pa.array(out)
         owner = pa.scalar(self.owner, pa.string())
         owner_list = pa.array([[self.owner] if self.owner else None], LIST).take(pa.array(np.zeros(n, np.int32)))
         ids = pa.array(pk, pa.int64())
         channel, facetime = _call_types(call_type)
+        parties = {
+            "sender": pc.if_else(outgoing, owner, others),
+            "sender_raw": pc.if_else(outgoing, pa.scalar(None, pa.string()), raw.take(idx)),
+            "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
+                                                                        others), owner_list),
+        }
+        if unknown.any():   # who called whom cannot be told
+            parties = {name: pc.if_else(pa.array(unknown), pa.scalar(None, column.type), column)
+                       for name, column in parties.items()}
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
@@ -144,12 +168,9 @@ class _Calls:
             "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
             "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
             "channel": channel,
-            "kind": fr.labels(np.where(out, 0, np.where(answered_mask, 1, 2)), ("outgoing", "incoming", "missed")),
-            "direction": fr.labels(out, ("incoming", "outgoing")),
-            "sender": pc.if_else(outgoing, owner, others),
-            "sender_raw": pc.if_else(outgoing, pa.scalar(None, pa.string()), raw.take(idx)),
-            "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
-                                                                        others), owner_list),
+            "kind": fr.labels(kind, ("outgoing", "incoming", "missed", "call")),
+            "direction": fr.labels(direction, ("incoming", "outgoing", "unknown")),
+            **parties,
             "conversation": others,
             "duration_s": self._whole_seconds(seconds),
             "flags": pc.if_else(pa.array(undated), pa.array([["undated"]], LIST).take(pa.array(np.zeros(n, np.int32))),
@@ -161,7 +182,7 @@ class _Calls:
             "extra": fr.objects([
                 fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),
                 facetime, *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
-                fragment.take(idx)]),
+                fragment.take(idx), *([fr.value("originated_raw", originated_raw)] if originated_raw else [])]),
         })
 
     def _whole_seconds(self, column: Column) -> pa.Array:
@@ -178,7 +199,8 @@ class _Calls:
         return pa.array(np.where(usable, whole, 0).astype(np.int64), pa.int64(), mask=~usable)
 
     def report(self) -> None:
-        """Say how many durations could not be read as seconds."""
+        """Say how many durations, and directions or answers, could not be read."""
+        self.unreadable.report(self.ctx, "calls", self.label)
         if self._durations_unreadable:
             self.ctx.report.warn(f"{self._durations_unreadable} calls in {self.label} have a ZDURATION that is no "
                                  "number of seconds: their duration is left empty, the value is kept in "

@@ -176,20 +176,12 @@ def real(value: object) -> float:
     return float(value) if type(value) in (int, float) else np.nan   # type: ignore[arg-type]
 
 
-def truth(values: Sequence[object] | Column) -> np.ndarray:
-    """``bool(value)`` of each SQLite value (NULL: False)."""
+def directions(values: Sequence[object] | Column) -> tuple[np.ndarray, list | None]:
+    """A column of yes/no flags (``is_from_me``, ``ZISFROMME``, ``ZORIGINATED``, ``ZANSWERED``) as
+    0 (no: NULL or 0), 1 (yes: another number) or 2 (unknown: no number), and the values that are no
+    number, None where the value is one (None when every value is one)."""
     column = values if isinstance(values, Column) else Column(values)
-    array = column.array
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        return pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0
-    return np.array([bool(v) for v in column.values], dtype=bool)
-
-
-def directions(values: Sequence[object]) -> tuple[np.ndarray, list | None]:
-    """A column of "from me" flags (``is_from_me``, ``ZISFROMME``) as 0 (incoming: NULL or 0),
-    1 (outgoing: another number) or 2 (unknown: no number), and the values that are no number,
-    None where the value is one (None when every value is one)."""
-    array = Column(values).array
+    array, values = column.array, column.values
     if array is not None and pa.types.is_null(array.type):
         return np.zeros(len(values), dtype=np.int8), None
     if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):

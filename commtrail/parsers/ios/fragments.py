@@ -9,6 +9,7 @@ row with none). Texts are escaped as JSON (only the rare values that need it go 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -118,12 +119,20 @@ def value(key: str, values: Sequence[object] | Column) -> pa.Array:
             and len(pc.unique(array.slice(0, PROBE))) * FEW <= min(len(array), PROBE):   # (its first rows tell)
         encoded = pc.dictionary_encode(array)
         return _typed(key, encoded.dictionary).take(encoded.indices)
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
-                              or pa.types.is_string(array.type)):
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_string(array.type)
+                              or (pa.types.is_floating(array.type) and pc.all(pc.is_finite(array)).as_py() is not False)):
         return _typed(key, array)
-    return pa.array([None if v is None or v == "" else
+    reals = iter(_reals_json([v for v in column.values if type(v) is float]))
+    return pa.array([None if v is None or v == "" else f',"{key}":' + next(reals) if type(v) is float else
                      f',"{key}":' + json.dumps(v.hex().upper() if isinstance(v, bytes) else v, ensure_ascii=False)
                      for v in column.values], pa.string())
+
+
+def _reals_json(values: list[float]) -> list[str]:
+    """Reals as JSON, written as a column of reals is (Arrow's shortest form: 120.0 as ``120``); one
+    that is not finite (SQLite holds infinities), which JSON cannot hold as a number, as a text."""
+    written = pa.array(values, pa.float64()).cast(pa.string()).to_pylist()
+    return [w if math.isfinite(v) else json.dumps(w) for v, w in zip(values, written)]
 
 
 def _typed(key: str, array: pa.Array) -> pa.Array:

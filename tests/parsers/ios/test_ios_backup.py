@@ -300,13 +300,15 @@ def test_every_call_is_read_when_z_pk_is_not_the_rowid_and_text_is_not_utf8(tmp_
 
 
 def test_call_values_read_column_wise_as_one_by_one():
-    """truth and reals (ios/database.py, used by calls.py) give what bool() and float() give, whatever
-    SQLite returns; a TEXT or a BLOB is no number, even one that spells a number."""
+    """directions and reals (ios/database.py, used by calls.py) give what bool() and float() give,
+    whatever SQLite returns; a TEXT or a BLOB is no number, even one that spells a number."""
     import numpy as np
 
-    from commtrail.parsers.ios.database import reals, truth
-    for values in [(1, None, 2.5), (None, None), (1, 0, None), ("1", 2), (float("nan"), 0.0, 1), (2**60, 1), (b"x", None)]:
-        assert truth(values).tolist() == [bool(v) for v in values]
+    from commtrail.parsers.ios.database import directions, reals
+    for values in [(1, None, 2.5), (None, None), (1, 0, None), (float("nan"), 0.0, 1), (2**60, 1), (2**63 - 1, -1)]:
+        assert directions(values)[0].tolist() == [int(bool(v)) for v in values] and directions(values)[1] is None
+    codes, raw = directions(("1", 2, b"x", None, 0.5))
+    assert (codes.tolist(), raw) == ([2, 1, 2, 0, 1], ["1", None, b"x", None, None])
     for values in [(1, None, 2.5), (None,), (3, 4), (2**60 + 1, 1), (1e999, 1)]:
         read, unreadable = reals(values)
         assert np.array_equal(read, np.array([np.nan if v is None else float(v) for v in values]), equal_nan=True)

@@ -468,3 +468,91 @@ def test_a_manifest_column_of_the_wrong_type(tmp_path, backup_pristine, row, col
         assert {k: v for k, v in records.items() if k != message} == {k: v for k, v in before.items() if k != message}
         assert (records[message]["flags"], records[message]["attachments"][0]["sha256"]) == (["attachment_missing"],
                                                                                               None)
+
+
+# -- the call history (CallHistory.storedata) ------------------------------------------------------------
+CALL_COLUMNS = ("ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS", "ZSERVICE_PROVIDER",
+                "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME", "ZDISCONNECTED_CAUSE", "ZREAD",
+                "ZJUNKCONFIDENCE")
+
+
+def calls_parse(tmp_path, path):
+    from commtrail.parsers.base import collect
+    from commtrail.parsers.ios.calls import read_calls
+    from commtrail.parsers.ios.contacts import ContactHints
+    ctx = make_ctx(tmp_path, owner=OWNER, timezone="Europe/London", parser_label="ios-backup/4")
+    con = sqlite3.connect(path)
+    try:
+        table, rejects = collect(read_calls(con, ctx, "CallHistory.storedata", ContactHints(), "calls"), ctx)
+    finally:
+        con.close()
+    return ({int(r["locator"].rsplit(" ", 1)[1]): r for r in table.to_pylist()},
+            {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, ctx.report)
+
+
+@pytest.fixture(scope="module")
+def calls_pristine(tmp_path_factory):
+    from commtrail.demo_ios import call_history
+    from scenario import CALLS
+    folder = tmp_path_factory.mktemp("calls")
+    path = call_history(folder / "calls.sqlite", CALLS)
+    return path, calls_parse(folder, path)
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+@pytest.mark.parametrize("column", CALL_COLUMNS)
+def test_a_call_column_of_the_wrong_type(tmp_path, calls_pristine, column, value):
+    """Call Z_PK 3 (a missed call from +447700900456) changed: the other calls are as before; a ZDATE
+    that is no time makes it a reject with its row; a ZORIGINATED or ZANSWERED that is no number
+    makes it kind call (ZORIGINATED: direction unknown, no parties), the value kept and counted."""
+    path = tmp_path / "calls.sqlite"
+    shutil.copy(calls_pristine[0], path)
+    con = sqlite3.connect(path)
+    con.execute(f"UPDATE ZCALLRECORD SET {column} = {value} WHERE Z_PK = 3")
+    [(stored,)] = con.execute(f"SELECT {column} FROM ZCALLRECORD WHERE Z_PK = 3").fetchall()
+    con.commit()
+    con.close()
+    records, rejects, report = calls_parse(tmp_path, path)
+    before = calls_pristine[1][0]
+    assert {k: v for k, v in records.items() if k != 3} == {k: v for k, v in before.items() if k != 3}
+    if column == "ZDATE" and stored not in (None, 0) and not seconds_time(stored):
+        assert 3 not in records and rejects[3].raw.startswith(f"ROWID=3 Z_PK=3 ZDATE={stored!r} ZDURATION=0.0 ")
+        return
+    assert set(rejects) == set()
+    record, fields = records[3], extra(records[3])
+    number = stored is None or type(stored) in (int, float)
+    if column == "ZORIGINATED" and not number:
+        assert (record["kind"], record["direction"], record["sender"], record["recipients"]) == \
+            ("call", "unknown", None, None)
+        assert fields["originated_raw"] == raw(stored)
+        assert warned(report, "1 calls in CallHistory.storedata have a ZORIGINATED that is no number")
+    elif column == "ZORIGINATED":
+        assert record["direction"] == ("outgoing" if stored else "incoming")
+    elif column == "ZANSWERED":
+        assert record["kind"] == ("call" if not number else "incoming" if stored else "missed")
+        assert fields.get("answered") == (None if stored in (None, "") else raw(stored))
+        assert warned(report, "1 calls in CallHistory.storedata have a ZANSWERED that is no number") == (not number)
+    elif column == "ZDURATION" and not number:
+        assert (record["duration_s"], fields["duration_raw"]) == (None, raw(stored))
+    elif column == "ZADDRESS" and stored is not None:
+        text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
+            stored if isinstance(stored, str) else str(stored)
+        assert record["sender_raw"] == text
+
+
+def test_a_call_of_infinite_duration_and_a_mixed_column_are_written_as_json(tmp_path, calls_pristine):
+    """SQLite holds 9e999 as infinity, which JSON cannot hold as a number: extra keeps it as the text
+    "inf" (it was written as the bare word inf, no JSON). A REAL in a column that also holds a text
+    is written as in a column of REALs (120, not 120.0), so the other calls' extra does not change."""
+    path = tmp_path / "calls.sqlite"
+    shutil.copy(calls_pristine[0], path)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE ZCALLRECORD SET ZDURATION = 9e999 WHERE Z_PK = 1")
+    con.execute("UPDATE ZCALLRECORD SET ZDURATION = 'long' WHERE Z_PK = 3")
+    con.commit()
+    con.close()
+    records, rejects, report = calls_parse(tmp_path, path)
+    assert [(r["duration_s"], extra(r)["duration_raw"]) for r in records.values()] == [
+        (None, "inf"), (120, 120), (None, "long"), (30, 30.2)]
+    assert report.warnings == ["2 calls in CallHistory.storedata have a ZDURATION that is no number of seconds: "
+                               "their duration is left empty, the value is kept in extra.duration_raw"]
