@@ -6,7 +6,8 @@ FaceTime video and 16 for a FaceTime audio call (anything else: channel ``app-ca
 ``extra.service_provider``), ``ZADDRESS`` the other side (text or UTF-8 bytes).
 Kind: ``outgoing``, ``incoming`` (answered) or ``missed``; ``call`` when ``ZORIGINATED`` (or, for a
 call not made by the owner, ``ZANSWERED``) is no number (a TEXT or a BLOB; the value is kept in
-``extra``, counted in a warning; an unknown ``ZORIGINATED`` also leaves the direction ``unknown``). ``extra`` is written column-wise (:mod:`.fragments`).
+``extra``, counted in a warning; an unknown ``ZORIGINATED`` also leaves the direction ``unknown``).
+``extra`` is written column-wise (:mod:`.fragments`). Values of the wrong type: :mod:`.database`.
 """
 
 from __future__ import annotations

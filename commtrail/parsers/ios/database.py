@@ -225,7 +225,8 @@ def as_text(value: object, lenient: LenientText) -> str | None:
 
 
 def raw_value(value: object) -> object:
-    """A value as ``extra`` keeps it when it cannot be read: a BLOB as its hex digits (upper case, as SQLite's ``hex``)."""
+    """A value as ``extra`` keeps it when it cannot be read: a BLOB as its hex digits (upper case,
+    as SQLite's ``hex``)."""
     return value.hex().upper() if type(value) is bytes else value
 
 

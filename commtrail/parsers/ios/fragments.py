@@ -119,8 +119,8 @@ def value(key: str, values: Sequence[object] | Column) -> pa.Array:
             and len(pc.unique(array.slice(0, PROBE))) * FEW <= min(len(array), PROBE):   # (its first rows tell)
         encoded = pc.dictionary_encode(array)
         return _typed(key, encoded.dictionary).take(encoded.indices)
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_string(array.type)
-                              or (pa.types.is_floating(array.type) and pc.all(pc.is_finite(array)).as_py() is not False)):
+    finite = array is not None and pa.types.is_floating(array.type) and pc.all(pc.is_finite(array)).as_py() is not False
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_string(array.type) or finite):
         return _typed(key, array)
     reals = iter(_reals_json([v for v in column.values if type(v) is float]))
     return pa.array([None if v is None or v == "" else f',"{key}":' + next(reals) if type(v) is float else

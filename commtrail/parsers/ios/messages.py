@@ -233,7 +233,8 @@ class MessagesReader:
     # -- small tables, read whole ------------------------------------------------------------------
     def _handles(self) -> dict[int, tuple[str, str]]:
         region, text = self.ctx.phone_region, self.text
-        return {rowid: (ident, normalise_one(ident, region)) for rowid, raw in self.con.execute("SELECT ROWID, id FROM handle")
+        rows = self.con.execute("SELECT ROWID, id FROM handle")
+        return {rowid: (ident, normalise_one(ident, region)) for rowid, raw in rows
                 if (ident := as_text(raw, text)) is not None}
 
     def _chats(self) -> dict[int, Chat]:

@@ -156,7 +156,8 @@ class WhatsAppReader:
         have = self._table("ZWAGROUPMEMBER", ("Z_PK", "ZMEMBERJID"))
         if not have:
             return {}
-        return {pk: (chat, as_text(jid, self.text), as_text(name, self.text)) for pk, chat, jid, name in self.con.execute(
+        text = self.text
+        return {pk: (chat, as_text(jid, text), as_text(name, text)) for pk, chat, jid, name in self.con.execute(
             f"SELECT Z_PK, {optional(have, 'g', 'ZCHATSESSION')}, ZMEMBERJID, {optional(have, 'g', 'ZCONTACTNAME')} "
             "FROM ZWAGROUPMEMBER g")}
 
@@ -231,7 +232,8 @@ class WhatsAppReader:
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "messages", self.label)
 
-    def _who(self, row: tuple, chat: ChatInfo | None, direction: int) -> tuple[str | None, str | None, list[str] | None]:
+    def _who(self, row: tuple, chat: ChatInfo | None,
+             direction: int) -> tuple[str | None, str | None, list[str] | None]:
         """(sender, sender as written, recipients) of one message (``direction``: a :data:`DIRECTIONS` index)."""
         if direction == 2:   # who sent it cannot be told
             return None, None, None
@@ -332,7 +334,8 @@ class WhatsAppReader:
             out[i] = "," + json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1]
         return out
 
-    def _attachments(self, paths: list, sizes: list, types: np.ndarray) -> tuple[pa.Array, np.ndarray, dict[int, object]]:
+    def _attachments(self, paths: list, sizes: list,
+                     types: np.ndarray) -> tuple[pa.Array, np.ndarray, dict[int, object]]:
         """The attachments column (one item per message with media; a media message whose file the
         database does not name, never downloaded, has one with no name), a mask of missing ones,
         and the ZFILESIZE values that are no integer, by row (their size is left empty)."""

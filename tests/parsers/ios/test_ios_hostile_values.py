@@ -268,8 +268,8 @@ WA_MESSAGE_COLUMNS = {
     "ZSTANZAID": (SQL_EXTRA, 1), "ZTOJID": (SQL_EXTRA, 2), "ZGROUPEVENTTYPE": (SQL_EXTRA, 6),
     "ZSTARRED": (SQL_EXTRA, 1), "ZPARENTMESSAGE": (SQL_EXTRA, 1),
 }
-WA_EXTRA_KEYS = {"ZFROMJID": "from_jid", "ZSTANZAID": "stanza_id", "ZTOJID": "to_jid", "ZGROUPEVENTTYPE": "group_event_type",
-                 "ZSTARRED": "starred", "ZPARENTMESSAGE": "parent_message"}
+WA_EXTRA_KEYS = {"ZFROMJID": "from_jid", "ZSTANZAID": "stanza_id", "ZTOJID": "to_jid",
+                 "ZGROUPEVENTTYPE": "group_event_type", "ZSTARRED": "starred", "ZPARENTMESSAGE": "parent_message"}
 WA_RAW_KEYS = {"ZCHATSESSION": "chat_session_raw", "ZGROUPMEMBER": "group_member_raw"}
 WA_OTHER_TABLES = {
     "ZWAMEDIAITEM": ("Z_PK = 1", ("ZMEDIALOCALPATH", "ZTITLE", "ZFILESIZE", "ZLATITUDE", "ZLONGITUDE", "ZMEDIAURL"),
@@ -447,8 +447,9 @@ def backup_parse(tmp_path, folder):
 def test_a_manifest_column_of_the_wrong_type(tmp_path, backup_pristine, row, column, value):
     """The manifest's row of sms.db or of the photo: fileID, flags and file (in a backup that is not
     encrypted) are not read; a domain or relativePath held as a BLOB of its UTF-8 text names the
-    file; one other than the file's (another text, a number, another BLOB) names no file: sms.db is then missing (a warning; the calls are read), the photo is then
-    missing (flagged attachment_missing on its message)."""
+    file; one other than the file's (another text, a number, another BLOB) names no file: sms.db is
+    then missing (a warning; the calls are read), the photo is then missing (flagged
+    attachment_missing on its message)."""
     folder = tmp_path / "backup"
     shutil.copytree(backup_pristine[0], folder)
     domain, path = MANIFEST_ROWS[row]
