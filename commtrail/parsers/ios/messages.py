@@ -27,7 +27,9 @@ attachment's ``total_bytes`` that is no integer leaves its size empty; a ``messa
 that is no blob lists no edits: each keeps the value in ``extra`` (``<column>_raw``) and is counted
 in a warning. Texts (``text``, ``subject``, ``guid``, ``service``, ``account``, a handle's ``id``,
 a chat's names, an attachment's names) held as a BLOB are read as UTF-8, a number as its digits;
-a BLOB in the fields SQLite writes into ``extra`` is written as its hex digits.
+a BLOB in the fields SQLite writes into ``extra`` is written as its hex digits. Rows of the join
+tables that name their message (or a chat's member) by a TEXT or a BLOB link nothing: counted in
+a warning (a REAL that is no integer links nothing either, uncounted).
 """
 
 from __future__ import annotations
@@ -225,6 +227,7 @@ class MessagesReader:
         self.owner = phones[0] if phones else None
         self.handles = self._handles()
         self.chats = self._chats()
+        self._warn_unlinked(["chat_message_join"] + (["message_attachment_join"] if has_attachments else []))
         self._who: dict[tuple, int] = {}
         self._whos: list[Who] = []
         self._raw_whos: list[int] = []   # the indexes of those that keep an id raw
@@ -237,11 +240,26 @@ class MessagesReader:
         return {rowid: (ident, normalise_one(ident, region)) for rowid, raw in rows
                 if (ident := as_text(raw, text)) is not None}
 
+    def _warn_unlinked(self, tables: list[str]) -> None:
+        """Say how many rows of the join tables name their message by a TEXT or a BLOB, which is no
+        ROWID: they link no message (a BLOB sorts after every text, a text after every number, so
+        an index search finds them)."""
+        for table in tables:
+            [(n,)] = self.con.execute(f"SELECT count(*) FROM {table} WHERE message_id >= ''").fetchall()
+            if n:
+                self.ctx.report.warn(f"{n} rows of {table} in {self.label} name their message by a value that is "
+                                     "no ROWID (a text or a blob): they link no message")
+
     def _chats(self) -> dict[int, Chat]:
         members: dict[int, list[tuple[str, str]]] = {}
+        unlinked = 0
         for chat_id, handle_id in self.con.execute("SELECT chat_id, handle_id FROM chat_handle_join"):
             if handle_id in self.handles:
                 members.setdefault(chat_id, []).append(self.handles[handle_id])
+            unlinked += not (is_id(chat_id) and is_id(handle_id))
+        if unlinked:
+            self.ctx.report.warn(f"{unlinked} rows of chat_handle_join in {self.label} name their chat or handle by "
+                                 "a value that is no ROWID: they add no member to a chat")
         have = require(self.con, self.file_label, {"chat": ()})["chat"]
         style = optional(have, "c", "style")
         chats = {}

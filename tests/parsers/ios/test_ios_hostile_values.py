@@ -215,6 +215,13 @@ def test_a_linked_table_column_of_the_wrong_type(tmp_path, pristine, table, colu
             and not (type(stored) is float and stored.is_integer()):
         assert (records[6]["conversation"], extra(records[6])["chat_id_raw"]) == ("+447700900123", raw(stored))
         assert warned(report, "1 messages in chat.db have a chat_message_join chat_id that is no ROWID")
+    if table in ("chat_message_join", "message_attachment_join") and column == "message_id" and \
+            type(stored) in (str, bytes):
+        assert warned(report, f"1 rows of {table} in chat.db name their message by a value that is no ROWID")
+    if table == "chat_handle_join" and not (stored is None or type(stored) is int or
+                                            (type(stored) is float and stored.is_integer())):
+        assert warned(report, "1 rows of chat_handle_join in chat.db name their chat or handle by a value that is "
+                              "no ROWID: they add no member to a chat")
     if (table, column) == ("handle", "id") and stored is not None:
         text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
             stored if isinstance(stored, str) else repr(stored)
