@@ -102,19 +102,22 @@ def _guid_target_sql(g: str) -> str:
             f"WHEN instr({g}, ':') > 0 THEN substr({g}, instr({g}, ':') + 1) ELSE {g} END")
 
 
-def _field(key: str, value_sql: str) -> str:
+def _blob_field(key: str, value_sql: str) -> str:
     """:func:`json_field` of a value of any type (a BLOB, which JSON cannot hold, as its hex digits)."""
     return json_field(key, as_text_sql(value_sql))
 
 
-def message_query(have: set[str]) -> str:
+def message_query(have: set[str], blobs: bool = False) -> str:
     """The SELECT of every message (columns a layout lacks are NULL); its chat is looked up per
     chunk (:data:`CHAT_QUERY`).
 
     The fields of `extra` that most messages lack are put together by SQLite, as fragments
     (``json_quote`` escapes the texts; a field that is NULL, 0 or absent from the layout is left
     out); those every message has (guid, service, account, read and delivered times) are fetched
-    as they are and written column-wise (:mod:`commtrail.parsers.ios.fragments`)."""
+    as they are and written column-wise (:mod:`commtrail.parsers.ios.fragments`). With ``blobs``,
+    a BLOB in those fields is written as its hex digits (``json_quote`` refuses it): the query run
+    only once SQLite has refused the other (:func:`~commtrail.parsers._sqlite.keyed_chunks`)."""
+    _field = _blob_field if blobs else json_field
     col = lambda name: optional(have, "m", name)  # noqa: E731
     assoc_type, assoc_guid = col("associated_message_type"), col("associated_message_guid")
     reaction = _reaction_sql(assoc_type)
@@ -123,7 +126,7 @@ def message_query(have: set[str]) -> str:
         _field("associated_message_type", f"NULLIF({assoc_type}, 0)"),
         json_field("reaction", reaction),
         f"CASE WHEN {reaction} IS NOT NULL THEN ',\"reacts_to\":' || "
-        f"json_quote({as_text_sql(_guid_target_sql(assoc_guid))}) END",
+        f"json_quote({as_text_sql(_guid_target_sql(assoc_guid)) if blobs else _guid_target_sql(assoc_guid)}) END",
         f"""CASE WHEN {assoc_type} BETWEEN 3000 AND 3007 THEN ',"reaction_removed":true' END""",
         _field("emoji", col("associated_message_emoji")),
         date_field("date_edited", col("date_edited")), date_field("date_retracted", col("date_retracted")),
@@ -371,7 +374,7 @@ class MessagesReader:
         """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs);
         at the end, the repairs and the values that could not be read are reported."""
         yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
-                                self.text)
+                                self.text, careful=message_query(self.message_columns, blobs=True))
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "messages", self.label)
 

@@ -69,10 +69,10 @@ def pristine(tmp_path_factory):
     return folder, parse(tmp_path_factory.mktemp("parse"), folder)
 
 
-def parse(tmp_path, folder):
+def parse(tmp_path, folder, **kwargs):
     """(records by ROWID, rejects by ROWID, report)."""
     ctx = make_ctx(tmp_path, source_path=str(folder / "chat.db"), owner=OWNER, timezone="Europe/London",
-                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work", **kwargs)
     table, rejects, report = run_parser("apple-messages", (folder / "chat.db").read_bytes(), ctx)
     records = {int(r["locator"].rsplit(" ", 1)[1]): {**r, "source_path": None} for r in table.to_pylist()}
     return records, {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, report
@@ -254,6 +254,16 @@ def test_out_of_range_dates(tmp_path, pristine):
     assert extra(records[1])["date_read_raw"] == 1e20 and "date_read" not in extra(records[1])
     assert report.warnings == ["1 messages in chat.db have a date_read that is no time (no number, or not between "
                                "1970 and 2200): it is left out, the value is kept in extra.date_read_raw"]
+
+
+def test_a_blob_sqlite_cannot_write_as_json_switches_to_the_careful_query_where_it_is(tmp_path, pristine):
+    """The query writes the rare fields of extra with json_quote, which refuses a BLOB: from the last
+    chunk done, the query that writes a BLOB as hex is run instead. Read one, two or all messages
+    at a time, no message is lost or read twice."""
+    records, rejects, report, _ = changed(tmp_path, pristine, "message", "group_title", "ROWID = 11", "x'00ff'")
+    assert extra(records[11])["group_title"] == "00FF"
+    for size in (1, 2, 5):
+        assert parse(tmp_path / f"size{size}", tmp_path / "Messages", batch_size=size)[:2] == (records, rejects)
 
 
 def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, pristine):
