@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
-                                       object_sql, optional, require, splice_json)
+                                       keyed_chunks, object_sql, optional, require, splice_json)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, as_text, directions,
                                             flag_column, integers, is_id, raw_value, reals, texts)
@@ -95,11 +95,13 @@ class ChatInfo:
     fragment: str                     # `,"key":value...` for extra (the chat identity among them)
 
 
-def message_query(msg: set[str], media: set[str]) -> str:
-    """Every message with its media item and its `extra` JSON, from a Z_PK on."""
+def message_query(msg: set[str], media: set[str], blobs: bool = False) -> str:
+    """Every message with its media item and its `extra` JSON, from a Z_PK on. With ``blobs``, a BLOB
+    in `extra` is written as its hex digits (``json_quote`` refuses it): the query run only once
+    SQLite has refused the other (:func:`~commtrail.parsers._sqlite.keyed_chunks`)."""
     col = lambda name: optional(msg, "m", name)  # noqa: E731
     med = lambda name: optional(media, "i", name) if media else "NULL"  # noqa: E731
-    field = lambda key, value: json_field(key, as_text_sql(value))  # noqa: E731  (JSON holds no BLOB: its hex digits)
+    field = (lambda key, value: json_field(key, as_text_sql(value))) if blobs else json_field  # noqa: E731
     fields = [field("stanza_id", col("ZSTANZAID")), field("message_type", "m.ZMESSAGETYPE"),
               field("group_event_type", f"NULLIF({col('ZGROUPEVENTTYPE')}, 0)"),
               field("from_jid", "m.ZFROMJID"), field("to_jid", col("ZTOJID")),
@@ -220,11 +222,11 @@ class WhatsAppReader:
     # -- the messages ----------------------------------------------------------------------------------
     def read(self) -> Iterator[pa.RecordBatch]:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
-        query = message_query(self.msg_columns, self.media_columns)
         last = None
         try:
-            cursor = self.con.execute(query, (-(1 << 63),))
-            while rows := cursor.fetchmany(max(1, min(self.ctx.batch_size, CHUNK))):
+            for rows in keyed_chunks(self.con, message_query(self.msg_columns, self.media_columns),
+                                     max(1, min(self.ctx.batch_size, CHUNK)), self.text,
+                                     careful=message_query(self.msg_columns, self.media_columns, blobs=True)):
                 yield from self._batch(rows)
                 last = rows[-1][PK]
         except sqlite3.DatabaseError as exc:
