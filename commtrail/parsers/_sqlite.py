@@ -276,25 +276,41 @@ def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
 FIRST_KEY = -(1 << 63)   # below every key: the parameter of a keyed query's first run
 
 
-def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText) -> Iterator[list[tuple]]:
+def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
+                 careful: str | None = None) -> Iterator[list[tuple]]:
     """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
     in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
     as the chunks are taken. Text is read by SQLite's own UTF-8 decoder (no Python call per value);
     text that is not UTF-8 makes it fail, and the query is run again after the last row done with
-    ``lenient`` as the connection's text factory from there on (the caller reports its count)."""
-    return _keyed_chunks(con, query, size, lenient, con.execute(query, (FIRST_KEY,)))
+    ``lenient`` as the connection's text factory from there on (the caller reports its count).
+    Likewise a BLOB that the query's JSON cannot hold makes it fail, and ``careful`` (the same query
+    writing BLOBs as JSON can hold them, slower) is run instead from there on."""
+    try:
+        cursor = con.execute(query, (FIRST_KEY,))
+    except sqlite3.OperationalError as exc:
+        if careful is None or not _refuses_blob(exc):
+            raise
+        query, cursor = careful, con.execute(careful, (FIRST_KEY,))
+    return _keyed_chunks(con, query, size, lenient, cursor, careful)
 
 
-def _keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
-                  cursor: sqlite3.Cursor) -> Iterator[list[tuple]]:
+def _refuses_blob(exc: sqlite3.OperationalError) -> bool:
+    return "JSON cannot hold BLOB values" in str(exc)
+
+
+def _keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText, cursor: sqlite3.Cursor,
+                  careful: str | None) -> Iterator[list[tuple]]:
     last = FIRST_KEY
     while True:
         try:
             rows = fetch(cursor, size)
         except sqlite3.OperationalError as exc:
-            if "decode" not in str(exc) or con.text_factory is not str:
+            if careful is not None and query != careful and _refuses_blob(exc):
+                query = careful
+            elif "decode" in str(exc) and con.text_factory is str:
+                con.text_factory = lenient
+            else:
                 raise
-            con.text_factory = lenient
             cursor = con.execute(query, (last,))
             continue
         if not rows:

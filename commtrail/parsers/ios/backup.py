@@ -80,10 +80,12 @@ class Backup:
             require(self.con, ctx.source_path, {"Files": ("fileID", "domain", "relativePath")})
 
     def record(self, domain: str, path: str) -> tuple[bytes | None] | None:
-        """The file's row in the manifest, (its ``file`` property list,), or None when not listed."""
+        """The file's row in the manifest, (its ``file`` property list,), or None when not listed. A
+        domain or path held as a BLOB is its UTF-8 text (SQLite never finds a TEXT equal to a BLOB);
+        one of any other type names no file."""
         with as_input_error(self.ctx.source_path, "table Files"):
-            return self.con.execute("SELECT file FROM Files WHERE domain = ? AND relativePath = ?",
-                                    (domain, path)).fetchone()
+            return self.con.execute("SELECT file FROM Files WHERE domain IN (?1, CAST(?1 AS BLOB)) "
+                                    "AND relativePath IN (?2, CAST(?2 AS BLOB))", (domain, path)).fetchone()
 
     def has(self, domain: str, path: str) -> bool:
         return self.record(domain, path) is not None

@@ -4,7 +4,10 @@
 owner made, ``ZANSWERED`` 1 for one that was answered, ``ZCALLTYPE`` 1 for a phone call, 8 for a
 FaceTime video and 16 for a FaceTime audio call (anything else: channel ``app-call``, the app in
 ``extra.service_provider``), ``ZADDRESS`` the other side (text or UTF-8 bytes).
-Kind: ``outgoing``, ``incoming`` (answered) or ``missed``. ``extra`` is written column-wise (:mod:`.fragments`).
+Kind: ``outgoing``, ``incoming`` (answered) or ``missed``; ``call`` when ``ZORIGINATED`` (or, for a
+call not made by the owner, ``ZANSWERED``) is no number (a TEXT or a BLOB; the value is kept in
+``extra``, counted in a warning; an unknown ``ZORIGINATED`` also leaves the direction ``unknown``).
+``extra`` is written column-wise (:mod:`.fragments`). Values of the wrong type: :mod:`.database`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import COCOA_EPOCH_US
-from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Column, Unreadable, directions,
+                                            reals)
 from commtrail.timeline.identity import WITHHELD, normalise_one
 from commtrail.timeline.schema import TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -32,9 +35,14 @@ CHUNK = 20_000
 LIST = pa.list_(pa.string())
 CALL_TYPES = {1: "call", 8: "facetime", 16: "facetime"}
 FACETIME = {8: "video", 16: "audio"}
-# The times a call can have, in Cocoa seconds: those of Android's call log (1970 to 2200).
-MIN_COCOA_S, MAX_COCOA_S = (MIN_MS * 1000 - COCOA_EPOCH_US) / 1e6, (MAX_MS * 1000 - COCOA_EPOCH_US) / 1e6
 REQUIRED = ("Z_PK", "ZDATE", "ZDURATION", "ZORIGINATED", "ZANSWERED", "ZCALLTYPE", "ZADDRESS")
+# The warnings for values that cannot be read: what completes "<n> calls in <database> have ...".
+KEPT_RAW = {
+    "originated": "a ZORIGINATED that is no number: their direction is unknown (kind call, no sender or "
+                  "recipients), the value is kept in extra.originated_raw",
+    "answered": "a ZANSWERED that is no number: whether they were answered is unknown (kind call), the value is "
+                "in extra.answered",
+}
 EXTRA_COLUMNS = ("ZSERVICE_PROVIDER", "ZUNIQUE_ID", "ZISO_COUNTRY_CODE", "ZLOCATION", "ZNAME",
                  "ZDISCONNECTED_CAUSE", "ZREAD", "ZJUNKCONFIDENCE")
 
@@ -75,6 +83,7 @@ class _Calls:
         self._who: list[tuple[str, str | None, str | None]] = []
         self.last_pk: object = None   # the Z_PK of the last row read
         self._durations_unreadable = 0
+        self.unreadable = Unreadable()
 
     def who(self, address: object) -> int:
         """The index in ``self._who`` of an address's (normalised identifier, as written,
@@ -108,7 +117,7 @@ class _Calls:
         """The records of a chunk of rows, after the rejects of those whose ZDATE cannot be a date."""
         self.last_pk = rows[-1][1]
         columns = list(zip(*rows))
-        dates, unreadable = _reals(columns[2])
+        dates, unreadable = reals(columns[2])
         refused = unreadable | (~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S)))
         if refused.any():
             yield from (self._reject(rows[i], bool(unreadable[i])) for i in np.flatnonzero(refused))
@@ -128,19 +137,32 @@ class _Calls:
     def _records(self, columns: list[tuple], dates_f: np.ndarray) -> pa.RecordBatch:
         ctx, n = self.ctx, len(columns[0])
         _, pk, _, seconds, originated, answered, call_type, address, *extra = columns
-        seconds, answered, call_type = fr.Column(seconds), fr.Column(answered), fr.Column(call_type)
+        seconds, answered, call_type = Column(seconds), Column(answered), Column(call_type)
         idx = self.who_indexes(address)
         ident, raw, fragment = (pa.array(column, pa.string()) for column in zip(*self._who))
         undated = np.isnan(dates_f) | (dates_f == 0)
         us = np.where(undated, 0, np.round(np.nan_to_num(dates_f) * 1_000_000)).astype(np.int64) + COCOA_EPOCH_US
-        out = _truth(originated)
-        answered_mask = _truth(answered)
+        direction, originated_raw = directions(originated)
+        answer, _ = directions(answered)
+        out, unknown = direction == 1, direction == 2
+        kind = np.where(unknown | (~out & (answer == 2)), 3, np.where(out, 0, np.where(answer == 1, 1, 2)))
+        self.unreadable.add(KEPT_RAW["originated"], np.count_nonzero(unknown))
+        self.unreadable.add(KEPT_RAW["answered"], np.count_nonzero(~unknown & ~out & (answer == 2)))
         others = ident.take(idx)
         outgoing = pa.array(out)
         owner = pa.scalar(self.owner, pa.string())
         owner_list = pa.array([[self.owner] if self.owner else None], LIST).take(pa.array(np.zeros(n, np.int32)))
         ids = pa.array(pk, pa.int64())
         channel, facetime = _call_types(call_type)
+        parties = {
+            "sender": pc.if_else(outgoing, owner, others),
+            "sender_raw": pc.if_else(outgoing, pa.scalar(None, pa.string()), raw.take(idx)),
+            "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
+                                                                        others), owner_list),
+        }
+        if unknown.any():   # who called whom cannot be told
+            parties = {name: pc.if_else(pa.array(unknown), pa.scalar(None, column.type), column)
+                       for name, column in parties.items()}
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
@@ -148,12 +170,9 @@ class _Calls:
             "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
             "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
             "channel": channel,
-            "kind": fr.labels(np.where(out, 0, np.where(answered_mask, 1, 2)), ("outgoing", "incoming", "missed")),
-            "direction": fr.labels(out, ("incoming", "outgoing")),
-            "sender": pc.if_else(outgoing, owner, others),
-            "sender_raw": pc.if_else(outgoing, pa.scalar(None, pa.string()), raw.take(idx)),
-            "recipients": pc.if_else(outgoing, pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
-                                                                        others), owner_list),
+            "kind": fr.labels(kind, ("outgoing", "incoming", "missed", "call")),
+            "direction": fr.labels(direction, ("incoming", "outgoing", "unknown")),
+            **parties,
             "conversation": others,
             "duration_s": self._whole_seconds(seconds),
             "flags": pc.if_else(pa.array(undated), pa.array([["undated"]], LIST).take(pa.array(np.zeros(n, np.int32))),
@@ -165,31 +184,32 @@ class _Calls:
             "extra": fr.objects([
                 fr.value("answered", answered), fr.value("call_type", call_type), fr.value("duration_raw", seconds),
                 facetime, *(fr.value(name.lower()[1:], values) for name, values in zip(EXTRA_COLUMNS, extra)),
-                fragment.take(idx)]),
+                fragment.take(idx), *([fr.value("originated_raw", originated_raw)] if originated_raw else [])]),
         })
 
-    def _whole_seconds(self, column: fr.Column) -> pa.Array:
+    def _whole_seconds(self, column: Column) -> pa.Array:
         """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number
         or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
         array = column.array
         if array is not None and pa.types.is_floating(array.type):
             seconds, unreadable = array.to_numpy(zero_copy_only=False), np.zeros(len(array), bool)
         else:
-            seconds, unreadable = _reals(column.values)
+            seconds, unreadable = reals(column.values)
         whole = np.round(seconds)
         usable = np.isfinite(whole) & (np.abs(whole) < 2.0**31)   # what duration_s (int32) holds
         self._durations_unreadable += int(np.count_nonzero(unreadable | (~usable & ~np.isnan(seconds))))
         return pa.array(np.where(usable, whole, 0).astype(np.int64), pa.int64(), mask=~usable)
 
     def report(self) -> None:
-        """Say how many durations could not be read as seconds."""
+        """Say how many durations, and directions or answers, could not be read."""
+        self.unreadable.report(self.ctx, "calls", self.label)
         if self._durations_unreadable:
             self.ctx.report.warn(f"{self._durations_unreadable} calls in {self.label} have a ZDURATION that is no "
                                  "number of seconds: their duration is left empty, the value is kept in "
                                  "extra.duration_raw")
 
 
-def _call_types(column: fr.Column) -> tuple[pa.Array, pa.Array]:
+def _call_types(column: Column) -> tuple[pa.Array, pa.Array]:
     """The ``channel`` column and the ``facetime`` fragments of a column of ZCALLTYPE values."""
     types, values = column.array, column.values
     if types is None or not (pa.types.is_integer(types.type) or pa.types.is_null(types.type)):
@@ -199,31 +219,3 @@ def _call_types(column: fr.Column) -> tuple[pa.Array, pa.Array]:
     video, audio = codes == 8, codes == 16
     return (fr.labels(np.where(codes == 1, 0, np.where(video | audio, 1, 2)), ("call", "facetime", "app-call")),
             fr.labels(audio, (',"facetime":"video"', ',"facetime":"audio"'), ~(video | audio)))
-
-
-def _reals(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
-    """SQLite values as float64 (what ``float()`` gives; NaN for NULL), and a mask of the values that
-    are no number (a text or blob ``float()`` refuses, or reads as NaN): NaN too."""
-    try:
-        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(values), bool)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):   # a text, or an integer a float64 cannot hold exactly
-        reals = np.array([_real(v) for v in values], dtype=np.float64)
-        return reals, np.isnan(reals) & np.array([v is not None for v in values], dtype=bool)
-
-
-def _real(value: object) -> float:
-    if value is None:
-        return np.nan
-    try:
-        return float(value)   # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return np.nan
-
-
-def _truth(values: Sequence[object] | fr.Column) -> np.ndarray:
-    """``bool(value)`` of each SQLite value (NULL: False)."""
-    column = values if isinstance(values, fr.Column) else fr.Column(values)
-    array = column.array
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        return pc.fill_null(array, 0).to_numpy(zero_copy_only=False) != 0
-    return np.array([bool(v) for v in column.values], dtype=bool)

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from commtrail.parsers._sqlite import LenientText, as_input_error, columns, optional, require
+from commtrail.parsers.ios.database import as_text
 from commtrail.timeline.identity import normalise_one
 
 PHONE, EMAIL = 3, 4
@@ -32,13 +33,15 @@ class ContactHints:
 
 
 def read_contacts(con: sqlite3.Connection, label: str, region: str) -> ContactHints:
-    """The hints of an AddressBook.sqlitedb; an identifier two entries share lists both names."""
-    con.text_factory = LenientText()   # a name that is not UTF-8 is only a hint: read it as best it can be
+    """The hints of an AddressBook.sqlitedb; an identifier two entries share lists both names. A
+    name or an identifier held as a BLOB is read as UTF-8, one held as a number as its digits
+    (:func:`~.database.as_text`)."""
+    con.text_factory = text = LenientText()   # a name that is not UTF-8 is only a hint: read it as best it can be
     with as_input_error(label):
-        return _read(con, label, region)
+        return _read(con, label, region, text)
 
 
-def _read(con: sqlite3.Connection, label: str, region: str) -> ContactHints:
+def _read(con: sqlite3.Connection, label: str, region: str, text: LenientText) -> ContactHints:
     require(con, label, {"ABPerson": ("ROWID",), "ABMultiValue": ("record_id", "property", "value")})
     have = columns(con, "ABPerson")
     parts = [optional(have, "p", part) for part in NAME_PARTS + ("Organization", "Nickname")]
@@ -46,8 +49,8 @@ def _read(con: sqlite3.Connection, label: str, region: str) -> ContactHints:
     for value, *name in con.execute(
             f"SELECT v.value, {', '.join(parts)} FROM ABMultiValue v JOIN ABPerson p ON p.ROWID = v.record_id "
             f"WHERE v.property IN ({PHONE}, {EMAIL}) AND v.value IS NOT NULL ORDER BY v.ROWID"):
-        first, middle, last, organisation, nickname = (str(n).strip() if n else "" for n in name)
+        first, middle, last, organisation, nickname = ((as_text(n, text) or "").strip() for n in name)
         shown = " ".join(p for p in (first, middle, last) if p) or organisation or nickname
         if shown:
-            found.setdefault(normalise_one(str(value), region), set()).add(shown)
+            found.setdefault(normalise_one(as_text(value, text), region), set()).add(shown)
     return ContactHints({ident: " / ".join(sorted(names)) for ident, names in found.items()})

@@ -9,15 +9,15 @@ row with none). Texts are escaped as JSON (only the rare values that need it go 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
-from commtrail.parsers.ios.database import cocoa_us
+from commtrail.parsers.ios.database import Column, Times, cocoa_us
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 FEW, PROBE = 8, 256   # a column with at most one distinct value in FEW of its first PROBE rows: fragments made per value
@@ -57,9 +57,23 @@ def cocoa_date(key: str, values: pa.Array) -> pa.Array:
     """Fragments of a Cocoa time column (seconds or nanoseconds per value; 0 and null left out)."""
     raw = pc.fill_null(values.cast(pa.int64()), 0).to_numpy()
     us, _ = cocoa_us(raw)
-    stamps = pa.array(us // 1000, pa.int64(), mask=raw == 0).cast(pa.timestamp("ms"))
+    return iso_date(key, us, raw == 0)
+
+
+def iso_date(key: str, us: np.ndarray, none: np.ndarray) -> pa.Array:
+    """Fragments of epoch microseconds as ISO 8601 UTC to the millisecond (left out where ``none`` is set)."""
+    stamps = pa.array(us // 1000, pa.int64(), mask=none).cast(pa.timestamp("ms"))
     iso = pc.binary_replace_slice(stamps.cast(pa.string()), start=10, stop=11, replacement="T")
     return wrap(f',"{key}":"', iso, 'Z"')
+
+
+def times(key: str, values: Sequence[object], read: Times) -> list[pa.Array]:
+    """Fragments of a column of Cocoa times read by :func:`~.database.cocoa_times`: ``key`` for
+    each time, ``key_raw`` for a value that is no time (kept as it is)."""
+    out = [iso_date(key, read.us, read.none | read.bad)]
+    if read.bad.any():
+        out.append(value(f"{key}_raw", [v if bad else None for v, bad in zip(values, read.bad.tolist())]))
+    return out
 
 
 def constant(fragment: str, n: int) -> pa.Array:
@@ -93,21 +107,6 @@ def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = 
     return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
 
 
-class Column:
-    """A column of SQLite values as they came, and as one Arrow array of the type Arrow infers
-    (worked out once, on first use): None for a column of mixed types Arrow refuses."""
-
-    def __init__(self, values: Sequence[object]) -> None:
-        self.values = values
-
-    @cached_property
-    def array(self) -> pa.Array | None:
-        try:
-            return pa.array(self.values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
-
-
 def value(key: str, values: Sequence[object] | Column) -> pa.Array:
     """Fragments of a column of SQLite values as they come: integers and reals as JSON numbers,
     texts as JSON strings, a blob as its hex digits (upper case, as SQLite's ``hex``); NULL and
@@ -121,12 +120,20 @@ def value(key: str, values: Sequence[object] | Column) -> pa.Array:
             and len(pc.unique(array.slice(0, PROBE))) * FEW <= min(len(array), PROBE):   # (its first rows tell)
         encoded = pc.dictionary_encode(array)
         return _typed(key, encoded.dictionary).take(encoded.indices)
-    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
-                              or pa.types.is_string(array.type)):
+    finite = array is not None and pa.types.is_floating(array.type) and pc.all(pc.is_finite(array)).as_py() is not False
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_string(array.type) or finite):
         return _typed(key, array)
-    return pa.array([None if v is None or v == "" else
+    reals = iter(_reals_json([v for v in column.values if type(v) is float]))
+    return pa.array([None if v is None or v == "" else f',"{key}":' + next(reals) if type(v) is float else
                      f',"{key}":' + json.dumps(v.hex().upper() if isinstance(v, bytes) else v, ensure_ascii=False)
                      for v in column.values], pa.string())
+
+
+def _reals_json(values: list[float]) -> list[str]:
+    """Reals as JSON, written as a column of reals is (Arrow's shortest form: 120.0 as ``120``); one
+    that is not finite (SQLite holds infinities), which JSON cannot hold as a number, as a text."""
+    written = pa.array(values, pa.float64()).cast(pa.string()).to_pylist()
+    return [w if math.isfinite(v) else json.dumps(w) for v, w in zip(values, written)]
 
 
 def _typed(key: str, array: pa.Array) -> pa.Array:

@@ -16,6 +16,20 @@ against a bare ``SELECT``).
   (``item_type`` not 0); else ``message``.
 - flags: ``edited`` (every version kept in ``extra.edits``), ``unsent`` (retracted by its
   sender), ``attachment_missing``, ``undated``.
+
+Values of the wrong type (any column may hold any type; the rules are in :mod:`.database`): a
+message whose ``date`` is no number (a TEXT, even ``'12'``, or a BLOB) or no time between 1970 and
+2200 is a reject with its row written out; NULL or 0 is an undated record, as before. An
+``is_from_me`` that is no number leaves the direction ``unknown`` (no sender, no recipients); a
+``handle_id`` or chat id that is no ROWID gives no sender or chat; a ``date_read``,
+``date_delivered``, ``date_edited`` or ``date_retracted`` that is no time is left out; an
+attachment's ``total_bytes`` that is no integer leaves its size empty; a ``message_summary_info``
+that is no blob lists no edits: each keeps the value in ``extra`` (``<column>_raw``) and is counted
+in a warning. Texts (``text``, ``subject``, ``guid``, ``service``, ``account``, a handle's ``id``,
+a chat's names, an attachment's names) held as a BLOB are read as UTF-8, a number as its digits;
+a BLOB in the fields SQLite writes into ``extra`` is written as its hex digits. Rows of the join
+tables that name their message (or a chat's member) by a TEXT or a BLOB link nothing: counted in
+a warning (a REAL that is no integer links nothing either, uncounted).
 """
 
 from __future__ import annotations
@@ -32,13 +46,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import (LenientText, as_input_error, columns_of, damaged, fetch, gc_paused,
-                                       json_field, keyed_chunks, optional, require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, fetch,
+                                       gc_paused, json_field, keyed_chunks, optional, require)
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, cocoa_us, date_field, flag_column,
-                                            fragments_sql)
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, as_text, cocoa_times,
+                                            date_field, directions, flag_column, fragments_sql, is_id, raw_value,
+                                            texts)
 from commtrail.parsers.ios.typedstream import decode_text
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -57,6 +72,24 @@ ATTACHMENT_TABLES = {"attachment": ("ROWID", "filename"), "message_attachment_jo
 GROUP_STYLE = 43
 REACTIONS = ("love", "like", "dislike", "laugh", "emphasize", "question", "emoji", "sticker")
 SERVICES = {"SMS": "sms", "iMessage": "imessage", "RCS": "rcs"}
+NO_DIRECTION = object()   # an is_from_me that is no number, in the who key
+DIRECTIONS = ("incoming", "outgoing", "unknown")
+# The warnings for values kept raw (see Unreadable): what completes "<n> messages in <database> have ...".
+KEPT_RAW = {
+    "handle_id": "a handle_id that is no ROWID: no sender or recipient is taken from it, the value is kept in "
+                 "extra.handle_id_raw",
+    "chat_id": "a chat_message_join chat_id that is no ROWID: they have no chat, the value is kept in "
+               "extra.chat_id_raw",
+    "is_from_me": "an is_from_me that is no number: their direction is unknown and their sender and recipients "
+                  "are left empty, the value is kept in extra.is_from_me_raw",
+    "total_bytes": "an attachment missing whose total_bytes is no integer: its size is left empty, the value is "
+                   "kept in extra.attachment_total_bytes_raw",
+    "message_summary_info": "a message_summary_info that cannot be read: their edits are not listed, the value is "
+                            "kept in extra (message_summary_info_hex, or message_summary_info_raw when it is no "
+                            "blob)",
+    **{key: f"a {key} that is no time (no number, or not between 1970 and 2200): it is left out, the value is "
+            f"kept in extra.{key}_raw" for key in ("date_read", "date_delivered", "date_edited", "date_retracted")},
+}
 
 def _reaction_sql(t: str) -> str:
     names = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(REACTIONS))
@@ -69,34 +102,43 @@ def _guid_target_sql(g: str) -> str:
             f"WHEN instr({g}, ':') > 0 THEN substr({g}, instr({g}, ':') + 1) ELSE {g} END")
 
 
-def message_query(have: set[str]) -> str:
+def _blob_field(key: str, value_sql: str) -> str:
+    """:func:`json_field` of a value of any type (a BLOB, which JSON cannot hold, as its hex digits)."""
+    return json_field(key, as_text_sql(value_sql))
+
+
+def message_query(have: set[str], blobs: bool = False) -> str:
     """The SELECT of every message (columns a layout lacks are NULL); its chat is looked up per
     chunk (:data:`CHAT_QUERY`).
 
     The fields of `extra` that most messages lack are put together by SQLite, as fragments
     (``json_quote`` escapes the texts; a field that is NULL, 0 or absent from the layout is left
     out); those every message has (guid, service, account, read and delivered times) are fetched
-    as they are and written column-wise (:mod:`commtrail.parsers.ios.fragments`)."""
+    as they are and written column-wise (:mod:`commtrail.parsers.ios.fragments`). With ``blobs``,
+    a BLOB in those fields is written as its hex digits (``json_quote`` refuses it): the query run
+    only once SQLite has refused the other (:func:`~commtrail.parsers._sqlite.keyed_chunks`)."""
+    _field = _blob_field if blobs else json_field
     col = lambda name: optional(have, "m", name)  # noqa: E731
     assoc_type, assoc_guid = col("associated_message_type"), col("associated_message_guid")
     reaction = _reaction_sql(assoc_type)
     rare = [
-        json_field("associated_message_guid", assoc_guid),
-        json_field("associated_message_type", f"NULLIF({assoc_type}, 0)"),
+        _field("associated_message_guid", assoc_guid),
+        _field("associated_message_type", f"NULLIF({assoc_type}, 0)"),
         json_field("reaction", reaction),
-        f"CASE WHEN {reaction} IS NOT NULL THEN ',\"reacts_to\":' || json_quote({_guid_target_sql(assoc_guid)}) END",
+        f"CASE WHEN {reaction} IS NOT NULL THEN ',\"reacts_to\":' || "
+        f"json_quote({as_text_sql(_guid_target_sql(assoc_guid)) if blobs else _guid_target_sql(assoc_guid)}) END",
         f"""CASE WHEN {assoc_type} BETWEEN 3000 AND 3007 THEN ',"reaction_removed":true' END""",
-        json_field("emoji", col("associated_message_emoji")),
+        _field("emoji", col("associated_message_emoji")),
         date_field("date_edited", col("date_edited")), date_field("date_retracted", col("date_retracted")),
-        json_field("item_type", f"NULLIF({col('item_type')}, 0)"),
-        json_field("group_action_type", f"NULLIF({col('group_action_type')}, 0)"),
-        json_field("other_handle", f"NULLIF({col('other_handle')}, 0)"),
-        json_field("group_title", col("group_title")),
-        json_field("error", f"NULLIF({col('error')}, 0)"),
-        json_field("balloon_bundle_id", col("balloon_bundle_id")),
-        json_field("expressive_send_style_id", col("expressive_send_style_id")),
-        json_field("reply_to_guid", col("reply_to_guid")),
-        json_field("thread_originator_guid", col("thread_originator_guid")),
+        _field("item_type", f"NULLIF({col('item_type')}, 0)"),
+        _field("group_action_type", f"NULLIF({col('group_action_type')}, 0)"),
+        _field("other_handle", f"NULLIF({col('other_handle')}, 0)"),
+        _field("group_title", col("group_title")),
+        _field("error", f"NULLIF({col('error')}, 0)"),
+        _field("balloon_bundle_id", col("balloon_bundle_id")),
+        _field("expressive_send_style_id", col("expressive_send_style_id")),
+        _field("reply_to_guid", col("reply_to_guid")),
+        _field("thread_originator_guid", col("thread_originator_guid")),
     ]
     edited, retracted = f"NULLIF({col('date_edited')}, 0)", f"NULLIF({col('date_retracted')}, 0)"
     # Most messages have none of them: one pass over their columns (coalesce stops at the first) skips the rest.
@@ -120,6 +162,9 @@ def message_query(have: set[str]) -> str:
 
 (ROWID, TEXT, BODY, HANDLE, SERVICE, DATE, FROM_ME, BITS, SUMMARY, SUBJECT, CALLER, EXTRA, GUID, ACCOUNT,
  DATE_READ, DATE_DELIVERED) = range(16)
+COLUMN_NAMES = ("ROWID", "text", "attributedBody", "handle_id", "service", "date", "is_from_me", "bits",
+                "message_summary_info", "subject", "destination_caller_id", "extra", "guid", "account", "date_read",
+                "date_delivered")
 # The chats of the messages with a ROWID between two values: one range scan per chunk, cheaper than a
 # lookup per message in the message query. A message in several chats takes the lowest (LOWEST_CHAT_QUERY).
 CHAT_QUERY = "SELECT message_id, chat_id FROM chat_message_join WHERE message_id BETWEEN ? AND ?"
@@ -150,6 +195,7 @@ class Who:
     recipients: tuple[str, ...] | None
     conversation: str | None
     extra: str              # a JSON fragment `,"key":value...` (chat, group members, contact hints), or ""
+    kept_raw: tuple[str, ...] = ()   # the ids that are no ROWID, kept raw in extra (KEPT_RAW)
 
 
 class MessagesReader:
@@ -163,8 +209,14 @@ class MessagesReader:
         self.open_attachment = open_attachment
         self.hints = hints
         self.last_done: int | None = None    # the ROWID of the last message yielded
-        with as_input_error(file_label):
-            self._setup()
+        self.text = LenientText()
+        self.unreadable = Unreadable()
+        con.text_factory = self.text   # the small tables; the messages are read by SQLite's own decoder first
+        try:
+            with as_input_error(file_label):
+                self._setup()
+        finally:
+            con.text_factory = str
 
     def _setup(self) -> None:
         con, ctx, file_label = self.con, self.ctx, self.file_label
@@ -178,21 +230,39 @@ class MessagesReader:
         self.owner = phones[0] if phones else None
         self.handles = self._handles()
         self.chats = self._chats()
+        self._warn_unlinked(["chat_message_join"] + (["message_attachment_join"] if has_attachments else []))
         self._who: dict[tuple, int] = {}
         self._whos: list[Who] = []
+        self._raw_whos: list[int] = []   # the indexes of those that keep an id raw
         self._who_arrays: dict[str, pa.Array] = {}
 
     # -- small tables, read whole ------------------------------------------------------------------
     def _handles(self) -> dict[int, tuple[str, str]]:
-        region = self.ctx.phone_region
-        return {rowid: (raw, normalise_one(raw, region))
-                for rowid, raw in self.con.execute("SELECT ROWID, id FROM handle") if raw is not None}
+        region, text = self.ctx.phone_region, self.text
+        rows = self.con.execute("SELECT ROWID, id FROM handle")
+        return {rowid: (ident, normalise_one(ident, region)) for rowid, raw in rows
+                if (ident := as_text(raw, text)) is not None}
+
+    def _warn_unlinked(self, tables: list[str]) -> None:
+        """Say how many rows of the join tables name their message by a TEXT or a BLOB, which is no
+        ROWID: they link no message (a BLOB sorts after every text, a text after every number, so
+        an index search finds them)."""
+        for table in tables:
+            [(n,)] = self.con.execute(f"SELECT count(*) FROM {table} WHERE message_id >= ''").fetchall()
+            if n:
+                self.ctx.report.warn(f"{n} rows of {table} in {self.label} name their message by a value that is "
+                                     "no ROWID (a text or a blob): they link no message")
 
     def _chats(self) -> dict[int, Chat]:
         members: dict[int, list[tuple[str, str]]] = {}
+        unlinked = 0
         for chat_id, handle_id in self.con.execute("SELECT chat_id, handle_id FROM chat_handle_join"):
             if handle_id in self.handles:
                 members.setdefault(chat_id, []).append(self.handles[handle_id])
+            unlinked += not (is_id(chat_id) and is_id(handle_id))
+        if unlinked:
+            self.ctx.report.warn(f"{unlinked} rows of chat_handle_join in {self.label} name their chat or handle by "
+                                 "a value that is no ROWID: they add no member to a chat")
         have = require(self.con, self.file_label, {"chat": ()})["chat"]
         style = optional(have, "c", "style")
         chats = {}
@@ -200,6 +270,7 @@ class MessagesReader:
                 f"SELECT c.ROWID, c.guid, c.chat_identifier, {optional(have, 'c', 'display_name')}, "
                 f"{optional(have, 'c', 'service_name')}, {style} FROM chat c"):
             found = sorted(set(members.get(rowid, ())), key=lambda m: m[1])
+            guid, ident, name, service = (as_text(v, self.text) for v in (guid, ident, name, service))
             chats[rowid] = Chat(guid, ident, name or None, service, chat_style == GROUP_STYLE or len(found) > 1,
                                 tuple(m[1] for m in found), tuple(m[0] for m in found))
         return chats
@@ -214,17 +285,25 @@ class MessagesReader:
             found = dict(self.con.execute(LOWEST_CHAT_QUERY, span))
         return list(map(found.get, rowids))
 
-    def _who_indexes(self, cols: list[list]) -> pa.Array:
+    def _who_indexes(self, cols: list[list], from_me: list) -> pa.Array:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
-        inputs); a combination not seen before is worked out once."""
+        inputs); a combination not seen before is worked out once. The ids a row's combination
+        keeps raw are counted."""
         lookup, out = self._who, []
-        for key in zip(cols[FROM_ME], cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
+        for key in zip(from_me, cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
                        [b & (HAS_ATT | HAS_SUBJECT) for b in cols[BITS]]):
             found = lookup.get(key)
             if found is None:
                 found = lookup[key] = len(self._whos)
                 self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
+                if self._whos[-1].kept_raw:
+                    self._raw_whos.append(found)
             out.append(found)
+        if self._raw_whos:
+            counts = np.bincount(np.array(out, dtype=np.int64), minlength=len(self._whos))
+            for i in self._raw_whos:
+                for name in self._whos[i].kept_raw:
+                    self.unreadable.add(KEPT_RAW[name], counts[i])
         return pa.array(out, pa.int32())
 
     def _who_columns(self) -> dict[str, pa.Array]:
@@ -244,6 +323,7 @@ class MessagesReader:
         region = self.ctx.phone_region
         chat = self.chats.get(chat_id)
         handle = self.handles.get(handle_id)
+        caller, service = as_text(caller, self.text), as_text(service, self.text)
         me = normalise_one(caller, region) if caller else self.owner
         group = chat is not None and chat.group
         service = service or (chat.service if chat else None)
@@ -254,7 +334,9 @@ class MessagesReader:
         else:
             channel = (service or "messages").lower()
         members = chat.members if chat else (handle[1],) if handle else ()
-        if from_me:
+        if from_me is NO_DIRECTION:   # who sent it cannot be told
+            sender, sender_raw, recipients = None, None, None
+        elif from_me:
             sender, sender_raw = me, None
             recipients = members or ((handle[1],) if handle else None)
         else:
@@ -269,9 +351,12 @@ class MessagesReader:
         names = self.hints.names_for(([sender] if sender else []) + list(recipients or ()))
         if names:
             fragment["contact_names"] = names
+        ids = {"handle_id": handle_id, "chat_id": chat_id}
+        kept_raw = tuple(name for name, value in ids.items() if not is_id(value))
+        fragment.update({f"{name}_raw": raw_value(ids[name]) for name in kept_raw})
         extra = "," + json.dumps(fragment, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] \
             if fragment else ""
-        return Who(channel, sender, sender_raw, recipients, conversation, extra)
+        return Who(channel, sender, sender_raw, recipients, conversation, extra, kept_raw)
 
     # -- the messages ----------------------------------------------------------------------------------
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
@@ -286,49 +371,61 @@ class MessagesReader:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
 
     def _rows(self) -> Iterator[list[tuple]]:
-        """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs)."""
-        text = LenientText()
+        """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs);
+        at the end, the repairs and the values that could not be read are reported."""
         yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
-                                text)
-        text.report(self.ctx, self.label)
+                                self.text, careful=message_query(self.message_columns, blobs=True))
+        self.text.report(self.ctx, self.label)
+        self.unreadable.report(self.ctx, "messages", self.label)
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = columns_of(rows)
+        times = cocoa_times(cols[DATE])
         bodies, rejects = self._texts(rows, cols)
+        for i in np.flatnonzero(times.bad).tolist():
+            rejects.setdefault(i, self._date_reject(rows[i]))
         if rejects:
-            yield from rejects.values()
+            yield from (rejects[i] for i in sorted(rejects))
+            keep = np.ones(len(rows), dtype=bool)
+            keep[list(rejects)] = False
             rows = [row for i, row in enumerate(rows) if i not in rejects]
             bodies = [body for i, body in enumerate(bodies) if i not in rejects]
             if not rows:
                 return
-            cols = columns_of(rows)
+            cols, times = columns_of(rows), times.take(keep)
         n = len(rows)
-        who_idx = self._who_indexes(cols)
+        direction, from_me, from_me_raw = self._directions(cols[FROM_ME])
+        who_idx = self._who_indexes(cols, from_me)
         who = {name: column.take(who_idx) for name, column in self._who_columns().items()}
-        dates = pc.fill_null(pa.array(cols[DATE], pa.int64()), 0).to_numpy()
-        undated = dates == 0
-        us, nanos = cocoa_us(dates)
+        undated = times.none
         bits = np.array(cols[BITS], dtype=np.int64)
         retracted = (bits & RETRACTED) != 0
         edited = ((bits & EDITED) != 0) & ~retracted
         reaction = (bits & REACTION) != 0
         system = ((bits & SYSTEM) != 0) & ~reaction
-        attachments, missing, paths = self._attachments(cols[ROWID])
+        attachments, missing, notes = self._attachments(cols[ROWID])
         changes: list[str | None] = [None] * n
         for i in np.flatnonzero(edited | retracted).tolist():
-            changes[i] = _fragment(_versions(cols[SUMMARY][i]))
+            changes[i] = _fragment(self._versions(cols[SUMMARY][i]))
         found: list[str | None] = [None] * n
-        for i, names in paths.items():
-            found[i] = _fragment({"attachment_paths": names})
+        for i, fields in notes.items():
+            found[i] = _fragment(fields)
+        read, delivered = cocoa_times(cols[DATE_READ]), cocoa_times(cols[DATE_DELIVERED])
+        self.unreadable.add(KEPT_RAW["date_read"], np.count_nonzero(read.bad))
+        self.unreadable.add(KEPT_RAW["date_delivered"], np.count_nonzero(delivered.bad))
+        rare = pa.array(cols[EXTRA], pa.string())
+        if rare.null_count < n and b'_raw":' in rare.buffers()[2].to_pybytes():   # SQLite wrote a date as it is
+            for key in ("date_edited", "date_retracted"):
+                self.unreadable.add(KEPT_RAW[key], pc.sum(pc.count_substring(rare, f',"{key}_raw":')).as_py() or 0)
         extra = fr.objects([
-            fr.text("guid", pa.array(cols[GUID], pa.string())), fr.text("service", pa.array(cols[SERVICE], pa.string())),
-            fr.text("account", pa.array(cols[ACCOUNT], pa.string())),
-            fr.cocoa_date("date_read", pa.array(cols[DATE_READ], pa.int64())),
-            fr.cocoa_date("date_delivered", pa.array(cols[DATE_DELIVERED], pa.int64())),
-            pa.array(cols[EXTRA], pa.string()), who.pop("extra"),
-            pa.array(changes, pa.string()), pa.array(found, pa.string())])
+            fr.text("guid", texts(cols[GUID], self.text)), fr.text("service", texts(cols[SERVICE], self.text)),
+            fr.text("account", texts(cols[ACCOUNT], self.text)),
+            *fr.times("date_read", cols[DATE_READ], read), *fr.times("date_delivered", cols[DATE_DELIVERED], delivered),
+            rare, who.pop("extra"), pa.array(changes, pa.string()), pa.array(found, pa.string()),
+            *([fr.value("is_from_me_raw", from_me_raw)] if from_me_raw is not None else [])])
         flags = _flags(n, edited=edited, unsent=retracted, attachment_missing=missing, undated=undated)
         kind = np.where(reaction, 1, np.where(system, 2, 0))
+        us = times.us
         ms = np.where(undated, 0, us // 1000)
         dated = pa.array(undated)
         ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_iso(ms * 1000, self.ctx.timezone, "ms"))
@@ -336,13 +433,13 @@ class MessagesReader:
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,
-            "ts_precision": fr.labels(nanos, ("s", "ms"), undated),
+            "ts_precision": fr.labels(times.precise, ("s", "ms"), undated),
             "tz_source": fr.labels(np.zeros(n, dtype=bool), ("source",), undated),
             **who,
             "kind": fr.labels(kind, ("message", "reaction", "system")),
-            "direction": fr.labels(np.array(cols[FROM_ME], dtype=bool), ("incoming", "outgoing")),
-            "subject": pa.array(cols[SUBJECT], pa.string()),
-            "body": pa.array(bodies, pa.string()),
+            "direction": fr.labels(direction, DIRECTIONS),
+            "subject": texts(cols[SUBJECT], self.text),
+            "body": texts(bodies, self.text),
             "attachments": attachments,
             "flags": flags,
             "source_sha256": fr.constant(self.ctx.source_sha256, n),
@@ -352,13 +449,31 @@ class MessagesReader:
             "extra": extra,
         })
 
-    def _texts(self, rows: list[tuple], cols: list[list]) -> tuple[list[str | None], dict[int, Reject]]:
+    def _directions(self, values: list) -> tuple[np.ndarray, list, list | None]:
+        """:func:`directions` of ``is_from_me``, the values for the who key (one that is no number
+        as :data:`NO_DIRECTION`, counted) and the values that are no number (None for none)."""
+        codes, raw = directions(values)
+        if raw is None:
+            return codes, values, None
+        self.unreadable.add(KEPT_RAW["is_from_me"], np.count_nonzero(codes == 2))
+        return codes, [NO_DIRECTION if c == 2 else v for v, c in zip(values, codes.tolist())], raw
+
+    def _date_reject(self, row: tuple) -> Reject:
+        """A message whose date is no time between 1970 and 2200, its row written out."""
+        date = row[DATE]
+        why = "is not a time between 1970 and 2200" if type(date) in (int, float) else \
+            "is not a number of seconds or nanoseconds"
+        return Reject(locator=self._locator(row[ROWID]), reason=f"date {date!r} {why}",
+                      raw=" ".join(f"{name}={value!r}" for name, value in zip(COLUMN_NAMES, row) if name != "bits"))
+
+    def _texts(self, rows: list[tuple], cols: list[list]) -> tuple[list, dict[int, Reject]]:
         """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
-        the rejects by row index: rows whose ``attributedBody`` cannot be decoded."""
+        the rejects by row index: rows whose ``attributedBody`` cannot be decoded (or is no blob)."""
         bodies = list(cols[TEXT])
         rejects = {}
         for i in [i for i, body in enumerate(cols[BODY]) if body is not None]:   # fetched only where text is NULL
-            bodies[i] = decode_text(rows[i][BODY])
+            body = rows[i][BODY]
+            bodies[i] = decode_text(body) if type(body) is bytes else None
             if bodies[i] is None:
                 rejects[i] = Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "
                                     "only in attributedBody, and it cannot be decoded", raw=_raw_row(rows[i]))
@@ -367,34 +482,47 @@ class MessagesReader:
     def _locator(self, rowid: int) -> str:
         return f"{self.label} message ROWID {rowid}"
 
+    def _versions(self, summary: object) -> dict:
+        """:func:`versions` of a message_summary_info, one that cannot be read counted."""
+        found = versions(summary)
+        self.unreadable.add(KEPT_RAW["message_summary_info"],
+                            "message_summary_info_hex" in found or "message_summary_info_raw" in found)
+        return found
+
     # -- attachments -----------------------------------------------------------------------------------
-    def _attachments(self, rowids: list) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
-        """The attachments column, a mask of rows with a missing one, and the paths each row names."""
+    def _attachments(self, rowids: list) -> tuple[pa.Array, np.ndarray, dict[int, dict[str, list]]]:
+        """The attachments column, a mask of rows with a missing one, and the fields of `extra` of
+        each row with any: the paths it names (and the sizes that are no integer, kept raw)."""
         n = len(rowids)
         missing = np.zeros(n, dtype=bool)
         if self.attachment_query is None:
             return pa.nulls(n, pa.list_(ATTACHMENT)), missing, {}
         position = {r: i for i, r in enumerate(rowids)}
         lists: list[list[dict] | None] = [None] * n
-        paths: dict[int, list[str]] = {}
-        for message_id, filename, mime, transfer_name, total in self.con.execute(
-                self.attachment_query, (rowids[0], rowids[-1])):
+        notes: dict[int, dict[str, list]] = {}
+        for message_id, *names, total in self.con.execute(self.attachment_query, (rowids[0], rowids[-1])):
             i = position.get(message_id)
             if i is None:   # a rejected message: its attachments are named in no record
                 continue
+            filename, mime, transfer_name = (as_text(v, self.text) for v in names)
             name = transfer_name or (filename.rsplit("/", 1)[-1] if filename else None)
             sha, size = self._store(filename)
             if sha is None:
                 missing[i] = True
-                size = total
+                size = total if total is None or type(total) is int else None
+                if size is None and total is not None:
+                    notes.setdefault(i, {}).setdefault("attachment_total_bytes_raw", []).append(raw_value(total))
+                    self.unreadable.add(KEPT_RAW["total_bytes"], 1)
             if lists[i] is None:
                 lists[i] = []
             lists[i].append({"name": name, "mime": mime, "size": size, "sha256": sha})
-            paths.setdefault(i, []).append(filename)
-        return pa.array(lists, pa.list_(ATTACHMENT)), missing, paths
+            notes.setdefault(i, {}).setdefault("attachment_paths", []).append(filename)
+        return pa.array(lists, pa.list_(ATTACHMENT)), missing, notes
 
     def _store(self, filename: str | None) -> tuple[str | None, int | None]:
-        if not filename or self.open_attachment is None or self.ctx.blobs is None:
+        """(sha256, size) of the attachment stored, (None, None) when it is not there (a name with
+        a NUL names no file)."""
+        if not filename or "\x00" in filename or self.open_attachment is None or self.ctx.blobs is None:
             return None, None
         try:
             with self.open_attachment(filename) as stream:
@@ -424,19 +552,26 @@ def cocoa_iso(value: float | int | None) -> str | None:
     return datetime.fromtimestamp((us + COCOA_EPOCH_US) / 1e6, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _versions(summary: bytes | None) -> dict:
+def versions(summary: object) -> dict:
     """Every version of an edited message and the parts taken back, from ``message_summary_info``
-    (a binary plist: ``ec`` part -> versions ``{d: date, t: attributedBody}``, ``rp`` parts unsent)."""
+    (a binary plist: ``ec`` part -> versions ``{d: date, t: attributedBody}``, ``rp`` parts unsent).
+    A blob that is no such plist is kept as ``message_summary_info_hex``, a value that is no blob as
+    ``message_summary_info_raw``."""
     if not summary:
         return {}
+    if type(summary) is not bytes:
+        return {"message_summary_info_raw": summary}
     try:
-        info = plistlib.loads(summary)
-    except Exception:   # plistlib raises several types for damaged data; the bytes are kept
+        return _versions(plistlib.loads(summary))
+    except Exception:   # plistlib raises several types for damaged data, a plist of another shape others
         return {"message_summary_info_hex": summary.hex()}
+
+
+def _versions(info: dict) -> dict:
     out: dict = {}
     edits = []
-    for part, versions in sorted((info.get("ec") or {}).items(), key=lambda kv: str(kv[0])):
-        for version in versions or ():
+    for part, history in sorted((info.get("ec") or {}).items(), key=lambda kv: str(kv[0])):
+        for version in history or ():
             blob = version.get("t") if isinstance(version, dict) else None
             text = decode_text(blob) if isinstance(blob, bytes) else None
             entry = {"part": int(part) if str(part).isdigit() else str(part), "date": cocoa_iso(version.get("d")),
@@ -459,6 +594,7 @@ def _flags(n: int, **masks: np.ndarray) -> pa.Array:
 
 
 def _raw_row(row: tuple) -> str:
-    """A rejected message as text: its identifying fields and the attributedBody bytes in hex."""
+    """A rejected message as text: its identifying fields and the attributedBody bytes in hex (or as it is, no blob)."""
+    body = row[BODY].hex() if type(row[BODY]) is bytes else repr(row[BODY])
     return (f"guid={row[GUID]} date={row[DATE]} handle_id={row[HANDLE]} is_from_me={row[FROM_ME]} "
-            f"service={row[SERVICE]} attributedBody(hex)={row[BODY].hex()}")
+            f"service={row[SERVICE]} attributedBody(hex)={body}")

@@ -300,19 +300,22 @@ def test_every_call_is_read_when_z_pk_is_not_the_rowid_and_text_is_not_utf8(tmp_
 
 
 def test_call_values_read_column_wise_as_one_by_one():
-    """_truth and _reals (calls.py) give what bool() and float() give, whatever SQLite returns."""
+    """directions and reals (ios/database.py, used by calls.py) give what bool() and float() give,
+    whatever SQLite returns; a TEXT or a BLOB is no number, even one that spells a number."""
     import numpy as np
 
-    from commtrail.parsers.ios.calls import _reals, _truth
-    for values in [(1, None, 2.5), (None, None), (1, 0, None), ("1", 2), (float("nan"), 0.0, 1), (2**60, 1), (b"x", None)]:
-        assert _truth(values).tolist() == [bool(v) for v in values]
-    for values in [(1, None, 2.5), (None,), (3, 4), (2**60 + 1, 1), ("2.5", 1)]:
-        reals, unreadable = _reals(values)
-        assert np.array_equal(reals, np.array([np.nan if v is None else float(v) for v in values]), equal_nan=True)
+    from commtrail.parsers.ios.database import directions, reals
+    for values in [(1, None, 2.5), (None, None), (1, 0, None), (float("nan"), 0.0, 1), (2**60, 1), (2**63 - 1, -1)]:
+        assert directions(values)[0].tolist() == [int(bool(v)) for v in values] and directions(values)[1] is None
+    codes, raw = directions(("1", 2, b"x", None, 0.5))
+    assert (codes.tolist(), raw) == ([2, 1, 2, 0, 1], ["1", None, b"x", None, None])
+    for values in [(1, None, 2.5), (None,), (3, 4), (2**60 + 1, 1), (1e999, 1)]:
+        read, unreadable = reals(values)
+        assert np.array_equal(read, np.array([np.nan if v is None else float(v) for v in values]), equal_nan=True)
         assert not unreadable.any()
-    reals, unreadable = _reals(("x", None, b"\xff", "nan", 3, "1e999"))
-    assert np.array_equal(reals, [np.nan, np.nan, np.nan, np.nan, 3.0, np.inf], equal_nan=True)
-    assert unreadable.tolist() == [True, False, True, True, False, False]
+    read, unreadable = reals(("x", None, b"\xff", "nan", 3, "2.5", b"12"))
+    assert np.array_equal(read, [np.nan, np.nan, np.nan, np.nan, 3.0, np.nan, np.nan], equal_nan=True)
+    assert unreadable.tolist() == [True, False, True, True, False, True, True]
 
 
 def test_a_call_whose_date_is_no_time_is_a_reject_and_a_duration_past_int32_is_left_empty(tmp_path):
