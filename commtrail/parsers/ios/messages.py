@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, fetch,
                                        gc_paused, json_field, keyed_chunks, optional, require)
 from commtrail.parsers.base import ParseContext, Reject
@@ -54,7 +55,7 @@ from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, as_text, cocoa_times,
                                             date_field, directions, flag_column, fragments_sql, is_id, raw_value,
                                             texts)
-from commtrail.parsers.ios.typedstream import decode_text
+from commtrail.parsers.ios.typedstream import decode_text, decode_texts
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -444,7 +445,7 @@ class MessagesReader:
             "flags": flags,
             "source_sha256": fr.constant(self.ctx.source_sha256, n),
             "source_path": fr.constant(self.ctx.source_path, n),
-            "locator": pc.binary_join_element_wise(f"{self.label} message ROWID ", pc.cast(ids, pa.string()), ""),
+            "locator": wrap(f"{self.label} message ROWID ", pc.cast(ids, pa.string())),
             "parser": fr.constant(self.ctx.parser_label, n),
             "extra": extra,
         })
@@ -471,10 +472,10 @@ class MessagesReader:
         the rejects by row index: rows whose ``attributedBody`` cannot be decoded (or is no blob)."""
         bodies = list(cols[TEXT])
         rejects = {}
-        for i in [i for i, body in enumerate(cols[BODY]) if body is not None]:   # fetched only where text is NULL
-            body = rows[i][BODY]
-            bodies[i] = decode_text(body) if type(body) is bytes else None
-            if bodies[i] is None:
+        coded = [i for i, body in enumerate(cols[BODY]) if body is not None]   # fetched only where text is NULL
+        for i, text in zip(coded, decode_texts([cols[BODY][i] for i in coded])):
+            bodies[i] = text
+            if text is None:
                 rejects[i] = Reject(locator=self._locator(rows[i][ROWID]), reason="the text of this message is "
                                     "only in attributedBody, and it cannot be decoded", raw=_raw_row(rows[i]))
         return bodies, rejects

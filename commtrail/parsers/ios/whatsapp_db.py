@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
                                        keyed_chunks, object_sql, optional, require, splice_json)
 from commtrail.parsers.base import ParseContext, Reject
@@ -308,7 +309,7 @@ class WhatsAppReader:
                                                  "undated": undated}),
             "source_sha256": pa.array([ctx.source_sha256] * n, pa.string()),
             "source_path": pa.array([ctx.source_path] * n, pa.string()),
-            "locator": pc.binary_join_element_wise(f"{self.label} ZWAMESSAGE Z_PK ", pc.cast(ids, pa.string()), ""),
+            "locator": wrap(f"{self.label} ZWAMESSAGE Z_PK ", pc.cast(ids, pa.string())),
             "parser": pa.array([ctx.parser_label] * n, pa.string()),
             "extra": pa.array(extras, pa.string()),
         })
