@@ -68,13 +68,10 @@ def test_a_helper_at_parsers_level_is_shared_by_two_families_or_more():
                 for name in parsers.parser_modules()}
     helpers = sorted(p.stem for p in root.glob("_*.py") if p.name != "__init__.py")
     assert "_sqlite" in helpers   # the one today: ios/ and android/ read SQLite through it
-    # _values (the rule for a value of any SQLite type) is android/'s until ios/ reads its calls through it
-    # too (calls.py's _reals/_real/_truth, being moved on branch h/hostile-ios): then this goes
-    pending = {"_values": {"ios"}}
     for helper in helpers:
         users = {family for family, paths in families.items()
                  if any(f"commtrail.parsers.{helper}" in imports_of(path) for path in paths)}
-        assert len(users | pending.get(helper, set())) >= 2, \
+        assert len(users) >= 2, \
             f"{helper} is used by {sorted(users)} only: move it into that family"
 
 

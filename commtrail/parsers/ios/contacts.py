@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from commtrail.parsers._sqlite import LenientText, as_input_error, columns, optional, require
-from commtrail.parsers.ios.database import as_text
+from commtrail.parsers._values import as_text
 from commtrail.timeline.identity import normalise_one
 
 PHONE, EMAIL = 3, 4
@@ -35,7 +35,7 @@ class ContactHints:
 def read_contacts(con: sqlite3.Connection, label: str, region: str) -> ContactHints:
     """The hints of an AddressBook.sqlitedb; an identifier two entries share lists both names. A
     name or an identifier held as a BLOB is read as UTF-8, one held as a number as its digits
-    (:func:`~.database.as_text`)."""
+    (:func:`commtrail.parsers._values.as_text`)."""
     con.text_factory = text = LenientText()   # a name that is not UTF-8 is only a hint: read it as best it can be
     with as_input_error(label):
         return _read(con, label, region, text)

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import LenientText, as_text_sql
+from commtrail.parsers._values import as_text
 from commtrail.parsers.base import ParseContext
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
 
@@ -208,26 +209,11 @@ def is_id(value: object) -> bool:
 
 def texts(values: list, lenient: LenientText) -> pa.Array:
     """A text column as Arrow strings: converted at once when Arrow takes it (TEXTs, NULLs, BLOBs
-    of UTF-8), else value by value (:func:`as_text`)."""
+    of UTF-8), else value by value (:func:`commtrail.parsers._values.as_text`)."""
     try:
         return pa.array(values, pa.string())
     except REFUSED:
         return pa.array([as_text(v, lenient) for v in values], pa.string())
-
-
-def as_text(value: object, lenient: LenientText) -> str | None:
-    """One SQLite value as text: a BLOB read as UTF-8 (``lenient`` counts the repairs), a number as its digits."""
-    if value is None or type(value) is str:
-        return value   # type: ignore[return-value]
-    if type(value) is bytes:
-        return lenient(value)
-    return repr(value)
-
-
-def raw_value(value: object) -> object:
-    """A value as ``extra`` keeps it when it cannot be read: a BLOB as its hex digits (upper case,
-    as SQLite's ``hex``)."""
-    return value.hex().upper() if type(value) is bytes else value
 
 
 class Unreadable:

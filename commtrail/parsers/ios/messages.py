@@ -49,12 +49,12 @@ import pyarrow.compute as pc
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, fetch,
                                        gc_paused, json_field, keyed_chunks, optional, require)
+from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, as_text, cocoa_times,
-                                            date_field, directions, flag_column, fragments_sql, is_id, raw_value,
-                                            texts)
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, cocoa_times, date_field,
+                                            directions, flag_column, fragments_sql, is_id, texts)
 from commtrail.parsers.ios.typedstream import decode_text, decode_texts
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -354,7 +354,7 @@ class MessagesReader:
             fragment["contact_names"] = names
         ids = {"handle_id": handle_id, "chat_id": chat_id}
         kept_raw = tuple(name for name, value in ids.items() if not is_id(value))
-        fragment.update({f"{name}_raw": raw_value(ids[name]) for name in kept_raw})
+        fragment.update({f"{name}_raw": json_value(ids[name]) for name in kept_raw})
         extra = "," + json.dumps(fragment, ensure_ascii=False, sort_keys=True, separators=(",", ":"))[1:-1] \
             if fragment else ""
         return Who(channel, sender, sender_raw, recipients, conversation, extra, kept_raw)
@@ -512,7 +512,7 @@ class MessagesReader:
                 missing[i] = True
                 size = total if total is None or type(total) is int else None
                 if size is None and total is not None:
-                    notes.setdefault(i, {}).setdefault("attachment_total_bytes_raw", []).append(raw_value(total))
+                    notes.setdefault(i, {}).setdefault("attachment_total_bytes_raw", []).append(json_value(total))
                     self.unreadable.add(KEPT_RAW["total_bytes"], 1)
             if lists[i] is None:
                 lists[i] = []

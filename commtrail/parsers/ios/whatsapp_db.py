@@ -49,9 +49,10 @@ import pyarrow.compute as pc
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
                                        keyed_chunks, object_sql, optional, require, splice_json)
+from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, as_text, directions,
-                                            flag_column, integers, is_id, raw_value, reals, texts)
+from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, directions,
+                                            flag_column, integers, is_id, reals, texts)
 from commtrail.parsers.whatsapp import chat as wc
 from commtrail.timeline.schema import ATTACHMENT, EXTRA_CHAT, TS_UTC, make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -321,12 +322,12 @@ class WhatsAppReader:
         found: dict[int, dict] = {}
         if from_me_raw is not None:
             for i in np.flatnonzero(direction == 2).tolist():
-                found.setdefault(i, {})["from_me_raw"] = raw_value(from_me_raw[i])
+                found.setdefault(i, {})["from_me_raw"] = json_value(from_me_raw[i])
         for key, values in (("chat_session", cols[CHAT]), ("group_member", cols[MEMBER])):
             for i in [i for i, v in enumerate(values) if not is_id(v)]:
-                found.setdefault(i, {})[f"{key}_raw"] = raw_value(values[i])
+                found.setdefault(i, {})[f"{key}_raw"] = json_value(values[i])
         for i, size in sizes_raw.items():
-            found.setdefault(i, {})["media_file_size_raw"] = raw_value(size)
+            found.setdefault(i, {})["media_file_size_raw"] = json_value(size)
         if not found:
             return None
         for fields in found.values():

@@ -276,6 +276,16 @@ def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, prist
                                      "handle_id=1 service='iMessage' date='x' is_from_me=0 ")
 
 
+
+def test_an_infinite_handle_id_is_kept_as_the_text_inf_in_valid_json(tmp_path, pristine):
+    """A REAL handle_id of infinity names no handle: kept raw as the text "inf" (json.dumps wrote the
+    number as Infinity, which is not JSON, so the record's extra could not be read back)."""
+    records, rejects, _, stored = changed(tmp_path, pristine, "message", "handle_id", "ROWID = 2", "9e999")
+    assert stored == float("inf") and 2 not in rejects
+    assert "Infinity" not in records[2]["extra"]
+    assert extra(records[2])["handle_id_raw"] == "inf"
+
+
 # -- WhatsApp's ChatStorage.sqlite -----------------------------------------------------------------------
 WA_OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}), whatsapp_names=frozenset({"Sam"}))
 CODE = "code"
