@@ -69,20 +69,21 @@ def pristine(tmp_path_factory):
     return folder, parse(tmp_path_factory.mktemp("parse"), folder)
 
 
-def parse(tmp_path, folder, **kwargs):
-    """(records by ROWID, rejects by ROWID, report)."""
-    ctx = make_ctx(tmp_path, source_path=str(folder / "chat.db"), owner=OWNER, timezone="Europe/London",
+def parse(tmp_path, folder, db="chat.db", parser="apple-messages", owner=OWNER, **kwargs):
+    """(records by ROWID, rejects by ROWID, report) of the database ``db`` in ``folder``."""
+    ctx = make_ctx(tmp_path, source_path=str(folder / db), owner=owner, timezone="Europe/London",
                    open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work", **kwargs)
-    table, rejects, report = run_parser("apple-messages", (folder / "chat.db").read_bytes(), ctx)
+    table, rejects, report = run_parser(parser, (folder / db).read_bytes(), ctx)
     records = {int(r["locator"].rsplit(" ", 1)[1]): {**r, "source_path": None} for r in table.to_pylist()}
     return records, {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, report
 
 
-def changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: str):
+def changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: str, db="chat.db",
+            reparse=parse):
     """Parse a copy of Sam's database with one value changed: (records, rejects, report, value stored)."""
-    folder = tmp_path / "Messages"
+    folder = tmp_path / pristine[0].name
     shutil.copytree(pristine[0], folder)
-    con = sqlite3.connect(folder / "chat.db")
+    con = sqlite3.connect(folder / db)
     try:
         con.execute(f"UPDATE {table} SET {column} = {value_sql} WHERE {where}")
     except sqlite3.IntegrityError as exc:   # NOT NULL in the layout: SQLite itself refuses the value
@@ -90,7 +91,7 @@ def changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: 
     [(stored,)] = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall() or [(None,)]
     con.commit()
     con.close()
-    return (*parse(tmp_path, folder), stored)
+    return (*reparse(tmp_path, folder), stored)
 
 
 def extra(record: dict) -> dict:
@@ -318,22 +319,11 @@ def wa_pristine(tmp_path_factory):
 
 
 def wa_parse(tmp_path, folder):
-    ctx = make_ctx(tmp_path, source_path=str(folder / "ChatStorage.sqlite"), owner=WA_OWNER, timezone="Europe/London",
-                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
-    table, rejects, report = run_parser("whatsapp-ios-db", (folder / "ChatStorage.sqlite").read_bytes(), ctx)
-    records = {int(r["locator"].rsplit(" ", 1)[1]): {**r, "source_path": None} for r in table.to_pylist()}
-    return records, {int(r.locator.rsplit(" ", 1)[1]): r for r in rejects}, report
+    return parse(tmp_path, folder, "ChatStorage.sqlite", "whatsapp-ios-db", WA_OWNER)
 
 
 def wa_changed(tmp_path, pristine, table: str, column: str, where: str, value_sql: str):
-    folder = tmp_path / "WhatsApp"
-    shutil.copytree(pristine[0], folder)
-    con = sqlite3.connect(folder / "ChatStorage.sqlite")
-    con.execute(f"UPDATE {table} SET {column} = {value_sql} WHERE {where}")
-    [(stored,)] = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall()
-    con.commit()
-    con.close()
-    return (*wa_parse(tmp_path, folder), stored)
+    return changed(tmp_path, pristine, table, column, where, value_sql, "ChatStorage.sqlite", wa_parse)
 
 
 def seconds_time(value) -> bool:
