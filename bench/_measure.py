@@ -25,13 +25,15 @@ def measure(module: str, function: str, *args: str) -> tuple[float, float, str]:
 def in_child(module: str, step: str, *args: str) -> dict:
     """Run ``bench.<module>``'s ``_child_baseline`` or ``_child_ours`` (``step``: baseline or ours)
     on ``args`` in a fresh interpreter, its process tree sampled every 0.25 s. Its result dict, with
-    ``peak_mb`` (its own peak RSS, see :func:`own_peak_mb`), ``part_peak_mb`` (the peak RSS of the processes it waited for)
+    ``peak_mb`` (its own peak RSS, see :func:`own_peak_mb`), ``part_peak_mb`` and ``part_cpu`` (the
+    peak RSS and the CPU seconds of the processes it waited for)
     and ``tree_pss_mb`` / ``tree_rss_mb`` (the peak PSS and RSS sums of its process tree), in MB."""
     code = (f"import json, resource, sys; from bench.{module} import _child_baseline, _child_ours; "
             "from bench._measure import own_peak_mb; "
             "f = {'baseline': _child_baseline, 'ours': _child_ours}[sys.argv[1]]; r = f(*sys.argv[2:]); "
             "r['peak_mb'] = own_peak_mb(); "
-            "r['part_peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+            "part = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "r['part_peak_mb'] = part.ru_maxrss / 1024; r['part_cpu'] = part.ru_utime + part.ru_stime; "
             "print(json.dumps(r))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     run = run_sampled([sys.executable, "-c", code, step, *args], cwd=root, interval=0.25)

@@ -5,7 +5,8 @@ Generates, in a work directory (never committed), with the real layout
 99 % SMS among 300 numbers (inbox, sent, a few drafts and failed), 1 % MMS with a from and a to
 address, a text part and a picture part whose file is absent (flagged).
 
-and measures, each in a fresh child process (peak RSS from its ``getrusage``), three times in turn
+and measures, each in a fresh child process (peak PSS of its process tree: ours reads a large
+database with a second, fetching process, see ``commtrail/sqlitefeed.py``), three times in turn
 (the run of median time of each counts, see ``bench._phone_db.paired``):
 
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns (the sms columns read, and the pdu,

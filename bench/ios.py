@@ -9,7 +9,8 @@ Generates, in a work directory (never committed), with the real iOS 16 layout
   3 % tapbacks, 1 % edited, 1 % with an attachment (absent: flagged);
 * ``CallHistory.storedata``: 200,000 calls at scale 1.
 
-and measures, each in a fresh child process (peak RSS from its ``getrusage``), three times in turn
+and measures, each in a fresh child process (peak PSS of its process tree: ours reads a large
+database with a second, fetching process, see ``commtrail/sqlitefeed.py``), three times in turn
 (the run of median time of each counts, see ``bench._phone_db.paired``):
 
 * baseline: a bare ``sqlite3`` ``SELECT`` of the same columns of the same tables (those the readers

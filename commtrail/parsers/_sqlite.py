@@ -9,19 +9,18 @@ a chunk at a time; the ``extra`` JSON of a row is put together by SQLite (:func:
 
 from __future__ import annotations
 
-import gc
 import re
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
+from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused, transposed  # noqa: F401 (fetch, gc_paused: for the readers)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-shm", "-journal")
@@ -123,19 +122,9 @@ def as_input_error(label: str, where: str = "reading its tables") -> Iterator[No
                          hint="It may be damaged or encrypted; give an intact copy.") from None
 
 
-class LenientText:
+class LenientText(Lenient):
     """A text factory for sqlite3 that reads bytes that are not UTF-8 as U+FFFD, counting them
     (SQLite's own decoder stops the whole query at the first such value)."""
-
-    def __init__(self) -> None:
-        self.repaired = 0
-
-    def __call__(self, data: bytes) -> str:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.repaired += 1
-            return data.decode("utf-8", "replace")
 
     def report(self, ctx: ParseContext, label: str) -> None:
         """Count the repairs and say where they were."""
@@ -241,98 +230,69 @@ def input_copy(stream: BinaryIO, ctx: ParseContext, label: str | None = None) ->
             con.close()
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused meanwhile (as it was afterwards). For work on a chunk
-    of rows: it makes tens of thousands of tuples and lists of plain values, which hold no cycles,
-    and the collections that making them would set off, each going over the chunk's live rows and
-    columns again, cost a good part of the reading. Objects left in a cycle are collected after."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def each_paused(chunks: Iterable[T], work: Callable[[T], Iterable[U]]) -> Iterator[U]:
-    """What ``work`` makes of each chunk, made with the garbage collector paused (:func:`gc_paused`;
-    never while the caller has it), then handed on."""
-    for chunk in chunks:
+    """What ``work`` makes of each chunk, taken and made with the garbage collector paused
+    (:func:`gc_paused`; never while the caller has it), then handed on. The chunk is let go before
+    the collector resumes (the generators giving chunks hold none while they wait), so that the
+    rows it made do not set off a collection that would go over them all once more."""
+    chunks = iter(chunks)
+    while True:
         with gc_paused():
+            chunk = next(chunks, _END)
+            if chunk is _END:
+                return
             items = list(work(chunk))
+            del chunk
         yield from items
 
 
-def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
-    """``cursor.fetchmany(size)`` (every row left when ``size`` is None) with the garbage collector
-    paused (:func:`gc_paused`)."""
-    with gc_paused():
-        return cursor.fetchall() if size is None else cursor.fetchmany(size)
-
-
-FIRST_KEY = -(1 << 63)   # below every key: the parameter of a keyed query's first run
+_END = object()
 
 
 def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
-                 careful: str | None = None) -> Iterator[list[tuple]]:
+                 careful: str | None = None, columns: bool = False) -> Iterator[list[tuple] | Columns]:
     """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
     in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
-    as the chunks are taken. Text is read by SQLite's own UTF-8 decoder (no Python call per value);
-    text that is not UTF-8 makes it fail, and the query is run again after the last row done with
-    ``lenient`` as the connection's text factory from there on (the caller reports its count).
-    Likewise a BLOB that the query's JSON cannot hold makes it fail, and ``careful`` (the same query
-    writing BLOBs as JSON can hold them, slower) is run instead from there on."""
-    try:
-        cursor = con.execute(query, (FIRST_KEY,))
-    except sqlite3.OperationalError as exc:
-        if careful is None or not _refuses_blob(exc):
-            raise
-        query, cursor = careful, con.execute(careful, (FIRST_KEY,))
-    return _keyed_chunks(con, query, size, lenient, cursor, careful)
+    as the chunks are taken, by a second process for a large database (:mod:`commtrail.sqlitefeed`).
+    Text is read by SQLite's own UTF-8 decoder (no Python call per value); text that is not UTF-8
+    makes it fail, and the query is run again after the last row done with ``lenient`` as the
+    connection's text factory from there on (the caller reports its count). Likewise a BLOB that
+    the query's JSON cannot hold makes it fail, and ``careful`` (the same query writing BLOBs as
+    JSON can hold them, slower) is run instead from there on. ``columns``: see
+    :func:`~commtrail.sqlitefeed.chunks`."""
+    return chunks(con, query, size, key=True, careful=careful, lenient=lenient, columns=columns)
 
 
-def _refuses_blob(exc: sqlite3.OperationalError) -> bool:
-    return "JSON cannot hold BLOB values" in str(exc)
+def columns_of(rows: list[tuple] | Columns) -> list[list]:
+    """The values of a chunk (rows, or :class:`~commtrail.sqlitefeed.Columns`) column by column: new
+    lists, which the caller may change (:func:`~commtrail.sqlitefeed.transposed`)."""
+    return [list(column) for column in rows.columns] if isinstance(rows, Columns) else transposed(rows)
 
 
-def _keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText, cursor: sqlite3.Cursor,
-                  careful: str | None) -> Iterator[list[tuple]]:
-    last = FIRST_KEY
-    while True:
-        try:
-            rows = fetch(cursor, size)
-        except sqlite3.OperationalError as exc:
-            if careful is not None and query != careful and _refuses_blob(exc):
-                query = careful
-            elif "decode" in str(exc) and con.text_factory is str:
-                con.text_factory = lenient
-            else:
-                raise
-            cursor = con.execute(query, (last,))
-            continue
-        if not rows:
-            return
-        last = rows[-1][0]
-        yield rows
+def query_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int,
+                 columns: bool = False) -> Iterator[list[tuple] | Columns]:
+    """The rows of a query a chunk of at most ``chunk`` (and the context's batch size) at a time, with
+    the connection's text factory, read by a second process for a large database
+    (:mod:`commtrail.sqlitefeed`; ``columns``: see its ``chunks``). Run at once: a query SQLite
+    refuses fails here."""
+    return chunks(con, query, max(1, min(ctx.batch_size, chunk)), lenient=_lenient_of(con), columns=columns)
 
 
-def columns_of(rows: list[tuple]) -> list[list]:
-    """The rows' values column by column. Unlike ``zip(*rows)``, which makes an iterator per row, it
-    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
-    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
+def _lenient_of(con: sqlite3.Connection) -> Lenient | None:
+    return con.text_factory if isinstance(con.text_factory, Lenient) else None
 
 
-def read_chunks(cursor: sqlite3.Cursor, ctx: ParseContext, label: str, what: str, chunk: int) -> Iterator[list[tuple]]:
-    """The rows of a query a chunk at a time (their first column identifies a row). A database found
+def read_chunks(rows: Iterator[list[tuple]], ctx: ParseContext, label: str, what: str) -> Iterator[list[tuple]]:
+    """The chunks of :func:`query_chunks` (their first column identifies a row). A database found
     damaged part way is a warning naming the last row read; the rows before it are kept."""
     last = None
     try:
-        while rows := fetch(cursor, max(1, min(ctx.batch_size, chunk))):
-            yield rows
-            last = rows[-1][0]
+        for chunk in rows:
+            key = chunk[-1][0]
+            held = [chunk]
+            del chunk   # while the caller works on the chunk, this frame holds no reference to it
+            yield held.pop()
+            last = key
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, what, last, exc))
 

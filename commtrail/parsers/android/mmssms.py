@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
-                                       each_paused, head_tables, input_copy, read_chunks, require)
+                                       each_paused, head_tables, input_copy, query_chunks, read_chunks, require)
 from commtrail.parsers._values import as_text, whole, written
 from commtrail.parsers.android.layouts import MMS
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
@@ -82,8 +82,9 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
          text: LenientText) -> Iterator:
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
     with as_input_error(ctx.source_path, "table sms"):
-        cursor = con.execute(f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                             f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id")
+        chunks = query_chunks(con, f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
+                             f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id", ctx, CHUNK,
+                              columns=True)
 
     def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
@@ -100,7 +101,7 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
 
     unread = Unusable(label, "sms")
-    yield from each_paused(read_chunks(cursor, ctx, label, "sms _id", CHUNK), records)
+    yield from each_paused(read_chunks(chunks, ctx, label, "sms _id"), records)
     unread.report(ctx, {"type": "whole number"})
 
 
@@ -116,9 +117,9 @@ class _Mms:
 
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         with as_input_error(self.ctx.source_path, "table pdu"):
-            cursor = self.con.execute("SELECT * FROM pdu ORDER BY _id")
-        names = [d[0] for d in cursor.description]
-        yield from each_paused(read_chunks(cursor, self.ctx, self.label, "pdu _id", MMS_CHUNK),
+            names = [d[0] for d in self.con.execute("SELECT * FROM pdu LIMIT 0").description]
+            chunks = query_chunks(self.con, "SELECT * FROM pdu ORDER BY _id", self.ctx, MMS_CHUNK)
+        yield from each_paused(read_chunks(chunks, self.ctx, self.label, "pdu _id"),
                                lambda chunk: self._chunk(names, chunk))
         if self.missing:
             self.ctx.report.warn(f"{self.missing} MMS attachment(s) of {self.label} are not in {PARTS_FOLDER} "

@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, base_name, columns,
                                        head_tables, input_copy, json_field, object_sql, optional,
-                                       read_chunks, require, splice_json)
+                                       query_chunks, read_chunks, require, splice_json)
 from commtrail.parsers._values import as_text, json_value, whole
 from commtrail.parsers.android.rows import Unusable, dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
@@ -103,8 +103,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         with as_input_error(ctx.source_path):
             layout = _modern(con, ctx) if columns(con, "message") or not columns(con, "messages") else _legacy(con, ctx)
             reader = _Reader(ctx, label, layout, text)
-            cursor = con.execute(layout.query)
-        yield from reader.read(cursor)
+            chunks = query_chunks(con, layout.query, ctx, CHUNK)
+        yield from reader.read(chunks)
         text.report(ctx, label)
         reader.unusable.report(ctx, {"from_me": "whole number", "key_from_me": "whole number",
                                      "file_size": "whole number of bytes", "media_size": "whole number of bytes"})
@@ -259,8 +259,8 @@ class _Reader:
             chats[key] = Chat(conversation, identity, raw, "," + fragment)
         return chats
 
-    def read(self, cursor: sqlite3.Cursor) -> Iterator[pa.RecordBatch | Reject]:
-        for chunk in read_chunks(cursor, self.ctx, self.label, f"{self.table} _id", CHUNK):
+    def read(self, chunks: Iterator[list[tuple]]) -> Iterator[pa.RecordBatch | Reject]:
+        for chunk in read_chunks(chunks, self.ctx, self.label, f"{self.table} _id"):
             ms, keep, rejects = dated([row[1] for row in chunk], chunk, self.label, self.table, row_text(ROW))
             yield from rejects
             if len(keep):

@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from commtrail.parsers._sqlite import LenientText, as_input_error, damaged, each_paused, keyed_chunks, optional, require
+from commtrail.parsers._sqlite import (Columns, LenientText, as_input_error, columns_of, damaged, each_paused,
+                                       keyed_chunks, optional, require)
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
@@ -65,7 +66,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
     with as_input_error(file_label):
         have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
         con.text_factory = str   # the rows: SQLite's own decoder, LenientText from the first value it refuses
-        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text)
+        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text, columns=True)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     try:
@@ -113,10 +114,10 @@ class _Calls:
         found = np.array([self.who(a) for a in encoded.dictionary.to_pylist()], dtype=np.int32)
         return pa.array(found[encoded.indices.to_numpy()])
 
-    def batch(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
+    def batch(self, rows: list[tuple] | Columns) -> Iterator[pa.RecordBatch | Reject]:
         """The records of a chunk of rows, after the rejects of those whose ZDATE cannot be a date."""
         self.last_pk = rows[-1][1]
-        columns = list(zip(*rows))
+        columns = columns_of(rows)
         dates, unreadable = reals(columns[2])
         refused = unreadable | (~np.isnan(dates) & (dates != 0) & ~((dates >= MIN_COCOA_S) & (dates <= MAX_COCOA_S)))
         if refused.any():
@@ -124,7 +125,7 @@ class _Calls:
             rows = [rows[i] for i in np.flatnonzero(~refused)]
             if not rows:
                 return
-            columns, dates = list(zip(*rows)), dates[~refused]
+            columns, dates = columns_of(rows), dates[~refused]
         yield self._records(columns, dates)
 
     def _reject(self, row: tuple, unreadable: bool) -> Reject:

@@ -231,3 +231,28 @@ class Unreadable:
         """``what`` completes "<n> <records> in <label> have ..."."""
         for what, n in self.counts.items():
             ctx.report.warn(f"{n} {records} in {label} have {what}")
+
+
+def distinct_rows(columns: Sequence[list]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The distinct combinations of the columns' values, row by row (as a dict of tuples would tell
+    them apart): the index of each combination's first row, in row order, and each row's number
+    of combination in that order. None when a column is not all whole numbers or all texts (with
+    NULLs): such values are for the caller to combine one by one."""
+    codes: np.ndarray | None = None
+    for values in columns:
+        try:
+            array = pa.array(values)
+        except REFUSED:
+            return None
+        if not (pa.types.is_integer(array.type) or pa.types.is_string(array.type) or pa.types.is_null(array.type)):
+            return None
+        encoded = pc.dictionary_encode(array, null_encoding="encode")
+        found = encoded.indices.to_numpy().astype(np.int64)
+        codes = found if codes is None else np.unique(codes * len(encoded.dictionary) + found, return_inverse=True)[1]
+    if codes is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    _, first, number = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[number]

@@ -47,14 +47,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
-from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, fetch,
-                                       gc_paused, json_field, keyed_chunks, optional, require)
+from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, each_paused,
+                                       fetch, json_field, keyed_chunks, optional, require)
 from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, cocoa_times, date_field,
-                                            directions, flag_column, fragments_sql, is_id, texts)
+                                            directions, distinct_rows, flag_column, fragments_sql, is_id,
+                                            texts)
 from commtrail.parsers.ios.typedstream import decode_text, decode_texts
 from commtrail.timeline.identity import normalise_one
 from commtrail.timeline.schema import ATTACHMENT, TS_UTC, make_batch
@@ -290,22 +291,31 @@ class MessagesReader:
         """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
         inputs); a combination not seen before is worked out once. The ids a row's combination
         keeps raw are counted."""
-        lookup, out = self._who, []
-        for key in zip(from_me, cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
-                       [b & (HAS_ATT | HAS_SUBJECT) for b in cols[BITS]]):
-            found = lookup.get(key)
-            if found is None:
-                found = lookup[key] = len(self._whos)
-                self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
-                if self._whos[-1].kept_raw:
-                    self._raw_whos.append(found)
-            out.append(found)
+        keys = (from_me, cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
+                (np.array(cols[BITS], dtype=np.int64) & (HAS_ATT | HAS_SUBJECT)).tolist())
+        found = distinct_rows(keys)
+        if found is None:   # values of mixed types: the rows' combinations one by one
+            out = np.array([self._who_index(key) for key in zip(*keys)], dtype=np.int64)
+        else:
+            first, number = found
+            out = np.array([self._who_index(tuple(column[i] for column in keys)) for i in first.tolist()],
+                           dtype=np.int64)[number]
         if self._raw_whos:
-            counts = np.bincount(np.array(out, dtype=np.int64), minlength=len(self._whos))
+            counts = np.bincount(out, minlength=len(self._whos))
             for i in self._raw_whos:
                 for name in self._whos[i].kept_raw:
                     self.unreadable.add(KEPT_RAW[name], counts[i])
-        return pa.array(out, pa.int32())
+        return pa.array(out.astype(np.int32))
+
+    def _who_index(self, key: tuple) -> int:
+        """The index in ``self._whos`` of one combination, worked out when it is new."""
+        found = self._who.get(key)
+        if found is None:
+            found = self._who[key] = len(self._whos)
+            self._whos.append(self._make_who(*key[:5], bool(key[5] & HAS_ATT), bool(key[5] & HAS_SUBJECT)))
+            if self._whos[-1].kept_raw:
+                self._raw_whos.append(found)
+        return found
 
     def _who_columns(self) -> dict[str, pa.Array]:
         """The columns of ``self._whos`` as Arrow arrays, those a chunk added appended to them."""
@@ -363,19 +373,21 @@ class MessagesReader:
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         try:
-            for rows in self._rows():
-                with gc_paused():
-                    items = list(self._chunk(rows))
+            for items, last in each_paused(self._rows(), self._done_chunk):
                 yield from items
-                self.last_done = rows[-1][ROWID]
+                self.last_done = last
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
+
+    def _done_chunk(self, rows: list[tuple]) -> list[tuple[list, int]]:
+        """What a chunk of rows makes, with the ROWID of its last row (the last done once it is handed on)."""
+        return [(list(self._chunk(rows)), rows[-1][ROWID])]
 
     def _rows(self) -> Iterator[list[tuple]]:
         """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs);
         at the end, the repairs and the values that could not be read are reported."""
         yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
-                                self.text, careful=message_query(self.message_columns, blobs=True))
+                                self.text, careful=message_query(self.message_columns, blobs=True), columns=True)
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "messages", self.label)
 

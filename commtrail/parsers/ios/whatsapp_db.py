@@ -228,7 +228,8 @@ class WhatsAppReader:
         try:
             for rows in keyed_chunks(self.con, message_query(self.msg_columns, self.media_columns),
                                      max(1, min(self.ctx.batch_size, CHUNK)), self.text,
-                                     careful=message_query(self.msg_columns, self.media_columns, blobs=True)):
+                                     careful=message_query(self.msg_columns, self.media_columns, blobs=True),
+                                     columns=True):
                 yield from self._batch(rows)
                 last = rows[-1][PK]
         except sqlite3.DatabaseError as exc:

@@ -1,0 +1,307 @@
+"""The rows of an SQLite query a chunk at a time, fetched by a second process for a large database.
+
+Fetching the rows (SQLite's steps and a Python object for every value) costs a phone-database
+reader about as much as all its own work on them. For a database of :data:`FEED_FROM_BYTES` or
+more, :func:`chunks` starts this module as a program: a second Python process that runs the same
+query on the same read-only private copy and hands each chunk over as a ``marshal`` frame, so that
+the next chunk is fetched while the reader works on this one (the second core of the machine).
+
+The reader sees the same thing either way: the same rows (``marshal`` keeps every SQLite value
+exactly: int, float, str, bytes, None), in the same chunks, and an SQLite error the query meets
+raised at the same place with the same text. Texts that are not UTF-8 are read as U+FFFD and
+counted the same way (:class:`Lenient`). Should the second process be unable to start, or stop
+without saying it is done, the rows not yet handed over are read in this process instead.
+
+Keyed queries (one parameter: the key, the first column, the rows come after) are run again after
+the last row read when SQLite refuses a value: with the lenient text factory from a text that is not
+UTF-8, with the ``careful`` query from a BLOB that the query's JSON cannot hold (:func:`keyed`).
+
+This module imports nothing beyond the standard library, so the second process starts in tens of
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import gc
+import marshal
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from operator import itemgetter
+from contextlib import contextmanager
+from pathlib import Path
+
+FEED_FROM_BYTES = 4 << 20   # smaller databases are read in this process (starting another costs ~40 ms)
+FIRST_KEY = -(1 << 63)      # below every key: the parameter of a keyed query's first run
+_LENGTH = 8                 # bytes of a frame's length
+
+
+class Lenient:
+    """A text factory that reads bytes that are not UTF-8 as U+FFFD, counting them (SQLite's own
+    decoder stops the whole query at the first such value)."""
+
+    def __init__(self) -> None:
+        self.repaired = 0
+
+    def __call__(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.repaired += 1
+            return data.decode("utf-8", "replace")
+
+
+class Columns(Sequence):
+    """A chunk of rows held column by column (as the second process hands it over when asked for
+    columns): ``columns`` are the lists of values; a row, taken by its index, is a tuple."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: list[list]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Columns([column[index] for column in self.columns])
+        return tuple(column[index] for column in self.columns)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return zip(*self.columns)
+
+
+def transposed(rows: list[tuple]) -> list[list]:
+    """The rows' values column by column. Unlike ``zip(*rows)``, which makes an iterator per row, it
+    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
+    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused meanwhile (as it was afterwards). For work on a chunk
+    of rows: it makes tens of thousands of tuples and lists of plain values, which hold no cycles,
+    and the collections that making them would set off, each going over the chunk's live rows and
+    columns again, cost a good part of the reading. Objects left in a cycle are collected after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def fetch(cursor: sqlite3.Cursor, size: int | None = None) -> list[tuple]:
+    """``cursor.fetchmany(size)`` (every row left when ``size`` is None) with the garbage collector
+    paused (:func:`gc_paused`)."""
+    with gc_paused():
+        return cursor.fetchall() if size is None else cursor.fetchmany(size)
+
+
+def refuses_blob(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused a BLOB in a JSON function."""
+    return "JSON cannot hold BLOB values" in str(exc)
+
+
+def keyed_start(con: sqlite3.Connection, query: str, careful: str | None) -> tuple[str, sqlite3.Cursor]:
+    """A keyed query run from the first key: (the query that ran, its cursor); ``careful`` instead
+    when SQLite refuses a BLOB at once. Another refusal is raised here."""
+    try:
+        return query, con.execute(query, (FIRST_KEY,))
+    except sqlite3.OperationalError as exc:
+        if careful is None or not refuses_blob(exc):
+            raise
+        return careful, con.execute(careful, (FIRST_KEY,))
+
+
+def keyed(con: sqlite3.Connection, query: str, cursor: sqlite3.Cursor, size: int, lenient: Lenient,
+          careful: str | None, last: object = FIRST_KEY) -> Iterator[list[tuple]]:
+    """The rows of a keyed query (``cursor``: it run after key ``last``) a chunk at a time. Text that
+    is not UTF-8 makes it fail: it is run again after the last row read with ``lenient`` as the
+    connection's text factory from there on. Likewise a BLOB its JSON cannot hold: ``careful`` (the
+    same query writing BLOBs as JSON can hold them, slower) is run instead from there on."""
+    while True:
+        repaired = lenient.repaired
+        try:
+            rows = fetch(cursor, size)
+        except sqlite3.OperationalError as exc:
+            lenient.repaired = repaired   # the rows are read again: their repairs are counted then
+            if careful is not None and query != careful and refuses_blob(exc):
+                query = careful
+            elif "decode" in str(exc) and con.text_factory is str:
+                con.text_factory = lenient
+            else:
+                raise
+            cursor = con.execute(query, (last,))
+            continue
+        if not rows:
+            return
+        last = rows[-1][0]
+        held = [rows]
+        del rows   # while the caller works on the chunk, this frame holds no reference to it
+        yield held.pop()
+
+
+def plain(cursor: sqlite3.Cursor, size: int) -> Iterator[list[tuple]]:
+    """The rows of a query run, a chunk at a time."""
+    while rows := fetch(cursor, size):
+        held = [rows]
+        del rows
+        yield held.pop()
+
+
+def chunks(con: sqlite3.Connection, query: str, size: int, *, params: Sequence = (), key: bool = False,
+           careful: str | None = None, lenient: Lenient | None = None,
+           columns: bool = False) -> Iterator[list[tuple] | Columns]:
+    """The rows of ``query`` a chunk of ``size`` at a time: keyed (``key``; see :func:`keyed`, its
+    first run happens here, so that a query SQLite refuses fails at once) or run with ``params``
+    (the connection's text factory as it is). For a database of :data:`FEED_FROM_BYTES` or more,
+    fetched by a second process (the module's docstring); with ``columns`` (for a reader that
+    works column by column), that process also puts each chunk's values column by column
+    (:class:`Columns`; a reader takes both kinds of chunk alike, see :func:`columns_of`)."""
+    lenient = lenient if lenient is not None else Lenient()
+    if key:
+        query, cursor = keyed_start(con, query, careful)
+    else:
+        cursor = con.execute(query, params)
+    path = database_path(con)
+    if path is None or _size(path) < FEED_FROM_BYTES:
+        return keyed(con, query, cursor, size, lenient, careful) if key else plain(cursor, size)
+    cursor.close()
+    spec = {"path": path, "query": query, "params": tuple(params), "size": size, "key": key, "careful": careful,
+            "lenient": con.text_factory is not str, "columns": columns}
+    return _fed(con, spec, lenient)
+
+
+def database_path(con: sqlite3.Connection) -> str | None:
+    """The file of the connection's main database (None in memory)."""
+    for _, name, path in con.execute("PRAGMA database_list"):
+        if name == "main":
+            return path or None
+    return None
+
+
+def _size(path: str) -> int:
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient) -> Iterator[list[tuple]]:
+    """The chunks the second process hands over; from where it stopped, if it stops unannounced,
+    the rest read here."""
+    told, done, last = 0, 0, FIRST_KEY   # the repairs the second process has told of; the rows it handed over
+    process = _start(spec)
+    try:
+        while process is not None:
+            frame = _receive(process.stdout)
+            if frame is None:   # it stopped without a word: the rest is read here
+                break
+            what = frame[0]
+            lenient.repaired += frame[-1] - told   # (the reader counts its own repairs there too)
+            told = frame[-1]
+            if told and con.text_factory is str:   # as the query here would have switched (keyed)
+                con.text_factory = lenient
+            if what == "rows":
+                held = [Columns(frame[1]) if spec["columns"] else frame[1]]
+                del frame   # while the caller works on the chunk, this frame holds no reference to it
+                done, last = done + len(held[0]), held[0][-1][0]
+                yield held.pop()
+            elif what == "end":
+                return
+            else:   # an SQLite error: raised here as it was raised there
+                name, message = frame[1], frame[2]
+                kind = getattr(sqlite3, name, None)
+                raise (kind if isinstance(kind, type) and issubclass(kind, sqlite3.Error) else sqlite3.DatabaseError)(
+                    message)
+    finally:
+        if process is not None:
+            _stop(process)
+    if spec["key"]:   # the careful query gives the same rows, and no BLOB refused when it is run
+        query = spec["careful"] or spec["query"]
+        yield from keyed(con, query, con.execute(query, (last,)), spec["size"], lenient, spec["careful"], last)
+        return
+    cursor = con.execute(spec["query"], spec["params"])
+    while done > 0 and (skipped := len(fetch(cursor, min(done, spec["size"])))):   # the rows handed over already
+        done -= skipped
+    yield from plain(cursor, spec["size"])
+
+
+def _start(spec: dict) -> subprocess.Popen | None:
+    """This module as a program, given ``spec``; None when it cannot be started."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "commtrail.sqlitefeed"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    except OSError:
+        return None
+    try:
+        marshal.dump(spec, process.stdin)
+        process.stdin.close()
+    except OSError:
+        _stop(process)
+        return None
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.stdout.close()
+    process.wait()
+
+
+def _receive(stream) -> tuple | None:
+    """The next frame, None at the end of the stream (or a frame cut short)."""
+    head = stream.read(_LENGTH)
+    if len(head) < _LENGTH:
+        return None
+    size = int.from_bytes(head, "little")
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    with gc_paused():
+        return marshal.loads(data)
+
+
+def _send(stream, frame: tuple) -> None:
+    data = marshal.dumps(frame)
+    stream.write(len(data).to_bytes(_LENGTH, "little"))
+    stream.write(data)
+    stream.flush()
+
+
+def main() -> None:
+    """The second process: read the spec from standard input, write the frames to standard output
+    (``("rows", rows, repaired)`` per chunk, then ``("end", repaired)`` or ``("error", name,
+    message, repaired)``)."""
+    gc.disable()   # nothing here makes a cycle
+    spec = marshal.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    lenient = Lenient()
+    con = sqlite3.connect(f"{Path(spec['path']).absolute().as_uri()}?mode=ro", uri=True)
+    if spec["lenient"]:
+        con.text_factory = lenient
+    try:
+        if spec["key"]:
+            query, cursor = keyed_start(con, spec["query"], spec["careful"])
+            rows = keyed(con, query, cursor, spec["size"], lenient, spec["careful"])
+        else:
+            rows = plain(con.execute(spec["query"], spec["params"]), spec["size"])
+        for chunk in rows:
+            if spec["columns"]:   # (zip: twice as fast as transposed, its garbage no concern here)
+                chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)
+            _send(out, ("rows", chunk, lenient.repaired))
+            del chunk
+    except sqlite3.Error as exc:
+        _send(out, ("error", type(exc).__name__, str(exc), lenient.repaired))
+        return
+    _send(out, ("end", lenient.repaired))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Rows fetched by a second process (commtrail/sqlitefeed.py) are the rows fetched here: the same
+chunks, the same repairs and switches, the same SQLite error at the same place, and the same
+records from every iPhone reader. ``FEED_FROM_BYTES`` is set to 0 so that the tests' small
+databases are fed too."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_ctx, run_parser
+from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES, chat_storage
+
+from commtrail import sqlitefeed
+from commtrail.demo_ios import call_history, messages_db
+from commtrail.parsers._sqlite import columns_of
+from commtrail.parsers.base import Owner, collect
+
+OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
+PHOTO = "Attachments/ab/11/AAAA-1111/IMG_0001.jpeg"
+KEYED = "SELECT id, body, json_quote(extra) FROM t WHERE id > ? ORDER BY id"
+CAREFUL = ("SELECT id, body, json_quote(CASE WHEN extra >= x'' THEN hex(extra) ELSE extra END) FROM t "
+           "WHERE id > ? ORDER BY id")
+
+
+@pytest.fixture
+def fed(monkeypatch):
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+
+
+def hostile_db(path: Path, n: int = 50) -> Path:
+    """Rows 1..n: row 23's body is not UTF-8, row 37's extra a BLOB (json_quote refuses it), the
+    others text, numbers of both kinds and NULLs."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT, extra)")
+    for i in range(1, n + 1):
+        con.execute("INSERT INTO t VALUES (?, ?, ?)", (i, f"message {i} café 🙂" if i % 7 else None,
+                                                       [i * 1.5, f"x{i}", None, -(2 ** 62)][i % 4]))
+    con.execute("UPDATE t SET body = CAST(x'4f6b20ff21' AS TEXT) WHERE id = 23")
+    con.execute("UPDATE t SET extra = x'00ff' WHERE id = 37")
+    con.commit()
+    con.close()
+    return path
+
+
+def read_all(path: Path, **kwargs) -> tuple[list, int, bool]:
+    """(every chunk as a list of rows, repairs, whether the text factory was switched)."""
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    lenient = sqlitefeed.Lenient()
+    try:
+        chunks = [list(chunk) for chunk in sqlitefeed.chunks(con, KEYED, 8, key=True, careful=CAREFUL,
+                                                             lenient=lenient, **kwargs)]
+        return chunks, lenient.repaired, con.text_factory is lenient
+    finally:
+        con.close()
+
+
+def test_the_fed_rows_are_the_rows_read_here(tmp_path, monkeypatch):
+    path = hostile_db(tmp_path / "t.db")
+    here = read_all(path)
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    started = []
+    real_start = sqlitefeed._start
+    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: started.append(spec) or real_start(spec))
+    assert read_all(path) == here
+    assert read_all(path, columns=True) == here
+    assert len(started) == 2
+    chunks, repaired, switched = here
+    assert [len(c) for c in chunks] == [8] * 6 + [2]
+    assert (repaired, switched) == (1, True)
+    assert chunks[2][6][:2] == (23, "Ok \ufffd!")
+    assert chunks[4][4] == (37, "message 37 café 🙂", '"00FF"')   # from row 37 on, the careful query
+
+
+def test_a_chunk_given_as_columns_reads_as_its_rows(tmp_path, fed):
+    path = hostile_db(tmp_path / "t.db")
+    con = sqlite3.connect(path)
+    con.text_factory = sqlitefeed.Lenient()
+    chunk = next(sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", 5, params=(3,),
+                                   columns=True))
+    assert isinstance(chunk, sqlitefeed.Columns)
+    rows = [(i, f"message {i} café 🙂") for i in range(4, 7)] + [(7, None), (8, "message 8 café 🙂")]
+    assert (len(chunk), chunk[0], chunk[-1], list(chunk), list(chunk[1:3])) == (5, rows[0], rows[-1], rows, rows[1:3])
+    assert columns_of(chunk) == [list(column) for column in zip(*rows)]
+    con.close()
+
+
+def damaged_db(path: Path) -> Path:
+    """2,000 rows over many pages, one page in the middle overwritten."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA page_size = 1024")
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT, extra)")
+    con.executemany("INSERT INTO t VALUES (?, ?, NULL)", [(i, f"row {i} " + "x" * 200) for i in range(1, 2001)])
+    con.commit()
+    con.close()
+    data = bytearray(path.read_bytes())
+    middle = (len(data) // 1024 // 2) * 1024
+    data[middle:middle + 1024] = b"\xa5" * 1024
+    path.write_bytes(bytes(data))
+    return path
+
+
+def read_until_error(path: Path) -> tuple[list, str, str]:
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    got = []
+    try:
+        for chunk in sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", 100, key=True):
+            got.append(list(chunk))
+    except sqlite3.DatabaseError as exc:
+        return got, type(exc).__name__, str(exc)
+    finally:
+        con.close()
+    pytest.fail("the damaged page was read")
+
+
+def test_a_damaged_database_fails_at_the_same_row_with_the_same_error(tmp_path, monkeypatch):
+    path = damaged_db(tmp_path / "t.db")
+    here = read_until_error(path)
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    assert read_until_error(path) == here
+    assert 0 < sum(map(len, here[0])) < 2000 and here[1] == "DatabaseError"
+
+
+def test_rows_not_handed_over_by_a_process_that_stops_are_read_here(tmp_path, monkeypatch, fed):
+    path = hostile_db(tmp_path / "t.db")
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 1 << 40)
+    here = read_all(path)
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    stops_after_two = ("import os, sys; from commtrail import sqlitefeed as f; send = f._send; sent = []\n"
+                       "def two(out, frame):\n"
+                       "    if len(sent) == 2: os._exit(0)\n"
+                       "    sent.append(1); send(out, frame)\n"
+                       "f._send = two; f.main()")
+
+    def start(spec):
+        process = subprocess.Popen([sys.executable, "-c", stops_after_two], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, cwd=str(Path(sqlitefeed.__file__).parent.parent))
+        sqlitefeed.marshal.dump(spec, process.stdin)
+        process.stdin.close()
+        return process
+
+    monkeypatch.setattr(sqlitefeed, "_start", start)
+    assert read_all(path) == here
+    assert read_all(path, columns=True) == here
+    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: None)   # cannot be started at all
+    assert read_all(path) == here
+
+
+def test_a_query_sqlite_refuses_fails_at_once_in_this_process(tmp_path, fed):
+    path = hostile_db(tmp_path / "t.db")
+    con = sqlite3.connect(path)
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        sqlitefeed.chunks(con, "SELECT missing_column FROM t WHERE id > ?", 5, key=True)
+    con.close()
+
+
+# -- every iPhone reader, fed and not ------------------------------------------------------------------
+def parse_messages(folder: Path, tmp_path: Path, db: str = "chat.db", parser: str = "apple-messages"):
+    ctx = make_ctx(tmp_path, source_path=str(folder / db), owner=OWNER, timezone="Europe/London",
+                   open_relative=lambda rel: open(folder / rel, "rb"), work_dir=tmp_path / "work")
+    table, rejects, report = run_parser(parser, (folder / db).read_bytes(), ctx)
+    return table.to_pylist(), rejects, report.warnings, report.repairs
+
+
+def parse_calls(path: Path, tmp_path: Path):
+    from commtrail.parsers.ios.calls import read_calls
+    from commtrail.parsers.ios.contacts import ContactHints
+    ctx = make_ctx(tmp_path, owner=OWNER, timezone="Europe/London", parser_label="ios-backup/4")
+    con = sqlite3.connect(path)
+    try:
+        table, rejects = collect(read_calls(con, ctx, "CallHistory.storedata", ContactHints(), "calls"), ctx)
+    finally:
+        con.close()
+    return table.to_pylist(), rejects, ctx.report.warnings, ctx.report.repairs
+
+
+def messages_folder(folder: Path, spoil: bool) -> Path:
+    folder.mkdir(parents=True)
+    messages_db(folder / "chat.db", handles=HANDLES, chats=CHATS, members=MEMBERS, messages=MESSAGES,
+                attachments=ATTACHMENTS, links=LINKS)
+    (folder / PHOTO).parent.mkdir(parents=True)
+    (folder / PHOTO).write_bytes(JPEG)
+    if spoil:   # a reject, a text that is not UTF-8 and a BLOB the JSON cannot hold, in three rows
+        con = sqlite3.connect(folder / "chat.db")
+        con.execute("UPDATE message SET date = 'x' WHERE ROWID = 2")
+        con.execute("UPDATE message SET text = CAST(x'4f6b20ff21' AS TEXT) WHERE ROWID = 3")
+        con.execute("UPDATE message SET balloon_bundle_id = x'00ff' WHERE ROWID = 5")
+        con.commit()
+        con.close()
+    return folder
+
+
+@pytest.mark.parametrize("spoil", [False, True], ids=["as-written", "spoilt"])
+def test_apple_messages_reads_the_same_fed(tmp_path, monkeypatch, spoil):
+    folder = messages_folder(tmp_path / "Messages", spoil)
+    here = parse_messages(folder, tmp_path / "here")
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    assert parse_messages(folder, tmp_path / "fed") == here
+    # Sam's database holds one message whose attributedBody cannot be decoded: a reject as written
+    assert (len(here[0]), len(here[1]), here[3]) == (len(MESSAGES) - 1 - spoil, 1 + spoil, spoil)  # one repair
+
+
+def test_whatsapp_chatstorage_reads_the_same_fed(tmp_path, monkeypatch):
+    folder = tmp_path / "WhatsApp"
+    folder.mkdir()
+    chat_storage(folder / "ChatStorage.sqlite")
+    wa_owner = Owner(name="Sam", phones=frozenset({"+447700900999"}))
+    args = (folder, "ChatStorage.sqlite", "whatsapp-ios-db")
+    ctx = lambda where: make_ctx(where, source_path=str(folder / args[1]), owner=wa_owner,  # noqa: E731
+                                 timezone="Europe/London", open_relative=lambda rel: open(folder / rel, "rb"))
+    here = run_parser(args[2], (folder / args[1]).read_bytes(), ctx(tmp_path / "here"))
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    fed_parse = run_parser(args[2], (folder / args[1]).read_bytes(), ctx(tmp_path / "fed"))
+    assert fed_parse[0].to_pylist() == here[0].to_pylist() and here[0].num_rows > 0
+    assert (fed_parse[1], fed_parse[2].warnings) == (here[1], here[2].warnings)
+
+
+def test_call_history_reads_the_same_fed(tmp_path, monkeypatch):
+    from scenario import CALLS
+    path = call_history(tmp_path / "calls.sqlite", CALLS)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE ZCALLRECORD SET ZDATE = 'x' WHERE Z_PK = 2")
+    con.commit()
+    con.close()
+    here = parse_calls(path, tmp_path / "here")
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    assert parse_calls(path, tmp_path / "fed") == here
+    assert (len(here[0]), len(here[1])) == (len(CALLS) - 1, 1)
+
+
+def test_the_copy_is_read_by_the_second_process_not_the_users_file(tmp_path, monkeypatch, fed):
+    folder = messages_folder(tmp_path / "Messages", False)
+    paths = []
+    real_start = sqlitefeed._start
+    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: paths.append(spec["path"]) or real_start(spec))
+    parse_messages(folder, tmp_path / "p")
+    assert len(paths) == 1 and Path(paths[0]).parent != folder and str(tmp_path / "p") in paths[0]
+    shutil.rmtree(folder)
