@@ -69,7 +69,7 @@ def outcome(label: str, base: dict, ours: dict) -> tuple[str, Row]:
             f"ours copy+read+Parquet {ours['seconds']:.1f} s (cpu {ours['cpu']:.1f} in the reading process, "
             f"{ours['part_cpu']:.1f} in the fetching process; peak "
             f"{ours['tree_pss_mb']:.0f} MB PSS of the process tree, goal < {PEAK_LIMIT_MB:.0f}; peak RSS "
-            f"{ours['peak_mb']:.0f} MB the reading process, {ours['part_peak_mb']:.0f} MB the fetching process): "
+            f"{ours['peak_mb']:.0f} MB the reading process): "
             f"speed ratio "
             f"{base['seconds'] / ours['seconds']:.2f} (goal >= {GOAL})")
     row = speedup(f"{label} {ours['records']:,} records", ours["seconds"], "bare sqlite3 SELECT", base["seconds"],

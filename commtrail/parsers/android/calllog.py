@@ -50,9 +50,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         with as_input_error(ctx.source_path, "table calls"):
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
             chunks = query_chunks(con, f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
-                                 f"{optional(have, 'c', 'presentation')}, c.duration, "
-                                 f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
-                                 "FROM calls c ORDER BY c._id", ctx, CHUNK, columns=True)
+                                  f"{optional(have, 'c', 'presentation')}, c.duration, "
+                                  f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
+                                  "FROM calls c ORDER BY c._id", ctx, CHUNK)
         rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(chunks, ctx, label, "calls _id"):
             yield from _calls(chunk, ctx, label, rows, unusable, text)

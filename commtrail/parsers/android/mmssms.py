@@ -83,8 +83,8 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
     with as_input_error(ctx.source_path, "table sms"):
         chunks = query_chunks(con, f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                             f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id", ctx, CHUNK,
-                              columns=True)
+                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id",
+                              ctx, CHUNK)
 
     def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
