@@ -236,7 +236,7 @@ def test_the_copy_is_read_by_the_second_process_not_the_users_file(tmp_path, mon
     folder = messages_folder(tmp_path / "Messages", False)
     paths = []
     real_start = sqlitefeed._start
-    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: paths.append(spec["path"]) or real_start(spec))
+    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: paths.append(spec["uri"]) or real_start(spec))
     parse_messages(folder, tmp_path / "p")
-    assert len(paths) == 1 and Path(paths[0]).parent != folder and str(tmp_path / "p") in paths[0]
+    assert len(paths) == 1 and paths[0].startswith((tmp_path / "p").as_uri()) and paths[0].endswith("?mode=ro")
     shutil.rmtree(folder)
