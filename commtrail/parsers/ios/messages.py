@@ -513,7 +513,7 @@ class MessagesReader:
         position = {r: i for i, r in enumerate(rowids)}
         lists: list[list[dict] | None] = [None] * n
         notes: dict[int, dict[str, list]] = {}
-        for message_id, *names, total in self.con.execute(self.attachment_query, (rowids[0], rowids[-1])):
+        for message_id, *names, total in self._leniently(self.attachment_query, (rowids[0], rowids[-1])):
             i = position.get(message_id)
             if i is None:   # a rejected message: its attachments are named in no record
                 continue
@@ -531,6 +531,16 @@ class MessagesReader:
             lists[i].append({"name": name, "mime": mime, "size": size, "sha256": sha})
             notes.setdefault(i, {}).setdefault("attachment_paths", []).append(filename)
         return pa.array(lists, pa.list_(ATTACHMENT)), missing, notes
+
+    def _leniently(self, query: str, params: tuple) -> list[tuple]:
+        """A query's rows with texts that are not UTF-8 read as U+FFFD and counted, whatever the text
+        factory the messages are being read with (SQLite's own decoder would fail the query, and
+        with it the database, as if it were damaged)."""
+        before, self.con.text_factory = self.con.text_factory, self.text
+        try:
+            return fetch(self.con.execute(query, params))
+        finally:
+            self.con.text_factory = before
 
     def _store(self, filename: str | None) -> tuple[str | None, int | None]:
         """(sha256, size) of the attachment stored, (None, None) when it is not there (a name with

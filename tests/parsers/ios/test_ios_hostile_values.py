@@ -278,6 +278,27 @@ def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, prist
 
 
 
+@pytest.mark.parametrize("column", ["filename", "mime_type", "transfer_name"])
+def test_an_attachment_text_that_is_not_utf8_is_repaired_not_taken_for_damage(tmp_path, pristine, column):
+    """An attachment's text that is not UTF-8 failed the per-chunk attachment query (SQLite's own
+    decoder), which was reported as a database damaged before its first row: every message lost."""
+    folder = tmp_path / pristine[0].name
+    shutil.copytree(pristine[0], folder)
+    con = sqlite3.connect(folder / "chat.db")
+    con.execute(f"UPDATE attachment SET {column} = CAST(x'4f6b20ff21' AS TEXT) WHERE ROWID = 2")
+    con.commit()
+    con.close()
+    records, rejects, report = parse(tmp_path, folder)
+    assert sorted(records) == sorted(pristine[1][0]) and sorted(rejects) == sorted(pristine[1][1])
+    assert report.repairs == 1 and not [w for w in report.warnings if "damaged" in w]
+    [attachment] = records[9]["attachments"]
+    key = {"filename": None, "mime_type": "mime", "transfer_name": "name"}[column]
+    if key:
+        assert attachment[key] == "Ok \ufffd!"
+    else:
+        assert extra(records[9])["attachment_paths"] == ["Ok \ufffd!"]
+
+
 def test_an_infinite_handle_id_is_kept_as_the_text_inf_in_valid_json(tmp_path, pristine):
     """A REAL handle_id of infinity names no handle: kept raw as the text "inf" (json.dumps wrote the
     number as Infinity, which is not JSON, so the record's extra could not be read back)."""
