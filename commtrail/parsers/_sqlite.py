@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
-# fetch and gc_paused are imported by the readers from here
+# fetch is imported by the readers from here
 from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused, transposed  # noqa: F401
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import make_ctx, run_parser
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES, chat_storage
+from test_ios_hostile_values import calls_parse
 
 from commtrail import sqlitefeed
 from commtrail.demo_ios import call_history, messages_db
 from commtrail.parsers._sqlite import columns_of
-from commtrail.parsers.base import Owner, collect
+from commtrail.parsers.base import Owner
 
 OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
 PHOTO = "Attachments/ab/11/AAAA-1111/IMG_0001.jpeg"
@@ -167,15 +168,8 @@ def parse_messages(folder: Path, tmp_path: Path, db: str = "chat.db", parser: st
 
 
 def parse_calls(path: Path, tmp_path: Path):
-    from commtrail.parsers.ios.calls import read_calls
-    from commtrail.parsers.ios.contacts import ContactHints
-    ctx = make_ctx(tmp_path, owner=OWNER, timezone="Europe/London", parser_label="ios-backup/4")
-    con = sqlite3.connect(path)
-    try:
-        table, rejects = collect(read_calls(con, ctx, "CallHistory.storedata", ContactHints(), "calls"), ctx)
-    finally:
-        con.close()
-    return table.to_pylist(), rejects, ctx.report.warnings, ctx.report.repairs
+    records, rejects, report = calls_parse(tmp_path, path)
+    return records, rejects, report.warnings, report.repairs
 
 
 def messages_folder(folder: Path, spoil: bool) -> Path:
