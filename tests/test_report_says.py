@@ -324,8 +324,12 @@ def test_the_pdf_says_the_same(report):
 def test_the_cover_and_figures_agree(report):
     _, html, pdf_text = report
     listed = sum(r.who == "Jordan" and r.channel in ("sms", "call", "whatsapp") for r in RECORDS)
+    incidents = sum(r.channel == "incident" for r in RECORDS)
     unlinked = sum(r.who != "Jordan" and r.channel != "incident" for r in RECORDS)
-    assert f"<dt>Events listed in this report</dt><dd>{listed}</dd>" in html
+    # the cover's counts add up to every event of the master
+    assert listed + incidents + unlinked == len(RECORDS) and incidents > 0
+    assert (f"<dt>Events listed in this report</dt><dd>{listed} in the exhibit log, {incidents} in the incident "
+            f"log</dd>") in html
     assert (f"Events in the master file that are linked to no party in case.toml and so are not listed here: "
             f"{unlinked}.") in html
     sent_to = sum(r.who == "Jordan" and r.direction == "out" and not r.flag and r.channel != "incident"

@@ -84,6 +84,14 @@ class ReportData:
         party = ", ".join(self.parties)
         return i["intro_party"].format(party=party), i["none_party"].format(party=party)
 
+    def listed_words(self) -> str:
+        """The cover's count of the events listed: the exhibit log's, and the incident log's when it
+        lists any (so that the cover's counts add up to the master's)."""
+        if not self.incidents.num_rows:
+            return f"{self.exhibits.num_rows:,}"
+        return words()["cover"]["events_listed_incidents"].format(exhibits=f"{self.exhibits.num_rows:,}",
+                                                                  incidents=f"{self.incidents.num_rows:,}")
+
     def unlinked_words(self) -> str:
         """The cover's line on events the report does not list because no party is linked to them."""
         w = words()["selection" if self.selection is not None else "cover"]["unlinked"]

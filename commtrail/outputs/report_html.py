@@ -67,7 +67,7 @@ def _write(case: Case, data: ReportData, out: TextIO) -> None:
     parties = ", ".join(data.parties) + (f" ({c['party_all']})" if data.all_parties else "")
     period = f"{data.period[0]} \u2013 {data.period[1]}" if data.period else c["period_none"]
     for label, value in ((c["parties"], parties), (c["owner"], data.owner), (c["period"], period),
-                         (c["timezone"], data.timezone), (c["events_listed"], f"{data.exhibits.num_rows:,}"),
+                         (c["timezone"], data.timezone), (c["events_listed"], data.listed_words()),
                          *([(c["selection"], data.selection_words("cover"))] if data.selection else []),
                          (w["numbering"]["label"], data.numbering),
                          (c["generated_by"], f"{TOOL} {data.version}"),

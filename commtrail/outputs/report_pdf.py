@@ -314,7 +314,7 @@ class _Writer:
         parties = ", ".join(d.parties) + (f" ({c['party_all']})" if d.all_parties else "")
         period = f"{d.period[0]} \u2013 {d.period[1]}" if d.period else c["period_none"]
         rows = [(c["parties"], parties), (c["owner"], d.owner), (c["period"], period), (c["timezone"], d.timezone),
-                (c["events_listed"], f"{d.exhibits.num_rows:,}"), (w["numbering"]["label"], d.numbering),
+                (c["events_listed"], d.listed_words()), (w["numbering"]["label"], d.numbering),
                 *([(c["selection"], d.selection_words("cover"))] if d.selection else []),
                 (c["generated_by"], f"{TOOL} {d.version}"),
                 (c["generated_at"], d.generated_at or c["no_timestamp"]), (c["master_hash"], d.master_sha256)]
