@@ -30,7 +30,6 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 
 FEED_FROM_BYTES = 4 << 20   # smaller databases are read in this process (starting another costs ~20 ms)
 FIRST_KEY = -(1 << 63)      # below every key: the parameter of a keyed query's first run
@@ -71,12 +70,6 @@ class Columns(Sequence):
 
     def __iter__(self) -> Iterator[tuple]:
         return zip(*self.columns)
-
-
-def transposed(rows: list[tuple]) -> list[list]:
-    """The rows' values column by column. Unlike ``zip(*rows)``, which makes an iterator per row, it
-    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
-    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
 
 
 @contextmanager
@@ -172,8 +165,8 @@ def chunks(con: sqlite3.Connection, query: str, size: int, *, params: Sequence =
     if path is None or _size(path) < FEED_FROM_BYTES:
         return keyed(con, query, cursor, size, lenient, careful) if key else plain(cursor, size)
     cursor.close()
-    spec = {"uri": _read_only_uri(path), "query": query, "params": tuple(params), "size": size, "key": key, "careful": careful,
-            "lenient": con.text_factory is not str, "columns": columns}
+    spec = {"uri": _read_only_uri(path), "query": query, "params": tuple(params), "size": size, "key": key,
+            "careful": careful, "lenient": con.text_factory is not str, "columns": columns}
     return _fed(con, spec, lenient)
 
 
@@ -298,7 +291,7 @@ def main() -> None:
         else:
             rows = plain(con.execute(spec["query"], spec["params"]), spec["size"])
         for chunk in rows:
-            if spec["columns"]:   # (zip: twice as fast as transposed, its garbage no concern here)
+            if spec["columns"]:   # (zip: twice as fast as _sqlite.columns_of, its garbage no concern here)
                 chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)
             _send(out, ("rows", chunk, lenient.repaired))
             del chunk

@@ -15,13 +15,14 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext
 # fetch is imported by the readers from here
-from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused, transposed  # noqa: F401
+from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused  # noqa: F401
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-shm", "-journal")
@@ -121,6 +122,18 @@ def as_input_error(label: str, where: str = "reading its tables") -> Iterator[No
     except sqlite3.DatabaseError as exc:
         raise InputError(f"this SQLite database cannot be read ({exc}).", file=label, where=where,
                          hint="It may be damaged or encrypted; give an intact copy.") from None
+
+
+@contextmanager
+def texts_read_by(con: sqlite3.Connection, factory: Callable[[bytes], str]) -> Iterator[None]:
+    """The connection's texts read by ``factory`` meanwhile (a :class:`LenientText`: bytes that are
+    not UTF-8 as U+FFFD, counted, where SQLite's own decoder would fail the query), by its own
+    factory again afterwards."""
+    before, con.text_factory = con.text_factory, factory
+    try:
+        yield
+    finally:
+        con.text_factory = before
 
 
 class LenientText(Lenient):
@@ -266,8 +279,11 @@ def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: Lenien
 
 def columns_of(rows: list[tuple] | Columns) -> list[list]:
     """The values of a chunk (rows, or :class:`~commtrail.sqlitefeed.Columns`) column by column: new
-    lists, which the caller may change (:func:`~commtrail.sqlitefeed.transposed`)."""
-    return [list(column) for column in rows.columns] if isinstance(rows, Columns) else transposed(rows)
+    lists, which the caller may change. Unlike ``zip(*rows)``, which makes an iterator per row, it
+    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
+    if isinstance(rows, Columns):
+        return [list(column) for column in rows.columns]
+    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
 
 
 def query_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int,

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import (Columns, LenientText, as_input_error, columns_of, damaged, each_paused,
-                                       keyed_chunks, optional, require)
+                                       keyed_chunks, optional, require, texts_read_by)
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
@@ -62,10 +62,11 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
     """Every row of ZCALLRECORD as a record, in Z_PK order, a chunk at a time (``label`` names the
     database in locators, ``file_label`` in errors). Text that is not UTF-8 is read as U+FFFD and
     counted. A call whose ZDATE is no number, or falls outside 1970-2200, is a reject with its row."""
-    con.text_factory = text = LenientText()   # the names of the columns too
+    text = LenientText()
     with as_input_error(file_label):
-        have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
-        con.text_factory = str   # the rows: SQLite's own decoder, LenientText from the first value it refuses
+        with texts_read_by(con, text):   # the names of the columns
+            have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
+        # the rows: SQLite's own decoder, LenientText from the first value it refuses
         chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text, columns=True)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)

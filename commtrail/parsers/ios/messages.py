@@ -48,7 +48,8 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, each_paused,
-                                       fetch, json_field, keyed_chunks, optional, require)
+                                       fetch, json_field, keyed_chunks, optional, require,
+                                       texts_read_by)
 from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
@@ -213,12 +214,9 @@ class MessagesReader:
         self.last_done: int | None = None    # the ROWID of the last message yielded
         self.text = LenientText()
         self.unreadable = Unreadable()
-        con.text_factory = self.text   # the small tables; the messages are read by SQLite's own decoder first
-        try:
-            with as_input_error(file_label):
-                self._setup()
-        finally:
-            con.text_factory = str
+        # the small tables leniently; the messages are read by SQLite's own decoder first
+        with texts_read_by(con, self.text), as_input_error(file_label):
+            self._setup()
 
     def _setup(self) -> None:
         con, ctx, file_label = self.con, self.ctx, self.file_label
@@ -513,7 +511,11 @@ class MessagesReader:
         position = {r: i for i, r in enumerate(rowids)}
         lists: list[list[dict] | None] = [None] * n
         notes: dict[int, dict[str, list]] = {}
-        for message_id, *names, total in self._leniently(self.attachment_query, (rowids[0], rowids[-1])):
+        # leniently: SQLite's own decoder, which the messages may be read with, would fail the query on a
+        # name that is not UTF-8, and the database would be taken for damaged
+        with texts_read_by(self.con, self.text):
+            found = fetch(self.con.execute(self.attachment_query, (rowids[0], rowids[-1])))
+        for message_id, *names, total in found:
             i = position.get(message_id)
             if i is None:   # a rejected message: its attachments are named in no record
                 continue
@@ -531,16 +533,6 @@ class MessagesReader:
             lists[i].append({"name": name, "mime": mime, "size": size, "sha256": sha})
             notes.setdefault(i, {}).setdefault("attachment_paths", []).append(filename)
         return pa.array(lists, pa.list_(ATTACHMENT)), missing, notes
-
-    def _leniently(self, query: str, params: tuple) -> list[tuple]:
-        """A query's rows with texts that are not UTF-8 read as U+FFFD and counted, whatever the text
-        factory the messages are being read with (SQLite's own decoder would fail the query, and
-        with it the database, as if it were damaged)."""
-        before, self.con.text_factory = self.con.text_factory, self.text
-        try:
-            return fetch(self.con.execute(query, params))
-        finally:
-            self.con.text_factory = before
 
     def _store(self, filename: str | None) -> tuple[str | None, int | None]:
         """(sha256, size) of the attachment stored, (None, None) when it is not there (a name with

@@ -121,6 +121,17 @@ def warned(report, text: str) -> bool:
     return any(text in w for w in report.warnings)
 
 
+def direction_read(record: dict, fields: dict, report, stored, raw_key: str, warning: str) -> None:
+    """The rule for a flag of who sent a message: a number (or NULL) gives the direction; anything
+    else leaves it unknown, with no sender or recipients, the value kept raw and warned of."""
+    if type(stored) in (int, float) or stored is None:
+        assert record["direction"] == ("outgoing" if stored else "incoming")
+    else:
+        assert (record["direction"], record["sender"], record["recipients"]) == ("unknown", None, None)
+        assert fields[raw_key] == raw(stored)
+        assert warned(report, warning)
+
+
 def same_except(records: dict, rejects: dict, pristine_parse, affected: set[int]) -> None:
     """Every message not in ``affected`` is exactly the record it was, and no reject is new."""
     before, before_rejects, _ = pristine_parse
@@ -174,12 +185,8 @@ def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
             assert (record["sender"], fields["handle_id_raw"]) == (None, raw(stored))
             assert warned(report, "1 messages in chat.db have a handle_id that is no ROWID")
     elif kind == TRUTH:
-        if type(stored) in (int, float) or stored is None:
-            assert record["direction"] == ("outgoing" if stored else "incoming")
-        else:
-            assert (record["direction"], record["sender"], record["recipients"]) == ("unknown", None, None)
-            assert fields["is_from_me_raw"] == raw(stored)
-            assert warned(report, "1 messages in chat.db have an is_from_me that is no number")
+        direction_read(record, fields, report, stored, "is_from_me_raw",
+                       "1 messages in chat.db have an is_from_me that is no number")
     elif kind == TEXT:
         as_text = None if stored is None else stored.decode("utf-8", "replace") if isinstance(stored, bytes) \
             else stored if isinstance(stored, str) else repr(stored)
@@ -368,12 +375,8 @@ def test_a_whatsapp_message_column_of_the_wrong_type(tmp_path, wa_pristine, colu
         expected = None if stored is None else COCOA + timedelta(seconds=stored)
         assert (record["ts_utc"], record["flags"]) == (expected, ["undated"] if stored is None else None)
     elif kind == TRUTH:
-        if type(stored) in (int, float) or stored is None:
-            assert record["direction"] == ("outgoing" if stored else "incoming")
-        else:
-            assert (record["direction"], record["sender"], record["recipients"]) == ("unknown", None, None)
-            assert fields["from_me_raw"] == raw(stored)
-            assert warned(report, "1 messages in ChatStorage.sqlite have a ZISFROMME that is no number")
+        direction_read(record, fields, report, stored, "from_me_raw",
+                       "1 messages in ChatStorage.sqlite have a ZISFROMME that is no number")
     elif kind == CODE:
         assert fields.get("message_type") == raw(stored)
         if stored is not None and type(stored) is not int:
