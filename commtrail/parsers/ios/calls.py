@@ -169,11 +169,11 @@ class _Calls:
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": pc.if_else(pa.array(undated), pa.scalar(None, pa.string()),
                                    local_iso(us, ctx.timezone, "ms")),
-            "ts_precision": fr.labels(np.zeros(n, np.int8), ("ms",), undated),
-            "tz_source": fr.labels(np.zeros(n, np.int8), ("source",), undated),
+            "ts_precision": fr.categories(np.zeros(n, np.int8), ("ms",), undated),
+            "tz_source": fr.categories(np.zeros(n, np.int8), ("source",), undated),
             "channel": channel,
-            "kind": fr.labels(kind, ("outgoing", "incoming", "missed", "call")),
-            "direction": fr.labels(direction, ("incoming", "outgoing", "unknown")),
+            "kind": fr.categories(kind, ("outgoing", "incoming", "missed", "call")),
+            "direction": fr.categories(direction, ("incoming", "outgoing", "unknown")),
             **parties,
             "conversation": others,
             "duration_s": self._whole_seconds(seconds),
@@ -219,5 +219,5 @@ def _call_types(column: Column) -> tuple[pa.Array, pa.Array]:
                 fr.value("facetime", tuple(FACETIME.get(t) for t in values)))
     codes = pc.fill_null(types.cast(pa.int64()), 0).to_numpy()
     video, audio = codes == 8, codes == 16
-    return (fr.labels(np.where(codes == 1, 0, np.where(video | audio, 1, 2)), ("call", "facetime", "app-call")),
+    return (fr.categories(np.where(codes == 1, 0, np.where(video | audio, 1, 2)), ("call", "facetime", "app-call")),
             fr.labels(audio, (',"facetime":"video"', ',"facetime":"audio"'), ~(video | audio)))

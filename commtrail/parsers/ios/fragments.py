@@ -107,6 +107,19 @@ def labels(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = 
     return pa.array(names, pa.string()).take(pa.array(codes.astype(np.int8), mask=null))
 
 
+def categories(codes: np.ndarray, names: tuple[str, ...], null: np.ndarray | None = None) -> pa.Array:
+    """``names[code]`` per row (null where ``null`` is set) as the record schema's dictionary column:
+    the same array as :func:`labels` cast to it (its dictionary holds the names used, in the order
+    they first appear), built without looking at the texts."""
+    codes = np.asarray(codes).astype(np.int32)
+    shown = codes if null is None else codes[~null]
+    used = sorted((int(np.argmax(shown == k)), k) for k in range(len(names)) if (shown == k).any())
+    number = np.zeros(len(names), dtype=np.int32)
+    number[[k for _, k in used]] = np.arange(len(used), dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(number[codes], pa.int32(), mask=null),
+                                          pa.array([names[k] for _, k in used], pa.string()))
+
+
 def value(key: str, values: Sequence[object] | Column) -> pa.Array:
     """Fragments of a column of SQLite values as they come: integers and reals as JSON numbers,
     texts as JSON strings, a blob as its hex digits (upper case, as SQLite's ``hex``); NULL and
