@@ -199,7 +199,11 @@ def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
               _field("quoted_row_id", f"NULLIF({col('quoted_row_id')}, 0)"),
               _field("latitude", f"NULLIF({col('latitude')}, 0)"),
               _field("longitude", f"NULLIF({col('longitude')}, 0)")]
-    mtype = f"CASE WHEN {col('status')} = 6 THEN {SYSTEM_TYPE} ELSE CAST({col('media_wa_type')} AS INTEGER) END"
+    # media_wa_type is a TEXT column: its digits are the type; any other text ('15abc', which CAST would
+    # read as 15, a deleted message) goes to Python as it is, where it is no type (_typed_row).
+    wa_type = col("media_wa_type")
+    mtype = (f"CASE WHEN {col('status')} = 6 THEN {SYSTEM_TYPE} WHEN CAST(CAST({wa_type} AS INTEGER) AS TEXT) = "
+             f"{wa_type} THEN CAST({wa_type} AS INTEGER) ELSE {wa_type} END")
     media = (f"{col('media_wa_type')} NOT IN ('0', '15') "
              f"AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)")
     query = (f"SELECT m._id, m.timestamp, m.key_from_me, {mtype}, coalesce(m.data, {col('media_caption')}), "

@@ -11,8 +11,8 @@ against a bare ``SELECT``).
   or in a group is ``mms``); another service is its own lower-case name; none at all, the chat's.
 - text: ``text``, or when it is NULL the string decoded from ``attributedBody``; a message whose
   ``attributedBody`` cannot be decoded is a reject with its bytes, never a record without its text.
-- kind: ``reaction`` for tapbacks (``associated_message_type`` 2000-2007, and 3000-3007 when one
-  is taken back), linked by ``reacts_to`` in ``extra``; ``system`` for group events
+- kind: ``reaction`` for tapbacks (``associated_message_type`` a whole number 2000-2007, and
+  3000-3007 when one is taken back), linked by ``reacts_to`` in ``extra``; ``system`` for group events
   (``item_type`` not 0); else ``message``.
 - flags: ``edited`` (every version kept in ``extra.edits``), ``unsent`` (retracted by its
   sender), ``attachment_missing``, ``undated``.
@@ -95,8 +95,11 @@ KEPT_RAW = {
 }
 
 def _reaction_sql(t: str) -> str:
+    """The name of the tapback an ``associated_message_type`` codes, or NULL: a whole number of
+    2000-2007 or 3000-3007 (a REAL such as 2000.5 codes none; SQLite's ``%`` would cut it to 2000)."""
     names = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(REACTIONS))
-    return f"CASE WHEN {t} BETWEEN 2000 AND 2007 OR {t} BETWEEN 3000 AND 3007 THEN CASE {t} % 1000 {names} END END"
+    return (f"CASE WHEN ({t} BETWEEN 2000 AND 2007 OR {t} BETWEEN 3000 AND 3007) AND {t} = CAST({t} AS INTEGER) "
+            f"THEN CASE {t} % 1000 {names} END END")
 
 
 def _guid_target_sql(g: str) -> str:
@@ -130,7 +133,7 @@ def message_query(have: set[str], blobs: bool = False) -> str:
         json_field("reaction", reaction),
         f"CASE WHEN {reaction} IS NOT NULL THEN ',\"reacts_to\":' || "
         f"json_quote({as_text_sql(_guid_target_sql(assoc_guid)) if blobs else _guid_target_sql(assoc_guid)}) END",
-        f"""CASE WHEN {assoc_type} BETWEEN 3000 AND 3007 THEN ',"reaction_removed":true' END""",
+        f"""CASE WHEN {reaction} IS NOT NULL AND {assoc_type} >= 3000 THEN ',"reaction_removed":true' END""",
         _field("emoji", col("associated_message_emoji")),
         date_field("date_edited", col("date_edited")), date_field("date_retracted", col("date_retracted")),
         _field("item_type", f"NULLIF({col('item_type')}, 0)"),

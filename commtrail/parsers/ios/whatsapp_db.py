@@ -30,7 +30,8 @@ recipients); a ``ZCHATSESSION`` or ``ZGROUPMEMBER`` that is no ROWID gives no ch
 ``ZFILESIZE`` that is no integer leaves the media's size empty: each keeps the value in ``extra``
 (``<key>_raw``), counted in a warning. A ``ZMESSAGETYPE`` that is no integer is read as an ordinary
 message (its value is in ``extra.message_type``), counted. Texts held as a BLOB are read as UTF-8,
-a number as its digits; a BLOB in ``extra`` is its hex digits.
+a number as its digits; a BLOB in ``extra`` is its hex digits. A ``ZWAGROUPMEMBER`` row whose
+``ZCHATSESSION`` is no ROWID is listed as a member of no group, counted in a warning.
 """
 
 from __future__ import annotations
@@ -161,9 +162,14 @@ class WhatsAppReader:
         if not have:
             return {}
         text = self.text
-        return {pk: (chat, as_text(jid, text), as_text(name, text)) for pk, chat, jid, name in self.con.execute(
+        members = {pk: (chat, as_text(jid, text), as_text(name, text)) for pk, chat, jid, name in self.con.execute(
             f"SELECT Z_PK, {optional(have, 'g', 'ZCHATSESSION')}, ZMEMBERJID, {optional(have, 'g', 'ZCONTACTNAME')} "
             "FROM ZWAGROUPMEMBER g")}
+        unlinked = sum(not is_id(chat) for chat, _, _ in members.values())
+        if unlinked:
+            self.ctx.report.warn(f"{unlinked} rows of ZWAGROUPMEMBER in {self.label} name their chat (ZCHATSESSION) "
+                                 "by a value that is no ROWID: they are listed as a member of no group")
+        return members
 
     def _owner(self) -> tuple[str | None, str | None]:
         """(sender id, name) of the owner's own messages: the WhatsApp name case.toml gives (the

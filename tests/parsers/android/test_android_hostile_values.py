@@ -317,3 +317,19 @@ def test_a_whatsapp_message_whose_from_me_is_text_and_whose_text_is_a_number(tmp
     assert (second["direction"], second["body"]) == ("outgoing", "1.5")
     assert report.warnings[-1] == ("1 rows of msgstore.db have a message.from_me that is no whole number: it is left "
                                    "empty, the value is kept in extra.from_me_raw")
+
+
+@pytest.mark.parametrize("wa_type,flags,kind", [("15", ["deleted"], "message"), ("15abc", None, "message"),
+                                                ("015", ["deleted"], "message"), ("7x", None, "message")])
+def test_a_legacy_media_wa_type_is_a_type_only_when_the_whole_text_is_a_number(tmp_path, wa_type, flags, kind):
+    """The old layout's media_wa_type is a TEXT column: '15' is type 15 (deleted), as is '015' (the number
+    it spells); '15abc', which SQLite's CAST read as 15, is no type, so the message is not said to be
+    deleted, and its value stays in extra."""
+    db = DATABASES["msgstore-legacy"]
+    rows = {table: [dict(row) for row in items] for table, items in db.rows.items()}
+    rows["messages"][3]["media_wa_type"] = wa_type
+    path = tmp_path / "msgstore.db"
+    build(path, db.schema, rows)
+    table, rejects, _ = run_on_disk(tmp_path, "android-whatsapp", path, owner=OWNER)
+    [record] = [r for r in plain_rows(table) if r["locator"] == "msgstore.db messages _id 4"]
+    assert (record["kind"], record["flags"], record["extra"]["media_wa_type"], rejects) == (kind, flags, wa_type, [])

@@ -306,6 +306,21 @@ def test_an_attachment_text_that_is_not_utf8_is_repaired_not_taken_for_damage(tm
         assert extra(records[9])["attachment_paths"] == ["Ok \ufffd!"]
 
 
+@pytest.mark.parametrize("value,reaction", [("2001", "like"), ("2001.0", "like"), ("2000.5", None),
+                                            ("3001", "like"), ("3000.5", None), ("2008", None)])
+def test_only_a_whole_number_codes_a_tapback(tmp_path, pristine, value, reaction):
+    """An associated_message_type of 2000-2007 (3000-3007: taken back) is a tapback only as a whole
+    number: SQLite's % cut a REAL 2000.5 to 2000, which read as "love". Any other value is a message
+    that keeps it in extra."""
+    records, rejects, _, stored = changed(tmp_path, pristine, "message", "associated_message_type", "ROWID = 3",
+                                          value)
+    fields = extra(records[3])
+    assert (records[3]["kind"], fields.get("reaction"), fields["associated_message_type"]) == \
+        ("reaction" if reaction else "message", reaction, stored)
+    assert fields.get("reaction_removed") is (True if reaction and stored >= 3000 else None)
+    assert ("reacts_to" in fields) is bool(reaction)
+
+
 def test_an_infinite_handle_id_is_kept_as_the_text_inf_in_valid_json(tmp_path, pristine):
     """A REAL handle_id of infinity names no handle: kept raw as the text "inf" (json.dumps wrote the
     number as Infinity, which is not JSON, so the record's extra could not be read back)."""
@@ -410,6 +425,10 @@ def test_a_whatsapp_linked_table_column_of_the_wrong_type(tmp_path, wa_pristine,
         else:
             assert (item["size"], extra(records[3])["media_file_size_raw"]) == (None, raw(stored))
             assert warned(report, "1 messages in ChatStorage.sqlite have a media ZFILESIZE that is no integer")
+    if (table, column) == ("ZWAGROUPMEMBER", "ZCHATSESSION"):
+        named = stored is None or type(stored) is int or (type(stored) is float and stored.is_integer())
+        assert warned(report, "1 rows of ZWAGROUPMEMBER in ChatStorage.sqlite name their chat (ZCHATSESSION) by a "
+                              "value that is no ROWID: they are listed as a member of no group") is not named
     if column == "ZTITLE":
         assert records[3]["body"] == (None if stored is None else stored.decode("utf-8", "replace")
                                       if isinstance(stored, bytes) else stored if isinstance(stored, str)
