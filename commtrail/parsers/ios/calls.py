@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import (Columns, LenientText, as_input_error, columns_of, damaged, each_paused,
-                                       keyed_chunks, optional, require, texts_read_by)
+                                       keyed_chunks, optional, out_of_order, require, texts_read_by)
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios import fragments as fr
@@ -67,13 +67,15 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
         with texts_read_by(con, text):   # the names of the columns
             have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
         # the rows: SQLite's own decoder, LenientText from the first value it refuses
-        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text, columns=True)
+        aside: list[tuple] = []   # rows a damaged table gave out of ROWID order (rejected)
+        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text, aside, columns=True)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     try:
         yield from each_paused(chunks, reader.batch)
     except sqlite3.DatabaseError as exc:
         ctx.report.warn(damaged(label, "ZCALLRECORD Z_PK", reader.last_pk, exc))
+    yield from out_of_order(aside, ctx, label, "ZCALLRECORD", ("ROWID",) + REQUIRED + EXTRA_COLUMNS)
     text.report(ctx, label)
     reader.report()
 
@@ -190,15 +192,15 @@ class _Calls:
         })
 
     def _whole_seconds(self, column: Column) -> pa.Array:
-        """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number
-        or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
+        """ZDURATION rounded to whole seconds (half to even); null where it is NULL or no number,
+        below 0 or past 2**31 seconds (those are counted; the value stays in ``extra.duration_raw``)."""
         array = column.array
         if array is not None and pa.types.is_floating(array.type):
             seconds, unreadable = array.to_numpy(zero_copy_only=False), np.zeros(len(array), bool)
         else:
             seconds, unreadable = reals(column.values)
         whole = np.round(seconds)
-        usable = np.isfinite(whole) & (np.abs(whole) < 2.0**31)   # what duration_s (int32) holds
+        usable = np.isfinite(whole) & (seconds >= 0) & (whole < 2.0**31)   # no call lasts less; duration_s is int32
         self._durations_unreadable += int(np.count_nonzero(unreadable | (~usable & ~np.isnan(seconds))))
         return pa.array(np.where(usable, whole, 0).astype(np.int64), pa.int64(), mask=~usable)
 
@@ -207,7 +209,7 @@ class _Calls:
         self.unreadable.report(self.ctx, "calls", self.label)
         if self._durations_unreadable:
             self.ctx.report.warn(f"{self._durations_unreadable} calls in {self.label} have a ZDURATION that is no "
-                                 "number of seconds: their duration is left empty, the value is kept in "
+                                 "number of seconds (0 or more): their duration is left empty, the value is kept in "
                                  "extra.duration_raw")
 
 

@@ -116,6 +116,25 @@ class Rows:
         return make_batch({**cols, **const})
 
 
+def call_seconds(value: Any) -> int | None:
+    """A call's duration as the export gives it, in whole seconds: a JSON integer (or a whole
+    number written with a fraction, ``42.0``) from 0 that ``duration_s`` holds; None for anything
+    else (a negative or fractional number, a text, a true/false), which no call lasts: the caller
+    leaves the duration empty, keeps the value in ``extra`` and counts it (:data:`CALL_SECONDS_UNREAD`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    return value if 0 <= value < 2**31 else None
+
+
+# The warning of the calls whose duration is no whole number of seconds: its count, key and what is done.
+CALL_SECONDS_UNREAD = ("{n} call(s) have a {key} that is no whole number of seconds (0 or more): their duration is "
+                       "left empty{more}, the value is kept in extra.{kept}.")
+
+
 def repeat(value: str | None, n: int) -> pa.Array:
     """``value`` ``n`` times, as a string array (made from its buffers: the offsets step by the
     value's length over the value's bytes ``n`` times)."""

@@ -16,8 +16,9 @@ The time is ``timestamp_ms`` (UTC, to the millisecond). Senders are ``fb:<name>`
 as the download writes the name: the owner's names (``messenger_names`` / ``instagram_names`` in
 case.toml) tell outgoing from incoming; without them direction is unknown and a warning says so.
 Unsent messages are flagged ``deleted``; reactions, shares and every other field stay in ``extra``;
-calls carry ``call_duration``. Photos, videos, audio, files, GIFs and stickers are hashed from
-inside the thread's folder into blobs. A file that fits one batch and has no media and nothing to
+calls carry ``call_duration`` (one that is no whole number of seconds from 0 leaves the duration
+empty and the kind ``call``, the value kept in ``extra.call_duration_raw`` and counted). Photos,
+videos, audio, files, GIFs and stickers are hashed from inside the thread's folder into blobs. A file that fits one batch and has no media and nothing to
 reject (the usual case) is built column-wise with Arrow in one go, the plain text messages at C
 level and the calls, unsent messages, reactions and the like one by one into the columns; any
 other file builds its plain messages column-wise and the others one by one, to the same records.
@@ -46,8 +47,8 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import (EXTRA, Mojibake, Rows, joined, lists_at, load_whole_json, read_whole,
-                                                repeat, repeat_dict, store_file)
+from commtrail.parsers.platforms.common import (CALL_SECONDS_UNREAD, EXTRA, Mojibake, Rows, call_seconds, joined,
+                                                lists_at, load_whole_json, read_whole, repeat, repeat_dict, store_file)
 from commtrail.parsers.registry import Parser, register
 from commtrail.timeline.schema import ATTACHMENT
 from commtrail.timeline.utclocal import local_iso
@@ -82,6 +83,10 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     thread = _Thread(doc, ctx)
     yield from thread.records()
     repaired = thread.fix.repaired
+    if thread.durations_unread:
+        ctx.report.warn(CALL_SECONDS_UNREAD.format(n=thread.durations_unread, key="call_duration",
+                                                   more=" and their kind is call (answered or missed is unknown)",
+                                                   kept="call_duration_raw"))
     if replaced > 0:
         ctx.report.repairs += replaced
         ctx.report.warn(f"{replaced} invalid UTF-8 sequence(s) replaced with U+FFFD.")
@@ -117,6 +122,7 @@ class _Thread:
                             "participants, so whether a message was sent or received is unknown.")
             self.owner = set()
         self.senders: dict[str, tuple[str, str, list[str]]] = {}
+        self.durations_unread = 0
 
     def records(self) -> Iterator:
         """Rejects and record batches: the whole file column-wise when it can be (see the module
@@ -267,9 +273,15 @@ class _Thread:
             extra["type"] = m["type"]
         kind, duration = "message", None
         if m.get("type") == "Call" or "call_duration" in m:
-            duration = _int(m.get("call_duration"))
-            kind = ("outgoing" if direction == "outgoing" else "missed" if not duration
-                    else "incoming") if direction != "unknown" else "call"
+            given = m.get("call_duration")
+            duration = call_seconds(given)
+            if duration is None and given is not None:   # no duration a call has: whether it was missed is unknown
+                extra["call_duration_raw"] = self.fix.deep(given)
+                self.durations_unread += 1
+                kind = "call"
+            else:
+                kind = ("outgoing" if direction == "outgoing" else "missed" if not duration
+                        else "incoming") if direction != "unknown" else "call"
         elif m.get("type") in _SYSTEM_TYPES:
             kind, direction = "system", "unknown"
         if m.get("is_unsent") is True:
@@ -383,11 +395,6 @@ def _inside_thread(uri: str, folder: str | None) -> str | None:
     at = norm.rfind(mark)
     return norm[at + len(mark):] if at >= 0 else None
 
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if -2**31 <= value < 2**31 else None
 
 
 register(Parser(NAME, VERSION, "Facebook Messenger / Instagram messages (message_N.json)", sniff, parse,

@@ -8,8 +8,9 @@ rather than read in a guessed zone. ``text`` is a string or a list of strings an
 verbatim. The sender is ``from_id`` (``tg:user123``), the display name its ``sender_raw``. Edits
 (``edited_unixtime``), replies, forwards, reactions and every other field stay in ``extra``; phone
 calls (service ``phone_call``) become records of kind outgoing / incoming / missed / rejected with
-their duration. Photos and files the export holds are hashed into the blob store from inside the
-export's folder or archive only.
+their duration (a ``duration_seconds`` that is no whole number of seconds from 0 is left out of
+``duration_s``, kept in ``extra`` and counted). Photos and files the export holds are hashed into
+the blob store from inside the export's folder or archive only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import pyarrow.compute as pc
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
-from commtrail.parsers.platforms.common import EXTRA, Rows, empty_lists, joined, repeat, repeat_dict, store_file
+from commtrail.parsers.platforms.common import (CALL_SECONDS_UNREAD, EXTRA, Rows, call_seconds, empty_lists, joined,
+                                                repeat, repeat_dict, store_file)
 from commtrail.parsers.platforms.jsonstream import SURROGATE_WARNING, JsonStream, JsonSyntaxError
 from commtrail.parsers.registry import Parser, register
 
@@ -78,6 +80,7 @@ class _Reader:
         self.owner_ids = set(i for i in ctx.owner.platform_ids if i.startswith("tg:"))
         self.chats = 0
         self.files_missing = 0
+        self.durations_unread = 0
         self.plain: _Plain | None = None
         self.base = 0           # the place in the file of the current chat's first message
 
@@ -111,6 +114,9 @@ class _Reader:
                              hint="Export again from Telegram Desktop (Settings > Advanced > Export Telegram data, "
                                   "format JSON), or leave this file out.")
         yield from self.flush()
+        if self.durations_unread:
+            self.ctx.report.warn(CALL_SECONDS_UNREAD.format(n=self.durations_unread, key="duration_seconds", more="",
+                                                            kept="duration_seconds"))
         if self.files_missing:
             self.ctx.report.warn(f"{self.files_missing} photo(s)/file(s) named in the export are not beside it "
                                  "(exported without media, or moved); their messages are flagged attachment_missing.")
@@ -199,7 +205,8 @@ class _Reader:
         if mtype == "service":
             if m.get("action") == "phone_call":
                 kind = _call_kind(direction, m.get("discard_reason"))
-                duration = _int(m.get("duration_seconds"))
+                duration = call_seconds(m.get("duration_seconds"))
+                self.durations_unread += duration is None and m.get("duration_seconds") is not None
             else:
                 kind, direction, recipients = "system", "unknown", []
         if "edited_unixtime" in m or "edited" in m:
@@ -356,13 +363,6 @@ def _text(value: Any) -> str | None:
         return "".join(parts)
     return None
 
-
-def _int(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if -2**31 <= number < 2**31 else None
 
 
 register(Parser(NAME, VERSION, "Telegram Desktop export (result.json)", sniff, parse, uses_siblings=True))

@@ -347,4 +347,5 @@ def test_a_call_whose_date_is_no_time_is_a_reject_and_a_duration_past_int32_is_l
             (f"{label} Z_PK 3", "2024-03-03T10:00:00+00:00", None, 1_000_000_000_000, None),
             (f"{label} Z_PK 5", None, None, "long", ["undated"])]
         assert report.warnings[-1] == ("2 calls in CallHistory.storedata have a ZDURATION that is no number of "
-                                       "seconds: their duration is left empty, the value is kept in extra.duration_raw")
+                                       "seconds (0 or more): their duration is left empty, the value is kept in "
+                                       "extra.duration_raw")

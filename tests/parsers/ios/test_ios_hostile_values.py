@@ -593,8 +593,10 @@ def test_a_call_column_of_the_wrong_type(tmp_path, calls_pristine, column, value
         assert record["kind"] == ("call" if not number else "incoming" if stored else "missed")
         assert fields.get("answered") == (None if stored in (None, "") else raw(stored))
         assert warned(report, "1 calls in CallHistory.storedata have a ZANSWERED that is no number") == (not number)
-    elif column == "ZDURATION" and not number:
+    elif column == "ZDURATION" and (not number or stored is not None and stored < 0):   # no call lasts -1 s
         assert (record["duration_s"], fields["duration_raw"]) == (None, raw(stored))
+        assert warned(report, "1 calls in CallHistory.storedata have a ZDURATION that is no number of seconds (0 or "
+                              "more)")
     elif column == "ZADDRESS" and stored is not None:
         text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
             stored if isinstance(stored, str) else str(stored)
@@ -615,5 +617,5 @@ def test_a_call_of_infinite_duration_and_a_mixed_column_are_written_as_json(tmp_
     records, rejects, report = calls_parse(tmp_path, path)
     assert [(r["duration_s"], extra(r)["duration_raw"]) for r in records.values()] == [
         (None, "inf"), (120, 120), (None, "long"), (30, 30.2)]
-    assert report.warnings == ["2 calls in CallHistory.storedata have a ZDURATION that is no number of seconds: "
-                               "their duration is left empty, the value is kept in extra.duration_raw"]
+    assert report.warnings == ["2 calls in CallHistory.storedata have a ZDURATION that is no number of seconds (0 or "
+                               "more): their duration is left empty, the value is kept in extra.duration_raw"]

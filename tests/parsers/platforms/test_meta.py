@@ -137,6 +137,16 @@ def test_split_thread_ingests_as_one_conversation(tmp_path, capsys):
     assert len(master) == 10 and max(len(r["occurrences"]) for r in master) == 2
 
 
+def _thread_file(tmp_path: Path, thread: str, messages: list[dict]) -> Path:
+    """``messages/inbox/<thread>/message_1.json`` of a thread between Sam Smith and Jordan Example."""
+    doc = {"participants": [{"name": "Sam Smith"}, {"name": "Jordan Example"}], "messages": messages,
+           "title": "Jordan Example", "thread_path": f"inbox/{thread}"}
+    path = tmp_path / "messages" / "inbox" / thread / "message_1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 50_000])
 def test_records_of_one_millisecond_come_oldest_first(tmp_path, batch_size):
     """A file is newest first; its records are written in the reverse order (``messages[N-1]`` first),
@@ -146,11 +156,7 @@ def test_records_of_one_millisecond_come_oldest_first(tmp_path, batch_size):
                {"photos": [{"uri": "messages/inbox/t_1/photos/none.jpg"}]}, {"is_unsent": True}]
     messages = [{"sender_name": "Jordan Example", "timestamp_ms": 1709317805123,
                  **(special[n // 2] if n % 2 else {"content": f"plain {n}"})} for n in range(9)]
-    doc = {"participants": [{"name": "Sam Smith"}, {"name": "Jordan Example"}], "messages": messages,
-           "title": "Jordan Example", "thread_path": "inbox/t_1"}
-    path = tmp_path / "messages" / "inbox" / "t_1" / "message_1.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(doc), encoding="utf-8")
+    path = _thread_file(tmp_path, "t_1", messages)
     table, rejects, _ = _run(tmp_path, path, owner=SAM, batch_size=batch_size)
     rows = _rows(table)
     assert rejects == []
@@ -177,11 +183,7 @@ def _whole_file_thread(tmp_path: Path) -> Path:
         extra = special[n // 2] if n % 2 else {"content": f"plain {n} d\u00c3\u00a9j\u00c3\u00a0",
                                                "is_geoblocked_for_viewer": n == 4}
         messages.append({"sender_name": sender, "timestamp_ms": 1709317805123 - n * 1000, **extra})
-    doc = {"participants": [{"name": "Sam Smith"}, {"name": "Jordan Example"}], "messages": messages,
-           "title": "Jordan Example", "thread_path": "inbox/t_2"}
-    path = tmp_path / "messages" / "inbox" / "t_2" / "message_1.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(doc), encoding="utf-8")
+    path = _thread_file(tmp_path, "t_2", messages)
     return path
 
 
@@ -221,3 +223,24 @@ def test_a_whole_file_in_one_batch_gives_the_records_of_the_general_way(tmp_path
     (batch,) = whole.to_batches()
     assert batch.column("kind").dictionary.to_pylist() == ["message", "missed", "system", "incoming"]
     assert batch.column("direction").dictionary.to_pylist() == ["incoming", "outgoing", "unknown"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 50_000])
+def test_a_call_duration_that_no_call_has_is_kept_not_read_as_missed(tmp_path, batch_size):
+    """A call_duration that is no whole number of seconds from 0 (negative, fractional, a text, true)
+    said "missed" (a text, a fraction, true) or a negative duration; now the duration is empty, the
+    kind is call (answered or missed is unknown) and the value is kept in extra and counted. 42.0 is
+    42 seconds; 0 is a missed call, as before."""
+    given = [42, 0, -5, 12.5, "120", True, 42.0]
+    messages = [{"sender_name": "Jordan Example", "timestamp_ms": 1709317805123 - n * 1000, "type": "Call",
+                 "call_duration": d} for n, d in enumerate(given)]
+    path = _thread_file(tmp_path, "t_3", messages)
+    table, rejects, report = _run(tmp_path, path, owner=SAM, batch_size=batch_size)
+    rows = sorted(_rows(table), key=lambda r: r["locator"])
+    assert rejects == []
+    assert [(r["kind"], r["duration_s"], (r["extra"] or {}).get("call_duration_raw")) for r in rows] == [
+        ("incoming", 42, None), ("missed", 0, None), ("call", None, -5), ("call", None, 12.5),
+        ("call", None, "120"), ("call", None, True), ("incoming", 42, None)]
+    assert report.warnings == ["4 call(s) have a call_duration that is no whole number of seconds (0 or more): their "
+                               "duration is left empty and their kind is call (answered or missed is unknown), the "
+                               "value is kept in extra.call_duration_raw."]

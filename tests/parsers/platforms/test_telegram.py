@@ -225,3 +225,22 @@ def test_exhibits_of_one_second_follow_the_file_order(tmp_path):
     rows = sorted(read_master(Case(case_dir), ["exhibit", "locator", "body"]).to_pylist(), key=lambda r: r["exhibit"])
     assert [(r["exhibit"], r["locator"]) for r in rows] == [(f"CT-{n + 1:06d}", f"messages[{n}]") for n in range(9)]
     assert [r["body"] for r in rows][:3] == ["plain 0", "", "plain 2"]
+
+
+def test_a_call_duration_that_no_call_has_is_left_empty_and_counted(tmp_path):
+    """duration_seconds -5, 12.5 and "60" were read as -5, 12 and 60 seconds; a duration is a whole
+    number of seconds from 0 (42.0 is 42), anything else stays only in extra and is counted."""
+    base = {"type": "service", "date": "2024-03-01T18:30:05", "date_unixtime": "1709317805", "actor": "Jordan Example",
+            "actor_id": "user5550101", "action": "phone_call", "text": ""}
+    given = [30, -5, 12.5, "60", 42.0]
+    doc = {"name": "Jordan Example", "type": "personal_chat", "id": 5550101,
+           "messages": [{"id": n + 1, **base, "duration_seconds": d} for n, d in enumerate(given)]}
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    table, rejects, report = _run(tmp_path, path)
+    rows = plain_rows(table)
+    assert rejects == []
+    assert [(r["duration_s"], r["extra"]["duration_seconds"]) for r in rows] == [
+        (30, 30), (None, -5), (None, 12.5), (None, "60"), (42, 42.0)]
+    assert report.warnings == ["3 call(s) have a duration_seconds that is no whole number of seconds (0 or more): "
+                               "their duration is left empty, the value is kept in extra.duration_seconds."]
