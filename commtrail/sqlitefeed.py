@@ -14,7 +14,10 @@ without saying it is done, the rows not yet handed over are read in this process
 
 Keyed queries (one parameter: the key, the first column, the rows come after) are run again after
 the last row read when SQLite refuses a value: with the lenient text factory from a text that is not
-UTF-8, with the ``careful`` query from a BLOB that the query's JSON cannot hold (:func:`keyed`).
+UTF-8, with the ``careful`` query from a BLOB that the query's JSON cannot hold (:func:`keyed`). A
+damaged table can give its rows out of their key's order (the same ROWID twice): a row whose key does
+not rise above every key before it is set aside (:func:`in_order`), for the reader to reject, so that
+a key names one record and the rows after it are still read.
 
 This module imports little of the standard library (the rest only where the first process needs
 it), and the second process skips ``site`` (``python -S``; it finds commtrail by ``PYTHONPATH``),
@@ -30,6 +33,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter, lt
 
 FEED_FROM_BYTES = 4 << 20   # smaller databases are read in this process (starting another costs ~20 ms)
 FIRST_KEY = -(1 << 63)      # below every key: the parameter of a keyed query's first run
@@ -111,12 +115,32 @@ def keyed_start(con: sqlite3.Connection, query: str, careful: str | None) -> tup
         return careful, con.execute(careful, (FIRST_KEY,))
 
 
+def in_order(rows: list[tuple], last: object, aside: list[tuple]) -> list[tuple]:
+    """The rows whose key (their first value) rises above ``last`` and above every key before it;
+    the others, which only a damaged table gives, appended to ``aside``."""
+    keys = list(map(itemgetter(0), rows))
+    try:
+        if keys[0] > last and all(map(lt, keys, keys[1:])):   # (an intact table: one pass in C)
+            return rows
+        kept = []
+        for row in rows:
+            if row[0] > last:
+                kept.append(row)
+                last = row[0]
+            else:
+                aside.append(row)
+        return kept
+    except TypeError:   # a key that is no number (no ROWID is): the order cannot be told
+        return rows
+
+
 def keyed(con: sqlite3.Connection, query: str, cursor: sqlite3.Cursor, size: int, lenient: Lenient,
-          careful: str | None, last: object = FIRST_KEY) -> Iterator[list[tuple]]:
-    """The rows of a keyed query (``cursor``: it run after key ``last``) a chunk at a time. Text that
-    is not UTF-8 makes it fail: it is run again after the last row read with ``lenient`` as the
-    connection's text factory from there on. Likewise a BLOB its JSON cannot hold: ``careful`` (the
-    same query writing BLOBs as JSON can hold them, slower) is run instead from there on."""
+          careful: str | None, aside: list[tuple], last: object = FIRST_KEY) -> Iterator[list[tuple]]:
+    """The rows of a keyed query (``cursor``: it run after key ``last``) a chunk at a time; rows out
+    of the key's order go to ``aside`` (:func:`in_order`). Text that is not UTF-8 makes it fail: it is
+    run again after the last row read with ``lenient`` as the connection's text factory from there
+    on. Likewise a BLOB its JSON cannot hold: ``careful`` (the same query writing BLOBs as JSON can
+    hold them, slower) is run instead from there on."""
     while True:
         repaired = lenient.repaired
         try:
@@ -133,41 +157,56 @@ def keyed(con: sqlite3.Connection, query: str, cursor: sqlite3.Cursor, size: int
             continue
         if not rows:
             return
+        rows = in_order(rows, last, aside)
+        if not rows:   # the whole chunk out of order: on to the next
+            continue
         last = rows[-1][0]
         held = [rows]
         del rows   # while the caller works on the chunk, this frame holds no reference to it
         yield held.pop()
 
 
-def plain(cursor: sqlite3.Cursor, size: int) -> Iterator[list[tuple]]:
-    """The rows of a query run, a chunk at a time."""
+def plain(cursor: sqlite3.Cursor, size: int, aside: list[tuple] | None = None,
+          last: object = FIRST_KEY) -> Iterator[list[tuple]]:
+    """The rows of a query run, a chunk at a time; with ``aside``, of a query in the order of its first
+    column (a table's key), the rows out of that order go there (:func:`in_order`)."""
     while rows := fetch(cursor, size):
+        if aside is not None:
+            rows = in_order(rows, last, aside)
+            if not rows:
+                continue
+            last = rows[-1][0]
         held = [rows]
         del rows
         yield held.pop()
 
 
 def chunks(con: sqlite3.Connection, query: str, size: int, *, params: Sequence = (), key: bool = False,
-           careful: str | None = None, lenient: Lenient | None = None,
+           careful: str | None = None, lenient: Lenient | None = None, aside: list[tuple] | None = None,
            columns: bool = False) -> Iterator[list[tuple] | Columns]:
-    """The rows of ``query`` a chunk of ``size`` at a time: keyed (``key``; see :func:`keyed`, its
-    first run happens here, so that a query SQLite refuses fails at once) or run with ``params``
+    """The rows of ``query`` a chunk of ``size`` at a time: keyed (``key``, with ``aside`` for the rows
+    out of order; see :func:`keyed`, its first run happens here, so that a query SQLite refuses
+    fails at once) or run with ``params`` (with ``aside``: in the order of its first column, see
+    :func:`plain`)
     (the connection's text factory as it is). For a database of :data:`FEED_FROM_BYTES` or more,
     fetched by a second process (the module's docstring); with ``columns`` (for a reader that
     works column by column), that process also puts each chunk's values column by column
     (:class:`Columns`; a reader takes both kinds of chunk alike, see :func:`columns_of`)."""
     lenient = lenient if lenient is not None else Lenient()
     if key:
+        if aside is None:
+            raise ValueError("a keyed query needs a list for the rows out of order")
         query, cursor = keyed_start(con, query, careful)
     else:
         cursor = con.execute(query, params)
     path = database_path(con)
     if path is None or _size(path) < FEED_FROM_BYTES:
-        return keyed(con, query, cursor, size, lenient, careful) if key else plain(cursor, size)
+        return keyed(con, query, cursor, size, lenient, careful, aside) if key else plain(cursor, size, aside)
     cursor.close()
     spec = {"uri": _read_only_uri(path), "query": query, "params": tuple(params), "size": size, "key": key,
-            "careful": careful, "lenient": con.text_factory is not str, "columns": columns}
-    return _fed(con, spec, lenient)
+            "careful": careful, "lenient": con.text_factory is not str, "columns": columns,
+            "ordered": aside is not None}
+    return _fed(con, spec, lenient, aside)
 
 
 def database_path(con: sqlite3.Connection) -> str | None:
@@ -187,9 +226,9 @@ def _size(path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient) -> Iterator[list[tuple]]:
-    """The chunks the second process hands over; from where it stopped, if it stops unannounced,
-    the rest read here."""
+def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tuple] | None) -> Iterator[list[tuple]]:
+    """The chunks the second process hands over (and the rows it set aside, into ``aside``); from
+    where it stopped, if it stops unannounced, the rest read here."""
     told, done, last = 0, 0, FIRST_KEY   # the repairs the second process has told of; the rows it handed over
     process = _start(spec)
     try:
@@ -198,8 +237,11 @@ def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient) -> Iterator[list
             if frame is None:   # it stopped without a word: the rest is read here
                 break
             what = frame[0]
-            lenient.repaired += frame[-1] - told   # (the reader counts its own repairs there too)
-            told = frame[-1]
+            lenient.repaired += frame[-2] - told   # (the reader counts its own repairs there too)
+            told = frame[-2]
+            if aside is not None:
+                aside.extend(frame[-1])
+            done += len(frame[-1])   # (rows the query gave: those handed over and those set aside)
             if told and con.text_factory is str:   # as the query here would have switched (keyed)
                 con.text_factory = lenient
             if what == "rows":
@@ -219,12 +261,13 @@ def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient) -> Iterator[list
             _stop(process)
     if spec["key"]:   # the careful query gives the same rows, and no BLOB refused when it is run
         query = spec["careful"] or spec["query"]
-        yield from keyed(con, query, con.execute(query, (last,)), spec["size"], lenient, spec["careful"], last)
+        yield from keyed(con, query, con.execute(query, (last,)), spec["size"], lenient, spec["careful"], aside,
+                         last)
         return
     cursor = con.execute(spec["query"], spec["params"])
     while done > 0 and (skipped := len(fetch(cursor, min(done, spec["size"])))):   # the rows handed over already
         done -= skipped
-    yield from plain(cursor, spec["size"])
+    yield from plain(cursor, spec["size"], aside, last)
 
 
 def _start(spec: dict):
@@ -275,30 +318,31 @@ def _send(stream, frame: tuple) -> None:
 
 def main() -> None:
     """The second process: read the spec from standard input, write the frames to standard output
-    (``("rows", rows, repaired)`` per chunk, then ``("end", repaired)`` or ``("error", name,
-    message, repaired)``)."""
+    (``("rows", rows, repaired, aside)`` per chunk, then ``("end", repaired, aside)`` or ``("error",
+    name, message, repaired, aside)``; ``aside``: the rows set aside since the last frame)."""
     gc.disable()   # nothing here makes a cycle
     spec = marshal.load(sys.stdin.buffer)
     out = sys.stdout.buffer
-    lenient = Lenient()
+    lenient, aside = Lenient(), []
     con = sqlite3.connect(spec["uri"], uri=True)
     if spec["lenient"]:
         con.text_factory = lenient
     try:
         if spec["key"]:
             query, cursor = keyed_start(con, spec["query"], spec["careful"])
-            rows = keyed(con, query, cursor, spec["size"], lenient, spec["careful"])
+            rows = keyed(con, query, cursor, spec["size"], lenient, spec["careful"], aside)
         else:
-            rows = plain(con.execute(spec["query"], spec["params"]), spec["size"])
+            rows = plain(con.execute(spec["query"], spec["params"]), spec["size"], aside if spec["ordered"] else None)
         for chunk in rows:
             if spec["columns"]:   # (zip: twice as fast as _sqlite.columns_of, its garbage no concern here)
                 chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)
-            _send(out, ("rows", chunk, lenient.repaired))
+            _send(out, ("rows", chunk, lenient.repaired, aside))
             del chunk
+            aside.clear()
     except sqlite3.Error as exc:
-        _send(out, ("error", type(exc).__name__, str(exc), lenient.repaired))
+        _send(out, ("error", type(exc).__name__, str(exc), lenient.repaired, aside))
         return
-    _send(out, ("end", lenient.repaired))
+    _send(out, ("end", lenient.repaired, aside))
 
 
 if __name__ == "__main__":

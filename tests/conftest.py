@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,28 @@ def add_sources(case, sources: dict[str, list[dict]], fmt: str = "test") -> None
         inventory.append(stage_generated(case.staging, name, table, fmt, f"{fmt}/1",
                                          datetime(2026, 1, 1, tzinfo=timezone.utc)))
     write_inventory(case.sources_file, inventory)
+
+
+def with_rowid_rewritten(path: Path, table: str, old: int, new: int) -> None:
+    """Damage ``table`` as a bad sector or a careless tool might: the ROWID of its row ``old`` becomes
+    ``new`` in the b-tree's leaf cell itself (both below 128: one byte), so that SQLite, trusting the
+    tree, gives the rows in their stored order, ``new`` out of place. The table fits one leaf page."""
+    con = sqlite3.connect(path)
+    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchall()
+    [(size,)] = con.execute("PRAGMA page_size").fetchall()
+    con.close()
+    data = bytearray(path.read_bytes())
+    page = (root - 1) * size
+    header = page + (100 if root == 1 else 0)
+    assert data[header] == 13, "the table is not one leaf page"
+    cells = int.from_bytes(data[header + 3:header + 5], "big")
+    for i in range(cells):
+        at = page + int.from_bytes(data[header + 8 + 2 * i:header + 10 + 2 * i], "big")
+        while data[at] & 0x80:   # the payload's length (a varint)
+            at += 1
+        at += 1
+        if data[at] == old:
+            data[at] = new
+            path.write_bytes(bytes(data))
+            return
+    pytest.fail(f"no row {old} in {table}")

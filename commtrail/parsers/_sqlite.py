@@ -13,14 +13,14 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
-from commtrail.parsers.base import ParseContext
+from commtrail.parsers.base import ParseContext, Reject
 # fetch is imported by the readers from here
 from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused  # noqa: F401
 
@@ -121,6 +121,10 @@ def as_input_error(label: str, where: str = "reading its tables") -> Iterator[No
         yield
     except sqlite3.DatabaseError as exc:
         raise InputError(f"this SQLite database cannot be read ({exc}).", file=label, where=where,
+                         hint="It may be damaged or encrypted; give an intact copy.") from None
+    except UnicodeDecodeError:   # SQLite's message quotes the damaged layout, in bytes that are not UTF-8
+        raise InputError("this SQLite database cannot be read (its layout is damaged: SQLite's own message about "
+                         "it is not even valid text).", file=label, where=where,
                          hint="It may be damaged or encrypted; give an intact copy.") from None
 
 
@@ -263,7 +267,7 @@ def each_paused(chunks: Iterable[T], work: Callable[[T], Iterable[U]]) -> Iterat
 _END = object()
 
 
-def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText,
+def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText, aside: list[tuple],
                  careful: str | None = None, columns: bool = False) -> Iterator[list[tuple] | Columns]:
     """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
     in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
@@ -272,9 +276,26 @@ def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: Lenien
     makes it fail, and the query is run again after the last row done with ``lenient`` as the
     connection's text factory from there on (the caller reports its count). Likewise a BLOB that
     the query's JSON cannot hold makes it fail, and ``careful`` (the same query writing BLOBs as
-    JSON can hold them, slower) is run instead from there on. ``columns``: see
-    :func:`~commtrail.sqlitefeed.chunks`."""
-    return chunks(con, query, size, key=True, careful=careful, lenient=lenient, columns=columns)
+    JSON can hold them, slower) is run instead from there on. A row whose key does not rise above
+    the keys before it (a damaged table) goes to ``aside`` (:func:`out_of_order` rejects it).
+    ``columns``: see :func:`~commtrail.sqlitefeed.chunks`."""
+    return chunks(con, query, size, key=True, careful=careful, lenient=lenient, aside=aside, columns=columns)
+
+
+def out_of_order(aside: list[tuple], ctx: ParseContext, label: str, table: str,
+                 names: Sequence[str]) -> Iterator[Reject]:
+    """The rejects of the rows a keyed read set aside (:func:`keyed_chunks`): a damaged table gave them
+    out of the order of their key (``names``: the query's columns, the key first), so that a key
+    would name two records. Each is written out whole, and counted in a warning."""
+    key = names[0]
+    for n, row in enumerate(aside, 1):
+        yield Reject(locator=f"{label} {table} {key} {row[0]} (out of order, {n})",
+                     reason=f"{table} is damaged here: this row's {key} {row[0]!r} does not come after the rows "
+                            "read before it, so it cannot name one record",
+                     raw=" ".join(f"{name}={value!r}" for name, value in zip(names, row)))
+    if aside:
+        ctx.report.warn(f"{len(aside)} rows of {table} in {label} came out of the order of their {key} (the table is "
+                        "damaged there): each is a reject with its row written out; the rows after them were read")
 
 
 def columns_of(rows: list[tuple] | Columns) -> list[list]:
@@ -286,13 +307,15 @@ def columns_of(rows: list[tuple] | Columns) -> list[list]:
     return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
 
 
-def query_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int,
+def query_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int, aside: list[tuple],
                  columns: bool = False) -> Iterator[list[tuple] | Columns]:
-    """The rows of a query a chunk of at most ``chunk`` (and the context's batch size) at a time, with
-    the connection's text factory, read by a second process for a large database
-    (:mod:`commtrail.sqlitefeed`; ``columns``: see its ``chunks``). Run at once: a query SQLite
-    refuses fails here."""
-    return chunks(con, query, max(1, min(ctx.batch_size, chunk)), lenient=_lenient_of(con), columns=columns)
+    """The rows of a query in the order of a table's key (its first column) a chunk of at most
+    ``chunk`` (and the context's batch size) at a time, with the connection's text factory, read by
+    a second process for a large database (:mod:`commtrail.sqlitefeed`; ``columns``: see its
+    ``chunks``); a row whose key does not rise above the keys before it (a damaged table) goes to
+    ``aside`` (:func:`out_of_order` rejects it). Run at once: a query SQLite refuses fails here."""
+    return chunks(con, query, max(1, min(ctx.batch_size, chunk)), lenient=_lenient_of(con), aside=aside,
+                  columns=columns)
 
 
 def _lenient_of(con: sqlite3.Connection) -> Lenient | None:

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of, head_tables,
-                                       input_copy, optional, query_chunks, read_chunks, require)
+                                       input_copy, optional, out_of_order, query_chunks, read_chunks, require)
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -47,15 +47,17 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
     label = base_name(ctx)
     with input_copy(stream, ctx) as con:
         con.text_factory = text = LenientText()
+        aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
         with as_input_error(ctx.source_path, "table calls"):
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
             chunks = query_chunks(con, f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
                                   f"{optional(have, 'c', 'presentation')}, c.duration, "
                                   f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
-                                  "FROM calls c ORDER BY c._id", ctx, CHUNK)
+                                  "FROM calls c ORDER BY c._id", ctx, CHUNK, aside)
         rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(chunks, ctx, label, "calls _id"):
             yield from _calls(chunk, ctx, label, rows, unusable, text)
+        yield from out_of_order(aside, ctx, label, "calls", CALL_ROW)
         text.report(ctx, label)
         unusable.report(ctx, {"type": "whole number", "duration": "whole number of seconds (0 or more)"})
 

@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
-                                       each_paused, head_tables, input_copy, query_chunks, read_chunks, require)
+                                       each_paused, head_tables, input_copy, out_of_order, query_chunks, read_chunks,
+                                       require)
 from commtrail.parsers._values import as_text, whole, written
 from commtrail.parsers.android.layouts import MMS
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
@@ -81,10 +82,11 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
 def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str], label: str,
          text: LenientText) -> Iterator:
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
+    aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
     with as_input_error(ctx.source_path, "table sms"):
         chunks = query_chunks(con, f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
                               f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id",
-                              ctx, CHUNK)
+                              ctx, CHUNK, aside)
 
     def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
@@ -102,6 +104,7 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
 
     unread = Unusable(label, "sms")
     yield from each_paused(read_chunks(chunks, ctx, label, "sms _id"), records)
+    yield from out_of_order(aside, ctx, label, "sms", SMS_ROW)
     unread.report(ctx, {"type": "whole number"})
 
 
@@ -118,9 +121,12 @@ class _Mms:
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         with as_input_error(self.ctx.source_path, "table pdu"):
             names = [d[0] for d in self.con.execute("SELECT * FROM pdu LIMIT 0").description]
-            chunks = query_chunks(self.con, "SELECT * FROM pdu ORDER BY _id", self.ctx, MMS_CHUNK)
+            names = ["_id"] + [n for n in names if n != "_id"]   # (the key first: the rows' order is checked on it)
+            chunks = query_chunks(self.con, f"SELECT {', '.join(_quoted(n) for n in names)} FROM pdu ORDER BY _id",
+                                  self.ctx, MMS_CHUNK, aside := [])
         yield from each_paused(read_chunks(chunks, self.ctx, self.label, "pdu _id"),
                                lambda chunk: self._chunk(names, chunk))
+        yield from out_of_order(aside, self.ctx, self.label, "pdu", names)
         if self.missing:
             self.ctx.report.warn(f"{self.missing} MMS attachment(s) of {self.label} are not in {PARTS_FOLDER} "
                                  "beside it: listed without their content and flagged attachment_missing")
@@ -215,6 +221,11 @@ class _Mms:
         except (FileNotFoundError, OutsideInput, IsADirectoryError, ValueError):   # ValueError: a NUL in the name
             return None, True
         return (sha, size, None), False
+
+
+def _quoted(name: str) -> str:
+    """A column's name as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _numeric(schema: str) -> frozenset[str]:

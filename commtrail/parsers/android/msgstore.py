@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, as_text_sql, base_name, columns,
                                        head_tables, input_copy, json_field, object_sql, optional,
-                                       query_chunks, read_chunks, require, splice_json)
+                                       out_of_order, query_chunks, read_chunks, require, splice_json)
 from commtrail.parsers._values import as_text, json_value, whole
 from commtrail.parsers.android.rows import Unusable, dated, row_text
 from commtrail.parsers.base import OutsideInput, ParseContext, Reject
@@ -103,8 +103,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         with as_input_error(ctx.source_path):
             layout = _modern(con, ctx) if columns(con, "message") or not columns(con, "messages") else _legacy(con, ctx)
             reader = _Reader(ctx, label, layout, text)
-            chunks = query_chunks(con, layout.query, ctx, CHUNK)
+            chunks = query_chunks(con, layout.query, ctx, CHUNK, aside := [])
         yield from reader.read(chunks)
+        yield from out_of_order(aside, ctx, label, layout.table, ROW)
         text.report(ctx, label)
         reader.unusable.report(ctx, {"from_me": "whole number", "key_from_me": "whole number",
                                      "file_size": "whole number of bytes", "media_size": "whole number of bytes"})

@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, each_paused,
-                                       fetch, json_field, keyed_chunks, optional, require,
+                                       fetch, json_field, keyed_chunks, optional, out_of_order, require,
                                        texts_read_by)
 from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
@@ -235,6 +235,7 @@ class MessagesReader:
         self.chats = self._chats()
         self._warn_unlinked(["chat_message_join"] + (["message_attachment_join"] if has_attachments else []))
         self._who: dict[tuple, int] = {}
+        self.aside: list[tuple] = []   # rows a damaged table gave out of ROWID order (rejected)
         self._whos: list[Who] = []
         self._raw_whos: list[int] = []   # the indexes of those that keep an id raw
         self._who_arrays: dict[str, pa.Array] = {}
@@ -379,6 +380,7 @@ class MessagesReader:
                 self.last_done = last
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "message ROWID", self.last_done, exc))
+        yield from out_of_order(self.aside, self.ctx, self.label, "message", COLUMN_NAMES)
 
     def _done_chunk(self, rows: list[tuple]) -> list[tuple[list, int]]:
         """What a chunk of rows makes, with the ROWID of its last row (the last done once it is handed on)."""
@@ -388,7 +390,7 @@ class MessagesReader:
         """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs);
         at the end, the repairs and the values that could not be read are reported."""
         yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
-                                self.text, careful=message_query(self.message_columns, blobs=True), columns=True)
+                                self.text, self.aside, careful=message_query(self.message_columns, blobs=True), columns=True)
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "messages", self.label)
 

@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
-                                       keyed_chunks, object_sql, optional, require, splice_json)
+                                       keyed_chunks, object_sql, optional, out_of_order, require, splice_json)
 from commtrail.parsers._values import as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, directions,
@@ -228,18 +228,19 @@ class WhatsAppReader:
         return chats
 
     # -- the messages ----------------------------------------------------------------------------------
-    def read(self) -> Iterator[pa.RecordBatch]:
+    def read(self) -> Iterator[pa.RecordBatch | Reject]:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
-        last = None
+        last, aside = None, []
         try:
             for rows in keyed_chunks(self.con, message_query(self.msg_columns, self.media_columns),
-                                     max(1, min(self.ctx.batch_size, CHUNK)), self.text,
+                                     max(1, min(self.ctx.batch_size, CHUNK)), self.text, aside,
                                      careful=message_query(self.msg_columns, self.media_columns, blobs=True),
                                      columns=True):
                 yield from self._batch(rows)
                 last = rows[-1][PK]
         except sqlite3.DatabaseError as exc:
             self.ctx.report.warn(damaged(self.label, "ZWAMESSAGE Z_PK", last, exc))
+        yield from out_of_order(aside, self.ctx, self.label, "ZWAMESSAGE", COLUMN_NAMES)
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "messages", self.label)
 

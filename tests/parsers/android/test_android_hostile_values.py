@@ -333,3 +333,30 @@ def test_a_legacy_media_wa_type_is_a_type_only_when_the_whole_text_is_a_number(t
     table, rejects, _ = run_on_disk(tmp_path, "android-whatsapp", path, owner=OWNER)
     [record] = [r for r in plain_rows(table) if r["locator"] == "msgstore.db messages _id 4"]
     assert (record["kind"], record["flags"], record["extra"]["media_wa_type"], rejects) == (kind, flags, wa_type, [])
+
+
+@pytest.mark.parametrize("feed", [False, True], ids=["here", "fed"])
+@pytest.mark.parametrize("name,table", [("mmssms", "sms"), ("mmssms", "pdu"), ("calllog", "calls"),
+                                        ("msgstore", "message"), ("msgstore-legacy", "messages")])
+def test_a_row_out_of_id_order_is_a_reject_not_a_second_record_of_its_id(tmp_path, monkeypatch, feed, name, table):
+    """A damaged table whose row 3 claims _id 1: every other row is read as before; that row is a
+    reject with the row written out (its _id would name two records), counted in a warning."""
+    from conftest import with_rowid_rewritten
+    from commtrail import sqlitefeed
+    db = DATABASES[name]
+    before = outcome(tmp_path, db, db.schema, None, "before")
+    (tmp_path / "damaged").mkdir()
+    path = make(db, tmp_path / "damaged")
+    with_rowid_rewritten(path, table, 3, 1)
+    if feed:
+        monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    records, rejects, report = run_on_disk(tmp_path / "damaged", db.parser, path, owner=OWNER,
+                                           timezone="Europe/London")
+    got = {r["locator"]: {k: v for k, v in r.items() if k != "source_path"} for r in plain_rows(records)}
+    assert len(got) == records.num_rows
+    gone = f"{db.file} {table} _id 3"
+    assert {k: v for k, v in got.items() if not k.startswith(gone)} == \
+           {k: v for k, v in before.records.items() if not k.startswith(gone)}
+    [reject] = [r for r in rejects if "out of order" in r.locator]
+    assert (reject.locator, reject.raw.split(" ", 1)[0]) == (f"{db.file} {table} _id 1 (out of order, 1)", "_id=1")
+    assert any(f"1 rows of {table} in {db.file} came out of the order of their _id" in w for w in report.warnings)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_ctx, run_parser
+from conftest import make_ctx, run_parser, with_rowid_rewritten
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES, chat_storage
 from test_ios_hostile_values import calls_parse
 
@@ -54,7 +54,7 @@ def read_all(path: Path, **kwargs) -> tuple[list, int, bool]:
     lenient = sqlitefeed.Lenient()
     try:
         chunks = [list(chunk) for chunk in sqlitefeed.chunks(con, KEYED, 8, key=True, careful=CAREFUL,
-                                                             lenient=lenient, **kwargs)]
+                                                             lenient=lenient, aside=[], **kwargs)]
         return chunks, lenient.repaired, con.text_factory is lenient
     finally:
         con.close()
@@ -109,7 +109,8 @@ def read_until_error(path: Path) -> tuple[list, str, str]:
     con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     got = []
     try:
-        for chunk in sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", 100, key=True):
+        for chunk in sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", 100, key=True,
+                                       aside=[]):
             got.append(list(chunk))
     except sqlite3.DatabaseError as exc:
         return got, type(exc).__name__, str(exc)
@@ -155,7 +156,7 @@ def test_a_query_sqlite_refuses_fails_at_once_in_this_process(tmp_path, fed):
     path = hostile_db(tmp_path / "t.db")
     con = sqlite3.connect(path)
     with pytest.raises(sqlite3.OperationalError, match="no such column"):
-        sqlitefeed.chunks(con, "SELECT missing_column FROM t WHERE id > ?", 5, key=True)
+        sqlitefeed.chunks(con, "SELECT missing_column FROM t WHERE id > ?", 5, key=True, aside=[])
     con.close()
 
 
@@ -234,3 +235,78 @@ def test_the_copy_is_read_by_the_second_process_not_the_users_file(tmp_path, mon
     parse_messages(folder, tmp_path / "p")
     assert len(paths) == 1 and paths[0].startswith((tmp_path / "p").as_uri()) and paths[0].endswith("?mode=ro")
     shutil.rmtree(folder)
+
+
+# -- a damaged table that gives its rows out of ROWID order ------------------------------------------------
+@pytest.mark.parametrize("size", [3, 100])
+def test_rows_out_of_key_order_are_set_aside_and_the_rest_read(tmp_path, monkeypatch, size):
+    """Rows 1-7 whose row 3 claims ROWID 1 and row 6 ROWID 2: the rows are 1, 2, 4, 5, 7 (each key
+    above the ones before), the two others set aside, read here or by the second process alike."""
+    path = tmp_path / "t.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"row {i}") for i in range(1, 8)])
+    con.commit()
+    con.close()
+    with_rowid_rewritten(path, "t", 3, 1)
+    with_rowid_rewritten(path, "t", 6, 2)
+
+    def read() -> tuple[list, list]:
+        con, aside = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True), []
+        try:
+            rows = [row for chunk in sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", size,
+                                                       key=True, aside=aside) for row in chunk]
+        finally:
+            con.close()
+        return rows, aside
+
+    here = read()
+    assert here == ([(1, "row 1"), (2, "row 2"), (4, "row 4"), (5, "row 5"), (7, "row 7")],
+                    [(1, "row 3"), (2, "row 6")])
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    assert read() == here
+
+
+@pytest.mark.parametrize("feed", [False, True], ids=["here", "fed"])
+def test_a_message_out_of_rowid_order_is_a_reject_not_a_second_record_of_its_rowid(tmp_path, monkeypatch, feed):
+    """Sam's chat.db with message 5's ROWID damaged into 2: message 2 and every message after 5 are read
+    as before; the row that claims ROWID 2 is a reject with its row written out (it named two
+    records, and verify and the master rely on a locator naming one), counted in a warning."""
+    folder = messages_folder(tmp_path / "Messages", False)
+    before = {r["locator"]: r for r in parse_messages(folder, tmp_path / "before")[0]}
+    with_rowid_rewritten(folder / "chat.db", "message", 5, 2)
+    if feed:
+        monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    records, rejects, warnings, _ = parse_messages(folder, tmp_path / "after")
+    after = {r["locator"]: r for r in records}
+    assert len(after) == len(records)
+    assert set(before) - set(after) == {"chat.db message ROWID 5"}
+    assert {k: v for k, v in after.items()} == {k: v for k, v in before.items() if k != "chat.db message ROWID 5"}
+    [reject] = [r for r in rejects if "out of order" in r.locator]
+    assert reject.locator == "chat.db message ROWID 2 (out of order, 1)"
+    assert reject.reason == ("message is damaged here: this row's ROWID 2 does not come after the rows read before "
+                             "it, so it cannot name one record")
+    assert reject.raw.startswith("ROWID=2 text=")
+    assert "1 rows of message in chat.db came out of the order of their ROWID (the table is damaged there): each is " \
+           "a reject with its row written out; the rows after them were read" in warnings
+
+
+def test_a_call_out_of_rowid_order_is_a_reject(tmp_path):
+    from scenario import CALLS
+    path = call_history(tmp_path / "calls.sqlite", CALLS)
+    with_rowid_rewritten(path, "ZCALLRECORD", 3, 1)
+    from commtrail.parsers.base import collect
+    from commtrail.parsers.ios.calls import read_calls
+    from commtrail.parsers.ios.contacts import ContactHints
+    ctx = make_ctx(tmp_path, owner=OWNER, timezone="Europe/London", parser_label="ios-backup/4")
+    con = sqlite3.connect(path)
+    table, rejects = collect(read_calls(con, ctx, "CallHistory.storedata", ContactHints(), "calls"), ctx)
+    con.close()
+    warnings = ctx.report.warnings
+    assert [r["locator"] for r in table.to_pylist()] == [f"CallHistory.storedata ZCALLRECORD Z_PK {k}"
+                                                         for k in range(1, len(CALLS) + 1) if k != 3]
+    [reject] = rejects
+    assert reject.locator == "CallHistory.storedata ZCALLRECORD ROWID 1 (out of order, 1)"
+    assert reject.raw.startswith("ROWID=1 Z_PK=1 ZDATE=") and "ZUNIQUE_ID='CALL-0003'" in reject.raw   # (Z_PK: the ROWID)
+    assert any("1 rows of ZCALLRECORD in CallHistory.storedata came out of the order of their ROWID" in w
+               for w in warnings)
