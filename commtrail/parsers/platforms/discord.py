@@ -148,11 +148,13 @@ def _timestamp(value: Any) -> int | None:
 
 
 def _snowflake_ms(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+    """The time in milliseconds a snowflake ``ID`` holds: a whole number (or its ASCII digits) from 1
+    below 2**63; None for anything else (a fraction, an infinity, a text), which is no snowflake."""
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return (number >> 22) + _DISCORD_EPOCH_MS if 0 < number < 2**63 else None
+    return (value >> 22) + _DISCORD_EPOCH_MS if 0 < value < 2**63 else None
 
 
 def _channel(ctx: ParseContext) -> dict:

@@ -219,8 +219,8 @@ def _seconds(value: str | None) -> int | None:
     if not m or not any(m.groups()):
         return None
     h, mi, s = (float(x) if x else 0.0 for x in m.groups())
-    total = int(h * 3600 + mi * 60 + s)
-    return total if total < 2**31 else None
+    total = h * 3600 + mi * 60 + s
+    return int(total) if total < 2**31 else None   # (an infinity too: digits past a float's range)
 
 
 def _text(q: html.HtmlElement) -> str:

@@ -182,10 +182,12 @@ class _Reader:
                     "nothing was read from it.", file=self.ctx.source_path, where=locator,
                     hint="Export the chat again with a current Telegram Desktop (format JSON).")
             return "no date_unixtime"
-        try:
+        if isinstance(unix, str) and unix.isascii() and unix.strip().isdigit():
             seconds = int(unix)
-        except (TypeError, ValueError):
-            return f"date_unixtime {unix!r} is not a number"
+        elif type(unix) is int:
+            seconds = unix
+        else:   # (a fraction or an infinity, which int() cut or refused with an error, is no such time)
+            return f"date_unixtime {unix!r} is not a whole number of seconds"
         if not 0 <= seconds <= _MAX_TS:
             return f"date_unixtime {unix!r} is out of range"
         text = _text(m.get("text", ""))

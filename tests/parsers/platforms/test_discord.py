@@ -82,3 +82,19 @@ def test_messages_of_one_second_come_in_file_order(tmp_path, batch_size):
     assert rejects == []
     assert [(r["locator"], r["body"], "attachment_urls" in r["extra"]) for r in rows] == [
         (f"messages[{n}]", f"m {n}", n % 2 == 1) for n in range(5)]
+
+
+def test_an_id_that_is_no_snowflake_leaves_the_time_of_the_timestamp(tmp_path):
+    """An ID of 1e309 (infinity to JSON readers) stopped the parse with a traceback, and 12.9 was cut to
+    12; an ID that is no whole number is no snowflake: the record keeps its Timestamp, to the second."""
+    path = tmp_path / "messages" / "c1" / "messages.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('[{"ID": 1e309, "Timestamp": "2024-03-07 20:03:00", "Contents": "a"},'
+                    ' {"ID": 1215388504293380097.5, "Timestamp": "2024-03-07 20:00:00", "Contents": "b"},'
+                    ' {"ID": "1215388504293380097", "Timestamp": "2024-03-07 20:00:00", "Contents": "c"}]',
+                    encoding="utf-8")
+    table, rejects, _ = _run(tmp_path, path, owner=SAM)
+    assert rejects == []
+    assert [(r["body"], r["ts_utc"], r["ts_precision"]) for r in _rows(table)] == [
+        ("a", "2024-03-07T20:03:00+00:00", "s"), ("b", "2024-03-07T20:00:00+00:00", "s"),
+        ("c", "2024-03-07T20:00:00.250000+00:00", "ms")]

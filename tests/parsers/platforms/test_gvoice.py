@@ -121,3 +121,9 @@ def test_messages_of_one_second_come_in_page_order(tmp_path, batch_size):
     assert rejects == []
     assert [(r["locator"], r["body"], r["flags"]) for r in rows] == [
         (f"message {n + 1}", f"text {n}", ["attachment_missing"] if n % 2 else []) for n in range(5)]
+
+
+def test_a_duration_past_a_float_is_no_duration_not_a_crash():
+    """400 digits of seconds are an infinity as a float, which int() refused with an error."""
+    from commtrail.parsers.platforms.gvoice import _seconds
+    assert (_seconds("PT1M30S"), _seconds("PT" + "9" * 400 + "S"), _seconds("PT2147483648S")) == (90, None, None)

@@ -58,7 +58,7 @@ def test_one_chat_export(tmp_path):
     assert rows[9]["attachments"] == [{"name": "../../outside/secret.txt", "mime": None, "size": None, "sha256": None}]
     assert rows[9]["flags"] == ["attachment_missing"]
     assert [(r.locator, r.reason) for r in rejects] == [
-        ("messages[10]", "date_unixtime 'soon' is not a number"),
+        ("messages[10]", "date_unixtime 'soon' is not a whole number of seconds"),
         ("messages[11]", "unknown message type 'sticker_pack'")]
     assert rejects[0].raw.startswith('{\n   "id": 111,') and rejects[0].raw.endswith("}")
 
@@ -244,3 +244,21 @@ def test_a_call_duration_that_no_call_has_is_left_empty_and_counted(tmp_path):
         (30, 30), (None, -5), (None, 12.5), (None, "60"), (42, 42.0)]
     assert report.warnings == ["3 call(s) have a duration_seconds that is no whole number of seconds (0 or more): "
                                "their duration is left empty, the value is kept in extra.duration_seconds."]
+
+
+def test_a_date_unixtime_that_is_no_whole_number_is_a_reject_not_a_crash(tmp_path):
+    """date_unixtime 1e309 (infinity to JSON readers) stopped the parse with a traceback, and
+    1709317805.9 was cut to a time; only a whole number of seconds (or its digits) is one."""
+    base = {"type": "message", "date": "2024-03-01T18:30:05", "from": "Jordan Example", "from_id": "user5550101"}
+    doc = {"name": "Jordan Example", "type": "personal_chat", "id": 5550101,
+           "messages": [{"id": 1, **base, "date_unixtime": "1709317805", "text": "a"},
+                        {"id": 2, **base, "date_unixtime": 1709317806, "text": "b"}]}
+    text = json.dumps(doc).replace('"date_unixtime": 1709317806', '"date_unixtime": 1e309')
+    text = text.replace('"text": "b"}]', '"text": "b"}, {"id": 3, "type": "message", "date": "2024-03-01T18:30:05", '
+                                         '"date_unixtime": 1709317805.9, "text": "c"}]')
+    path = tmp_path / "result.json"
+    path.write_text(text, encoding="utf-8")
+    table, rejects, _ = _run(tmp_path, path)
+    assert [r["body"] for r in plain_rows(table)] == ["a"]
+    assert [r.reason for r in rejects] == ["date_unixtime inf is not a whole number of seconds",
+                                           "date_unixtime 1709317805.9 is not a whole number of seconds"]
