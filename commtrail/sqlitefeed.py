@@ -76,6 +76,55 @@ class Columns(Sequence):
         return zip(*self.columns)
 
 
+UNREADABLE_MESSAGE = ("SQLite's message about this database is not valid text: its layout (a table or column "
+                      "name it quotes) is damaged")
+
+
+@contextmanager
+def _messages_as_errors() -> Iterator[None]:
+    """An SQLite error whose message is not UTF-8 (it quotes a damaged layout) raised as the
+    ``sqlite3.DatabaseError`` it is: Python's sqlite3 raises UnicodeDecodeError instead."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise sqlite3.DatabaseError(UNREADABLE_MESSAGE) from None
+
+
+class Cursor(sqlite3.Cursor):
+    """A cursor whose SQLite errors all arrive as sqlite3 errors (:func:`_messages_as_errors`)."""
+
+    def execute(self, *args):
+        with _messages_as_errors():
+            return super().execute(*args)
+
+    def fetchone(self):
+        with _messages_as_errors():
+            return super().fetchone()
+
+    def fetchmany(self, *args):
+        with _messages_as_errors():
+            return super().fetchmany(*args)
+
+    def fetchall(self):
+        with _messages_as_errors():
+            return super().fetchall()
+
+    def __next__(self):
+        with _messages_as_errors():
+            return super().__next__()
+
+
+class Connection(sqlite3.Connection):
+    """A connection (``sqlite3.connect(..., factory=Connection)``) whose cursors are :class:`Cursor`:
+    every SQLite error on a damaged database is a ``sqlite3.DatabaseError``, never a UnicodeDecodeError."""
+
+    def cursor(self, factory=Cursor):
+        return super().cursor(factory)
+
+    def execute(self, *args):   # (sqlite3's own would run the cursor's C execute, not Cursor.execute)
+        return self.cursor().execute(*args)
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused meanwhile (as it was afterwards). For work on a chunk
@@ -324,7 +373,7 @@ def main() -> None:
     spec = marshal.load(sys.stdin.buffer)
     out = sys.stdout.buffer
     lenient, aside = Lenient(), []
-    con = sqlite3.connect(spec["uri"], uri=True)
+    con = sqlite3.connect(spec["uri"], uri=True, factory=Connection)
     if spec["lenient"]:
         con.text_factory = lenient
     try:

@@ -22,7 +22,7 @@ from typing import BinaryIO, Iterator, TypeVar
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
 # fetch is imported by the readers from here
-from commtrail.sqlitefeed import Columns, Lenient, chunks, fetch, gc_paused  # noqa: F401
+from commtrail.sqlitefeed import Columns, Connection, Lenient, chunks, fetch, gc_paused  # noqa: F401
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-shm", "-journal")
@@ -98,12 +98,13 @@ def open_read_only(path: Path, label: str) -> sqlite3.Connection:
                          hint="Give the database as the phone or the backup wrote it; it may be damaged or encrypted.")
     if Path(f"{path}-journal").exists():   # an unfinished write: rolled back in the private copy only
         with as_input_error(label, "rolling back the unfinished write its -journal holds"):
-            recover = sqlite3.connect(path)
+            recover = sqlite3.connect(path, factory=Connection)
             try:
                 recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
                 recover.close()
-    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                          factory=Connection)
     try:
         with as_input_error(label, "opening it"):
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -121,10 +122,6 @@ def as_input_error(label: str, where: str = "reading its tables") -> Iterator[No
         yield
     except sqlite3.DatabaseError as exc:
         raise InputError(f"this SQLite database cannot be read ({exc}).", file=label, where=where,
-                         hint="It may be damaged or encrypted; give an intact copy.") from None
-    except UnicodeDecodeError:   # SQLite's message quotes the damaged layout, in bytes that are not UTF-8
-        raise InputError("this SQLite database cannot be read (its layout is damaged: SQLite's own message about "
-                         "it is not even valid text).", file=label, where=where,
                          hint="It may be damaged or encrypted; give an intact copy.") from None
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
+
+import pytest
 
 from commtrail.parsers._sqlite import columns_json
 
@@ -43,3 +46,32 @@ def test_a_database_copy_given_by_a_relative_path_opens(tmp_path, monkeypatch):
     opened = open_read_only(Path("made.db"), "made.db")
     assert opened.execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
     opened.close()
+
+
+def damaged_layout(path: Path) -> Path:
+    """A database whose second table's CREATE statement has a byte flipped into one that is not
+    UTF-8 (``CREATE \\xc9ABLE``): SQLite's message about it quotes that byte."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    con.execute("CREATE TABLE u (x)")
+    con.commit()
+    con.close()
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"CREATE TABLE u", b"CREATE \xc9ABLE u"))
+    return path
+
+
+def test_a_damaged_layout_whose_message_is_not_text_is_a_clear_error_not_a_traceback(tmp_path):
+    """Python's sqlite3 raised UnicodeDecodeError for SQLite's message (found by the fuzzer in an
+    iPhone backup's Manifest.db and an sms.db): now it is the database error it is, so a reader
+    names the file and says it is damaged."""
+    from commtrail.errors import InputError
+    from commtrail.parsers._sqlite import open_read_only
+    from commtrail.sqlitefeed import UNREADABLE_MESSAGE
+    path = damaged_layout(tmp_path / "bad.db")
+    with pytest.raises(UnicodeDecodeError):
+        sqlite3.connect(path).execute("SELECT count(*) FROM sqlite_master")
+    with pytest.raises(InputError) as caught:
+        open_read_only(path, "chat.db")
+    assert caught.value.render() == (f"chat.db (opening it): this SQLite database cannot be read ({UNREADABLE_MESSAGE}). "
+                                     "It may be damaged or encrypted; give an intact copy.")
