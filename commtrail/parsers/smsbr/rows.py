@@ -110,11 +110,22 @@ def locator(tag: str, ordinal: int, line: int | None) -> str:
 
 
 def element_xml(tag: str, attrib: dict[str, str]) -> str:
-    """An attribute-only element written back as XML."""
+    """An attribute-only element written back as XML. An attribute lxml refuses to write (a name
+    such as ``duratio:``, a control character in a value), which the fast reader took as it came,
+    is written as it came, escaped as lxml escapes."""
+    attrib = unescape(attrib)
     el = etree.Element(tag)
-    for key, value in unescape(attrib).items():
-        el.set(key, value)
+    try:
+        for key, value in attrib.items():
+            el.set(key, value)
+    except ValueError:
+        return f"<{tag}" + "".join(f' {key}="{value.translate(_ATTRIBUTE_ESCAPES)}"'
+                                   for key, value in attrib.items()) + "/>"
     return etree.tostring(el, encoding="unicode")
+
+
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
+                                    "\r": "&#13;", "\t": "&#9;"})
 
 
 class _Layout:

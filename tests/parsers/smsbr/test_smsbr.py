@@ -312,6 +312,19 @@ def test_calls(tmp_path):
     assert [(r.locator, r.reason) for r in rejects] == [("call #11, line 15", "date '' is not a number of milliseconds")]
 
 
+
+def test_a_reject_whose_attributes_lxml_will_not_write_keeps_them_as_they_came(tmp_path):
+    """A call with an attribute named ``duratio:`` (a flipped byte; the fast reader takes any name)
+    and no date is a reject; writing its raw text stopped the parse with lxml's ValueError (found by
+    the fuzzer). Now the element is written as it came, escaped as lxml escapes."""
+    data = ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<calls count=\"2\">\n"
+            '<call number="07700 900123" duration="65" date="1709317805123" type="1" />\n'
+            '<call number="a&amp;b" duratio:="1" date="" type="1" />\n</calls>\n').encode()
+    rows, rejects, _ = parse(tmp_path, "smsbr-calls", data)
+    assert [r["duration_s"] for r in rows] == [65]
+    assert [(r.locator, r.raw) for r in rejects] == [
+        ("call #2, line 4", '<call number="a&amp;b" duratio:="1" date="" type="1"/>')]
+
 # -- broken files -----------------------------------------------------------------------------------
 
 def test_truncated_file(tmp_path):
