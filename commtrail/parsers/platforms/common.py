@@ -251,6 +251,10 @@ def load_json(text: str, ctx: ParseContext, what: str, hint: str) -> Any:
         raise InputError(f"this {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
                          "nothing was read from it.", file=ctx.source_path, where=f"line {exc.lineno}",
                          hint=hint) from None
+    except RecursionError:   # thousands of [ or { inside each other: no export writes that
+        raise InputError(f"this {what} nests its values more deeply than any export does (more than Python's "
+                         "JSON reader can follow), so it is damaged or not an export; nothing was read from it.",
+                         file=ctx.source_path, where="the whole file", hint=hint) from None
     if SURROGATE_ESCAPE.search(text):
         value, found = without_surrogates(value)
         if found:

@@ -164,7 +164,7 @@ def _channel(ctx: ParseContext) -> dict:
     try:
         with ctx.open_relative("channel.json") as stream:
             data = json.loads(read_full(stream, 1 << 20).decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

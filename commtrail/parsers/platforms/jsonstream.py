@@ -140,6 +140,9 @@ class JsonStream:
                 if len(self.buf) - start < MAX_VALUE and self._fill():
                     continue
                 raise JsonSyntaxError(exc.msg, self.line(exc.pos)) from None
+            except RecursionError:   # (no export nests values thousands deep)
+                raise JsonSyntaxError("values nested more deeply than the JSON reader can follow",
+                                      self.line(start)) from None
             # A number or literal that ends the buffer may go on in the next block.
             if end >= len(self.buf) and not self.eof and self._fill():
                 continue
@@ -201,7 +204,7 @@ class JsonStream:
             start = ws(buf, self.pos).end()
             try:
                 obj, end = scan(buf, start)
-            except (StopIteration, json.JSONDecodeError):
+            except (StopIteration, json.JSONDecodeError, RecursionError):   # (raw_value says which)
                 found = None
             else:
                 found = sep(buf, end)

@@ -48,7 +48,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator:
     data = read_whole(stream)
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"this Snapchat chat history is not valid UTF-8 JSON ({exc}); nothing was read from it.",
                          file=ctx.source_path, where="the whole file",
                          hint="Download your data from Snapchat again (JSON format).") from None

@@ -68,6 +68,9 @@ def test_a_sender_without_number_is_their_signal_account(tmp_path):
 @pytest.mark.parametrize("data, match", [
     (b'[{"conversationId": "c", "timestamp": 1, "type": "incoming", "x": "sent_at"}]', "variant commtrail does not know"),
     (b'[{"conversationId": "c", "sent_at": 1,', "not valid JSON"),
+    # 100,000 arrays inside each other (found by the fuzzer): RecursionError, a traceback, before
+    (b'[{"conversationId": "c", "sent_at": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+     "nests its values more deeply than any export does"),
 ])
 def test_unknown_variants_are_refused(tmp_path, data, match):
     with pytest.raises(InputError, match=match):

@@ -262,3 +262,18 @@ def test_a_date_unixtime_that_is_no_whole_number_is_a_reject_not_a_crash(tmp_pat
     assert [r["body"] for r in plain_rows(table)] == ["a"]
     assert [r.reason for r in rejects] == ["date_unixtime inf is not a whole number of seconds",
                                            "date_unixtime 1709317805.9 is not a whole number of seconds"]
+
+
+def test_values_nested_thousands_deep_end_the_read_like_broken_json(tmp_path):
+    """The stream reader's C scanner raised RecursionError (a traceback) on a message nested 100,000
+    arrays deep; now that is where the JSON breaks: the messages before it are kept."""
+    head = ('{"name": "Jordan Example", "type": "personal_chat", "id": 5550101, "messages": ['
+            '{"id": 1, "type": "message", "date": "2024-03-01T18:30:05", "date_unixtime": "1709317805", '
+            '"from": "Jordan Example", "from_id": "user5550101", "text": "a"}, ')
+    path = tmp_path / "result.json"
+    path.write_text(head + '{"id": 2, "x": ' + "[" * 100_000 + "]" * 100_000 + "}]}", encoding="utf-8")
+    table, rejects, report = _run(tmp_path, path)
+    assert [r["body"] for r in plain_rows(table)] == ["a"]
+    assert [r.reason for r in rejects] == ["not valid JSON: values nested more deeply than the JSON reader can follow "
+                                           "(line 1)"]
+    assert report.warnings[0].startswith("the JSON breaks at line 1 (values nested more deeply")
