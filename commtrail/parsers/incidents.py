@@ -612,7 +612,12 @@ def _records(body_rows, header, extra_names, ctx: ParseContext, decided: str | N
             else:
                 clock, precision = parsed
         naive = datetime.combine(day, clock or time(0))
-        ts, tz_source = _to_utc(naive, zone)
+        try:
+            ts, tz_source = _to_utc(naive, zone)
+        except OverflowError:   # the first or last day a date can hold, moved past it by the zone's offset
+            yield Reject(locator, f"the date '{date_text}' is at the very edge of the calendar (year {day.year}), "
+                         "so it cannot be placed in time (write it as 2024-03-01 or 01/03/2024)", raw)
+            continue
         if precision == "day":
             tz_source = "case"
         ts_local = " ".join(t for t in (date_text, time_text) if t)

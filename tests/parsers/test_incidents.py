@@ -296,3 +296,16 @@ def test_init_writes_template(tmp_path):
     assert data.startswith(b"\xef\xbb\xbfDate (")
     table, rejects, _ = run_parser("incident-log", data, make_ctx(tmp_path))
     assert table.num_rows == 0 and not rejects
+
+
+@pytest.mark.parametrize("zone,date,clock", [("Europe/Berlin", "0001-01-01", "00:30"),
+                                             ("America/New_York", "9999-12-31", "23:30")])
+def test_a_date_at_the_edge_of_the_calendar_is_a_reject_not_a_crash(tmp_path, zone, date, clock):
+    """A typed year 1 (or 9999) moved past the calendar's edge by the zone's offset stopped the parse
+    with OverflowError (found by the fuzzer); the row is a reject, the other rows are read."""
+    data = f"Date,Time,Location,Description\n2024-03-01,18:30,Home,He came to the door\n{date},{clock},Home,Typo\n".encode()
+    table, rejects, _ = run_parser("incident-log", data, make_ctx(tmp_path, timezone=zone))
+    assert table.column("body").to_pylist() == ["He came to the door"]
+    assert [(r.locator, r.reason) for r in rejects] == [
+        ("row 3", f"the date '{date}' is at the very edge of the calendar (year {date[:4].lstrip('0')}), so it cannot "
+                  "be placed in time (write it as 2024-03-01 or 01/03/2024)")]

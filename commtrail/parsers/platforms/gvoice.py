@@ -227,7 +227,8 @@ def _text(q: html.HtmlElement) -> str:
     """The text of a ``<q>``, a ``<br>`` read as a line break."""
     parts = [q.text or ""]
     for child in q:
-        parts.append("\n" if child.tag == "br" else child.text_content())
+        if isinstance(child.tag, str):   # (a comment or processing instruction has no text of its own)
+            parts.append("\n" if child.tag == "br" else child.text_content())
         parts.append(child.tail or "")
     return "".join(parts)
 

@@ -127,3 +127,12 @@ def test_a_duration_past_a_float_is_no_duration_not_a_crash():
     """400 digits of seconds are an infinity as a float, which int() refused with an error."""
     from commtrail.parsers.platforms.gvoice import _seconds
     assert (_seconds("PT1M30S"), _seconds("PT" + "9" * 400 + "S"), _seconds("PT2147483648S")) == (90, None, None)
+
+
+def test_a_comment_inside_a_message_is_no_text_and_no_crash(tmp_path):
+    """An HTML comment inside a message's <q> stopped the parse with lxml's ValueError (found by the
+    fuzzer); a comment is no text of the message, the text around it is kept."""
+    data = TEXT.read_bytes().replace(b"<q>Please leave me alone.</q>", b"<q>Please <!-- x -->leave me alone.</q>")
+    table, rejects, _ = _run(tmp_path / "comment", TEXT, data)
+    before, before_rejects, _ = _run(tmp_path / "plain", TEXT)
+    assert _rows(table) == _rows(before) and len(rejects) == len(before_rejects)
