@@ -151,7 +151,7 @@ def _snowflake_ms(value: Any) -> int | None:
     """The time in milliseconds a snowflake ``ID`` holds: a whole number (or its ASCII digits) from 1
     below 2**63; None for anything else (a fraction, an infinity, a text), which is no snowflake."""
     if isinstance(value, str) and value.isascii() and value.strip().isdigit():
-        value = int(value)
+        value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return (value >> 22) + _DISCORD_EPOCH_MS if 0 < value < 2**63 else None

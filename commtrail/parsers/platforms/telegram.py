@@ -183,7 +183,7 @@ class _Reader:
                     hint="Export the chat again with a current Telegram Desktop (format JSON).")
             return "no date_unixtime"
         if isinstance(unix, str) and unix.isascii() and unix.strip().isdigit():
-            seconds = int(unix)
+            seconds = int(unix.strip())
         elif type(unix) is int:
             seconds = unix
         else:   # (a fraction or an infinity, which int() cut or refused with an error, is no such time)

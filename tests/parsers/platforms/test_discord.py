@@ -91,10 +91,11 @@ def test_an_id_that_is_no_snowflake_leaves_the_time_of_the_timestamp(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text('[{"ID": 1e309, "Timestamp": "2024-03-07 20:03:00", "Contents": "a"},'
                     ' {"ID": 1215388504293380097.5, "Timestamp": "2024-03-07 20:00:00", "Contents": "b"},'
-                    ' {"ID": "1215388504293380097", "Timestamp": "2024-03-07 20:00:00", "Contents": "c"}]',
+                    ' {"ID": "1215388504293380097", "Timestamp": "2024-03-07 20:00:00", "Contents": "c"},'
+                    ' {"ID": "1215388504293380097\\u001e", "Timestamp": "2024-03-07 20:00:00", "Contents": "d"}]',
                     encoding="utf-8")
     table, rejects, _ = _run(tmp_path, path, owner=SAM)
     assert rejects == []
     assert [(r["body"], r["ts_utc"], r["ts_precision"]) for r in _rows(table)] == [
         ("a", "2024-03-07T20:03:00+00:00", "s"), ("b", "2024-03-07T20:00:00+00:00", "s"),
-        ("c", "2024-03-07T20:00:00.250000+00:00", "ms")]
+        ("c", "2024-03-07T20:00:00.250000+00:00", "ms"), ("d", "2024-03-07T20:00:00.250000+00:00", "ms")]

@@ -252,6 +252,7 @@ def test_a_date_unixtime_that_is_no_whole_number_is_a_reject_not_a_crash(tmp_pat
     base = {"type": "message", "date": "2024-03-01T18:30:05", "from": "Jordan Example", "from_id": "user5550101"}
     doc = {"name": "Jordan Example", "type": "personal_chat", "id": 5550101,
            "messages": [{"id": 1, **base, "date_unixtime": "1709317805", "text": "a"},
+                        {"id": 4, **base, "date_unixtime": "1709317807\x1e", "text": "d"},
                         {"id": 2, **base, "date_unixtime": 1709317806, "text": "b"}]}
     text = json.dumps(doc).replace('"date_unixtime": 1709317806', '"date_unixtime": 1e309')
     text = text.replace('"text": "b"}]', '"text": "b"}, {"id": 3, "type": "message", "date": "2024-03-01T18:30:05", '
@@ -259,7 +260,7 @@ def test_a_date_unixtime_that_is_no_whole_number_is_a_reject_not_a_crash(tmp_pat
     path = tmp_path / "result.json"
     path.write_text(text, encoding="utf-8")
     table, rejects, _ = _run(tmp_path, path)
-    assert [r["body"] for r in plain_rows(table)] == ["a"]
+    assert [r["body"] for r in plain_rows(table)] == ["a", "d"]   # (d: digits and a separator, which int() refused)
     assert [r.reason for r in rejects] == ["date_unixtime inf is not a whole number of seconds",
                                            "date_unixtime 1709317805.9 is not a whole number of seconds"]
 
