@@ -87,16 +87,19 @@ class _Reader:
     def document(self) -> Iterator:
         js, meta = self.js, {}
         found = False
+        seen: dict[str, int] = {}
         for key in js.keys():
             if key == "messages":
                 found = True
-                yield from self.messages(meta, "")
+                yield from self.messages(meta, _repeated_messages(seen))
             elif key in ("chats", "left_chats") and js.peek() == "{":
                 found = True
+                name, listed = key + _nth(seen, key), {}
                 for sub in js.keys():
                     if sub == "list" and js.peek() == "[":
+                        lists = "list" + _nth(listed, sub)
                         for i in js.items():
-                            yield from self.chat(f"{key}.list[{i}] ")
+                            yield from self.chat(f"{name}.{lists}[{i}] ")
                     else:
                         js.skip()
             elif key == "personal_information":
@@ -123,9 +126,10 @@ class _Reader:
 
     def chat(self, prefix: str) -> Iterator:
         meta: dict[str, Any] = {}
+        seen: dict[str, int] = {}
         for key in self.js.keys():
             if key == "messages":
-                yield from self.messages(meta, prefix)
+                yield from self.messages(meta, prefix + _repeated_messages(seen))
             elif key in ("name", "type", "id"):
                 meta[key] = self.js.value()
             else:
@@ -365,6 +369,21 @@ def _text(value: Any) -> str | None:
         return "".join(parts)
     return None
 
+
+
+def _nth(seen: dict[str, int], key: str) -> str:
+    """Nothing the first time ``key`` is met in an object, ``#2`` the second time, and so on: the
+    values of a key that a damaged export repeats get locators of their own
+    (``chats#2.list[0] messages[3]``)."""
+    seen[key] = seen.get(key, 0) + 1
+    return f"#{seen[key]}" if seen[key] > 1 else ""
+
+
+def _repeated_messages(seen: dict[str, int]) -> str:
+    """The locator prefix of a ``messages`` array: none the first time in its object, ``messages#2 ``
+    (before ``messages[0]``...) for a second one."""
+    mark = _nth(seen, "messages")
+    return f"messages{mark} " if mark else ""
 
 
 register(Parser(NAME, VERSION, "Telegram Desktop export (result.json)", sniff, parse, uses_siblings=True))

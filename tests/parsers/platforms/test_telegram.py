@@ -278,3 +278,20 @@ def test_values_nested_thousands_deep_end_the_read_like_broken_json(tmp_path):
     assert [r.reason for r in rejects] == ["not valid JSON: values nested more deeply than the JSON reader can follow "
                                            "(line 1)"]
     assert report.warnings[0].startswith("the JSON breaks at line 1 (values nested more deeply")
+
+
+def test_a_repeated_key_gives_its_messages_locators_of_their_own(tmp_path):
+    """A damaged export that repeats "chats" (or a chat's "messages") gave two records the locator
+    "chats.list[0] messages[0]" (found by the fuzzer); verify and the master rely on a locator naming
+    one record. The repeat is marked: chats#2, messages#2."""
+    message = {"id": 1, "type": "message", "date": "2024-03-01T18:30:05", "date_unixtime": "1709317805",
+               "from": "Jordan Example", "from_id": "user5550101", "text": "a"}
+    chat = json.dumps({"name": "Jordan Example", "type": "personal_chat", "id": 5550101, "messages": [message]})
+    twice = chat[:-1] + ', "messages": ' + json.dumps([dict(message, text="b")]) + "}"
+    path = tmp_path / "result.json"
+    path.write_text('{"chats": {"list": [' + twice + ']}, "chats": {"list": [' + chat + "]}}", encoding="utf-8")
+    table, rejects, _ = _run(tmp_path, path)
+    assert rejects == []
+    assert [(r["locator"], r["body"]) for r in plain_rows(table)] == [
+        ("chats.list[0] messages[0]", "a"), ("chats.list[0] messages#2 messages[0]", "b"),
+        ("chats#2.list[0] messages[0]", "a")]
