@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, counted
 # fetch is imported by the readers from here
 from commtrail.sqlitefeed import Columns, Connection, Lenient, chunks, fetch, gc_paused  # noqa: F401
 
@@ -145,8 +145,8 @@ class LenientText(Lenient):
         """Count the repairs and say where they were."""
         if self.repaired:
             ctx.report.repairs += self.repaired
-            ctx.report.warn(f"{self.repaired} text values in {label} are not valid UTF-8: their undecodable bytes "
-                            "were read as U+FFFD")
+            values = counted(self.repaired, f"text value in {label} is", f"text values in {label} are")
+            ctx.report.warn(f"{values} not valid UTF-8: their undecodable bytes were read as U+FFFD")
 
 
 def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError) -> str:
@@ -291,8 +291,9 @@ def out_of_order(aside: list[tuple], ctx: ParseContext, label: str, table: str,
                             "read before it, so it cannot name one record",
                      raw=" ".join(f"{name}={value!r}" for name, value in zip(names, row)))
     if aside:
-        ctx.report.warn(f"{len(aside)} rows of {table} in {label} came out of the order of their {key} (the table is "
-                        "damaged there): each is a reject with its row written out; the rows after them were read")
+        ctx.report.warn(f"{counted(len(aside), 'row', 'rows')} of {table} in {label} came out of the order of their "
+                        f"{key} (the table is damaged there): each is a reject with its row written out; the rows after "
+                        "them were read")
 
 
 def columns_of(rows: list[tuple] | Columns) -> list[list]:

@@ -123,6 +123,12 @@ def collect(parse_output, ctx: ParseContext):
     return table, rejects
 
 
+def counted(n: int, one: str, many: str) -> str:
+    """A count with the words that agree with it, for a warning: ``counted(1, "call has", "calls
+    have")`` is "1 call has", ``counted(2, ...)`` "2 calls have"."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def read_full(stream: BinaryIO, n: int) -> bytes:
     """Up to ``n`` bytes of ``stream``: fewer only at its end, however the stream splits its reads."""
     parts, got = [], 0

@@ -50,7 +50,7 @@ from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error
                                        out_of_order, query_chunks, read_chunks, require, splice_json)
 from commtrail.parsers._values import as_text, json_value, whole
 from commtrail.parsers.android.rows import Unusable, dated, row_text
-from commtrail.parsers.base import OutsideInput, ParseContext, Reject
+from commtrail.parsers.base import OutsideInput, ParseContext, Reject, counted
 from commtrail.parsers.registry import Parser, register
 from commtrail.parsers.smsbr.rows import repeat_dict, repeat_str
 from commtrail.parsers.whatsapp import chat as wc
@@ -152,8 +152,11 @@ def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
     if "group_participant_user" in present:
         rows = con.execute("SELECT count(*) FROM group_participant_user").fetchone()[0]
         if rows > len(members):
-            ctx.report.warn(f"{rows - len(members)} group_participant_user rows of {base_name(ctx)} name no jid row "
-                            "(a dangling or mistyped group_jid_row_id / user_jid_row_id): those members are not listed")
+            label = base_name(ctx)
+            dangling = counted(rows - len(members), f"group_participant_user row of {label} names",
+                               f"group_participant_user rows of {label} name")
+            ctx.report.warn(f"{dangling} no jid row (a dangling or mistyped group_jid_row_id / user_jid_row_id): those "
+                            "members are not listed")
     joins, fields = [], [_field("key_id", "m.key_id"), _field("message_type", "m.message_type"),
                          _field("status", optional(m, "m", "status")),
                          _field("starred", f"NULLIF({optional(m, 'm', 'starred')}, 0)"),

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import LenientText, splice_json
 from commtrail.parsers._values import json_fragment, wholes, written
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, repeat_dict, repeat_str
 from commtrail.timeline.schema import make_batch
 from commtrail.timeline.utclocal import local_iso
@@ -96,8 +96,9 @@ class Unusable:
     def report(self, ctx: ParseContext, what: dict[str, str]) -> None:
         """One warning per column (``what``: what each column should hold)."""
         for column, count in self.counts.items():
-            ctx.report.warn(f"{count} rows of {self.label} have a {self.table}.{column} that is no {what[column]}: "
-                            f"it is left empty, the value is kept in extra.{column}_raw")
+            ctx.report.warn(f"{counted(count, f'row of {self.label} has', f'rows of {self.label} have')} a "
+                            f"{self.table}.{column} that is no {what[column]}: it is left empty, the value is kept in "
+                            f"extra.{column}_raw")
 
 
 def utf8(values: Sequence[bytes | None], lenient: LenientText) -> pa.Array:

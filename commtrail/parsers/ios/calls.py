@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from commtrail.parsers._sqlite import (Columns, LenientText, as_input_error, columns_of, damaged, each_paused,
                                        keyed_chunks, optional, out_of_order, require, texts_read_by)
 from commtrail.parsers._arrowtext import wrap
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Column, Unreadable, directions,
@@ -206,11 +206,11 @@ class _Calls:
 
     def report(self) -> None:
         """Say how many durations, and directions or answers, could not be read."""
-        self.unreadable.report(self.ctx, "calls", self.label)
+        self.unreadable.report(self.ctx, "call", self.label)
         if self._durations_unreadable:
-            self.ctx.report.warn(f"{self._durations_unreadable} calls in {self.label} have a ZDURATION that is no "
-                                 "number of seconds (0 or more): their duration is left empty, the value is kept in "
-                                 "extra.duration_raw")
+            calls = counted(self._durations_unreadable, f"call in {self.label} has", f"calls in {self.label} have")
+            self.ctx.report.warn(f"{calls} a ZDURATION that is no number of seconds (0 or more): their duration is "
+                                 "left empty, the value is kept in extra.duration_raw")
 
 
 def _call_types(column: Column) -> tuple[pa.Array, pa.Array]:

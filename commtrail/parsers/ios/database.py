@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import LenientText, as_text_sql
 from commtrail.parsers._values import as_text
-from commtrail.parsers.base import ParseContext
+from commtrail.parsers.base import ParseContext, counted
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
 
 COCOA_EPOCH_US = 978_307_200_000_000
@@ -227,10 +227,10 @@ class Unreadable:
         if n:
             self.counts[what] = self.counts.get(what, 0) + int(n)
 
-    def report(self, ctx: ParseContext, records: str, label: str) -> None:
-        """``what`` completes "<n> <records> in <label> have ..."."""
+    def report(self, ctx: ParseContext, record: str, label: str) -> None:
+        """``what`` completes "<n> <record>s in <label> have ..." (``record``: the word for one, "call")."""
         for what, n in self.counts.items():
-            ctx.report.warn(f"{n} {records} in {label} have {what}")
+            ctx.report.warn(f"{counted(n, f'{record} in {label} has', f'{record}s in {label} have')} {what}")
 
 
 def distinct_rows(columns: Sequence[list]) -> tuple[np.ndarray, np.ndarray] | None:

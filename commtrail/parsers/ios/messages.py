@@ -51,7 +51,7 @@ from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql,
                                        fetch, json_field, keyed_chunks, optional, out_of_order, require,
                                        texts_read_by)
 from commtrail.parsers._values import as_text, json_value
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, NANOSECONDS_FROM, Unreadable, cocoa_times, date_field,
@@ -254,8 +254,9 @@ class MessagesReader:
         for table in tables:
             [(n,)] = self.con.execute(f"SELECT count(*) FROM {table} WHERE message_id >= ''").fetchall()
             if n:
-                self.ctx.report.warn(f"{n} rows of {table} in {self.label} name their message by a value that is "
-                                     "no ROWID (a text or a blob): they link no message")
+                rows = counted(n, f"row of {table} in {self.label} names", f"rows of {table} in {self.label} name")
+                self.ctx.report.warn(f"{rows} their message by a value that is no ROWID (a text or a blob): they link "
+                                     "no message")
 
     def _chats(self) -> dict[int, Chat]:
         members: dict[int, list[tuple[str, str]]] = {}
@@ -265,8 +266,9 @@ class MessagesReader:
                 members.setdefault(chat_id, []).append(self.handles[handle_id])
             unlinked += not (is_id(chat_id) and is_id(handle_id))
         if unlinked:
-            self.ctx.report.warn(f"{unlinked} rows of chat_handle_join in {self.label} name their chat or handle by "
-                                 "a value that is no ROWID: they add no member to a chat")
+            rows = counted(unlinked, f"row of chat_handle_join in {self.label} names",
+                           f"rows of chat_handle_join in {self.label} name")
+            self.ctx.report.warn(f"{rows} their chat or handle by a value that is no ROWID: they add no member to a chat")
         have = require(self.con, self.file_label, {"chat": ()})["chat"]
         style = optional(have, "c", "style")
         chats = {}
@@ -392,7 +394,7 @@ class MessagesReader:
         yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
                                 self.text, self.aside, careful=message_query(self.message_columns, blobs=True), columns=True)
         self.text.report(self.ctx, self.label)
-        self.unreadable.report(self.ctx, "messages", self.label)
+        self.unreadable.report(self.ctx, "message", self.label)
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = columns_of(rows)

@@ -51,7 +51,7 @@ from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
                                        keyed_chunks, object_sql, optional, out_of_order, require, splice_json)
 from commtrail.parsers._values import as_text, json_value
-from commtrail.parsers.base import ParseContext, Reject
+from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, directions,
                                             flag_column, integers, is_id, reals, texts)
 from commtrail.parsers.whatsapp import chat as wc
@@ -167,8 +167,10 @@ class WhatsAppReader:
             "FROM ZWAGROUPMEMBER g")}
         unlinked = sum(not is_id(chat) for chat, _, _ in members.values())
         if unlinked:
-            self.ctx.report.warn(f"{unlinked} rows of ZWAGROUPMEMBER in {self.label} name their chat (ZCHATSESSION) "
-                                 "by a value that is no ROWID: they are listed as a member of no group")
+            rows = counted(unlinked, f"row of ZWAGROUPMEMBER in {self.label} names",
+                           f"rows of ZWAGROUPMEMBER in {self.label} name")
+            self.ctx.report.warn(f"{rows} their chat (ZCHATSESSION) by a value that is no ROWID: they are listed as a "
+                                 "member of no group")
         return members
 
     def _owner(self) -> tuple[str | None, str | None]:
@@ -242,7 +244,7 @@ class WhatsAppReader:
             self.ctx.report.warn(damaged(self.label, "ZWAMESSAGE Z_PK", last, exc))
         yield from out_of_order(aside, self.ctx, self.label, "ZWAMESSAGE", COLUMN_NAMES)
         self.text.report(self.ctx, self.label)
-        self.unreadable.report(self.ctx, "messages", self.label)
+        self.unreadable.report(self.ctx, "message", self.label)
 
     def _who(self, row: tuple, chat: ChatInfo | None,
              direction: int) -> tuple[str | None, str | None, list[str] | None]:

@@ -298,9 +298,9 @@ def test_calls_with_a_text_duration_a_real_type_a_numeric_text_date_and_a_blob_d
         ("calllog.db calls _id 4", "date x'00FF' is not a whole number of milliseconds")]
     assert "date=x'00FF'" in rejects[0].raw and "number=''" in rejects[0].raw
     assert report.warnings == [
-        "1 rows of calllog.db have a calls.type that is no whole number: it is left empty, the value is kept in "
+        "1 row of calllog.db has a calls.type that is no whole number: it is left empty, the value is kept in "
         "extra.type_raw",
-        "1 rows of calllog.db have a calls.duration that is no whole number of seconds (0 or more): it is left "
+        "1 row of calllog.db has a calls.duration that is no whole number of seconds (0 or more): it is left "
         "empty, the value is kept in extra.duration_raw"]
 
 
@@ -315,7 +315,7 @@ def test_a_whatsapp_message_whose_from_me_is_text_and_whose_text_is_a_number(tmp
     first, second = plain_rows(table)[:2]
     assert (first["direction"], first["sender"], first["extra"]["from_me_raw"]) == ("incoming", "+447700900123", "yes")
     assert (second["direction"], second["body"]) == ("outgoing", "1.5")
-    assert report.warnings[-1] == ("1 rows of msgstore.db have a message.from_me that is no whole number: it is left "
+    assert report.warnings[-1] == ("1 row of msgstore.db has a message.from_me that is no whole number: it is left "
                                    "empty, the value is kept in extra.from_me_raw")
 
 
@@ -359,4 +359,4 @@ def test_a_row_out_of_id_order_is_a_reject_not_a_second_record_of_its_id(tmp_pat
            {k: v for k, v in before.records.items() if not k.startswith(gone)}
     [reject] = [r for r in rejects if "out of order" in r.locator]
     assert (reject.locator, reject.raw.split(" ", 1)[0]) == (f"{db.file} {table} _id 1 (out of order, 1)", "_id=1")
-    assert any(f"1 rows of {table} in {db.file} came out of the order of their _id" in w for w in report.warnings)
+    assert any(f"1 row of {table} in {db.file} came out of the order of their _id" in w for w in report.warnings)

@@ -197,7 +197,7 @@ def test_text_that_is_not_utf8_is_read_with_replacement_characters_and_counted(t
     table, _, report = _read(tmp_path, path)
     assert table.column("body").to_pylist()[:2] == ["Are you home?", "Ok \ufffd!"]
     assert report.repairs == 1
-    assert ("1 text values in mmssms.db are not valid UTF-8: their undecodable bytes were read as U+FFFD"
+    assert ("1 text value in mmssms.db is not valid UTF-8: their undecodable bytes were read as U+FFFD"
             in report.warnings)
 
 

@@ -271,7 +271,7 @@ def test_call_history_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     rows, _, report = parse_backup(tmp_path, folder)
     assert [r["extra"].get("name") for r in rows] == [None, "Jordan\ufffd"]
     assert report.repairs == 1
-    assert report.warnings[-1] == ("1 text values in CallHistory.storedata are not valid UTF-8: their undecodable "
+    assert report.warnings[-1] == ("1 text value in CallHistory.storedata is not valid UTF-8: their undecodable "
                                    "bytes were read as U+FFFD")
 
 

@@ -138,7 +138,7 @@ def test_text_that_is_not_utf8_is_read_and_counted(tmp_path):
     table, rejects, report = parse_db(tmp_path, folder)
     assert [r["body"] for r in table.to_pylist()] == ["fine 1", "caf\ufffd", "fine 3"]
     assert (len(rejects), report.repairs) == (0, 1)
-    assert report.warnings == ["1 text values in chat.db are not valid UTF-8: their undecodable bytes were read as "
+    assert report.warnings == ["1 text value in chat.db is not valid UTF-8: their undecodable bytes were read as "
                                "U+FFFD"]
 
 

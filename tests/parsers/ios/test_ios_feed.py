@@ -287,7 +287,7 @@ def test_a_message_out_of_rowid_order_is_a_reject_not_a_second_record_of_its_row
     assert reject.reason == ("message is damaged here: this row's ROWID 2 does not come after the rows read before "
                              "it, so it cannot name one record")
     assert reject.raw.startswith("ROWID=2 text=")
-    assert "1 rows of message in chat.db came out of the order of their ROWID (the table is damaged there): each is " \
+    assert "1 row of message in chat.db came out of the order of their ROWID (the table is damaged there): each is " \
            "a reject with its row written out; the rows after them were read" in warnings
 
 
@@ -308,5 +308,5 @@ def test_a_call_out_of_rowid_order_is_a_reject(tmp_path):
     [reject] = rejects
     assert reject.locator == "CallHistory.storedata ZCALLRECORD ROWID 1 (out of order, 1)"
     assert reject.raw.startswith("ROWID=1 Z_PK=1 ZDATE=") and "ZUNIQUE_ID='CALL-0003'" in reject.raw   # (Z_PK: the ROWID)
-    assert any("1 rows of ZCALLRECORD in CallHistory.storedata came out of the order of their ROWID" in w
+    assert any("1 row of ZCALLRECORD in CallHistory.storedata came out of the order of their ROWID" in w
                for w in warnings)

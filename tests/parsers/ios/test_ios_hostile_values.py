@@ -177,16 +177,16 @@ def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
             assert shown == iso(stored), key
         else:
             assert (fields.get(column), fields[f"{column}_raw"]) == (None, raw(stored))
-            assert warned(report, f"1 messages in chat.db have a {column} that is no time")
+            assert warned(report, f"1 message in chat.db has a {column} that is no time")
     elif kind == ID:
         if type(stored) is int or stored is None:
             assert "handle_id_raw" not in fields
         else:
             assert (record["sender"], fields["handle_id_raw"]) == (None, raw(stored))
-            assert warned(report, "1 messages in chat.db have a handle_id that is no ROWID")
+            assert warned(report, "1 message in chat.db has a handle_id that is no ROWID")
     elif kind == TRUTH:
         direction_read(record, fields, report, stored, "is_from_me_raw",
-                       "1 messages in chat.db have an is_from_me that is no number")
+                       "1 message in chat.db has an is_from_me that is no number")
     elif kind == TEXT:
         as_text = None if stored is None else stored.decode("utf-8", "replace") if isinstance(stored, bytes) \
             else stored if isinstance(stored, str) else repr(stored)
@@ -204,7 +204,7 @@ def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
         elif stored:
             assert fields["message_summary_info_hex"] == stored.hex()
         if stored:
-            assert warned(report, "1 messages in chat.db have a message_summary_info that cannot be read")
+            assert warned(report, "1 message in chat.db has a message_summary_info that cannot be read")
     else:   # a field SQLite writes into extra as it is: a BLOB as its hex digits
         key = {"cache_has_attachments": None}.get(column, column)
         if key and stored not in (None, 0):
@@ -222,13 +222,13 @@ def test_a_linked_table_column_of_the_wrong_type(tmp_path, pristine, table, colu
     if (table, column) == ("chat_message_join", "chat_id") and stored is not None and type(stored) is not int \
             and not (type(stored) is float and stored.is_integer()):
         assert (records[6]["conversation"], extra(records[6])["chat_id_raw"]) == ("+447700900123", raw(stored))
-        assert warned(report, "1 messages in chat.db have a chat_message_join chat_id that is no ROWID")
+        assert warned(report, "1 message in chat.db has a chat_message_join chat_id that is no ROWID")
     if table in ("chat_message_join", "message_attachment_join") and column == "message_id" and \
             type(stored) in (str, bytes):
-        assert warned(report, f"1 rows of {table} in chat.db name their message by a value that is no ROWID")
+        assert warned(report, f"1 row of {table} in chat.db names their message by a value that is no ROWID")
     if table == "chat_handle_join" and not (stored is None or type(stored) is int or
                                             (type(stored) is float and stored.is_integer())):
-        assert warned(report, "1 rows of chat_handle_join in chat.db name their chat or handle by a value that is "
+        assert warned(report, "1 row of chat_handle_join in chat.db names their chat or handle by a value that is "
                               "no ROWID: they add no member to a chat")
     if (table, column) == ("handle", "id") and stored is not None:
         text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
@@ -242,7 +242,7 @@ def test_a_linked_table_column_of_the_wrong_type(tmp_path, pristine, table, colu
             assert item["size"] == stored
         else:
             assert (item["size"], extra(records[9])["attachment_total_bytes_raw"]) == (None, [raw(stored)])
-            assert warned(report, "1 messages in chat.db have an attachment missing whose total_bytes is no integer")
+            assert warned(report, "1 message in chat.db has an attachment missing whose total_bytes is no integer")
     if (table, column) == ("attachment", "filename") and stored is not None:
         text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
             stored if isinstance(stored, str) else repr(stored)
@@ -260,7 +260,7 @@ def test_out_of_range_dates(tmp_path, pristine):
     shutil.rmtree(tmp_path / "Messages")
     records, rejects, report, _ = changed(tmp_path, pristine, "message", "date_read", "ROWID = 1", "1e20")
     assert extra(records[1])["date_read_raw"] == 1e20 and "date_read" not in extra(records[1])
-    assert report.warnings == ["1 messages in chat.db have a date_read that is no time (no number, or not between "
+    assert report.warnings == ["1 message in chat.db has a date_read that is no time (no number, or not between "
                                "1970 and 2200): it is left out, the value is kept in extra.date_read_raw"]
 
 
@@ -391,12 +391,12 @@ def test_a_whatsapp_message_column_of_the_wrong_type(tmp_path, wa_pristine, colu
         assert (record["ts_utc"], record["flags"]) == (expected, ["undated"] if stored is None else None)
     elif kind == TRUTH:
         direction_read(record, fields, report, stored, "from_me_raw",
-                       "1 messages in ChatStorage.sqlite have a ZISFROMME that is no number")
+                       "1 message in ChatStorage.sqlite has a ZISFROMME that is no number")
     elif kind == CODE:
         assert fields.get("message_type") == raw(stored)
         if stored is not None and type(stored) is not int:
             assert (record["kind"], record["body"]) == ("message", None)
-            assert warned(report, "1 messages in ChatStorage.sqlite have a ZMESSAGETYPE that is no integer")
+            assert warned(report, "1 message in ChatStorage.sqlite has a ZMESSAGETYPE that is no integer")
     elif kind == TEXT:
         assert record["body"] == (None if stored is None else stored.decode("utf-8", "replace")
                                   if isinstance(stored, bytes) else stored)
@@ -404,7 +404,7 @@ def test_a_whatsapp_message_column_of_the_wrong_type(tmp_path, wa_pristine, colu
         if column in WA_RAW_KEYS and stored is not None and not (type(stored) is int or
                                                                   (type(stored) is float and stored.is_integer())):
             assert fields[WA_RAW_KEYS[column]] == raw(stored)
-            assert warned(report, f"1 messages in ChatStorage.sqlite have a {column} that is no ROWID")
+            assert warned(report, f"1 message in ChatStorage.sqlite has a {column} that is no ROWID")
     else:
         key = WA_EXTRA_KEYS[column]
         assert fields.get(key) == (None if stored in (None, 0) and key in ("group_event_type", "starred")
@@ -424,10 +424,10 @@ def test_a_whatsapp_linked_table_column_of_the_wrong_type(tmp_path, wa_pristine,
             assert item["size"] == stored
         else:
             assert (item["size"], extra(records[3])["media_file_size_raw"]) == (None, raw(stored))
-            assert warned(report, "1 messages in ChatStorage.sqlite have a media ZFILESIZE that is no integer")
+            assert warned(report, "1 message in ChatStorage.sqlite has a media ZFILESIZE that is no integer")
     if (table, column) == ("ZWAGROUPMEMBER", "ZCHATSESSION"):
         named = stored is None or type(stored) is int or (type(stored) is float and stored.is_integer())
-        assert warned(report, "1 rows of ZWAGROUPMEMBER in ChatStorage.sqlite name their chat (ZCHATSESSION) by a "
+        assert warned(report, "1 row of ZWAGROUPMEMBER in ChatStorage.sqlite names their chat (ZCHATSESSION) by a "
                               "value that is no ROWID: they are listed as a member of no group") is not named
     if column == "ZTITLE":
         assert records[3]["body"] == (None if stored is None else stored.decode("utf-8", "replace")
@@ -586,16 +586,16 @@ def test_a_call_column_of_the_wrong_type(tmp_path, calls_pristine, column, value
         assert (record["kind"], record["direction"], record["sender"], record["recipients"]) == \
             ("call", "unknown", None, None)
         assert fields["originated_raw"] == raw(stored)
-        assert warned(report, "1 calls in CallHistory.storedata have a ZORIGINATED that is no number")
+        assert warned(report, "1 call in CallHistory.storedata has a ZORIGINATED that is no number")
     elif column == "ZORIGINATED":
         assert record["direction"] == ("outgoing" if stored else "incoming")
     elif column == "ZANSWERED":
         assert record["kind"] == ("call" if not number else "incoming" if stored else "missed")
         assert fields.get("answered") == (None if stored in (None, "") else raw(stored))
-        assert warned(report, "1 calls in CallHistory.storedata have a ZANSWERED that is no number") == (not number)
+        assert warned(report, "1 call in CallHistory.storedata has a ZANSWERED that is no number") == (not number)
     elif column == "ZDURATION" and (not number or stored is not None and stored < 0):   # no call lasts -1 s
         assert (record["duration_s"], fields["duration_raw"]) == (None, raw(stored))
-        assert warned(report, "1 calls in CallHistory.storedata have a ZDURATION that is no number of seconds (0 or "
+        assert warned(report, "1 call in CallHistory.storedata has a ZDURATION that is no number of seconds (0 or "
                               "more)")
     elif column == "ZADDRESS" and stored is not None:
         text = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else \
