@@ -155,10 +155,13 @@ class _Page:
             return
         ts, precision, raw_time = when
         span = _first_class(call, "duration")
-        duration = _seconds(span.get("title")) if span is not None else None
+        written = span.get("title") if span is not None else None
+        duration = _seconds(written)
         flags: list[str] = ["recorded"] if kind_word == "recorded" else []
         body = None
         extra = dict(self.extra)
+        if written and (duration is None or "." in written):   # (a fraction rounded, or no duration read)
+            extra["duration"] = written
         transcript = _first_class(call, "full-text")
         if transcript is not None:
             body = transcript.text_content()
@@ -220,7 +223,10 @@ def _seconds(value: str | None) -> int | None:
         return None
     h, mi, s = (float(x) if x else 0.0 for x in m.groups())
     total = h * 3600 + mi * 60 + s
-    return int(total) if total < 2**31 else None   # (an infinity too: digits past a float's range)
+    if not total < 2**31:   # (an infinity too: digits past a float's range)
+        return None
+    whole = round(total)   # whole seconds, half to even, as the other readers round
+    return whole if whole < 2**31 else None
 
 
 def _text(q: html.HtmlElement) -> str:

@@ -127,6 +127,8 @@ def test_a_duration_past_a_float_is_no_duration_not_a_crash():
     """400 digits of seconds are an infinity as a float, which int() refused with an error."""
     from commtrail.parsers.platforms.gvoice import _seconds
     assert (_seconds("PT1M30S"), _seconds("PT" + "9" * 400 + "S"), _seconds("PT2147483648S")) == (90, None, None)
+    # a fraction is rounded (half to even), as the iPhone's call durations are; it was cut
+    assert (_seconds("PT5.6S"), _seconds("PT4.5S"), _seconds("PT2147483647.6S")) == (6, 4, None)
 
 
 def test_a_comment_inside_a_message_is_no_text_and_no_crash(tmp_path):
@@ -136,3 +138,11 @@ def test_a_comment_inside_a_message_is_no_text_and_no_crash(tmp_path):
     table, rejects, _ = _run(tmp_path / "comment", TEXT, data)
     before, before_rejects, _ = _run(tmp_path / "plain", TEXT)
     assert _rows(table) == _rows(before) and len(rejects) == len(before_rejects)
+
+
+def test_a_duration_with_a_fraction_is_rounded_and_kept_as_written(tmp_path):
+    """PT1M5.6S was cut to 65 s; it is 66 s, and the duration as Google wrote it stays in extra."""
+    path = CALLS / "Jordan Example - Received - 2024-03-03T02_10_00Z.html"
+    table, rejects, _ = _run(tmp_path, path, path.read_bytes().replace(b'title="PT1M5S"', b'title="PT1M5.6S"'))
+    [row] = _rows(table)
+    assert (row["duration_s"], row["extra"]["duration"], rejects) == (66, "PT1M5.6S", [])
