@@ -2,10 +2,10 @@
 same ``calls`` table was in ``contacts2.db``) -> call records.
 
 Recognised by its ``calls`` table, whatever the file is called; read from a private read-only copy
-with its ``-wal``/``-shm`` files, a chunk at a time in ``_id`` order. ``number``, ``date`` in
-milliseconds, ``duration`` in seconds, ``type`` 1 incoming, 2 outgoing, 3 missed, 4 voicemail,
-5 rejected, 6 blocked, 7 answered elsewhere (another code: kind ``type_N``), ``presentation``
-2-4 (withheld, unknown, payphone). The other columns (the contact name the phone showed, its
+with its ``-wal``/``-shm`` files, a chunk at a time in ``_id`` order (the ROWID, which ``_id`` is in an
+intact layout). ``number``, ``date`` in milliseconds, ``duration`` in seconds, ``type`` 1 incoming,
+2 outgoing, 3 missed, 4 voicemail, 5 rejected, 6 blocked, 7 answered elsewhere (another code: kind
+``type_N``), ``presentation`` 2-4 (withheld, unknown, payphone). The other columns (the contact name the phone showed, its
 geocoded place, the SIM) go to ``extra``. Kind, direction and who come from the SMS Backup &
 Restore code (:mod:`.rows`), so a call of this database and of that app's calls backup are one
 event. A row whose date is no believable time is a reject with the row written out; a ``type`` or
@@ -50,10 +50,10 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
         with as_input_error(ctx.source_path, "table calls"):
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
-            chunks = query_chunks(con, f"SELECT c._id, c.date, c.type, CAST(c.number AS BLOB), "
+            chunks = query_chunks(con, f"SELECT c.ROWID, c.date, c.type, CAST(c.number AS BLOB), "
                                   f"{optional(have, 'c', 'presentation')}, c.duration, "
                                   f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA)} AS BLOB) "
-                                  "FROM calls c ORDER BY c._id", ctx, CHUNK, aside)
+                                  "FROM calls c ORDER BY c.ROWID", ctx, CHUNK, aside)
         rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(chunks, ctx, label, "calls _id"):
             yield from _calls(chunk, ctx, label, rows, unusable, text)

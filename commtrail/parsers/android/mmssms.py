@@ -2,7 +2,8 @@
 
 Recognised by its tables (``sms`` with ``pdu``, ``threads`` or ``canonical_addresses``), whatever
 the file is called. Read from a private read-only copy with its ``-wal``/``-shm`` files, a chunk at
-a time in ``_id`` order: first every SMS, then every MMS.
+a time in ``_id`` order (the ROWID, which ``_id`` is in an intact layout): first every SMS, then
+every MMS.
 
 - ``sms``: ``date`` in milliseconds, ``type`` 1 inbox, 2 sent, 3 draft, 4 outbox, 5 failed,
   6 queued (the last four flagged), ``address``, ``body``; ``read``, ``thread_id`` and the other
@@ -84,8 +85,8 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
     aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
     with as_input_error(ctx.source_path, "table sms"):
-        chunks = query_chunks(con, f"SELECT s._id, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s._id",
+        chunks = query_chunks(con, f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
+                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s.ROWID",
                               ctx, CHUNK, aside)
 
     def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
@@ -122,8 +123,8 @@ class _Mms:
         with as_input_error(self.ctx.source_path, "table pdu"):
             names = [d[0] for d in self.con.execute("SELECT * FROM pdu LIMIT 0").description]
             names = ["_id"] + [n for n in names if n != "_id"]   # (the key first: the rows' order is checked on it)
-            chunks = query_chunks(self.con, f"SELECT {', '.join(_quoted(n) for n in names)} FROM pdu ORDER BY _id",
-                                  self.ctx, MMS_CHUNK, aside := [])
+            chunks = query_chunks(self.con, f"SELECT ROWID, {', '.join(_quoted(n) for n in names[1:])} FROM pdu "
+                                  "ORDER BY ROWID", self.ctx, MMS_CHUNK, aside := [])
         yield from each_paused(read_chunks(chunks, self.ctx, self.label, "pdu _id"),
                                lambda chunk: self._chunk(names, chunk))
         yield from out_of_order(aside, self.ctx, self.label, "pdu", names)

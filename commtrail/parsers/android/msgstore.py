@@ -178,9 +178,9 @@ def _modern(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
         fields += [_field("quoted_key_id", "q.key_id"), _field("quoted_text", "q.text_data")]
     joins.append("LEFT JOIN jid s ON s._id = m.sender_jid_row_id")
     fields.append(_field("sender_jid_row_id", "CASE WHEN s._id IS NULL THEN m.sender_jid_row_id END"))
-    query = (f"SELECT m._id, m.timestamp, m.from_me, m.message_type, m.text_data, m.chat_row_id, "
+    query = (f"SELECT m.ROWID, m.timestamp, m.from_me, m.message_type, m.text_data, m.chat_row_id, "
              f"CASE WHEN s._id IS NOT NULL THEN {_jid_sql(jid, 's')} END, {file_cols}, {action}, {object_sql(fields)} "
-             f"FROM message m {' '.join(joins)} ORDER BY m._id")
+             f"FROM message m {' '.join(joins)} ORDER BY m.ROWID")
     return Layout("message", query, chats, members)
 
 
@@ -210,11 +210,11 @@ def _legacy(con: sqlite3.Connection, ctx: ParseContext) -> Layout:
              f"{wa_type} THEN CAST({wa_type} AS INTEGER) ELSE {wa_type} END")
     media = (f"{col('media_wa_type')} NOT IN ('0', '15') "
              f"AND ({col('media_name')} IS NOT NULL OR {col('media_mime_type')} IS NOT NULL)")
-    query = (f"SELECT m._id, m.timestamp, m.key_from_me, {mtype}, coalesce(m.data, {col('media_caption')}), "
+    query = (f"SELECT m.ROWID, m.timestamp, m.key_from_me, {mtype}, coalesce(m.data, {col('media_caption')}), "
              f"m.key_remote_jid, NULLIF({col('remote_resource')}, ''), NULL, "
              f"CASE WHEN {media} THEN {col('media_mime_type')} END, "
              f"CASE WHEN {media} THEN {col('media_name')} END, CASE WHEN {media} THEN {col('media_size')} END, "
-             f"NULL, {object_sql(fields)} FROM messages m ORDER BY m._id")
+             f"NULL, {object_sql(fields)} FROM messages m ORDER BY m.ROWID")
     return Layout("messages", query, chats, members)
 
 

@@ -360,3 +360,23 @@ def test_a_row_out_of_id_order_is_a_reject_not_a_second_record_of_its_id(tmp_pat
     [reject] = [r for r in rejects if "out of order" in r.locator]
     assert (reject.locator, reject.raw.split(" ", 1)[0]) == (f"{db.file} {table} _id 1 (out of order, 1)", "_id=1")
     assert any(f"1 row of {table} in {db.file} came out of the order of their _id" in w for w in report.warnings)
+
+
+def test_a_layout_that_lost_its_primary_key_still_gives_each_record_its_locator(tmp_path):
+    """A flipped bit made the sms table's ``_id INTEGER PRIMARY KEY`` read ``PBIMARY KEY`` (found by the
+    fuzzer): _id is then an ordinary column, NULL in every row, and every record had no locator. The
+    rows are read by their ROWID, which _id is in an intact layout: the same records and locators as
+    before. (In the tables declared AUTOINCREMENT the same flip is a syntax error SQLite refuses: a
+    clear "cannot be read" error.)"""
+    name, table = "mmssms", "sms"
+    db = DATABASES[name]
+    before = outcome(tmp_path, db, db.schema, None, "before")
+    (tmp_path / "damaged").mkdir()
+    path = make(db, tmp_path / "damaged")
+    data = path.read_bytes()
+    create = f"CREATE TABLE {table} (_id INTEGER PRIMARY KEY".encode()
+    assert data.count(create) == 1
+    path.write_bytes(data.replace(create, create.replace(b"PRIMARY", b"PBIMARY")))
+    records, _, _ = run_on_disk(tmp_path / "damaged", db.parser, path, owner=OWNER, timezone="Europe/London")
+    got = {r["locator"]: {k: v for k, v in r.items() if k != "source_path"} for r in plain_rows(records)}
+    assert got.keys() == before.records.keys()
