@@ -116,6 +116,14 @@ class Rows:
         return make_batch({**cols, **const})
 
 
+def whole_number(value: Any) -> int | None:
+    """A JSON integer, or a text of its ASCII digits (blanks around them allowed: int() takes only
+    some); None for anything else: a fraction, an infinity, true/false, other text."""
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def call_seconds(value: Any) -> int | None:
     """A call's duration as the export gives it, in whole seconds: a JSON integer (or a whole
     number written with a fraction, ``42.0``) from 0 that ``duration_s`` holds; None for anything

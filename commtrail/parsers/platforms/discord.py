@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject, read_full
-from commtrail.parsers.platforms.common import Rows, load_json, read_whole
+from commtrail.parsers.platforms.common import Rows, load_json, read_whole, whole_number
 from commtrail.parsers.registry import Parser, register
 
 NAME = "discord"
@@ -150,11 +150,8 @@ def _timestamp(value: Any) -> int | None:
 def _snowflake_ms(value: Any) -> int | None:
     """The time in milliseconds a snowflake ``ID`` holds: a whole number (or its ASCII digits) from 1
     below 2**63; None for anything else (a fraction, an infinity, a text), which is no snowflake."""
-    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return (value >> 22) + _DISCORD_EPOCH_MS if 0 < value < 2**63 else None
+    number = whole_number(value)
+    return (number >> 22) + _DISCORD_EPOCH_MS if number is not None and 0 < number < 2**63 else None
 
 
 def _channel(ctx: ParseContext) -> dict:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.platforms.common import (CALL_SECONDS_UNREAD, EXTRA, Rows, call_seconds, empty_lists, joined,
-                                                repeat, repeat_dict, store_file)
+                                                repeat, repeat_dict, store_file, whole_number)
 from commtrail.parsers.platforms.jsonstream import SURROGATE_WARNING, JsonStream, JsonSyntaxError
 from commtrail.parsers.registry import Parser, register
 
@@ -186,11 +186,8 @@ class _Reader:
                     "nothing was read from it.", file=self.ctx.source_path, where=locator,
                     hint="Export the chat again with a current Telegram Desktop (format JSON).")
             return "no date_unixtime"
-        if isinstance(unix, str) and unix.isascii() and unix.strip().isdigit():
-            seconds = int(unix.strip())
-        elif type(unix) is int:
-            seconds = unix
-        else:   # (a fraction or an infinity, which int() cut or refused with an error, is no such time)
+        seconds = whole_number(unix)
+        if seconds is None:   # (a fraction or an infinity: int() cut or refused it)
             return f"date_unixtime {unix!r} is not a whole number of seconds"
         if not 0 <= seconds <= _MAX_TS:
             return f"date_unixtime {unix!r} is out of range"
