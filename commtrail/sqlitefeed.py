@@ -80,38 +80,27 @@ UNREADABLE_MESSAGE = ("SQLite's message about this database is not valid text: i
                       "name it quotes) is damaged")
 
 
-@contextmanager
-def _messages_as_errors() -> Iterator[None]:
-    """An SQLite error whose message is not UTF-8 (it quotes a damaged layout) raised as the
-    ``sqlite3.DatabaseError`` it is: Python's sqlite3 raises UnicodeDecodeError instead."""
-    try:
-        yield
-    except UnicodeDecodeError:
-        raise sqlite3.DatabaseError(UNREADABLE_MESSAGE) from None
+def _messages_as_errors(method):
+    """``method`` of sqlite3's cursor, an SQLite error whose message is not UTF-8 (it quotes a
+    damaged layout) raised as the ``sqlite3.DatabaseError`` it is: Python's sqlite3 raises
+    UnicodeDecodeError instead."""
+    def checked(self, *args):
+        try:
+            return method(self, *args)
+        except UnicodeDecodeError:
+            raise sqlite3.DatabaseError(UNREADABLE_MESSAGE) from None
+    checked.__name__ = method.__name__
+    return checked
 
 
 class Cursor(sqlite3.Cursor):
     """A cursor whose SQLite errors all arrive as sqlite3 errors (:func:`_messages_as_errors`)."""
 
-    def execute(self, *args):
-        with _messages_as_errors():
-            return super().execute(*args)
-
-    def fetchone(self):
-        with _messages_as_errors():
-            return super().fetchone()
-
-    def fetchmany(self, *args):
-        with _messages_as_errors():
-            return super().fetchmany(*args)
-
-    def fetchall(self):
-        with _messages_as_errors():
-            return super().fetchall()
-
-    def __next__(self):
-        with _messages_as_errors():
-            return super().__next__()
+    execute = _messages_as_errors(sqlite3.Cursor.execute)
+    fetchone = _messages_as_errors(sqlite3.Cursor.fetchone)
+    fetchmany = _messages_as_errors(sqlite3.Cursor.fetchmany)
+    fetchall = _messages_as_errors(sqlite3.Cursor.fetchall)
+    __next__ = _messages_as_errors(sqlite3.Cursor.__next__)
 
 
 class Connection(sqlite3.Connection):
@@ -233,13 +222,12 @@ def plain(cursor: sqlite3.Cursor, size: int, aside: list[tuple] | None = None,
 def chunks(con: sqlite3.Connection, query: str, size: int, *, params: Sequence = (), key: bool = False,
            careful: str | None = None, lenient: Lenient | None = None, aside: list[tuple] | None = None,
            columns: bool = False) -> Iterator[list[tuple] | Columns]:
-    """The rows of ``query`` a chunk of ``size`` at a time: keyed (``key``, with ``aside`` for the rows
-    out of order; see :func:`keyed`, its first run happens here, so that a query SQLite refuses
-    fails at once) or run with ``params`` (with ``aside``: in the order of its first column, see
-    :func:`plain`)
-    (the connection's text factory as it is). For a database of :data:`FEED_FROM_BYTES` or more,
-    fetched by a second process (the module's docstring); with ``columns`` (for a reader that
-    works column by column), that process also puts each chunk's values column by column
+    """The rows of ``query`` a chunk of ``size`` at a time: keyed (``key``, with ``aside`` for the
+    rows out of order; see :func:`keyed`, its first run happens here, so that a query SQLite refuses
+    fails at once) or run with ``params`` and the connection's text factory as it is (with ``aside``: a query
+    in the order of its first column, see :func:`plain`). For a database of :data:`FEED_FROM_BYTES`
+    or more, fetched by a second process (the module's docstring); with ``columns`` (for a reader
+    that works column by column), that process also puts each chunk's values column by column
     (:class:`Columns`; a reader takes both kinds of chunk alike, see :func:`columns_of`)."""
     lenient = lenient if lenient is not None else Lenient()
     if key:

@@ -6,8 +6,8 @@ with its ``-wal``/``-shm`` files, a chunk at a time in ``_id`` order (the ROWID,
 intact layout). ``number``, ``date`` in milliseconds, ``duration`` in seconds, ``type`` 1 incoming,
 2 outgoing, 3 missed, 4 voicemail, 5 rejected, 6 blocked, 7 answered elsewhere (another code: kind
 ``type_N``), ``presentation`` 2-4 (withheld, unknown, payphone). The other columns (the contact name
-the phone showed, its geocoded place, the SIM) go to ``extra``. Kind, direction and who come from the SMS Backup &
-Restore code (:mod:`.rows`), so a call of this database and of that app's calls backup are one
+the phone showed, its geocoded place, the SIM) go to ``extra``. Kind, direction and who come from the
+SMS Backup & Restore code (:mod:`.rows`), so a call of this database and of that app's calls backup are one
 event. A row whose date is no believable time is a reject with the row written out; a ``type`` or
 ``duration`` that is no usable number is left empty, kept in ``extra`` and counted in a warning.
 """

@@ -18,10 +18,11 @@ case.toml) tell outgoing from incoming; without them direction is unknown and a 
 Unsent messages are flagged ``deleted``; reactions, shares and every other field stay in ``extra``;
 calls carry ``call_duration`` (one that is no whole number of seconds from 0 leaves the duration
 empty and the kind ``call``, the value kept in ``extra.call_duration_raw`` and counted). Photos,
-videos, audio, files, GIFs and stickers are hashed from inside the thread's folder into blobs. A file that fits one batch and has no media and nothing to
-reject (the usual case) is built column-wise with Arrow in one go, the plain text messages at C
-level and the calls, unsent messages, reactions and the like one by one into the columns; any
-other file builds its plain messages column-wise and the others one by one, to the same records.
+videos, audio, files, GIFs and stickers are hashed from inside the thread's folder into blobs. A
+file that fits one batch and has no media and nothing to reject (the usual case) is built
+column-wise with Arrow in one go, the plain text messages at C level and the calls, unsent messages,
+reactions and the like one by one into the columns; any other file builds its plain messages
+column-wise and the others one by one, to the same records.
 
 The channel is ``instagram`` when the path or a media path names Instagram
 (``your_instagram_activity``, an ``instagram-…`` archive), else ``messenger``. The download of
