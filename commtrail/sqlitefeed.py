@@ -5,6 +5,9 @@ reader about as much as all its own work on them. For a database of :data:`FEED_
 more, :func:`chunks` starts this module as a program: a second Python process that runs the same
 query on the same read-only private copy and hands each chunk over as a ``marshal`` frame, so that
 the next chunk is fetched while the reader works on this one (the second core of the machine).
+The first chunk is read in this process while the second one starts; it then runs the same query
+and passes over those rows inside SQLite (``LIMIT -1 OFFSET``), so that it goes on with the very
+rows the first process's cursor would have given next.
 
 The reader sees the same thing either way: the same rows (``marshal`` keeps every SQLite value
 exactly: int, float, str, bytes, None), in the same chunks, and an SQLite error the query meets
@@ -31,7 +34,7 @@ import marshal
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter, lt
 
@@ -172,16 +175,18 @@ def in_order(rows: list[tuple], last: object, aside: list[tuple]) -> list[tuple]
         return rows
 
 
-def keyed(con: sqlite3.Connection, query: str, cursor: sqlite3.Cursor, size: int, lenient: Lenient,
-          careful: str | None, aside: list[tuple], last: object = FIRST_KEY) -> Iterator[list[tuple]]:
-    """The rows of a keyed query (``cursor``: it run after key ``last``) a chunk at a time; rows out
-    of the key's order go to ``aside`` (:func:`in_order`). Text that is not UTF-8 makes it fail: it is
-    run again after the last row read with ``lenient`` as the connection's text factory from there
-    on. Likewise a BLOB its JSON cannot hold: ``careful`` (the same query writing BLOBs as JSON can
-    hold them, slower) is run instead from there on."""
+def keyed(con: sqlite3.Connection, query: str, cursor: sqlite3.Cursor | Callable[[], sqlite3.Cursor], size: int,
+          lenient: Lenient, careful: str | None, aside: list[tuple], last: object = FIRST_KEY) -> Iterator[list[tuple]]:
+    """The rows of a keyed query (``cursor``: it run after key ``last``, or a function that runs it)
+    a chunk at a time; rows out of the key's order go to ``aside`` (:func:`in_order`). Text that is
+    not UTF-8 makes it fail: it is run again after the last row read with ``lenient`` as the
+    connection's text factory from there on. Likewise a BLOB its JSON cannot hold: ``careful`` (the
+    same query writing BLOBs as JSON can hold them, slower) is run instead from there on."""
     while True:
         repaired = lenient.repaired
         try:
+            if callable(cursor):
+                cursor = cursor()
             rows = fetch(cursor, size)
         except sqlite3.OperationalError as exc:
             lenient.repaired = repaired   # the rows are read again: their repairs are counted then
@@ -239,11 +244,13 @@ def chunks(con: sqlite3.Connection, query: str, size: int, *, params: Sequence =
     path = database_path(con)
     if path is None or _size(path) < FEED_FROM_BYTES:
         return keyed(con, query, cursor, size, lenient, careful, aside) if key else plain(cursor, size, aside)
-    cursor.close()
     spec = {"uri": _read_only_uri(path), "query": query, "params": tuple(params), "size": size, "key": key,
             "careful": careful, "lenient": con.text_factory is not str, "columns": columns,
             "ordered": aside is not None}
-    return _fed(con, spec, lenient, aside)
+    if "LIMIT" not in query.upper():   # (the second process adds its own: _fed_after_first)
+        return _fed_after_first(con, cursor, spec, lenient, aside)
+    cursor.close()
+    return _fed_whole(con, spec, lenient, aside)
 
 
 def database_path(con: sqlite3.Connection) -> str | None:
@@ -263,11 +270,65 @@ def _size(path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tuple] | None) -> Iterator[list[tuple]]:
-    """The chunks the second process hands over (and the rows it set aside, into ``aside``); from
-    where it stopped, if it stops unannounced, the rest read here."""
-    told, done, last = 0, 0, FIRST_KEY   # the repairs the second process has told of; the rows it handed over
-    process = _start(spec)
+def _fed_whole(con: sqlite3.Connection, spec: dict, lenient: Lenient,
+               aside: list[tuple] | None) -> Iterator[list[tuple]]:
+    """Every chunk of a query fetched by the second process (started when the first is asked for)."""
+    yield from _fed(con, spec, lenient, aside, _send_spec(_start(), spec))
+
+
+def _fed_after_first(con: sqlite3.Connection, cursor: sqlite3.Cursor, spec: dict, lenient: Lenient,
+                     aside: list[tuple] | None) -> Iterator[list[tuple]]:
+    """The chunks of a query (``cursor``: it run here): the first read here while the second process
+    starts, the others fetched by it, each while the reader works on the one before. It runs the
+    same query and passes over the rows read here inside SQLite (``OFFSET``), so that it goes on
+    with the very rows this cursor would have given next, even where a damaged table gives them out
+    of order. Should SQLite refuse a value of a keyed query's first chunk (a text that is not UTF-8,
+    a BLOB the query's JSON cannot hold), the second process reads it all, from its first run on."""
+    process = _start()
+    try:
+        rows = fetch(cursor, spec["size"])
+    except sqlite3.OperationalError:
+        if not spec["key"]:
+            if process is not None:
+                _stop(process)
+            raise
+        rows = None
+    except BaseException:
+        if process is not None:
+            _stop(process)
+        raise
+    finally:
+        cursor.close()
+    if rows is None:
+        yield from _fed(con, spec, lenient, aside, _send_spec(process, spec))
+        return
+    if not rows:
+        if process is not None:
+            _stop(process)
+        return
+    skip = len(rows)
+    first = in_order(rows, FIRST_KEY, aside) if aside is not None else rows
+    del rows
+    spec = dict(spec, skip=skip, last=first[-1][0])
+    process = _send_spec(process, spec)
+    held = [first]
+    del first
+    try:
+        yield held.pop()
+    except BaseException:   # (the caller let go of the chunks: the second process goes too)
+        if process is not None:
+            _stop(process)
+        raise
+    yield from _fed(con, spec, lenient, aside, process)
+
+
+def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tuple] | None,
+         process) -> Iterator[list[tuple]]:
+    """The chunks ``process`` (given ``spec`` already; None if it could not be started or given it)
+    hands over (and the rows it set aside, into ``aside``); from where it stopped, if it stops
+    unannounced, the rest read here."""
+    # the repairs it has told of; the rows handed over (those read here first); the last key
+    told, done, last = 0, spec.get("skip", 0), spec.get("last", FIRST_KEY)
     try:
         while process is not None:
             frame = _receive(process.stdout)
@@ -307,15 +368,22 @@ def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tupl
     yield from plain(cursor, spec["size"], aside, last)
 
 
-def _start(spec: dict):
-    """This module as a program (a ``subprocess.Popen``), given ``spec``; None when it cannot be started."""
+def _start():
+    """This module as a program (a ``subprocess.Popen``), waiting for its spec; None when it cannot
+    be started."""
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
     try:
-        process = subprocess.Popen([sys.executable, "-S", "-m", "commtrail.sqlitefeed"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        return subprocess.Popen([sys.executable, "-S", "-m", "commtrail.sqlitefeed"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     except OSError:
+        return None
+
+
+def _send_spec(process, spec: dict):
+    """``process`` once given ``spec``; None (the process stopped) when it cannot take it."""
+    if process is None:
         return None
     try:
         marshal.dump(spec, process.stdin)
@@ -353,6 +421,16 @@ def _send(stream, frame: tuple) -> None:
     stream.flush()
 
 
+def _widen(stream) -> None:
+    """The pipe of ``stream`` made large enough (1 MiB where Linux allows it) for this process to
+    write most of a chunk while the reader is still working on the one before."""
+    try:
+        import fcntl
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
+
+
 def main() -> None:
     """The second process: read the spec from standard input, write the frames to standard output
     (``("rows", rows, repaired, aside)`` per chunk, then ``("end", repaired, aside)`` or ``("error",
@@ -360,16 +438,24 @@ def main() -> None:
     gc.disable()   # nothing here makes a cycle
     spec = marshal.load(sys.stdin.buffer)
     out = sys.stdout.buffer
+    _widen(out)
     lenient, aside = Lenient(), []
     con = sqlite3.connect(spec["uri"], uri=True, factory=Connection)
     if spec["lenient"]:
         con.text_factory = lenient
     try:
-        if spec["key"]:
-            query, cursor = keyed_start(con, spec["query"], spec["careful"])
-            rows = keyed(con, query, cursor, spec["size"], lenient, spec["careful"], aside)
+        query, last = spec["query"], spec.get("last", FIRST_KEY)
+        params = (FIRST_KEY,) if spec["key"] else tuple(spec["params"])
+        if "skip" in spec:   # after the rows the reader read itself (_fed_after_first)
+            run = lambda: con.execute(f"{query} LIMIT -1 OFFSET ?", params + (spec["skip"],))  # noqa: E731
+        elif spec["key"]:
+            query, run = keyed_start(con, query, spec["careful"])
         else:
-            rows = plain(con.execute(spec["query"], spec["params"]), spec["size"], aside if spec["ordered"] else None)
+            run = con.execute(query, params)
+        if spec["key"]:
+            rows = keyed(con, query, run, spec["size"], lenient, spec["careful"], aside, last)
+        else:
+            rows = plain(run() if callable(run) else run, spec["size"], aside if spec["ordered"] else None, last)
         for chunk in rows:
             if spec["columns"]:   # (zip: twice as fast as _sqlite.columns_of, its garbage no concern here)
                 chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)

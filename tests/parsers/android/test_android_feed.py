@@ -44,8 +44,8 @@ def test_an_android_database_reads_the_same_fed(tmp_path, monkeypatch, name, spo
     here = read(tmp_path / "here", parser, path)
     monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
     started = []
-    real_start = sqlitefeed._start
-    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: started.append(spec) or real_start(spec))
+    real_send = sqlitefeed._send_spec
+    monkeypatch.setattr(sqlitefeed, "_send_spec", lambda process, spec: started.append(spec) or real_send(process, spec))
     assert read(tmp_path / "fed", parser, path) == here
     assert started and len(here[0]) > 0
     if spoil and SPOIL[parser]:

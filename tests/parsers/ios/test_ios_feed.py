@@ -48,12 +48,12 @@ def hostile_db(path: Path, n: int = 50) -> Path:
     return path
 
 
-def read_all(path: Path, **kwargs) -> tuple[list, int, bool]:
+def read_all(path: Path, size: int = 8, **kwargs) -> tuple[list, int, bool]:
     """(every chunk as a list of rows, repairs, whether the text factory was switched)."""
     con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     lenient = sqlitefeed.Lenient()
     try:
-        chunks = [list(chunk) for chunk in sqlitefeed.chunks(con, KEYED, 8, key=True, careful=CAREFUL,
+        chunks = [list(chunk) for chunk in sqlitefeed.chunks(con, KEYED, size, key=True, careful=CAREFUL,
                                                              lenient=lenient, aside=[], **kwargs)]
         return chunks, lenient.repaired, con.text_factory is lenient
     finally:
@@ -65,8 +65,8 @@ def test_the_fed_rows_are_the_rows_read_here(tmp_path, monkeypatch):
     here = read_all(path)
     monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
     started = []
-    real_start = sqlitefeed._start
-    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: started.append(spec) or real_start(spec))
+    real_send = sqlitefeed._send_spec
+    monkeypatch.setattr(sqlitefeed, "_send_spec", lambda process, spec: started.append(spec) or real_send(process, spec))
     assert read_all(path) == here
     assert read_all(path, columns=True) == here
     assert len(started) == 2
@@ -75,14 +75,54 @@ def test_the_fed_rows_are_the_rows_read_here(tmp_path, monkeypatch):
     assert (repaired, switched) == (1, True)
     assert chunks[2][6][:2] == (23, "Ok \ufffd!")
     assert chunks[4][4] == (37, "message 37 café 🙂", '"00FF"')   # from row 37 on, the careful query
+    assert [spec.get("skip") for spec in started] == [8, 8]   # the first chunk read here, the second process after it
+
+
+def test_a_first_chunk_sqlite_refuses_a_value_of_is_read_by_the_second_process(tmp_path, monkeypatch):
+    """Rows 23 (not UTF-8) and 37 (a BLOB) in the first chunk: the reader leaves it all to the
+    second process, which gives the same chunks, repairs and switch."""
+    path = hostile_db(tmp_path / "t.db")
+    here = read_all(path, 40)
+    monkeypatch.setattr(sqlitefeed, "FEED_FROM_BYTES", 0)
+    started = []
+    real_send = sqlitefeed._send_spec
+    monkeypatch.setattr(sqlitefeed, "_send_spec", lambda process, spec: started.append(spec) or real_send(process, spec))
+    assert read_all(path, 40) == here
+    assert [len(c) for c in here[0]] == [40, 10] and here[1:] == (1, True)
+    assert len(started) == 1 and "skip" not in started[0]
+
+
+def test_a_reader_that_stops_after_the_first_chunk_leaves_no_process(tmp_path, monkeypatch, fed):
+    path = hostile_db(tmp_path / "t.db")
+    processes = []
+    real_start = sqlitefeed._start
+    monkeypatch.setattr(sqlitefeed, "_start", lambda: processes.append(real_start()) or processes[-1])
+    con = sqlite3.connect(path)
+    chunks = sqlitefeed.chunks(con, "SELECT id FROM t WHERE id > ? ORDER BY id", 5, key=True, aside=[])
+    assert next(chunks) == [(i,) for i in range(1, 6)]
+    chunks.close()
+    con.close()
+    assert len(processes) == 1 and processes[0].poll() is not None
+
+
+def test_an_empty_table_read_fed_gives_no_chunk_and_leaves_no_process(tmp_path, monkeypatch, fed):
+    path = tmp_path / "t.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT, extra)")
+    con.close()
+    processes = []
+    real_start = sqlitefeed._start
+    monkeypatch.setattr(sqlitefeed, "_start", lambda: processes.append(real_start()) or processes[-1])
+    assert read_all(path) == ([], 0, False)
+    assert len(processes) == 1 and processes[0].poll() is not None
 
 
 def test_a_chunk_given_as_columns_reads_as_its_rows(tmp_path, fed):
     path = hostile_db(tmp_path / "t.db")
     con = sqlite3.connect(path)
     con.text_factory = sqlitefeed.Lenient()
-    chunk = next(sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", 5, params=(3,),
-                                   columns=True))
+    chunk = next(sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id LIMIT 40", 5, params=(3,),
+                                   columns=True))   # (a query with its own LIMIT: every chunk fetched there)
     assert isinstance(chunk, sqlitefeed.Columns)
     rows = [(i, f"message {i} café 🙂") for i in range(4, 7)] + [(7, None), (8, "message 8 café 🙂")]
     assert (len(chunk), chunk[0], chunk[-1], list(chunk), list(chunk[1:3])) == (5, rows[0], rows[-1], rows, rows[1:3])
@@ -138,17 +178,14 @@ def test_rows_not_handed_over_by_a_process_that_stops_are_read_here(tmp_path, mo
                        "    sent.append(1); send(out, frame)\n"
                        "f._send = two; f.main()")
 
-    def start(spec):
-        process = subprocess.Popen([sys.executable, "-c", stops_after_two], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, cwd=str(Path(sqlitefeed.__file__).parent.parent))
-        sqlitefeed.marshal.dump(spec, process.stdin)
-        process.stdin.close()
-        return process
+    def start():
+        return subprocess.Popen([sys.executable, "-c", stops_after_two], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, cwd=str(Path(sqlitefeed.__file__).parent.parent))
 
     monkeypatch.setattr(sqlitefeed, "_start", start)
     assert read_all(path) == here
     assert read_all(path, columns=True) == here
-    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: None)   # cannot be started at all
+    monkeypatch.setattr(sqlitefeed, "_start", lambda: None)   # cannot be started at all
     assert read_all(path) == here
 
 
@@ -230,18 +267,21 @@ def test_call_history_reads_the_same_fed(tmp_path, monkeypatch):
 def test_the_copy_is_read_by_the_second_process_not_the_users_file(tmp_path, monkeypatch, fed):
     folder = messages_folder(tmp_path / "Messages", False)
     paths = []
-    real_start = sqlitefeed._start
-    monkeypatch.setattr(sqlitefeed, "_start", lambda spec: paths.append(spec["uri"]) or real_start(spec))
+    real_send = sqlitefeed._send_spec
+    monkeypatch.setattr(sqlitefeed, "_send_spec", lambda process, spec: paths.append(spec["uri"]) or real_send(process, spec))
     parse_messages(folder, tmp_path / "p")
     assert len(paths) == 1 and paths[0].startswith((tmp_path / "p").as_uri()) and paths[0].endswith("?mode=ro")
     shutil.rmtree(folder)
 
 
 # -- a damaged table that gives its rows out of ROWID order ------------------------------------------------
-@pytest.mark.parametrize("size", [3, 100])
-def test_rows_out_of_key_order_are_set_aside_and_the_rest_read(tmp_path, monkeypatch, size):
+@pytest.mark.parametrize("key", [True, False], ids=["keyed", "plain"])
+@pytest.mark.parametrize("size", [2, 3, 100])
+def test_rows_out_of_key_order_are_set_aside_and_the_rest_read(tmp_path, monkeypatch, size, key):
     """Rows 1-7 whose row 3 claims ROWID 1 and row 6 ROWID 2: the rows are 1, 2, 4, 5, 7 (each key
-    above the ones before), the two others set aside, read here or by the second process alike."""
+    above the ones before), the two others set aside, read here or by the second process alike (the
+    first chunk read here, the second process going on after it: those very rows, not a new look-up
+    of the keys above the last, which could give a row set aside once more, or pass over one)."""
     path = tmp_path / "t.db"
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
@@ -255,7 +295,8 @@ def test_rows_out_of_key_order_are_set_aside_and_the_rest_read(tmp_path, monkeyp
         con, aside = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True), []
         try:
             rows = [row for chunk in sqlitefeed.chunks(con, "SELECT id, body FROM t WHERE id > ? ORDER BY id", size,
-                                                       key=True, aside=aside) for row in chunk]
+                                                       key=key, params=() if key else (-1,), aside=aside)
+                    for row in chunk]
         finally:
             con.close()
         return rows, aside
