@@ -13,7 +13,8 @@ against a bare ``SELECT``).
   ``attributedBody`` cannot be decoded is a reject with its bytes, never a record without its text.
 - kind: ``reaction`` for tapbacks (``associated_message_type`` a whole number 2000-2007, and
   3000-3007 when one is taken back), linked by ``reacts_to`` in ``extra``; ``system`` for group events
-  (``item_type`` not 0); else ``message``.
+  (``item_type`` a whole number other than 0; one that is no number, or not whole, tells nothing: the
+  message is read as a message, the value kept in ``extra.item_type``, counted); else ``message``.
 - flags: ``edited`` (every version kept in ``extra.edits``), ``unsent`` (retracted by its
   sender), ``attachment_missing``, ``undated``.
 
@@ -87,6 +88,8 @@ KEPT_RAW = {
                   "are left empty, the value is kept in extra.is_from_me_raw",
     "total_bytes": "an attachment missing whose total_bytes is no integer: its size is left empty, the value is "
                    "kept in extra.attachment_total_bytes_raw",
+    "item_type": "an item_type that is no whole number: what they are cannot be told, so they are read as "
+                 "messages (not group events), the value is kept in extra.item_type",
     "message_summary_info": "a message_summary_info that cannot be read: their edits are not listed, the value is "
                             "kept in extra (message_summary_info_hex, or message_summary_info_raw when it is no "
                             "blob)",
@@ -153,10 +156,13 @@ def message_query(have: set[str], blobs: bool = False) -> str:
                                                                     "error")),
                           *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
                                                    "reply_to_guid", "thread_originator_guid"))])
-    bits = " + ".join(f"{1 << i} * ({test})" for i, test in enumerate((
-        f"{edited} IS NOT NULL", f"{retracted} IS NOT NULL", f"NULLIF({col('item_type')}, 0) IS NOT NULL",
-        f"{reaction} IS NOT NULL", f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL",
-        f"{col('subject')} IS NOT NULL")))
+    item_type = col("item_type")
+    tests = {EDITED: f"{edited} IS NOT NULL", RETRACTED: f"{retracted} IS NOT NULL", REACTION: f"{reaction} IS NOT NULL",
+             HAS_ATT: f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL", HAS_SUBJECT: f"{col('subject')} IS NOT NULL"}
+    bits = " + ".join([f"{bit} * ({test})" for bit, test in tests.items()] + [
+        # a group event: a whole number but 0 (numbers sort before texts); any other value: ODD_ITEM_TYPE
+        f"CASE WHEN {item_type} = 0 OR {item_type} IS NULL THEN 0 WHEN {item_type} < '' AND "
+        f"{item_type} = CAST({item_type} AS INTEGER) THEN {SYSTEM} ELSE {ODD_ITEM_TYPE} END"])
     return f"""SELECT m.ROWID, m.text, CASE WHEN m.text IS NULL THEN m.attributedBody END, m.handle_id, m.service,
         m.date, m.is_from_me, {bits},
         CASE WHEN coalesce({edited}, {retracted}) IS NOT NULL THEN {col('message_summary_info')} END,
@@ -177,7 +183,7 @@ CHAT_QUERY = "SELECT message_id, chat_id FROM chat_message_join WHERE message_id
 LOWEST_CHAT_QUERY = ("SELECT message_id, min(chat_id) FROM chat_message_join WHERE message_id BETWEEN ? AND ? "
                      "GROUP BY message_id")
 # BITS: what a message is, one bit each (so that mostly empty columns are not fetched one by one).
-EDITED, RETRACTED, SYSTEM, REACTION, HAS_ATT, HAS_SUBJECT = (1 << i for i in range(6))
+EDITED, RETRACTED, SYSTEM, REACTION, HAS_ATT, HAS_SUBJECT, ODD_ITEM_TYPE = (1 << i for i in range(7))
 
 
 @dataclass(frozen=True)
@@ -421,6 +427,7 @@ class MessagesReader:
         edited = ((bits & EDITED) != 0) & ~retracted
         reaction = (bits & REACTION) != 0
         system = ((bits & SYSTEM) != 0) & ~reaction
+        self.unreadable.add(KEPT_RAW["item_type"], np.count_nonzero(bits & ODD_ITEM_TYPE))
         attachments, missing, notes = self._attachments(cols[ROWID])
         changes: list[str | None] = [None] * n
         for i in np.flatnonzero(edited | retracted).tolist():

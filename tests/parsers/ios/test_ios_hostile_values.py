@@ -209,6 +209,12 @@ def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
         key = {"cache_has_attachments": None}.get(column, column)
         if key and stored not in (None, 0):
             assert fields[key] == raw(stored)
+        if column == "item_type":   # a group event: a whole number but 0; any other value tells nothing
+            whole = type(stored) is int or (type(stored) is float and stored.is_integer())
+            assert record["kind"] == ("system" if whole and stored != 0 else "message")
+            odd = stored is not None and not whole
+            assert warned(report, "1 message in chat.db has an item_type that is no whole number: what they are "
+                                  "cannot be told, so they are read as messages") == odd
 
 
 @pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
