@@ -610,6 +610,11 @@ def contract_findings(parser: registry.Parser, ctx: ParseContext, res: Outcome) 
     t = res.table
     n = t.num_rows if t is not None else 0
     if n:
+        try:
+            t.validate(full=True)   # a text column of bytes that are not UTF-8 breaks every reader of the master
+        except pa.ArrowInvalid as exc:
+            bad(f"the records are no valid Arrow data: {str(exc)[:200]}")
+            return out
         cols = {name: t.column(name).to_pylist() for name in (
             "source_sha256", "source_path", "locator", "parser", "event_id", "party", "ts_precision",
             "tz_source", "direction", "flags")}
@@ -662,11 +667,15 @@ def output_text(res: Outcome) -> str:
     t = res.table
     if t is not None and t.num_rows:
         for name in ("ts_local", "sender_raw", "sender", "conversation", "subject", "body", "locator", "extra"):
-            parts += [v for v in t.column(name).to_pylist() if v]
-        for atts in t.column("attachments").to_pylist():
-            parts += [a["name"] for a in atts or [] if a["name"]]
-        for recips in t.column("recipients").to_pylist():
-            parts += [r for r in recips or [] if r]
+            column = t.column(name).cast(pa.binary())   # (bytes: a column that is not UTF-8 is a contract finding)
+            parts += [v.decode("utf-8", "replace") for v in column.to_pylist() if v]
+        try:
+            for atts in t.column("attachments").to_pylist():
+                parts += [a["name"] for a in atts or [] if a["name"]]
+            for recips in t.column("recipients").to_pylist():
+                parts += [r for r in recips or [] if r]
+        except UnicodeDecodeError:   # (not UTF-8: a contract finding already)
+            pass
     for r in res.rejects:
         parts += [r.raw, r.reason]
     parts += res.report.warnings
