@@ -444,9 +444,10 @@ class Scanner:
         return starts
 
     def _skip_marks(self, arr: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Advance each position past invisible marks (UTF-8 sequences listed in the data file)."""
+        """Advance each position past invisible marks (UTF-8 sequences listed in the data file), as
+        many as there are (a header may start with any number of them)."""
         size = len(arr)
-        for _ in range(8):
+        while True:
             p = np.minimum(pos, size - 1)
             b0 = arr[p].astype(np.int64)
             lead3 = b0 >= 0xE0

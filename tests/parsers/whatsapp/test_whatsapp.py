@@ -380,6 +380,23 @@ def test_rejected_header_keeps_its_invisible_marks(tmp_path):
     assert rejects[0].locator == "line 1"
 
 
+@pytest.mark.parametrize("marks", [1, 8, 9, 40])
+def test_a_header_after_many_invisible_marks_is_read_whole(tmp_path, marks):
+    """A header line may start with any number of invisible marks (here a right-to-left override,
+    three bytes each), also past eight; the impossible date's reject keeps them all, whole
+    characters (it failed on the ninth, cut inside it), and the message after it is read."""
+    rlo = "\u202e" * marks
+    chat = (f"[01/03/2024, 10:00:05] Sam Carter: ok\n{rlo}[30/02/2024, 10:00:00] Jordan Blake: no such day\n"
+            f"{rlo}[02/03/2024, 09:12:44] Jordan Blake: hello\n")
+    (tmp_path / "marks.txt").write_text(chat, encoding="utf-8")
+    ctx = make_ctx(tmp_path, timezone="Europe/London", source_path="marks.txt")
+    table, rejects, report = run_parser("whatsapp", chat.encode(), ctx)
+    rows = table.to_pylist()
+    assert [(r.locator, r.raw) for r in rejects] == [("line 2", f"{rlo}[30/02/2024, 10:00:00] Jordan Blake: no such day")]
+    assert [(iso(r), r["sender"], r["body"]) for r in rows] == [
+        ("2024-03-01T10:00:05+00:00", "wa:Sam Carter", "ok"), ("2024-03-02T09:12:44+00:00", "wa:Jordan Blake", "hello")]
+
+
 def test_name_followed_by_colon_without_space(tmp_path):
     rows, rejects, report, _ = parse(tmp_path, "name_colon_no_space.txt")
     assert (len(rows), len(rejects), report.warnings) == (3, 0, [])
