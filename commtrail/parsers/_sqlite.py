@@ -335,8 +335,11 @@ def read_chunks(rows: Iterator[list[tuple]], ctx: ParseContext, label: str, what
         ctx.report.warn(damaged(label, what, last, exc))
 
 
-def columns_json(have: set[str], alias: str, names: Iterable[str]) -> str:
+def columns_json(have: set[str], alias: str, names: Iterable[str], careful: bool = True) -> str:
     """SQL for a JSON object of the columns named that the table has, each as SQLite holds it (NULL
-    as null, a BLOB as its hex digits). Cheaper per row than :func:`object_sql`, which leaves NULLs out."""
-    pairs = [f"'{name}', {as_text_sql(f'{alias}.{name}')}" for name in names if name.lower() in have]
+    as null, a BLOB as its hex digits). Cheaper per row than :func:`object_sql`, which leaves NULLs out.
+    Not ``careful``: the columns as they are, a third cheaper again, for a keyed query whose careful
+    twin takes over should SQLite refuse a BLOB (:func:`keyed_chunks`)."""
+    pairs = [f"'{name}', {as_text_sql(f'{alias}.{name}') if careful else f'{alias}.{name}'}"
+             for name in names if name.lower() in have]
     return f"json_object({', '.join(pairs)})"

@@ -31,8 +31,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
-                                       each_paused, head_tables, input_copy, out_of_order, query_chunks, read_chunks,
-                                       require)
+                                       each_paused, head_tables, input_copy, keyed_chunks, out_of_order, query_chunks,
+                                       read_chunks, require)
 from commtrail.parsers._values import as_text, whole, written
 from commtrail.parsers.android.layouts import MMS
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
@@ -85,9 +85,11 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
     """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
     aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
     with as_input_error(ctx.source_path, "table sms"):
-        chunks = query_chunks(con, f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                              f"CAST({columns_json(have, 's', SMS_EXTRA)} AS BLOB) FROM sms s ORDER BY s.ROWID",
-                              ctx, CHUNK, aside)
+        def query(careful: bool) -> str:
+            return (f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
+                    f"CAST({columns_json(have, 's', SMS_EXTRA, careful)} AS BLOB) FROM sms s WHERE s.ROWID > ? "
+                    "ORDER BY s.ROWID")
+        chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True))
 
     def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
@@ -149,14 +151,14 @@ class _Mms:
         first, last = chunk[0][0], chunk[-1][0]
         addrs: dict[int, list[dict[str, str]]] = {}
         parts: dict[int, list[dict[str, str]]] = {}
-        with as_input_error(self.ctx.source_path, "tables addr and part"):
+        with as_input_error(self.ctx.source_path, "tables addr and part"):   # (fetchall: one call, not one per row)
             for msg_id, *values in self.con.execute(
                     "SELECT msg_id, address, type, charset FROM addr WHERE msg_id BETWEEN ? AND ? "
-                    "ORDER BY msg_id, _id", (first, last)):
+                    "ORDER BY msg_id, _id", (first, last)).fetchall():
                 addrs.setdefault(msg_id, []).append(_attrs(("address", "type", "charset"), values, self.lenient))
             for mid, *values in self.con.execute(
                     f"SELECT mid, {', '.join(PART_COLUMNS)} FROM part WHERE mid BETWEEN ? AND ? "
-                    "ORDER BY mid, seq, _id", (first, last)):
+                    "ORDER BY mid, seq, _id", (first, last)).fetchall():
                 parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values, self.lenient))
         out, ids = [], []
         for row in chunk:

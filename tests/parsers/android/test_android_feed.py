@@ -14,9 +14,9 @@ from commtrail import sqlitefeed
 from commtrail.parsers.base import Owner
 
 OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
-SPOIL = {   # a text that is not UTF-8 and a record whose own date is no number
+SPOIL = {   # a text that is not UTF-8 and a record whose own date is no number (an SMS: a BLOB its JSON cannot hold)
     "android-sms": ("UPDATE sms SET body = CAST(x'4f6b20ff21' AS TEXT) WHERE _id = 2",
-                    "UPDATE sms SET date = 'x' WHERE _id = 1"),
+                    "UPDATE sms SET date = 'x' WHERE _id = 1", "UPDATE sms SET thread_id = x'00ff' WHERE _id = 3"),
     "android-calls": ("UPDATE calls SET number = CAST(x'4f6b20ff21' AS TEXT) WHERE _id = 2",
                       "UPDATE calls SET date = 'x' WHERE _id = 1"),
     "android-whatsapp": (),
