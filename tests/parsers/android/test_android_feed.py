@@ -18,7 +18,7 @@ SPOIL = {   # a text that is not UTF-8 and a record whose own date is no number 
     "android-sms": ("UPDATE sms SET body = CAST(x'4f6b20ff21' AS TEXT) WHERE _id = 2",
                     "UPDATE sms SET date = 'x' WHERE _id = 1", "UPDATE sms SET thread_id = x'00ff' WHERE _id = 3"),
     "android-calls": ("UPDATE calls SET number = CAST(x'4f6b20ff21' AS TEXT) WHERE _id = 2",
-                      "UPDATE calls SET date = 'x' WHERE _id = 1"),
+                      "UPDATE calls SET date = 'x' WHERE _id = 1", "UPDATE calls SET countryiso = x'00ff' WHERE _id = 3"),
     "android-whatsapp": (),
 }
 BUILDS = {"mmssms": ("android-sms", mmssms), "calllog": ("android-calls", calllog),
