@@ -20,9 +20,9 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
-                                       head_tables, input_copy, keyed_chunks, optional, out_of_order, read_chunks,
-                                       require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, Columns, LenientText, as_input_error, base_name, columns_json,
+                                       columns_of, head_tables, input_copy, keyed_chunks, optional, out_of_order,
+                                       read_chunks, require)
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
 from commtrail.parsers.base import ParseContext, Reject
 from commtrail.parsers.registry import Parser, register
@@ -52,10 +52,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         with as_input_error(ctx.source_path, "table calls"):
             have = require(con, ctx.source_path, {"calls": REQUIRED}, "Android")["calls"]
             def query(careful: bool) -> str:
-                return (f"SELECT c.ROWID, c.date, c.type, CAST(c.number AS BLOB), {optional(have, 'c', 'presentation')}, "
-                        f"c.duration, CAST({columns_json(have, 'c', ('presentation',) + EXTRA, careful)} AS BLOB) "
+                return (f"SELECT c.ROWID, c.date, c.type, CAST(c.number AS BLOB), "
+                        f"{optional(have, 'c', 'presentation')}, c.duration, "
+                        f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA, careful)} AS BLOB) "
                         "FROM calls c WHERE c.ROWID > ? ORDER BY c.ROWID")
-            chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True))
+            chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True),
+                                  columns=True)
         rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(chunks, ctx, label, "calls _id"):
             yield from _calls(chunk, ctx, label, rows, unusable, text)
@@ -64,7 +66,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
         unusable.report(ctx, {"type": "whole number", "duration": "whole number of seconds (0 or more)"})
 
 
-def _calls(chunk: list[tuple], ctx: ParseContext, label: str, rows: Rows, unusable: Unusable,
+def _calls(chunk: list[tuple] | Columns, ctx: ParseContext, label: str, rows: Rows, unusable: Unusable,
            text: LenientText) -> Iterator[pa.RecordBatch | Reject]:
     """The rejects and the records of one chunk of ``calls`` rows. A ``type`` or ``duration`` that is no
     usable number is left empty and kept in ``extra`` (``presentation`` is there already)."""

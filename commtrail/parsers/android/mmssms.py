@@ -30,9 +30,9 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from commtrail.parsers._sqlite import (SQLITE_MAGIC, LenientText, as_input_error, base_name, columns_json, columns_of,
-                                       each_paused, head_tables, input_copy, keyed_chunks, out_of_order, query_chunks,
-                                       read_chunks, require)
+from commtrail.parsers._sqlite import (SQLITE_MAGIC, Columns, LenientText, as_input_error, base_name, columns_json,
+                                       columns_of, each_paused, head_tables, input_copy, keyed_chunks, out_of_order,
+                                       query_chunks, read_chunks, require)
 from commtrail.parsers._values import as_text, whole, written
 from commtrail.parsers.android.layouts import MMS
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
@@ -89,9 +89,10 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
             return (f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
                     f"CAST({columns_json(have, 's', SMS_EXTRA, careful)} AS BLOB) FROM sms s WHERE s.ROWID > ? "
                     "ORDER BY s.ROWID")
-        chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True))
+        chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True),
+                              columns=True)
 
-    def records(chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
+    def records(chunk: list[tuple] | Columns) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
         ms, keep, rejects = dated(dates, chunk, label, "sms", row_text(SMS_ROW))
         yield from rejects

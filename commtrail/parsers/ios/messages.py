@@ -157,8 +157,9 @@ def message_query(have: set[str], blobs: bool = False) -> str:
                           *(col(name) for name in ("group_title", "balloon_bundle_id", "expressive_send_style_id",
                                                    "reply_to_guid", "thread_originator_guid"))])
     item_type = col("item_type")
-    tests = {EDITED: f"{edited} IS NOT NULL", RETRACTED: f"{retracted} IS NOT NULL", REACTION: f"{reaction} IS NOT NULL",
-             HAS_ATT: f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL", HAS_SUBJECT: f"{col('subject')} IS NOT NULL"}
+    tests = {EDITED: f"{edited} IS NOT NULL", RETRACTED: f"{retracted} IS NOT NULL",
+             REACTION: f"{reaction} IS NOT NULL", HAS_ATT: f"NULLIF({col('cache_has_attachments')}, 0) IS NOT NULL",
+             HAS_SUBJECT: f"{col('subject')} IS NOT NULL"}
     bits = " + ".join([f"{bit} * ({test})" for bit, test in tests.items()] + [
         # a group event: a whole number but 0 (numbers sort before texts); any other value: ODD_ITEM_TYPE
         f"CASE WHEN {item_type} = 0 OR {item_type} IS NULL THEN 0 WHEN {item_type} < '' AND "
