@@ -289,13 +289,11 @@ def _fed_after_first(con: sqlite3.Connection, cursor: sqlite3.Cursor, spec: dict
         rows = fetch(cursor, spec["size"])
     except sqlite3.OperationalError:
         if not spec["key"]:
-            if process is not None:
-                _stop(process)
+            _stop(process)
             raise
         rows = None
     except BaseException:
-        if process is not None:
-            _stop(process)
+        _stop(process)
         raise
     finally:
         cursor.close()
@@ -303,8 +301,7 @@ def _fed_after_first(con: sqlite3.Connection, cursor: sqlite3.Cursor, spec: dict
         yield from _fed(con, spec, lenient, aside, _send_spec(process, spec))
         return
     if not rows:
-        if process is not None:
-            _stop(process)
+        _stop(process)
         return
     skip = len(rows)
     first = in_order(rows, FIRST_KEY, aside) if aside is not None else rows
@@ -316,8 +313,7 @@ def _fed_after_first(con: sqlite3.Connection, cursor: sqlite3.Cursor, spec: dict
     try:
         yield held.pop()
     except BaseException:   # (the caller let go of the chunks: the second process goes too)
-        if process is not None:
-            _stop(process)
+        _stop(process)
         raise
     yield from _fed(con, spec, lenient, aside, process)
 
@@ -355,8 +351,7 @@ def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tupl
                 raise (kind if isinstance(kind, type) and issubclass(kind, sqlite3.Error) else sqlite3.DatabaseError)(
                     message)
     finally:
-        if process is not None:
-            _stop(process)
+        _stop(process)
     if spec["key"]:   # the careful query gives the same rows, and no BLOB refused when it is run
         query = spec["careful"] or spec["query"]
         yield from keyed(con, query, con.execute(query, (last,)), spec["size"], lenient, spec["careful"], aside,
@@ -395,6 +390,9 @@ def _send_spec(process, spec: dict):
 
 
 def _stop(process) -> None:
+    """``process`` (from :func:`_start`; None: none was started) stopped and waited for."""
+    if process is None:
+        return
     if process.poll() is None:
         process.kill()
     process.stdout.close()
@@ -444,18 +442,19 @@ def main() -> None:
     if spec["lenient"]:
         con.text_factory = lenient
     try:
-        query, last = spec["query"], spec.get("last", FIRST_KEY)
-        params = (FIRST_KEY,) if spec["key"] else tuple(spec["params"])
-        if "skip" in spec:   # after the rows the reader read itself (_fed_after_first)
-            run = lambda: con.execute(f"{query} LIMIT -1 OFFSET ?", params + (spec["skip"],))  # noqa: E731
-        elif spec["key"]:
-            query, run = keyed_start(con, query, spec["careful"])
-        else:
-            run = con.execute(query, params)
-        if spec["key"]:
+        query, last, skip = spec["query"], spec.get("last", FIRST_KEY), spec.get("skip")
+        # after the rows the reader read itself (_fed_after_first): the same query, those rows passed over
+        skipped = f"{query} LIMIT -1 OFFSET ?"
+        if spec["key"] and skip is not None:   # (run inside keyed, which runs it again should SQLite refuse a value)
+            run = lambda: con.execute(skipped, (FIRST_KEY, skip))  # noqa: E731
             rows = keyed(con, query, run, spec["size"], lenient, spec["careful"], aside, last)
+        elif spec["key"]:
+            query, cursor = keyed_start(con, query, spec["careful"])
+            rows = keyed(con, query, cursor, spec["size"], lenient, spec["careful"], aside)
         else:
-            rows = plain(run() if callable(run) else run, spec["size"], aside if spec["ordered"] else None, last)
+            params = tuple(spec["params"])
+            cursor = con.execute(query, params) if skip is None else con.execute(skipped, params + (skip,))
+            rows = plain(cursor, spec["size"], aside if spec["ordered"] else None, last)
         for chunk in rows:
             if spec["columns"]:   # (zip: twice as fast as _sqlite.columns_of, its garbage no concern here)
                 chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)
