@@ -88,8 +88,8 @@ KEPT_RAW = {
                   "are left empty, the value is kept in extra.is_from_me_raw",
     "total_bytes": "an attachment missing whose total_bytes is no integer: its size is left empty, the value is "
                    "kept in extra.attachment_total_bytes_raw",
-    "item_type": "an item_type that is no whole number: what they are cannot be told, so they are read as "
-                 "messages (not group events), the value is kept in extra.item_type",
+    "item_type": "an item_type that is no whole number, which cannot tell a group event: each is read as a "
+                 "message, its value kept in extra.item_type",
     "message_summary_info": "a message_summary_info that cannot be read: their edits are not listed, the value is "
                             "kept in extra (message_summary_info_hex, or message_summary_info_raw when it is no "
                             "blob)",

@@ -213,8 +213,8 @@ def test_a_message_column_of_the_wrong_type(tmp_path, pristine, column, value):
             whole = type(stored) is int or (type(stored) is float and stored.is_integer())
             assert record["kind"] == ("system" if whole and stored != 0 else "message")
             odd = stored is not None and not whole
-            assert warned(report, "1 message in chat.db has an item_type that is no whole number: what they are "
-                                  "cannot be told, so they are read as messages") == odd
+            assert warned(report, "1 message in chat.db has an item_type that is no whole number, which cannot tell "
+                                  "a group event: each is read as a message, its value kept in extra.item_type") == odd
 
 
 @pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
