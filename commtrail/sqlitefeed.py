@@ -10,7 +10,8 @@ and passes over those rows inside SQLite (``LIMIT -1 OFFSET``), so that it goes 
 rows the first process's cursor would have given next.
 
 The reader sees the same thing either way: the same rows (``marshal`` keeps every SQLite value
-exactly: int, float, str, bytes, None), in the same chunks, and an SQLite error the query meets
+exactly: int, float, str, bytes, None; a column of ints only, or of floats only, goes as the bytes of
+an ``array``, see :func:`typed`), in the same chunks, and an SQLite error the query meets
 raised at the same place with the same text. Texts that are not UTF-8 are read as U+FFFD and
 counted the same way (:class:`Lenient`). Should the second process be unable to start, or stop
 without saying it is done, the rows not yet handed over are read in this process instead.
@@ -34,6 +35,7 @@ import marshal
 import os
 import sqlite3
 import sys
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter, lt
@@ -60,7 +62,8 @@ class Lenient:
 
 class Columns(Sequence):
     """A chunk of rows held column by column (as the second process hands it over when asked for
-    columns): ``columns`` are the lists of values; a row, taken by its index, is a tuple."""
+    columns): ``columns`` are the columns of values (:func:`as_columns`); a row, taken by its index,
+    is a tuple."""
 
     __slots__ = ("columns",)
 
@@ -77,6 +80,45 @@ class Columns(Sequence):
 
     def __iter__(self) -> Iterator[tuple]:
         return zip(*self.columns)
+
+
+def typed(values: tuple) -> tuple | array:
+    """A column of SQLite values as an ``array`` of int64 (type code ``q``) when each is an int, of
+    doubles (``d``) when each is a float, else as it is. An item of an ``array`` is the same Python
+    value again, while the column as a whole goes through ``marshal`` as its bytes and into Arrow
+    without a Python object per value (``commtrail.parsers._values.arrow``). A column of ints and
+    floats mixed (a column of NUMERIC affinity holds both) stays as it is, so no int becomes a float."""
+    try:
+        return array("q", values)
+    except (TypeError, OverflowError):   # (at the first value that is no int)
+        pass
+    if values and type(values[0]) is float and set(map(type, values)) == {float}:
+        return array("d", values)
+    return values
+
+
+def as_columns(rows: list[tuple]) -> list[tuple | array]:
+    """The values of rows (at least one) column by column, each :func:`typed`."""
+    return [typed(column) for column in zip(*rows)]
+
+
+def _packed(columns: list[tuple | array]) -> tuple[str, list]:
+    """Columns as ``marshal`` holds them: the type code of each (``-``: a tuple of values) and the
+    columns, an ``array`` as its bytes."""
+    return ("".join(c.typecode if type(c) is array else "-" for c in columns),
+            [c.tobytes() if type(c) is array else c for c in columns])
+
+
+def _unpacked(packed: tuple[str, list]) -> list[tuple | array]:
+    """The columns of :func:`_packed`."""
+    columns = []
+    for code, column in zip(*packed):
+        if code != "-":
+            values = array(code)
+            values.frombytes(column)
+            column = values
+        columns.append(column)
+    return columns
 
 
 UNREADABLE_MESSAGE = ("SQLite's message about this database is not valid text: its layout (a table or column "
@@ -339,7 +381,7 @@ def _fed(con: sqlite3.Connection, spec: dict, lenient: Lenient, aside: list[tupl
             if told and con.text_factory is str:   # as the query here would have switched (keyed)
                 con.text_factory = lenient
             if what == "rows":
-                held = [Columns(frame[1]) if spec["columns"] else frame[1]]
+                held = [Columns(_unpacked(frame[1])) if spec["columns"] else frame[1]]
                 del frame   # while the caller works on the chunk, this frame holds no reference to it
                 done, last = done + len(held[0]), held[0][-1][0]
                 yield held.pop()
@@ -456,8 +498,8 @@ def main() -> None:
             cursor = con.execute(query, params) if skip is None else con.execute(skipped, params + (skip,))
             rows = plain(cursor, spec["size"], aside if spec["ordered"] else None, last)
         for chunk in rows:
-            if spec["columns"]:   # (zip: twice as fast as _sqlite.columns_of, its garbage no concern here)
-                chunk = list(zip(*chunk))   # (the rows let go: marshal keeps no reference to a value held once)
+            if spec["columns"]:   # (the rows let go: marshal keeps no reference to a value held once)
+                chunk = _packed(as_columns(chunk))
             _send(out, ("rows", chunk, lenient.repaired, aside))
             del chunk
             aside.clear()

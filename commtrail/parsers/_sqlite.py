@@ -13,16 +13,16 @@ import re
 import shutil
 import sqlite3
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
 from commtrail.errors import InputError
 from commtrail.parsers.base import ParseContext, Reject, counted
 # fetch is imported by the readers from here
-from commtrail.sqlitefeed import Columns, Connection, Lenient, chunks, fetch, gc_paused  # noqa: F401
+from commtrail.sqlitefeed import Columns, Connection, Lenient, as_columns, chunks, fetch, gc_paused  # noqa: F401
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-shm", "-journal")
@@ -296,13 +296,14 @@ def out_of_order(aside: list[tuple], ctx: ParseContext, label: str, table: str,
                         "them were read")
 
 
-def columns_of(rows: list[tuple] | Columns) -> list[list]:
-    """The values of a chunk (rows, or :class:`~commtrail.sqlitefeed.Columns`) column by column: new
-    lists, which the caller may change. Unlike ``zip(*rows)``, which makes an iterator per row, it
-    makes no object the garbage collector tracks, so reading a chunk sets off no collection."""
+def columns_of(rows: list[tuple] | Columns) -> list[tuple | array]:
+    """The values of a chunk (rows, or :class:`~commtrail.sqlitefeed.Columns`) column by column, a
+    column of ints only or of floats only as an ``array`` (:func:`~commtrail.sqlitefeed.typed`; Arrow
+    takes it as it is, see :func:`._values.arrow`); the same columns however the chunk was read. They
+    are the chunk's own: the caller does not change them."""
     if isinstance(rows, Columns):
-        return [list(column) for column in rows.columns]
-    return [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))] if rows else []
+        return rows.columns
+    return as_columns(rows) if rows else []
 
 
 def query_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int, aside: list[tuple],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -50,16 +51,31 @@ def whole(value: object) -> int | None:
     return found if found is not None and -_INT64 <= found < _INT64 else None
 
 
+_TYPED = {"q": (np.int64, pa.int64()), "d": (np.float64, pa.float64())}
+
+
+def arrow(values: Sequence[object], kind: pa.DataType | None = None) -> pa.Array:
+    """``pa.array(values, kind)`` (Arrow infers the type when ``kind`` is None). A typed column
+    (:func:`commtrail.sqlitefeed.typed`: an ``array`` of int64 or of doubles) of the type asked for,
+    or with none asked for, is taken as it is, without a Python object per value; any other is
+    converted value by value, by the same rules as before."""
+    if type(values) is array and values.typecode in _TYPED:
+        dtype, typed_as = _TYPED[values.typecode]
+        if kind is None or kind == typed_as:
+            return pa.array(np.frombuffer(values, dtype))
+    return pa.array(values, kind)
+
+
 def wholes(values: Sequence[object]) -> tuple[pa.Array, np.ndarray]:
     """The values as an int64 column (:func:`whole`; null where there is none) and a mask of those that
     are no whole number though not NULL. A column of Python ints (the usual) is converted by Arrow in
     one step; only a chunk Arrow refuses as a column of integers is read value by value."""
     try:
-        array = pa.array(values)
+        read = arrow(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        array = None
-    if array is not None and (pa.types.is_int64(array.type) or pa.types.is_null(array.type)):
-        return array.cast(pa.int64()), np.zeros(len(values), dtype=bool)
+        read = None
+    if read is not None and (pa.types.is_int64(read.type) or pa.types.is_null(read.type)):
+        return read.cast(pa.int64()), np.zeros(len(values), dtype=bool)
     found = [whole(v) for v in values]
     return pa.array(found, pa.int64()), np.array([f is None and v is not None for f, v in zip(found, values)],
                                                  dtype=bool)

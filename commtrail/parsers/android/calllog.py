@@ -76,7 +76,7 @@ def _calls(chunk: list[tuple] | Columns, ctx: ParseContext, label: str, rows: Ro
     if not len(keep):
         return
     take = keep.tolist()
-    pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else list
+    pick = (lambda values: [values[i] for i in take]) if len(take) < len(chunk) else (lambda values: values)
     types, seconds = pick(types), pick(seconds)
     (kinds, bad_kinds), (shown_codes, _), (durations, _) = codes(types), codes(pick(shown)), codes(seconds)
     columns = rows.call_columns([kinds, utf8(pick(numbers), text), shown_codes, durations], len(take),

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import LenientText, splice_json
-from commtrail.parsers._values import json_fragment, wholes, written
+from commtrail.parsers._values import arrow, json_fragment, wholes, written
 from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS, ROW_COLUMNS, repeat_dict, repeat_str
 from commtrail.timeline.schema import make_batch
@@ -58,7 +58,7 @@ def record_batch(ctx: ParseContext, columns: dict[str, pa.Array], ms: np.ndarray
         **{name: columns[name] for name in ROW_COLUMNS if name != "ts_ms"},
         "source_sha256": repeat_str(ctx.source_sha256, n),
         "source_path": repeat_str(ctx.source_path, n),
-        "locator": wrap(f"{label} {table} _id ", pc.cast(pa.array(ids, pa.int64()), pa.string())),
+        "locator": wrap(f"{label} {table} _id ", pc.cast(arrow(ids, pa.int64()), pa.string())),
         "parser": repeat_str(ctx.parser_label, n),
     })
 

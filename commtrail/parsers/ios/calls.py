@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from commtrail.parsers._sqlite import (Columns, LenientText, as_input_error, columns_of, damaged, each_paused,
                                        keyed_chunks, optional, out_of_order, require, texts_read_by)
 from commtrail.parsers._arrowtext import wrap
+from commtrail.parsers._values import arrow
 from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -156,7 +157,7 @@ class _Calls:
         outgoing = pa.array(out)
         owner = pa.scalar(self.owner, pa.string())
         owner_list = pa.array([[self.owner] if self.owner else None], LIST).take(pa.array(np.zeros(n, np.int32)))
-        ids = pa.array(pk, pa.int64())
+        ids = arrow(pk, pa.int64())
         channel, facetime = _call_types(call_type)
         parties = {
             "sender": pc.if_else(outgoing, owner, others),

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commtrail.parsers._sqlite import LenientText, as_text_sql
-from commtrail.parsers._values import as_text
+from commtrail.parsers._values import arrow, as_text
 from commtrail.parsers.base import ParseContext, counted
 from commtrail.parsers.smsbr.rows import MAX_MS, MIN_MS
 
@@ -76,7 +76,7 @@ def cocoa_times(values: Sequence[object]) -> Times:
     once, any other value by value (a REAL is seconds or nanoseconds as an INTEGER is; a TEXT or a
     BLOB is no time). A number outside 1970-2200 is no time either."""
     try:
-        array = pa.array(values)
+        array = arrow(values)
     except REFUSED:
         array = None
     if array is None or not (pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
@@ -157,7 +157,7 @@ class Column:
     @cached_property
     def array(self) -> pa.Array | None:
         try:
-            return pa.array(self.values)
+            return arrow(self.values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None
 
@@ -166,7 +166,7 @@ def reals(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
     """SQLite values as float64 (NaN for NULL), and a mask of the values that are no number (a TEXT,
     even one that spells a number, or a BLOB): NaN too."""
     try:
-        return pa.array(values, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(values), bool)
+        return arrow(values, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(values), bool)
     except REFUSED:   # a text, or an integer a float64 cannot hold exactly
         read = np.array([real(v) for v in values], dtype=np.float64)
         return read, np.isnan(read) & np.array([v is not None for v in values], dtype=bool)
@@ -241,7 +241,7 @@ def distinct_rows(columns: Sequence[list]) -> tuple[np.ndarray, np.ndarray] | No
     codes: np.ndarray | None = None
     for values in columns:
         try:
-            array = pa.array(values)
+            array = arrow(values)
         except REFUSED:
             return None
         if not (pa.types.is_integer(array.type) or pa.types.is_string(array.type) or pa.types.is_null(array.type)):

@@ -51,7 +51,7 @@ from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, each_paused,
                                        fetch, json_field, keyed_chunks, optional, out_of_order, require,
                                        texts_read_by)
-from commtrail.parsers._values import as_text, json_value
+from commtrail.parsers._values import arrow, as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios import fragments as fr
 from commtrail.parsers.ios.contacts import ContactHints
@@ -455,7 +455,7 @@ class MessagesReader:
         ms = np.where(undated, 0, us // 1000)
         dated = pa.array(undated)
         ts_local = pc.if_else(dated, pa.scalar(None, pa.string()), local_iso(ms * 1000, self.ctx.timezone, "ms"))
-        ids = pa.array(cols[ROWID], pa.int64())
+        ids = arrow(cols[ROWID], pa.int64())
         yield make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,

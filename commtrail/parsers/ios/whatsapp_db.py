@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from commtrail.parsers._arrowtext import wrap
 from commtrail.parsers._sqlite import (LenientText, as_input_error, as_text_sql, columns_of, damaged, json_field,
                                        keyed_chunks, object_sql, optional, out_of_order, require, splice_json)
-from commtrail.parsers._values import as_text, json_value
+from commtrail.parsers._values import arrow, as_text, json_value
 from commtrail.parsers.base import ParseContext, Reject, counted
 from commtrail.parsers.ios.database import (COCOA_EPOCH_US, MAX_COCOA_S, MIN_COCOA_S, Unreadable, directions,
                                             flag_column, integers, is_id, reals, texts)
@@ -301,7 +301,7 @@ class WhatsAppReader:
         raws = self._raw_fragments(cols, direction, from_me_raw, sizes_raw)
         if raws is not None:
             extras = [splice_json(e or "{}", r) if r else e for e, r in zip(extras, raws)]
-        ids = pa.array(cols[PK], pa.int64())
+        ids = arrow(cols[PK], pa.int64())
         return make_batch({
             "ts_utc": pa.array(us, pa.int64(), mask=undated).cast(TS_UTC),
             "ts_local": ts_local,

@@ -9,8 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from conftest import make_ctx, run_parser, with_rowid_rewritten
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES, chat_storage
@@ -19,6 +21,7 @@ from test_ios_hostile_values import calls_parse
 from commtrail import sqlitefeed
 from commtrail.demo_ios import call_history, messages_db
 from commtrail.parsers._sqlite import columns_of
+from commtrail.parsers._values import arrow
 from commtrail.parsers.base import Owner
 
 OWNER = Owner(name="Sam", phones=frozenset({"+447700900999"}))
@@ -126,7 +129,8 @@ def test_a_chunk_given_as_columns_reads_as_its_rows(tmp_path, fed):
     assert isinstance(chunk, sqlitefeed.Columns)
     rows = [(i, f"message {i} café 🙂") for i in range(4, 7)] + [(7, None), (8, "message 8 café 🙂")]
     assert (len(chunk), chunk[0], chunk[-1], list(chunk), list(chunk[1:3])) == (5, rows[0], rows[-1], rows, rows[1:3])
-    assert columns_of(chunk) == [list(column) for column in zip(*rows)]
+    assert [list(column) for column in columns_of(chunk)] == [list(column) for column in zip(*rows)]
+    assert [type(column).__name__ for column in columns_of(chunk)] == ["array", "tuple"]   # ints; a NULL among texts
     con.close()
 
 
@@ -351,3 +355,40 @@ def test_a_call_out_of_rowid_order_is_a_reject(tmp_path):
     assert reject.raw.startswith("ROWID=1 Z_PK=1 ZDATE=") and "ZUNIQUE_ID='CALL-0003'" in reject.raw   # (Z_PK: the ROWID)
     assert any("1 row of ZCALLRECORD in CallHistory.storedata came out of the order of their ROWID" in w
                for w in warnings)
+
+
+def test_a_column_of_ints_only_or_floats_only_goes_typed_and_a_mixed_one_as_it_is():
+    ints, floats, mixed = (1, -2, 2**63 - 1), (0.5, -1e300, 3.0), (1, 2.5, 3)
+    assert (sqlitefeed.typed(ints), sqlitefeed.typed(floats)) == (array("q", ints), array("d", floats))
+    for column in (mixed, (2.5, 1), (1, None), (None, 1), ("1", 2), (b"\x01", 1.5)):
+        assert sqlitefeed.typed(column) is column   # (no int becomes a float, no value is read as another)
+    columns = sqlitefeed.as_columns([(1, 0.5, "a", None, 1), (2, 1.5, "b", None, 2.0)])
+    assert [type(c).__name__ for c in columns] == ["array", "array", "tuple", "tuple", "tuple"]
+    assert sqlitefeed._unpacked(sqlitefeed._packed(columns)) == columns
+    assert [[type(v) for v in c] for c in columns[:2]] == [[int, int], [float, float]]
+
+
+def test_typed_columns_go_into_arrow_as_the_values_would():
+    assert arrow(array("q", [1, 2])).equals(pa.array([1, 2]))
+    assert arrow(array("d", [0.5, 2.0]), pa.float64()).equals(pa.array([0.5, 2.0]))
+    assert arrow(array("q", [1, 2]), pa.float64()).equals(pa.array([1.0, 2.0]))   # (another type: value by value)
+    assert arrow(array("d", [0.5, 2.0]), pa.int64()).equals(pa.array([0.5, 2.0], pa.int64()))
+
+
+def test_a_fed_chunk_keeps_each_value_of_a_numeric_column_as_the_database_holds_it(tmp_path, fed):
+    path = tmp_path / "t.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n NUMERIC, r REAL)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(1, 1, 0.5), (2, 2.5, 1), (3, 3.0, 2.25), (4, 4, 3)])
+    con.commit()
+    con.close()
+    con = sqlite3.connect(path)
+    first, second = sqlitefeed.chunks(con, "SELECT id, n, r FROM t WHERE id > ? ORDER BY id", 2, key=True, aside=[],
+                                      columns=True)   # (the first read here, the second by the second process)
+    con.close()
+    assert isinstance(second, sqlitefeed.Columns)
+    assert [[[(type(v), v) for v in column] for column in columns_of(chunk)] for chunk in (first, second)] == [
+        [[(int, 1), (int, 2)], [(int, 1), (float, 2.5)], [(float, 0.5), (float, 1.0)]],
+        [[(int, 3), (int, 4)], [(int, 3), (int, 4)], [(float, 2.25), (float, 3.0)]]]
+    assert [[type(column).__name__ for column in columns_of(chunk)] for chunk in (first, second)] == [
+        ["array", "tuple", "array"], ["array", "array", "array"]]
