@@ -264,19 +264,21 @@ def each_paused(chunks: Iterable[T], work: Callable[[T], Iterable[U]]) -> Iterat
 _END = object()
 
 
-def keyed_chunks(con: sqlite3.Connection, query: str, size: int, lenient: LenientText, aside: list[tuple],
-                 careful: str | None = None, columns: bool = False) -> Iterator[list[tuple] | Columns]:
-    """The rows of a keyed query a chunk at a time: its one parameter is the key (its first column,
-    in ascending order) the rows come after. Run at once (a query SQLite refuses fails here), read
+def keyed_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: int, lenient: LenientText,
+                 aside: list[tuple], careful: str | None = None) -> Iterator[list[tuple] | Columns]:
+    """The rows of a keyed query a chunk of at most ``chunk`` (and the context's batch size) at a time,
+    for a reader that works column by column (:func:`columns_of` takes each chunk apart): its one
+    parameter is the key (its first column, in ascending order) the rows come after. Run at once (a
+    query SQLite refuses fails here), read
     as the chunks are taken, by a second process for a large database (:mod:`commtrail.sqlitefeed`).
     Text is read by SQLite's own UTF-8 decoder (no Python call per value); text that is not UTF-8
     makes it fail, and the query is run again after the last row done with ``lenient`` as the
     connection's text factory from there on (the caller reports its count). Likewise a BLOB that
     the query's JSON cannot hold makes it fail, and ``careful`` (the same query writing BLOBs as
     JSON can hold them, slower) is run instead from there on. A row whose key does not rise above
-    the keys before it (a damaged table) goes to ``aside`` (:func:`out_of_order` rejects it).
-    ``columns``: see :func:`~commtrail.sqlitefeed.chunks`."""
-    return chunks(con, query, size, key=True, careful=careful, lenient=lenient, aside=aside, columns=columns)
+    the keys before it (a damaged table) goes to ``aside`` (:func:`out_of_order` rejects it)."""
+    return chunks(con, query, max(1, min(ctx.batch_size, chunk)), key=True, careful=careful, lenient=lenient,
+                  aside=aside, columns=True)
 
 
 def out_of_order(aside: list[tuple], ctx: ParseContext, label: str, table: str,

@@ -56,8 +56,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
                         f"{optional(have, 'c', 'presentation')}, c.duration, "
                         f"CAST({columns_json(have, 'c', ('presentation',) + EXTRA, careful)} AS BLOB) "
                         "FROM calls c WHERE c.ROWID > ? ORDER BY c.ROWID")
-            chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True),
-                                  columns=True)
+            chunks = keyed_chunks(con, query(False), ctx, CHUNK, text, aside, query(True))
         rows, unusable = Rows(ctx, [], []), Unusable(label, "calls")
         for chunk in read_chunks(chunks, ctx, label, "calls _id"):
             yield from _calls(chunk, ctx, label, rows, unusable, text)

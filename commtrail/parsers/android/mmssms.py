@@ -89,8 +89,7 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
             return (f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
                     f"CAST({columns_json(have, 's', SMS_EXTRA, careful)} AS BLOB) FROM sms s WHERE s.ROWID > ? "
                     "ORDER BY s.ROWID")
-        chunks = keyed_chunks(con, query(False), max(1, min(ctx.batch_size, CHUNK)), text, aside, query(True),
-                              columns=True)
+        chunks = keyed_chunks(con, query(False), ctx, CHUNK, text, aside, query(True))
 
     def records(chunk: list[tuple] | Columns) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)

@@ -69,7 +69,7 @@ def read_calls(con: sqlite3.Connection, ctx: ParseContext, label: str,
             have = require(con, file_label, {"ZCALLRECORD": REQUIRED})["ZCALLRECORD"]
         # the rows: SQLite's own decoder, LenientText from the first value it refuses
         aside: list[tuple] = []   # rows a damaged table gave out of ROWID order (rejected)
-        chunks = keyed_chunks(con, call_query(have), max(1, min(ctx.batch_size, CHUNK)), text, aside, columns=True)
+        chunks = keyed_chunks(con, call_query(have), ctx, CHUNK, text, aside)
     phones = sorted(ctx.owner.phones)
     reader = _Calls(ctx, label, phones[0] if phones else None, hints)
     try:

@@ -398,8 +398,8 @@ class MessagesReader:
     def _rows(self) -> Iterator[list[tuple]]:
         """The message rows a chunk at a time (text that is not UTF-8 read as U+FFFD, counted as repairs);
         at the end, the repairs and the values that could not be read are reported."""
-        yield from keyed_chunks(self.con, message_query(self.message_columns), max(1, min(self.ctx.batch_size, CHUNK)),
-                                self.text, self.aside, careful=message_query(self.message_columns, blobs=True), columns=True)
+        yield from keyed_chunks(self.con, message_query(self.message_columns), self.ctx, CHUNK, self.text, self.aside,
+                                careful=message_query(self.message_columns, blobs=True))
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "message", self.label)
 

@@ -234,10 +234,9 @@ class WhatsAppReader:
         """Every message; a database found damaged part way is a warning, what came before is kept."""
         last, aside = None, []
         try:
-            for rows in keyed_chunks(self.con, message_query(self.msg_columns, self.media_columns),
-                                     max(1, min(self.ctx.batch_size, CHUNK)), self.text, aside,
-                                     careful=message_query(self.msg_columns, self.media_columns, blobs=True),
-                                     columns=True):
+            for rows in keyed_chunks(self.con, message_query(self.msg_columns, self.media_columns), self.ctx, CHUNK,
+                                     self.text, aside,
+                                     careful=message_query(self.msg_columns, self.media_columns, blobs=True)):
                 yield from self._batch(rows)
                 last = rows[-1][PK]
         except sqlite3.DatabaseError as exc:
