@@ -5,6 +5,7 @@ databases are fed too."""
 
 from __future__ import annotations
 
+import marshal
 import shutil
 import sqlite3
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import make_ctx, run_parser, with_rowid_rewritten
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES, chat_storage
 from test_ios_hostile_values import calls_parse
@@ -392,3 +395,20 @@ def test_a_fed_chunk_keeps_each_value_of_a_numeric_column_as_the_database_holds_
         [[(int, 3), (int, 4)], [(int, 3), (int, 4)], [(float, 2.25), (float, 3.0)]]]
     assert [[type(column).__name__ for column in columns_of(chunk)] for chunk in (first, second)] == [
         ["array", "tuple", "array"], ["array", "array", "array"]]
+
+
+SQLITE_VALUES = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+                          st.text(max_size=5), st.binary(max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda width: st.lists(
+    st.tuples(*[st.one_of(SQLITE_VALUES, st.sampled_from([0, 1, -0.0, 2.5])) for _ in range(width)]),
+    min_size=1, max_size=6)))
+def test_columns_handed_over_give_back_every_value_with_its_type(rows):
+    """Whatever the values (SQLite's five storage classes, mixed in a column or not), the columns as
+    the second process hands them over read back as the very rows: each value equal and of the same
+    type (an int never a float, -0.0 still -0.0)."""
+    columns = sqlitefeed._unpacked(marshal.loads(marshal.dumps(sqlitefeed._packed(sqlitefeed.as_columns(rows)))))
+    back = list(sqlitefeed.Columns(columns))
+    assert [[(type(v), repr(v)) for v in row] for row in back] == [[(type(v), repr(v)) for v in row] for row in rows]
