@@ -57,12 +57,15 @@ _TYPED = {"q": (np.int64, pa.int64()), "d": (np.float64, pa.float64())}
 def arrow(values: Sequence[object], kind: pa.DataType | None = None) -> pa.Array:
     """``pa.array(values, kind)`` (Arrow infers the type when ``kind`` is None). A typed column
     (:func:`commtrail.sqlitefeed.typed`: an ``array`` of int64 or of doubles) of the type asked for,
-    or with none asked for, is taken as it is, without a Python object per value; any other is
-    converted value by value, by the same rules as before."""
+    or with none asked for, is taken as it is, without a Python object per value, and a column of
+    NULLs only (a column an older layout lacks) is made at once; any other is converted value by
+    value, by the same rules as before."""
     if type(values) is array and values.typecode in _TYPED:
         dtype, typed_as = _TYPED[values.typecode]
         if kind is None or kind == typed_as:
             return pa.array(np.frombuffer(values, dtype))
+    elif type(values) is tuple and values and values[0] is None and values.count(None) == len(values):
+        return pa.nulls(len(values), kind)
     return pa.array(values, kind)
 
 

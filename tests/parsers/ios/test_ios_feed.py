@@ -376,6 +376,9 @@ def test_typed_columns_go_into_arrow_as_the_values_would():
     assert arrow(array("d", [0.5, 2.0]), pa.float64()).equals(pa.array([0.5, 2.0]))
     assert arrow(array("q", [1, 2]), pa.float64()).equals(pa.array([1.0, 2.0]))   # (another type: value by value)
     assert arrow(array("d", [0.5, 2.0]), pa.int64()).equals(pa.array([0.5, 2.0], pa.int64()))
+    for kind in (None, pa.string(), pa.int64()):   # a column of NULLs only
+        assert arrow((None, None), kind).equals(pa.array([None, None], kind))
+        assert arrow((None, 1), pa.int64()).equals(pa.array([None, 1], pa.int64()))
 
 
 def test_a_fed_chunk_keeps_each_value_of_a_numeric_column_as_the_database_holds_it(tmp_path, fed):
