@@ -120,6 +120,7 @@ class _Mms:
         self.builder = MmsRows(rows)
         self.missing = 0
         self.attached = {"addr": 0, "part": 0}
+        self.unreadable, self.unreadable_why = 0, None   # MMS whose addr and part rows SQLite refused; its word
 
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
         with as_input_error(self.ctx.source_path, "table pdu"):
@@ -133,6 +134,10 @@ class _Mms:
         if self.missing:
             self.ctx.report.warn(f"{self.missing} MMS attachment(s) of {self.label} are not in {PARTS_FOLDER} "
                                  "beside it: listed without their content and flagged attachment_missing")
+        if self.unreadable:
+            self.ctx.report.warn(f"the tables addr and part of {self.label} are damaged ({self.unreadable_why}): "
+                                 f"{self.unreadable} MMS whose rows there could not be read are rejects, each with its "
+                                 "pdu row written out; the other messages were read")
         self._unattached()
 
     def _unattached(self) -> None:
@@ -144,22 +149,26 @@ class _Mms:
             return
         left = {table: count - self.attached[table] for table, count in zip(("addr", "part"), counts)}
         if any(left.values()):
+            rejected = ", or that of an MMS whose rows there could not be read" if self.unreadable else ""
             self.ctx.report.warn(f"{left['addr']} addr and {left['part']} part rows of {self.label} belong to no MMS "
-                                 "read (their msg_id / mid is no _id of a pdu row read): they are in no record")
+                                 f"read (their msg_id / mid is no _id of a pdu row read{rejected}): they are in no record")
 
     def _chunk(self, names: list[str], chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         first, last = chunk[0][0], chunk[-1][0]
         addrs: dict[int, list[dict[str, str]]] = {}
         parts: dict[int, list[dict[str, str]]] = {}
-        with as_input_error(self.ctx.source_path, "tables addr and part"):   # (fetchall: one call, not one per row)
-            for msg_id, *values in self.con.execute(
-                    "SELECT msg_id, address, type, charset FROM addr WHERE msg_id BETWEEN ? AND ? "
-                    "ORDER BY msg_id, _id", (first, last)).fetchall():
-                addrs.setdefault(msg_id, []).append(_attrs(("address", "type", "charset"), values, self.lenient))
-            for mid, *values in self.con.execute(
-                    f"SELECT mid, {', '.join(PART_COLUMNS)} FROM part WHERE mid BETWEEN ? AND ? "
-                    "ORDER BY mid, seq, _id", (first, last)).fetchall():
-                parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values, self.lenient))
+        try:   # (fetchall: one call, not one per row)
+            found_addrs = self.con.execute("SELECT msg_id, address, type, charset FROM addr WHERE msg_id BETWEEN ? "
+                                           "AND ? ORDER BY msg_id, _id", (first, last)).fetchall()
+            found_parts = self.con.execute(f"SELECT mid, {', '.join(PART_COLUMNS)} FROM part WHERE mid BETWEEN ? AND ? "
+                                           "ORDER BY mid, seq, _id", (first, last)).fetchall()
+        except sqlite3.DatabaseError as exc:   # damaged: these MMS are rejects, the others and every SMS are read
+            yield from self._unreadable(names, chunk, exc)
+            return
+        for msg_id, *values in found_addrs:
+            addrs.setdefault(msg_id, []).append(_attrs(("address", "type", "charset"), values, self.lenient))
+        for mid, *values in found_parts:
+            parts.setdefault(mid, []).append(_attrs(PART_COLUMNS, values, self.lenient))
         out, ids = [], []
         for row in chunk:
             pdu = dict(zip(names, row))
@@ -176,6 +185,17 @@ class _Mms:
             _, columns = MmsRows.columns(out)
             ms = columns.pop("ts_ms").to_numpy()
             yield record_batch(self.ctx, columns, ms, ids, self.label, "pdu")
+
+    def _unreadable(self, names: list[str], chunk: list[tuple], exc: sqlite3.DatabaseError) -> Iterator[Reject]:
+        """The rejects of a chunk of MMS whose ``addr`` and ``part`` rows SQLite refuses (the tables are
+        damaged there): each with its ``pdu`` row written out, counted in a warning."""
+        self.unreadable += len(chunk)
+        self.unreadable_why = self.unreadable_why or str(exc)
+        for row in chunk:
+            yield Reject(locator=f"{self.label} pdu _id {row[0]}",
+                         reason=f"its addr and part rows cannot be read, the tables are damaged ({exc}): its people, "
+                                "text and attachments are unknown",
+                         raw=" ".join(f"{name}={value!r}" for name, value in zip(names, row)))
 
     def _row(self, pdu: dict, addrs: list[dict[str, str]], parts: list[dict[str, str]]) -> dict | Reject:
         mms = MmsElement(_attrs([k for k in pdu if k != "_id"], [v for k, v in pdu.items() if k != "_id"],

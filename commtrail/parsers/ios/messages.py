@@ -224,6 +224,8 @@ class MessagesReader:
         self.last_done: int | None = None    # the ROWID of the last message yielded
         self.text = LenientText()
         self.unreadable = Unreadable()
+        self.unlisted, self.unlisted_why = 0, None   # messages marked with attachments the damage hid; SQLite's word
+        self.chatless, self.chatless_why = 0, None   # messages whose chat the damage hid (rejects); SQLite's word
         # the small tables leniently; the messages are read by SQLite's own decoder first
         with texts_read_by(con, self.text), as_input_error(file_label):
             self._setup()
@@ -259,8 +261,13 @@ class MessagesReader:
         a number with a fraction or past int64, a TEXT or a BLOB): they link no message. One pass
         over the table's ``message_id`` (its index, where it has one): about 40 ms per 1,000,000 rows."""
         for table in tables:
-            [(n,)] = self.con.execute(f"SELECT count(*) FROM {table} WHERE message_id IS NULL OR "
-                                      "message_id IS NOT CAST(message_id AS INTEGER)").fetchall()
+            try:
+                [(n,)] = self.con.execute(f"SELECT count(*) FROM {table} WHERE message_id IS NULL OR "
+                                          "message_id IS NOT CAST(message_id AS INTEGER)").fetchall()
+            except sqlite3.DatabaseError as exc:   # (the messages are still read: its damage is told of)
+                self.ctx.report.warn(f"the rows of {table} in {self.label} that name their message by a value that "
+                                     f"is no ROWID could not be counted: the table is damaged ({exc})")
+                continue
             if n:
                 rows = counted(n, f"row of {table} in {self.label} names", f"rows of {table} in {self.label} name")
                 self.ctx.report.warn(f"{rows} their message by a value that is no ROWID (NULL, a number with a "
@@ -299,11 +306,11 @@ class MessagesReader:
             found = dict(self.con.execute(LOWEST_CHAT_QUERY, span))
         return list(map(found.get, rowids))
 
-    def _who_indexes(self, cols: list[list], from_me: list) -> pa.Array:
-        """The index in ``self._whos`` of each row's (direction, handle, chat, own address, channel
-        inputs); a combination not seen before is worked out once. The ids a row's combination
-        keeps raw are counted."""
-        keys = (from_me, cols[HANDLE], self._chat_ids(cols[ROWID]), cols[CALLER], cols[SERVICE],
+    def _who_indexes(self, cols: list[list], from_me: list, chats: list) -> pa.Array:
+        """The index in ``self._whos`` of each row's (direction, handle, chat (``chats``: :meth:`_chat_ids`),
+        own address, channel inputs); a combination not seen before is worked out once. The ids a row's
+        combination keeps raw are counted."""
+        keys = (from_me, cols[HANDLE], chats, cols[CALLER], cols[SERVICE],
                 (np.array(cols[BITS], dtype=np.int64) & (HAS_ATT | HAS_SUBJECT)).tolist())
         found = distinct_rows(keys)
         if found is None:   # values of mixed types: the rows' combinations one by one
@@ -403,9 +410,26 @@ class MessagesReader:
                                 careful=message_query(self.message_columns, blobs=True))
         self.text.report(self.ctx, self.label)
         self.unreadable.report(self.ctx, "message", self.label)
+        if self.chatless:
+            self.ctx.report.warn(f"chat_message_join in {self.label} is damaged ({self.chatless_why}): "
+                                 f"{counted(self.chatless, 'message', 'messages')} whose chat could not be read "
+                                 f"{'is a reject' if self.chatless == 1 else 'are rejects'}, each written out; the "
+                                 "other messages were read")
+        if self.unlisted_why is not None:
+            hidden = (f"{counted(self.unlisted, 'message', 'messages')} it marks as having one could not be listed; "
+                      f"{'that message is' if self.unlisted == 1 else 'those messages are'} kept, flagged "
+                      "attachment_missing") if self.unlisted else \
+                "its messages could not be listed (none of those read is marked as having one)"
+            self.ctx.report.warn(f"the attachment tables of {self.label} are damaged ({self.unlisted_why}): the "
+                                 f"attachments of {hidden}")
 
     def _chunk(self, rows: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         cols = columns_of(rows)
+        try:
+            chats = self._chat_ids(cols[ROWID])
+        except sqlite3.DatabaseError as exc:   # chat_message_join damaged here: who was in the chat is unknown
+            yield from self._chatless(rows, exc)
+            return
         times = cocoa_times(cols[DATE])
         bodies, rejects = self._texts(rows, cols)
         for i in np.flatnonzero(times.bad).tolist():
@@ -416,12 +440,13 @@ class MessagesReader:
             keep[list(rejects)] = False
             rows = [row for i, row in enumerate(rows) if i not in rejects]
             bodies = [body for i, body in enumerate(bodies) if i not in rejects]
+            chats = [chat for i, chat in enumerate(chats) if i not in rejects]
             if not rows:
                 return
             cols, times = columns_of(rows), times.take(keep)
         n = len(rows)
         direction, from_me, from_me_raw = self._directions(cols[FROM_ME])
-        who_idx = self._who_indexes(cols, from_me)
+        who_idx = self._who_indexes(cols, from_me, chats)
         who = {name: column.take(who_idx) for name, column in self._who_columns().items()}
         undated = times.none
         bits = np.array(cols[BITS], dtype=np.int64)
@@ -430,7 +455,7 @@ class MessagesReader:
         reaction = (bits & REACTION) != 0
         system = ((bits & SYSTEM) != 0) & ~reaction
         self.unreadable.add(KEPT_RAW["item_type"], np.count_nonzero(bits & ODD_ITEM_TYPE))
-        attachments, missing, notes = self._attachments(cols[ROWID])
+        attachments, missing, notes = self._attachments(cols[ROWID], (bits & HAS_ATT) != 0)
         changes: list[str | None] = [None] * n
         for i in np.flatnonzero(edited | retracted).tolist():
             changes[i] = _fragment(self._versions(cols[SUMMARY][i]))
@@ -485,6 +510,18 @@ class MessagesReader:
         self.unreadable.add(KEPT_RAW["is_from_me"], np.count_nonzero(codes == 2))
         return codes, [NO_DIRECTION if c == 2 else v for v, c in zip(values, codes.tolist())], raw
 
+    def _chatless(self, rows: list[tuple], exc: sqlite3.DatabaseError) -> Iterator[Reject]:
+        """The rejects of a chunk of messages whose chats SQLite refuses to look up (chat_message_join is
+        damaged there): who a message went to, or came from in a group, cannot be told. Each is written
+        out, counted in a warning; the chunks after are read."""
+        self.chatless += len(rows)
+        self.chatless_why = self.chatless_why or str(exc)
+        for row in rows:
+            yield Reject(locator=self._locator(row[ROWID]),
+                         reason=f"its chat cannot be read, chat_message_join is damaged ({exc}): who it went to, or "
+                                "came from in a group, is unknown",
+                         raw=" ".join(f"{name}={value!r}" for name, value in zip(COLUMN_NAMES, row) if name != "bits"))
+
     def _date_reject(self, row: tuple) -> Reject:
         """A message whose date is no time between 1970 and 2200, its row written out."""
         date = row[DATE]
@@ -517,9 +554,11 @@ class MessagesReader:
         return found
 
     # -- attachments -----------------------------------------------------------------------------------
-    def _attachments(self, rowids: list) -> tuple[pa.Array, np.ndarray, dict[int, dict[str, list]]]:
+    def _attachments(self, rowids: list, marked: np.ndarray) -> tuple[pa.Array, np.ndarray, dict[int, dict[str, list]]]:
         """The attachments column, a mask of rows with a missing one, and the fields of `extra` of
-        each row with any: the paths it names (and the sizes that are no integer, kept raw)."""
+        each row with any: the paths it names (and the sizes that are no integer, kept raw).
+        Attachment tables found damaged keep the messages: those ``marked`` (cache_has_attachments)
+        are flagged missing, counted in a warning."""
         n = len(rowids)
         missing = np.zeros(n, dtype=bool)
         if self.attachment_query is None:
@@ -530,7 +569,12 @@ class MessagesReader:
         # leniently: SQLite's own decoder, which the messages may be read with, would fail the query on a
         # name that is not UTF-8, and the database would be taken for damaged
         with texts_read_by(self.con, self.text):
-            found = fetch(self.con.execute(self.attachment_query, (rowids[0], rowids[-1])))
+            try:
+                found = fetch(self.con.execute(self.attachment_query, (rowids[0], rowids[-1])))
+            except sqlite3.DatabaseError as exc:
+                self.unlisted += int(np.count_nonzero(marked))
+                self.unlisted_why = self.unlisted_why or str(exc)
+                return pa.nulls(n, pa.list_(ATTACHMENT)), marked.copy(), {}
         for message_id, *names, total in found:
             i = position.get(message_id)
             if i is None:   # a rejected message: its attachments are named in no record

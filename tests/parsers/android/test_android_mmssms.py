@@ -228,3 +228,37 @@ def test_a_write_the_phone_had_not_finished_is_rolled_back_in_the_copy_and_said(
                                   "-journal is kept in blobs/)")
     assert {p.name: p.read_bytes() for p in taken.iterdir()} == before
     assert hashlib.sha256(before["mmssms.db-journal"]).hexdigest() in {p.name for p in (tmp_path / "blobs").iterdir()}
+
+
+def damage_page_of(path, name: str) -> None:
+    """The root page of table or index ``name`` overwritten with bytes that are no page."""
+    con = sqlite3.connect(path)
+    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
+    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchall()
+    con.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+
+
+DAMAGED = ("the tables addr and part of mmssms.db are damaged (database disk image is malformed): 3 MMS whose rows "
+           "there could not be read are rejects, each with its pdu row written out; the other messages were read")
+
+
+@pytest.mark.parametrize("damaged,unattached", [
+    ("part", "8 addr and 6 part rows of mmssms.db belong to no MMS read (their msg_id / mid is no _id of a pdu row "
+             "read, or that of an MMS whose rows there could not be read): they are in no record"),
+    ("addrMsgIdIndex", None)])
+def test_damaged_mms_tables_make_their_mms_rejects_and_keep_every_sms(tmp_path, damaged, unattached):
+    """A page of part (or of the index of addr) overwritten: SQLite refuses the look-up of the MMS's
+    addr and part rows. Every SMS is read as before; each MMS is a reject with its pdu row (the whole
+    database used to be refused)."""
+    path = mmssms(tmp_path / "phone")
+    damage_page_of(path, damaged)
+    table, rejects, report = _read(tmp_path, path)
+    assert [r["locator"] for r in plain_rows(table)] == [f"mmssms.db sms _id {i}" for i in (1, 2, 3, 4, 6)]
+    assert [(r.locator, r.reason) for r in rejects] == [("mmssms.db sms _id 5", "date 0 is outside 1970-2200")] + [
+        (f"mmssms.db pdu _id {i}", "its addr and part rows cannot be read, the tables are damaged (database disk "
+                                   "image is malformed): its people, text and attachments are unknown") for i in (1, 2, 3)]
+    assert rejects[1].raw.startswith("_id=1 thread_id=1 ")
+    assert report.warnings == [DAMAGED] + ([unattached] if unattached else [])

@@ -629,3 +629,68 @@ def test_a_call_of_infinite_duration_and_a_mixed_column_are_written_as_json(tmp_
         (None, "inf"), (120, 120), (None, "long"), (30, 30.2)]
     assert report.warnings == ["2 calls in CallHistory.storedata have a ZDURATION that is no number of seconds (0 or "
                                "more): their duration is left empty, the value is kept in extra.duration_raw"]
+
+
+def damage_page_of(path: Path, name: str) -> None:
+    """The root page of table or index ``name`` overwritten with bytes that are no page."""
+    con = sqlite3.connect(path)
+    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
+    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchall()
+    con.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_index_of_attachments_keeps_every_message(tmp_path, pristine):
+    """The index of message_attachment_join damaged: SQLite refuses every look-up of attachments. The
+    messages are all read as before; the two that chat.db marks as having an attachment (8 and 9) are
+    flagged attachment_missing, and a warning says what could not be read. (A fuzzed chat.db whose
+    attachment look-up SQLite refused had lost all its messages.)"""
+    folder = tmp_path / pristine[0].name
+    shutil.copytree(pristine[0], folder)
+    damage_page_of(folder / "chat.db", "sqlite_autoindex_message_attachment_join_1")
+    records, rejects, report = parse(tmp_path, folder)
+    before, before_rejects = pristine[1][0], pristine[1][1]
+    assert sorted(records) == sorted(before) and sorted(rejects) == sorted(before_rejects)
+    assert [rowid for rowid, r in records.items() if "attachment_missing" in (r["flags"] or [])] == [8, 9]
+    assert (records[8]["attachments"], records[9]["attachments"]) == (None, None)
+    assert {i: r for i, r in records.items() if i not in (8, 9)} == {i: r for i, r in before.items() if i not in (8, 9)}
+    assert report.warnings == [
+        "the attachment tables of chat.db are damaged (database disk image is malformed): the attachments of 2 "
+        "messages it marks as having one could not be listed; those messages are kept, flagged attachment_missing"]
+
+
+def test_a_damaged_attachment_join_table_is_told_of_and_its_index_still_read(tmp_path, pristine):
+    """The table message_attachment_join damaged, its index whole: the attachments are found through the
+    index as before; the rows that link no message cannot be counted, which a warning says."""
+    folder = tmp_path / pristine[0].name
+    shutil.copytree(pristine[0], folder)
+    damage_page_of(folder / "chat.db", "message_attachment_join")
+    records, rejects, report = parse(tmp_path, folder)
+    assert (records, sorted(rejects)) == (pristine[1][0], sorted(pristine[1][1]))
+    assert report.warnings == [
+        "the rows of message_attachment_join in chat.db that name their message by a value that is no ROWID could "
+        "not be counted: the table is damaged (database disk image is malformed)"]
+
+
+def test_a_damaged_index_of_chats_makes_the_messages_rejects_written_out(tmp_path, pristine):
+    """The index of chat_message_join by message damaged: SQLite refuses to look up the chat of any
+    message, so who a message went to (or came from, in a group) cannot be told. Each message is a
+    reject with its row written out, none is left out, and the warnings say why (the database used
+    to be given up at the first chunk, as if damaged before its first message)."""
+    folder = tmp_path / pristine[0].name
+    shutil.copytree(pristine[0], folder)
+    damage_page_of(folder / "chat.db", "chat_message_join_idx_message_id_only")
+    records, rejects, report = parse(tmp_path, folder)
+    assert records == {}
+    assert sorted(rejects) == sorted(set(pristine[1][0]) | set(pristine[1][1])) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert {r.reason for r in rejects.values()} == {
+        "its chat cannot be read, chat_message_join is damaged (database disk image is malformed): who it went to, "
+        "or came from in a group, is unknown"}
+    assert rejects[1].raw.startswith("ROWID=1 text=")
+    assert report.warnings == [
+        "the rows of chat_message_join in chat.db that name their message by a value that is no ROWID could not be "
+        "counted: the table is damaged (database disk image is malformed)",
+        "chat_message_join in chat.db is damaged (database disk image is malformed): 12 messages whose chat could "
+        "not be read are rejects, each written out; the other messages were read"]
