@@ -149,11 +149,12 @@ class LenientText(Lenient):
             ctx.report.warn(f"{values} not valid UTF-8: their undecodable bytes were read as U+FFFD")
 
 
-def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError) -> str:
-    """The warning for a database found damaged while its rows were being read."""
-    where = f"after {what} {last}" if last is not None else "before its first row"
+def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError, rest: str = "this database") -> str:
+    """The warning for a database found damaged while its rows were being read (``what``: the table
+    and its key; ``rest``: what could not be read from there on)."""
+    where = f"after {what} {last}" if last is not None else f"before its first {what.split()[0]} row"
     return (f"{label} is damaged {where} ({exc}): the rows read before the damage were kept, the rest of "
-            "this database could not be read")
+            f"{rest} could not be read")
 
 
 def columns(con: sqlite3.Connection, table: str) -> set[str]:
@@ -323,9 +324,10 @@ def _lenient_of(con: sqlite3.Connection) -> Lenient | None:
     return con.text_factory if isinstance(con.text_factory, Lenient) else None
 
 
-def read_chunks(rows: Iterator[list[tuple]], ctx: ParseContext, label: str, what: str) -> Iterator[list[tuple]]:
+def read_chunks(rows: Iterator[list[tuple]], ctx: ParseContext, label: str, what: str,
+                rest: str = "this database") -> Iterator[list[tuple]]:
     """The chunks of :func:`query_chunks` (their first column identifies a row). A database found
-    damaged part way is a warning naming the last row read; the rows before it are kept."""
+    damaged part way is a warning naming the last row read (:func:`damaged`); the rows before it are kept."""
     last = None
     try:
         for chunk in rows:
@@ -335,7 +337,7 @@ def read_chunks(rows: Iterator[list[tuple]], ctx: ParseContext, label: str, what
             yield held.pop()
             last = key
     except sqlite3.DatabaseError as exc:
-        ctx.report.warn(damaged(label, what, last, exc))
+        ctx.report.warn(damaged(label, what, last, exc, rest))
 
 
 def columns_json(have: set[str], alias: str, names: Iterable[str], careful: bool = True) -> str:

@@ -31,8 +31,8 @@ import numpy as np
 import pyarrow as pa
 
 from commtrail.parsers._sqlite import (SQLITE_MAGIC, Columns, LenientText, as_input_error, base_name, columns_json,
-                                       columns_of, each_paused, head_tables, input_copy, keyed_chunks, out_of_order,
-                                       query_chunks, read_chunks, require)
+                                       columns_of, damaged, each_paused, head_tables, input_copy, keyed_chunks,
+                                       out_of_order, query_chunks, read_chunks, require)
 from commtrail.parsers._values import as_text, whole, written
 from commtrail.parsers.android.layouts import MMS
 from commtrail.parsers.android.rows import Unusable, codes, dated, extras, record_batch, row_text, utf8
@@ -72,24 +72,33 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
             if has_mms:
                 require(con, ctx.source_path, MMS_REQUIRED, VERSIONS)
         rows = Rows(ctx, [], [])
-        yield from _sms(con, ctx, rows, have, label, text)
-        if has_mms:
-            yield from _Mms(con, ctx, rows, label, text).read()
-        else:
+        sms_refused = yield from _sms(con, ctx, rows, have, label, text)
+        mms_refused = (yield from _Mms(con, ctx, rows, label, text).read()) if has_mms else sms_refused
+        if sms_refused is not None and mms_refused is not None:   # not one row of it can be read
+            with as_input_error(ctx.source_path, "table sms"):
+                raise sms_refused
+        for table, what, refused in (("sms", "SMS", sms_refused), ("pdu", "MMS", mms_refused)):
+            if refused is not None:   # (the other table was read)
+                ctx.report.warn(damaged(label, f"{table} _id", None, refused, f"its {what}"))
+        if not has_mms:
             ctx.report.warn(f"{label} has no MMS tables (pdu, addr, part): only its SMS were read")
         text.report(ctx, label)
 
 
 def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str], label: str,
          text: LenientText) -> Iterator:
-    """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step."""
+    """Every SMS, a chunk at a time; texts come as bytes and become Arrow strings in one step. Returns
+    the error of a table SQLite refuses before its first row (the caller tells of it), else None."""
     aside: list[tuple] = []   # rows a damaged table gave out of _id order (rejected)
-    with as_input_error(ctx.source_path, "table sms"):
-        def query(careful: bool) -> str:
-            return (f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
-                    f"CAST({columns_json(have, 's', SMS_EXTRA, careful)} AS BLOB) FROM sms s WHERE s.ROWID > ? "
-                    "ORDER BY s.ROWID")
+
+    def query(careful: bool) -> str:
+        return (f"SELECT s.ROWID, s.date, s.type, CAST(s.address AS BLOB), CAST(s.body AS BLOB), "
+                f"CAST({columns_json(have, 's', SMS_EXTRA, careful)} AS BLOB) FROM sms s WHERE s.ROWID > ? "
+                "ORDER BY s.ROWID")
+    try:
         chunks = keyed_chunks(con, query(False), ctx, CHUNK, text, aside, query(True))
+    except sqlite3.DatabaseError as exc:
+        return exc
 
     def records(chunk: list[tuple] | Columns) -> Iterator[pa.RecordBatch | Reject]:
         ids, dates, types, addresses, bodies, extra = columns_of(chunk)
@@ -106,9 +115,10 @@ def _sms(con: sqlite3.Connection, ctx: ParseContext, rows: Rows, have: set[str],
         yield record_batch(ctx, columns, ms, pick(ids), label, "sms")
 
     unread = Unusable(label, "sms")
-    yield from each_paused(read_chunks(chunks, ctx, label, "sms _id"), records)
+    yield from each_paused(read_chunks(chunks, ctx, label, "sms _id", "its SMS"), records)
     yield from out_of_order(aside, ctx, label, "sms", SMS_ROW)
     unread.report(ctx, {"type": "whole number"})
+    return None
 
 
 class _Mms:
@@ -123,12 +133,17 @@ class _Mms:
         self.unreadable, self.unreadable_why = 0, None   # MMS whose addr and part rows SQLite refused; its word
 
     def read(self) -> Iterator[pa.RecordBatch | Reject]:
+        """Every MMS. Returns the error of a table SQLite refuses before its first row (the caller
+        tells of it), else None."""
         with as_input_error(self.ctx.source_path, "table pdu"):
             names = [d[0] for d in self.con.execute("SELECT * FROM pdu LIMIT 0").description]
-            names = ["_id"] + [n for n in names if n != "_id"]   # (the key first: the rows' order is checked on it)
+        names = ["_id"] + [n for n in names if n != "_id"]   # (the key first: the rows' order is checked on it)
+        try:
             chunks = query_chunks(self.con, f"SELECT ROWID, {', '.join(_quoted(n) for n in names[1:])} FROM pdu "
                                   "ORDER BY ROWID", self.ctx, MMS_CHUNK, aside := [])
-        yield from each_paused(read_chunks(chunks, self.ctx, self.label, "pdu _id"),
+        except sqlite3.DatabaseError as exc:
+            return exc
+        yield from each_paused(read_chunks(chunks, self.ctx, self.label, "pdu _id", "its MMS"),
                                lambda chunk: self._chunk(names, chunk))
         yield from out_of_order(aside, self.ctx, self.label, "pdu", names)
         if self.missing:
@@ -139,6 +154,7 @@ class _Mms:
                                  f"{self.unreadable} MMS whose rows there could not be read are rejects, each with its "
                                  "pdu row written out; the other messages were read")
         self._unattached()
+        return None
 
     def _unattached(self) -> None:
         """Say how many ``addr`` and ``part`` rows went into no MMS: their ``msg_id`` / ``mid`` is no
@@ -151,7 +167,8 @@ class _Mms:
         if any(left.values()):
             rejected = ", or that of an MMS whose rows there could not be read" if self.unreadable else ""
             self.ctx.report.warn(f"{left['addr']} addr and {left['part']} part rows of {self.label} belong to no MMS "
-                                 f"read (their msg_id / mid is no _id of a pdu row read{rejected}): they are in no record")
+                                 f"read (their msg_id / mid is no _id of a pdu row read{rejected}): they are in no "
+                                 "record")
 
     def _chunk(self, names: list[str], chunk: list[tuple]) -> Iterator[pa.RecordBatch | Reject]:
         first, last = chunk[0][0], chunk[-1][0]

@@ -259,6 +259,32 @@ def test_damaged_mms_tables_make_their_mms_rejects_and_keep_every_sms(tmp_path, 
     assert [r["locator"] for r in plain_rows(table)] == [f"mmssms.db sms _id {i}" for i in (1, 2, 3, 4, 6)]
     assert [(r.locator, r.reason) for r in rejects] == [("mmssms.db sms _id 5", "date 0 is outside 1970-2200")] + [
         (f"mmssms.db pdu _id {i}", "its addr and part rows cannot be read, the tables are damaged (database disk "
-                                   "image is malformed): its people, text and attachments are unknown") for i in (1, 2, 3)]
+                                   "image is malformed): its people, text and attachments are unknown")
+        for i in (1, 2, 3)]
     assert rejects[1].raw.startswith("_id=1 thread_id=1 ")
     assert report.warnings == [DAMAGED] + ([unattached] if unattached else [])
+
+
+@pytest.mark.parametrize("damaged,locators,warning", [
+    ("sms", [f"pdu _id {i}" for i in (1, 2, 3)],
+     "mmssms.db is damaged before its first sms row (database disk image is malformed): the rows read before the "
+     "damage were kept, the rest of its SMS could not be read"),
+    ("pdu", [f"sms _id {i}" for i in (1, 2, 3, 4, 6)],
+     "mmssms.db is damaged before its first pdu row (database disk image is malformed): the rows read before the "
+     "damage were kept, the rest of its MMS could not be read")])
+def test_a_damaged_sms_or_pdu_table_keeps_the_other(tmp_path, damaged, locators, warning):
+    """The first page of sms (or of pdu) overwritten: nothing of that table can be read, and the other
+    is read whole (the whole database used to be refused); a warning names the table."""
+    path = mmssms(tmp_path / "phone")
+    damage_page_of(path, damaged)
+    table, rejects, report = _read(tmp_path, path)
+    assert [r["locator"] for r in plain_rows(table)] == [f"mmssms.db {where}" for where in locators]
+    assert warning in report.warnings
+
+
+def test_a_database_with_both_tables_damaged_is_refused(tmp_path):
+    path = mmssms(tmp_path / "phone")
+    damage_page_of(path, "sms")
+    damage_page_of(path, "pdu")
+    with pytest.raises(InputError, match=r"this SQLite database cannot be read \(database disk image is malformed\)"):
+        _read(tmp_path, path)
