@@ -151,10 +151,16 @@ class WhatsAppReader:
         return require(self.con, self.file_label, {table: needed})[table]
 
     def _push_names(self) -> dict[str, str]:
+        """JID -> the name its person gave themselves (only for naming; a damaged table is a warning)."""
         if not self._table("ZWAPROFILEPUSHNAME", ("ZJID", "ZPUSHNAME")):
             return {}
-        return {as_text(jid, self.text): as_text(name, self.text)
-                for jid, name in self.con.execute("SELECT ZJID, ZPUSHNAME FROM ZWAPROFILEPUSHNAME") if jid and name}
+        try:
+            return {as_text(jid, self.text): as_text(name, self.text)
+                    for jid, name in self.con.execute("SELECT ZJID, ZPUSHNAME FROM ZWAPROFILEPUSHNAME") if jid and name}
+        except sqlite3.DatabaseError as exc:
+            self.ctx.report.warn(f"ZWAPROFILEPUSHNAME in {self.label} is damaged ({exc}): the names people gave "
+                                 "themselves could not be read, so a sender known only by one is named by their JID")
+            return {}
 
     def _members(self) -> dict[int, tuple[int | None, str | None, str | None]]:
         """Group member Z_PK -> (chat, JID, contact name)."""

@@ -88,6 +88,30 @@ def test_a_member_without_phone_or_saved_name_is_named_as_they_named_themselves(
     assert plain_rows(table)[6]["sender"] == "wa:AJ"
 
 
+def test_a_damaged_table_of_push_names_leaves_the_member_named_by_their_jid(tmp_path):
+    """As above, with the table of the names people gave themselves damaged (the whole database used
+    to be refused): every message is read, the member is named by their JID, and a warning says why."""
+    folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
+    folder.mkdir()
+    path = chat_storage(folder / "ChatStorage.sqlite")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE ZWAGROUPMEMBER SET ZMEMBERJID = '81234567890123@lid' WHERE Z_PK = 2")
+    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
+    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ZWAPROFILEPUSHNAME'").fetchall()
+    con.commit()
+    con.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+    table, rejects, report = run_on_disk(tmp_path, "whatsapp-ios-db", path, owner=OWNER, work_dir=tmp_path / "work")
+    rows = plain_rows(table)
+    assert (len(rows), rejects) == (9, [])
+    assert (rows[6]["sender"], rows[6]["sender_raw"]) == ("wa:81234567890123@lid", "81234567890123@lid")
+    assert report.warnings == [
+        "ZWAPROFILEPUSHNAME in ChatStorage.sqlite is damaged (database disk image is malformed): the names people "
+        "gave themselves could not be read, so a sender known only by one is named by their JID"]
+
+
 def test_the_database_on_its_own_finds_media_beside_it(tmp_path):
     folder = tmp_path / "group.net.whatsapp.WhatsApp.shared"
     (folder / "Message" / WA_PHOTO).parent.mkdir(parents=True)
