@@ -15,6 +15,7 @@ import sqlite3
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
@@ -59,15 +60,23 @@ def private_folder(ctx: ParseContext) -> Iterator[Path]:
 
 
 def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> None:
-    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well)."""
+    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well: on a
+    thread of its own, so that its SHA-256 and its writing go on beside the copy's reading and writing)."""
     writer = ctx.blobs.open_writer() if ctx is not None and ctx.blobs is not None else None
     with open(target, "wb") as out:
-        while chunk := stream.read(CHUNK):
-            out.write(chunk)
-            if writer is not None:
-                writer.write(chunk)
-    if writer is not None:
-        writer.close()
+        if writer is None:
+            shutil.copyfileobj(stream, out, CHUNK)
+            return
+        with ThreadPoolExecutor(1) as blob_thread:
+            kept = None   # the blob store's piece before this one (bytes are not changed: no copy is needed)
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+                if kept is not None:
+                    kept.result()
+                kept = blob_thread.submit(writer.write, chunk)
+            if kept is not None:
+                kept.result()
+    writer.close()
 
 
 def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> Path:
@@ -152,9 +161,10 @@ class LenientText(Lenient):
 def damaged(label: str, what: str, last: object, exc: sqlite3.DatabaseError, rest: str = "this database") -> str:
     """The warning for a database found damaged while its rows were being read (``what``: the table
     and its key; ``rest``: what could not be read from there on)."""
-    where = f"after {what} {last}" if last is not None else f"before its first {what.split()[0]} row"
-    return (f"{label} is damaged {where} ({exc}): the rows read before the damage were kept, the rest of "
-            f"{rest} could not be read")
+    if last is None:
+        return f"{label} is damaged before its first {what.split()[0]} row ({exc}): none of {rest} could be read"
+    return (f"{label} is damaged after {what} {last} ({exc}): the rows read before the damage were kept, the rest "
+            f"of {rest} could not be read")
 
 
 def columns(con: sqlite3.Connection, table: str) -> set[str]:

@@ -416,7 +416,8 @@ class MessagesReader:
                                  f"{'is a reject' if self.chatless == 1 else 'are rejects'}, each written out; the "
                                  "other messages were read")
         if self.unlisted_why is not None:
-            hidden = (f"{counted(self.unlisted, 'message', 'messages')} it marks as having one could not be listed; "
+            hidden = (f"the {counted(self.unlisted, 'message', 'messages')} that {self.label} marks as having one "
+                      "could not be listed; "
                       f"{'that message is' if self.unlisted == 1 else 'those messages are'} kept, flagged "
                       "attachment_missing") if self.unlisted else \
                 "its messages could not be listed (none of those read is marked as having one)"

@@ -267,11 +267,11 @@ def test_damaged_mms_tables_make_their_mms_rejects_and_keep_every_sms(tmp_path, 
 
 @pytest.mark.parametrize("damaged,locators,warning", [
     ("sms", [f"pdu _id {i}" for i in (1, 2, 3)],
-     "mmssms.db is damaged before its first sms row (database disk image is malformed): the rows read before the "
-     "damage were kept, the rest of its SMS could not be read"),
+     "mmssms.db is damaged before its first sms row (database disk image is malformed): none of its SMS could be "
+     "read"),
     ("pdu", [f"sms _id {i}" for i in (1, 2, 3, 4, 6)],
-     "mmssms.db is damaged before its first pdu row (database disk image is malformed): the rows read before the "
-     "damage were kept, the rest of its MMS could not be read")])
+     "mmssms.db is damaged before its first pdu row (database disk image is malformed): none of its MMS could be "
+     "read")])
 def test_a_damaged_sms_or_pdu_table_keeps_the_other(tmp_path, damaged, locators, warning):
     """The first page of sms (or of pdu) overwritten: nothing of that table can be read, and the other
     is read whole (the whole database used to be refused); a warning names the table."""

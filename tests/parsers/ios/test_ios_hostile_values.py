@@ -657,8 +657,9 @@ def test_a_damaged_index_of_attachments_keeps_every_message(tmp_path, pristine):
     assert (records[8]["attachments"], records[9]["attachments"]) == (None, None)
     assert {i: r for i, r in records.items() if i not in (8, 9)} == {i: r for i, r in before.items() if i not in (8, 9)}
     assert report.warnings == [
-        "the attachment tables of chat.db are damaged (database disk image is malformed): the attachments of 2 "
-        "messages it marks as having one could not be listed; those messages are kept, flagged attachment_missing"]
+        "the attachment tables of chat.db are damaged (database disk image is malformed): the attachments of the 2 "
+        "messages that chat.db marks as having one could not be listed; those messages are kept, flagged "
+        "attachment_missing"]
 
 
 def test_a_damaged_attachment_join_table_is_told_of_and_its_index_still_read(tmp_path, pristine):
