@@ -901,8 +901,9 @@ def run(workdir: Path, minutes: float = 20.0, seed: int = 1, only: list[str] | N
             tally.sniffed += 1
             if rnd.random() < 0.3:   # sniff also sees inputs that belong to no parser
                 other = rnd.choice(all_seeds)
-                _, odata = mutate(other.data, rnd)
-                findings += check_sniff(odata, other.name)
+                omuts, odata = mutate(other.data, rnd)
+                for finding in check_sniff(odata, other.name):   # (recorded with its own input, not this one)
+                    _record(tally, out, other.parser or "no-parser", finding, odata, other, omuts, workdir, log)
                 tally.sniffed += 1
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -126,9 +126,11 @@ def generic_regex() -> re.Pattern[str]:
     """Any header shape commtrail knows, with named groups for the parts that vary.
 
     Digits of any set in the data file; invisible marks (RLM...) may stand around the date's
-    separators and the time, as right-to-left locales write them."""
+    separators and the time, as right-to-left locales write them. A run of marks is taken whole
+    (possessive ``*+``: what follows one is never a mark), so that a line of thousands of marks is
+    refused in one pass, not by trying every way to split the run between two of them (seconds)."""
     w = wording()
-    mk = py_class(w.marks) + "*"
+    mk = py_class(w.marks) + "*+"
     sp = py_class(w.spaces)
     d = py_class(w.all_digits)
     comma = py_class(w.commas)

@@ -146,6 +146,9 @@ def sample_lines(data: bytes, eof: bool) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
+MARKS_AT_ONCE = 8   # marks skipped a step at a time for all lines at once; a longer run, one match per line
+
+
 class Scanner:
     """Reads one export whose header shapes are known (more stand-alone shapes found in the
     text are added as they show up, see ``_find_shapes``)."""
@@ -162,6 +165,8 @@ class Scanner:
                 codes2.append((raw[0] << 8) | raw[1])
         self.mark3 = np.array(sorted(codes3), dtype=np.int64)
         self.mark2 = np.array(sorted(codes2), dtype=np.int64)
+        # a run of marks of any length, its bytes (for the rare line that starts with more than a few)
+        self.mark_run = re.compile(b"(?:" + b"|".join(re.escape(m.encode("utf-8")) for m in w.marks) + b")*+")
         self.events = re.compile(wf.events_python_regex())
         self.marks = "".join(w.marks)
         self.scan = Scan()
@@ -445,22 +450,29 @@ class Scanner:
 
     def _skip_marks(self, arr: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Advance each position past invisible marks (UTF-8 sequences listed in the data file), as
-        many as there are (a header may start with any number of them)."""
+        many as there are (a header may start with any number of them): a mark at a time for all
+        positions at once, then, for a position still at one after :data:`MARKS_AT_ONCE` (a line of
+        thousands of marks), its whole run in one match."""
         size = len(arr)
-        while True:
+        for _ in range(MARKS_AT_ONCE):
             p = np.minimum(pos, size - 1)
             b0 = arr[p].astype(np.int64)
             lead3 = b0 >= 0xE0
             lead2 = (b0 >= 0xC0) & (b0 < 0xE0)
             if not (lead3.any() or lead2.any()):
-                break
+                return pos
             b1 = arr[np.minimum(p + 1, size - 1)].astype(np.int64)
             b2 = arr[np.minimum(p + 2, size - 1)].astype(np.int64)
             is3 = lead3 & np.isin((b0 << 16) | (b1 << 8) | b2, self.mark3) & (pos + 3 <= size)
             is2 = lead2 & np.isin((b0 << 8) | b1, self.mark2) & (pos + 2 <= size)
             if not (is3.any() or is2.any()):
-                break
+                return pos
             pos = pos + 3 * is3 + 2 * is2
+            moved = is3 | is2
+        view = memoryview(arr)
+        pos = pos.copy()
+        for i in np.flatnonzero(moved).tolist():   # (those the last step moved: any other is past its marks)
+            pos[i] = self.mark_run.match(view, int(pos[i])).end()
         return pos
 
 
