@@ -15,7 +15,6 @@ import sqlite3
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
@@ -60,23 +59,15 @@ def private_folder(ctx: ParseContext) -> Iterator[Path]:
 
 
 def copy_stream(stream: BinaryIO, target: Path, ctx: ParseContext | None) -> None:
-    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well: on a
-    thread of its own, so that its SHA-256 and its writing go on beside the copy's reading and writing)."""
+    """Copy ``stream`` to ``target`` (and, given a context with a blob store, into it as well)."""
     writer = ctx.blobs.open_writer() if ctx is not None and ctx.blobs is not None else None
     with open(target, "wb") as out:
-        if writer is None:
-            shutil.copyfileobj(stream, out, CHUNK)
-            return
-        with ThreadPoolExecutor(1) as blob_thread:
-            kept = None   # the blob store's piece before this one (bytes are not changed: no copy is needed)
-            while chunk := stream.read(CHUNK):
-                out.write(chunk)
-                if kept is not None:
-                    kept.result()
-                kept = blob_thread.submit(writer.write, chunk)
-            if kept is not None:
-                kept.result()
-    writer.close()
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+            if writer is not None:
+                writer.write(chunk)
+    if writer is not None:
+        writer.close()
 
 
 def private_copy(open_part: Opener, folder: Path, name: str, ctx: ParseContext) -> Path:
