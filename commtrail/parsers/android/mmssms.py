@@ -212,7 +212,7 @@ class _Mms:
             yield Reject(locator=f"{self.label} pdu _id {row[0]}",
                          reason=f"its addr and part rows cannot be read, the tables are damaged ({exc}): its people, "
                                 "text and attachments are unknown",
-                         raw=" ".join(f"{name}={value!r}" for name, value in zip(names, row)))
+                         raw=row_text(tuple(names))(row))
 
     def _row(self, pdu: dict, addrs: list[dict[str, str]], parts: list[dict[str, str]]) -> dict | Reject:
         mms = MmsElement(_attrs([k for k in pdu if k != "_id"], [v for k, v in pdu.items() if k != "_id"],

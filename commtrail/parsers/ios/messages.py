@@ -521,15 +521,14 @@ class MessagesReader:
             yield Reject(locator=self._locator(row[ROWID]),
                          reason=f"its chat cannot be read, chat_message_join is damaged ({exc}): who it went to, or "
                                 "came from in a group, is unknown",
-                         raw=" ".join(f"{name}={value!r}" for name, value in zip(COLUMN_NAMES, row) if name != "bits"))
+                         raw=_row_text(row))
 
     def _date_reject(self, row: tuple) -> Reject:
         """A message whose date is no time between 1970 and 2200, its row written out."""
         date = row[DATE]
         why = "is not a time between 1970 and 2200" if type(date) in (int, float) else \
             "is not a number of seconds or nanoseconds"
-        return Reject(locator=self._locator(row[ROWID]), reason=f"date {date!r} {why}",
-                      raw=" ".join(f"{name}={value!r}" for name, value in zip(COLUMN_NAMES, row) if name != "bits"))
+        return Reject(locator=self._locator(row[ROWID]), reason=f"date {date!r} {why}", raw=_row_text(row))
 
     def _texts(self, rows: list[tuple], cols: list[list]) -> tuple[list, dict[int, Reject]]:
         """The texts of the rows (``text``, or decoded from ``attributedBody`` when it is NULL) and
@@ -667,6 +666,11 @@ FLAG_NAMES = ("attachment_missing", "edited", "undated", "unsent")
 
 def _flags(n: int, **masks: np.ndarray) -> pa.Array:
     return flag_column(n, FLAG_NAMES, masks)
+
+
+def _row_text(row: tuple) -> str:
+    """A rejected message's row written out, column by column (the flags computed in SQL left out)."""
+    return " ".join(f"{name}={value!r}" for name, value in zip(COLUMN_NAMES, row) if name != "bits")
 
 
 def _raw_row(row: tuple) -> str:
