@@ -158,3 +158,14 @@ def with_rowid_rewritten(path: Path, table: str, old: int, new: int) -> None:
             path.write_bytes(bytes(data))
             return
     pytest.fail(f"no row {old} in {table}")
+
+
+def damage_page_of(path: Path, name: str) -> None:
+    """The root page of table or index ``name`` of an SQLite database overwritten with bytes that are no page."""
+    con = sqlite3.connect(path)
+    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
+    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchall()
+    con.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))

@@ -17,7 +17,7 @@ from commtrail.parsers import registry
 from commtrail.parsers.android.layouts import MMSSMS, MMSSMS_OLD_SMS
 from commtrail.parsers.base import Owner
 from commtrail.timeline.master import read_master, read_possibly_deleted
-from conftest import make_ctx, new_case, plain_rows, run_on_disk, run_parser
+from conftest import damage_page_of, make_ctx, new_case, plain_rows, run_on_disk, run_parser
 
 OWNER = Owner(phones=frozenset({"+447700900999"}))
 JORDAN, OTHER = "+447700900123", "+447700900456"
@@ -228,17 +228,6 @@ def test_a_write_the_phone_had_not_finished_is_rolled_back_in_the_copy_and_said(
                                   "-journal is kept in blobs/)")
     assert {p.name: p.read_bytes() for p in taken.iterdir()} == before
     assert hashlib.sha256(before["mmssms.db-journal"]).hexdigest() in {p.name for p in (tmp_path / "blobs").iterdir()}
-
-
-def damage_page_of(path, name: str) -> None:
-    """The root page of table or index ``name`` overwritten with bytes that are no page."""
-    con = sqlite3.connect(path)
-    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
-    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchall()
-    con.close()
-    data = bytearray(path.read_bytes())
-    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
-    path.write_bytes(bytes(data))
 
 
 DAMAGED = ("the tables addr and part of mmssms.db are damaged (database disk image is malformed): 3 MMS whose rows "

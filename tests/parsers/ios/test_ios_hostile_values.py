@@ -19,7 +19,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import make_ctx, run_parser
+from conftest import damage_page_of, make_ctx, run_parser
 from scenario import ATTACHMENTS, CHATS, HANDLES, JPEG, LINKS, MEMBERS, MESSAGES
 
 from commtrail.demo_ios import messages_db
@@ -292,7 +292,6 @@ def test_the_documented_bug_one_text_date_fails_only_its_message(tmp_path, prist
                                                        "date 'x' is not a number of seconds or nanoseconds")
     assert rejects[3].raw.startswith("ROWID=3 text='Loved \u201cPlease stop messaging me.\u201d' attributedBody=None "
                                      "handle_id=1 service='iMessage' date='x' is_from_me=0 ")
-
 
 
 @pytest.mark.parametrize("column", ["filename", "mime_type", "transfer_name"])
@@ -629,17 +628,6 @@ def test_a_call_of_infinite_duration_and_a_mixed_column_are_written_as_json(tmp_
         (None, "inf"), (120, 120), (None, "long"), (30, 30.2)]
     assert report.warnings == ["2 calls in CallHistory.storedata have a ZDURATION that is no number of seconds (0 or "
                                "more): their duration is left empty, the value is kept in extra.duration_raw"]
-
-
-def damage_page_of(path: Path, name: str) -> None:
-    """The root page of table or index ``name`` overwritten with bytes that are no page."""
-    con = sqlite3.connect(path)
-    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
-    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchall()
-    con.close()
-    data = bytearray(path.read_bytes())
-    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
-    path.write_bytes(bytes(data))
 
 
 def test_a_damaged_index_of_attachments_keeps_every_message(tmp_path, pristine):

@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 
 import pytest
-from conftest import make_ctx, new_case, plain_rows, run_on_disk, run_parser
+from conftest import damage_page_of, make_ctx, new_case, plain_rows, run_on_disk, run_parser
 from scenario import (ALEX_JID, GROUP_JID, JORDAN_JID, JPEG, WA_EXPORT, WA_PHOTO, chat_storage, whatsapp_backup)
 
 from commtrail.case import Case
@@ -96,13 +96,9 @@ def test_a_damaged_table_of_push_names_leaves_the_member_named_by_their_jid(tmp_
     path = chat_storage(folder / "ChatStorage.sqlite")
     con = sqlite3.connect(path)
     con.execute("UPDATE ZWAGROUPMEMBER SET ZMEMBERJID = '81234567890123@lid' WHERE Z_PK = 2")
-    [(page_size,)] = con.execute("PRAGMA page_size").fetchall()
-    [(root,)] = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ZWAPROFILEPUSHNAME'").fetchall()
     con.commit()
     con.close()
-    data = bytearray(path.read_bytes())
-    data[(root - 1) * page_size:root * page_size] = b"\xa5" * page_size
-    path.write_bytes(bytes(data))
+    damage_page_of(path, "ZWAPROFILEPUSHNAME")
     table, rejects, report = run_on_disk(tmp_path, "whatsapp-ios-db", path, owner=OWNER, work_dir=tmp_path / "work")
     rows = plain_rows(table)
     assert (len(rows), rejects) == (9, [])
