@@ -271,8 +271,8 @@ def keyed_chunks(con: sqlite3.Connection, query: str, ctx: ParseContext, chunk: 
     """The rows of a keyed query a chunk of at most ``chunk`` (and the context's batch size) at a time,
     for a reader that works column by column (:func:`columns_of` takes each chunk apart): its one
     parameter is the key (its first column, in ascending order) the rows come after. Run at once (a
-    query SQLite refuses fails here), read
-    as the chunks are taken, by a second process for a large database (:mod:`commtrail.sqlitefeed`).
+    query SQLite refuses fails here), read as the chunks are taken, by a second process for a large
+    database (:mod:`commtrail.sqlitefeed`).
     Text is read by SQLite's own UTF-8 decoder (no Python call per value); text that is not UTF-8
     makes it fail, and the query is run again after the last row done with ``lenient`` as the
     connection's text factory from there on (the caller reports its count). Likewise a BLOB that

@@ -73,8 +73,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[pa.RecordBatch | Reje
                 require(con, ctx.source_path, MMS_REQUIRED, VERSIONS)
         rows = Rows(ctx, [], [])
         sms_refused = yield from _sms(con, ctx, rows, have, label, text)
-        mms_refused = (yield from _Mms(con, ctx, rows, label, text).read()) if has_mms else sms_refused
-        if sms_refused is not None and mms_refused is not None:   # not one row of it can be read
+        mms_refused = (yield from _Mms(con, ctx, rows, label, text).read()) if has_mms else None
+        if sms_refused is not None and (mms_refused is not None or not has_mms):   # not one row of it can be read
             with as_input_error(ctx.source_path, "table sms"):
                 raise sms_refused
         for table, what, refused in (("sms", "SMS", sms_refused), ("pdu", "MMS", mms_refused)):
@@ -208,11 +208,12 @@ class _Mms:
         damaged there): each with its ``pdu`` row written out, counted in a warning."""
         self.unreadable += len(chunk)
         self.unreadable_why = self.unreadable_why or str(exc)
+        written_out = row_text(tuple(names))
         for row in chunk:
             yield Reject(locator=f"{self.label} pdu _id {row[0]}",
                          reason=f"its addr and part rows cannot be read, the tables are damaged ({exc}): its people, "
                                 "text and attachments are unknown",
-                         raw=row_text(tuple(names))(row))
+                         raw=written_out(row))
 
     def _row(self, pdu: dict, addrs: list[dict[str, str]], parts: list[dict[str, str]]) -> dict | Reject:
         mms = MmsElement(_attrs([k for k in pdu if k != "_id"], [v for k, v in pdu.items() if k != "_id"],
